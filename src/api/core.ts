@@ -1,0 +1,107 @@
+/**
+ * The parts of the core Kubernetes types that placement needs, in the shape the
+ * API server serves them. Everything is optional where the API allows it to be.
+ */
+
+export type Labels = Readonly<Record<string, string>>;
+
+export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+export const SELECTOR_OPERATORS: readonly SelectorOperator[] = [
+  'In',
+  'NotIn',
+  'Exists',
+  'DoesNotExist',
+];
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: string;
+  readonly values?: readonly string[];
+}
+
+export interface LabelSelector {
+  readonly matchLabels?: Labels;
+  readonly matchExpressions?: readonly LabelSelectorRequirement[];
+}
+
+export interface PodAffinityTerm {
+  /** null or absent selects no pod; `{}` selects every pod. */
+  readonly labelSelector?: LabelSelector | null;
+  readonly namespaces?: readonly string[];
+  /** null or absent is not used; `{}` selects every namespace. */
+  readonly namespaceSelector?: LabelSelector | null;
+  readonly topologyKey: string;
+  readonly matchLabelKeys?: readonly string[];
+  readonly mismatchLabelKeys?: readonly string[];
+}
+
+export interface WeightedPodAffinityTerm {
+  readonly weight: number;
+  readonly podAffinityTerm: PodAffinityTerm;
+}
+
+export interface PodAffinityRules {
+  readonly requiredDuringSchedulingIgnoredDuringExecution?: readonly PodAffinityTerm[];
+  readonly preferredDuringSchedulingIgnoredDuringExecution?: readonly WeightedPodAffinityTerm[];
+}
+
+export interface NodeSelectorRequirement {
+  readonly key: string;
+  readonly operator: string;
+  readonly values?: readonly string[];
+}
+
+export interface NodeSelectorTerm {
+  readonly matchExpressions?: readonly NodeSelectorRequirement[];
+  readonly matchFields?: readonly NodeSelectorRequirement[];
+}
+
+export interface NodeAffinity {
+  readonly requiredDuringSchedulingIgnoredDuringExecution?: {
+    readonly nodeSelectorTerms: readonly NodeSelectorTerm[];
+  };
+  readonly preferredDuringSchedulingIgnoredDuringExecution?: readonly {
+    readonly weight: number;
+    readonly preference: NodeSelectorTerm;
+  }[];
+}
+
+export interface Affinity {
+  readonly nodeAffinity?: NodeAffinity;
+  readonly podAffinity?: PodAffinityRules;
+  readonly podAntiAffinity?: PodAffinityRules;
+}
+
+export interface OwnerReference {
+  readonly kind: string;
+  readonly name: string;
+  readonly controller?: boolean;
+}
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly labels?: Labels;
+  readonly annotations?: Labels;
+  readonly ownerReferences?: readonly OwnerReference[];
+  readonly deletionTimestamp?: string;
+  readonly generation?: number;
+  readonly resourceVersion?: string;
+  readonly uid?: string;
+}
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+
+export interface Pod {
+  readonly metadata: ObjectMeta & { readonly namespace: string };
+  readonly spec: { readonly nodeName?: string; readonly affinity?: Affinity };
+  readonly status?: { readonly phase?: string };
+}
+
+export interface Node {
+  readonly metadata: ObjectMeta;
+}
+
+export interface Namespace {
+  readonly metadata: ObjectMeta;
+}

@@ -1,0 +1,75 @@
+import type { Affinity, LabelSelector } from './core.ts';
+
+export const GROUP = 'placement.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export type PolicyKind = 'PlacementPolicy' | 'ClusterPlacementPolicy';
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'ReplicaSet' | 'DaemonSet' | 'CronJob';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
+  'Deployment',
+  'StatefulSet',
+  'ReplicaSet',
+  'DaemonSet',
+  'CronJob',
+];
+/** Kinds a policy may target: workloads it rewrites, plus Jobs and bare Pods, which it only audits. */
+export type TargetKind = WorkloadKind | 'Job' | 'Pod';
+export const TARGET_KINDS: readonly TargetKind[] = [...WORKLOAD_KINDS, 'Job', 'Pod'];
+/** Objects whose pod template cannot change: audited, never rewritten. */
+export const AUDIT_ONLY_KINDS: readonly TargetKind[] = ['Job', 'Pod'];
+export const DEFAULT_TARGET_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet'];
+
+export type PolicyMode = 'Enforce' | 'Audit';
+export type SpreadMode = 'Required' | 'Preferred';
+export type Remediation = 'None' | 'Evict';
+
+export interface SpreadAcross {
+  readonly topologyKey: string;
+  readonly mode?: SpreadMode;
+  readonly weight?: number;
+}
+
+export interface PolicyTargets {
+  readonly kinds?: readonly string[];
+  readonly selector?: LabelSelector;
+  readonly namespaceSelector?: LabelSelector;
+  readonly namespaces?: readonly string[];
+}
+
+export interface PolicyAudit {
+  readonly enabled?: boolean;
+  readonly remediation?: Remediation;
+  readonly maxEvictionsPerMinute?: number;
+}
+
+export interface PlacementPolicySpec {
+  readonly mode?: PolicyMode;
+  readonly priority?: number;
+  readonly targets?: PolicyTargets;
+  readonly affinity?: Affinity;
+  readonly spreadAcross?: readonly SpreadAcross[];
+  readonly audit?: PolicyAudit;
+}
+
+export interface PlacementPolicy {
+  readonly apiVersion?: string;
+  readonly kind: PolicyKind;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly generation?: number;
+    readonly uid?: string;
+    readonly deletionTimestamp?: string;
+    readonly finalizers?: readonly string[];
+  };
+  readonly spec: PlacementPolicySpec;
+}
+
+/** `PlacementPolicy/NS/NAME` or `ClusterPlacementPolicy/NAME`: how reports name a policy. */
+export function policyRef(policy: Pick<PlacementPolicy, 'kind' | 'metadata'>): string {
+  return policy.kind === 'PlacementPolicy'
+    ? `PlacementPolicy/${policy.metadata.namespace ?? ''}/${policy.metadata.name}`
+    : `ClusterPlacementPolicy/${policy.metadata.name}`;
+}

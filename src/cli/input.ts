@@ -1,0 +1,202 @@
+import { parseAllDocuments } from 'yaml';
+import type { Namespace, Node, Pod } from '../api/core.ts';
+import type { PlacementPolicy } from '../api/policy.ts';
+import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
+
+/** Input that cannot be read: the message names the file, the object and the field. */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+const WORKLOAD_KINDS = new Set([
+  'Deployment',
+  'ReplicaSet',
+  'StatefulSet',
+  'DaemonSet',
+  'Job',
+  'CronJob',
+]);
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+const isObject = (v: unknown): v is JsonObject =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Reads a Kubernetes `List` (JSON or YAML) into a snapshot, or throws InputError. */
+export function parseList(text: string, file: string): ClusterSnapshot {
+  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+  const first = docs[0];
+  if (first === undefined)
+    throw new InputError(`${file}: no document found; expected a Kubernetes List`);
+  if (docs.length > 1)
+    throw new InputError(`${file}: ${docs.length} documents found; expected one Kubernetes List`);
+  const problem = first.errors[0];
+  if (problem !== undefined) {
+    throw new InputError(
+      `${file}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
+    );
+  }
+  const list: unknown = first.toJS();
+  if (
+    !isObject(list) ||
+    typeof list.kind !== 'string' ||
+    !list.kind.endsWith('List') ||
+    !Array.isArray(list.items)
+  ) {
+    const kind = isObject(list) && typeof list.kind === 'string' ? `kind ${list.kind}` : 'no kind';
+    throw new InputError(`${file}: expected a Kubernetes List with items, found ${kind}`);
+  }
+  const snapshot = {
+    nodes: [] as Node[],
+    namespaces: [] as Namespace[],
+    pods: [] as Pod[],
+    policies: [] as PlacementPolicy[],
+    workloads: [] as WorkloadObject[],
+  };
+  list.items.forEach((item, i) => {
+    const where = `${file}: items[${i}]`;
+    if (!isObject(item)) throw new InputError(`${where}: not an object`);
+    const kind = item.kind;
+    if (typeof kind !== 'string' || kind === '') throw new InputError(`${where}: kind is missing`);
+    const meta = readMeta(
+      item,
+      `${where} (${kind})`,
+      kind === 'Pod' || kind === 'PlacementPolicy' || WORKLOAD_KINDS.has(kind),
+    );
+    const name = `${where} (${kind} ${meta.namespace === undefined ? '' : `${meta.namespace}/`}${meta.name})`;
+    if (kind === 'Node') snapshot.nodes.push(item as unknown as Node);
+    else if (kind === 'Namespace') snapshot.namespaces.push(item as unknown as Namespace);
+    else if (kind === 'Pod') snapshot.pods.push(readPod(item, name));
+    else if (kind === 'PlacementPolicy' || kind === 'ClusterPlacementPolicy')
+      snapshot.policies.push(readPolicy(item, name));
+    else if (WORKLOAD_KINDS.has(kind)) snapshot.workloads.push(item as unknown as WorkloadObject);
+  });
+  return snapshot;
+}
+
+/** Checks metadata: a name, string labels; namespaced kinds default to `default` as kubectl does. */
+function readMeta(
+  item: JsonObject,
+  where: string,
+  namespaced: boolean,
+): { name: string; namespace?: string } {
+  const meta = item.metadata;
+  if (!isObject(meta)) throw new InputError(`${where}: metadata is missing`);
+  if (typeof meta.name !== 'string' || meta.name === '')
+    throw new InputError(`${where}: metadata.name is missing`);
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = meta[field];
+    if (map === undefined || map === null) continue;
+    if (!isObject(map))
+      throw new InputError(`${where} ${meta.name}: metadata.${field} must be a map of strings`);
+    for (const [k, v] of Object.entries(map)) {
+      if (typeof v !== 'string')
+        throw new InputError(`${where} ${meta.name}: metadata.${field}[${k}] must be a string`);
+    }
+  }
+  if (namespaced && meta.namespace === undefined) meta.namespace = 'default';
+  if (meta.namespace !== undefined && typeof meta.namespace !== 'string') {
+    throw new InputError(`${where} ${meta.name}: metadata.namespace must be a string`);
+  }
+  return meta.namespace === undefined
+    ? { name: meta.name }
+    : { name: meta.name, namespace: meta.namespace };
+}
+
+function readPod(item: JsonObject, where: string): Pod {
+  const spec = item.spec ?? {};
+  if (!isObject(spec)) throw new InputError(`${where}: spec must be an object`);
+  if (spec.nodeName !== undefined && spec.nodeName !== null && typeof spec.nodeName !== 'string') {
+    throw new InputError(`${where}: spec.nodeName must be a string`);
+  }
+  checkAffinityShape(spec.affinity, `${where}: spec.affinity`);
+  item.spec = spec;
+  return item as unknown as Pod;
+}
+
+function readPolicy(item: JsonObject, where: string): PlacementPolicy {
+  const spec = item.spec ?? {};
+  if (!isObject(spec)) throw new InputError(`${where}: spec must be an object`);
+  checkAffinityShape(spec.affinity, `${where}: spec.affinity`);
+  item.spec = spec;
+  return item as unknown as PlacementPolicy;
+}
+
+/**
+ * Checks the structure of an affinity (lists where lists belong, strings where strings
+ * belong), so the engine can trust it; the meaning of selectors is checked by the engine.
+ */
+function checkAffinityShape(affinity: Json | undefined, where: string): void {
+  if (affinity === undefined || affinity === null) return;
+  if (!isObject(affinity)) throw new InputError(`${where} must be an object`);
+  for (const kind of ['podAffinity', 'podAntiAffinity'] as const) {
+    const rules = affinity[kind];
+    if (rules === undefined || rules === null) continue;
+    if (!isObject(rules)) throw new InputError(`${where}.${kind} must be an object`);
+    const required = listAt(
+      rules,
+      'requiredDuringSchedulingIgnoredDuringExecution',
+      `${where}.${kind}`,
+    );
+    required.forEach((t, i) => {
+      checkTerm(t, `${where}.${kind}.requiredDuringSchedulingIgnoredDuringExecution[${i}]`);
+    });
+    const preferred = listAt(
+      rules,
+      'preferredDuringSchedulingIgnoredDuringExecution',
+      `${where}.${kind}`,
+    );
+    preferred.forEach((w, i) => {
+      const field = `${where}.${kind}.preferredDuringSchedulingIgnoredDuringExecution[${i}]`;
+      if (!isObject(w) || typeof w.weight !== 'number')
+        throw new InputError(`${field}.weight must be a number`);
+      checkTerm(w.podAffinityTerm, `${field}.podAffinityTerm`);
+    });
+  }
+}
+
+function listAt(obj: JsonObject, key: string, where: string): Json[] {
+  const v = obj[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new InputError(`${where}.${key} must be a list`);
+  return v;
+}
+
+function checkTerm(term: Json | undefined, where: string): void {
+  if (!isObject(term)) throw new InputError(`${where} must be an object`);
+  if (typeof term.topologyKey !== 'string')
+    throw new InputError(`${where}.topologyKey must be a string`);
+  for (const key of ['namespaces', 'matchLabelKeys', 'mismatchLabelKeys']) {
+    listAt(term, key, where).forEach((v, i) => {
+      if (typeof v !== 'string') throw new InputError(`${where}.${key}[${i}] must be a string`);
+    });
+  }
+  for (const key of ['labelSelector', 'namespaceSelector'])
+    checkSelector(term[key], `${where}.${key}`);
+}
+
+function checkSelector(sel: Json | undefined, where: string): void {
+  if (sel === undefined || sel === null) return;
+  if (!isObject(sel)) throw new InputError(`${where} must be an object`);
+  const labels = sel.matchLabels;
+  if (labels !== undefined && labels !== null) {
+    if (!isObject(labels)) throw new InputError(`${where}.matchLabels must be a map of strings`);
+    for (const [k, v] of Object.entries(labels)) {
+      if (typeof v !== 'string')
+        throw new InputError(`${where}.matchLabels[${k}] must be a string`);
+    }
+  }
+  listAt(sel, 'matchExpressions', where).forEach((e, i) => {
+    const field = `${where}.matchExpressions[${i}]`;
+    if (!isObject(e) || typeof e.key !== 'string' || typeof e.operator !== 'string') {
+      throw new InputError(`${field} needs a string key and operator`);
+    }
+    listAt(e, 'values', field).forEach((v, j) => {
+      if (typeof v !== 'string') throw new InputError(`${field}.values[${j}] must be a string`);
+    });
+  });
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * kubectl-placement: judges pod placements as kube-scheduler's InterPodAffinity filter would.
+ *
+ *   kubectl get nodes,pods,namespaces -A -o json | kubectl-placement audit -f -
+ *
+ * Exit status: 0 no violation, 1 violations found, 2 input that could not be read.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { auditSnapshot } from '../engine/index.ts';
+import { InputError, parseList } from './input.ts';
+import { reportJson, reportTable } from './report.ts';
+
+const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
+
+Reads a Kubernetes List (JSON or YAML) of Nodes, Pods, Namespaces and optionally
+PlacementPolicies, ClusterPlacementPolicies and workloads, and prints every placed pod
+that breaks a required pod affinity or anti-affinity rule (its own or a policy's).
+
+Exit status: 0 no violation, 1 violations found, 2 input that could not be read.
+`;
+
+export const EXIT = { ok: 0, violations: 1, badInput: 2 } as const;
+
+interface Io {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly readFile: (path: string) => string;
+}
+
+/** Runs the CLI with `args` (argv without node and script); returns the exit status. */
+export function run(args: readonly string[], io: Io): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        filename: { type: 'string', short: 'f' },
+        output: { type: 'string', short: 'o', default: 'table' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    io.stderr(`kubectl-placement: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return EXIT.badInput;
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    io.stdout(USAGE);
+    return EXIT.ok;
+  }
+  const fail = (message: string): number => {
+    io.stderr(`kubectl-placement: ${message}\n`);
+    return EXIT.badInput;
+  };
+  if (positionals[0] !== 'audit' || positionals.length !== 1)
+    return fail(`expected the command "audit"\n${USAGE}`);
+  const file = values.filename;
+  if (file === undefined) return fail('audit needs -f FILE (or -f - for standard input)');
+  if (values.output !== 'table' && values.output !== 'json') {
+    return fail(`-o ${values.output}: output must be table or json`);
+  }
+  const label = file === '-' ? '<stdin>' : file;
+  let text: string;
+  try {
+    text = io.readFile(file === '-' ? '/dev/stdin' : file);
+  } catch (err) {
+    const code = err instanceof Error && 'code' in err ? String(err.code) : '';
+    return fail(
+      `${label}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  let result;
+  try {
+    result = auditSnapshot(parseList(text, label));
+  } catch (err) {
+    if (err instanceof InputError) return fail(err.message);
+    throw err;
+  }
+  if (result.kind === 'invalid')
+    return fail(result.errors.map((e) => `${label}: ${e.message}`).join('\n'));
+  io.stdout(values.output === 'json' ? reportJson(result.report) : reportTable(result.report));
+  return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
+}
+
+if (import.meta.main) {
+  process.exitCode = run(process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    readFile: (p) => readFileSync(p, 'utf8'),
+  });
+}

@@ -1,0 +1,120 @@
+import type { Namespace, Node, Pod } from '../api/core.ts';
+import type { PlacementPolicy } from '../api/policy.ts';
+import { FieldError, InvalidObjectError } from './errors.ts';
+import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
+import { isPlaced, podKey, podPlacement } from './pod-placement.ts';
+import { comparePolicies, compilePolicy, policyTargets, type CompiledPolicy } from './policy.ts';
+import { TopologyIndex } from './topology-index.ts';
+import { judgePod } from './verdict.ts';
+import { WorkloadLookup, workloadOfPod, type WorkloadObject } from './workload.ts';
+
+/** Everything an audit reads: one consistent picture of the cluster. */
+export interface ClusterSnapshot {
+  readonly nodes: readonly Node[];
+  readonly namespaces: readonly Namespace[];
+  readonly pods: readonly Pod[];
+  readonly policies: readonly PlacementPolicy[];
+  /** Deployments, ReplicaSets, StatefulSets, ...: optional, they make ownership exact. */
+  readonly workloads: readonly WorkloadObject[];
+}
+
+export interface AuditReport {
+  readonly violations: readonly Violation[];
+  /** Preferred-term scores of the pods that have preferred terms, by pod key. */
+  readonly preferred: ReadonlyMap<string, PreferredScore>;
+  readonly summary: { readonly pods: number; readonly nodes: number; readonly violations: number };
+}
+
+export type AuditResult =
+  | { readonly kind: 'ok'; readonly report: AuditReport; readonly index: TopologyIndex }
+  | { readonly kind: 'invalid'; readonly errors: readonly InvalidObjectError[] };
+
+/** Compiles the policies that take part in audits, highest priority first, or reports every bad one. */
+export function compileAuditPolicies(policies: readonly PlacementPolicy[]): {
+  ok: CompiledPolicy[];
+  errors: InvalidObjectError[];
+} {
+  const ok: CompiledPolicy[] = [];
+  const errors: InvalidObjectError[] = [];
+  for (const p of policies) {
+    const c = compilePolicy(p);
+    if (c.kind === 'invalid') errors.push(...c.errors);
+    else if (c.policy.auditEnabled) ok.push(c.policy);
+  }
+  return { ok: ok.sort(comparePolicies), errors };
+}
+
+/** Builds the engine's view of a placed pod, with the policies that target its workload. */
+export function placementOf(
+  pod: Pod,
+  policies: readonly CompiledPolicy[],
+  lookup: WorkloadLookup,
+  index: TopologyIndex,
+): PodPlacement {
+  const workload = workloadOfPod(pod, lookup);
+  const nsLabels = index.namespaceLabels(pod.metadata.namespace);
+  const targeting = policies.filter((p) => policyTargets(p, workload, nsLabels));
+  try {
+    return podPlacement(pod, workload, targeting);
+  } catch (err) {
+    if (err instanceof FieldError) throw err.forObject(`Pod ${podKey(pod)}`);
+    throw err;
+  }
+}
+
+/** Builds the topology index of a snapshot from scratch. */
+export function buildIndex(
+  snapshot: ClusterSnapshot,
+  policies: readonly CompiledPolicy[],
+): TopologyIndex {
+  const index = new TopologyIndex();
+  for (const n of snapshot.nodes) index.setNode(n.metadata.name, n.metadata.labels ?? {});
+  for (const ns of snapshot.namespaces)
+    index.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
+  const lookup = new WorkloadLookup(snapshot.workloads);
+  for (const pod of snapshot.pods) {
+    if (isPlaced(pod)) index.upsertPod(placementOf(pod, policies, lookup, index));
+  }
+  return index;
+}
+
+/** Judges every placed pod of the index. */
+export function auditIndex(index: TopologyIndex): AuditReport {
+  const violations: Violation[] = [];
+  const preferred = new Map<string, PreferredScore>();
+  let pods = 0;
+  for (const entry of index.allPods()) {
+    pods++;
+    const verdict: PodVerdict = judgePod(index, entry);
+    if (verdict.kind === 'violated') violations.push(...verdict.violations);
+    if (verdict.preferred.totalWeight > 0) preferred.set(entry.pod.key, verdict.preferred);
+  }
+  violations.sort(compareViolations);
+  return {
+    violations,
+    preferred,
+    summary: { pods, nodes: index.size.nodes, violations: violations.length },
+  };
+}
+
+/** Audits a snapshot: every placed pod against its own terms and the policies that target it. */
+export function auditSnapshot(snapshot: ClusterSnapshot): AuditResult {
+  const policies = compileAuditPolicies(snapshot.policies);
+  if (policies.errors.length > 0) return { kind: 'invalid', errors: policies.errors };
+  try {
+    const index = buildIndex(snapshot, policies.ok);
+    return { kind: 'ok', report: auditIndex(index), index };
+  } catch (err) {
+    if (err instanceof InvalidObjectError) return { kind: 'invalid', errors: [err] };
+    throw err;
+  }
+}
+
+const RULE_ORDER = { podAffinity: 0, podAntiAffinity: 1, symmetricAntiAffinity: 2 } as const;
+
+export function compareViolations(a: Violation, b: Violation): number {
+  if (a.pod !== b.pod) return a.pod < b.pod ? -1 : 1;
+  if (a.rule !== b.rule) return RULE_ORDER[a.rule] - RULE_ORDER[b.rule];
+  if (a.source !== b.source) return a.source < b.source ? -1 : 1;
+  return a.term - b.term || (a.message < b.message ? -1 : a.message > b.message ? 1 : 0);
+}

@@ -1,0 +1,64 @@
+import type { Labels } from '../api/core.ts';
+import type { ResolvedTerm } from './term.ts';
+
+/** Who asked for a term: the pod's own spec, or a policy (`PlacementPolicy/NS/NAME`, `ClusterPlacementPolicy/NAME`). */
+export type TermSource = 'pod' | `PlacementPolicy/${string}` | `ClusterPlacementPolicy/${string}`;
+
+export interface SourcedTerm {
+  readonly term: ResolvedTerm;
+  readonly source: TermSource;
+  /** Position of the term in its source's list, as reported to people. */
+  readonly index: number;
+  /** Where the term is written in its source, e.g. `spec.spreadAcross[0]`. */
+  readonly field: string;
+}
+
+export interface WeightedTerm extends SourcedTerm {
+  readonly weight: number;
+}
+
+/**
+ * A pod as the engine sees it: identity, labels, node, and every affinity term that
+ * applies to it (its own and those of the policies that target it), already resolved.
+ */
+export interface PodPlacement {
+  /** `namespace/name`. */
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Labels;
+  readonly nodeName: string;
+  readonly affinity: readonly SourcedTerm[];
+  readonly antiAffinity: readonly SourcedTerm[];
+  readonly preferredAffinity: readonly WeightedTerm[];
+  readonly preferredAntiAffinity: readonly WeightedTerm[];
+}
+
+export type Rule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';
+
+export interface Violation {
+  /** `namespace/name` of the pod in breach. */
+  readonly pod: string;
+  readonly node: string;
+  readonly rule: Rule;
+  readonly source: TermSource;
+  readonly term: number;
+  readonly message: string;
+}
+
+/** How well a pod's preferred terms are met where it runs. */
+export interface PreferredScore {
+  /** The scheduler's raw sum: weight × matching pods in the domain, affinity minus anti-affinity. */
+  readonly score: number;
+  /** Weight of preferred terms met (affinity: a match in the domain; anti-affinity: none). */
+  readonly satisfiedWeight: number;
+  readonly totalWeight: number;
+}
+
+export type PodVerdict =
+  | { readonly kind: 'ok'; readonly preferred: PreferredScore }
+  | {
+      readonly kind: 'violated';
+      readonly violations: readonly Violation[];
+      readonly preferred: PreferredScore;
+    };

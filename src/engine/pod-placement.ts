@@ -1,0 +1,115 @@
+import type { Pod, PodAffinityRules } from '../api/core.ts';
+import type { PodPlacement, SourcedTerm, WeightedTerm } from './placement.ts';
+import { resolvePolicyTerms, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { resolveTerm, type TermOwner } from './term.ts';
+
+const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
+const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
+
+/**
+ * Whether the scheduler's view holds this pod as placed: bound to a node, not finished,
+ * not being deleted. Only such pods are judged, and only they count as neighbours.
+ */
+export function isPlaced(pod: Pod): boolean {
+  const phase = pod.status?.phase;
+  return (
+    (pod.spec.nodeName ?? '') !== '' &&
+    phase !== 'Succeeded' &&
+    phase !== 'Failed' &&
+    pod.metadata.deletionTimestamp === undefined
+  );
+}
+
+export const podKey = (pod: Pod): string => `${pod.metadata.namespace}/${pod.metadata.name}`;
+
+function ownTerms(
+  rules: PodAffinityRules | undefined,
+  kind: string,
+  owner: TermOwner,
+): SourcedTerm[] {
+  return (rules?.[REQUIRED] ?? []).map((t, i) => {
+    const field = `spec.affinity.${kind}.${REQUIRED}[${i}]`;
+    return { term: resolveTerm(t, owner, field), source: 'pod', index: i, field };
+  });
+}
+
+function ownWeighted(
+  rules: PodAffinityRules | undefined,
+  kind: string,
+  owner: TermOwner,
+): WeightedTerm[] {
+  return (rules?.[PREFERRED] ?? []).map((w, i) => {
+    const field = `spec.affinity.${kind}.${PREFERRED}[${i}].podAffinityTerm`;
+    return {
+      term: resolveTerm(w.podAffinityTerm, owner, field),
+      source: 'pod',
+      index: i,
+      field,
+      weight: w.weight,
+    };
+  });
+}
+
+/**
+ * Adds policy terms to a pod's own. A pod term equal to a policy term is the policy's
+ * (the operator injected it, or will), so it is judged and reported once, as the policy's.
+ */
+function merge<T extends SourcedTerm>(
+  own: readonly T[],
+  fromPolicies: readonly T[],
+  same: (a: T, b: T) => boolean,
+): T[] {
+  const out = [...own];
+  for (const t of fromPolicies) {
+    const i = out.findIndex((o) => same(o, t));
+    if (i === -1) out.push(t);
+    else if (out[i]?.source === 'pod') out[i] = t;
+  }
+  return out;
+}
+
+const sameTerm = (a: SourcedTerm, b: SourcedTerm): boolean => a.term.id === b.term.id;
+const sameWeighted = (a: WeightedTerm, b: WeightedTerm): boolean =>
+  a.term.id === b.term.id && a.weight === b.weight;
+
+/**
+ * The engine's view of a pod: its own required and preferred pod (anti-)affinity terms,
+ * plus those of `policies` (already chosen as the ones targeting its workload, in priority
+ * order), all resolved against the pod. Throws FieldError for a term that cannot be read.
+ */
+export function podPlacement(
+  pod: Pod,
+  workload: WorkloadRef,
+  policies: readonly CompiledPolicy[],
+): PodPlacement {
+  const owner: TermOwner = { namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {} };
+  const affinity = pod.spec.affinity;
+  const fromPolicies = policies.map((p) => resolvePolicyTerms(p, workload, owner));
+  return {
+    key: podKey(pod),
+    namespace: pod.metadata.namespace,
+    name: pod.metadata.name,
+    labels: owner.labels,
+    nodeName: pod.spec.nodeName ?? '',
+    affinity: merge(
+      ownTerms(affinity?.podAffinity, 'podAffinity', owner),
+      fromPolicies.flatMap((p) => p.affinity),
+      sameTerm,
+    ),
+    antiAffinity: merge(
+      ownTerms(affinity?.podAntiAffinity, 'podAntiAffinity', owner),
+      fromPolicies.flatMap((p) => p.antiAffinity),
+      sameTerm,
+    ),
+    preferredAffinity: merge(
+      ownWeighted(affinity?.podAffinity, 'podAffinity', owner),
+      fromPolicies.flatMap((p) => p.preferredAffinity),
+      sameWeighted,
+    ),
+    preferredAntiAffinity: merge(
+      ownWeighted(affinity?.podAntiAffinity, 'podAntiAffinity', owner),
+      fromPolicies.flatMap((p) => p.preferredAntiAffinity),
+      sameWeighted,
+    ),
+  };
+}

@@ -1,0 +1,322 @@
+import type {
+  Affinity,
+  Labels,
+  LabelSelector,
+  PodAffinityTerm,
+  WeightedPodAffinityTerm,
+} from '../api/core.ts';
+import {
+  DEFAULT_TARGET_KINDS,
+  TARGET_KINDS,
+  policyRef,
+  type PlacementPolicy,
+  type PolicyMode,
+  type SpreadMode,
+} from '../api/policy.ts';
+import { FieldError, InvalidObjectError } from './errors.ts';
+import type { SourcedTerm, TermSource, WeightedTerm } from './placement.ts';
+import { compileSelector, selectorMatches, SELECT_EVERYTHING, type Selector } from './selector.ts';
+import { resolveTerm, type TermOwner } from './term.ts';
+
+const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
+const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
+
+export interface SpreadRule {
+  readonly topologyKey: string;
+  readonly mode: SpreadMode;
+  readonly weight: number;
+}
+
+/** Which namespaces a policy may reach. */
+export type NamespaceScope =
+  | { readonly kind: 'own'; readonly namespace: string }
+  | {
+      readonly kind: 'cluster';
+      readonly names: ReadonlySet<string>;
+      readonly selector: Selector | null;
+    };
+
+/** A validated policy with defaults applied. */
+export interface CompiledPolicy {
+  readonly ref: TermSource;
+  readonly source: PlacementPolicy;
+  readonly priority: number;
+  readonly mode: PolicyMode;
+  readonly auditEnabled: boolean;
+  readonly kinds: ReadonlySet<string>;
+  readonly selector: Selector;
+  readonly scope: NamespaceScope;
+  readonly affinity: Affinity;
+  readonly spread: readonly SpreadRule[];
+}
+
+export type PolicyCompilation =
+  | { readonly kind: 'ok'; readonly policy: CompiledPolicy }
+  | { readonly kind: 'invalid'; readonly errors: readonly InvalidObjectError[] };
+
+/** `PlacementPolicy shop/spread-web` or `ClusterPlacementPolicy spread-all`: how errors name a policy. */
+export function policyName(p: Pick<PlacementPolicy, 'kind' | 'metadata'>): string {
+  return p.kind === 'PlacementPolicy'
+    ? `PlacementPolicy ${p.metadata.namespace ?? ''}/${p.metadata.name}`
+    : `ClusterPlacementPolicy ${p.metadata.name}`;
+}
+
+/**
+ * Validates a policy and applies its defaults. Every problem is reported, each naming
+ * the policy and the field, so a person can fix them all at once.
+ */
+export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
+  const errors: FieldError[] = [];
+  const attempt = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof FieldError) {
+        errors.push(err);
+        return undefined;
+      }
+      throw err;
+    }
+  };
+  const spec = policy.spec;
+  // Typed fields still hold what the API server or a file gave: check the enums.
+  const mode: string = spec.mode ?? 'Enforce';
+  if (mode !== 'Enforce' && mode !== 'Audit') {
+    errors.push(new FieldError('spec.mode', `"${mode}" is not one of Enforce, Audit`));
+  }
+  const kinds = spec.targets?.kinds ?? DEFAULT_TARGET_KINDS;
+  kinds.forEach((k, i) => {
+    if (!(TARGET_KINDS as readonly string[]).includes(k)) {
+      errors.push(
+        new FieldError(
+          `spec.targets.kinds[${i}]`,
+          `"${k}" is not one of ${TARGET_KINDS.join(', ')}`,
+        ),
+      );
+    }
+  });
+  const selector = attempt(() =>
+    spec.targets?.selector === undefined
+      ? SELECT_EVERYTHING
+      : compileSelector(spec.targets.selector, 'spec.targets.selector'),
+  );
+  const scope = attempt(() => namespaceScope(policy));
+  validateAffinity(spec.affinity ?? {}, attempt, errors);
+  const spread = (spec.spreadAcross ?? []).map((s, i): SpreadRule => {
+    const field = `spec.spreadAcross[${i}]`;
+    if (s.topologyKey === '')
+      errors.push(new FieldError(`${field}.topologyKey`, 'must not be empty'));
+    const spreadMode: string = s.mode ?? 'Preferred';
+    if (spreadMode !== 'Required' && spreadMode !== 'Preferred') {
+      errors.push(
+        new FieldError(`${field}.mode`, `"${spreadMode}" is not one of Required, Preferred`),
+      );
+    }
+    const weight = s.weight ?? 100;
+    checkWeight(weight, `${field}.weight`, errors);
+    return {
+      topologyKey: s.topologyKey,
+      mode: spreadMode === 'Required' ? 'Required' : 'Preferred',
+      weight,
+    };
+  });
+  if (errors.length > 0 || selector === undefined || scope === undefined) {
+    const name = policyName(policy);
+    return { kind: 'invalid', errors: errors.map((e) => e.forObject(name)) };
+  }
+  return {
+    kind: 'ok',
+    policy: {
+      ref: policyRef(policy) as TermSource,
+      source: policy,
+      priority: spec.priority ?? 0,
+      mode: mode === 'Audit' ? 'Audit' : 'Enforce',
+      auditEnabled: spec.audit?.enabled ?? true,
+      kinds: new Set(kinds),
+      selector,
+      scope,
+      affinity: spec.affinity ?? {},
+      spread,
+    },
+  };
+}
+
+function namespaceScope(policy: PlacementPolicy): NamespaceScope {
+  const targets = policy.spec.targets ?? {};
+  if (policy.kind === 'PlacementPolicy') {
+    // A namespaced policy reaches its own namespace only, whatever it asks for.
+    if (targets.namespaceSelector !== undefined) {
+      throw new FieldError(
+        'spec.targets.namespaceSelector',
+        'is not allowed on a namespaced PlacementPolicy',
+      );
+    }
+    if (targets.namespaces !== undefined) {
+      throw new FieldError(
+        'spec.targets.namespaces',
+        'is not allowed on a namespaced PlacementPolicy',
+      );
+    }
+    return { kind: 'own', namespace: policy.metadata.namespace ?? '' };
+  }
+  const names = new Set(targets.namespaces ?? []);
+  const selector =
+    targets.namespaceSelector === undefined
+      ? names.size === 0
+        ? SELECT_EVERYTHING // neither given: every namespace
+        : null
+      : compileSelector(targets.namespaceSelector, 'spec.targets.namespaceSelector');
+  return { kind: 'cluster', names, selector };
+}
+
+function checkWeight(weight: number, field: string, errors: FieldError[]): void {
+  if (!Number.isInteger(weight) || weight < 1 || weight > 100) {
+    errors.push(new FieldError(field, `${String(weight)} is not an integer in 1..100`));
+  }
+}
+
+/** Checks every term of an affinity without resolving it against a pod. */
+function validateAffinity(
+  affinity: Affinity,
+  attempt: <T>(f: () => T) => T | undefined,
+  errors: FieldError[],
+): void {
+  const probe: TermOwner = { namespace: 'probe', labels: {} };
+  for (const kind of ['podAffinity', 'podAntiAffinity'] as const) {
+    const rules = affinity[kind];
+    const base = `spec.affinity.${kind}`;
+    (rules?.[REQUIRED] ?? []).forEach((t, i) => {
+      attempt(() => resolveTerm(t, probe, `${base}.${REQUIRED}[${i}]`));
+    });
+    (rules?.[PREFERRED] ?? []).forEach((w, i) => {
+      const field = `${base}.${PREFERRED}[${i}]`;
+      checkWeight(w.weight, `${field}.weight`, errors);
+      attempt(() => resolveTerm(w.podAffinityTerm, probe, `${field}.podAffinityTerm`));
+    });
+  }
+}
+
+/** The workload a pod or template belongs to, as policies target it. */
+export interface WorkloadRef {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** The pod template's labels. */
+  readonly templateLabels: Labels;
+  /** The workload's own pod selector: what `spreadAcross` terms select. */
+  readonly podSelector: LabelSelector;
+}
+
+/** Whether a policy targets a workload; `namespaceLabels` are the labels of the workload's namespace. */
+export function policyTargets(
+  policy: CompiledPolicy,
+  workload: WorkloadRef,
+  namespaceLabels: Labels,
+): boolean {
+  if (!policy.kinds.has(workload.kind)) return false;
+  const scope = policy.scope;
+  const inScope =
+    scope.kind === 'own'
+      ? scope.namespace === workload.namespace
+      : scope.names.has(workload.namespace) ||
+        (scope.selector !== null && selectorMatches(scope.selector, namespaceLabels));
+  return inScope && selectorMatches(policy.selector, workload.templateLabels);
+}
+
+/** Highest priority first, ties broken by namespace/name. */
+export function comparePolicies(a: CompiledPolicy, b: CompiledPolicy): number {
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  return a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0;
+}
+
+/** The pod affinity terms a policy asks of one workload, with `spreadAcross` expanded. */
+export interface PolicyTerms {
+  readonly podAffinity: readonly PodAffinityTerm[];
+  readonly podAntiAffinity: readonly PodAffinityTerm[];
+  readonly preferredPodAffinity: readonly WeightedPodAffinityTerm[];
+  readonly preferredPodAntiAffinity: readonly WeightedPodAffinityTerm[];
+}
+
+/** `spreadAcross` becomes anti-affinity on the workload's own pod selector. */
+export function policyTermsFor(policy: CompiledPolicy, workload: WorkloadRef): PolicyTerms {
+  const spreadTerm = (s: SpreadRule): PodAffinityTerm => ({
+    labelSelector: workload.podSelector,
+    topologyKey: s.topologyKey,
+  });
+  const a = policy.affinity;
+  return {
+    podAffinity: a.podAffinity?.[REQUIRED] ?? [],
+    podAntiAffinity: [
+      ...(a.podAntiAffinity?.[REQUIRED] ?? []),
+      ...policy.spread.filter((s) => s.mode === 'Required').map(spreadTerm),
+    ],
+    preferredPodAffinity: a.podAffinity?.[PREFERRED] ?? [],
+    preferredPodAntiAffinity: [
+      ...(a.podAntiAffinity?.[PREFERRED] ?? []),
+      ...policy.spread
+        .filter((s) => s.mode === 'Preferred')
+        .map((s) => ({ weight: s.weight, podAffinityTerm: spreadTerm(s) })),
+    ],
+  };
+}
+
+/**
+ * The policy's terms for one pod, resolved against it and named by where each is written
+ * in the policy (`spec.affinity...[i]` or `spec.spreadAcross[i]`).
+ */
+export function resolvePolicyTerms(
+  policy: CompiledPolicy,
+  workload: WorkloadRef,
+  owner: TermOwner,
+): {
+  affinity: SourcedTerm[];
+  antiAffinity: SourcedTerm[];
+  preferredAffinity: WeightedTerm[];
+  preferredAntiAffinity: WeightedTerm[];
+} {
+  const a = policy.affinity;
+  const spreadFields = (mode: SpreadMode): string[] =>
+    policy.spread.flatMap((s, i) => (s.mode === mode ? [`spec.spreadAcross[${i}]`] : []));
+  const fieldsOf = (
+    kind: 'podAffinity' | 'podAntiAffinity',
+    list: 'required' | 'preferred',
+    extra: string[],
+  ) => [
+    ...(list === 'required' ? (a[kind]?.[REQUIRED] ?? []) : (a[kind]?.[PREFERRED] ?? [])).map(
+      (_, i) => `spec.affinity.${kind}.${list === 'required' ? REQUIRED : PREFERRED}[${i}]`,
+    ),
+    ...extra,
+  ];
+  const terms = policyTermsFor(policy, workload);
+  const sourced = (list: readonly PodAffinityTerm[], fields: string[]): SourcedTerm[] =>
+    list.map((t, i) => {
+      const field = fields[i] ?? '';
+      return { term: resolveTerm(t, owner, field), source: policy.ref, index: i, field };
+    });
+  const weighted = (list: readonly WeightedPodAffinityTerm[], fields: string[]): WeightedTerm[] =>
+    list.map((w, i) => {
+      const field = fields[i] ?? '';
+      return {
+        term: resolveTerm(w.podAffinityTerm, owner, field),
+        source: policy.ref,
+        index: i,
+        field,
+        weight: w.weight,
+      };
+    });
+  return {
+    affinity: sourced(terms.podAffinity, fieldsOf('podAffinity', 'required', [])),
+    antiAffinity: sourced(
+      terms.podAntiAffinity,
+      fieldsOf('podAntiAffinity', 'required', spreadFields('Required')),
+    ),
+    preferredAffinity: weighted(
+      terms.preferredPodAffinity,
+      fieldsOf('podAffinity', 'preferred', []),
+    ),
+    preferredAntiAffinity: weighted(
+      terms.preferredPodAntiAffinity,
+      fieldsOf('podAntiAffinity', 'preferred', spreadFields('Preferred')),
+    ),
+  };
+}

@@ -1,0 +1,312 @@
+import type { Labels } from '../api/core.ts';
+import { MatchGroup } from './match-group.ts';
+import type { PodPlacement, SourcedTerm } from './placement.ts';
+import { termMatches, type ResolvedTerm } from './term.ts';
+
+const NO_LABELS: Labels = Object.freeze({});
+
+/** A pod held by the index, with the groups it uses. */
+export interface IndexedPod {
+  readonly pod: PodPlacement;
+  /** The group of all its required podAffinity terms, if it has any. */
+  readonly affinityGroup: MatchGroup<IndexedPod> | null;
+  /** Single-term groups for its anti-affinity and preferred terms, by term id. */
+  readonly termGroups: ReadonlyMap<string, MatchGroup<IndexedPod>>;
+  /** Its required anti-affinity terms by term id: what it asks of its neighbours. */
+  readonly antiById: ReadonlyMap<string, SourcedTerm>;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The cluster as the InterPodAffinity filter sees it, kept up to date one change at a
+ * time: for every term some pod uses, how many pods match it in each topology domain,
+ * and which pods carry each anti-affinity term in each domain. Judging a pod is then a
+ * few map look-ups (see verdict.ts).
+ */
+export class TopologyIndex {
+  private readonly nodes = new Map<string, Labels>();
+  private readonly namespaces = new Map<string, Labels>();
+  private readonly pods = new Map<string, IndexedPod>();
+  private readonly podsByNode = new Map<string, Set<IndexedPod>>();
+  private readonly podsByNamespace = new Map<string, Set<IndexedPod>>();
+  /** label key → value → pods: finds the pods a new group can select. */
+  private readonly podsByLabel = new Map<string, Map<string, Set<IndexedPod>>>();
+  private readonly groups = new Map<string, MatchGroup<IndexedPod>>();
+  /** Groups by the label every pod they select must carry: finds the groups a pod can match. */
+  private readonly groupsByValue = new Map<string, Map<string, Set<MatchGroup<IndexedPod>>>>();
+  private readonly groupsByKey = new Map<string, Set<MatchGroup<IndexedPod>>>();
+  private readonly groupsUnanchored = new Set<MatchGroup<IndexedPod>>();
+
+  // ---- reads ----
+
+  nodeLabels(name: string): Labels {
+    return this.nodes.get(name) ?? NO_LABELS;
+  }
+
+  namespaceLabels(name: string): Labels {
+    return this.namespaces.get(name) ?? NO_LABELS;
+  }
+
+  get(podKey: string): IndexedPod | undefined {
+    return this.pods.get(podKey);
+  }
+
+  allPods(): IterableIterator<IndexedPod> {
+    return this.pods.values();
+  }
+
+  get size(): { pods: number; nodes: number; namespaces: number; groups: number } {
+    return {
+      pods: this.pods.size,
+      nodes: this.nodes.size,
+      namespaces: this.namespaces.size,
+      groups: this.groups.size,
+    };
+  }
+
+  /** Whether `term` selects the pod, with the pod's namespace labels as the index knows them. */
+  selects(term: ResolvedTerm, pod: PodPlacement): boolean {
+    return termMatches(term, pod.namespace, pod.labels, this.namespaceLabels(pod.namespace));
+  }
+
+  groupSelects(group: MatchGroup<IndexedPod>, pod: PodPlacement): boolean {
+    if (group.selectsNothing) return false;
+    return group.terms.every((t) => this.selects(t, pod));
+  }
+
+  /** The groups whose selectors could select a pod with these labels (a superset, never missing one). */
+  *candidateGroups(labels: Labels): Generator<MatchGroup<IndexedPod>> {
+    for (const [key, value] of Object.entries(labels)) {
+      const byValue = this.groupsByValue.get(key)?.get(value);
+      if (byValue) yield* byValue;
+      const byKey = this.groupsByKey.get(key);
+      if (byKey) yield* byKey;
+    }
+    yield* this.groupsUnanchored;
+  }
+
+  // ---- writes ----
+
+  /** Adds or replaces a node; pods on it move to its new domains. */
+  setNode(name: string, labels: Labels): void {
+    this.reindex(this.podsByNode.get(name), () => this.nodes.set(name, labels));
+  }
+
+  removeNode(name: string): void {
+    this.reindex(this.podsByNode.get(name), () => this.nodes.delete(name));
+  }
+
+  /** Adds or replaces a namespace; its pods are matched again against namespace selectors. */
+  setNamespace(name: string, labels: Labels): void {
+    this.reindex(this.podsByNamespace.get(name), () => this.namespaces.set(name, labels));
+  }
+
+  removeNamespace(name: string): void {
+    this.reindex(this.podsByNamespace.get(name), () => this.namespaces.delete(name));
+  }
+
+  /** Adds a bound pod, or replaces the pod with the same key. */
+  upsertPod(pod: PodPlacement): void {
+    this.removePod(pod.key);
+    this.add(pod);
+  }
+
+  removePod(key: string): void {
+    const entry = this.pods.get(key);
+    if (entry === undefined) return;
+    this.releaseGroups(entry);
+    this.unlist(entry);
+    this.countIn(entry, -1);
+  }
+
+  // ---- internals ----
+
+  /** Takes pods out with the old labels and puts them back with the new ones. */
+  private reindex(affected: Set<IndexedPod> | undefined, change: () => void): void {
+    const pods = affected ? [...affected].map((e) => e.pod) : [];
+    for (const pod of pods) this.removePod(pod.key);
+    change();
+    for (const pod of pods) this.add(pod);
+  }
+
+  private add(pod: PodPlacement): void {
+    const entry: Mutable<IndexedPod> = {
+      pod,
+      affinityGroup: null,
+      termGroups: new Map(),
+      antiById: new Map(pod.antiAffinity.map((s) => [s.term.id, s])),
+    };
+    // Count the pod in the groups that exist already, then list it, then create its own
+    // groups: a new group counts every listed pod, this one included, exactly once.
+    this.countIn(entry, 1);
+    this.list(entry);
+    if (pod.affinity.length > 0)
+      entry.affinityGroup = this.acquire(pod.affinity.map((s) => s.term));
+    const groups = entry.termGroups as Map<string, MatchGroup<IndexedPod>>;
+    for (const s of [...pod.antiAffinity, ...pod.preferredAffinity, ...pod.preferredAntiAffinity]) {
+      if (!groups.has(s.term.id)) groups.set(s.term.id, this.acquire([s.term]));
+    }
+    const nodeLabels = this.nodeLabels(pod.nodeName);
+    for (const s of entry.antiById.values()) {
+      const value = nodeLabels[s.term.topologyKey];
+      if (value !== undefined) groups.get(s.term.id)?.addCarrier(value, entry);
+    }
+  }
+
+  private countIn(entry: IndexedPod, delta: number): void {
+    const nodeLabels = this.nodeLabels(entry.pod.nodeName);
+    for (const group of this.candidateGroups(entry.pod.labels)) {
+      if (this.groupSelects(group, entry.pod)) group.bump(nodeLabels, delta);
+    }
+  }
+
+  private releaseGroups(entry: IndexedPod): void {
+    const nodeLabels = this.nodeLabels(entry.pod.nodeName);
+    for (const s of entry.antiById.values()) {
+      const value = nodeLabels[s.term.topologyKey];
+      if (value !== undefined) entry.termGroups.get(s.term.id)?.removeCarrier(value, entry);
+    }
+    if (entry.affinityGroup) this.release(entry.affinityGroup);
+    for (const group of entry.termGroups.values()) this.release(group);
+  }
+
+  private acquire(terms: readonly ResolvedTerm[]): MatchGroup<IndexedPod> {
+    const id = MatchGroup.idOf(terms);
+    const existing = this.groups.get(id);
+    if (existing) {
+      existing.refs++;
+      return existing;
+    }
+    const group = new MatchGroup<IndexedPod>(id, terms);
+    group.refs = 1;
+    this.groups.set(id, group);
+    if (!group.selectsNothing) {
+      this.anchorGroup(group, 1);
+      for (const entry of this.candidatePods(group)) {
+        if (this.groupSelects(group, entry.pod)) group.bump(this.nodeLabels(entry.pod.nodeName), 1);
+      }
+    }
+    return group;
+  }
+
+  private release(group: MatchGroup<IndexedPod>): void {
+    group.refs--;
+    if (group.refs > 0) return;
+    this.groups.delete(group.id);
+    if (!group.selectsNothing) this.anchorGroup(group, -1);
+  }
+
+  private anchorGroup(group: MatchGroup<IndexedPod>, op: 1 | -1): void {
+    const a = group.anchor;
+    if (a.kind === 'none') {
+      if (op > 0) this.groupsUnanchored.add(group);
+      else this.groupsUnanchored.delete(group);
+      return;
+    }
+    if (a.kind === 'key') {
+      editSet(this.groupsByKey, a.key, group, op);
+      return;
+    }
+    let byValue = this.groupsByValue.get(a.key);
+    if (byValue === undefined) {
+      byValue = new Map();
+      this.groupsByValue.set(a.key, byValue);
+    }
+    for (const v of a.values) editSet(byValue, v, group, op);
+    if (byValue.size === 0) this.groupsByValue.delete(a.key);
+  }
+
+  private *candidatePods(group: MatchGroup<IndexedPod>): Generator<IndexedPod> {
+    const a = group.anchor;
+    if (a.kind === 'none') {
+      yield* this.pods.values();
+      return;
+    }
+    const byValue = this.podsByLabel.get(a.key);
+    if (byValue === undefined) return;
+    if (a.kind === 'key') {
+      for (const set of byValue.values()) yield* set;
+      return;
+    }
+    for (const v of a.values) {
+      const set = byValue.get(v);
+      if (set) yield* set;
+    }
+  }
+
+  private list(entry: IndexedPod): void {
+    const { pod } = entry;
+    this.pods.set(pod.key, entry);
+    editSet(this.podsByNode, pod.nodeName, entry, 1);
+    editSet(this.podsByNamespace, pod.namespace, entry, 1);
+    for (const [key, value] of Object.entries(pod.labels)) {
+      let byValue = this.podsByLabel.get(key);
+      if (byValue === undefined) {
+        byValue = new Map();
+        this.podsByLabel.set(key, byValue);
+      }
+      editSet(byValue, value, entry, 1);
+    }
+  }
+
+  private unlist(entry: IndexedPod): void {
+    const { pod } = entry;
+    this.pods.delete(pod.key);
+    editSet(this.podsByNode, pod.nodeName, entry, -1);
+    editSet(this.podsByNamespace, pod.namespace, entry, -1);
+    for (const [key, value] of Object.entries(pod.labels)) {
+      const byValue = this.podsByLabel.get(key);
+      if (byValue === undefined) continue;
+      editSet(byValue, value, entry, -1);
+      if (byValue.size === 0) this.podsByLabel.delete(key);
+    }
+  }
+
+  /**
+   * A canonical description of every count, for comparing two indexes of the same cluster
+   * (the incremental one and one rebuilt from scratch).
+   */
+  describe(): string {
+    const lines: string[] = [];
+    for (const group of [...this.groups.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      const counts = [...group.counts]
+        .map(
+          ([k, m]) =>
+            `${k}{${[...m]
+              .sort()
+              .map(([v, n]) => `${v}:${n}`)
+              .join(',')}}`,
+        )
+        .sort();
+      const carriers = [...group.carriers]
+        .map(
+          ([v, s]) =>
+            `${v}:${[...s]
+              .map((e) => e.pod.key)
+              .sort()
+              .join('+')}`,
+        )
+        .sort();
+      lines.push(
+        `${group.id} refs=${group.refs} counts=${counts.join(';')} carriers=${carriers.join(';')}`,
+      );
+    }
+    return lines.join('\n');
+  }
+}
+
+function editSet<K, V>(map: Map<K, Set<V>>, key: K, value: V, op: 1 | -1): void {
+  let set = map.get(key);
+  if (op > 0) {
+    if (set === undefined) {
+      set = new Set();
+      map.set(key, set);
+    }
+    set.add(value);
+    return;
+  }
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}

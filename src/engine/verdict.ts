@@ -1,0 +1,189 @@
+import type { Labels } from '../api/core.ts';
+import type { MatchGroup } from './match-group.ts';
+import type {
+  PodVerdict,
+  PreferredScore,
+  SourcedTerm,
+  Violation,
+  WeightedTerm,
+} from './placement.ts';
+import type { IndexedPod, TopologyIndex } from './topology-index.ts';
+
+/** Why a pod is in breach, in the scheduler's own words where it has them. */
+export const Reason = {
+  missingTopologyKey: (node: string, key: string) =>
+    `node ${node} has no label ${key}, so no pod can satisfy this podAffinity term there`,
+  noMatchingPod: (key: string, value: string) =>
+    `no other pod matching all required podAffinity terms runs in ${key}=${value}`,
+  antiAffinityMatch: (count: number, key: string, value: string) =>
+    `${count} other pod(s) matching this podAntiAffinity term run in ${key}=${value}`,
+  existingAntiAffinity: (other: string, count: number, key: string, value: string) =>
+    `pod ${other}${count > 1 ? ` and ${count - 1} more` : ''} in ${key}=${value} has a required podAntiAffinity term that matches this pod`,
+} as const;
+
+/**
+ * Judges one indexed pod where it runs, as kube-scheduler's InterPodAffinity filter would
+ * judge it if it were being scheduled onto its node now, with every other pod in place.
+ */
+export function judgePod(index: TopologyIndex, entry: IndexedPod): PodVerdict {
+  const nodeLabels = index.nodeLabels(entry.pod.nodeName);
+  const violations = [
+    ...podAffinityViolations(index, entry, nodeLabels),
+    ...podAntiAffinityViolations(index, entry, nodeLabels),
+    ...existingAntiAffinityViolations(index, entry, nodeLabels),
+  ];
+  const preferred = preferredScore(index, entry, nodeLabels);
+  return violations.length === 0
+    ? { kind: 'ok', preferred }
+    : { kind: 'violated', violations, preferred };
+}
+
+function violation(
+  entry: IndexedPod,
+  rule: Violation['rule'],
+  s: SourcedTerm,
+  message: string,
+): Violation {
+  return {
+    pod: entry.pod.key,
+    node: entry.pod.nodeName,
+    rule,
+    source: s.source,
+    term: s.index,
+    message: `${s.field}: ${message}`,
+  };
+}
+
+/** Matching pods in the pod's domain of `key`, the pod itself left out. */
+function othersInDomain(
+  group: MatchGroup<IndexedPod>,
+  key: string,
+  value: string,
+  selfCounted: boolean,
+): number {
+  return group.count(key, value) - (selfCounted ? 1 : 0);
+}
+
+function podAffinityViolations(
+  index: TopologyIndex,
+  entry: IndexedPod,
+  nodeLabels: Labels,
+): Violation[] {
+  const group = entry.affinityGroup;
+  if (group === null) return [];
+  const self = index.groupSelects(group, entry.pod);
+  const missing: SourcedTerm[] = [];
+  const unmet: SourcedTerm[] = [];
+  for (const s of entry.pod.affinity) {
+    const value = nodeLabels[s.term.topologyKey];
+    if (value === undefined) missing.push(s);
+    else if (othersInDomain(group, s.term.topologyKey, value, self) <= 0) unmet.push(s);
+  }
+  // The first pod of a group whose terms select itself may start anywhere that has the
+  // topology keys, as long as no other pod in the cluster matches all its terms.
+  const firstPod = missing.length === 0 && self && !group.countedElsewhere(nodeLabels);
+  return [
+    ...missing.map((s) =>
+      violation(
+        entry,
+        'podAffinity',
+        s,
+        Reason.missingTopologyKey(entry.pod.nodeName, s.term.topologyKey),
+      ),
+    ),
+    ...(firstPod ? [] : unmet).map((s) =>
+      violation(
+        entry,
+        'podAffinity',
+        s,
+        Reason.noMatchingPod(s.term.topologyKey, nodeLabels[s.term.topologyKey] ?? ''),
+      ),
+    ),
+  ];
+}
+
+function podAntiAffinityViolations(
+  index: TopologyIndex,
+  entry: IndexedPod,
+  nodeLabels: Labels,
+): Violation[] {
+  const out: Violation[] = [];
+  for (const s of entry.pod.antiAffinity) {
+    const key = s.term.topologyKey;
+    const value = nodeLabels[key];
+    const group = entry.termGroups.get(s.term.id);
+    if (value === undefined || group === undefined) continue;
+    const others = othersInDomain(group, key, value, index.selects(s.term, entry.pod));
+    if (others > 0)
+      out.push(
+        violation(entry, 'podAntiAffinity', s, Reason.antiAffinityMatch(others, key, value)),
+      );
+  }
+  return out;
+}
+
+/** Symmetry: another pod's required anti-affinity term that selects this pod, in the same domain. */
+function existingAntiAffinityViolations(
+  index: TopologyIndex,
+  entry: IndexedPod,
+  nodeLabels: Labels,
+): Violation[] {
+  const out: Violation[] = [];
+  for (const group of index.candidateGroups(entry.pod.labels)) {
+    if (group.carriers.size === 0) continue;
+    const term = group.terms[0];
+    if (term === undefined) continue;
+    const value = nodeLabels[term.topologyKey];
+    if (value === undefined) continue;
+    const carriers = group.carriers.get(value);
+    if (carriers === undefined || !index.selects(term, entry.pod)) continue;
+    // One violation per source of the term, naming the first carrier in key order.
+    const bySource = new Map<string, { term: SourcedTerm; pods: string[] }>();
+    for (const other of carriers) {
+      if (other === entry) continue;
+      const s = other.antiById.get(term.id);
+      if (s === undefined) continue;
+      const id = `${s.source}#${s.index}`;
+      const seen = bySource.get(id) ?? { term: s, pods: [] };
+      seen.pods.push(other.pod.key);
+      bySource.set(id, seen);
+    }
+    for (const { term: s, pods } of bySource.values()) {
+      pods.sort();
+      out.push(
+        violation(
+          entry,
+          'symmetricAntiAffinity',
+          s,
+          Reason.existingAntiAffinity(pods[0] ?? '', pods.length, term.topologyKey, value),
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+function preferredScore(
+  index: TopologyIndex,
+  entry: IndexedPod,
+  nodeLabels: Labels,
+): PreferredScore {
+  let score = 0;
+  let satisfiedWeight = 0;
+  let totalWeight = 0;
+  const tally = (s: WeightedTerm, sign: 1 | -1): void => {
+    totalWeight += s.weight;
+    const key = s.term.topologyKey;
+    const value = nodeLabels[key];
+    const group = entry.termGroups.get(s.term.id);
+    const others =
+      value === undefined || group === undefined
+        ? 0
+        : othersInDomain(group, key, value, index.selects(s.term, entry.pod));
+    score += sign * s.weight * others;
+    if (sign > 0 ? others > 0 : others === 0) satisfiedWeight += s.weight;
+  };
+  for (const s of entry.pod.preferredAffinity) tally(s, 1);
+  for (const s of entry.pod.preferredAntiAffinity) tally(s, -1);
+  return { score, satisfiedWeight, totalWeight };
+}
