@@ -1,0 +1,258 @@
+import type { Affinity } from '../api/core.ts';
+import { asServerStores, canonicalJson, jsonEqual, type JsonValue } from './canonical.ts';
+import { policyTermsFor, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+
+/** The annotation that records, on each workload, what the operator injected. */
+export const APPLIED_ANNOTATION = 'placement.dev/applied';
+
+const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
+const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
+
+/** The lists of an Affinity that policy terms are appended to. */
+export const SLOTS = {
+  'podAffinity.required': ['podAffinity', REQUIRED],
+  'podAffinity.preferred': ['podAffinity', PREFERRED],
+  'podAntiAffinity.required': ['podAntiAffinity', REQUIRED],
+  'podAntiAffinity.preferred': ['podAntiAffinity', PREFERRED],
+  'nodeAffinity.preferred': ['nodeAffinity', PREFERRED],
+} as const;
+export type Slot = keyof typeof SLOTS;
+const SLOT_NAMES = Object.keys(SLOTS) as Slot[];
+
+/** Node requirements added to every required nodeSelectorTerm (the terms are ORed, so each must carry them). */
+export interface NodeRequirements {
+  readonly matchExpressions: readonly JsonValue[];
+  readonly matchFields: readonly JsonValue[];
+}
+
+/** What the policies targeting one workload ask to inject. */
+export interface Injection {
+  /** Policy ref → the generation whose terms these are. */
+  readonly policies: Readonly<Record<string, number>>;
+  readonly slots: Readonly<Partial<Record<Slot, readonly JsonValue[]>>>;
+  readonly node: NodeRequirements;
+}
+
+/** What was injected, as stored in the `placement.dev/applied` annotation. */
+export interface AppliedRecord {
+  readonly policies: Readonly<Record<string, number>>;
+  readonly slots: Readonly<Partial<Record<Slot, readonly JsonValue[]>>>;
+  readonly node?: NodeRequirements & { readonly createdTerm: boolean };
+  /** Containers (paths under the pod spec) that did not exist before the injection. */
+  readonly created: readonly string[];
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The terms that `policies` (priority order) ask of `workload`, identical terms once. */
+export function injectionFor(
+  policies: readonly CompiledPolicy[],
+  workload: WorkloadRef,
+): Injection {
+  const slots: Partial<Record<Slot, JsonValue[]>> = {};
+  const add = (slot: Slot, terms: readonly unknown[]): void => {
+    const list = (slots[slot] ??= []);
+    for (const raw of terms) {
+      const t = asServerStores(raw) as JsonValue;
+      if (!list.some((x) => jsonEqual(x, t))) list.push(t);
+    }
+  };
+  const matchExpressions: JsonValue[] = [];
+  const matchFields: JsonValue[] = [];
+  const record: Record<string, number> = {};
+  for (const p of policies) {
+    record[p.ref] = p.source.metadata.generation ?? 0;
+    const t = policyTermsFor(p, workload);
+    add('podAffinity.required', t.podAffinity);
+    add('podAffinity.preferred', t.preferredPodAffinity);
+    add('podAntiAffinity.required', t.podAntiAffinity);
+    add('podAntiAffinity.preferred', t.preferredPodAntiAffinity);
+    const node = p.affinity.nodeAffinity;
+    add('nodeAffinity.preferred', node?.[PREFERRED] ?? []);
+    for (const term of node?.[REQUIRED]?.nodeSelectorTerms ?? []) {
+      for (const e of term.matchExpressions ?? []) pushOnce(matchExpressions, e);
+      for (const f of term.matchFields ?? []) pushOnce(matchFields, f);
+    }
+  }
+  for (const s of SLOT_NAMES) if (slots[s]?.length === 0) delete slots[s];
+  return { policies: record, slots, node: { matchExpressions, matchFields } };
+}
+
+function pushOnce(list: JsonValue[], raw: unknown): void {
+  const value = asServerStores(raw) as JsonValue;
+  if (!list.some((x) => jsonEqual(x, value))) list.push(value);
+}
+
+const isEmptyInjection = (i: Injection): boolean =>
+  SLOT_NAMES.every((s) => (i.slots[s]?.length ?? 0) === 0) &&
+  i.node.matchExpressions.length === 0 &&
+  i.node.matchFields.length === 0;
+
+/** Takes one occurrence of `value` out of `list`, the last one, by exact (key-order-free) match. */
+function removeOne(list: unknown[], value: unknown): boolean {
+  const key = canonicalJson(value);
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (canonicalJson(list[i]) === key) {
+      list.splice(i, 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Takes out exactly what `record` says was injected; everything else, the owner's terms
+ * included, stays where and as it is. A term the owner edited no longer matches and stays.
+ */
+export function revertInjected(affinity: Affinity | undefined, record: AppliedRecord): Affinity | undefined {
+  if (affinity === undefined) return undefined;
+  const a = structuredClone(affinity) as Obj;
+  for (const slot of SLOT_NAMES) {
+    const [group, field] = SLOTS[slot];
+    const container = a[group];
+    const list = isObj(container) ? container[field] : undefined;
+    if (!Array.isArray(list)) continue;
+    for (const t of record.slots[slot] ?? []) removeOne(list, t);
+  }
+  if (record.node) revertNode(a, record.node);
+  for (const path of [...record.created].sort((x, y) => y.length - x.length)) pruneIfEmpty(a, path);
+  return record.created.includes('affinity') && Object.keys(a).length === 0 ? undefined : (a as Affinity);
+}
+
+function nodeTerms(a: Obj): unknown[] | undefined {
+  const node = a.nodeAffinity;
+  const required = isObj(node) ? node[REQUIRED] : undefined;
+  const terms = isObj(required) ? required.nodeSelectorTerms : undefined;
+  return Array.isArray(terms) ? terms : undefined;
+}
+
+function revertNode(a: Obj, node: NonNullable<AppliedRecord['node']>): void {
+  const terms = nodeTerms(a);
+  if (terms === undefined) return;
+  for (const term of terms) {
+    if (!isObj(term)) continue;
+    for (const [key, injected] of [
+      ['matchExpressions', node.matchExpressions],
+      ['matchFields', node.matchFields],
+    ] as const) {
+      const list = term[key];
+      if (!Array.isArray(list)) continue;
+      const removed = injected.filter((v) => removeOne(list, v)).length;
+      if (removed > 0 && list.length === 0) delete term[key];
+    }
+  }
+  if (node.createdTerm) {
+    const i = terms.findIndex((t) => isObj(t) && Object.keys(t).length === 0);
+    if (i >= 0) terms.splice(i, 1);
+  }
+}
+
+/** Removes the container at a dotted path (under the affinity) when it holds nothing. */
+function pruneIfEmpty(a: Obj, path: string): void {
+  const parts = path.split('.').slice(1); // paths start at 'affinity'
+  const last = parts.pop();
+  if (last === undefined) return;
+  let parent: unknown = a;
+  for (const p of parts) parent = isObj(parent) ? parent[p] : undefined;
+  if (!isObj(parent)) return;
+  const value = parent[last];
+  const empty = Array.isArray(value) ? value.length === 0 : isObj(value) && Object.keys(value).length === 0;
+  if (empty) delete parent[last];
+}
+
+/** Makes sure `parent[key]` exists, noting it in `created` when it did not. */
+function ensure<T>(parent: Obj, key: string, make: () => T, path: string, created: string[]): T {
+  if (parent[key] === undefined || parent[key] === null) {
+    parent[key] = make();
+    created.push(path);
+  }
+  return parent[key] as T;
+}
+
+/**
+ * Appends the injection to the owner's affinity: pod terms after the owner's own (the
+ * owner's identical terms are not repeated), node requirements into every required
+ * nodeSelectorTerm. Returns the new affinity and the record of what was added.
+ */
+export function inject(owner: Affinity | undefined, injection: Injection): { affinity: Affinity; record: AppliedRecord } {
+  const created: string[] = [];
+  const root: Obj = { affinity: owner === undefined ? undefined : structuredClone(owner) };
+  const a = ensure<Obj>(root, 'affinity', () => ({}), 'affinity', created);
+  const slots: Partial<Record<Slot, JsonValue[]>> = {};
+  for (const slot of SLOT_NAMES) {
+    const terms = injection.slots[slot] ?? [];
+    if (terms.length === 0) continue;
+    const [group, field] = SLOTS[slot];
+    const container = ensure<Obj>(a, group, () => ({}), `affinity.${group}`, created);
+    const list = ensure<unknown[]>(container, field, () => [], `affinity.${group}.${field}`, created);
+    const added = terms.filter((t) => !list.some((x) => jsonEqual(x, t)));
+    list.push(...added.map((t) => structuredClone(t)));
+    if (added.length > 0) slots[slot] = added;
+  }
+  let node: AppliedRecord['node'];
+  const { matchExpressions, matchFields } = injection.node;
+  if (matchExpressions.length > 0 || matchFields.length > 0) {
+    const na = ensure<Obj>(a, 'nodeAffinity', () => ({}), 'affinity.nodeAffinity', created);
+    const req = ensure<Obj>(na, REQUIRED, () => ({}), `affinity.nodeAffinity.${REQUIRED}`, created);
+    const terms = ensure<unknown[]>(req, 'nodeSelectorTerms', () => [], `affinity.nodeAffinity.${REQUIRED}.nodeSelectorTerms`, created);
+    const createdTerm = terms.length === 0;
+    if (createdTerm) terms.push({});
+    for (const term of terms) {
+      if (!isObj(term)) continue;
+      if (matchExpressions.length > 0) ((term.matchExpressions ??= []) as unknown[]).push(...structuredClone(matchExpressions));
+      if (matchFields.length > 0) ((term.matchFields ??= []) as unknown[]).push(...structuredClone(matchFields));
+    }
+    node = { matchExpressions, matchFields, createdTerm };
+  }
+  const record: AppliedRecord = { policies: injection.policies, slots, ...(node ? { node } : {}), created };
+  return { affinity: a as Affinity, record };
+}
+
+export interface DesiredAffinity {
+  readonly affinity: Affinity | undefined;
+  /** `null` when nothing is injected: the annotation is removed. */
+  readonly record: AppliedRecord | null;
+}
+
+/**
+ * The affinity a workload should carry: the owner's (what is there less what was injected
+ * before) plus what the policies ask now. With no policy, exactly the owner's.
+ */
+export function desiredAffinity(
+  current: Affinity | undefined,
+  previous: AppliedRecord | null,
+  injection: Injection | null,
+): DesiredAffinity {
+  const owner = previous === null ? current : revertInjected(current, previous);
+  if (injection === null || isEmptyInjection(injection)) return { affinity: owner, record: null };
+  return inject(owner, injection);
+}
+
+export const serializeRecord = (record: AppliedRecord): string => canonicalJson(record);
+
+export type RecordParse =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'ok'; readonly record: AppliedRecord }
+  | { readonly kind: 'invalid'; readonly problem: string };
+
+/**
+ * Reads the annotation. A record that cannot be read means the operator cannot know what
+ * it injected, so the workload must not be touched until a person looks.
+ */
+export function parseRecord(text: string | undefined): RecordParse {
+  if (text === undefined) return { kind: 'none' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', problem: 'is not valid JSON' };
+  }
+  if (!isObj(value) || !isObj(value.policies) || !isObj(value.slots) || !Array.isArray(value.created)) {
+    return { kind: 'invalid', problem: 'does not have the fields policies, slots and created' };
+  }
+  for (const [slot, list] of Object.entries(value.slots)) {
+    if (!(slot in SLOTS) || !Array.isArray(list)) return { kind: 'invalid', problem: `slot "${slot}" is not a known list` };
+  }
+  return { kind: 'ok', record: value as unknown as AppliedRecord };
+}
