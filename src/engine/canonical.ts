@@ -1,5 +1,6 @@
 /** JSON values as Kubernetes objects hold them. */
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+export type JsonValue =
+  null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 /**
  * A text for a JSON value with object keys sorted: equal for values the API server
@@ -58,7 +59,8 @@ export function asServerStores(value: unknown): unknown {
     if (v === null || v === undefined) continue;
     if (Array.isArray(v) && v.length === 0) continue;
     const inner = asServerStores(v);
-    if (OMITTED_WHEN_EMPTY_MAP.has(k) && isPlainObject(inner) && Object.keys(inner).length === 0) continue;
+    if (OMITTED_WHEN_EMPTY_MAP.has(k) && isPlainObject(inner) && Object.keys(inner).length === 0)
+      continue;
     out[k] = inner;
   }
   return out;

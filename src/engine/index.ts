@@ -9,3 +9,5 @@ export * from './term.ts';
 export * from './topology-index.ts';
 export * from './verdict.ts';
 export * from './workload.ts';
+export * from './canonical.ts';
+export * from './merge.ts';

@@ -75,7 +75,7 @@ export function injectionFor(
       for (const f of term.matchFields ?? []) pushOnce(matchFields, f);
     }
   }
-  for (const s of SLOT_NAMES) if (slots[s]?.length === 0) delete slots[s];
+  for (const s of SLOT_NAMES) if (slots[s]?.length === 0) Reflect.deleteProperty(slots, s);
   return { policies: record, slots, node: { matchExpressions, matchFields } };
 }
 
@@ -105,7 +105,10 @@ function removeOne(list: unknown[], value: unknown): boolean {
  * Takes out exactly what `record` says was injected; everything else, the owner's terms
  * included, stays where and as it is. A term the owner edited no longer matches and stays.
  */
-export function revertInjected(affinity: Affinity | undefined, record: AppliedRecord): Affinity | undefined {
+export function revertInjected(
+  affinity: Affinity | undefined,
+  record: AppliedRecord,
+): Affinity | undefined {
   if (affinity === undefined) return undefined;
   const a = structuredClone(affinity) as Obj;
   for (const slot of SLOT_NAMES) {
@@ -117,7 +120,9 @@ export function revertInjected(affinity: Affinity | undefined, record: AppliedRe
   }
   if (record.node) revertNode(a, record.node);
   for (const path of [...record.created].sort((x, y) => y.length - x.length)) pruneIfEmpty(a, path);
-  return record.created.includes('affinity') && Object.keys(a).length === 0 ? undefined : (a as Affinity);
+  return record.created.includes('affinity') && Object.keys(a).length === 0
+    ? undefined
+    : (a);
 }
 
 function nodeTerms(a: Obj): unknown[] | undefined {
@@ -139,7 +144,7 @@ function revertNode(a: Obj, node: NonNullable<AppliedRecord['node']>): void {
       const list = term[key];
       if (!Array.isArray(list)) continue;
       const removed = injected.filter((v) => removeOne(list, v)).length;
-      if (removed > 0 && list.length === 0) delete term[key];
+      if (removed > 0 && list.length === 0) Reflect.deleteProperty(term, key);
     }
   }
   if (node.createdTerm) {
@@ -157,8 +162,10 @@ function pruneIfEmpty(a: Obj, path: string): void {
   for (const p of parts) parent = isObj(parent) ? parent[p] : undefined;
   if (!isObj(parent)) return;
   const value = parent[last];
-  const empty = Array.isArray(value) ? value.length === 0 : isObj(value) && Object.keys(value).length === 0;
-  if (empty) delete parent[last];
+  const empty = Array.isArray(value)
+    ? value.length === 0
+    : isObj(value) && Object.keys(value).length === 0;
+  if (empty) Reflect.deleteProperty(parent, last);
 }
 
 /** Makes sure `parent[key]` exists, noting it in `created` when it did not. */
@@ -175,7 +182,10 @@ function ensure<T>(parent: Obj, key: string, make: () => T, path: string, create
  * owner's identical terms are not repeated), node requirements into every required
  * nodeSelectorTerm. Returns the new affinity and the record of what was added.
  */
-export function inject(owner: Affinity | undefined, injection: Injection): { affinity: Affinity; record: AppliedRecord } {
+export function inject(
+  owner: Affinity | undefined,
+  injection: Injection,
+): { affinity: Affinity; record: AppliedRecord } {
   const created: string[] = [];
   const root: Obj = { affinity: owner === undefined ? undefined : structuredClone(owner) };
   const a = ensure<Obj>(root, 'affinity', () => ({}), 'affinity', created);
@@ -185,7 +195,13 @@ export function inject(owner: Affinity | undefined, injection: Injection): { aff
     if (terms.length === 0) continue;
     const [group, field] = SLOTS[slot];
     const container = ensure<Obj>(a, group, () => ({}), `affinity.${group}`, created);
-    const list = ensure<unknown[]>(container, field, () => [], `affinity.${group}.${field}`, created);
+    const list = ensure<unknown[]>(
+      container,
+      field,
+      () => [],
+      `affinity.${group}.${field}`,
+      created,
+    );
     const added = terms.filter((t) => !list.some((x) => jsonEqual(x, t)));
     list.push(...added.map((t) => structuredClone(t)));
     if (added.length > 0) slots[slot] = added;
@@ -195,18 +211,31 @@ export function inject(owner: Affinity | undefined, injection: Injection): { aff
   if (matchExpressions.length > 0 || matchFields.length > 0) {
     const na = ensure<Obj>(a, 'nodeAffinity', () => ({}), 'affinity.nodeAffinity', created);
     const req = ensure<Obj>(na, REQUIRED, () => ({}), `affinity.nodeAffinity.${REQUIRED}`, created);
-    const terms = ensure<unknown[]>(req, 'nodeSelectorTerms', () => [], `affinity.nodeAffinity.${REQUIRED}.nodeSelectorTerms`, created);
+    const terms = ensure<unknown[]>(
+      req,
+      'nodeSelectorTerms',
+      () => [],
+      `affinity.nodeAffinity.${REQUIRED}.nodeSelectorTerms`,
+      created,
+    );
     const createdTerm = terms.length === 0;
     if (createdTerm) terms.push({});
     for (const term of terms) {
       if (!isObj(term)) continue;
-      if (matchExpressions.length > 0) ((term.matchExpressions ??= []) as unknown[]).push(...structuredClone(matchExpressions));
-      if (matchFields.length > 0) ((term.matchFields ??= []) as unknown[]).push(...structuredClone(matchFields));
+      if (matchExpressions.length > 0)
+        ((term.matchExpressions ??= []) as unknown[]).push(...structuredClone(matchExpressions));
+      if (matchFields.length > 0)
+        ((term.matchFields ??= []) as unknown[]).push(...structuredClone(matchFields));
     }
     node = { matchExpressions, matchFields, createdTerm };
   }
-  const record: AppliedRecord = { policies: injection.policies, slots, ...(node ? { node } : {}), created };
-  return { affinity: a as Affinity, record };
+  const record: AppliedRecord = {
+    policies: injection.policies,
+    slots,
+    ...(node ? { node } : {}),
+    created,
+  };
+  return { affinity: a, record };
 }
 
 export interface DesiredAffinity {
@@ -248,11 +277,17 @@ export function parseRecord(text: string | undefined): RecordParse {
   } catch {
     return { kind: 'invalid', problem: 'is not valid JSON' };
   }
-  if (!isObj(value) || !isObj(value.policies) || !isObj(value.slots) || !Array.isArray(value.created)) {
+  if (
+    !isObj(value) ||
+    !isObj(value.policies) ||
+    !isObj(value.slots) ||
+    !Array.isArray(value.created)
+  ) {
     return { kind: 'invalid', problem: 'does not have the fields policies, slots and created' };
   }
   for (const [slot, list] of Object.entries(value.slots)) {
-    if (!(slot in SLOTS) || !Array.isArray(list)) return { kind: 'invalid', problem: `slot "${slot}" is not a known list` };
+    if (!(slot in SLOTS) || !Array.isArray(list))
+      return { kind: 'invalid', problem: `slot "${slot}" is not a known list` };
   }
   return { kind: 'ok', record: value as unknown as AppliedRecord };
 }

@@ -1,0 +1,139 @@
+import type { Labels } from '../api/core.ts';
+import { policyRef, type PlacementPolicy } from '../api/policy.ts';
+import { APPLIED_ANNOTATION, parseRecord } from '../engine/index.ts';
+import type { PolicyCatalog } from './policy-catalog.ts';
+import { policyStatus, statusDiffers, type AuditSummary } from './policy-status.ts';
+import {
+  workloadKey,
+  type EventRecorder,
+  type PolicyStatusWriter,
+  type Store,
+  type Workload,
+} from './ports.ts';
+import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
+
+/** The finalizer that keeps a policy until its terms are out of every workload. */
+export const FINALIZER = 'placement.dev/revert-injected-terms';
+
+/** How often a deleted policy checks that its workloads are clean. */
+export const REVERT_POLL_MS = 2_000;
+/** A status that only refreshes lastAuditTime is written at most this often. */
+export const AUDIT_TIME_REFRESH_MS = 60_000;
+
+export interface PolicyReconcilerDeps {
+  readonly policies: Store<PlacementPolicy>;
+  readonly workloads: Store<Workload>;
+  readonly namespaceLabels: (namespace: string) => Labels;
+  readonly catalog: PolicyCatalog;
+  readonly writer: PolicyStatusWriter;
+  readonly events: EventRecorder;
+  readonly isWaiting: (w: Workload) => boolean;
+  readonly enqueueWorkload: (key: string) => void;
+  readonly audit: (ref: string) => AuditSummary | undefined;
+  readonly now: () => Date;
+}
+
+/** Workloads whose record says this policy injected terms into them. */
+function carriersOf(ref: string, workloads: readonly Workload[]): Workload[] {
+  return workloads.filter((w) => {
+    const parsed = parseRecord(w.annotations[APPLIED_ANNOTATION]);
+    return parsed.kind === 'ok' && Object.hasOwn(parsed.record.policies, ref);
+  });
+}
+
+/**
+ * Keeps a policy's finalizer and status: while it exists, the finalizer guards deletion;
+ * once deleted, it waits until no workload carries its terms, then lets it go.
+ */
+export async function reconcilePolicy(
+  key: string,
+  deps: PolicyReconcilerDeps,
+  log: Logger,
+): Promise<ReconcileResult> {
+  const policy = deps.policies.get(key);
+  if (policy === undefined) {
+    deps.catalog.delete(key);
+    return DONE;
+  }
+  const entry = deps.catalog.set(policy);
+  const finalizers = policy.metadata.finalizers ?? [];
+  const ref = policyRef(policy);
+  if (policy.metadata.deletionTimestamp !== undefined) {
+    const carriers = carriersOf(ref, deps.workloads.list());
+    if (carriers.length > 0) {
+      for (const w of carriers) deps.enqueueWorkload(workloadKey(w));
+      log.debug('waiting for workloads to drop the policy terms', { remaining: carriers.length });
+      return requeueAfter(REVERT_POLL_MS);
+    }
+    if (!finalizers.includes(FINALIZER)) return DONE;
+    const result = await deps.writer.setFinalizer(policy, false);
+    if (result.kind === 'conflict') return { kind: 'requeue' };
+    if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+    log.info('policy terms reverted everywhere; finalizer removed');
+    return DONE;
+  }
+  if (!finalizers.includes(FINALIZER)) {
+    const result = await deps.writer.setFinalizer(policy, true);
+    if (result.kind === 'conflict') return { kind: 'requeue' };
+    if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+    return DONE; // the update event brings the policy back with its finalizer
+  }
+  const now = deps.now();
+  const status = policyStatus(policy, {
+    entry,
+    workloads: deps.workloads.list(),
+    catalog: deps.catalog,
+    namespaceLabels: deps.namespaceLabels,
+    isWaiting: deps.isWaiting,
+    audit: deps.audit(ref),
+    now: now.toISOString(),
+  });
+  if (!statusDiffers(policy, status) && !auditTimeStale(policy, status.lastAuditTime, now))
+    return DONE;
+  const result = await deps.writer.writeStatus(policy, status);
+  switch (result.kind) {
+    case 'written':
+      if (entry.kind === 'invalid') {
+        deps.events.record(
+          policyTarget(policy),
+          'Warning',
+          'InvalidSpec',
+          entry.errors.map((e) => e.message).join('; '),
+        );
+      }
+      log.debug('policy status updated', {
+        matched: status.matched,
+        enforced: status.enforced,
+        pending: status.pending,
+      });
+      return DONE;
+    case 'conflict':
+      return { kind: 'requeue' };
+    case 'gone':
+      return DONE;
+    case 'failed':
+      return { kind: 'error', error: new Error(`writing status of ${ref}: ${result.message}`) };
+  }
+}
+
+function auditTimeStale(policy: PlacementPolicy, next: string | undefined, now: Date): boolean {
+  if (next === undefined) return false;
+  const current = (policy as { status?: { lastAuditTime?: string } }).status?.lastAuditTime;
+  return current === undefined || now.getTime() - Date.parse(current) >= AUDIT_TIME_REFRESH_MS;
+}
+
+export function policyTarget(p: PlacementPolicy): {
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+  apiVersion: string;
+} {
+  return {
+    kind: p.kind,
+    ...(p.metadata.namespace === undefined ? {} : { namespace: p.metadata.namespace }),
+    name: p.metadata.name,
+    ...(p.metadata.uid === undefined ? {} : { uid: p.metadata.uid }),
+    apiVersion: 'placement.dev/v1alpha1',
+  };
+}

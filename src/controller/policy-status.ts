@@ -1,0 +1,265 @@
+import type { Labels } from '../api/core.ts';
+import type { PlacementPolicy } from '../api/policy.ts';
+import {
+  APPLIED_ANNOTATION,
+  injectionFor,
+  jsonEqual,
+  parseRecord,
+  policyTargets,
+  SLOTS,
+  type CompiledPolicy,
+} from '../engine/index.ts';
+import { planWorkload, workloadRef } from './plan.ts';
+import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
+import type { Workload } from './ports.ts';
+
+export interface Condition {
+  readonly type: 'Ready' | 'Degraded' | 'Unsatisfiable';
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+  readonly observedGeneration: number;
+  readonly lastTransitionTime: string;
+}
+
+/** What the audit knows of a policy, merged into its status. */
+export interface AuditSummary {
+  readonly violations: number;
+  readonly violationSample: readonly {
+    pod: string;
+    node: string;
+    rule: string;
+    source: string;
+    message: string;
+  }[];
+  readonly lastAuditTime: string;
+  /** Pods of Jobs and bare Pods the policy targets: audited, never rewritten. */
+  readonly auditOnly: number;
+  readonly unsatisfiable?: string;
+}
+
+export interface PolicyStatus {
+  readonly observedGeneration: number;
+  readonly conditions: readonly Condition[];
+  readonly matched: number;
+  readonly enforced: number;
+  readonly pending: number;
+  readonly violations: number;
+  readonly violationSample: AuditSummary['violationSample'];
+  readonly lastAuditTime?: string;
+  readonly auditOnly: number;
+}
+
+interface Counts {
+  matched: number;
+  enforced: number;
+  pending: number;
+  blocked: string[];
+  waiting: number;
+}
+
+/** Whether the workload's template already carries every term this one policy asks. */
+function carriesTerms(w: Workload, policy: CompiledPolicy): boolean {
+  const injection = injectionFor([policy], workloadRef(w));
+  const affinity = (w.affinity ?? {}) as Record<
+    string,
+    Record<string, unknown[] | undefined> | undefined
+  >;
+  for (const [slot, terms] of Object.entries(injection.slots)) {
+    const [group, field] = SLOTS[slot as keyof typeof SLOTS];
+    const list = affinity[group]?.[field] ?? [];
+    if (!terms.every((t) => list.some((x) => jsonEqual(x, t)))) return false;
+  }
+  return true;
+}
+
+function countWorkloads(
+  policy: CompiledPolicy,
+  workloads: readonly Workload[],
+  catalog: PolicyCatalog,
+  namespaceLabels: (ns: string) => Labels,
+  isWaiting: (w: Workload) => boolean,
+): Counts {
+  const c: Counts = { matched: 0, enforced: 0, pending: 0, blocked: [], waiting: 0 };
+  for (const w of workloads) {
+    const labels = namespaceLabels(w.namespace);
+    if (!policyTargets(policy, workloadRef(w), labels)) continue;
+    const plan = planWorkload(w, catalog, labels);
+    if (plan.kind === 'skip') continue;
+    c.matched++;
+    if (plan.kind === 'blocked') {
+      c.pending++;
+      c.blocked.push(`${w.kind} ${w.namespace}/${w.name}: ${plan.message}`);
+      continue;
+    }
+    const done =
+      policy.mode === 'Audit'
+        ? carriesTerms(w, policy)
+        : plan.kind === 'inSync' && isCurrent(w, policy);
+    if (done) c.enforced++;
+    else {
+      c.pending++;
+      if (isWaiting(w)) c.waiting++;
+    }
+  }
+  return c;
+}
+
+/** The workload's record lists this policy at its current generation. */
+function isCurrent(w: Workload, policy: CompiledPolicy): boolean {
+  const parsed = parseRecord(w.annotations[APPLIED_ANNOTATION]);
+  const generation = policy.source.metadata.generation ?? 0;
+  return parsed.kind === 'ok' && parsed.record.policies[policy.ref] === generation;
+}
+
+type Draft = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+
+function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
+  if (c.blocked.length > 0) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'WorkloadBlocked',
+      message: `${c.blocked.length} workload(s) cannot be changed safely`,
+    };
+  }
+  if (policy.mode === 'Audit') {
+    return {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Auditing',
+      message: `audit only: ${c.pending} of ${c.matched} workload(s) lack the rules`,
+    };
+  }
+  if (c.pending > 0) {
+    const waiting = c.waiting > 0 ? ` (${c.waiting} waiting for the rollout budget)` : '';
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RolloutPending',
+      message: `${c.enforced} of ${c.matched} workload(s) carry the rules${waiting}`,
+    };
+  }
+  return {
+    type: 'Ready',
+    status: 'True',
+    reason: 'Enforced',
+    message: `all ${c.matched} workload(s) carry the rules`,
+  };
+}
+
+/** Keeps lastTransitionTime where a condition's status did not change. */
+function stamp(
+  drafts: readonly Draft[],
+  previous: readonly Condition[],
+  generation: number,
+  now: string,
+): Condition[] {
+  return drafts.map((d) => {
+    const old = previous.find((p) => p.type === d.type);
+    const since = old !== undefined && old.status === d.status ? old.lastTransitionTime : now;
+    return { ...d, observedGeneration: generation, lastTransitionTime: since };
+  });
+}
+
+export interface StatusInputs {
+  readonly entry: CatalogEntry;
+  readonly workloads: readonly Workload[];
+  readonly catalog: PolicyCatalog;
+  readonly namespaceLabels: (ns: string) => Labels;
+  readonly isWaiting: (w: Workload) => boolean;
+  readonly audit: AuditSummary | undefined;
+  readonly now: string;
+}
+
+/** The status a policy should show, per Kubernetes API conventions. */
+export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): PolicyStatus {
+  const generation = source.metadata.generation ?? 0;
+  const previous = previousConditions(source);
+  const audit = inputs.audit;
+  const auditFields = {
+    violations: audit?.violations ?? 0,
+    violationSample: audit?.violationSample ?? [],
+    ...(audit ? { lastAuditTime: audit.lastAuditTime } : {}),
+    auditOnly: audit?.auditOnly ?? 0,
+  };
+  if (inputs.entry.kind === 'invalid') {
+    const message = inputs.entry.errors.map((e) => `${e.field}: ${e.problem}`).join('; ');
+    return {
+      observedGeneration: generation,
+      conditions: stamp(
+        [
+          { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
+          { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message },
+        ],
+        previous,
+        generation,
+        inputs.now,
+      ),
+      matched: 0,
+      enforced: 0,
+      pending: 0,
+      ...auditFields,
+    };
+  }
+  const policy = inputs.entry.policy;
+  const c = countWorkloads(
+    policy,
+    inputs.workloads,
+    inputs.catalog,
+    inputs.namespaceLabels,
+    inputs.isWaiting,
+  );
+  const degraded: Draft =
+    c.blocked.length > 0
+      ? {
+          type: 'Degraded',
+          status: 'True',
+          reason: 'WorkloadBlocked',
+          message: c.blocked.slice(0, 3).join('; '),
+        }
+      : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' };
+  const unsatisfiable: Draft =
+    audit?.unsatisfiable !== undefined
+      ? {
+          type: 'Unsatisfiable',
+          status: 'True',
+          reason: 'CannotBeMet',
+          message: audit.unsatisfiable,
+        }
+      : { type: 'Unsatisfiable', status: 'False', reason: 'Satisfiable', message: '' };
+  return {
+    observedGeneration: generation,
+    conditions: stamp(
+      [readyCondition(policy, c), degraded, unsatisfiable],
+      previous,
+      generation,
+      inputs.now,
+    ),
+    matched: c.matched,
+    enforced: c.enforced,
+    pending: c.pending,
+    ...auditFields,
+  };
+}
+
+function previousConditions(p: PlacementPolicy): readonly Condition[] {
+  const status = (p as { status?: { conditions?: readonly Condition[] } }).status;
+  return status?.conditions ?? [];
+}
+
+/** Whether writing `next` would change what the policy shows (timestamps aside). */
+export function statusDiffers(p: PlacementPolicy, next: PolicyStatus): boolean {
+  const current = (p as { status?: unknown }).status ?? {};
+  const strip = (s: unknown): unknown => {
+    const {
+      lastAuditTime: _t,
+      conditions,
+      ...rest
+    } = (s ?? {}) as Record<string, unknown> & {
+      conditions?: readonly Condition[];
+    };
+    return { ...rest, conditions: (conditions ?? []).map(({ lastTransitionTime: _l, ...c }) => c) };
+  };
+  return !jsonEqual(strip(current), strip(next));
+}

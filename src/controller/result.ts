@@ -1,0 +1,17 @@
+/** What one reconcile asks of the queue (controller-runtime's Result, as a union). */
+export type ReconcileResult =
+  | { readonly kind: 'done' }
+  | { readonly kind: 'requeue' }
+  | { readonly kind: 'requeueAfter'; readonly ms: number }
+  | { readonly kind: 'error'; readonly error: Error };
+
+export const DONE: ReconcileResult = { kind: 'done' };
+export const requeueAfter = (ms: number): ReconcileResult => ({ kind: 'requeueAfter', ms });
+
+/** Structured logging as the controller uses it; winston's Logger satisfies it. */
+export interface Logger {
+  info(message: string, meta?: Record<string, unknown>): unknown;
+  warn(message: string, meta?: Record<string, unknown>): unknown;
+  error(message: string, meta?: Record<string, unknown>): unknown;
+  debug(message: string, meta?: Record<string, unknown>): unknown;
+}

@@ -1,0 +1,121 @@
+import type { Labels } from '../api/core.ts';
+import { planWorkload } from './plan.ts';
+import type { PolicyCatalog } from './policy-catalog.ts';
+import type { EventRecorder, Store, Workload, WorkloadWriter, WriteResult } from './ports.ts';
+import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
+import type { RolloutBudget } from './rollout-budget.ts';
+
+export interface WorkloadReconcilerDeps {
+  readonly workloads: Store<Workload>;
+  readonly namespaceLabels: (namespace: string) => Labels;
+  readonly catalog: PolicyCatalog;
+  readonly writer: WorkloadWriter;
+  readonly events: EventRecorder;
+  readonly budget: RolloutBudget;
+  readonly log: Logger;
+  /** Counts writes and reverts by result. */
+  readonly onWrite?: (what: 'write' | 'revert', result: WriteResult['kind']) => void;
+  /** Tells the policies concerned that one of their workloads changed state. */
+  readonly onWorkloadSettled?: (policyRefs: readonly string[]) => void;
+}
+
+/** How long a workload waits for the rollout budget before it asks again. */
+export const BUDGET_RETRY_MS = 5_000;
+
+const API_VERSION: Record<Workload['kind'], string> = {
+  Deployment: 'apps/v1',
+  StatefulSet: 'apps/v1',
+  ReplicaSet: 'apps/v1',
+  DaemonSet: 'apps/v1',
+  CronJob: 'batch/v1',
+};
+
+/**
+ * Brings one workload's pod-template affinity to what its policies ask, writing only the
+ * difference, and nothing at all when it already matches.
+ */
+export async function reconcileWorkload(
+  key: string,
+  deps: WorkloadReconcilerDeps,
+  log: Logger,
+): Promise<ReconcileResult> {
+  const w = deps.workloads.get(key);
+  if (w === undefined) {
+    deps.budget.forget(key);
+    return DONE;
+  }
+  deps.budget.observe(w, key);
+  const plan = planWorkload(w, deps.catalog, deps.namespaceLabels(w.namespace));
+  const target = {
+    kind: w.kind,
+    namespace: w.namespace,
+    name: w.name,
+    uid: w.uid,
+    apiVersion: API_VERSION[w.kind],
+  };
+  switch (plan.kind) {
+    case 'skip':
+    case 'inSync':
+      return DONE;
+    case 'blocked':
+      log.warn('workload left unchanged', { reason: plan.message });
+      deps.events.record(target, 'Warning', 'PlacementBlocked', plan.message);
+      return DONE;
+    case 'change':
+      break;
+  }
+  if (plan.templateChanged && !deps.budget.tryAcquire(key)) {
+    log.debug('waiting for the rollout budget', {
+      inUse: deps.budget.inUse,
+      limit: deps.budget.max,
+    });
+    deps.onWorkloadSettled?.(plan.enforced.map((p) => p.ref));
+    return requeueAfter(BUDGET_RETRY_MS);
+  }
+  const result = await deps.writer.writeAffinity({
+    workload: w,
+    affinity: plan.affinity,
+    appliedAnnotation: plan.annotation,
+  });
+  const what = plan.enforced.length === 0 ? 'revert' : 'write';
+  deps.onWrite?.(what, result.kind);
+  if (result.kind !== 'written') deps.budget.cancel(key);
+  switch (result.kind) {
+    case 'written': {
+      if (plan.templateChanged) deps.budget.wrote(key, w.generation);
+      const policies = plan.enforced.map((p) => p.ref);
+      const message =
+        what === 'revert'
+          ? `removed the terms injected by ${plan.reverted.join(', ')}`
+          : `pod template affinity now carries the terms of ${policies.join(', ')}` +
+            (plan.reverted.length > 0 ? `; removed those of ${plan.reverted.join(', ')}` : '');
+      log.info(what === 'revert' ? 'reverted injected affinity' : 'injected affinity', {
+        policies,
+        reverted: plan.reverted,
+        templateChanged: plan.templateChanged,
+      });
+      if (plan.templateChanged) {
+        deps.events.record(
+          target,
+          'Normal',
+          what === 'revert' ? 'AffinityReverted' : 'AffinityInjected',
+          message,
+        );
+      }
+      deps.onWorkloadSettled?.([...policies, ...plan.reverted]);
+      return DONE;
+    }
+    case 'conflict':
+      // Someone wrote first: the informer brings the new version, and we decide again.
+      log.debug('conflict writing workload; retrying with the newer version');
+      return { kind: 'requeue' };
+    case 'gone':
+      deps.budget.forget(key);
+      return DONE;
+    case 'failed':
+      if (!result.retryable) {
+        deps.events.record(target, 'Warning', 'PlacementWriteFailed', result.message);
+      }
+      return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
+  }
+}
