@@ -1,0 +1,189 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import { createPlacementMetrics, type PlacementMetrics } from './placement.ts';
+
+/**
+ * The operator's Prometheus registry. controller_runtime_*, workqueue_* and
+ * leader_election_* carry controller-runtime's and client-go's names, help texts and
+ * buckets, so dashboards built for Go operators read them unchanged.
+ */
+
+/** The `result` label values of `controller_runtime_reconcile_total`. */
+export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
+export const RECONCILE_RESULTS: readonly ReconcileResult[] = [
+  'success',
+  'error',
+  'requeue',
+  'requeue_after',
+];
+
+export interface ControllerRuntimeMetrics {
+  readonly reconcileTotal: Counter<'controller' | 'result'>;
+  readonly reconcileErrors: Counter<'controller'>;
+  readonly reconcilePanics: Counter<'controller'>;
+  readonly reconcileTime: Histogram<'controller'>;
+  readonly maxConcurrentReconciles: Gauge<'controller'>;
+  readonly activeWorkers: Gauge<'controller'>;
+}
+
+export interface WorkqueueMetrics {
+  readonly depth: Gauge<'name'>;
+  readonly adds: Counter<'name'>;
+  readonly queueDuration: Histogram<'name'>;
+  readonly workDuration: Histogram<'name'>;
+  readonly retries: Counter<'name'>;
+  readonly unfinishedWork: Gauge<'name'>;
+  readonly longestRunningProcessor: Gauge<'name'>;
+}
+
+export interface Metrics {
+  /** This operator's own registry (not prom-client's global one). */
+  readonly registry: Registry;
+  readonly controllerRuntime: ControllerRuntimeMetrics;
+  readonly workqueue: WorkqueueMetrics;
+  /** `leader_election_master_status{name}`: 1 while this replica holds the lease, else 0. */
+  readonly leaderElectionMasterStatus: Gauge<'name'>;
+  readonly placement: PlacementMetrics;
+  /** Creates a controller's series, and its queue's (named after it), at 0. */
+  registerController(name: string): void;
+}
+
+export interface MetricsOptions {
+  /** Controllers whose series exist from the start, at 0. */
+  readonly controllers?: readonly string[];
+  /** Lease names whose leader_election_master_status starts at 0. */
+  readonly leases?: readonly string[];
+  /** Node process and runtime metrics (prom-client's default collectors); default true. */
+  readonly processMetrics?: boolean;
+}
+
+// controller-runtime's reconcile_time_seconds buckets.
+const RECONCILE_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9,
+  1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+];
+// client-go's ExponentialBuckets(10e-9, 10, 12): 10 ns to 1000 s.
+const QUEUE_BUCKETS = Array.from({ length: 12 }, (_, i) => 1e-8 * 10 ** i);
+
+/** Creates the registry and every metric on it. */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const perController = { labelNames: ['controller'] as const, registers };
+  const controllerRuntime: ControllerRuntimeMetrics = {
+    reconcileTotal: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'] as const,
+      registers,
+    }),
+    reconcileErrors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      ...perController,
+    }),
+    reconcilePanics: new Counter({
+      name: 'controller_runtime_reconcile_panics_total',
+      help: 'Total number of reconciliation panics per controller',
+      ...perController,
+    }),
+    reconcileTime: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      buckets: RECONCILE_BUCKETS,
+      ...perController,
+    }),
+    maxConcurrentReconciles: new Gauge({
+      name: 'controller_runtime_max_concurrent_reconciles',
+      help: 'Maximum number of concurrent reconciles per controller',
+      ...perController,
+    }),
+    activeWorkers: new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      ...perController,
+    }),
+  };
+
+  const perQueue = { labelNames: ['name'] as const, registers };
+  const workqueue: WorkqueueMetrics = {
+    depth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', ...perQueue }),
+    adds: new Counter({
+      name: 'workqueue_adds_total',
+      help: 'Total number of adds handled by workqueue',
+      ...perQueue,
+    }),
+    queueDuration: new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested',
+      buckets: QUEUE_BUCKETS,
+      ...perQueue,
+    }),
+    workDuration: new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes.',
+      buckets: QUEUE_BUCKETS,
+      ...perQueue,
+    }),
+    retries: new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Total number of retries handled by workqueue',
+      ...perQueue,
+    }),
+    unfinishedWork: new Gauge({
+      name: 'workqueue_unfinished_work_seconds',
+      help:
+        "How many seconds of work has been done that is in progress and hasn't been observed by " +
+        'work_duration. Large values indicate stuck threads. One can deduce the number of stuck ' +
+        'threads by observing the rate at which this increases.',
+      ...perQueue,
+    }),
+    longestRunningProcessor: new Gauge({
+      name: 'workqueue_longest_running_processor_seconds',
+      help: 'How many seconds has the longest running processor for workqueue been running.',
+      ...perQueue,
+    }),
+  };
+
+  const leaderElectionMasterStatus = new Gauge({
+    name: 'leader_election_master_status',
+    help:
+      'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, ' +
+      "1 indicates master. 'name' is the string used to identify the lease. Please make sure " +
+      'to group by name.',
+    ...perQueue,
+  });
+  for (const name of options.leases ?? []) leaderElectionMasterStatus.set({ name }, 0);
+
+  // As controller-runtime's initMetrics: every series a dashboard graphs exists before the
+  // first reconcile, so rate() and absent() behave from the start.
+  const registerController = (controller: string): void => {
+    for (const result of RECONCILE_RESULTS)
+      controllerRuntime.reconcileTotal.inc({ controller, result }, 0);
+    controllerRuntime.reconcileErrors.inc({ controller }, 0);
+    controllerRuntime.reconcilePanics.inc({ controller }, 0);
+    controllerRuntime.reconcileTime.zero({ controller });
+    controllerRuntime.maxConcurrentReconciles.set({ controller }, 0);
+    controllerRuntime.activeWorkers.set({ controller }, 0);
+    const name = controller;
+    workqueue.depth.set({ name }, 0);
+    workqueue.adds.inc({ name }, 0);
+    workqueue.queueDuration.zero({ name });
+    workqueue.workDuration.zero({ name });
+    workqueue.retries.inc({ name }, 0);
+    workqueue.unfinishedWork.set({ name }, 0);
+    workqueue.longestRunningProcessor.set({ name }, 0);
+  };
+  for (const controller of options.controllers ?? []) registerController(controller);
+
+  return {
+    registry,
+    controllerRuntime,
+    workqueue,
+    leaderElectionMasterStatus,
+    placement: createPlacementMetrics(registry),
+    registerController,
+  };
+}

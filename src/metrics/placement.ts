@@ -1,0 +1,143 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/**
+ * The operator's own metrics. Labels are bounded: a policy, a rule, a state or an outcome,
+ * never a pod or workload name. Setters take typed label values so that stays true.
+ */
+
+/** `PlacementPolicy/NS/NAME`, `ClusterPlacementPolicy/NAME`, or `pod` for a pod's own terms. */
+export type PolicyLabel =
+  'pod' | `PlacementPolicy/${string}/${string}` | `ClusterPlacementPolicy/${string}`;
+
+export type WorkloadState = 'matched' | 'enforced' | 'pending';
+export const WORKLOAD_STATES: readonly WorkloadState[] = ['matched', 'enforced', 'pending'];
+
+export type ViolationRule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';
+export const VIOLATION_RULES: readonly ViolationRule[] = [
+  'podAffinity',
+  'podAntiAffinity',
+  'symmetricAntiAffinity',
+];
+
+/** How a workload write ended: the kinds of the controller's `WriteResult`. */
+export type WriteOutcome = 'written' | 'conflict' | 'gone' | 'failed';
+export const WRITE_OUTCOMES: readonly WriteOutcome[] = ['written', 'conflict', 'gone', 'failed'];
+
+/** How an eviction ended; `blocked` is the Eviction API's 429 (a PodDisruptionBudget). */
+export type EvictionOutcome = 'evicted' | 'blocked' | 'gone' | 'failed';
+export const EVICTION_OUTCOMES: readonly EvictionOutcome[] = [
+  'evicted',
+  'blocked',
+  'gone',
+  'failed',
+];
+
+export interface PlacementMetrics {
+  /** `placement_policy_workloads{policy,state}`: the policy's matched / enforced / pending counts. */
+  setPolicyWorkloads(policy: PolicyLabel, counts: Readonly<Record<WorkloadState, number>>): void;
+  /** `placement_violations{policy,rule}`: violating pods per rule; rules left out are set to 0. */
+  setViolations(
+    policy: PolicyLabel,
+    counts: Readonly<Partial<Record<ViolationRule, number>>>,
+  ): void;
+  /** Drops every series of a policy that no longer exists. */
+  forgetPolicy(policy: PolicyLabel): void;
+  /** A full audit pass: its duration, and on success the time it finished. */
+  auditFinished(seconds: number, succeededAt: Date | undefined): void;
+  workloadWritten(result: WriteOutcome): void;
+  workloadReverted(result: WriteOutcome): void;
+  evicted(result: EvictionOutcome): void;
+  /** Workloads rolling because of the operator, and how many may. */
+  setRolloutBudget(inUse: number, limit: number): void;
+}
+
+// Audits of 150,000 pods are targeted well under a second; the tail covers slow API lists.
+const AUDIT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** Registers the placement_* metrics on `registry`, every outcome counter at 0. */
+export function createPlacementMetrics(registry: Registry): PlacementMetrics {
+  const registers = [registry];
+  const policyWorkloads = new Gauge({
+    name: 'placement_policy_workloads',
+    help: 'Workloads a policy targets, by state: matched, enforced (template carries the rules), pending',
+    labelNames: ['policy', 'state'] as const,
+    registers,
+  });
+  const violations = new Gauge({
+    name: 'placement_violations',
+    help: 'Running pods that break a required affinity rule, by policy (or pod for pods own terms) and rule',
+    labelNames: ['policy', 'rule'] as const,
+    registers,
+  });
+  const auditDuration = new Histogram({
+    name: 'placement_audit_duration_seconds',
+    help: 'Duration of a full audit pass',
+    buckets: AUDIT_BUCKETS,
+    registers,
+  });
+  const auditLastSuccess = new Gauge({
+    name: 'placement_audit_last_success_timestamp_seconds',
+    help: 'Unix time at which the last audit pass succeeded',
+    registers,
+  });
+  const outcomeCounter = (name: string, help: string, outcomes: readonly string[]) => {
+    const counter = new Counter({ name, help, labelNames: ['result'] as const, registers });
+    for (const result of outcomes) counter.inc({ result }, 0);
+    return counter;
+  };
+  const writes = outcomeCounter(
+    'placement_workload_writes_total',
+    'Writes of policy terms into workload pod templates, by result',
+    WRITE_OUTCOMES,
+  );
+  const reverts = outcomeCounter(
+    'placement_workload_reverts_total',
+    'Writes that took injected terms out of workload pod templates, by result',
+    WRITE_OUTCOMES,
+  );
+  const evictions = outcomeCounter(
+    'placement_evictions_total',
+    'Evictions of violating pods requested by remediation, by result',
+    EVICTION_OUTCOMES,
+  );
+  const budgetInUse = new Gauge({
+    name: 'placement_rollout_budget_in_use',
+    help: 'Workloads currently rolling out because the operator changed their template',
+    registers,
+  });
+  const budgetLimit = new Gauge({
+    name: 'placement_rollout_budget_limit',
+    help: 'Workloads that may roll out at once because of the operator',
+    registers,
+  });
+
+  return {
+    setPolicyWorkloads(policy, counts) {
+      for (const state of WORKLOAD_STATES) policyWorkloads.set({ policy, state }, counts[state]);
+    },
+    setViolations(policy, counts) {
+      for (const rule of VIOLATION_RULES) violations.set({ policy, rule }, counts[rule] ?? 0);
+    },
+    forgetPolicy(policy) {
+      for (const state of WORKLOAD_STATES) policyWorkloads.remove({ policy, state });
+      for (const rule of VIOLATION_RULES) violations.remove({ policy, rule });
+    },
+    auditFinished(seconds, succeededAt) {
+      auditDuration.observe(seconds);
+      if (succeededAt !== undefined) auditLastSuccess.set(succeededAt.getTime() / 1000);
+    },
+    workloadWritten(result) {
+      writes.inc({ result });
+    },
+    workloadReverted(result) {
+      reverts.inc({ result });
+    },
+    evicted(result) {
+      evictions.inc({ result });
+    },
+    setRolloutBudget(inUse, limit) {
+      budgetInUse.set(inUse);
+      budgetLimit.set(limit);
+    },
+  };
+}
