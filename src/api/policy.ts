@@ -68,7 +68,9 @@ export interface PlacementPolicy {
 }
 
 /** `PlacementPolicy/NS/NAME` or `ClusterPlacementPolicy/NAME`: how reports name a policy. */
-export function policyRef(policy: Pick<PlacementPolicy, 'kind' | 'metadata'>): string {
+export type PolicyRef = `PlacementPolicy/${string}/${string}` | `ClusterPlacementPolicy/${string}`;
+
+export function policyRef(policy: Pick<PlacementPolicy, 'kind' | 'metadata'>): PolicyRef {
   return policy.kind === 'PlacementPolicy'
     ? `PlacementPolicy/${policy.metadata.namespace ?? ''}/${policy.metadata.name}`
     : `ClusterPlacementPolicy/${policy.metadata.name}`;

@@ -1,8 +1,13 @@
 import type { Labels } from '../api/core.ts';
-import { policyRef, type PlacementPolicy } from '../api/policy.ts';
+import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
 import { APPLIED_ANNOTATION, parseRecord } from '../engine/index.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
-import { policyStatus, statusDiffers, type AuditSummary } from './policy-status.ts';
+import {
+  policyStatus,
+  statusDiffers,
+  type AuditSummary,
+  type PolicyStatus,
+} from './policy-status.ts';
 import {
   workloadKey,
   type EventRecorder,
@@ -31,6 +36,8 @@ export interface PolicyReconcilerDeps {
   readonly enqueueWorkload: (key: string) => void;
   readonly audit: (ref: string) => AuditSummary | undefined;
   readonly now: () => Date;
+  /** Sees every computed status (for metrics). */
+  readonly onStatus?: (ref: PolicyRef, status: PolicyStatus) => void;
 }
 
 /** Workloads whose record says this policy injected terms into them. */
@@ -88,6 +95,7 @@ export async function reconcilePolicy(
     audit: deps.audit(ref),
     now: now.toISOString(),
   });
+  deps.onStatus?.(ref, status);
   if (!statusDiffers(policy, status) && !auditTimeStale(policy, status.lastAuditTime, now))
     return DONE;
   const result = await deps.writer.writeStatus(policy, status);

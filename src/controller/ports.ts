@@ -78,3 +78,8 @@ export interface EventRecorder {
   /** Records a Kubernetes Event; failures are logged, never thrown. */
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
+
+/** A store that also tells of changes: what an informer gives the controller. */
+export interface Source<T> extends Store<T> {
+  addHandler(handler: (event: WatchEvent<T>) => void): () => void;
+}

@@ -15,3 +15,17 @@ export interface Logger {
   error(message: string, meta?: Record<string, unknown>): unknown;
   debug(message: string, meta?: Record<string, unknown>): unknown;
 }
+
+/** A logger that adds `fields` to every line (policy, workload, reconcileID, ...). */
+export function withFields(log: Logger, fields: Record<string, unknown>): Logger {
+  const merge = (meta?: Record<string, unknown>): Record<string, unknown> => ({
+    ...fields,
+    ...meta,
+  });
+  return {
+    info: (m, meta) => log.info(m, merge(meta)),
+    warn: (m, meta) => log.warn(m, merge(meta)),
+    error: (m, meta) => log.error(m, merge(meta)),
+    debug: (m, meta) => log.debug(m, merge(meta)),
+  };
+}

@@ -120,9 +120,7 @@ export function revertInjected(
   }
   if (record.node) revertNode(a, record.node);
   for (const path of [...record.created].sort((x, y) => y.length - x.length)) pruneIfEmpty(a, path);
-  return record.created.includes('affinity') && Object.keys(a).length === 0
-    ? undefined
-    : (a);
+  return record.created.includes('affinity') && Object.keys(a).length === 0 ? undefined : a;
 }
 
 function nodeTerms(a: Obj): unknown[] | undefined {

@@ -1,8 +1,9 @@
+import type { PolicyRef } from '../api/policy.ts';
 import type { Labels } from '../api/core.ts';
 import type { ResolvedTerm } from './term.ts';
 
 /** Who asked for a term: the pod's own spec, or a policy (`PlacementPolicy/NS/NAME`, `ClusterPlacementPolicy/NAME`). */
-export type TermSource = 'pod' | `PlacementPolicy/${string}` | `ClusterPlacementPolicy/${string}`;
+export type TermSource = 'pod' | PolicyRef;
 
 export interface SourcedTerm {
   readonly term: ResolvedTerm;

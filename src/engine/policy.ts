@@ -11,10 +11,11 @@ import {
   policyRef,
   type PlacementPolicy,
   type PolicyMode,
+  type PolicyRef,
   type SpreadMode,
 } from '../api/policy.ts';
 import { FieldError, InvalidObjectError } from './errors.ts';
-import type { SourcedTerm, TermSource, WeightedTerm } from './placement.ts';
+import type { SourcedTerm, WeightedTerm } from './placement.ts';
 import { compileSelector, selectorMatches, SELECT_EVERYTHING, type Selector } from './selector.ts';
 import { resolveTerm, type TermOwner } from './term.ts';
 
@@ -38,7 +39,7 @@ export type NamespaceScope =
 
 /** A validated policy with defaults applied. */
 export interface CompiledPolicy {
-  readonly ref: TermSource;
+  readonly ref: PolicyRef;
   readonly source: PlacementPolicy;
   readonly priority: number;
   readonly mode: PolicyMode;
@@ -127,7 +128,7 @@ export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
   return {
     kind: 'ok',
     policy: {
-      ref: policyRef(policy) as TermSource,
+      ref: policyRef(policy),
       source: policy,
       priority: spec.priority ?? 0,
       mode: mode === 'Audit' ? 'Audit' : 'Enforce',

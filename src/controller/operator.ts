@@ -1,0 +1,280 @@
+import type { Labels, Namespace } from '../api/core.ts';
+import { policyRef, type PlacementPolicy } from '../api/policy.ts';
+import type { Metrics } from '../metrics/index.ts';
+import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
+import { PolicyCatalog } from './policy-catalog.ts';
+import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
+import type { AuditSummary } from './policy-status.ts';
+import {
+  workloadKey,
+  type EventRecorder,
+  type PolicyStatusWriter,
+  type Source,
+  type Store,
+  type Workload,
+  type WorkloadWriter,
+} from './ports.ts';
+import { ReconcileLoop } from './reconcile-loop.ts';
+import { withFields, type Logger } from './result.ts';
+import { RolloutBudget } from './rollout-budget.ts';
+import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export const WORKLOAD_CONTROLLER = 'placement-workload';
+export const POLICY_CONTROLLER = 'placement-policy';
+/** Policy status is recomputed at most this often however many workloads change. */
+export const STATUS_DEBOUNCE_MS = 1_000;
+
+export interface OperatorSources {
+  /** PlacementPolicy and ClusterPlacementPolicy informers. */
+  readonly policies: readonly Source<PlacementPolicy>[];
+  /** One informer per workload kind; keys are `Kind/namespace/name`. */
+  readonly workloads: readonly Source<Workload>[];
+  readonly namespaces: Source<Namespace>;
+}
+
+export interface OperatorDeps {
+  readonly sources: OperatorSources;
+  readonly workloadWriter: WorkloadWriter;
+  readonly statusWriter: PolicyStatusWriter;
+  readonly events: EventRecorder;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** What the continuous audit knows of a policy. */
+  readonly audit?: (ref: string) => AuditSummary | undefined;
+  readonly now?: () => Date;
+}
+
+export interface OperatorOptions {
+  readonly workers: number;
+  readonly rolloutBudget: number;
+  /** Every workload and policy is looked at again this often (level-triggered safety net). */
+  readonly resyncMs: number;
+}
+
+/** Several informers read as one store (their keys never collide). */
+class UnionStore<T> implements Store<T> {
+  private readonly parts: readonly Store<T>[];
+  private readonly keyOf: (key: string) => string;
+
+  constructor(parts: readonly Store<T>[], keyOf: (key: string) => string = (k) => k) {
+    this.parts = parts;
+    this.keyOf = keyOf;
+  }
+
+  get synced(): boolean {
+    return this.parts.every((p) => p.synced);
+  }
+
+  list(): readonly T[] {
+    return this.parts.flatMap((p) => p.list());
+  }
+
+  get(key: string): T | undefined {
+    const k = this.keyOf(key);
+    for (const p of this.parts) {
+      const found = p.get(k);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+}
+
+/** `PlacementPolicy/ns/name` → `ns/name`; `ClusterPlacementPolicy/name` → `name` (informer keys). */
+const informerKeyOfPolicy = (ref: string): string => ref.slice(ref.indexOf('/') + 1);
+
+/**
+ * The operator: informers feed two controllers. The workload controller brings each
+ * workload's affinity to what its policies ask; the policy controller keeps finalizers and
+ * status. Event handlers only keep the policy catalog current and enqueue keys.
+ */
+export class Operator {
+  readonly catalog = new PolicyCatalog();
+  readonly budget: RolloutBudget;
+  private readonly workloads: UnionStore<Workload>;
+  private readonly policies: UnionStore<PlacementPolicy>;
+  private readonly workloadQueue: WorkQueue;
+  private readonly policyQueue: WorkQueue;
+  private readonly loops: ReconcileLoop[];
+  private readonly deps: OperatorDeps;
+  private readonly options: OperatorOptions;
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: OperatorDeps, options: OperatorOptions) {
+    this.deps = deps;
+    this.options = options;
+    const { sources, metrics } = deps;
+    this.workloads = new UnionStore(sources.workloads);
+    this.policies = new UnionStore(sources.policies, informerKeyOfPolicy);
+    this.budget = new RolloutBudget(options.rolloutBudget, (keys) => {
+      for (const k of keys) this.workloadQueue.add(k);
+      this.reportBudget();
+    });
+    metrics.registerController(WORKLOAD_CONTROLLER);
+    metrics.registerController(POLICY_CONTROLLER);
+    this.workloadQueue = new WorkQueue({
+      listener: workQueueListener(metrics, WORKLOAD_CONTROLLER),
+    });
+    this.policyQueue = new WorkQueue({ listener: workQueueListener(metrics, POLICY_CONTROLLER) });
+    this.loops = [
+      new ReconcileLoop({
+        name: WORKLOAD_CONTROLLER,
+        queue: this.workloadQueue,
+        workers: options.workers,
+        observer: reconcileObserver(metrics, WORKLOAD_CONTROLLER),
+        logger: deps.log,
+        reconcile: (key, ctx) =>
+          reconcileWorkload(
+            key,
+            this.workloadDeps(),
+            withFields(deps.log, { workload: key, reconcileID: ctx.reconcileID }),
+          ),
+      }),
+      new ReconcileLoop({
+        name: POLICY_CONTROLLER,
+        queue: this.policyQueue,
+        workers: 1,
+        observer: reconcileObserver(metrics, POLICY_CONTROLLER),
+        logger: deps.log,
+        reconcile: (key, ctx) =>
+          reconcilePolicy(
+            key,
+            this.policyDeps(),
+            withFields(deps.log, { policy: key, reconcileID: ctx.reconcileID }),
+          ),
+      }),
+    ];
+    this.subscribe();
+    this.reportBudget();
+  }
+
+  private namespaceLabels = (ns: string): Labels =>
+    this.deps.sources.namespaces.get(ns)?.metadata.labels ?? {};
+
+  private workloadDeps(): WorkloadReconcilerDeps {
+    const placement = this.deps.metrics.placement;
+    return {
+      workloads: this.workloads,
+      namespaceLabels: this.namespaceLabels,
+      catalog: this.catalog,
+      writer: this.deps.workloadWriter,
+      events: this.deps.events,
+      budget: this.budget,
+      log: this.deps.log,
+      onWrite: (what, result) => {
+        if (what === 'revert') placement.workloadReverted(result);
+        else placement.workloadWritten(result);
+        this.reportBudget();
+      },
+      onWorkloadSettled: (refs) => {
+        for (const ref of refs) this.policyQueue.addAfter(ref, STATUS_DEBOUNCE_MS);
+      },
+    };
+  }
+
+  private policyDeps(): PolicyReconcilerDeps {
+    return {
+      policies: this.policies,
+      workloads: this.workloads,
+      namespaceLabels: this.namespaceLabels,
+      catalog: this.catalog,
+      writer: this.deps.statusWriter,
+      events: this.deps.events,
+      isWaiting: (w) => this.budget.isWaiting(workloadKey(w)),
+      enqueueWorkload: (key) => { this.workloadQueue.add(key); },
+      audit: (ref) => this.deps.audit?.(ref),
+      now: this.deps.now ?? (() => new Date()),
+      onStatus: (ref, status) => {
+        this.deps.metrics.placement.setPolicyWorkloads(ref, {
+          matched: status.matched,
+          enforced: status.enforced,
+          pending: status.pending,
+        });
+      },
+    };
+  }
+
+  private reportBudget(): void {
+    this.deps.metrics.placement.setRolloutBudget(this.budget.inUse, this.budget.max);
+  }
+
+  /** Event handlers: keep the catalog current, enqueue keys, decide nothing. */
+  private subscribe(): void {
+    const { sources } = this.deps;
+    for (const source of sources.policies) {
+      source.addHandler((event) => {
+        const ref = policyRef(event.object);
+        if (event.type === 'deleted') {
+          this.catalog.delete(ref);
+          this.deps.metrics.placement.forgetPolicy(ref);
+        } else {
+          this.catalog.set(event.object);
+        }
+        this.policyQueue.add(ref);
+        this.enqueueWorkloadsIn(
+          event.object.kind === 'PlacementPolicy' ? event.object.metadata.namespace : undefined,
+        );
+      });
+    }
+    for (const source of sources.workloads) {
+      source.addHandler((event) => {
+        const key = workloadKey(event.object);
+        if (event.type === 'deleted') this.budget.forget(key);
+        else this.budget.observe(event.object, key);
+        this.workloadQueue.add(key);
+        this.enqueuePoliciesFor();
+      });
+    }
+    sources.namespaces.addHandler((event) => {
+      const labelsChanged =
+        event.type !== 'updated' ||
+        JSON.stringify(event.old?.metadata.labels ?? {}) !==
+          JSON.stringify(event.object.metadata.labels ?? {});
+      if (labelsChanged) this.enqueueWorkloadsIn(event.object.metadata.name);
+    });
+  }
+
+  private enqueueWorkloadsIn(namespace: string | undefined): void {
+    for (const w of this.workloads.list()) {
+      if (namespace === undefined || w.namespace === namespace)
+        this.workloadQueue.add(workloadKey(w));
+    }
+  }
+
+  private enqueuePoliciesFor(): void {
+    for (const p of this.policies.list())
+      this.policyQueue.addAfter(policyRef(p), STATUS_DEBOUNCE_MS);
+  }
+
+  /** Starts reconciling (on becoming leader): everything is looked at once, then on change. */
+  start(): void {
+    for (const p of this.policies.list()) this.catalog.set(p);
+    for (const loop of this.loops) loop.start();
+    this.resync();
+    this.resyncTimer = setInterval(() => {
+      this.resync();
+    }, this.options.resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  private resync(): void {
+    this.enqueueWorkloadsIn(undefined);
+    for (const p of this.policies.list()) this.policyQueue.add(policyRef(p));
+  }
+
+  /** Stops taking work; waits for reconciles in flight (abandoning them after `timeoutMs`). */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    clearInterval(this.resyncTimer);
+    await Promise.all(this.loops.map((l) => l.stop({ timeoutMs })));
+  }
+
+  /** Workloads and policies synced: the operator may decide from the cache. */
+  get synced(): boolean {
+    return this.workloads.synced && this.policies.synced && this.deps.sources.namespaces.synced;
+  }
+
+  /** Everything queued has been handled (tests and the demo wait for it). */
+  get idle(): boolean {
+    return this.workloadQueue.len() === 0 && this.policyQueue.len() === 0;
+  }
+}
