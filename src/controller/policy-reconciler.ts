@@ -18,7 +18,7 @@ import {
 import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
 
 /** The finalizer that keeps a policy until its terms are out of every workload. */
-export const FINALIZER = 'placement.dev/revert-injected-terms';
+export const FINALIZER = 'placement.dev/finalizer';
 
 /** How often a deleted policy checks that its workloads are clean. */
 export const REVERT_POLL_MS = 2_000;
