@@ -1,0 +1,250 @@
+// `npm run demo`: the operator's main job on an embedded default. Starts the local control
+// plane (or uses $KUBECONFIG with --use-kubeconfig), installs the CRDs, applies the seed
+// workloads, shows where their pods land, runs the operator, applies the seed policies, and
+// shows the workloads' affinity, the placement and the audit after. `--once` exits at the
+// end; otherwise the operator keeps running until Ctrl-C.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import winston from 'winston';
+
+import { APPLIED_ANNOTATION, auditSnapshot, parseRecord } from '../src/engine/index.ts';
+import { parseList } from '../src/cli/input.ts';
+import { reportTable } from '../src/cli/report.ts';
+import { readConfig, runOperator } from '../src/main.ts';
+import { selectTestCluster, type TestCluster } from '../test/cluster/select.ts';
+import { defaultBinDir } from '../test/cluster/paths.ts';
+
+const run = promisify(execFile);
+const REPO = join(import.meta.dirname, '..');
+const SEED_NAMESPACES = ['shop', 'store', 'apps'];
+
+interface PodJson {
+  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  spec: { nodeName?: string };
+  status: { phase?: string; conditions?: { type: string; status: string; reason?: string }[] };
+}
+interface NodeJson {
+  metadata: { name: string; labels?: Record<string, string> };
+}
+interface DeploymentJson {
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+  spec: { template: { spec: { affinity?: Record<string, unknown> } } };
+  status: { replicas?: number; updatedReplicas?: number; readyReplicas?: number };
+}
+interface List<T> {
+  items: T[];
+}
+
+const say = (text: string): void => void process.stdout.write(`${text}\n`);
+const heading = (text: string): void => say(`\n== ${text}`);
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      once: { type: 'boolean', default: false },
+      'use-kubeconfig': { type: 'boolean', default: false },
+      nodes: { type: 'string', default: '3' },
+    },
+  });
+  const started = Date.now();
+  let cluster: TestCluster | undefined;
+  let kubeconfig = process.env['KUBECONFIG'];
+  if (!values['use-kubeconfig'] || kubeconfig === undefined || kubeconfig === '') {
+    heading('starting the local control plane (first run builds it: 10-25 min)');
+    cluster = await selectTestCluster({
+      nodes: Number(values.nodes),
+      name: 'demo',
+      log: () => undefined,
+    });
+    kubeconfig = cluster.kubeconfigPath;
+    say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; KUBECONFIG=${kubeconfig}`);
+  }
+  const kubectlPath = join(process.env['PLACEMENT_TEST_BIN_DIR'] || defaultBinDir(), 'kubectl');
+  const env = { ...process.env, KUBECONFIG: kubeconfig };
+  const kubectl = async (...args: string[]): Promise<string> =>
+    (await run(kubectlPath, args, { env, maxBuffer: 64 << 20 })).stdout;
+  const json = async <T>(...args: string[]): Promise<T> =>
+    JSON.parse(await kubectl(...args, '-o', 'json')) as T;
+
+  let stopOperator: (() => Promise<void>) | undefined;
+  const shutdown = async (code: number): Promise<never> => {
+    await stopOperator?.();
+    await cluster?.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  heading('installing the CRDs and the seed workloads (examples/workloads)');
+  await kubectl('apply', '--server-side', '-f', join(REPO, 'crds'));
+  await kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s');
+  say((await kubectl('apply', '-f', join(REPO, 'examples', 'workloads'))).trim());
+  await settle(json);
+  heading('before: where the pods run, with no policy');
+  say(await placementTable(json));
+
+  heading('starting the operator and applying the seed policies (examples/policies)');
+  const config = readConfig(
+    [
+      '--leader-elect=false',
+      '--metrics-port=0',
+      '--metrics-host=127.0.0.1',
+      '--log-level=warn',
+      '--resync-interval=1m',
+    ],
+    { KUBECONFIG: kubeconfig },
+  );
+  if (config === 'help') throw new Error('unreachable');
+  const log = winston.createLogger({
+    level: 'warn',
+    format: winston.format.json(),
+    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
+  });
+  stopOperator = await runOperator(config, log);
+  for (const f of readdirSync(join(REPO, 'examples', 'policies')).sort()) {
+    say(
+      `  ${f}: ${readFileSync(join(REPO, 'examples', 'policies', f), 'utf8').match(/^# (.*)$/m)?.[1] ?? ''}`,
+    );
+  }
+  say((await kubectl('apply', '-f', join(REPO, 'examples', 'policies'))).trim());
+  await waitPolicies(kubectl);
+  await settle(json);
+
+  heading('after: what the operator injected into each workload');
+  say(await injectedTable(json));
+  heading('after: where the pods run');
+  say(await placementTable(json));
+  heading('policies');
+  say((await kubectl('get', 'placementpolicies,clusterplacementpolicies', '-A')).trim());
+  heading('audit of the running pods (the engine, as kube-scheduler would judge them)');
+  const snapshot = await kubectl(
+    'get',
+    'nodes,namespaces,pods,deployments,replicasets,placementpolicies,clusterplacementpolicies',
+    '-A',
+    '-o',
+    'json',
+  );
+  const result = auditSnapshot(parseList(snapshot, 'cluster'));
+  if (result.kind === 'invalid') say(result.errors.map((e) => e.message).join('\n'));
+  else
+    say(
+      reportTable({
+        ...result.report,
+        violations: result.report.violations.filter((v) =>
+          SEED_NAMESPACES.some((ns) => v.pod.startsWith(`${ns}/`)),
+        ),
+      }).trim(),
+    );
+  say(`\ndemo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (values.once) await shutdown(0);
+  say(
+    '\nThe operator keeps running: edit a policy or a workload (KUBECONFIG above) and watch. Ctrl-C stops everything.',
+  );
+}
+
+/** Waits until every seed pod is either running or judged unschedulable by the scheduler. */
+async function settle(json: <T>(...args: string[]) => Promise<T>): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const pods = await json<List<PodJson>>('get', 'pods', '-A', '-l', 'app');
+    const deployments = await json<List<DeploymentJson>>('get', 'deployments', '-A');
+    const podsDone = pods.items.every(
+      (p) =>
+        p.status.phase === 'Running' ||
+        p.status.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'),
+    );
+    const rolled = deployments.items
+      .filter((d) => SEED_NAMESPACES.includes(d.metadata.namespace))
+      .every((d) => (d.status.updatedReplicas ?? 0) > 0 || (d.status.replicas ?? 0) === 0);
+    if ((podsDone && rolled) || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function waitPolicies(kubectl: (...a: string[]) => Promise<string>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const out = await kubectl(
+      'get',
+      'placementpolicies',
+      '-A',
+      '-o',
+      'jsonpath={range .items[*]}{.status.observedGeneration}{" "}{end}',
+    );
+    if (out.trim() !== '' && !out.split(' ').some((g) => g === '')) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function placementTable(json: <T>(...args: string[]) => Promise<T>): Promise<string> {
+  const nodes = await json<List<NodeJson>>('get', 'nodes');
+  const zoneOf = new Map(
+    nodes.items.map((n) => [
+      n.metadata.name,
+      n.metadata.labels?.['topology.kubernetes.io/zone'] ?? '-',
+    ]),
+  );
+  const pods = (await json<List<PodJson>>('get', 'pods', '-A')).items.filter((p) =>
+    SEED_NAMESPACES.includes(p.metadata.namespace),
+  );
+  pods.sort((a, b) =>
+    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+      `${b.metadata.namespace}/${b.metadata.name}`,
+    ),
+  );
+  return table([
+    ['POD', 'APP', 'NODE', 'ZONE', 'PHASE'],
+    ...pods.map((p) => {
+      const node = p.spec.nodeName ?? '';
+      return [
+        `${p.metadata.namespace}/${p.metadata.name}`,
+        p.metadata.labels?.['app'] ?? '',
+        node || '(none)',
+        zoneOf.get(node) ?? '-',
+        p.status.phase ?? '',
+      ];
+    }),
+  ]);
+}
+
+async function injectedTable(json: <T>(...args: string[]) => Promise<T>): Promise<string> {
+  const deployments = (await json<List<DeploymentJson>>('get', 'deployments', '-A')).items.filter(
+    (d) => SEED_NAMESPACES.includes(d.metadata.namespace),
+  );
+  return table([
+    ['WORKLOAD', 'POLICIES', 'INJECTED TERMS'],
+    ...deployments.map((d) => {
+      const parsed = parseRecord(d.metadata.annotations?.[APPLIED_ANNOTATION]);
+      const policies = parsed.kind === 'ok' ? Object.keys(parsed.record.policies).join(', ') : '-';
+      const terms =
+        parsed.kind === 'ok'
+          ? Object.entries(parsed.record.slots)
+              .map(([slot, list]) => `${slot}×${String(list.length)}`)
+              .join(' ')
+          : '-';
+      return [`Deployment ${d.metadata.namespace}/${d.metadata.name}`, policies, terms];
+    }),
+  ]);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `demo: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,202 @@
+// Shared by the integration tests: the cluster the global setup started (or an existing
+// one named by KUBECONFIG_TEST), kubectl against it, polling, and the operator as a child
+// process. A file run alone (without the global setup) starts its own cluster.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { defaultBinDir } from '../cluster/paths.ts';
+import { selectTestCluster } from '../cluster/select.ts';
+
+const run = promisify(execFile);
+const REPO = join(import.meta.dirname, '..', '..');
+
+export interface Cluster {
+  readonly kubeconfigPath: string;
+  kubectl(...args: string[]): Promise<string>;
+  /** kubectl with `-o json`, parsed. */
+  json<T>(...args: string[]): Promise<T>;
+  /** `kubectl apply -f -` of the given manifest text (YAML or JSON). */
+  apply(manifest: string, ...args: string[]): Promise<string>;
+}
+
+let shared: Promise<Cluster> | undefined;
+
+/** The test cluster; started once per process when no global setup provided one. */
+export function cluster(): Promise<Cluster> {
+  shared ??= connect();
+  return shared;
+}
+
+async function connect(): Promise<Cluster> {
+  let kubeconfigPath = process.env['KUBECONFIG_TEST'];
+  if (kubeconfigPath === undefined || kubeconfigPath === '') {
+    const started = await selectTestCluster({
+      nodes: 4,
+      name: 'solo',
+      zones: ['zone-a', 'zone-b'],
+    });
+    process.once('exit', () => void started.stop());
+    kubeconfigPath = started.kubeconfigPath;
+  }
+  const binDir = process.env['PLACEMENT_TEST_BIN_DIR'] || defaultBinDir();
+  const kubectlPath = join(binDir, 'kubectl');
+  const env = { ...process.env, KUBECONFIG: kubeconfigPath };
+  const kubectl = async (...args: string[]): Promise<string> => {
+    const { stdout } = await run(kubectlPath, args, { env, maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  };
+  const apply = (manifest: string, ...args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(kubectlPath, ['apply', '-f', '-', ...args], { env });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('close', (code) => {
+        if (code === 0) resolve(out);
+        else reject(new Error(`kubectl apply failed (${String(code)}): ${err.trim()}`));
+      });
+      child.stdin.end(manifest);
+    });
+  return {
+    kubeconfigPath,
+    kubectl,
+    apply,
+    json: async <T>(...args: string[]): Promise<T> =>
+      JSON.parse(await kubectl(...args, '-o', 'json')) as T,
+  };
+}
+
+/** A fresh namespace name for one test. */
+export const uniqueName = (prefix: string): string => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+/** Polls `probe` until it returns a value other than undefined; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Installs the CRDs (idempotent) and waits until they are served. */
+export async function installCrds(c: Cluster): Promise<void> {
+  await c.kubectl('apply', '--server-side', '--force-conflicts', '-f', join(REPO, 'crds'));
+  await c.kubectl(
+    'wait',
+    '--for=condition=Established',
+    'crd/placementpolicies.placement.dev',
+    'crd/clusterplacementpolicies.placement.dev',
+    '--timeout=60s',
+  );
+}
+
+export interface OperatorProcess {
+  readonly child: ChildProcess;
+  /** Every log line so far, parsed (JSON lines; others kept as {message}). */
+  readonly logs: Record<string, unknown>[];
+  /** The metrics/probe port once listening. */
+  port(): Promise<number>;
+  /** SIGTERM, then wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no cleanup at all. */
+  kill(): Promise<void>;
+}
+
+/** Starts `src/main.ts` against the cluster with extra flags. */
+export function startOperator(c: Cluster, ...flags: string[]): OperatorProcess {
+  const child = spawn(
+    join(REPO, 'hack', 'node'),
+    [join(REPO, 'src', 'main.ts'), '--metrics-port', '0', '--metrics-host', '127.0.0.1', ...flags],
+    {
+      env: { ...process.env, KUBECONFIG: c.kubeconfigPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const logs: Record<string, unknown>[] = [];
+  let buffer = '';
+  const onData = (d: Buffer): void => {
+    buffer += d.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ message: line });
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  process.once('exit', () => child.kill('SIGKILL'));
+  return {
+    child,
+    logs,
+    port: () =>
+      waitFor(
+        'operator metrics port',
+        () => {
+          const line = logs.find((l) => l['message'] === 'metrics and probes listening');
+          return Promise.resolve(typeof line?.['port'] === 'number' ? line['port'] : undefined);
+        },
+        60_000,
+      ),
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Fetches a URL path from the operator's metrics server. */
+export async function scrape(
+  op: OperatorProcess,
+  path = '/metrics',
+): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${String(await op.port())}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** The value of one sample in Prometheus text output (sum over matching label sets). */
+export function metricValue(
+  body: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  let sum = 0;
+  for (const line of body.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const set = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
+}
