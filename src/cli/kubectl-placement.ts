@@ -89,6 +89,6 @@ if (import.meta.main) {
   process.exitCode = run(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
-    readFile: (p) => readFileSync(p, 'utf8'),
+    readFile: (p) => readFileSync(p === '/dev/stdin' ? 0 : p, 'utf8'),
   });
 }

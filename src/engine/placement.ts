@@ -49,7 +49,7 @@ export interface Violation {
 
 /** How well a pod's preferred terms are met where it runs. */
 export interface PreferredScore {
-  /** The scheduler's raw sum: weight × matching pods in the domain, affinity minus anti-affinity. */
+  /** The pod's own preferred terms, scored as the scheduler does: weight × matching pods in the domain, affinity minus anti-affinity (other pods' terms that match this pod are not counted). */
   readonly score: number;
   /** Weight of preferred terms met (affinity: a match in the domain; anti-affinity: none). */
   readonly satisfiedWeight: number;

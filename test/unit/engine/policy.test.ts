@@ -1,0 +1,1035 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import type { Labels, Pod } from '../../../src/api/core.ts';
+import type { PlacementPolicy, PlacementPolicySpec } from '../../../src/api/policy.ts';
+import {
+  auditSnapshot,
+  compareViolations,
+  compileAuditPolicies,
+  compilePolicy,
+  policyTargets,
+  WorkloadLookup,
+  workloadOfPod,
+  type CompiledPolicy,
+  type WorkloadObject,
+  type WorkloadRef,
+} from '../../../src/engine/index.ts';
+import {
+  HOSTNAME,
+  ZONE,
+  audit,
+  clusterPolicy,
+  exprs,
+  labelsIn,
+  namespace,
+  namespacedPolicy,
+  node,
+  nodeInZone,
+  pod,
+  replicaSetOwner,
+  snapshotOf,
+  sortTuples,
+  term,
+  tuplesOf,
+  type Cluster,
+  type PodOptions,
+  type Tuple,
+} from '../builders.ts';
+
+const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
+const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
+
+/** Input as it comes from a file or the API server: typed fields may hold anything. */
+const untyped = (spec: Record<string, unknown>): PlacementPolicySpec => spec;
+
+function compiled(policy: PlacementPolicy): CompiledPolicy {
+  const c = compilePolicy(policy);
+  if (c.kind === 'invalid') throw new Error(c.errors.map((e) => e.message).join('; '));
+  return c.policy;
+}
+
+void describe('compilePolicy validation', () => {
+  const cases: {
+    name: string;
+    policy: PlacementPolicy;
+    want: { object: string; field: string; problem: RegExp }[];
+  }[] = [
+    {
+      name: 'unknown selector operator in an affinity term',
+      policy: namespacedPolicy('shop', 'spread-web', {
+        affinity: {
+          podAntiAffinity: {
+            [REQUIRED]: [term(exprs(['app', 'Inn', ['web']]), HOSTNAME)],
+          },
+        },
+      }),
+      want: [
+        {
+          object: 'PlacementPolicy shop/spread-web',
+          field: `spec.affinity.podAntiAffinity.${REQUIRED}[0].labelSelector.matchExpressions[0].operator`,
+          problem: /"Inn" is not one of In, NotIn, Exists, DoesNotExist/,
+        },
+      ],
+    },
+    {
+      name: 'unknown operator in the target selector',
+      policy: clusterPolicy('all', { targets: { selector: exprs(['app', 'Equals', ['x']]) } }),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy all',
+          field: 'spec.targets.selector.matchExpressions[0].operator',
+          problem: /"Equals" is not one of/,
+        },
+      ],
+    },
+    {
+      name: 'preferred weight 0 and 101',
+      policy: clusterPolicy('weights', {
+        affinity: {
+          podAffinity: {
+            [PREFERRED]: [
+              { weight: 0, podAffinityTerm: term(labelsIn({ app: 'db' }), HOSTNAME) },
+              { weight: 101, podAffinityTerm: term(labelsIn({ app: 'db' }), HOSTNAME) },
+              { weight: 100, podAffinityTerm: term(labelsIn({ app: 'db' }), HOSTNAME) },
+            ],
+          },
+        },
+      }),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy weights',
+          field: `spec.affinity.podAffinity.${PREFERRED}[0].weight`,
+          problem: /0 is not an integer in 1\.\.100/,
+        },
+        {
+          object: 'ClusterPlacementPolicy weights',
+          field: `spec.affinity.podAffinity.${PREFERRED}[1].weight`,
+          problem: /101 is not an integer in 1\.\.100/,
+        },
+      ],
+    },
+    {
+      name: 'spreadAcross weight 0 and 101',
+      policy: clusterPolicy('spread', {
+        spreadAcross: [
+          { topologyKey: HOSTNAME, weight: 0 },
+          { topologyKey: ZONE, weight: 101 },
+        ],
+      }),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy spread',
+          field: 'spec.spreadAcross[0].weight',
+          problem: /0 is not an integer in 1\.\.100/,
+        },
+        {
+          object: 'ClusterPlacementPolicy spread',
+          field: 'spec.spreadAcross[1].weight',
+          problem: /101 is not an integer/,
+        },
+      ],
+    },
+    {
+      name: 'empty topologyKey in a term and in spreadAcross',
+      policy: namespacedPolicy('shop', 'keys', {
+        affinity: { podAffinity: { [REQUIRED]: [term(labelsIn({ app: 'db' }), '')] } },
+        spreadAcross: [{ topologyKey: '' }],
+      }),
+      want: [
+        {
+          object: 'PlacementPolicy shop/keys',
+          field: `spec.affinity.podAffinity.${REQUIRED}[0].topologyKey`,
+          problem: /must not be empty/,
+        },
+        {
+          object: 'PlacementPolicy shop/keys',
+          field: 'spec.spreadAcross[0].topologyKey',
+          problem: /must not be empty/,
+        },
+      ],
+    },
+    {
+      name: 'namespaceSelector on a namespaced PlacementPolicy',
+      policy: namespacedPolicy('shop', 'reach', { targets: { namespaceSelector: {} } }),
+      want: [
+        {
+          object: 'PlacementPolicy shop/reach',
+          field: 'spec.targets.namespaceSelector',
+          problem: /is not allowed on a namespaced PlacementPolicy/,
+        },
+      ],
+    },
+    {
+      name: 'namespaces on a namespaced PlacementPolicy',
+      policy: namespacedPolicy('shop', 'reach', { targets: { namespaces: ['other'] } }),
+      want: [
+        {
+          object: 'PlacementPolicy shop/reach',
+          field: 'spec.targets.namespaces',
+          problem: /is not allowed on a namespaced PlacementPolicy/,
+        },
+      ],
+    },
+    {
+      name: 'unknown target kind',
+      policy: clusterPolicy('kinds', { targets: { kinds: ['Deployment', 'Deploymnet'] } }),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy kinds',
+          field: 'spec.targets.kinds[1]',
+          problem:
+            /"Deploymnet" is not one of Deployment, StatefulSet, ReplicaSet, DaemonSet, CronJob, Job, Pod/,
+        },
+      ],
+    },
+    {
+      name: 'bad mode',
+      policy: clusterPolicy('mode', untyped({ mode: 'Enforcing' })),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy mode',
+          field: 'spec.mode',
+          problem: /"Enforcing" is not one of Enforce, Audit/,
+        },
+      ],
+    },
+    {
+      name: 'bad spreadAcross mode',
+      policy: clusterPolicy(
+        'spread-mode',
+        untyped({ spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Strict' }] }),
+      ),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy spread-mode',
+          field: 'spec.spreadAcross[0].mode',
+          problem: /"Strict" is not one of Required, Preferred/,
+        },
+      ],
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      const result = compilePolicy(c.policy);
+      assert.equal(result.kind, 'invalid');
+      assert.deepEqual(
+        result.errors.map((e) => ({ object: e.object, field: e.field })),
+        c.want.map(({ object, field }) => ({ object, field })),
+      );
+      result.errors.forEach((e, i) => {
+        const want = c.want[i];
+        assert.ok(want !== undefined);
+        assert.match(e.problem, want.problem);
+        assert.ok(e.message.startsWith(`${want.object}: ${want.field}: `), e.message);
+      });
+    });
+  }
+
+  void test('a valid policy with every field compiles', () => {
+    const result = compilePolicy(
+      clusterPolicy('full', {
+        mode: 'Audit',
+        priority: 5,
+        targets: {
+          kinds: ['Deployment', 'StatefulSet', 'ReplicaSet', 'DaemonSet', 'CronJob', 'Job', 'Pod'],
+          selector: labelsIn({ app: 'web' }),
+          namespaceSelector: labelsIn({ env: 'prod' }),
+          namespaces: ['shop'],
+        },
+        affinity: {
+          podAffinity: {
+            [REQUIRED]: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: {} })],
+            [PREFERRED]: [{ weight: 1, podAffinityTerm: term(labelsIn({ app: 'db' }), ZONE) }],
+          },
+          podAntiAffinity: { [REQUIRED]: [term(exprs(['app', 'Exists']), HOSTNAME)] },
+        },
+        spreadAcross: [{ topologyKey: ZONE, mode: 'Required', weight: 100 }],
+        audit: { enabled: true, remediation: 'None' },
+      }),
+    );
+    assert.equal(result.kind, 'ok');
+  });
+});
+
+void describe('compilePolicy defaults', () => {
+  void test('kinds Deployment and StatefulSet, priority 0, mode Enforce, audit enabled', () => {
+    const p = compiled(namespacedPolicy('shop', 'bare', {}));
+    assert.deepEqual([...p.kinds].sort(), ['Deployment', 'StatefulSet']);
+    assert.equal(p.priority, 0);
+    assert.equal(p.mode, 'Enforce');
+    assert.equal(p.auditEnabled, true);
+    assert.equal(p.ref, 'PlacementPolicy/shop/bare');
+  });
+
+  void test('spreadAcross defaults to mode Preferred and weight 100', () => {
+    const p = compiled(clusterPolicy('spread', { spreadAcross: [{ topologyKey: ZONE }] }));
+    assert.deepEqual(p.spread, [{ topologyKey: ZONE, mode: 'Preferred', weight: 100 }]);
+    assert.equal(p.ref, 'ClusterPlacementPolicy/spread');
+  });
+});
+
+void describe('policyTargets', () => {
+  const deployment = (ns: string, labels: Labels, kind = 'Deployment'): WorkloadRef => ({
+    kind,
+    namespace: ns,
+    name: 'web',
+    templateLabels: labels,
+    podSelector: { matchLabels: labels },
+  });
+  const cases: {
+    name: string;
+    policy: PlacementPolicy;
+    workload: WorkloadRef;
+    namespaceLabels?: Labels;
+    want: boolean;
+  }[] = [
+    {
+      name: 'a namespaced policy targets its own namespace',
+      policy: namespacedPolicy('shop', 'p', { targets: { selector: {} } }),
+      workload: deployment('shop', { app: 'web' }),
+      want: true,
+    },
+    {
+      name: 'a namespaced policy never targets another namespace, whatever its selector',
+      policy: namespacedPolicy('shop', 'p', { targets: { selector: {} } }),
+      workload: deployment('other', { app: 'web' }),
+      want: false,
+    },
+    {
+      name: 'a namespaced policy without a selector targets every workload of its namespace',
+      policy: namespacedPolicy('shop', 'p', {}),
+      workload: deployment('shop', {}),
+      want: true,
+    },
+    {
+      name: 'the selector is matched against the template labels',
+      policy: namespacedPolicy('shop', 'p', { targets: { selector: labelsIn({ app: 'db' }) } }),
+      workload: deployment('shop', { app: 'web' }),
+      want: false,
+    },
+    {
+      name: 'default kinds do not include DaemonSet',
+      policy: namespacedPolicy('shop', 'p', {}),
+      workload: deployment('shop', { app: 'web' }, 'DaemonSet'),
+      want: false,
+    },
+    {
+      name: 'default kinds include StatefulSet',
+      policy: namespacedPolicy('shop', 'p', {}),
+      workload: deployment('shop', { app: 'web' }, 'StatefulSet'),
+      want: true,
+    },
+    {
+      name: 'listed kinds only',
+      policy: namespacedPolicy('shop', 'p', { targets: { kinds: ['Pod'] } }),
+      workload: deployment('shop', { app: 'web' }, 'Pod'),
+      want: true,
+    },
+    {
+      name: 'a cluster policy without namespaces or namespaceSelector targets every namespace',
+      policy: clusterPolicy('c', {}),
+      workload: deployment('anywhere', { app: 'web' }),
+      want: true,
+    },
+    {
+      name: 'a cluster policy with namespaces targets those namespaces',
+      policy: clusterPolicy('c', { targets: { namespaces: ['shop'] } }),
+      workload: deployment('shop', { app: 'web' }),
+      want: true,
+    },
+    {
+      name: 'a cluster policy with namespaces does not target other namespaces',
+      policy: clusterPolicy('c', { targets: { namespaces: ['shop'] } }),
+      workload: deployment('other', { app: 'web' }),
+      want: false,
+    },
+    {
+      name: 'a cluster policy with a namespaceSelector targets namespaces whose labels match',
+      policy: clusterPolicy('c', { targets: { namespaceSelector: labelsIn({ env: 'prod' }) } }),
+      workload: deployment('shop', { app: 'web' }),
+      namespaceLabels: { env: 'prod' },
+      want: true,
+    },
+    {
+      name: 'a cluster policy with a namespaceSelector skips namespaces whose labels do not match',
+      policy: clusterPolicy('c', { targets: { namespaceSelector: labelsIn({ env: 'prod' }) } }),
+      workload: deployment('shop', { app: 'web' }),
+      namespaceLabels: { env: 'dev' },
+      want: false,
+    },
+    {
+      name: 'namespaces and namespaceSelector together target their union',
+      policy: clusterPolicy('c', {
+        targets: { namespaces: ['shop'], namespaceSelector: labelsIn({ env: 'prod' }) },
+      }),
+      workload: deployment('shop', { app: 'web' }),
+      namespaceLabels: { env: 'dev' },
+      want: true,
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      assert.equal(policyTargets(compiled(c.policy), c.workload, c.namespaceLabels ?? {}), c.want);
+    });
+  }
+});
+
+void describe('policy order', () => {
+  void test('highest priority first, ties by reference; disabled audits are left out', () => {
+    const { ok, errors } = compileAuditPolicies([
+      clusterPolicy('b', { priority: 1 }),
+      namespacedPolicy('shop', 'z', { priority: 10 }),
+      clusterPolicy('a', { priority: 1 }),
+      namespacedPolicy('shop', 'low', {}),
+      clusterPolicy('off', { priority: 100, audit: { enabled: false } }),
+    ]);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(
+      ok.map((p) => p.ref),
+      [
+        'PlacementPolicy/shop/z',
+        'ClusterPlacementPolicy/a',
+        'ClusterPlacementPolicy/b',
+        'PlacementPolicy/shop/low',
+      ],
+    );
+  });
+});
+
+// ---- audits with policies ----
+
+const SHOP = [namespace('shop', { env: 'prod' }), namespace('dev', { env: 'dev' })];
+const TWO_NODES = [node('n1'), node('n2')];
+
+/** A pod of Deployment `deploy` (ReplicaSet `deploy-5d8f7c6b9`), as the API serves it. */
+function deploymentPod(
+  deploy: string,
+  suffix: string,
+  nodeName: string,
+  labels: Labels,
+  extra: Omit<PodOptions, 'labels' | 'node' | 'owner'> = {},
+): Pod {
+  return pod(`${deploy}-5d8f7c6b9-${suffix}`, {
+    ns: 'shop',
+    ...extra,
+    node: nodeName,
+    labels: { ...labels, 'pod-template-hash': '5d8f7c6b9' },
+    owner: replicaSetOwner(`${deploy}-5d8f7c6b9`),
+  });
+}
+
+const by = (source: string) => ({
+  anti: (p: string, t: number): Tuple => ({ pod: p, rule: 'podAntiAffinity', source, term: t }),
+  symmetric: (p: string, t: number): Tuple => ({
+    pod: p,
+    rule: 'symmetricAntiAffinity',
+    source,
+    term: t,
+  }),
+  affinity: (p: string, t: number): Tuple => ({ pod: p, rule: 'podAffinity', source, term: t }),
+});
+
+const SPREAD_WEB = clusterPolicy('spread-web', {
+  targets: { selector: labelsIn({ app: 'web' }) },
+  spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+});
+const spread = by('ClusterPlacementPolicy/spread-web');
+const own = by('pod');
+
+void describe('audit with policies', () => {
+  const cases: {
+    name: string;
+    cluster: Cluster;
+    want: Tuple[];
+  }[] = [
+    {
+      name: 'a required spread applies to pods that do not carry it yet (pending)',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [SPREAD_WEB],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+        ],
+      },
+      want: [
+        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+      ],
+    },
+    {
+      name: 'a required spread that holds reports nothing',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [SPREAD_WEB],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('web', 'bbbbb', 'n2', { app: 'web' }),
+        ],
+      },
+      want: [],
+    },
+    {
+      name: 'a pod that already carries the identical injected term reports it once, as the policy’s',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [SPREAD_WEB],
+        pods: [
+          deploymentPod(
+            'web',
+            'aaaaa',
+            'n1',
+            { app: 'web' },
+            {
+              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
+            },
+          ),
+          deploymentPod(
+            'web',
+            'bbbbb',
+            'n1',
+            { app: 'web' },
+            {
+              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
+            },
+          ),
+        ],
+      },
+      want: [
+        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+      ],
+    },
+    {
+      name: 'a pod term that differs from the policy term is judged as well, as the pod’s',
+      cluster: {
+        nodes: [nodeInZone('n1', 'a'), nodeInZone('n2', 'a')],
+        namespaces: SHOP,
+        policies: [
+          clusterPolicy('zones', {
+            targets: { selector: labelsIn({ app: 'web' }) },
+            affinity: { podAntiAffinity: { [REQUIRED]: [term(labelsIn({ app: 'web' }), ZONE)] } },
+          }),
+        ],
+        pods: [
+          deploymentPod(
+            'web',
+            'aaaaa',
+            'n1',
+            { app: 'web' },
+            {
+              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
+            },
+          ),
+          deploymentPod(
+            'web',
+            'bbbbb',
+            'n1',
+            { app: 'web' },
+            {
+              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
+            },
+          ),
+        ],
+      },
+      want: [
+        own.anti('shop/web-5d8f7c6b9-aaaaa', 0),
+        own.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
+        own.anti('shop/web-5d8f7c6b9-bbbbb', 0),
+        own.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+        by('ClusterPlacementPolicy/zones').anti('shop/web-5d8f7c6b9-aaaaa', 0),
+        by('ClusterPlacementPolicy/zones').symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
+        by('ClusterPlacementPolicy/zones').anti('shop/web-5d8f7c6b9-bbbbb', 0),
+        by('ClusterPlacementPolicy/zones').symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+      ],
+    },
+    {
+      name: 'a PlacementPolicy’s affinity applies in its own namespace only',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: [...SHOP, namespace('other')],
+        policies: [
+          namespacedPolicy('shop', 'next-to-store', {
+            targets: { selector: labelsIn({ app: 'web-store' }) },
+            affinity: { podAffinity: { [REQUIRED]: [term(labelsIn({ app: 'store' }), HOSTNAME)] } },
+          }),
+        ],
+        pods: [
+          deploymentPod('store', 'aaaaa', 'n1', { app: 'store' }),
+          deploymentPod('web-store', 'aaaaa', 'n2', { app: 'web-store' }),
+          pod('web-store-5d8f7c6b9-bbbbb', {
+            ns: 'other',
+            node: 'n2',
+            labels: { app: 'web-store', 'pod-template-hash': '5d8f7c6b9' },
+            owner: replicaSetOwner('web-store-5d8f7c6b9'),
+          }),
+        ],
+      },
+      want: [
+        by('PlacementPolicy/shop/next-to-store').affinity('shop/web-store-5d8f7c6b9-aaaaa', 0),
+      ],
+    },
+    {
+      name: 'a ClusterPlacementPolicy reaches the namespaces its namespaceSelector picks',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [
+          clusterPolicy('prod-spread', {
+            targets: { namespaceSelector: labelsIn({ env: 'prod' }) },
+            spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+          }),
+        ],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+          pod('web-5d8f7c6b9-ccccc', {
+            ns: 'dev',
+            node: 'n1',
+            labels: { app: 'web', 'pod-template-hash': '5d8f7c6b9' },
+            owner: replicaSetOwner('web-5d8f7c6b9'),
+          }),
+          pod('web-5d8f7c6b9-ddddd', {
+            ns: 'dev',
+            node: 'n1',
+            labels: { app: 'web', 'pod-template-hash': '5d8f7c6b9' },
+            owner: replicaSetOwner('web-5d8f7c6b9'),
+          }),
+        ],
+      },
+      want: [
+        by('ClusterPlacementPolicy/prod-spread').anti('shop/web-5d8f7c6b9-aaaaa', 0),
+        by('ClusterPlacementPolicy/prod-spread').symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
+        by('ClusterPlacementPolicy/prod-spread').anti('shop/web-5d8f7c6b9-bbbbb', 0),
+        by('ClusterPlacementPolicy/prod-spread').symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+      ],
+    },
+    {
+      name: 'spread terms select the workload’s own pods only',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [
+          clusterPolicy('spread-all', {
+            spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+          }),
+        ],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('api', 'aaaaa', 'n1', { app: 'api' }),
+        ],
+      },
+      want: [],
+    },
+    {
+      name: 'spread term indexes follow the policy’s own required anti-affinity terms',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [
+          clusterPolicy('both', {
+            affinity: {
+              podAntiAffinity: { [REQUIRED]: [term(labelsIn({ app: 'db' }), HOSTNAME)] },
+            },
+            spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+          }),
+        ],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+        ],
+      },
+      want: [
+        by('ClusterPlacementPolicy/both').anti('shop/web-5d8f7c6b9-aaaaa', 1),
+        by('ClusterPlacementPolicy/both').symmetric('shop/web-5d8f7c6b9-aaaaa', 1),
+        by('ClusterPlacementPolicy/both').anti('shop/web-5d8f7c6b9-bbbbb', 1),
+        by('ClusterPlacementPolicy/both').symmetric('shop/web-5d8f7c6b9-bbbbb', 1),
+      ],
+    },
+    {
+      name: 'a preferred spread (the default mode) never makes a violation',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [clusterPolicy('soft', { spreadAcross: [{ topologyKey: HOSTNAME }] })],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+        ],
+      },
+      want: [],
+    },
+    {
+      name: 'Audit mode policies are audited like Enforce ones',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [{ ...SPREAD_WEB, spec: { ...SPREAD_WEB.spec, mode: 'Audit' } }],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+        ],
+      },
+      want: [
+        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+      ],
+    },
+    {
+      name: 'a policy with audit disabled is not judged',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [{ ...SPREAD_WEB, spec: { ...SPREAD_WEB.spec, audit: { enabled: false } } }],
+        pods: [
+          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
+          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+        ],
+      },
+      want: [],
+    },
+    {
+      name: 'default kinds do not reach a bare Pod',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [SPREAD_WEB],
+        pods: [
+          pod('web-a', { ns: 'shop', node: 'n1', labels: { app: 'web' } }),
+          pod('web-b', { ns: 'shop', node: 'n1', labels: { app: 'web' } }),
+        ],
+      },
+      want: [],
+    },
+    {
+      name: 'kind Pod reaches bare Pods, spread over the pod’s own labels',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [
+          clusterPolicy('pods', {
+            targets: { kinds: ['Pod'], selector: labelsIn({ app: 'web' }) },
+            spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+          }),
+        ],
+        pods: [
+          pod('web-a', { ns: 'shop', node: 'n1', labels: { app: 'web' } }),
+          pod('web-b', { ns: 'shop', node: 'n1', labels: { app: 'web' } }),
+        ],
+      },
+      want: [
+        by('ClusterPlacementPolicy/pods').anti('shop/web-a', 0),
+        by('ClusterPlacementPolicy/pods').symmetric('shop/web-a', 0),
+        by('ClusterPlacementPolicy/pods').anti('shop/web-b', 0),
+        by('ClusterPlacementPolicy/pods').symmetric('shop/web-b', 0),
+      ],
+    },
+    {
+      name: 'policy and pod violations are reported side by side',
+      cluster: {
+        nodes: TWO_NODES,
+        namespaces: SHOP,
+        policies: [SPREAD_WEB],
+        pods: [
+          deploymentPod(
+            'web',
+            'aaaaa',
+            'n1',
+            { app: 'web' },
+            {
+              affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
+            },
+          ),
+          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+        ],
+      },
+      want: [
+        own.affinity('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
+        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
+        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+      ],
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      const report = audit(c.cluster);
+      assert.deepEqual(tuplesOf(report.violations), sortTuples(c.want));
+      assert.deepEqual([...report.violations].sort(compareViolations), report.violations);
+    });
+  }
+
+  void test('an invalid policy makes the audit invalid, naming the policy and the field', () => {
+    const result = auditSnapshot(
+      snapshotOf({
+        nodes: TWO_NODES,
+        policies: [namespacedPolicy('shop', 'bad', { targets: { namespaceSelector: {} } })],
+      }),
+    );
+    assert.equal(result.kind, 'invalid');
+    assert.deepEqual(
+      result.errors.map((e) => e.message),
+      [
+        'PlacementPolicy shop/bad: spec.targets.namespaceSelector: is not allowed on a namespaced PlacementPolicy',
+      ],
+    );
+  });
+
+  void test('a pod term that cannot be read makes the audit invalid, naming the pod and the field', () => {
+    const result = auditSnapshot(
+      snapshotOf({
+        nodes: TWO_NODES,
+        pods: [
+          pod('web', {
+            ns: 'shop',
+            node: 'n1',
+            anti: [term(exprs(['app', 'Inn', ['web']]), HOSTNAME)],
+          }),
+        ],
+      }),
+    );
+    assert.equal(result.kind, 'invalid');
+    assert.deepEqual(
+      result.errors.map((e) => [e.object, e.field]),
+      [
+        [
+          'Pod shop/web',
+          `spec.affinity.podAntiAffinity.${REQUIRED}[0].labelSelector.matchExpressions[0].operator`,
+        ],
+      ],
+    );
+  });
+});
+
+// ---- workload resolution ----
+
+void describe('workloadOfPod', () => {
+  const rsPod = pod('web-5d8f7c6b9-aaaaa', {
+    ns: 'shop',
+    labels: { app: 'web', 'pod-template-hash': '5d8f7c6b9' },
+    owner: replicaSetOwner('web-5d8f7c6b9'),
+  });
+  const deploymentObject: WorkloadObject = {
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: {
+      selector: { matchLabels: { app: 'web' } },
+      template: { metadata: { labels: { app: 'web', team: 'shop' } } },
+    },
+  };
+  const replicaSetObject: WorkloadObject = {
+    kind: 'ReplicaSet',
+    metadata: {
+      name: 'web-5d8f7c6b9',
+      namespace: 'shop',
+      ownerReferences: [{ kind: 'Deployment', name: 'web', controller: true }],
+    },
+  };
+  const jobPod = pod('nightly-29000000-abcde', {
+    ns: 'shop',
+    labels: {
+      app: 'report',
+      'job-name': 'nightly-29000000',
+      'batch.kubernetes.io/job-name': 'nightly-29000000',
+    },
+    owner: { kind: 'Job', name: 'nightly-29000000', controller: true },
+  });
+  const cases: {
+    name: string;
+    pod: Pod;
+    objects: WorkloadObject[];
+    want: WorkloadRef;
+  }[] = [
+    {
+      name: 'ReplicaSet with pod-template-hash suffix, no objects: the Deployment, from the pod labels',
+      pod: rsPod,
+      objects: [],
+      want: {
+        kind: 'Deployment',
+        namespace: 'shop',
+        name: 'web',
+        templateLabels: { app: 'web' },
+        podSelector: { matchLabels: { app: 'web' } },
+      },
+    },
+    {
+      name: 'ReplicaSet and Deployment objects known: the Deployment as written',
+      pod: rsPod,
+      objects: [replicaSetObject, deploymentObject],
+      want: {
+        kind: 'Deployment',
+        namespace: 'shop',
+        name: 'web',
+        templateLabels: { app: 'web', team: 'shop' },
+        podSelector: { matchLabels: { app: 'web' } },
+      },
+    },
+    {
+      name: 'ReplicaSet object known, its Deployment not: the Deployment, from the pod labels',
+      pod: rsPod,
+      objects: [replicaSetObject],
+      want: {
+        kind: 'Deployment',
+        namespace: 'shop',
+        name: 'web',
+        templateLabels: { app: 'web' },
+        podSelector: { matchLabels: { app: 'web' } },
+      },
+    },
+    {
+      name: 'a ReplicaSet without an owner is the workload itself',
+      pod: rsPod,
+      objects: [
+        {
+          kind: 'ReplicaSet',
+          metadata: { name: 'web-5d8f7c6b9', namespace: 'shop' },
+          spec: {
+            selector: { matchLabels: { app: 'web', rs: 'own' } },
+            template: { metadata: { labels: { app: 'web', rs: 'own' } } },
+          },
+        },
+      ],
+      want: {
+        kind: 'ReplicaSet',
+        namespace: 'shop',
+        name: 'web-5d8f7c6b9',
+        templateLabels: { app: 'web', rs: 'own' },
+        podSelector: { matchLabels: { app: 'web', rs: 'own' } },
+      },
+    },
+    {
+      name: 'a ReplicaSet whose name does not end in the hash stays a ReplicaSet',
+      pod: pod('cache-x1', {
+        ns: 'shop',
+        labels: { app: 'cache' },
+        owner: replicaSetOwner('cache'),
+      }),
+      objects: [],
+      want: {
+        kind: 'ReplicaSet',
+        namespace: 'shop',
+        name: 'cache',
+        templateLabels: { app: 'cache' },
+        podSelector: { matchLabels: { app: 'cache' } },
+      },
+    },
+    {
+      name: 'Job owned by a CronJob: the CronJob, with its job template labels',
+      pod: jobPod,
+      objects: [
+        {
+          kind: 'Job',
+          metadata: {
+            name: 'nightly-29000000',
+            namespace: 'shop',
+            ownerReferences: [{ kind: 'CronJob', name: 'nightly', controller: true }],
+          },
+        },
+        {
+          kind: 'CronJob',
+          metadata: { name: 'nightly', namespace: 'shop' },
+          spec: {
+            jobTemplate: { spec: { template: { metadata: { labels: { app: 'report' } } } } },
+          },
+        },
+      ],
+      want: {
+        kind: 'CronJob',
+        namespace: 'shop',
+        name: 'nightly',
+        templateLabels: { app: 'report' },
+        podSelector: { matchLabels: { app: 'report' } },
+      },
+    },
+    {
+      name: 'Job without its object: the Job, from the pod labels less the generated ones',
+      pod: jobPod,
+      objects: [],
+      want: {
+        kind: 'Job',
+        namespace: 'shop',
+        name: 'nightly-29000000',
+        templateLabels: { app: 'report' },
+        podSelector: { matchLabels: { app: 'report' } },
+      },
+    },
+    {
+      name: 'StatefulSet pod: generated labels are not template labels',
+      pod: pod('db-0', {
+        ns: 'shop',
+        labels: {
+          app: 'db',
+          'controller-revision-hash': 'db-6c7d8',
+          'statefulset.kubernetes.io/pod-name': 'db-0',
+          'apps.kubernetes.io/pod-index': '0',
+        },
+        owner: { kind: 'StatefulSet', name: 'db', controller: true },
+      }),
+      objects: [],
+      want: {
+        kind: 'StatefulSet',
+        namespace: 'shop',
+        name: 'db',
+        templateLabels: { app: 'db' },
+        podSelector: { matchLabels: { app: 'db' } },
+      },
+    },
+    {
+      name: 'a bare Pod is its own workload',
+      pod: pod('debug', { ns: 'shop', labels: { app: 'debug' } }),
+      objects: [],
+      want: {
+        kind: 'Pod',
+        namespace: 'shop',
+        name: 'debug',
+        templateLabels: { app: 'debug' },
+        podSelector: { matchLabels: { app: 'debug' } },
+      },
+    },
+    {
+      name: 'a pod without owner references is a bare Pod, whatever its labels',
+      pod: pod('web-5d8f7c6b9-aaaaa', {
+        ns: 'shop',
+        labels: { app: 'web', 'pod-template-hash': '5d8f7c6b9' },
+      }),
+      objects: [],
+      want: {
+        kind: 'Pod',
+        namespace: 'shop',
+        name: 'web-5d8f7c6b9-aaaaa',
+        templateLabels: { app: 'web' },
+        podSelector: { matchLabels: { app: 'web' } },
+      },
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      assert.deepEqual(workloadOfPod(c.pod, new WorkloadLookup(c.objects)), c.want);
+    });
+  }
+
+  void test('the controller reference wins over other owner references', () => {
+    const p: Pod = {
+      ...rsPod,
+      metadata: {
+        ...rsPod.metadata,
+        ownerReferences: [
+          { kind: 'ConfigMap', name: 'unrelated' },
+          { kind: 'ReplicaSet', name: 'web-5d8f7c6b9', controller: true },
+        ],
+      },
+    };
+    assert.equal(workloadOfPod(p, new WorkloadLookup([])).kind, 'Deployment');
+  });
+});

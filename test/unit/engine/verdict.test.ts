@@ -1,0 +1,832 @@
+// Each case is a cluster and the violations kube-scheduler's InterPodAffinity filter implies
+// for its placed pods: a pod is in breach when the filter would refuse its own node to it
+// now, with every other placed pod where it is. Expectations come from the filter's rules
+// (filtering.go: satisfyPodAffinity, satisfyPodAntiAffinity, satisfyExistingPodsAntiAffinity).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import {
+  HOSTNAME,
+  ZONE,
+  audit,
+  exprs,
+  labelsIn,
+  namespace,
+  node,
+  nodeInZone,
+  pod,
+  sortTuples,
+  term,
+  tuplesOf,
+  weighted,
+  type Cluster,
+  type Tuple,
+} from '../builders.ts';
+
+const affinity = (p: string, term: number): Tuple => ({
+  pod: p,
+  rule: 'podAffinity',
+  source: 'pod',
+  term,
+});
+const anti = (p: string, term: number): Tuple => ({
+  pod: p,
+  rule: 'podAntiAffinity',
+  source: 'pod',
+  term,
+});
+const symmetric = (p: string, term: number): Tuple => ({
+  pod: p,
+  rule: 'symmetricAntiAffinity',
+  source: 'pod',
+  term,
+});
+
+const NAMESPACES = [
+  namespace('default'),
+  namespace('ns1'),
+  namespace('ns2'),
+  namespace('ns3', { team: 'shop' }),
+];
+const TWO_NODES = [node('n1'), node('n2')];
+/** n1 and n2 in zone a, n3 in zone b. */
+const ZONED = [nodeInZone('n1', 'a'), nodeInZone('n2', 'a'), nodeInZone('n3', 'b')];
+/** A node with a hostname but no zone label. */
+const NO_ZONE = [node('n1')];
+
+const web = { app: 'web' };
+
+interface Case {
+  readonly name: string;
+  readonly cluster: Cluster;
+  readonly want: readonly Tuple[];
+}
+
+const cases: Case[] = [
+  // ---- topology keys ----
+  {
+    name: 'affinity: a node without the topology key is in no domain, so the term is violated',
+    cluster: {
+      nodes: NO_ZONE,
+      pods: [
+        pod('db', { node: 'n1', labels: { app: 'db' } }),
+        pod('web', { node: 'n1', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
+      ],
+    },
+    want: [affinity('default/web', 0)],
+  },
+  {
+    name: 'affinity: the first-pod exception needs every topology key on the node',
+    cluster: {
+      nodes: NO_ZONE,
+      pods: [pod('web', { node: 'n1', labels: web, affinity: [term(labelsIn(web), ZONE)] })],
+    },
+    want: [affinity('default/web', 0)],
+  },
+  {
+    name: 'anti-affinity: a node without the topology key is in no domain, so nothing is violated',
+    cluster: {
+      nodes: NO_ZONE,
+      pods: [
+        pod('web-1', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+        pod('web-2', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+      ],
+    },
+    want: [],
+  },
+
+  // ---- namespaces ----
+  {
+    name: 'namespaceSelector {} selects pods in every namespace',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          ns: 'ns1',
+          node: 'n1',
+          labels: web,
+          anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: {} })],
+        }),
+        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+      ],
+    },
+    want: [anti('ns1/web', 0), symmetric('ns2/db', 0)],
+  },
+  {
+    name: 'namespaceSelector null is not used: the term covers its own namespace only',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          ns: 'ns1',
+          node: 'n1',
+          labels: web,
+          anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: null })],
+        }),
+        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+        pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
+      ],
+    },
+    want: [anti('ns1/web', 0), symmetric('ns1/db', 0)],
+  },
+  {
+    name: 'neither namespaces nor namespaceSelector: the term covers its own namespace only',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          ns: 'ns1',
+          node: 'n1',
+          labels: web,
+          anti: [term(labelsIn({ app: 'db' }), HOSTNAME)],
+        }),
+        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+      ],
+    },
+    want: [],
+  },
+  {
+    name: 'explicit namespaces replace the own namespace',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          ns: 'ns1',
+          node: 'n1',
+          labels: web,
+          anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaces: ['ns2'] })],
+        }),
+        pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
+        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+      ],
+    },
+    want: [anti('ns1/web', 0), symmetric('ns2/db', 0)],
+  },
+  {
+    name: 'namespaces and namespaceSelector together select the union of both',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          ns: 'ns1',
+          node: 'n1',
+          labels: web,
+          anti: [
+            term(labelsIn({ app: 'db' }), HOSTNAME, {
+              namespaces: ['ns2'],
+              namespaceSelector: labelsIn({ team: 'shop' }),
+            }),
+          ],
+        }),
+        pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
+        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+        pod('db', { ns: 'ns3', node: 'n1', labels: { app: 'db' } }),
+      ],
+    },
+    want: [anti('ns1/web', 0), symmetric('ns2/db', 0), symmetric('ns3/db', 0)],
+  },
+  {
+    name: 'namespaceSelector matches namespace labels, not pod labels',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          ns: 'ns1',
+          node: 'n1',
+          labels: web,
+          affinity: [
+            term(labelsIn({ app: 'cache' }), HOSTNAME, {
+              namespaceSelector: labelsIn({ team: 'shop' }),
+            }),
+          ],
+        }),
+        // ns1 has no team label; the pod's own team label does not count.
+        pod('cache', { ns: 'ns1', node: 'n1', labels: { app: 'cache', team: 'shop' } }),
+      ],
+    },
+    want: [affinity('ns1/web', 0)],
+  },
+  {
+    name: 'affinity is met by a pod in a namespace that the namespaceSelector picks',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          ns: 'ns1',
+          node: 'n1',
+          labels: web,
+          affinity: [
+            term(labelsIn({ app: 'cache' }), HOSTNAME, {
+              namespaceSelector: labelsIn({ team: 'shop' }),
+            }),
+          ],
+        }),
+        pod('cache', { ns: 'ns3', node: 'n1', labels: { app: 'cache' } }),
+      ],
+    },
+    want: [],
+  },
+
+  // ---- symmetry ----
+  {
+    name: 'symmetric anti-affinity across namespaces: the matched pod is in breach too',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('a', { ns: 'ns1', node: 'n1', labels: { app: 'a' } }),
+        pod('b', {
+          ns: 'ns2',
+          node: 'n1',
+          labels: { app: 'b' },
+          anti: [term(labelsIn({ app: 'a' }), HOSTNAME, { namespaceSelector: {} })],
+        }),
+      ],
+    },
+    want: [symmetric('ns1/a', 0), anti('ns2/b', 0)],
+  },
+  {
+    name: 'symmetric anti-affinity: a carrier in another domain is no breach',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('a', { ns: 'ns1', node: 'n1', labels: { app: 'a' } }),
+        pod('b', {
+          ns: 'ns2',
+          node: 'n2',
+          labels: { app: 'b' },
+          anti: [term(labelsIn({ app: 'a' }), HOSTNAME, { namespaceSelector: {} })],
+        }),
+      ],
+    },
+    want: [],
+  },
+  {
+    name: 'symmetric anti-affinity: carriers of one identical term are reported once',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('cache', { node: 'n1', labels: { app: 'cache' } }),
+        pod('web-1', {
+          node: 'n1',
+          labels: web,
+          anti: [term(labelsIn({ app: 'cache' }), HOSTNAME)],
+        }),
+        pod('web-2', {
+          node: 'n1',
+          labels: web,
+          anti: [term(labelsIn({ app: 'cache' }), HOSTNAME)],
+        }),
+      ],
+    },
+    want: [symmetric('default/cache', 0), anti('default/web-1', 0), anti('default/web-2', 0)],
+  },
+  {
+    name: 'symmetric anti-affinity names the term index in the carrier',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('cache', { node: 'n1', labels: { app: 'cache' } }),
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          anti: [
+            term(labelsIn({ app: 'db' }), HOSTNAME),
+            term(labelsIn({ app: 'cache' }), HOSTNAME),
+          ],
+        }),
+      ],
+    },
+    want: [symmetric('default/cache', 1), anti('default/web', 1)],
+  },
+
+  // ---- the first pod of a self-affine group ----
+  {
+    name: 'self-affinity: the first pod of its group may run alone',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] })],
+    },
+    want: [],
+  },
+  {
+    name: 'self-affinity: two pods of the group on one node satisfy each other',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+        pod('web-2', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+      ],
+    },
+    want: [],
+  },
+  {
+    name: 'self-affinity: another matching pod in another domain ends the first-pod exception',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+        pod('web-2', { node: 'n2', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+      ],
+    },
+    want: [affinity('default/web-1', 0), affinity('default/web-2', 0)],
+  },
+  {
+    name: 'self-affinity: a matching pod without terms in another domain ends the exception too',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+        pod('web-2', { node: 'n2', labels: web }),
+      ],
+    },
+    want: [affinity('default/web-1', 0)],
+  },
+  {
+    name: 'self-affinity: a matching pod on a node without the topology key is counted nowhere',
+    cluster: {
+      nodes: [node('n1'), node('bare', {})],
+      pods: [
+        pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+        pod('web-2', { node: 'bare', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+      ],
+    },
+    want: [affinity('default/web-2', 0)],
+  },
+  {
+    // web-2 is counted in zone a (its node has no hostname): the scheduler's affinity counts
+    // are not empty for web-1, so web-1 is no first pod and its hostname term is unmet.
+    name: 'self-affinity: a matching pod counted in the same domain of one key ends the exception',
+    cluster: {
+      nodes: [nodeInZone('n1', 'a'), node('n2', { [ZONE]: 'a' })],
+      pods: [
+        pod('web-1', {
+          node: 'n1',
+          labels: web,
+          affinity: [term(labelsIn(web), ZONE), term(labelsIn(web), HOSTNAME)],
+        }),
+        pod('web-2', {
+          node: 'n2',
+          labels: web,
+          affinity: [term(labelsIn(web), ZONE), term(labelsIn(web), HOSTNAME)],
+        }),
+      ],
+    },
+    want: [affinity('default/web-1', 1), affinity('default/web-2', 1)],
+  },
+  {
+    name: 'affinity: a pod that does not match its own term gets no first-pod exception',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
+        }),
+      ],
+    },
+    want: [affinity('default/web', 0)],
+  },
+
+  // ---- several terms ----
+  {
+    name: 'affinity: only pods matching ALL terms count, so two half-matches satisfy nothing',
+    cluster: {
+      nodes: ZONED,
+      pods: [
+        pod('db', { node: 'n1', labels: { app: 'db' } }),
+        pod('cache', { node: 'n2', labels: { tier: 'cache' } }),
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          affinity: [
+            term(labelsIn({ app: 'db' }), HOSTNAME),
+            term(labelsIn({ tier: 'cache' }), ZONE),
+          ],
+        }),
+      ],
+    },
+    want: [affinity('default/web', 0), affinity('default/web', 1)],
+  },
+  {
+    name: 'affinity: a pod matching all terms satisfies those whose domain it shares',
+    cluster: {
+      nodes: ZONED,
+      pods: [
+        pod('db-cache', { node: 'n2', labels: { app: 'db', tier: 'cache' } }),
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          affinity: [
+            term(labelsIn({ app: 'db' }), HOSTNAME),
+            term(labelsIn({ tier: 'cache' }), ZONE),
+          ],
+        }),
+      ],
+    },
+    want: [affinity('default/web', 0)],
+  },
+  {
+    name: 'affinity: a pod matching all terms in every domain satisfies them all',
+    cluster: {
+      nodes: ZONED,
+      pods: [
+        pod('db-cache', { node: 'n1', labels: { app: 'db', tier: 'cache' } }),
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          affinity: [
+            term(labelsIn({ app: 'db' }), HOSTNAME),
+            term(labelsIn({ tier: 'cache' }), ZONE),
+          ],
+        }),
+      ],
+    },
+    want: [],
+  },
+  {
+    name: 'anti-affinity: each term is judged on its own',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('db', { node: 'n1', labels: { app: 'db' } }),
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          anti: [
+            term(labelsIn({ app: 'db' }), HOSTNAME),
+            term(labelsIn({ app: 'cache' }), HOSTNAME),
+          ],
+        }),
+      ],
+    },
+    want: [symmetric('default/db', 0), anti('default/web', 0)],
+  },
+
+  // ---- operators against pods without the label ----
+  {
+    name: 'NotIn selects a pod that lacks the label',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          anti: [term(exprs(['tier', 'NotIn', ['frontend']]), HOSTNAME)],
+        }),
+        pod('batch', { node: 'n1', labels: { app: 'batch' } }),
+        pod('frontend', { node: 'n1', labels: { tier: 'frontend' } }),
+      ],
+    },
+    want: [symmetric('default/batch', 0), anti('default/web', 0)],
+  },
+  {
+    name: 'DoesNotExist selects a pod that lacks the label',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          anti: [term(exprs(['gpu', 'DoesNotExist']), HOSTNAME)],
+        }),
+        pod('plain', { node: 'n1', labels: { app: 'plain' } }),
+        pod('trainer', { node: 'n1', labels: { gpu: 'a100' } }),
+      ],
+    },
+    want: [symmetric('default/plain', 0), anti('default/web', 0)],
+  },
+  {
+    name: 'In does not select a pod that lacks the label',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          anti: [term(exprs(['tier', 'In', ['cache']]), HOSTNAME)],
+        }),
+        pod('plain', { node: 'n1', labels: { app: 'plain' } }),
+      ],
+    },
+    want: [],
+  },
+
+  // ---- matchLabelKeys / mismatchLabelKeys ----
+  {
+    name: "matchLabelKeys narrows the term to pods with the pod's own value",
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web-a', {
+          node: 'n1',
+          labels: { app: 'web', version: 'v1' },
+          anti: [term(labelsIn(web), HOSTNAME, { matchLabelKeys: ['version'] })],
+        }),
+        pod('web-b', { node: 'n1', labels: { app: 'web', version: 'v2' } }),
+        pod('web-c', { node: 'n1', labels: { app: 'web', version: 'v1' } }),
+      ],
+    },
+    want: [anti('default/web-a', 0), symmetric('default/web-c', 0)],
+  },
+  {
+    name: "mismatchLabelKeys excludes pods with the pod's own value",
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('a', {
+          node: 'n1',
+          labels: { tenant: 't1' },
+          anti: [term(exprs(['tenant', 'Exists']), HOSTNAME, { mismatchLabelKeys: ['tenant'] })],
+        }),
+        pod('b', { node: 'n1', labels: { tenant: 't1' } }),
+        pod('c', { node: 'n1', labels: { tenant: 't2' } }),
+      ],
+    },
+    want: [anti('default/a', 0), symmetric('default/c', 0)],
+  },
+  {
+    name: 'matchLabelKeys that the API server merged at creation are not merged again',
+    // Created as version=v1 (the API server appended `version In (v1)`), relabelled v2 since:
+    // the scheduler reads the stored selector, which still selects v1.
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('x', {
+          node: 'n1',
+          labels: { app: 'web', version: 'v2' },
+          anti: [
+            term(
+              {
+                matchLabels: web,
+                matchExpressions: [{ key: 'version', operator: 'In', values: ['v1'] }],
+              },
+              HOSTNAME,
+              { matchLabelKeys: ['version'] },
+            ),
+          ],
+        }),
+        pod('y', { node: 'n1', labels: { app: 'web', version: 'v1' } }),
+        pod('z', { node: 'n1', labels: { app: 'web', version: 'v2' } }),
+      ],
+    },
+    want: [anti('default/x', 0), symmetric('default/y', 0)],
+  },
+  {
+    name: 'labelSelector null selects nothing, matchLabelKeys notwithstanding (anti-affinity)',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('a', {
+          node: 'n1',
+          labels: web,
+          anti: [term(null, HOSTNAME, { matchLabelKeys: ['app'] })],
+        }),
+        pod('b', { node: 'n1', labels: web }),
+      ],
+    },
+    want: [],
+  },
+  {
+    name: 'labelSelector null selects nothing, matchLabelKeys notwithstanding (affinity)',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('a', {
+          node: 'n1',
+          labels: web,
+          affinity: [term(null, HOSTNAME, { matchLabelKeys: ['app'] })],
+        }),
+        pod('b', { node: 'n1', labels: web }),
+      ],
+    },
+    want: [affinity('default/a', 0)],
+  },
+
+  // ---- pods that are not placed ----
+  {
+    name: 'terminating, finished and unbound pods are not neighbours for anti-affinity',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
+        pod('web-old', {
+          node: 'n1',
+          labels: web,
+          deleting: true,
+          anti: [term(labelsIn(web), HOSTNAME)],
+        }),
+        pod('web-done', {
+          node: 'n1',
+          labels: web,
+          phase: 'Succeeded',
+          anti: [term(labelsIn(web), HOSTNAME)],
+        }),
+        pod('web-failed', {
+          node: 'n1',
+          labels: web,
+          phase: 'Failed',
+          anti: [term(labelsIn(web), HOSTNAME)],
+        }),
+        pod('web-new', { labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
+      ],
+    },
+    want: [],
+  },
+  {
+    name: 'terminating, finished and unbound pods cannot satisfy affinity',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('cache', {
+          node: 'n1',
+          labels: { app: 'cache' },
+          affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
+        }),
+        pod('db-old', { node: 'n1', labels: { app: 'db' }, deleting: true }),
+        pod('db-done', { node: 'n1', labels: { app: 'db' }, phase: 'Succeeded' }),
+        pod('db-failed', { node: 'n1', labels: { app: 'db' }, phase: 'Failed' }),
+        pod('db-new', { labels: { app: 'db' } }),
+      ],
+    },
+    want: [affinity('default/cache', 0)],
+  },
+  {
+    name: 'terminating, finished and unbound pods are not judged',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('db', { node: 'n1', labels: { app: 'db' } }),
+        pod('a', {
+          node: 'n1',
+          deleting: true,
+          affinity: [term(labelsIn({ app: 'none' }), HOSTNAME)],
+        }),
+        pod('b', {
+          node: 'n1',
+          phase: 'Succeeded',
+          anti: [term(labelsIn({ app: 'db' }), HOSTNAME)],
+        }),
+        pod('c', { node: 'n1', phase: 'Failed', anti: [term(labelsIn({ app: 'db' }), HOSTNAME)] }),
+        pod('d', { affinity: [term(labelsIn({ app: 'none' }), HOSTNAME)] }),
+      ],
+    },
+    want: [],
+  },
+
+  // ---- zones ----
+  {
+    name: 'zone anti-affinity is broken by a pod on another node of the same zone',
+    cluster: {
+      nodes: ZONED,
+      pods: [
+        pod('web-1', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+        pod('web-2', { node: 'n2', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+        pod('web-3', { node: 'n3', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+      ],
+    },
+    want: [
+      anti('default/web-1', 0),
+      symmetric('default/web-1', 0),
+      anti('default/web-2', 0),
+      symmetric('default/web-2', 0),
+    ],
+  },
+  {
+    name: 'zone affinity is met by a pod on another node of the same zone only',
+    cluster: {
+      nodes: ZONED,
+      pods: [
+        pod('db', { node: 'n2', labels: { app: 'db' } }),
+        pod('web-a', { node: 'n1', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
+        pod('web-b', { node: 'n3', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
+      ],
+    },
+    want: [affinity('default/web-b', 0)],
+  },
+
+  // ---- self and preferred ----
+  {
+    name: 'a pod is never its own neighbour: a term matching itself alone on a node is met',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] })],
+    },
+    want: [],
+  },
+  {
+    name: 'preferred terms never make a violation',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web-1', {
+          node: 'n1',
+          labels: web,
+          preferredAnti: [weighted(100, term(labelsIn(web), HOSTNAME))],
+          preferred: [weighted(100, term(labelsIn({ app: 'db' }), HOSTNAME))],
+        }),
+        pod('web-2', {
+          node: 'n1',
+          labels: web,
+          preferredAnti: [weighted(100, term(labelsIn(web), HOSTNAME))],
+        }),
+      ],
+    },
+    want: [],
+  },
+];
+
+void describe('judgePod', () => {
+  for (const c of cases) {
+    void test(c.name, () => {
+      const report = audit({ namespaces: NAMESPACES, ...c.cluster });
+      assert.deepEqual(tuplesOf(report.violations), sortTuples(c.want));
+      assert.equal(report.summary.violations, c.want.length);
+    });
+  }
+});
+
+void describe('preferred score', () => {
+  void test("is the scheduler's raw sum over the pod's own preferred terms", () => {
+    const report = audit({
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          preferred: [weighted(30, term(labelsIn({ app: 'db' }), HOSTNAME))],
+          preferredAnti: [weighted(50, term(labelsIn(web), HOSTNAME))],
+        }),
+        pod('web-2', { node: 'n1', labels: web }),
+        pod('web-3', { node: 'n2', labels: web }),
+        pod('db-1', { node: 'n1', labels: { app: 'db' } }),
+        pod('db-2', { node: 'n1', labels: { app: 'db' } }),
+      ],
+    });
+    // +30 × two db pods on n1, −50 × one other web pod on n1; the affinity is met, the
+    // anti-affinity is not.
+    assert.deepEqual(report.preferred.get('default/web'), {
+      score: 10,
+      satisfiedWeight: 30,
+      totalWeight: 80,
+    });
+    assert.equal(report.preferred.has('default/web-2'), false, 'only pods with preferred terms');
+    assert.deepEqual(report.violations, []);
+  });
+
+  void test('counts nothing on a node without the topology key', () => {
+    const report = audit({
+      nodes: NO_ZONE,
+      pods: [
+        pod('web', {
+          node: 'n1',
+          labels: web,
+          preferred: [weighted(30, term(labelsIn({ app: 'db' }), ZONE))],
+          preferredAnti: [weighted(50, term(labelsIn(web), ZONE))],
+        }),
+        pod('web-2', { node: 'n1', labels: web }),
+        pod('db', { node: 'n1', labels: { app: 'db' } }),
+      ],
+    });
+    assert.deepEqual(report.preferred.get('default/web'), {
+      score: 0,
+      satisfiedWeight: 50,
+      totalWeight: 80,
+    });
+  });
+});
+
+void describe('violation messages', () => {
+  void test('name the field of the term and the topology domain', () => {
+    const report = audit({
+      nodes: NO_ZONE,
+      pods: [
+        pod('web', { node: 'n1', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
+      ],
+    });
+    const [v] = report.violations;
+    assert.ok(v !== undefined);
+    assert.equal(v.node, 'n1');
+    assert.equal(
+      v.message,
+      'spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]: ' +
+        `node n1 has no label ${ZONE}, so no pod can satisfy this podAffinity term there`,
+    );
+  });
+
+  void test('symmetric violations name the carrier pod', () => {
+    const report = audit({
+      nodes: TWO_NODES,
+      pods: [
+        pod('a', { node: 'n1', labels: { app: 'a' } }),
+        pod('b', { node: 'n1', anti: [term(labelsIn({ app: 'a' }), HOSTNAME)] }),
+      ],
+    });
+    const sym = report.violations.find((v) => v.rule === 'symmetricAntiAffinity');
+    assert.ok(sym !== undefined);
+    assert.match(
+      sym.message,
+      /pod default\/b in kubernetes\.io\/hostname=n1 has a required podAntiAffinity term/,
+    );
+  });
+});
