@@ -13,8 +13,9 @@ import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
-import { NAMESPACES, policies, workloads } from './kube/resources.ts';
-import { KubePolicyStatusWriter, KubeWorkloadWriter } from './kube/writers.ts';
+import { NAMESPACES, NODES, PODS, policies, workloads } from './kube/resources.ts';
+import { KubeEvictor, KubePolicyStatusWriter, KubeWorkloadWriter } from './kube/writers.ts';
+import { ContinuousAudit } from './audit/continuous-audit.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
 
 const USAGE = `Usage: placement-operator [flags]
@@ -146,16 +147,20 @@ export async function runOperator(
     ['Deployment', 'StatefulSet', 'ReplicaSet', 'DaemonSet', 'CronJob'] as const
   ).map((k) => createInformer(kc, workloads(k), informerOptions));
   const namespaceInformer = createInformer(kc, NAMESPACES, informerOptions);
+  const podInformer = createInformer(kc, PODS, informerOptions);
+  const nodeInformer = createInformer(kc, NODES, informerOptions);
   const informers: Informer<unknown>[] = [
     ...policyInformers,
     ...workloadInformers,
     namespaceInformer,
+    podInformer,
+    nodeInformer,
   ] as Informer<unknown>[];
   const events = new KubeEventRecorder(clients, {
     reportingInstance: config.identity,
     logger: log,
   });
-  const operator = new Operator(
+  const operator: Operator = new Operator(
     {
       sources: {
         policies: policyInformers as Source<PlacementPolicy>[],
@@ -167,16 +172,41 @@ export async function runOperator(
       events,
       metrics,
       log,
+      audit: (ref: string) => audit.summary(ref),
     },
     { workers: config.workers, rolloutBudget: config.rolloutBudget, resyncMs: config.resyncMs },
   );
+  const audit: ContinuousAudit = new ContinuousAudit(
+    {
+      pods: podInformer,
+      nodes: nodeInformer,
+      namespaces: namespaceInformer,
+      workloads: workloadInformers,
+      policies: () => operator.catalog.active(),
+      events,
+      metrics: metrics.placement,
+      log,
+      evictor: new KubeEvictor(clients),
+      evictionDryRun: config.evictionDryRun,
+      onChange: (refs) => {
+        operator.refreshPolicies(refs);
+      },
+    },
+    { fullCheckMs: config.auditMs },
+  );
+  const lead = (): void => {
+    operator.start();
+    audit.start();
+  };
   let leading = !config.leaderElect;
   const server = await startMetricsServer({
     registry: metrics.registry,
     host: config.metricsHost,
     port: config.metricsPort,
     ready: () => {
-      if (!operator.synced) return { ready: false, reason: 'caches not synced' };
+      if (!informers.every((i) => i.synced)) return { ready: false, reason: 'caches not synced' };
+      if (leading && audit.evaluations === 0)
+        return { ready: false, reason: 'leader: first audit not done' };
       return { ready: true };
     },
   });
@@ -195,7 +225,7 @@ export async function runOperator(
           leading = true;
           metrics.leaderElectionMasterStatus.set({ name: config.leaseName }, 1);
           log.info('became leader; reconciling', { identity: config.identity });
-          operator.start();
+          lead();
         },
         onStoppedLeading: () => {
           if (!leading) return;
@@ -207,11 +237,12 @@ export async function runOperator(
       })
     : undefined;
   if (elector) elector.start();
-  else operator.start();
+  else lead();
 
   return async () => {
     log.info('shutting down');
     await operator.stop();
+    await audit.stop();
     leading = false;
     await elector?.stop(); // releases the lease so a standby takes over at once
     await Promise.all(informers.map((i) => i.stop()));

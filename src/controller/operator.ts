@@ -181,7 +181,9 @@ export class Operator {
       writer: this.deps.statusWriter,
       events: this.deps.events,
       isWaiting: (w) => this.budget.isWaiting(workloadKey(w)),
-      enqueueWorkload: (key) => { this.workloadQueue.add(key); },
+      enqueueWorkload: (key) => {
+        this.workloadQueue.add(key);
+      },
       audit: (ref) => this.deps.audit?.(ref),
       now: this.deps.now ?? (() => new Date()),
       onStatus: (ref, status) => {
@@ -244,6 +246,11 @@ export class Operator {
   private enqueuePoliciesFor(): void {
     for (const p of this.policies.list())
       this.policyQueue.addAfter(policyRef(p), STATUS_DEBOUNCE_MS);
+  }
+
+  /** Looks at these policies' status again (the audit found something new). */
+  refreshPolicies(refs: readonly string[]): void {
+    for (const ref of refs) this.policyQueue.add(ref);
   }
 
   /** Starts reconciling (on becoming leader): everything is looked at once, then on change. */

@@ -50,7 +50,8 @@ export function workloadRef(w: Workload): WorkloadRef {
   };
 }
 
-const managedByDeployment = (w: Workload): boolean =>
+/** A Deployment's ReplicaSet: the Deployment is rewritten, never the ReplicaSet. */
+export const managedByDeployment = (w: Workload): boolean =>
   w.kind === 'ReplicaSet' &&
   w.ownerReferences.some((r) => r.kind === 'Deployment' && r.controller === true);
 

@@ -1,6 +1,7 @@
 import type { Labels } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
 import { APPLIED_ANNOTATION, parseRecord } from '../engine/index.ts';
+import { managedByDeployment } from './plan.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
 import {
   policyStatus,
@@ -40,9 +41,14 @@ export interface PolicyReconcilerDeps {
   readonly onStatus?: (ref: PolicyRef, status: PolicyStatus) => void;
 }
 
-/** Workloads whose record says this policy injected terms into them. */
+/**
+ * Workloads whose record says this policy injected terms into them. A Deployment's
+ * ReplicaSets are not: the Deployment controller copies the Deployment's annotations onto
+ * them and never takes one away, so an old ReplicaSet keeps the record for good.
+ */
 function carriersOf(ref: string, workloads: readonly Workload[]): Workload[] {
   return workloads.filter((w) => {
+    if (managedByDeployment(w)) return false;
     const parsed = parseRecord(w.annotations[APPLIED_ANNOTATION]);
     return parsed.kind === 'ok' && Object.hasOwn(parsed.record.policies, ref);
   });

@@ -24,6 +24,8 @@ export interface Workload {
   readonly affinity: Affinity | undefined;
   /** Whether the last template change has fully rolled out (always true for CronJob). */
   readonly rolledOut: boolean;
+  /** Desired pods (spec.replicas, default 1; DaemonSet: scheduled nodes; CronJob: 1). */
+  readonly replicas: number;
 }
 
 export const workloadKey = (w: Pick<Workload, 'kind' | 'namespace' | 'name'>): string =>

@@ -6,7 +6,12 @@ import { isPlaced, podKey, podPlacement } from './pod-placement.ts';
 import { comparePolicies, compilePolicy, policyTargets, type CompiledPolicy } from './policy.ts';
 import { TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
-import { WorkloadLookup, workloadOfPod, type WorkloadObject } from './workload.ts';
+import {
+  WorkloadLookup,
+  workloadOfPod,
+  type WorkloadFinder,
+  type WorkloadObject,
+} from './workload.ts';
 
 /** Everything an audit reads: one consistent picture of the cluster. */
 export interface ClusterSnapshot {
@@ -48,7 +53,7 @@ export function compileAuditPolicies(policies: readonly PlacementPolicy[]): {
 export function placementOf(
   pod: Pod,
   policies: readonly CompiledPolicy[],
-  lookup: WorkloadLookup,
+  lookup: WorkloadFinder,
   index: TopologyIndex,
 ): PodPlacement {
   const workload = workloadOfPod(pod, lookup);
@@ -66,12 +71,12 @@ export function placementOf(
 export function buildIndex(
   snapshot: ClusterSnapshot,
   policies: readonly CompiledPolicy[],
+  lookup: WorkloadFinder = new WorkloadLookup(snapshot.workloads),
 ): TopologyIndex {
   const index = new TopologyIndex();
   for (const n of snapshot.nodes) index.setNode(n.metadata.name, n.metadata.labels ?? {});
   for (const ns of snapshot.namespaces)
     index.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
-  const lookup = new WorkloadLookup(snapshot.workloads);
   for (const pod of snapshot.pods) {
     if (isPlaced(pod)) index.upsertPod(placementOf(pod, policies, lookup, index));
   }

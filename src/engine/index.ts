@@ -11,3 +11,4 @@ export * from './verdict.ts';
 export * from './workload.ts';
 export * from './canonical.ts';
 export * from './merge.ts';
+export * from './feasibility.ts';

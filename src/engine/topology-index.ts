@@ -1,6 +1,7 @@
 import type { Labels } from '../api/core.ts';
 import { MatchGroup } from './match-group.ts';
 import type { PodPlacement, SourcedTerm } from './placement.ts';
+import { selectorAnchor, type SelectorAnchor } from './selector.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
 
 const NO_LABELS: Labels = Object.freeze({});
@@ -217,8 +218,20 @@ export class TopologyIndex {
     if (byValue.size === 0) this.groupsByValue.delete(a.key);
   }
 
-  private *candidatePods(group: MatchGroup<IndexedPod>): Generator<IndexedPod> {
-    const a = group.anchor;
+  /** Placed pods that `term` selects. */
+  *podsSelectedBy(term: ResolvedTerm): Generator<PodPlacement> {
+    if (term.selector.kind === 'nothing') return;
+    for (const entry of this.podsWithAnchor(selectorAnchor(term.selector))) {
+      if (this.selects(term, entry.pod)) yield entry.pod;
+    }
+  }
+
+  private candidatePods(group: MatchGroup<IndexedPod>): Generator<IndexedPod> {
+    return this.podsWithAnchor(group.anchor);
+  }
+
+  /** Pods that carry the anchor's label (all pods for no anchor). */
+  private *podsWithAnchor(a: SelectorAnchor): Generator<IndexedPod> {
     if (a.kind === 'none') {
       yield* this.pods.values();
       return;

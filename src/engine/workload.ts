@@ -35,8 +35,13 @@ const GENERATED_POD_LABELS = new Set([
 const controllerOf = (refs: readonly OwnerReference[] | undefined): OwnerReference | undefined =>
   refs?.find((r) => r.controller === true) ?? refs?.[0];
 
-/** Finds workload objects by kind, namespace and name. */
-export class WorkloadLookup {
+/** Finds the workload objects that own pods. */
+export interface WorkloadFinder {
+  get(kind: string, namespace: string, name: string): WorkloadObject | undefined;
+}
+
+/** Finds workload objects by kind, namespace and name, from a list. */
+export class WorkloadLookup implements WorkloadFinder {
   private readonly byKey = new Map<string, WorkloadObject>();
 
   constructor(objects: Iterable<WorkloadObject>) {
@@ -60,7 +65,7 @@ export class WorkloadLookup {
  * `-<pod-template-hash>` name suffix, and the template labels are the pod's labels less
  * those controllers add.
  */
-export function workloadOfPod(pod: Pod, lookup: WorkloadLookup): WorkloadRef {
+export function workloadOfPod(pod: Pod, lookup: WorkloadFinder): WorkloadRef {
   const ns = pod.metadata.namespace;
   const podLabels = pod.metadata.labels ?? {};
   let owner = controllerOf(pod.metadata.ownerReferences);

@@ -1,0 +1,543 @@
+import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
+import type { PolicyRef } from '../api/policy.ts';
+import {
+  auditIndex,
+  buildIndex,
+  isPlaced,
+  judgePod,
+  placementOf,
+  podKey,
+  policyTargets,
+  unsatisfiablePolicies,
+  workloadOfPod,
+  type AuditReport,
+  type CompiledPolicy,
+  type FeasibilityTarget,
+  type TopologyIndex,
+  type Violation,
+  type WorkloadFinder,
+  type WorkloadObject,
+} from '../engine/index.ts';
+import type { EventTarget, Store, WatchEvent, Workload } from '../kube/types.ts';
+import type { PlacementMetrics } from '../metrics/index.ts';
+import type { PodEvictor } from './ports.ts';
+import { EvictionLimiter } from './remediation.ts';
+
+/** A store that tells of changes (an informer). */
+export interface AuditSource<T> extends Store<T> {
+  addHandler(handler: (event: WatchEvent<T>) => void): () => void;
+}
+
+export interface AuditLogger {
+  info(message: string, meta?: Record<string, unknown>): unknown;
+  warn(message: string, meta?: Record<string, unknown>): unknown;
+  error(message: string, meta?: Record<string, unknown>): unknown;
+  debug(message: string, meta?: Record<string, unknown>): unknown;
+}
+
+export interface AuditEvents {
+  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void;
+}
+
+/** What a policy's status shows of the audit (the controller's AuditSummary). */
+export interface PolicyAudit {
+  readonly violations: number;
+  readonly violationSample: readonly {
+    pod: string;
+    node: string;
+    rule: string;
+    source: string;
+    message: string;
+  }[];
+  readonly lastAuditTime: string;
+  readonly auditOnly: number;
+  readonly unsatisfiable?: string;
+}
+
+export interface ContinuousAuditDeps {
+  readonly pods: AuditSource<Pod>;
+  readonly nodes: AuditSource<Node>;
+  readonly namespaces: AuditSource<Namespace>;
+  readonly workloads: readonly AuditSource<Workload>[];
+  /** The valid policies, highest priority first; a new array whenever they change. */
+  readonly policies: () => readonly CompiledPolicy[];
+  readonly events: AuditEvents;
+  readonly metrics: PlacementMetrics;
+  readonly log: AuditLogger;
+  readonly evictor?: PodEvictor;
+  readonly evictionDryRun: boolean;
+  /** Told which policies' audit results changed, so their status is refreshed. */
+  readonly onChange: (refs: readonly PolicyRef[]) => void;
+  readonly now?: () => number;
+}
+
+export interface ContinuousAuditOptions {
+  /** Changes are judged together after this quiet time. Default 500 ms. */
+  readonly debounceMs?: number;
+  /** A rebuild from scratch checks the incremental index this often. */
+  readonly fullCheckMs: number;
+  /** Violating pods listed in a policy's status. */
+  readonly sampleSize?: number;
+}
+
+const SAMPLE_SIZE = 10;
+/** Nodes tried when asking whether an evicted pod could be placed elsewhere. */
+const PROBE_NODES = 500;
+
+const violationKey = (v: Violation): string => `${v.pod}|${v.rule}|${v.source}|${String(v.term)}`;
+
+/** Workloads as ownership needs them, read from the workload informers. */
+class WorkloadStores implements WorkloadFinder {
+  private readonly stores: readonly Store<Workload>[];
+
+  constructor(stores: readonly Store<Workload>[]) {
+    this.stores = stores;
+  }
+
+  get(kind: string, namespace: string, name: string): WorkloadObject | undefined {
+    const key = `${kind}/${namespace}/${name}`;
+    for (const s of this.stores) {
+      const w = s.get(key);
+      if (w !== undefined) return asObject(w);
+    }
+    return undefined;
+  }
+}
+
+function asObject(w: Workload): WorkloadObject {
+  return {
+    kind: w.kind,
+    metadata: { name: w.name, namespace: w.namespace, ownerReferences: w.ownerReferences },
+    spec: {
+      ...(w.selector === undefined ? {} : { selector: w.selector }),
+      template: { metadata: { labels: w.templateLabels } },
+    },
+  };
+}
+
+/**
+ * The continuous audit: an index of every placed pod kept current from the informers,
+ * judged after each burst of changes, rebuilt from scratch now and then to prove the
+ * incremental state right. Reports go to policy status, Events and metrics; policies that
+ * ask for it get their violating pods evicted, within limits.
+ */
+export class ContinuousAudit {
+  private readonly deps: ContinuousAuditDeps;
+  private readonly options: ContinuousAuditOptions;
+  private readonly finder: WorkloadStores;
+  private index: TopologyIndex | null = null;
+  private placedWith: readonly CompiledPolicy[] | null = null;
+  private summaries = new Map<PolicyRef, PolicyAudit>();
+  private violating = new Set<string>();
+  private lastReport: AuditReport | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private fullTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly limiter = new EvictionLimiter();
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** Incremental index and rebuild disagreed (should stay 0). */
+  mismatches = 0;
+  evaluations = 0;
+
+  constructor(deps: ContinuousAuditDeps, options: ContinuousAuditOptions) {
+    this.deps = deps;
+    this.options = options;
+    this.finder = new WorkloadStores(deps.workloads);
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /** Builds the index from the (synced) caches, subscribes to changes and judges once. */
+  start(): void {
+    this.rebuild();
+    const { deps } = this;
+    this.unsubscribe.push(
+      deps.pods.addHandler((e) => {
+        this.onPod(e);
+      }),
+      deps.nodes.addHandler((e) => {
+        this.onNode(e);
+      }),
+      deps.namespaces.addHandler((e) => {
+        this.onNamespace(e);
+      }),
+      ...deps.workloads.map((s) =>
+        s.addHandler((e) => {
+          this.onWorkload(e);
+        }),
+      ),
+    );
+    this.fullTimer = setInterval(() => {
+      this.enqueue(() => this.fullCheck());
+    }, this.options.fullCheckMs);
+    this.fullTimer.unref();
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.fullTimer);
+    for (const u of this.unsubscribe) u();
+    await this.running;
+  }
+
+  /** What the last evaluation found for a policy. */
+  summary(ref: string): PolicyAudit | undefined {
+    return this.summaries.get(ref as PolicyRef);
+  }
+
+  get report(): AuditReport | null {
+    return this.lastReport;
+  }
+
+  // ---- keeping the index current (cache maintenance only; judging happens in evaluate) ----
+
+  private snapshot(): Parameters<typeof buildIndex>[0] {
+    return {
+      nodes: this.deps.nodes.list(),
+      namespaces: this.deps.namespaces.list(),
+      pods: this.deps.pods.list(),
+      policies: [],
+      workloads: [],
+    };
+  }
+
+  private rebuild(): void {
+    const policies = this.deps.policies();
+    const fresh = buildIndex(this.snapshot(), policies, this.finder);
+    this.index = fresh;
+    this.placedWith = policies;
+  }
+
+  private place(pod: Pod): void {
+    const index = this.index;
+    if (index === null) return;
+    if (!isPlaced(pod)) {
+      index.removePod(podKey(pod));
+      return;
+    }
+    try {
+      index.upsertPod(placementOf(pod, this.placedWith ?? [], this.finder, index));
+    } catch (err) {
+      index.removePod(podKey(pod));
+      this.deps.log.warn('pod left out of the audit', { pod: podKey(pod), error: String(err) });
+    }
+  }
+
+  private onPod(e: WatchEvent<Pod>): void {
+    if (e.type === 'deleted') this.index?.removePod(podKey(e.object));
+    else this.place(e.object);
+    this.schedule();
+  }
+
+  private onNode(e: WatchEvent<Node>): void {
+    const name = e.object.metadata.name;
+    if (e.type === 'deleted') this.index?.removeNode(name);
+    else if (e.type === 'added' || !sameLabels(e.old?.metadata.labels, e.object.metadata.labels)) {
+      this.index?.setNode(name, e.object.metadata.labels ?? {});
+    } else return;
+    this.schedule();
+  }
+
+  private onNamespace(e: WatchEvent<Namespace>): void {
+    const name = e.object.metadata.name;
+    if (e.type === 'updated' && sameLabels(e.old?.metadata.labels, e.object.metadata.labels))
+      return;
+    if (e.type === 'deleted') this.index?.removeNamespace(name);
+    else this.index?.setNamespace(name, e.object.metadata.labels ?? {});
+    // Cluster policies choose namespaces by label: the pods' policy terms may change too.
+    this.replaceNamespace(name);
+    this.schedule();
+  }
+
+  private onWorkload(e: WatchEvent<Workload>): void {
+    const old = e.type === 'updated' ? e.old : undefined;
+    if (old !== undefined && sameLabels(old.templateLabels, e.object.templateLabels)) return;
+    this.replaceNamespace(e.object.namespace);
+    this.schedule();
+  }
+
+  private replaceNamespace(namespace: string): void {
+    for (const pod of this.deps.pods.list())
+      if (pod.metadata.namespace === namespace) this.place(pod);
+  }
+
+  // ---- judging ----
+
+  private schedule(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.enqueue(() => this.evaluate());
+    }, this.options.debounceMs ?? 500);
+    this.timer.unref();
+  }
+
+  /** Runs one audit step at a time. */
+  private enqueue(step: () => Promise<void>): void {
+    this.running = this.running.then(step).catch((err: unknown) => {
+      this.deps.log.error('audit failed', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    });
+  }
+
+  /** Judges the whole index now (tests and the periodic check call this too). */
+  async evaluate(): Promise<void> {
+    if (this.stopped) return;
+    const started = performance.now();
+    const policies = this.deps.policies();
+    if (policies !== this.placedWith) this.rebuild();
+    const index = this.index;
+    if (index === null) return;
+    const report = auditIndex(index);
+    this.lastReport = report;
+    this.evaluations++;
+    this.recordViolations(report.violations);
+    const unsatisfiable = this.feasibility(policies, index);
+    this.publish(policies, report, unsatisfiable);
+    await this.remediate(policies, report);
+    this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
+  }
+
+  /** Rebuilds the index from scratch and checks that the incremental one agrees. */
+  async fullCheck(): Promise<void> {
+    const current = this.index;
+    const policies = this.deps.policies();
+    const fresh = buildIndex(this.snapshot(), policies, this.finder);
+    if (
+      current !== null &&
+      policies === this.placedWith &&
+      current.describe() !== fresh.describe()
+    ) {
+      this.mismatches++;
+      this.deps.log.error('incremental audit index disagreed with a rebuild; using the rebuild', {
+        incremental: current.size,
+        rebuilt: fresh.size,
+      });
+    }
+    this.index = fresh;
+    this.placedWith = policies;
+    await this.evaluate();
+  }
+
+  private recordViolations(violations: readonly Violation[]): void {
+    const now = new Set<string>();
+    for (const v of violations) {
+      const key = violationKey(v);
+      now.add(key);
+      if (this.violating.has(key)) continue; // one Event per new violation, not one per audit
+      const [namespace = '', name = ''] = v.pod.split('/');
+      const uid = this.deps.pods.get(v.pod)?.metadata.uid;
+      this.deps.events.record(
+        { kind: 'Pod', apiVersion: 'v1', namespace, name, ...(uid === undefined ? {} : { uid }) },
+        'Warning',
+        'PlacementViolation',
+        `${v.rule} (${v.source}): ${v.message}`,
+      );
+      this.deps.log.info('pod breaks a placement rule', {
+        pod: v.pod,
+        node: v.node,
+        rule: v.rule,
+        source: v.source,
+      });
+    }
+    this.violating = now;
+  }
+
+  private feasibility(
+    policies: readonly CompiledPolicy[],
+    index: TopologyIndex,
+  ): Map<PolicyRef, string[]> {
+    const targets: FeasibilityTarget[] = [];
+    const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
+    for (const store of this.deps.workloads) {
+      for (const w of store.list()) {
+        if (
+          w.kind === 'ReplicaSet' &&
+          w.ownerReferences.some((r) => r.kind === 'Deployment' && r.controller === true)
+        )
+          continue;
+        const ref = {
+          kind: w.kind,
+          namespace: w.namespace,
+          name: w.name,
+          templateLabels: w.templateLabels,
+          podSelector: w.selector ?? { matchLabels: w.templateLabels },
+        };
+        const targeting = policies.filter((p) => policyTargets(p, ref, nsLabels(w.namespace)));
+        if (targeting.length === 0) continue;
+        targets.push({
+          workload: ref,
+          replicas: w.replicas,
+          policies: targeting,
+          ownAffinity:
+            w.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
+        });
+      }
+    }
+    return unsatisfiablePolicies(
+      targets,
+      index,
+      this.deps.nodes.list().map((n) => n.metadata.labels ?? {}),
+      nsLabels,
+    );
+  }
+
+  /** Per-policy summaries, metrics, and a status refresh for the policies whose results changed. */
+  private publish(
+    policies: readonly CompiledPolicy[],
+    report: AuditReport,
+    unsatisfiable: Map<PolicyRef, string[]>,
+  ): void {
+    const bySource = new Map<string, Violation[]>();
+    for (const v of report.violations) {
+      const list = bySource.get(v.source) ?? [];
+      list.push(v);
+      bySource.set(v.source, list);
+    }
+    const time = new Date(this.now()).toISOString();
+    const next = new Map<PolicyRef, PolicyAudit>();
+    const changed: PolicyRef[] = [];
+    const auditOnly = this.auditOnlyCounts(policies);
+    for (const p of policies) {
+      const own = bySource.get(p.ref) ?? [];
+      const problems = unsatisfiable.get(p.ref);
+      const summary: PolicyAudit = {
+        violations: own.length,
+        violationSample: own.slice(0, this.options.sampleSize ?? SAMPLE_SIZE).map((v) => ({
+          pod: v.pod,
+          node: v.node,
+          rule: v.rule,
+          source: v.source,
+          message: v.message,
+        })),
+        lastAuditTime: time,
+        auditOnly: auditOnly.get(p.ref) ?? 0,
+        ...(problems === undefined ? {} : { unsatisfiable: problems.slice(0, 3).join('; ') }),
+      };
+      const before = this.summaries.get(p.ref);
+      if (before === undefined || !sameSummary(before, summary)) changed.push(p.ref);
+      next.set(p.ref, summary);
+      this.deps.metrics.setViolations(p.ref, countRules(own));
+    }
+    this.deps.metrics.setViolations('pod', countRules(bySource.get('pod') ?? []));
+    this.summaries = next;
+    if (changed.length > 0) this.deps.onChange(changed);
+  }
+
+  /** Pods of Jobs and bare Pods each policy targets: audited, never rewritten. */
+  private auditOnlyCounts(policies: readonly CompiledPolicy[]): Map<PolicyRef, number> {
+    const counts = new Map<PolicyRef, number>();
+    const relevant = policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
+    if (relevant.length === 0 || this.index === null) return counts;
+    for (const pod of this.deps.pods.list()) {
+      if (!isPlaced(pod)) continue;
+      const w = workloadOfPod(pod, this.finder);
+      if (w.kind !== 'Job' && w.kind !== 'Pod') continue;
+      for (const p of relevant) {
+        if (policyTargets(p, w, this.index.namespaceLabels(w.namespace)))
+          counts.set(p.ref, (counts.get(p.ref) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+
+  // ---- remediation ----
+
+  private async remediate(policies: readonly CompiledPolicy[], report: AuditReport): Promise<void> {
+    const evictor = this.deps.evictor;
+    if (evictor === undefined) return;
+    for (const p of policies) {
+      const audit = p.source.spec.audit;
+      if (audit?.remediation !== 'Evict') continue;
+      const max = audit.maxEvictionsPerMinute ?? 1;
+      const pods = [
+        ...new Set(report.violations.filter((v) => v.source === p.ref).map((v) => v.pod)),
+      ].sort();
+      for (const key of pods) {
+        const pod = this.deps.pods.get(key);
+        if (pod === undefined) continue;
+        const w = workloadOfPod(pod, this.finder);
+        const workload = `${w.kind}/${w.namespace}/${w.name}`;
+        if (!this.limiter.allows(p.ref, max, workload, this.now())) continue;
+        if (!this.fitsElsewhere(key)) {
+          this.deps.log.info('not evicting: the pod would be unschedulable anyway', {
+            pod: key,
+            policy: p.ref,
+          });
+          continue;
+        }
+        const dryRun = this.deps.evictionDryRun;
+        const result = await evictor.evict(
+          pod.metadata.namespace,
+          pod.metadata.name,
+          dryRun,
+          pod.metadata.uid,
+        );
+        this.deps.metrics.evicted(result.kind);
+        if (result.kind === 'evicted') this.limiter.record(p.ref, workload, this.now());
+        this.deps.log.info(dryRun ? 'would evict (dry run)' : 'evicted violating pod', {
+          pod: key,
+          policy: p.ref,
+          result: result.kind,
+          ...(result.kind === 'blocked' || result.kind === 'failed'
+            ? { reason: result.message }
+            : {}),
+        });
+      }
+    }
+  }
+
+  /** Whether the pod, taken off its node, could be placed on some other node without a violation. */
+  private fitsElsewhere(key: string): boolean {
+    const index = this.index;
+    const entry = index?.get(key);
+    if (index === null || entry === undefined) return false;
+    const original = entry.pod;
+    index.removePod(key);
+    try {
+      let tried = 0;
+      for (const node of this.deps.nodes.list()) {
+        const name = node.metadata.name;
+        if (name === original.nodeName) continue;
+        if (++tried > PROBE_NODES) break;
+        const probe = { ...original, key: `${key}#probe`, nodeName: name };
+        index.upsertPod(probe);
+        const probeEntry = index.get(probe.key);
+        const verdict = probeEntry === undefined ? undefined : judgePod(index, probeEntry);
+        index.removePod(probe.key);
+        if (verdict?.kind === 'ok') return true;
+      }
+      return false;
+    } finally {
+      index.upsertPod(original);
+    }
+  }
+}
+
+function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
+  return (
+    JSON.stringify(Object.entries(a ?? {}).sort()) ===
+    JSON.stringify(Object.entries(b ?? {}).sort())
+  );
+}
+
+function sameSummary(a: PolicyAudit, b: PolicyAudit): boolean {
+  return (
+    a.violations === b.violations &&
+    a.auditOnly === b.auditOnly &&
+    a.unsatisfiable === b.unsatisfiable &&
+    JSON.stringify(a.violationSample) === JSON.stringify(b.violationSample)
+  );
+}
+
+function countRules(violations: readonly Violation[]): Partial<Record<Violation['rule'], number>> {
+  const out: Partial<Record<Violation['rule'], number>> = {};
+  for (const v of violations) out[v.rule] = (out[v.rule] ?? 0) + 1;
+  return out;
+}

@@ -1,0 +1,224 @@
+/**
+ * Trimming transforms: each turns a full API object into the few fields the operator reads,
+ * before it is cached. At 150,000 pods the cache holds these small objects only; the raw
+ * object (managedFields, status, containers, ...) becomes garbage at once.
+ */
+import type { Affinity, LabelSelector, Namespace, Node, OwnerReference, Pod } from '../api/core.ts';
+import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
+import { int, isRecord, record, stringMap, text, type JsonRecord } from './json.ts';
+import type { CachedPolicy, Workload } from './types.ts';
+
+/** Only annotations under this prefix are cached: others (last-applied-configuration!) can be huge. */
+export const CACHED_ANNOTATION_PREFIX = 'placement.dev/';
+
+type Loose<T> = { [K in keyof T]: T[K] | undefined };
+
+/** The object without its undefined values, so optional fields are absent, not undefined. */
+function compact<T extends object>(value: Loose<T>): T {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = v;
+  return out as T;
+}
+
+function ownerReferences(value: unknown): readonly OwnerReference[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const refs: OwnerReference[] = [];
+  for (const item of value) {
+    const ref = record(item);
+    const kind = text(ref['kind']);
+    const name = text(ref['name']);
+    if (kind === undefined || name === undefined) continue;
+    refs.push(
+      compact<OwnerReference>({ kind, name, controller: ref['controller'] === true || undefined }),
+    );
+  }
+  return refs.length > 0 ? refs : undefined;
+}
+
+/** The API server validated it as a core Affinity; it is kept by reference, not copied. */
+const affinityOf = (value: unknown): Affinity | undefined => (isRecord(value) ? value : undefined);
+
+/** Likewise a LabelSelector, validated by the API server. */
+const selectorOf = (value: unknown): LabelSelector | undefined =>
+  isRecord(value) ? value : undefined;
+
+/** Pod → namespace, name, uid, labels, owners, node, phase, deletion, affinity, resourceVersion. */
+export function trimPod(raw: unknown): Pod | undefined {
+  const obj = record(raw);
+  const meta = record(obj['metadata']);
+  const name = text(meta['name']);
+  const namespace = text(meta['namespace']);
+  if (name === undefined || namespace === undefined) return undefined;
+  const spec = record(obj['spec']);
+  const phase = text(record(obj['status'])['phase']);
+  return compact<Pod>({
+    metadata: compact<Pod['metadata']>({
+      name,
+      namespace,
+      uid: text(meta['uid']),
+      labels: stringMap(meta['labels']),
+      ownerReferences: ownerReferences(meta['ownerReferences']),
+      deletionTimestamp: text(meta['deletionTimestamp']),
+      resourceVersion: text(meta['resourceVersion']),
+    }),
+    spec: compact<Pod['spec']>({
+      nodeName: text(spec['nodeName']),
+      affinity: affinityOf(spec['affinity']),
+    }),
+    status: phase === undefined ? undefined : { phase },
+  });
+}
+
+/** Node or Namespace → name, labels (and resourceVersion, so a relist can skip unchanged ones). */
+export function trimLabelled(raw: unknown): Node | Namespace | undefined {
+  const meta = record(record(raw)['metadata']);
+  const name = text(meta['name']);
+  if (name === undefined) return undefined;
+  return {
+    metadata: compact<Node['metadata']>({
+      name,
+      labels: stringMap(meta['labels']),
+      resourceVersion: text(meta['resourceVersion']),
+    }),
+  };
+}
+
+export const trimNode: (raw: unknown) => Node | undefined = trimLabelled;
+export const trimNamespace: (raw: unknown) => Namespace | undefined = trimLabelled;
+
+/** Where the pod template sits: CronJobs nest it under the job template. */
+export function podTemplateOf(kind: WorkloadKind, spec: JsonRecord): JsonRecord {
+  if (kind === 'CronJob') return record(record(record(spec['jobTemplate'])['spec'])['template']);
+  return record(spec['template']);
+}
+
+/** The trimming transform for one workload kind. */
+export function workloadTransform(kind: WorkloadKind): (raw: unknown) => Workload | undefined {
+  return (raw) => {
+    const obj = record(raw);
+    const meta = record(obj['metadata']);
+    const name = text(meta['name']);
+    const namespace = text(meta['namespace']);
+    if (name === undefined || namespace === undefined) return undefined;
+    const spec = record(obj['spec']);
+    const template = podTemplateOf(kind, spec);
+    const generation = int(meta['generation']) ?? 0;
+    const selectorSource =
+      kind === 'CronJob'
+        ? record(record(spec['jobTemplate'])['spec'])['selector']
+        : spec['selector'];
+    return {
+      kind,
+      namespace,
+      name,
+      uid: text(meta['uid']) ?? '',
+      resourceVersion: text(meta['resourceVersion']) ?? '',
+      generation,
+      annotations: placementAnnotations(meta['annotations']),
+      ownerReferences: ownerReferences(meta['ownerReferences']) ?? [],
+      selector: selectorOf(selectorSource),
+      templateLabels: stringMap(record(template['metadata'])['labels']) ?? {},
+      affinity: affinityOf(record(template['spec'])['affinity']),
+      rolledOut: rolledOut(kind, generation, spec, record(obj['status'])),
+      replicas: desiredReplicas(kind, spec, record(obj['status'])),
+    };
+  };
+}
+
+function placementAnnotations(value: unknown): Readonly<Record<string, string>> {
+  const all = stringMap(value) ?? {};
+  const kept: Record<string, string> = {};
+  for (const [key, v] of Object.entries(all)) {
+    if (key.startsWith(CACHED_ANNOTATION_PREFIX)) kept[key] = v;
+  }
+  return kept;
+}
+
+/**
+ * Whether the workload's controller has finished rolling out its current template, judged
+ * from status the way `kubectl rollout status` does for each kind.
+ */
+export function rolledOut(
+  kind: WorkloadKind,
+  generation: number,
+  spec: JsonRecord,
+  status: JsonRecord,
+): boolean {
+  if (kind === 'CronJob') return true; // each Job takes the template when it starts
+  const observed = (int(status['observedGeneration']) ?? 0) >= generation;
+  const count = (field: string): number => int(status[field]) ?? 0;
+  const desired = int(spec['replicas']) ?? 1; // the API's default
+  switch (kind) {
+    case 'Deployment':
+      return (
+        observed &&
+        count('updatedReplicas') === desired &&
+        count('availableReplicas') === desired &&
+        // no pod of an old ReplicaSet left
+        count('replicas') === count('updatedReplicas')
+      );
+    case 'StatefulSet':
+      return (
+        observed &&
+        (status['updateRevision'] === status['currentRevision'] ||
+          count('updatedReplicas') === desired)
+      );
+    case 'DaemonSet':
+      return (
+        observed &&
+        count('updatedNumberScheduled') === count('desiredNumberScheduled') &&
+        count('numberAvailable') === count('desiredNumberScheduled')
+      );
+    case 'ReplicaSet':
+      return observed;
+  }
+}
+
+/** How many pods the workload wants: spec.replicas (default 1), a DaemonSet's scheduled nodes. */
+export function desiredReplicas(kind: WorkloadKind, spec: JsonRecord, status: JsonRecord): number {
+  if (kind === 'DaemonSet') return int(status['desiredNumberScheduled']) ?? 0;
+  if (kind === 'CronJob') return 1;
+  return int(spec['replicas']) ?? 1;
+}
+
+/** The trimming transform for PlacementPolicy or ClusterPlacementPolicy. */
+export function policyTransform(kind: PolicyKind): (raw: unknown) => CachedPolicy | undefined {
+  return (raw) => {
+    const obj = record(raw);
+    const meta = record(obj['metadata']);
+    const name = text(meta['name']);
+    if (name === undefined) return undefined;
+    const finalizers = Array.isArray(meta['finalizers'])
+      ? meta['finalizers'].filter((f): f is string => typeof f === 'string')
+      : undefined;
+    return compact<CachedPolicy>({
+      // Constant: list items carry no apiVersion, watch events do; the cache must not differ.
+      apiVersion: API_VERSION,
+      kind,
+      metadata: compact<CachedPolicy['metadata']>({
+        name,
+        namespace: kind === 'PlacementPolicy' ? text(meta['namespace']) : undefined,
+        uid: text(meta['uid']),
+        generation: int(meta['generation']),
+        resourceVersion: text(meta['resourceVersion']) ?? '',
+        deletionTimestamp: text(meta['deletionTimestamp']),
+        finalizers,
+      }),
+      // Schema-checked by the CRD; the controller validates the rest and reports in status.
+      spec: record(obj['spec']),
+      status: isRecord(obj['status']) ? obj['status'] : undefined,
+    });
+  };
+}
+
+/** `namespace/name`, or `name` for cluster-scoped objects (client-go's MetaNamespaceKey). */
+export const objectKey = (namespace: string | undefined, name: string): string =>
+  namespace === undefined || namespace === '' ? name : `${namespace}/${name}`;
+
+export const metaKey = (obj: {
+  readonly metadata: { readonly name: string; readonly namespace?: string };
+}): string => objectKey(obj.metadata.namespace, obj.metadata.name);
+
+/** Same text as ports.ts's workloadKey: `Kind/namespace/name`. */
+export const workloadKey = (w: Pick<Workload, 'kind' | 'namespace' | 'name'>): string =>
+  `${w.kind}/${w.namespace}/${w.name}`;
