@@ -65,11 +65,23 @@ const RECONCILE_BUCKETS = [
 // client-go's ExponentialBuckets(10e-9, 10, 12): 10 ns to 1000 s.
 const QUEUE_BUCKETS = Array.from({ length: 12 }, (_, i) => 1e-8 * 10 ** i);
 
+// prom-client's default collectors export these gauges with a `_total` suffix, which
+// `promtool check metrics` rejects (only counters may end in _total). Each is the sum over
+// `type` of its unsuffixed sibling (nodejs_active_handles{type}, ...), so nothing is lost.
+const NON_COUNTER_TOTALS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 /** Creates the registry and every metric on it. */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
+  }
 
   const perController = { labelNames: ['controller'] as const, registers };
   const controllerRuntime: ControllerRuntimeMetrics = {
