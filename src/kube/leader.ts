@@ -1,0 +1,321 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, after client-go's leaderelection:
+ * acquire a free or expired lease, renew it every retry period, step down when renewals fail
+ * for renewDeadline, and on a graceful stop clear the holder so a standby takes over at once.
+ *
+ * Expiry is judged by the local clock from when this process last saw the lease change, not
+ * from the renewTime written by another machine, so clock skew between nodes does not matter.
+ */
+import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+
+import { realSleep, type Sleep } from './backoff.ts';
+import { apiFailure, requestOptions } from './client.ts';
+import type { Plain } from './json.ts';
+import { silentLogger, type KubeLogger } from './types.ts';
+
+export interface Clock {
+  now(): number;
+  readonly sleep: Sleep;
+}
+
+export const realClock: Clock = { now: () => Date.now(), sleep: realSleep };
+
+export interface LeaderElectorOptions {
+  readonly coordination: CoordinationV1Api;
+  readonly namespace: string;
+  readonly name: string;
+  /** Unique per replica, usually the pod name. */
+  readonly identity: string;
+  /** How long a lease stays valid without renewal. Default 15 s. */
+  readonly leaseDurationMs?: number;
+  /** How long the leader keeps retrying a failed renewal before it steps down. Default 10 s. */
+  readonly renewDeadlineMs?: number;
+  /** Interval between attempts to acquire or renew. Default 2 s. */
+  readonly retryPeriodMs?: number;
+  readonly clock?: Clock;
+  readonly onStartedLeading?: () => void;
+  /** Called when leadership is lost or given up; the elector then competes again unless stopped. */
+  readonly onStoppedLeading?: () => void;
+  /** Called when the observed holder changes (empty string: nobody). */
+  readonly onNewLeader?: (identity: string) => void;
+  readonly logger?: KubeLogger;
+}
+
+/** What a candidate may do with the lease it sees. */
+export type LeaseDecision = 'renew' | 'take' | 'wait';
+
+/**
+ * Decides from the observed holder and when it was last seen to change: the holder renews,
+ * anyone takes a free lease or one unchanged for a whole lease duration, others wait.
+ */
+export function leaseDecision(input: {
+  readonly identity: string;
+  readonly holder: string;
+  readonly observedAtMs: number;
+  readonly leaseDurationMs: number;
+  readonly nowMs: number;
+}): LeaseDecision {
+  if (input.holder === input.identity) return 'renew';
+  if (input.holder === '') return 'take';
+  return input.observedAtMs + input.leaseDurationMs <= input.nowMs ? 'take' : 'wait';
+}
+
+type Attempt = 'ok' | 'held' | 'error';
+
+type LeaseSpec = Plain<NonNullable<V1Lease['spec']>>;
+const leaseBody = (lease: Plain<V1Lease>): V1Lease => lease;
+
+/** Reads MicroTime as client-node hands it back (a string; its types say Date). */
+const timeText = (value: unknown): string =>
+  value instanceof Date ? value.toISOString() : typeof value === 'string' ? value : '';
+
+export class LeaderElector {
+  readonly #api: CoordinationV1Api;
+  readonly #namespace: string;
+  readonly #name: string;
+  readonly #identity: string;
+  readonly #leaseDurationMs: number;
+  readonly #renewDeadlineMs: number;
+  readonly #retryPeriodMs: number;
+  readonly #clock: Clock;
+  readonly #options: LeaderElectorOptions;
+  readonly #logger: KubeLogger;
+  readonly #stopping = new AbortController();
+  #loop: Promise<void> | undefined;
+  #leading = false;
+  #lastRenewMs = 0;
+  /** The lease record last seen (holder, renewTime, transitions) and when it was first seen so. */
+  #observed = '';
+  #observedAtMs = 0;
+  #holder = '';
+
+  constructor(options: LeaderElectorOptions) {
+    this.#api = options.coordination;
+    this.#namespace = options.namespace;
+    this.#name = options.name;
+    this.#identity = options.identity;
+    this.#leaseDurationMs = options.leaseDurationMs ?? 15_000;
+    this.#renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
+    this.#retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    if (!(
+      this.#leaseDurationMs > this.#renewDeadlineMs && this.#renewDeadlineMs > this.#retryPeriodMs
+    )) {
+      throw new Error('leader election needs leaseDuration > renewDeadline > retryPeriod');
+    }
+    this.#clock = options.clock ?? realClock;
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** True while this replica holds the lease and renewed it within renewDeadline. */
+  get isLeader(): boolean {
+    return this.#leading && this.#clock.now() - this.#lastRenewMs < this.#renewDeadlineMs;
+  }
+
+  /** The holder last observed; empty when none. */
+  get leader(): string {
+    return this.#holder;
+  }
+
+  /** Starts competing for the lease; returns at once. */
+  start(): void {
+    if (this.#loop !== undefined) throw new Error('leader elector already started');
+    this.#loop = this.#run();
+  }
+
+  /** Stops competing; a leader releases the lease first so a standby can take it at once. */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#stopping.signal;
+    // A function, not a narrowed property: the awaits below may abort the signal.
+    const stopped = (): boolean => signal.aborted;
+    while (!stopped()) {
+      if (!this.#leading) {
+        if ((await this.#tryAcquireOrRenew(this.#retryPeriodMs)) === 'ok') {
+          this.#leading = true;
+          this.#lastRenewMs = this.#clock.now();
+          this.#logger.info('became leader', {
+            lease: this.#leaseName(),
+            identity: this.#identity,
+          });
+          this.#options.onStartedLeading?.();
+          continue;
+        }
+        await this.#clock.sleep(this.#retryPeriodMs, signal);
+        continue;
+      }
+      await this.#clock.sleep(this.#retryPeriodMs, signal);
+      if (stopped()) break;
+      const remainingMs = this.#lastRenewMs + this.#renewDeadlineMs - this.#clock.now();
+      const attempt: Attempt =
+        remainingMs > 0 ? await this.#tryAcquireOrRenew(remainingMs) : 'error';
+      if (attempt === 'ok') {
+        this.#lastRenewMs = this.#clock.now();
+      } else if (
+        attempt === 'held' ||
+        this.#clock.now() - this.#lastRenewMs >= this.#renewDeadlineMs
+      ) {
+        this.#stepDown(
+          attempt === 'held' ? 'another holder took the lease' : 'renewal deadline passed',
+        );
+      }
+    }
+    if (this.#leading) {
+      await this.#release();
+      this.#stepDown('stopped');
+    }
+  }
+
+  #stepDown(why: string): void {
+    this.#leading = false;
+    this.#logger.info('stopped leading', {
+      lease: this.#leaseName(),
+      identity: this.#identity,
+      why,
+    });
+    this.#options.onStoppedLeading?.();
+  }
+
+  #leaseName(): string {
+    return `${this.#namespace}/${this.#name}`;
+  }
+
+  /** Notes the lease as seen now; its expiry clock restarts whenever the record changes. */
+  #observe(lease: V1Lease): void {
+    const spec = lease.spec;
+    const holder = spec?.holderIdentity ?? '';
+    const record = JSON.stringify([holder, timeText(spec?.renewTime), spec?.leaseTransitions ?? 0]);
+    if (record !== this.#observed) {
+      this.#observed = record;
+      this.#observedAtMs = this.#clock.now();
+    }
+    if (holder !== this.#holder) {
+      this.#holder = holder;
+      this.#options.onNewLeader?.(holder);
+    }
+  }
+
+  async #tryAcquireOrRenew(timeoutMs: number): Promise<Attempt> {
+    const options = requestOptions({ timeoutMs });
+    const now = this.#clock.now();
+    const name = this.#name;
+    const namespace = this.#namespace;
+    let lease: V1Lease;
+    try {
+      lease = await this.#api.readNamespacedLease({ name, namespace }, options);
+    } catch (error) {
+      const failure = apiFailure(error);
+      if (failure.status !== 404) return this.#failed('read', failure.message);
+      try {
+        const created = await this.#api.createNamespacedLease(
+          {
+            namespace,
+            body: leaseBody({
+              metadata: { name, namespace },
+              spec: this.#spec(now, undefined, false),
+            }),
+          },
+          options,
+        );
+        this.#observe(created);
+        return 'ok';
+      } catch (createError) {
+        const createFailure = apiFailure(createError);
+        return createFailure.status === 409
+          ? 'held'
+          : this.#failed('create', createFailure.message);
+      }
+    }
+    this.#observe(lease);
+    const durationMs = (lease.spec?.leaseDurationSeconds ?? this.#leaseDurationMs / 1000) * 1000;
+    const decision = leaseDecision({
+      identity: this.#identity,
+      holder: lease.spec?.holderIdentity ?? '',
+      observedAtMs: this.#observedAtMs,
+      leaseDurationMs: durationMs,
+      nowMs: now,
+    });
+    if (decision === 'wait') return 'held';
+    try {
+      const updated = await this.#api.replaceNamespacedLease(
+        {
+          name,
+          namespace,
+          body: leaseBody({
+            metadata: lease.metadata ?? { name, namespace },
+            spec: this.#spec(now, lease, decision === 'renew'),
+          }),
+        },
+        options,
+      );
+      this.#observe(updated);
+      return 'ok';
+    } catch (error) {
+      const failure = apiFailure(error);
+      // 409: someone else wrote the lease since we read it.
+      return failure.status === 409 ? 'held' : this.#failed('update', failure.message);
+    }
+  }
+
+  /**
+   * The spec this replica writes: a renewal keeps acquireTime and the transition count, a
+   * takeover counts one more transition, a new lease starts at zero.
+   */
+  #spec(now: number, previous: V1Lease | undefined, renewing: boolean): LeaseSpec {
+    const transitions = previous?.spec?.leaseTransitions ?? 0;
+    const acquireTime = renewing ? previous?.spec?.acquireTime : undefined;
+    return {
+      holderIdentity: this.#identity,
+      leaseDurationSeconds: Math.ceil(this.#leaseDurationMs / 1000),
+      acquireTime: acquireTime ?? new V1MicroTime(now),
+      renewTime: new V1MicroTime(now),
+      leaseTransitions: previous === undefined || renewing ? transitions : transitions + 1,
+    };
+  }
+
+  #failed(what: string, message: string): Attempt {
+    this.#logger.warn(`lease ${what} failed`, {
+      lease: this.#leaseName(),
+      identity: this.#identity,
+      error: message,
+    });
+    return 'error';
+  }
+
+  /** Clears the holder (client-go's ReleaseOnCancel), if the lease is still ours. */
+  async #release(): Promise<void> {
+    const options = requestOptions({ timeoutMs: this.#renewDeadlineMs });
+    try {
+      const lease = await this.#api.readNamespacedLease(
+        { name: this.#name, namespace: this.#namespace },
+        options,
+      );
+      if (lease.spec?.holderIdentity !== this.#identity) return;
+      const now = new V1MicroTime(this.#clock.now());
+      await this.#api.replaceNamespacedLease(
+        {
+          name: this.#name,
+          namespace: this.#namespace,
+          // The holder cleared, as client-go releases: a standby sees a free lease at once.
+          body: leaseBody({
+            metadata: lease.metadata ?? { name: this.#name, namespace: this.#namespace },
+            spec: {
+              holderIdentity: '',
+              leaseDurationSeconds: 1,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: lease.spec.leaseTransitions ?? 0,
+            },
+          }),
+        },
+        options,
+      );
+    } catch (error) {
+      this.#failed('release', apiFailure(error).message);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * JSON merge patch (RFC 7396) helpers. src/kube keeps its own copy rather than importing the
+ * engine's: the layers rule lets src/kube use nothing of ours.
+ */
+
+const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Deep equality of JSON values; object key order does not matter, array order does. Keys
+ * whose value is undefined count as absent, as they do once serialised.
+ */
+export function jsonEqual(a: unknown, b: unknown, ignoreKeys?: ReadonlySet<string>): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((item, i) => jsonEqual(item, b[i], ignoreKeys));
+  }
+  if (!isObject(a) || !isObject(b)) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) {
+    if (ignoreKeys?.has(key) === true) continue;
+    if (!jsonEqual(a[key], b[key], ignoreKeys)) return false;
+  }
+  return true;
+}
+
+/**
+ * The merge patch that turns `from` into `to`: changed keys carry their new value, removed
+ * keys carry null, arrays and scalars are replaced whole. `undefined` when nothing changes.
+ */
+export function mergeDiff(from: unknown, to: unknown): unknown {
+  if (jsonEqual(from, to)) return undefined;
+  if (to === undefined) return null;
+  if (!isObject(from) || !isObject(to)) return to;
+  const patch: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(from), ...Object.keys(to)])) {
+    const sub = mergeDiff(from[key], to[key]);
+    if (sub !== undefined) patch[key] = sub;
+  }
+  return patch;
+}

@@ -1,0 +1,282 @@
+/**
+ * Writes: workload template affinity, policy status and finalizers, pod eviction. Each is a
+ * JSON merge patch guarded by the resourceVersion the decision was made on, so a write based
+ * on a stale cache fails with 409 instead of undoing someone else's change.
+ */
+import { PatchStrategy, type V1Eviction } from '@kubernetes/client-node';
+
+import { GROUP, VERSION } from '../api/policy.ts';
+import type { PlacementPolicy } from '../api/policy.ts';
+import {
+  apiFailure,
+  FIELD_MANAGER,
+  isRetryable,
+  requestOptions,
+  type ApiFailure,
+  type KubeClients,
+} from './client.ts';
+import { record, text, type Plain } from './json.ts';
+import { mergeDiff } from './merge-diff.ts';
+import { POLICY_PLURAL } from './resources.ts';
+import { objectKey } from './transforms.ts';
+import type { AffinityWrite, CachedPolicy, WriteResult } from './types.ts';
+
+export const APPLIED_ANNOTATION = 'placement.dev/applied';
+/** Guards policy deletion until the terms it injected are taken out again. */
+export const POLICY_FINALIZER = 'placement.dev/finalizer';
+
+export interface WriterOptions {
+  /** Per-request deadline. Default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+/** How a failed write reads to the reconciler; the message names the object and the API's reason. */
+export function failedWrite(error: unknown, what: string): WriteResult {
+  const failure = apiFailure(error);
+  if (failure.status === 409) return { kind: 'conflict' };
+  if (failure.status === 404) return { kind: 'gone' };
+  const status = failure.status === undefined ? '' : `HTTP ${failure.status}: `;
+  return {
+    kind: 'failed',
+    message: `${what}: ${status}${failure.message}`,
+    retryable: isRetryable(failure),
+  };
+}
+
+const written = (resourceVersion: string): WriteResult => ({ kind: 'written', resourceVersion });
+const versionOf = (object: unknown): string =>
+  text(record(record(object)['metadata'])['resourceVersion']) ?? '';
+
+/**
+ * The merge patch for an affinity write: the resourceVersion precondition, the annotation
+ * (null removes it), and the RFC 7396 difference between the cached template affinity and
+ * the new one, so the owner's fields and ordering stay as they are. `undefined` when the
+ * workload already looks like that.
+ */
+export function affinityPatch(write: AffinityWrite): Record<string, unknown> | undefined {
+  const { workload } = write;
+  const affinity = mergeDiff(workload.affinity, write.affinity);
+  const annotation = write.appliedAnnotation ?? null;
+  if (affinity === undefined && (workload.annotations[APPLIED_ANNOTATION] ?? null) === annotation) {
+    return undefined;
+  }
+  const patch: Record<string, unknown> = {
+    metadata: {
+      resourceVersion: workload.resourceVersion,
+      annotations: { [APPLIED_ANNOTATION]: annotation },
+    },
+  };
+  if (affinity !== undefined) {
+    const template = { spec: { affinity } };
+    patch['spec'] =
+      workload.kind === 'CronJob' ? { jobTemplate: { spec: { template } } } : { template };
+  }
+  return patch;
+}
+
+/** Implements ports.ts's WorkloadWriter. */
+export class KubeWorkloadWriter {
+  readonly #clients: Pick<KubeClients, 'apps' | 'batch'>;
+  readonly #timeoutMs: number | undefined;
+
+  constructor(clients: Pick<KubeClients, 'apps' | 'batch'>, options: WriterOptions = {}) {
+    this.#clients = clients;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  async writeAffinity(write: AffinityWrite): Promise<WriteResult> {
+    const { workload } = write;
+    const patch = affinityPatch(write);
+    if (patch === undefined) return written(workload.resourceVersion);
+    const request = {
+      name: workload.name,
+      namespace: workload.namespace,
+      body: patch,
+      fieldManager: FIELD_MANAGER,
+    };
+    const options = requestOptions({ patch: PatchStrategy.MergePatch, ...this.#deadline() });
+    const { apps, batch } = this.#clients;
+    try {
+      switch (workload.kind) {
+        case 'Deployment':
+          return written(versionOf(await apps.patchNamespacedDeployment(request, options)));
+        case 'StatefulSet':
+          return written(versionOf(await apps.patchNamespacedStatefulSet(request, options)));
+        case 'ReplicaSet':
+          return written(versionOf(await apps.patchNamespacedReplicaSet(request, options)));
+        case 'DaemonSet':
+          return written(versionOf(await apps.patchNamespacedDaemonSet(request, options)));
+        case 'CronJob':
+          return written(versionOf(await batch.patchNamespacedCronJob(request, options)));
+      }
+    } catch (error) {
+      return failedWrite(error, `patch ${workload.kind} ${workload.namespace}/${workload.name}`);
+    }
+  }
+
+  #deadline(): { timeoutMs?: number } {
+    return this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs };
+  }
+}
+
+/** The parts of a policy a write reads: the cached form carries resourceVersion and status. */
+type PolicyLike = PlacementPolicy & Partial<Pick<CachedPolicy, 'status'>>;
+
+const policyVersion = (policy: PolicyLike): string | undefined => {
+  const version = (policy.metadata as Partial<CachedPolicy['metadata']>).resourceVersion;
+  return version === undefined || version === '' ? undefined : version;
+};
+
+/** `metadata` with the resourceVersion precondition when the policy carries one. */
+const guarded = (
+  policy: PolicyLike,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> => {
+  const resourceVersion = policyVersion(policy);
+  return resourceVersion === undefined ? extra : { resourceVersion, ...extra };
+};
+
+/** Implements ports.ts's PolicyStatusWriter for PlacementPolicy and ClusterPlacementPolicy. */
+export class KubePolicyStatusWriter {
+  readonly #clients: Pick<KubeClients, 'customObjects'>;
+  readonly #timeoutMs: number | undefined;
+
+  constructor(clients: Pick<KubeClients, 'customObjects'>, options: WriterOptions = {}) {
+    this.#clients = clients;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  /**
+   * Makes `status` the policy's whole status through the status subresource: the patch is
+   * the difference from the cached status, so fields left out of `status` are removed.
+   */
+  async writeStatus(policy: PlacementPolicy, status: unknown): Promise<WriteResult> {
+    const cached = policy as PolicyLike;
+    const diff = mergeDiff(cached.status, status);
+    if (diff === undefined) return written(policyVersion(cached) ?? '');
+    return this.#patch(cached, { metadata: guarded(cached), status: diff }, true);
+  }
+
+  /** Adds or removes POLICY_FINALIZER; a no-op (no request) when it is already so. */
+  async setFinalizer(policy: PlacementPolicy, present: boolean): Promise<WriteResult> {
+    const current = policy.metadata.finalizers ?? [];
+    if (current.includes(POLICY_FINALIZER) === present) return written(policyVersion(policy) ?? '');
+    const next = present
+      ? [...current, POLICY_FINALIZER]
+      : current.filter((f) => f !== POLICY_FINALIZER);
+    // Lists are replaced whole by a merge patch; the resourceVersion keeps others' finalizers safe.
+    const body = { metadata: guarded(policy, { finalizers: next.length > 0 ? next : null }) };
+    return this.#patch(policy, body, false);
+  }
+
+  async #patch(
+    policy: PlacementPolicy,
+    body: Record<string, unknown>,
+    status: boolean,
+  ): Promise<WriteResult> {
+    const { customObjects } = this.#clients;
+    const { name, namespace } = policy.metadata;
+    const coordinates = {
+      group: GROUP,
+      version: VERSION,
+      plural: POLICY_PLURAL[policy.kind],
+      name,
+    };
+    const options = requestOptions({
+      patch: PatchStrategy.MergePatch,
+      ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }),
+    });
+    const what = `patch ${policy.kind} ${objectKey(namespace, name)}${status ? ' status' : ''}`;
+    try {
+      let result: unknown;
+      if (policy.kind === 'PlacementPolicy') {
+        if (namespace === undefined)
+          throw new Error(`${what}: PlacementPolicy without a namespace`);
+        const request = { ...coordinates, namespace, body, fieldManager: FIELD_MANAGER };
+        result = status
+          ? await customObjects.patchNamespacedCustomObjectStatus(request, options)
+          : await customObjects.patchNamespacedCustomObject(request, options);
+      } else {
+        const request = { ...coordinates, body, fieldManager: FIELD_MANAGER };
+        result = status
+          ? await customObjects.patchClusterCustomObjectStatus(request, options)
+          : await customObjects.patchClusterCustomObject(request, options);
+      }
+      return written(versionOf(result));
+    } catch (error) {
+      return failedWrite(error, what);
+    }
+  }
+}
+
+export type EvictionResult =
+  | { readonly kind: 'evicted' }
+  /** 429: a PodDisruptionBudget allows no disruption now; try again later. */
+  | {
+      readonly kind: 'blocked';
+      readonly reason: 'blocked by PodDisruptionBudget';
+      readonly message: string;
+    }
+  /** The pod is gone, or is no longer the one asked for (uid precondition). */
+  | { readonly kind: 'gone' }
+  | { readonly kind: 'failed'; readonly message: string; readonly retryable: boolean };
+
+const isDisruptionBudgetRefusal = (failure: ApiFailure): boolean =>
+  failure.causes.includes('DisruptionBudget') || /disruption budget/i.test(failure.message);
+
+export interface Evictor {
+  evict(namespace: string, name: string, dryRun: boolean, uid?: string): Promise<EvictionResult>;
+}
+
+/** Evicts through the Eviction API, which honours PodDisruptionBudgets (a delete would not). */
+export class KubeEvictor implements Evictor {
+  readonly #clients: Pick<KubeClients, 'core'>;
+  readonly #timeoutMs: number | undefined;
+
+  constructor(clients: Pick<KubeClients, 'core'>, options: WriterOptions = {}) {
+    this.#clients = clients;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  async evict(
+    namespace: string,
+    name: string,
+    dryRun: boolean,
+    uid?: string,
+  ): Promise<EvictionResult> {
+    const body: Plain<V1Eviction> = {
+      apiVersion: 'policy/v1',
+      kind: 'Eviction',
+      metadata: { name, namespace },
+      // A StatefulSet pod comes back under the same name: evict only the one judged.
+      ...(uid === undefined ? {} : { deleteOptions: { preconditions: { uid } } }),
+    };
+    const options = requestOptions(
+      this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs },
+    );
+    try {
+      await this.#clients.core.createNamespacedPodEviction(
+        { name, namespace, body, ...(dryRun ? { dryRun: 'All' } : {}) },
+        options,
+      );
+      return { kind: 'evicted' };
+    } catch (error) {
+      const failure = apiFailure(error);
+      // 429 is also API Priority and Fairness throttling: only the budget's refusal is "blocked".
+      if (failure.status === 429 && isDisruptionBudgetRefusal(failure)) {
+        return {
+          kind: 'blocked',
+          reason: 'blocked by PodDisruptionBudget',
+          message: failure.message,
+        };
+      }
+      if (failure.status === 404 || failure.status === 409) return { kind: 'gone' };
+      const status = failure.status === undefined ? '' : `HTTP ${failure.status}: `;
+      return {
+        kind: 'failed',
+        message: `evict Pod ${namespace}/${name}: ${status}${failure.message}`,
+        retryable: isRetryable(failure),
+      };
+    }
+  }
+}
