@@ -38,8 +38,12 @@ interface List<T> {
   items: T[];
 }
 
-const say = (text: string): void => void process.stdout.write(`${text}\n`);
-const heading = (text: string): void => say(`\n== ${text}`);
+const say = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+const heading = (text: string): void => {
+  say(`\n== ${text}`);
+};
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -81,9 +85,9 @@ async function main(): Promise<void> {
   const json = async <T>(...args: string[]): Promise<T> =>
     JSON.parse(await kubectl(...args, '-o', 'json')) as T;
 
-  let stopOperator: (() => Promise<void>) | undefined;
+  const stops: (() => Promise<void>)[] = [];
   const shutdown = async (code: number): Promise<never> => {
-    await stopOperator?.();
+    for (const stop of stops) await stop();
     await cluster?.stop();
     process.exit(code);
   };
@@ -115,7 +119,7 @@ async function main(): Promise<void> {
     format: winston.format.json(),
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
   });
-  stopOperator = await runOperator(config, log);
+  stops.push(await runOperator(config, log));
   for (const f of readdirSync(join(REPO, 'examples', 'policies')).sort()) {
     say(
       `  ${f}: ${readFileSync(join(REPO, 'examples', 'policies', f), 'utf8').match(/^# (.*)$/m)?.[1] ?? ''}`,

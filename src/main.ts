@@ -6,9 +6,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import winston from 'winston';
-import type { PlacementPolicy } from './api/policy.ts';
 import { Operator, POLICY_CONTROLLER, WORKLOAD_CONTROLLER } from './controller/operator.ts';
-import type { Source, Workload } from './controller/ports.ts';
 import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
@@ -163,8 +161,8 @@ export async function runOperator(
   const operator: Operator = new Operator(
     {
       sources: {
-        policies: policyInformers as Source<PlacementPolicy>[],
-        workloads: workloadInformers as Source<Workload>[],
+        policies: policyInformers,
+        workloads: workloadInformers,
         namespaces: namespaceInformer,
       },
       workloadWriter: new KubeWorkloadWriter(clients),
@@ -183,6 +181,7 @@ export async function runOperator(
       namespaces: namespaceInformer,
       workloads: workloadInformers,
       policies: () => operator.catalog.active(),
+      policyChanges: policyInformers,
       events,
       metrics: metrics.placement,
       log,
@@ -226,6 +225,14 @@ export async function runOperator(
           metrics.leaderElectionMasterStatus.set({ name: config.leaseName }, 1);
           log.info('became leader; reconciling', { identity: config.identity });
           lead();
+        },
+        onNewLeader: (holder) => {
+          // A standby says so: a replica that only waits must not look like a stuck one.
+          if (holder !== config.identity && !leading)
+            log.info('standing by', {
+              leader: holder === '' ? '(none)' : holder,
+              identity: config.identity,
+            });
         },
         onStoppedLeading: () => {
           if (!leading) return;

@@ -41,6 +41,11 @@ async function connect(): Promise<Cluster> {
     process.once('exit', () => void started.stop());
     kubeconfigPath = started.kubeconfigPath;
   }
+  return clusterAt(kubeconfigPath);
+}
+
+/** kubectl against the cluster of a kubeconfig (a test's private cluster, say). */
+export function clusterAt(kubeconfigPath: string): Cluster {
   const binDir = process.env['PLACEMENT_TEST_BIN_DIR'] || defaultBinDir();
   const kubectlPath = join(binDir, 'kubectl');
   const env = { ...process.env, KUBECONFIG: kubeconfigPath };
@@ -90,7 +95,7 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
       );
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -146,12 +151,16 @@ export function startOperator(c: Cluster, ...flags: string[]): OperatorProcess {
       }
     }
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('exit', (code) => {
+      resolve(code);
+    }),
   );
-  process.once('exit', () => child.kill('SIGKILL'));
+  process.once('exit', () => {
+    child.kill('SIGKILL');
+  });
   return {
     child,
     logs,
