@@ -3,6 +3,7 @@ import type { PolicyRef } from '../api/policy.ts';
 import {
   auditIndex,
   buildIndex,
+  isJudged,
   isPlaced,
   judgePod,
   placementOf,
@@ -26,6 +27,11 @@ import { EvictionLimiter } from './remediation.ts';
 /** A store that tells of changes (an informer). */
 export interface AuditSource<T> extends Store<T> {
   addHandler(handler: (event: WatchEvent<T>) => void): () => void;
+}
+
+/** Something that tells of changes without the audit reading it (the policy informers). */
+export interface ChangeSource {
+  addHandler(handler: () => void): () => void;
 }
 
 export interface AuditLogger {
@@ -61,6 +67,8 @@ export interface ContinuousAuditDeps {
   readonly workloads: readonly AuditSource<Workload>[];
   /** The valid policies, highest priority first; a new array whenever they change. */
   readonly policies: () => readonly CompiledPolicy[];
+  /** Tell of policy changes, so that a new or edited policy is judged without other changes. */
+  readonly policyChanges?: readonly ChangeSource[];
   readonly events: AuditEvents;
   readonly metrics: PlacementMetrics;
   readonly log: AuditLogger;
@@ -78,6 +86,10 @@ export interface ContinuousAuditOptions {
   readonly fullCheckMs: number;
   /** Violating pods listed in a policy's status. */
   readonly sampleSize?: number;
+  /** No second eviction of a workload's pods for this long. Default 60 s. */
+  readonly evictionCooldownMs?: number;
+  /** An eviction a budget blocked (or that failed) is tried again after this. Default 30 s. */
+  readonly evictionRetryMs?: number;
 }
 
 const SAMPLE_SIZE = 10;
@@ -85,6 +97,10 @@ const SAMPLE_SIZE = 10;
 const PROBE_NODES = 500;
 
 const violationKey = (v: Violation): string => `${v.pod}|${v.rule}|${v.source}|${String(v.term)}`;
+
+/** Policies with `spec.audit.enabled: false` take no part in judging pods (as in the CLI). */
+const audited = (policies: readonly CompiledPolicy[]): CompiledPolicy[] =>
+  policies.filter((p) => p.auditEnabled);
 
 /** Workloads as ownership needs them, read from the workload informers. */
 class WorkloadStores implements WorkloadFinder {
@@ -127,13 +143,18 @@ export class ContinuousAudit {
   private readonly finder: WorkloadStores;
   private index: TopologyIndex | null = null;
   private placedWith: readonly CompiledPolicy[] | null = null;
+  /** The audited ones of `placedWith`: the policies whose terms pods are judged by. */
+  private judgedBy: readonly CompiledPolicy[] = [];
   private summaries = new Map<PolicyRef, PolicyAudit>();
   private violating = new Set<string>();
   private lastReport: AuditReport | null = null;
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
-  private readonly limiter = new EvictionLimiter();
+  private readonly limiter: EvictionLimiter;
+  /** Evictions not made yet are tried again by then, with or without other changes. */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAt = Infinity;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   /** Incremental index and rebuild disagreed (should stay 0). */
@@ -144,6 +165,7 @@ export class ContinuousAudit {
     this.deps = deps;
     this.options = options;
     this.finder = new WorkloadStores(deps.workloads);
+    this.limiter = new EvictionLimiter(options.evictionCooldownMs);
   }
 
   private now(): number {
@@ -169,6 +191,15 @@ export class ContinuousAudit {
           this.onWorkload(e);
         }),
       ),
+      // Status writes tell too; only a new policy array (evaluate() rebuilds for it) counts.
+      // Whoever keeps that array may hear of the change after this handler: look once done.
+      ...(deps.policyChanges ?? []).map((s) =>
+        s.addHandler(() => {
+          setImmediate(() => {
+            if (this.deps.policies() !== this.placedWith) this.schedule();
+          });
+        }),
+      ),
     );
     this.fullTimer = setInterval(() => {
       this.enqueue(() => this.fullCheck());
@@ -181,6 +212,7 @@ export class ContinuousAudit {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.fullTimer);
+    clearTimeout(this.retryTimer);
     for (const u of this.unsubscribe) u();
     await this.running;
   }
@@ -208,8 +240,8 @@ export class ContinuousAudit {
 
   private rebuild(): void {
     const policies = this.deps.policies();
-    const fresh = buildIndex(this.snapshot(), policies, this.finder);
-    this.index = fresh;
+    this.judgedBy = audited(policies);
+    this.index = buildIndex(this.snapshot(), this.judgedBy, this.finder);
     this.placedWith = policies;
   }
 
@@ -221,7 +253,7 @@ export class ContinuousAudit {
       return;
     }
     try {
-      index.upsertPod(placementOf(pod, this.placedWith ?? [], this.finder, index));
+      index.upsertPod(placementOf(pod, this.judgedBy, this.finder, index));
     } catch (err) {
       index.removePod(podKey(pod));
       this.deps.log.warn('pod left out of the audit', { pod: podKey(pod), error: String(err) });
@@ -256,7 +288,15 @@ export class ContinuousAudit {
 
   private onWorkload(e: WatchEvent<Workload>): void {
     const old = e.type === 'updated' ? e.old : undefined;
-    if (old !== undefined && sameLabels(old.templateLabels, e.object.templateLabels)) return;
+    if (old !== undefined && sameLabels(old.templateLabels, e.object.templateLabels)) {
+      // Replicas and the template's own affinity change no pod's terms, but feasibility.
+      if (
+        old.replicas !== e.object.replicas ||
+        JSON.stringify(old.affinity) !== JSON.stringify(e.object.affinity)
+      )
+        this.schedule();
+      return;
+    }
     this.replaceNamespace(e.object.namespace);
     this.schedule();
   }
@@ -308,7 +348,8 @@ export class ContinuousAudit {
   async fullCheck(): Promise<void> {
     const current = this.index;
     const policies = this.deps.policies();
-    const fresh = buildIndex(this.snapshot(), policies, this.finder);
+    const judgedBy = audited(policies);
+    const fresh = buildIndex(this.snapshot(), judgedBy, this.finder);
     if (
       current !== null &&
       policies === this.placedWith &&
@@ -322,6 +363,7 @@ export class ContinuousAudit {
     }
     this.index = fresh;
     this.placedWith = policies;
+    this.judgedBy = judgedBy;
     await this.evaluate();
   }
 
@@ -369,8 +411,9 @@ export class ContinuousAudit {
           templateLabels: w.templateLabels,
           podSelector: w.selector ?? { matchLabels: w.templateLabels },
         };
+        // Workloads no policy targets are listed too: their pods may be what another
+        // workload's affinity waits for, and they can start first.
         const targeting = policies.filter((p) => policyTargets(p, ref, nsLabels(w.namespace)));
-        if (targeting.length === 0) continue;
         targets.push({
           workload: ref,
           replicas: w.replicas,
@@ -436,7 +479,7 @@ export class ContinuousAudit {
     const relevant = policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
     if (relevant.length === 0 || this.index === null) return counts;
     for (const pod of this.deps.pods.list()) {
-      if (!isPlaced(pod)) continue;
+      if (!isJudged(pod)) continue;
       const w = workloadOfPod(pod, this.finder);
       if (w.kind !== 'Job' && w.kind !== 'Pod') continue;
       for (const p of relevant) {
@@ -464,7 +507,10 @@ export class ContinuousAudit {
         if (pod === undefined) continue;
         const w = workloadOfPod(pod, this.finder);
         const workload = `${w.kind}/${w.namespace}/${w.name}`;
-        if (!this.limiter.allows(p.ref, max, workload, this.now())) continue;
+        if (!this.limiter.allows(p.ref, max, workload, this.now())) {
+          this.retryBy(this.limiter.nextAllowed(p.ref, max, workload, this.now()));
+          continue;
+        }
         if (!this.fitsElsewhere(key)) {
           this.deps.log.info('not evicting: the pod would be unschedulable anyway', {
             pod: key,
@@ -479,8 +525,11 @@ export class ContinuousAudit {
           dryRun,
           pod.metadata.uid,
         );
-        this.deps.metrics.evicted(result.kind);
+        // A dry run evicts nothing: placement_evictions_total counts what happened.
+        if (!dryRun) this.deps.metrics.evicted(result.kind);
         if (result.kind === 'evicted') this.limiter.record(p.ref, workload, this.now());
+        if (result.kind === 'blocked' || (result.kind === 'failed' && result.retryable))
+          this.retryBy(this.now() + (this.options.evictionRetryMs ?? 30_000));
         this.deps.log.info(dryRun ? 'would evict (dry run)' : 'evicted violating pod', {
           pod: key,
           policy: p.ref,
@@ -491,6 +540,22 @@ export class ContinuousAudit {
         });
       }
     }
+  }
+
+  /** Judges again at `at` (ms) at the latest: the pods still in breach then get their turn. */
+  private retryBy(at: number): void {
+    if (this.stopped || at >= this.retryAt) return;
+    clearTimeout(this.retryTimer);
+    this.retryAt = at;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.retryAt = Infinity;
+        this.schedule();
+      },
+      Math.max(0, at - this.now()),
+    );
+    this.retryTimer.unref();
   }
 
   /** Whether the pod, taken off its node, could be placed on some other node without a violation. */

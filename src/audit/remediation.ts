@@ -23,6 +23,18 @@ export class EvictionLimiter {
     return last === undefined || now - last >= this.workloadCooldownMs;
   }
 
+  /** The first time (ms, at least `now`) allows() would say yes; Infinity if never. */
+  nextAllowed(policy: PolicyRef, maxPerMinute: number, workload: string, now: number): number {
+    if (maxPerMinute < 1) return Infinity;
+    const recent = (this.perPolicy.get(policy) ?? []).filter((t) => now - t < 60_000);
+    // Below the limit once the eviction that keeps it full leaves the one-minute window.
+    const byRate =
+      recent.length < maxPerMinute ? now : (recent[recent.length - maxPerMinute] ?? now) + 60_000;
+    const last = this.perWorkload.get(workload);
+    const byWorkload = last === undefined ? now : last + this.workloadCooldownMs;
+    return Math.max(now, byRate, byWorkload);
+  }
+
   record(policy: PolicyRef, workload: string, now: number): void {
     this.perPolicy.set(policy, [...(this.perPolicy.get(policy) ?? []), now]);
     this.perWorkload.set(workload, now);

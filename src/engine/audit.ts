@@ -89,6 +89,7 @@ export function auditIndex(index: TopologyIndex): AuditReport {
   const preferred = new Map<string, PreferredScore>();
   let pods = 0;
   for (const entry of index.allPods()) {
+    if (entry.pod.terminating === true) continue;
     pods++;
     const verdict: PodVerdict = judgePod(index, entry);
     if (verdict.kind === 'violated') violations.push(...verdict.violations);

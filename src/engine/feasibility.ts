@@ -108,25 +108,32 @@ function affinityProblems(
   const selectsWorkload = (term: ResolvedTerm, w: WorkloadRef): boolean =>
     termMatches(term, w.namespace, w.templateLabels, namespaceLabels(w.namespace));
   const runningMatch = (term: ResolvedTerm): boolean => !index.podsSelectedBy(term).next().done;
-  // A workload can start once each of its affinity terms is met by a running pod, by
-  // another workload that can start, or — the first pod — by its own pods matching all.
-  const startable = targets.map(
-    (t, i) =>
-      (requirements[i] ?? []).every((r) => selectsWorkload(r.term, t.workload)) ||
-      (requirements[i] ?? []).length === 0,
-  );
-  const metByRunning = requirements.map((reqs) => reqs.map((r) => runningMatch(r.term)));
+  // The scheduler counts only pods that match every required podAffinity term of the
+  // incoming pod (podMatchesAllAffinityTerms): one pod must meet them all, not one per term.
+  const runningMatchesAll = (reqs: readonly Requirement[]): boolean => {
+    const [first, ...rest] = reqs;
+    if (first === undefined) return true;
+    for (const p of index.podsSelectedBy(first.term))
+      if (rest.every((r) => index.selects(r.term, p))) return true;
+    return false;
+  };
+  // A workload can start once one running pod meets all its affinity terms, or one other
+  // workload that can start (and has replicas) does, or — the first pod — its own pods do.
+  const startable = targets.map((t, i) => {
+    const reqs = requirements[i] ?? [];
+    return reqs.every((r) => selectsWorkload(r.term, t.workload)) || runningMatchesAll(reqs);
+  });
   for (let changed = true; changed;) {
     changed = false;
     targets.forEach((_t, i) => {
       if (startable[i] === true) return;
-      const ok = (requirements[i] ?? []).every(
-        (r, j) =>
-          metByRunning[i]?.[j] === true ||
-          targets.some(
-            (other, k) =>
-              k !== i && startable[k] === true && selectsWorkload(r.term, other.workload),
-          ),
+      const reqs = requirements[i] ?? [];
+      const ok = targets.some(
+        (other, k) =>
+          k !== i &&
+          startable[k] === true &&
+          other.replicas > 0 &&
+          reqs.every((r) => selectsWorkload(r.term, other.workload)),
       );
       if (ok) {
         startable[i] = true;
@@ -136,12 +143,15 @@ function affinityProblems(
   }
   targets.forEach((t, i) => {
     if (startable[i] === true) return;
-    (requirements[i] ?? []).forEach((r, j) => {
-      if (r.policy === null || metByRunning[i]?.[j] === true) return;
+    const own = (requirements[i] ?? []).filter((r) => r.policy !== null);
+    // Blame the terms nothing meets; when each is met by a different pod, blame them all.
+    const unmet = own.filter((r) => !runningMatch(r.term));
+    for (const r of unmet.length > 0 ? unmet : own) {
+      if (r.policy === null) continue;
       report(
         r.policy,
-        `${describe(t.workload)}: required podAffinity on ${r.term.topologyKey} is met by no running pod and by no workload that can start first, and its own pods do not match all its terms, so no first pod can be scheduled`,
+        `${describe(t.workload)}: required podAffinity on ${r.term.topologyKey}: no running pod and no workload that can start first matches all its required podAffinity terms, and its own pods do not match them all, so no first pod can be scheduled`,
       );
-    });
+    }
   });
 }

@@ -25,6 +25,8 @@ export interface WeightedTerm extends SourcedTerm {
 export interface PodPlacement {
   /** `namespace/name`. */
   readonly key: string;
+  /** Being deleted: still a neighbour to the scheduler, no longer judged. */
+  readonly terminating?: boolean;
   readonly namespace: string;
   readonly name: string;
   readonly labels: Labels;

@@ -7,18 +7,17 @@ const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
 
 /**
- * Whether the scheduler's view holds this pod as placed: bound to a node, not finished,
- * not being deleted. Only such pods are judged, and only they count as neighbours.
+ * Whether the scheduler counts this pod as a neighbour: bound to a node and not finished.
+ * A pod being deleted still counts until it is gone, as in kube-scheduler's cache.
  */
 export function isPlaced(pod: Pod): boolean {
   const phase = pod.status?.phase;
-  return (
-    (pod.spec.nodeName ?? '') !== '' &&
-    phase !== 'Succeeded' &&
-    phase !== 'Failed' &&
-    pod.metadata.deletionTimestamp === undefined
-  );
+  return (pod.spec.nodeName ?? '') !== '' && phase !== 'Succeeded' && phase !== 'Failed';
 }
+
+/** Whether the pod is judged: placed and not being deleted (its breach will end with it). */
+export const isJudged = (pod: Pod): boolean =>
+  isPlaced(pod) && pod.metadata.deletionTimestamp === undefined;
 
 export const podKey = (pod: Pod): string => `${pod.metadata.namespace}/${pod.metadata.name}`;
 
@@ -87,6 +86,7 @@ export function podPlacement(
   const fromPolicies = policies.map((p) => resolvePolicyTerms(p, workload, owner));
   return {
     key: podKey(pod),
+    terminating: pod.metadata.deletionTimestamp !== undefined,
     namespace: pod.metadata.namespace,
     name: pod.metadata.name,
     labels: owner.labels,

@@ -2,7 +2,7 @@
 // the expected `-o json` output beside them), its table output, and its refusals of bad input.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
@@ -11,8 +11,9 @@ import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
+// Audit scenarios are the fixture folders holding a satisfied.yaml (others hold chart values).
 const SCENARIOS = readdirSync(FIXTURES, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
+  .filter((d) => d.isDirectory() && existsSync(`${FIXTURES}${d.name}/satisfied.yaml`))
   .map((d) => d.name)
   .sort();
 const OUTCOMES = [

@@ -116,12 +116,13 @@ export interface ReferenceCluster {
 const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
 
-/** Bound, not terminal, not being deleted. */
+/** Bound and not terminal: a neighbour, even while being deleted (as in the scheduler's cache). */
 export const referencePlaced = (p: Pod): boolean =>
-  (p.spec.nodeName ?? '') !== '' &&
-  p.status?.phase !== 'Succeeded' &&
-  p.status?.phase !== 'Failed' &&
-  p.metadata.deletionTimestamp === undefined;
+  (p.spec.nodeName ?? '') !== '' && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+
+/** Judged: placed and not being deleted. */
+export const referenceJudged = (p: Pod): boolean =>
+  referencePlaced(p) && p.metadata.deletionTimestamp === undefined;
 
 /** Judges every placed pod against every other placed pod. */
 export function referenceAudit(c: ReferenceCluster): Map<string, ReferenceVerdict> {
@@ -148,7 +149,7 @@ export function referenceAudit(c: ReferenceCluster): Map<string, ReferenceVerdic
     nodeLabels(q.spec.nodeName ?? '')[key];
 
   const out = new Map<string, ReferenceVerdict>();
-  for (const p of placed) {
+  for (const p of placed.filter(referenceJudged)) {
     const key = keyOf(p);
     const others = placed.filter((q) => q !== p);
     const here = (k: string) => domainOf(p, k);

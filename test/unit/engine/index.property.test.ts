@@ -27,7 +27,7 @@ import {
   type TopologyIndex,
 } from '../../../src/engine/index.ts';
 import { HOSTNAME, ZONE, namespace, pod, snapshotOf, sortTuples, tuplesOf } from '../builders.ts';
-import { referenceAudit, referencePlaced, type ReferenceCluster } from '../reference.ts';
+import { referenceAudit, referenceJudged, type ReferenceCluster } from '../reference.ts';
 
 const RUNS = 500;
 
@@ -410,7 +410,9 @@ function normalised(v: PodVerdict): PodVerdict {
 
 function verdicts(index: TopologyIndex): Map<string, PodVerdict> {
   const out = new Map<string, PodVerdict>();
-  for (const entry of index.allPods()) out.set(entry.pod.key, normalised(judgePod(index, entry)));
+  for (const entry of index.allPods()) {
+    if (entry.pod.terminating !== true) out.set(entry.pod.key, normalised(judgePod(index, entry)));
+  }
   return out;
 }
 
@@ -419,7 +421,7 @@ function agreesWithReference(index: TopologyIndex, cluster: ReferenceCluster): v
   const got = verdicts(index);
   assert.deepEqual(
     [...got.keys()].sort(),
-    cluster.pods.filter(referencePlaced).map(keyOf).sort(),
+    cluster.pods.filter(referenceJudged).map(keyOf).sort(),
     'the placed pods',
   );
   for (const [key, ref] of referenceAudit(cluster)) {

@@ -605,17 +605,11 @@ const cases: Case[] = [
 
   // ---- pods that are not placed ----
   {
-    name: 'terminating, finished and unbound pods are not neighbours for anti-affinity',
+    name: 'finished and unbound pods are not neighbours for anti-affinity',
     cluster: {
       nodes: TWO_NODES,
       pods: [
         pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
-        pod('web-old', {
-          node: 'n1',
-          labels: web,
-          deleting: true,
-          anti: [term(labelsIn(web), HOSTNAME)],
-        }),
         pod('web-done', {
           node: 'n1',
           labels: web,
@@ -634,7 +628,24 @@ const cases: Case[] = [
     want: [],
   },
   {
-    name: 'terminating, finished and unbound pods cannot satisfy affinity',
+    // kube-scheduler keeps a pod being deleted in its cache until it is gone.
+    name: 'a pod being deleted is still a neighbour, but is not judged itself',
+    cluster: {
+      nodes: TWO_NODES,
+      pods: [
+        pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
+        pod('web-old', {
+          node: 'n1',
+          labels: web,
+          deleting: true,
+          anti: [term(labelsIn(web), HOSTNAME)],
+        }),
+      ],
+    },
+    want: [anti('default/web', 0), symmetric('default/web', 0)],
+  },
+  {
+    name: 'finished and unbound pods cannot satisfy affinity; a pod being deleted still does',
     cluster: {
       nodes: TWO_NODES,
       pods: [
@@ -643,10 +654,15 @@ const cases: Case[] = [
           labels: { app: 'cache' },
           affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
         }),
-        pod('db-old', { node: 'n1', labels: { app: 'db' }, deleting: true }),
         pod('db-done', { node: 'n1', labels: { app: 'db' }, phase: 'Succeeded' }),
         pod('db-failed', { node: 'n1', labels: { app: 'db' }, phase: 'Failed' }),
         pod('db-new', { labels: { app: 'db' } }),
+        pod('cache-2', {
+          node: 'n2',
+          labels: { app: 'cache' },
+          affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
+        }),
+        pod('db-old', { node: 'n2', labels: { app: 'db' }, deleting: true }),
       ],
     },
     want: [affinity('default/cache', 0)],

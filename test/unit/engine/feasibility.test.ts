@@ -1,0 +1,403 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import type { Labels, Node, Pod, PodAffinityTerm } from '../../../src/api/core.ts';
+import type { PlacementPolicySpec, PolicyRef } from '../../../src/api/policy.ts';
+import {
+  buildIndex,
+  compilePolicy,
+  unsatisfiablePolicies,
+  type CompiledPolicy,
+  type FeasibilityTarget,
+  type WorkloadRef,
+} from '../../../src/engine/index.ts';
+import {
+  HOSTNAME,
+  ZONE,
+  labelsIn,
+  namespace,
+  namespacedPolicy,
+  node,
+  nodeInZone,
+  pod,
+  snapshotOf,
+  term,
+} from '../builders.ts';
+
+const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
+const NS = 'shop';
+
+function compiled(name: string, spec: PlacementPolicySpec): CompiledPolicy {
+  const c = compilePolicy(namespacedPolicy(NS, name, spec));
+  if (c.kind === 'invalid') throw new Error(c.errors.map((e) => e.message).join('; '));
+  return c.policy;
+}
+
+const ref = (name: string): PolicyRef => `PlacementPolicy/${NS}/${name}`;
+
+/** A Deployment whose pods carry `labels` (also its selector). */
+const deployment = (name: string, labels: Labels, ns = NS): WorkloadRef => ({
+  kind: 'Deployment',
+  namespace: ns,
+  name,
+  templateLabels: labels,
+  podSelector: { matchLabels: labels },
+});
+
+const target = (
+  workload: WorkloadRef,
+  policies: readonly CompiledPolicy[],
+  replicas = 1,
+  ownAffinity: readonly PodAffinityTerm[] = [],
+): FeasibilityTarget => ({ workload, replicas, policies, ownAffinity });
+
+/** A policy whose pods must share a `key` domain with pods that `selector` matches. */
+const affinityTo = (
+  name: string,
+  matchLabels: Labels,
+  key = ZONE,
+  extra: Omit<PodAffinityTerm, 'labelSelector' | 'topologyKey'> = {},
+): CompiledPolicy =>
+  compiled(name, {
+    affinity: { podAffinity: { [REQUIRED]: [term(labelsIn(matchLabels), key, extra)] } },
+  });
+
+const spread = (
+  name: string,
+  topologyKey: string,
+  mode: 'Required' | 'Preferred',
+): CompiledPolicy => compiled(name, { spreadAcross: [{ topologyKey, mode }] });
+
+const hostnames = (n: number): Node[] => Array.from({ length: n }, (_, i) => node(`n${i}`));
+/** Four nodes over two zones. */
+const zoned = (): Node[] => [
+  nodeInZone('n0', 'a'),
+  nodeInZone('n1', 'a'),
+  nodeInZone('n2', 'b'),
+  nodeInZone('n3', 'b'),
+];
+
+interface Case {
+  readonly name: string;
+  readonly nodes?: readonly Node[];
+  readonly pods?: readonly Pod[];
+  readonly namespaces?: Record<string, Labels>;
+  readonly targets: readonly FeasibilityTarget[];
+  /** Policy name → patterns its reported problems must match, one per problem. */
+  readonly want: Record<string, readonly RegExp[]>;
+}
+
+const web = deployment('web', { app: 'web' });
+const db = deployment('db', { app: 'db' });
+const cache = deployment('cache', { app: 'cache' });
+const frontend = deployment('frontend', { app: 'frontend' });
+const backend = deployment('backend', { app: 'backend' });
+
+const NO_FIRST_POD =
+  /no running pod and no workload that can start first matches all its required podAffinity terms/;
+
+const cases: readonly Case[] = [
+  // ---- spread: at most one pod per domain ----
+  {
+    name: 'required spread on hostname with more replicas than nodes',
+    nodes: hostnames(2),
+    targets: [target(web, [spread('spread', HOSTNAME, 'Required')], 3)],
+    want: {
+      spread: [
+        /Deployment shop\/web wants 3 replicas.*one per kubernetes\.io\/hostname.*only 2 node domain/,
+      ],
+    },
+  },
+  {
+    name: 'required spread on hostname with as many replicas as nodes',
+    nodes: hostnames(3),
+    targets: [target(web, [spread('spread', HOSTNAME, 'Required')], 3)],
+    want: {},
+  },
+  {
+    name: 'required spread on zone counts zones, not nodes',
+    nodes: zoned(),
+    targets: [target(web, [spread('spread', ZONE, 'Required')], 3)],
+    want: { spread: [/wants 3 replicas.*only 2 node domain/] },
+  },
+  {
+    name: 'nodes without the topology label are no domain',
+    nodes: [nodeInZone('n0', 'a'), node('n1'), node('n2')],
+    targets: [target(web, [spread('spread', ZONE, 'Required')], 2)],
+    want: { spread: [/only 1 node domain/] },
+  },
+  {
+    name: 'preferred spread never makes a policy unsatisfiable',
+    nodes: hostnames(1),
+    targets: [target(web, [spread('spread', HOSTNAME, 'Preferred')], 5)],
+    want: {},
+  },
+  {
+    name: 'required anti-affinity written out that selects the workload itself',
+    nodes: hostnames(2),
+    targets: [
+      target(
+        web,
+        [
+          compiled('anti', {
+            affinity: {
+              podAntiAffinity: { [REQUIRED]: [term(labelsIn({ app: 'web' }), HOSTNAME)] },
+            },
+          }),
+        ],
+        4,
+      ),
+    ],
+    want: { anti: [/wants 4 replicas/] },
+  },
+  {
+    name: 'required anti-affinity against other pods caps nothing',
+    nodes: hostnames(1),
+    targets: [
+      target(
+        web,
+        [
+          compiled('anti', {
+            affinity: {
+              podAntiAffinity: { [REQUIRED]: [term(labelsIn({ app: 'db' }), HOSTNAME)] },
+            },
+          }),
+        ],
+        4,
+      ),
+    ],
+    want: {},
+  },
+  // ---- required affinity: someone must be there first ----
+  {
+    name: 'required affinity with no pod and no workload to satisfy it',
+    nodes: zoned(),
+    targets: [target(web, [affinityTo('follow-db', { app: 'db' })])],
+    want: {
+      'follow-db': [/Deployment shop\/web: required podAffinity on topology\.kubernetes\.io\/zone/],
+    },
+  },
+  {
+    name: 'self-matching affinity: the first pod may start',
+    nodes: zoned(),
+    targets: [target(web, [affinityTo('together', { app: 'web' })], 3)],
+    want: {},
+  },
+  {
+    name: 'a running pod satisfies the affinity',
+    nodes: zoned(),
+    pods: [pod('db-0', { ns: NS, labels: { app: 'db' }, node: 'n0' })],
+    targets: [target(web, [affinityTo('follow-db', { app: 'db' })])],
+    want: {},
+  },
+  {
+    name: 'a pending pod does not satisfy the affinity',
+    nodes: zoned(),
+    pods: [pod('db-0', { ns: NS, labels: { app: 'db' } })],
+    targets: [target(web, [affinityTo('follow-db', { app: 'db' })])],
+    want: { 'follow-db': [NO_FIRST_POD] },
+  },
+  {
+    name: 'a running pod in another namespace does not satisfy a term for the own namespace',
+    nodes: zoned(),
+    pods: [pod('db-0', { ns: 'data', labels: { app: 'db' }, node: 'n0' })],
+    targets: [target(web, [affinityTo('follow-db', { app: 'db' })])],
+    want: { 'follow-db': [NO_FIRST_POD] },
+  },
+  {
+    name: 'a running pod in a namespace the term lists',
+    nodes: zoned(),
+    pods: [pod('db-0', { ns: 'data', labels: { app: 'db' }, node: 'n0' })],
+    targets: [
+      target(web, [affinityTo('follow-db', { app: 'db' }, ZONE, { namespaces: ['data'] })]),
+    ],
+    want: {},
+  },
+  {
+    name: 'a running pod in a namespace the term selects by label',
+    nodes: zoned(),
+    namespaces: { data: { tier: 'data' } },
+    pods: [pod('db-0', { ns: 'data', labels: { app: 'db' }, node: 'n0' })],
+    targets: [
+      target(web, [
+        affinityTo('follow-db', { app: 'db' }, ZONE, {
+          namespaceSelector: labelsIn({ tier: 'data' }),
+        }),
+      ]),
+    ],
+    want: {},
+  },
+  {
+    name: 'a workload that can start first satisfies the affinity',
+    nodes: zoned(),
+    targets: [target(web, [affinityTo('follow-db', { app: 'db' })]), target(db, [])],
+    want: {},
+  },
+  {
+    name: 'a scaled-to-zero workload starts no pod to satisfy anything',
+    nodes: zoned(),
+    targets: [target(web, [affinityTo('follow-db', { app: 'db' })]), target(db, [], 0)],
+    want: { 'follow-db': [NO_FIRST_POD] },
+  },
+  {
+    name: 'chain A→B where B starts by itself',
+    nodes: zoned(),
+    targets: [
+      target(web, [affinityTo('web-to-db', { app: 'db' })]),
+      target(db, [affinityTo('db-together', { app: 'db' })], 3),
+    ],
+    want: {},
+  },
+  {
+    name: 'chain A→B→C where C starts first',
+    nodes: zoned(),
+    targets: [
+      target(web, [affinityTo('web-to-db', { app: 'db' })]),
+      target(db, [affinityTo('db-to-cache', { app: 'cache' })]),
+      target(cache, []),
+    ],
+    want: {},
+  },
+  {
+    name: 'chain A→B where B waits for a pod that never comes',
+    nodes: zoned(),
+    targets: [
+      target(web, [affinityTo('web-to-db', { app: 'db' })]),
+      target(db, [affinityTo('db-to-cache', { app: 'cache' })]),
+    ],
+    want: { 'web-to-db': [NO_FIRST_POD], 'db-to-cache': [NO_FIRST_POD] },
+  },
+  {
+    name: 'mutual required affinity that no first pod can start',
+    nodes: zoned(),
+    targets: [
+      target(frontend, [affinityTo('frontend-to-backend', { app: 'backend' }, HOSTNAME)]),
+      target(backend, [affinityTo('backend-to-frontend', { app: 'frontend' }, HOSTNAME)]),
+    ],
+    want: {
+      'frontend-to-backend': [
+        /Deployment shop\/frontend: required podAffinity on kubernetes\.io\/hostname/,
+      ],
+      'backend-to-frontend': [
+        /Deployment shop\/backend: required podAffinity on kubernetes\.io\/hostname/,
+      ],
+    },
+  },
+  {
+    name: 'mutual required affinity once one side runs',
+    nodes: zoned(),
+    pods: [pod('backend-0', { ns: NS, labels: { app: 'backend' }, node: 'n0' })],
+    targets: [
+      target(frontend, [affinityTo('frontend-to-backend', { app: 'backend' }, HOSTNAME)]),
+      target(backend, [affinityTo('backend-to-frontend', { app: 'frontend' }, HOSTNAME)]),
+    ],
+    want: {},
+  },
+  {
+    name: "the workload's own template term that cannot be met blocks its first pod",
+    nodes: zoned(),
+    targets: [
+      target(web, [affinityTo('together', { app: 'web' })], 1, [
+        term(labelsIn({ app: 'ghost' }), ZONE),
+      ]),
+    ],
+    want: { together: [NO_FIRST_POD] },
+  },
+  {
+    name: 'an unmet term of the template alone is reported on no policy',
+    nodes: zoned(),
+    targets: [
+      target(web, [spread('spread', HOSTNAME, 'Preferred')], 1, [
+        term(labelsIn({ app: 'ghost' }), ZONE),
+      ]),
+    ],
+    want: {},
+  },
+  {
+    // The scheduler counts only pods that match every required term of the incoming pod
+    // (podMatchesAllAffinityTerms), so two pods that each match one term satisfy nothing.
+    name: 'two terms met by two different running pods',
+    nodes: zoned(),
+    pods: [
+      pod('db-0', { ns: NS, labels: { app: 'db' }, node: 'n0' }),
+      pod('cache-0', { ns: NS, labels: { app: 'cache' }, node: 'n0' }),
+    ],
+    targets: [
+      target(web, [
+        compiled('both', {
+          affinity: {
+            podAffinity: {
+              [REQUIRED]: [
+                term(labelsIn({ app: 'db' }), ZONE),
+                term(labelsIn({ app: 'cache' }), ZONE),
+              ],
+            },
+          },
+        }),
+      ]),
+    ],
+    want: { both: [NO_FIRST_POD, NO_FIRST_POD] },
+  },
+  {
+    name: 'two terms met by one running pod',
+    nodes: zoned(),
+    pods: [pod('db-0', { ns: NS, labels: { app: 'db', tier: 'data' }, node: 'n0' })],
+    targets: [
+      target(web, [
+        compiled('both', {
+          affinity: {
+            podAffinity: {
+              [REQUIRED]: [
+                term(labelsIn({ app: 'db' }), ZONE),
+                term(labelsIn({ tier: 'data' }), HOSTNAME),
+              ],
+            },
+          },
+        }),
+      ]),
+    ],
+    want: {},
+  },
+  {
+    name: 'only the policy with the problem is reported',
+    nodes: hostnames(2),
+    targets: [
+      target(
+        web,
+        [spread('spread', HOSTNAME, 'Required'), affinityTo('together', { app: 'web' })],
+        3,
+      ),
+    ],
+    want: { spread: [/wants 3 replicas/] },
+  },
+];
+
+void describe('unsatisfiablePolicies', () => {
+  for (const c of cases) {
+    void test(c.name, () => {
+      const namespaces = Object.entries({ [NS]: {}, data: {}, ...c.namespaces }).map(([n, l]) =>
+        namespace(n, l),
+      );
+      const nodes = c.nodes ?? [];
+      const index = buildIndex(snapshotOf({ nodes, namespaces, pods: c.pods ?? [] }), []);
+      const got = unsatisfiablePolicies(
+        c.targets,
+        index,
+        nodes.map((n) => n.metadata.labels ?? {}),
+        (ns) => index.namespaceLabels(ns),
+      );
+      assert.deepEqual(
+        [...got.keys()].sort(),
+        Object.keys(c.want).map(ref).sort(),
+        `policies reported: ${JSON.stringify(Object.fromEntries(got))}`,
+      );
+      for (const [name, patterns] of Object.entries(c.want)) {
+        const messages = got.get(ref(name)) ?? [];
+        assert.equal(messages.length, patterns.length, `${name}: ${JSON.stringify(messages)}`);
+        patterns.forEach((p, i) => {
+          assert.match(messages[i] ?? '', p);
+        });
+      }
+    });
+  }
+});
