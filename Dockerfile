@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# placement-operator image: Node 24 LTS, compiled dist/ only, production dependencies
+# only, distroless runtime (no shell, no package manager), non-root 65532.
+#
+#   docker build --build-arg VERSION=0.1.0 --build-arg SOURCE_URL=https://... -t placement-operator .
+#
+# hack/image/check.sh runs this file's build stages without a Docker engine and checks
+# what the runtime stage would contain; test/unit/dockerfile.test.ts checks its shape.
+# Pin the base images by digest in release builds (--build-arg NODE_IMAGE=...@sha256:...).
+
+ARG NODE_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
+# --- build: full dependency tree, compile src/ to dist/ ---
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY hack/node hack/node
+COPY src/ src/
+RUN npm run build
+
+# --- deps: production dependencies only, from a clean install ---
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# --- runtime: node is the entrypoint; nothing else runs in here ---
+FROM ${RUNTIME_IMAGE} AS runtime
+ARG VERSION=0.1.0
+ARG SOURCE_URL=https://git.example/platform/placement-operator
+LABEL org.opencontainers.image.title="placement-operator" \
+      org.opencontainers.image.description="Kubernetes operator that turns placement intent into affinity rules and audits running pods for affinity drift" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+WORKDIR /app
+ENV NODE_ENV=production
+# Owned by root and not writable by the runtime user (the chart also mounts / read-only).
+COPY package.json ./
+COPY --from=deps /src/node_modules/ node_modules/
+COPY --from=build /src/dist/ dist/
+COPY crds/ crds/
+USER 65532:65532
+EXPOSE 8080
+CMD ["dist/main.js"]

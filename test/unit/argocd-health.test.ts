@@ -1,0 +1,354 @@
+// The Argo CD health check for PlacementPolicy / ClusterPlacementPolicy
+// (examples/argocd/health.lua), run by a real Lua interpreter against sample objects.
+// Argo CD hands the script the live object as the global `obj`; here each sample is
+// written out as a Lua table literal (Lua has no JSON reader), the script is run with
+// dofile, and the status and message it returns are compared with the case.
+//
+// Needs `lua5.4` (Debian: apt-get install -y lua5.4); this test installs nothing.
+// Argo CD itself runs gopher-lua, which speaks Lua 5.1: the script keeps to the syntax the
+// two share, and when a `lua5.1` is on PATH the cases run under it too.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+
+import { REPO_ROOT } from '../cluster/paths.ts';
+
+const SCRIPT = join(REPO_ROOT, 'examples', 'argocd', 'health.lua');
+const SOURCE = readFileSync(SCRIPT, 'utf8');
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A JSON value as a Lua table literal; null (absent in Argo's conversion) becomes nil. */
+function toLua(value: Json): string {
+  if (value === null) return 'nil';
+  if (typeof value === 'boolean' || typeof value === 'number') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value); // a valid Lua string literal for these samples
+  if (Array.isArray(value)) return `{${value.map(toLua).join(', ')}}`;
+  return `{${Object.entries(value)
+    .map(([k, v]) => `[${JSON.stringify(k)}] = ${toLua(v)}`)
+    .join(', ')}}`;
+}
+
+function interpreter(name: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+}
+
+const LUA = interpreter('lua5.4');
+const INTERPRETERS = [LUA, interpreter('lua5.1')].filter((x): x is string => x !== undefined);
+
+const dir = mkdtempSync(join(tmpdir(), 'argocd-health-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs the health script with `obj` set; returns what it returned. */
+function health(lua: string, obj: Json): { status: string; message: string } {
+  const harness = join(dir, 'harness.lua');
+  writeFileSync(
+    harness,
+    [
+      `obj = ${toLua(obj)}`,
+      `local hs = dofile(${JSON.stringify(SCRIPT)})`,
+      'io.write(tostring(hs.status), "\\n", tostring(hs.message))',
+      '',
+    ].join('\n'),
+  );
+  const ran = spawnSync(lua, [harness], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(ran.status, 0, `${lua} ${harness}: ${ran.stderr}`);
+  const [status = '', ...message] = ran.stdout.split('\n');
+  return { status, message: message.join('\n') };
+}
+
+// ---------------------------------------------------------------------------------------
+// Sample objects, shaped as src/controller/policy-status.ts writes them.
+
+type ConditionType = 'Ready' | 'Degraded' | 'Unsatisfiable';
+const cond = (
+  type: ConditionType,
+  status: 'True' | 'False' | 'Unknown',
+  reason: string,
+  message = '',
+): Json => ({
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: '2026-11-25T12:00:00Z',
+  observedGeneration: 3,
+});
+const healthyRest = [
+  cond('Degraded', 'False', 'AsExpected'),
+  cond('Unsatisfiable', 'False', 'Satisfiable'),
+];
+
+const policy = (
+  status: Json | undefined,
+  generation: number | null = 3,
+  kind = 'PlacementPolicy',
+): Json => ({
+  apiVersion: 'placement.dev/v1alpha1',
+  kind,
+  metadata: {
+    name: 'spread-web',
+    ...(kind === 'PlacementPolicy' ? { namespace: 'shop' } : {}),
+    ...(generation === null ? {} : { generation }),
+  },
+  spec: { targets: { selector: { matchLabels: { app: 'web' } } } },
+  ...(status === undefined ? {} : { status }),
+});
+const withConditions = (conditions: Json[], observedGeneration: number | null = 3): Json => ({
+  ...(observedGeneration === null ? {} : { observedGeneration }),
+  conditions,
+  matched: 3,
+  enforced: 2,
+  pending: 1,
+  violations: 0,
+});
+
+interface Case {
+  readonly name: string;
+  readonly obj: Json;
+  readonly status: 'Healthy' | 'Progressing' | 'Degraded';
+  readonly message: string | RegExp;
+}
+
+const CASES: readonly Case[] = [
+  {
+    name: 'no status yet: Progressing',
+    obj: policy(undefined),
+    status: 'Progressing',
+    message: 'Waiting for placement-operator to report status',
+  },
+  {
+    name: 'status without conditions: Progressing',
+    obj: policy({ conditions: [] }),
+    status: 'Progressing',
+    message: /report status/,
+  },
+  {
+    name: 'status older than the spec, even if Ready=True: Progressing',
+    obj: policy(withConditions([cond('Ready', 'True', 'Enforced', 'all 3'), ...healthyRest], 2), 3),
+    status: 'Progressing',
+    message: 'Waiting for placement-operator to observe generation 3',
+  },
+  {
+    name: 'status without observedGeneration: Progressing',
+    obj: policy(withConditions([cond('Ready', 'True', 'Enforced')], null)),
+    status: 'Progressing',
+    message: /observe generation 3/,
+  },
+  {
+    name: 'Ready=True (Enforced): Healthy, with its message',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'True', 'Enforced', 'all 3 workload(s) carry the rules'),
+        ...healthyRest,
+      ]),
+    ),
+    status: 'Healthy',
+    message: 'all 3 workload(s) carry the rules',
+  },
+  {
+    name: 'Ready=True in Audit mode (Auditing): Healthy',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'True', 'Auditing', 'audit only: 1 of 3 workload(s) lack the rules'),
+        ...healthyRest,
+      ]),
+    ),
+    status: 'Healthy',
+    message: /^audit only/,
+  },
+  {
+    name: 'Ready=True with an empty message: Healthy, "Ready"',
+    obj: policy(withConditions([cond('Ready', 'True', 'Enforced')])),
+    status: 'Healthy',
+    message: 'Ready',
+  },
+  {
+    name: 'Ready=False, RolloutPending: Progressing, with its message',
+    obj: policy(
+      withConditions([
+        cond(
+          'Ready',
+          'False',
+          'RolloutPending',
+          '2 of 3 workload(s) carry the rules (1 waiting for the rollout budget)',
+        ),
+        ...healthyRest,
+      ]),
+    ),
+    status: 'Progressing',
+    message: '2 of 3 workload(s) carry the rules (1 waiting for the rollout budget)',
+  },
+  {
+    name: 'Degraded=True (WorkloadBlocked): Degraded, with the Degraded message',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'False', 'WorkloadBlocked', '1 workload(s) cannot be changed safely'),
+        cond(
+          'Degraded',
+          'True',
+          'WorkloadBlocked',
+          'Deployment shop/web: template owned by another policy',
+        ),
+        cond('Unsatisfiable', 'False', 'Satisfiable'),
+      ]),
+    ),
+    status: 'Degraded',
+    message: 'Deployment shop/web: template owned by another policy',
+  },
+  {
+    name: 'Unsatisfiable=True while Ready=True: Degraded, with the Unsatisfiable message',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'True', 'Enforced', 'all 3'),
+        cond('Degraded', 'False', 'AsExpected'),
+        cond('Unsatisfiable', 'True', 'CannotBeMet', '5 replicas, one per zone, over 3 zones'),
+      ]),
+    ),
+    status: 'Degraded',
+    message: '5 replicas, one per zone, over 3 zones',
+  },
+  {
+    name: 'Unsatisfiable and Degraded both True: Unsatisfiable named first',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'False', 'WorkloadBlocked'),
+        cond('Degraded', 'True', 'WorkloadBlocked', 'blocked'),
+        cond('Unsatisfiable', 'True', 'CannotBeMet', 'cannot be met'),
+      ]),
+    ),
+    status: 'Degraded',
+    message: 'cannot be met',
+  },
+  {
+    name: 'InvalidSpec (Ready=False, Degraded=True): Degraded',
+    obj: policy(
+      withConditions([
+        cond(
+          'Ready',
+          'False',
+          'InvalidSpec',
+          'spec.spreadAcross[0].topologyKey: must not be empty',
+        ),
+        cond(
+          'Degraded',
+          'True',
+          'InvalidSpec',
+          'spec.spreadAcross[0].topologyKey: must not be empty',
+        ),
+      ]),
+    ),
+    status: 'Degraded',
+    message: 'spec.spreadAcross[0].topologyKey: must not be empty',
+  },
+  {
+    name: 'Degraded=True with no message: the condition type',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'False', 'WorkloadBlocked'),
+        cond('Degraded', 'True', 'WorkloadBlocked'),
+      ]),
+    ),
+    status: 'Degraded',
+    message: 'Degraded',
+  },
+  {
+    name: 'Ready=False for another reason, nothing Degraded: Degraded',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'False', 'SomethingElse', 'cannot list workloads'),
+        ...healthyRest,
+      ]),
+    ),
+    status: 'Degraded',
+    message: 'cannot list workloads',
+  },
+  {
+    name: 'Ready=Unknown: Progressing',
+    obj: policy(
+      withConditions([cond('Ready', 'Unknown', 'Reconciling', 'first reconcile'), ...healthyRest]),
+    ),
+    status: 'Progressing',
+    message: 'first reconcile',
+  },
+  {
+    name: 'no Ready condition yet: Progressing',
+    obj: policy(withConditions([...healthyRest])),
+    status: 'Progressing',
+    message: 'Waiting for the Ready condition',
+  },
+  {
+    name: 'ClusterPlacementPolicy (no namespace), Ready=True: Healthy',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'True', 'Enforced', 'all 40 workload(s) carry the rules'),
+        ...healthyRest,
+      ]),
+      3,
+      'ClusterPlacementPolicy',
+    ),
+    status: 'Healthy',
+    message: 'all 40 workload(s) carry the rules',
+  },
+  {
+    name: 'no metadata.generation: judged on the conditions',
+    obj: policy(withConditions([cond('Ready', 'True', 'Enforced', 'ok')], 1), null),
+    status: 'Healthy',
+    message: 'ok',
+  },
+];
+
+void describe('examples/argocd/health.lua', () => {
+  void test('a Lua interpreter is installed (Debian: apt-get install -y lua5.4)', () => {
+    assert.ok(
+      LUA !== undefined,
+      'lua5.4 is not on PATH: install it (apt-get install -y lua5.4; CI does this in .ci/run)',
+    );
+  });
+
+  for (const lua of INTERPRETERS) {
+    void describe(lua, () => {
+      for (const c of CASES) {
+        void test(c.name, () => {
+          const got = health(lua, c.obj);
+          assert.equal(got.status, c.status, `message: ${got.message}`);
+          if (typeof c.message === 'string') assert.equal(got.message, c.message);
+          else assert.match(got.message, c.message);
+        });
+      }
+    });
+  }
+
+  void test('keeps to Lua 5.1 syntax, which gopher-lua (Argo CD) runs', () => {
+    const code = SOURCE.split('\n')
+      .filter((line) => !line.trim().startsWith('--'))
+      .join('\n');
+    for (const [what, pattern] of [
+      ['goto', /\bgoto\b/],
+      ['integer division //', /\/\//],
+      ['bitwise operators', /[^~]~[^=]|<<|>>|&/],
+      ['<const> / <close>', /<(const|close)>/],
+    ] as const) {
+      assert.doesNotMatch(code, pattern, what);
+    }
+  });
+
+  void test('the condition reasons it names are ones the operator writes', () => {
+    const statusSource = readFileSync(
+      join(REPO_ROOT, 'src', 'controller', 'policy-status.ts'),
+      'utf8',
+    );
+    for (const reason of SOURCE.matchAll(/reason == "(\w+)"/g)) {
+      assert.match(statusSource, new RegExp(`reason: '${reason[1] ?? ''}'`), reason[1]);
+    }
+    for (const type of ['Ready', 'Degraded', 'Unsatisfiable']) {
+      assert.match(SOURCE, new RegExp(`"${type}"`), type);
+    }
+  });
+});
