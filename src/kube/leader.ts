@@ -20,8 +20,14 @@ export interface Clock {
 
 export const realClock: Clock = { now: () => Date.now(), sleep: realSleep };
 
+/** The Lease calls the elector makes (CoordinationV1Api has them; tests may fake them). */
+export type LeaseClient = Pick<
+  CoordinationV1Api,
+  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
+>;
+
 export interface LeaderElectorOptions {
-  readonly coordination: CoordinationV1Api;
+  readonly coordination: LeaseClient;
   readonly namespace: string;
   readonly name: string;
   /** Unique per replica, usually the pod name. */
@@ -60,7 +66,8 @@ export function leaseDecision(input: {
   return input.observedAtMs + input.leaseDurationMs <= input.nowMs ? 'take' : 'wait';
 }
 
-type Attempt = 'ok' | 'held' | 'error';
+/** ok: we hold it now; held: another holder's lease is valid; conflict: a concurrent write won. */
+type Attempt = 'ok' | 'held' | 'conflict' | 'error';
 
 type LeaseSpec = Plain<NonNullable<V1Lease['spec']>>;
 const leaseBody = (lease: Plain<V1Lease>): V1Lease => lease;
@@ -70,7 +77,7 @@ const timeText = (value: unknown): string =>
   value instanceof Date ? value.toISOString() : typeof value === 'string' ? value : '';
 
 export class LeaderElector {
-  readonly #api: CoordinationV1Api;
+  readonly #api: LeaseClient;
   readonly #namespace: string;
   readonly #name: string;
   readonly #identity: string;
@@ -135,9 +142,12 @@ export class LeaderElector {
     const stopped = (): boolean => signal.aborted;
     while (!stopped()) {
       if (!this.#leading) {
-        if ((await this.#tryAcquireOrRenew(this.#retryPeriodMs)) === 'ok') {
+        const attemptedAt = this.#clock.now();
+        // A candidate loses nothing by waiting for a slow answer: give it the renew deadline.
+        if ((await this.#tryAcquireOrRenew(this.#renewDeadlineMs)) === 'ok') {
           this.#leading = true;
-          this.#lastRenewMs = this.#clock.now();
+          // From when the renewTime was written, not when the answer came: others count from it.
+          this.#lastRenewMs = attemptedAt;
           this.#logger.info('became leader', {
             lease: this.#leaseName(),
             identity: this.#identity,
@@ -150,12 +160,15 @@ export class LeaderElector {
       }
       await this.#clock.sleep(this.#retryPeriodMs, signal);
       if (stopped()) break;
-      const remainingMs = this.#lastRenewMs + this.#renewDeadlineMs - this.#clock.now();
+      const attemptedAt = this.#clock.now();
+      const remainingMs = this.#lastRenewMs + this.#renewDeadlineMs - attemptedAt;
       const attempt: Attempt =
         remainingMs > 0 ? await this.#tryAcquireOrRenew(remainingMs) : 'error';
       if (attempt === 'ok') {
-        this.#lastRenewMs = this.#clock.now();
+        this.#lastRenewMs = attemptedAt;
       } else if (
+        // Another valid holder: step down now, two leaders must not overlap. A failed or
+        // conflicting write is retried until the deadline.
         attempt === 'held' ||
         this.#clock.now() - this.#lastRenewMs >= this.#renewDeadlineMs
       ) {
@@ -226,7 +239,7 @@ export class LeaderElector {
       } catch (createError) {
         const createFailure = apiFailure(createError);
         return createFailure.status === 409
-          ? 'held'
+          ? 'conflict'
           : this.#failed('create', createFailure.message);
       }
     }
@@ -256,8 +269,8 @@ export class LeaderElector {
       return 'ok';
     } catch (error) {
       const failure = apiFailure(error);
-      // 409: someone else wrote the lease since we read it.
-      return failure.status === 409 ? 'held' : this.#failed('update', failure.message);
+      // 409: someone else wrote the lease since we read it; the next read tells who.
+      return failure.status === 409 ? 'conflict' : this.#failed('update', failure.message);
     }
   }
 

@@ -1,0 +1,416 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { WorkloadKind } from '../../../src/api/policy.ts';
+import {
+  policyTransform,
+  rolledOut,
+  trimNamespace,
+  trimNode,
+  trimPod,
+  workloadTransform,
+} from '../../../src/kube/transforms.ts';
+
+const AFFINITY = {
+  podAntiAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: [
+      { labelSelector: { matchLabels: { app: 'web' } }, topologyKey: 'kubernetes.io/hostname' },
+    ],
+  },
+};
+
+/** What the API server serves, with the bulk a cache must not keep. */
+const fullMetadata = (name: string, namespace?: string) => ({
+  name,
+  ...(namespace === undefined ? {} : { namespace }),
+  uid: `uid-${name}`,
+  resourceVersion: '42',
+  generation: 3,
+  creationTimestamp: '2026-01-01T00:00:00Z',
+  labels: { app: 'web' },
+  annotations: {
+    'kubectl.kubernetes.io/last-applied-configuration': '{"huge":true}',
+    'placement.dev/applied': '{"v":1}',
+  },
+  managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+  ownerReferences: [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      name: 'web-abc',
+      uid: 'u',
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ],
+});
+
+const podSpec = {
+  nodeName: 'node-1',
+  affinity: AFFINITY,
+  containers: [{ name: 'c', image: 'nginx' }],
+};
+
+void test('trimPod keeps only the fields the audit reads', () => {
+  const pod = trimPod({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...fullMetadata('web-1', 'shop'), deletionTimestamp: '2026-01-02T00:00:00Z' },
+    spec: podSpec,
+    status: {
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: 'True' }],
+      podIP: '10.0.0.1',
+    },
+  });
+  assert.deepEqual(pod, {
+    metadata: {
+      name: 'web-1',
+      namespace: 'shop',
+      uid: 'uid-web-1',
+      labels: { app: 'web' },
+      ownerReferences: [{ kind: 'ReplicaSet', name: 'web-abc', controller: true }],
+      deletionTimestamp: '2026-01-02T00:00:00Z',
+      resourceVersion: '42',
+    },
+    spec: { nodeName: 'node-1', affinity: AFFINITY },
+    status: { phase: 'Running' },
+  });
+});
+
+void test('trimPod leaves absent fields absent, not undefined', () => {
+  const pod = trimPod({ metadata: { name: 'p', namespace: 'ns' }, spec: {} });
+  assert.deepEqual(pod, { metadata: { name: 'p', namespace: 'ns' }, spec: {} });
+  assert.deepEqual(Object.keys(pod.metadata), ['name', 'namespace']);
+});
+
+void test('trimPod refuses an object without name or namespace', () => {
+  assert.equal(trimPod({ metadata: { name: 'p' } }), undefined);
+  assert.equal(trimPod('not an object'), undefined);
+});
+
+void test('trimNode and trimNamespace keep name, labels and resourceVersion', () => {
+  const raw = {
+    metadata: { ...fullMetadata('node-1'), labels: { 'topology.kubernetes.io/zone': 'a' } },
+    status: { capacity: { cpu: '4' } },
+  };
+  const expected = {
+    metadata: {
+      name: 'node-1',
+      labels: { 'topology.kubernetes.io/zone': 'a' },
+      resourceVersion: '42',
+    },
+  };
+  assert.deepEqual(trimNode(raw), expected);
+  assert.deepEqual(trimNamespace(raw), expected);
+});
+
+const template = { metadata: { labels: { app: 'web', tier: 'front' } }, spec: podSpec };
+const selector = { matchLabels: { app: 'web' } };
+
+interface WorkloadCase {
+  readonly kind: WorkloadKind;
+  readonly spec: Record<string, unknown>;
+  readonly status: Record<string, unknown>;
+  readonly selector: unknown;
+  readonly replicas: number;
+}
+
+const WORKLOADS: readonly WorkloadCase[] = [
+  {
+    kind: 'Deployment',
+    spec: { replicas: 2, selector, template },
+    status: { observedGeneration: 3, replicas: 2, updatedReplicas: 2, availableReplicas: 2 },
+    selector,
+    replicas: 2,
+  },
+  {
+    kind: 'StatefulSet',
+    spec: { replicas: 2, selector, template },
+    status: { observedGeneration: 3, currentRevision: 'r1', updateRevision: 'r1' },
+    selector,
+    replicas: 2,
+  },
+  {
+    kind: 'ReplicaSet',
+    spec: { replicas: 2, selector, template },
+    status: { observedGeneration: 3 },
+    selector,
+    replicas: 2,
+  },
+  {
+    kind: 'DaemonSet',
+    spec: { selector, template },
+    status: {
+      observedGeneration: 3,
+      desiredNumberScheduled: 4,
+      updatedNumberScheduled: 4,
+      numberAvailable: 4,
+    },
+    selector,
+    replicas: 4,
+  },
+  {
+    kind: 'CronJob',
+    spec: { schedule: '* * * * *', jobTemplate: { spec: { template } } },
+    status: {},
+    selector: undefined,
+    replicas: 1,
+  },
+];
+
+for (const c of WORKLOADS) {
+  void test(`workloadTransform(${c.kind}) reads the pod template and trims the rest`, () => {
+    const workload = workloadTransform(c.kind)({
+      metadata: fullMetadata('web', 'shop'),
+      spec: c.spec,
+      status: c.status,
+    });
+    assert.deepEqual(workload, {
+      kind: c.kind,
+      namespace: 'shop',
+      name: 'web',
+      uid: 'uid-web',
+      resourceVersion: '42',
+      generation: 3,
+      // last-applied-configuration is not cached
+      annotations: { 'placement.dev/applied': '{"v":1}' },
+      ownerReferences: [{ kind: 'ReplicaSet', name: 'web-abc', controller: true }],
+      selector: c.selector,
+      templateLabels: { app: 'web', tier: 'front' },
+      affinity: AFFINITY,
+      rolledOut: true,
+      replicas: c.replicas,
+    });
+  });
+}
+
+void test('workloadTransform: a template without affinity or labels', () => {
+  const workload = workloadTransform('Deployment')({
+    metadata: { name: 'w', namespace: 'ns' },
+    spec: { template: { spec: { containers: [] } } },
+  });
+  if (workload === undefined) assert.fail('no workload');
+  assert.equal(workload.affinity, undefined);
+  assert.deepEqual(workload.templateLabels, {});
+  assert.deepEqual(workload.annotations, {});
+  assert.equal(workload.generation, 0);
+});
+
+interface RolloutCase {
+  readonly name: string;
+  readonly kind: WorkloadKind;
+  readonly generation: number;
+  readonly spec: Record<string, unknown>;
+  readonly status: Record<string, unknown>;
+  readonly rolledOut: boolean;
+}
+
+const deployDone = { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 3 };
+
+const ROLLOUTS: readonly RolloutCase[] = [
+  {
+    name: 'Deployment: all replicas updated and available',
+    kind: 'Deployment',
+    generation: 2,
+    spec: { replicas: 3 },
+    status: deployDone,
+    rolledOut: true,
+  },
+  {
+    name: 'Deployment: controller has not seen the new generation',
+    kind: 'Deployment',
+    generation: 3,
+    spec: { replicas: 3 },
+    status: deployDone,
+    rolledOut: false,
+  },
+  {
+    name: 'Deployment: old replicas still running',
+    kind: 'Deployment',
+    generation: 2,
+    spec: { replicas: 3 },
+    status: { ...deployDone, replicas: 4 },
+    rolledOut: false,
+  },
+  {
+    name: 'Deployment: an updated replica not available yet',
+    kind: 'Deployment',
+    generation: 2,
+    spec: { replicas: 3 },
+    status: { ...deployDone, availableReplicas: 2 },
+    rolledOut: false,
+  },
+  {
+    name: 'Deployment: replicas default to 1',
+    kind: 'Deployment',
+    generation: 1,
+    spec: {},
+    status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
+    rolledOut: true,
+  },
+  {
+    name: 'Deployment: scaled to zero',
+    kind: 'Deployment',
+    generation: 1,
+    spec: { replicas: 0 },
+    status: { observedGeneration: 1 },
+    rolledOut: true,
+  },
+  {
+    name: 'Deployment: no status yet',
+    kind: 'Deployment',
+    generation: 1,
+    spec: { replicas: 1 },
+    status: {},
+    rolledOut: false,
+  },
+  {
+    name: 'StatefulSet: revisions equal',
+    kind: 'StatefulSet',
+    generation: 2,
+    spec: { replicas: 3 },
+    status: { observedGeneration: 2, currentRevision: 'a', updateRevision: 'a' },
+    rolledOut: true,
+  },
+  {
+    name: 'StatefulSet: all replicas updated before currentRevision moves',
+    kind: 'StatefulSet',
+    generation: 2,
+    spec: { replicas: 3 },
+    status: {
+      observedGeneration: 2,
+      currentRevision: 'a',
+      updateRevision: 'b',
+      updatedReplicas: 3,
+    },
+    rolledOut: true,
+  },
+  {
+    name: 'StatefulSet: rolling',
+    kind: 'StatefulSet',
+    generation: 2,
+    spec: { replicas: 3 },
+    status: {
+      observedGeneration: 2,
+      currentRevision: 'a',
+      updateRevision: 'b',
+      updatedReplicas: 1,
+    },
+    rolledOut: false,
+  },
+  {
+    name: 'StatefulSet: new generation not observed',
+    kind: 'StatefulSet',
+    generation: 3,
+    spec: { replicas: 3 },
+    status: { observedGeneration: 2, currentRevision: 'a', updateRevision: 'a' },
+    rolledOut: false,
+  },
+  {
+    name: 'DaemonSet: every node updated and available',
+    kind: 'DaemonSet',
+    generation: 1,
+    spec: {},
+    status: {
+      observedGeneration: 1,
+      desiredNumberScheduled: 5,
+      updatedNumberScheduled: 5,
+      numberAvailable: 5,
+    },
+    rolledOut: true,
+  },
+  {
+    name: 'DaemonSet: a node not updated',
+    kind: 'DaemonSet',
+    generation: 1,
+    spec: {},
+    status: {
+      observedGeneration: 1,
+      desiredNumberScheduled: 5,
+      updatedNumberScheduled: 4,
+      numberAvailable: 5,
+    },
+    rolledOut: false,
+  },
+  {
+    name: 'DaemonSet: a pod not available',
+    kind: 'DaemonSet',
+    generation: 1,
+    spec: {},
+    status: {
+      observedGeneration: 1,
+      desiredNumberScheduled: 5,
+      updatedNumberScheduled: 5,
+      numberAvailable: 4,
+    },
+    rolledOut: false,
+  },
+  {
+    name: 'ReplicaSet: observed',
+    kind: 'ReplicaSet',
+    generation: 4,
+    spec: { replicas: 3 },
+    status: { observedGeneration: 4 },
+    rolledOut: true,
+  },
+  {
+    name: 'ReplicaSet: not observed',
+    kind: 'ReplicaSet',
+    generation: 4,
+    spec: { replicas: 3 },
+    status: { observedGeneration: 3 },
+    rolledOut: false,
+  },
+  {
+    name: 'CronJob: always',
+    kind: 'CronJob',
+    generation: 9,
+    spec: {},
+    status: {},
+    rolledOut: true,
+  },
+];
+
+for (const c of ROLLOUTS) {
+  void test(`rolledOut: ${c.name}`, () => {
+    assert.equal(rolledOut(c.kind, c.generation, c.spec, c.status), c.rolledOut);
+  });
+}
+
+void test('policyTransform keeps metadata the writes need, spec and status', () => {
+  const spec = { mode: 'Enforce', targets: { kinds: ['Deployment'] } };
+  const status = { observedGeneration: 3, conditions: [{ type: 'Ready', status: 'True' }] };
+  const raw = {
+    apiVersion: 'placement.dev/v1alpha1',
+    kind: 'PlacementPolicy',
+    metadata: { ...fullMetadata('spread', 'shop'), finalizers: ['placement.dev/finalizer'] },
+    spec,
+    status,
+  };
+  assert.deepEqual(policyTransform('PlacementPolicy')(raw), {
+    apiVersion: 'placement.dev/v1alpha1',
+    kind: 'PlacementPolicy',
+    metadata: {
+      name: 'spread',
+      namespace: 'shop',
+      uid: 'uid-spread',
+      generation: 3,
+      resourceVersion: '42',
+      finalizers: ['placement.dev/finalizer'],
+    },
+    spec,
+    status,
+  });
+});
+
+void test('policyTransform: a list item (no apiVersion) caches like a watch event', () => {
+  const raw = { metadata: { name: 'all', resourceVersion: '7' }, spec: {} };
+  const cluster = policyTransform('ClusterPlacementPolicy')(raw);
+  assert.deepEqual(cluster, {
+    apiVersion: 'placement.dev/v1alpha1',
+    kind: 'ClusterPlacementPolicy',
+    metadata: { name: 'all', resourceVersion: '7' },
+    spec: {},
+  });
+});
