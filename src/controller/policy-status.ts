@@ -47,7 +47,8 @@ export interface PolicyStatus {
   readonly violations: number;
   readonly violationSample: AuditSummary['violationSample'];
   readonly lastAuditTime?: string;
-  readonly auditOnly: number;
+  /** Where the CRD declares it: a top-level auditOnly would be pruned on every write. */
+  readonly workloads: { readonly auditOnly: number };
 }
 
 interface Counts {
@@ -181,7 +182,7 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
     violations: audit?.violations ?? 0,
     violationSample: audit?.violationSample ?? [],
     ...(audit ? { lastAuditTime: audit.lastAuditTime } : {}),
-    auditOnly: audit?.auditOnly ?? 0,
+    workloads: { auditOnly: audit?.auditOnly ?? 0 },
   };
   if (inputs.entry.kind === 'invalid') {
     const message = inputs.entry.errors.map((e) => `${e.field}: ${e.problem}`).join('; ');

@@ -71,7 +71,7 @@ export class RolloutBudget {
 
   private release(key: string): void {
     this.rolling.delete(key);
-    if (this.waiting.size === 0) return;
+    // Told even when nobody waits: the owner also reports how many slots are in use.
     const woken = [...this.waiting];
     this.waiting.clear();
     this.onFreed(woken);

@@ -67,6 +67,10 @@ export interface LocalCluster {
   rssBytes(): number;
   /** Runs the pinned kubectl against this cluster; resolves with stdout, rejects with stderr. */
   kubectl(...args: string[]): Promise<string>;
+  /** Kills kube-apiserver alone (SIGKILL, as a crash would); etcd and the rest keep running. */
+  stopApiserver(): Promise<void>;
+  /** Starts kube-apiserver again: same port, flags and etcd; resolves once /readyz is ok. */
+  startApiserver(): Promise<void>;
   /** Kills every process and removes the working directory. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -205,6 +209,8 @@ async function bringUp(
     startupMs: performance.now() - started,
     rssBytes: () => supervisor.rssBytes(),
     kubectl: (...args) => runKubectl(kubectlPath, adminConfig, args),
+    stopApiserver: () => supervisor.stopComponent('kube-apiserver'),
+    startApiserver: () => restartApiserver(context, options.timeoutMs ?? 120_000),
     stop: () => supervisor.stop(),
   };
 }
@@ -260,6 +266,16 @@ async function startApiserver(context: Context, api: KubeHttp): Promise<void> {
   ]);
   // /readyz covers etcd, the RBAC bootstrap roles and the other post-start hooks.
   await waitFor(context, 'kube-apiserver /readyz', () => api.ok('/readyz'));
+}
+
+/** startApiserver again, after stopApiserver, with a deadline of its own. */
+async function restartApiserver(context: Context, timeoutMs: number): Promise<void> {
+  const api = new KubeHttp(context.server, { ca: context.pki.ca.cert, ...context.pki.admin });
+  try {
+    await startApiserver({ ...context, deadline: Date.now() + timeoutMs }, api);
+  } finally {
+    api.close();
+  }
 }
 
 /** Flags shared by the controller manager and the scheduler. */

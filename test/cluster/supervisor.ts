@@ -87,6 +87,23 @@ export class Supervisor {
     this.#components.push(component);
   }
 
+  /**
+   * Stops one component and forgets it, so that it can be started again under the same name
+   * (its log continues) while the others keep running. SIGKILL, the default, is a crash:
+   * no graceful shutdown. Other signals get the grace period of stop().
+   */
+  async stopComponent(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const component = this.#components.find((c) => c.name === name && running(c));
+    if (component === undefined) throw new Error(`${name} is not running`);
+    if (signal === 'SIGKILL') {
+      signalGroup(component.child, signal);
+      await component.exited;
+    } else {
+      await this.#terminate(component);
+    }
+    this.#components.splice(this.#components.indexOf(component), 1);
+  }
+
   /** Throws, with the end of its log, if a component has died. */
   assertRunning(): void {
     const dead = this.#components.find((component) => component.exit !== undefined);
