@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { fakeNodeManifest } from './fake-node.ts';
 import { KubeHttp } from './kube-http.ts';
 import { defaultBinDir, missingBinaries, readVersions, STAGES_DIR } from './paths.ts';
 import { createPki, type KeyPair, type Pki } from './pki.ts';
@@ -392,48 +393,16 @@ interface NodeTraits {
 }
 
 function fakeNode(prefix: string, index: number, traits: NodeTraits) {
-  const name = `${prefix}-node-${index}`;
-  // Node status may be set on create: capacity, addresses and nodeInfo are
-  // what a kubelet would report; kwok then adds the Ready condition.
-  const internalIP = `10.10.${Math.floor(index / 250)}.${(index % 250) + 1}`;
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name,
-      annotations: { 'kwok.x-k8s.io/node': 'fake' },
-      labels: {
-        'kubernetes.io/hostname': name,
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': 'amd64',
-        'topology.kubernetes.io/zone': traits.zone,
-        'topology.kubernetes.io/region': traits.region,
-        type: 'kwok',
-      },
+  return fakeNodeManifest({
+    name: `${prefix}-node-${index}`,
+    index,
+    labels: {
+      'topology.kubernetes.io/zone': traits.zone,
+      'topology.kubernetes.io/region': traits.region,
     },
-    // Own pod CIDR per node, from which kwok hands out pod IPs.
-    spec: { podCIDR: `10.244.${index}.0/24`, podCIDRs: [`10.244.${index}.0/24`] },
-    status: {
-      capacity: traits.capacity,
-      allocatable: traits.capacity,
-      addresses: [
-        { type: 'InternalIP', address: internalIP },
-        { type: 'Hostname', address: name },
-      ],
-      nodeInfo: {
-        architecture: 'amd64',
-        operatingSystem: 'linux',
-        kubeletVersion: traits.kubeletVersion,
-        containerRuntimeVersion: 'kwok',
-        kernelVersion: 'kwok',
-        osImage: 'kwok',
-        bootID: '',
-        machineID: '',
-        systemUUID: '',
-        kubeProxyVersion: '',
-      },
-    },
-  };
+    capacity: traits.capacity,
+    kubeletVersion: traits.kubeletVersion,
+  });
 }
 
 interface NodeList {

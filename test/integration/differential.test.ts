@@ -51,6 +51,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
 import type { Affinity } from '../../src/api/core.ts';
+import { fakeNodeManifest } from '../cluster/fake-node.ts';
 import { readVersions } from '../cluster/paths.ts';
 import { HttpMethod, KubeApi } from './differential/kube.ts';
 import {
@@ -125,41 +126,13 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 // ------------------------------------------------------------------ the run's nodes
 
 function nodeManifest(name: string, run: string): Record<string, unknown> {
-  const capacity = { cpu: '16', memory: '64Gi', pods: '110' };
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name,
-      // kwok manages nodes with this annotation: Ready, leases, pods Running.
-      annotations: { 'kwok.x-k8s.io/node': 'fake' },
-      labels: {
-        [HOSTNAME]: name,
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': 'amd64',
-        type: 'kwok',
-        [MARK]: run,
-      },
-    },
-    spec: { taints: [{ ...TAINT, value: run }] },
-    status: {
-      capacity,
-      allocatable: capacity,
-      addresses: [{ type: 'Hostname', address: name }],
-      nodeInfo: {
-        architecture: 'amd64',
-        operatingSystem: 'linux',
-        kubeletVersion: readVersions().kubernetes,
-        containerRuntimeVersion: 'kwok',
-        kernelVersion: 'kwok',
-        osImage: 'kwok',
-        bootID: '',
-        machineID: '',
-        systemUUID: '',
-        kubeProxyVersion: '',
-      },
-    },
-  };
+  return fakeNodeManifest({
+    name,
+    labels: { [MARK]: run },
+    taints: [{ ...TAINT, value: run }],
+    capacity: { cpu: '16', memory: '64Gi', pods: '110' },
+    kubeletVersion: readVersions().kubernetes,
+  });
 }
 
 interface NodeJson {

@@ -5,6 +5,8 @@
 // Every test owns what it creates. Cleanup runs after the test, operators first (so that no
 // operator is left reacting to the deletions), then everything else in reverse order.
 import assert from 'node:assert/strict';
+import { fakeNodeManifest } from '../../cluster/fake-node.ts';
+import { readVersions } from '../../cluster/paths.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -149,47 +151,20 @@ export interface Pool {
 /** Creates `zones.length` KWOK nodes (one per zone given) and waits until they are Ready. */
 export async function makePool(c: Cluster, s: Scope, zones: readonly string[]): Promise<Pool> {
   const id = uniqueName('pool');
-  const nodes = zones.map((zone, i) => {
-    const name = `${id}-node-${i}`;
-    const capacity = { cpu: '16', memory: '64Gi', pods: '110' };
-    return {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {
-        name,
-        // kwok plays the kubelet for nodes annotated so (test/cluster/local-cluster.ts).
-        annotations: { 'kwok.x-k8s.io/node': 'fake' },
-        labels: {
-          [HOSTNAME]: name,
-          'kubernetes.io/os': 'linux',
-          'kubernetes.io/arch': 'amd64',
-          [ZONE]: zone,
-          'topology.kubernetes.io/region': 'region-1',
-          type: 'kwok',
-          [TEST_LABEL]: 'operator',
-          [POOL_KEY]: id,
-        },
+  const nodes = zones.map((zone, i) =>
+    fakeNodeManifest({
+      name: `${id}-node-${i}`,
+      labels: {
+        [ZONE]: zone,
+        'topology.kubernetes.io/region': 'region-1',
+        [TEST_LABEL]: 'operator',
+        [POOL_KEY]: id,
       },
-      spec: { taints: [{ key: POOL_KEY, value: id, effect: 'NoSchedule' }] },
-      status: {
-        capacity,
-        allocatable: capacity,
-        addresses: [{ type: 'Hostname', address: name }],
-        nodeInfo: {
-          architecture: 'amd64',
-          operatingSystem: 'linux',
-          kubeletVersion: 'v1.36.3',
-          containerRuntimeVersion: 'kwok',
-          kernelVersion: 'kwok',
-          osImage: 'kwok',
-          bootID: '',
-          machineID: '',
-          systemUUID: '',
-          kubeProxyVersion: '',
-        },
-      },
-    };
-  });
+      taints: [{ key: POOL_KEY, value: id, effect: 'NoSchedule' }],
+      capacity: { cpu: '16', memory: '64Gi', pods: '110' },
+      kubeletVersion: readVersions().kubernetes,
+    }),
+  );
   const names = nodes.map((n) => n.metadata.name);
   s.defer(() => c.kubectl('delete', 'nodes', ...names, '--wait=false', '--ignore-not-found'));
   await c.apply(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: nodes }));
