@@ -75,3 +75,21 @@ export function policyRef(policy: Pick<PlacementPolicy, 'kind' | 'metadata'>): P
     ? `PlacementPolicy/${policy.metadata.namespace ?? ''}/${policy.metadata.name}`
     : `ClusterPlacementPolicy/${policy.metadata.name}`;
 }
+
+/** What the continuous audit reports of one policy, shown in its status. */
+export interface PolicyAuditSummary {
+  readonly violations: number;
+  /** A bounded sample of the violating pods. */
+  readonly violationSample: readonly {
+    readonly pod: string;
+    readonly node: string;
+    readonly rule: string;
+    readonly source: string;
+    readonly message: string;
+  }[];
+  readonly lastAuditTime: string;
+  /** Pods of Jobs and bare Pods the policy targets: audited, never rewritten. */
+  readonly auditOnly: number;
+  /** Why the policy's required rules cannot be met, when they cannot. */
+  readonly unsatisfiable?: string;
+}

@@ -1,5 +1,5 @@
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
-import type { PolicyRef } from '../api/policy.ts';
+import type { PolicyAuditSummary, PolicyRef } from '../api/policy.ts';
 import {
   auditIndex,
   buildIndex,
@@ -45,20 +45,8 @@ export interface AuditEvents {
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
 
-/** What a policy's status shows of the audit (the controller's AuditSummary). */
-export interface PolicyAudit {
-  readonly violations: number;
-  readonly violationSample: readonly {
-    pod: string;
-    node: string;
-    rule: string;
-    source: string;
-    message: string;
-  }[];
-  readonly lastAuditTime: string;
-  readonly auditOnly: number;
-  readonly unsatisfiable?: string;
-}
+/** What a policy's status shows of the audit. */
+export type PolicyAudit = PolicyAuditSummary;
 
 export interface ContinuousAuditDeps {
   readonly pods: AuditSource<Pod>;

@@ -1,5 +1,5 @@
 import type { Labels } from '../api/core.ts';
-import type { PlacementPolicy } from '../api/policy.ts';
+import type { PlacementPolicy, PolicyAuditSummary } from '../api/policy.ts';
 import {
   APPLIED_ANNOTATION,
   injectionFor,
@@ -23,20 +23,7 @@ export interface Condition {
 }
 
 /** What the audit knows of a policy, merged into its status. */
-export interface AuditSummary {
-  readonly violations: number;
-  readonly violationSample: readonly {
-    pod: string;
-    node: string;
-    rule: string;
-    source: string;
-    message: string;
-  }[];
-  readonly lastAuditTime: string;
-  /** Pods of Jobs and bare Pods the policy targets: audited, never rewritten. */
-  readonly auditOnly: number;
-  readonly unsatisfiable?: string;
-}
+export type AuditSummary = PolicyAuditSummary;
 
 export interface PolicyStatus {
   readonly observedGeneration: number;

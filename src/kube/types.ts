@@ -1,61 +1,15 @@
-import type { Affinity, Labels, LabelSelector, OwnerReference } from '../api/core.ts';
-import type { PlacementPolicy, WorkloadKind } from '../api/policy.ts';
+import type { PlacementPolicy } from '../api/policy.ts';
 
-/*
- * The shapes of src/controller/ports.ts, restated here because the layer rule keeps
- * src/kube from importing src/controller; TypeScript's structural typing makes these
- * the same types (test/unit/kube/ports.test.ts checks that they stay assignable).
- */
-
-export type { WorkloadKind };
-
-export interface Workload {
-  readonly kind: WorkloadKind;
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid: string;
-  readonly resourceVersion: string;
-  readonly generation: number;
-  readonly annotations: Labels;
-  readonly ownerReferences: readonly OwnerReference[];
-  readonly selector: LabelSelector | undefined;
-  readonly templateLabels: Labels;
-  readonly affinity: Affinity | undefined;
-  /** Whether the last template change has fully rolled out (always true for CronJob). */
-  readonly rolledOut: boolean;
-  /** Desired pods (spec.replicas, default 1; DaemonSet: scheduled nodes; CronJob: 1). */
-  readonly replicas: number;
-}
-
-export interface Store<T> {
-  list(): readonly T[];
-  get(key: string): T | undefined;
-  readonly synced: boolean;
-}
-
-export type WatchEvent<T> =
-  | { readonly type: 'added' | 'updated'; readonly object: T; readonly old?: T }
-  | { readonly type: 'deleted'; readonly object: T };
-
-export type WriteResult =
-  | { readonly kind: 'written'; readonly resourceVersion: string }
-  | { readonly kind: 'conflict' }
-  | { readonly kind: 'gone' }
-  | { readonly kind: 'failed'; readonly message: string; readonly retryable: boolean };
-
-export interface AffinityWrite {
-  readonly workload: Workload;
-  readonly affinity: Affinity | undefined;
-  readonly appliedAnnotation: string | undefined;
-}
-
-export interface EventTarget {
-  readonly kind: string;
-  readonly namespace?: string;
-  readonly name: string;
-  readonly uid?: string;
-  readonly apiVersion: string;
-}
+// The shapes every layer shares live in src/api; src/kube produces them.
+export type {
+  AffinityWrite,
+  EventTarget,
+  Store,
+  WatchEvent,
+  Workload,
+  WorkloadKind,
+  WriteResult,
+} from '../api/cluster.ts';
 
 /**
  * A policy as the informer caches it: src/api's PlacementPolicy plus what writes need,

@@ -1,0 +1,63 @@
+import type { Affinity, Labels, LabelSelector, OwnerReference } from './core.ts';
+import type { WorkloadKind } from './policy.ts';
+
+/*
+ * Shapes the operator's layers share: src/kube produces them from the API, src/controller
+ * and src/audit consume them. Objects here are trimmed to the fields the operator uses.
+ */
+
+export type { WorkloadKind };
+
+/** A workload as cached: identity, pod template labels and affinity, rollout state. */
+export interface Workload {
+  readonly kind: WorkloadKind;
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly resourceVersion: string;
+  readonly generation: number;
+  readonly annotations: Labels;
+  readonly ownerReferences: readonly OwnerReference[];
+  readonly selector: LabelSelector | undefined;
+  readonly templateLabels: Labels;
+  readonly affinity: Affinity | undefined;
+  /** Whether the last template change has fully rolled out (always true for CronJob). */
+  readonly rolledOut: boolean;
+  /** Desired pods (spec.replicas, default 1; DaemonSet: scheduled nodes; CronJob: 1). */
+  readonly replicas: number;
+}
+
+/** A read-only, informer-backed view of objects of one kind. */
+export interface Store<T> {
+  list(): readonly T[];
+  get(key: string): T | undefined;
+  /** True once the first list has been loaded. */
+  readonly synced: boolean;
+}
+
+export type WatchEvent<T> =
+  | { readonly type: 'added' | 'updated'; readonly object: T; readonly old?: T }
+  | { readonly type: 'deleted'; readonly object: T };
+
+/** Outcome of a write, as the reconciler branches on it. */
+export type WriteResult =
+  | { readonly kind: 'written'; readonly resourceVersion: string }
+  | { readonly kind: 'conflict' } // 409: someone wrote first; re-read and retry
+  | { readonly kind: 'gone' } // 404: the object no longer exists
+  | { readonly kind: 'failed'; readonly message: string; readonly retryable: boolean };
+
+export interface AffinityWrite {
+  readonly workload: Workload;
+  /** The whole new pod-template affinity, or undefined to remove it. */
+  readonly affinity: Affinity | undefined;
+  /** The new `placement.dev/applied` annotation text, or undefined to remove it. */
+  readonly appliedAnnotation: string | undefined;
+}
+
+export interface EventTarget {
+  readonly kind: string;
+  readonly namespace?: string;
+  readonly name: string;
+  readonly uid?: string;
+  readonly apiVersion: string;
+}
