@@ -9,7 +9,11 @@ let cluster: TestCluster | undefined;
 export const SHARED_NODES = 4;
 
 export async function globalSetup(): Promise<void> {
-  cluster = await selectTestCluster({ nodes: SHARED_NODES, name: 'shared', zones: ['zone-a', 'zone-b'] });
+  cluster = await selectTestCluster({
+    nodes: SHARED_NODES,
+    name: 'shared',
+    zones: ['zone-a', 'zone-b'],
+  });
   process.env['KUBECONFIG_TEST'] = cluster.kubeconfigPath;
   process.env['PLACEMENT_TEST_BIN_DIR'] = cluster.local?.binDir ?? '';
 }
