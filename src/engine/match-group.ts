@@ -22,6 +22,8 @@ export class MatchGroup<Member> {
   readonly carriers = new Map<string, Set<Member>>();
   /** How many pods use the group; it is dropped at zero. */
   refs = 0;
+  /** How many pods carry it as a required anti-affinity term. */
+  antiRefs = 0;
 
   constructor(id: string, terms: readonly ResolvedTerm[]) {
     this.id = id;

@@ -1,4 +1,5 @@
 import type { Labels } from '../api/core.ts';
+import { AnchorIndex, editSet } from './anchor-index.ts';
 import { MatchGroup } from './match-group.ts';
 import type { PodPlacement, SourcedTerm } from './placement.ts';
 import { selectorAnchor, type SelectorAnchor } from './selector.ts';
@@ -34,10 +35,10 @@ export class TopologyIndex {
   /** label key → value → pods: finds the pods a new group can select. */
   private readonly podsByLabel = new Map<string, Map<string, Set<IndexedPod>>>();
   private readonly groups = new Map<string, MatchGroup<IndexedPod>>();
-  /** Groups by the label every pod they select must carry: finds the groups a pod can match. */
-  private readonly groupsByValue = new Map<string, Map<string, Set<MatchGroup<IndexedPod>>>>();
-  private readonly groupsByKey = new Map<string, Set<MatchGroup<IndexedPod>>>();
-  private readonly groupsUnanchored = new Set<MatchGroup<IndexedPod>>();
+  /** Every group, filed by anchor: finds the groups a pod can match. */
+  private readonly anchors = new AnchorIndex<MatchGroup<IndexedPod>>();
+  /** The groups some pod carries as required anti-affinity: the symmetric check needs only these. */
+  private readonly antiAnchors = new AnchorIndex<MatchGroup<IndexedPod>>();
 
   // ---- reads ----
 
@@ -77,14 +78,13 @@ export class TopologyIndex {
   }
 
   /** The groups whose selectors could select a pod with these labels (a superset, never missing one). */
-  *candidateGroups(labels: Labels): Generator<MatchGroup<IndexedPod>> {
-    for (const [key, value] of Object.entries(labels)) {
-      const byValue = this.groupsByValue.get(key)?.get(value);
-      if (byValue) yield* byValue;
-      const byKey = this.groupsByKey.get(key);
-      if (byKey) yield* byKey;
-    }
-    yield* this.groupsUnanchored;
+  candidateGroups(labels: Labels): Generator<MatchGroup<IndexedPod>> {
+    return this.anchors.candidates(labels);
+  }
+
+  /** Like candidateGroups, among the groups that are some pod's required anti-affinity. */
+  candidateAntiGroups(labels: Labels): Generator<MatchGroup<IndexedPod>> {
+    return this.antiAnchors.candidates(labels);
   }
 
   // ---- writes ----
@@ -109,8 +109,11 @@ export class TopologyIndex {
 
   /** Adds a bound pod, or replaces the pod with the same key. */
   upsertPod(pod: PodPlacement): void {
-    this.removePod(pod.key);
-    this.add(pod);
+    const existing = this.pods.get(pod.key);
+    this.keepingGroups(existing ? [existing] : [], () => {
+      this.removePod(pod.key);
+      this.add(pod);
+    });
   }
 
   removePod(key: string): void {
@@ -125,10 +128,30 @@ export class TopologyIndex {
 
   /** Takes pods out with the old labels and puts them back with the new ones. */
   private reindex(affected: Set<IndexedPod> | undefined, change: () => void): void {
-    const pods = affected ? [...affected].map((e) => e.pod) : [];
-    for (const pod of pods) this.removePod(pod.key);
-    change();
-    for (const pod of pods) this.add(pod);
+    const entries = affected ? [...affected] : [];
+    this.keepingGroups(entries, () => {
+      for (const e of entries) this.removePod(e.pod.key);
+      change();
+      for (const e of entries) this.add(e.pod);
+    });
+  }
+
+  /**
+   * Runs `f` with the groups these pods use held, so taking a pod out and back does not
+   * drop a group it alone uses and then rebuild it by scanning every pod.
+   */
+  private keepingGroups(entries: readonly IndexedPod[], f: () => void): void {
+    const held = new Set<MatchGroup<IndexedPod>>();
+    for (const e of entries) {
+      if (e.affinityGroup) held.add(e.affinityGroup);
+      for (const g of e.termGroups.values()) held.add(g);
+    }
+    for (const g of held) g.refs++;
+    try {
+      f();
+    } finally {
+      for (const g of held) this.release(g);
+    }
   }
 
   private add(pod: PodPlacement): void {
@@ -150,8 +173,12 @@ export class TopologyIndex {
     }
     const nodeLabels = this.nodeLabels(pod.nodeName);
     for (const s of entry.antiById.values()) {
+      const group = groups.get(s.term.id);
+      if (group === undefined) continue;
+      if (group.antiRefs++ === 0 && !group.selectsNothing)
+        this.antiAnchors.add(group, group.anchor);
       const value = nodeLabels[s.term.topologyKey];
-      if (value !== undefined) groups.get(s.term.id)?.addCarrier(value, entry);
+      if (value !== undefined) group.addCarrier(value, entry);
     }
   }
 
@@ -165,8 +192,12 @@ export class TopologyIndex {
   private releaseGroups(entry: IndexedPod): void {
     const nodeLabels = this.nodeLabels(entry.pod.nodeName);
     for (const s of entry.antiById.values()) {
+      const group = entry.termGroups.get(s.term.id);
+      if (group === undefined) continue;
       const value = nodeLabels[s.term.topologyKey];
-      if (value !== undefined) entry.termGroups.get(s.term.id)?.removeCarrier(value, entry);
+      if (value !== undefined) group.removeCarrier(value, entry);
+      if (--group.antiRefs === 0 && !group.selectsNothing)
+        this.antiAnchors.remove(group, group.anchor);
     }
     if (entry.affinityGroup) this.release(entry.affinityGroup);
     for (const group of entry.termGroups.values()) this.release(group);
@@ -183,7 +214,7 @@ export class TopologyIndex {
     group.refs = 1;
     this.groups.set(id, group);
     if (!group.selectsNothing) {
-      this.anchorGroup(group, 1);
+      this.anchors.add(group, group.anchor);
       for (const entry of this.candidatePods(group)) {
         if (this.groupSelects(group, entry.pod)) group.bump(this.nodeLabels(entry.pod.nodeName), 1);
       }
@@ -195,27 +226,7 @@ export class TopologyIndex {
     group.refs--;
     if (group.refs > 0) return;
     this.groups.delete(group.id);
-    if (!group.selectsNothing) this.anchorGroup(group, -1);
-  }
-
-  private anchorGroup(group: MatchGroup<IndexedPod>, op: 1 | -1): void {
-    const a = group.anchor;
-    if (a.kind === 'none') {
-      if (op > 0) this.groupsUnanchored.add(group);
-      else this.groupsUnanchored.delete(group);
-      return;
-    }
-    if (a.kind === 'key') {
-      editSet(this.groupsByKey, a.key, group, op);
-      return;
-    }
-    let byValue = this.groupsByValue.get(a.key);
-    if (byValue === undefined) {
-      byValue = new Map();
-      this.groupsByValue.set(a.key, byValue);
-    }
-    for (const v of a.values) editSet(byValue, v, group, op);
-    if (byValue.size === 0) this.groupsByValue.delete(a.key);
+    if (!group.selectsNothing) this.anchors.remove(group, group.anchor);
   }
 
   /** Placed pods that `term` selects. */
@@ -307,19 +318,4 @@ export class TopologyIndex {
     }
     return lines.join('\n');
   }
-}
-
-function editSet<K, V>(map: Map<K, Set<V>>, key: K, value: V, op: 1 | -1): void {
-  let set = map.get(key);
-  if (op > 0) {
-    if (set === undefined) {
-      set = new Set();
-      map.set(key, set);
-    }
-    set.add(value);
-    return;
-  }
-  if (set === undefined) return;
-  set.delete(value);
-  if (set.size === 0) map.delete(key);
 }

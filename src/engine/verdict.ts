@@ -129,7 +129,7 @@ function existingAntiAffinityViolations(
   nodeLabels: Labels,
 ): Violation[] {
   const out: Violation[] = [];
-  for (const group of index.candidateGroups(entry.pod.labels)) {
+  for (const group of index.candidateAntiGroups(entry.pod.labels)) {
     if (group.carriers.size === 0) continue;
     const term = group.terms[0];
     if (term === undefined) continue;

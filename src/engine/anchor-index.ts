@@ -1,0 +1,66 @@
+import type { Labels } from '../api/core.ts';
+import type { SelectorAnchor } from './selector.ts';
+
+/**
+ * Groups filed under the label every pod they select must carry, so the groups that can
+ * select a pod are found from its labels instead of by trying them all.
+ */
+export class AnchorIndex<G> {
+  private readonly byValue = new Map<string, Map<string, Set<G>>>();
+  private readonly byKey = new Map<string, Set<G>>();
+  private readonly unanchored = new Set<G>();
+
+  add(group: G, anchor: SelectorAnchor): void {
+    this.edit(group, anchor, 1);
+  }
+
+  remove(group: G, anchor: SelectorAnchor): void {
+    this.edit(group, anchor, -1);
+  }
+
+  /** The groups that could select a pod with these labels (a superset, never missing one). */
+  *candidates(labels: Labels): Generator<G> {
+    for (const [key, value] of Object.entries(labels)) {
+      const byValue = this.byValue.get(key)?.get(value);
+      if (byValue) yield* byValue;
+      const byKey = this.byKey.get(key);
+      if (byKey) yield* byKey;
+    }
+    yield* this.unanchored;
+  }
+
+  private edit(group: G, a: SelectorAnchor, op: 1 | -1): void {
+    if (a.kind === 'none') {
+      if (op > 0) this.unanchored.add(group);
+      else this.unanchored.delete(group);
+      return;
+    }
+    if (a.kind === 'key') {
+      editSet(this.byKey, a.key, group, op);
+      return;
+    }
+    let byValue = this.byValue.get(a.key);
+    if (byValue === undefined) {
+      byValue = new Map();
+      this.byValue.set(a.key, byValue);
+    }
+    for (const v of a.values) editSet(byValue, v, group, op);
+    if (byValue.size === 0) this.byValue.delete(a.key);
+  }
+}
+
+/** Adds `value` to or removes it from the set at `key`, dropping empty sets. */
+export function editSet<K, V>(map: Map<K, Set<V>>, key: K, value: V, op: 1 | -1): void {
+  let set = map.get(key);
+  if (op > 0) {
+    if (set === undefined) {
+      set = new Set();
+      map.set(key, set);
+    }
+    set.add(value);
+    return;
+  }
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
