@@ -165,7 +165,11 @@ export class Supervisor {
     clearTimeout(timer);
     if (running(component)) {
       signalGroup(component.child, 'SIGKILL');
+      // The child is unref'd: hold the event loop open until its exit is seen, or Node
+      // may end with this await unsettled.
+      const hold = setInterval(() => undefined, 1_000);
       await component.exited;
+      clearInterval(hold);
     }
   }
 
