@@ -10,6 +10,7 @@
  * engine and the reference judge disagree, or when the index after the incremental
  * updates (all undone) no longer gives the audit it gave before them; 2 on bad flags.
  */
+import { intFlag } from './flags.ts';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Labels, Node, Pod } from '../src/api/core.ts';
@@ -71,25 +72,17 @@ function options(argv: readonly string[]): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (flag: string, value: string | undefined, fallback: number, min: number): number => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) {
-      throw new Error(`--${flag}: "${value}" is not an integer >= ${min}`);
-    }
-    return n;
-  };
-  const nodes = int('nodes', values.nodes, 5000, 10);
-  const pods = int('pods', values.pods, 150_000, 100);
+  const nodes = intFlag('nodes', values.nodes, 5000, 10);
+  const pods = intFlag('pods', values.pods, 150_000, 100);
   return {
     nodes,
     pods,
-    runs: int('runs', values.runs, 5, 1),
-    samples: int('samples', values.samples, 10_000, 1),
-    namespaceSamples: int('namespace-samples', values['namespace-samples'], 200, 1),
-    refNodes: int('ref-nodes', values['ref-nodes'], Math.min(200, nodes), 10),
-    refPods: int('ref-pods', values['ref-pods'], Math.min(4000, pods), 100),
-    seed: int('seed', values.seed, 20261125, 0),
+    runs: intFlag('runs', values.runs, 5, 1),
+    samples: intFlag('samples', values.samples, 10_000, 1),
+    namespaceSamples: intFlag('namespace-samples', values['namespace-samples'], 200, 1),
+    refNodes: intFlag('ref-nodes', values['ref-nodes'], Math.min(200, nodes), 10),
+    refPods: intFlag('ref-pods', values['ref-pods'], Math.min(4000, pods), 100),
+    seed: intFlag('seed', values.seed, 20261125, 0),
   };
 }
 

@@ -7,6 +7,7 @@
  *
  * No dependencies and no Math.random: the same options give the same cluster.
  */
+import { SeededRandom } from '../test/support/seeded-random.ts';
 import type {
   Affinity,
   Labels,
@@ -85,28 +86,10 @@ export interface GeneratedCluster {
   readonly stats: ClusterStats;
 }
 
-/** mulberry32: small, fast, good enough for test data. */
-export class Rng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
+/** Seeded random choices for the generated cluster. */
+export class Rng extends SeededRandom {
   int(n: number): number {
     return Math.floor(this.next() * n);
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p;
   }
 
   pick<T>(list: readonly T[]): T {

@@ -1,6 +1,7 @@
 // The clusters the differential test builds: hand-written seed scenarios from the project's
 // examples, and seeded random ones over a small label alphabet so that terms match often.
 // A world is pure data; differential.test.ts creates it on the run's own nodes.
+import { SeededRandom } from '../../support/seeded-random.ts';
 import type {
   Affinity,
   LabelSelector,
@@ -322,28 +323,10 @@ export const SEED_WORLDS: readonly ((n: WorldNames) => World)[] = [
 
 // ------------------------------------------------------------------ random worlds
 
-/** mulberry32: small, fast, and the same sequence everywhere for the same seed. */
-export class Rng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
+/** Seeded random choices for the random worlds. */
+export class Rng extends SeededRandom {
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p;
   }
 
   pick<T>(items: readonly T[]): T {
