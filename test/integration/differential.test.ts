@@ -37,12 +37,11 @@
 //
 // When the oracle is wrong. kube-scheduler 1.36.3 has a known regression
 // (kubernetes/kubernetes#141526, see NEGATIVE_NAMESPACE_SELECTOR in differential/verdicts.ts).
-// A seed world shows whether this scheduler has it (a `todo` subtest while it does); if it
-// does, a later disagreement is excused only when the defect's model, the engine run on the
-// probe as the defective scheduler reads it, gives exactly the scheduler's verdict. Each one
-// is still listed with its fixture. Once the pinned scheduler is fixed, nothing is excused.
-// Pods being deleted are a known divergence of the engine's own (a `todo` seed world): the
-// engine leaves them out, kube-scheduler counts them until they are gone.
+// A seed world shows whether this scheduler has it: there, and in every later world once
+// it has been shown, a disagreement is excused only when the defect's model (the engine run
+// on the probe as the defective scheduler reads it) gives exactly the scheduler's verdict.
+// Each one is still listed with its fixture. The engine must give the scenario's verdict in
+// any case. Once the pinned scheduler is fixed, nothing is excused.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -340,10 +339,19 @@ async function compare(
   }
 }
 
+/** A seed scenario's verdict that one side did not give. */
+interface Unexpected {
+  readonly text: string;
+  /** The known defect whose model gives the scheduler's verdict, for a scheduler miss. */
+  readonly explainedBy: KnownDefect | undefined;
+}
+
 interface WorldResult {
   readonly disagreements: Disagreement[];
-  /** Seed scenarios: scheduler verdicts other than the scenario states (the scenario is wrong). */
-  readonly unexpected: string[];
+  /** Seed scenarios: scheduler verdicts other than the scenario states. */
+  readonly unexpected: Unexpected[];
+  /** Seed scenarios: engine verdicts other than the scenario states (always a failure). */
+  readonly engineMisses: string[];
 }
 
 const agrees = (c: Comparison): boolean => sameVerdict(c.engine.verdict, c.scheduler);
@@ -356,7 +364,7 @@ async function judgeWorld(
   seedText: string,
   present: ReadonlySet<string>,
 ): Promise<WorldResult> {
-  const result: WorldResult = { disagreements: [], unexpected: [] };
+  const result: WorldResult = { disagreements: [], unexpected: [], engineMisses: [] };
   const explain = (c: Comparison, node: string): KnownDefect | undefined =>
     agrees(c) ? undefined : explainedBy(KNOWN_DEFECTS, c.snapshot, c.sent, node, c.scheduler);
   for (const probe of world.probes) {
@@ -371,9 +379,9 @@ async function judgeWorld(
       tally.verdicts++;
       const code = verdictCode(c.scheduler);
       tally.byVerdict.set(code, (tally.byVerdict.get(code) ?? 0) + 1);
+      const explanation = explain(c, node);
       if (agrees(c)) tally.agreed++;
       else {
-        const explanation = explain(c, node);
         if (explanation !== undefined) {
           tally.explained.set(explanation.id, (tally.explained.get(explanation.id) ?? 0) + 1);
         }
@@ -389,11 +397,15 @@ async function judgeWorld(
         });
       }
       const expected = probe.expect?.[i];
+      const where = `${probe.namespace}/${probe.name} on ${node}: the scenario expects ${expected ?? ''}`;
       if (expected !== undefined && expected !== code) {
-        result.unexpected.push(
-          `${probe.namespace}/${probe.name} on ${node}: the scenario expects ${expected}, ` +
-            `the scheduler said ${verdictText(c.scheduler)}`,
-        );
+        result.unexpected.push({
+          text: `${where}, the scheduler said ${verdictText(c.scheduler)}`,
+          explainedBy: explanation,
+        });
+      }
+      if (expected !== undefined && expected !== verdictCode(c.engine.verdict)) {
+        result.engineMisses.push(`${where}, the engine said ${verdictText(c.engine.verdict)}`);
       }
     }
   }
@@ -464,21 +476,18 @@ void test(
     ];
 
     const tally = newTally();
-    const divergent = newTally();
     /** Known scheduler defects that a seed world has shown this scheduler to have. */
     const present = new Set<string>();
     for (const world of worlds) {
-      const options = world.knownDivergence === undefined ? {} : { todo: world.knownDivergence };
-      await t.test(world.title, options, async (st: TestContext) => {
+      await t.test(world.title, async (st: TestContext) => {
         made.push(...world.namespaces.map((n) => n.name));
         try {
           await buildWorld(api, world, run, nodes);
           const started = performance.now();
-          const own = world.knownDivergence === undefined ? tally : divergent;
-          const before = own.verdicts;
-          const result = await judgeWorld(api, world, nodes, own, seedText, present);
+          const before = tally.verdicts;
+          const result = await judgeWorld(api, world, nodes, tally, seedText, present);
           st.diagnostic(
-            `${own.verdicts - before} verdicts in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+            `${tally.verdicts - before} verdicts in ${((performance.now() - started) / 1000).toFixed(1)} s`,
           );
           if (world.detects !== undefined) {
             const shown =
@@ -497,21 +506,32 @@ void test(
             const head =
               `${d.sent.metadata.namespace}/${d.sent.metadata.name} on ${d.node}: engine ` +
               `${verdictText(d.engine.verdict)}, scheduler ${verdictText(d.scheduler)}; fixture ${file}`;
+            // A world that detects a defect excuses it here; later worlds once it was shown.
             const excused =
-              world.detects === undefined &&
               d.explainedBy !== undefined &&
-              present.has(d.explainedBy.id);
+              (d.explainedBy.id === world.detects || present.has(d.explainedBy.id));
             if (excused) {
               st.diagnostic(`${head} (explained by ${d.explainedBy.id})`);
               continue;
             }
             st.diagnostic(head);
-            // A known divergence prints where its fixtures are, not their whole text, every run.
-            if (world.knownDivergence === undefined) st.diagnostic(text);
+            st.diagnostic(text);
             reports.push(head);
           }
           assert.deepEqual(
-            result.unexpected,
+            result.engineMisses,
+            [],
+            'the engine does not do what the scenario states',
+          );
+          // The scheduler does what the scenario states or, in a world that detects a known
+          // defect, exactly what that defect's model predicts.
+          const misses = result.unexpected.filter((u) => {
+            const excused = u.explainedBy !== undefined && u.explainedBy.id === world.detects;
+            if (excused) st.diagnostic(`${u.text} (as ${world.detects ?? ''} predicts)`);
+            return !excused;
+          });
+          assert.deepEqual(
+            misses.map((u) => u.text),
             [],
             'the scheduler does not do what the scenario states',
           );
@@ -526,7 +546,6 @@ void test(
     }
 
     t.diagnostic(summary(tally));
-    if (divergent.verdicts > 0) t.diagnostic(`known divergence (todo): ${summary(divergent)}`);
     assert.ok(
       tally.verdicts >= MIN_VERDICTS,
       `only ${tally.verdicts} verdicts; at least ${MIN_VERDICTS} expected`,

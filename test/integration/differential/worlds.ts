@@ -55,8 +55,6 @@ export interface World {
   readonly namespaces: readonly { readonly name: string; readonly labels: Labels }[];
   readonly existing: readonly ExistingPod[];
   readonly probes: readonly Probe[];
-  /** Set when engine and scheduler are known to differ here: the subtest runs as `todo`. */
-  readonly knownDivergence?: string;
   /**
    * The id of a known scheduler defect this world shows, if the scheduler has it: when it
    * does, later worlds accept disagreements that the defect's model explains.
@@ -275,7 +273,6 @@ export const SEED_WORLDS: readonly ((n: WorldNames) => World)[] = [
     const notRed = { matchExpressions: [{ key: 'team', operator: 'NotIn', values: ['red'] }] };
     return {
       title: 'seed: a namespaceSelector that excludes namespaces by label',
-      knownDivergence: `${NEGATIVE_NAMESPACE_SELECTOR_DEFECT}: kube-scheduler 1.34-1.36 lets a NotIn or DoesNotExist namespaceSelector of the incoming pod select every namespace`,
       detects: NEGATIVE_NAMESPACE_SELECTOR_DEFECT,
       zones: k.zones,
       namespaces: [
