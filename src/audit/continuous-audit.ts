@@ -42,7 +42,13 @@ export interface AuditLogger {
 }
 
 export interface AuditEvents {
-  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void;
+  record(
+    target: EventTarget,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    options?: { readonly deduplicate?: boolean },
+  ): void;
 }
 
 /** What a policy's status shows of the audit. */
@@ -368,6 +374,9 @@ export class ContinuousAudit {
         'Warning',
         'PlacementViolation',
         `${v.rule} (${v.source}): ${v.message}`,
+        // The audit knows when a violation is new: one that comes back after it cleared is
+        // news again, however soon.
+        { deduplicate: false },
       );
       this.deps.log.info('pod breaks a placement rule', {
         pod: v.pod,

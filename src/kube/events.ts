@@ -19,6 +19,11 @@ const SHORT_FIELD_MAX = 128;
 
 export type EventType = 'Normal' | 'Warning';
 
+export interface RecordOptions {
+  /** False when the caller already writes an event only on a change of state (default true). */
+  readonly deduplicate?: boolean;
+}
+
 export interface EventRecorderOptions {
   /** This replica (pod name): events.k8s.io requires it. */
   readonly reportingInstance: string;
@@ -127,12 +132,19 @@ export class KubeEventRecorder {
     this.#dedup = new EventDeduplicator(options.dedupWindowMs);
   }
 
-  record(target: EventTarget, type: EventType, reason: string, message: string): void {
+  record(
+    target: EventTarget,
+    type: EventType,
+    reason: string,
+    message: string,
+    options: RecordOptions = {},
+  ): void {
     const key = eventKey(target, type, reason, message);
     const now = this.#now();
-    if (!this.#dedup.admit(key, now)) return;
+    const deduplicate = options.deduplicate ?? true;
+    if (deduplicate && !this.#dedup.admit(key, now)) return;
     const write = this.#create(target, type, reason, message, now).catch((error: unknown) => {
-      this.#dedup.forget(key);
+      if (deduplicate) this.#dedup.forget(key);
       this.#logger.warn('could not record event', {
         kind: target.kind,
         namespace: target.namespace,

@@ -449,13 +449,17 @@ void test('writers on a real API server', { timeout: 300_000 }, async (t) => {
   });
 
   await t.test(
-    'events: written once per identical event, cluster-scoped ones in default',
+    'events: written once per identical event unless asked otherwise, cluster-scoped ones in default',
     async () => {
       const recorder = new KubeEventRecorder(env.clients, { reportingInstance: 'writers-test' });
       const target = { kind: 'Deployment', apiVersion: 'apps/v1', namespace, name: 'w-deployment' };
       recorder.record(target, 'Warning', 'PlacementViolated', 'pod w-1 shares a node with w-2');
       recorder.record(target, 'Warning', 'PlacementViolated', 'pod w-1 shares a node with w-2');
       recorder.record(target, 'Normal', 'AffinityApplied', 'added 1 term');
+      // A caller that records only changes of state asks for every one to be written.
+      const again = { deduplicate: false };
+      recorder.record(target, 'Warning', 'PlacementViolation', 'w-1 breaks a rule', again);
+      recorder.record(target, 'Warning', 'PlacementViolation', 'w-1 breaks a rule', again);
       const clusterTarget = {
         kind: 'ClusterPlacementPolicy',
         apiVersion: API_VERSION,
@@ -475,6 +479,8 @@ void test('writers on a real API server', { timeout: 300_000 }, async (t) => {
         [
           'Normal AffinityApplied: added 1 term',
           'Warning PlacementViolated: pod w-1 shares a node with w-2',
+          'Warning PlacementViolation: w-1 breaks a rule',
+          'Warning PlacementViolation: w-1 breaks a rule',
         ],
       );
       for (const event of ours) {

@@ -118,6 +118,8 @@ interface Recorded {
   readonly type: string;
   readonly reason: string;
   readonly message: string;
+  /** Whether the recorder may drop it as a repeat of an identical recent event. */
+  readonly deduplicate: boolean;
 }
 
 class FakeMetrics implements PlacementMetrics {
@@ -218,8 +220,9 @@ class World {
       policies: () => this.policies,
       policyChanges: [this.policySignal],
       events: {
-        record: (target, type, reason, message) => {
-          this.events.push({ target, type, reason, message });
+        record: (target, type, reason, message, options) => {
+          const deduplicate = options?.deduplicate ?? true;
+          this.events.push({ target, type, reason, message, deduplicate });
         },
       },
       metrics: this.metrics,
@@ -596,6 +599,9 @@ void describe('ContinuousAudit tells', () => {
       w.events.map((e) => e.target.name),
       ['web-1', 'web-0', 'web-0'],
     );
+    // The same message again within minutes: the recorder must not drop it as a repeat.
+    assert.equal(w.events[2]?.message, w.events[1]?.message);
+    assert.ok(w.events.every((e) => !e.deduplicate));
   });
 
   void test('onChange names only the policies whose results changed', async (t) => {
