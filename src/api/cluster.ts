@@ -23,6 +23,11 @@ export interface Workload {
   readonly affinity: Affinity | undefined;
   /** Whether the last template change has fully rolled out (always true for CronJob). */
   readonly rolledOut: boolean;
+  /**
+   * Why the current rollout has stopped making progress, when its controller says so (a
+   * Deployment past its progressDeadlineSeconds); absent while it progresses or is done.
+   */
+  readonly rolloutStalled?: string;
   /** Desired pods (spec.replicas, default 1; DaemonSet: scheduled nodes; CronJob: 1). */
   readonly replicas: number;
 }

@@ -181,6 +181,7 @@ export class Operator {
       writer: this.deps.statusWriter,
       events: this.deps.events,
       isWaiting: (w) => this.budget.isWaiting(workloadKey(w)),
+      isRolling: (w) => this.budget.isRolling(workloadKey(w)),
       enqueueWorkload: (key) => {
         this.workloadQueue.add(key);
       },

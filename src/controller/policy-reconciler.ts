@@ -34,6 +34,7 @@ export interface PolicyReconcilerDeps {
   readonly writer: PolicyStatusWriter;
   readonly events: EventRecorder;
   readonly isWaiting: (w: Workload) => boolean;
+  readonly isRolling: (w: Workload) => boolean;
   readonly enqueueWorkload: (key: string) => void;
   readonly audit: (ref: string) => AuditSummary | undefined;
   readonly now: () => Date;
@@ -98,6 +99,7 @@ export async function reconcilePolicy(
     catalog: deps.catalog,
     namespaceLabels: deps.namespaceLabels,
     isWaiting: deps.isWaiting,
+    isRolling: deps.isRolling,
     audit: deps.audit(ref),
     now: now.toISOString(),
   });

@@ -44,6 +44,8 @@ interface Counts {
   pending: number;
   blocked: string[];
   waiting: number;
+  /** Workloads whose rollout after our write stopped progressing. */
+  stalled: string[];
 }
 
 /** Whether the workload's template already carries every term this one policy asks. */
@@ -67,14 +69,18 @@ function countWorkloads(
   catalog: PolicyCatalog,
   namespaceLabels: (ns: string) => Labels,
   isWaiting: (w: Workload) => boolean,
+  isRolling: (w: Workload) => boolean,
 ): Counts {
-  const c: Counts = { matched: 0, enforced: 0, pending: 0, blocked: [], waiting: 0 };
+  const c: Counts = { matched: 0, enforced: 0, pending: 0, blocked: [], waiting: 0, stalled: [] };
   for (const w of workloads) {
     const labels = namespaceLabels(w.namespace);
     if (!policyTargets(policy, workloadRef(w), labels)) continue;
     const plan = planWorkload(w, catalog, labels);
     if (plan.kind === 'skip') continue;
     c.matched++;
+    if (w.rolloutStalled !== undefined && isRolling(w)) {
+      c.stalled.push(`${w.kind} ${w.namespace}/${w.name}: ${w.rolloutStalled}`);
+    }
     if (plan.kind === 'blocked') {
       c.pending++;
       c.blocked.push(`${w.kind} ${w.namespace}/${w.name}: ${plan.message}`);
@@ -136,6 +142,31 @@ function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
   };
 }
 
+/** At most this many workloads are named in a condition's message. */
+const NAMED = 3;
+
+function degradedCondition(c: Counts): Draft {
+  if (c.blocked.length > 0) {
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'WorkloadBlocked',
+      message: c.blocked.slice(0, NAMED).join('; '),
+    };
+  }
+  if (c.stalled.length > 0) {
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'RolloutStalled',
+      message:
+        `${c.stalled.length} rollout(s) stopped progressing after the operator changed the ` +
+        `pod template, each holding a rollout-budget slot: ${c.stalled.slice(0, NAMED).join('; ')}`,
+    };
+  }
+  return { type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' };
+}
+
 /** Keeps lastTransitionTime where a condition's status did not change. */
 function stamp(
   drafts: readonly Draft[],
@@ -156,6 +187,8 @@ export interface StatusInputs {
   readonly catalog: PolicyCatalog;
   readonly namespaceLabels: (ns: string) => Labels;
   readonly isWaiting: (w: Workload) => boolean;
+  /** Whether the workload holds a rollout-budget slot for a write of ours. */
+  readonly isRolling: (w: Workload) => boolean;
   readonly audit: AuditSummary | undefined;
   readonly now: string;
 }
@@ -197,16 +230,9 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
     inputs.catalog,
     inputs.namespaceLabels,
     inputs.isWaiting,
+    inputs.isRolling,
   );
-  const degraded: Draft =
-    c.blocked.length > 0
-      ? {
-          type: 'Degraded',
-          status: 'True',
-          reason: 'WorkloadBlocked',
-          message: c.blocked.slice(0, 3).join('; '),
-        }
-      : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' };
+  const degraded = degradedCondition(c);
   const unsatisfiable: Draft =
     audit?.unsatisfiable !== undefined
       ? {

@@ -34,6 +34,11 @@ export class RolloutBudget {
     return this.waiting.has(key);
   }
 
+  /** Whether `key` holds a slot for a template write that went through. */
+  isRolling(key: string): boolean {
+    return (this.rolling.get(key) ?? 0) > 0;
+  }
+
   /** Takes a slot for `key` (a key already holding one keeps it); false when none is free. */
   tryAcquire(key: string): boolean {
     if (this.rolling.has(key)) return true;

@@ -45,7 +45,6 @@ export async function reconcileWorkload(
     return DONE;
   }
   deps.budget.observe(w, key);
-  const plan = planWorkload(w, deps.catalog, deps.namespaceLabels(w.namespace));
   const target = {
     kind: w.kind,
     namespace: w.namespace,
@@ -53,6 +52,15 @@ export async function reconcileWorkload(
     uid: w.uid,
     apiVersion: API_VERSION[w.kind],
   };
+  if (w.rolloutStalled !== undefined && deps.budget.isRolling(key)) {
+    // The slot stays taken: a change that stalls rollouts should not go on to roll out more
+    // workloads before a person has looked. The policy shows it as Degraded.
+    log.warn('rollout after our template change is not progressing', {
+      reason: w.rolloutStalled,
+    });
+    deps.events.record(target, 'Warning', 'RolloutStalled', stalledMessage(w.rolloutStalled));
+  }
+  const plan = planWorkload(w, deps.catalog, deps.namespaceLabels(w.namespace));
   switch (plan.kind) {
     case 'skip':
     case 'inSync':
@@ -119,3 +127,8 @@ export async function reconcileWorkload(
       return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
   }
 }
+
+/** What a stalled rollout's Event says. */
+export const stalledMessage = (reason: string): string =>
+  `the rollout that followed placement-operator's template change is not progressing ` +
+  `(${reason}); it keeps its rollout-budget slot until it completes`;

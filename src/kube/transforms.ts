@@ -121,8 +121,33 @@ export function workloadTransform(kind: WorkloadKind): (raw: unknown) => Workloa
       affinity: affinityOf(record(template['spec'])['affinity']),
       rolledOut: rolledOut(kind, generation, spec, record(obj['status'])),
       replicas: desiredReplicas(kind, spec, record(obj['status'])),
+      ...stalled(kind, generation, record(obj['status'])),
     };
   };
+}
+
+/**
+ * A Deployment whose controller gave up waiting for its current rollout: condition
+ * Progressing=False with reason ProgressDeadlineExceeded, for the current generation.
+ */
+function stalled(
+  kind: WorkloadKind,
+  generation: number,
+  status: JsonRecord,
+): { rolloutStalled?: string } {
+  if (kind !== 'Deployment' || (int(status['observedGeneration']) ?? 0) < generation) return {};
+  const conditions = Array.isArray(status['conditions']) ? status['conditions'] : [];
+  for (const raw of conditions) {
+    const c = record(raw);
+    if (
+      c['type'] === 'Progressing' &&
+      c['status'] === 'False' &&
+      c['reason'] === 'ProgressDeadlineExceeded'
+    ) {
+      return { rolloutStalled: text(c['message']) ?? 'ProgressDeadlineExceeded' };
+    }
+  }
+  return {};
 }
 
 function placementAnnotations(value: unknown): Readonly<Record<string, string>> {

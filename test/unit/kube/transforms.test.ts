@@ -414,3 +414,29 @@ void test('policyTransform: a list item (no apiVersion) caches like a watch even
     spec: {},
   });
 });
+
+void test('workloadTransform: a Deployment past its progress deadline is stalled, for its current generation only', () => {
+  const progressing = (status: string, reason: string) => ({
+    type: 'Progressing',
+    status,
+    reason,
+    message: 'ReplicaSet "web-abc" has timed out progressing.',
+  });
+  const read = (kind: WorkloadKind, observedGeneration: number, condition: object) =>
+    workloadTransform(kind)({
+      metadata: { name: 'web', namespace: 'shop', generation: 3 },
+      spec: { replicas: 2, template: { spec: {} } },
+      status: {
+        observedGeneration,
+        conditions: [{ type: 'Available', status: 'True' }, condition],
+      },
+    })?.rolloutStalled;
+  assert.equal(
+    read('Deployment', 3, progressing('False', 'ProgressDeadlineExceeded')),
+    'ReplicaSet "web-abc" has timed out progressing.',
+  );
+  // The controller has not looked at the newest template yet: that rollout has not failed.
+  assert.equal(read('Deployment', 2, progressing('False', 'ProgressDeadlineExceeded')), undefined);
+  assert.equal(read('Deployment', 3, progressing('True', 'ReplicaSetUpdated')), undefined);
+  assert.equal(read('StatefulSet', 3, progressing('False', 'ProgressDeadlineExceeded')), undefined);
+});

@@ -1,0 +1,129 @@
+// A rollout that the operator's write started and that cannot finish (a required one-per-node
+// spread for 3 replicas on a pool of 2 nodes; the Deployment's progress deadline is 5 s):
+// the Deployment reports ProgressDeadlineExceeded, the policy turns Degraded with reason
+// RolloutStalled naming it, a Warning Event RolloutStalled lands on the Deployment, and the
+// slot stays taken, so with --rollout-budget 1 the next workload waits rather than roll out
+// into the same trap. Once a person scales the stuck one down to what fits, its rollout
+// completes, the slot frees, the next workload is written and the policy recovers.
+//
+//   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/rollout-stalled.test.ts
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  appliedPolicies,
+  begin,
+  condition,
+  deployment,
+  get,
+  HOSTNAME,
+  list,
+  makeNamespace,
+  makePool,
+  policy,
+  policyStatus,
+  runOperator,
+  sleep,
+  waitFor,
+  waitRolledOut,
+} from './support.ts';
+
+const STALL_MS = 120_000;
+
+void test(
+  'a rollout that stalls after our write: Degraded, an Event, and the budget holds the next one back',
+  { timeout: 300_000 },
+  async (t) => {
+    const { c, s } = await begin(t);
+    const ns = await makeNamespace(c, s, 'stall');
+    const pool = await makePool(c, s, ['zone-a', 'zone-b']);
+    const onPool = { podSpec: pool.podSpec };
+    await c.apply(
+      list(
+        deployment(ns, 'stuck', {
+          ...onPool,
+          replicas: 3,
+          labels: { app: 'stuck', tier: 'spread' },
+          selector: { app: 'stuck' },
+          spec: { progressDeadlineSeconds: 5 },
+        }),
+      ),
+    );
+    await waitRolledOut(c, ns);
+    const op = await runOperator(c, s, ['--rollout-budget', '1']);
+    await c.apply(
+      list(
+        policy(ns, 'one-per-node', {
+          targets: { kinds: ['Deployment'], selector: { matchLabels: { tier: 'spread' } } },
+          spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+        }),
+      ),
+    );
+
+    const degraded = await waitFor(
+      'the policy Degraded with reason RolloutStalled',
+      async () => {
+        const { status } = await policyStatus(c, ns, 'one-per-node');
+        const d = condition(status, 'Degraded');
+        return d?.status === 'True' && d.reason === 'RolloutStalled' ? d : undefined;
+      },
+      STALL_MS,
+    );
+    t.diagnostic(`Degraded: ${degraded.message}`);
+    assert.match(degraded.message, new RegExp(`Deployment ${ns}/stuck: `));
+    assert.ok(appliedPolicies(await get(c, 'deployment', ns, 'stuck')), 'stuck was written');
+    const events = await waitFor('a RolloutStalled Event on the Deployment', async () => {
+      const found = await c.json<{ items: { type: string; message: string }[] }>(
+        'get',
+        'events',
+        '-n',
+        ns,
+        '--field-selector',
+        'involvedObject.kind=Deployment,involvedObject.name=stuck,reason=RolloutStalled',
+      );
+      return found.items.length > 0 ? found.items : undefined;
+    });
+    const [event] = events;
+    assert.ok(event);
+    assert.equal(event.type, 'Warning');
+    assert.match(event.message, /is not progressing \(ReplicaSet "stuck-\w+" has timed out/);
+    assert.equal(await op.metric('placement_rollout_budget_in_use'), 1);
+
+    // The brake: a second workload of the policy is not rolled out while the first is stuck.
+    await c.apply(
+      list(
+        deployment(ns, 'next', {
+          ...onPool,
+          replicas: 1,
+          labels: { app: 'next', tier: 'spread' },
+          selector: { app: 'next' },
+        }),
+      ),
+    );
+    await waitFor('the policy to show next waiting for the budget', async () => {
+      const { status } = await policyStatus(c, ns, 'one-per-node');
+      const ready = condition(status, 'Ready');
+      return ready?.message.includes('1 waiting for the rollout budget') === true
+        ? true
+        : undefined;
+    });
+    await sleep(5_000); // an observation window: nothing may write `next` in it
+    assert.equal(appliedPolicies(await get(c, 'deployment', ns, 'next')), undefined);
+
+    // A person makes the spread possible: one replica fits the two nodes with a surge pod.
+    await c.kubectl('scale', 'deployment/stuck', '-n', ns, '--replicas=1');
+    await waitFor(
+      'next written once the stuck rollout completes',
+      async () =>
+        appliedPolicies(await get(c, 'deployment', ns, 'next')) === undefined ? undefined : true,
+      STALL_MS,
+    );
+    await waitRolledOut(c, ns, STALL_MS);
+    const recovered = await waitFor('the policy no longer Degraded', async () => {
+      const { status } = await policyStatus(c, ns, 'one-per-node');
+      const d = condition(status, 'Degraded');
+      return d?.status === 'False' ? status : undefined;
+    });
+    assert.equal(condition(recovered, 'Ready')?.status, 'True');
+  },
+);
