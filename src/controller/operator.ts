@@ -99,6 +99,8 @@ export class Operator {
   private readonly deps: OperatorDeps;
   private readonly options: OperatorOptions;
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** Workload key → why the API server refused our last write (see WorkloadReconcilerDeps). */
+  private readonly refused = new Map<string, string>();
 
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
@@ -160,6 +162,7 @@ export class Operator {
       writer: this.deps.workloadWriter,
       events: this.deps.events,
       budget: this.budget,
+      refused: this.refused,
       log: this.deps.log,
       onWrite: (what, result) => {
         if (what === 'revert') placement.workloadReverted(result);
@@ -182,6 +185,7 @@ export class Operator {
       events: this.deps.events,
       isWaiting: (w) => this.budget.isWaiting(workloadKey(w)),
       isRolling: (w) => this.budget.isRolling(workloadKey(w)),
+      refusal: (w) => this.refused.get(workloadKey(w)),
       enqueueWorkload: (key) => {
         this.workloadQueue.add(key);
       },

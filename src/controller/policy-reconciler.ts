@@ -35,6 +35,7 @@ export interface PolicyReconcilerDeps {
   readonly events: EventRecorder;
   readonly isWaiting: (w: Workload) => boolean;
   readonly isRolling: (w: Workload) => boolean;
+  readonly refusal: (w: Workload) => string | undefined;
   readonly enqueueWorkload: (key: string) => void;
   readonly audit: (ref: string) => AuditSummary | undefined;
   readonly now: () => Date;
@@ -100,6 +101,7 @@ export async function reconcilePolicy(
     namespaceLabels: deps.namespaceLabels,
     isWaiting: deps.isWaiting,
     isRolling: deps.isRolling,
+    refusal: deps.refusal,
     audit: deps.audit(ref),
     now: now.toISOString(),
   });

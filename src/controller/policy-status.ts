@@ -46,6 +46,8 @@ interface Counts {
   waiting: number;
   /** Workloads whose rollout after our write stopped progressing. */
   stalled: string[];
+  /** Workloads whose last write the API server refused, with its reason. */
+  refused: string[];
 }
 
 /** Whether the workload's template already carries every term this one policy asks. */
@@ -70,8 +72,17 @@ function countWorkloads(
   namespaceLabels: (ns: string) => Labels,
   isWaiting: (w: Workload) => boolean,
   isRolling: (w: Workload) => boolean,
+  refusal: (w: Workload) => string | undefined,
 ): Counts {
-  const c: Counts = { matched: 0, enforced: 0, pending: 0, blocked: [], waiting: 0, stalled: [] };
+  const c: Counts = {
+    matched: 0,
+    enforced: 0,
+    pending: 0,
+    blocked: [],
+    waiting: 0,
+    stalled: [],
+    refused: [],
+  };
   for (const w of workloads) {
     const labels = namespaceLabels(w.namespace);
     if (!policyTargets(policy, workloadRef(w), labels)) continue;
@@ -81,6 +92,8 @@ function countWorkloads(
     if (w.rolloutStalled !== undefined && isRolling(w)) {
       c.stalled.push(`${w.kind} ${w.namespace}/${w.name}: ${w.rolloutStalled}`);
     }
+    const refused = refusal(w);
+    if (refused !== undefined) c.refused.push(refused);
     if (plan.kind === 'blocked') {
       c.pending++;
       c.blocked.push(`${w.kind} ${w.namespace}/${w.name}: ${plan.message}`);
@@ -154,6 +167,16 @@ function degradedCondition(c: Counts): Draft {
       message: c.blocked.slice(0, NAMED).join('; '),
     };
   }
+  if (c.refused.length > 0) {
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'WriteRefused',
+      message:
+        `the API server refused ${c.refused.length} workload write(s); nothing was changed ` +
+        `there: ${c.refused.slice(0, NAMED).join('; ')}`,
+    };
+  }
   if (c.stalled.length > 0) {
     return {
       type: 'Degraded',
@@ -189,6 +212,8 @@ export interface StatusInputs {
   readonly isWaiting: (w: Workload) => boolean;
   /** Whether the workload holds a rollout-budget slot for a write of ours. */
   readonly isRolling: (w: Workload) => boolean;
+  /** Why the API server refused the last write to the workload, if it did. */
+  readonly refusal: (w: Workload) => string | undefined;
   readonly audit: AuditSummary | undefined;
   readonly now: string;
 }
@@ -231,6 +256,7 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
     inputs.namespaceLabels,
     inputs.isWaiting,
     inputs.isRolling,
+    inputs.refusal,
   );
   const degraded = degradedCondition(c);
   const unsatisfiable: Draft =

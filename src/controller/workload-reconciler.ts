@@ -12,6 +12,12 @@ export interface WorkloadReconcilerDeps {
   readonly writer: WorkloadWriter;
   readonly events: EventRecorder;
   readonly budget: RolloutBudget;
+  /**
+   * Workload key → why the API server refused our last write to it (a request it will not
+   * accept as it stands: validation, admission). Kept until a write goes through or none is
+   * needed; the policy status shows them.
+   */
+  readonly refused: Map<string, string>;
   readonly log: Logger;
   /** Counts writes and reverts by result. */
   readonly onWrite?: (what: 'write' | 'revert', result: WriteResult['kind']) => void;
@@ -42,6 +48,7 @@ export async function reconcileWorkload(
   const w = deps.workloads.get(key);
   if (w === undefined) {
     deps.budget.forget(key);
+    deps.refused.delete(key);
     return DONE;
   }
   deps.budget.observe(w, key);
@@ -61,6 +68,7 @@ export async function reconcileWorkload(
     deps.events.record(target, 'Warning', 'RolloutStalled', stalledMessage(w.rolloutStalled));
   }
   const plan = planWorkload(w, deps.catalog, deps.namespaceLabels(w.namespace));
+  if (plan.kind !== 'change') deps.refused.delete(key);
   switch (plan.kind) {
     case 'skip':
     case 'inSync':
@@ -90,6 +98,7 @@ export async function reconcileWorkload(
   if (result.kind !== 'written') deps.budget.cancel(key);
   switch (result.kind) {
     case 'written': {
+      deps.refused.delete(key);
       if (plan.templateChanged) deps.budget.wrote(key, w.generation);
       const policies = plan.enforced.map((p) => p.ref);
       const message =
@@ -119,10 +128,15 @@ export async function reconcileWorkload(
       return { kind: 'requeue' };
     case 'gone':
       deps.budget.forget(key);
+      deps.refused.delete(key);
       return DONE;
     case 'failed':
       if (!result.retryable) {
         deps.events.record(target, 'Warning', 'PlacementWriteFailed', result.message);
+        if (deps.refused.get(key) !== result.message) {
+          deps.refused.set(key, result.message);
+          deps.onWorkloadSettled?.([...plan.enforced.map((p) => p.ref), ...plan.reverted]);
+        }
       }
       return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
   }

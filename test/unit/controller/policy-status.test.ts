@@ -29,7 +29,11 @@ const web = (name: string, extra: Partial<Workload> = {}): Workload => ({
   ...extra,
 });
 
-function statusOf(workloads: readonly Workload[], rolling: ReadonlySet<string>) {
+function statusOf(
+  workloads: readonly Workload[],
+  rolling: ReadonlySet<string>,
+  refused: ReadonlyMap<string, string> = new Map(),
+) {
   const catalog = new PolicyCatalog();
   const entry = catalog.set(spread);
   return policyStatus(spread, {
@@ -39,6 +43,7 @@ function statusOf(workloads: readonly Workload[], rolling: ReadonlySet<string>) 
     namespaceLabels: () => ({}),
     isWaiting: () => false,
     isRolling: (w) => rolling.has(w.name),
+    refusal: (w) => refused.get(w.name),
     audit: undefined,
     now: '2026-11-26T00:00:00Z',
   });
@@ -68,4 +73,20 @@ void test("a stalled rollout the operator did not cause is not the policy's prob
   const d = degraded(statusOf([stalled], new Set()));
   assert.equal(d.status, 'False');
   assert.equal(d.reason, 'AsExpected');
+});
+
+void test('a write the API server refused makes the policy Degraded with its reason', () => {
+  const why =
+    'patch Deployment shop/web-a: HTTP 422: admission policy no-anti-affinity denied the request';
+  const s = statusOf([web('web-a'), web('web-b')], new Set(), new Map([['web-a', why]]));
+  const d = degraded(s);
+  assert.equal(d.status, 'True');
+  assert.equal(d.reason, 'WriteRefused');
+  assert.match(
+    d.message,
+    /^the API server refused 1 workload write\(s\); nothing was changed there: /,
+  );
+  assert.ok(d.message.endsWith(why));
+  const ready = s.conditions.find((c) => c.type === 'Ready');
+  assert.equal(ready?.status, 'False', 'the refused workload does not carry the rules');
 });
