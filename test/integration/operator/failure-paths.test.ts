@@ -18,6 +18,7 @@ import {
   begin,
   condition,
   deployment,
+  eventsAbout,
   get,
   HOSTNAME,
   list,
@@ -33,19 +34,6 @@ import {
   type Cluster,
   type Obj,
 } from './support.ts';
-
-/** The Warning Events of one reason about one Deployment. */
-async function eventsAbout(c: Cluster, ns: string, name: string, reason: string) {
-  const found = await c.json<{ items: { type: string; message: string }[] }>(
-    'get',
-    'events',
-    '-n',
-    ns,
-    '--field-selector',
-    `involvedObject.kind=Deployment,involvedObject.name=${name},reason=${reason}`,
-  );
-  return found.items;
-}
 
 /** What a write would change: the template and the annotations, with the version. */
 const fingerprint = (d: Obj): string =>

@@ -15,6 +15,7 @@ import {
   begin,
   condition,
   deployment,
+  eventsAbout,
   get,
   HOSTNAME,
   list,
@@ -73,15 +74,8 @@ void test(
     assert.match(degraded.message, new RegExp(`Deployment ${ns}/stuck: `));
     assert.ok(appliedPolicies(await get(c, 'deployment', ns, 'stuck')), 'stuck was written');
     const events = await waitFor('a RolloutStalled Event on the Deployment', async () => {
-      const found = await c.json<{ items: { type: string; message: string }[] }>(
-        'get',
-        'events',
-        '-n',
-        ns,
-        '--field-selector',
-        'involvedObject.kind=Deployment,involvedObject.name=stuck,reason=RolloutStalled',
-      );
-      return found.items.length > 0 ? found.items : undefined;
+      const found = await eventsAbout(c, ns, 'stuck', 'RolloutStalled');
+      return found.length > 0 ? found : undefined;
     });
     const [event] = events;
     assert.ok(event);

@@ -591,6 +591,24 @@ export async function failedScheduling(c: Cluster, ns: string, pod: string): Pro
   return events.items.map((e) => e.message);
 }
 
+/** The Events of one reason about one Deployment. */
+export async function eventsAbout(
+  c: Cluster,
+  ns: string,
+  name: string,
+  reason: string,
+): Promise<{ type: string; message: string }[]> {
+  const found = await c.json<{ items: { type: string; message: string }[] }>(
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    `involvedObject.kind=Deployment,involvedObject.name=${name},reason=${reason}`,
+  );
+  return found.items;
+}
+
 /** Node name → its zone label. */
 export async function nodeZones(c: Cluster): Promise<Map<string, string>> {
   const nodes = await c.json<{ items: { metadata: Meta }[] }>('get', 'nodes');
