@@ -10,15 +10,14 @@
  * engine and the reference judge disagree, or when the index after the incremental
  * updates (all undone) no longer gives the audit it gave before them; 2 on bad flags.
  */
-import { intFlag } from './flags.ts';
-import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
+import { intFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
 import type { Labels, Node, Pod } from '../src/api/core.ts';
 import {
   auditIndex,
   buildIndex,
   compileAuditPolicies,
   judgePod,
+  PlacementCache,
   placementOf,
   TopologyIndex,
   WorkloadLookup,
@@ -53,25 +52,11 @@ interface Options {
 }
 
 function options(argv: readonly string[]): Options {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      nodes: { type: 'string' },
-      pods: { type: 'string' },
-      runs: { type: 'string' },
-      samples: { type: 'string' },
-      'namespace-samples': { type: 'string' },
-      'ref-nodes': { type: 'string' },
-      'ref-pods': { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  if (values.help === true) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = stringFlags(
+    argv,
+    ['nodes', 'pods', 'runs', 'samples', 'namespace-samples', 'ref-nodes', 'ref-pods', 'seed'],
+    USAGE,
+  );
   const nodes = intFlag('nodes', values.nodes, 5000, 10);
   const pods = intFlag('pods', values.pods, 150_000, 100);
   return {
@@ -272,14 +257,16 @@ function benchmark(opts: Options): void {
   );
   figures['heap'] = heap;
 
-  // The part of the build that resolves terms (per pod, before the index sees it).
+  // The part of the build that resolves terms (per pod, before the index sees it), with
+  // one PlacementCache per run as buildIndex has.
   const lookup = new WorkloadLookup(snapshot.workloads);
   const placedPods = snapshot.pods.filter(isPlacedPod);
   const resolves: Run<null>[] = [];
   for (let i = 0; i < buildRuns; i++) {
     resolves.push(
       timed(() => {
-        for (const pod of placedPods) placementOf(pod, policies, lookup, index);
+        const cache = new PlacementCache();
+        for (const pod of placedPods) placementOf(pod, policies, lookup, index, cache);
         return null;
       }),
     );
@@ -694,13 +681,7 @@ function referenceCheck(opts: Options): void {
 // ---------------------------------------------------------------- main
 
 function main(): void {
-  let opts: Options;
-  try {
-    opts = options(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-    process.exit(2);
-  }
+  const opts = optionsOrExit(options, USAGE);
   print('node', `${process.version}, ${process.arch}; load average ${loadAverage()}`);
   figures['node'] = process.version;
   figures['options'] = opts;
@@ -709,11 +690,5 @@ function main(): void {
   figures['loadAverageAtEnd'] = loadAverage();
   console.log(JSON.stringify(figures));
 }
-
-/** What uptime shows: 1, 5 and 15 minute load averages. */
-const loadAverage = (): string =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 
 main();

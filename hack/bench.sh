@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# `npm run bench`: the engine benchmark (5,000 nodes / 150,000 pods), then the operator at
-# scale on the local control plane (500 KWOK nodes / 10,000 pods, 6-8 minutes on a quiet
-# machine). Arguments go to the engine bench; BENCH_OPERATOR=0 skips the operator run and
-# BENCH_OPERATOR_ARGS passes flags to it (e.g. "--nodes 100 --pods 2000").
+# `npm run bench`: the engine benchmark (5,000 nodes / 150,000 pods), the continuous-audit
+# pass benchmark (same cluster), then the operator at scale on the local control plane
+# (500 KWOK nodes / 10,000 pods, 6-8 minutes on a quiet machine). Arguments go to the engine
+# bench; BENCH_AUDIT=0 skips the audit-pass run and BENCH_AUDIT_ARGS passes flags to it;
+# BENCH_OPERATOR=0 skips the operator run and BENCH_OPERATOR_ARGS passes flags to it
+# (e.g. "--nodes 100 --pods 2000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/node --expose-gc bench/engine.bench.ts "$@"
+if [ "${BENCH_AUDIT:-1}" != 0 ]; then
+  # shellcheck disable=SC2086 # word splitting of the flags is intended
+  bash hack/node bench/audit-pass.bench.ts ${BENCH_AUDIT_ARGS:-}
+fi
 if [ "${BENCH_OPERATOR:-1}" != 0 ]; then
   # shellcheck disable=SC2086 # word splitting of the flags is intended
   bash hack/node bench/operator.bench.ts ${BENCH_OPERATOR_ARGS:-}

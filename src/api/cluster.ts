@@ -1,4 +1,4 @@
-import type { Affinity, Labels, LabelSelector, OwnerReference } from './core.ts';
+import type { Affinity, Labels, LabelSelector, OwnerReference, Toleration } from './core.ts';
 import type { WorkloadKind } from './policy.ts';
 
 /*
@@ -21,6 +21,9 @@ export interface Workload {
   readonly selector: LabelSelector | undefined;
   readonly templateLabels: Labels;
   readonly affinity: Affinity | undefined;
+  /** The pod template's nodeSelector and tolerations: where its pods may go at all. */
+  readonly nodeSelector?: Labels;
+  readonly tolerations?: readonly Toleration[];
   /** Whether the last template change has fully rolled out (always true for CronJob). */
   readonly rolledOut: boolean;
   /**

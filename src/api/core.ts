@@ -98,8 +98,26 @@ export interface Pod {
   readonly status?: { readonly phase?: string };
 }
 
+export interface Taint {
+  readonly key: string;
+  readonly value?: string;
+  /** NoSchedule, PreferNoSchedule or NoExecute. */
+  readonly effect: string;
+}
+
+export interface Toleration {
+  readonly key?: string;
+  /** Equal (the default) or Exists. */
+  readonly operator?: string;
+  readonly value?: string;
+  /** Empty tolerates every effect. */
+  readonly effect?: string;
+}
+
 export interface Node {
   readonly metadata: ObjectMeta;
+  /** What keeps pods off a node: its taints, and whether it is cordoned. */
+  readonly spec?: { readonly taints?: readonly Taint[]; readonly unschedulable?: boolean };
 }
 
 export interface Namespace {

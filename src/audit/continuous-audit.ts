@@ -1,18 +1,20 @@
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import type { PolicyAuditSummary, PolicyRef } from '../api/policy.ts';
 import {
+  nodeFacts,
   auditIndex,
   buildIndex,
+  feasibility,
   isJudged,
   isPlaced,
   judgePod,
   placementOf,
   podKey,
   policyTargets,
-  unsatisfiablePolicies,
   workloadOfPod,
   type AuditReport,
   type CompiledPolicy,
+  type Feasibility,
   type FeasibilityTarget,
   type TopologyIndex,
   type Violation,
@@ -84,6 +86,12 @@ export interface ContinuousAuditOptions {
   readonly evictionCooldownMs?: number;
   /** An eviction a budget blocked (or that failed) is tried again after this. Default 30 s. */
   readonly evictionRetryMs?: number;
+  /**
+   * Keep nothing between passes: feasibility is computed anew on every pass, and new
+   * policies rebuild the index. What passes cost before they reused work; benchmarks
+   * compare against it.
+   */
+  readonly fromScratch?: boolean;
 }
 
 const SAMPLE_SIZE = 10;
@@ -128,8 +136,11 @@ function asObject(w: Workload): WorkloadObject {
 /**
  * The continuous audit: an index of every placed pod kept current from the informers,
  * judged after each burst of changes, rebuilt from scratch now and then to prove the
- * incremental state right. Reports go to policy status, Events and metrics; policies that
- * ask for it get their violating pods evicted, within limits.
+ * incremental state right. Feasibility is kept from pass to pass until something it read
+ * changes: a workload, a policy, a namespace's labels, a node label whose domains it
+ * counted, or a pod that one of its look-ups for running pods could find. Reports go to
+ * policy status, Events and metrics; policies that ask for it get their violating pods
+ * evicted, within limits.
  */
 export class ContinuousAudit {
   private readonly deps: ContinuousAuditDeps;
@@ -142,6 +153,8 @@ export class ContinuousAudit {
   private summaries = new Map<PolicyRef, PolicyAudit>();
   private violating = new Set<string>();
   private lastReport: AuditReport | null = null;
+  /** The last feasibility result, until something it read changes (then null). */
+  private feasible: Feasibility | null = null;
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -151,9 +164,11 @@ export class ContinuousAudit {
   private retryAt = Infinity;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** Incremental index and rebuild disagreed (should stay 0). */
+  /** Incremental index or kept feasibility and a computation from scratch disagreed (should stay 0). */
   mismatches = 0;
   evaluations = 0;
+  /** Feasibility computations; passes after changes it did not read keep the last result. */
+  feasibilityRuns = 0;
 
   constructor(deps: ContinuousAuditDeps, options: ContinuousAuditOptions) {
     this.deps = deps;
@@ -233,40 +248,101 @@ export class ContinuousAudit {
   }
 
   private rebuild(): void {
+    this.feasible = null;
     const policies = this.deps.policies();
     this.judgedBy = audited(policies);
     this.index = buildIndex(this.snapshot(), this.judgedBy, this.finder);
     this.placedWith = policies;
   }
 
-  private place(pod: Pod): void {
+  /**
+   * Judges pods by a new set of policies: only the pods of workloads that a policy added,
+   * removed or changed targets (before or now) get other terms, so only they are placed again.
+   * A policy that stays is the same object, and keeps its place in the priority order.
+   */
+  private adopt(policies: readonly CompiledPolicy[]): void {
     const index = this.index;
-    if (index === null) return;
-    if (!isPlaced(pod)) {
-      index.removePod(podKey(pod));
+    if (index === null) {
+      this.rebuild();
       return;
     }
-    try {
-      index.upsertPod(placementOf(pod, this.judgedBy, this.finder, index));
-    } catch (err) {
-      index.removePod(podKey(pod));
-      this.deps.log.warn('pod left out of the audit', { pod: podKey(pod), error: String(err) });
+    const judgedBy = audited(policies);
+    const before = new Set(this.judgedBy);
+    const now = new Set(judgedBy);
+    const changed = [
+      ...this.judgedBy.filter((p) => !now.has(p)),
+      ...judgedBy.filter((p) => !before.has(p)),
+    ];
+    this.feasible = null;
+    this.placedWith = policies;
+    this.judgedBy = judgedBy;
+    if (changed.length === 0) return;
+    for (const pod of this.deps.pods.list()) {
+      if (!isPlaced(pod)) continue;
+      const workload = workloadOfPod(pod, this.finder);
+      const nsLabels = index.namespaceLabels(pod.metadata.namespace);
+      if (changed.some((p) => policyTargets(p, workload, nsLabels))) this.place(pod);
     }
   }
 
+  private place(pod: Pod): void {
+    const index = this.index;
+    if (index === null) return;
+    this.changingPod(index, podKey(pod), () => {
+      if (!isPlaced(pod)) {
+        index.removePod(podKey(pod));
+        return;
+      }
+      try {
+        index.upsertPod(placementOf(pod, this.judgedBy, this.finder, index));
+      } catch (err) {
+        index.removePod(podKey(pod));
+        this.deps.log.warn('pod left out of the audit', { pod: podKey(pod), error: String(err) });
+      }
+    });
+  }
+
+  /** Runs `change` on the indexed pod `key`; feasibility is done again if it looked for that pod. */
+  private changingPod(index: TopologyIndex, key: string, change: () => void): void {
+    const before = index.get(key)?.pod;
+    change();
+    const after = index.get(key)?.pod;
+    const reads = this.feasible?.reads;
+    if (
+      reads !== undefined &&
+      ((before !== undefined && reads.couldFind(before, index)) ||
+        (after !== undefined && reads.couldFind(after, index)))
+    )
+      this.feasible = null;
+  }
+
   private onPod(e: WatchEvent<Pod>): void {
-    if (e.type === 'deleted') this.index?.removePod(podKey(e.object));
-    else this.place(e.object);
+    const index = this.index;
+    if (e.type !== 'deleted') this.place(e.object);
+    else if (index !== null)
+      this.changingPod(index, podKey(e.object), () => {
+        index.removePod(podKey(e.object));
+      });
     this.schedule();
   }
 
   private onNode(e: WatchEvent<Node>): void {
     const name = e.object.metadata.name;
+    const labels = e.object.metadata.labels ?? {};
+    const relabelled = e.type !== 'updated' || !sameLabels(e.old?.metadata.labels, labels);
     if (e.type === 'deleted') this.index?.removeNode(name);
-    else if (e.type === 'added' || !sameLabels(e.old?.metadata.labels, e.object.metadata.labels)) {
-      this.index?.setNode(name, e.object.metadata.labels ?? {});
-    } else return;
-    this.schedule();
+    else if (relabelled) this.index?.setNode(name, labels);
+    // Feasibility counts domains over the nodes pods may use; an update without the old
+    // node may have moved anything.
+    const before = e.type === 'added' ? undefined : e.type === 'deleted' ? e.object : e.old;
+    const after = e.type === 'deleted' ? undefined : e.object;
+    const moved =
+      (e.type === 'updated' && e.old === undefined) ||
+      this.feasible?.reads.domainsMoved(before && nodeFacts(before), after && nodeFacts(after)) ===
+        true;
+    if (moved) this.feasible = null;
+    // Taints and cordons change no pod's verdict: only feasibility reads them.
+    if (relabelled || moved) this.schedule();
   }
 
   private onNamespace(e: WatchEvent<Namespace>): void {
@@ -275,6 +351,7 @@ export class ContinuousAudit {
       return;
     if (e.type === 'deleted') this.index?.removeNamespace(name);
     else this.index?.setNamespace(name, e.object.metadata.labels ?? {});
+    this.feasible = null; // namespace labels choose targets and providers
     // Cluster policies choose namespaces by label: the pods' policy terms may change too.
     this.replaceNamespace(name);
     this.schedule();
@@ -283,14 +360,14 @@ export class ContinuousAudit {
   private onWorkload(e: WatchEvent<Workload>): void {
     const old = e.type === 'updated' ? e.old : undefined;
     if (old !== undefined && sameLabels(old.templateLabels, e.object.templateLabels)) {
-      // Replicas and the template's own affinity change no pod's terms, but feasibility.
-      if (
-        old.replicas !== e.object.replicas ||
-        JSON.stringify(old.affinity) !== JSON.stringify(e.object.affinity)
-      )
-        this.schedule();
+      // Replicas, selector, owners and the template's own affinity change no pod's terms,
+      // but feasibility; a status-only update changes neither.
+      if (sameForFeasibility(old, e.object)) return;
+      this.feasible = null;
+      this.schedule();
       return;
     }
+    this.feasible = null;
     this.replaceNamespace(e.object.namespace);
     this.schedule();
   }
@@ -325,39 +402,54 @@ export class ContinuousAudit {
     if (this.stopped) return;
     const started = performance.now();
     const policies = this.deps.policies();
-    if (policies !== this.placedWith) this.rebuild();
+    if (policies !== this.placedWith) {
+      if (this.options.fromScratch === true) this.rebuild();
+      else this.adopt(policies);
+    }
     const index = this.index;
     if (index === null) return;
     const report = auditIndex(index);
     this.lastReport = report;
     this.evaluations++;
     this.recordViolations(report.violations);
-    const unsatisfiable = this.feasibility(policies, index);
+    if (this.options.fromScratch === true || this.feasible === null)
+      this.feasible = this.computeFeasibility(policies, index);
+    const unsatisfiable = this.feasible.unsatisfiable;
     this.publish(policies, report, unsatisfiable);
     await this.remediate(policies, report);
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
   }
 
-  /** Rebuilds the index from scratch and checks that the incremental one agrees. */
+  /**
+   * Rebuilds the index and computes feasibility from scratch, and checks that the
+   * incremental index and the kept feasibility result agree.
+   */
   async fullCheck(): Promise<void> {
     const current = this.index;
     const policies = this.deps.policies();
     const judgedBy = audited(policies);
     const fresh = buildIndex(this.snapshot(), judgedBy, this.finder);
-    if (
-      current !== null &&
-      policies === this.placedWith &&
-      current.describe() !== fresh.describe()
-    ) {
+    const comparable = current !== null && policies === this.placedWith;
+    if (comparable && current.describe() !== fresh.describe()) {
       this.mismatches++;
       this.deps.log.error('incremental audit index disagreed with a rebuild; using the rebuild', {
         incremental: current.size,
         rebuilt: fresh.size,
       });
     }
+    const kept = this.feasible;
+    const feasible = this.computeFeasibility(policies, fresh);
+    if (comparable && kept !== null && !sameProblems(kept.unsatisfiable, feasible.unsatisfiable)) {
+      this.mismatches++;
+      this.deps.log.error('kept feasibility result disagreed with a new one; using the new one', {
+        kept: Object.fromEntries(kept.unsatisfiable),
+        computed: Object.fromEntries(feasible.unsatisfiable),
+      });
+    }
     this.index = fresh;
     this.placedWith = policies;
     this.judgedBy = judgedBy;
+    this.feasible = feasible;
     await this.evaluate();
   }
 
@@ -388,10 +480,11 @@ export class ContinuousAudit {
     this.violating = now;
   }
 
-  private feasibility(
+  private computeFeasibility(
     policies: readonly CompiledPolicy[],
     index: TopologyIndex,
-  ): Map<PolicyRef, string[]> {
+  ): Feasibility {
+    this.feasibilityRuns++;
     const targets: FeasibilityTarget[] = [];
     const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
     for (const store of this.deps.workloads) {
@@ -417,15 +510,17 @@ export class ContinuousAudit {
           policies: targeting,
           ownAffinity:
             w.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
+          constraints: {
+            ...(w.nodeSelector === undefined ? {} : { nodeSelector: w.nodeSelector }),
+            ...(w.affinity?.nodeAffinity === undefined
+              ? {}
+              : { nodeAffinity: w.affinity.nodeAffinity }),
+            ...(w.tolerations === undefined ? {} : { tolerations: w.tolerations }),
+          },
         });
       }
     }
-    return unsatisfiablePolicies(
-      targets,
-      index,
-      this.deps.nodes.list().map((n) => n.metadata.labels ?? {}),
-      nsLabels,
-    );
+    return feasibility(targets, index, this.deps.nodes.list().map(nodeFacts), nsLabels);
   }
 
   /** Per-policy summaries, metrics, and a status refresh for the policies whose results changed. */
@@ -587,6 +682,23 @@ function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
     JSON.stringify(Object.entries(a ?? {}).sort()) ===
     JSON.stringify(Object.entries(b ?? {}).sort())
   );
+}
+
+/** Whether a workload update leaves everything feasibility reads of it as it was. */
+function sameForFeasibility(a: Workload, b: Workload): boolean {
+  return (
+    a.replicas === b.replicas &&
+    sameLabels(a.templateLabels, b.templateLabels) &&
+    JSON.stringify(a.selector) === JSON.stringify(b.selector) &&
+    JSON.stringify(a.ownerReferences) === JSON.stringify(b.ownerReferences) &&
+    JSON.stringify(a.affinity) === JSON.stringify(b.affinity) &&
+    JSON.stringify(a.nodeSelector) === JSON.stringify(b.nodeSelector) &&
+    JSON.stringify(a.tolerations) === JSON.stringify(b.tolerations)
+  );
+}
+
+function sameProblems(a: ReadonlyMap<string, string[]>, b: ReadonlyMap<string, string[]>): boolean {
+  return JSON.stringify([...a]) === JSON.stringify([...b]);
 }
 
 function sameSummary(a: PolicyAudit, b: PolicyAudit): boolean {

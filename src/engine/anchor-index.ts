@@ -1,5 +1,6 @@
 import type { Labels } from '../api/core.ts';
 import type { SelectorAnchor } from './selector.ts';
+import { labelOf } from './labels.ts';
 
 /**
  * Groups filed under the label every pod they select must carry, so the groups that can
@@ -18,15 +19,19 @@ export class AnchorIndex<G> {
     this.edit(group, anchor, -1);
   }
 
-  /** The groups that could select a pod with these labels (a superset, never missing one). */
-  *candidates(labels: Labels): Generator<G> {
-    for (const [key, value] of Object.entries(labels)) {
-      const byValue = this.byValue.get(key)?.get(value);
-      if (byValue) yield* byValue;
+  /**
+   * Calls `f` with each group that could select a pod with these labels (a superset, never
+   * missing one), in the order of the labels, then the unanchored groups.
+   */
+  forEachCandidate(labels: Labels, f: (group: G) => void): void {
+    for (const key of Object.keys(labels)) {
+      const value = labelOf(labels, key);
+      const byValue = value === undefined ? undefined : this.byValue.get(key)?.get(value);
+      if (byValue) for (const g of byValue) f(g);
       const byKey = this.byKey.get(key);
-      if (byKey) yield* byKey;
+      if (byKey) for (const g of byKey) f(g);
     }
-    yield* this.unanchored;
+    for (const g of this.unanchored) f(g);
   }
 
   private edit(group: G, a: SelectorAnchor, op: 1 | -1): void {

@@ -2,7 +2,8 @@ import type { Namespace, Node, Pod } from '../api/core.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 import { FieldError, InvalidObjectError } from './errors.ts';
 import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
-import { isPlaced, podKey, podPlacement } from './pod-placement.ts';
+import { PlacementCache } from './placement-cache.ts';
+import { isPlaced, placedWith, placementTerms, podKey } from './pod-placement.ts';
 import { comparePolicies, compilePolicy, policyTargets, type CompiledPolicy } from './policy.ts';
 import { TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
@@ -49,18 +50,26 @@ export function compileAuditPolicies(policies: readonly PlacementPolicy[]): {
   return { ok: ok.sort(comparePolicies), errors };
 }
 
-/** Builds the engine's view of a placed pod, with the policies that target its workload. */
+/**
+ * Builds the engine's view of a placed pod, with the policies that target its workload.
+ * With a `cache`, pods that resolve alike share one resolution (see PlacementCache).
+ */
 export function placementOf(
   pod: Pod,
   policies: readonly CompiledPolicy[],
   lookup: WorkloadFinder,
   index: TopologyIndex,
+  cache?: PlacementCache,
 ): PodPlacement {
   const workload = workloadOfPod(pod, lookup);
   const nsLabels = index.namespaceLabels(pod.metadata.namespace);
   const targeting = policies.filter((p) => policyTargets(p, workload, nsLabels));
   try {
-    return podPlacement(pod, workload, targeting);
+    const resolve = () => placementTerms(pod, workload, targeting);
+    return placedWith(
+      pod,
+      cache === undefined ? resolve() : cache.terms(pod, workload, targeting, resolve),
+    );
   } catch (err) {
     if (err instanceof FieldError) throw err.forObject(`Pod ${podKey(pod)}`);
     throw err;
@@ -77,8 +86,10 @@ export function buildIndex(
   for (const n of snapshot.nodes) index.setNode(n.metadata.name, n.metadata.labels ?? {});
   for (const ns of snapshot.namespaces)
     index.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
+  // Nothing a resolution reads changes during the build: one cache serves every pod.
+  const cache = new PlacementCache();
   for (const pod of snapshot.pods) {
-    if (isPlaced(pod)) index.upsertPod(placementOf(pod, policies, lookup, index));
+    if (isPlaced(pod)) index.upsertPod(placementOf(pod, policies, lookup, index, cache));
   }
   return index;
 }

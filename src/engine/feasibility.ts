@@ -1,8 +1,12 @@
-import type { Labels, PodAffinityTerm } from '../api/core.ts';
+import type { Labels, NodeSelectorTerm, PodAffinityTerm } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
+import { nodeAdmits, type NodeFacts, type PodConstraints } from './node-eligibility.ts';
+import type { PodPlacement } from './placement.ts';
 import { policyTermsFor, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { selectorAnchor } from './selector.ts';
 import { resolveTerm, termMatches, type ResolvedTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
+import { labelOf } from './labels.ts';
 
 /** A workload and what the policies that target it require of its pods. */
 export interface FeasibilityTarget {
@@ -12,6 +16,8 @@ export interface FeasibilityTarget {
   readonly policies: readonly CompiledPolicy[];
   /** The workload's own required podAffinity terms, from its template. */
   readonly ownAffinity: readonly PodAffinityTerm[];
+  /** Where its pods may go at all: the template's nodeSelector, node affinity, tolerations. */
+  readonly constraints?: PodConstraints;
 }
 
 interface Requirement {
@@ -20,6 +26,76 @@ interface Requirement {
 }
 
 const describe = (w: WorkloadRef): string => `${w.kind} ${w.namespace}/${w.name}`;
+
+/**
+ * What a feasibility computation read of the cluster besides its targets and the namespace
+ * labels, so that a caller can tell which later changes may alter its result.
+ */
+export class FeasibilityReads {
+  /** Topology keys whose node domains were counted. */
+  readonly domainKeys = new Set<string>();
+  /**
+   * Whether some count looked at more of a node than those keys: a workload with node
+   * constraints (any label may matter), or a node with taints or a cordon.
+   */
+  nodeDetails = false;
+  /**
+   * Each look-up for running pods (the terms one pod had to meet together), filed under a
+   * `key=value` label every pod it finds carries, or under '' when there is none.
+   */
+  private readonly lookups = new Map<string, Map<string, readonly ResolvedTerm[]>>();
+
+  lookedUp(terms: readonly ResolvedTerm[]): void {
+    // A null labelSelector selects no pod: no pod can change what such a look-up found.
+    if (terms.some((t) => t.selector.kind === 'nothing')) return;
+    const anchor = terms.map((t) => selectorAnchor(t.selector)).find((a) => a.kind === 'values');
+    for (const value of anchor?.values ?? [null]) {
+      const label = anchor === undefined || value === null ? '' : `${anchor.key}=${value}`;
+      const filed = this.lookups.get(label) ?? new Map<string, readonly ResolvedTerm[]>();
+      filed.set(terms.map((t) => t.id).join(' && '), terms);
+      this.lookups.set(label, filed);
+    }
+  }
+
+  /**
+   * Whether adding or removing this pod (as the index holds it) can change the result: some
+   * look-up for running pods would find it. Namespace labels are read from `index`.
+   */
+  couldFind(pod: PodPlacement, index: TopologyIndex): boolean {
+    const finds = (label: string): boolean => {
+      for (const terms of this.lookups.get(label)?.values() ?? [])
+        if (terms.every((t) => index.selects(t, pod))) return true;
+      return false;
+    };
+    return finds('') || Object.entries(pod.labels).some(([k, v]) => finds(`${k}=${v}`));
+  }
+
+  /** Whether a node that went from `before` to `after` changes a domain count read. */
+  domainsMoved(before: NodeFacts | undefined, after: NodeFacts | undefined): boolean {
+    if (before === undefined || after === undefined) {
+      const node = before ?? after;
+      // A node with no label of a counted key is in no domain, unless its details counted.
+      if (node === undefined) return false;
+      return (
+        this.nodeDetails || [...this.domainKeys].some((k) => labelOf(node.labels, k) !== undefined)
+      );
+    }
+    for (const key of this.domainKeys)
+      if (labelOf(before.labels, key) !== labelOf(after.labels, key)) return true;
+    if (!this.nodeDetails) return false;
+    return (
+      JSON.stringify(before.labels) !== JSON.stringify(after.labels) ||
+      JSON.stringify(before.taints) !== JSON.stringify(after.taints) ||
+      before.unschedulable !== after.unschedulable
+    );
+  }
+}
+
+/** The policies that cannot be met (see `unsatisfiablePolicies`) and what finding them read. */
+export interface Feasibility {
+  readonly unsatisfiable: Map<PolicyRef, string[]>;
+  readonly reads: FeasibilityReads;
+}
 
 /**
  * Policies whose required rules cannot be met, with a reason a person can act on, found
@@ -34,19 +110,87 @@ const describe = (w: WorkloadRef): string => `${w.kind} ${w.namespace}/${w.name}
 export function unsatisfiablePolicies(
   targets: readonly FeasibilityTarget[],
   index: TopologyIndex,
-  nodeLabels: Iterable<Labels>,
+  nodes: Iterable<NodeFacts>,
   namespaceLabels: (ns: string) => Labels,
 ): Map<PolicyRef, string[]> {
+  return feasibility(targets, index, nodes, namespaceLabels).unsatisfiable;
+}
+
+/**
+ * `unsatisfiablePolicies`, with what it read: the result holds until a target, a namespace's
+ * labels, or something `reads` names changes.
+ */
+export function feasibility(
+  targets: readonly FeasibilityTarget[],
+  index: TopologyIndex,
+  nodes: Iterable<NodeFacts>,
+  namespaceLabels: (ns: string) => Labels,
+): Feasibility {
   const out = new Map<PolicyRef, string[]>();
   const report = (ref: PolicyRef, message: string): void => {
     const list = out.get(ref) ?? [];
     list.push(message);
     out.set(ref, list);
   };
-  const nodes = [...nodeLabels];
-  for (const t of targets) spreadProblems(t, nodes, namespaceLabels, report);
-  affinityProblems(targets, index, namespaceLabels, report);
-  return out;
+  const reads = new FeasibilityReads();
+  const domains = domainCounter([...nodes], reads);
+  for (const t of targets) spreadProblems(t, domains, namespaceLabels, report);
+  affinityProblems(targets, index, namespaceLabels, report, reads);
+  return { unsatisfiable: out, reads };
+}
+
+/** The node constraints a workload's pods will have once the policies' terms are in. */
+export interface NodeConstraints {
+  readonly pod: PodConstraints;
+  /** Each policy's required nodeSelectorTerms (ORed within a policy, ANDed across them). */
+  readonly policies: readonly (readonly NodeSelectorTerm[])[];
+}
+
+const unconstrained = (c: NodeConstraints): boolean =>
+  c.policies.length === 0 &&
+  Object.keys(c.pod.nodeSelector ?? {}).length === 0 &&
+  c.pod.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution === undefined;
+
+/**
+ * How many node domains a topology key has among the nodes a workload's pods may use,
+ * counted once per key and per distinct set of constraints.
+ */
+function domainCounter(
+  nodes: readonly NodeFacts[],
+  reads: FeasibilityReads,
+): (key: string, constraints: NodeConstraints) => number {
+  const eligible = new Map<string, readonly NodeFacts[]>();
+  const counts = new Map<string, number>();
+  const anyDetails = nodes.some((n) => n.taints.length > 0 || n.unschedulable);
+  return (key, constraints) => {
+    const signature = JSON.stringify(constraints);
+    const countKey = `${key}\u0000${signature}`;
+    let n = counts.get(countKey);
+    if (n !== undefined) return n;
+    let pool = eligible.get(signature);
+    if (pool === undefined) {
+      const plain = unconstrained(constraints) && !anyDetails;
+      pool = plain
+        ? nodes
+        : nodes.filter(
+            (node) =>
+              nodeAdmits(node, constraints.pod) &&
+              constraints.policies.every((terms) =>
+                nodeAdmits(node, {
+                  nodeAffinity: {
+                    requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms },
+                  },
+                }),
+              ),
+          );
+      if (!plain) reads.nodeDetails = true;
+      eligible.set(signature, pool);
+    }
+    n = new Set(pool.flatMap((node) => labelOf(node.labels, key) ?? [])).size;
+    counts.set(countKey, n);
+    reads.domainKeys.add(key);
+    return n;
+  };
 }
 
 function ownerOf(w: WorkloadRef): { namespace: string; labels: Labels } {
@@ -55,11 +199,22 @@ function ownerOf(w: WorkloadRef): { namespace: string; labels: Labels } {
 
 function spreadProblems(
   t: FeasibilityTarget,
-  nodes: readonly Labels[],
+  domainsOf: (key: string, constraints: NodeConstraints) => number,
   namespaceLabels: (ns: string) => Labels,
   report: (ref: PolicyRef, message: string) => void,
 ): void {
   const { workload } = t;
+  const constraints: NodeConstraints = {
+    pod: t.constraints ?? {},
+    policies: t.policies.flatMap((p) => {
+      const terms =
+        p.mode === 'Enforce'
+          ? p.affinity.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+              ?.nodeSelectorTerms
+          : undefined;
+      return terms === undefined || terms.length === 0 ? [] : [terms];
+    }),
+  };
   for (const policy of t.policies) {
     const terms = policyTermsFor(policy, workload).podAntiAffinity;
     terms.forEach((raw, i) => {
@@ -74,13 +229,14 @@ function spreadProblems(
         )
       )
         return;
-      const domains = new Set(
-        nodes.flatMap((n) => (n[term.topologyKey] === undefined ? [] : [n[term.topologyKey]])),
-      );
-      if (t.replicas > domains.size) {
+      const domains = domainsOf(term.topologyKey, constraints);
+      if (t.replicas > domains) {
+        const where = unconstrained(constraints)
+          ? 'node domain(s) carry that label'
+          : 'node domain(s) carry that label among the nodes its pods may use (nodeSelector, node affinity, taints, cordon)';
         report(
           policy.ref,
-          `${describe(workload)} wants ${t.replicas} replicas, but required anti-affinity allows one per ${term.topologyKey} and only ${domains.size} node domain(s) carry that label`,
+          `${describe(workload)} wants ${t.replicas} replicas, but required anti-affinity allows one per ${term.topologyKey} and only ${domains} ${where}`,
         );
       }
     });
@@ -92,6 +248,7 @@ function affinityProblems(
   index: TopologyIndex,
   namespaceLabels: (ns: string) => Labels,
   report: (ref: PolicyRef, message: string) => void,
+  reads: FeasibilityReads,
 ): void {
   const requirements = targets.map((t): Requirement[] => [
     ...t.ownAffinity.map((raw, i) => ({
@@ -107,12 +264,16 @@ function affinityProblems(
   ]);
   const selectsWorkload = (term: ResolvedTerm, w: WorkloadRef): boolean =>
     termMatches(term, w.namespace, w.templateLabels, namespaceLabels(w.namespace));
-  const runningMatch = (term: ResolvedTerm): boolean => !index.podsSelectedBy(term).next().done;
+  const runningMatch = (term: ResolvedTerm): boolean => {
+    reads.lookedUp([term]);
+    return !index.podsSelectedBy(term).next().done;
+  };
   // The scheduler counts only pods that match every required podAffinity term of the
   // incoming pod (podMatchesAllAffinityTerms): one pod must meet them all, not one per term.
   const runningMatchesAll = (reqs: readonly Requirement[]): boolean => {
     const [first, ...rest] = reqs;
     if (first === undefined) return true;
+    reads.lookedUp(reqs.map((r) => r.term));
     for (const p of index.podsSelectedBy(first.term))
       if (rest.every((r) => index.selects(r.term, p))) return true;
     return false;

@@ -2,6 +2,7 @@
 export * from './audit.ts';
 export * from './errors.ts';
 export * from './placement.ts';
+export * from './placement-cache.ts';
 export * from './pod-placement.ts';
 export * from './policy.ts';
 export * from './selector.ts';
@@ -12,3 +13,4 @@ export * from './workload.ts';
 export * from './canonical.ts';
 export * from './merge.ts';
 export * from './feasibility.ts';
+export * from './node-eligibility.ts';

@@ -1,5 +1,6 @@
 import type { ResolvedTerm } from './term.ts';
 import { selectorAnchor, type SelectorAnchor } from './selector.ts';
+import { labelOf } from './labels.ts';
 
 /**
  * A set of terms that a pod matches only when it matches all of them, with counts of the
@@ -37,6 +38,7 @@ export class MatchGroup<Member> {
 
   /** The id a group of these terms gets; the order of the terms does not matter. */
   static idOf(terms: readonly ResolvedTerm[]): string {
+    if (terms.length === 1 && terms[0] !== undefined) return terms[0].id;
     return [...new Set(terms.map((t) => t.id))].sort().join(' && ');
   }
 
@@ -47,7 +49,7 @@ export class MatchGroup<Member> {
   /** Adds `delta` matching pods on a node with `nodeLabels`. */
   bump(nodeLabels: Readonly<Record<string, string>>, delta: number): void {
     for (const key of this.keys) {
-      const value = nodeLabels[key];
+      const value = labelOf(nodeLabels, key);
       if (value === undefined) continue; // a node without the key is in no domain of it
       let perValue = this.counts.get(key);
       if (perValue === undefined) {

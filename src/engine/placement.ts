@@ -18,11 +18,20 @@ export interface WeightedTerm extends SourcedTerm {
   readonly weight: number;
 }
 
+/** Every affinity term that applies to a pod (its own and its policies'), resolved against it. */
+export interface PlacementTerms {
+  readonly affinity: readonly SourcedTerm[];
+  readonly antiAffinity: readonly SourcedTerm[];
+  readonly preferredAffinity: readonly WeightedTerm[];
+  readonly preferredAntiAffinity: readonly WeightedTerm[];
+}
+
 /**
  * A pod as the engine sees it: identity, labels, node, and every affinity term that
  * applies to it (its own and those of the policies that target it), already resolved.
+ * Pods that resolve alike may share the term lists.
  */
-export interface PodPlacement {
+export interface PodPlacement extends PlacementTerms {
   /** `namespace/name`. */
   readonly key: string;
   /** Being deleted: still a neighbour to the scheduler, no longer judged. */
@@ -31,10 +40,6 @@ export interface PodPlacement {
   readonly name: string;
   readonly labels: Labels;
   readonly nodeName: string;
-  readonly affinity: readonly SourcedTerm[];
-  readonly antiAffinity: readonly SourcedTerm[];
-  readonly preferredAffinity: readonly WeightedTerm[];
-  readonly preferredAntiAffinity: readonly WeightedTerm[];
 }
 
 export type Rule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';

@@ -1,10 +1,12 @@
 import type { Pod, PodAffinityRules } from '../api/core.ts';
-import type { PodPlacement, SourcedTerm, WeightedTerm } from './placement.ts';
+import type { PlacementTerms, PodPlacement, SourcedTerm, WeightedTerm } from './placement.ts';
 import { resolvePolicyTerms, type CompiledPolicy, type WorkloadRef } from './policy.ts';
-import { resolveTerm, type TermOwner } from './term.ts';
-
-const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
-const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
+import {
+  PREFERRED_TERMS as PREFERRED,
+  REQUIRED_TERMS as REQUIRED,
+  resolveTerm,
+  type TermOwner,
+} from './term.ts';
 
 /**
  * Whether the scheduler counts this pod as a neighbour: bound to a node and not finished.
@@ -72,25 +74,20 @@ const sameWeighted = (a: WeightedTerm, b: WeightedTerm): boolean =>
   a.term.id === b.term.id && a.weight === b.weight;
 
 /**
- * The engine's view of a pod: its own required and preferred pod (anti-)affinity terms,
- * plus those of `policies` (already chosen as the ones targeting its workload, in priority
- * order), all resolved against the pod. Throws FieldError for a term that cannot be read.
+ * Every pod (anti-)affinity term that applies to a pod: its own required and preferred
+ * terms, plus those of `policies` (already chosen as the ones targeting its workload, in
+ * priority order), all resolved against the pod. Throws FieldError for a term that cannot
+ * be read.
  */
-export function podPlacement(
+export function placementTerms(
   pod: Pod,
   workload: WorkloadRef,
   policies: readonly CompiledPolicy[],
-): PodPlacement {
+): PlacementTerms {
   const owner: TermOwner = { namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {} };
   const affinity = pod.spec.affinity;
   const fromPolicies = policies.map((p) => resolvePolicyTerms(p, workload, owner));
   return {
-    key: podKey(pod),
-    terminating: pod.metadata.deletionTimestamp !== undefined,
-    namespace: pod.metadata.namespace,
-    name: pod.metadata.name,
-    labels: owner.labels,
-    nodeName: pod.spec.nodeName ?? '',
     affinity: merge(
       ownTerms(affinity?.podAffinity, 'podAffinity', owner),
       fromPolicies.flatMap((p) => p.affinity),
@@ -112,4 +109,32 @@ export function podPlacement(
       sameWeighted,
     ),
   };
+}
+
+/** The engine's view of a pod whose terms are resolved already (see placementTerms). */
+export function placedWith(pod: Pod, terms: PlacementTerms): PodPlacement {
+  return {
+    key: podKey(pod),
+    terminating: pod.metadata.deletionTimestamp !== undefined,
+    namespace: pod.metadata.namespace,
+    name: pod.metadata.name,
+    labels: pod.metadata.labels ?? {},
+    nodeName: pod.spec.nodeName ?? '',
+    affinity: terms.affinity,
+    antiAffinity: terms.antiAffinity,
+    preferredAffinity: terms.preferredAffinity,
+    preferredAntiAffinity: terms.preferredAntiAffinity,
+  };
+}
+
+/**
+ * The engine's view of a pod: identity, labels, node and every term that applies to it
+ * (see placementTerms). Throws FieldError for a term that cannot be read.
+ */
+export function podPlacement(
+  pod: Pod,
+  workload: WorkloadRef,
+  policies: readonly CompiledPolicy[],
+): PodPlacement {
+  return placedWith(pod, placementTerms(pod, workload, policies));
 }

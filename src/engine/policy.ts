@@ -17,10 +17,12 @@ import {
 import { FieldError, InvalidObjectError } from './errors.ts';
 import type { SourcedTerm, WeightedTerm } from './placement.ts';
 import { compileSelector, selectorMatches, SELECT_EVERYTHING, type Selector } from './selector.ts';
-import { resolveTerm, type TermOwner } from './term.ts';
-
-const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
-const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
+import {
+  PREFERRED_TERMS as PREFERRED,
+  REQUIRED_TERMS as REQUIRED,
+  resolveTerm,
+  type TermOwner,
+} from './term.ts';
 
 export interface SpreadRule {
   readonly topologyKey: string;

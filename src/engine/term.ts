@@ -8,6 +8,11 @@ import {
   type Requirement,
   type Selector,
 } from './selector.ts';
+import { labelOf } from './labels.ts';
+
+/** The names of a pod (anti-)affinity's two lists of terms. */
+export const REQUIRED_TERMS = 'requiredDuringSchedulingIgnoredDuringExecution';
+export const PREFERRED_TERMS = 'preferredDuringSchedulingIgnoredDuringExecution';
 
 /**
  * An affinity term as the scheduler judges it: selector (with matchLabelKeys and
@@ -81,7 +86,7 @@ function mergedKeys(
   const out: Requirement[] = [];
   keys.forEach((key, i) => {
     if (key === '') throw new FieldError(`${field}[${i}]`, 'must not be empty');
-    const value = labels[key];
+    const value = labelOf(labels, key);
     if (value === undefined) return;
     const present = base.requirements.some(
       (r) => r.key === key && r.operator === operator && r.values.length === 1,

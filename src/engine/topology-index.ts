@@ -4,12 +4,17 @@ import { MatchGroup } from './match-group.ts';
 import type { PodPlacement, SourcedTerm } from './placement.ts';
 import { selectorAnchor, type SelectorAnchor } from './selector.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
+import { labelOf } from './labels.ts';
 
 const NO_LABELS: Labels = Object.freeze({});
+const NO_GROUPS: ReadonlyMap<string, MatchGroup<IndexedPod>> = new Map();
+const NO_ANTI_TERMS: ReadonlyMap<string, SourcedTerm> = new Map();
 
 /** A pod held by the index, with the groups it uses. */
 export interface IndexedPod {
   readonly pod: PodPlacement;
+  /** The labels of its node (a node change takes its pods out and puts them back). */
+  readonly nodeLabels: Labels;
   /** The group of all its required podAffinity terms, if it has any. */
   readonly affinityGroup: MatchGroup<IndexedPod> | null;
   /** Single-term groups for its anti-affinity and preferred terms, by term id. */
@@ -32,8 +37,12 @@ export class TopologyIndex {
   private readonly pods = new Map<string, IndexedPod>();
   private readonly podsByNode = new Map<string, Set<IndexedPod>>();
   private readonly podsByNamespace = new Map<string, Set<IndexedPod>>();
-  /** label key → value → pods: finds the pods a new group can select. */
-  private readonly podsByLabel = new Map<string, Map<string, Set<IndexedPod>>>();
+  /**
+   * label key → value → pods: finds the pods a new group can select. Only the keys some
+   * group has been anchored on are listed (from the first such group on), not every label
+   * of every pod.
+   */
+  private readonly podsByLabel = new Map<string, Map<string | undefined, Set<IndexedPod>>>();
   private readonly groups = new Map<string, MatchGroup<IndexedPod>>();
   /** Every group, filed by anchor: finds the groups a pod can match. */
   private readonly anchors = new AnchorIndex<MatchGroup<IndexedPod>>();
@@ -77,14 +86,14 @@ export class TopologyIndex {
     return group.terms.every((t) => this.selects(t, pod));
   }
 
-  /** The groups whose selectors could select a pod with these labels (a superset, never missing one). */
-  candidateGroups(labels: Labels): Generator<MatchGroup<IndexedPod>> {
-    return this.anchors.candidates(labels);
+  /** Calls `f` with each group whose selectors could select a pod with these labels (a superset, never missing one). */
+  eachCandidateGroup(labels: Labels, f: (group: MatchGroup<IndexedPod>) => void): void {
+    this.anchors.forEachCandidate(labels, f);
   }
 
-  /** Like candidateGroups, among the groups that are some pod's required anti-affinity. */
-  candidateAntiGroups(labels: Labels): Generator<MatchGroup<IndexedPod>> {
-    return this.antiAnchors.candidates(labels);
+  /** Like eachCandidateGroup, among the groups that are some pod's required anti-affinity. */
+  eachCandidateAntiGroup(labels: Labels, f: (group: MatchGroup<IndexedPod>) => void): void {
+    this.antiAnchors.forEachCandidate(labels, f);
   }
 
   // ---- writes ----
@@ -110,7 +119,11 @@ export class TopologyIndex {
   /** Adds a bound pod, or replaces the pod with the same key. */
   upsertPod(pod: PodPlacement): void {
     const existing = this.pods.get(pod.key);
-    this.keepingGroups(existing ? [existing] : [], () => {
+    if (existing === undefined) {
+      this.add(pod); // a new pod (every pod of a build): nothing to take out first
+      return;
+    }
+    this.keepingGroups([existing], () => {
       this.removePod(pod.key);
       this.add(pod);
     });
@@ -155,11 +168,18 @@ export class TopologyIndex {
   }
 
   private add(pod: PodPlacement): void {
+    const singles = [pod.antiAffinity, pod.preferredAffinity, pod.preferredAntiAffinity];
+    const nodeLabels = this.nodeLabels(pod.nodeName);
     const entry: Mutable<IndexedPod> = {
       pod,
+      nodeLabels,
       affinityGroup: null,
-      termGroups: new Map(),
-      antiById: new Map(pod.antiAffinity.map((s) => [s.term.id, s])),
+      // Most pods have no such terms: they share one empty map, which nothing fills.
+      termGroups: singles.some((list) => list.length > 0) ? new Map() : NO_GROUPS,
+      antiById:
+        pod.antiAffinity.length > 0
+          ? new Map(pod.antiAffinity.map((s) => [s.term.id, s]))
+          : NO_ANTI_TERMS,
     };
     // Count the pod in the groups that exist already, then list it, then create its own
     // groups: a new group counts every listed pod, this one included, exactly once.
@@ -168,33 +188,32 @@ export class TopologyIndex {
     if (pod.affinity.length > 0)
       entry.affinityGroup = this.acquire(pod.affinity.map((s) => s.term));
     const groups = entry.termGroups as Map<string, MatchGroup<IndexedPod>>;
-    for (const s of [...pod.antiAffinity, ...pod.preferredAffinity, ...pod.preferredAntiAffinity]) {
-      if (!groups.has(s.term.id)) groups.set(s.term.id, this.acquire([s.term]));
+    for (const list of singles) {
+      for (const s of list) {
+        if (!groups.has(s.term.id)) groups.set(s.term.id, this.acquire([s.term]));
+      }
     }
-    const nodeLabels = this.nodeLabels(pod.nodeName);
     for (const s of entry.antiById.values()) {
       const group = groups.get(s.term.id);
       if (group === undefined) continue;
       if (group.antiRefs++ === 0 && !group.selectsNothing)
         this.antiAnchors.add(group, group.anchor);
-      const value = nodeLabels[s.term.topologyKey];
+      const value = labelOf(nodeLabels, s.term.topologyKey);
       if (value !== undefined) group.addCarrier(value, entry);
     }
   }
 
   private countIn(entry: IndexedPod, delta: number): void {
-    const nodeLabels = this.nodeLabels(entry.pod.nodeName);
-    for (const group of this.candidateGroups(entry.pod.labels)) {
-      if (this.groupSelects(group, entry.pod)) group.bump(nodeLabels, delta);
-    }
+    this.eachCandidateGroup(entry.pod.labels, (group) => {
+      if (this.groupSelects(group, entry.pod)) group.bump(entry.nodeLabels, delta);
+    });
   }
 
   private releaseGroups(entry: IndexedPod): void {
-    const nodeLabels = this.nodeLabels(entry.pod.nodeName);
     for (const s of entry.antiById.values()) {
       const group = entry.termGroups.get(s.term.id);
       if (group === undefined) continue;
-      const value = nodeLabels[s.term.topologyKey];
+      const value = labelOf(entry.nodeLabels, s.term.topologyKey);
       if (value !== undefined) group.removeCarrier(value, entry);
       if (--group.antiRefs === 0 && !group.selectsNothing)
         this.antiAnchors.remove(group, group.anchor);
@@ -216,7 +235,7 @@ export class TopologyIndex {
     if (!group.selectsNothing) {
       this.anchors.add(group, group.anchor);
       for (const entry of this.candidatePods(group)) {
-        if (this.groupSelects(group, entry.pod)) group.bump(this.nodeLabels(entry.pod.nodeName), 1);
+        if (this.groupSelects(group, entry.pod)) group.bump(entry.nodeLabels, 1);
       }
     }
     return group;
@@ -247,8 +266,7 @@ export class TopologyIndex {
       yield* this.pods.values();
       return;
     }
-    const byValue = this.podsByLabel.get(a.key);
-    if (byValue === undefined) return;
+    const byValue = this.podsByLabel.get(a.key) ?? this.listKey(a.key);
     if (a.kind === 'key') {
       for (const set of byValue.values()) yield* set;
       return;
@@ -264,13 +282,9 @@ export class TopologyIndex {
     this.pods.set(pod.key, entry);
     editSet(this.podsByNode, pod.nodeName, entry, 1);
     editSet(this.podsByNamespace, pod.namespace, entry, 1);
-    for (const [key, value] of Object.entries(pod.labels)) {
-      let byValue = this.podsByLabel.get(key);
-      if (byValue === undefined) {
-        byValue = new Map();
-        this.podsByLabel.set(key, byValue);
-      }
-      editSet(byValue, value, entry, 1);
+    for (const key of Object.keys(pod.labels)) {
+      const byValue = this.podsByLabel.get(key);
+      if (byValue !== undefined) editSet(byValue, labelOf(pod.labels, key), entry, 1);
     }
   }
 
@@ -279,12 +293,22 @@ export class TopologyIndex {
     this.pods.delete(pod.key);
     editSet(this.podsByNode, pod.nodeName, entry, -1);
     editSet(this.podsByNamespace, pod.namespace, entry, -1);
-    for (const [key, value] of Object.entries(pod.labels)) {
+    for (const key of Object.keys(pod.labels)) {
       const byValue = this.podsByLabel.get(key);
-      if (byValue === undefined) continue;
-      editSet(byValue, value, entry, -1);
-      if (byValue.size === 0) this.podsByLabel.delete(key);
+      if (byValue !== undefined) editSet(byValue, labelOf(pod.labels, key), entry, -1);
     }
+  }
+
+  /** Starts listing pods by the value of `key`, with the pods there are now. */
+  private listKey(key: string): Map<string | undefined, Set<IndexedPod>> {
+    const byValue = new Map<string | undefined, Set<IndexedPod>>();
+    this.podsByLabel.set(key, byValue);
+    for (const entry of this.pods.values()) {
+      // What list() would have listed: own enumerable labels, as Object.keys gives them.
+      if (Object.prototype.propertyIsEnumerable.call(entry.pod.labels, key))
+        editSet(byValue, labelOf(entry.pod.labels, key), entry, 1);
+    }
+    return byValue;
   }
 
   /**

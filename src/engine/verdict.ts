@@ -8,6 +8,7 @@ import type {
   WeightedTerm,
 } from './placement.ts';
 import type { IndexedPod, TopologyIndex } from './topology-index.ts';
+import { labelOf } from './labels.ts';
 
 /** Why a pod is in breach, in the scheduler's own words where it has them. */
 export const Reason = {
@@ -26,7 +27,7 @@ export const Reason = {
  * judge it if it were being scheduled onto its node now, with every other pod in place.
  */
 export function judgePod(index: TopologyIndex, entry: IndexedPod): PodVerdict {
-  const nodeLabels = index.nodeLabels(entry.pod.nodeName);
+  const nodeLabels = entry.nodeLabels;
   const violations = [
     ...podAffinityViolations(index, entry, nodeLabels),
     ...podAntiAffinityViolations(index, entry, nodeLabels),
@@ -75,7 +76,7 @@ function podAffinityViolations(
   const missing: SourcedTerm[] = [];
   const unmet: SourcedTerm[] = [];
   for (const s of entry.pod.affinity) {
-    const value = nodeLabels[s.term.topologyKey];
+    const value = labelOf(nodeLabels, s.term.topologyKey);
     if (value === undefined) missing.push(s);
     else if (othersInDomain(group, s.term.topologyKey, value, self) <= 0) unmet.push(s);
   }
@@ -96,7 +97,7 @@ function podAffinityViolations(
         entry,
         'podAffinity',
         s,
-        Reason.noMatchingPod(s.term.topologyKey, nodeLabels[s.term.topologyKey] ?? ''),
+        Reason.noMatchingPod(s.term.topologyKey, labelOf(nodeLabels, s.term.topologyKey) ?? ''),
       ),
     ),
   ];
@@ -110,7 +111,7 @@ function podAntiAffinityViolations(
   const out: Violation[] = [];
   for (const s of entry.pod.antiAffinity) {
     const key = s.term.topologyKey;
-    const value = nodeLabels[key];
+    const value = labelOf(nodeLabels, key);
     const group = entry.termGroups.get(s.term.id);
     if (value === undefined || group === undefined) continue;
     const others = othersInDomain(group, key, value, index.selects(s.term, entry.pod));
@@ -129,14 +130,14 @@ function existingAntiAffinityViolations(
   nodeLabels: Labels,
 ): Violation[] {
   const out: Violation[] = [];
-  for (const group of index.candidateAntiGroups(entry.pod.labels)) {
-    if (group.carriers.size === 0) continue;
+  index.eachCandidateAntiGroup(entry.pod.labels, (group) => {
+    if (group.carriers.size === 0) return;
     const term = group.terms[0];
-    if (term === undefined) continue;
-    const value = nodeLabels[term.topologyKey];
-    if (value === undefined) continue;
+    if (term === undefined) return;
+    const value = labelOf(nodeLabels, term.topologyKey);
+    if (value === undefined) return;
     const carriers = group.carriers.get(value);
-    if (carriers === undefined || !index.selects(term, entry.pod)) continue;
+    if (carriers === undefined || !index.selects(term, entry.pod)) return;
     // One violation per source of the term, naming the first carrier in key order.
     const bySource = new Map<string, { term: SourcedTerm; pods: string[] }>();
     for (const other of carriers) {
@@ -159,7 +160,7 @@ function existingAntiAffinityViolations(
         ),
       );
     }
-  }
+  });
   return out;
 }
 
@@ -174,7 +175,7 @@ function preferredScore(
   const tally = (s: WeightedTerm, sign: 1 | -1): void => {
     totalWeight += s.weight;
     const key = s.term.topologyKey;
-    const value = nodeLabels[key];
+    const value = labelOf(nodeLabels, key);
     const group = entry.termGroups.get(s.term.id);
     const others =
       value === undefined || group === undefined

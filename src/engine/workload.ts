@@ -1,5 +1,6 @@
 import type { Labels, LabelSelector, OwnerReference, Pod } from '../api/core.ts';
 import type { WorkloadRef } from './policy.ts';
+import { labelOf } from './labels.ts';
 
 /** The fields of a workload object (Deployment, ReplicaSet, Job, ...) that ownership needs. */
 export interface WorkloadObject {
@@ -42,19 +43,28 @@ export interface WorkloadFinder {
 
 /** Finds workload objects by kind, namespace and name, from a list. */
 export class WorkloadLookup implements WorkloadFinder {
-  private readonly byKey = new Map<string, WorkloadObject>();
+  /** kind → namespace → name → object: looked up once per pod and owner, so no key is built. */
+  private readonly byKind = new Map<string, Map<string, Map<string, WorkloadObject>>>();
 
   constructor(objects: Iterable<WorkloadObject>) {
-    for (const o of objects)
-      this.byKey.set(WorkloadLookup.key(o.kind, o.metadata.namespace ?? '', o.metadata.name), o);
-  }
-
-  static key(kind: string, namespace: string, name: string): string {
-    return `${kind}/${namespace}/${name}`;
+    for (const o of objects) {
+      const namespace = o.metadata.namespace ?? '';
+      let byNamespace = this.byKind.get(o.kind);
+      if (byNamespace === undefined) {
+        byNamespace = new Map();
+        this.byKind.set(o.kind, byNamespace);
+      }
+      let byName = byNamespace.get(namespace);
+      if (byName === undefined) {
+        byName = new Map();
+        byNamespace.set(namespace, byName);
+      }
+      byName.set(o.metadata.name, o);
+    }
   }
 
   get(kind: string, namespace: string, name: string): WorkloadObject | undefined {
-    return this.byKey.get(WorkloadLookup.key(kind, namespace, name));
+    return this.byKind.get(kind)?.get(namespace)?.get(name);
   }
 }
 
@@ -77,7 +87,7 @@ export function workloadOfPod(pod: Pod, lookup: WorkloadFinder): WorkloadRef {
       owner = parent;
       object = lookup.get(parent.kind, ns, parent.name);
     } else if (object === undefined && owner.kind === 'ReplicaSet') {
-      const hash = podLabels['pod-template-hash'];
+      const hash = labelOf(podLabels, 'pod-template-hash');
       if (hash !== undefined && owner.name.endsWith(`-${hash}`)) {
         owner = { kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1) };
       }

@@ -3,7 +3,16 @@
  * before it is cached. At 150,000 pods the cache holds these small objects only; the raw
  * object (managedFields, status, containers, ...) becomes garbage at once.
  */
-import type { Affinity, LabelSelector, Namespace, Node, OwnerReference, Pod } from '../api/core.ts';
+import type {
+  Affinity,
+  LabelSelector,
+  Namespace,
+  Node,
+  OwnerReference,
+  Pod,
+  Taint,
+  Toleration,
+} from '../api/core.ts';
 import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
 import { int, isRecord, record, stringMap, text, type JsonRecord } from './json.ts';
 import type { CachedPolicy, Workload } from './types.ts';
@@ -83,7 +92,43 @@ export function trimLabelled(raw: unknown): Node | Namespace | undefined {
   };
 }
 
-export const trimNode: (raw: unknown) => Node | undefined = trimLabelled;
+/** Node → name, labels, resourceVersion, and what keeps pods off it (taints, cordon). */
+export function trimNode(raw: unknown): Node | undefined {
+  const node = trimLabelled(raw);
+  if (node === undefined) return undefined;
+  const spec = record(record(raw)['spec']);
+  const taints = Array.isArray(spec['taints']) ? spec['taints'].flatMap(taintOf) : [];
+  const unschedulable = spec['unschedulable'] === true;
+  if (taints.length === 0 && !unschedulable) return node;
+  return {
+    ...node,
+    spec: { ...(taints.length > 0 ? { taints } : {}), ...(unschedulable ? { unschedulable } : {}) },
+  };
+}
+
+/** A taint that can keep a pod off (PreferNoSchedule only scores, so it is not kept). */
+function taintOf(raw: unknown): Taint[] {
+  const t = record(raw);
+  const key = text(t['key']);
+  const effect = text(t['effect']);
+  if (key === undefined || effect === undefined || effect === 'PreferNoSchedule') return [];
+  const value = text(t['value']);
+  return [{ key, effect, ...(value === undefined || value === '' ? {} : { value }) }];
+}
+
+/** A template's tolerations, as the scheduler's filters read them. */
+function tolerationsOf(raw: unknown): Toleration[] | undefined {
+  if (!Array.isArray(raw) || raw.length === 0) return undefined;
+  return raw.map((item) => {
+    const t = record(item);
+    return compact<Toleration>({
+      key: text(t['key']),
+      operator: text(t['operator']),
+      value: text(t['value']),
+      effect: text(t['effect']),
+    });
+  });
+}
 export const trimNamespace: (raw: unknown) => Namespace | undefined = trimLabelled;
 
 /** Where the pod template sits: CronJobs nest it under the job template. */
@@ -119,6 +164,10 @@ export function workloadTransform(kind: WorkloadKind): (raw: unknown) => Workloa
       selector: selectorOf(selectorSource),
       templateLabels: stringMap(record(template['metadata'])['labels']) ?? {},
       affinity: affinityOf(record(template['spec'])['affinity']),
+      ...compact({
+        nodeSelector: stringMap(record(template['spec'])['nodeSelector']),
+        tolerations: tolerationsOf(record(template['spec'])['tolerations']),
+      }),
       rolledOut: rolledOut(kind, generation, spec, record(obj['status'])),
       replicas: desiredReplicas(kind, spec, record(obj['status'])),
       ...stalled(kind, generation, record(obj['status'])),

@@ -103,26 +103,38 @@ void test(
         unsatisfiable(await waitCondition('one-per-node', 'False'))?.reason,
         'Satisfiable',
       );
-      const nodes = (await c.kubectl('get', 'nodes', '-l', HOSTNAME, '-o', 'name'))
-        .trim()
-        .split('\n');
+      // The cluster has more nodes, but the pods may only use the pool's two (their
+      // nodeSelector and toleration; the pool's taint keeps everything else off them).
       const start = Date.now();
-      await scale('spread', nodes.length + 1);
+      await scale('spread', 3);
       const st = await waitCondition('one-per-node', 'True');
       timings['spread: scaled to Unsatisfiable'] = secondsSince(start);
       assert.equal(unsatisfiable(st)?.reason, 'CannotBeMet');
       assert.match(
         unsatisfiable(st)?.message ?? '',
         new RegExp(
-          `Deployment ${ns}/spread wants ${nodes.length + 1} replicas, but required anti-affinity allows one per kubernetes\\.io/hostname`,
+          `Deployment ${ns}/spread wants 3 replicas, but required anti-affinity allows one per kubernetes\\.io/hostname and only 2 node domain\\(s\\) carry that label among the nodes its pods may use`,
         ),
       );
       const messages = await waitPending('spread');
       timings['spread: scaled to FailedScheduling'] = secondsSince(start);
       assert.match(messages.join('\n'), /anti-affinity|didn't match/);
-      // Back within what the cluster can hold: satisfiable again.
-      await scale('spread', 1);
+      // Back within what the pool can hold: satisfiable again, until a pool node is cordoned.
+      await scale('spread', 2);
       await waitCondition('one-per-node', 'False');
+      const [n0] = pool.nodes as [string];
+      await c.kubectl('cordon', n0);
+      try {
+        const cordoned = await waitCondition('one-per-node', 'True');
+        assert.match(
+          unsatisfiable(cordoned)?.message ?? '',
+          /wants 2 replicas.* only 1 node domain/,
+        );
+      } finally {
+        await c.kubectl('uncordon', n0);
+      }
+      await waitCondition('one-per-node', 'False');
+      await scale('spread', 1);
     });
 
     await t.test('required affinity that no pod meets and no first pod can start', async () => {

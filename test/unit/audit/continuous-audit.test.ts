@@ -22,18 +22,18 @@ import type {
 import type { EvictionOutcome } from '../../../src/audit/ports.ts';
 import {
   ContinuousAudit,
-  type AuditSource,
   type ContinuousAuditDeps,
   type ContinuousAuditOptions,
 } from '../../../src/audit/continuous-audit.ts';
 import { compilePolicy, comparePolicies, type CompiledPolicy } from '../../../src/engine/index.ts';
-import type { EventTarget, WatchEvent, Workload } from '../../../src/kube/types.ts';
+import type { EventTarget, Workload } from '../../../src/kube/types.ts';
 import type {
   EvictionOutcome as EvictionMetric,
   PlacementMetrics,
   PolicyLabel,
   ViolationRule,
 } from '../../../src/metrics/index.ts';
+import { MemorySource } from '../../support/memory-source.ts';
 import {
   HOSTNAME,
   ZONE,
@@ -41,6 +41,7 @@ import {
   labelsIn,
   namespace,
   namespacedPolicy,
+  node,
   nodeInZone,
   pod,
   term,
@@ -51,53 +52,6 @@ const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 const HOUR = 3_600_000;
 
 // ------------------------------------------------------------------------ fakes
-
-/** An informer without the API: a map, and handlers told of every change after it is made. */
-class FakeSource<T> implements AuditSource<T> {
-  readonly synced = true;
-  private readonly items = new Map<string, T>();
-  private readonly handlers = new Set<(event: WatchEvent<T>) => void>();
-  private readonly keyOf: (object: T) => string;
-
-  constructor(keyOf: (object: T) => string) {
-    this.keyOf = keyOf;
-  }
-
-  list(): readonly T[] {
-    return [...this.items.values()];
-  }
-
-  get(key: string): T | undefined {
-    return this.items.get(key);
-  }
-
-  addHandler(handler: (event: WatchEvent<T>) => void): () => void {
-    this.handlers.add(handler);
-    return () => this.handlers.delete(handler);
-  }
-
-  get listeners(): number {
-    return this.handlers.size;
-  }
-
-  set(object: T): void {
-    const key = this.keyOf(object);
-    const old = this.items.get(key);
-    this.items.set(key, object);
-    this.emit(old === undefined ? { type: 'added', object } : { type: 'updated', object, old });
-  }
-
-  delete(key: string): void {
-    const object = this.items.get(key);
-    if (object === undefined) return;
-    this.items.delete(key);
-    this.emit({ type: 'deleted', object });
-  }
-
-  private emit(event: WatchEvent<T>): void {
-    for (const h of this.handlers) h(event);
-  }
-}
 
 /** The policy informers, as the audit hears them: that something changed. */
 class FakeSignal {
@@ -164,9 +118,9 @@ class FakeEvictor {
   readonly calls: Eviction[] = [];
   /** What evictions return. */
   outcome: (pod: string) => EvictionOutcome = () => ({ kind: 'evicted' });
-  private readonly pods: FakeSource<Pod>;
+  private readonly pods: MemorySource<Pod>;
 
-  constructor(pods: FakeSource<Pod>) {
+  constructor(pods: MemorySource<Pod>) {
     this.pods = pods;
   }
 
@@ -187,11 +141,11 @@ interface LogLine {
 
 /** Everything the audit reads and tells, in memory. */
 class World {
-  readonly pods = new FakeSource<Pod>((p) => `${p.metadata.namespace}/${p.metadata.name}`);
-  readonly nodes = new FakeSource<Node>((n) => n.metadata.name);
-  readonly namespaces = new FakeSource<Namespace>((n) => n.metadata.name);
-  readonly deployments = new FakeSource<Workload>((w) => `${w.kind}/${w.namespace}/${w.name}`);
-  readonly replicaSets = new FakeSource<Workload>((w) => `${w.kind}/${w.namespace}/${w.name}`);
+  readonly pods = new MemorySource<Pod>((p) => `${p.metadata.namespace}/${p.metadata.name}`);
+  readonly nodes = new MemorySource<Node>((n) => n.metadata.name);
+  readonly namespaces = new MemorySource<Namespace>((n) => n.metadata.name);
+  readonly deployments = new MemorySource<Workload>((w) => `${w.kind}/${w.namespace}/${w.name}`);
+  readonly replicaSets = new MemorySource<Workload>((w) => `${w.kind}/${w.namespace}/${w.name}`);
   policies: readonly CompiledPolicy[] = [];
   readonly policySignal = new FakeSignal();
   readonly events: Recorded[] = [];
@@ -1097,6 +1051,363 @@ void test('incremental updates end where a rebuild from the final state does', a
         assert.equal(w.pods.listeners, 0, 'stop() unsubscribes');
       },
     ),
+    { numRuns: 300 },
+  );
+});
+
+// ------------------------------------------- feasibility kept until what it read changes
+
+void describe('ContinuousAudit keeps feasibility until what it read changes', () => {
+  const unsatisfiable = async (
+    audit: ContinuousAudit,
+    ref: string,
+  ): Promise<string | undefined> => {
+    await audit.evaluate();
+    return summaryOf(audit, ref).unsatisfiable;
+  };
+
+  void test('a provider pod deleted makes the policy unsatisfiable, re-created satisfiable', async (t) => {
+    const w = new World();
+    w.nodes.set(nodeInZone('a1', 'a'));
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    const db = placed('db-0', { ns: 'shop', labels: { app: 'db' }, node: 'a1' });
+    w.pods.set(db); // no workload of its own: only the running pod can start web
+    w.setPolicies(webNearDb());
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    const runs = audit.feasibilityRuns;
+
+    // Pods no look-up for running pods could find leave the result as it is.
+    w.pods.set(placed('cache-0', { ns: 'shop', labels: { app: 'cache' }, node: 'a1' }));
+    w.pods.set(placed('db-0', { ns: 'other', labels: { app: 'db' }, node: 'a1' }));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.feasibilityRuns, runs, 'kept');
+
+    w.pods.delete('shop/db-0');
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+    assert.equal(audit.feasibilityRuns, runs + 1);
+    w.pods.set(db);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    // Relabelled away, then finished: each takes the provider away as a deletion does.
+    w.pods.set(placed('db-0', { ns: 'shop', labels: { app: 'db-old' }, node: 'a1' }));
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+    w.pods.set(db);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    w.pods.set(placed('db-0', { ns: 'shop', labels: { app: 'db' }, node: 'a1', phase: 'Failed' }));
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+  });
+
+  void test('a workload scaled beyond the domains, and nodes that add or take domains', async (t) => {
+    const w = new World();
+    for (const n of ['n0', 'n1']) w.nodes.set(node(n));
+    w.namespaces.set(namespace('shop'));
+    const web = deployment('shop', 'web', { app: 'web' }, { replicas: 2 });
+    w.deployments.set(web);
+    const ONE_PER_NODE: PolicyRef = 'PlacementPolicy/shop/one-per-node';
+    w.setPolicies(
+      namespacedPolicy('shop', 'one-per-node', {
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    w.deployments.set({ ...web, replicas: 3 });
+    assert.match(
+      (await unsatisfiable(audit, ONE_PER_NODE)) ?? '',
+      /Deployment shop\/web wants 3 replicas, .* only 2 node domain/,
+    );
+    // A label the spread does not read: nothing to compute again.
+    const runs = audit.feasibilityRuns;
+    w.nodes.set(node('n0', { [HOSTNAME]: 'n0', disk: 'ssd' }));
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /wants 3 replicas/);
+    assert.equal(audit.feasibilityRuns, runs, 'kept');
+    w.nodes.set(node('n2'));
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'a third node');
+    w.nodes.set(node('n2', { disk: 'ssd' }));
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /only 2 node domain/);
+    w.nodes.set(node('n2'));
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'hostname back');
+    w.nodes.delete('n1');
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /only 2 node domain/);
+    w.deployments.set({ ...web, replicas: 2 });
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'scaled down');
+  });
+
+  void test('a namespace relabelled brings a workload under a cluster policy', async (t) => {
+    const w = new World();
+    w.nodes.set(node('n0'));
+    w.namespaces.set(namespace('shop', { env: 'dev' }));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 2 }));
+    const REF: PolicyRef = 'ClusterPlacementPolicy/prod-one-per-node';
+    w.setPolicies(
+      clusterPolicy('prod-one-per-node', {
+        targets: { namespaceSelector: labelsIn({ env: 'prod' }) },
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, REF), undefined);
+    w.namespaces.set(namespace('shop', { env: 'prod' }));
+    assert.match((await unsatisfiable(audit, REF)) ?? '', /Deployment shop\/web wants 2/);
+    w.namespaces.set(namespace('shop', { env: 'dev' }));
+    assert.equal(await unsatisfiable(audit, REF), undefined);
+  });
+
+  void test("a workload's owners, selector and own affinity are read again", async (t) => {
+    const w = new World();
+    w.nodes.set(node('n0'));
+    w.namespaces.set(namespace('shop'));
+    const web = deployment('shop', 'web', { app: 'web' }, { replicas: 2 });
+    const rs = replicaSet(web, 'h');
+    w.deployments.set(web);
+    w.replicaSets.set(rs);
+    const REF: PolicyRef = 'PlacementPolicy/shop/one-per-node';
+    w.setPolicies(
+      namespacedPolicy('shop', 'one-per-node', {
+        targets: { kinds: ['ReplicaSet'] },
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t, {}, { debounceMs: 5 });
+    const settled = () => new Promise((r) => setTimeout(r, 50));
+    await settled();
+    // The Deployment's ReplicaSet is the Deployment's business: not a target of its own.
+    assert.equal(summaryOf(audit, REF).unsatisfiable, undefined);
+    w.replicaSets.set({ ...rs, ownerReferences: [] }); // orphaned: judged without any pod event
+    await settled();
+    assert.match(summaryOf(audit, REF).unsatisfiable ?? '', /ReplicaSet shop\/web-h wants 2/);
+    w.replicaSets.set({ ...rs, ownerReferences: [], selector: labelsIn({ app: 'nothing' }) });
+    await settled();
+    // The spread selects the ReplicaSet's own selector now, which its pods do not match.
+    assert.equal(summaryOf(audit, REF).unsatisfiable, undefined);
+  });
+
+  void test('a policy removed or edited takes its terms off exactly the pods it targeted', async (t) => {
+    const w = shop();
+    relabelNode(w, 'a2', 'b'); // web-0 away from the db
+    w.pods.set(placed('db-1', { ns: 'shop', labels: { app: 'db' }, node: 'a1' }));
+    const dbSpread = namespacedPolicy('shop', 'db-one-per-node', {
+      targets: { kinds: ['Pod'], selector: labelsIn({ app: 'db' }) },
+      spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+    });
+    const DB_SPREAD: PolicyRef = 'PlacementPolicy/shop/db-one-per-node';
+    w.setPolicies(webNearDb(), dbSpread);
+    const audit = w.audit(t);
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, DB_SPREAD).violations, 4); // anti-affinity and symmetric, each pod
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 1);
+    w.setPolicies(webNearDb());
+    await audit.evaluate();
+    assert.equal(audit.summary(DB_SPREAD), undefined);
+    assert.deepEqual(
+      audit.report?.violations.map((v) => [v.pod, v.source]),
+      [['shop/web-0', WEB_NEAR_DB]],
+    );
+    // Edited: zone instead of hostname, which both db pods share too.
+    w.setPolicies(
+      webNearDb({ affinity: affinityTo({ app: 'db' }, HOSTNAME) }),
+      namespacedPolicy('shop', 'db-one-per-node', {
+        targets: { kinds: ['Pod'], selector: labelsIn({ app: 'db' }) },
+        spreadAcross: [{ topologyKey: ZONE, mode: 'Required' }],
+      }),
+    );
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, DB_SPREAD).violations, 4); // anti-affinity and symmetric, each pod
+    await audit.fullCheck();
+    assert.equal(audit.mismatches, 0);
+  });
+
+  void test('the periodic check computes feasibility anew and finds the kept result right', async (t) => {
+    const w = shop();
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    const audit = w.audit(t);
+    await audit.evaluate();
+    const runs = audit.feasibilityRuns;
+    await audit.fullCheck();
+    assert.equal(audit.feasibilityRuns, runs + 1);
+    assert.equal(audit.mismatches, 0);
+    assert.equal(
+      w.logged('kept feasibility result disagreed with a new one; using the new one').length,
+      0,
+    );
+  });
+});
+
+// ------------------------------------------ kept feasibility = feasibility from scratch
+
+const F_NODES = ['n0', 'n1', 'n2'] as const;
+const F_APPS = ['web', 'db', 'cache'] as const;
+const F_POLICIES: readonly PlacementPolicy[] = [
+  webNearDb(),
+  namespacedPolicy('shop', 'db-near-web', {
+    targets: { selector: labelsIn({ app: 'db' }) },
+    affinity: affinityTo({ app: 'web' }, HOSTNAME),
+  }),
+  namespacedPolicy('shop', 'one-per-node', {
+    spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+  }),
+  clusterPolicy('prod-one-per-zone', {
+    targets: { namespaceSelector: labelsIn({ env: 'prod' }), kinds: ['Deployment', 'ReplicaSet'] },
+    spreadAcross: [{ topologyKey: ZONE, mode: 'Required' }],
+  }),
+];
+
+type FeasibilityOp =
+  | {
+      readonly op: 'node';
+      readonly node: number;
+      readonly zone: string | null;
+      readonly host: boolean;
+    }
+  | { readonly op: 'deleteNode'; readonly node: number }
+  | { readonly op: 'namespace'; readonly env: string | null }
+  | {
+      readonly op: 'pod';
+      readonly pod: number;
+      readonly app: number;
+      readonly ns: 'shop' | 'other';
+      readonly node: number | null;
+      readonly phase: 'Running' | 'Failed';
+      readonly anti: boolean;
+    }
+  | { readonly op: 'deletePod'; readonly pod: number }
+  | {
+      readonly op: 'workload';
+      readonly app: number;
+      readonly replicas: number;
+      readonly waitsFor: number | null;
+      readonly orphanRs: boolean;
+    }
+  | { readonly op: 'deleteWorkload'; readonly app: number }
+  | { readonly op: 'policies'; readonly mask: number };
+
+const feasibilityOpArb: fc.Arbitrary<FeasibilityOp> = fc.oneof(
+  fc.record({
+    op: fc.constant('node' as const),
+    node: fc.nat(F_NODES.length - 1),
+    zone: fc.constantFrom('za', 'zb', null),
+    host: fc.boolean(),
+  }),
+  fc.record({ op: fc.constant('deleteNode' as const), node: fc.nat(F_NODES.length - 1) }),
+  fc.record({ op: fc.constant('namespace' as const), env: fc.constantFrom('prod', 'dev', null) }),
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('pod' as const),
+      pod: fc.nat(3),
+      app: fc.nat(F_APPS.length - 1),
+      ns: fc.constantFrom('shop' as const, 'shop' as const, 'other' as const),
+      node: fc.option(fc.nat(F_NODES.length - 1), { nil: null, freq: 5 }),
+      phase: fc.constantFrom('Running' as const, 'Running' as const, 'Failed' as const),
+      anti: fc.boolean(),
+    }),
+  },
+  fc.record({ op: fc.constant('deletePod' as const), pod: fc.nat(3) }),
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('workload' as const),
+      app: fc.nat(F_APPS.length - 1),
+      replicas: fc.nat(3),
+      waitsFor: fc.option(fc.nat(F_APPS.length - 1), { nil: null }),
+      orphanRs: fc.boolean(),
+    }),
+  },
+  fc.record({ op: fc.constant('deleteWorkload' as const), app: fc.nat(F_APPS.length - 1) }),
+  fc.record({ op: fc.constant('policies' as const), mask: fc.nat(2 ** F_POLICIES.length - 1) }),
+);
+
+function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
+  switch (o.op) {
+    case 'node': {
+      const name = at(F_NODES, o.node);
+      const labels: Labels = {
+        ...(o.host ? { [HOSTNAME]: name } : {}),
+        ...(o.zone === null ? {} : { [ZONE]: o.zone }),
+      };
+      w.nodes.set({ metadata: { name, labels } });
+      return;
+    }
+    case 'deleteNode':
+      w.nodes.delete(at(F_NODES, o.node));
+      return;
+    case 'namespace':
+      w.namespaces.set(namespace('shop', o.env === null ? {} : { env: o.env }));
+      return;
+    case 'pod':
+      for (const ns of ['shop', 'other']) if (ns !== o.ns) w.pods.delete(`${ns}/p${o.pod}`);
+      w.pods.set(
+        placed(`p${o.pod}`, {
+          ns: o.ns,
+          labels: { app: at(F_APPS, o.app) },
+          ...(o.node === null ? {} : { node: at(F_NODES, o.node) }),
+          ...(o.anti ? { anti: [term(labelsIn({ app: 'web' }), HOSTNAME)] } : {}),
+          phase: o.phase,
+        }),
+      );
+      return;
+    case 'deletePod':
+      for (const ns of ['shop', 'other']) w.pods.delete(`${ns}/p${o.pod}`);
+      return;
+    case 'workload': {
+      const app = at(F_APPS, o.app);
+      const d = deployment(
+        'shop',
+        app,
+        { app },
+        {
+          replicas: o.replicas,
+          ...(o.waitsFor === null ? {} : { affinity: affinityTo({ app: at(F_APPS, o.waitsFor) }) }),
+        },
+      );
+      const rs = replicaSet(d, 'h');
+      w.deployments.set(d);
+      w.replicaSets.set(o.orphanRs ? { ...rs, ownerReferences: [] } : rs);
+      return;
+    }
+    case 'deleteWorkload': {
+      const app = at(F_APPS, o.app);
+      w.deployments.delete(`Deployment/shop/${app}`);
+      w.replicaSets.delete(`ReplicaSet/shop/${app}-h`);
+      return;
+    }
+    case 'policies':
+      // Compiled anew each time: a new array of new objects, as after a policy event.
+      w.setPolicies(...F_POLICIES.filter((_, i) => (o.mask & (1 << i)) !== 0));
+      return;
+  }
+}
+
+void test('kept feasibility and policies adopted in place end where an audit from scratch does, after every pass', async () => {
+  const refs = F_POLICIES.map((p) => compiled(p).ref);
+  await fc.assert(
+    fc.asyncProperty(fc.array(feasibilityOpArb, { minLength: 1, maxLength: 20 }), async (ops) => {
+      const w = new World();
+      for (const n of F_NODES) w.nodes.set(nodeInZone(n, 'za'));
+      w.namespaces.set(namespace('shop'));
+      w.namespaces.set(namespace('other'));
+      w.setPolicies(...F_POLICIES);
+      const options = { debounceMs: HOUR, fullCheckMs: HOUR };
+      const kept = new ContinuousAudit(w.deps(), options);
+      kept.start();
+      try {
+        for (const o of ops) {
+          applyFeasibilityOp(w, o);
+          await kept.evaluate();
+          const scratch = new ContinuousAudit(w.deps(), { ...options, fromScratch: true });
+          scratch.start();
+          await scratch.evaluate();
+          await scratch.stop();
+          for (const ref of refs) assert.deepEqual(kept.summary(ref), scratch.summary(ref), ref);
+          assert.deepEqual(kept.report?.violations, scratch.report?.violations);
+        }
+        await kept.fullCheck();
+        assert.equal(kept.mismatches, 0, 'the periodic check agrees');
+      } finally {
+        await kept.stop();
+      }
+    }),
     { numRuns: 300 },
   );
 });

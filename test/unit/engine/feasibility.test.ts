@@ -6,6 +6,8 @@ import type { PlacementPolicySpec, PolicyRef } from '../../../src/api/policy.ts'
 import {
   buildIndex,
   compilePolicy,
+  feasibility,
+  nodeFacts,
   unsatisfiablePolicies,
   type CompiledPolicy,
   type FeasibilityTarget,
@@ -380,11 +382,8 @@ void describe('unsatisfiablePolicies', () => {
       );
       const nodes = c.nodes ?? [];
       const index = buildIndex(snapshotOf({ nodes, namespaces, pods: c.pods ?? [] }), []);
-      const got = unsatisfiablePolicies(
-        c.targets,
-        index,
-        nodes.map((n) => n.metadata.labels ?? {}),
-        (ns) => index.namespaceLabels(ns),
+      const got = unsatisfiablePolicies(c.targets, index, nodes.map(nodeFacts), (ns) =>
+        index.namespaceLabels(ns),
       );
       assert.deepEqual(
         [...got.keys()].sort(),
@@ -400,4 +399,156 @@ void describe('unsatisfiablePolicies', () => {
       }
     });
   }
+});
+
+void describe('feasibility: what it read', () => {
+  const web = deployment('web', { app: 'web' });
+  const db = deployment('db', { app: 'db' }, NS);
+  const cluster = (pods: Pod[]) => {
+    const nodes = zoned();
+    const index = buildIndex(snapshotOf({ nodes, namespaces: [namespace(NS)], pods }), []);
+    const run = (targets: readonly FeasibilityTarget[]) =>
+      feasibility(targets, index, nodes.map(nodeFacts), (ns) => index.namespaceLabels(ns));
+    const placed = (key: string) => {
+      const entry = index.get(key);
+      assert.ok(entry, key);
+      return entry.pod;
+    };
+    return { run, placed, index };
+  };
+
+  void test('the running pods a look-up could find, and no others', () => {
+    const c = cluster([
+      pod('db-0', { ns: NS, labels: { app: 'db' }, node: 'n0' }),
+      pod('cache-0', { ns: NS, labels: { app: 'cache' }, node: 'n0' }),
+      pod('db-1', { ns: 'other', labels: { app: 'db' }, node: 'n0' }),
+    ]);
+    // db has no replicas and no workload can start first: only running pods can meet web's term.
+    const { unsatisfiable, reads } = c.run([
+      target(web, [affinityTo('web-near-db', { app: 'db' })]),
+      target(db, [], 0),
+    ]);
+    assert.equal(unsatisfiable.size, 0);
+    assert.equal(reads.couldFind(c.placed(`${NS}/db-0`), c.index), true);
+    assert.equal(reads.couldFind(c.placed(`${NS}/cache-0`), c.index), false);
+    assert.equal(reads.couldFind(c.placed('other/db-1'), c.index), false, 'another namespace');
+  });
+
+  void test('a workload whose own pods meet its terms looks for no running pod', () => {
+    const c = cluster([pod('web-0', { ns: NS, labels: { app: 'web' }, node: 'n0' })]);
+    const { reads } = c.run([target(web, [affinityTo('together', { app: 'web' })])]);
+    assert.equal(reads.couldFind(c.placed(`${NS}/web-0`), c.index), false);
+  });
+
+  void test('the topology keys whose domains were counted', () => {
+    const c = cluster([]);
+    const { unsatisfiable, reads } = c.run([target(web, [spread('spread', ZONE, 'Required')], 3)]);
+    assert.match(unsatisfiable.get(ref('spread'))?.[0] ?? '', /only 2 node domain/);
+    assert.deepEqual([...reads.domainKeys], [ZONE]);
+    const facts = (labels: Labels, spec: Node['spec'] = {}) =>
+      nodeFacts({ metadata: { name: 'n9', labels }, spec });
+    assert.equal(
+      reads.domainsMoved(facts({ [ZONE]: 'a', disk: 'ssd' }), facts({ [ZONE]: 'a' })),
+      false,
+    );
+    assert.equal(reads.domainsMoved(facts({ [ZONE]: 'a' }), facts({ [ZONE]: 'c' })), true);
+    assert.equal(reads.domainsMoved(undefined, facts({ [ZONE]: 'c' })), true, 'a node added');
+    assert.equal(reads.domainsMoved(facts({ [HOSTNAME]: 'n9' }), undefined), false);
+    assert.equal(
+      reads.domainsMoved(facts({ [ZONE]: 'a' }), facts({ [ZONE]: 'a' }, { unschedulable: true })),
+      false,
+      'no count looked at cordons',
+    );
+  });
+
+  void test('with node constraints, any label, taint or cordon of a node may matter', () => {
+    const c = cluster([]);
+    const pinned = {
+      ...target(web, [spread('spread', ZONE, 'Required')], 2),
+      constraints: { nodeSelector: { disk: 'ssd' } },
+    };
+    const { unsatisfiable, reads } = c.run([pinned]);
+    assert.match(
+      unsatisfiable.get(ref('spread'))?.[0] ?? '',
+      /only 0 node domain\(s\) carry that label among the nodes its pods may use/,
+    );
+    const facts = (labels: Labels, spec: Node['spec'] = {}) =>
+      nodeFacts({ metadata: { name: 'n9', labels }, spec });
+    assert.equal(
+      reads.domainsMoved(facts({ [ZONE]: 'a' }), facts({ [ZONE]: 'a', disk: 'ssd' })),
+      true,
+    );
+    assert.equal(
+      reads.domainsMoved(facts({ [ZONE]: 'a' }), facts({ [ZONE]: 'a' }, { unschedulable: true })),
+      true,
+    );
+  });
+});
+
+void describe('feasibility: domains among the nodes a workload may use', () => {
+  const web = deployment('web', { app: 'web' });
+  const zone = (name: string, z: string, labels: Labels = {}, spec: Node['spec'] = {}): Node => ({
+    metadata: { name, labels: { [HOSTNAME]: name, [ZONE]: z, ...labels } },
+    spec,
+  });
+  /** Three zones, but only zones a and b have an ssd node; zone c's node is tainted. */
+  const nodes: Node[] = [
+    zone('a1', 'a', { disk: 'ssd' }),
+    zone('b1', 'b', { disk: 'ssd' }),
+    zone('b2', 'b'),
+    zone('c1', 'c', {}, { taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] }),
+    zone('c2', 'c', {}, { unschedulable: true }),
+  ];
+  const run = (t: FeasibilityTarget) => {
+    const index = buildIndex(snapshotOf({ nodes, namespaces: [namespace(NS)], pods: [] }), []);
+    return unsatisfiablePolicies([t], index, nodes.map(nodeFacts), (ns) =>
+      index.namespaceLabels(ns),
+    ).get(ref('spread'));
+  };
+  const spreadZones = (replicas: number, constraints: FeasibilityTarget['constraints']) => ({
+    ...target(web, [spread('spread', ZONE, 'Required')], replicas),
+    ...(constraints === undefined ? {} : { constraints }),
+  });
+
+  void test('a tainted zone and a cordoned node are not domains for a pod that does not tolerate them', () => {
+    assert.match(run(spreadZones(3, {}))?.[0] ?? '', /only 2 node domain/);
+    assert.equal(run(spreadZones(2, {})), undefined);
+  });
+  void test('a toleration brings the tainted zone back', () => {
+    const tolerations = [
+      { key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' },
+    ];
+    assert.equal(run(spreadZones(3, { tolerations })), undefined);
+  });
+  void test('a nodeSelector narrows the zones to those of its nodes', () => {
+    assert.equal(run(spreadZones(2, { nodeSelector: { disk: 'ssd' } })), undefined);
+    assert.match(run(spreadZones(3, { nodeSelector: { disk: 'ssd' } }))?.[0] ?? '', /only 2 /);
+  });
+  void test('required node affinity of the template narrows them too', () => {
+    const nodeAffinity = {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'DoesNotExist' }] }],
+      },
+    };
+    assert.match(run(spreadZones(2, { nodeAffinity }))?.[0] ?? '', /only 1 node domain/);
+  });
+  void test("an Enforce policy's required node affinity counts, as it will be injected", () => {
+    const pinning = compiled('spread', {
+      targets: { selector: { matchLabels: { app: 'web' } } },
+      spreadAcross: [{ topologyKey: ZONE, mode: 'Required' }],
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] },
+            ],
+          },
+        },
+      },
+    });
+    assert.match(
+      run({ ...target(web, [pinning], 3), constraints: {} })?.[0] ?? '',
+      /only 2 node domain/,
+    );
+  });
 });

@@ -202,7 +202,8 @@ void test('a policy edit replaces what the old version injected; no policy leave
     fc.property(ownerAffinity, injection, injection, (owner, first, second) => {
       const applied = inject(owner, first);
       const edited = desiredAffinity(applied.affinity, applied.record, second);
-      assert.equal(bytes(edited.affinity), bytes(inject(owner, second).affinity));
+      // As if the new version had been the only one (an empty one leaves the owner as is).
+      assert.equal(bytes(edited.affinity), bytes(desiredAffinity(owner, null, second).affinity));
       const removed = desiredAffinity(applied.affinity, applied.record, null);
       assert.equal(bytes(removed.affinity), bytes(owner));
       assert.equal(removed.record, null);
@@ -283,4 +284,17 @@ void test('a term the owner already has is not injected twice, and stays when re
     }),
     RUNS,
   );
+});
+
+void test('a policy edited to ask nothing leaves an affinity the owner never had absent', () => {
+  const first: Injection = {
+    policies: { 'PlacementPolicy/shop/p': 1 },
+    slots: { 'podAntiAffinity.required': [{ topologyKey: 'kubernetes.io/hostname' }] },
+    node: { matchExpressions: [], matchFields: [] },
+  };
+  const applied = inject(undefined, first);
+  const emptied = { ...first, policies: { 'PlacementPolicy/shop/p': 2 }, slots: {} };
+  const edited = desiredAffinity(applied.affinity, applied.record, emptied);
+  assert.equal(edited.affinity, undefined);
+  assert.equal(edited.record, null, 'and the record goes');
 });

@@ -105,6 +105,57 @@ void test('trimNode and trimNamespace keep name, labels and resourceVersion', ()
   assert.deepEqual(trimNamespace(raw), expected);
 });
 
+void test('trimNode keeps the taints that filter and the cordon, nothing else of the spec', () => {
+  const node = trimNode({
+    metadata: { name: 'node-1' },
+    spec: {
+      podCIDR: '10.244.1.0/24',
+      unschedulable: true,
+      taints: [
+        { key: 'dedicated', value: 'db', effect: 'NoSchedule', timeAdded: null },
+        { key: 'soft', effect: 'PreferNoSchedule' },
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', value: '' },
+      ],
+    },
+  });
+  assert.deepEqual(node, {
+    metadata: { name: 'node-1' },
+    spec: {
+      taints: [
+        { key: 'dedicated', value: 'db', effect: 'NoSchedule' },
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' },
+      ],
+      unschedulable: true,
+    },
+  });
+  assert.deepEqual(trimNode({ metadata: { name: 'n' }, spec: { taints: [] } }), {
+    metadata: { name: 'n' },
+  });
+});
+
+void test("workloadTransform keeps the template's nodeSelector and tolerations", () => {
+  const workload = workloadTransform('StatefulSet')({
+    metadata: { name: 'db', namespace: 'data' },
+    spec: {
+      template: {
+        spec: {
+          nodeSelector: { pool: 'db' },
+          tolerations: [
+            { key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' },
+            { operator: 'Exists', tolerationSeconds: 30 },
+          ],
+          containers: [],
+        },
+      },
+    },
+  });
+  assert.deepEqual(workload?.nodeSelector, { pool: 'db' });
+  assert.deepEqual(workload.tolerations, [
+    { key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' },
+    { operator: 'Exists' },
+  ]);
+});
+
 const template = { metadata: { labels: { app: 'web', tier: 'front' } }, spec: podSpec };
 const selector = { matchLabels: { app: 'web' } };
 

@@ -1,0 +1,291 @@
+/**
+ * Continuous-audit benchmark: the CPU of one audit pass (`ContinuousAudit.evaluate`) after a
+ * single pod change, a burst of 100 pod changes, a workload scaled and a policy changed, on
+ * bench/generate.ts's cluster (5,000 nodes, 150,000 pods by default). Two audits listen to
+ * the same in-memory informers: one judges every pod and computes feasibility anew on every
+ * pass (`fromScratch`, what every pass did before passes reused their work), the other reuses
+ * what the changes left valid. Both must report the same after every step.
+ *
+ *   npm run bench:audit                                   # full size
+ *   npm run bench:audit -- --nodes 500 --pods 15000       # quick
+ *
+ * Prints one line per figure, then one JSON line with every figure. Exits 1 when the two
+ * audits report differently, 2 on bad flags.
+ */
+import assert from 'node:assert/strict';
+import type { Namespace, Node, Pod } from '../src/api/core.ts';
+import type { PlacementPolicy } from '../src/api/policy.ts';
+import { ContinuousAudit, type ContinuousAuditDeps } from '../src/audit/continuous-audit.ts';
+import { compilePolicy, comparePolicies, type CompiledPolicy } from '../src/engine/index.ts';
+import type { Workload } from '../src/kube/types.ts';
+import { MemorySource } from '../test/support/memory-source.ts';
+import { intFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
+import { at, generateCluster, Rng } from './generate.ts';
+
+const USAGE = `usage: npm run bench:audit -- [--nodes N] [--pods N] [--runs N] [--seed N]`;
+const HOUR = 3_600_000;
+const BURST = 100;
+
+interface Options {
+  readonly nodes: number;
+  readonly pods: number;
+  readonly runs: number;
+  readonly seed: number;
+}
+
+function options(argv: readonly string[]): Options {
+  const values = stringFlags(argv, ['nodes', 'pods', 'runs', 'seed'], USAGE);
+  return {
+    nodes: intFlag('nodes', values.nodes, 5000, 10),
+    pods: intFlag('pods', values.pods, 150_000, 100),
+    runs: intFlag('runs', values.runs, 6, 2),
+    seed: intFlag('seed', values.seed, 20261125, 0),
+  };
+}
+
+// ---------------------------------------------------------------- the informers, in memory
+
+const podKeyOf = (p: Pod): string => `${p.metadata.namespace}/${p.metadata.name}`;
+const workloadKeyOf = (w: Workload): string => `${w.kind}/${w.namespace}/${w.name}`;
+
+function compiled(policy: PlacementPolicy): CompiledPolicy {
+  const c = compilePolicy(policy);
+  if (c.kind === 'invalid') throw new Error(c.errors.map((e) => e.message).join('; '));
+  return c.policy;
+}
+
+/** The generated cluster as the operator's informers hold it. */
+class World {
+  readonly pods: MemorySource<Pod>;
+  readonly nodes: MemorySource<Node>;
+  readonly namespaces: MemorySource<Namespace>;
+  readonly workloads: MemorySource<Workload>;
+  readonly sources: readonly PlacementPolicy[];
+  policies: readonly CompiledPolicy[];
+
+  constructor(opts: Options) {
+    const { snapshot } = generateCluster({ nodes: opts.nodes, pods: opts.pods, seed: opts.seed });
+    this.pods = new MemorySource(podKeyOf, snapshot.pods);
+    this.nodes = new MemorySource((n) => n.metadata.name, snapshot.nodes);
+    this.namespaces = new MemorySource((n) => n.metadata.name, snapshot.namespaces);
+    // The generator gives no replica counts or template affinity: take them from the pods.
+    const ofReplicaSet = new Map<string, { replicas: number; pod: Pod }>();
+    for (const p of snapshot.pods) {
+      if (p.status?.phase !== 'Running') continue;
+      const key = `${p.metadata.namespace}/${p.metadata.ownerReferences?.[0]?.name ?? ''}`;
+      const seen = ofReplicaSet.get(key);
+      ofReplicaSet.set(key, { replicas: (seen?.replicas ?? 0) + 1, pod: seen?.pod ?? p });
+    }
+    const replicaSetOf = new Map<string, string>();
+    for (const o of snapshot.workloads) {
+      const owner = o.metadata.ownerReferences?.[0]?.name;
+      const ns = o.metadata.namespace ?? '';
+      if (owner !== undefined) replicaSetOf.set(`${ns}/${owner}`, `${ns}/${o.metadata.name}`);
+    }
+    this.workloads = new MemorySource(
+      workloadKeyOf,
+      snapshot.workloads.map((o): Workload => {
+        const namespace = o.metadata.namespace ?? '';
+        const own = `${namespace}/${o.metadata.name}`;
+        const pods = ofReplicaSet.get(
+          o.kind === 'ReplicaSet' ? own : (replicaSetOf.get(own) ?? ''),
+        );
+        return {
+          kind: o.kind === 'ReplicaSet' ? 'ReplicaSet' : 'Deployment',
+          namespace,
+          name: o.metadata.name,
+          uid: `uid-${own}`,
+          resourceVersion: '1',
+          generation: 1,
+          annotations: {},
+          ownerReferences: o.metadata.ownerReferences ?? [],
+          selector: o.spec?.selector,
+          templateLabels: o.spec?.template?.metadata?.labels ?? {},
+          affinity: pods?.pod.spec.affinity,
+          rolledOut: true,
+          replicas: pods?.replicas ?? 0,
+        };
+      }),
+    );
+    this.sources = snapshot.policies;
+    this.policies = snapshot.policies.map(compiled).sort(comparePolicies);
+  }
+
+  deps(): ContinuousAuditDeps {
+    const quiet = (): undefined => undefined;
+    return {
+      pods: this.pods,
+      nodes: this.nodes,
+      namespaces: this.namespaces,
+      workloads: [this.workloads],
+      policies: () => this.policies,
+      events: { record: quiet },
+      metrics: {
+        setPolicyWorkloads: quiet,
+        setViolations: quiet,
+        forgetPolicy: quiet,
+        auditFinished: quiet,
+        workloadWritten: quiet,
+        workloadReverted: quiet,
+        evicted: quiet,
+        setRolloutBudget: quiet,
+      },
+      log: { info: quiet, warn: quiet, error: quiet, debug: quiet },
+      evictionDryRun: false,
+      onChange: quiet,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- measuring
+
+const figures: Record<string, unknown> = {};
+const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = (s.length - 1) / 2;
+  return (at(s, Math.floor(mid)) + at(s, Math.ceil(mid))) / 2;
+}
+
+/** Main-thread CPU (user + system) of an audit pass, in ms. */
+async function passCpuMs(audit: ContinuousAudit): Promise<number> {
+  const c0 = process.threadCpuUsage();
+  await audit.evaluate();
+  const c = process.threadCpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+function print(label: string, text: string): void {
+  console.log(`${label.padEnd(44)} ${text}`);
+}
+
+/** What each audit reports: violations, and every policy's summary but the audit time. */
+function reported(audit: ContinuousAudit, policies: readonly CompiledPolicy[]): unknown {
+  return {
+    violations: audit.report?.violations,
+    summaries: policies.map((p) => {
+      const s = audit.summary(p.ref);
+      if (s === undefined) return undefined;
+      const { lastAuditTime: _time, ...rest } = s;
+      return rest;
+    }),
+  };
+}
+
+interface Step {
+  readonly name: string;
+  /** Makes the change(s); called once per run, alternating between two states. */
+  readonly change: (run: number) => void;
+}
+
+async function main(): Promise<void> {
+  const opts = optionsOrExit(options, USAGE);
+  print('node', `${process.version}; load average ${loadAverage()}`);
+  figures['node'] = process.version;
+  figures['options'] = opts;
+  figures['loadAverageAtStart'] = loadAverage();
+
+  const world = new World(opts);
+  print(
+    'cluster',
+    `${world.nodes.list().length} nodes, ${world.pods.list().length} pods, ` +
+      `${world.workloads.list().length} workloads, ${world.policies.length} policies`,
+  );
+  const timers = { debounceMs: HOUR, fullCheckMs: HOUR };
+  const scratch = new ContinuousAudit(world.deps(), { ...timers, fromScratch: true });
+  const reusing = new ContinuousAudit(world.deps(), timers);
+  scratch.start();
+  reusing.start();
+  const first = { scratch: await passCpuMs(scratch), reusing: await passCpuMs(reusing) };
+  print(
+    'first pass (everything new)',
+    `${round(first.scratch, 1)} ms CPU from scratch, ${round(first.reusing, 1)} ms reusing`,
+  );
+  figures['firstPassCpuMs'] = {
+    fromScratch: round(first.scratch, 1),
+    reusing: round(first.reusing, 1),
+  };
+
+  const rng = new Rng(opts.seed + 7);
+  const running = world.pods.list().filter((p) => p.status?.phase === 'Running');
+  const sample = (n: number): Pod[] =>
+    Array.from({ length: n }, () => at(running, rng.int(running.length)));
+  /** Takes the pods out on even runs and puts them back on odd ones. */
+  const churn = (n: number) => {
+    let pods: Pod[] = [];
+    return (run: number) => {
+      if (run % 2 === 0) {
+        pods = [...new Map(sample(n).map((p) => [podKeyOf(p), p])).values()];
+        for (const p of pods) world.pods.delete(podKeyOf(p));
+      } else for (const p of pods) world.pods.set(p);
+    };
+  };
+  /** A new generation of one policy; the others stay the objects they were, as in the catalog. */
+  const edit = (name: string, label: string): Step => ({
+    name: label,
+    change: (run) => {
+      const source = world.sources.find((p) => p.metadata.name === name);
+      if (source === undefined) throw new Error(`no policy ${name}`);
+      const generation = (source.metadata.generation ?? 1) + run + 1;
+      const next = compiled({ ...source, metadata: { ...source.metadata, generation } });
+      world.policies = world.policies
+        .map((p) => (p.ref === next.ref ? next : p))
+        .sort(comparePolicies);
+    },
+  });
+  const deployments = world.workloads.list().filter((w) => w.kind === 'Deployment');
+  const steps: Step[] = [
+    { name: 'one pod deleted / re-created', change: churn(1) },
+    { name: `${BURST} pods deleted / re-created`, change: churn(BURST) },
+    {
+      name: 'a Deployment scaled up / down',
+      change: (run) => {
+        const w = at(deployments, Math.floor(run / 2) % deployments.length);
+        world.workloads.set({ ...w, replicas: w.replicas + (run % 2 === 0 ? 1 : 0) });
+      },
+    },
+    edit('spread-frontends', 'a PlacementPolicy edited (one team)'),
+    edit('prefer-zone-spread-prod', 'a ClusterPlacementPolicy edited (prod)'),
+  ];
+
+  let agree = true;
+  const results: Record<string, unknown> = {};
+  for (const step of steps) {
+    const cpu = { scratch: [] as number[], reusing: [] as number[] };
+    const computed = reusing.feasibilityRuns;
+    for (let run = 0; run < opts.runs; run++) {
+      step.change(run);
+      cpu.scratch.push(await passCpuMs(scratch));
+      cpu.reusing.push(await passCpuMs(reusing));
+      try {
+        assert.deepEqual(reported(reusing, world.policies), reported(scratch, world.policies));
+      } catch {
+        agree = false;
+        console.error(`  ${step.name}, run ${run}: the two audits report differently`);
+      }
+    }
+    const figure = {
+      fromScratchMs: round(median(cpu.scratch), 1),
+      reusingMs: round(median(cpu.reusing), 2),
+      runs: opts.runs,
+      feasibilityComputed: reusing.feasibilityRuns - computed,
+    };
+    results[step.name] = figure;
+    print(
+      step.name,
+      `pass CPU median ${figure.fromScratchMs} ms from scratch, ${figure.reusingMs} ms reusing ` +
+        `(${opts.runs} runs; reusing computed feasibility in ${figure.feasibilityComputed})`,
+    );
+  }
+  figures['passCpuMs'] = results;
+  await scratch.stop();
+  await reusing.stop();
+  print('same reports', agree ? 'yes, after every step' : 'NO');
+  if (!agree) process.exitCode = 1;
+  figures['sameReports'] = agree;
+  figures['loadAverageAtEnd'] = loadAverage();
+  console.log(JSON.stringify(figures));
+}
+
+await main();
