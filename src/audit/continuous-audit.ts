@@ -1,6 +1,7 @@
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import type { PolicyAuditSummary, PolicyRef } from '../api/policy.ts';
 import {
+  nodeAdmits,
   nodeFacts,
   auditIndex,
   buildIndex,
@@ -16,6 +17,8 @@ import {
   type CompiledPolicy,
   type Feasibility,
   type FeasibilityTarget,
+  type PodConstraints,
+  type WorkloadRef,
   type TopologyIndex,
   type Violation,
   type WorkloadFinder,
@@ -510,13 +513,7 @@ export class ContinuousAudit {
           policies: targeting,
           ownAffinity:
             w.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
-          constraints: {
-            ...(w.nodeSelector === undefined ? {} : { nodeSelector: w.nodeSelector }),
-            ...(w.affinity?.nodeAffinity === undefined
-              ? {}
-              : { nodeAffinity: w.affinity.nodeAffinity }),
-            ...(w.tolerations === undefined ? {} : { tolerations: w.tolerations }),
-          },
+          constraints: workloadConstraints(w),
         });
       }
     }
@@ -603,7 +600,7 @@ export class ContinuousAudit {
           this.retryBy(this.limiter.nextAllowed(p.ref, max, workload, this.now()));
           continue;
         }
-        if (!this.fitsElsewhere(key)) {
+        if (!this.fitsElsewhere(key, this.constraintsOf(w))) {
           this.deps.log.info('not evicting: the pod would be unschedulable anyway', {
             pod: key,
             policy: p.ref,
@@ -650,8 +647,25 @@ export class ContinuousAudit {
     this.retryTimer.unref();
   }
 
-  /** Whether the pod, taken off its node, could be placed on some other node without a violation. */
-  private fitsElsewhere(key: string): boolean {
+  /**
+   * Where the workload's pods may go at all (its template's nodeSelector, node affinity and
+   * tolerations); a bare pod or a workload not in the caches: anywhere.
+   */
+  private constraintsOf(w: WorkloadRef): PodConstraints {
+    for (const store of this.deps.workloads) {
+      const found = store
+        .list()
+        .find((x) => x.kind === w.kind && x.namespace === w.namespace && x.name === w.name);
+      if (found !== undefined) return workloadConstraints(found);
+    }
+    return {};
+  }
+
+  /**
+   * Whether the pod, taken off its node, could be placed on some other node that its
+   * constraints admit, without a violation.
+   */
+  private fitsElsewhere(key: string, constraints: PodConstraints): boolean {
     const index = this.index;
     const entry = index?.get(key);
     if (index === null || entry === undefined) return false;
@@ -661,7 +675,7 @@ export class ContinuousAudit {
       let tried = 0;
       for (const node of this.deps.nodes.list()) {
         const name = node.metadata.name;
-        if (name === original.nodeName) continue;
+        if (name === original.nodeName || !nodeAdmits(nodeFacts(node), constraints)) continue;
         if (++tried > PROBE_NODES) break;
         const probe = { ...original, key: `${key}#probe`, nodeName: name };
         index.upsertPod(probe);
@@ -675,6 +689,15 @@ export class ContinuousAudit {
       index.upsertPod(original);
     }
   }
+}
+
+/** Where a workload's pods may go at all, from its pod template. */
+function workloadConstraints(w: Workload): PodConstraints {
+  return {
+    ...(w.nodeSelector === undefined ? {} : { nodeSelector: w.nodeSelector }),
+    ...(w.affinity?.nodeAffinity === undefined ? {} : { nodeAffinity: w.affinity.nodeAffinity }),
+    ...(w.tolerations === undefined ? {} : { tolerations: w.tolerations }),
+  };
 }
 
 function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {

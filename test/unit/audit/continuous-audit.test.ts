@@ -870,6 +870,40 @@ void describe('ContinuousAudit remediation', () => {
     await audit.fullCheck();
     assert.equal(audit.mismatches, 0);
   });
+
+  void test('no eviction when the only nodes that would do are ones the pod may not use', async (t) => {
+    // Zone a has the db, but the web pods are pinned to zone b by their template.
+    const pinned = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    const web = pinned.deployments.get('Deployment/shop/web') ?? assert.fail('no web');
+    pinned.deployments.set({ ...web, nodeSelector: { [ZONE]: 'b' } });
+    const audit = pinned.audit(t, { evictor: pinned.evictor });
+    await audit.evaluate();
+    assert.deepEqual(pinned.evictor.calls, []);
+    assert.equal(pinned.logged('not evicting: the pod would be unschedulable anyway').length, 2);
+  });
+
+  void test('no eviction when the nodes that would do are cordoned or tainted', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    w.nodes.set({ ...nodeInZone('a1', 'a'), spec: { unschedulable: true } });
+    w.nodes.set({
+      ...nodeInZone('a2', 'a'),
+      spec: { taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] },
+    });
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    assert.deepEqual(w.evictor.calls, []);
+
+    // The web pods tolerate the taint: a2 will do.
+    const web = w.deployments.get('Deployment/shop/web') ?? assert.fail('no web');
+    w.deployments.set({
+      ...web,
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' }],
+    });
+    await audit.evaluate();
+    assert.deepEqual(w.evictor.calls, [
+      { pod: 'shop/web-h1-a', dryRun: false, uid: 'uid-shop-web-h1-a' },
+    ]);
+  });
 });
 
 // ------------------------------------------------------ incremental = rebuild
