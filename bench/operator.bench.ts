@@ -12,36 +12,44 @@
  *      until they clear when the label is put back;
  *   3. operator memory after the first audit and at the end: VmRSS / VmHWM of the process,
  *      process_resident_memory_bytes and the V8 heap from /metrics; operator CPU, and audit
- *      passes and CPU over a steady window.
+ *      passes and CPU over a steady window;
+ *   4. (phase "rollout") a new Enforce policy over 1,000 real Deployments, once per rollout
+ *      budget (5 and 50): time until every template carries its term and every rollout is
+ *      complete, writes/s, the most Deployments rolling at once against the budget, writes
+ *      and 409s by result, owner-written terms kept; then the policy's deletion, until every
+ *      template is back to what its owner wrote.
  *
- *   hack/node bench/operator.bench.ts                           # 500 nodes, 10,000 pods
- *   hack/node bench/operator.bench.ts --nodes 20 --pods 300     # smoke test, ~30 s
+ *   hack/node bench/operator.bench.ts                           # both phases, 500 nodes
+ *   hack/node bench/operator.bench.ts --phases audit --nodes 20 --pods 300   # ~30 s
+ *   hack/node bench/operator.bench.ts --phases rollout --nodes 20 --rollout-workloads 40
  *
  * Prints progress on stderr; on stdout one line per figure, then one JSON line with every
  * figure (printed before the cluster is torn down). Exits 1 when a figure could not be
  * measured (a wait timed out, the operator died, the first audit found a violation, the
- * drift was not reported, the operator wrote a workload), 2 on bad flags. docs/benchmarks.md,
+ * drift was not reported, the operator wrote a workload in Audit mode, more Deployments
+ * rolled at once than the budget allows, an owner's term was lost, a reverted template
+ * differs from the original), 2 on bad flags. docs/benchmarks.md,
  * "Operator at scale", has the method and the figures.
  *
- * The cluster is built in bulk, not through the scheduler: paused Deployments (so the
+ * The audit phase's cluster is built in bulk, not through the scheduler: paused Deployments (so the
  * controller manager never creates ReplicaSets or pods for them) and their pods, bound
  * directly with spec.nodeName by parallel POSTs with the admin client certificate; kwok
  * then marks them Running. The pods name their Deployment as controller owner. They cannot
  * name a ReplicaSet that does not exist: the garbage collector deletes pods whose owners
  * are all absent. Placement is generated to satisfy every required term, so the first
- * audit must find no violation; the drift node holds only the drift probe's pod.
+ * audit must find no violation; the drift node holds only the drift probe's pod. The
+ * rollout phase's Deployments are real ones: the controller manager, the scheduler and kwok
+ * roll them out.
  */
 import { SeededRandom } from '../test/support/seeded-random.ts';
-import { intFlag } from './flags.ts';
+import { inParallel } from '../test/support/parallel.ts';
+import { intFlag, listFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
-import { parseArgs } from 'node:util';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 
-import { fakeNodeManifest } from '../test/cluster/fake-node.ts';
 import { startLocalCluster, type LocalCluster } from '../test/cluster/local-cluster.ts';
-import { readVersions } from '../test/cluster/paths.ts';
 import { ensureBinaries } from '../test/cluster/select.ts';
 import {
   installCrds,
@@ -59,21 +67,20 @@ const BENCH_LABEL = 'placement.dev/bench';
 const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
 const PODS_PER_NODE = 110;
 const DRIFT_NS = 'bench-drift';
-/**
- * startLocalCluster gives node i the pod CIDR 10.244.<i>.0/24, which the API server refuses
- * from i = 256 on; nodes past that are created here, continuing in 10.245.0.0/16 and up.
- */
-const LOCAL_CLUSTER_MAX_NODES = 256;
 const DRIFT_POLICY = 'drift-guard';
 
 // ---------------------------------------------------------------- flags
 
-const USAGE = `usage: hack/node bench/operator.bench.ts [--nodes N] [--pods N] [--workload-size N]
-  [--namespaces N] [--drift-runs N] [--concurrency N] [--seed N] [--timeout-min N]
-  [--settle-timeout-s N] [--window SECONDS]
-  [--operator-cpu-prof DIR]`;
+const USAGE = `usage: hack/node bench/operator.bench.ts [--phases audit,rollout] [--nodes N] [--pods N]
+  [--workload-size N] [--namespaces N] [--drift-runs N] [--concurrency N] [--seed N]
+  [--timeout-min N] [--settle-timeout-s N] [--window SECONDS] [--operator-cpu-prof DIR]
+  [--rollout-workloads N] [--rollout-replicas N] [--rollout-budgets N,N...]`;
+
+const PHASES = ['audit', 'rollout'] as const;
+type Phase = (typeof PHASES)[number];
 
 interface Options {
+  readonly phases: ReadonlySet<Phase>;
   readonly nodes: number;
   readonly pods: number;
   readonly workloadSize: number;
@@ -85,32 +92,39 @@ interface Options {
   readonly settleTimeoutS: number;
   readonly windowS: number;
   readonly cpuProfDir: string | undefined;
+  readonly rolloutWorkloads: number;
+  readonly rolloutReplicas: number;
+  /** One apply-and-revert run per value of the operator's --rollout-budget. */
+  readonly rolloutBudgets: readonly number[];
 }
 
 function options(argv: readonly string[]): Options {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      nodes: { type: 'string' },
-      pods: { type: 'string' },
-      'workload-size': { type: 'string' },
-      namespaces: { type: 'string' },
-      'drift-runs': { type: 'string' },
-      concurrency: { type: 'string' },
-      seed: { type: 'string' },
-      'timeout-min': { type: 'string' },
-      'settle-timeout-s': { type: 'string' },
-      window: { type: 'string' },
-      'operator-cpu-prof': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  if (values.help === true) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = stringFlags(
+    argv,
+    [
+      'nodes',
+      'pods',
+      'workload-size',
+      'namespaces',
+      'drift-runs',
+      'concurrency',
+      'seed',
+      'timeout-min',
+      'settle-timeout-s',
+      'window',
+      'operator-cpu-prof',
+      'phases',
+      'rollout-workloads',
+      'rollout-replicas',
+      'rollout-budgets',
+    ],
+    USAGE,
+  );
+  const phases = listFlag('phases', values.phases, [...PHASES], (p) =>
+    (PHASES as readonly string[]).includes(p) ? (p as Phase) : undefined,
+  );
   const o: Options = {
+    phases: new Set(phases),
     nodes: intFlag('nodes', values.nodes, 500, 10),
     pods: intFlag('pods', values.pods, 10_000, 100),
     workloadSize: intFlag('workload-size', values['workload-size'], 10, 1),
@@ -118,17 +132,29 @@ function options(argv: readonly string[]): Options {
     driftRuns: intFlag('drift-runs', values['drift-runs'], 3, 1),
     concurrency: intFlag('concurrency', values.concurrency, 32, 1),
     seed: intFlag('seed', values.seed, 1, 0),
-    timeoutMin: intFlag('timeout-min', values['timeout-min'], 30, 1),
+    // The rollout phase runs for many minutes: 1,000 rollouts a few at a time, twice per budget.
+    timeoutMin: intFlag(
+      'timeout-min',
+      values['timeout-min'],
+      phases.includes('rollout') ? 120 : 30,
+      1,
+    ),
     settleTimeoutS: intFlag('settle-timeout-s', values['settle-timeout-s'], 300, 0),
     windowS: intFlag('window', values.window, 10, 1),
     cpuProfDir: values['operator-cpu-prof'],
+    rolloutWorkloads: intFlag('rollout-workloads', values['rollout-workloads'], 1000, 1),
+    rolloutReplicas: intFlag('rollout-replicas', values['rollout-replicas'], 1, 1),
+    rolloutBudgets: listFlag('rollout-budgets', values['rollout-budgets'], [5, 50], (b) =>
+      intFlag('rollout-budgets', b, 0, 1),
+    ),
   };
   // The drift node holds only the probe; the one-per-node workloads need that many others.
   if (o.workloadSize > o.nodes - 1) {
     throw new Error(`--workload-size ${o.workloadSize} needs more than ${o.workloadSize} nodes`);
   }
-  if (o.pods > (o.nodes - 1) * PODS_PER_NODE * 0.8) {
-    throw new Error(`--pods ${o.pods} does not fit on ${o.nodes} nodes of ${PODS_PER_NODE} pods`);
+  const pods = (o.phases.has('audit') ? o.pods : 0) + o.rolloutWorkloads * (o.rolloutReplicas + 1);
+  if (pods > (o.nodes - 1) * PODS_PER_NODE * 0.8) {
+    throw new Error(`${pods} pods do not fit on ${o.nodes} nodes of ${PODS_PER_NODE} pods`);
   }
   return o;
 }
@@ -149,11 +175,6 @@ const mib = (bytes: number): number => round(bytes / 2 ** 20, 1);
 function progress(line: string): void {
   process.stderr.write(`[operator-bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
-
-const loadAverage = (): string =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -307,22 +328,6 @@ class Api {
 }
 
 class Fatal extends Error {}
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function parallel<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 // ---------------------------------------------------------------- the generated cluster
 
@@ -621,68 +626,6 @@ function pod(w: WorkloadPlan, index: number, node: string, ownerUid: string): Js
   };
 }
 
-// ---------------------------------------------------------------- nodes past 256
-
-/** A KWOK node of the bench's cluster, numbered past 256 like the local cluster's. */
-function fakeNode(prefix: string, i: number, kubeletVersion: string): JsonObject {
-  const name = `${prefix}-node-${i}`;
-  return fakeNodeManifest({
-    name,
-    index: i,
-    labels: {
-      [ZONE]: ZONES[i % ZONES.length] ?? 'zone-a',
-      'topology.kubernetes.io/region': 'region-1',
-    },
-    capacity: { cpu: '16', memory: '64Gi', pods: String(PODS_PER_NODE) },
-    kubeletVersion,
-  }) as unknown as JsonObject;
-}
-
-interface NodeList {
-  items: {
-    metadata: { name: string };
-    spec?: { taints?: { key: string }[] };
-    status?: { conditions?: { type: string; status: string }[] };
-  }[];
-}
-
-/** Creates nodes from..to-1 and waits until kwok has them Ready and their not-ready taint is gone. */
-async function addNodes(
-  api: Api,
-  prefix: string,
-  from: number,
-  to: number,
-  o: Options,
-): Promise<string[]> {
-  if (to <= from) return [];
-  const t = performance.now();
-  const kubeletVersion = readVersions().kubernetes;
-  const indices = Array.from({ length: to - from }, (_, k) => from + k);
-  await parallel(indices, o.concurrency, async (i) => {
-    await api.create('/api/v1/nodes', fakeNode(prefix, i, kubeletVersion));
-  });
-  const names = indices.map((i) => `${prefix}-node-${i}`);
-  await until(
-    `${names.length} more nodes Ready`,
-    async () => {
-      const list = await api.get<NodeList>('/api/v1/nodes');
-      const ready = new Set(
-        list.items
-          .filter((n) =>
-            n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-          )
-          .filter((n) => !n.spec?.taints?.some((x) => x.key === 'node.kubernetes.io/not-ready'))
-          .map((n) => n.metadata.name),
-      );
-      return names.every((n) => ready.has(n)) ? true : undefined;
-    },
-    120_000 + names.length * 200,
-    500,
-  );
-  progress(`${names.length} more nodes created and Ready in ${seconds(performance.now() - t)} s`);
-  return names;
-}
-
 // ---------------------------------------------------------------- building it
 
 async function build(api: Api, c: Cluster, plan: Plan, o: Options): Promise<void> {
@@ -691,20 +634,11 @@ async function build(api: Api, c: Cluster, plan: Plan, o: Options): Promise<void
   for (const ns of plan.namespaces) {
     await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: ns });
   }
-  // Pods are refused until the namespace's default ServiceAccount exists.
-  await until(
-    'default ServiceAccounts',
-    async () => {
-      const list = await api.get<{ items: { metadata: { namespace: string } }[] }>(
-        '/api/v1/serviceaccounts?fieldSelector=metadata.name=default',
-      );
-      const have = new Set(list.items.map((i) => i.metadata.namespace));
-      return plan.namespaces.every((n) => have.has(n.name)) ? true : undefined;
-    },
-    60_000,
-    200,
+  await defaultServiceAccounts(
+    api,
+    plan.namespaces.map((n) => n.name),
   );
-  await parallel(plan.policies, 8, async (p) => {
+  await inParallel(plan.policies, 8, async (p) => {
     const meta = p['metadata'] as { namespace?: string };
     const path =
       meta.namespace === undefined
@@ -717,12 +651,12 @@ async function build(api: Api, c: Cluster, plan: Plan, o: Options): Promise<void
   t = performance.now();
   let created = 0;
   let lastReport = performance.now();
-  await parallel(plan.workloads, Math.max(1, Math.floor(o.concurrency / 4)), async (w) => {
+  await inParallel(plan.workloads, Math.max(1, Math.floor(o.concurrency / 4)), async (w) => {
     const d = await api.create<{ metadata: { uid: string } }>(
       `/apis/apps/v1/namespaces/${w.namespace}/deployments`,
       deployment(w),
     );
-    await parallel(
+    await inParallel(
       w.nodes.map((n, i) => ({ n, i })),
       8,
       async ({ n, i }) => {
@@ -803,6 +737,22 @@ async function build(api: Api, c: Cluster, plan: Plan, o: Options): Promise<void
     pendingAtOperatorStart: notRunning,
     deploymentsObservedS: quietMs === null ? null : seconds(quietMs),
   });
+}
+
+/** Pods are refused until their namespace's default ServiceAccount exists. */
+async function defaultServiceAccounts(api: Api, namespaces: readonly string[]): Promise<void> {
+  await until(
+    'default ServiceAccounts',
+    async () => {
+      const list = await api.get<{ items: { metadata: { namespace: string } }[] }>(
+        '/api/v1/serviceaccounts?fieldSelector=metadata.name=default',
+      );
+      const have = new Set(list.items.map((i) => i.metadata.namespace));
+      return namespaces.every((n) => have.has(n)) ? true : undefined;
+    },
+    60_000,
+    200,
+  );
 }
 
 /** Lists a collection page by page, as the informers do; wall time, pages and bytes. */
@@ -949,6 +899,24 @@ async function firstAudit(op: OperatorProcess, startedAt: number, o: Options): P
   }
 }
 
+/** The operator process running now, if any: its logs are shown on failure, and it is stopped. */
+let live: OperatorProcess | undefined;
+
+function launch(c: Cluster, ...flags: string[]): OperatorProcess {
+  live = startOperator(c, '--lease-name', 'placement-bench', ...flags);
+  return live;
+}
+
+/** SIGTERM, and a failure unless it exits 0 (a graceful shutdown). */
+async function stopOperator(op: OperatorProcess): Promise<void> {
+  const code = op.child.exitCode ?? (await op.stop());
+  if (live === op) live = undefined;
+  if (code !== 0) {
+    console.error(`operator exited with ${String(code)} on SIGTERM`);
+    process.exitCode = 1;
+  }
+}
+
 function logPort(op: OperatorProcess): number | undefined {
   const line = op.logs.find((l) => l['message'] === 'metrics and probes listening');
   return typeof line?.['port'] === 'number' ? line['port'] : undefined;
@@ -1035,6 +1003,681 @@ async function driftRun(api: Api, op: OperatorProcess, node: string): Promise<Dr
   };
 }
 
+/**
+ * Figures 1-5: the generated cluster of paused Deployments and bound pods, policies in Audit
+ * mode, the operator's start-up, drift detection and memory. The operator is stopped at the
+ * end, so that a later phase starts its own.
+ */
+async function auditPhase(
+  api: Api,
+  c: Cluster,
+  cluster: LocalCluster,
+  nodeNames: readonly string[],
+  o: Options,
+): Promise<void> {
+  const plan = generate(o, nodeNames);
+  print(
+    'generated',
+    `${plan.stats['workloads']} Deployments (${plan.stats['workloadsWithTerms']} with required terms), ` +
+      `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
+      `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
+      `busiest node ${plan.stats['maxPodsPerNode']} pods`,
+  );
+  figures['cluster'] = { nodes: o.nodes, ...plan.stats };
+  await build(api, c, plan, o);
+  const cpRss = cluster.rssBytes();
+  print(
+    'control plane RSS before the operator',
+    `${mib(cpRss)} MiB (etcd, apiserver, kcm, scheduler, kwok)`,
+  );
+  figures['controlPlaneRssMiB'] = mib(cpRss);
+  // What the API server alone needs to hand over the pods as an informer lists them: the
+  // floor under "caches synced". Plain and gzipped (the operator's client asks for gzip).
+  const plain = await listPaged(api, '/api/v1/pods', 500, false);
+  const zipped = await listPaged(api, '/api/v1/pods', 500, true);
+  print(
+    'API server: every pod in pages of 500, one client',
+    `${seconds(plain.ms)} s plain, ${seconds(zipped.ms)} s gzip (${plain.pages} pages, ` +
+      `${mib(plain.bytes)} MiB of JSON, ${mib(zipped.wireBytes)} MiB gzipped)`,
+  );
+  figures['podList'] = {
+    pages: plain.pages,
+    plainS: seconds(plain.ms),
+    gzipS: seconds(zipped.ms),
+    mib: mib(plain.bytes),
+    gzipMiB: mib(zipped.wireBytes),
+  };
+  print('load average before the operator starts', loadAverage());
+  figures['loadAverageAtOperatorStart'] = loadAverage();
+
+  // (1) start → first complete audit
+  if (o.cpuProfDir !== undefined) {
+    process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
+  }
+  const startedAt = Date.now();
+  const op = launch(c, '--log-level', 'info');
+  await firstAudit(op, startedAt, o);
+
+  // (3) memory right after the first audit
+  const afterFirst = await memory(op);
+  print('operator memory after the first audit', showMemory(afterFirst));
+  print(
+    'operator CPU to the first audit',
+    `${afterFirst.cpuSeconds} s (process_cpu_seconds_total)`,
+  );
+  figures['memoryAfterFirstAudit'] = afterFirst;
+
+  // (2) drift
+  const runs: DriftRun[] = [];
+  await sleep(2000); // let the start-up status writes settle
+  for (let r = 0; r < o.driftRuns; r++) {
+    runs.push(await driftRun(api, op, plan.driftNode));
+    await sleep(1000);
+  }
+  const summary = (k: Exclude<keyof DriftRun, 'seen'>): Record<string, number> => {
+    const xs = runs.map((x) => x[k]);
+    return { median: round(median(xs), 2), min: Math.min(...xs), max: Math.max(...xs) };
+  };
+  const drift = {
+    node: plan.driftNode,
+    runs,
+    detectMetricS: summary('detectMetricS'),
+    detectStatusS: summary('detectStatusS'),
+    clearMetricS: summary('clearMetricS'),
+    clearStatusS: summary('clearStatusS'),
+  };
+  const show = (s: Record<string, number>): string =>
+    `median ${s['median']} s (min ${s['min']}, max ${s['max']}; ${runs.length} runs)`;
+  print('node relabel → placement_violations shows it', show(drift.detectMetricS));
+  print('node relabel → policy status.violations shows it', show(drift.detectStatusS));
+  print('label restored → metric back to 0', show(drift.clearMetricS));
+  print('label restored → policy status back to 0', show(drift.clearStatusS));
+  figures['drift'] = drift;
+
+  // (4) What the operator costs while the cluster keeps changing a little (kwok marking the
+  // last pods Running, node leases): audit passes and CPU over a fixed window.
+  const w0 = await scrape(op);
+  const pending0 = await countPending(api);
+  await sleep(o.windowS * 1000);
+  const w1 = await scrape(op);
+  const pending1 = await countPending(api);
+  const delta = (name: string): number => metricValue(w1.body, name) - metricValue(w0.body, name);
+  const passes = delta('placement_audit_duration_seconds_count');
+  const window = {
+    seconds: o.windowS,
+    podsMarkedRunning: pending0 - pending1,
+    auditPasses: passes,
+    meanPassS:
+      passes === 0 ? null : round(delta('placement_audit_duration_seconds_sum') / passes, 3),
+    operatorCpuS: round(delta('process_cpu_seconds_total'), 2),
+  };
+  print(
+    `steady window (${o.windowS} s, kwok marked ${window.podsMarkedRunning} pods Running)`,
+    `${passes} audit passes (mean ${String(window.meanPassS)} s wall), operator CPU ` +
+      `${window.operatorCpuS} s = ${round(window.operatorCpuS / o.windowS, 2)} cores`,
+  );
+  figures['steadyWindow'] = window;
+
+  const afterDrift = await memory(op);
+  print('operator memory at the end', showMemory(afterDrift));
+  print('operator CPU in all', `${afterDrift.cpuSeconds} s (process_cpu_seconds_total)`);
+  figures['memoryAtEnd'] = afterDrift;
+  const { body } = await scrape(op);
+  figures['auditPasses'] = metricValue(body, 'placement_audit_duration_seconds_count');
+  figures['auditMeanPassS'] = round(
+    metricValue(body, 'placement_audit_duration_seconds_sum') /
+      Math.max(1, metricValue(body, 'placement_audit_duration_seconds_count')),
+    3,
+  );
+  print(
+    'audit passes in all, mean pass',
+    `${String(figures['auditPasses'])}, ${String(figures['auditMeanPassS'])} s (placement_audit_duration_seconds)`,
+  );
+  const writes = metricValue(body, 'placement_workload_writes_total');
+  print('workload writes (Audit mode: expected 0)', String(writes));
+  figures['workloadWrites'] = writes;
+  if (writes !== 0) throw new Fatal(`the operator wrote ${writes} workloads in Audit mode`);
+  await stopOperator(op);
+}
+
+// ---------------------------------------------------------------- rollout (a new Enforce policy)
+
+const ROLLOUT_LABEL = 'placement.dev/bench-rollout';
+const ROLLOUT_POLICY = 'bench-rollout-spread';
+const ROLLOUT_POLICY_PATH = `/apis/placement.dev/v1alpha1/clusterplacementpolicies/${ROLLOUT_POLICY}`;
+const APPLIED_ANNOTATION = 'placement.dev/applied';
+/** Every n-th rollout Deployment carries affinity terms of its own, which must survive. */
+const OWNER_TERMS_EVERY = 4;
+const ROLLOUT_NAMESPACE_SIZE = 100;
+/** The operator's controllers, as its metrics label them. */
+const CONTROLLERS = ['placement-workload', 'placement-policy'] as const;
+/** Deployments are listed this often while a policy rolls out (a full list: ~1 s of API work). */
+const ROLLOUT_SAMPLE_MS = 1000;
+/** placement_rollout_budget_in_use is scraped this often. */
+const GAUGE_SAMPLE_MS = 250;
+
+interface DeploymentJson {
+  metadata: {
+    namespace: string;
+    name: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+  };
+  spec: { replicas?: number; template: { spec: { affinity?: JsonObject } } };
+  status?: Record<string, number | undefined>;
+}
+
+const deploymentKey = (d: DeploymentJson): string => `${d.metadata.namespace}/${d.metadata.name}`;
+
+/** Complete as `kubectl rollout status` judges it: observed, all replicas updated and available, no old pod left. */
+function rolledOut(d: DeploymentJson): boolean {
+  const st = d.status ?? {};
+  const want = d.spec.replicas ?? 1;
+  const updated = st['updatedReplicas'] ?? 0;
+  return (
+    (st['observedGeneration'] ?? 0) >= (d.metadata.generation ?? 0) &&
+    updated === want &&
+    (st['availableReplicas'] ?? 0) === want &&
+    (st['replicas'] ?? 0) === updated
+  );
+}
+
+/** The owner's own terms: preferred ones, so that kwok's nodes can run every replica. */
+function ownerAffinity(app: string): JsonObject {
+  return {
+    podAntiAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        { weight: 100, podAffinityTerm: term(app, HOSTNAME) },
+      ],
+    },
+    nodeAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 10,
+          preference: {
+            matchExpressions: [
+              { key: 'topology.kubernetes.io/region', operator: 'In', values: ['region-1'] },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+function rolloutDeployment(namespace: string, index: number, replicas: number): JsonObject {
+  const name = `r${String(index).padStart(4, '0')}`;
+  const labels = { [ROLLOUT_LABEL]: 'true', app: name };
+  const affinity = index % OWNER_TERMS_EVERY === 0 ? ownerAffinity(name) : undefined;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels }, spec: podSpec(affinity) },
+    },
+  };
+}
+
+/** The policy under test: every rollout Deployment spread over zones (a preferred term). */
+const rolloutPolicy: JsonObject = {
+  apiVersion: 'placement.dev/v1alpha1',
+  kind: 'ClusterPlacementPolicy',
+  metadata: { name: ROLLOUT_POLICY },
+  spec: {
+    mode: 'Enforce',
+    targets: {
+      kinds: ['Deployment'],
+      selector: { matchLabels: { [ROLLOUT_LABEL]: 'true' } },
+      namespaceSelector: { matchLabels: { [ROLLOUT_LABEL]: 'true' } },
+    },
+    spreadAcross: [{ topologyKey: ZONE, mode: 'Preferred', weight: 50 }],
+  },
+};
+
+/** The policy's term is in the template: a preferred anti-affinity term on the zone key. */
+function carriesPolicyTerm(d: DeploymentJson): boolean {
+  const anti = d.spec.template.spec.affinity?.['podAntiAffinity'] as
+    | { preferredDuringSchedulingIgnoredDuringExecution?: { podAffinityTerm?: JsonObject }[] }
+    | undefined;
+  return (
+    d.metadata.annotations?.[APPLIED_ANNOTATION] !== undefined &&
+    (anti?.preferredDuringSchedulingIgnoredDuringExecution ?? []).some(
+      (t) => t.podAffinityTerm?.['topologyKey'] === ZONE,
+    )
+  );
+}
+
+/** Owner terms (from the original template) missing from the current one, by exact match. */
+function lostOwnerTerms(original: DeploymentJson, now: DeploymentJson): number {
+  const before = original.spec.template.spec.affinity ?? {};
+  const after = now.spec.template.spec.affinity ?? {};
+  let lost = 0;
+  for (const [kind, rules] of Object.entries(before)) {
+    for (const [rule, terms] of Object.entries(rules as Record<string, Json[]>)) {
+      const present = new Set(
+        ((after[kind] as Record<string, Json[]> | undefined)?.[rule] ?? []).map((t) =>
+          JSON.stringify(t),
+        ),
+      );
+      lost += terms.filter((t) => !present.has(JSON.stringify(t))).length;
+    }
+  }
+  return lost;
+}
+
+async function listRollout(api: Api): Promise<DeploymentJson[]> {
+  return (
+    await api.get<{ items: DeploymentJson[] }>(
+      `/apis/apps/v1/deployments?labelSelector=${encodeURIComponent(`${ROLLOUT_LABEL}=true`)}`,
+    )
+  ).items;
+}
+
+/** Requests the API server served for a resource, by verb and code (its own counter). */
+async function apiserverRequests(api: Api, resource: string): Promise<Record<string, number>> {
+  const res = await api.send('GET', '/metrics');
+  if (res.status !== 200) throw new Error(`GET /metrics: HTTP ${res.status}`);
+  const out: Record<string, number> = {};
+  for (const line of res.body.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{') || !line.includes(`resource="${resource}"`)) {
+      continue;
+    }
+    const label = (k: string): string => new RegExp(`${k}="([^"]*)"`).exec(line)?.[1] ?? '';
+    const key = `${label('verb')}${label('subresource') === '' ? '' : `/${label('subresource')}`} ${label('code')}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+
+function difference(
+  after: Record<string, number>,
+  before: Record<string, number>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+/** Counters of the operator, by label value, between two scrapes. */
+function counterDelta(
+  after: string,
+  before: string,
+  name: string,
+  label: string,
+  values: readonly string[],
+): Record<string, number> {
+  return Object.fromEntries(
+    values.map((v) => [
+      v,
+      metricValue(after, name, { [label]: v }) - metricValue(before, name, { [label]: v }),
+    ]),
+  );
+}
+
+interface RolloutRun {
+  /** Apply (POST) or delete (DELETE) of the policy → every template as wanted. */
+  allTemplatesS: number;
+  /** → also every rollout complete. */
+  allRolledOutS: number;
+  /** First and last write the operator logged, from the apply or delete. */
+  firstWriteS: number;
+  lastWriteS: number;
+  writesLogged: number;
+  writesPerS: number;
+  /** Most Deployments rolling at once, in the API's lists and in the operator's gauge. */
+  maxRolling: number;
+  maxBudgetInUse: number;
+  samples: number;
+  /** Scrapes of the gauge that failed (each a lost sample). */
+  gaugeFailures: number;
+  operatorWrites: Record<string, number>;
+  operatorReverts: Record<string, number>;
+  /** Reconciles and queue retries, by controller. */
+  reconciles: Record<string, number>;
+  workqueueRetries: Record<string, number>;
+  reconcileErrors: number;
+  apiserverDeploymentRequests: Record<string, number>;
+  apiserverPolicyRequests: Record<string, number>;
+  operatorCpuS: number;
+}
+
+/**
+ * One change (apply or delete of the policy) followed to its end: Deployments listed every
+ * second (how many carry what `done` wants, how many are rolling), the budget gauge scraped
+ * every 250 ms, and the operator's write log lines and counters.
+ */
+async function followRollout(
+  api: Api,
+  op: OperatorProcess,
+  change: () => Promise<void>,
+  done: (d: DeploymentJson) => boolean,
+  logMessage: string,
+  budget: number,
+  count: number,
+): Promise<RolloutRun> {
+  const before = (await scrape(op)).body;
+  const deploymentsBefore = await apiserverRequests(api, 'deployments');
+  const policiesBefore = await apiserverRequests(api, 'clusterplacementpolicies');
+  const logsBefore = op.logs.length;
+  let maxBudgetInUse = 0;
+  const sampling = new AbortController();
+  let gaugeFailures = 0;
+  // A failed scrape (a reset keep-alive connection under load) costs one sample, not the run;
+  // an operator that died is caught by the main loop.
+  const gauge = (async () => {
+    while (!sampling.signal.aborted) {
+      try {
+        const { body } = await scrape(op);
+        maxBudgetInUse = Math.max(
+          maxBudgetInUse,
+          metricValue(body, 'placement_rollout_budget_in_use'),
+        );
+      } catch {
+        gaugeFailures++;
+      }
+      await sleep(GAUGE_SAMPLE_MS);
+    }
+  })();
+  const t0 = Date.now();
+  await change();
+  let allTemplates: number | undefined;
+  let maxRolling = 0;
+  let samples = 0;
+  let lastReport = Date.now();
+  try {
+    const end = await until(
+      `${count} Deployments ${logMessage === 'injected affinity' ? 'carrying the policy' : 'back as written'}, rolled out`,
+      async () => {
+        if (op.child.exitCode !== null)
+          throw new Fatal(`operator exited with ${op.child.exitCode}`);
+        const items = await listRollout(api);
+        const at = Date.now();
+        samples++;
+        const rolling = items.filter((d) => !rolledOut(d)).length;
+        maxRolling = Math.max(maxRolling, rolling);
+        const wanted = items.filter(done).length;
+        if (wanted === count) allTemplates ??= at;
+        if (at - lastReport > 15_000) {
+          lastReport = at;
+          progress(`${wanted}/${count} templates done, ${rolling} rolling`);
+        }
+        return allTemplates !== undefined && rolling === 0 ? at : undefined;
+      },
+      // 1,000 rollouts a few at a time take minutes; the run's own timeout is the bound.
+      24 * 3_600_000,
+      ROLLOUT_SAMPLE_MS,
+    );
+    if (maxRolling > budget) {
+      throw new Fatal(`${maxRolling} Deployments were rolling at once; the budget is ${budget}`);
+    }
+    if (maxBudgetInUse === 0) {
+      throw new Fatal(
+        `placement_rollout_budget_in_use never read above 0 (${gaugeFailures} failed scrapes)`,
+      );
+    }
+    if (maxBudgetInUse > budget) {
+      throw new Fatal(
+        `placement_rollout_budget_in_use reached ${maxBudgetInUse}; the limit is ${budget}`,
+      );
+    }
+    const writes = op.logs
+      .slice(logsBefore)
+      .filter((l) => l['message'] === logMessage)
+      .map((l) => Date.parse(String(l['timestamp'])));
+    if (writes.length === 0) throw new Fatal(`the operator logged no "${logMessage}"`);
+    const first = Math.min(...writes);
+    const last = Math.max(...writes);
+    const after = (await scrape(op)).body;
+    const results = ['written', 'conflict', 'gone', 'failed'] as const;
+    return {
+      allTemplatesS: seconds((allTemplates ?? end) - t0),
+      allRolledOutS: seconds(end - t0),
+      firstWriteS: seconds(first - t0),
+      lastWriteS: seconds(last - t0),
+      writesLogged: writes.length,
+      writesPerS: last > first ? round(writes.length / ((last - first) / 1000), 2) : writes.length,
+      maxRolling,
+      maxBudgetInUse,
+      samples,
+      gaugeFailures,
+      operatorWrites: counterDelta(
+        after,
+        before,
+        'placement_workload_writes_total',
+        'result',
+        results,
+      ),
+      operatorReverts: counterDelta(
+        after,
+        before,
+        'placement_workload_reverts_total',
+        'result',
+        results,
+      ),
+      reconciles: counterDelta(
+        after,
+        before,
+        'controller_runtime_reconcile_total',
+        'controller',
+        CONTROLLERS,
+      ),
+      workqueueRetries: counterDelta(after, before, 'workqueue_retries_total', 'name', CONTROLLERS),
+      reconcileErrors:
+        metricValue(after, 'controller_runtime_reconcile_errors_total') -
+        metricValue(before, 'controller_runtime_reconcile_errors_total'),
+      apiserverDeploymentRequests: difference(
+        await apiserverRequests(api, 'deployments'),
+        deploymentsBefore,
+      ),
+      apiserverPolicyRequests: difference(
+        await apiserverRequests(api, 'clusterplacementpolicies'),
+        policiesBefore,
+      ),
+      operatorCpuS: round(
+        metricValue(after, 'process_cpu_seconds_total') -
+          metricValue(before, 'process_cpu_seconds_total'),
+        2,
+      ),
+    };
+  } finally {
+    sampling.abort();
+    await gauge.catch(() => undefined);
+  }
+}
+
+function showRun(what: string, budget: number, r: RolloutRun): void {
+  print(
+    `${what}, budget ${budget}: every template done`,
+    `${r.allTemplatesS} s; every rollout complete ${r.allRolledOutS} s`,
+  );
+  print(
+    `  writes logged, first → last`,
+    `${r.writesLogged}, ${r.firstWriteS} → ${r.lastWriteS} s = ${r.writesPerS} writes/s`,
+  );
+  print(
+    '  most Deployments rolling at once',
+    `${r.maxRolling} (API lists, ${r.samples} samples), gauge max ${r.maxBudgetInUse}; budget ${budget}`,
+  );
+  print(
+    '  placement_workload_writes / reverts by result',
+    `${JSON.stringify(r.operatorWrites)} / ${JSON.stringify(r.operatorReverts)}`,
+  );
+  print(
+    '  API server: deployments, clusterplacementpolicies',
+    `${JSON.stringify(r.apiserverDeploymentRequests)}, ${JSON.stringify(r.apiserverPolicyRequests)}`,
+  );
+  print(
+    '  reconciles, queue retries, errors, operator CPU',
+    `${JSON.stringify(r.reconciles)}, ${JSON.stringify(r.workqueueRetries)}, ${r.reconcileErrors}, ` +
+      `${r.operatorCpuS} s`,
+  );
+}
+
+/**
+ * Figure 6 (DESIGN.md: "a new policy over 1,000 workloads: all rewritten as fast as the API
+ * server's rate limits allow, with the rollout budget respected"). Real Deployments (not
+ * paused; the controller manager, scheduler and kwok roll them out), a quarter with affinity
+ * terms of their own. For each budget, a fresh operator (default flags but --rollout-budget),
+ * then an Enforce ClusterPlacementPolicy over all of them is created, followed until every
+ * template carries its term and every rollout is complete, and deleted, followed until every
+ * template is back to what its owner wrote.
+ */
+async function rolloutPhase(api: Api, c: Cluster, o: Options): Promise<void> {
+  const t = performance.now();
+  await installCrds(c);
+  const namespaces = Array.from(
+    { length: Math.ceil(o.rolloutWorkloads / ROLLOUT_NAMESPACE_SIZE) },
+    (_, i) => `bench-rollout-${String(i).padStart(2, '0')}`,
+  );
+  for (const name of namespaces) {
+    await api.create('/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, labels: { [ROLLOUT_LABEL]: 'true' } },
+    });
+  }
+  await defaultServiceAccounts(api, namespaces);
+  const indices = Array.from({ length: o.rolloutWorkloads }, (_, i) => i);
+  await inParallel(indices, Math.max(1, Math.floor(o.concurrency / 4)), async (i) => {
+    const ns = namespaces[Math.floor(i / ROLLOUT_NAMESPACE_SIZE)] ?? '';
+    await api.create(
+      `/apis/apps/v1/namespaces/${ns}/deployments`,
+      rolloutDeployment(ns, i, o.rolloutReplicas),
+    );
+  });
+  const createdS = seconds(performance.now() - t);
+  // The controller manager creates the ReplicaSets and pods at its own 20 requests/s.
+  let lastReport = performance.now();
+  const originals = await until(
+    `${o.rolloutWorkloads} Deployments rolled out`,
+    async () => {
+      const items = await listRollout(api);
+      const behind = items.filter((d) => !rolledOut(d)).length;
+      if (performance.now() - lastReport > 15_000) {
+        lastReport = performance.now();
+        progress(`rollout Deployments: ${behind} of ${items.length} not rolled out yet`);
+      }
+      return items.length === o.rolloutWorkloads && behind === 0 ? items : undefined;
+    },
+    Math.max(300_000, o.rolloutWorkloads * o.rolloutReplicas * 600),
+    2000,
+  );
+  const readyS = seconds(performance.now() - t);
+  const original = new Map(originals.map((d) => [deploymentKey(d), d]));
+  const template = (d: DeploymentJson): string => JSON.stringify(d.spec.template);
+  const withOwnTerms = originals.filter((d) => d.spec.template.spec.affinity !== undefined).length;
+  print(
+    'rollout Deployments created; all rolled out',
+    `${o.rolloutWorkloads} × ${o.rolloutReplicas} replica(s) (${withOwnTerms} with own terms) ` +
+      `in ${createdS} s; ${readyS} s`,
+  );
+  const runs: Record<string, unknown>[] = [];
+  figures['rollout'] = {
+    workloads: o.rolloutWorkloads,
+    replicas: o.rolloutReplicas,
+    withOwnTerms,
+    createdS,
+    rolledOutS: readyS,
+    runs,
+  };
+
+  for (const budget of o.rolloutBudgets) {
+    print(`load average before the budget-${budget} run`, loadAverage());
+    const op = launch(c, '--rollout-budget', String(budget), '--log-level', 'info');
+    await until(
+      'the operator leading, its first audit done',
+      async () => {
+        if (op.child.exitCode !== null)
+          throw new Fatal(`operator exited with ${op.child.exitCode}`);
+        if (logPort(op) === undefined) return undefined;
+        const { body } = await scrape(op);
+        return metricValue(body, 'placement_audit_last_success_timestamp_seconds') > 0
+          ? true
+          : undefined;
+      },
+      300_000,
+      500,
+    );
+    const loadAtApply = loadAverage();
+    const apply = await followRollout(
+      api,
+      op,
+      () =>
+        api
+          .create('/apis/placement.dev/v1alpha1/clusterplacementpolicies', rolloutPolicy)
+          .then(() => undefined),
+      carriesPolicyTerm,
+      'injected affinity',
+      budget,
+      o.rolloutWorkloads,
+    );
+    showRun('policy applied', budget, apply);
+    const applied = await listRollout(api);
+    const lost = applied.reduce((n, d) => {
+      const was = original.get(deploymentKey(d));
+      return n + (was === undefined ? 0 : lostOwnerTerms(was, d));
+    }, 0);
+    const notRolled = applied.filter(
+      (d) =>
+        (d.metadata.generation ?? 0) <= (original.get(deploymentKey(d))?.metadata.generation ?? 0),
+    ).length;
+    print('  owner terms lost; Deployments not re-rolled', `${lost}; ${notRolled}`);
+    if (lost > 0) throw new Fatal(`${lost} owner-written terms were lost by the apply`);
+    if (notRolled > 0) throw new Fatal(`${notRolled} Deployments kept their old generation`);
+
+    const loadAtDelete = loadAverage();
+    const revert = await followRollout(
+      api,
+      op,
+      async () => {
+        const res = await api.send('DELETE', ROLLOUT_POLICY_PATH);
+        if (res.status !== 200 && res.status !== 202) {
+          throw new Fatal(
+            `DELETE ${ROLLOUT_POLICY}: HTTP ${res.status}: ${res.body.slice(0, 300)}`,
+          );
+        }
+      },
+      (d) =>
+        d.metadata.annotations?.[APPLIED_ANNOTATION] === undefined &&
+        template(d) === template(original.get(deploymentKey(d)) ?? d),
+      'reverted injected affinity',
+      budget,
+      o.rolloutWorkloads,
+    );
+    showRun('policy deleted', budget, revert);
+    // The finalizer comes off once every injected term is out.
+    await until(
+      `${ROLLOUT_POLICY} gone`,
+      async () => ((await api.send('GET', ROLLOUT_POLICY_PATH)).status === 404 ? true : undefined),
+      60_000,
+      500,
+    );
+    const reverted = await listRollout(api);
+    const differing = reverted.filter(
+      (d) => template(d) !== template(original.get(deploymentKey(d)) ?? d),
+    ).length;
+    print('  templates not equal to the originals', String(differing));
+    if (differing > 0)
+      throw new Fatal(`${differing} templates differ from the originals after the revert`);
+    runs.push({
+      budget,
+      loadAtApply,
+      apply,
+      ownerTermsLost: lost,
+      loadAtDelete,
+      revert,
+      templatesDiffering: differing,
+    });
+    await stopOperator(op);
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 function machine(): Record<string, unknown> {
@@ -1051,16 +1694,10 @@ function machine(): Record<string, unknown> {
 }
 
 async function main(): Promise<void> {
-  let o: Options;
-  try {
-    o = options(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-    process.exit(2);
-  }
+  const o = optionsOrExit(options, USAGE);
   const benchStart = performance.now();
   figures['machine'] = machine();
-  figures['options'] = o;
+  figures['options'] = { ...o, phases: [...o.phases] };
   // A hung wait must not hold CI forever; the supervisor's watchdog tears the cluster down.
   const watchdog = setTimeout(() => {
     console.error(`operator bench: gave up after ${o.timeoutMin} minutes`);
@@ -1069,17 +1706,16 @@ async function main(): Promise<void> {
   watchdog.unref();
 
   let cluster: LocalCluster | undefined;
-  let op: OperatorProcess | undefined;
   let api: Api | undefined;
   try {
     const binDir = await ensureBinaries();
     cluster = await startLocalCluster({
-      nodes: Math.min(o.nodes, LOCAL_CLUSTER_MAX_NODES),
+      nodes: o.nodes,
       name: 'bench',
       zones: [...ZONES],
       binDir,
-      // Nodes are created one by one, then wait for kwok and the node lifecycle controller
-      // (20 requests/s) to make them Ready and lift the not-ready taint: ~50 s for 256.
+      // Nodes are created 16 at a time, then wait for kwok and the node lifecycle controller
+      // (20 requests/s) to make them Ready and lift the not-ready taint.
       timeoutMs: 120_000 + o.nodes * 400,
       log: (line) => {
         progress(`cluster: ${line}`);
@@ -1087,8 +1723,7 @@ async function main(): Promise<void> {
     });
     const local = cluster;
     api = new Api(local.kubeconfigPath, o.concurrency);
-    const more = await addNodes(api, 'bench', local.nodeNames.length, o.nodes, o);
-    const nodeNames = [...local.nodeNames, ...more];
+    const nodeNames = local.nodeNames;
     const upMs = performance.now() - benchStart;
     print('control plane up', `${seconds(upMs)} s with ${nodeNames.length} kwok nodes Ready`);
     figures['clusterStartS'] = seconds(upMs);
@@ -1100,132 +1735,12 @@ async function main(): Promise<void> {
       apply: () => Promise.reject(new Error('not used')),
     };
 
-    const plan = generate(o, nodeNames);
-    print(
-      'generated',
-      `${plan.stats['workloads']} Deployments (${plan.stats['workloadsWithTerms']} with required terms), ` +
-        `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
-        `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
-        `busiest node ${plan.stats['maxPodsPerNode']} pods`,
-    );
-    figures['cluster'] = { nodes: o.nodes, ...plan.stats };
-    await build(api, c, plan, o);
-    const cpRss = cluster.rssBytes();
-    print(
-      'control plane RSS before the operator',
-      `${mib(cpRss)} MiB (etcd, apiserver, kcm, scheduler, kwok)`,
-    );
-    figures['controlPlaneRssMiB'] = mib(cpRss);
-    // What the API server alone needs to hand over the pods as an informer lists them: the
-    // floor under "caches synced". Plain and gzipped (the operator's client asks for gzip).
-    const plain = await listPaged(api, '/api/v1/pods', 500, false);
-    const zipped = await listPaged(api, '/api/v1/pods', 500, true);
-    print(
-      'API server: every pod in pages of 500, one client',
-      `${seconds(plain.ms)} s plain, ${seconds(zipped.ms)} s gzip (${plain.pages} pages, ` +
-        `${mib(plain.bytes)} MiB of JSON, ${mib(zipped.wireBytes)} MiB gzipped)`,
-    );
-    figures['podList'] = {
-      pages: plain.pages,
-      plainS: seconds(plain.ms),
-      gzipS: seconds(zipped.ms),
-      mib: mib(plain.bytes),
-      gzipMiB: mib(zipped.wireBytes),
-    };
-    print('load average before the operator starts', loadAverage());
-    figures['loadAverageAtOperatorStart'] = loadAverage();
-
-    // (1) start → first complete audit
-    if (o.cpuProfDir !== undefined) {
-      process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
-    }
-    const startedAt = Date.now();
-    op = startOperator(c, '--lease-name', 'placement-bench', '--log-level', 'info');
-    await firstAudit(op, startedAt, o);
-
-    // (3) memory right after the first audit
-    const afterFirst = await memory(op);
-    print('operator memory after the first audit', showMemory(afterFirst));
-    print(
-      'operator CPU to the first audit',
-      `${afterFirst.cpuSeconds} s (process_cpu_seconds_total)`,
-    );
-    figures['memoryAfterFirstAudit'] = afterFirst;
-
-    // (2) drift
-    const runs: DriftRun[] = [];
-    await sleep(2000); // let the start-up status writes settle
-    for (let r = 0; r < o.driftRuns; r++) {
-      runs.push(await driftRun(api, op, plan.driftNode));
-      await sleep(1000);
-    }
-    const summary = (k: Exclude<keyof DriftRun, 'seen'>): Record<string, number> => {
-      const xs = runs.map((x) => x[k]);
-      return { median: round(median(xs), 2), min: Math.min(...xs), max: Math.max(...xs) };
-    };
-    const drift = {
-      node: plan.driftNode,
-      runs,
-      detectMetricS: summary('detectMetricS'),
-      detectStatusS: summary('detectStatusS'),
-      clearMetricS: summary('clearMetricS'),
-      clearStatusS: summary('clearStatusS'),
-    };
-    const show = (s: Record<string, number>): string =>
-      `median ${s['median']} s (min ${s['min']}, max ${s['max']}; ${runs.length} runs)`;
-    print('node relabel → placement_violations shows it', show(drift.detectMetricS));
-    print('node relabel → policy status.violations shows it', show(drift.detectStatusS));
-    print('label restored → metric back to 0', show(drift.clearMetricS));
-    print('label restored → policy status back to 0', show(drift.clearStatusS));
-    figures['drift'] = drift;
-
-    // (4) What the operator costs while the cluster keeps changing a little (kwok marking the
-    // last pods Running, node leases): audit passes and CPU over a fixed window.
-    const w0 = await scrape(op);
-    const pending0 = await countPending(api);
-    await sleep(o.windowS * 1000);
-    const w1 = await scrape(op);
-    const pending1 = await countPending(api);
-    const delta = (name: string): number => metricValue(w1.body, name) - metricValue(w0.body, name);
-    const passes = delta('placement_audit_duration_seconds_count');
-    const window = {
-      seconds: o.windowS,
-      podsMarkedRunning: pending0 - pending1,
-      auditPasses: passes,
-      meanPassS:
-        passes === 0 ? null : round(delta('placement_audit_duration_seconds_sum') / passes, 3),
-      operatorCpuS: round(delta('process_cpu_seconds_total'), 2),
-    };
-    print(
-      `steady window (${o.windowS} s, kwok marked ${window.podsMarkedRunning} pods Running)`,
-      `${passes} audit passes (mean ${String(window.meanPassS)} s wall), operator CPU ` +
-        `${window.operatorCpuS} s = ${round(window.operatorCpuS / o.windowS, 2)} cores`,
-    );
-    figures['steadyWindow'] = window;
-
-    const afterDrift = await memory(op);
-    print('operator memory at the end', showMemory(afterDrift));
-    print('operator CPU in all', `${afterDrift.cpuSeconds} s (process_cpu_seconds_total)`);
-    figures['memoryAtEnd'] = afterDrift;
-    const { body } = await scrape(op);
-    figures['auditPasses'] = metricValue(body, 'placement_audit_duration_seconds_count');
-    figures['auditMeanPassS'] = round(
-      metricValue(body, 'placement_audit_duration_seconds_sum') /
-        Math.max(1, metricValue(body, 'placement_audit_duration_seconds_count')),
-      3,
-    );
-    print(
-      'audit passes in all, mean pass',
-      `${String(figures['auditPasses'])}, ${String(figures['auditMeanPassS'])} s (placement_audit_duration_seconds)`,
-    );
-    const writes = metricValue(body, 'placement_workload_writes_total');
-    print('workload writes (Audit mode: expected 0)', String(writes));
-    figures['workloadWrites'] = writes;
-    if (writes !== 0) throw new Fatal(`the operator wrote ${writes} workloads in Audit mode`);
+    if (o.phases.has('audit')) await auditPhase(api, c, local, nodeNames, o);
+    if (o.phases.has('rollout')) await rolloutPhase(api, c, o);
   } catch (err) {
     console.error(`operator bench failed: ${err instanceof Error ? err.message : String(err)}`);
-    if (op !== undefined) {
-      for (const l of op.logs
+    if (live !== undefined) {
+      for (const l of live.logs
         .filter((x) => x['level'] === 'error' || x['level'] === 'warn')
         .slice(-10)) {
         console.error(`  operator: ${JSON.stringify(l)}`);
@@ -1243,13 +1758,7 @@ async function main(): Promise<void> {
   // nothing else would keep Node.js running, and it would exit with stop() unfinished.
   const hold = setInterval(() => undefined, 1000);
   try {
-    if (op !== undefined) {
-      const code = await op.stop();
-      if (code !== 0) {
-        console.error(`operator exited with ${String(code)} on SIGTERM`);
-        process.exitCode = 1;
-      }
-    }
+    if (live !== undefined) await stopOperator(live);
     api?.close();
     await cluster?.stop();
   } finally {

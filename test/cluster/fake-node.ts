@@ -15,6 +15,21 @@ export interface FakeNodeSpec {
   readonly index?: number;
 }
 
+/**
+ * The pod network of the fake nodes: kwok's `--cidr`, and the range every node's own /24 is
+ * cut from (node i gets the i-th /24), so up to 32,768 nodes.
+ */
+export const POD_NETWORK_CIDR = '10.128.0.0/9';
+const POD_NETWORK_SUBNETS = 1 << 15;
+
+/** Node i's pod CIDR: the i-th /24 of POD_NETWORK_CIDR (kwok hands out pod IPs from it). */
+export function podCidrOf(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index >= POD_NETWORK_SUBNETS) {
+    throw new Error(`node index ${index} has no /24 in ${POD_NETWORK_CIDR}`);
+  }
+  return `10.${128 + (index >> 8)}.${index & 255}.0/24`;
+}
+
 export function fakeNodeManifest(spec: FakeNodeSpec): {
   apiVersion: 'v1';
   kind: 'Node';
@@ -23,8 +38,7 @@ export function fakeNodeManifest(spec: FakeNodeSpec): {
   status: Record<string, unknown>;
 } {
   const { name, index } = spec;
-  // Valid past 256 nodes: 10.244.0.0/24 .. 10.244.255.0/24, then 10.245.0.0/24 ...
-  const cidr = index === undefined ? undefined : `10.${244 + (index >> 8)}.${index & 255}.0/24`;
+  const cidr = index === undefined ? undefined : podCidrOf(index);
   return {
     apiVersion: 'v1',
     kind: 'Node',

@@ -15,8 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import { fakeNodeManifest } from './fake-node.ts';
+import { fakeNodeManifest, POD_NETWORK_CIDR } from './fake-node.ts';
 import { KubeHttp } from './kube-http.ts';
+import { inParallel } from '../support/parallel.ts';
 import { defaultBinDir, missingBinaries, readVersions, STAGES_DIR } from './paths.ts';
 import { createPki, type KeyPair, type Pki } from './pki.ts';
 import { Supervisor } from './supervisor.ts';
@@ -48,6 +49,8 @@ export interface LocalClusterOptions {
   keepDir?: boolean;
   /** Give up starting after this long. Default 120 s. */
   timeoutMs?: number;
+  /** Pods kwok moves through a stage (Running, deleted) at once. Default 16 (kwok's own: 4). */
+  kwokPodParallelism?: number;
 }
 
 export interface LocalCluster {
@@ -80,6 +83,11 @@ const DEFAULT_ZONES = ['zone-a', 'zone-b', 'zone-c'];
 const DEFAULT_CAPACITY: NodeCapacity = { cpu: '16', memory: '64Gi', pods: '110' };
 const SERVICE_CIDR = '10.96.0.0/16';
 const POLL_MS = 100;
+/** Node creations in flight: the API server takes them in parallel. */
+const NODE_CREATE_PARALLELISM = 16;
+const KWOK_POD_PARALLELISM = 16;
+/** Nodes kwok initialises and heartbeats at once (its default is 4). */
+const KWOK_NODE_PARALLELISM = 16;
 /** Ports taken between our probe and the component's bind are the one race left: retry. */
 const START_ATTEMPTS = 3;
 
@@ -182,7 +190,7 @@ async function bringUp(
   await startApiserver(context, api);
   startControllerManager(context, controllerManagerConfig);
   startScheduler(context, schedulerConfig);
-  startKwok(context, adminConfig);
+  await startKwok(context, adminConfig, options.kwokPodParallelism ?? KWOK_POD_PARALLELISM);
 
   const nodeNames = await createNodes(context, api, options);
   await Promise.all([
@@ -325,7 +333,30 @@ function startScheduler(context: Context, kubeconfig: string): void {
   );
 }
 
-function startKwok(context: Context, kubeconfig: string): void {
+async function startKwok(
+  context: Context,
+  kubeconfig: string,
+  podParallelism: number,
+): Promise<void> {
+  if (!Number.isInteger(podParallelism) || podParallelism < 1) {
+    throw new Error(`kwokPodParallelism must be a positive integer, got ${podParallelism}`);
+  }
+  // JSON is YAML: kwok reads it as one more --config document.
+  const configuration = join(context.dir, 'kwok-configuration.yaml');
+  await writeFile(
+    configuration,
+    `${JSON.stringify({
+      apiVersion: 'config.kwok.x-k8s.io/v1alpha1',
+      kind: 'KwokConfiguration',
+      // A configuration document replaces kwok's defaults rather than adding to them: a
+      // parallelism left out is 0, which kwok refuses.
+      options: {
+        podPlayStageParallelism: podParallelism,
+        nodePlayStageParallelism: KWOK_NODE_PARALLELISM,
+        nodeLeaseParallelism: 4, // kwok's default
+      },
+    })}\n`,
+  );
   const stages = [
     'node-initialize',
     'node-heartbeat-with-lease',
@@ -338,13 +369,15 @@ function startKwok(context: Context, kubeconfig: string): void {
     join(context.binDir, 'kwok'),
     [
       `--kubeconfig=${kubeconfig}`,
-      `--config=${stages.join(',')}`,
+      `--config=${[configuration, ...stages].join(',')}`,
       // Only nodes we mark as fake, so a real node added by hand is left alone.
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       // kwok renews node Leases like a kubelet; the node lifecycle controller reads them.
       '--node-lease-duration-seconds=40',
-      '--cidr=10.244.0.0/16',
+      // Pod IPs of nodes without a pod CIDR of their own (fake-node.ts gives node i the
+      // i-th /24 of the same range).
+      `--cidr=${POD_NETWORK_CIDR}`,
     ],
     // kwok also reads ~/.kwok/kwok.yaml: isolate it from the user's.
     { ...process.env, HOME: context.dir },
@@ -370,19 +403,25 @@ async function createNodes(
   const zones = options.zones ?? DEFAULT_ZONES;
   if (zones.length === 0) throw new Error('zones must not be empty');
   const kubeletVersion = readVersions().kubernetes;
-  const names: string[] = [];
-  for (let i = 0; i < options.nodes; i++) {
-    const node = fakeNode(context.name, i, {
+  const nodes = Array.from({ length: options.nodes }, (_, i) =>
+    fakeNode(context.name, i, {
       zone: zones[i % zones.length] ?? '',
       region: options.region ?? 'region-1',
       capacity: options.nodeCapacity ?? DEFAULT_CAPACITY,
       kubeletVersion,
-    });
+    }),
+  );
+  const since = performance.now();
+  await inParallel(nodes, NODE_CREATE_PARALLELISM, async (node) => {
     const res = await api.send('POST', '/api/v1/nodes', node);
-    if (res.status !== 201) throw new Error(`creating node ${i}: HTTP ${res.status}: ${res.body}`);
-    names.push(node.metadata.name);
-  }
-  return names;
+    if (res.status !== 201) {
+      throw new Error(`creating node ${node.metadata.name}: HTTP ${res.status}: ${res.body}`);
+    }
+  });
+  context.log(
+    `${nodes.length} node(s) created in ${((performance.now() - since) / 1000).toFixed(1)} s`,
+  );
+  return nodes.map((node) => node.metadata.name);
 }
 
 interface NodeTraits {
