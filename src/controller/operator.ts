@@ -101,6 +101,8 @@ export class Operator {
   private resyncTimer: NodeJS.Timeout | undefined;
   /** Workload key → why the API server refused our last write (see WorkloadReconcilerDeps). */
   private readonly refused = new Map<string, string>();
+  /** Workload key → the resourceVersion our last write was based on (see WorkloadReconcilerDeps). */
+  private readonly writtenFrom = new Map<string, string>();
 
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
@@ -163,6 +165,7 @@ export class Operator {
       events: this.deps.events,
       budget: this.budget,
       refused: this.refused,
+      writtenFrom: this.writtenFrom,
       log: this.deps.log,
       onWrite: (what, result) => {
         if (what === 'revert') placement.workloadReverted(result);

@@ -18,6 +18,12 @@ export interface WorkloadReconcilerDeps {
    * needed; the policy status shows them.
    */
   readonly refused: Map<string, string>;
+  /**
+   * Workload key → the resourceVersion our last write to it was based on. While the cache
+   * still shows that version it has not seen the write: deciding again from it would only
+   * repeat the write and get a 409. The watch event of the write brings the key back.
+   */
+  readonly writtenFrom: Map<string, string>;
   readonly log: Logger;
   /** Counts writes and reverts by result. */
   readonly onWrite?: (what: 'write' | 'revert', result: WriteResult['kind']) => void;
@@ -25,8 +31,11 @@ export interface WorkloadReconcilerDeps {
   readonly onWorkloadSettled?: (policyRefs: readonly string[]) => void;
 }
 
-/** How long a workload waits for the rollout budget before it asks again. */
-export const BUDGET_RETRY_MS = 5_000;
+/**
+ * How long a workload waits for the rollout budget before it asks again. A freed slot wakes
+ * the next workload in line at once; this only bounds a wake-up that went astray.
+ */
+export const BUDGET_RETRY_MS = 30_000;
 
 const API_VERSION: Record<Workload['kind'], string> = {
   Deployment: 'apps/v1',
@@ -49,8 +58,11 @@ export async function reconcileWorkload(
   if (w === undefined) {
     deps.budget.forget(key);
     deps.refused.delete(key);
+    deps.writtenFrom.delete(key);
     return DONE;
   }
+  if (deps.writtenFrom.get(key) === w.resourceVersion) return DONE;
+  deps.writtenFrom.delete(key);
   deps.budget.observe(w, key);
   const target = {
     kind: w.kind,
@@ -69,6 +81,7 @@ export async function reconcileWorkload(
   }
   const plan = planWorkload(w, deps.catalog, deps.namespaceLabels(w.namespace));
   if (plan.kind !== 'change') deps.refused.delete(key);
+  if (plan.kind !== 'change' || !plan.templateChanged) deps.budget.declined(key);
   switch (plan.kind) {
     case 'skip':
     case 'inSync':
@@ -99,6 +112,7 @@ export async function reconcileWorkload(
   switch (result.kind) {
     case 'written': {
       deps.refused.delete(key);
+      deps.writtenFrom.set(key, w.resourceVersion);
       if (plan.templateChanged) deps.budget.wrote(key, w.generation);
       const policies = plan.enforced.map((p) => p.ref);
       const message =
@@ -129,6 +143,7 @@ export async function reconcileWorkload(
     case 'gone':
       deps.budget.forget(key);
       deps.refused.delete(key);
+      deps.writtenFrom.delete(key);
       return DONE;
     case 'failed':
       if (!result.retryable) {
