@@ -214,16 +214,22 @@ export class Operator {
     for (const source of sources.policies) {
       source.addHandler((event) => {
         const ref = policyRef(event.object);
+        let changed = true;
         if (event.type === 'deleted') {
           this.catalog.delete(ref);
           this.deps.metrics.placement.forgetPolicy(ref);
         } else {
-          this.catalog.set(event.object);
+          // The catalog keeps its entry when neither the generation nor the deletion state
+          // moved: a status write of ours changes nothing a workload reads.
+          const before = this.catalog.get(ref);
+          changed = this.catalog.set(event.object) !== before;
         }
         this.policyQueue.add(ref);
-        this.enqueueWorkloadsIn(
-          event.object.kind === 'PlacementPolicy' ? event.object.metadata.namespace : undefined,
-        );
+        if (changed) {
+          this.enqueueWorkloadsIn(
+            event.object.kind === 'PlacementPolicy' ? event.object.metadata.namespace : undefined,
+          );
+        }
       });
     }
     for (const source of sources.workloads) {
