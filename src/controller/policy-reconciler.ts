@@ -76,7 +76,9 @@ export async function reconcilePolicy(
   if (policy.metadata.deletionTimestamp !== undefined) {
     const carriers = carriersOf(ref, deps.workloads.list());
     if (carriers.length > 0) {
-      for (const w of carriers) deps.enqueueWorkload(workloadKey(w));
+      // Those waiting for the rollout budget are woken by it; asking them again every poll
+      // would only refuse them again.
+      for (const w of carriers) if (!deps.isWaiting(w)) deps.enqueueWorkload(workloadKey(w));
       log.debug('waiting for workloads to drop the policy terms', { remaining: carriers.length });
       return requeueAfter(REVERT_POLL_MS);
     }

@@ -132,6 +132,8 @@ void test('writers on a real API server', { timeout: 300_000 }, async (t) => {
     affinity: Affinity | undefined,
     annotation?: string,
   ) {
+    // A controller updating the status (a DaemonSet's, right after its template changed)
+    // can win several times in a row on a loaded machine: back off as a reconcile would.
     for (let attempt = 0; ; attempt++) {
       const workload = workloadTransform(kind)(await read(env, pathOf(kind, namespace, name)));
       const result = await writer.writeAffinity({
@@ -139,7 +141,8 @@ void test('writers on a real API server', { timeout: 300_000 }, async (t) => {
         affinity,
         appliedAnnotation: annotation,
       });
-      if (result.kind !== 'conflict' || attempt === 5) return result;
+      if (result.kind !== 'conflict' || attempt === 20) return result;
+      await new Promise((resolve) => setTimeout(resolve, 50 * Math.min(attempt + 1, 10)));
     }
   }
 
