@@ -96,7 +96,7 @@ async function main(): Promise<void> {
 
   heading('installing the CRDs and the seed workloads (examples/workloads)');
   await kubectl('apply', '--server-side', '-f', join(REPO, 'crds'));
-  await kubectl('wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s');
+  await crdsEstablished(json);
   say((await kubectl('apply', '-f', join(REPO, 'examples', 'workloads'))).trim());
   await settle(json);
   heading('before: where the pods run, with no policy');
@@ -177,6 +177,25 @@ async function settle(json: <T>(...args: string[]) => Promise<T>): Promise<void>
       .every((d) => (d.status.updatedReplicas ?? 0) > 0 || (d.status.replicas ?? 0) === 0);
     if ((podsDone && rolled) || Date.now() > deadline) return;
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * Waits until every CRD is Established (`kubectl wait` fails outright on a CRD created a
+ * moment ago whose status has no conditions yet).
+ */
+async function crdsEstablished(json: <T>(...args: string[]) => Promise<T>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const crds = await json<List<{ status?: { conditions?: { type: string; status: string }[] } }>>(
+      'get',
+      'crd',
+    );
+    const established = (c: (typeof crds.items)[number]): boolean =>
+      c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True') === true;
+    if (crds.items.every(established)) return;
+    if (Date.now() > deadline) throw new Error('CRDs not Established after 60 s');
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

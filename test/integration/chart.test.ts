@@ -41,9 +41,11 @@ import {
 } from '../chart/operator-permissions.ts';
 import {
   cluster,
+  CRD_NAMES,
   scrape,
   startOperator,
   uniqueName,
+  waitEstablished,
   waitFor,
   type Cluster,
   type OperatorProcess,
@@ -168,13 +170,7 @@ function mustHelm(c: Cluster, args: readonly string[]): string {
 async function installChartCrds(c: Cluster): Promise<void> {
   // Same field manager (kubectl's default) as harness.installCrds, so the two agree.
   await c.kubectl('apply', '--server-side', '--force-conflicts', '-f', CHART_CRDS);
-  await c.kubectl(
-    'wait',
-    '--for=condition=Established',
-    'crd/placementpolicies.placement.dev',
-    'crd/clusterplacementpolicies.placement.dev',
-    '--timeout=60s',
-  );
+  await waitEstablished(c, CRD_NAMES);
 }
 
 /** Renders for the namespace and dry-runs every object the cluster can serve. */

@@ -105,13 +105,34 @@ export async function waitFor<T>(
 /** Installs the CRDs (idempotent) and waits until they are served. */
 export async function installCrds(c: Cluster): Promise<void> {
   await c.kubectl('apply', '--server-side', '--force-conflicts', '-f', join(REPO, 'crds'));
-  await c.kubectl(
-    'wait',
-    '--for=condition=Established',
-    'crd/placementpolicies.placement.dev',
-    'crd/clusterplacementpolicies.placement.dev',
-    '--timeout=60s',
-  );
+  await waitEstablished(c, CRD_NAMES);
+}
+
+export const CRD_NAMES = [
+  'placementpolicies.placement.dev',
+  'clusterplacementpolicies.placement.dev',
+] as const;
+
+/**
+ * Waits until the named CRDs are Established. Not `kubectl wait --for=condition=Established`:
+ * it fails outright ("accessor error") when it reads a CRD created a moment ago whose status
+ * has no conditions yet.
+ */
+export async function waitEstablished(c: Cluster, names: readonly string[]): Promise<void> {
+  await waitFor('the CRDs Established', async () => {
+    const crds = await c.json<{
+      items: { metadata: { name: string }; status?: { conditions?: ConditionLike[] } }[];
+    }>('get', 'crd', ...names);
+    const established = crds.items.filter((crd) =>
+      (crd.status?.conditions ?? []).some((x) => x.type === 'Established' && x.status === 'True'),
+    );
+    return established.length === names.length ? true : undefined;
+  });
+}
+
+interface ConditionLike {
+  readonly type: string;
+  readonly status: string;
 }
 
 export interface OperatorProcess {
