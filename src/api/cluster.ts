@@ -35,6 +35,13 @@ export interface Workload {
   readonly replicas: number;
 }
 
+/** A workload's key in the caches and the work queue: `<kind>/<namespace>/<name>`. */
+export const workloadKey = (w: {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}): string => `${w.kind}/${w.namespace}/${w.name}`;
+
 /** A read-only, informer-backed view of objects of one kind. */
 export interface Store<T> {
   list(): readonly T[];

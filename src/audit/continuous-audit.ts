@@ -24,6 +24,7 @@ import {
   type WorkloadFinder,
   type WorkloadObject,
 } from '../engine/index.ts';
+import { workloadKey } from '../api/cluster.ts';
 import type { EventTarget, Store, WatchEvent, Workload } from '../kube/types.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import type { PodEvictor } from './ports.ts';
@@ -653,9 +654,7 @@ export class ContinuousAudit {
    */
   private constraintsOf(w: WorkloadRef): PodConstraints {
     for (const store of this.deps.workloads) {
-      const found = store
-        .list()
-        .find((x) => x.kind === w.kind && x.namespace === w.namespace && x.name === w.name);
+      const found = store.get(workloadKey(w));
       if (found !== undefined) return workloadConstraints(found);
     }
     return {};

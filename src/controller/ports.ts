@@ -14,17 +14,8 @@ export type {
   WorkloadKind,
   WriteResult,
 } from '../api/cluster.ts';
-import type {
-  AffinityWrite,
-  EventTarget,
-  Store,
-  WatchEvent,
-  Workload,
-  WriteResult,
-} from '../api/cluster.ts';
-
-export const workloadKey = (w: Pick<Workload, 'kind' | 'namespace' | 'name'>): string =>
-  `${w.kind}/${w.namespace}/${w.name}`;
+export { workloadKey } from '../api/cluster.ts';
+import type { AffinityWrite, EventTarget, Store, WatchEvent, WriteResult } from '../api/cluster.ts';
 
 export interface WorkloadWriter {
   /** Writes the template affinity and annotation, guarded by the workload's resourceVersion. */

@@ -1,12 +1,10 @@
 import type { Affinity } from '../api/core.ts';
 import { asServerStores, canonicalJson, jsonEqual, type JsonValue } from './canonical.ts';
 import { policyTermsFor, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /** The annotation that records, on each workload, what the operator injected. */
 export const APPLIED_ANNOTATION = 'placement.dev/applied';
-
-const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
-const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
 
 /** The lists of an Affinity that policy terms are appended to. */
 export const SLOTS = {

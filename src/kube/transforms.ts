@@ -293,6 +293,5 @@ export const metaKey = (obj: {
   readonly metadata: { readonly name: string; readonly namespace?: string };
 }): string => objectKey(obj.metadata.namespace, obj.metadata.name);
 
-/** Same text as ports.ts's workloadKey: `Kind/namespace/name`. */
-export const workloadKey = (w: Pick<Workload, 'kind' | 'namespace' | 'name'>): string =>
-  `${w.kind}/${w.namespace}/${w.name}`;
+/** The workloads' cache key, shared with the controller's queue. */
+export { workloadKey } from '../api/cluster.ts';
