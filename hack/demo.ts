@@ -30,7 +30,13 @@ interface NodeJson {
   metadata: { name: string; labels?: Record<string, string> };
 }
 interface DeploymentJson {
-  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation?: number;
+    annotations?: Record<string, string>;
+  };
   spec: { template: { spec: { affinity?: Record<string, unknown> } } };
   status: { replicas?: number; updatedReplicas?: number; readyReplicas?: number };
 }
@@ -126,10 +132,12 @@ async function main(): Promise<void> {
     );
   }
   say((await kubectl('apply', '-f', join(REPO, 'examples', 'policies'))).trim());
-  await waitPolicies(kubectl);
+  await waitPolicies(json);
   await settle(json);
 
-  heading('after: what the operator injected into each workload');
+  heading(
+    'after: what the operator injected into each workload, and its rollouts (generation 2 and 2 ReplicaSets: rolled once)',
+  );
   say(await injectedTable(json));
   heading('after: where the pods run');
   say(await placementTable(json));
@@ -199,17 +207,31 @@ async function crdsEstablished(json: <T>(...args: string[]) => Promise<T>): Prom
   }
 }
 
-async function waitPolicies(kubectl: (...a: string[]) => Promise<string>): Promise<void> {
-  const deadline = Date.now() + 60_000;
+/**
+ * Waits until every policy's status is about its current generation and none still has
+ * workloads to write (Ready reason RolloutPending): the operator waits out its settle
+ * window before it writes, so the policies' first status comes before the writes.
+ */
+async function waitPolicies(json: <T>(...args: string[]) => Promise<T>): Promise<void> {
+  const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
-    const out = await kubectl(
-      'get',
-      'placementpolicies',
-      '-A',
-      '-o',
-      'jsonpath={range .items[*]}{.status.observedGeneration}{" "}{end}',
+    const policies = await json<
+      List<{
+        metadata: { generation?: number };
+        status?: {
+          observedGeneration?: number;
+          conditions?: { type: string; reason?: string }[];
+        };
+      }>
+    >('get', 'placementpolicies,clusterplacementpolicies', '-A');
+    const settled = policies.items.every(
+      (p) =>
+        p.status?.observedGeneration === p.metadata.generation &&
+        !(p.status?.conditions ?? []).some(
+          (c) => c.type === 'Ready' && c.reason === 'RolloutPending',
+        ),
     );
-    if (out.trim() !== '' && !out.split(' ').some((g) => g === '')) return;
+    if (policies.items.length > 0 && settled) return;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -245,12 +267,26 @@ async function placementTable(json: <T>(...args: string[]) => Promise<T>): Promi
   ]);
 }
 
+/**
+ * What the operator injected into each seed Deployment, and how often the Deployment rolled
+ * out: its generation and its ReplicaSets (one per pod template it has had). One rollout per
+ * workload is generation 2 with 2 ReplicaSets: the owner's template and the rewritten one.
+ */
 async function injectedTable(json: <T>(...args: string[]) => Promise<T>): Promise<string> {
   const deployments = (await json<List<DeploymentJson>>('get', 'deployments', '-A')).items.filter(
     (d) => SEED_NAMESPACES.includes(d.metadata.namespace),
   );
+  const replicaSets = await json<List<{ metadata: { ownerReferences?: { uid: string }[] } }>>(
+    'get',
+    'replicasets',
+    '-A',
+  );
+  const replicaSetsOf = (d: DeploymentJson): number =>
+    replicaSets.items.filter((rs) =>
+      rs.metadata.ownerReferences?.some((o) => o.uid === d.metadata.uid),
+    ).length;
   return table([
-    ['WORKLOAD', 'POLICIES', 'INJECTED TERMS'],
+    ['WORKLOAD', 'GENERATION', 'REPLICASETS', 'POLICIES', 'INJECTED TERMS'],
     ...deployments.map((d) => {
       const parsed = parseRecord(d.metadata.annotations?.[APPLIED_ANNOTATION]);
       const policies = parsed.kind === 'ok' ? Object.keys(parsed.record.policies).join(', ') : '-';
@@ -260,7 +296,13 @@ async function injectedTable(json: <T>(...args: string[]) => Promise<T>): Promis
               .map(([slot, list]) => `${slot}×${String(list.length)}`)
               .join(' ')
           : '-';
-      return [`Deployment ${d.metadata.namespace}/${d.metadata.name}`, policies, terms];
+      return [
+        `Deployment ${d.metadata.namespace}/${d.metadata.name}`,
+        String(d.metadata.generation ?? 0),
+        String(replicaSetsOf(d)),
+        policies,
+        terms,
+      ];
     }),
   ]);
 }

@@ -30,6 +30,9 @@ const USAGE = `Usage: placement-operator [flags]
   --metrics-host HOST      address to listen on (default 0.0.0.0)
   --log-level LEVEL        error, warn, info or debug (default info; env LOG_LEVEL)
   --resync-interval DUR    look at every workload again this often (default 10m)
+  --policy-settle DUR      wait this long after the last policy change that reaches a workload
+                           before rewriting it, so policies applied together roll it once
+                           (default 3s; 0s to 5m; 0s rewrites at once)
   --audit-interval DUR     full audit re-check interval (default 5m)
   --eviction-dry-run       log evictions instead of making them
 `;
@@ -52,6 +55,16 @@ function positiveInt(text: string, flag: string, min = 1): number {
   return n;
 }
 
+/** Longest settle window: past it a batch of policy changes would look like a stuck operator. */
+export const MAX_SETTLE_MS = 5 * 60_000;
+
+function settleWindow(text: string): number {
+  const ms = parseDuration(text, '--policy-settle');
+  if (ms > MAX_SETTLE_MS)
+    throw new Error(`--policy-settle: "${text}" is longer than the maximum of 5m`);
+  return ms;
+}
+
 export interface Config {
   readonly kubeconfig: string | undefined;
   readonly context: string | undefined;
@@ -66,6 +79,7 @@ export interface Config {
   readonly metricsHost: string;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly resyncMs: number;
+  readonly settleMs: number;
   readonly auditMs: number;
   readonly evictionDryRun: boolean;
 }
@@ -87,6 +101,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       'metrics-host': { type: 'string', default: '0.0.0.0' },
       'log-level': { type: 'string' },
       'resync-interval': { type: 'string', default: '10m' },
+      'policy-settle': { type: 'string', default: '3s' },
       'audit-interval': { type: 'string', default: '5m' },
       'eviction-dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -117,6 +132,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     metricsHost: values['metrics-host'],
     logLevel: level as Config['logLevel'],
     resyncMs: parseDuration(values['resync-interval'], '--resync-interval'),
+    settleMs: settleWindow(values['policy-settle']),
     auditMs: parseDuration(values['audit-interval'], '--audit-interval'),
     evictionDryRun: values['eviction-dry-run'],
   };
@@ -172,7 +188,12 @@ export async function runOperator(
       log,
       audit: (ref: string) => audit.summary(ref),
     },
-    { workers: config.workers, rolloutBudget: config.rolloutBudget, resyncMs: config.resyncMs },
+    {
+      workers: config.workers,
+      rolloutBudget: config.rolloutBudget,
+      resyncMs: config.resyncMs,
+      settleMs: config.settleMs,
+    },
   );
   const audit: ContinuousAudit = new ContinuousAudit(
     {

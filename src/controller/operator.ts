@@ -2,7 +2,9 @@ import type { Labels, Namespace } from '../api/core.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
-import { PolicyCatalog } from './policy-catalog.ts';
+import { APPLIED_ANNOTATION, policyTargets } from '../engine/index.ts';
+import { managedByDeployment, workloadRef } from './plan.ts';
+import { PolicyCatalog, type CatalogEntry } from './policy-catalog.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
 import {
@@ -17,8 +19,9 @@ import {
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { withFields, type Logger } from './result.ts';
 import { RolloutBudget } from './rollout-budget.ts';
+import { SettleWindow } from './settle-window.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
-import { WorkQueue } from './workqueue.ts';
+import { WorkQueue, type Clock } from './workqueue.ts';
 
 export const WORKLOAD_CONTROLLER = 'placement-workload';
 export const POLICY_CONTROLLER = 'placement-policy';
@@ -43,6 +46,8 @@ export interface OperatorDeps {
   /** What the continuous audit knows of a policy. */
   readonly audit?: (ref: string) => AuditSummary | undefined;
   readonly now?: () => Date;
+  /** Timers of the settle window (tests pass a fake one). */
+  readonly clock?: Clock;
 }
 
 export interface OperatorOptions {
@@ -50,6 +55,11 @@ export interface OperatorOptions {
   readonly rolloutBudget: number;
   /** Every workload and policy is looked at again this often (level-triggered safety net). */
   readonly resyncMs: number;
+  /**
+   * How long the workloads a policy change reaches wait for more policy changes before they
+   * are reconciled (see SettleWindow); 0 reconciles them at once.
+   */
+  readonly settleMs: number;
 }
 
 /** Several informers read as one store (their keys never collide). */
@@ -91,6 +101,7 @@ const informerKeyOfPolicy = (ref: string): string => ref.slice(ref.indexOf('/') 
 export class Operator {
   readonly catalog = new PolicyCatalog();
   readonly budget: RolloutBudget;
+  readonly settle: SettleWindow;
   private readonly workloads: UnionStore<Workload>;
   private readonly policies: UnionStore<PlacementPolicy>;
   private readonly workloadQueue: WorkQueue;
@@ -99,6 +110,7 @@ export class Operator {
   private readonly deps: OperatorDeps;
   private readonly options: OperatorOptions;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private started = false;
   /** Workload key → why the API server refused our last write (see WorkloadReconcilerDeps). */
   private readonly refused = new Map<string, string>();
   /** Workload key → the resourceVersion our last write was based on (see WorkloadReconcilerDeps). */
@@ -111,8 +123,16 @@ export class Operator {
     this.workloads = new UnionStore(sources.workloads);
     this.policies = new UnionStore(sources.policies, informerKeyOfPolicy);
     this.budget = new RolloutBudget(options.rolloutBudget, (keys) => {
-      for (const k of keys) this.workloadQueue.add(k);
+      for (const k of keys) this.enqueueWorkload(k);
       this.reportBudget();
+    });
+    this.settle = new SettleWindow({
+      windowMs: options.settleMs,
+      ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+      release: (keys) => {
+        for (const k of keys) this.workloadQueue.add(k);
+        this.deps.metrics.placement.setSettling(this.settle.size);
+      },
     });
     metrics.registerController(WORKLOAD_CONTROLLER);
     metrics.registerController(POLICY_CONTROLLER);
@@ -190,7 +210,7 @@ export class Operator {
       isRolling: (w) => this.budget.isRolling(workloadKey(w)),
       refusal: (w) => this.refused.get(workloadKey(w)),
       enqueueWorkload: (key) => {
-        this.workloadQueue.add(key);
+        this.enqueueWorkload(key);
       },
       audit: (ref) => this.deps.audit?.(ref),
       now: this.deps.now ?? (() => new Date()),
@@ -214,30 +234,28 @@ export class Operator {
     for (const source of sources.policies) {
       source.addHandler((event) => {
         const ref = policyRef(event.object);
-        let changed = true;
+        const before = this.catalog.get(ref);
+        let after: CatalogEntry | undefined;
         if (event.type === 'deleted') {
           this.catalog.delete(ref);
           this.deps.metrics.placement.forgetPolicy(ref);
         } else {
-          // The catalog keeps its entry when neither the generation nor the deletion state
-          // moved: a status write of ours changes nothing a workload reads.
-          const before = this.catalog.get(ref);
-          changed = this.catalog.set(event.object) !== before;
+          after = this.catalog.set(event.object);
         }
         this.policyQueue.add(ref);
-        if (changed) {
-          this.enqueueWorkloadsIn(
-            event.object.kind === 'PlacementPolicy' ? event.object.metadata.namespace : undefined,
-          );
-        }
+        // The catalog keeps its entry when neither the generation nor the deletion state
+        // moved: a status write of ours changes nothing a workload reads.
+        if (after !== before) this.policyChanged(ref, [before, after]);
       });
     }
     for (const source of sources.workloads) {
       source.addHandler((event) => {
         const key = workloadKey(event.object);
-        if (event.type === 'deleted') this.budget.forget(key);
-        else this.budget.observe(event.object, key);
-        this.workloadQueue.add(key);
+        if (event.type === 'deleted') {
+          this.budget.forget(key);
+          this.settle.forget(key);
+        } else this.budget.observe(event.object, key);
+        this.enqueueWorkload(key);
         this.enqueuePoliciesFor();
       });
     }
@@ -246,15 +264,47 @@ export class Operator {
         event.type !== 'updated' ||
         JSON.stringify(event.old?.metadata.labels ?? {}) !==
           JSON.stringify(event.object.metadata.labels ?? {});
-      if (labelsChanged) this.enqueueWorkloadsIn(event.object.metadata.name);
+      // New labels may bring the namespace into (or out of) the reach of policies.
+      if (labelsChanged) {
+        const ns = event.object.metadata.name;
+        this.holdForPolicies(this.workloads.list().filter((w) => w.namespace === ns));
+      }
     });
+  }
+
+  /** Queues a workload unless it waits for a batch of policy changes to end. */
+  private enqueueWorkload(key: string): void {
+    if (!this.settle.isHeld(key)) this.workloadQueue.add(key);
   }
 
   private enqueueWorkloadsIn(namespace: string | undefined): void {
     for (const w of this.workloads.list()) {
       if (namespace === undefined || w.namespace === namespace)
-        this.workloadQueue.add(workloadKey(w));
+        this.enqueueWorkload(workloadKey(w));
     }
+  }
+
+  /**
+   * A policy's spec or deletion state moved: the workloads it reaches (targeted by the old
+   * or the new version, or carrying its terms) wait for the settle window.
+   */
+  private policyChanged(ref: string, versions: readonly (CatalogEntry | undefined)[]): void {
+    const valid = versions.flatMap((e) => (e?.kind === 'valid' ? [e.policy] : []));
+    const reached = this.workloads.list().filter((w) => {
+      if (managedByDeployment(w)) return false;
+      if (w.annotations[APPLIED_ANNOTATION]?.includes(`"${ref}"`) === true) return true;
+      const ref0 = workloadRef(w);
+      const labels = this.namespaceLabels(w.namespace);
+      return valid.some((p) => policyTargets(p, ref0, labels));
+    });
+    this.holdForPolicies(reached);
+  }
+
+  private holdForPolicies(workloads: readonly Workload[]): void {
+    // Before start, the first resync looks at every workload anyway.
+    if (!this.started || workloads.length === 0) return;
+    this.settle.hold(workloads.map(workloadKey));
+    this.deps.metrics.placement.setSettling(this.settle.size);
   }
 
   private enqueuePoliciesFor(): void {
@@ -270,6 +320,7 @@ export class Operator {
   /** Starts reconciling (on becoming leader): everything is looked at once, then on change. */
   start(): void {
     for (const p of this.policies.list()) this.catalog.set(p);
+    this.started = true;
     for (const loop of this.loops) loop.start();
     this.resync();
     this.resyncTimer = setInterval(() => {
@@ -286,6 +337,7 @@ export class Operator {
   /** Stops taking work; waits for reconciles in flight (abandoning them after `timeoutMs`). */
   async stop(timeoutMs = 10_000): Promise<void> {
     clearInterval(this.resyncTimer);
+    this.settle.stop();
     await Promise.all(this.loops.map((l) => l.stop({ timeoutMs })));
   }
 
@@ -296,6 +348,6 @@ export class Operator {
 
   /** Everything queued has been handled (tests and the demo wait for it). */
   get idle(): boolean {
-    return this.workloadQueue.len() === 0 && this.policyQueue.len() === 0;
+    return this.workloadQueue.len() === 0 && this.policyQueue.len() === 0 && this.settle.size === 0;
   }
 }

@@ -49,6 +49,8 @@ export interface PlacementMetrics {
   evicted(result: EvictionOutcome): void;
   /** Workloads rolling because of the operator, and how many may. */
   setRolloutBudget(inUse: number, limit: number): void;
+  /** Workloads waiting for a batch of policy changes to end (the settle window). */
+  setSettling(count: number): void;
 }
 
 // Audits of 150,000 pods are targeted well under a second; the tail covers slow API lists.
@@ -110,6 +112,11 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     help: 'Workloads that may roll out at once because of the operator',
     registers,
   });
+  const settling = new Gauge({
+    name: 'placement_workloads_settling',
+    help: 'Workloads waiting for a batch of policy changes to end before they are reconciled',
+    registers,
+  });
 
   return {
     setPolicyWorkloads(policy, counts) {
@@ -138,6 +145,9 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     setRolloutBudget(inUse, limit) {
       budgetInUse.set(inUse);
       budgetLimit.set(limit);
+    },
+    setSettling(count) {
+      settling.set(count);
     },
   };
 }

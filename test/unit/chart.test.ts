@@ -208,6 +208,7 @@ const VARIANTS: readonly Variant[] = [
       logLevel: 'info',
       auditMs: 5 * 60_000,
       resyncMs: 10 * 60_000,
+      settleMs: 3_000,
       evictionDryRun: true,
     },
   },

@@ -105,6 +105,9 @@ class FakeMetrics implements PlacementMetrics {
   setRolloutBudget(): void {
     // not the audit's
   }
+  setSettling(): void {
+    // not the audit's
+  }
 }
 
 interface Eviction {
