@@ -25,6 +25,12 @@ cache="${PLACEMENT_CACHE:-$HOME/.cache/placement-operator}"
 bin_dir="$cache/k8s-$K8S_VERSION/bin"
 stamp_dir="$bin_dir/.stamps"
 
+# One build at a time per cache: test runs started side by side wait for each other's
+# build instead of building the same binaries twice into the same files.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
+
 print_bin_dir=false
 if [[ "${1:-}" == "--print-bin-dir" ]]; then print_bin_dir=true; fi
 

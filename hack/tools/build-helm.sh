@@ -37,6 +37,15 @@ if [[ -x "$bin" ]] && ! command -v go >/dev/null; then
 fi
 
 command -v go >/dev/null || { echo "build-helm.sh: needs Go to build helm $HELM_VERSION" >&2; exit 1; }
+# One build at a time per cache (see hack/control-plane/build.sh); a build that finished
+# while this one waited is taken as it is.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
+if [[ -x "$bin" && -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$stamp" ]]; then
+  echo "$bin"
+  exit 0
+fi
 echo ">> building helm $HELM_VERSION into $dir (first run only; a few minutes)" >&2
 # Installed into a scratch directory first and renamed, so an interrupted build never
 # leaves a half-written binary that the check above would trust.
