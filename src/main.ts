@@ -7,6 +7,11 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import winston from 'winston';
 import { Operator, POLICY_CONTROLLER, WORKLOAD_CONTROLLER } from './controller/operator.ts';
+import {
+  CROSS_NAMESPACE_TERMS,
+  CROSS_NAMESPACE_TERMS_FLAG,
+  type CrossNamespaceTerms,
+} from './controller/policy-catalog.ts';
 import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
@@ -32,6 +37,10 @@ const USAGE = `Usage: placement-operator [flags]
   --resync-interval DUR    look at every workload again this often (default 10m)
   --audit-interval DUR     full audit re-check interval (default 5m)
   --eviction-dry-run       log evictions instead of making them
+  --namespaced-policy-cross-namespace-terms=allow|deny
+                           whether a PlacementPolicy's affinity terms may select pods of other
+                           namespaces (namespaces, namespaceSelector); deny makes such a policy
+                           invalid (default allow)
 `;
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -68,6 +77,7 @@ export interface Config {
   readonly resyncMs: number;
   readonly auditMs: number;
   readonly evictionDryRun: boolean;
+  readonly crossNamespaceTerms: CrossNamespaceTerms;
 }
 
 /** Flags first, then the environment, then defaults. Throws with the flag's name on bad input. */
@@ -89,6 +99,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       'resync-interval': { type: 'string', default: '10m' },
       'audit-interval': { type: 'string', default: '5m' },
       'eviction-dry-run': { type: 'boolean', default: false },
+      'namespaced-policy-cross-namespace-terms': { type: 'string', default: 'allow' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -100,6 +111,12 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const leaderElect = values['leader-elect'];
   if (leaderElect !== 'true' && leaderElect !== 'false') {
     throw new Error(`--leader-elect: "${leaderElect}" is not true or false`);
+  }
+  const crossNamespaceTerms = values['namespaced-policy-cross-namespace-terms'];
+  if (!(CROSS_NAMESPACE_TERMS as readonly string[]).includes(crossNamespaceTerms)) {
+    throw new Error(
+      `${CROSS_NAMESPACE_TERMS_FLAG}: "${crossNamespaceTerms}" is not one of ${CROSS_NAMESPACE_TERMS.join(', ')}`,
+    );
   }
   const kubeconfig =
     values.kubeconfig ?? (env['KUBECONFIG'] === '' ? undefined : env['KUBECONFIG']);
@@ -119,6 +136,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     resyncMs: parseDuration(values['resync-interval'], '--resync-interval'),
     auditMs: parseDuration(values['audit-interval'], '--audit-interval'),
     evictionDryRun: values['eviction-dry-run'],
+    crossNamespaceTerms: crossNamespaceTerms as CrossNamespaceTerms,
   };
 }
 
@@ -172,7 +190,12 @@ export async function runOperator(
       log,
       audit: (ref: string) => audit.summary(ref),
     },
-    { workers: config.workers, rolloutBudget: config.rolloutBudget, resyncMs: config.resyncMs },
+    {
+      workers: config.workers,
+      rolloutBudget: config.rolloutBudget,
+      resyncMs: config.resyncMs,
+      crossNamespaceTerms: config.crossNamespaceTerms,
+    },
   );
   const audit: ContinuousAudit = new ContinuousAudit(
     {

@@ -2,7 +2,7 @@ import type { Labels, Namespace } from '../api/core.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
-import { PolicyCatalog } from './policy-catalog.ts';
+import { PolicyCatalog, type CrossNamespaceTerms } from './policy-catalog.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
 import {
@@ -50,6 +50,8 @@ export interface OperatorOptions {
   readonly rolloutBudget: number;
   /** Every workload and policy is looked at again this often (level-triggered safety net). */
   readonly resyncMs: number;
+  /** Whether a namespaced policy's terms may select pods of other namespaces (default allow). */
+  readonly crossNamespaceTerms?: CrossNamespaceTerms;
 }
 
 /** Several informers read as one store (their keys never collide). */
@@ -89,7 +91,7 @@ const informerKeyOfPolicy = (ref: string): string => ref.slice(ref.indexOf('/') 
  * status. Event handlers only keep the policy catalog current and enqueue keys.
  */
 export class Operator {
-  readonly catalog = new PolicyCatalog();
+  readonly catalog: PolicyCatalog;
   readonly budget: RolloutBudget;
   private readonly workloads: UnionStore<Workload>;
   private readonly policies: UnionStore<PlacementPolicy>;
@@ -107,6 +109,9 @@ export class Operator {
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
     this.options = options;
+    this.catalog = new PolicyCatalog({
+      crossNamespaceTerms: options.crossNamespaceTerms ?? 'allow',
+    });
     const { sources, metrics } = deps;
     this.workloads = new UnionStore(sources.workloads);
     this.policies = new UnionStore(sources.policies, informerKeyOfPolicy);
