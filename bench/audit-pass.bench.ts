@@ -123,6 +123,7 @@ class World {
       metrics: {
         setPolicyWorkloads: quiet,
         setViolations: quiet,
+        setCrossNamespaceViolations: quiet,
         forgetPolicy: quiet,
         auditFinished: quiet,
         workloadWritten: quiet,

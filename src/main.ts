@@ -7,6 +7,11 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import winston from 'winston';
 import { Operator, POLICY_CONTROLLER, WORKLOAD_CONTROLLER } from './controller/operator.ts';
+import {
+  CROSS_NAMESPACE_TERMS,
+  CROSS_NAMESPACE_TERMS_FLAG,
+  type CrossNamespaceTerms,
+} from './controller/policy-catalog.ts';
 import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
@@ -35,6 +40,10 @@ const USAGE = `Usage: placement-operator [flags]
                            (default 3s; 0s to 5m; 0s rewrites at once)
   --audit-interval DUR     full audit re-check interval (default 5m)
   --eviction-dry-run       log evictions instead of making them
+  --namespaced-policy-cross-namespace-terms=allow|deny
+                           whether a PlacementPolicy's affinity terms may select pods of other
+                           namespaces (namespaces, namespaceSelector); deny makes such a policy
+                           invalid (default allow)
 `;
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -82,6 +91,7 @@ export interface Config {
   readonly settleMs: number;
   readonly auditMs: number;
   readonly evictionDryRun: boolean;
+  readonly crossNamespaceTerms: CrossNamespaceTerms;
 }
 
 /** Flags first, then the environment, then defaults. Throws with the flag's name on bad input. */
@@ -104,6 +114,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       'policy-settle': { type: 'string', default: '3s' },
       'audit-interval': { type: 'string', default: '5m' },
       'eviction-dry-run': { type: 'boolean', default: false },
+      'namespaced-policy-cross-namespace-terms': { type: 'string', default: 'allow' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -115,6 +126,12 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const leaderElect = values['leader-elect'];
   if (leaderElect !== 'true' && leaderElect !== 'false') {
     throw new Error(`--leader-elect: "${leaderElect}" is not true or false`);
+  }
+  const crossNamespaceTerms = values['namespaced-policy-cross-namespace-terms'];
+  if (!(CROSS_NAMESPACE_TERMS as readonly string[]).includes(crossNamespaceTerms)) {
+    throw new Error(
+      `${CROSS_NAMESPACE_TERMS_FLAG}: "${crossNamespaceTerms}" is not one of ${CROSS_NAMESPACE_TERMS.join(', ')}`,
+    );
   }
   const kubeconfig =
     values.kubeconfig ?? (env['KUBECONFIG'] === '' ? undefined : env['KUBECONFIG']);
@@ -135,6 +152,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     settleMs: settleWindow(values['policy-settle']),
     auditMs: parseDuration(values['audit-interval'], '--audit-interval'),
     evictionDryRun: values['eviction-dry-run'],
+    crossNamespaceTerms: crossNamespaceTerms as CrossNamespaceTerms,
   };
 }
 
@@ -193,6 +211,7 @@ export async function runOperator(
       rolloutBudget: config.rolloutBudget,
       resyncMs: config.resyncMs,
       settleMs: config.settleMs,
+      crossNamespaceTerms: config.crossNamespaceTerms,
     },
   );
   const audit: ContinuousAudit = new ContinuousAudit(

@@ -6,6 +6,7 @@ import {
   auditIndex,
   buildIndex,
   feasibility,
+  findingReach,
   isJudged,
   isPlaced,
   judgePod,
@@ -17,6 +18,7 @@ import {
   type CompiledPolicy,
   type Feasibility,
   type FeasibilityTarget,
+  type FindingReach,
   type PodConstraints,
   type WorkloadRef,
   type TopologyIndex,
@@ -103,6 +105,15 @@ const SAMPLE_SIZE = 10;
 const PROBE_NODES = 500;
 
 const violationKey = (v: Violation): string => `${v.pod}|${v.rule}|${v.source}|${String(v.term)}`;
+
+/** A violation, and how far it may travel (see findingReach). */
+interface Finding {
+  readonly violation: Violation;
+  readonly reach: FindingReach;
+}
+
+/** What the operator logs, once, when a namespaced policy's term is broken by a pod of another namespace. */
+export const CROSS_NAMESPACE_FINDING = 'namespaced policy term broken outside its namespace';
 
 /** Policies with `spec.audit.enabled: false` take no part in judging pods (as in the CLI). */
 const audited = (policies: readonly CompiledPolicy[]): CompiledPolicy[] =>
@@ -415,12 +426,13 @@ export class ContinuousAudit {
     const report = auditIndex(index);
     this.lastReport = report;
     this.evaluations++;
-    this.recordViolations(report.violations);
+    const findings = this.classify(policies, report.violations, index);
+    this.recordViolations(findings);
     if (this.options.fromScratch === true || this.feasible === null)
       this.feasible = this.computeFeasibility(policies, index);
     const unsatisfiable = this.feasible.unsatisfiable;
-    this.publish(policies, report, unsatisfiable);
-    await this.remediate(policies, report);
+    this.publish(policies, findings, unsatisfiable);
+    await this.remediate(policies, findings);
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
   }
 
@@ -457,12 +469,44 @@ export class ContinuousAudit {
     await this.evaluate();
   }
 
-  private recordViolations(violations: readonly Violation[]): void {
+  /**
+   * How far each violation may travel: a policy's findings go through findingReach, the one
+   * rule for that; a pod's own terms are shown on the pod and acted on by nobody.
+   */
+  private classify(
+    policies: readonly CompiledPolicy[],
+    violations: readonly Violation[],
+    index: TopologyIndex,
+  ): Finding[] {
+    const byRef = new Map<string, CompiledPolicy>(policies.map((p) => [p.ref, p]));
+    return violations.map((v): Finding => {
+      const policy = v.source === 'pod' ? undefined : byRef.get(v.source);
+      if (policy === undefined) return { violation: v, reach: 'show' };
+      const [namespace = '', name = ''] = v.pod.split('/');
+      const pod = this.deps.pods.get(v.pod);
+      // A pod gone from the cache since the index saw it: judged as a bare pod of its namespace.
+      const workload: WorkloadRef =
+        pod === undefined
+          ? { kind: 'Pod', namespace, name, templateLabels: {}, podSelector: {} }
+          : workloadOfPod(pod, this.finder);
+      return {
+        violation: v,
+        reach: findingReach(policy, workload, index.namespaceLabels(namespace)),
+      };
+    });
+  }
+
+  private recordViolations(findings: readonly Finding[]): void {
     const now = new Set<string>();
-    for (const v of violations) {
+    for (const { violation: v, reach } of findings) {
       const key = violationKey(v);
       now.add(key);
       if (this.violating.has(key)) continue; // one Event per new violation, not one per audit
+      if (reach === 'platform') {
+        // Not the policy's namespace's business, nor its author's: the platform team's log only.
+        this.deps.log.info(CROSS_NAMESPACE_FINDING, { policy: v.source, pod: v.pod, rule: v.rule });
+        continue;
+      }
       const [namespace = '', name = ''] = v.pod.split('/');
       const uid = this.deps.pods.get(v.pod)?.metadata.uid;
       this.deps.events.record(
@@ -521,17 +565,23 @@ export class ContinuousAudit {
     return feasibility(targets, index, this.deps.nodes.list().map(nodeFacts), nsLabels);
   }
 
-  /** Per-policy summaries, metrics, and a status refresh for the policies whose results changed. */
+  /**
+   * Per-policy summaries, metrics, and a status refresh for the policies whose results changed.
+   * A policy's status and placement_violations show what may be shown in its namespace; a
+   * namespaced policy's findings elsewhere are counted in placement_cross_namespace_violations.
+   */
   private publish(
     policies: readonly CompiledPolicy[],
-    report: AuditReport,
+    findings: readonly Finding[],
     unsatisfiable: Map<PolicyRef, string[]>,
   ): void {
     const bySource = new Map<string, Violation[]>();
-    for (const v of report.violations) {
-      const list = bySource.get(v.source) ?? [];
+    const elsewhere = new Map<string, Violation[]>();
+    for (const { violation: v, reach } of findings) {
+      const into = reach === 'platform' ? elsewhere : bySource;
+      const list = into.get(v.source) ?? [];
       list.push(v);
-      bySource.set(v.source, list);
+      into.set(v.source, list);
     }
     const time = new Date(this.now()).toISOString();
     const next = new Map<PolicyRef, PolicyAudit>();
@@ -557,6 +607,11 @@ export class ContinuousAudit {
       if (before === undefined || !sameSummary(before, summary)) changed.push(p.ref);
       next.set(p.ref, summary);
       this.deps.metrics.setViolations(p.ref, countRules(own));
+      if (isNamespaced(p.ref))
+        this.deps.metrics.setCrossNamespaceViolations(
+          p.ref,
+          countRules(elsewhere.get(p.ref) ?? []),
+        );
     }
     this.deps.metrics.setViolations('pod', countRules(bySource.get('pod') ?? []));
     this.summaries = next;
@@ -582,15 +637,23 @@ export class ContinuousAudit {
 
   // ---- remediation ----
 
-  private async remediate(policies: readonly CompiledPolicy[], report: AuditReport): Promise<void> {
+  private async remediate(
+    policies: readonly CompiledPolicy[],
+    findings: readonly Finding[],
+  ): Promise<void> {
     const evictor = this.deps.evictor;
     if (evictor === undefined) return;
     for (const p of policies) {
       const audit = p.source.spec.audit;
       if (audit?.remediation !== 'Evict') continue;
       const max = audit.maxEvictionsPerMinute ?? 1;
+      // Only pods the policy may act on (findingReach): those of workloads it targets.
       const pods = [
-        ...new Set(report.violations.filter((v) => v.source === p.ref).map((v) => v.pod)),
+        ...new Set(
+          findings
+            .filter((f) => f.violation.source === p.ref && f.reach === 'act')
+            .map((f) => f.violation.pod),
+        ),
       ].sort();
       for (const key of pods) {
         const pod = this.deps.pods.get(key);
@@ -698,6 +761,9 @@ function workloadConstraints(w: Workload): PodConstraints {
     ...(w.tolerations === undefined ? {} : { tolerations: w.tolerations }),
   };
 }
+
+const isNamespaced = (ref: PolicyRef): ref is `PlacementPolicy/${string}/${string}` =>
+  ref.startsWith('PlacementPolicy/');
 
 function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
   return (

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics/index.ts';
 import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
 import { APPLIED_ANNOTATION, policyTargets } from '../engine/index.ts';
 import { managedByDeployment, workloadRef } from './plan.ts';
-import { PolicyCatalog, type CatalogEntry } from './policy-catalog.ts';
+import { PolicyCatalog, type CatalogEntry, type CrossNamespaceTerms } from './policy-catalog.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
 import {
@@ -60,6 +60,8 @@ export interface OperatorOptions {
    * are reconciled (see SettleWindow); 0 reconciles them at once.
    */
   readonly settleMs: number;
+  /** Whether a namespaced policy's terms may select pods of other namespaces (default allow). */
+  readonly crossNamespaceTerms?: CrossNamespaceTerms;
 }
 
 /** Several informers read as one store (their keys never collide). */
@@ -99,7 +101,7 @@ const informerKeyOfPolicy = (ref: string): string => ref.slice(ref.indexOf('/') 
  * status. Event handlers only keep the policy catalog current and enqueue keys.
  */
 export class Operator {
-  readonly catalog = new PolicyCatalog();
+  readonly catalog: PolicyCatalog;
   readonly budget: RolloutBudget;
   readonly settle: SettleWindow;
   private readonly workloads: UnionStore<Workload>;
@@ -119,6 +121,9 @@ export class Operator {
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
     this.options = options;
+    this.catalog = new PolicyCatalog({
+      crossNamespaceTerms: options.crossNamespaceTerms ?? 'allow',
+    });
     const { sources, metrics } = deps;
     this.workloads = new UnionStore(sources.workloads);
     this.policies = new UnionStore(sources.policies, informerKeyOfPolicy);

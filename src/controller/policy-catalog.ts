@@ -3,11 +3,17 @@ import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import {
   comparePolicies,
   compilePolicy,
+  crossNamespaceTermFields,
+  FieldError,
+  policyName,
   policyTargets,
   type CompiledPolicy,
   type InvalidObjectError,
   type WorkloadRef,
 } from '../engine/index.ts';
+
+/** Why a policy is invalid: its spec, or this cluster's tenancy setting (see CatalogOptions). */
+export type InvalidReason = 'InvalidSpec' | 'CrossNamespaceTermsDenied';
 
 export type CatalogEntry =
   | { readonly kind: 'valid'; readonly policy: CompiledPolicy; readonly deleting: boolean }
@@ -15,7 +21,47 @@ export type CatalogEntry =
       readonly kind: 'invalid';
       readonly source: PlacementPolicy;
       readonly errors: readonly InvalidObjectError[];
+      readonly reason: InvalidReason;
     };
+
+/** `allow` or `deny`: whether a namespaced policy's terms may select pods of other namespaces. */
+export type CrossNamespaceTerms = 'allow' | 'deny';
+export const CROSS_NAMESPACE_TERMS: readonly CrossNamespaceTerms[] = ['allow', 'deny'];
+/** The operator flag that sets it, named in what a denied policy shows. */
+export const CROSS_NAMESPACE_TERMS_FLAG = '--namespaced-policy-cross-namespace-terms';
+
+export interface CatalogOptions {
+  /**
+   * `deny`: a PlacementPolicy whose affinity terms name other namespaces (`namespaces`,
+   * `namespaceSelector`) is invalid: it never reaches a workload and is never judged. Default
+   * `allow` (docs/adr/0003-tenancy.md).
+   */
+  readonly crossNamespaceTerms?: CrossNamespaceTerms;
+}
+
+/** The policy compiled, and refused when this cluster's tenancy setting forbids its terms. */
+function compile(
+  policy: PlacementPolicy,
+  options: CatalogOptions,
+  deleting: boolean,
+): CatalogEntry {
+  const compiled = compilePolicy(policy);
+  if (compiled.kind === 'invalid')
+    return { kind: 'invalid', source: policy, errors: compiled.errors, reason: 'InvalidSpec' };
+  const fields = options.crossNamespaceTerms === 'deny' ? crossNamespaceTermFields(policy) : [];
+  if (fields.length === 0) return { kind: 'valid', policy: compiled.policy, deleting };
+  const problem =
+    `selects pods of other namespaces, which this cluster does not allow in a namespaced ` +
+    `PlacementPolicy (${CROSS_NAMESPACE_TERMS_FLAG}=deny); leave it out, or ask the platform ` +
+    `team for a ClusterPlacementPolicy`;
+  const name = policyName(policy);
+  return {
+    kind: 'invalid',
+    source: policy,
+    errors: fields.map((f) => new FieldError(f, problem).forObject(name)),
+    reason: 'CrossNamespaceTermsDenied',
+  };
+}
 
 /**
  * Every policy the operator knows, compiled once per generation. Workloads ask it which
@@ -24,6 +70,11 @@ export type CatalogEntry =
 export class PolicyCatalog {
   private readonly entries = new Map<string, CatalogEntry>();
   private sorted: CompiledPolicy[] | null = null;
+  private readonly options: CatalogOptions;
+
+  constructor(options: CatalogOptions = {}) {
+    this.options = options;
+  }
 
   /** Adds or replaces a policy; returns its entry. */
   set(policy: PlacementPolicy): CatalogEntry {
@@ -36,11 +87,7 @@ export class PolicyCatalog {
         policy.metadata.generation &&
       (previous.kind !== 'valid' || previous.deleting === deleting);
     if (sameGeneration) return previous;
-    const compiled = compilePolicy(policy);
-    const entry: CatalogEntry =
-      compiled.kind === 'ok'
-        ? { kind: 'valid', policy: compiled.policy, deleting }
-        : { kind: 'invalid', source: policy, errors: compiled.errors };
+    const entry = compile(policy, this.options, deleting);
     this.entries.set(ref, entry);
     this.sorted = null;
     return entry;

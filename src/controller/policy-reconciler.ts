@@ -117,7 +117,7 @@ export async function reconcilePolicy(
         deps.events.record(
           policyTarget(policy),
           'Warning',
-          'InvalidSpec',
+          entry.reason,
           entry.errors.map((e) => e.message).join('; '),
         );
       }

@@ -235,8 +235,8 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
       observedGeneration: generation,
       conditions: stamp(
         [
-          { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
-          { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message },
+          { type: 'Ready', status: 'False', reason: inputs.entry.reason, message },
+          { type: 'Degraded', status: 'True', reason: inputs.entry.reason, message },
         ],
         previous,
         generation,

@@ -20,6 +20,9 @@ export const Reason = {
     `${count} other pod(s) matching this podAntiAffinity term run in ${key}=${value}`,
   existingAntiAffinity: (other: string, count: number, key: string, value: string) =>
     `pod ${other}${count > 1 ? ` and ${count - 1} more` : ''} in ${key}=${value} has a required podAntiAffinity term that matches this pod`,
+  /** Pods of other namespaces are counted, never named: the message is shown in the pod's namespace. */
+  existingAntiAffinityElsewhere: (count: number, key: string, value: string) =>
+    `${count} pod(s) of other namespaces in ${key}=${value} have a required podAntiAffinity term that matches this pod`,
 } as const;
 
 /**
@@ -138,25 +141,30 @@ function existingAntiAffinityViolations(
     if (value === undefined) return;
     const carriers = group.carriers.get(value);
     if (carriers === undefined || !index.selects(term, entry.pod)) return;
-    // One violation per source of the term, naming the first carrier in key order.
-    const bySource = new Map<string, { term: SourcedTerm; pods: string[] }>();
+    // One violation per source of the term, naming the first carrier of the pod's own
+    // namespace in key order; carriers of other namespaces are only counted.
+    const bySource = new Map<string, { term: SourcedTerm; pods: string[]; count: number }>();
     for (const other of carriers) {
       if (other === entry) continue;
       const s = other.antiById.get(term.id);
       if (s === undefined) continue;
       const id = `${s.source}#${s.index}`;
-      const seen = bySource.get(id) ?? { term: s, pods: [] };
-      seen.pods.push(other.pod.key);
+      const seen = bySource.get(id) ?? { term: s, pods: [], count: 0 };
+      seen.count++;
+      if (other.pod.namespace === entry.pod.namespace) seen.pods.push(other.pod.key);
       bySource.set(id, seen);
     }
-    for (const { term: s, pods } of bySource.values()) {
+    for (const { term: s, pods, count } of bySource.values()) {
       pods.sort();
+      const first = pods[0];
       out.push(
         violation(
           entry,
           'symmetricAntiAffinity',
           s,
-          Reason.existingAntiAffinity(pods[0] ?? '', pods.length, term.topologyKey, value),
+          first === undefined
+            ? Reason.existingAntiAffinityElsewhere(count, term.topologyKey, value)
+            : Reason.existingAntiAffinity(first, count, term.topologyKey, value),
         ),
       );
     }

@@ -9,6 +9,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export type PolicyLabel =
   'pod' | `PlacementPolicy/${string}/${string}` | `ClusterPlacementPolicy/${string}`;
 
+/** A namespaced policy, `PlacementPolicy/NS/NAME`. */
+export type NamespacedPolicyLabel = `PlacementPolicy/${string}/${string}`;
+
 export type WorkloadState = 'matched' | 'enforced' | 'pending';
 export const WORKLOAD_STATES: readonly WorkloadState[] = ['matched', 'enforced', 'pending'];
 
@@ -40,6 +43,15 @@ export interface PlacementMetrics {
     policy: PolicyLabel,
     counts: Readonly<Partial<Record<ViolationRule, number>>>,
   ): void;
+  /**
+   * `placement_cross_namespace_violations{policy,rule}`: pods outside a namespaced policy's
+   * namespace that break its terms (by symmetry, say). Shown nowhere else but the log: never
+   * in the policy's status, never as an Event, never evicted. Rules left out are set to 0.
+   */
+  setCrossNamespaceViolations(
+    policy: NamespacedPolicyLabel,
+    counts: Readonly<Partial<Record<ViolationRule, number>>>,
+  ): void;
   /** Drops every series of a policy that no longer exists. */
   forgetPolicy(policy: PolicyLabel): void;
   /** A full audit pass: its duration, and on success the time it finished. */
@@ -68,6 +80,12 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
   const violations = new Gauge({
     name: 'placement_violations',
     help: 'Running pods that break a required affinity rule, by policy (or pod for pods own terms) and rule',
+    labelNames: ['policy', 'rule'] as const,
+    registers,
+  });
+  const crossNamespace = new Gauge({
+    name: 'placement_cross_namespace_violations',
+    help: 'Pods outside a namespaced policy namespace that break its required terms (not shown to its namespace, never evicted), by policy and rule',
     labelNames: ['policy', 'rule'] as const,
     registers,
   });
@@ -125,9 +143,15 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     setViolations(policy, counts) {
       for (const rule of VIOLATION_RULES) violations.set({ policy, rule }, counts[rule] ?? 0);
     },
+    setCrossNamespaceViolations(policy, counts) {
+      for (const rule of VIOLATION_RULES) crossNamespace.set({ policy, rule }, counts[rule] ?? 0);
+    },
     forgetPolicy(policy) {
       for (const state of WORKLOAD_STATES) policyWorkloads.remove({ policy, state });
-      for (const rule of VIOLATION_RULES) violations.remove({ policy, rule });
+      for (const rule of VIOLATION_RULES) {
+        violations.remove({ policy, rule });
+        crossNamespace.remove({ policy, rule });
+      }
     },
     auditFinished(seconds, succeededAt) {
       auditDuration.observe(seconds);

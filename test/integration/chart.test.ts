@@ -39,6 +39,8 @@ import {
   type PolicyRule,
   type Verb,
 } from '../chart/operator-permissions.ts';
+import { Scope } from './operator/support.ts';
+import { EVERYONE_FIELD, everyonePolicy, runTenantScenario, tenantWorld } from './audit/tenant.ts';
 import {
   cluster,
   CRD_NAMES,
@@ -493,3 +495,131 @@ void test('the Helm chart on a real control plane', { timeout: 900_000 }, async 
     },
   );
 });
+
+void test(
+  "the chart's RBAC: a tenant policy evicts nothing outside its namespace; tenancy Deny refuses it",
+  { timeout: 900_000 },
+  async (t) => {
+    const c = await cluster();
+    const s = new Scope(t);
+    const namespace = uniqueName('chart-tenancy');
+    const release = uniqueName('po');
+    const fullname = `${release}-placement-operator`;
+    const dir = await mkdtemp(join(tmpdir(), 'chart-tenancy-'));
+    await installChartCrds(c);
+    await c.kubectl('create', 'namespace', namespace);
+    t.after(async () => {
+      helmOn(c, ['uninstall', release, '--namespace', namespace, '--wait', '--timeout=2m']);
+      await c.kubectl('delete', 'namespace', namespace, '--wait=false').catch(() => '');
+      await rm(dir, { recursive: true, force: true });
+    });
+    // Remediation on: the operator holds pods/eviction on every namespace, as in production.
+    mustHelm(c, [
+      'install',
+      release,
+      CHART_DIR,
+      '--namespace',
+      namespace,
+      '--set',
+      'replicas=1',
+      '--set',
+      'audit.remediation.enabled=true',
+      '--wait',
+      '--timeout=3m',
+    ]);
+    const kubeconfig = await serviceAccountKubeconfig(c, dir, namespace, fullname);
+    const w = await tenantWorld(c, s);
+    // The real operator with the chart ServiceAccount's token only, evictions for real.
+    const op = startOperator(
+      { ...c, kubeconfigPath: kubeconfig },
+      '--leader-elect=true',
+      `--lease-name=${LEASE}`,
+      `--lease-namespace=${namespace}`,
+      '--identity=chart-tenancy',
+    );
+    try {
+      await waitFor(
+        'the operator leading',
+        () =>
+          Promise.resolve(
+            op.logs.some((l) => l['message'] === 'became leader; reconciling') ? true : undefined,
+          ),
+        90_000,
+      );
+
+      await t.test('the tenant policy evicts and tells nothing outside team-a', (st) =>
+        runTenantScenario(c, w, op, (line) => {
+          st.diagnostic(line);
+        }),
+      );
+
+      await t.test(
+        'tenancy.crossNamespaceTerms=Deny: the API server refuses such a policy, naming the field',
+        async () => {
+          mustHelm(c, [
+            'upgrade',
+            release,
+            CHART_DIR,
+            '--namespace',
+            namespace,
+            '--reuse-values',
+            '--set',
+            'tenancy.crossNamespaceTerms=Deny',
+          ]);
+          // The admission policy takes effect once the API server has compiled it.
+          const refusal = await waitFor('the tenant policy refused', async () =>
+            w.tenant.apply(everyonePolicy(w.a, 'evil-again')).then(
+              async () => {
+                await w.tenant.kubectl('delete', 'placementpolicy', 'evil-again', '-n', w.a);
+                return undefined;
+              },
+              (error: unknown) => String(error),
+            ),
+          );
+          assert.match(refusal, /ValidatingAdmissionPolicy '.*-cross-namespace-terms'/);
+          assert.ok(
+            refusal.includes(`${EVERYONE_FIELD}: a namespaced PlacementPolicy may not`),
+            refusal,
+          );
+          // Terms of its own namespace only are still the tenant's to write.
+          await w.tenant.apply({
+            apiVersion: 'placement.dev/v1alpha1',
+            kind: 'PlacementPolicy',
+            metadata: { name: 'own-namespace', namespace: w.a },
+            spec: {
+              mode: 'Audit',
+              affinity: {
+                podAntiAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: [
+                    { labelSelector: {}, namespaces: [w.a], topologyKey: 'kubernetes.io/hostname' },
+                  ],
+                },
+              },
+            },
+          });
+          // The policy stored before still goes when deleted: the operator may remove its
+          // finalizer (the admission policy looks at new or changed specs only).
+          await w.tenant.kubectl('delete', 'placementpolicy', 'evil', '-n', w.a, '--wait=false');
+          await waitFor('the stored policy gone', async () =>
+            (await c.kubectl('get', 'placementpolicies', '-n', w.a, '-o', 'name')).includes(
+              '/evil\n',
+            )
+              ? undefined
+              : true,
+          );
+          const refused = op.logs.filter((l) => /forbidden|\b403\b/i.test(JSON.stringify(l)));
+          assert.deepEqual(
+            refused,
+            [],
+            'the operator was refused something the chart should grant',
+          );
+        },
+      );
+    } catch (error) {
+      for (const line of op.logs.slice(-30)) t.diagnostic(JSON.stringify(line));
+      throw error;
+    } finally {
+      await op.stop();
+    }
+  },
+);

@@ -157,6 +157,17 @@ interface ConfigMap extends Manifest {
   readonly data: StringMap;
 }
 
+interface AdmissionPolicy extends Manifest {
+  readonly spec: {
+    readonly matchConstraints: { readonly resourceRules: readonly unknown[] };
+    readonly validations: readonly { readonly messageExpression: string }[];
+  };
+}
+
+interface AdmissionBinding extends Manifest {
+  readonly spec: { readonly policyName: string; readonly validationActions: readonly string[] };
+}
+
 interface Pdb extends Manifest {
   readonly spec: { readonly minAvailable: number | string; readonly selector: LabelSelector };
 }
@@ -210,6 +221,7 @@ const VARIANTS: readonly Variant[] = [
       resyncMs: 10 * 60_000,
       settleMs: 3_000,
       evictionDryRun: true,
+      crossNamespaceTerms: 'allow',
     },
   },
   {
@@ -220,7 +232,13 @@ const VARIANTS: readonly Variant[] = [
     metricsPort: FEATURES.metrics.port,
     serviceAccount: FEATURES.serviceAccount.name,
     remediation: true,
-    optionalKinds: ['ServiceMonitor', 'PrometheusRule', 'ConfigMap'],
+    optionalKinds: [
+      'ServiceMonitor',
+      'PrometheusRule',
+      'ConfigMap',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ],
     config: {
       leaderElect: true,
       leaseName: FEATURES.leaderElection.leaseName,
@@ -231,6 +249,7 @@ const VARIANTS: readonly Variant[] = [
       auditMs: 2 * 60_000,
       resyncMs: 90 * 60_000,
       evictionDryRun: false,
+      crossNamespaceTerms: 'deny',
     },
   },
 ];
@@ -245,6 +264,14 @@ const ALWAYS = [
   'Deployment',
   'PodDisruptionBudget',
 ];
+
+/** Kinds that live outside any namespace. */
+const CLUSTER_SCOPED = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
 
 const subset = (labels: StringMap | undefined, of: StringMap): boolean =>
   labels !== undefined &&
@@ -284,7 +311,7 @@ for (const variant of VARIANTS) {
       const kinds = new Set(objects.map((o) => o.kind));
       assert.deepEqual([...kinds].sort(), [...ALWAYS, ...variant.optionalKinds].sort());
       for (const o of objects) {
-        if (o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding') {
+        if (CLUSTER_SCOPED.has(o.kind)) {
           assert.equal(o.metadata.namespace, undefined, `${o.kind} ${o.metadata.name}`);
         } else {
           assert.equal(o.metadata.namespace, DEFAULT_NAMESPACE, `${o.kind} ${o.metadata.name}`);
@@ -507,7 +534,9 @@ for (const variant of VARIANTS) {
       const roles = new Set(
         objects.filter((o) => o.kind.endsWith('Role')).map((o) => `${o.kind}/${o.metadata.name}`),
       );
-      const bindings = objects.filter((o) => o.kind.endsWith('Binding')) as Binding[];
+      const bindings = objects.filter(
+        (o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding',
+      ) as Binding[];
       assert.ok(bindings.length >= 2);
       for (const b of bindings) {
         assert.ok(
@@ -603,6 +632,53 @@ void describe('values that change the shape', () => {
     assert.ok(
       objects.some((o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-remediation')),
     );
+  });
+
+  void test('tenancy.crossNamespaceTerms: Deny adds the admission policy and the operator flag; Allow neither', () => {
+    const shape = (o: RenderOptions) => {
+      const objects = render(o);
+      const args =
+        (only(objects, 'Deployment') as Deployment).spec.template.spec.containers[0]?.args ?? [];
+      return {
+        flag: args.filter((a) => a.startsWith('--namespaced-policy-cross-namespace-terms')),
+        admission: objects.filter((x) => x.kind.startsWith('ValidatingAdmissionPolicy')),
+      };
+    };
+    const allow = shape({});
+    assert.deepEqual(allow.flag, ['--namespaced-policy-cross-namespace-terms=allow']);
+    assert.deepEqual(allow.admission, []);
+    const deny = shape({ set: ['tenancy.crossNamespaceTerms=Deny'] });
+    assert.deepEqual(deny.flag, ['--namespaced-policy-cross-namespace-terms=deny']);
+    const [policy, binding] = deny.admission as [AdmissionPolicy, AdmissionBinding];
+    assert.equal(policy.kind, 'ValidatingAdmissionPolicy');
+    assert.equal(binding.kind, 'ValidatingAdmissionPolicyBinding');
+    assert.equal(binding.spec.policyName, policy.metadata.name);
+    assert.deepEqual(binding.spec.validationActions, ['Deny']);
+    assert.deepEqual(policy.spec.matchConstraints.resourceRules, [
+      {
+        apiGroups: ['placement.dev'],
+        apiVersions: ['*'],
+        operations: ['CREATE', 'UPDATE'],
+        resources: ['placementpolicies'],
+      },
+    ]);
+    // One check per list of terms and field, each naming its field in the message.
+    const named = policy.spec.validations.map((v) =>
+      /^'(spec\.affinity\.\w+\.\w+)\[.*?'(\S*?)\.(\w+):/s.exec(v.messageExpression)?.slice(1),
+    );
+    assert.equal(named.length, 8);
+    for (const kind of ['podAffinity', 'podAntiAffinity'])
+      for (const list of ['required', 'preferred'])
+        for (const field of ['namespaceSelector', 'namespaces'])
+          assert.ok(
+            named.some(
+              (n) =>
+                n?.[0] === `spec.affinity.${kind}.${list}DuringSchedulingIgnoredDuringExecution` &&
+                n[1] === (list === 'preferred' ? ']' + '.podAffinityTerm' : ']') &&
+                n[2] === field,
+            ),
+            `${kind} ${list} ${field}: ${JSON.stringify(named)}`,
+          );
   });
 
   void test('image digest wins over the tag; an empty tag means the appVersion', () => {
@@ -708,6 +784,11 @@ const BAD_VALUES: readonly BadValues[] = [
     name: 'extraArgs not flags',
     setJson: ['extraArgs=["rm -rf"]'],
     message: /at '\/extraArgs\/0'/,
+  },
+  {
+    name: 'tenancy.crossNamespaceTerms lower case',
+    set: ['tenancy.crossNamespaceTerms=deny'],
+    message: /at '\/tenancy\/crossNamespaceTerms': value must be one of 'Allow', 'Deny'/,
   },
   {
     name: 'two replicas without leader election',

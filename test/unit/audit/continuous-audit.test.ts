@@ -22,6 +22,7 @@ import type {
 import type { EvictionOutcome } from '../../../src/audit/ports.ts';
 import {
   ContinuousAudit,
+  CROSS_NAMESPACE_FINDING,
   type ContinuousAuditDeps,
   type ContinuousAuditOptions,
 } from '../../../src/audit/continuous-audit.ts';
@@ -29,6 +30,7 @@ import { compilePolicy, comparePolicies, type CompiledPolicy } from '../../../sr
 import type { EventTarget, Workload } from '../../../src/kube/types.ts';
 import type {
   EvictionOutcome as EvictionMetric,
+  NamespacedPolicyLabel,
   PlacementMetrics,
   PolicyLabel,
   ViolationRule,
@@ -78,6 +80,7 @@ interface Recorded {
 
 class FakeMetrics implements PlacementMetrics {
   readonly violations = new Map<PolicyLabel, Partial<Record<ViolationRule, number>>>();
+  readonly crossNamespace = new Map<PolicyLabel, Partial<Record<ViolationRule, number>>>();
   readonly evictions: EvictionMetric[] = [];
   audits = 0;
 
@@ -87,8 +90,15 @@ class FakeMetrics implements PlacementMetrics {
   setViolations(policy: PolicyLabel, counts: Readonly<Partial<Record<ViolationRule, number>>>) {
     this.violations.set(policy, { ...counts });
   }
+  setCrossNamespaceViolations(
+    policy: NamespacedPolicyLabel,
+    counts: Readonly<Partial<Record<ViolationRule, number>>>,
+  ) {
+    this.crossNamespace.set(policy, { ...counts });
+  }
   forgetPolicy(policy: PolicyLabel): void {
     this.violations.delete(policy);
+    this.crossNamespace.delete(policy);
   }
   auditFinished(): void {
     this.audits++;
@@ -906,6 +916,159 @@ void describe('ContinuousAudit remediation', () => {
     assert.deepEqual(w.evictor.calls, [
       { pod: 'shop/web-h1-a', dryRun: false, uid: 'uid-shop-web-h1-a' },
     ]);
+  });
+});
+
+// ------------------------------------------------------------------ tenancy
+
+void describe('ContinuousAudit keeps a namespaced policy in its namespace', () => {
+  const EVIL: PolicyRef = 'PlacementPolicy/team-a/evil';
+  /** Issue #16: team-a's policy keeps every pod of every namespace off its pods' nodes. */
+  const evil = (audit: AuditSpec = { remediation: 'Evict', maxEvictionsPerMinute: 100 }) =>
+    namespacedPolicy('team-a', 'evil', {
+      mode: 'Audit',
+      affinity: {
+        podAntiAffinity: { [REQUIRED]: [term({}, HOSTNAME, { namespaceSelector: {} })] },
+      },
+      audit,
+    });
+
+  /** One pod of a Deployment (and its ReplicaSet) on `node`. */
+  const deployed = (w: World, ns: string, app: string, node: string): void => {
+    const d = deployment(ns, app, { app });
+    w.deployments.set(d);
+    w.replicaSets.set(replicaSet(d, 'h1'));
+    w.pods.set(
+      placed(`${app}-h1-x`, {
+        ns,
+        labels: { app, 'pod-template-hash': 'h1' },
+        node,
+        owner: rsOwner(`${app}-h1`),
+      }),
+    );
+  };
+
+  /**
+   * Shared node n0: team-a's web pod and a bare debug pod of team-a, team-b's and team-c's web
+   * pods. n1 holds team-b's api alone; n2 is free, so every pod there would fit elsewhere.
+   */
+  const tenants = (policy: PlacementPolicy = evil()): World => {
+    const w = new World();
+    for (const n of ['n0', 'n1', 'n2']) w.nodes.set(node(n));
+    for (const ns of ['team-a', 'team-b', 'team-c']) w.namespaces.set(namespace(ns));
+    deployed(w, 'team-a', 'a-web', 'n0');
+    w.pods.set(placed('a-debug', { ns: 'team-a', labels: { app: 'debug' }, node: 'n0' }));
+    deployed(w, 'team-b', 'b-web', 'n0');
+    deployed(w, 'team-c', 'c-web', 'n0');
+    deployed(w, 'team-b', 'b-api', 'n1');
+    w.setPolicies(policy);
+    return w;
+  };
+
+  const OUTSIDE = /team-b|team-c/;
+
+  void test('remediation evicts only pods of workloads it targets, in its own namespace', async (t) => {
+    const w = tenants();
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    // a-web breaks the term; a-debug only by symmetry (not targeted); b-web and c-web by
+    // symmetry too, in namespaces the policy has no business in.
+    assert.deepEqual(w.evictor.calls, [
+      { pod: 'team-a/a-web-h1-x', dryRun: false, uid: 'uid-team-a-a-web-h1-x' },
+    ]);
+    assert.deepEqual(
+      w.logged('evicted violating pod').map((l) => l.meta['pod']),
+      ['team-a/a-web-h1-x'],
+    );
+  });
+
+  void test('its status, placement_violations and Events show only pods of its namespace', async (t) => {
+    const w = tenants();
+    const audit = w.audit(t);
+    await audit.evaluate();
+    const s = summaryOf(audit, EVIL);
+    assert.deepEqual(
+      s.violationSample.map((v) => [v.pod, v.rule]),
+      [
+        ['team-a/a-debug', 'symmetricAntiAffinity'],
+        ['team-a/a-web-h1-x', 'podAntiAffinity'],
+      ],
+    );
+    assert.equal(s.violations, 2);
+    for (const v of s.violationSample) assert.doesNotMatch(v.message, OUTSIDE, v.message);
+    assert.deepEqual(w.metrics.violations.get(EVIL), {
+      podAntiAffinity: 1,
+      symmetricAntiAffinity: 1,
+    });
+    assert.deepEqual(
+      w.events.map((e) => [e.target.namespace, e.target.name, e.reason]),
+      [
+        ['team-a', 'a-debug', 'PlacementViolation'],
+        ['team-a', 'a-web-h1-x', 'PlacementViolation'],
+      ],
+    );
+    for (const e of w.events) assert.doesNotMatch(e.message, OUTSIDE, e.message);
+    assert.deepEqual(
+      w.logged('pod breaks a placement rule').map((l) => l.meta['pod']),
+      ['team-a/a-debug', 'team-a/a-web-h1-x'],
+    );
+  });
+
+  void test('findings outside its namespace: a metric without pod names, one log line each when new', async (t) => {
+    const w = tenants();
+    const audit = w.audit(t);
+    await audit.evaluate();
+    assert.deepEqual(w.metrics.crossNamespace.get(EVIL), { symmetricAntiAffinity: 2 });
+    const lines = () =>
+      w
+        .logged(CROSS_NAMESPACE_FINDING)
+        .map((l) => [l.level, l.meta['policy'], l.meta['pod'], l.meta['rule']]);
+    assert.deepEqual(lines(), [
+      ['info', EVIL, 'team-b/b-web-h1-x', 'symmetricAntiAffinity'],
+      ['info', EVIL, 'team-c/c-web-h1-x', 'symmetricAntiAffinity'],
+    ]);
+    // Judged again while they last: nothing new to say.
+    for (let i = 0; i < 3; i++) await audit.evaluate();
+    await audit.fullCheck();
+    assert.equal(lines().length, 2);
+    // team-a's web pod leaves n0: the findings end; it comes back: they are new again.
+    const aWeb = w.pods.get('team-a/a-web-h1-x') ?? assert.fail('no a-web pod');
+    w.pods.set({ ...aWeb, spec: { ...aWeb.spec, nodeName: 'n2' } });
+    await audit.evaluate();
+    assert.deepEqual(w.metrics.crossNamespace.get(EVIL), {});
+    w.pods.set(aWeb);
+    await audit.evaluate();
+    assert.equal(lines().length, 4);
+    assert.deepEqual(w.metrics.crossNamespace.get(EVIL), { symmetricAntiAffinity: 2 });
+    // None of it reached the policy's status or an Event.
+    assert.equal(summaryOf(audit, EVIL).violations, 2);
+    assert.ok(w.events.every((e) => e.target.namespace === 'team-a'));
+  });
+
+  void test('a cluster policy keeps its reach; the cross-namespace metric is for namespaced ones', async (t) => {
+    const w = tenants(
+      clusterPolicy('everyone', {
+        mode: 'Audit',
+        targets: { namespaces: ['team-a'] },
+        affinity: {
+          podAntiAffinity: { [REQUIRED]: [term({}, HOSTNAME, { namespaceSelector: {} })] },
+        },
+        audit: { remediation: 'Evict', maxEvictionsPerMinute: 100 },
+      }),
+    );
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    const s = summaryOf(audit, 'ClusterPlacementPolicy/everyone');
+    assert.deepEqual(
+      s.violationSample.map((v) => v.pod),
+      ['team-a/a-debug', 'team-a/a-web-h1-x', 'team-b/b-web-h1-x', 'team-c/c-web-h1-x'],
+    );
+    // It still evicts only what it targets.
+    assert.deepEqual(
+      w.evictor.calls.map((c) => c.pod),
+      ['team-a/a-web-h1-x'],
+    );
+    assert.equal(w.metrics.crossNamespace.size, 0);
   });
 });
 

@@ -114,8 +114,13 @@ const cases: Case[] = [
       });
       placement.setViolations('ClusterPlacementPolicy/zones', { podAntiAffinity: 4 });
       placement.setViolations('pod', { podAffinity: 1 });
+      placement.setCrossNamespaceViolations('PlacementPolicy/team-a/evil', {
+        symmetricAntiAffinity: 3,
+      });
     },
     present: [
+      'placement_cross_namespace_violations{policy="PlacementPolicy/team-a/evil",rule="symmetricAntiAffinity"} 3',
+      'placement_cross_namespace_violations{policy="PlacementPolicy/team-a/evil",rule="podAffinity"} 0',
       'placement_policy_workloads{policy="PlacementPolicy/shop/spread-web",state="matched"} 5',
       'placement_policy_workloads{policy="PlacementPolicy/shop/spread-web",state="enforced"} 3',
       'placement_policy_workloads{policy="PlacementPolicy/shop/spread-web",state="pending"} 2',
@@ -134,6 +139,7 @@ const cases: Case[] = [
         pending: 0,
       });
       placement.setViolations('PlacementPolicy/shop/old', { podAffinity: 2 });
+      placement.setCrossNamespaceViolations('PlacementPolicy/shop/old', {});
       placement.setViolations('PlacementPolicy/shop/kept', {});
       placement.forgetPolicy('PlacementPolicy/shop/old');
     },
@@ -141,6 +147,7 @@ const cases: Case[] = [
     absent: [
       'placement_policy_workloads{policy="PlacementPolicy/shop/old"',
       'placement_violations{policy="PlacementPolicy/shop/old"',
+      'placement_cross_namespace_violations{policy="PlacementPolicy/shop/old"',
     ],
   },
   {

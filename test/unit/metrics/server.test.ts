@@ -21,6 +21,7 @@ const EXPECTED_NAMES = [
   'process_resident_memory_bytes',
   'placement_policy_workloads',
   'placement_violations',
+  'placement_cross_namespace_violations',
   'placement_audit_duration_seconds',
   'placement_audit_last_success_timestamp_seconds',
   'placement_workload_writes_total',
