@@ -2,14 +2,31 @@
 /**
  * kubectl-placement: judges pod placements as kube-scheduler's InterPodAffinity filter would.
  *
- *   kubectl get nodes,pods,namespaces -A -o json | kubectl-placement audit -f -
+ *   kubectl get nodes,pods,namespaces,placementpolicies,clusterplacementpolicies,\
+ *     deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs -A -o json \
+ *     | kubectl-placement audit -f -
  *
- * Exit status: 0 no violation, 1 violations found, 2 input that could not be read.
+ * Policies target workloads, not pods: which policies judge a pod, and what a `spreadAcross`
+ * term selects, come from the pod's workload object (its template labels and its selector),
+ * reached through the pod's owners (ReplicaSet → Deployment, Job → CronJob). The CLI does not
+ * guess them from the pod's labels when the owners are missing from its input: those labels
+ * are not the template's (the API server adds some, PodTopologyLabels copies the node's zone
+ * and region at binding, the template may have changed since), and no pod tells its
+ * workload's selector. A guess made the CLI report 4 violations where the operator, which
+ * reads the objects, reported 13 (issue #16). Instead, a pod whose workload is missing and
+ * that a policy with required terms could target is judged by its own terms only, and one
+ * line on stderr says how many pods that was and which resources to add to the `kubectl
+ * get`. When no pod at all could be judged against the policies, the answer would say
+ * nothing about them: exit 2 rather than an answer that looks complete.
+ *
+ * Exit status: 0 no violation, 1 violations found, 2 input that could not be read (or that
+ * lacks the workloads of every pod the policies could judge).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
+import { EXACT_GET, missingWorkloads } from './missing.ts';
 import { reportJson, reportTable } from './report.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
@@ -17,8 +34,13 @@ const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
 Reads a Kubernetes List (JSON or YAML) of Nodes, Pods, Namespaces and optionally
 PlacementPolicies, ClusterPlacementPolicies and workloads, and prints every placed pod
 that breaks a required pod affinity or anti-affinity rule (its own or a policy's).
+Policies judge a pod only when its workload is in the input; the exact answer comes from
 
-Exit status: 0 no violation, 1 violations found, 2 input that could not be read.
+  ${EXACT_GET} \\
+    | kubectl-placement audit -f -
+
+Exit status: 0 no violation, 1 violations found, 2 input that could not be read (or
+without the workload of any pod the policies could judge).
 `;
 
 export const EXIT = { ok: 0, violations: 1, badInput: 2 } as const;
@@ -74,13 +96,20 @@ export function run(args: readonly string[], io: Io): number {
   }
   let result;
   try {
-    result = auditSnapshot(parseList(text, label));
+    result = auditSnapshot(parseList(text, label), { workloads: 'exact' });
   } catch (err) {
     if (err instanceof InputError) return fail(err.message);
     throw err;
   }
   if (result.kind === 'invalid')
     return fail(result.errors.map((e) => `${label}: ${e.message}`).join('\n'));
+  if (result.unresolved.length > 0) {
+    const nothingJudged = result.judgedByPolicies === 0;
+    io.stderr(
+      `kubectl-placement: ${label}: ${missingWorkloads(result.unresolved, nothingJudged)}\n`,
+    );
+    if (nothingJudged) return EXIT.badInput;
+  }
   io.stdout(values.output === 'json' ? reportJson(result.report) : reportTable(result.report));
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }

@@ -4,10 +4,19 @@ import { FieldError, InvalidObjectError } from './errors.ts';
 import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
 import { PlacementCache } from './placement-cache.ts';
 import { isPlaced, placedWith, placementTerms, podKey } from './pod-placement.ts';
-import { comparePolicies, compilePolicy, policyTargets, type CompiledPolicy } from './policy.ts';
+import {
+  comparePolicies,
+  compilePolicy,
+  hasRequiredTerms,
+  policyMayTarget,
+  policyTargets,
+  type CompiledPolicy,
+  type WorkloadRef,
+} from './policy.ts';
 import { TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
 import {
+  resolveWorkload,
   WorkloadLookup,
   workloadOfPod,
   type WorkloadFinder,
@@ -32,8 +41,38 @@ export interface AuditReport {
 }
 
 export type AuditResult =
-  | { readonly kind: 'ok'; readonly report: AuditReport; readonly index: TopologyIndex }
+  | {
+      readonly kind: 'ok';
+      readonly report: AuditReport;
+      readonly index: TopologyIndex;
+      /** With `workloads: 'exact'`: the pods judged without their policies, by pod key. */
+      readonly unresolved: readonly UnresolvedPod[];
+      /** Placed pods judged against at least one policy with required terms. */
+      readonly judgedByPolicies: number;
+    }
   | { readonly kind: 'invalid'; readonly errors: readonly InvalidObjectError[] };
+
+/** How an audit of a snapshot treats a pod whose workload the snapshot does not hold. */
+export interface SnapshotAuditOptions {
+  /**
+   * - `guess` (the default): the workload is guessed from the pod (see resolveWorkload),
+   *   as the operator does for the few pods whose owner it does not know.
+   * - `exact`: a pod whose workload is not known exactly, and that a policy with required
+   *   terms could target, is judged by its own terms only (it still counts as a neighbour
+   *   of other pods) and listed in `unresolved`. An answer is then never a guess: it may
+   *   only leave such pods out, and says which.
+   */
+  readonly workloads?: 'guess' | 'exact';
+}
+
+/** A pod that `workloads: 'exact'` judged without its policies. */
+export interface UnresolvedPod {
+  readonly pod: string;
+  /** The first owner not found, e.g. `ReplicaSet shop/web-5d8f7c6b9`. */
+  readonly missing: string;
+  /** The kinds of the objects that would settle it. */
+  readonly needs: readonly string[];
+}
 
 /** Compiles the policies that take part in audits, highest priority first, or reports every bad one. */
 export function compileAuditPolicies(policies: readonly PlacementPolicy[]): {
@@ -62,8 +101,24 @@ export function placementOf(
   cache?: PlacementCache,
 ): PodPlacement {
   const workload = workloadOfPod(pod, lookup);
-  const nsLabels = index.namespaceLabels(pod.metadata.namespace);
-  const targeting = policies.filter((p) => policyTargets(p, workload, nsLabels));
+  return placementWith(pod, workload, targetingOf(policies, workload, index), cache);
+}
+
+const targetingOf = (
+  policies: readonly CompiledPolicy[],
+  workload: WorkloadRef,
+  index: TopologyIndex,
+): CompiledPolicy[] => {
+  const nsLabels = index.namespaceLabels(workload.namespace);
+  return policies.filter((p) => policyTargets(p, workload, nsLabels));
+};
+
+function placementWith(
+  pod: Pod,
+  workload: WorkloadRef,
+  targeting: readonly CompiledPolicy[],
+  cache: PlacementCache | undefined,
+): PodPlacement {
   try {
     const resolve = () => placementTerms(pod, workload, targeting);
     return placedWith(
@@ -82,16 +137,47 @@ export function buildIndex(
   policies: readonly CompiledPolicy[],
   lookup: WorkloadFinder = new WorkloadLookup(snapshot.workloads),
 ): TopologyIndex {
+  return build(snapshot, policies, lookup, 'guess').index;
+}
+
+function build(
+  snapshot: ClusterSnapshot,
+  policies: readonly CompiledPolicy[],
+  lookup: WorkloadFinder,
+  workloads: 'guess' | 'exact',
+): { index: TopologyIndex; unresolved: UnresolvedPod[]; judgedByPolicies: number } {
   const index = new TopologyIndex();
   for (const n of snapshot.nodes) index.setNode(n.metadata.name, n.metadata.labels ?? {});
   for (const ns of snapshot.namespaces)
     index.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
+  const breakable = policies.filter(hasRequiredTerms);
+  const unresolved: UnresolvedPod[] = [];
+  let judgedByPolicies = 0;
   // Nothing a resolution reads changes during the build: one cache serves every pod.
   const cache = new PlacementCache();
   for (const pod of snapshot.pods) {
-    if (isPlaced(pod)) index.upsertPod(placementOf(pod, policies, lookup, index, cache));
+    if (!isPlaced(pod)) continue;
+    const resolution = resolveWorkload(pod, lookup);
+    const ns = pod.metadata.namespace;
+    if (
+      workloads === 'exact' &&
+      !resolution.exact &&
+      breakable.some((p) => policyMayTarget(p, resolution.kinds, ns, index.namespaceLabels(ns)))
+    ) {
+      const { kind, name } = resolution.missing;
+      unresolved.push({
+        pod: podKey(pod),
+        missing: `${kind} ${ns}/${name}`,
+        needs: resolution.needs,
+      });
+      index.upsertPod(placementWith(pod, resolution.workload, [], cache));
+      continue;
+    }
+    const targeting = targetingOf(policies, resolution.workload, index);
+    if (targeting.some(hasRequiredTerms)) judgedByPolicies++;
+    index.upsertPod(placementWith(pod, resolution.workload, targeting, cache));
   }
-  return index;
+  return { index, unresolved, judgedByPolicies };
 }
 
 /** Judges every placed pod of the index. */
@@ -114,13 +200,30 @@ export function auditIndex(index: TopologyIndex): AuditReport {
   };
 }
 
-/** Audits a snapshot: every placed pod against its own terms and the policies that target it. */
-export function auditSnapshot(snapshot: ClusterSnapshot): AuditResult {
+/**
+ * Audits a snapshot: every placed pod against its own terms and the policies that target it.
+ * See SnapshotAuditOptions for pods whose workload the snapshot does not hold.
+ */
+export function auditSnapshot(
+  snapshot: ClusterSnapshot,
+  options: SnapshotAuditOptions = {},
+): AuditResult {
   const policies = compileAuditPolicies(snapshot.policies);
   if (policies.errors.length > 0) return { kind: 'invalid', errors: policies.errors };
   try {
-    const index = buildIndex(snapshot, policies.ok);
-    return { kind: 'ok', report: auditIndex(index), index };
+    const built = build(
+      snapshot,
+      policies.ok,
+      new WorkloadLookup(snapshot.workloads),
+      options.workloads ?? 'guess',
+    );
+    return {
+      kind: 'ok',
+      report: auditIndex(built.index),
+      index: built.index,
+      unresolved: built.unresolved,
+      judgedByPolicies: built.judgedByPolicies,
+    };
   } catch (err) {
     if (err instanceof InvalidObjectError) return { kind: 'invalid', errors: [err] };
     throw err;

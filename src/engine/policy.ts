@@ -216,14 +216,47 @@ export function policyTargets(
   workload: WorkloadRef,
   namespaceLabels: Labels,
 ): boolean {
-  if (!policy.kinds.has(workload.kind)) return false;
-  const scope = policy.scope;
-  const inScope =
-    scope.kind === 'own'
-      ? scope.namespace === workload.namespace
-      : scope.names.has(workload.namespace) ||
+  return (
+    policy.kinds.has(workload.kind) &&
+    reaches(policy.scope, workload.namespace, namespaceLabels) &&
+    selectorMatches(policy.selector, workload.templateLabels)
+  );
+}
+
+/**
+ * Whether a policy could target a workload of one of `kinds` in `namespace`, whatever its
+ * template labels: all that can be told of a pod whose workload is not known (see
+ * resolveWorkload).
+ */
+export function policyMayTarget(
+  policy: CompiledPolicy,
+  kinds: readonly string[],
+  namespace: string,
+  namespaceLabels: Labels,
+): boolean {
+  return (
+    kinds.some((k) => policy.kinds.has(k)) && reaches(policy.scope, namespace, namespaceLabels)
+  );
+}
+
+function reaches(scope: NamespaceScope, namespace: string, namespaceLabels: Labels): boolean {
+  return scope.kind === 'own'
+    ? scope.namespace === namespace
+    : scope.names.has(namespace) ||
         (scope.selector !== null && selectorMatches(scope.selector, namespaceLabels));
-  return inScope && selectorMatches(policy.selector, workload.templateLabels);
+}
+
+/**
+ * Whether a policy asks for anything a placed pod can break: a required pod (anti-)affinity
+ * term or a Required spread. Preferred terms only score.
+ */
+export function hasRequiredTerms(policy: CompiledPolicy): boolean {
+  const a = policy.affinity;
+  return (
+    (a.podAffinity?.[REQUIRED] ?? []).length > 0 ||
+    (a.podAntiAffinity?.[REQUIRED] ?? []).length > 0 ||
+    policy.spread.some((s) => s.mode === 'Required')
+  );
 }
 
 /** Highest priority first, ties broken by namespace/name. */

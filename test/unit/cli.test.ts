@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 
 import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
+import { EXACT_GET } from '../../src/cli/missing.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -69,7 +70,13 @@ const expected = (scenario: string, outcome: string): unknown =>
   JSON.parse(fixture(scenario, `${outcome}.expected.json`));
 
 void test('every seed scenario is there', () => {
-  assert.deepEqual(SCENARIOS, ['checkout', 'checkout-policy', 'frontend-backend', 'web-store']);
+  assert.deepEqual(SCENARIOS, [
+    'checkout',
+    'checkout-policy',
+    'frontend-backend',
+    'web-store',
+    'zone-spread',
+  ]);
 });
 
 void describe('audit -o json on the fixtures', () => {
@@ -164,6 +171,185 @@ void describe('audit table output', () => {
     const r = runWith(['audit', '-f', `${FIXTURES}frontend-backend/satisfied.yaml`], {});
     assert.equal(r.code, EXIT.ok);
     assert.equal(r.stdout, '0 violation(s) among 4 placed pod(s) on 2 node(s)\n');
+  });
+});
+
+// ---- workloads missing from the input: never a guess ----
+
+type Item = Record<string, unknown> & { kind: string; metadata: Record<string, unknown> };
+
+/** zone-spread/violated.yaml (4 violations of a Required zone spread), as kubectl's JSON. */
+const zoneSpread = (): Item[] =>
+  (parse(fixture('zone-spread', 'violated.yaml')) as { items: Item[] }).items;
+const without = (items: Item[], ...kinds: string[]): Item[] =>
+  items.filter((i) => !kinds.includes(i.kind));
+/** The policy's spec, changed. */
+const withPolicySpec = (items: Item[], spec: Record<string, unknown>): Item[] =>
+  items.map((i) => (i.kind === 'PlacementPolicy' ? { ...i, spec } : i));
+/** A pod of a StatefulSet `db` on node-1, with the labels its StatefulSet gave it. */
+const statefulPod: Item = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {
+    name: 'db-0',
+    namespace: 'shop',
+    labels: {
+      app: 'db',
+      'controller-revision-hash': 'db-7b9c',
+      'statefulset.kubernetes.io/pod-name': 'db-0',
+      'topology.kubernetes.io/zone': 'zone-a',
+    },
+    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', controller: true }],
+  },
+  spec: { nodeName: 'node-1', containers: [{ name: 'db', image: 'db' }] },
+  status: { phase: 'Running' },
+};
+/** The web pods as a Job's: owned by Job `web-1`, labelled as the Job controller does. */
+const asJobPods = (items: Item[]): Item[] =>
+  items.map((i) => {
+    if (i.kind !== 'Pod') return i;
+    const labels = { ...(i.metadata['labels'] as Record<string, string>) };
+    delete labels['pod-template-hash'];
+    return {
+      ...i,
+      metadata: {
+        ...i.metadata,
+        labels: { ...labels, 'batch.kubernetes.io/job-name': 'web-1', 'job-name': 'web-1' },
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'web-1', controller: true }],
+      },
+    };
+  });
+const SPREAD = { topologyKey: 'topology.kubernetes.io/zone', mode: 'Required' };
+const ADD_ALL = `as in: ${EXACT_GET}`;
+
+void describe('audit when the input lacks workloads', () => {
+  const full = JSON.parse(fixture('zone-spread', 'violated.expected.json')) as {
+    violations: unknown[];
+  };
+  const cases: {
+    name: string;
+    items: Item[];
+    exit: number;
+    /** Violations on stdout; undefined: nothing on stdout. */
+    violations?: number;
+    /** Every part must appear in the one stderr line; undefined: stderr is empty. */
+    stderr?: string[];
+  }[] = [
+    {
+      name: 'every workload there (the README command): exact, nothing on stderr',
+      items: zoneSpread(),
+      exit: EXIT.violations,
+      violations: full.violations.length,
+    },
+    {
+      name: 'Deployments without their ReplicaSets: found by the ReplicaSet name, exact',
+      items: without(zoneSpread(), 'ReplicaSet'),
+      exit: EXIT.violations,
+      violations: full.violations.length,
+    },
+    {
+      name: 'no workloads at all (nodes,pods,namespaces and policies): exit 2, no guess',
+      items: without(zoneSpread(), 'Deployment', 'ReplicaSet'),
+      exit: EXIT.badInput,
+      stderr: [
+        'the policies could judge no pod',
+        'the workloads of 2 pod(s) are not in the input',
+        'ReplicaSet shop/web-6f4b8d7c5, for pod shop/web-6f4b8d7c5-',
+        'add deployments,replicasets to the kubectl get',
+        ADD_ALL,
+      ],
+    },
+    {
+      name: 'a StatefulSet missing: its pod judged by its own terms only, the others as usual',
+      items: [...zoneSpread(), statefulPod],
+      exit: EXIT.violations,
+      violations: full.violations.length,
+      stderr: [
+        '1 pod(s) judged by their own terms only, without their policies',
+        'StatefulSet shop/db, for pod shop/db-0',
+        'add statefulsets to the kubectl get',
+        ADD_ALL,
+      ],
+    },
+    {
+      name: 'Jobs missing: jobs and cronjobs to add',
+      items: withPolicySpec(asJobPods(without(zoneSpread(), 'Deployment', 'ReplicaSet')), {
+        targets: { kinds: ['Job'] },
+        spreadAcross: [SPREAD],
+      }),
+      exit: EXIT.badInput,
+      stderr: ['2 pod(s)', 'Job shop/web-1', 'add jobs,cronjobs to the kubectl get'],
+    },
+    {
+      name: 'the policy spreads Preferred only: nothing it asks can be broken, no line',
+      items: withPolicySpec(without(zoneSpread(), 'Deployment', 'ReplicaSet'), {
+        spreadAcross: [{ ...SPREAD, mode: 'Preferred' }],
+      }),
+      exit: EXIT.ok,
+      violations: 0,
+    },
+    {
+      name: 'the policy targets DaemonSets only: it cannot target these pods, no line',
+      items: withPolicySpec(without(zoneSpread(), 'Deployment', 'ReplicaSet'), {
+        targets: { kinds: ['DaemonSet'] },
+        spreadAcross: [SPREAD],
+      }),
+      exit: EXIT.ok,
+      violations: 0,
+    },
+    {
+      name: 'no policies: the pods own terms, no line',
+      items: without(zoneSpread(), 'Deployment', 'ReplicaSet', 'PlacementPolicy'),
+      exit: EXIT.ok,
+      violations: 0,
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      const r = runWith(['audit', '-f', 'cluster.json', '-o', 'json'], {
+        'cluster.json': list(...c.items),
+      });
+      assert.equal(r.code, c.exit, r.stderr);
+      if (c.violations === undefined) assert.equal(r.stdout, '');
+      else {
+        const report = JSON.parse(r.stdout) as { violations: unknown[] };
+        assert.equal(report.violations.length, c.violations, r.stdout);
+        if (c.violations === full.violations.length)
+          assert.deepEqual(report.violations, full.violations);
+      }
+      if (c.stderr === undefined) {
+        assert.equal(r.stderr, '');
+        return;
+      }
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
+      const line = lines[0] ?? '';
+      assert.ok(line.startsWith('kubectl-placement: cluster.json: '), line);
+      for (const part of c.stderr)
+        assert.ok(line.includes(part), `"${part}" missing from: ${line}`);
+    });
+  }
+});
+
+void describe('the documented command is the exact one', () => {
+  const resources = EXACT_GET.replace(/^kubectl get /, '').replace(/ -A -o json$/, '');
+  const files = [
+    'README.md',
+    'docs/operations.md',
+    'docs/metrics.md',
+    'charts/placement-operator/files/alerts.yaml',
+    'src/cli/kubectl-placement.ts',
+  ];
+  for (const file of files) {
+    void test(`${file} lists every resource the audit reads whenever it gives the command`, () => {
+      const text = readFileSync(`${ROOT}${file}`, 'utf8').replace(/\\\n[\s*]*/g, '');
+      const gets = [...text.matchAll(/kubectl get (nodes,\S+)/g)].map((m) => m[1]);
+      for (const got of gets) assert.equal(got, resources, `${file}: kubectl get ${got ?? ''}`);
+    });
+  }
+  void test('the README gives it in the audit CLI section and the quick start', () => {
+    const text = readFileSync(`${ROOT}README.md`, 'utf8').replace(/\\\n[\s*]*/g, '');
+    assert.ok(text.split(`kubectl get ${resources} -A -o json`).length - 1 >= 2, resources);
   });
 });
 

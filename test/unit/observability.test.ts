@@ -479,7 +479,9 @@ const alertTests = [
                 'of PlacementPolicy/shop/spread-web for 15 minutes. Affinity is ' +
                 'IgnoredDuringExecution: a label change on a pod, node or namespace moved ' +
                 'them out of compliance after scheduling. See which pods with `kubectl get ' +
-                'nodes,pods,namespaces -A -o json | kubectl-placement audit -f -` or the ' +
+                'nodes,pods,namespaces,placementpolicies,clusterplacementpolicies,deployments,' +
+                'replicasets,statefulsets,daemonsets,jobs,cronjobs -A -o json | ' +
+                'kubectl-placement audit -f -` or the ' +
                 "policy's status.",
               runbook_url: 'docs/operations.md#placementviolations',
             },

@@ -13,6 +13,7 @@ import { parseList } from '../../../src/cli/input.ts';
 import { auditSnapshot } from '../../../src/engine/index.ts';
 import {
   begin,
+  deferClusterPolicy,
   deployment,
   list,
   listOf,
@@ -57,27 +58,7 @@ void test(
     const pool = await makePool(c, s, ['zone-a', 'zone-a', 'zone-b']);
     const nodes = pool.nodes;
     const spreadName = uniqueName('burst-spread');
-    s.defer(() =>
-      c.kubectl(
-        'delete',
-        'clusterplacementpolicy',
-        spreadName,
-        '--ignore-not-found',
-        '--wait=false',
-      ),
-    );
-    s.defer(() =>
-      c
-        .kubectl(
-          'patch',
-          'clusterplacementpolicy',
-          spreadName,
-          '--type=merge',
-          '-p',
-          '{"metadata":{"finalizers":null}}',
-        )
-        .catch(() => ''),
-    );
+    deferClusterPolicy(c, s, spreadName);
 
     const web = { app: 'web', tier: 'web' };
     const bare = ['p0', 'p1', 'p2', 'p3'];

@@ -12,6 +12,7 @@ import {
   appliedPolicies,
   affinityOf,
   begin,
+  deferClusterPolicy,
   condition,
   example,
   failedScheduling,
@@ -341,23 +342,7 @@ void test('seed scenarios on a real control plane', { timeout: 180_000 }, async 
         targets: { namespaceSelector: { matchLabels: Record<string, Json> } };
       };
       spec.targets.namespaceSelector.matchLabels['placement.dev/test-run'] = run;
-      s.defer(async () => {
-        await c.kubectl(
-          'patch',
-          'clusterplacementpolicy',
-          name,
-          '--type=merge',
-          '-p',
-          '{"metadata":{"finalizers":null}}',
-        );
-        await c.kubectl(
-          'delete',
-          'clusterplacementpolicy',
-          name,
-          '--wait=false',
-          '--ignore-not-found',
-        );
-      });
+      deferClusterPolicy(c, s, name);
       await c.apply(JSON.stringify({ ...cpp, metadata: { name } }));
       await waitEnforced(c, undefined, name, 1);
 

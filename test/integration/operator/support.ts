@@ -290,6 +290,28 @@ export function example(path: string): JsonObject[] {
     .filter((d): d is JsonObject => d !== null);
 }
 
+/**
+ * Deletes the ClusterPlacementPolicy `name` after the test, its finalizer dropped first (the
+ * operator that would release it is stopped by then).
+ */
+export function deferClusterPolicy(c: Cluster, s: Scope, name: string): void {
+  s.defer(() =>
+    c.kubectl('delete', 'clusterplacementpolicy', name, '--ignore-not-found', '--wait=false'),
+  );
+  s.defer(() =>
+    c
+      .kubectl(
+        'patch',
+        'clusterplacementpolicy',
+        name,
+        '--type=merge',
+        '-p',
+        '{"metadata":{"finalizers":null}}',
+      )
+      .catch(() => ''),
+  );
+}
+
 export const list = (...items: JsonObject[]): string =>
   JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
 

@@ -8,7 +8,10 @@ import {
   compareViolations,
   compileAuditPolicies,
   compilePolicy,
+  policyMayTarget,
   policyTargets,
+  resolveWorkload,
+  SERVER_ADDED_POD_LABELS,
   WorkloadLookup,
   workloadOfPod,
   type CompiledPolicy,
@@ -1032,4 +1035,332 @@ void describe('workloadOfPod', () => {
     };
     assert.equal(workloadOfPod(p, new WorkloadLookup([])).kind, 'Deployment');
   });
+});
+
+void describe('resolveWorkload: exact, or which objects are missing', () => {
+  const rs = replicaSetOwner('web-5d8f7c6b9');
+  const rsPod = pod('web-5d8f7c6b9-aaaaa', {
+    ns: 'shop',
+    labels: { app: 'web', 'pod-template-hash': '5d8f7c6b9' },
+    owner: rs,
+  });
+  const deployment = (selector: Labels): WorkloadObject => ({
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: {
+      selector: { matchLabels: selector },
+      template: { metadata: { labels: { app: 'web', team: 'shop' } } },
+    },
+  });
+  const ownedRs = (owner: { kind: string; name: string }, name = 'web-5d8f7c6b9') => ({
+    kind: 'ReplicaSet',
+    metadata: {
+      name,
+      namespace: 'shop',
+      ownerReferences: [{ ...owner, controller: true }],
+    },
+  });
+  const jobPod = pod('nightly-1-abcde', {
+    ns: 'shop',
+    labels: { app: 'report', 'batch.kubernetes.io/job-name': 'nightly-1' },
+    owner: { kind: 'Job', name: 'nightly-1', controller: true },
+  });
+  const ownedBy = (kind: string, name: string) =>
+    pod(`${name}-0`, {
+      ns: 'shop',
+      labels: { app: name },
+      owner: { kind, name, controller: true },
+    });
+  type Want =
+    | { exact: true; kind: string; templateLabels: Labels }
+    | { exact: false; kind: string; kinds: string[]; missing: string; needs: string[] };
+  /** The pod of a ReplicaSet that is not known, named as a Deployment's. */
+  const unknownDeployment: Want = {
+    exact: false,
+    kind: 'Deployment',
+    kinds: ['Deployment', 'ReplicaSet'],
+    missing: 'ReplicaSet web-5d8f7c6b9',
+    needs: ['Deployment', 'ReplicaSet'],
+  };
+  const cases: { name: string; pod: Pod; objects: WorkloadObject[]; want: Want }[] = [
+    {
+      name: 'a pod without an owner is its own workload, exactly',
+      pod: pod('debug', { ns: 'shop', labels: { app: 'debug' } }),
+      objects: [],
+      want: { exact: true, kind: 'Pod', templateLabels: { app: 'debug' } },
+    },
+    {
+      name: 'ReplicaSet and Deployment known: exact',
+      pod: rsPod,
+      objects: [ownedRs({ kind: 'Deployment', name: 'web' }), deployment({ app: 'web' })],
+      want: { exact: true, kind: 'Deployment', templateLabels: { app: 'web', team: 'shop' } },
+    },
+    {
+      name: 'ReplicaSet missing, its Deployment known by name and selecting the pod: exact',
+      pod: rsPod,
+      objects: [deployment({ app: 'web' })],
+      want: { exact: true, kind: 'Deployment', templateLabels: { app: 'web', team: 'shop' } },
+    },
+    {
+      name: 'ReplicaSet missing, a Deployment of that name not selecting the pod: not exact',
+      pod: rsPod,
+      objects: [deployment({ app: 'other' })],
+      want: unknownDeployment,
+    },
+    {
+      name: 'ReplicaSet and Deployment missing: a Deployment or a ReplicaSet',
+      pod: rsPod,
+      objects: [],
+      want: unknownDeployment,
+    },
+    {
+      name: 'ReplicaSet known, its Deployment missing: a Deployment',
+      pod: rsPod,
+      objects: [ownedRs({ kind: 'Deployment', name: 'web' })],
+      want: {
+        exact: false,
+        kind: 'Deployment',
+        kinds: ['Deployment'],
+        missing: 'Deployment web',
+        needs: ['Deployment'],
+      },
+    },
+    {
+      name: "a missing ReplicaSet not named after the hash is no Deployment's",
+      pod: pod('cache-x1', {
+        ns: 'shop',
+        labels: { app: 'cache' },
+        owner: replicaSetOwner('cache'),
+      }),
+      objects: [],
+      want: {
+        exact: false,
+        kind: 'ReplicaSet',
+        kinds: ['ReplicaSet'],
+        missing: 'ReplicaSet cache',
+        needs: ['ReplicaSet'],
+      },
+    },
+    {
+      name: 'StatefulSet missing',
+      pod: ownedBy('StatefulSet', 'db'),
+      objects: [],
+      want: {
+        exact: false,
+        kind: 'StatefulSet',
+        kinds: ['StatefulSet'],
+        missing: 'StatefulSet db',
+        needs: ['StatefulSet'],
+      },
+    },
+    {
+      name: 'DaemonSet known: exact',
+      pod: ownedBy('DaemonSet', 'agent'),
+      objects: [
+        {
+          kind: 'DaemonSet',
+          metadata: { name: 'agent', namespace: 'shop' },
+          spec: { template: { metadata: { labels: { app: 'agent' } } } },
+        },
+      ],
+      want: { exact: true, kind: 'DaemonSet', templateLabels: { app: 'agent' } },
+    },
+    {
+      name: 'Job missing: a Job or a CronJob',
+      pod: jobPod,
+      objects: [],
+      want: {
+        exact: false,
+        kind: 'Job',
+        kinds: ['Job', 'CronJob'],
+        missing: 'Job nightly-1',
+        needs: ['Job', 'CronJob'],
+      },
+    },
+    {
+      name: 'Job known, its CronJob missing: a CronJob',
+      pod: jobPod,
+      objects: [
+        {
+          kind: 'Job',
+          metadata: {
+            name: 'nightly-1',
+            namespace: 'shop',
+            ownerReferences: [{ kind: 'CronJob', name: 'nightly', controller: true }],
+          },
+        },
+      ],
+      want: {
+        exact: false,
+        kind: 'CronJob',
+        kinds: ['CronJob'],
+        missing: 'CronJob nightly',
+        needs: ['CronJob'],
+      },
+    },
+    {
+      name: 'Job known without an owner: exact, with the template labels the API server gave it',
+      pod: jobPod,
+      objects: [
+        {
+          kind: 'Job',
+          metadata: { name: 'nightly-1', namespace: 'shop' },
+          spec: {
+            template: {
+              metadata: {
+                labels: { app: 'report', 'batch.kubernetes.io/job-name': 'nightly-1' },
+              },
+            },
+          },
+        },
+      ],
+      want: {
+        exact: true,
+        kind: 'Job',
+        templateLabels: { app: 'report', 'batch.kubernetes.io/job-name': 'nightly-1' },
+      },
+    },
+    {
+      name: 'an owner of a kind no policy targets is reported missing all the same',
+      pod: ownedBy('Rollout', 'canary'),
+      objects: [],
+      want: {
+        exact: false,
+        kind: 'Rollout',
+        kinds: ['Rollout'],
+        missing: 'Rollout canary',
+        needs: ['Rollout'],
+      },
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      const r = resolveWorkload(c.pod, new WorkloadLookup(c.objects));
+      const got: Want = r.exact
+        ? { exact: true, kind: r.workload.kind, templateLabels: r.workload.templateLabels }
+        : {
+            exact: false,
+            kind: r.workload.kind,
+            kinds: [...r.kinds],
+            missing: `${r.missing.kind} ${r.missing.name}`,
+            needs: [...r.needs],
+          };
+      assert.deepEqual(got, c.want);
+      assert.deepEqual(workloadOfPod(c.pod, new WorkloadLookup(c.objects)), r.workload);
+    });
+  }
+});
+
+void describe('a workload guessed from its pod leaves out every label the API server adds', () => {
+  // One case per label: controllers' revision and identity labels, and the node's zone and
+  // region that PodTopologyLabels copies at binding (1.34+; topology.k8s.io/ in 1.33's alpha).
+  const added: Record<string, string> = {
+    'pod-template-hash': '5d8f7c6b9',
+    'controller-revision-hash': 'db-6c7d8',
+    'pod-template-generation': '3',
+    'statefulset.kubernetes.io/pod-name': 'db-0',
+    'apps.kubernetes.io/pod-index': '0',
+    'controller-uid': '0b7c1f9e',
+    'job-name': 'nightly-1',
+    'batch.kubernetes.io/controller-uid': '0b7c1f9e',
+    'batch.kubernetes.io/job-name': 'nightly-1',
+    'batch.kubernetes.io/job-completion-index': '0',
+    'topology.kubernetes.io/zone': 'zone-a',
+    'topology.kubernetes.io/region': 'region-1',
+    'topology.k8s.io/zone': 'zone-a',
+    'topology.k8s.io/region': 'region-1',
+  };
+  void test('the table covers SERVER_ADDED_POD_LABELS exactly', () => {
+    assert.deepEqual(Object.keys(added).sort(), [...SERVER_ADDED_POD_LABELS].sort());
+  });
+  const owners = [
+    { kind: 'ReplicaSet', name: 'web-5d8f7c6b9', controller: true },
+    { kind: 'StatefulSet', name: 'web', controller: true },
+    { kind: 'Job', name: 'web', controller: true },
+    undefined,
+  ];
+  for (const [key, value] of Object.entries(added)) {
+    void test(key, () => {
+      for (const owner of owners) {
+        const p = pod('web-0', {
+          ns: 'shop',
+          labels: { app: 'web', [key]: value },
+          ...(owner === undefined ? {} : { owner }),
+        });
+        const w = workloadOfPod(p, new WorkloadLookup([]));
+        assert.deepEqual(w.templateLabels, { app: 'web' }, `owner ${owner?.kind ?? 'none'}`);
+        assert.deepEqual(w.podSelector, { matchLabels: { app: 'web' } });
+      }
+    });
+  }
+  void test('kubernetes.io/hostname is kept: PodTopologyLabels does not copy it', () => {
+    const p = pod('web-0', {
+      ns: 'shop',
+      labels: { app: 'web', [HOSTNAME]: 'node-1' },
+      owner: { kind: 'StatefulSet', name: 'web', controller: true },
+    });
+    assert.deepEqual(workloadOfPod(p, new WorkloadLookup([])).templateLabels, {
+      app: 'web',
+      [HOSTNAME]: 'node-1',
+    });
+  });
+});
+
+void describe('policyMayTarget: what a policy may target of a pod whose workload is unknown', () => {
+  const spread = { spreadAcross: [{ topologyKey: ZONE, mode: 'Required' as const }] };
+  const cases: {
+    name: string;
+    policy: PlacementPolicy;
+    kinds: string[];
+    namespace: string;
+    nsLabels?: Labels;
+    want: boolean;
+  }[] = [
+    {
+      name: 'default kinds include Deployment, whatever its selector asks of template labels',
+      policy: namespacedPolicy('shop', 'p', {
+        ...spread,
+        targets: { selector: { matchLabels: { app: 'nothing-has-this' } } },
+      }),
+      kinds: ['Deployment', 'ReplicaSet'],
+      namespace: 'shop',
+      want: true,
+    },
+    {
+      name: 'a namespaced policy never reaches another namespace',
+      policy: namespacedPolicy('shop', 'p', spread),
+      kinds: ['Deployment'],
+      namespace: 'other',
+      want: false,
+    },
+    {
+      name: 'no kind in common',
+      policy: namespacedPolicy('shop', 'p', { ...spread, targets: { kinds: ['StatefulSet'] } }),
+      kinds: ['Deployment', 'ReplicaSet'],
+      namespace: 'shop',
+      want: false,
+    },
+    ...[
+      { env: 'prod', want: true },
+      { env: 'dev', want: false },
+    ].map(({ env, want }) => ({
+      name: `a cluster policy for Jobs in env=prod namespaces, a Job's pod in env=${env}`,
+      policy: clusterPolicy('p', {
+        ...spread,
+        targets: { kinds: ['Job'], namespaceSelector: { matchLabels: { env: 'prod' } } },
+      }),
+      kinds: ['Job', 'CronJob'],
+      namespace: 'shop',
+      nsLabels: { env },
+      want,
+    })),
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      assert.equal(
+        policyMayTarget(compiled(c.policy), c.kinds, c.namespace, c.nsLabels ?? {}),
+        c.want,
+      );
+    });
+  }
 });
