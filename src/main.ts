@@ -4,14 +4,10 @@
  * nothing below it reads either.
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import winston from 'winston';
 import { Operator, POLICY_CONTROLLER, WORKLOAD_CONTROLLER } from './controller/operator.ts';
-import {
-  CROSS_NAMESPACE_TERMS,
-  CROSS_NAMESPACE_TERMS_FLAG,
-  type CrossNamespaceTerms,
-} from './controller/policy-catalog.ts';
+import { CROSS_NAMESPACE_TERMS } from './controller/policy-catalog.ts';
+import { ApiHealth, apiTarget, checkApiServer } from './kube/api-health.ts';
 import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
@@ -21,138 +17,312 @@ import { KubeEvictor, KubePolicyStatusWriter, KubeWorkloadWriter } from './kube/
 import { ContinuousAudit } from './audit/continuous-audit.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
 
-const USAGE = `Usage: placement-operator [flags]
+/**
+ * A flag: the Config field it sets, how it reads, and how its text becomes a value. `parse`
+ * throws an Error whose message is the problem without the subject ("99999 is not a port
+ * (0-65535)"); readConfig puts the flag's (or the environment variable's) name in front.
+ */
+interface Flag<K extends string, T> {
+  readonly key: K;
+  /** The value's name in the usage; absent for a switch (`--flag`, `--flag=true|false`). */
+  readonly arg?: string;
+  /** How the usage shows a switch: `--flag` (default) or `--flag=BOOL`. */
+  readonly usage?: string;
+  /** The values allowed, as messages and the README's flag table give them: `1s-24h`. */
+  readonly range?: string;
+  readonly help: string;
+  /** Read when the flag is absent (an empty value counts as unset). */
+  readonly env?: string;
+  /** The text when neither the flag nor `env` is given; undefined leaves it unset. */
+  readonly default?: string | (() => string);
+  readonly parse: (text: string | undefined) => T;
+}
 
-  --kubeconfig PATH        kubeconfig file (default: $KUBECONFIG, in-cluster config in a pod, ~/.kube/config)
-  --context NAME           kubeconfig context to use
-  --leader-elect=BOOL      run active/standby with a coordination.k8s.io Lease (default true)
-  --lease-name NAME        Lease name (default placement-operator)
-  --lease-namespace NS     Lease namespace (default $POD_NAMESPACE, else default)
-  --identity ID            this replica's identity (default $POD_NAME, else the hostname)
-  --workers N              concurrent workload reconciles (default 4)
-  --rollout-budget N       workloads that may roll out at once because of the operator (default 5)
-  --metrics-port PORT      port of /metrics, /healthz, /readyz (default 8080; 0 picks a free one)
-  --metrics-host HOST      address to listen on (default 0.0.0.0)
-  --log-level LEVEL        error, warn, info or debug (default info; env LOG_LEVEL)
-  --resync-interval DUR    look at every workload again this often (default 10m)
-  --policy-settle DUR      wait this long after the last policy change that reaches a workload
-                           before rewriting it, so policies applied together roll it once
-                           (default 3s; 0s to 5m; 0s rewrites at once)
-  --audit-interval DUR     full audit re-check interval (default 5m)
-  --eviction-dry-run       log evictions instead of making them
-  --namespaced-policy-cross-namespace-terms=allow|deny
-                           whether a PlacementPolicy's affinity terms may select pods of other
-                           namespaces (namespaces, namespaceSelector); deny makes such a policy
-                           invalid (default allow)
-`;
-
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+const flag = <K extends string, T>(spec: Flag<K, T>): Flag<K, T> => spec;
 
 /** `90s`, `5m`, `1h`, or milliseconds as a bare number. */
-export function parseDuration(text: string, flag: string): number {
+export function parseDuration(text: string): number {
   const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
-  if (m === null) throw new Error(`${flag}: "${text}" is not a duration such as 30s, 5m or 1h`);
+  if (m === null) throw new Error(`${text} is not a duration such as 30s, 5m or 1h`);
   const n = Number(m[1]);
   const unit = m[2] ?? 'ms';
   return n * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
 }
 
-function positiveInt(text: string, flag: string, min = 1): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min)
-    throw new Error(`${flag}: "${text}" is not an integer ≥ ${min}`);
-  return n;
-}
+const required = (text: string | undefined): string => {
+  if (text === undefined) throw new Error('needs a value'); // a default always exists
+  return text;
+};
 
-/** Longest settle window: past it a batch of policy changes would look like a stuck operator. */
-export const MAX_SETTLE_MS = 5 * 60_000;
+const text = <K extends string>(
+  key: K,
+  arg: string,
+  help: string,
+  more: { readonly env?: string; readonly default?: string | (() => string) } = {},
+) => flag({ key, arg, help, ...more, parse: required });
 
-function settleWindow(text: string): number {
-  const ms = parseDuration(text, '--policy-settle');
-  if (ms > MAX_SETTLE_MS)
-    throw new Error(`--policy-settle: "${text}" is longer than the maximum of 5m`);
-  return ms;
-}
+const optionalText = <K extends string>(key: K, arg: string, help: string, env?: string) =>
+  flag({ key, arg, help, ...(env === undefined ? {} : { env }), parse: (t) => t });
 
-export interface Config {
-  readonly kubeconfig: string | undefined;
-  readonly context: string | undefined;
-  readonly inCluster: boolean;
-  readonly leaderElect: boolean;
-  readonly leaseName: string;
-  readonly leaseNamespace: string;
-  readonly identity: string;
-  readonly workers: number;
-  readonly rolloutBudget: number;
-  readonly metricsPort: number;
-  readonly metricsHost: string;
-  readonly logLevel: (typeof LOG_LEVELS)[number];
-  readonly resyncMs: number;
-  readonly settleMs: number;
-  readonly auditMs: number;
-  readonly evictionDryRun: boolean;
-  readonly crossNamespaceTerms: CrossNamespaceTerms;
-}
-
-/** Flags first, then the environment, then defaults. Throws with the flag's name on bad input. */
-export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config | 'help' {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
-      'leader-elect': { type: 'string', default: 'true' },
-      'lease-name': { type: 'string', default: 'placement-operator' },
-      'lease-namespace': { type: 'string' },
-      identity: { type: 'string' },
-      workers: { type: 'string', default: '4' },
-      'rollout-budget': { type: 'string', default: '5' },
-      'metrics-port': { type: 'string', default: '8080' },
-      'metrics-host': { type: 'string', default: '0.0.0.0' },
-      'log-level': { type: 'string' },
-      'resync-interval': { type: 'string', default: '10m' },
-      'policy-settle': { type: 'string', default: '3s' },
-      'audit-interval': { type: 'string', default: '5m' },
-      'eviction-dry-run': { type: 'boolean', default: false },
-      'namespaced-policy-cross-namespace-terms': { type: 'string', default: 'allow' },
-      help: { type: 'boolean', short: 'h', default: false },
+/** `--flag` or `--flag=true|false`. */
+const toggle = <K extends string>(key: K, help: string, defaultValue: boolean) =>
+  flag({
+    key,
+    help: `${help} (default ${String(defaultValue)})`,
+    ...(defaultValue ? { usage: '=BOOL' } : {}),
+    default: String(defaultValue),
+    parse: (t): boolean => {
+      if (t !== 'true' && t !== 'false') throw new Error(`${String(t)} is not true or false`);
+      return t === 'true';
     },
   });
-  if (values.help) return 'help';
-  const level = values['log-level'] ?? env['LOG_LEVEL'] ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new Error(`--log-level: "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+
+const integer = <K extends string>(
+  key: K,
+  help: string,
+  range: { readonly min: number; readonly max: number; readonly default: number },
+) =>
+  flag({
+    key,
+    arg: 'N',
+    range: `${range.min}-${range.max}`,
+    help: `${help}, ${range.min}-${range.max} (default ${range.default})`,
+    default: String(range.default),
+    parse: (t): number => {
+      const n = Number(t);
+      const bounds = `(${range.min}-${range.max})`;
+      if (!/^-?\d+$/.test(required(t).trim()))
+        throw new Error(`${String(t)} is not an integer ${bounds}`);
+      if (n < range.min || n > range.max) throw new Error(`${String(t)} is out of range ${bounds}`);
+      return n;
+    },
+  });
+
+/** A TCP port; 0 asks the kernel for a free one (tests). */
+const port = <K extends string>(key: K, help: string, defaultPort: number) =>
+  flag({
+    key,
+    arg: 'PORT',
+    range: '0-65535',
+    help: `${help}, 0-65535, 0 picks a free one (default ${defaultPort})`,
+    default: String(defaultPort),
+    parse: (t): number => {
+      const n = Number(required(t).trim());
+      if (!/^\d+$/.test(required(t).trim()) || n > 65_535)
+        throw new Error(`${String(t)} is not a port (0-65535)`);
+      return n;
+    },
+  });
+
+/** Milliseconds, from one number and one unit, within [min, max] (given as durations). */
+const duration = <K extends string>(
+  key: K,
+  help: string,
+  range: { readonly min: string; readonly max: string; readonly default: string },
+) =>
+  flag({
+    key,
+    arg: 'DUR',
+    range: `${range.min}-${range.max}`,
+    help: `${help}, ${range.min}-${range.max} (default ${range.default})`,
+    default: range.default,
+    parse: (t): number => {
+      const bounds = `(${range.min}-${range.max})`;
+      let ms: number;
+      try {
+        ms = parseDuration(required(t));
+      } catch (error) {
+        throw new Error(`${error instanceof Error ? error.message : String(error)} ${bounds}`);
+      }
+      if (ms < parseDuration(range.min) || ms > parseDuration(range.max))
+        throw new Error(`${String(t)} is out of range ${bounds}`);
+      return ms;
+    },
+  });
+
+const oneOf = <K extends string, const V extends string>(
+  key: K,
+  arg: string,
+  help: string,
+  values: readonly V[],
+  more: { readonly env?: string; readonly default: V },
+) =>
+  flag({
+    key,
+    arg,
+    help: `${help}: ${values.join(', ')} (default ${more.default}${more.env === undefined ? '' : `, or $${more.env}`})`,
+    ...more,
+    parse: (t): V => {
+      if (!(values as readonly string[]).includes(required(t)))
+        throw new Error(`${String(t)} is not one of ${values.join(', ')}`);
+      return t as V;
+    },
+  });
+
+/**
+ * Every flag, in the order the usage lists them. A new flag is one line here; its value
+ * appears in Config under `key`. The ranges are documented in the README's flag table.
+ */
+const FLAGS = {
+  kubeconfig: optionalText(
+    'kubeconfig',
+    'PATH',
+    'kubeconfig file (default: $KUBECONFIG, in-cluster config in a pod, ~/.kube/config)',
+    'KUBECONFIG',
+  ),
+  context: optionalText(
+    'context',
+    'NAME',
+    "kubeconfig context to use (default: the file's current-context)",
+  ),
+  'leader-elect': toggle(
+    'leaderElect',
+    'run active/standby with a coordination.k8s.io Lease',
+    true,
+  ),
+  'lease-name': text('leaseName', 'NAME', 'Lease name (default placement-operator)', {
+    default: 'placement-operator',
+  }),
+  'lease-namespace': text(
+    'leaseNamespace',
+    'NS',
+    'Lease namespace (default $POD_NAMESPACE, else default)',
+    { env: 'POD_NAMESPACE', default: 'default' },
+  ),
+  identity: text(
+    'identity',
+    'ID',
+    "this replica's identity (default $POD_NAME, else the hostname)",
+    { env: 'POD_NAME', default: () => hostname() },
+  ),
+  workers: integer('workers', 'concurrent workload reconciles', { min: 1, max: 64, default: 4 }),
+  'rollout-budget': integer(
+    'rolloutBudget',
+    'workloads that may roll out at once because of the operator',
+    { min: 1, max: 1000, default: 5 },
+  ),
+  'metrics-port': port('metricsPort', 'port of /metrics, /healthz, /readyz', 8080),
+  'metrics-host': text('metricsHost', 'HOST', 'address to listen on (default 0.0.0.0)', {
+    default: '0.0.0.0',
+  }),
+  'log-level': oneOf(
+    'logLevel',
+    'LEVEL',
+    'JSON log lines at this level and above',
+    ['error', 'warn', 'info', 'debug'],
+    { env: 'LOG_LEVEL', default: 'info' },
+  ),
+  'resync-interval': duration('resyncMs', 'look at every workload again this often', {
+    min: '1s',
+    max: '24h',
+    default: '10m',
+  }),
+  'policy-settle': duration(
+    'settleMs',
+    'wait this long after the last policy change that reaches a workload before rewriting it, so policies applied together roll it once; 0s rewrites at once',
+    { min: '0s', max: '5m', default: '3s' },
+  ),
+  'audit-interval': duration('auditMs', 'full audit re-check interval', {
+    min: '1s',
+    max: '24h',
+    default: '5m',
+  }),
+  'startup-timeout': duration(
+    'startupTimeoutMs',
+    'give up at start-up when the API server does not answer for this long',
+    { min: '1s', max: '10m', default: '30s' },
+  ),
+  'eviction-dry-run': toggle('evictionDryRun', 'log evictions instead of making them', false),
+  'namespaced-policy-cross-namespace-terms': oneOf(
+    'crossNamespaceTerms',
+    'POLICY',
+    "whether a PlacementPolicy's affinity terms may select pods of other namespaces (namespaces, namespaceSelector); deny makes such a policy invalid",
+    CROSS_NAMESPACE_TERMS,
+    { default: 'allow' },
+  ),
+};
+
+type Flags = typeof FLAGS;
+/** The table as one type, for the code that walks it. */
+const FLAG_LIST = Object.entries(FLAGS as Readonly<Record<string, Flag<string, unknown>>>);
+
+/** Each flag's name and, for numbers and durations, its range (the README must agree). */
+export const FLAG_RANGES: ReadonlyMap<string, string | undefined> = new Map(
+  FLAG_LIST.map(([name, spec]) => [name, spec.range]),
+);
+
+type FlagValues = {
+  readonly [F in keyof Flags as Flags[F]['key']]: ReturnType<Flags[F]['parse']>;
+};
+
+export type Config = FlagValues & {
+  /** Where the kubeconfig path came from, for messages: `--kubeconfig` or `$KUBECONFIG`. */
+  readonly kubeconfigSource: string | undefined;
+  /** No kubeconfig given and in a pod: the service account's credentials. */
+  readonly inCluster: boolean;
+};
+
+export const USAGE = `Usage: placement-operator [flags]
+
+${FLAG_LIST.map(([name, spec]) => {
+  const left = `  --${name}${spec.arg === undefined ? (spec.usage ?? '') : ` ${spec.arg}`}`;
+  return `${left.padEnd(26)} ${spec.help}`;
+}).join('\n')}
+
+Exit status: 0 after a signal, 1 when it cannot start or keep running, 2 for a bad flag.
+`;
+
+/** The flags' texts as given: `--name value`, `--name=value`, `--switch`. */
+function scanArgs(argv: readonly string[]): Map<string, string> | 'help' {
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '-h' || arg === '--help') return 'help';
+    if (!arg.startsWith('--') || arg === '--')
+      throw new Error(`${arg}: unexpected argument (flags only; --help lists them)`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    if (!Object.hasOwn(FLAGS, name)) throw new Error(`--${name}: unknown flag (--help lists them)`);
+    const spec = FLAGS[name as keyof Flags] as Flag<string, unknown>;
+    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    if (value === undefined) value = spec.arg === undefined ? 'true' : argv[++i];
+    if (value === undefined) throw new Error(`--${name}: needs a value (${spec.arg ?? ''})`);
+    given.set(name, value);
   }
-  const leaderElect = values['leader-elect'];
-  if (leaderElect !== 'true' && leaderElect !== 'false') {
-    throw new Error(`--leader-elect: "${leaderElect}" is not true or false`);
+  return given;
+}
+
+/**
+ * Flags first, then the environment, then defaults. Throws an Error whose message is one
+ * line naming the flag (or variable), the value and what it should be.
+ */
+export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config | 'help' {
+  const given = scanArgs(argv);
+  if (given === 'help') return 'help';
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  for (const [name, spec] of FLAG_LIST) {
+    let raw = given.get(name);
+    let source = `--${name}`;
+    if (raw === undefined && spec.env !== undefined && (env[spec.env] ?? '') !== '') {
+      raw = env[spec.env];
+      source = `$${spec.env}`;
+    }
+    if (raw === undefined && spec.default !== undefined) {
+      raw = typeof spec.default === 'string' ? spec.default : spec.default();
+    }
+    try {
+      values[spec.key] = spec.parse(raw);
+    } catch (error) {
+      throw new Error(`${source}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    sources[spec.key] = source;
   }
-  const crossNamespaceTerms = values['namespaced-policy-cross-namespace-terms'];
-  if (!(CROSS_NAMESPACE_TERMS as readonly string[]).includes(crossNamespaceTerms)) {
-    throw new Error(
-      `${CROSS_NAMESPACE_TERMS_FLAG}: "${crossNamespaceTerms}" is not one of ${CROSS_NAMESPACE_TERMS.join(', ')}`,
-    );
-  }
-  const kubeconfig =
-    values.kubeconfig ?? (env['KUBECONFIG'] === '' ? undefined : env['KUBECONFIG']);
+  const flags = values as FlagValues;
   return {
-    kubeconfig,
-    context: values.context,
-    inCluster: kubeconfig === undefined && env['KUBERNETES_SERVICE_HOST'] !== undefined,
-    leaderElect: leaderElect === 'true',
-    leaseName: values['lease-name'],
-    leaseNamespace: values['lease-namespace'] ?? env['POD_NAMESPACE'] ?? 'default',
-    identity: values.identity ?? env['POD_NAME'] ?? hostname(),
-    workers: positiveInt(values.workers, '--workers'),
-    rolloutBudget: positiveInt(values['rollout-budget'], '--rollout-budget'),
-    metricsPort: positiveInt(values['metrics-port'], '--metrics-port', 0),
-    metricsHost: values['metrics-host'],
-    logLevel: level as Config['logLevel'],
-    resyncMs: parseDuration(values['resync-interval'], '--resync-interval'),
-    settleMs: settleWindow(values['policy-settle']),
-    auditMs: parseDuration(values['audit-interval'], '--audit-interval'),
-    evictionDryRun: values['eviction-dry-run'],
-    crossNamespaceTerms: crossNamespaceTerms as CrossNamespaceTerms,
+    ...flags,
+    kubeconfigSource: flags.kubeconfig === undefined ? undefined : sources['kubeconfig'],
+    inCluster: flags.kubeconfig === undefined && env['KUBERNETES_SERVICE_HOST'] !== undefined,
   };
 }
 
@@ -163,15 +333,30 @@ export async function runOperator(
 ): Promise<() => Promise<void>> {
   const kc = loadKubeConfig({
     ...(config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig }),
+    ...(config.kubeconfigSource === undefined ? {} : { kubeconfigSource: config.kubeconfigSource }),
     ...(config.context === undefined ? {} : { context: config.context }),
     inCluster: config.inCluster,
   });
+  // Nothing starts (no port, no informer, no write) before the API server has answered.
+  const target = apiTarget(kc);
+  await checkApiServer(kc, {
+    budgetMs: config.startupTimeoutMs,
+    onRetry: (attempt, problem, delayMs) => {
+      log.debug('API server not answering yet; retrying', {
+        server: target.server,
+        attempt,
+        delayMs,
+        cause: problem.cause,
+      });
+    },
+  });
+  const health = new ApiHealth(target, log);
   const clients = makeKubeClients(kc);
   const metrics = createMetrics({
     controllers: [WORKLOAD_CONTROLLER, POLICY_CONTROLLER],
     leases: [config.leaseName],
   });
-  const informerOptions = { logger: log };
+  const informerOptions = { logger: log, health };
   const policyInformers = (['PlacementPolicy', 'ClusterPlacementPolicy'] as const).map((k) =>
     createInformer(kc, policies(k), informerOptions),
   );
@@ -243,7 +428,11 @@ export async function runOperator(
     host: config.metricsHost,
     port: config.metricsPort,
     ready: () => {
-      if (!informers.every((i) => i.synced)) return { ready: false, reason: 'caches not synced' };
+      if (!informers.every((i) => i.synced)) {
+        const problems = health.problems;
+        const why = problems.length === 0 ? '' : `: ${problems.join('; ')}`;
+        return { ready: false, reason: `caches not synced${why}` };
+      }
       if (leading && audit.evaluations === 0)
         return { ready: false, reason: 'leader: first audit not done' };
       return { ready: true };
@@ -260,6 +449,7 @@ export async function runOperator(
         name: config.leaseName,
         identity: config.identity,
         logger: log,
+        health,
         onStartedLeading: () => {
           leading = true;
           metrics.leaderElectionMasterStatus.set({ name: config.leaseName }, 1);
@@ -307,15 +497,22 @@ function makeLogger(level: string): winston.Logger {
   });
 }
 
+/** The first line of an error's message: what the operator prints when it cannot start. */
+const oneLine = (error: unknown): string =>
+  ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').trim();
+
+/** Prints `placement-operator: <what is wrong>` on one line and sets the exit status. */
+function fail(error: unknown, status: number): void {
+  process.stderr.write(`placement-operator: ${oneLine(error)}\n`);
+  process.exitCode = status;
+}
+
 async function main(): Promise<void> {
   let config;
   try {
     config = readConfig(process.argv.slice(2), process.env);
   } catch (err) {
-    process.stderr.write(
-      `placement-operator: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`,
-    );
-    process.exitCode = 2;
+    fail(err, 2);
     return;
   }
   if (config === 'help') {
@@ -323,7 +520,14 @@ async function main(): Promise<void> {
     return;
   }
   const log = makeLogger(config.logLevel);
-  const shutdown = await runOperator(config, log);
+  let shutdown;
+  try {
+    shutdown = await runOperator(config, log);
+  } catch (err) {
+    // A missing kubeconfig, an API server that never answered, a port in use: one line.
+    fail(err, 1);
+    process.exit();
+  }
   let stopping = false;
   const onSignal = (signal: string): void => {
     if (stopping) return;
@@ -332,7 +536,7 @@ async function main(): Promise<void> {
     shutdown().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error('shutdown failed', { error: err instanceof Error ? err.message : String(err) });
+        log.error('shutdown failed', { error: oneLine(err) });
         process.exit(1);
       },
     );
@@ -343,9 +547,7 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   main().catch((err: unknown) => {
-    process.stderr.write(
-      `placement-operator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
+    fail(err, 1);
+    process.exit();
   });
 }

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import {
   ApiException,
@@ -25,6 +25,8 @@ import {
   type SecurityAuthentication,
 } from '@kubernetes/client-node';
 
+import { parse as parseYaml } from 'yaml';
+
 import { isRecord, record, text } from './json.ts';
 
 /** The field manager every write carries, so GitOps tools can tell our fields apart. */
@@ -33,40 +35,147 @@ export const FIELD_MANAGER = 'placement-operator';
 export interface KubeConfigOptions {
   /** A kubeconfig file. The entry point resolves `--kubeconfig` and `KUBECONFIG` into this. */
   readonly kubeconfig?: string;
+  /** Where `kubeconfig` came from, for messages: `--kubeconfig`, `$KUBECONFIG`. */
+  readonly kubeconfigSource?: string;
   /** The context to use instead of the file's current-context. */
   readonly context?: string;
   /** Use the pod's service account (ignored when `kubeconfig` is given). */
   readonly inCluster?: boolean;
 }
 
+/** A start-up failure: its message is the one line the operator prints before it exits. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** `no such file`, `permission denied`: what a failed read of a named file means. */
+export function readProblem(error: unknown): string {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory, not a file';
+    default:
+      return oneLine(error);
+  }
+}
+
+const oneLine = (error: unknown): string =>
+  ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').trim();
+
 /**
  * Loads a kubeconfig: the given file, else the in-cluster service account when asked, else
  * `~/.kube/config`. Never reads the environment itself (the entry point does), and never
  * falls back silently to `localhost:8080` as client-node's `loadFromDefault` would.
+ *
+ * Every failure is a StartupError naming the file (as the user gave it) and what is wrong:
+ * missing or unreadable, not YAML, an entry without its required fields, an unknown
+ * context, a context naming a cluster or user the file does not define.
  */
 export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   const kc = new KubeConfig();
+  let label: string;
   if (options.kubeconfig !== undefined) {
-    kc.loadFromFile(options.kubeconfig);
+    label = `${options.kubeconfigSource ?? 'kubeconfig'} ${options.kubeconfig}`;
+    loadFile(kc, options.kubeconfig, label);
   } else if (options.inCluster === true) {
+    label = 'in-cluster config';
+    for (const file of ['token', 'ca.crt']) {
+      try {
+        readFileSync(join(SERVICE_ACCOUNT_DIR, file));
+      } catch (error) {
+        throw new StartupError(
+          `${label}: ${join(SERVICE_ACCOUNT_DIR, file)}: ${readProblem(error)} (is the service account token mounted?)`,
+        );
+      }
+    }
     kc.loadFromCluster();
   } else {
     const file = join(homedir(), '.kube', 'config');
     if (!existsSync(file)) {
-      throw new Error(`no kubeconfig: pass one, run in a cluster, or create ${file}`);
+      throw new StartupError(
+        `no kubeconfig: pass --kubeconfig, set $KUBECONFIG, run in a cluster, or create ${file}`,
+      );
     }
-    kc.loadFromFile(file);
+    label = `kubeconfig ${file}`;
+    loadFile(kc, file, label);
   }
-  if (options.context !== undefined) {
-    if (kc.getContextObject(options.context) === null) {
-      throw new Error(`kubeconfig has no context "${options.context}"`);
-    }
-    kc.setCurrentContext(options.context);
-  }
-  if (kc.getCurrentCluster() === null) {
-    throw new Error(`kubeconfig context "${kc.getCurrentContext()}" names no cluster`);
-  }
+  checkContext(kc, label, options.context);
   return kc;
+}
+
+function loadFile(kc: KubeConfig, file: string, label: string): void {
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new StartupError(`${label}: ${readProblem(error)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(content);
+  } catch (error) {
+    // yaml ends its first line with a colon before the excerpt: "... at line 2, column 1:".
+    throw new StartupError(`${label}: not valid YAML: ${oneLine(error).replace(/:$/, '')}`);
+  }
+  if (!isRecord(parsed)) {
+    throw new StartupError(
+      `${label}: not a kubeconfig (a YAML mapping with clusters, users, contexts)`,
+    );
+  }
+  try {
+    kc.loadFromString(content);
+    kc.makePathsAbsolute(dirname(file));
+  } catch (error) {
+    // client-node names the entry: `clusters[0].cluster.server is missing`.
+    throw new StartupError(`${label}: ${oneLine(error)}`);
+  }
+}
+
+const names = (entries: readonly { readonly name: string }[]): string =>
+  entries.length === 0 ? 'none' : entries.map((e) => e.name).join(', ');
+
+/** The context to use exists and names a cluster and a user the file defines. */
+function checkContext(kc: KubeConfig, label: string, wanted: string | undefined): void {
+  const contexts = kc.getContexts();
+  if (wanted !== undefined) {
+    if (kc.getContextObject(wanted) === null) {
+      throw new StartupError(
+        `--context ${wanted}: ${label} has no such context (it has: ${names(contexts)})`,
+      );
+    }
+    kc.setCurrentContext(wanted);
+  } else if (((kc.getCurrentContext() as string | undefined) ?? '') === '') {
+    // client-node leaves it undefined when the file has no current-context.
+    throw new StartupError(
+      `${label}: no current-context; pass --context (it has: ${names(contexts)})`,
+    );
+  } else if (kc.getContextObject(kc.getCurrentContext()) === null) {
+    throw new StartupError(
+      `${label}: current-context "${kc.getCurrentContext()}" is not one of its contexts (${names(contexts)})`,
+    );
+  }
+  const context = kc.getContextObject(kc.getCurrentContext());
+  if (context === null) return; // checked above
+  if (kc.getCluster(context.cluster) === null) {
+    throw new StartupError(
+      `${label}: context "${context.name}" names cluster "${context.cluster}", which it does not define (clusters: ${names(kc.getClusters())})`,
+    );
+  }
+  if (context.user === '' || (context.user as string | undefined) === undefined) {
+    throw new StartupError(`${label}: context "${context.name}" names no user`);
+  }
+  if (kc.getUser(context.user) === null) {
+    throw new StartupError(
+      `${label}: context "${context.name}" names user "${context.user}", which it does not define (users: ${names(kc.getUsers())})`,
+    );
+  }
 }
 
 /** The typed API groups the operator talks to, sharing one kubeconfig. */

@@ -6,6 +6,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 
+import { apiProblem, type ApiHealthReporter } from './api-health.ts';
 import { Backoff, realSleep, type Sleep } from './backoff.ts';
 import { record, text } from './json.ts';
 import {
@@ -35,6 +36,11 @@ export interface InformerOptions<T> {
   readonly now?: () => number;
   readonly backoff?: Backoff;
   readonly logger?: KubeLogger;
+  /**
+   * Told of every failed and every successful list or watch. With one, a retry logs at
+   * debug only and the reporter says once what is wrong; without, every retry warns.
+   */
+  readonly health?: ApiHealthReporter;
 }
 
 /** Counters tests and metrics read. */
@@ -83,6 +89,7 @@ export class Informer<T> implements Store<T> {
   readonly #sleep: Sleep;
   readonly #backoff: Backoff;
   readonly #logger: KubeLogger;
+  readonly #health: ApiHealthReporter | undefined;
   readonly #now: () => number;
   readonly #stopping = new AbortController();
   #cache = new Map<string, T>();
@@ -100,6 +107,7 @@ export class Informer<T> implements Store<T> {
     this.#sleep = options.sleep ?? realSleep;
     this.#backoff = options.backoff ?? new Backoff();
     this.#logger = options.logger ?? silentLogger;
+    this.#health = options.health;
     this.#now = options.now ?? (() => performance.now());
     if (options.onEvent !== undefined) this.#handlers.add(options.onEvent);
   }
@@ -175,10 +183,13 @@ export class Informer<T> implements Store<T> {
           this.#apply(type, object);
         },
         signal,
+        () => this.#health?.ok(this.#resource.plural),
       );
       if (stopped()) break;
       const { delivered } = progress;
       const healthy = delivered || this.#now() - openedAt >= MIN_HEALTHY_WATCH_MS;
+      // The server answered (a watch that closes or expires was opened first).
+      if (end.kind !== 'failed') this.#health?.ok(this.#resource.plural);
       if (healthy) this.#backoff.reset();
       switch (end.kind) {
         case 'closed':
@@ -195,23 +206,36 @@ export class Informer<T> implements Store<T> {
           this.#resourceVersion = '';
           // Expired straight after a fresh list: the server is not serving watches yet.
           if (relisting && !healthy)
-            await this.#retryLater('watch expired after a list', end.message);
+            await this.#retryLater('watch expired after a list', undefined, end.message);
           break;
         case 'failed':
           this.stats.failures++;
-          await this.#retryLater('watch failed', end.message);
+          await this.#retryLater('watch failed', end.error ?? end.message);
           break;
       }
     }
   }
 
-  async #retryLater(what: string, error: unknown): Promise<void> {
+  /**
+   * Waits the backoff's next delay. A failure (`error` set) is named by its cause and the
+   * collection's URL; with a health reporter the line is debug (the reporter logs the
+   * problem once), without one it is a warning on every retry.
+   */
+  async #retryLater(what: string, error: unknown, detail?: string): Promise<void> {
     const delayMs = this.#backoff.next();
-    this.#logger.warn(`${what}; retrying`, {
-      resource: this.#resource.plural,
-      delayMs,
-      error: error instanceof Error ? error.message : error,
-    });
+    if (error === undefined) {
+      this.#logger.warn(`${what}; retrying`, {
+        resource: this.#resource.plural,
+        delayMs,
+        ...(detail === undefined ? {} : { detail }),
+      });
+    } else {
+      const resource = this.#resource.plural;
+      const cause = (this.#health?.failed(resource, error) ?? apiProblem(error)).cause;
+      const meta = { resource, url: this.#source.url, delayMs, cause };
+      if (this.#health === undefined) this.#logger.warn(`${what}; retrying`, meta);
+      else this.#logger.debug(`${what}; retrying`, meta);
+    }
     await this.#sleep(delayMs, this.#stopping.signal);
   }
 
@@ -238,6 +262,7 @@ export class Informer<T> implements Store<T> {
     this.#cache = fresh;
     this.#resourceVersion = resourceVersion;
     this.#backoff.reset();
+    this.#health?.ok(this.#resource.plural);
     if (!this.#synced) {
       this.#synced = true;
       this.#onSynced?.();

@@ -8,6 +8,7 @@
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 
+import type { ApiHealthReporter } from './api-health.ts';
 import { realSleep, type Sleep } from './backoff.ts';
 import { apiFailure, requestOptions } from './client.ts';
 import type { Plain } from './json.ts';
@@ -45,6 +46,11 @@ export interface LeaderElectorOptions {
   /** Called when the observed holder changes (empty string: nobody). */
   readonly onNewLeader?: (identity: string) => void;
   readonly logger?: KubeLogger;
+  /**
+   * Told of every failed and successful Lease call. With one, a failure logs at debug only
+   * (the reporter says once what is wrong); without, each warns.
+   */
+  readonly health?: ApiHealthReporter;
 }
 
 /** What a candidate may do with the lease it sees. */
@@ -144,7 +150,7 @@ export class LeaderElector {
       if (!this.#leading) {
         const attemptedAt = this.#clock.now();
         // A candidate loses nothing by waiting for a slow answer: give it the renew deadline.
-        if ((await this.#tryAcquireOrRenew(this.#renewDeadlineMs)) === 'ok') {
+        if ((await this.#attempt(this.#renewDeadlineMs)) === 'ok') {
           this.#leading = true;
           // From when the renewTime was written, not when the answer came: others count from it.
           this.#lastRenewMs = attemptedAt;
@@ -162,8 +168,7 @@ export class LeaderElector {
       if (stopped()) break;
       const attemptedAt = this.#clock.now();
       const remainingMs = this.#lastRenewMs + this.#renewDeadlineMs - attemptedAt;
-      const attempt: Attempt =
-        remainingMs > 0 ? await this.#tryAcquireOrRenew(remainingMs) : 'error';
+      const attempt: Attempt = remainingMs > 0 ? await this.#attempt(remainingMs) : 'error';
       if (attempt === 'ok') {
         this.#lastRenewMs = attemptedAt;
       } else if (
@@ -212,6 +217,13 @@ export class LeaderElector {
     }
   }
 
+  /** One attempt; the health reporter hears of it only when all of its calls got through. */
+  async #attempt(timeoutMs: number): Promise<Attempt> {
+    const attempt = await this.#tryAcquireOrRenew(timeoutMs);
+    if (attempt !== 'error') this.#options.health?.ok(this.#source());
+    return attempt;
+  }
+
   async #tryAcquireOrRenew(timeoutMs: number): Promise<Attempt> {
     const options = requestOptions({ timeoutMs });
     const now = this.#clock.now();
@@ -222,7 +234,7 @@ export class LeaderElector {
       lease = await this.#api.readNamespacedLease({ name, namespace }, options);
     } catch (error) {
       const failure = apiFailure(error);
-      if (failure.status !== 404) return this.#failed('read', failure.message);
+      if (failure.status !== 404) return this.#failed('read', error);
       try {
         const created = await this.#api.createNamespacedLease(
           {
@@ -238,9 +250,7 @@ export class LeaderElector {
         return 'ok';
       } catch (createError) {
         const createFailure = apiFailure(createError);
-        return createFailure.status === 409
-          ? 'conflict'
-          : this.#failed('create', createFailure.message);
+        return createFailure.status === 409 ? 'conflict' : this.#failed('create', createError);
       }
     }
     this.#observe(lease);
@@ -270,7 +280,7 @@ export class LeaderElector {
     } catch (error) {
       const failure = apiFailure(error);
       // 409: someone else wrote the lease since we read it; the next read tells who.
-      return failure.status === 409 ? 'conflict' : this.#failed('update', failure.message);
+      return failure.status === 409 ? 'conflict' : this.#failed('update', error);
     }
   }
 
@@ -290,13 +300,24 @@ export class LeaderElector {
     };
   }
 
-  #failed(what: string, message: string): Attempt {
-    this.#logger.warn(`lease ${what} failed`, {
+  #failed(what: string, error: unknown): Attempt {
+    const health = this.#options.health;
+    const meta = {
       lease: this.#leaseName(),
       identity: this.#identity,
-      error: message,
-    });
+      error:
+        health === undefined
+          ? apiFailure(error).message
+          : health.failed(this.#source(), error).cause,
+    };
+    if (health === undefined) this.#logger.warn(`lease ${what} failed`, meta);
+    else this.#logger.debug(`lease ${what} failed`, meta);
     return 'error';
+  }
+
+  /** The name the health reporter knows this elector's calls by. */
+  #source(): string {
+    return `lease ${this.#leaseName()}`;
   }
 
   /** Clears the holder (client-go's ReleaseOnCancel), if the lease is still ours. */
@@ -328,7 +349,7 @@ export class LeaderElector {
         options,
       );
     } catch (error) {
-      this.#failed('release', apiFailure(error).message);
+      this.#failed('release', error);
     }
   }
 }

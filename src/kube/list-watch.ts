@@ -19,20 +19,26 @@ export type WatchEnd =
   /** 410 Gone, "too old resource version": the history is compacted, relist. */
   | { readonly kind: 'expired'; readonly message: string }
   /** Could not connect, or the connection broke: retry after a backoff. */
-  | { readonly kind: 'failed'; readonly message: string };
+  | { readonly kind: 'failed'; readonly message: string; readonly error?: unknown };
 
 export type RawEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
 
 export interface ListWatchSource {
+  /** The collection's URL, for log lines (the server and the path). */
+  readonly url?: string;
   list(
     query: { readonly limit: number; readonly continue?: string },
     signal: AbortSignal,
   ): Promise<ListPage>;
-  /** Streams events to `onEvent` until the stream ends or `signal` aborts; never rejects. */
+  /**
+   * Streams events to `onEvent` until the stream ends or `signal` aborts; never rejects.
+   * `onOpen` is called once the server has accepted the watch (200), before any event.
+   */
   watch(
     query: { readonly resourceVersion: string; readonly timeoutSeconds: number },
     onEvent: (type: RawEventType, object: unknown) => void,
     signal: AbortSignal,
+    onOpen?: () => void,
   ): Promise<WatchEnd>;
 }
 
@@ -55,6 +61,7 @@ export function kubeListWatch(
 ): ListWatchSource {
   const watcher = new Watch(kc);
   return {
+    url: `${kc.getCurrentCluster()?.server ?? ''}${path}`,
     async list(query, signal) {
       const body = record(
         await getJson(
@@ -78,12 +85,14 @@ export function kubeListWatch(
       };
     },
 
-    watch(query, onEvent, signal) {
+    watch(query, onEvent, signal, onOpen) {
       return new Promise<WatchEnd>((resolve) => {
         let controller: AbortController | undefined;
         let errorStatus: JsonRecord | undefined;
+        let finished = false;
         const abort = (): void => controller?.abort();
         const finish = (end: WatchEnd): void => {
+          finished = true;
           signal.removeEventListener('abort', abort);
           resolve(end);
         };
@@ -121,7 +130,7 @@ export function kubeListWatch(
           finish(
             failure.status === 410
               ? { kind: 'expired', message: failure.message }
-              : { kind: 'failed', message: failure.message },
+              : { kind: 'failed', message: failure.message, error },
           );
         };
 
@@ -142,10 +151,12 @@ export function kubeListWatch(
             (c) => {
               controller = c;
               if (signal.aborted) c.abort();
+              // client-node resolves after the response; a refusal has finished already.
+              else if (!finished) onOpen?.();
             },
             (error: unknown) => {
               // Thrown before the request was made (no cluster, credentials plugin failed).
-              finish({ kind: 'failed', message: apiFailure(error).message });
+              finish({ kind: 'failed', message: apiFailure(error).message, error });
             },
           );
       });

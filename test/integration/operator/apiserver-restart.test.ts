@@ -119,13 +119,16 @@ void test(
     t.diagnostic(
       `converged ${((Date.now() - restartAt) / 1000).toFixed(1)} s after the restart began`,
     );
-    const outage = op.process.logs.filter(
-      (l) => l['level'] === 'warn' && /failed|closed/.test(String(l['message'])),
+    // The outage is said once per cause (the retries are debug lines), and so is its end.
+    const outage = op.process.logs.filter((l) =>
+      /^API server (unreachable|failing); retrying$/.test(String(l['message'])),
     );
+    assert.ok(outage.length > 0, `the operator saw the outage:\n${tail(op.process, 30)}`);
     assert.ok(
-      outage.length > 0,
-      'the operator saw the outage (lists/watches failed and were retried)',
+      outage.every((l) => l['server'] === local.server && typeof l['cause'] === 'string'),
+      JSON.stringify(outage),
     );
+    assert.ok(op.logged('API server answering again').length > 0, 'and its end');
 
     for (const a of apps) {
       const w = await get(c, 'deployment', ns, a);

@@ -336,6 +336,16 @@ export interface OperatorOptions {
   readonly waitLeading?: boolean;
 }
 
+/** A lease of its own in `default` and an identity, as every test's operator gets. */
+export const leaseFlags = (lease: string, identity: string): string[] => [
+  '--lease-name',
+  lease,
+  '--lease-namespace',
+  'default',
+  '--identity',
+  identity,
+];
+
 /**
  * Starts the operator as a child process with a lease of its own (other tests' operators
  * never compete with it); stopped (SIGTERM) before the test's other cleanups.
@@ -348,16 +358,7 @@ export async function runOperator(
 ): Promise<Operator> {
   const lease = o.lease ?? uniqueName('lease');
   const identity = o.identity ?? uniqueName('op');
-  const process = startOperator(
-    c,
-    '--lease-name',
-    lease,
-    '--lease-namespace',
-    'default',
-    '--identity',
-    identity,
-    ...flags,
-  );
+  const process = startOperator(c, ...leaseFlags(lease, identity), ...flags);
   s.deferOperator(async () => {
     if (process.child.exitCode === null && process.child.signalCode === null) await process.stop();
   });

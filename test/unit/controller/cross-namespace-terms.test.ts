@@ -128,7 +128,7 @@ void describe('--namespaced-policy-cross-namespace-terms', () => {
     { argv: [flag, 'allow'], want: 'allow' },
     {
       argv: [`${flag}=Deny`],
-      want: /: --namespaced-policy-cross-namespace-terms: "Deny" is not one of allow, deny$/,
+      want: /: --namespaced-policy-cross-namespace-terms: Deny is not one of allow, deny$/,
     },
     { argv: [`${flag}=`], want: /is not one of allow, deny/ },
   ];

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { Pod } from '../../../src/api/core.ts';
+import { ApiHealth } from '../../../src/kube/api-health.ts';
 import { diffSnapshot, Informer } from '../../../src/kube/informer.ts';
 import type {
   ListPage,
@@ -216,6 +217,63 @@ void test('a failed first list is retried with backoff; start() waits for it', a
   assert.deepEqual(sleeps, [1_000]);
   assert.deepEqual(events, ['added a']);
   await informer.stop();
+});
+
+void test('retries name the URL and the cause; the health reporter says it once', async () => {
+  const refused = new TypeError('fetch failed', {
+    cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:6443'), {
+      code: 'ECONNREFUSED',
+    }),
+  });
+  const unauthorized = Object.assign(new Error('Unauthorized'), { statusCode: 401 });
+  let lists = 0;
+  let watches = 0;
+  const source: ListWatchSource = {
+    url: 'https://10.0.0.1:6443/api/v1/pods',
+    list: () => (++lists <= 3 ? Promise.reject(refused) : Promise.resolve(page([], '10'))),
+    watch: (_query, _onEvent, signal, onOpen) => {
+      if (++watches <= 3)
+        return Promise.resolve({ kind: 'failed', message: 'x', error: unauthorized });
+      onOpen?.();
+      return new Promise((resolve) => {
+        signal.addEventListener('abort', () => {
+          resolve({ kind: 'closed' });
+        });
+      });
+    },
+  };
+  const lines: string[] = [];
+  const log =
+    (level: string) =>
+    (message: string, meta: Record<string, unknown> = {}): void => {
+      lines.push(`${level} ${message} ${JSON.stringify(meta)}`);
+    };
+  const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  const informer = new Informer(PODS, source, {
+    logger,
+    health: new ApiHealth({ server: 'https://10.0.0.1:6443', user: 'operator' }, logger),
+    sleep: () => Promise.resolve(),
+  });
+  await informer.start();
+  for (let i = 0; i < 20 && watches < 4; i++) await new Promise((r) => setImmediate(r));
+  await informer.stop();
+  const retry = (what: string, delayMs: number, cause: string) =>
+    `debug ${what}; retrying ${JSON.stringify({ resource: 'pods', url: 'https://10.0.0.1:6443/api/v1/pods', delayMs, cause })}`;
+  assert.deepEqual(
+    lines.filter((l) => !l.startsWith('debug listed')),
+    [
+      'warn API server unreachable; retrying {"server":"https://10.0.0.1:6443","cause":"connection refused (ECONNREFUSED)","code":"ECONNREFUSED"}',
+      retry('list failed', 1_000, 'connection refused (ECONNREFUSED)'),
+      retry('list failed', 2_000, 'connection refused (ECONNREFUSED)'),
+      retry('list failed', 4_000, 'connection refused (ECONNREFUSED)'),
+      'info API server answering again {"server":"https://10.0.0.1:6443","was":"unreachable ECONNREFUSED"}',
+      'error API server refused the credentials; retrying {"server":"https://10.0.0.1:6443","user":"operator","cause":"401 Unauthorized","code":"401"}',
+      retry('watch failed', 1_000, '401 Unauthorized'),
+      retry('watch failed', 2_000, '401 Unauthorized'),
+      retry('watch failed', 4_000, '401 Unauthorized'),
+      'info API server answering again {"server":"https://10.0.0.1:6443","was":"unauthorized"}',
+    ],
+  );
 });
 
 void test('stop() before the first list rejects start()', async () => {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 
 import { ApiException, type V1Lease } from '@kubernetes/client-node';
 
+import { ApiHealth } from '../../../src/kube/api-health.ts';
 import type { Plain } from '../../../src/kube/json.ts';
 import {
   LeaderElector,
@@ -69,7 +70,12 @@ class FakeLeases implements LeaseClient {
   writes = 0;
 
   #check(): void {
-    if (this.down) throw new TypeError('fetch failed', { cause: new Error('ECONNREFUSED') });
+    if (this.down) {
+      const cause = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:6443'), {
+        code: 'ECONNREFUSED',
+      });
+      throw new TypeError('fetch failed', { cause });
+    }
   }
 
   readNamespacedLease(): Promise<V1Lease> {
@@ -221,4 +227,41 @@ void test('LeaderElector: a lease left unrenewed is taken leaseDuration after it
   assert.deepEqual(log, [`me started @${seenAt + 16_000}`]);
   assert.equal(leases.lease?.spec?.leaseTransitions, 4);
   await e.stop();
+});
+
+void test('LeaderElector: an unreachable API server is said once (health), each retry at debug', async () => {
+  const leases = new FakeLeases();
+  const clock = fakeClock();
+  const lines: string[] = [];
+  const at =
+    (level: string) =>
+    (message: string): void => {
+      lines.push(`${level} ${message}`);
+    };
+  const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  leases.down = true;
+  const e = new LeaderElector({
+    coordination: leases,
+    namespace: 'ns',
+    name: 'lease',
+    identity: 'me',
+    clock,
+    logger,
+    health: new ApiHealth({ server: 'https://10.0.0.1:6443', user: 'me' }, logger),
+  });
+  e.start();
+  await until('five attempts', () => lines.filter((l) => l.startsWith('debug')).length >= 5);
+  leases.down = false;
+  await until('leading', () => e.isLeader);
+  await e.stop();
+  assert.deepEqual(
+    lines.filter((l) => !l.startsWith('debug')),
+    [
+      'warn API server unreachable; retrying',
+      'info API server answering again',
+      'info became leader',
+      'info stopped leading',
+    ],
+  );
+  assert.ok(lines.filter((l) => l === 'debug lease read failed').length >= 5);
 });
