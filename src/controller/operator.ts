@@ -2,6 +2,7 @@ import type { Labels, Namespace } from '../api/core.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
+import { LostRecords } from './lost-records.ts';
 import { PolicyCatalog } from './policy-catalog.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
@@ -103,6 +104,8 @@ export class Operator {
   private readonly refused = new Map<string, string>();
   /** Workload key → the resourceVersion our last write was based on (see WorkloadReconcilerDeps). */
   private readonly writtenFrom = new Map<string, string>();
+  /** Records removed by hand while their terms stayed (see LostRecords). */
+  private readonly lost = new LostRecords();
 
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
@@ -166,6 +169,7 @@ export class Operator {
       budget: this.budget,
       refused: this.refused,
       writtenFrom: this.writtenFrom,
+      lost: this.lost,
       log: this.deps.log,
       onWrite: (what, result) => {
         if (what === 'revert') placement.workloadReverted(result);
@@ -229,14 +233,22 @@ export class Operator {
           this.enqueueWorkloadsIn(
             event.object.kind === 'PlacementPolicy' ? event.object.metadata.namespace : undefined,
           );
+          // Another policy's status can depend on this one (a contradiction between them
+          // appears or goes) even when no workload is written because of it.
+          this.enqueuePoliciesFor();
         }
       });
     }
     for (const source of sources.workloads) {
       source.addHandler((event) => {
         const key = workloadKey(event.object);
-        if (event.type === 'deleted') this.budget.forget(key);
-        else this.budget.observe(event.object, key);
+        if (event.type === 'deleted') {
+          this.budget.forget(key);
+          this.lost.forget(key);
+        } else {
+          this.budget.observe(event.object, key);
+          if (event.old !== undefined) this.lost.observe(event.old, event.object);
+        }
         this.workloadQueue.add(key);
         this.enqueuePoliciesFor();
       });

@@ -3,9 +3,12 @@ import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import {
   comparePolicies,
   compilePolicy,
+  oversizedRecord,
+  policyName,
   policyTargets,
   type CompiledPolicy,
   type InvalidObjectError,
+  type PolicyCompilation,
   type WorkloadRef,
 } from '../engine/index.ts';
 
@@ -16,6 +19,20 @@ export type CatalogEntry =
       readonly source: PlacementPolicy;
       readonly errors: readonly InvalidObjectError[];
     };
+
+/**
+ * compilePolicy, and for an Enforce policy one more check: that a workload could take its
+ * terms at all. Otherwise every write would be refused by the API server (an Audit policy is
+ * never written, so it is not refused).
+ */
+function compileWritable(policy: PlacementPolicy): PolicyCompilation {
+  const compiled = compilePolicy(policy);
+  if (compiled.kind !== 'ok' || compiled.policy.mode !== 'Enforce') return compiled;
+  const tooLarge = oversizedRecord(compiled.policy);
+  return tooLarge === undefined
+    ? compiled
+    : { kind: 'invalid', errors: [tooLarge.forObject(policyName(policy))] };
+}
 
 /**
  * Every policy the operator knows, compiled once per generation. Workloads ask it which
@@ -36,7 +53,7 @@ export class PolicyCatalog {
         policy.metadata.generation &&
       (previous.kind !== 'valid' || previous.deleting === deleting);
     if (sameGeneration) return previous;
-    const compiled = compilePolicy(policy);
+    const compiled = compileWritable(policy);
     const entry: CatalogEntry =
       compiled.kind === 'ok'
         ? { kind: 'valid', policy: compiled.policy, deleting }
