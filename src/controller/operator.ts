@@ -5,6 +5,7 @@ import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
 import { APPLIED_ANNOTATION, policyTargets } from '../engine/index.ts';
 import { managedByDeployment, workloadRef } from './plan.ts';
 import { PolicyCatalog, type CatalogEntry, type CrossNamespaceTerms } from './policy-catalog.ts';
+import { LostRecords } from './lost-records.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
 import {
@@ -117,6 +118,8 @@ export class Operator {
   private readonly refused = new Map<string, string>();
   /** Workload key → the resourceVersion our last write was based on (see WorkloadReconcilerDeps). */
   private readonly writtenFrom = new Map<string, string>();
+  /** Records removed by hand while their terms stayed (see LostRecords). */
+  private readonly lost = new LostRecords();
 
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
@@ -191,6 +194,7 @@ export class Operator {
       budget: this.budget,
       refused: this.refused,
       writtenFrom: this.writtenFrom,
+      lost: this.lost,
       log: this.deps.log,
       onWrite: (what, result) => {
         if (what === 'revert') placement.workloadReverted(result);
@@ -251,6 +255,10 @@ export class Operator {
         // The catalog keeps its entry when neither the generation nor the deletion state
         // moved: a status write of ours changes nothing a workload reads.
         if (after !== before) this.policyChanged(ref, [before, after]);
+        if (after !== before)
+          // Another policy's status can depend on this one (a contradiction between them
+          // appears or goes) even when no workload is written because of it.
+          this.enqueuePoliciesFor();
       });
     }
     for (const source of sources.workloads) {
@@ -259,7 +267,11 @@ export class Operator {
         if (event.type === 'deleted') {
           this.budget.forget(key);
           this.settle.forget(key);
-        } else this.budget.observe(event.object, key);
+          this.lost.forget(key);
+        } else {
+          this.budget.observe(event.object, key);
+          if (event.old !== undefined) this.lost.observe(event.old, event.object);
+        }
         this.enqueueWorkload(key);
         this.enqueuePoliciesFor();
       });

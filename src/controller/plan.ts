@@ -1,12 +1,17 @@
 import type { Affinity, Labels } from '../api/core.ts';
 import {
   APPLIED_ANNOTATION,
+  contradictions,
   desiredAffinity,
   injectionFor,
   jsonEqual,
   parseRecord,
+  revertInjected,
   serializeRecord,
+  type AppliedRecord,
   type CompiledPolicy,
+  type Contradiction,
+  type RecordParse,
   type WorkloadRef,
 } from '../engine/index.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
@@ -21,6 +26,17 @@ export type WorkloadPlan =
       readonly kind: 'blocked';
       readonly message: string;
       readonly policies: readonly CompiledPolicy[];
+    }
+  /**
+   * The required rules of its Enforce policies (or theirs and the workload's own) cannot all
+   * hold: written together, its new pods would stay Pending. Nothing is written; what the
+   * workload carries now stays as it is.
+   */
+  | {
+      readonly kind: 'contradiction';
+      readonly contradictions: readonly Contradiction[];
+      readonly enforced: readonly CompiledPolicy[];
+      readonly audited: readonly CompiledPolicy[];
     }
   | {
       readonly kind: 'inSync';
@@ -37,7 +53,24 @@ export type WorkloadPlan =
       readonly audited: readonly CompiledPolicy[];
       /** Policies whose terms this change takes out. */
       readonly reverted: readonly string[];
+      /** The record was put back from what the workload carried before it was removed. */
+      readonly restored: boolean;
     };
+
+const parsed = new WeakMap<Workload, RecordParse>();
+
+/**
+ * The workload's `placement.dev/applied` record, read and checked once per cached version
+ * (cached objects are replaced, never changed, so the version is the object).
+ */
+export function appliedRecordOf(w: Workload): RecordParse {
+  let result = parsed.get(w);
+  if (result === undefined) {
+    result = parseRecord(w.annotations[APPLIED_ANNOTATION]);
+    parsed.set(w, result);
+  }
+  return result;
+}
 
 /** How policies see a workload: kind, namespace, template labels and its own pod selector. */
 export function workloadRef(w: Workload): WorkloadRef {
@@ -58,25 +91,31 @@ export const managedByDeployment = (w: Workload): boolean =>
 /**
  * Decides a workload's affinity: the owner's terms (what is there less what was injected),
  * then the terms of every Enforce policy that targets it, in priority order.
+ *
+ * `lost` is the record someone removed from the workload while the terms it describes
+ * stayed (see LostRecords): it stands in for the missing annotation, so that what the
+ * operator injected is still known as its own, and is written back.
  */
 export function planWorkload(
   w: Workload,
   catalog: PolicyCatalog,
-  namespaceLabels: Labels,
+  namespaceLabels: (ns: string) => Labels,
+  lost?: AppliedRecord,
 ): WorkloadPlan {
   if (managedByDeployment(w)) return { kind: 'skip' };
-  const targeting = catalog.targeting(workloadRef(w), namespaceLabels);
+  const targeting = catalog.targeting(workloadRef(w), namespaceLabels(w.namespace));
   const enforced = targeting.filter((p) => p.mode === 'Enforce');
   const audited = targeting.filter((p) => p.mode === 'Audit');
-  const parsed = parseRecord(w.annotations[APPLIED_ANNOTATION]);
-  if (parsed.kind === 'invalid') {
+  const record = appliedRecordOf(w);
+  if (record.kind === 'invalid') {
     return {
       kind: 'blocked',
-      message: `annotation ${APPLIED_ANNOTATION} ${parsed.problem}`,
+      message: `annotation ${APPLIED_ANNOTATION} ${record.problem}`,
       policies: targeting,
     };
   }
-  const previous = parsed.kind === 'ok' ? parsed.record : null;
+  const restored = record.kind === 'none' && lost !== undefined;
+  const previous = record.kind === 'ok' ? record.record : (lost ?? null);
   // A policy that exists but cannot be read keeps what it injected: a typo must not roll pods.
   const unreadable = Object.keys(previous?.policies ?? {}).filter((ref) => catalog.isInvalid(ref));
   if (unreadable.length > 0) {
@@ -86,6 +125,9 @@ export function planWorkload(
       policies: targeting,
     };
   }
+  const owner = previous === null ? w.affinity : revertInjected(w.affinity, previous);
+  const found = contradictions(workloadRef(w), enforced, owner, namespaceLabels);
+  if (found.length > 0) return { kind: 'contradiction', contradictions: found, enforced, audited };
   const injection = enforced.length > 0 ? injectionFor(enforced, workloadRef(w)) : null;
   const desired = desiredAffinity(w.affinity, previous, injection);
   const annotation = desired.record === null ? undefined : serializeRecord(desired.record);
@@ -103,5 +145,6 @@ export function planWorkload(
     enforced,
     audited,
     reverted,
+    restored,
   };
 }

@@ -5,10 +5,12 @@ import {
   compilePolicy,
   crossNamespaceTermFields,
   FieldError,
+  oversizedRecord,
   policyName,
   policyTargets,
   type CompiledPolicy,
   type InvalidObjectError,
+  type PolicyCompilation,
   type WorkloadRef,
 } from '../engine/index.ts';
 
@@ -45,7 +47,7 @@ function compile(
   options: CatalogOptions,
   deleting: boolean,
 ): CatalogEntry {
-  const compiled = compilePolicy(policy);
+  const compiled = compileWritable(policy);
   if (compiled.kind === 'invalid')
     return { kind: 'invalid', source: policy, errors: compiled.errors, reason: 'InvalidSpec' };
   const fields = options.crossNamespaceTerms === 'deny' ? crossNamespaceTermFields(policy) : [];
@@ -61,6 +63,20 @@ function compile(
     errors: fields.map((f) => new FieldError(f, problem).forObject(name)),
     reason: 'CrossNamespaceTermsDenied',
   };
+}
+
+/**
+ * compilePolicy, and for an Enforce policy one more check: that a workload could take its
+ * terms at all. Otherwise every write would be refused by the API server (an Audit policy is
+ * never written, so it is not refused).
+ */
+function compileWritable(policy: PlacementPolicy): PolicyCompilation {
+  const compiled = compilePolicy(policy);
+  if (compiled.kind !== 'ok' || compiled.policy.mode !== 'Enforce') return compiled;
+  const tooLarge = oversizedRecord(compiled.policy);
+  return tooLarge === undefined
+    ? compiled
+    : { kind: 'invalid', errors: [tooLarge.forObject(policyName(policy))] };
 }
 
 /**

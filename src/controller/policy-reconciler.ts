@@ -1,9 +1,10 @@
 import type { Labels } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
-import { APPLIED_ANNOTATION, parseRecord } from '../engine/index.ts';
-import { managedByDeployment } from './plan.ts';
-import type { PolicyCatalog } from './policy-catalog.ts';
+import { APPLIED_ANNOTATION, describeContradiction, policyTargets } from '../engine/index.ts';
+import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
+import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
 import {
+  deletionStatus,
   policyStatus,
   statusDiffers,
   type AuditSummary,
@@ -44,15 +45,47 @@ export interface PolicyReconcilerDeps {
 }
 
 /**
- * Workloads whose record says this policy injected terms into them. A Deployment's
- * ReplicaSets are not: the Deployment controller copies the Deployment's annotations onto
- * them and never takes one away, so an old ReplicaSet keeps the record for good.
+ * Workloads that may carry this policy's terms: those whose record says so, and those whose
+ * record cannot be read (it may list the policy; the operator cannot tell) if the policy
+ * targets them or the unreadable text names it. A Deployment's ReplicaSets are not: the
+ * Deployment controller copies the Deployment's annotations onto them and never takes one
+ * away, so an old ReplicaSet keeps the record for good.
  */
-function carriersOf(ref: string, workloads: readonly Workload[]): Workload[] {
+function carriersOf(
+  ref: string,
+  entry: CatalogEntry,
+  workloads: readonly Workload[],
+  namespaceLabels: (ns: string) => Labels,
+): Workload[] {
   return workloads.filter((w) => {
     if (managedByDeployment(w)) return false;
-    const parsed = parseRecord(w.annotations[APPLIED_ANNOTATION]);
-    return parsed.kind === 'ok' && Object.hasOwn(parsed.record.policies, ref);
+    const record = appliedRecordOf(w);
+    if (record.kind === 'ok') return Object.hasOwn(record.record.policies, ref);
+    if (record.kind === 'none') return false;
+    return (
+      (w.annotations[APPLIED_ANNOTATION] ?? '').includes(ref) ||
+      (entry.kind === 'valid' &&
+        policyTargets(entry.policy, workloadRef(w), namespaceLabels(w.namespace)))
+    );
+  });
+}
+
+/**
+ * The carriers the operator cannot take the terms out of by itself (an unreadable record, a
+ * contradiction among the policies left), each with why: a person must act first.
+ */
+function heldBack(
+  carriers: readonly Workload[],
+  catalog: PolicyCatalog,
+  namespaceLabels: (ns: string) => Labels,
+): string[] {
+  return carriers.flatMap((w) => {
+    const plan = planWorkload(w, catalog, namespaceLabels);
+    const name = `${w.kind} ${w.namespace}/${w.name}`;
+    if (plan.kind === 'blocked') return [`${name}: ${plan.message}`];
+    if (plan.kind === 'contradiction')
+      return [`${name}: ${plan.contradictions.map(describeContradiction).join('; ')}`];
+    return [];
   });
 }
 
@@ -74,12 +107,22 @@ export async function reconcilePolicy(
   const finalizers = policy.metadata.finalizers ?? [];
   const ref = policyRef(policy);
   if (policy.metadata.deletionTimestamp !== undefined) {
-    const carriers = carriersOf(ref, deps.workloads.list());
+    const carriers = carriersOf(ref, entry, deps.workloads.list(), deps.namespaceLabels);
     if (carriers.length > 0) {
       // Those waiting for the rollout budget are woken by it; asking them again every poll
       // would only refuse them again.
       for (const w of carriers) if (!deps.isWaiting(w)) deps.enqueueWorkload(workloadKey(w));
       log.debug('waiting for workloads to drop the policy terms', { remaining: carriers.length });
+      const held = heldBack(carriers, deps.catalog, deps.namespaceLabels);
+      if (held.length > 0) {
+        const status = deletionStatus(policy, held, deps.now().toISOString());
+        if (statusDiffers(policy, status)) {
+          log.warn('deletion waits for workloads a person must fix', { held });
+          const result = await deps.writer.writeStatus(policy, status);
+          if (result.kind === 'conflict') return { kind: 'requeue' };
+          if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+        }
+      }
       return requeueAfter(REVERT_POLL_MS);
     }
     if (!finalizers.includes(FINALIZER)) return DONE;

@@ -1,15 +1,15 @@
 import type { Labels } from '../api/core.ts';
 import type { PlacementPolicy, PolicyAuditSummary } from '../api/policy.ts';
 import {
-  APPLIED_ANNOTATION,
+  describeContradiction,
+  describeContradictionFor,
   injectionFor,
   jsonEqual,
-  parseRecord,
   policyTargets,
   SLOTS,
   type CompiledPolicy,
 } from '../engine/index.ts';
-import { planWorkload, workloadRef } from './plan.ts';
+import { appliedRecordOf, planWorkload, workloadRef } from './plan.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
 import type { Workload } from './ports.ts';
 
@@ -48,6 +48,8 @@ interface Counts {
   stalled: string[];
   /** Workloads whose last write the API server refused, with its reason. */
   refused: string[];
+  /** Workloads left unwritten because required rules contradict, with the contradiction. */
+  contradicted: string[];
 }
 
 /** Whether the workload's template already carries every term this one policy asks. */
@@ -82,11 +84,12 @@ function countWorkloads(
     waiting: 0,
     stalled: [],
     refused: [],
+    contradicted: [],
   };
   for (const w of workloads) {
     const labels = namespaceLabels(w.namespace);
     if (!policyTargets(policy, workloadRef(w), labels)) continue;
-    const plan = planWorkload(w, catalog, labels);
+    const plan = planWorkload(w, catalog, namespaceLabels);
     if (plan.kind === 'skip') continue;
     c.matched++;
     if (w.rolloutStalled !== undefined && isRolling(w)) {
@@ -97,6 +100,14 @@ function countWorkloads(
     if (plan.kind === 'blocked') {
       c.pending++;
       c.blocked.push(`${w.kind} ${w.namespace}/${w.name}: ${plan.message}`);
+      continue;
+    }
+    if (plan.kind === 'contradiction' && policy.mode === 'Enforce') {
+      c.pending++;
+      const what = plan.contradictions.map(
+        (x) => describeContradictionFor(x, policy.ref) ?? describeContradiction(x),
+      );
+      c.contradicted.push(`${w.kind} ${w.namespace}/${w.name}: ${what.join('; ')}`);
       continue;
     }
     const done =
@@ -114,7 +125,7 @@ function countWorkloads(
 
 /** The workload's record lists this policy at its current generation. */
 function isCurrent(w: Workload, policy: CompiledPolicy): boolean {
-  const parsed = parseRecord(w.annotations[APPLIED_ANNOTATION]);
+  const parsed = appliedRecordOf(w);
   const generation = policy.source.metadata.generation ?? 0;
   return parsed.kind === 'ok' && parsed.record.policies[policy.ref] === generation;
 }
@@ -136,6 +147,22 @@ function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
       status: 'True',
       reason: 'Auditing',
       message: `audit only: ${c.pending} of ${c.matched} workload(s) lack the rules`,
+    };
+  }
+  if (c.contradicted.length > 0) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'Contradiction',
+      message: `${c.contradicted.length} workload(s) get none of its terms: required rules cannot all hold there (see Degraded)`,
+    };
+  }
+  if (c.refused.length > 0) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'WriteRefused',
+      message: `the API server refused the write to ${c.refused.length} workload(s) (see Degraded)`,
     };
   }
   if (c.pending > 0) {
@@ -165,6 +192,17 @@ function degradedCondition(c: Counts): Draft {
       status: 'True',
       reason: 'WorkloadBlocked',
       message: c.blocked.slice(0, NAMED).join('; '),
+    };
+  }
+  if (c.contradicted.length > 0) {
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'Contradiction',
+      message:
+        `required rules cannot all hold in ${c.contradicted.length} workload(s): nothing is ` +
+        `written to them, and what they carry stays as it is until one of the rules changes: ` +
+        c.contradicted.slice(0, NAMED).join('; '),
     };
   }
   if (c.refused.length > 0) {
@@ -302,4 +340,49 @@ export function statusDiffers(p: PlacementPolicy, next: PolicyStatus): boolean {
     return { ...rest, conditions: (conditions ?? []).map(({ lastTransitionTime: _l, ...c }) => c) };
   };
   return !jsonEqual(strip(current), strip(next));
+}
+
+/**
+ * The status of a deleted policy whose finalizer stays because its terms cannot be taken out
+ * of some workloads until a person fixes them: `held` names each, with why.
+ */
+export function deletionStatus(
+  source: PlacementPolicy,
+  held: readonly string[],
+  now: string,
+): PolicyStatus {
+  const generation = source.metadata.generation ?? 0;
+  const previous = previousConditions(source);
+  const current: Partial<PolicyStatus> =
+    (source as { status?: Partial<PolicyStatus> }).status ?? {};
+  const drafts: Draft[] = [
+    {
+      type: 'Ready',
+      status: 'False',
+      reason: 'Deleting',
+      message: `deleted; the finalizer stays until its terms are out of every workload, and ${held.length} workload(s) need a person first (see Degraded)`,
+    },
+    {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'DeletionBlocked',
+      message:
+        `its terms cannot be taken out of ${held.length} workload(s) until they are fixed, so ` +
+        `the policy is kept: ${held.slice(0, NAMED).join('; ')}`,
+    },
+  ];
+  return {
+    observedGeneration: generation,
+    matched: current.matched ?? 0,
+    enforced: current.enforced ?? 0,
+    pending: current.pending ?? 0,
+    violations: current.violations ?? 0,
+    violationSample: current.violationSample ?? [],
+    ...(current.lastAuditTime === undefined ? {} : { lastAuditTime: current.lastAuditTime }),
+    workloads: { auditOnly: current.workloads?.auditOnly ?? 0 },
+    conditions: [
+      ...stamp(drafts, previous, generation, now),
+      ...previous.filter((c) => c.type !== 'Ready' && c.type !== 'Degraded'),
+    ],
+  };
 }

@@ -1,4 +1,10 @@
 import type { Labels } from '../api/core.ts';
+import {
+  APPLIED_ANNOTATION,
+  contradictionPolicies,
+  describeContradiction,
+} from '../engine/index.ts';
+import type { LostRecords } from './lost-records.ts';
 import { planWorkload } from './plan.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
 import type { EventRecorder, Store, Workload, WorkloadWriter, WriteResult } from './ports.ts';
@@ -24,6 +30,8 @@ export interface WorkloadReconcilerDeps {
    * repeat the write and get a 409. The watch event of the write brings the key back.
    */
   readonly writtenFrom: Map<string, string>;
+  /** Records removed by hand while their terms stayed; see LostRecords. */
+  readonly lost: LostRecords;
   readonly log: Logger;
   /** Counts writes and reverts by result. */
   readonly onWrite?: (what: 'write' | 'revert', result: WriteResult['kind']) => void;
@@ -59,6 +67,7 @@ export async function reconcileWorkload(
     deps.budget.forget(key);
     deps.refused.delete(key);
     deps.writtenFrom.delete(key);
+    deps.lost.forget(key);
     return DONE;
   }
   if (deps.writtenFrom.get(key) === w.resourceVersion) return DONE;
@@ -79,17 +88,34 @@ export async function reconcileWorkload(
     });
     deps.events.record(target, 'Warning', 'RolloutStalled', stalledMessage(w.rolloutStalled));
   }
-  const plan = planWorkload(w, deps.catalog, deps.namespaceLabels(w.namespace));
+  const plan = planWorkload(w, deps.catalog, deps.namespaceLabels, deps.lost.recall(w));
   if (plan.kind !== 'change') deps.refused.delete(key);
   if (plan.kind !== 'change' || !plan.templateChanged) deps.budget.declined(key);
   switch (plan.kind) {
     case 'skip':
     case 'inSync':
+      deps.lost.forget(key);
       return DONE;
     case 'blocked':
       log.warn('workload left unchanged', { reason: plan.message });
       deps.events.record(target, 'Warning', 'PlacementBlocked', plan.message);
+      deps.onWorkloadSettled?.(plan.policies.map((p) => p.ref));
       return DONE;
+    case 'contradiction': {
+      const message =
+        plan.contradictions.map(describeContradiction).join('; ') +
+        ': its pods could not be scheduled with both, so nothing is written to the pod ' +
+        'template, and what it carries now stays as it is until one of the rules changes';
+      log.warn('workload left unchanged: required rules contradict', { reason: message });
+      deps.events.record(target, 'Warning', 'PlacementContradiction', message);
+      deps.onWorkloadSettled?.([
+        ...new Set([
+          ...plan.enforced.map((p) => p.ref),
+          ...plan.contradictions.flatMap(contradictionPolicies),
+        ]),
+      ]);
+      return DONE;
+    }
     case 'change':
       break;
   }
@@ -112,7 +138,21 @@ export async function reconcileWorkload(
   switch (result.kind) {
     case 'written': {
       deps.refused.delete(key);
+      deps.lost.forget(key);
       deps.writtenFrom.set(key, w.resourceVersion);
+      if (plan.restored) {
+        log.info('wrote back the record of injected terms that was removed by hand', {
+          policies: plan.enforced.map((p) => p.ref),
+        });
+        deps.events.record(
+          target,
+          'Normal',
+          'AppliedRecordRestored',
+          `annotation ${APPLIED_ANNOTATION} was removed while the terms it records stayed; ` +
+            'it is written back, so those terms stay known as injected (never added twice, ' +
+            'taken out when their policy goes)',
+        );
+      }
       if (plan.templateChanged) deps.budget.wrote(key, w.generation);
       const policies = plan.enforced.map((p) => p.ref);
       const message =
@@ -144,6 +184,7 @@ export async function reconcileWorkload(
       deps.budget.forget(key);
       deps.refused.delete(key);
       deps.writtenFrom.delete(key);
+      deps.lost.forget(key);
       return DONE;
     case 'failed':
       if (!result.retryable) {

@@ -12,6 +12,8 @@ export * from './verdict.ts';
 export * from './workload.ts';
 export * from './canonical.ts';
 export * from './merge.ts';
+export * from './record.ts';
 export * from './feasibility.ts';
 export * from './node-eligibility.ts';
 export * from './tenancy.ts';
+export * from './contradiction.ts';

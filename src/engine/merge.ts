@@ -1,27 +1,21 @@
 import type { Affinity } from '../api/core.ts';
 import { asServerStores, canonicalJson, jsonEqual, type JsonValue } from './canonical.ts';
+import { FieldError } from './errors.ts';
 import { policyTermsFor, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import {
+  ANNOTATIONS_MAX_BYTES,
+  APPLIED_ANNOTATION,
+  recordBytes,
+  serializeRecord,
+  SLOT_NAMES,
+  SLOTS,
+  type AppliedRecord,
+  type NodeRecord,
+  type NodeRequirements,
+  type Slot,
+  type TermAlreadyHad,
+} from './record.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
-
-/** The annotation that records, on each workload, what the operator injected. */
-export const APPLIED_ANNOTATION = 'placement.dev/applied';
-
-/** The lists of an Affinity that policy terms are appended to. */
-export const SLOTS = {
-  'podAffinity.required': ['podAffinity', REQUIRED],
-  'podAffinity.preferred': ['podAffinity', PREFERRED],
-  'podAntiAffinity.required': ['podAntiAffinity', REQUIRED],
-  'podAntiAffinity.preferred': ['podAntiAffinity', PREFERRED],
-  'nodeAffinity.preferred': ['nodeAffinity', PREFERRED],
-} as const;
-export type Slot = keyof typeof SLOTS;
-const SLOT_NAMES = Object.keys(SLOTS) as Slot[];
-
-/** Node requirements added to every required nodeSelectorTerm (the terms are ORed, so each must carry them). */
-export interface NodeRequirements {
-  readonly matchExpressions: readonly JsonValue[];
-  readonly matchFields: readonly JsonValue[];
-}
 
 /** What the policies targeting one workload ask to inject. */
 export interface Injection {
@@ -29,15 +23,6 @@ export interface Injection {
   readonly policies: Readonly<Record<string, number>>;
   readonly slots: Readonly<Partial<Record<Slot, readonly JsonValue[]>>>;
   readonly node: NodeRequirements;
-}
-
-/** What was injected, as stored in the `placement.dev/applied` annotation. */
-export interface AppliedRecord {
-  readonly policies: Readonly<Record<string, number>>;
-  readonly slots: Readonly<Partial<Record<Slot, readonly JsonValue[]>>>;
-  readonly node?: NodeRequirements & { readonly createdTerm: boolean };
-  /** Containers (paths under the pod spec) that did not exist before the injection. */
-  readonly created: readonly string[];
 }
 
 type Obj = Record<string, unknown>;
@@ -128,21 +113,27 @@ function nodeTerms(a: Obj): unknown[] | undefined {
   return Array.isArray(terms) ? terms : undefined;
 }
 
-function revertNode(a: Obj, node: NonNullable<AppliedRecord['node']>): void {
+const NODE_LISTS = ['matchExpressions', 'matchFields'] as const;
+
+/**
+ * Takes the injected requirements out of every nodeSelectorTerm, except, in a term that
+ * already held some of them, those copies: they are its owner's.
+ */
+function revertNode(a: Obj, node: NodeRecord): void {
   const terms = nodeTerms(a);
   if (terms === undefined) return;
-  for (const term of terms) {
-    if (!isObj(term)) continue;
-    for (const [key, injected] of [
-      ['matchExpressions', node.matchExpressions],
-      ['matchFields', node.matchFields],
-    ] as const) {
+  terms.forEach((term, i) => {
+    if (!isObj(term)) return;
+    const had = node.alreadyThere?.find((h) => h.term === i);
+    for (const key of NODE_LISTS) {
       const list = term[key];
       if (!Array.isArray(list)) continue;
+      const owners = had?.[key] ?? [];
+      const injected = node[key].filter((v) => !owners.some((o) => jsonEqual(o, v)));
       const removed = injected.filter((v) => removeOne(list, v)).length;
       if (removed > 0 && list.length === 0) Reflect.deleteProperty(term, key);
     }
-  }
+  });
   if (node.createdTerm) {
     const i = terms.findIndex((t) => isObj(t) && Object.keys(t).length === 0);
     if (i >= 0) terms.splice(i, 1);
@@ -174,9 +165,9 @@ function ensure<T>(parent: Obj, key: string, make: () => T, path: string, create
 }
 
 /**
- * Appends the injection to the owner's affinity: pod terms after the owner's own (the
- * owner's identical terms are not repeated), node requirements into every required
- * nodeSelectorTerm. Returns the new affinity and the record of what was added.
+ * Appends the injection to the owner's affinity: pod terms after the owner's own, node
+ * requirements into every required nodeSelectorTerm; a term or requirement the owner
+ * already has is not repeated. Returns the new affinity and the record of what was added.
  */
 export function inject(
   owner: Affinity | undefined,
@@ -202,29 +193,7 @@ export function inject(
     list.push(...added.map((t) => structuredClone(t)));
     if (added.length > 0) slots[slot] = added;
   }
-  let node: AppliedRecord['node'];
-  const { matchExpressions, matchFields } = injection.node;
-  if (matchExpressions.length > 0 || matchFields.length > 0) {
-    const na = ensure<Obj>(a, 'nodeAffinity', () => ({}), 'affinity.nodeAffinity', created);
-    const req = ensure<Obj>(na, REQUIRED, () => ({}), `affinity.nodeAffinity.${REQUIRED}`, created);
-    const terms = ensure<unknown[]>(
-      req,
-      'nodeSelectorTerms',
-      () => [],
-      `affinity.nodeAffinity.${REQUIRED}.nodeSelectorTerms`,
-      created,
-    );
-    const createdTerm = terms.length === 0;
-    if (createdTerm) terms.push({});
-    for (const term of terms) {
-      if (!isObj(term)) continue;
-      if (matchExpressions.length > 0)
-        ((term.matchExpressions ??= []) as unknown[]).push(...structuredClone(matchExpressions));
-      if (matchFields.length > 0)
-        ((term.matchFields ??= []) as unknown[]).push(...structuredClone(matchFields));
-    }
-    node = { matchExpressions, matchFields, createdTerm };
-  }
+  const node = injectNode(a, injection.node, created);
   const record: AppliedRecord = {
     policies: injection.policies,
     slots,
@@ -232,6 +201,50 @@ export function inject(
     created,
   };
   return { affinity: a, record };
+}
+
+/**
+ * Adds the node requirements to every required nodeSelectorTerm (creating one when there is
+ * none), each only where the term does not hold it already. `undefined` when none was added.
+ */
+function injectNode(a: Obj, wanted: NodeRequirements, created: string[]): NodeRecord | undefined {
+  if (wanted.matchExpressions.length === 0 && wanted.matchFields.length === 0) return undefined;
+  const na = ensure<Obj>(a, 'nodeAffinity', () => ({}), 'affinity.nodeAffinity', created);
+  const req = ensure<Obj>(na, REQUIRED, () => ({}), `affinity.nodeAffinity.${REQUIRED}`, created);
+  const terms = ensure<unknown[]>(
+    req,
+    'nodeSelectorTerms',
+    () => [],
+    `affinity.nodeAffinity.${REQUIRED}.nodeSelectorTerms`,
+    created,
+  );
+  const createdTerm = terms.length === 0;
+  if (createdTerm) terms.push({});
+  let added = false;
+  const alreadyThere: TermAlreadyHad[] = [];
+  for (const [i, term] of terms.entries()) {
+    if (!isObj(term)) continue;
+    const had: { matchExpressions?: JsonValue[]; matchFields?: JsonValue[] } = {};
+    for (const key of NODE_LISTS) {
+      const existing = Array.isArray(term[key]) ? (term[key] as unknown[]) : [];
+      const present = wanted[key].filter((v) => existing.some((x) => jsonEqual(x, v)));
+      const missing = wanted[key].filter((v) => !present.includes(v));
+      if (present.length > 0) had[key] = present;
+      if (missing.length > 0) {
+        ((term[key] ??= []) as unknown[]).push(...structuredClone(missing));
+        added = true;
+      }
+    }
+    if (had.matchExpressions !== undefined || had.matchFields !== undefined)
+      alreadyThere.push({ term: i, ...had });
+  }
+  if (!added) return undefined;
+  return {
+    matchExpressions: wanted.matchExpressions,
+    matchFields: wanted.matchFields,
+    createdTerm,
+    ...(alreadyThere.length > 0 ? { alreadyThere } : {}),
+  };
 }
 
 export interface DesiredAffinity {
@@ -254,36 +267,26 @@ export function desiredAffinity(
   return inject(owner, injection);
 }
 
-export const serializeRecord = (record: AppliedRecord): string => canonicalJson(record);
-
-export type RecordParse =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'ok'; readonly record: AppliedRecord }
-  | { readonly kind: 'invalid'; readonly problem: string };
-
 /**
- * Reads the annotation. A record that cannot be read means the operator cannot know what
- * it injected, so the workload must not be touched until a person looks.
+ * Why no workload could ever take this policy's terms, if none could: the record of them
+ * alone (on a workload with no affinity and the smallest selector) is over what Kubernetes
+ * allows for all of a workload's annotations, so every write would be refused with 422.
  */
-export function parseRecord(text: string | undefined): RecordParse {
-  if (text === undefined) return { kind: 'none' };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { kind: 'invalid', problem: 'is not valid JSON' };
-  }
-  if (
-    !isObj(value) ||
-    !isObj(value.policies) ||
-    !isObj(value.slots) ||
-    !Array.isArray(value.created)
-  ) {
-    return { kind: 'invalid', problem: 'does not have the fields policies, slots and created' };
-  }
-  for (const [slot, list] of Object.entries(value.slots)) {
-    if (!(slot in SLOTS) || !Array.isArray(list))
-      return { kind: 'invalid', problem: `slot "${slot}" is not a known list` };
-  }
-  return { kind: 'ok', record: value as unknown as AppliedRecord };
+export function oversizedRecord(policy: CompiledPolicy): FieldError | undefined {
+  const probe: WorkloadRef = {
+    kind: 'Deployment',
+    namespace: policy.scope.kind === 'own' ? policy.scope.namespace : 'default',
+    name: 'probe',
+    templateLabels: {},
+    podSelector: {},
+  };
+  const { record } = inject(undefined, injectionFor([policy], probe));
+  const bytes = recordBytes(serializeRecord(record));
+  if (bytes <= ANNOTATIONS_MAX_BYTES) return undefined;
+  return new FieldError(
+    'spec.affinity',
+    `its terms take ${bytes} bytes in the ${APPLIED_ANNOTATION} annotation that records them on ` +
+      `each workload, more than the ${ANNOTATIONS_MAX_BYTES} bytes Kubernetes allows for all of ` +
+      `a workload's annotations together: no workload could take them`,
+  );
 }

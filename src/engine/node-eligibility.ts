@@ -61,7 +61,8 @@ function integer(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-function requirementHolds(r: NodeSelectorRequirement, value: string | undefined): boolean {
+/** Whether a node's value for the key (undefined: no such label) meets one requirement. */
+export function requirementHolds(r: NodeSelectorRequirement, value: string | undefined): boolean {
   const values = r.values ?? [];
   switch (r.operator) {
     case 'In':

@@ -2,11 +2,15 @@
 // on the workload, say what is wrong where a person looks (a Warning Event on the workload,
 // the policy's Degraded condition naming it), and recover by itself once the cause is gone.
 //
-// - The `placement.dev/applied` record is unreadable: the operator cannot know what it
-//   injected, so it leaves the workload alone (PlacementBlocked) until a person fixes it.
+// - The `placement.dev/applied` record is unreadable (not JSON, or JSON of the wrong shape):
+//   the operator cannot know what it injected, so it leaves the workload alone
+//   (PlacementBlocked, naming the field) until a person fixes it, without an error or a
+//   retry. A policy deleted meanwhile keeps its finalizer and names the workload.
 // - The API server refuses the write (here a ValidatingAdmissionPolicy that forbids pod
-//   anti-affinity in the namespace): PlacementWriteFailed, Degraded WriteRefused with the
-//   server's message; once the admission policy is gone the write goes through.
+//   anti-affinity in the namespace, then a record over the annotation size limit):
+//   PlacementWriteFailed, Ready and Degraded WriteRefused with the server's message; once
+//   the admission policy is gone the write goes through. A policy whose record could never
+//   fit is refused up front (InvalidSpec) and writes nothing.
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/failure-paths.test.ts
 import assert from 'node:assert/strict';
@@ -19,20 +23,27 @@ import {
   condition,
   deployment,
   eventsAbout,
+  FINALIZER,
   get,
   HOSTNAME,
   list,
   makeNamespace,
+  ownerView,
   policy,
   policyStatus,
+  REQ,
   runOperator,
   sleep,
   uniqueName,
   waitEnforced,
   waitFor,
+  waitPolicyGone,
   waitRolledOut,
+  ZONE,
   type Cluster,
+  type JsonObject,
   type Obj,
+  type Operator,
 } from './support.ts';
 
 /** What a write would change: the template and the annotations, with the version. */
@@ -47,13 +58,40 @@ async function waitDegraded(c: Cluster, ns: string, name: string, reason: string
   });
 }
 
+/** The record from issue 16: valid JSON, wrong shape (merge.ts used to throw a TypeError on it). */
+const WRONG_SHAPE = '{"policies":{},"slots":{},"created":[1],"node":"x"}';
+
+/** Reconcile errors of both controllers (a retry storm), and log lines at level error. */
+async function trouble(op: Operator): Promise<{ errors: number; logged: number }> {
+  let errors = 0;
+  for (const controller of ['placement-workload', 'placement-policy'])
+    errors += await op.metric('controller_runtime_reconcile_errors_total', { controller });
+  const logged = op.process.logs.filter((l) => l['level'] === 'error').length;
+  return { errors, logged };
+}
+
+/** An In requirement on `key` with 64 values of 63 characters: 4 KiB of record each. */
+const bulky = (key: string): JsonObject => ({
+  key,
+  operator: 'In',
+  values: Array.from({ length: 64 }, (_, i) => `${'v'.repeat(58)}-${String(i).padStart(4, '0')}`),
+});
+
+/** A required anti-affinity term whose selector takes about `n` × 4.2 KiB in a record. */
+const bulkyTerm = (n: number, topologyKey: string): JsonObject => ({
+  labelSelector: {
+    matchExpressions: Array.from({ length: n }, (_, i) => bulky(`example.com/key-${i}`)),
+  },
+  topologyKey,
+});
+
 const spreadPolicy = (ns: string, name: string) =>
   policy(ns, name, {
     targets: { kinds: ['Deployment'], selector: { matchLabels: { app: 'web' } } },
     spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Preferred' }],
   });
 
-void test('failure paths that touch a workload', { timeout: 300_000 }, async (t) => {
+void test('failure paths that touch a workload', { timeout: 600_000 }, async (t) => {
   const { c, s } = await begin(t);
 
   await t.test('an unreadable applied record: the workload is left alone', async () => {
@@ -63,7 +101,7 @@ void test('failure paths that touch a workload', { timeout: 300_000 }, async (t)
     await c.apply(list(web));
     await waitRolledOut(c, ns);
     const before = fingerprint(await get(c, 'deployment', ns, 'web'));
-    await runOperator(c, s);
+    const op = await runOperator(c, s);
     await c.apply(list(spreadPolicy(ns, 'spread')));
 
     const d = await waitDegraded(c, ns, 'spread', 'WorkloadBlocked');
@@ -87,6 +125,7 @@ void test('failure paths that touch a workload', { timeout: 300_000 }, async (t)
     });
     const { status } = await policyStatus(c, ns, 'spread');
     assert.equal(condition(status, 'Degraded')?.status, 'False');
+    await op.process.stop(); // the next cases watch their own operator alone
   });
 
   await t.test('a write the API server refuses: reported, nothing changed, retried', async () => {
@@ -204,5 +243,138 @@ void test('failure paths that touch a workload', { timeout: 300_000 }, async (t)
     await waitEnforced(c, ns, 'spread', 1, 120_000);
     const recovered = await policyStatus(c, ns, 'spread');
     assert.equal(condition(recovered.status, 'Degraded')?.status, 'False');
+    await op.process.stop();
   });
+  await t.test(
+    'a record of the wrong shape: blocked, the field named, no error, no retry',
+    async () => {
+      const ns = await makeNamespace(c, s, 'shape');
+      const web = deployment(ns, 'web', { replicas: 1 });
+      (web['metadata'] as Record<string, unknown>)['annotations'] = { [APPLIED]: WRONG_SHAPE };
+      await c.apply(list(web));
+      await waitRolledOut(c, ns);
+      const before = fingerprint(await get(c, 'deployment', ns, 'web'));
+      const op = await runOperator(c, s);
+      await c.apply(list(spreadPolicy(ns, 'spread')));
+
+      const why =
+        `annotation ${APPLIED} is not a valid record: node: "x" is not an object; ` +
+        'created[0]: 1 is not a string';
+      const d = await waitDegraded(c, ns, 'spread', 'WorkloadBlocked');
+      assert.ok(d.message.includes(`Deployment ${ns}/web: ${why}`), d.message);
+      const events = await waitFor('a PlacementBlocked Event', async () => {
+        const found = await eventsAbout(c, ns, 'web', 'PlacementBlocked');
+        return found.length > 0 ? found : undefined;
+      });
+      assert.equal(events[0]?.type, 'Warning');
+      assert.equal(events[0].message, why);
+      await sleep(3_000); // an observation window: no write, no error, no retry in it
+      assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before);
+      assert.deepEqual(await trouble(op), { errors: 0, logged: 0 });
+      assert.ok(!op.process.logs.some((l) => JSON.stringify(l).includes('TypeError')));
+
+      await c.kubectl('annotate', 'deployment/web', '-n', ns, `${APPLIED}-`);
+      await waitEnforced(c, ns, 'spread', 1);
+      await op.process.stop();
+    },
+  );
+
+  await t.test(
+    'a policy deleted while its workload is blocked keeps its finalizer, names the workload, and goes once the record is fixed',
+    async () => {
+      const ns = await makeNamespace(c, s, 'held');
+      await c.apply(list(deployment(ns, 'web', { replicas: 1 })));
+      await waitRolledOut(c, ns);
+      const original = await get(c, 'deployment', ns, 'web');
+      const op = await runOperator(c, s);
+      await c.apply(list(spreadPolicy(ns, 'spread')));
+      await waitEnforced(c, ns, 'spread', 1);
+      const good = (await get(c, 'deployment', ns, 'web')).metadata.annotations?.[APPLIED];
+      assert.ok(good !== undefined);
+
+      await c.kubectl(
+        'annotate',
+        '--overwrite',
+        'deployment/web',
+        '-n',
+        ns,
+        `${APPLIED}=${WRONG_SHAPE}`,
+      );
+      const carrying = fingerprint(await get(c, 'deployment', ns, 'web'));
+      await c.kubectl('delete', 'placementpolicy', 'spread', '-n', ns, '--wait=false');
+      const d = await waitDegraded(c, ns, 'spread', 'DeletionBlocked');
+      t.diagnostic(`Degraded: ${d.message}`);
+      assert.ok(
+        d.message.includes(`Deployment ${ns}/web: annotation ${APPLIED} is not a valid record`),
+      );
+      const held = await policyStatus(c, ns, 'spread');
+      assert.ok(held.metadata.deletionTimestamp !== undefined, 'being deleted');
+      assert.deepEqual(held.metadata.finalizers, [FINALIZER], 'the finalizer stays');
+      assert.equal(condition(held.status, 'Ready')?.reason, 'Deleting');
+      await sleep(3_000); // still held, the workload untouched
+      assert.deepEqual((await policyStatus(c, ns, 'spread')).metadata.finalizers, [FINALIZER]);
+      assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), carrying);
+
+      // A person puts the record right: the terms come out, then the policy goes.
+      await c.kubectl('annotate', '--overwrite', 'deployment/web', '-n', ns, `${APPLIED}=${good}`);
+      await waitPolicyGone(c, ns, 'spread');
+      assert.deepEqual(ownerView(await get(c, 'deployment', ns, 'web')), ownerView(original));
+      await op.process.stop();
+    },
+  );
+
+  await t.test(
+    'a policy whose record cannot fit is refused up front; a write over the limit has its own reason',
+    async () => {
+      const ns = await makeNamespace(c, s, 'size');
+      const blob = { 'example.com/blob': 'b'.repeat(70_000) };
+      const web = deployment(ns, 'web', { replicas: 1, labels: { app: 'web' } });
+      (web['metadata'] as Record<string, unknown>)['annotations'] = blob;
+      await c.apply(list(web));
+      await waitRolledOut(c, ns);
+      const before = fingerprint(await get(c, 'deployment', ns, 'web'));
+      const op = await runOperator(c, s);
+      const targets = { kinds: ['Deployment'], selector: { matchLabels: { app: 'web' } } };
+
+      // 2 × 32 requirements × 4 KiB: no workload could carry the record of it.
+      const huge = policy(ns, 'huge', {
+        targets,
+        affinity: { podAntiAffinity: { [REQ]: [bulkyTerm(32, HOSTNAME), bulkyTerm(32, ZONE)] } },
+      });
+      await c.apply(list(huge), '--server-side');
+      const invalid = await waitFor('policy huge refused', async () => {
+        const { status } = await policyStatus(c, ns, 'huge');
+        const ready = condition(status, 'Ready');
+        return ready?.reason === 'InvalidSpec' ? ready : undefined;
+      });
+      t.diagnostic(`Ready: ${invalid.message}`);
+      assert.match(
+        invalid.message,
+        /^spec.affinity: its terms take \d+ bytes in the placement.dev\/applied annotation .* more than the 262144 bytes Kubernetes allows/,
+      );
+      assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before, 'nothing written');
+      await c.kubectl('delete', 'placementpolicy', 'huge', '-n', ns);
+
+      // 32 requirements (136 KiB) fit alone, but not with the workload's own 70 KB annotation
+      // and kubectl's copy of it: the API server refuses the write.
+      const big = policy(ns, 'big', {
+        targets,
+        affinity: { podAntiAffinity: { [REQ]: [bulkyTerm(32, HOSTNAME)] } },
+      });
+      await c.apply(list(big), '--server-side');
+      const { status } = await waitFor('policy big refused by the API server', async () => {
+        const found = await policyStatus(c, ns, 'big');
+        return condition(found.status, 'Degraded')?.reason === 'WriteRefused' ? found : undefined;
+      });
+      t.diagnostic(`Degraded: ${condition(status, 'Degraded')?.message ?? ''}`);
+      assert.match(
+        condition(status, 'Degraded')?.message ?? '',
+        /HTTP 422: .*annotations: Too long/,
+      );
+      assert.equal(condition(status, 'Ready')?.status, 'False');
+      assert.equal(condition(status, 'Ready')?.reason, 'WriteRefused');
+      assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before, 'nothing written');
+      await op.process.stop();
+    },
+  );
 });

@@ -544,6 +544,32 @@ export async function waitEnforced(
   }
 }
 
+/** Waits until the PlacementPolicy is gone (its finalizer released). */
+export async function waitPolicyGone(
+  c: Cluster,
+  ns: string,
+  name: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitFor(
+    `policy ${ns}/${name} gone`,
+    async () => {
+      const out = await c.kubectl(
+        'get',
+        'placementpolicy',
+        name,
+        '-n',
+        ns,
+        '--ignore-not-found',
+        '-o',
+        'name',
+      );
+      return out.trim() === '' ? true : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 /** Waits until every Deployment in `ns` has rolled out its current template completely. */
 export async function waitRolledOut(c: Cluster, ns: string, timeoutMs = 90_000): Promise<void> {
   await waitFor(

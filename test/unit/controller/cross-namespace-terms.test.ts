@@ -71,7 +71,7 @@ function statusUnder(setting: CrossNamespaceTerms, policy: PlacementPolicy) {
     audit: undefined,
     now: '2026-12-05T00:00:00Z',
   });
-  return { catalog, entry, status, plan: planWorkload(web, catalog, {}) };
+  return { catalog, entry, status, plan: planWorkload(web, catalog, () => ({})) };
 }
 
 void describe('--namespaced-policy-cross-namespace-terms', () => {

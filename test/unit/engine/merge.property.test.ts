@@ -13,13 +13,10 @@ import type { JsonValue } from '../../../src/engine/canonical.ts';
 import {
   desiredAffinity,
   inject,
-  parseRecord,
   revertInjected,
-  serializeRecord,
-  SLOTS,
   type Injection,
-  type Slot,
 } from '../../../src/engine/merge.ts';
+import { parseRecord, serializeRecord, SLOTS, type Slot } from '../../../src/engine/record.ts';
 
 const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 const PREFERRED = 'preferredDuringSchedulingIgnoredDuringExecution';
@@ -297,4 +294,104 @@ void test('a policy edited to ask nothing leaves an affinity the owner never had
   const edited = desiredAffinity(applied.affinity, applied.record, emptied);
   assert.equal(edited.affinity, undefined);
   assert.equal(edited.record, null, 'and the record goes');
+});
+
+/** How many times `value` occurs in `list`, by JSON text. */
+const count = (list: readonly unknown[], value: unknown): number =>
+  list.filter((x) => JSON.stringify(x) === JSON.stringify(value)).length;
+
+/** The owner's nodeSelectorTerms, each holding some of `wanted` among requirements of its own. */
+const termsHolding = (wanted: readonly JsonValue[]) =>
+  list(
+    fc.record({
+      own: fc.array(nodeRequirement, { maxLength: 2 }),
+      some: fc.subarray([...wanted]),
+      order: fc.boolean(),
+    }),
+  ).map((terms) =>
+    terms.map(({ own, some, order }) => {
+      const all = order ? [...own, ...some] : [...some, ...own];
+      return all.length === 0 ? {} : { matchExpressions: all }; // as the API server stores it
+    }),
+  );
+
+void test('a node requirement a term already holds is not added to it again, and stays when reverted', () => {
+  fc.assert(
+    fc.property(
+      injection.chain((inj) =>
+        termsHolding(inj.node.matchExpressions).map((terms) => ({ inj, terms })),
+      ),
+      ({ inj, terms }) => {
+        const owner = {
+          nodeAffinity: { [REQUIRED]: { nodeSelectorTerms: terms } },
+        } as unknown as Affinity;
+        const { affinity, record } = inject(owner, inj);
+        const after = (affinity.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms ?? []) as Obj[];
+        after.forEach((term, i) => {
+          const before =
+            (terms[i] as { matchExpressions?: unknown[] } | undefined)?.matchExpressions ?? [];
+          const now = (term.matchExpressions as unknown[] | undefined) ?? [];
+          for (const e of inj.node.matchExpressions) {
+            assert.equal(
+              count(now, e),
+              Math.max(1, count(before, e)),
+              `term ${i}: ${JSON.stringify(e)}`,
+            );
+          }
+        });
+        assert.equal(
+          bytes(revertInjected(affinity, record)),
+          bytes(owner),
+          'the owner’s copies stay',
+        );
+        const parsed = parseRecord(serializeRecord(record));
+        if (parsed.kind !== 'ok')
+          assert.fail(`the record does not parse: ${JSON.stringify(parsed)}`);
+        assert.equal(bytes(revertInjected(affinity, parsed.record)), bytes(owner));
+      },
+    ),
+    RUNS,
+  );
+});
+
+void test('with its record lost, a workload that carries the terms gets nothing added twice', () => {
+  fc.assert(
+    fc.property(ownerAffinity, injection, (owner, inj) => {
+      const { affinity } = inject(owner, inj);
+      const again = desiredAffinity(affinity, null, inj);
+      assert.equal(bytes(again.affinity), bytes(affinity), 'no term and no requirement repeated');
+    }),
+    RUNS,
+  );
+});
+
+void test("an owner's node requirement identical to the policy's: once in the template, and the owner's after the revert", () => {
+  const kwok = { key: 'type', operator: 'In', values: ['kwok'] };
+  const arch = { key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] };
+  const owner: Affinity = {
+    nodeAffinity: {
+      [REQUIRED]: {
+        nodeSelectorTerms: [{ matchExpressions: [kwok] }, { matchExpressions: [arch] }],
+      },
+    },
+  };
+  const inj: Injection = {
+    policies: { 'PlacementPolicy/shop/p': 1 },
+    slots: {},
+    node: { matchExpressions: [kwok], matchFields: [] },
+  };
+  const { affinity, record } = inject(owner, inj);
+  assert.deepEqual(affinity.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms, [
+    { matchExpressions: [kwok] },
+    { matchExpressions: [arch, kwok] },
+  ]);
+  assert.deepEqual(record.node?.alreadyThere, [{ term: 0, matchExpressions: [kwok] }]);
+  assert.equal(bytes(revertInjected(affinity, record)), bytes(owner));
+  // Every term already holds it: nothing to add, nothing to record, no rollout.
+  const only: Affinity = {
+    nodeAffinity: { [REQUIRED]: { nodeSelectorTerms: [{ matchExpressions: [kwok] }] } },
+  };
+  const none = inject(only, inj);
+  assert.equal(bytes(none.affinity), bytes(only));
+  assert.equal(none.record.node, undefined);
 });
