@@ -14,3 +14,7 @@ export * from './canonical.ts';
 export * from './merge.ts';
 export * from './feasibility.ts';
 export * from './node-eligibility.ts';
+export * from './scheduling-sim.ts';
+export * from './capacity.ts';
+export * from './rollout-sim.ts';
+export * from './capacity-problems.ts';
