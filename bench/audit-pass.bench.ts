@@ -129,6 +129,7 @@ class World {
         workloadReverted: quiet,
         evicted: quiet,
         setRolloutBudget: quiet,
+        setRolloutsHeldBack: quiet,
       },
       log: { info: quiet, warn: quiet, error: quiet, debug: quiet },
       evictionDryRun: false,

@@ -171,6 +171,7 @@ export async function runOperator(
       metrics,
       log,
       audit: (ref: string) => audit.summary(ref),
+      cluster: { pods: podInformer, nodes: nodeInformer },
     },
     { workers: config.workers, rolloutBudget: config.rolloutBudget, resyncMs: config.resyncMs },
   );

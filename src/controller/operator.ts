@@ -17,6 +17,7 @@ import {
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { withFields, type Logger } from './result.ts';
 import { RolloutBudget } from './rollout-budget.ts';
+import type { ClusterView } from './rollout-check.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -42,6 +43,8 @@ export interface OperatorDeps {
   readonly log: Logger;
   /** What the continuous audit knows of a policy. */
   readonly audit?: (ref: string) => AuditSummary | undefined;
+  /** Pods and nodes: template writes are simulated on them first (none: no simulation). */
+  readonly cluster?: ClusterView;
   readonly now?: () => Date;
 }
 
@@ -103,6 +106,8 @@ export class Operator {
   private readonly refused = new Map<string, string>();
   /** Workload key → the resourceVersion our last write was based on (see WorkloadReconcilerDeps). */
   private readonly writtenFrom = new Map<string, string>();
+  /** Workload key → why its template write is held back (see WorkloadReconcilerDeps). */
+  private readonly heldBack = new Map<string, string>();
 
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
@@ -173,8 +178,12 @@ export class Operator {
         this.reportBudget();
       },
       onWorkloadSettled: (refs) => {
+        placement.setRolloutsHeldBack(this.heldBack.size);
         for (const ref of refs) this.policyQueue.addAfter(ref, STATUS_DEBOUNCE_MS);
       },
+      ...(this.deps.cluster === undefined
+        ? {}
+        : { cluster: this.deps.cluster, heldBack: this.heldBack }),
     };
   }
 
@@ -189,6 +198,7 @@ export class Operator {
       isWaiting: (w) => this.budget.isWaiting(workloadKey(w)),
       isRolling: (w) => this.budget.isRolling(workloadKey(w)),
       refusal: (w) => this.refused.get(workloadKey(w)),
+      heldBack: (w) => this.heldBack.get(workloadKey(w)),
       enqueueWorkload: (key) => {
         this.workloadQueue.add(key);
       },

@@ -48,6 +48,10 @@ interface Counts {
   stalled: string[];
   /** Workloads whose last write the API server refused, with its reason. */
   refused: string[];
+  /** Workloads whose template write is held back: its rollout could not finish. */
+  heldBack: string[];
+  /** Workloads that carry the rules while the rollout our write started still runs. */
+  rolling: number;
 }
 
 /** Whether the workload's template already carries every term this one policy asks. */
@@ -73,6 +77,7 @@ function countWorkloads(
   isWaiting: (w: Workload) => boolean,
   isRolling: (w: Workload) => boolean,
   refusal: (w: Workload) => string | undefined,
+  heldBack: (w: Workload) => string | undefined,
 ): Counts {
   const c: Counts = {
     matched: 0,
@@ -82,6 +87,8 @@ function countWorkloads(
     waiting: 0,
     stalled: [],
     refused: [],
+    heldBack: [],
+    rolling: 0,
   };
   for (const w of workloads) {
     const labels = namespaceLabels(w.namespace);
@@ -94,6 +101,8 @@ function countWorkloads(
     }
     const refused = refusal(w);
     if (refused !== undefined) c.refused.push(refused);
+    const held = policy.mode === 'Enforce' ? heldBack(w) : undefined;
+    if (held !== undefined) c.heldBack.push(held);
     if (plan.kind === 'blocked') {
       c.pending++;
       c.blocked.push(`${w.kind} ${w.namespace}/${w.name}: ${plan.message}`);
@@ -103,6 +112,7 @@ function countWorkloads(
       policy.mode === 'Audit'
         ? carriesTerms(w, policy)
         : plan.kind === 'inSync' && isCurrent(w, policy);
+    if (done && policy.mode === 'Enforce' && isRolling(w)) c.rolling++;
     if (done) c.enforced++;
     else {
       c.pending++;
@@ -121,7 +131,7 @@ function isCurrent(w: Workload, policy: CompiledPolicy): boolean {
 
 type Draft = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
-function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
+function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolean): Draft {
   if (c.blocked.length > 0) {
     return {
       type: 'Ready',
@@ -138,6 +148,14 @@ function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
       message: `audit only: ${c.pending} of ${c.matched} workload(s) lack the rules`,
     };
   }
+  if (c.heldBack.length > 0) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RolloutHeldBack',
+      message: `${c.heldBack.length} workload(s) not written: their rollout could not finish`,
+    };
+  }
   if (c.pending > 0) {
     const waiting = c.waiting > 0 ? ` (${c.waiting} waiting for the rollout budget)` : '';
     return {
@@ -147,12 +165,36 @@ function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
       message: `${c.enforced} of ${c.matched} workload(s) carry the rules${waiting}`,
     };
   }
+  const notRunning = runningUnderRules(c, unsatisfiable);
+  if (notRunning !== undefined) return notRunning;
   return {
     type: 'Ready',
     status: 'True',
     reason: 'Enforced',
     message: `all ${c.matched} workload(s) carry the rules`,
   };
+}
+
+/**
+ * Ready means the pods run under the rules, not only that templates carry them: not while
+ * the rules cannot all hold, or a rollout our write started still runs.
+ */
+function runningUnderRules(c: Counts, unsatisfiable: boolean): Draft | undefined {
+  if (unsatisfiable)
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'Unsatisfiable',
+      message: 'the required rules cannot all hold for every pod (see Unsatisfiable)',
+    };
+  if (c.rolling > 0)
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RolloutInProgress',
+      message: `${c.rolling} of ${c.matched} workload(s) still rolling out the rules`,
+    };
+  return undefined;
 }
 
 /** At most this many workloads are named in a condition's message. */
@@ -165,6 +207,16 @@ function degradedCondition(c: Counts): Draft {
       status: 'True',
       reason: 'WorkloadBlocked',
       message: c.blocked.slice(0, NAMED).join('; '),
+    };
+  }
+  if (c.heldBack.length > 0) {
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'RolloutHeldBack',
+      message:
+        `${c.heldBack.length} template write(s) held back, their rollout could not finish ` +
+        `(allowBlockedRollouts: true writes anyway): ${c.heldBack.slice(0, NAMED).join('; ')}`,
     };
   }
   if (c.refused.length > 0) {
@@ -214,6 +266,8 @@ export interface StatusInputs {
   readonly isRolling: (w: Workload) => boolean;
   /** Why the API server refused the last write to the workload, if it did. */
   readonly refusal: (w: Workload) => string | undefined;
+  /** Why the workload's template write is held back, if it is. */
+  readonly heldBack?: (w: Workload) => string | undefined;
   readonly audit: AuditSummary | undefined;
   readonly now: string;
 }
@@ -257,6 +311,7 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
     inputs.isWaiting,
     inputs.isRolling,
     inputs.refusal,
+    inputs.heldBack ?? (() => undefined),
   );
   const degraded = degradedCondition(c);
   const unsatisfiable: Draft =
@@ -271,7 +326,7 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
   return {
     observedGeneration: generation,
     conditions: stamp(
-      [readyCondition(policy, c), degraded, unsatisfiable],
+      [readyCondition(policy, c, unsatisfiable.status === 'True'), degraded, unsatisfiable],
       previous,
       generation,
       inputs.now,

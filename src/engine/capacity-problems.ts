@@ -11,7 +11,7 @@ import type { FeasibilityReads, FeasibilityTarget } from './feasibility.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import { resolvePolicyTerms, type WorkloadRef } from './policy.ts';
 import { SimCluster, type NamedTerm, type PodRules, type SimPod } from './scheduling-sim.ts';
-import { compileSelector, selectorMatches } from './selector.ts';
+import { ownerFinder } from './rollout-prediction.ts';
 import { resolveTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
 import { workloadKey } from '../api/cluster.ts';
@@ -48,23 +48,17 @@ export function simulatedCluster(
   owners: readonly WorkloadRef[],
   namespaceLabels: (ns: string) => Labels,
 ): SimCluster {
-  const selectors = owners.map((w) => ({
-    key: workloadKey(w),
-    namespace: w.namespace,
-    selector: compileSelector(w.podSelector, 'podSelector'),
-  }));
+  const ownerOf = ownerFinder(owners);
   const pods: SimPod[] = [];
   for (const { pod } of index.allPods()) {
-    const owner = selectors.find(
-      (s) => s.namespace === pod.namespace && selectorMatches(s.selector, pod.labels),
-    );
+    const owner = ownerOf(pod.namespace, pod.labels);
     pods.push({
       key: pod.key,
       namespace: pod.namespace,
       labels: pod.labels,
       nodeName: pod.nodeName,
       antiAffinity: pod.antiAffinity,
-      ...(owner === undefined ? {} : { owner: owner.key }),
+      ...(owner === undefined ? {} : { owner }),
     });
   }
   return new SimCluster(nodes, pods, namespaceLabels);

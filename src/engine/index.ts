@@ -18,3 +18,4 @@ export * from './scheduling-sim.ts';
 export * from './capacity.ts';
 export * from './rollout-sim.ts';
 export * from './capacity-problems.ts';
+export * from './rollout-prediction.ts';

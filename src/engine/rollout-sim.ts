@@ -91,7 +91,7 @@ export function simulateRollout(cluster: SimCluster, subject: RolloutSubject): R
     updated: outcome.updated,
     replicas: subject.replicas,
     reason: short === undefined ? outcome.reason : `${capacityMessage(short)}; ${outcome.reason}`,
-    unblock: short === undefined ? unblockers(cluster, subject) : roomFor(short),
+    unblock: short === undefined ? unblockers(cluster, subject) : roomFor(short, subject.rules),
   };
 }
 
@@ -300,13 +300,11 @@ export function selectorText(selector: Selector): string {
 }
 
 /** When the rules hold fewer pods than replicas: more room where they allow pods, or fewer replicas. */
-function roomFor(capacity: Capacity): string[] {
+function roomFor(capacity: Capacity, rules: PodRules): string[] {
   const out = new Set<string>();
-  for (const m of capacity.misfits.values())
-    if (m.kind === 'podAffinity')
-      out.add(
-        `one more ${m.term.term.topologyKey} domain with a ${selectorText(m.term.term.selector)} pod`,
-      );
+  // A new node only helps where the pods its affinity follows run too.
+  for (const a of rules.affinity)
+    out.add(`one more ${a.term.topologyKey} domain with a ${selectorText(a.term.selector)} pod`);
   if (out.size === 0) out.add('one more node its rules admit');
   out.add(`replicas ≤ ${String(capacity.placed)}`);
   return [...out];

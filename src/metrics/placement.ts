@@ -49,6 +49,8 @@ export interface PlacementMetrics {
   evicted(result: EvictionOutcome): void;
   /** Workloads rolling because of the operator, and how many may. */
   setRolloutBudget(inUse: number, limit: number): void;
+  /** `placement_rollouts_held_back`: template writes not made because their rollout could not finish. */
+  setRolloutsHeldBack(count: number): void;
 }
 
 // Audits of 150,000 pods are targeted well under a second; the tail covers slow API lists.
@@ -111,6 +113,12 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     registers,
   });
 
+  const heldBack = new Gauge({
+    name: 'placement_rollouts_held_back',
+    help: 'Workloads whose template write is held back because the rollout it would start could not finish',
+    registers,
+  });
+
   return {
     setPolicyWorkloads(policy, counts) {
       for (const state of WORKLOAD_STATES) policyWorkloads.set({ policy, state }, counts[state]);
@@ -138,6 +146,9 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     setRolloutBudget(inUse, limit) {
       budgetInUse.set(inUse);
       budgetLimit.set(limit);
+    },
+    setRolloutsHeldBack(count) {
+      heldBack.set(count);
     },
   };
 }
