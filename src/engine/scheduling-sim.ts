@@ -71,6 +71,8 @@ export class SimCluster {
   private readonly byLabel = new Map<string, Set<SimPod>>();
   /** Pods with anti-affinity, filed under each `key=value` their terms need ('' when none). */
   private readonly antiByAnchor = new Map<string, Set<SimPod>>();
+  /** Owner → node → how many of its pods run there (the spreading score reads it). */
+  private readonly byOwner = new Map<string, Map<string, number>>();
   readonly namespaceLabels: (ns: string) => Labels;
   /** Changes made inside `trying`, to be undone. */
   private journal: (readonly ['added' | 'removed', SimPod])[] | null = null;
@@ -123,6 +125,7 @@ export class SimCluster {
     this.remove(pod.key);
     this.journal?.push(['added', pod]);
     this.pods.set(pod.key, pod);
+    if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
     for (const [k, v] of Object.entries(pod.labels)) file(this.byLabel, `${k}=${v}`, pod, 1);
     for (const a of pod.antiAffinity)
       for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, 1);
@@ -133,6 +136,7 @@ export class SimCluster {
     if (pod === undefined) return;
     this.journal?.push(['removed', pod]);
     this.pods.delete(key);
+    if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
     for (const [k, v] of Object.entries(pod.labels)) file(this.byLabel, `${k}=${v}`, pod, -1);
     for (const a of pod.antiAffinity)
       for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, -1);
@@ -233,7 +237,8 @@ export class SimCluster {
     const misfits = new Map<string, Misfit>();
     let best: NodeFacts | undefined;
     let bestCount = Infinity;
-    const counts = owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
+    const counts: ReadonlyMap<string, number> =
+      owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
     for (const node of this.nodes) {
       const misfit = prepared.misfit(node);
       if (misfit !== null) {
@@ -259,11 +264,17 @@ export class SimCluster {
   }
 
   /** Pods of `owner` per node. */
-  ownerCounts(owner: string): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const p of this.pods.values())
-      if (p.owner === owner) counts.set(p.nodeName, (counts.get(p.nodeName) ?? 0) + 1);
-    return counts;
+  ownerCounts(owner: string): ReadonlyMap<string, number> {
+    return this.byOwner.get(owner) ?? new Map<string, number>();
+  }
+
+  private countOwner(owner: string, node: string, delta: 1 | -1): void {
+    const counts = this.byOwner.get(owner) ?? new Map<string, number>();
+    const n = (counts.get(node) ?? 0) + delta;
+    if (n > 0) counts.set(node, n);
+    else counts.delete(node);
+    if (counts.size > 0) this.byOwner.set(owner, counts);
+    else this.byOwner.delete(owner);
   }
 }
 
