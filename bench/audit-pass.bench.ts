@@ -131,6 +131,7 @@ class World {
         evicted: quiet,
         setRolloutBudget: quiet,
         setSettling: quiet,
+        setRolloutsHeldBack: quiet,
       },
       log: { info: quiet, warn: quiet, error: quiet, debug: quiet },
       evictionDryRun: false,

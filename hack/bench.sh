@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: the engine benchmark (5,000 nodes / 150,000 pods), the continuous-audit
-# pass benchmark (same cluster), then the operator at scale on the local control plane
+# pass benchmark (same cluster), the rollout simulation (1,000 Deployments / 10,000 pods;
+# BENCH_ROLLOUT=0 skips it), then the operator at scale on the local control plane
 # (500 KWOK nodes / 10,000 pods, then a policy over 1,000 Deployments applied and deleted at
 # rollout budgets 5 and 50: 40-60 minutes). Arguments go to the engine
 # bench; BENCH_AUDIT=0 skips the audit-pass run and BENCH_AUDIT_ARGS passes flags to it;
@@ -12,6 +13,9 @@ bash hack/node --expose-gc bench/engine.bench.ts "$@"
 if [ "${BENCH_AUDIT:-1}" != 0 ]; then
   # shellcheck disable=SC2086 # word splitting of the flags is intended
   bash hack/node bench/audit-pass.bench.ts ${BENCH_AUDIT_ARGS:-}
+fi
+if [ "${BENCH_ROLLOUT:-1}" != 0 ]; then
+  bash hack/node bench/rollout-sim.bench.ts
 fi
 if [ "${BENCH_OPERATOR:-1}" != 0 ]; then
   # shellcheck disable=SC2086 # word splitting of the flags is intended

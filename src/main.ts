@@ -390,6 +390,7 @@ export async function runOperator(
       metrics,
       log,
       audit: (ref: string) => audit.summary(ref),
+      cluster: { pods: podInformer, nodes: nodeInformer },
     },
     {
       workers: config.workers,

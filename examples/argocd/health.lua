@@ -6,8 +6,11 @@
 -- Argo CD runs it with gopher-lua (Lua 5.1 syntax) and `obj` set to the live object.
 --   Progressing  no status yet, or status older than the spec (observedGeneration <
 --                metadata.generation), or Ready=False because workloads are still
---                rolling out (reason RolloutPending), or Ready not reported yet
---   Degraded     Degraded=True or Unsatisfiable=True (their message), or Ready=False
+--                rolling out (reason RolloutPending: still to be written;
+--                RolloutInProgress: the rollouts it started still run), or Ready
+--                not reported yet
+--   Degraded     Degraded=True (a write held back: RolloutHeldBack; a stalled rollout,
+--                ...) or Unsatisfiable=True (their message), or Ready=False
 --                for any other reason
 --   Healthy      Ready=True
 local hs = {}
@@ -66,7 +69,7 @@ if ready.status == "True" then
   hs.message = message(ready, "Ready")
   return hs
 end
-if ready.reason == "RolloutPending" then
+if ready.reason == "RolloutPending" or ready.reason == "RolloutInProgress" then
   hs.status = "Progressing"
   hs.message = message(ready, "Workloads are rolling out")
   return hs

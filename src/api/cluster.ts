@@ -33,6 +33,27 @@ export interface Workload {
   readonly rolloutStalled?: string;
   /** Desired pods (spec.replicas, default 1; DaemonSet: scheduled nodes; CronJob: 1). */
   readonly replicas: number;
+  /** How a template change rolls out (absent: CronJob, ReplicaSet). */
+  readonly rollout?: RolloutStrategy;
+}
+
+/** An int or a percentage, as in `maxSurge: 25%`. */
+export type IntOrPercent = number | string;
+
+/**
+ * A workload's update strategy as written (defaults not applied): Deployment
+ * `spec.strategy`, StatefulSet `spec.updateStrategy` and `spec.podManagementPolicy`,
+ * DaemonSet `spec.updateStrategy`.
+ */
+export interface RolloutStrategy {
+  /** `RollingUpdate`, `Recreate` (Deployment) or `OnDelete` (StatefulSet, DaemonSet). */
+  readonly type?: string;
+  readonly maxSurge?: IntOrPercent;
+  readonly maxUnavailable?: IntOrPercent;
+  /** StatefulSet: ordinals below it keep the old template. */
+  readonly partition?: number;
+  /** StatefulSet: `OrderedReady` or `Parallel`. */
+  readonly podManagementPolicy?: string;
 }
 
 /** A workload's key in the caches and the work queue: `<kind>/<namespace>/<name>`. */

@@ -51,6 +51,11 @@ export interface PlacementPolicySpec {
   readonly affinity?: Affinity;
   readonly spreadAcross?: readonly SpreadAcross[];
   readonly audit?: PolicyAudit;
+  /**
+   * Write templates even when the rollout the write would start cannot finish (default
+   * false: such a write is held back and the policy says why).
+   */
+  readonly allowBlockedRollouts?: boolean;
 }
 
 export interface PlacementPolicy {

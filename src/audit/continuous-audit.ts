@@ -558,6 +558,8 @@ export class ContinuousAudit {
           policies: targeting,
           ownAffinity:
             w.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
+          ownAntiAffinity:
+            w.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
           constraints: workloadConstraints(w),
         });
       }

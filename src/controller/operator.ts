@@ -21,6 +21,7 @@ import { ReconcileLoop } from './reconcile-loop.ts';
 import { withFields, type Logger } from './result.ts';
 import { RolloutBudget } from './rollout-budget.ts';
 import { SettleWindow } from './settle-window.ts';
+import type { ClusterView } from './rollout-check.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
 import { WorkQueue, type Clock } from './workqueue.ts';
 
@@ -46,6 +47,8 @@ export interface OperatorDeps {
   readonly log: Logger;
   /** What the continuous audit knows of a policy. */
   readonly audit?: (ref: string) => AuditSummary | undefined;
+  /** Pods and nodes: template writes are simulated on them first (none: no simulation). */
+  readonly cluster?: ClusterView;
   readonly now?: () => Date;
   /** Timers of the settle window (tests pass a fake one). */
   readonly clock?: Clock;
@@ -120,6 +123,8 @@ export class Operator {
   private readonly writtenFrom = new Map<string, string>();
   /** Records removed by hand while their terms stayed (see LostRecords). */
   private readonly lost = new LostRecords();
+  /** Workload key → why its template write is held back (see WorkloadReconcilerDeps). */
+  private readonly heldBack = new Map<string, string>();
 
   constructor(deps: OperatorDeps, options: OperatorOptions) {
     this.deps = deps;
@@ -202,8 +207,12 @@ export class Operator {
         this.reportBudget();
       },
       onWorkloadSettled: (refs) => {
+        placement.setRolloutsHeldBack(this.heldBack.size);
         for (const ref of refs) this.policyQueue.addAfter(ref, STATUS_DEBOUNCE_MS);
       },
+      ...(this.deps.cluster === undefined
+        ? {}
+        : { cluster: this.deps.cluster, heldBack: this.heldBack }),
     };
   }
 
@@ -218,6 +227,7 @@ export class Operator {
       isWaiting: (w) => this.budget.isWaiting(workloadKey(w)),
       isRolling: (w) => this.budget.isRolling(workloadKey(w)),
       refusal: (w) => this.refused.get(workloadKey(w)),
+      heldBack: (w) => this.heldBack.get(workloadKey(w)),
       enqueueWorkload: (key) => {
         this.enqueueWorkload(key);
       },

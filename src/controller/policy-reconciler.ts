@@ -37,6 +37,7 @@ export interface PolicyReconcilerDeps {
   readonly isWaiting: (w: Workload) => boolean;
   readonly isRolling: (w: Workload) => boolean;
   readonly refusal: (w: Workload) => string | undefined;
+  readonly heldBack?: (w: Workload) => string | undefined;
   readonly enqueueWorkload: (key: string) => void;
   readonly audit: (ref: string) => AuditSummary | undefined;
   readonly now: () => Date;
@@ -147,6 +148,7 @@ export async function reconcilePolicy(
     isWaiting: deps.isWaiting,
     isRolling: deps.isRolling,
     refusal: deps.refusal,
+    ...(deps.heldBack === undefined ? {} : { heldBack: deps.heldBack }),
     audit: deps.audit(ref),
     now: now.toISOString(),
   });

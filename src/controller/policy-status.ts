@@ -50,6 +50,10 @@ interface Counts {
   refused: string[];
   /** Workloads left unwritten because required rules contradict, with the contradiction. */
   contradicted: string[];
+  /** Workloads whose template write is held back: its rollout could not finish. */
+  heldBack: string[];
+  /** Workloads that carry the rules while the rollout our write started still runs. */
+  rolling: number;
 }
 
 /** Whether the workload's template already carries every term this one policy asks. */
@@ -75,6 +79,7 @@ function countWorkloads(
   isWaiting: (w: Workload) => boolean,
   isRolling: (w: Workload) => boolean,
   refusal: (w: Workload) => string | undefined,
+  heldBack: (w: Workload) => string | undefined,
 ): Counts {
   const c: Counts = {
     matched: 0,
@@ -85,6 +90,8 @@ function countWorkloads(
     stalled: [],
     refused: [],
     contradicted: [],
+    heldBack: [],
+    rolling: 0,
   };
   for (const w of workloads) {
     const labels = namespaceLabels(w.namespace);
@@ -97,6 +104,8 @@ function countWorkloads(
     }
     const refused = refusal(w);
     if (refused !== undefined) c.refused.push(refused);
+    const held = policy.mode === 'Enforce' ? heldBack(w) : undefined;
+    if (held !== undefined) c.heldBack.push(held);
     if (plan.kind === 'blocked') {
       c.pending++;
       c.blocked.push(`${w.kind} ${w.namespace}/${w.name}: ${plan.message}`);
@@ -114,6 +123,7 @@ function countWorkloads(
       policy.mode === 'Audit'
         ? carriesTerms(w, policy)
         : plan.kind === 'inSync' && isCurrent(w, policy);
+    if (done && policy.mode === 'Enforce' && isRolling(w)) c.rolling++;
     if (done) c.enforced++;
     else {
       c.pending++;
@@ -132,7 +142,7 @@ function isCurrent(w: Workload, policy: CompiledPolicy): boolean {
 
 type Draft = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
-function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
+function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolean): Draft {
   if (c.blocked.length > 0) {
     return {
       type: 'Ready',
@@ -165,6 +175,14 @@ function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
       message: `the API server refused the write to ${c.refused.length} workload(s) (see Degraded)`,
     };
   }
+  if (c.heldBack.length > 0) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RolloutHeldBack',
+      message: `${c.heldBack.length} workload(s) not written: their rollout could not finish`,
+    };
+  }
   if (c.pending > 0) {
     const waiting = c.waiting > 0 ? ` (${c.waiting} waiting for the rollout budget)` : '';
     return {
@@ -174,12 +192,36 @@ function readyCondition(policy: CompiledPolicy, c: Counts): Draft {
       message: `${c.enforced} of ${c.matched} workload(s) carry the rules${waiting}`,
     };
   }
+  const notRunning = runningUnderRules(c, unsatisfiable);
+  if (notRunning !== undefined) return notRunning;
   return {
     type: 'Ready',
     status: 'True',
     reason: 'Enforced',
     message: `all ${c.matched} workload(s) carry the rules`,
   };
+}
+
+/**
+ * Ready means the pods run under the rules, not only that templates carry them: not while
+ * the rules cannot all hold, or a rollout our write started still runs.
+ */
+function runningUnderRules(c: Counts, unsatisfiable: boolean): Draft | undefined {
+  if (unsatisfiable)
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'Unsatisfiable',
+      message: 'the required rules cannot all hold for every pod (see Unsatisfiable)',
+    };
+  if (c.rolling > 0)
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RolloutInProgress',
+      message: `${c.rolling} of ${c.matched} workload(s) still rolling out the rules`,
+    };
+  return undefined;
 }
 
 /** At most this many workloads are named in a condition's message. */
@@ -203,6 +245,16 @@ function degradedCondition(c: Counts): Draft {
         `required rules cannot all hold in ${c.contradicted.length} workload(s): nothing is ` +
         `written to them, and what they carry stays as it is until one of the rules changes: ` +
         c.contradicted.slice(0, NAMED).join('; '),
+    };
+  }
+  if (c.heldBack.length > 0) {
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'RolloutHeldBack',
+      message:
+        `${c.heldBack.length} template write(s) held back, their rollout could not finish ` +
+        `(allowBlockedRollouts: true writes anyway): ${c.heldBack.slice(0, NAMED).join('; ')}`,
     };
   }
   if (c.refused.length > 0) {
@@ -252,6 +304,8 @@ export interface StatusInputs {
   readonly isRolling: (w: Workload) => boolean;
   /** Why the API server refused the last write to the workload, if it did. */
   readonly refusal: (w: Workload) => string | undefined;
+  /** Why the workload's template write is held back, if it is. */
+  readonly heldBack?: (w: Workload) => string | undefined;
   readonly audit: AuditSummary | undefined;
   readonly now: string;
 }
@@ -295,6 +349,7 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
     inputs.isWaiting,
     inputs.isRolling,
     inputs.refusal,
+    inputs.heldBack ?? (() => undefined),
   );
   const degraded = degradedCondition(c);
   const unsatisfiable: Draft =
@@ -309,7 +364,7 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
   return {
     observedGeneration: generation,
     conditions: stamp(
-      [readyCondition(policy, c), degraded, unsatisfiable],
+      [readyCondition(policy, c, unsatisfiable.status === 'True'), degraded, unsatisfiable],
       previous,
       generation,
       inputs.now,

@@ -5,9 +5,17 @@ import {
   describeContradiction,
 } from '../engine/index.ts';
 import type { LostRecords } from './lost-records.ts';
-import { planWorkload } from './plan.ts';
+import { planWorkload, type WorkloadPlan } from './plan.ts';
+import { checkRollout, type ClusterView } from './rollout-check.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
-import type { EventRecorder, Store, Workload, WorkloadWriter, WriteResult } from './ports.ts';
+import type {
+  EventRecorder,
+  EventTarget,
+  Store,
+  Workload,
+  WorkloadWriter,
+  WriteResult,
+} from './ports.ts';
 import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
 import type { RolloutBudget } from './rollout-budget.ts';
 
@@ -37,6 +45,10 @@ export interface WorkloadReconcilerDeps {
   readonly onWrite?: (what: 'write' | 'revert', result: WriteResult['kind']) => void;
   /** Tells the policies concerned that one of their workloads changed state. */
   readonly onWorkloadSettled?: (policyRefs: readonly string[]) => void;
+  /** Pods and nodes to simulate a rollout on before a template write (none: no check). */
+  readonly cluster?: ClusterView;
+  /** Workload key → why its template write is held back (the rollout could not finish). */
+  readonly heldBack?: Map<string, string>;
 }
 
 /**
@@ -90,6 +102,9 @@ export async function reconcileWorkload(
   }
   const plan = planWorkload(w, deps.catalog, deps.namespaceLabels, deps.lost.recall(w));
   if (plan.kind !== 'change') deps.refused.delete(key);
+  // Nothing to write any more: a write held back before is no longer waiting.
+  if (plan.kind !== 'change' && deps.heldBack?.delete(key) === true)
+    deps.onWorkloadSettled?.(plan.kind === 'inSync' ? plan.enforced.map((p) => p.ref) : []);
   if (plan.kind !== 'change' || !plan.templateChanged) deps.budget.declined(key);
   switch (plan.kind) {
     case 'skip':
@@ -118,6 +133,11 @@ export async function reconcileWorkload(
     }
     case 'change':
       break;
+  }
+  if (deps.cluster !== undefined && deps.heldBack !== undefined) {
+    const check = checkRollout(w, plan, deps.cluster, deps.namespaceLabels);
+    if (check.kind === 'holdBack') return holdBack(key, target, plan, check.message, deps, log);
+    if (deps.heldBack.delete(key)) deps.onWorkloadSettled?.(plan.enforced.map((p) => p.ref));
   }
   if (plan.templateChanged && !deps.budget.tryAcquire(key)) {
     log.debug('waiting for the rollout budget', {
@@ -196,6 +216,27 @@ export async function reconcileWorkload(
       }
       return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
   }
+}
+
+/**
+ * A write whose rollout could not finish is not made: the workload waits, the policy and a
+ * Warning Event say why, and a later reconcile (a resync, a change) looks again.
+ */
+function holdBack(
+  key: string,
+  target: EventTarget,
+  plan: Extract<WorkloadPlan, { kind: 'change' }>,
+  message: string,
+  deps: WorkloadReconcilerDeps,
+  log: Logger,
+): ReconcileResult {
+  deps.budget.declined(key);
+  if (deps.heldBack?.get(key) === message) return DONE;
+  deps.heldBack?.set(key, message);
+  log.warn('template write held back: the rollout could not finish', { reason: message });
+  deps.events.record(target, 'Warning', 'RolloutHeldBack', message);
+  deps.onWorkloadSettled?.(plan.enforced.map((p) => p.ref));
+  return DONE;
 }
 
 /** What a stalled rollout's Event says. */

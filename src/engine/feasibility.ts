@@ -7,6 +7,7 @@ import { selectorAnchor } from './selector.ts';
 import { resolveTerm, termMatches, type ResolvedTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
 import { labelOf } from './labels.ts';
+import { capacityProblems } from './capacity-problems.ts';
 
 /** A workload and what the policies that target it require of its pods. */
 export interface FeasibilityTarget {
@@ -16,6 +17,8 @@ export interface FeasibilityTarget {
   readonly policies: readonly CompiledPolicy[];
   /** The workload's own required podAffinity terms, from its template. */
   readonly ownAffinity: readonly PodAffinityTerm[];
+  /** Its own required podAntiAffinity terms, from its template. */
+  readonly ownAntiAffinity?: readonly PodAffinityTerm[];
   /** Where its pods may go at all: the template's nodeSelector, node affinity, tolerations. */
   readonly constraints?: PodConstraints;
 }
@@ -39,6 +42,8 @@ export class FeasibilityReads {
    * constraints (any label may matter), or a node with taints or a cordon.
    */
   nodeDetails = false;
+  /** Whether any pod with required anti-affinity may change the result (capacity counts them). */
+  antiAffinityPods = false;
   /**
    * Each look-up for running pods (the terms one pod had to meet together), filed under a
    * `key=value` label every pod it finds carries, or under '' when there is none.
@@ -67,6 +72,7 @@ export class FeasibilityReads {
         if (terms.every((t) => index.selects(t, pod))) return true;
       return false;
     };
+    if (this.antiAffinityPods && pod.antiAffinity.length > 0) return true;
     return finds('') || Object.entries(pod.labels).some(([k, v]) => finds(`${k}=${v}`));
   }
 
@@ -105,7 +111,9 @@ export interface Feasibility {
  * - required podAffinity that no running pod meets and no workload can meet first: the
  *   target pods do not exist, the workload's own pods do not match all its terms (so the
  *   scheduler's first-pod exception does not apply), and every workload that could provide
- *   a match is itself waiting — the cycle of mutual required affinity.
+ *   a match is itself waiting — the cycle of mutual required affinity;
+ * - otherwise, all its required rules together (capacity-problems.ts): fewer of its pods
+ *   fit than it has replicas.
  */
 export function unsatisfiablePolicies(
   targets: readonly FeasibilityTarget[],
@@ -133,9 +141,15 @@ export function feasibility(
     out.set(ref, list);
   };
   const reads = new FeasibilityReads();
-  const domains = domainCounter([...nodes], reads);
+  const nodeList = [...nodes];
+  const domains = domainCounter(nodeList, reads);
   for (const t of targets) spreadProblems(t, domains, namespaceLabels, report);
   affinityProblems(targets, index, namespaceLabels, report, reads);
+  // A workload whose rules fail one by one is not counted again for them all together.
+  const reported = [...out.values()].flat();
+  const told = (w: WorkloadRef): boolean =>
+    reported.some((m) => m.startsWith(`${describe(w)} `) || m.startsWith(`${describe(w)}:`));
+  capacityProblems(targets, index, nodeList, namespaceLabels, told, report, reads);
   return { unsatisfiable: out, reads };
 }
 

@@ -17,3 +17,8 @@ export * from './feasibility.ts';
 export * from './node-eligibility.ts';
 export * from './tenancy.ts';
 export * from './contradiction.ts';
+export * from './scheduling-sim.ts';
+export * from './capacity.ts';
+export * from './rollout-sim.ts';
+export * from './capacity-problems.ts';
+export * from './rollout-prediction.ts';

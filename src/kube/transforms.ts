@@ -15,6 +15,7 @@ import type {
 } from '../api/core.ts';
 import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
 import { int, isRecord, record, stringMap, text, type JsonRecord } from './json.ts';
+import type { RolloutStrategy } from '../api/cluster.ts';
 import type { CachedPolicy, Workload } from './types.ts';
 
 /** Only annotations under this prefix are cached: others (last-applied-configuration!) can be huge. */
@@ -171,8 +172,28 @@ export function workloadTransform(kind: WorkloadKind): (raw: unknown) => Workloa
       rolledOut: rolledOut(kind, generation, spec, record(obj['status'])),
       replicas: desiredReplicas(kind, spec, record(obj['status'])),
       ...stalled(kind, generation, record(obj['status'])),
+      ...rolloutOf(kind, spec),
     };
   };
+}
+
+const intOrPercent = (value: unknown): number | string | undefined =>
+  typeof value === 'number' || typeof value === 'string' ? value : undefined;
+
+/** The update strategy as written; the engine applies the controllers' defaults. */
+function rolloutOf(kind: WorkloadKind, spec: JsonRecord): { rollout?: RolloutStrategy } {
+  if (kind !== 'Deployment' && kind !== 'StatefulSet' && kind !== 'DaemonSet') return {};
+  const strategy = record(kind === 'Deployment' ? spec['strategy'] : spec['updateStrategy']);
+  const rolling = record(strategy['rollingUpdate']);
+  const rollout = compact<RolloutStrategy>({
+    type: text(strategy['type']),
+    maxSurge: intOrPercent(rolling['maxSurge']),
+    maxUnavailable: intOrPercent(rolling['maxUnavailable']),
+    partition: int(rolling['partition']),
+    podManagementPolicy: text(spec['podManagementPolicy']),
+  });
+  // Nothing written: the cache keeps nothing, and the engine applies the defaults.
+  return Object.keys(rollout).length === 0 ? {} : { rollout };
 }
 
 /**

@@ -63,6 +63,8 @@ export interface PlacementMetrics {
   setRolloutBudget(inUse: number, limit: number): void;
   /** Workloads waiting for a batch of policy changes to end (the settle window). */
   setSettling(count: number): void;
+  /** `placement_rollouts_held_back`: template writes not made because their rollout could not finish. */
+  setRolloutsHeldBack(count: number): void;
 }
 
 // Audits of 150,000 pods are targeted well under a second; the tail covers slow API lists.
@@ -136,6 +138,12 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     registers,
   });
 
+  const heldBack = new Gauge({
+    name: 'placement_rollouts_held_back',
+    help: 'Workloads whose template write is held back because the rollout it would start could not finish',
+    registers,
+  });
+
   return {
     setPolicyWorkloads(policy, counts) {
       for (const state of WORKLOAD_STATES) policyWorkloads.set({ policy, state }, counts[state]);
@@ -172,6 +180,9 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     },
     setSettling(count) {
       settling.set(count);
+    },
+    setRolloutsHeldBack(count) {
+      heldBack.set(count);
     },
   };
 }

@@ -186,6 +186,39 @@ const CASES: readonly Case[] = [
     message: '2 of 3 workload(s) carry the rules (1 waiting for the rollout budget)',
   },
   {
+    name: 'Ready=False, RolloutInProgress: Progressing while the rollouts it started run',
+    obj: policy(
+      withConditions([
+        cond(
+          'Ready',
+          'False',
+          'RolloutInProgress',
+          '1 of 2 workload(s) still rolling out the rules',
+        ),
+        ...healthyRest,
+      ]),
+    ),
+    status: 'Progressing',
+    message: '1 of 2 workload(s) still rolling out the rules',
+  },
+  {
+    name: 'Degraded=True (RolloutHeldBack): Degraded, naming the held-back write',
+    obj: policy(
+      withConditions([
+        cond('Ready', 'False', 'RolloutHeldBack', '1 workload(s) not written'),
+        cond(
+          'Degraded',
+          'True',
+          'RolloutHeldBack',
+          'Deployment shop/checkout-redis: at most 2 of 3 pods can run',
+        ),
+        cond('Unsatisfiable', 'False', 'Satisfiable', ''),
+      ]),
+    ),
+    status: 'Degraded',
+    message: 'Deployment shop/checkout-redis: at most 2 of 3 pods can run',
+  },
+  {
     name: 'Degraded=True (WorkloadBlocked): Degraded, with the Degraded message',
     obj: policy(
       withConditions([

@@ -18,8 +18,8 @@ import {
   makeNamespace,
   makePool,
   policy,
+  policyStatus,
   runOperator,
-  waitEnforced,
   waitFor,
   ZONE,
   type JsonObject,
@@ -64,7 +64,16 @@ void test(
           deployment(ns, app, { replicas: 0, podSpec: pool.podSpec }),
         ),
       );
-      await waitEnforced(c, ns, policyName, 1);
+      // Written, not Ready: Ready waits for pods that run under the rules, and these may
+      // never run.
+      await waitFor(`${policyName} written into ${app}`, async () => {
+        const { status, generation } = await policyStatus(c, ns, policyName);
+        return status.observedGeneration === generation &&
+          status.enforced === 1 &&
+          status.pending === 0
+          ? true
+          : undefined;
+      });
     };
     const scale = (app: string, n: number) =>
       c.kubectl('scale', 'deployment', app, '-n', ns, `--replicas=${n}`);

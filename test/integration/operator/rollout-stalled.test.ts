@@ -1,5 +1,6 @@
 // A rollout that the operator's write started and that cannot finish (a required one-per-node
-// spread for 3 replicas on a pool of 2 nodes; the Deployment's progress deadline is 5 s):
+// spread for 3 replicas on a pool of 2 nodes, written because the policy says
+// allowBlockedRollouts; the Deployment's progress deadline is 5 s):
 // the Deployment reports ProgressDeadlineExceeded, the policy turns Degraded with reason
 // RolloutStalled naming it, a Warning Event RolloutStalled lands on the Deployment, and the
 // slot stays taken, so with --rollout-budget 1 the next workload waits rather than roll out
@@ -57,6 +58,9 @@ void test(
         policy(ns, 'one-per-node', {
           targets: { kinds: ['Deployment'], selector: { matchLabels: { tier: 'spread' } } },
           spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+          // The owner writes anyway: without this the write is held back (its rollout
+          // cannot finish), and nothing stalls.
+          allowBlockedRollouts: true,
         }),
       ),
     );
@@ -113,11 +117,14 @@ void test(
       STALL_MS,
     );
     await waitRolledOut(c, ns, STALL_MS);
-    const recovered = await waitFor('the policy no longer Degraded', async () => {
+    // Ready only once the pods run under the rules: after the rollouts finish.
+    const recovered = await waitFor('the policy no longer Degraded, and Ready', async () => {
       const { status } = await policyStatus(c, ns, 'one-per-node');
       const d = condition(status, 'Degraded');
-      return d?.status === 'False' ? status : undefined;
+      return d?.status === 'False' && condition(status, 'Ready')?.status === 'True'
+        ? status
+        : undefined;
     });
-    assert.equal(condition(recovered, 'Ready')?.status, 'True');
+    assert.equal(condition(recovered, 'Ready')?.reason, 'Enforced');
   },
 );

@@ -658,6 +658,19 @@ export async function eventsAbout(
   return found.items;
 }
 
+/** How many ReplicaSets carry the label app=`app`: one as long as no rollout started. */
+export async function replicaSetCount(c: Cluster, ns: string, app: string): Promise<number> {
+  const found = await c.json<{ items: unknown[] }>(
+    'get',
+    'replicasets',
+    '-n',
+    ns,
+    '-l',
+    `app=${app}`,
+  );
+  return found.items.length;
+}
+
 /** Node name → its zone label. */
 export async function nodeZones(c: Cluster): Promise<Map<string, string>> {
   const nodes = await c.json<{ items: { metadata: Meta }[] }>('get', 'nodes');

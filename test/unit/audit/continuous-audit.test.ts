@@ -112,6 +112,9 @@ class FakeMetrics implements PlacementMetrics {
   evicted(result: EvictionMetric): void {
     this.evictions.push(result);
   }
+  setRolloutsHeldBack(): void {
+    // not the audit's
+  }
   setRolloutBudget(): void {
     // not the audit's
   }

@@ -95,6 +95,14 @@ const cache = deployment('cache', { app: 'cache' });
 const frontend = deployment('frontend', { app: 'frontend' });
 const backend = deployment('backend', { app: 'backend' });
 
+const redis = deployment('checkout-redis', { app: 'checkout-redis' });
+/** The seed policy: next to a checkout pod on `key`, one checkout-redis pod per node. */
+const redisWithCheckout = (key: string): CompiledPolicy =>
+  compiled('with-checkout', {
+    affinity: { podAffinity: { [REQUIRED]: [term(labelsIn({ app: 'checkout' }), key)] } },
+    spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+  });
+
 const NO_FIRST_POD =
   /no running pod and no workload that can start first matches all its required podAffinity terms/;
 
@@ -360,6 +368,80 @@ const cases: readonly Case[] = [
     ],
     want: {},
   },
+  // ---- all required rules together: how many pods can run ----
+  {
+    name: 'the checkout-redis seed: next to checkout (2 nodes) and one per node allows 2 of 3',
+    nodes: hostnames(4),
+    pods: [
+      pod('checkout-0', { ns: NS, labels: { app: 'checkout' }, node: 'n0' }),
+      pod('checkout-1', { ns: NS, labels: { app: 'checkout' }, node: 'n1' }),
+    ],
+    targets: [
+      target(deployment('checkout', { app: 'checkout' }), [], 2),
+      target(redis, [redisWithCheckout(HOSTNAME)], 3),
+    ],
+    want: {
+      'with-checkout': [
+        /^Deployment shop\/checkout-redis: at most 2 of 3 pods can run: 2 node\(s\) already run a pod that required podAntiAffinity .*spec\.spreadAcross\[0\].*; 2 node\(s\) have no pod that required podAffinity .*spec\.affinity\.podAffinity/,
+      ],
+    },
+  },
+  {
+    name: 'affinity on zone with one per node: every node of the provider zone',
+    nodes: zoned(),
+    pods: [pod('checkout-0', { ns: NS, labels: { app: 'checkout' }, node: 'n0' })],
+    targets: [target(redis, [redisWithCheckout(ZONE)], 3)],
+    want: { 'with-checkout': [/at most 2 of 3 pods can run/] },
+  },
+  {
+    name: 'providers on nodes the workload may not use',
+    nodes: hostnames(4),
+    pods: [
+      pod('checkout-0', { ns: NS, labels: { app: 'checkout' }, node: 'n0' }),
+      pod('checkout-1', { ns: NS, labels: { app: 'checkout' }, node: 'n1' }),
+    ],
+    targets: [
+      {
+        ...target(redis, [redisWithCheckout(HOSTNAME)], 2),
+        constraints: {
+          nodeAffinity: {
+            [REQUIRED]: {
+              nodeSelectorTerms: [
+                { matchExpressions: [{ key: HOSTNAME, operator: 'NotIn', values: ['n0'] }] },
+              ],
+            },
+          },
+        },
+      },
+    ],
+    want: {
+      'with-checkout': [
+        /at most 1 of 2 pods can run: .*1 node\(s\) are ruled out by its nodeSelector/,
+      ],
+    },
+  },
+  {
+    name: 'providers that are themselves limited: checkout one per zone, not yet running',
+    nodes: zoned(),
+    targets: [
+      target(
+        deployment('checkout', { app: 'checkout' }),
+        [spread('checkout-zones', ZONE, 'Required')],
+        2,
+      ),
+      target(redis, [redisWithCheckout(HOSTNAME)], 3),
+    ],
+    want: { 'with-checkout': [/at most 2 of 3 pods can run/] },
+  },
+  {
+    name: 'room for every pod: nothing reported',
+    nodes: hostnames(4),
+    pods: [0, 1, 2].map((i) =>
+      pod(`checkout-${String(i)}`, { ns: NS, labels: { app: 'checkout' }, node: `n${String(i)}` }),
+    ),
+    targets: [target(redis, [redisWithCheckout(HOSTNAME)], 3)],
+    want: {},
+  },
   {
     name: 'only the policy with the problem is reported',
     nodes: hostnames(2),
@@ -434,10 +516,14 @@ void describe('feasibility: what it read', () => {
     assert.equal(reads.couldFind(c.placed('other/db-1'), c.index), false, 'another namespace');
   });
 
-  void test('a workload whose own pods meet its terms looks for no running pod', () => {
-    const c = cluster([pod('web-0', { ns: NS, labels: { app: 'web' }, node: 'n0' })]);
+  void test('a workload placed anew reads its own running pods (they meet its affinity until replaced)', () => {
+    const c = cluster([
+      pod('web-0', { ns: NS, labels: { app: 'web' }, node: 'n0' }),
+      pod('cache-0', { ns: NS, labels: { app: 'cache' }, node: 'n0' }),
+    ]);
     const { reads } = c.run([target(web, [affinityTo('together', { app: 'web' })])]);
-    assert.equal(reads.couldFind(c.placed(`${NS}/web-0`), c.index), false);
+    assert.equal(reads.couldFind(c.placed(`${NS}/web-0`), c.index), true);
+    assert.equal(reads.couldFind(c.placed(`${NS}/cache-0`), c.index), false);
   });
 
   void test('the topology keys whose domains were counted', () => {

@@ -1,0 +1,128 @@
+/**
+ * Feasibility of each workload's required rules taken together: its running pods are
+ * placed anew, with every other pod where it runs, and a workload that fits fewer pods
+ * than its replicas is reported "at most N of M pods can run", naming the rules that
+ * refuse the next pod.
+ */
+import type { Labels, PodAffinityTerm } from '../api/core.ts';
+import type { PolicyRef } from '../api/policy.ts';
+import { capacityMessage, placeTogether, type CapacityTarget } from './capacity.ts';
+import type { FeasibilityReads, FeasibilityTarget } from './feasibility.ts';
+import type { NodeFacts } from './node-eligibility.ts';
+import { resolvePolicyTerms, type WorkloadRef } from './policy.ts';
+import { SimCluster, type NamedTerm, type PodRules, type SimPod } from './scheduling-sim.ts';
+import { ownerFinder } from './rollout-prediction.ts';
+import { resolveTerm } from './term.ts';
+import type { TopologyIndex } from './topology-index.ts';
+import { workloadKey } from '../api/cluster.ts';
+
+/** Kinds whose pods the scheduler may put on any node (a DaemonSet's are pinned per node). */
+const PLACEABLE = new Set(['Deployment', 'StatefulSet', 'ReplicaSet']);
+
+/** The required pod terms a workload's new pods carry: its own, then its policies'. */
+export function podRulesOf(t: FeasibilityTarget): PodRules {
+  const owner = { namespace: t.workload.namespace, labels: t.workload.templateLabels };
+  const own = (list: readonly PodAffinityTerm[], field: string): NamedTerm[] =>
+    list.map((raw, i) => ({
+      term: resolveTerm(raw, owner, `${field}[${String(i)}]`),
+      source: 'pod',
+      field: `${field}[${String(i)}]`,
+    }));
+  const fromPolicies = t.policies.map((p) => resolvePolicyTerms(p, t.workload, owner));
+  return {
+    namespace: t.workload.namespace,
+    labels: t.workload.templateLabels,
+    constraints: t.constraints ?? {},
+    affinity: [...own(t.ownAffinity, 'podAffinity'), ...fromPolicies.flatMap((p) => p.affinity)],
+    antiAffinity: [
+      ...own(t.ownAntiAffinity ?? [], 'podAntiAffinity'),
+      ...fromPolicies.flatMap((p) => p.antiAffinity),
+    ],
+  };
+}
+
+/** The index's pods as the scheduler model holds them, each filed under its workload. */
+export function simulatedCluster(
+  index: TopologyIndex,
+  nodes: readonly NodeFacts[],
+  owners: readonly WorkloadRef[],
+  namespaceLabels: (ns: string) => Labels,
+): SimCluster {
+  const ownerOf = ownerFinder(owners);
+  const pods: SimPod[] = [];
+  for (const { pod } of index.allPods()) {
+    const owner = ownerOf(pod.namespace, pod.labels);
+    pods.push({
+      key: pod.key,
+      namespace: pod.namespace,
+      labels: pod.labels,
+      nodeName: pod.nodeName,
+      antiAffinity: pod.antiAffinity,
+      ...(owner === undefined ? {} : { owner }),
+    });
+  }
+  return new SimCluster(nodes, pods, namespaceLabels);
+}
+
+/**
+ * Workloads whose policies ask required pod terms, placed together: reports, to each policy
+ * whose terms refuse a pod, how many of the workload's pods can run.
+ */
+export function capacityProblems(
+  targets: readonly FeasibilityTarget[],
+  index: TopologyIndex,
+  nodes: readonly NodeFacts[],
+  namespaceLabels: (ns: string) => Labels,
+  skip: (w: WorkloadRef) => boolean,
+  report: (ref: PolicyRef, message: string) => void,
+  reads: FeasibilityReads,
+): void {
+  const chosen: { input: FeasibilityTarget; target: CapacityTarget }[] = [];
+  let asked = false;
+  for (const t of targets) {
+    if (!PLACEABLE.has(t.workload.kind) || t.replicas === 0 || skip(t.workload)) continue;
+    const rules = podRulesOf(t);
+    // Workloads no policy asks pod terms of keep their pods; their missing pods may start
+    // first and so provide what another workload's affinity waits for.
+    const ours = rules.affinity.concat(rules.antiAffinity).some((n) => n.source !== 'pod');
+    asked ||= ours;
+    chosen.push({
+      input: t,
+      target: {
+        key: workloadKey(t.workload),
+        replicas: t.replicas,
+        rules,
+        ...(ours ? {} : { keepRunning: true }),
+      },
+    });
+    for (const n of [...rules.affinity, ...rules.antiAffinity]) {
+      reads.lookedUp([n.term]);
+      reads.domainKeys.add(n.term.topologyKey);
+    }
+  }
+  if (!asked) return;
+  // Other pods' anti-affinity and any node detail may change a count.
+  reads.nodeDetails = true;
+  reads.antiAffinityPods = true;
+  const cluster = simulatedCluster(
+    index,
+    nodes,
+    chosen.map((c) => c.input.workload),
+    namespaceLabels,
+  );
+  const results = placeTogether(
+    cluster,
+    chosen.map((c) => c.target),
+  );
+  results.forEach((r, i) => {
+    const input = chosen[i]?.input;
+    if (input === undefined || r.placed >= r.replicas) return;
+    const blamed = new Set<PolicyRef>();
+    for (const m of r.misfits.values())
+      if (m.kind !== 'node' && m.kind !== 'symmetricAntiAffinity' && m.term.source !== 'pod')
+        blamed.add(m.term.source);
+    const w = input.workload;
+    for (const ref of blamed)
+      report(ref, `${w.kind} ${w.namespace}/${w.name}: ${capacityMessage(r)}`);
+  });
+}

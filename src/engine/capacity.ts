@@ -1,0 +1,73 @@
+/**
+ * How many pods of each workload can run under all its required rules together: its
+ * podAffinity (only where a provider runs, its own pods included), its own anti-affinity
+ * (a cap per domain), other pods' anti-affinity against it, and node eligibility. Found by
+ * placing the workloads' pods one at a time through the scheduler model, round after
+ * round, so that a workload whose providers are themselves limited gets only the domains
+ * they reach.
+ */
+import { describeMisfits, type Misfit, type PodRules, type SimCluster } from './scheduling-sim.ts';
+
+/** A workload whose pods are placed anew under `rules`. */
+export interface CapacityTarget {
+  /** `Kind/ns/name`: its running pods (`owner`) are taken out first. */
+  readonly key: string;
+  readonly replicas: number;
+  readonly rules: PodRules;
+  /** Its running pods stay where they are and count; only the missing ones are placed. */
+  readonly keepRunning?: boolean;
+}
+
+export interface Capacity {
+  readonly key: string;
+  readonly replicas: number;
+  /** How many of its pods found a node. */
+  readonly placed: number;
+  /** Why each node refused the first pod that found none (empty when all were placed). */
+  readonly misfits: ReadonlyMap<string, Misfit>;
+}
+
+/**
+ * Places the targets' pods on `cluster` (changed in place: their running pods are taken
+ * out, the placed ones put in) and says how many of each found a node. A running pod that
+ * is taken out stays as a provider for affinity only: until its replacement runs, other
+ * pods may follow it (mutual affinity starts that way).
+ */
+export function placeTogether(cluster: SimCluster, targets: readonly CapacityTarget[]): Capacity[] {
+  const moved = new Set(targets.filter((t) => t.keepRunning !== true).map((t) => t.key));
+  const kept = new Map<string, number>();
+  for (const p of [...cluster.all()]) {
+    if (p.owner === undefined) continue;
+    if (moved.has(p.owner)) {
+      cluster.remove(p.key);
+      const { owner: _owner, ...rest } = p;
+      cluster.add({ ...rest, key: `${p.key}#running`, antiAffinity: [], ghost: true });
+    } else kept.set(p.owner, (kept.get(p.owner) ?? 0) + 1);
+  }
+  const placed = targets.map((t) => (t.keepRunning === true ? (kept.get(t.key) ?? 0) : 0));
+  const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
+  // Round after round, each workload that still wants pods tries one more, until a round
+  // places nothing: the scheduler retries unschedulable pods when the cluster changes.
+  for (let progress = true; progress;) {
+    progress = false;
+    targets.forEach((t, i) => {
+      if ((placed[i] ?? 0) >= t.replicas) return;
+      const result = cluster.place(t.rules, t.key, `${t.key}#${String(placed[i])}`);
+      if (result.kind === 'placed') {
+        placed[i] = (placed[i] ?? 0) + 1;
+        stuck[i] = null;
+        progress = true;
+      } else stuck[i] = result.misfits;
+    });
+  }
+  return targets.map((t, i) => ({
+    key: t.key,
+    replicas: t.replicas,
+    placed: placed[i] ?? 0,
+    misfits: (placed[i] ?? 0) < t.replicas ? (stuck[i] ?? new Map()) : new Map(),
+  }));
+}
+
+/** "at most N of M pods can run: ..." naming the rules that refuse the next pod. */
+export const capacityMessage = (c: Capacity): string =>
+  `at most ${c.placed} of ${c.replicas} pods can run: ${describeMisfits(c.misfits)}`;

@@ -1,0 +1,133 @@
+/**
+ * From API objects to the rollout simulation: the cluster as the scheduler model holds it
+ * (bound pods with their own required anti-affinity, filed under their workload), and the
+ * rules a workload's new pods would carry after a template write, each term named by the
+ * policy field that asked for it.
+ */
+import { workloadKey, type RolloutStrategy } from '../api/cluster.ts';
+import type { Affinity, Labels, Node, Pod, PodAffinityTerm } from '../api/core.ts';
+import { asServerStores, jsonEqual } from './canonical.ts';
+import { nodeFacts, type PodConstraints } from './node-eligibility.ts';
+import { isPlaced, podKey } from './pod-placement.ts';
+import {
+  policyTermsFor,
+  resolvePolicyTerms,
+  type CompiledPolicy,
+  type WorkloadRef,
+} from './policy.ts';
+import { simulateRollout, type RolloutOutcome } from './rollout-sim.ts';
+import { SimCluster, type NamedTerm, type PodRules, type SimPod } from './scheduling-sim.ts';
+import { compileSelector, selectorMatches, type Selector } from './selector.ts';
+import { REQUIRED_TERMS, resolveTerm } from './term.ts';
+
+/** Which workload a pod belongs to, by the workloads' pod selectors in its namespace. */
+export function ownerFinder(
+  owners: readonly WorkloadRef[],
+): (namespace: string, labels: Labels) => string | undefined {
+  const byNamespace = new Map<string, { key: string; selector: Selector }[]>();
+  for (const w of owners) {
+    const list = byNamespace.get(w.namespace) ?? [];
+    list.push({ key: workloadKey(w), selector: compileSelector(w.podSelector, 'podSelector') });
+    byNamespace.set(w.namespace, list);
+  }
+  return (namespace, labels) =>
+    byNamespace.get(namespace)?.find((o) => selectorMatches(o.selector, labels))?.key;
+}
+
+/** A pod's own required anti-affinity terms; a term that cannot be read is left out. */
+function ownAntiAffinity(pod: Pod): NamedTerm[] {
+  const terms = pod.spec.affinity?.podAntiAffinity?.[REQUIRED_TERMS] ?? [];
+  const owner = { namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {} };
+  return terms.flatMap((raw, i): NamedTerm[] => {
+    const field = `podAntiAffinity[${String(i)}]`;
+    try {
+      return [{ term: resolveTerm(raw, owner, field), source: 'pod', field }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Bound pods on nodes, as the scheduler model holds them. */
+export function clusterOf(
+  nodes: readonly Node[],
+  pods: readonly Pod[],
+  owners: readonly WorkloadRef[],
+  namespaceLabels: (ns: string) => Labels,
+): SimCluster {
+  const ownerOf = ownerFinder(owners);
+  const sim: SimPod[] = [];
+  for (const p of pods) {
+    if (!isPlaced(p)) continue;
+    const labels = p.metadata.labels ?? {};
+    const owner = ownerOf(p.metadata.namespace, labels);
+    sim.push({
+      key: podKey(p),
+      namespace: p.metadata.namespace,
+      labels,
+      nodeName: p.spec.nodeName ?? '',
+      antiAffinity: ownAntiAffinity(p),
+      ...(owner === undefined ? {} : { owner }),
+    });
+  }
+  return new SimCluster(nodes.map(nodeFacts), sim, namespaceLabels);
+}
+
+/**
+ * The required pod terms of a template with `affinity`, each named by the policy that
+ * injected it (the first of `enforced` that asks for it) or as the owner's own.
+ */
+export function templateRules(
+  workload: WorkloadRef,
+  affinity: Affinity | undefined,
+  constraints: PodConstraints,
+  enforced: readonly CompiledPolicy[],
+): PodRules {
+  const owner = { namespace: workload.namespace, labels: workload.templateLabels };
+  const name = (kind: 'podAffinity' | 'podAntiAffinity', list: readonly PodAffinityTerm[]) =>
+    list.map((raw, i): NamedTerm => {
+      for (const p of enforced) {
+        const asked = policyTermsFor(p, workload)[kind];
+        const k = asked.findIndex((t) => jsonEqual(asServerStores(t), raw));
+        if (k < 0) continue;
+        const sourced = resolvePolicyTerms(p, workload, owner)[
+          kind === 'podAffinity' ? 'affinity' : 'antiAffinity'
+        ][k];
+        if (sourced !== undefined) return sourced;
+      }
+      const field = `${kind}[${String(i)}]`;
+      return { term: resolveTerm(raw, owner, field), source: 'pod', field };
+    });
+  return {
+    namespace: workload.namespace,
+    labels: workload.templateLabels,
+    constraints: {
+      ...constraints,
+      ...(affinity?.nodeAffinity === undefined ? {} : { nodeAffinity: affinity.nodeAffinity }),
+    },
+    affinity: name('podAffinity', affinity?.podAffinity?.[REQUIRED_TERMS] ?? []),
+    antiAffinity: name('podAntiAffinity', affinity?.podAntiAffinity?.[REQUIRED_TERMS] ?? []),
+  };
+}
+
+/** A workload about to get a new template affinity. */
+export interface TemplateChange {
+  readonly workload: WorkloadRef;
+  readonly replicas: number;
+  readonly strategy: RolloutStrategy | undefined;
+  /** The template's nodeSelector and tolerations (node affinity comes from `affinity`). */
+  readonly constraints: PodConstraints;
+  readonly affinity: Affinity | undefined;
+  readonly enforced: readonly CompiledPolicy[];
+}
+
+/** The rollout `change` would start on `cluster` (left as it was). */
+export function predictRollout(cluster: SimCluster, change: TemplateChange): RolloutOutcome {
+  return simulateRollout(cluster, {
+    key: workloadKey(change.workload),
+    kind: change.workload.kind,
+    replicas: change.replicas,
+    strategy: change.strategy,
+    rules: templateRules(change.workload, change.affinity, change.constraints, change.enforced),
+  });
+}

@@ -1,0 +1,364 @@
+/**
+ * A small model of kube-scheduler's filters for pods that do not exist yet: where could
+ * one more pod of a workload go, given the pods that run now. It mirrors the
+ * InterPodAffinity filter (filtering.go: the incoming pod's anti-affinity, existing pods'
+ * anti-affinity against it, and its affinity with the first-pod exception) on top of the
+ * node filters of node-eligibility.ts. Feasibility and the rollout simulation both place
+ * pods through it, one at a time, as the scheduler does.
+ */
+import type { Labels } from '../api/core.ts';
+import { labelOf } from './labels.ts';
+import { nodeAdmits, type NodeFacts, type PodConstraints } from './node-eligibility.ts';
+import type { TermSource } from './placement.ts';
+import { selectorAnchor, type Selector } from './selector.ts';
+import { termMatches, type ResolvedTerm } from './term.ts';
+
+/** A required term and where it is written, as messages name it. */
+export interface NamedTerm {
+  readonly term: ResolvedTerm;
+  readonly source: TermSource;
+  /** e.g. `spec.spreadAcross[0]` or `podAntiAffinity[1]`. */
+  readonly field: string;
+}
+
+/** A pod in the simulated cluster. */
+export interface SimPod {
+  readonly key: string;
+  readonly namespace: string;
+  readonly labels: Labels;
+  readonly nodeName: string;
+  /** Its required anti-affinity: the scheduler holds incoming pods to it (symmetry). */
+  readonly antiAffinity: readonly NamedTerm[];
+  /** The workload it belongs to (`Kind/ns/name`), if any. */
+  readonly owner?: string;
+  /**
+   * A running pod whose workload is being placed anew: it still meets other pods' affinity
+   * (it runs until its replacement does), but closes no domain and counts for no spreading.
+   */
+  readonly ghost?: boolean;
+}
+
+/** What a new pod of a workload carries: where it may go and its required pod terms. */
+export interface PodRules {
+  readonly namespace: string;
+  readonly labels: Labels;
+  readonly constraints: PodConstraints;
+  readonly affinity: readonly NamedTerm[];
+  readonly antiAffinity: readonly NamedTerm[];
+}
+
+/** Why a node cannot take the pod: the first filter that fails, as the scheduler reports it. */
+export type Misfit =
+  | { readonly kind: 'node' }
+  | { readonly kind: 'podAffinity'; readonly term: NamedTerm }
+  | { readonly kind: 'podAntiAffinity'; readonly term: NamedTerm }
+  | { readonly kind: 'symmetricAntiAffinity'; readonly term: NamedTerm; readonly pod: string };
+
+export type Placement =
+  | { readonly kind: 'placed'; readonly node: string }
+  | { readonly kind: 'unschedulable'; readonly misfits: ReadonlyMap<string, Misfit> };
+
+const anchorKeys = (selector: Selector): string[] => {
+  const a = selectorAnchor(selector);
+  return a.kind === 'values' ? a.values.map((v) => `${a.key}=${v}`) : [''];
+};
+
+/** Pods on nodes, indexed by label and by their anti-affinity terms' anchors. */
+export class SimCluster {
+  readonly nodes: readonly NodeFacts[];
+  private readonly nodeByName: ReadonlyMap<string, NodeFacts>;
+  private readonly pods = new Map<string, SimPod>();
+  private readonly byLabel = new Map<string, Set<SimPod>>();
+  /** Pods with anti-affinity, filed under each `key=value` their terms need ('' when none). */
+  private readonly antiByAnchor = new Map<string, Set<SimPod>>();
+  /** Owner → node → how many of its pods run there (the spreading score reads it). */
+  private readonly byOwner = new Map<string, Map<string, number>>();
+  readonly namespaceLabels: (ns: string) => Labels;
+  /** Changes made inside `trying`, to be undone. */
+  private journal: (readonly ['added' | 'removed', SimPod])[] | null = null;
+
+  constructor(
+    nodes: readonly NodeFacts[],
+    pods: Iterable<SimPod>,
+    namespaceLabels: (ns: string) => Labels,
+  ) {
+    this.nodes = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.nodeByName = new Map(this.nodes.map((n) => [n.name, n]));
+    this.namespaceLabels = namespaceLabels;
+    for (const p of pods) this.add(p);
+  }
+
+  get(key: string): SimPod | undefined {
+    return this.pods.get(key);
+  }
+
+  node(name: string): NodeFacts | undefined {
+    return this.nodeByName.get(name);
+  }
+
+  /** Every pod, in no particular order. */
+  all(): IterableIterator<SimPod> {
+    return this.pods.values();
+  }
+
+  /**
+   * Runs `f` and then puts every pod back as it was: simulations try things without a copy
+   * of the cluster.
+   */
+  trying<T>(f: () => T): T {
+    const outer = this.journal;
+    const journal: (readonly ['added' | 'removed', SimPod])[] = [];
+    this.journal = journal;
+    try {
+      return f();
+    } finally {
+      this.journal = null;
+      for (const [op, pod] of journal.reverse()) {
+        if (op === 'added') this.remove(pod.key);
+        else this.add(pod);
+      }
+      this.journal = outer;
+    }
+  }
+
+  add(pod: SimPod): void {
+    this.remove(pod.key);
+    this.journal?.push(['added', pod]);
+    this.pods.set(pod.key, pod);
+    if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
+    for (const [k, v] of Object.entries(pod.labels)) file(this.byLabel, `${k}=${v}`, pod, 1);
+    for (const a of pod.antiAffinity)
+      for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, 1);
+  }
+
+  remove(key: string): void {
+    const pod = this.pods.get(key);
+    if (pod === undefined) return;
+    this.journal?.push(['removed', pod]);
+    this.pods.delete(key);
+    if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
+    for (const [k, v] of Object.entries(pod.labels)) file(this.byLabel, `${k}=${v}`, pod, -1);
+    for (const a of pod.antiAffinity)
+      for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, -1);
+  }
+
+  /** The pods `term` selects (any node). */
+  *selectedBy(term: ResolvedTerm): Generator<SimPod> {
+    const anchors = anchorKeys(term.selector);
+    const seen = new Set<SimPod>();
+    const pools = anchors.includes('')
+      ? [this.pods.values()]
+      : anchors.map((a) => this.byLabel.get(a)?.values() ?? [].values());
+    for (const pool of pools)
+      for (const p of pool) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        if (termMatches(term, p.namespace, p.labels, this.namespaceLabels(p.namespace))) yield p;
+      }
+  }
+
+  /** Pods whose anti-affinity terms may select a pod with these labels. */
+  private *antiCandidates(labels: Labels): Generator<SimPod> {
+    const seen = new Set<SimPod>();
+    const anchors = ['', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+    for (const a of anchors)
+      for (const p of this.antiByAnchor.get(a) ?? []) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        yield p;
+      }
+  }
+
+  /** The domain value of `pod`'s node for `key`, or undefined (no node, or no label). */
+  domainOf(pod: SimPod, key: string): string | undefined {
+    const node = this.nodeByName.get(pod.nodeName);
+    return node === undefined ? undefined : labelOf(node.labels, key);
+  }
+
+  /**
+   * What the filters know for one more pod with `rules`, given the pods now: the domains its
+   * anti-affinity and others' anti-affinity close, and where its affinity finds a pod that
+   * meets all its affinity terms (the scheduler counts only such pods).
+   */
+  prepare(rules: PodRules): PreparedPod {
+    const closed = new Map<string, Map<string, Misfit>>();
+    const close = (key: string, value: string | undefined, misfit: Misfit): void => {
+      if (value === undefined) return;
+      const byValue = closed.get(key) ?? new Map<string, Misfit>();
+      if (!byValue.has(value)) byValue.set(value, misfit);
+      closed.set(key, byValue);
+    };
+    for (const a of rules.antiAffinity)
+      for (const p of this.selectedBy(a.term))
+        if (p.ghost !== true)
+          close(a.term.topologyKey, this.domainOf(p, a.term.topologyKey), {
+            kind: 'podAntiAffinity',
+            term: a,
+          });
+    const nsLabels = this.namespaceLabels(rules.namespace);
+    // In key order, so that the pod a message names does not depend on the order pods came in.
+    const candidates = [...this.antiCandidates(rules.labels)].sort((x, y) =>
+      x.key < y.key ? -1 : x.key > y.key ? 1 : 0,
+    );
+    for (const p of candidates)
+      for (const a of p.antiAffinity)
+        if (termMatches(a.term, rules.namespace, rules.labels, nsLabels))
+          close(a.term.topologyKey, this.domainOf(p, a.term.topologyKey), {
+            kind: 'symmetricAntiAffinity',
+            term: a,
+            pod: p.key,
+          });
+    const [first, ...rest] = rules.affinity;
+    const provided = rules.affinity.map(() => new Set<string>());
+    let anyProvider = false;
+    if (first !== undefined)
+      for (const p of this.selectedBy(first.term)) {
+        if (
+          !rest.every((r) =>
+            termMatches(r.term, p.namespace, p.labels, this.namespaceLabels(p.namespace)),
+          )
+        )
+          continue;
+        const values = rules.affinity.map((r) => this.domainOf(p, r.term.topologyKey));
+        // The scheduler counts a pod only where its node has every term's topology key.
+        if (values.some((v) => v === undefined)) continue;
+        anyProvider = true;
+        values.forEach((v, i) => provided[i]?.add(v ?? ''));
+      }
+    const selfMatch = rules.affinity.every((r) =>
+      termMatches(r.term, rules.namespace, rules.labels, nsLabels),
+    );
+    return new PreparedPod(rules, closed, provided, !anyProvider && selfMatch);
+  }
+
+  /**
+   * Places one more pod with `rules` the way the scheduler would settle: on a node that
+   * passes every filter, preferring the one with the fewest pods of the same owner (the
+   * default spreading score), then by name.
+   */
+  place(rules: PodRules, owner: string | undefined, key: string): Placement {
+    const prepared = this.prepare(rules);
+    const misfits = new Map<string, Misfit>();
+    let best: NodeFacts | undefined;
+    let bestCount = Infinity;
+    const counts: ReadonlyMap<string, number> =
+      owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
+    for (const node of this.nodes) {
+      const misfit = prepared.misfit(node);
+      if (misfit !== null) {
+        misfits.set(node.name, misfit);
+        continue;
+      }
+      const n = counts.get(node.name) ?? 0;
+      if (n < bestCount) {
+        best = node;
+        bestCount = n;
+      }
+    }
+    if (best === undefined) return { kind: 'unschedulable', misfits };
+    this.add({
+      key,
+      namespace: rules.namespace,
+      labels: rules.labels,
+      nodeName: best.name,
+      antiAffinity: rules.antiAffinity,
+      ...(owner === undefined ? {} : { owner }),
+    });
+    return { kind: 'placed', node: best.name };
+  }
+
+  /** Pods of `owner` per node. */
+  ownerCounts(owner: string): ReadonlyMap<string, number> {
+    return this.byOwner.get(owner) ?? new Map<string, number>();
+  }
+
+  private countOwner(owner: string, node: string, delta: 1 | -1): void {
+    const counts = this.byOwner.get(owner) ?? new Map<string, number>();
+    const n = (counts.get(node) ?? 0) + delta;
+    if (n > 0) counts.set(node, n);
+    else counts.delete(node);
+    if (counts.size > 0) this.byOwner.set(owner, counts);
+    else this.byOwner.delete(owner);
+  }
+}
+
+/** The filters for one more pod, ready to ask node by node. */
+export class PreparedPod {
+  private readonly rules: PodRules;
+  private readonly closed: ReadonlyMap<string, ReadonlyMap<string, Misfit>>;
+  private readonly provided: readonly ReadonlySet<string>[];
+  /** No pod anywhere meets its affinity and it meets its own: the first pod may go anywhere. */
+  private readonly firstOfGroup: boolean;
+
+  constructor(
+    rules: PodRules,
+    closed: ReadonlyMap<string, ReadonlyMap<string, Misfit>>,
+    provided: readonly ReadonlySet<string>[],
+    firstOfGroup: boolean,
+  ) {
+    this.rules = rules;
+    this.closed = closed;
+    this.provided = provided;
+    this.firstOfGroup = firstOfGroup;
+  }
+
+  /** Why `node` cannot take the pod, or null when it can. */
+  misfit(node: NodeFacts): Misfit | null {
+    if (!nodeAdmits(node, this.rules.constraints)) return { kind: 'node' };
+    for (const [key, byValue] of this.closed) {
+      const value = labelOf(node.labels, key);
+      const m = value === undefined ? undefined : byValue.get(value);
+      if (m !== undefined) return m;
+    }
+    for (const [i, a] of this.rules.affinity.entries()) {
+      const value = labelOf(node.labels, a.term.topologyKey);
+      // A node without the key is in no domain: the scheduler rejects it outright.
+      if (value === undefined) return { kind: 'podAffinity', term: a };
+      if (this.provided[i]?.has(value) !== true && !this.firstOfGroup)
+        return { kind: 'podAffinity', term: a };
+    }
+    return null;
+  }
+}
+
+function file<K>(map: Map<K, Set<SimPod>>, key: K, pod: SimPod, op: 1 | -1): void {
+  const set = map.get(key);
+  if (op === 1) {
+    if (set === undefined) map.set(key, new Set([pod]));
+    else set.add(pod);
+  } else if (set !== undefined) {
+    set.delete(pod);
+    if (set.size === 0) map.delete(key);
+  }
+}
+
+/** `PlacementPolicy shop/x spec.spreadAcross[0]` or `its own podAntiAffinity[1]`. */
+export const termName = (t: NamedTerm): string =>
+  t.source === 'pod' ? `its own ${t.field}` : `${t.source} ${t.field}`;
+
+/** One line per distinct reason, with how many nodes gave it, most first. */
+export function describeMisfits(misfits: ReadonlyMap<string, Misfit>): string {
+  const counts = new Map<string, number>();
+  for (const m of misfits.values()) {
+    const text = misfitText(m);
+    counts.set(text, (counts.get(text) ?? 0) + 1);
+  }
+  if (counts.size === 0) return 'no node is eligible';
+  return [...counts]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([text, n]) => `${n} node(s) ${text}`)
+    .join('; ');
+}
+
+function misfitText(m: Misfit): string {
+  switch (m.kind) {
+    case 'node':
+      return 'are ruled out by its nodeSelector, node affinity, taints or a cordon';
+    case 'podAffinity':
+      return `have no pod that required podAffinity ${termName(m.term)} selects in their ${m.term.term.topologyKey} domain`;
+    case 'podAntiAffinity':
+      return `already run a pod that required podAntiAffinity ${termName(m.term)} forbids in the same ${m.term.term.topologyKey} domain`;
+    case 'symmetricAntiAffinity':
+      return `share a ${m.term.term.topologyKey} domain with a pod whose required podAntiAffinity forbids it (${m.pod})`;
+  }
+}
