@@ -26,6 +26,7 @@ import {
   policy,
   policyStatus,
   runOperator,
+  Scope,
   sleep,
   uniqueName,
   waitEnforced,
@@ -54,9 +55,12 @@ const spreadPolicy = (ns: string, name: string) =>
   });
 
 void test('failure paths that touch a workload', { timeout: 300_000 }, async (t) => {
-  const { c, s } = await begin(t);
+  const { c } = await begin(t);
 
-  await t.test('an unreadable applied record: the workload is left alone', async () => {
+  // Each case stops its operator when it ends: every operator of the suite competes for the
+  // chart's one Lease, so one left running would keep the next case's from leading.
+  await t.test('an unreadable applied record: the workload is left alone', async (t) => {
+    const s = new Scope(t);
     const ns = await makeNamespace(c, s, 'blocked');
     const web = deployment(ns, 'web', { replicas: 1 });
     (web['metadata'] as Record<string, unknown>)['annotations'] = { [APPLIED]: '{"policies": ' };
@@ -89,7 +93,8 @@ void test('failure paths that touch a workload', { timeout: 300_000 }, async (t)
     assert.equal(condition(status, 'Degraded')?.status, 'False');
   });
 
-  await t.test('a write the API server refuses: reported, nothing changed, retried', async () => {
+  await t.test('a write the API server refuses: reported, nothing changed, retried', async (t) => {
+    const s = new Scope(t);
     const ns = await makeNamespace(c, s, 'refused');
     await c.apply(list(deployment(ns, 'web', { replicas: 1 })));
     await waitRolledOut(c, ns);
