@@ -54,8 +54,10 @@ import { ensureBinaries } from '../test/cluster/select.ts';
 import {
   installCrds,
   metricValue,
+  operatorAccount,
   scrape,
   startOperator,
+  withOperatorAccount,
   type Cluster,
   type OperatorProcess,
 } from '../test/integration/harness.ts';
@@ -902,8 +904,10 @@ async function firstAudit(op: OperatorProcess, startedAt: number, o: Options): P
 /** The operator process running now, if any: its logs are shown on failure, and it is stopped. */
 let live: OperatorProcess | undefined;
 
+/** As the chart's ServiceAccount, on the chart's Lease (the only one its RBAC grants). */
 function launch(c: Cluster, ...flags: string[]): OperatorProcess {
-  live = startOperator(c, '--lease-name', 'placement-bench', ...flags);
+  const { lease, namespace } = operatorAccount(c);
+  live = startOperator(c, '--lease-name', lease, '--lease-namespace', namespace, ...flags);
   return live;
 }
 
@@ -1727,13 +1731,15 @@ async function main(): Promise<void> {
     const upMs = performance.now() - benchStart;
     print('control plane up', `${seconds(upMs)} s with ${nodeNames.length} kwok nodes Ready`);
     figures['clusterStartS'] = seconds(upMs);
-    const c: Cluster = {
+    // The operator runs as the chart's ServiceAccount, as it would in a cluster.
+    const c = await withOperatorAccount({
       kubeconfigPath: local.kubeconfigPath,
+      operator: undefined,
       kubectl: (...args) => local.kubectl(...args),
       json: async <T>(...args: string[]) =>
         JSON.parse(await local.kubectl(...args, '-o', 'json')) as T,
       apply: () => Promise.reject(new Error('not used')),
-    };
+    });
 
     if (o.phases.has('audit')) await auditPhase(api, c, local, nodeNames, o);
     if (o.phases.has('rollout')) await rolloutPhase(api, c, o);

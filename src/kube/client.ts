@@ -209,7 +209,8 @@ export function makeKubeClients(kubeConfig: KubeConfig): KubeClients {
   };
 }
 
-const USER_AGENT = 'placement-operator';
+/** Sent on every request, so the API server's audit log names the operator. */
+export const USER_AGENT = 'placement-operator';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 

@@ -1,7 +1,7 @@
 /** The two calls an informer makes, over client-node: a paginated list and a watch. */
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { Watch, type KubeConfig, type RequestContext } from '@kubernetes/client-node';
 
-import { apiFailure, getJson } from './client.ts';
+import { apiFailure, getJson, USER_AGENT } from './client.ts';
 import { int, record, text, type JsonRecord } from './json.ts';
 
 export interface ListPage {
@@ -53,13 +53,27 @@ const EVENT_TYPES: ReadonlySet<string> = new Set(['ADDED', 'MODIFIED', 'DELETED'
 const isExpiredStatus = (status: JsonRecord): boolean =>
   int(status['code']) === 410 || status['reason'] === 'Expired' || status['reason'] === 'Gone';
 
+/**
+ * The kubeconfig as client-node's Watch uses it (the current cluster, and credentials per
+ * request), adding our User-Agent: the Watch sends none of its own, so a watch would show as
+ * "undici" in the API server's audit log instead of as the operator.
+ */
+export function watchConfig(kc: KubeConfig): KubeConfig {
+  const config = Object.create(kc) as KubeConfig;
+  config.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
+    await kc.applySecurityAuthentication(context);
+    context.setHeaderParam('User-Agent', USER_AGENT);
+  };
+  return config;
+}
+
 /** The list and watch of one collection path through client-node. */
 export function kubeListWatch(
   kc: KubeConfig,
   path: string,
   selectors: Selectors = {},
 ): ListWatchSource {
-  const watcher = new Watch(kc);
+  const watcher = new Watch(watchConfig(kc));
   return {
     url: `${kc.getCurrentCluster()?.server ?? ''}${path}`,
     async list(query, signal) {

@@ -1,8 +1,29 @@
-// What the operator may do, as one table: the unit test compares the chart's rendered
-// RBAC with it (nothing missing, nothing extra) and the integration test asks the API
-// server, as the chart's ServiceAccount, whether each permission holds.
+// What the operator may do, as one table: charts/placement-operator/files/permissions.yaml,
+// one grant per line. The chart renders its ClusterRoles and Role from that file; this module
+// reads the same file for the tests. The unit test compares the chart's rendered RBAC with
+// it (nothing missing, nothing extra), the integration test asks the API server, as the
+// chart's ServiceAccount, whether each permission holds, and the least-privilege test
+// (test/integration/zz-least-privilege.test.ts) holds it equal to what the operator asked
+// the API server for during the whole suite, as the audit log recorded it.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 
-export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+import { REPO_ROOT } from '../cluster/paths.ts';
+
+export const PERMISSIONS_FILE = join(
+  REPO_ROOT,
+  'charts',
+  'placement-operator',
+  'files',
+  'permissions.yaml',
+);
+
+export const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] as const;
+export type Verb = (typeof VERBS)[number];
+
+/** When a grant is in force: always, or with a chart feature turned on. */
+export type When = 'always' | 'remediation' | 'leaderElection';
 
 export interface Grant {
   /** API group; '' is the core group. */
@@ -14,64 +35,81 @@ export interface Grant {
   readonly scope: 'cluster' | 'release-namespace';
   /** Limits the grant to these object names. */
   readonly resourceNames?: readonly string[];
-  /** Granted only with audit.remediation.enabled. */
-  readonly onlyWithRemediation?: true;
+  readonly when: When;
 }
 
-const READ: readonly Verb[] = ['get', 'list', 'watch'];
-const REWRITE: readonly Verb[] = ['get', 'list', 'watch', 'patch'];
-const cluster = (group: string, resources: readonly string[], verbs: readonly Verb[]): Grant[] =>
-  resources.map((resource) => ({ group, resource, verbs, scope: 'cluster' }));
+/** One line of permissions.yaml, as written. */
+interface Row {
+  readonly scope: 'cluster' | 'release';
+  readonly when: When;
+  readonly group: string;
+  readonly resource: string;
+  readonly verbs: readonly Verb[];
+  readonly lease?: boolean;
+}
 
-/** Every permission the operator needs, for a Lease named `leaseName`. */
+const ROW_KEYS = ['scope', 'when', 'group', 'resource', 'verbs', 'lease'];
+const WHENS: readonly When[] = ['always', 'remediation', 'leaderElection'];
+
+/** The table's rows; throws naming the line's number and field when one is malformed. */
+export function readPermissionTable(text = readFileSync(PERMISSIONS_FILE, 'utf8')): Row[] {
+  const parsed: unknown = parse(text);
+  if (!Array.isArray(parsed)) throw new Error(`${PERMISSIONS_FILE}: not a list of grants`);
+  return parsed.map((value: unknown, i) => {
+    const where = `${PERMISSIONS_FILE}, grant ${i + 1}`;
+    if (typeof value !== 'object' || value === null) throw new Error(`${where}: not a mapping`);
+    const row = value as Record<string, unknown>;
+    const extra = Object.keys(row).filter((k) => !ROW_KEYS.includes(k));
+    if (extra.length > 0) throw new Error(`${where}: unknown field(s) ${extra.join(', ')}`);
+    const { scope, when, group, resource, verbs, lease } = row;
+    if (scope !== 'cluster' && scope !== 'release') {
+      throw new Error(`${where}: scope ${JSON.stringify(scope)} is not cluster or release`);
+    }
+    if (!WHENS.includes(when as When)) {
+      throw new Error(`${where}: when ${JSON.stringify(when)} is not one of ${WHENS.join(', ')}`);
+    }
+    if (typeof group !== 'string' || typeof resource !== 'string' || resource === '') {
+      throw new Error(`${where}: group and resource must be strings (group '' is core)`);
+    }
+    if (
+      !Array.isArray(verbs) ||
+      verbs.length === 0 ||
+      !verbs.every((v) => VERBS.includes(v as Verb))
+    ) {
+      throw new Error(
+        `${where}: verbs ${JSON.stringify(verbs)} must be some of ${VERBS.join(', ')}`,
+      );
+    }
+    if (lease !== undefined && typeof lease !== 'boolean') {
+      throw new Error(`${where}: lease must be true or false`);
+    }
+    return {
+      scope,
+      when: when as When,
+      group,
+      resource,
+      verbs: verbs as Verb[],
+      ...(lease === undefined ? {} : { lease }),
+    };
+  });
+}
+
+/** Every permission the operator has, for a Lease named `leaseName`. */
 export function operatorGrants(leaseName: string): Grant[] {
-  return [
-    ...cluster('', ['pods', 'nodes', 'namespaces'], READ),
-    ...cluster('apps', ['deployments', 'statefulsets', 'replicasets', 'daemonsets'], REWRITE),
-    ...cluster('batch', ['cronjobs'], REWRITE),
-    ...cluster('batch', ['jobs'], READ),
-    ...cluster(
-      'placement.dev',
-      ['placementpolicies', 'clusterplacementpolicies'],
-      ['get', 'list', 'watch', 'patch', 'update'],
-    ),
-    ...cluster(
-      'placement.dev',
-      [
-        'placementpolicies/status',
-        'clusterplacementpolicies/status',
-        'placementpolicies/finalizers',
-        'clusterplacementpolicies/finalizers',
-      ],
-      ['patch', 'update'],
-    ),
-    ...cluster('events.k8s.io', ['events'], ['create', 'patch']),
-    {
-      group: '',
-      resource: 'pods/eviction',
-      verbs: ['create'],
-      scope: 'cluster',
-      onlyWithRemediation: true,
-    },
-    {
-      group: 'coordination.k8s.io',
-      resource: 'leases',
-      verbs: ['create'],
-      scope: 'release-namespace',
-    },
-    {
-      group: 'coordination.k8s.io',
-      resource: 'leases',
-      verbs: ['get', 'update'],
-      scope: 'release-namespace',
-      resourceNames: [leaseName],
-    },
-  ];
+  return readPermissionTable().map((row) => ({
+    group: row.group,
+    resource: row.resource,
+    verbs: row.verbs,
+    scope: row.scope === 'cluster' ? 'cluster' : 'release-namespace',
+    when: row.when,
+    ...(row.lease === true ? { resourceNames: [leaseName] } : {}),
+  }));
 }
 
-/** Grants in force for the given remediation setting. */
-export function grantsFor(leaseName: string, remediation: boolean): Grant[] {
-  return operatorGrants(leaseName).filter((g) => remediation || g.onlyWithRemediation !== true);
+/** Grants in force with the given chart features. */
+export function grantsFor(leaseName: string, remediation: boolean, leaderElection = true): Grant[] {
+  const on: Record<When, boolean> = { always: true, remediation, leaderElection };
+  return operatorGrants(leaseName).filter((g) => on[g.when]);
 }
 
 /** Requests that must be refused: `where` says in which namespace(s) the check runs. */
@@ -174,6 +212,51 @@ export const DENIALS: readonly Denial[] = [
     resource: 'events',
     where: 'all-namespaces',
     why: 'events.k8s.io only',
+  },
+  // Granted once, never used (the audit log of the whole suite shows it): taken out.
+  { verb: 'get', group: '', resource: 'pods', where: 'all-namespaces', why: 'informers only' },
+  { verb: 'get', group: '', resource: 'nodes', where: 'all-namespaces', why: 'informers only' },
+  {
+    verb: 'get',
+    group: 'apps',
+    resource: 'deployments',
+    where: 'all-namespaces',
+    why: 'informers only',
+  },
+  {
+    verb: 'list',
+    group: 'batch',
+    resource: 'jobs',
+    where: 'all-namespaces',
+    why: 'no Job informer',
+  },
+  {
+    verb: 'update',
+    group: 'placement.dev',
+    resource: 'placementpolicies',
+    where: 'all-namespaces',
+    why: 'patches only',
+  },
+  {
+    verb: 'update',
+    group: 'placement.dev',
+    resource: 'placementpolicies/status',
+    where: 'all-namespaces',
+    why: 'patches only',
+  },
+  {
+    verb: 'update',
+    group: 'placement.dev',
+    resource: 'placementpolicies/finalizers',
+    where: 'all-namespaces',
+    why: 'the finalizer is a patch of the policy itself',
+  },
+  {
+    verb: 'patch',
+    group: 'events.k8s.io',
+    resource: 'events',
+    where: 'all-namespaces',
+    why: 'events are only created',
   },
 ];
 

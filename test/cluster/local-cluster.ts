@@ -19,6 +19,7 @@ import { fakeNodeManifest, POD_NETWORK_CIDR } from './fake-node.ts';
 import { KubeHttp } from './kube-http.ts';
 import { inParallel } from '../support/parallel.ts';
 import { defaultBinDir, missingBinaries, readVersions, STAGES_DIR } from './paths.ts';
+import { OPERATOR_USER } from './operator-account.ts';
 import { createPki, type KeyPair, type Pki } from './pki.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -51,6 +52,12 @@ export interface LocalClusterOptions {
   timeoutMs?: number;
   /** Pods kwok moves through a stage (Running, deleted) at once. Default 16 (kwok's own: 4). */
   kwokPodParallelism?: number;
+  /**
+   * Users whose requests the API server's audit log records (Metadata level, everyone else
+   * ignored). Default: the operator's ServiceAccount as the tests install it
+   * (operator-account.ts). [] turns the audit log off.
+   */
+  auditUsers?: readonly string[];
 }
 
 export interface LocalCluster {
@@ -66,6 +73,12 @@ export interface LocalCluster {
   kubectlPath: string;
   /** Temporary directory holding certificates, kubeconfigs, etcd data and logs/. */
   workDir: string;
+  /**
+   * The API server's audit log (JSON lines, audit.k8s.io/v1 Events) next to the kubeconfig:
+   * the requests of `auditUsers`, one line per stage after the request was received.
+   * Undefined when the audit log is off.
+   */
+  auditLogPath: string | undefined;
   startupMs: number;
   /** Current resident memory of all cluster processes, in bytes. */
   rssBytes(): number;
@@ -126,6 +139,8 @@ interface Context {
   supervisor: Supervisor;
   deadline: number;
   log: (line: string) => void;
+  /** The audit policy and log; undefined when no user is audited. */
+  audit: { policyPath: string; logPath: string } | undefined;
 }
 
 async function startOnce(options: LocalClusterOptions): Promise<LocalCluster> {
@@ -142,6 +157,7 @@ async function startOnce(options: LocalClusterOptions): Promise<LocalCluster> {
   const supervisor = new Supervisor(dir, keepDir);
   try {
     const ports = await freePorts();
+    const audit = await writeAuditPolicy(dir, options.auditUsers ?? [OPERATOR_USER]);
     const context: Context = {
       name: options.name ?? 'local',
       binDir,
@@ -152,6 +168,7 @@ async function startOnce(options: LocalClusterOptions): Promise<LocalCluster> {
       supervisor,
       deadline: Date.now() + (options.timeoutMs ?? 120_000),
       log,
+      audit,
     };
     const api = new KubeHttp(context.server, { ca: context.pki.ca.cert, ...context.pki.admin });
     try {
@@ -215,6 +232,7 @@ async function bringUp(
     binDir: context.binDir,
     kubectlPath,
     workDir: dir,
+    auditLogPath: context.audit?.logPath,
     startupMs: performance.now() - started,
     rssBytes: () => supervisor.rssBytes(),
     kubectl: (...args) => runKubectl(kubectlPath, adminConfig, args),
@@ -272,9 +290,43 @@ async function startApiserver(context: Context, api: KubeHttp): Promise<void> {
     `--service-account-key-file=${pki.serviceAccount.publicKey}`,
     `--service-account-signing-key-file=${pki.serviceAccount.privateKey}`,
     '--allow-privileged=true',
+    ...auditFlags(context),
   ]);
   // /readyz covers etcd, the RBAC bootstrap roles and the other post-start hooks.
   await waitFor(context, 'kube-apiserver /readyz', () => api.ok('/readyz'));
+}
+
+/**
+ * The audit policy: Metadata (who did what to which object, no bodies) for the given users,
+ * nothing for anyone else, and no RequestReceived stage (each request then has one line,
+ * two for a watch: ResponseStarted and ResponseComplete). JSON is YAML to the API server.
+ */
+async function writeAuditPolicy(dir: string, users: readonly string[]): Promise<Context['audit']> {
+  if (users.length === 0) return undefined;
+  const policyPath = join(dir, 'audit-policy.yaml');
+  const policy = {
+    apiVersion: 'audit.k8s.io/v1',
+    kind: 'Policy',
+    omitStages: ['RequestReceived'],
+    rules: [{ level: 'Metadata', users }, { level: 'None' }],
+  };
+  await writeFile(policyPath, `${JSON.stringify(policy, null, 2)}\n`);
+  return { policyPath, logPath: join(dir, 'audit.log') };
+}
+
+function auditFlags(context: Context): string[] {
+  if (context.audit === undefined) return [];
+  return [
+    `--audit-policy-file=${context.audit.policyPath}`,
+    `--audit-log-path=${context.audit.logPath}`,
+    '--audit-log-format=json',
+    // An event is on disk before its response is sent: whoever reads the log after the
+    // requests finished sees every one of them (batch mode would buffer them).
+    '--audit-log-mode=blocking',
+    // One file for the cluster's life: a reader needs no rotated pieces. The log stays small
+    // (a few audited users, no bodies); a restarted API server appends to it.
+    '--audit-log-maxsize=0',
+  ];
 }
 
 /** startApiserver again, after stopApiserver, with a deadline of its own. */

@@ -14,12 +14,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 
+import { writeTokenKubeconfig } from '../cluster/operator-account.ts';
 import { REPO_ROOT, defaultBinDir } from '../cluster/paths.ts';
 import {
   ALL_FEATURES,
@@ -64,34 +65,19 @@ const MONITORING_GROUP = 'monitoring.coreos.com';
 // kubectl as the chart's ServiceAccount
 
 /** A kubeconfig that authenticates with a ServiceAccount token only (no client cert). */
-async function serviceAccountKubeconfig(
+const serviceAccountKubeconfig = (
   c: Cluster,
   dir: string,
   namespace: string,
   serviceAccount: string,
-): Promise<string> {
-  const token = (
-    await c.kubectl('create', 'token', serviceAccount, '-n', namespace, '--duration=1h')
-  ).trim();
-  const admin = JSON.parse(
-    await c.kubectl('config', 'view', '--raw', '--minify', '-o', 'json'),
-  ) as {
-    clusters: { cluster: Record<string, string> }[];
-  };
-  const server = admin.clusters[0]?.cluster;
-  assert.ok(server?.['server'] !== undefined, 'the admin kubeconfig names a server');
-  const path = join(dir, `${serviceAccount}.kubeconfig`);
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'test', cluster: server }],
-    users: [{ name: serviceAccount, user: { token } }],
-    contexts: [{ name: 'sa', context: { cluster: 'test', user: serviceAccount, namespace } }],
-    'current-context': 'sa',
-  };
-  await writeFile(path, JSON.stringify(config), { mode: 0o600 });
-  return path;
-}
+): Promise<string> =>
+  writeTokenKubeconfig(
+    (...args) => c.kubectl(...args),
+    namespace,
+    serviceAccount,
+    join(dir, `${serviceAccount}.kubeconfig`),
+    '1h',
+  );
 
 /** `group/resource[/sub]` as kubectl auth can-i wants it: resource.group, --subresource. */
 function canIArgs(
@@ -222,17 +208,26 @@ async function dryRun(
 
 /**
  * Runs the real operator (src/main.ts) as a local process whose only credentials are the
- * chart ServiceAccount's token, against the chart's Lease: the proof that the chart's
- * RBAC is enough for the operator itself, not only for the list in operator-permissions.
+ * token of this test's own release's ServiceAccount (not the suite's shared one), against
+ * that release's Lease: the chart as `helm install` made it is enough for the operator.
  */
 function startOperatorWithChartServiceAccount(
   c: Cluster,
   serviceAccountKubeconfigPath: string,
   namespace: string,
+  serviceAccount: string,
   ...flags: string[]
 ): OperatorProcess {
   return startOperator(
-    { ...c, kubeconfigPath: serviceAccountKubeconfigPath },
+    {
+      ...c,
+      operator: {
+        kubeconfigPath: serviceAccountKubeconfigPath,
+        namespace,
+        lease: LEASE,
+        user: `system:serviceaccount:${namespace}:${serviceAccount}`,
+      },
+    },
     '--leader-elect=true',
     `--lease-name=${LEASE}`,
     `--lease-namespace=${namespace}`,
@@ -397,7 +392,7 @@ void test('the Helm chart on a real control plane', { timeout: 900_000 }, async 
       const patchDeployments = canIArgs('patch', 'apps', 'deployments', undefined, [
         '--all-namespaces',
       ]);
-      const getDeployments = canIArgs('get', 'apps', 'deployments', undefined, [
+      const listDeployments = canIArgs('list', 'apps', 'deployments', undefined, [
         '--all-namespaces',
       ]);
       assert.equal(await canI(kubeconfig, patchDeployments), true);
@@ -412,7 +407,7 @@ void test('the Helm chart on a real control plane', { timeout: 900_000 }, async 
         await waitFor('can-i patch deployments to turn to no', async () =>
           (await canI(kubeconfig, patchDeployments)) ? undefined : true,
         );
-        assert.equal(await canI(kubeconfig, getDeployments), true, 'only patch was taken out');
+        assert.equal(await canI(kubeconfig, listDeployments), true, 'only patch was taken out');
       } finally {
         await applyRules(live.rules);
       }
@@ -468,7 +463,7 @@ void test('the Helm chart on a real control plane', { timeout: 900_000 }, async 
     'the operator runs under the chart ServiceAccount token',
     { skip: existsSync(MAIN_TS) ? false : 'src/main.ts does not exist yet' },
     async (st) => {
-      const op = startOperatorWithChartServiceAccount(c, kubeconfig, namespace);
+      const op = startOperatorWithChartServiceAccount(c, kubeconfig, namespace, fullname);
       try {
         await waitFor(
           '/readyz to answer 200',

@@ -1,12 +1,24 @@
 // Shared by the integration tests: the cluster the global setup started (or an existing
 // one named by KUBECONFIG_TEST), kubectl against it, polling, and the operator as a child
 // process. A file run alone (without the global setup) starts its own cluster.
+//
+// The operator runs as the Helm chart's ServiceAccount, with the chart's RBAC and nothing
+// more (test/cluster/operator-account.ts): startOperator uses the cluster's `operator`
+// account. A test that must run it with other credentials says so by passing a cluster
+// whose `operator` is another account (chart.test.ts does, with its own release's).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import {
+  installOperatorAccount,
+  publishedOperatorAccount,
+  type OperatorAccount,
+} from '../cluster/operator-account.ts';
 import { defaultBinDir } from '../cluster/paths.ts';
 import { selectTestCluster } from '../cluster/select.ts';
 
@@ -14,7 +26,13 @@ const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..', '..');
 
 export interface Cluster {
+  /** Admin credentials: what the tests themselves use. */
   readonly kubeconfigPath: string;
+  /**
+   * The account the operator runs as (startOperator); undefined on a cluster that has none
+   * yet (`withOperatorAccount` installs it).
+   */
+  readonly operator: OperatorAccount | undefined;
   kubectl(...args: string[]): Promise<string>;
   /** kubectl with `-o json`, parsed. */
   json<T>(...args: string[]): Promise<T>;
@@ -31,23 +49,52 @@ export function cluster(): Promise<Cluster> {
 }
 
 async function connect(): Promise<Cluster> {
-  let kubeconfigPath = process.env['KUBECONFIG_TEST'];
-  if (kubeconfigPath === undefined || kubeconfigPath === '') {
-    const started = await selectTestCluster({
-      nodes: 4,
-      name: 'solo',
-      zones: ['zone-a', 'zone-b'],
-    });
-    process.once('exit', () => void started.stop());
-    kubeconfigPath = started.kubeconfigPath;
+  const given = process.env['KUBECONFIG_TEST'];
+  if (given !== undefined && given !== '') {
+    // The global setup installed the account; a cluster named by hand may lack it.
+    const account = publishedOperatorAccount();
+    const c = clusterAt(given);
+    return account === undefined ? withOperatorAccount(c) : { ...c, operator: account };
   }
-  return clusterAt(kubeconfigPath);
+  const started = await selectTestCluster({
+    nodes: 4,
+    name: 'solo',
+    zones: ['zone-a', 'zone-b'],
+  });
+  process.once('exit', () => void started.stop());
+  return withOperatorAccount(clusterAt(started.kubeconfigPath));
+}
+
+const kubectlBinary = (): string =>
+  join(process.env['PLACEMENT_TEST_BIN_DIR'] || defaultBinDir(), 'kubectl');
+
+/**
+ * Installs the chart's ServiceAccount and RBAC on the cluster (a test's private one, say)
+ * and returns it with the account, for startOperator. Its kubeconfig lives in a temporary
+ * directory removed when the process exits.
+ */
+export async function withOperatorAccount(c: Cluster): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'placement-operator-account-'));
+  process.once('exit', () => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { ...c, operator: await installOperatorAccount(kubectlBinary(), c.kubeconfigPath, dir) };
+}
+
+/** The cluster's operator account; throws, saying how to get one, when it has none. */
+export function operatorAccount(c: Cluster): OperatorAccount {
+  if (c.operator === undefined) {
+    throw new Error(
+      `${c.kubeconfigPath}: no operator account on this cluster; the operator runs as the ` +
+        "chart's ServiceAccount: use withOperatorAccount(cluster) first",
+    );
+  }
+  return c.operator;
 }
 
 /** kubectl against the cluster of a kubeconfig (a test's private cluster, say). */
 export function clusterAt(kubeconfigPath: string): Cluster {
-  const binDir = process.env['PLACEMENT_TEST_BIN_DIR'] || defaultBinDir();
-  const kubectlPath = join(binDir, 'kubectl');
+  const kubectlPath = kubectlBinary();
   const env = { ...process.env, KUBECONFIG: kubeconfigPath };
   const kubectl = async (...args: string[]): Promise<string> => {
     const { stdout } = await run(kubectlPath, args, { env, maxBuffer: 64 * 1024 * 1024 });
@@ -68,6 +115,7 @@ export function clusterAt(kubeconfigPath: string): Cluster {
     });
   return {
     kubeconfigPath,
+    operator: undefined,
     kubectl,
     apply,
     json: async <T>(...args: string[]): Promise<T> =>
@@ -147,13 +195,17 @@ export interface OperatorProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `src/main.ts` against the cluster with extra flags. */
+/**
+ * Starts `src/main.ts` against the cluster with extra flags, as the cluster's operator
+ * account (the chart's ServiceAccount): its token is the only credential it gets.
+ */
 export function startOperator(c: Cluster, ...flags: string[]): OperatorProcess {
+  const { kubeconfigPath } = operatorAccount(c);
   const child = spawn(
     join(REPO, 'hack', 'node'),
     [join(REPO, 'src', 'main.ts'), '--metrics-port', '0', '--metrics-host', '127.0.0.1', ...flags],
     {
-      env: { ...process.env, KUBECONFIG: c.kubeconfigPath },
+      env: { ...process.env, KUBECONFIG: kubeconfigPath },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

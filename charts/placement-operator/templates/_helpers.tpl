@@ -55,3 +55,33 @@ Included once, from the Deployment.
 {{- fail (printf "replicas is %d but leaderElection.enabled is false: more than one active replica would fight over the same workloads. Set leaderElection.enabled: true or replicas: 1." (int .Values.replicas)) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The rules of one role, rendered from files/permissions.yaml (the one table of the operator's
+permissions): the grants of `scope` whose `when` is one of `whens`. Called as
+(list . "cluster" (list "always")). A grant whose scope and when no template renders, or
+that limits a grant other than a leader-election one to the Lease, fails the render.
+*/}}
+{{- define "placement-operator.rules" -}}
+{{- $root := index . 0 }}
+{{- $scope := index . 1 }}
+{{- $whens := index . 2 }}
+{{- $rendered := list "cluster/always" "cluster/remediation" "release/leaderElection" }}
+{{- range $i, $g := $root.Files.Get "files/permissions.yaml" | fromYamlArray }}
+{{- $where := printf "files/permissions.yaml, grant %d (%s %s)" (add1 $i) (default "core" $g.group) $g.resource }}
+{{- if not (has (printf "%s/%s" $g.scope $g.when) $rendered) }}
+{{- fail (printf "%s: scope %q with when %q is rendered by no template (one of %s)" $where (toString $g.scope) (toString $g.when) (join ", " $rendered)) }}
+{{- end }}
+{{- if and $g.lease (ne $g.when "leaderElection") }}
+{{- fail (printf "%s: lease: true needs when: leaderElection" $where) }}
+{{- end }}
+{{- if and (eq $g.scope $scope) (has $g.when $whens) }}
+- apiGroups: [{{ $g.group | quote }}]
+  resources: [{{ $g.resource }}]
+  {{- if $g.lease }}
+  resourceNames: [{{ $root.Values.leaderElection.leaseName | quote }}]
+  {{- end }}
+  verbs: [{{ join ", " $g.verbs }}]
+{{- end }}
+{{- end }}
+{{- end }}

@@ -59,7 +59,12 @@ async function variant(
   change(k);
   const path = join(dir, `${name}.kubeconfig`);
   await writeFile(path, JSON.stringify(k), { mode: 0o600 });
-  return { ...c, kubeconfigPath: path };
+  // The operator started on it runs with these credentials, not the chart's account.
+  return {
+    ...c,
+    kubeconfigPath: path,
+    ...(c.operator === undefined ? {} : { operator: { ...c.operator, kubeconfigPath: path } }),
+  };
 }
 
 const serverOf = (k: Kubeconfig): string => String(entries(k).cluster['server']);

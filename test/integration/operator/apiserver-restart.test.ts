@@ -15,7 +15,7 @@ import { test } from 'node:test';
 
 import { startLocalCluster } from '../../cluster/local-cluster.ts';
 import { ensureBinaries } from '../../cluster/select.ts';
-import { clusterAt, installCrds } from '../harness.ts';
+import { clusterAt, installCrds, withOperatorAccount } from '../harness.ts';
 import {
   affinityOf,
   appliedPolicies,
@@ -64,7 +64,8 @@ void test(
       },
     });
     s.defer(() => local.stop()); // the first cleanup registered runs last
-    const c = clusterAt(local.kubeconfigPath);
+    // The chart's ServiceAccount and RBAC on this cluster too: the operator runs as it.
+    const c = await withOperatorAccount(clusterAt(local.kubeconfigPath));
     await installCrds(c);
     const ns = await makeNamespace(c, s, 'restart');
     const apps = Array.from({ length: WORKLOADS }, (_, i) => `svc-${i}`);

@@ -69,10 +69,10 @@ void test('HA: one writer, takeover on kill -9 and on SIGTERM', { timeout: 180_0
     ),
   );
   await waitRolledOut(c, ns);
-  const lease = uniqueName('lease');
   const run = uniqueName('ha');
-  const a = await runOperator(c, s, [], { lease, identity: `${run}-a` });
-  const b = await runOperator(c, s, [], { lease, identity: `${run}-b`, waitLeading: false });
+  const a = await runOperator(c, s, [], { identity: `${run}-a` });
+  const b = await runOperator(c, s, [], { identity: `${run}-b`, waitLeading: false });
+  const { lease } = a;
   const targets = { selector: { matchLabels: { tier: 'ha' } } };
 
   await t.test('only the leader writes; the other stands by', async () => {
@@ -149,7 +149,7 @@ void test('HA: one writer, takeover on kill -9 and on SIGTERM', { timeout: 180_0
   await t.test(
     'SIGTERM: the leader releases the lease and a standby takes over within seconds',
     async (t) => {
-      const c3 = await runOperator(c, s, [], { lease, identity: `${run}-c`, waitLeading: false });
+      const c3 = await runOperator(c, s, [], { identity: `${run}-c`, waitLeading: false });
       await standsBy(c3, b.identity);
       const stoppingAt = Date.now();
       const code = await b.process.stop();

@@ -27,7 +27,7 @@ import {
   workload,
 } from './support.ts';
 
-const KINDS = 'deployments,statefulsets,daemonsets,cronjobs';
+const KINDS = 'deployments,statefulsets,replicasets,daemonsets,cronjobs';
 const OBSERVE_MS = 30_000;
 const RESYNC = '5s';
 
@@ -84,13 +84,15 @@ void test('a steady cluster costs zero writes', { timeout: 170_000 }, async (t) 
         replicas: 2,
         spec: { podManagementPolicy: 'Parallel' },
       }),
+      // A ReplicaSet of its own (no Deployment above it) is rewritten like the others.
+      workload('ReplicaSet', ns, 'standalone', { ...labels('standalone'), replicas: 1 }),
       workload('DaemonSet', ns, 'agent', labels('agent')),
       workload('CronJob', ns, 'report', { labels: { app: 'report', tier: 'steady' } }),
     ),
   );
   // Debug logs: each policy status write is logged ("policy status updated").
   const op = await runOperator(c, s, ['--resync-interval', RESYNC, '--log-level', 'debug']);
-  const kinds = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob'];
+  const kinds = ['Deployment', 'StatefulSet', 'ReplicaSet', 'DaemonSet', 'CronJob'];
   await c.apply(
     list(
       policy(ns, 'spread', {
@@ -133,8 +135,8 @@ void test('a steady cluster costs zero writes', { timeout: 170_000 }, async (t) 
       }),
     ),
   );
-  await waitEnforced(c, ns, 'spread', 5);
-  await waitEnforced(c, ns, 'zones', 5);
+  await waitEnforced(c, ns, 'spread', 6);
+  await waitEnforced(c, ns, 'zones', 6);
   await rolledOut(c, ns);
   // Settled: the last rollout's status updates are in and the policies' status with them.
   await waitFor('versions stable for 3 s', async () => {
@@ -181,7 +183,7 @@ void test('a steady cluster costs zero writes', { timeout: 170_000 }, async (t) 
     (await op.metric('controller_runtime_reconcile_total', { controller: 'placement-workload' })) -
     reconciles0;
   assert.ok(
-    reconciles >= 5 * 4,
+    reconciles >= 6 * 4,
     `${reconciles} workload reconciles in ${OBSERVE_MS / 1000} s of ${RESYNC} resyncs`,
   );
 });

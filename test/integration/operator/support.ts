@@ -1,6 +1,7 @@
 // What the operator integration tests share: the cluster with the CRDs installed, a cleanup
 // scope per test, namespaces and fake nodes of its own, workload and policy manifests, an
-// operator process with a lease of its own, and readers for what the tests assert on.
+// operator process (as the chart's ServiceAccount, on the chart's Lease), and readers for
+// what the tests assert on.
 //
 // Every test owns what it creates. Cleanup runs after the test, operators first (so that no
 // operator is left reacting to the deletions), then everything else in reverse order.
@@ -16,6 +17,7 @@ import {
   cluster,
   installCrds,
   metricValue,
+  operatorAccount,
   scrape,
   startOperator,
   uniqueName,
@@ -227,7 +229,7 @@ export function podSpec(o: WorkloadOptions, restartPolicy?: string): JsonObject 
 
 /** A Deployment, StatefulSet, DaemonSet, CronJob or Job manifest. */
 export function workload(
-  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob' | 'Job',
+  kind: 'Deployment' | 'StatefulSet' | 'ReplicaSet' | 'DaemonSet' | 'CronJob' | 'Job',
   ns: string,
   name: string,
   o: WorkloadOptions = {},
@@ -242,6 +244,7 @@ export function workload(
   let spec: JsonObject;
   switch (kind) {
     case 'Deployment':
+    case 'ReplicaSet':
       spec = { replicas: o.replicas ?? 1, selector, template };
       break;
     case 'StatefulSet':
@@ -329,26 +332,26 @@ export interface Operator {
 }
 
 export interface OperatorOptions {
-  /** Shared by replicas that compete for one lease; default a fresh name. */
-  readonly lease?: string;
   readonly identity?: string;
   /** Wait until this replica leads (default true unless --leader-elect=false is given). */
   readonly waitLeading?: boolean;
 }
 
-/** A lease of its own in `default` and an identity, as every test's operator gets. */
-export const leaseFlags = (lease: string, identity: string): string[] => [
+/** The Lease (by default one of its own in `default`) and an identity, as flags. */
+export const leaseFlags = (lease: string, identity: string, namespace = 'default'): string[] => [
   '--lease-name',
   lease,
   '--lease-namespace',
-  'default',
+  namespace,
   '--identity',
   identity,
 ];
 
 /**
- * Starts the operator as a child process with a lease of its own (other tests' operators
- * never compete with it); stopped (SIGTERM) before the test's other cleanups.
+ * Starts the operator as a child process, as the chart's ServiceAccount; stopped (SIGTERM)
+ * before the test's other cleanups. Every operator of the suite competes for the chart's one
+ * Lease (its RBAC grants no other): replicas of one test share it on purpose, and a stopped
+ * operator releases it, so the next test's operator takes it at once.
  */
 export async function runOperator(
   c: Cluster,
@@ -356,9 +359,9 @@ export async function runOperator(
   flags: readonly string[] = [],
   o: OperatorOptions = {},
 ): Promise<Operator> {
-  const lease = o.lease ?? uniqueName('lease');
+  const { lease, namespace } = operatorAccount(c);
   const identity = o.identity ?? uniqueName('op');
-  const process = startOperator(c, ...leaseFlags(lease, identity), ...flags);
+  const process = startOperator(c, ...leaseFlags(lease, identity, namespace), ...flags);
   s.deferOperator(async () => {
     if (process.child.exitCode === null && process.child.signalCode === null) await process.stop();
   });
