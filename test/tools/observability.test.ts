@@ -47,7 +47,8 @@ async function promtool(args: readonly string[], stdin?: string): Promise<Run> {
     const child = execFile(PROMTOOL, args, { timeout: 60_000 }, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`;
       if (error === null) resolve({ code: 0, output });
-      else if ('code' in error && error.code === 'ENOENT') reject(error);
+      else if ('code' in error && error.code === 'ENOENT')
+        reject(new Error(`${PROMTOOL} not found`, { cause: error }));
       else resolve({ code: typeof error.code === 'number' ? error.code : -1, output });
     });
     child.stdin?.end(stdin ?? '');
