@@ -6,6 +6,35 @@ cd "$(dirname "$0")/.."
 node="bash hack/node"
 
 $node --version >/dev/null # brings Node 24 first if the machine's node is older
+
+# The tools the tests drive, brought here so that `npm ci && npm test` on a fresh machine
+# needs nothing installed first: Debian's openssl (cluster certificates), and pinned Go
+# builds cached under ~/.cache/placement-operator (helm, Prometheus and promtool, Argo CD's
+# Lua runtime). Without root to install a package, it stops at once with the command.
+bring_tools() {
+  local missing=() go_bin
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v flock >/dev/null || missing+=(util-linux)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "npm test: missing ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+    echo "== installing ${missing[*]} (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+  if [ ! -x "$go_bin" ]; then
+    echo "npm test: needs Go $(sed -n 's/^go //p' hack/control-plane/k8s/go.mod) or newer (https://go.dev/dl), to build the pinned tools" >&2
+    exit 1
+  fi
+  echo "== pinned tools (built once from the Go module proxy, then cached)"
+  bash hack/tools/build-helm.sh >/dev/null
+  bash hack/tools/build-prometheus.sh >/dev/null
+  bash hack/tools/build-argocd-lua.sh >/dev/null
+}
+bring_tools
 echo "== static checks (tsc, eslint, prettier)"
 npm run -s typecheck
 npm run -s lint
@@ -24,4 +53,4 @@ echo "== unit and integration tests"
 # after the other integration files and judges the audit log they produced.
 exec $node --test --test-reporter=spec --test-concurrency=1 \
   --test-global-setup=test/global-setup.ts \
-  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
+  'test/unit/**/*.test.ts' 'test/tools/**/*.test.ts' 'test/integration/**/*.test.ts'

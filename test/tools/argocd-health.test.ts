@@ -1,12 +1,9 @@
 // The Argo CD health check for PlacementPolicy / ClusterPlacementPolicy
-// (examples/argocd/health.lua), run by a real Lua interpreter against sample objects.
-// Argo CD hands the script the live object as the global `obj`; here each sample is
-// written out as a Lua table literal (Lua has no JSON reader), the script is run with
-// dofile, and the status and message it returns are compared with the case.
-//
-// Needs `lua5.4` (Debian: apt-get install -y lua5.4); this test installs nothing.
-// Argo CD itself runs gopher-lua, which speaks Lua 5.1: the script keeps to the syntax the
-// two share, and when a `lua5.1` is on PATH the cases run under it too.
+// (examples/argocd/health.lua), run by Argo CD's own Lua runtime against sample objects:
+// hack/tools/argocd-lua, gopher-lua and gopher-json at the versions Argo CD pins, with the
+// libraries Argo CD opens for a resource.customizations health script (package, base,
+// table, os.time/os.date; no string, math or io). Each sample goes in as JSON, as Argo CD
+// decodes the live object, and the status and message it returns are compared with the case.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,52 +12,45 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import { REPO_ROOT } from '../cluster/paths.ts';
+import { argocdLuaBinary } from './pinned.ts';
 
 const SCRIPT = join(REPO_ROOT, 'examples', 'argocd', 'health.lua');
 const SOURCE = readFileSync(SCRIPT, 'utf8');
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** A JSON value as a Lua table literal; null (absent in Argo's conversion) becomes nil. */
-function toLua(value: Json): string {
-  if (value === null) return 'nil';
-  if (typeof value === 'boolean' || typeof value === 'number') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value); // a valid Lua string literal for these samples
-  if (Array.isArray(value)) return `{${value.map(toLua).join(', ')}}`;
-  return `{${Object.entries(value)
-    .map(([k, v]) => `[${JSON.stringify(k)}] = ${toLua(v)}`)
-    .join(', ')}}`;
-}
-
-function interpreter(name: string): string | undefined {
-  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-}
-
-const LUA = interpreter('lua5.4');
-const INTERPRETERS = [LUA, interpreter('lua5.1')].filter((x): x is string => x !== undefined);
-
 const dir = mkdtempSync(join(tmpdir(), 'argocd-health-'));
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the health script with `obj` set; returns what it returned. */
-function health(lua: string, obj: Json): { status: string; message: string } {
-  const harness = join(dir, 'harness.lua');
-  writeFileSync(
-    harness,
-    [
-      `obj = ${toLua(obj)}`,
-      `local hs = dofile(${JSON.stringify(SCRIPT)})`,
-      'io.write(tostring(hs.status), "\\n", tostring(hs.message))',
-      '',
-    ].join('\n'),
-  );
-  const ran = spawnSync(lua, [harness], { encoding: 'utf8', timeout: 10_000 });
-  assert.equal(ran.status, 0, `${lua} ${harness}: ${ran.stderr}`);
-  const [status = '', ...message] = ran.stdout.split('\n');
-  return { status, message: message.join('\n') };
+interface Ran {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a health script on `obj` as Argo CD would. */
+function runScript(script: string, obj: Json): Ran {
+  return spawnSync(argocdLuaBinary(), [script], {
+    input: JSON.stringify(obj),
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+}
+
+/** Runs the health script with `obj` set; returns the health it reported. */
+function health(obj: Json): { status: string; message: string } {
+  const ran = runScript(SCRIPT, obj);
+  assert.equal(ran.status, 0, `argocd-lua ${SCRIPT}: ${ran.stderr}`);
+  return JSON.parse(ran.stdout) as { status: string; message: string };
+}
+
+/** Writes a throwaway script and runs it. */
+function runSnippet(name: string, lua: string): Ran {
+  const file = join(dir, name);
+  writeFileSync(file, lua);
+  return runScript(file, { metadata: { name: 'x' } });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -338,23 +328,12 @@ const CASES: readonly Case[] = [
 ];
 
 void describe('examples/argocd/health.lua', () => {
-  void test('a Lua interpreter is installed (Debian: apt-get install -y lua5.4)', () => {
-    assert.ok(
-      LUA !== undefined,
-      'lua5.4 is not on PATH: install it (apt-get install -y lua5.4; CI does this in .ci/run)',
-    );
-  });
-
-  for (const lua of INTERPRETERS) {
-    void describe(lua, () => {
-      for (const c of CASES) {
-        void test(c.name, () => {
-          const got = health(lua, c.obj);
-          assert.equal(got.status, c.status, `message: ${got.message}`);
-          if (typeof c.message === 'string') assert.equal(got.message, c.message);
-          else assert.match(got.message, c.message);
-        });
-      }
+  for (const c of CASES) {
+    void test(c.name, () => {
+      const got = health(c.obj);
+      assert.equal(got.status, c.status, `message: ${got.message}`);
+      if (typeof c.message === 'string') assert.equal(got.message, c.message);
+      else assert.match(got.message, c.message);
     });
   }
 
@@ -383,5 +362,34 @@ void describe('examples/argocd/health.lua', () => {
     for (const type of ['Ready', 'Degraded', 'Unsatisfiable']) {
       assert.match(SOURCE, new RegExp(`"${type}"`), type);
     }
+  });
+});
+
+void describe("Argo CD's Lua runtime (hack/tools/argocd-lua)", () => {
+  void test('opens only the libraries Argo CD opens for a custom health script', () => {
+    const ran = runSnippet(
+      'libs.lua',
+      'return { status = "Healthy", message = type(table.insert) .. " " .. type(os.time) .. " " .. type(string) .. " " .. type(math) .. " " .. type(io) .. " " .. type(os.exit) }',
+    );
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.deepEqual(JSON.parse(ran.stdout), {
+      status: 'Healthy',
+      message: 'function function nil nil nil nil',
+    });
+  });
+
+  void test("a status outside Argo CD's health codes becomes Unknown", () => {
+    const ran = runSnippet('invalid.lua', 'return { status = "Fine", message = "x" }');
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.deepEqual(JSON.parse(ran.stdout), {
+      status: 'Unknown',
+      message: 'Lua returned an invalid health status',
+    });
+  });
+
+  void test('a script that returns no table is an error, as in Argo CD', () => {
+    const ran = runSnippet('string.lua', 'return "Healthy"');
+    assert.equal(ran.status, 1);
+    assert.match(ran.stderr, /expect table output from Lua script, not string/);
   });
 });

@@ -2,8 +2,8 @@
  * The chart's Grafana dashboard and alerting rules against the metrics the operator exports:
  * every PromQL expression parses (promtool), names only metrics and labels that exist, the
  * rules behave as documented (`promtool test rules`), and a real scrape passes
- * `promtool check metrics`. promtool comes from Debian's `prometheus` package; PROMTOOL
- * overrides its path.
+ * `promtool check metrics`. promtool is the pinned build of hack/tools/build-prometheus.sh;
+ * PROMTOOL overrides its path.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -21,12 +21,13 @@ import {
   workQueueListener,
   type Metrics,
 } from '../../src/metrics/index.ts';
+import { promtoolBinary } from './pinned.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DASHBOARD = join(ROOT, 'charts/placement-operator/files/dashboard.json');
 const ALERTS = join(ROOT, 'charts/placement-operator/files/alerts.yaml');
 const METRICS_DOC = join(ROOT, 'docs/metrics.md');
-const PROMTOOL = process.env['PROMTOOL'] ?? 'promtool';
+const PROMTOOL = promtoolBinary();
 
 /** Series Prometheus itself adds, allowed in queries beside the operator's own. */
 const PROMETHEUS_SERIES = ['up'];
@@ -40,19 +41,14 @@ interface Run {
   readonly output: string;
 }
 
-/** Runs promtool; a missing binary fails the test with how to get it, not a bare ENOENT. */
+/** Runs promtool; never rejects on a non-zero exit. */
 async function promtool(args: readonly string[], stdin?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = execFile(PROMTOOL, args, { timeout: 60_000 }, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`;
       if (error === null) resolve({ code: 0, output });
       else if ('code' in error && error.code === 'ENOENT')
-        reject(
-          new Error(
-            `${PROMTOOL} not found: install Debian's prometheus package ` +
-              '(apt-get install -y prometheus) or set PROMTOOL to its path',
-          ),
-        );
+        reject(new Error(`${PROMTOOL} not found`, { cause: error }));
       else resolve({ code: typeof error.code === 'number' ? error.code : -1, output });
     });
     child.stdin?.end(stdin ?? '');
