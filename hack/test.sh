@@ -15,6 +15,11 @@ if [ -z "${KUBECONFIG_TEST:-}" ]; then
   bash hack/control-plane/build.sh
 fi
 
+echo "== container image (hack/image/build.sh: podman, local base images)"
+image_env="$(bash hack/image/build.sh)"
+# shellcheck disable=SC2086 # two NAME=value words for test/integration/image/
+export $image_env
+
 echo "== unit and integration tests"
 # Integration files share one control plane, started by the global setup.
 exec $node --test --test-reporter=spec --test-concurrency=1 \
