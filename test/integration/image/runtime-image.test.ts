@@ -66,7 +66,7 @@ void test('the runtime image', { timeout: BUILD_TIMEOUT_MS + 120_000 }, async (t
     .withSecurityOpt('no-new-privileges')
     .withCommand(['-e', 'setInterval(() => undefined, 1 << 30)'])
     .start();
-  t.after(() => container.stop({ timeout: 1 }));
+  t.after(() => container.stop({ timeout: 1_000 }));
   const files = await containerFiles(container.getId());
   const app = files.filter((f) => f.path.startsWith('/app/'));
 
@@ -123,7 +123,10 @@ void test('the runtime image', { timeout: BUILD_TIMEOUT_MS + 120_000 }, async (t
 
   await t.test('the base has no shell and no package manager', async () => {
     const names = [...SHELLS_AND_PACKAGE_MANAGERS, ...PACKAGE_TOOLS];
-    const found = files.filter((f) => names.includes(f.path.split('/').pop() ?? ''));
+    // Programs, not directories (a distroless base keeps /var/lib/dpkg for scanners).
+    const found = files.filter(
+      (f) => !f.mode.startsWith('d') && names.includes(f.path.split('/').pop() ?? ''),
+    );
     assert.deepEqual(found, []);
     const shell = await container.exec(['/bin/sh', '-c', 'true']).then(
       (r) => r.exitCode,
