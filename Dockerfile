@@ -4,8 +4,8 @@
 #
 #   docker build --build-arg VERSION=0.1.0 --build-arg SOURCE_URL=https://... -t placement-operator .
 #
-# hack/image/check.sh runs this file's build stages without a Docker engine and checks
-# what the runtime stage would contain; test/unit/dockerfile.test.ts checks its shape.
+# hack/image/build.sh builds this file with podman from locally made base images;
+# test/integration/image/ checks the runtime image's files and runs it as the chart does.
 # Pin the base images by digest in release builds (--build-arg NODE_IMAGE=...@sha256:...).
 
 ARG NODE_IMAGE=node:24-bookworm-slim

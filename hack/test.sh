@@ -47,6 +47,11 @@ if [ -z "${KUBECONFIG_TEST:-}" ]; then
   export PLACEMENT_LEAST_PRIVILEGE=required
 fi
 
+echo "== container image (hack/image/build.sh: podman, local base images)"
+image_env="$(bash hack/image/build.sh)"
+# shellcheck disable=SC2086 # two NAME=value words for test/integration/image/
+export $image_env
+
 echo "== unit and integration tests"
 # Integration files share one control plane, started by the global setup. Node runs the
 # files sorted by path, one at a time; test/integration/zz-least-privilege.test.ts sorts
