@@ -526,7 +526,15 @@ void test(
     const w = await tenantWorld(c, s);
     // The real operator with the chart ServiceAccount's token only, evictions for real.
     const op = startOperator(
-      { ...c, kubeconfigPath: kubeconfig },
+      {
+        ...c,
+        operator: {
+          kubeconfigPath: kubeconfig,
+          namespace,
+          lease: LEASE,
+          user: `system:serviceaccount:${namespace}:${fullname}`,
+        },
+      },
       '--leader-elect=true',
       `--lease-name=${LEASE}`,
       `--lease-namespace=${namespace}`,

@@ -381,6 +381,7 @@ const DEFAULTS: JsonObject = {
   priority: 0,
   targets: { kinds: ['Deployment', 'StatefulSet'] },
   audit: DEFAULT_AUDIT,
+  allowBlockedRollouts: false,
 };
 
 const GOOD: GoodCase[] = [
@@ -416,6 +417,7 @@ const GOOD: GoodCase[] = [
       priority: -5,
       targets: { kinds: ['CronJob', 'Job', 'Pod'], selector: { matchLabels: { app: 'batch' } } },
       audit: { enabled: false, remediation: 'Evict', maxEvictionsPerMinute: 0 },
+      allowBlockedRollouts: false,
     },
   },
   {
