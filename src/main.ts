@@ -6,13 +6,23 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import winston from 'winston';
-import { Operator, POLICY_CONTROLLER, WORKLOAD_CONTROLLER } from './controller/operator.ts';
+import {
+  EXCEPTION_CONTROLLER,
+  Operator,
+  POLICY_CONTROLLER,
+  WORKLOAD_CONTROLLER,
+} from './controller/operator.ts';
 import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
-import { NAMESPACES, NODES, PODS, policies, workloads } from './kube/resources.ts';
-import { KubeEvictor, KubePolicyStatusWriter, KubeWorkloadWriter } from './kube/writers.ts';
+import { EXCEPTIONS, NAMESPACES, NODES, PODS, policies, workloads } from './kube/resources.ts';
+import {
+  KubeEvictor,
+  KubeExceptionStatusWriter,
+  KubePolicyStatusWriter,
+  KubeWorkloadWriter,
+} from './kube/writers.ts';
 import { ContinuousAudit } from './audit/continuous-audit.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
 
@@ -134,7 +144,7 @@ export async function runOperator(
   });
   const clients = makeKubeClients(kc);
   const metrics = createMetrics({
-    controllers: [WORKLOAD_CONTROLLER, POLICY_CONTROLLER],
+    controllers: [WORKLOAD_CONTROLLER, POLICY_CONTROLLER, EXCEPTION_CONTROLLER],
     leases: [config.leaseName],
   });
   const informerOptions = { logger: log };
@@ -144,12 +154,14 @@ export async function runOperator(
   const workloadInformers = (
     ['Deployment', 'StatefulSet', 'ReplicaSet', 'DaemonSet', 'CronJob'] as const
   ).map((k) => createInformer(kc, workloads(k), informerOptions));
+  const exceptionInformer = createInformer(kc, EXCEPTIONS, informerOptions);
   const namespaceInformer = createInformer(kc, NAMESPACES, informerOptions);
   const podInformer = createInformer(kc, PODS, informerOptions);
   const nodeInformer = createInformer(kc, NODES, informerOptions);
   const informers: Informer<unknown>[] = [
     ...policyInformers,
     ...workloadInformers,
+    exceptionInformer,
     namespaceInformer,
     podInformer,
     nodeInformer,
@@ -164,9 +176,11 @@ export async function runOperator(
         policies: policyInformers,
         workloads: workloadInformers,
         namespaces: namespaceInformer,
+        exceptions: exceptionInformer,
       },
       workloadWriter: new KubeWorkloadWriter(clients),
       statusWriter: new KubePolicyStatusWriter(clients),
+      exceptionStatusWriter: new KubeExceptionStatusWriter(clients),
       events,
       metrics,
       log,
@@ -181,7 +195,8 @@ export async function runOperator(
       namespaces: namespaceInformer,
       workloads: workloadInformers,
       policies: () => operator.catalog.active(),
-      policyChanges: policyInformers,
+      // An exception changes which policies judge which pods, as a policy edit does.
+      policyChanges: [...policyInformers, exceptionInformer],
       events,
       metrics: metrics.placement,
       log,

@@ -15,8 +15,10 @@ import { reportJson, reportTable } from './report.ts';
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
 
 Reads a Kubernetes List (JSON or YAML) of Nodes, Pods, Namespaces and optionally
-PlacementPolicies, ClusterPlacementPolicies and workloads, and prints every placed pod
-that breaks a required pod affinity or anti-affinity rule (its own or a policy's).
+PlacementPolicies, ClusterPlacementPolicies, PlacementExceptions and workloads, and
+prints every placed pod that breaks a required pod affinity or anti-affinity rule (its
+own or a policy's). A workload that an accepted PlacementException exempts from a
+policy is not judged by that policy; such workloads, and refused exceptions, are listed.
 
 Exit status: 0 no violation, 1 violations found, 2 input that could not be read.
 `;
@@ -81,7 +83,12 @@ export function run(args: readonly string[], io: Io): number {
   }
   if (result.kind === 'invalid')
     return fail(result.errors.map((e) => `${label}: ${e.message}`).join('\n'));
-  io.stdout(values.output === 'json' ? reportJson(result.report) : reportTable(result.report));
+  const outcome = { exemptions: result.exemptions, exceptions: result.exceptions };
+  io.stdout(
+    values.output === 'json'
+      ? reportJson(result.report, outcome)
+      : reportTable(result.report, outcome),
+  );
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 

@@ -5,6 +5,7 @@ import {
   injectionFor,
   jsonEqual,
   parseRecord,
+  policyReach,
   serializeRecord,
   type CompiledPolicy,
   type WorkloadRef,
@@ -37,6 +38,8 @@ export type WorkloadPlan =
       readonly audited: readonly CompiledPolicy[];
       /** Policies whose terms this change takes out. */
       readonly reverted: readonly string[];
+      /** Of those, the ones that PlacementExceptions now exempt the workload from, and by which. */
+      readonly exempted: ReadonlyMap<string, readonly string[]>;
     };
 
 /** How policies see a workload: kind, namespace, template labels and its own pod selector. */
@@ -95,6 +98,17 @@ export function planWorkload(
   }
   const now = new Set(enforced.map((p) => p.ref as string));
   const reverted = Object.keys(previous?.policies ?? {}).filter((ref) => !now.has(ref));
+  const exempted = new Map<string, readonly string[]>();
+  for (const ref of reverted) {
+    const named = catalog.named(ref);
+    if (named.kind !== 'valid') continue;
+    const reach = policyReach(named.policy, workloadRef(w), namespaceLabels);
+    if (reach.kind === 'exempted')
+      exempted.set(
+        ref,
+        reach.by.map((e) => e.ref),
+      );
+  }
   return {
     kind: 'change',
     affinity: desired.affinity,
@@ -103,5 +117,6 @@ export function planWorkload(
     enforced,
     audited,
     reverted,
+    exempted,
   };
 }

@@ -1,10 +1,20 @@
-import type { Namespace, Node, Pod } from '../api/core.ts';
-import type { PlacementPolicy } from '../api/policy.ts';
+import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
+import type { PlacementException } from '../api/exception.ts';
+import type { PlacementPolicy, PolicyRef } from '../api/policy.ts';
 import { FieldError, InvalidObjectError } from './errors.ts';
+import { compileException, type CompiledException } from './exception.ts';
+import {
+  attachExemptions,
+  exemptionsOf,
+  judgeException,
+  type Exemption,
+  type NamedPolicy,
+  type RefusalReason,
+} from './exemption.ts';
 import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
 import { PlacementCache } from './placement-cache.ts';
 import { isPlaced, placedWith, placementTerms, podKey } from './pod-placement.ts';
-import { comparePolicies, compilePolicy, policyTargets, type CompiledPolicy } from './policy.ts';
+import { comparePolicies, compilePolicy, policyReach, type CompiledPolicy } from './policy.ts';
 import { TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
 import {
@@ -22,6 +32,8 @@ export interface ClusterSnapshot {
   readonly policies: readonly PlacementPolicy[];
   /** Deployments, ReplicaSets, StatefulSets, ...: optional, they make ownership exact. */
   readonly workloads: readonly WorkloadObject[];
+  /** PlacementExceptions: optional; accepted ones exempt workloads from a policy. */
+  readonly exceptions?: readonly PlacementException[];
 }
 
 export interface AuditReport {
@@ -31,23 +43,65 @@ export interface AuditReport {
   readonly summary: { readonly pods: number; readonly nodes: number; readonly violations: number };
 }
 
+/** What became of one PlacementException of the snapshot. */
+export interface ExceptionReport {
+  /** `PlacementException/NS/NAME`. */
+  readonly exception: string;
+  readonly policy: PolicyRef;
+  readonly accepted: boolean;
+  /** Why it has no effect, when it has none. */
+  readonly reason?: RefusalReason;
+  readonly message: string;
+}
+
 export type AuditResult =
-  | { readonly kind: 'ok'; readonly report: AuditReport; readonly index: TopologyIndex }
+  | {
+      readonly kind: 'ok';
+      readonly report: AuditReport;
+      readonly index: TopologyIndex;
+      /** Workloads exempted from a policy by accepted exceptions (their pods are not judged by it). */
+      readonly exemptions: readonly Exemption[];
+      readonly exceptions: readonly ExceptionReport[];
+    }
   | { readonly kind: 'invalid'; readonly errors: readonly InvalidObjectError[] };
 
-/** Compiles the policies that take part in audits, highest priority first, or reports every bad one. */
-export function compileAuditPolicies(policies: readonly PlacementPolicy[]): {
+/**
+ * Compiles the policies that take part in audits, highest priority first, with the
+ * exceptions that name them attached, or reports every bad policy and exception.
+ */
+export function compileAuditPolicies(
+  policies: readonly PlacementPolicy[],
+  exceptions: readonly PlacementException[] = [],
+): {
   ok: CompiledPolicy[];
   errors: InvalidObjectError[];
+  /** Every valid policy by reference, audited or not. */
+  all: Map<string, CompiledPolicy>;
+  exceptions: CompiledException[];
 } {
   const ok: CompiledPolicy[] = [];
   const errors: InvalidObjectError[] = [];
+  const all = new Map<string, CompiledPolicy>();
+  const compiledExceptions: CompiledException[] = [];
+  for (const e of exceptions) {
+    const c = compileException(e);
+    if (c.kind === 'invalid') errors.push(...c.errors);
+    else compiledExceptions.push(c.exception);
+  }
   for (const p of policies) {
     const c = compilePolicy(p);
     if (c.kind === 'invalid') errors.push(...c.errors);
-    else if (c.policy.auditEnabled) ok.push(c.policy);
+    else {
+      all.set(c.policy.ref, c.policy);
+      if (c.policy.auditEnabled) ok.push(c.policy);
+    }
   }
-  return { ok: ok.sort(comparePolicies), errors };
+  return {
+    ok: attachExemptions(ok.sort(comparePolicies), compiledExceptions),
+    errors,
+    all,
+    exceptions: compiledExceptions,
+  };
 }
 
 /**
@@ -63,12 +117,19 @@ export function placementOf(
 ): PodPlacement {
   const workload = workloadOfPod(pod, lookup);
   const nsLabels = index.namespaceLabels(pod.metadata.namespace);
-  const targeting = policies.filter((p) => policyTargets(p, workload, nsLabels));
+  const targeting: CompiledPolicy[] = [];
+  const exempt: CompiledPolicy['ref'][] = [];
+  for (const p of policies) {
+    const reach = policyReach(p, workload, nsLabels);
+    if (reach.kind === 'targeted') targeting.push(p);
+    else if (reach.kind === 'exempted') exempt.push(p.ref);
+  }
   try {
     const resolve = () => placementTerms(pod, workload, targeting);
     return placedWith(
       pod,
       cache === undefined ? resolve() : cache.terms(pod, workload, targeting, resolve),
+      exempt,
     );
   } catch (err) {
     if (err instanceof FieldError) throw err.forObject(`Pod ${podKey(pod)}`);
@@ -116,11 +177,33 @@ export function auditIndex(index: TopologyIndex): AuditReport {
 
 /** Audits a snapshot: every placed pod against its own terms and the policies that target it. */
 export function auditSnapshot(snapshot: ClusterSnapshot): AuditResult {
-  const policies = compileAuditPolicies(snapshot.policies);
+  const policies = compileAuditPolicies(snapshot.policies, snapshot.exceptions);
   if (policies.errors.length > 0) return { kind: 'invalid', errors: policies.errors };
   try {
-    const index = buildIndex(snapshot, policies.ok);
-    return { kind: 'ok', report: auditIndex(index), index };
+    const lookup = new WorkloadLookup(snapshot.workloads);
+    const index = buildIndex(snapshot, policies.ok, lookup);
+    const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
+    const exemptions = exemptionsOf(
+      policies.ok,
+      snapshot.pods.filter(isPlaced).map((pod) => workloadOfPod(pod, lookup)),
+      nsLabels,
+    );
+    const exceptions = policies.exceptions
+      .map((e): ExceptionReport => {
+        const policy = policies.all.get(e.policy);
+        const named: NamedPolicy =
+          policy !== undefined ? { kind: 'valid', policy } : { kind: 'missing' };
+        const verdict = judgeException(e, named, nsLabels(e.namespace));
+        return {
+          exception: e.ref,
+          policy: e.policy,
+          accepted: verdict.kind === 'accepted',
+          ...(verdict.kind === 'refused' ? { reason: verdict.reason } : {}),
+          message: verdict.message,
+        };
+      })
+      .sort((a, b) => (a.exception < b.exception ? -1 : a.exception > b.exception ? 1 : 0));
+    return { kind: 'ok', report: auditIndex(index), index, exemptions, exceptions };
   } catch (err) {
     if (err instanceof InvalidObjectError) return { kind: 'invalid', errors: [err] };
     throw err;

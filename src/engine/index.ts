@@ -14,3 +14,5 @@ export * from './canonical.ts';
 export * from './merge.ts';
 export * from './feasibility.ts';
 export * from './node-eligibility.ts';
+export * from './exception.ts';
+export * from './exemption.ts';

@@ -9,8 +9,13 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export type PolicyLabel =
   'pod' | `PlacementPolicy/${string}/${string}` | `ClusterPlacementPolicy/${string}`;
 
-export type WorkloadState = 'matched' | 'enforced' | 'pending';
-export const WORKLOAD_STATES: readonly WorkloadState[] = ['matched', 'enforced', 'pending'];
+export type WorkloadState = 'matched' | 'enforced' | 'pending' | 'exempted';
+export const WORKLOAD_STATES: readonly WorkloadState[] = [
+  'matched',
+  'enforced',
+  'pending',
+  'exempted',
+];
 
 export type ViolationRule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';
 export const VIOLATION_RULES: readonly ViolationRule[] = [
@@ -33,7 +38,10 @@ export const EVICTION_OUTCOMES: readonly EvictionOutcome[] = [
 ];
 
 export interface PlacementMetrics {
-  /** `placement_policy_workloads{policy,state}`: the policy's matched / enforced / pending counts. */
+  /**
+   * `placement_policy_workloads{policy,state}`: the policy's matched / enforced / pending
+   * counts, and the workloads PlacementExceptions exempt from it.
+   */
   setPolicyWorkloads(policy: PolicyLabel, counts: Readonly<Record<WorkloadState, number>>): void;
   /** `placement_violations{policy,rule}`: violating pods per rule; rules left out are set to 0. */
   setViolations(
@@ -59,7 +67,7 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
   const registers = [registry];
   const policyWorkloads = new Gauge({
     name: 'placement_policy_workloads',
-    help: 'Workloads a policy targets, by state: matched, enforced (template carries the rules), pending',
+    help: 'Workloads a policy targets, by state: matched, enforced (template carries the rules), pending; and exempted (selected, but exempted by a PlacementException)',
     labelNames: ['policy', 'state'] as const,
     registers,
   });

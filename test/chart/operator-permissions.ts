@@ -45,6 +45,8 @@ export function operatorGrants(leaseName: string): Grant[] {
       ],
       ['patch', 'update'],
     ),
+    ...cluster('placement.dev', ['placementexceptions'], ['list', 'watch']),
+    ...cluster('placement.dev', ['placementexceptions/status'], ['patch']),
     ...cluster('events.k8s.io', ['events'], ['create', 'patch']),
     {
       group: '',
@@ -145,6 +147,20 @@ export const DENIALS: readonly Denial[] = [
     resource: 'placementpolicies',
     where: 'all-namespaces',
     why: 'never deletes policies',
+  },
+  {
+    verb: 'create',
+    group: 'placement.dev',
+    resource: 'placementexceptions',
+    where: 'all-namespaces',
+    why: 'the platform team grants exceptions, never the operator',
+  },
+  {
+    verb: 'update',
+    group: 'placement.dev',
+    resource: 'placementexceptions',
+    where: 'all-namespaces',
+    why: 'exceptions are read only',
   },
   {
     verb: 'create',
