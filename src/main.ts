@@ -5,15 +5,25 @@
  */
 import { hostname } from 'node:os';
 import winston from 'winston';
-import { Operator, POLICY_CONTROLLER, WORKLOAD_CONTROLLER } from './controller/operator.ts';
+import {
+  EXCEPTION_CONTROLLER,
+  Operator,
+  POLICY_CONTROLLER,
+  WORKLOAD_CONTROLLER,
+} from './controller/operator.ts';
 import { CROSS_NAMESPACE_TERMS } from './controller/policy-catalog.ts';
 import { ApiHealth, apiTarget, checkApiServer } from './kube/api-health.ts';
 import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
-import { NAMESPACES, NODES, PODS, policies, workloads } from './kube/resources.ts';
-import { KubeEvictor, KubePolicyStatusWriter, KubeWorkloadWriter } from './kube/writers.ts';
+import { EXCEPTIONS, NAMESPACES, NODES, PODS, policies, workloads } from './kube/resources.ts';
+import {
+  KubeEvictor,
+  KubeExceptionStatusWriter,
+  KubePolicyStatusWriter,
+  KubeWorkloadWriter,
+} from './kube/writers.ts';
 import { ContinuousAudit } from './audit/continuous-audit.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
 
@@ -353,7 +363,7 @@ export async function runOperator(
   const health = new ApiHealth(target, log);
   const clients = makeKubeClients(kc);
   const metrics = createMetrics({
-    controllers: [WORKLOAD_CONTROLLER, POLICY_CONTROLLER],
+    controllers: [WORKLOAD_CONTROLLER, POLICY_CONTROLLER, EXCEPTION_CONTROLLER],
     leases: [config.leaseName],
   });
   const informerOptions = { logger: log, health };
@@ -363,12 +373,14 @@ export async function runOperator(
   const workloadInformers = (
     ['Deployment', 'StatefulSet', 'ReplicaSet', 'DaemonSet', 'CronJob'] as const
   ).map((k) => createInformer(kc, workloads(k), informerOptions));
+  const exceptionInformer = createInformer(kc, EXCEPTIONS, informerOptions);
   const namespaceInformer = createInformer(kc, NAMESPACES, informerOptions);
   const podInformer = createInformer(kc, PODS, informerOptions);
   const nodeInformer = createInformer(kc, NODES, informerOptions);
   const informers: Informer<unknown>[] = [
     ...policyInformers,
     ...workloadInformers,
+    exceptionInformer,
     namespaceInformer,
     podInformer,
     nodeInformer,
@@ -383,9 +395,11 @@ export async function runOperator(
         policies: policyInformers,
         workloads: workloadInformers,
         namespaces: namespaceInformer,
+        exceptions: exceptionInformer,
       },
       workloadWriter: new KubeWorkloadWriter(clients),
       statusWriter: new KubePolicyStatusWriter(clients),
+      exceptionStatusWriter: new KubeExceptionStatusWriter(clients),
       events,
       metrics,
       log,
@@ -407,7 +421,8 @@ export async function runOperator(
       namespaces: namespaceInformer,
       workloads: workloadInformers,
       policies: () => operator.catalog.active(),
-      policyChanges: policyInformers,
+      // An exception changes which policies judge which pods, as a policy edit does.
+      policyChanges: [...policyInformers, exceptionInformer],
       events,
       metrics: metrics.placement,
       log,

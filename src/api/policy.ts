@@ -44,6 +44,17 @@ export interface PolicyAudit {
   readonly maxEvictionsPerMinute?: number;
 }
 
+/**
+ * Whether PlacementExceptions may exempt workloads from the policy, and from which
+ * namespaces (ClusterPlacementPolicy only: a PlacementPolicy's exceptions live in its own
+ * namespace). Neither `namespaces` nor `namespaceSelector`: from every namespace.
+ */
+export interface PolicyExceptions {
+  readonly allowed?: boolean;
+  readonly namespaceSelector?: LabelSelector;
+  readonly namespaces?: readonly string[];
+}
+
 export interface PlacementPolicySpec {
   readonly mode?: PolicyMode;
   readonly priority?: number;
@@ -56,6 +67,7 @@ export interface PlacementPolicySpec {
    * false: such a write is held back and the policy says why).
    */
   readonly allowBlockedRollouts?: boolean;
+  readonly exceptions?: PolicyExceptions;
 }
 
 export interface PlacementPolicy {

@@ -1,5 +1,6 @@
 import { parseAllDocuments } from 'yaml';
 import type { Namespace, Node, Pod } from '../api/core.ts';
+import type { PlacementException } from '../api/exception.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
 
@@ -56,6 +57,7 @@ export function parseList(text: string, file: string): ClusterSnapshot {
     pods: [] as Pod[],
     policies: [] as PlacementPolicy[],
     workloads: [] as WorkloadObject[],
+    exceptions: [] as PlacementException[],
   };
   list.items.forEach((item, i) => {
     const where = `${file}: items[${i}]`;
@@ -65,7 +67,10 @@ export function parseList(text: string, file: string): ClusterSnapshot {
     const meta = readMeta(
       item,
       `${where} (${kind})`,
-      kind === 'Pod' || kind === 'PlacementPolicy' || WORKLOAD_KINDS.has(kind),
+      kind === 'Pod' ||
+        kind === 'PlacementPolicy' ||
+        kind === 'PlacementException' ||
+        WORKLOAD_KINDS.has(kind),
     );
     const name = `${where} (${kind} ${meta.namespace === undefined ? '' : `${meta.namespace}/`}${meta.name})`;
     if (kind === 'Node') snapshot.nodes.push(item as unknown as Node);
@@ -73,6 +78,7 @@ export function parseList(text: string, file: string): ClusterSnapshot {
     else if (kind === 'Pod') snapshot.pods.push(readPod(item, name));
     else if (kind === 'PlacementPolicy' || kind === 'ClusterPlacementPolicy')
       snapshot.policies.push(readPolicy(item, name));
+    else if (kind === 'PlacementException') snapshot.exceptions.push(readException(item, name));
     else if (WORKLOAD_KINDS.has(kind)) snapshot.workloads.push(item as unknown as WorkloadObject);
   });
   return snapshot;
@@ -124,6 +130,27 @@ function readPolicy(item: JsonObject, where: string): PlacementPolicy {
   checkAffinityShape(spec.affinity, `${where}: spec.affinity`);
   item.spec = spec;
   return item as unknown as PlacementPolicy;
+}
+
+/** Checks the structure of an exception; what its fields mean is checked by the engine. */
+function readException(item: JsonObject, where: string): PlacementException {
+  const spec = item.spec;
+  if (!isObject(spec)) throw new InputError(`${where}: spec must be an object`);
+  const ref = spec.policyRef;
+  if (!isObject(ref) || typeof ref.kind !== 'string' || typeof ref.name !== 'string')
+    throw new InputError(`${where}: spec.policyRef needs a string kind and name`);
+  const workloads = spec.workloads ?? {};
+  if (!isObject(workloads)) throw new InputError(`${where}: spec.workloads must be an object`);
+  for (const key of ['kinds', 'names']) {
+    listAt(workloads, key, `${where}: spec.workloads`).forEach((v, i) => {
+      if (typeof v !== 'string')
+        throw new InputError(`${where}: spec.workloads.${key}[${i}] must be a string`);
+    });
+  }
+  checkSelector(workloads.selector, `${where}: spec.workloads.selector`);
+  if (spec.reason !== undefined && typeof spec.reason !== 'string')
+    throw new InputError(`${where}: spec.reason must be a string`);
+  return item as unknown as PlacementException;
 }
 
 /**

@@ -32,8 +32,10 @@ import { reportJson, reportTable } from './report.ts';
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
 
 Reads a Kubernetes List (JSON or YAML) of Nodes, Pods, Namespaces and optionally
-PlacementPolicies, ClusterPlacementPolicies and workloads, and prints every placed pod
-that breaks a required pod affinity or anti-affinity rule (its own or a policy's).
+PlacementPolicies, ClusterPlacementPolicies, PlacementExceptions and workloads, and
+prints every placed pod that breaks a required pod affinity or anti-affinity rule (its
+own or a policy's). A workload that an accepted PlacementException exempts from a
+policy is not judged by that policy; such workloads, and refused exceptions, are listed.
 Policies judge a pod only when its workload is in the input; the exact answer comes from
 
   ${EXACT_GET} \\
@@ -110,7 +112,12 @@ export function run(args: readonly string[], io: Io): number {
     );
     if (nothingJudged) return EXIT.badInput;
   }
-  io.stdout(values.output === 'json' ? reportJson(result.report) : reportTable(result.report));
+  const outcome = { exemptions: result.exemptions, exceptions: result.exceptions };
+  io.stdout(
+    values.output === 'json'
+      ? reportJson(result.report, outcome)
+      : reportTable(result.report, outcome),
+  );
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 

@@ -1,10 +1,21 @@
 import type { Labels, Namespace } from '../api/core.ts';
+import { exceptionRef, type PlacementException } from '../api/exception.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
 import { APPLIED_ANNOTATION, policyTargets } from '../engine/index.ts';
+import {
+  reconcileException,
+  type ExceptionReconcilerDeps,
+  type ExceptionStatusWriter,
+} from './exception-reconciler.ts';
 import { managedByDeployment, workloadRef } from './plan.ts';
-import { PolicyCatalog, type CatalogEntry, type CrossNamespaceTerms } from './policy-catalog.ts';
+import {
+  PolicyCatalog,
+  type CatalogEntry,
+  type CrossNamespaceTerms,
+  type ExceptionEntry,
+} from './policy-catalog.ts';
 import { LostRecords } from './lost-records.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
@@ -27,6 +38,7 @@ import { WorkQueue, type Clock } from './workqueue.ts';
 
 export const WORKLOAD_CONTROLLER = 'placement-workload';
 export const POLICY_CONTROLLER = 'placement-policy';
+export const EXCEPTION_CONTROLLER = 'placement-exception';
 /** Policy status is recomputed at most this often however many workloads change. */
 export const STATUS_DEBOUNCE_MS = 1_000;
 
@@ -36,12 +48,15 @@ export interface OperatorSources {
   /** One informer per workload kind; keys are `Kind/namespace/name`. */
   readonly workloads: readonly Source<Workload>[];
   readonly namespaces: Source<Namespace>;
+  /** The PlacementException informer; without it no exception exists. */
+  readonly exceptions?: Source<PlacementException>;
 }
 
 export interface OperatorDeps {
   readonly sources: OperatorSources;
   readonly workloadWriter: WorkloadWriter;
   readonly statusWriter: PolicyStatusWriter;
+  readonly exceptionStatusWriter?: ExceptionStatusWriter;
   readonly events: EventRecorder;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -99,6 +114,18 @@ class UnionStore<T> implements Store<T> {
 /** `PlacementPolicy/ns/name` → `ns/name`; `ClusterPlacementPolicy/name` → `name` (informer keys). */
 const informerKeyOfPolicy = (ref: string): string => ref.slice(ref.indexOf('/') + 1);
 
+/** An exception's informer and queue key, `namespace/name`. */
+const exceptionKey = (e: ExceptionEntry): string => {
+  const meta = e.kind === 'valid' ? e.exception.source.metadata : e.source.metadata;
+  return `${meta.namespace}/${meta.name}`;
+};
+
+const NO_EXCEPTIONS: Store<PlacementException> = {
+  synced: true,
+  list: () => [],
+  get: () => undefined,
+};
+
 /**
  * The operator: informers feed two controllers. The workload controller brings each
  * workload's affinity to what its policies ask; the policy controller keeps finalizers and
@@ -112,6 +139,7 @@ export class Operator {
   private readonly policies: UnionStore<PlacementPolicy>;
   private readonly workloadQueue: WorkQueue;
   private readonly policyQueue: WorkQueue;
+  private readonly exceptionQueue: WorkQueue;
   private readonly loops: ReconcileLoop[];
   private readonly deps: OperatorDeps;
   private readonly options: OperatorOptions;
@@ -149,10 +177,14 @@ export class Operator {
     });
     metrics.registerController(WORKLOAD_CONTROLLER);
     metrics.registerController(POLICY_CONTROLLER);
+    metrics.registerController(EXCEPTION_CONTROLLER);
     this.workloadQueue = new WorkQueue({
       listener: workQueueListener(metrics, WORKLOAD_CONTROLLER),
     });
     this.policyQueue = new WorkQueue({ listener: workQueueListener(metrics, POLICY_CONTROLLER) });
+    this.exceptionQueue = new WorkQueue({
+      listener: workQueueListener(metrics, EXCEPTION_CONTROLLER),
+    });
     this.loops = [
       new ReconcileLoop({
         name: WORKLOAD_CONTROLLER,
@@ -178,6 +210,19 @@ export class Operator {
             key,
             this.policyDeps(),
             withFields(deps.log, { policy: key, reconcileID: ctx.reconcileID }),
+          ),
+      }),
+      new ReconcileLoop({
+        name: EXCEPTION_CONTROLLER,
+        queue: this.exceptionQueue,
+        workers: 1,
+        observer: reconcileObserver(metrics, EXCEPTION_CONTROLLER),
+        logger: deps.log,
+        reconcile: (key, ctx) =>
+          reconcileException(
+            key,
+            this.exceptionDeps(),
+            withFields(deps.log, { exception: key, reconcileID: ctx.reconcileID }),
           ),
       }),
     ];
@@ -238,8 +283,25 @@ export class Operator {
           matched: status.matched,
           enforced: status.enforced,
           pending: status.pending,
+          exempted: status.exempted,
         });
       },
+    };
+  }
+
+  private exceptionDeps(): ExceptionReconcilerDeps {
+    const writer = this.deps.exceptionStatusWriter;
+    return {
+      exceptions: this.deps.sources.exceptions ?? NO_EXCEPTIONS,
+      workloads: this.workloads,
+      namespaceLabels: this.namespaceLabels,
+      catalog: this.catalog,
+      writer: writer ?? {
+        writeStatus: () =>
+          Promise.resolve({ kind: 'failed', message: 'no status writer', retryable: false }),
+      },
+      events: this.deps.events,
+      now: this.deps.now ?? (() => new Date()),
     };
   }
 
@@ -264,13 +326,35 @@ export class Operator {
         this.policyQueue.add(ref);
         // The catalog keeps its entry when neither the generation nor the deletion state
         // moved: a status write of ours changes nothing a workload reads.
-        if (after !== before) this.policyChanged(ref, [before, after]);
-        if (after !== before)
+        if (after !== before) {
+          this.policyChanged(ref, [before, after]);
           // Another policy's status can depend on this one (a contradiction between them
           // appears or goes) even when no workload is written because of it.
           this.enqueuePoliciesFor();
+          // Whether the policy accepts its exceptions may have changed with it.
+          for (const e of this.catalog.allExceptions())
+            if (e.kind === 'valid' && e.exception.policy === ref)
+              this.exceptionQueue.add(exceptionKey(e));
+        }
       });
     }
+    sources.exceptions?.addHandler((event) => {
+      const ref = exceptionRef(event.object);
+      const before = this.catalog.exception(ref);
+      const changed =
+        event.type === 'deleted'
+          ? this.catalog.deleteException(ref) !== undefined
+          : this.catalog.setException(event.object).changed;
+      if (event.type !== 'deleted')
+        this.exceptionQueue.add(`${event.object.metadata.namespace}/${event.object.metadata.name}`);
+      if (!changed) return;
+      // The workloads of its namespace gain or lose the policy's terms; the policies it named
+      // before and names now count their exempted workloads again.
+      this.enqueueWorkloadsIn(event.object.metadata.namespace);
+      const after = this.catalog.exception(ref);
+      for (const e of [before, after])
+        if (e?.kind === 'valid') this.policyQueue.addAfter(e.exception.policy, STATUS_DEBOUNCE_MS);
+    });
     for (const source of sources.workloads) {
       source.addHandler((event) => {
         const key = workloadKey(event.object);
@@ -284,6 +368,7 @@ export class Operator {
         }
         this.enqueueWorkload(key);
         this.enqueuePoliciesFor();
+        this.enqueueExceptionsIn(event.object.namespace, STATUS_DEBOUNCE_MS);
       });
     }
     sources.namespaces.addHandler((event) => {
@@ -295,6 +380,8 @@ export class Operator {
       if (labelsChanged) {
         const ns = event.object.metadata.name;
         this.holdForPolicies(this.workloads.list().filter((w) => w.namespace === ns));
+        // A cluster policy may accept exceptions from namespaces chosen by label.
+        this.enqueueExceptionsIn(ns, 0);
       }
     });
   }
@@ -302,6 +389,14 @@ export class Operator {
   /** Queues a workload unless it waits for a batch of policy changes to end. */
   private enqueueWorkload(key: string): void {
     if (!this.settle.isHeld(key)) this.workloadQueue.add(key);
+  }
+
+  private enqueueExceptionsIn(namespace: string | undefined, delayMs: number): void {
+    const entries =
+      namespace === undefined
+        ? [...this.catalog.allExceptions()]
+        : this.catalog.exceptionsIn(namespace);
+    for (const e of entries) this.exceptionQueue.addAfter(exceptionKey(e), delayMs);
   }
 
   private enqueueWorkloadsIn(namespace: string | undefined): void {
@@ -348,6 +443,7 @@ export class Operator {
   start(): void {
     for (const p of this.policies.list()) this.catalog.set(p);
     this.started = true;
+    for (const e of this.deps.sources.exceptions?.list() ?? []) this.catalog.setException(e);
     for (const loop of this.loops) loop.start();
     this.resync();
     this.resyncTimer = setInterval(() => {
@@ -359,6 +455,8 @@ export class Operator {
   private resync(): void {
     this.enqueueWorkloadsIn(undefined);
     for (const p of this.policies.list()) this.policyQueue.add(policyRef(p));
+    for (const e of this.deps.sources.exceptions?.list() ?? [])
+      this.exceptionQueue.add(`${e.metadata.namespace}/${e.metadata.name}`);
   }
 
   /** Stops taking work; waits for reconciles in flight (abandoning them after `timeoutMs`). */
@@ -370,11 +468,21 @@ export class Operator {
 
   /** Workloads and policies synced: the operator may decide from the cache. */
   get synced(): boolean {
-    return this.workloads.synced && this.policies.synced && this.deps.sources.namespaces.synced;
+    return (
+      this.workloads.synced &&
+      this.policies.synced &&
+      this.deps.sources.namespaces.synced &&
+      (this.deps.sources.exceptions?.synced ?? true)
+    );
   }
 
   /** Everything queued has been handled (tests and the demo wait for it). */
   get idle(): boolean {
-    return this.workloadQueue.len() === 0 && this.policyQueue.len() === 0 && this.settle.size === 0;
+    return (
+      this.workloadQueue.len() === 0 &&
+      this.policyQueue.len() === 0 &&
+      this.exceptionQueue.len() === 0 &&
+      this.settle.size === 0
+    );
   }
 }

@@ -7,6 +7,7 @@ import {
   jsonEqual,
   parseRecord,
   revertInjected,
+  policyReach,
   serializeRecord,
   type AppliedRecord,
   type CompiledPolicy,
@@ -55,6 +56,8 @@ export type WorkloadPlan =
       readonly reverted: readonly string[];
       /** The record was put back from what the workload carried before it was removed. */
       readonly restored: boolean;
+      /** Of those, the ones that PlacementExceptions now exempt the workload from, and by which. */
+      readonly exempted: ReadonlyMap<string, readonly string[]>;
     };
 
 const parsed = new WeakMap<Workload, RecordParse>();
@@ -137,6 +140,17 @@ export function planWorkload(
   }
   const now = new Set(enforced.map((p) => p.ref as string));
   const reverted = Object.keys(previous?.policies ?? {}).filter((ref) => !now.has(ref));
+  const exempted = new Map<string, readonly string[]>();
+  for (const ref of reverted) {
+    const named = catalog.named(ref);
+    if (named.kind !== 'valid') continue;
+    const reach = policyReach(named.policy, workloadRef(w), namespaceLabels(w.namespace));
+    if (reach.kind === 'exempted')
+      exempted.set(
+        ref,
+        reach.by.map((e) => e.ref),
+      );
+  }
   return {
     kind: 'change',
     affinity: desired.affinity,
@@ -146,5 +160,6 @@ export function planWorkload(
     audited,
     reverted,
     restored,
+    exempted,
   };
 }

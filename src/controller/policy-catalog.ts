@@ -1,16 +1,21 @@
 import type { Labels } from '../api/core.ts';
+import { exceptionRef, type PlacementException } from '../api/exception.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import {
   comparePolicies,
+  compileException,
   compilePolicy,
   crossNamespaceTermFields,
   FieldError,
   oversizedRecord,
   policyName,
   policyTargets,
+  withExemptions,
+  type CompiledException,
   type CompiledPolicy,
   type InvalidObjectError,
   type PolicyCompilation,
+  type NamedPolicy,
   type WorkloadRef,
 } from '../engine/index.ts';
 
@@ -78,13 +83,28 @@ function compileWritable(policy: PlacementPolicy): PolicyCompilation {
     ? compiled
     : { kind: 'invalid', errors: [tooLarge.forObject(policyName(policy))] };
 }
+export type ExceptionEntry =
+  | { readonly kind: 'valid'; readonly exception: CompiledException }
+  | {
+      readonly kind: 'invalid';
+      readonly source: PlacementException;
+      readonly errors: readonly InvalidObjectError[];
+    };
+
+const sourceOf = (e: ExceptionEntry): PlacementException =>
+  e.kind === 'valid' ? e.exception.source : e.source;
 
 /**
- * Every policy the operator knows, compiled once per generation. Workloads ask it which
- * policies target them; a policy being deleted targets nothing, so its terms come out.
+ * Every policy and PlacementException the operator knows, each compiled once per
+ * generation. Workloads ask it which policies target them; a policy being deleted targets
+ * nothing, so its terms come out, and an accepted exception takes a policy's terms out of
+ * the workloads it exempts.
  */
 export class PolicyCatalog {
   private readonly entries = new Map<string, CatalogEntry>();
+  private readonly exceptions = new Map<string, ExceptionEntry>();
+  /** Policy ref → the compiled policy with its exceptions attached (see effective()). */
+  private readonly attached = new Map<string, CompiledPolicy>();
   private sorted: CompiledPolicy[] | null = null;
   private readonly options: CatalogOptions;
 
@@ -105,12 +125,12 @@ export class PolicyCatalog {
     if (sameGeneration) return previous;
     const entry = compile(policy, this.options, deleting);
     this.entries.set(ref, entry);
-    this.sorted = null;
+    this.changed([ref]);
     return entry;
   }
 
   delete(ref: string): void {
-    if (this.entries.delete(ref)) this.sorted = null;
+    if (this.entries.delete(ref)) this.changed([ref]);
   }
 
   get(ref: string): CatalogEntry | undefined {
@@ -121,10 +141,10 @@ export class PolicyCatalog {
     return this.entries.values();
   }
 
-  /** Valid policies not being deleted, highest priority first. */
+  /** Valid policies not being deleted, exceptions attached, highest priority first. */
   active(): readonly CompiledPolicy[] {
     this.sorted ??= [...this.entries.values()]
-      .flatMap((e) => (e.kind === 'valid' && !e.deleting ? [e.policy] : []))
+      .flatMap((e) => (e.kind === 'valid' && !e.deleting ? [this.effective(e.policy)] : []))
       .sort(comparePolicies);
     return this.sorted;
   }
@@ -137,5 +157,96 @@ export class PolicyCatalog {
   /** Whether the policy exists but cannot be read: workloads it touched are left alone. */
   isInvalid(ref: string): boolean {
     return this.entries.get(ref)?.kind === 'invalid';
+  }
+
+  /**
+   * The compiled policy with the valid exceptions that name it attached: one object per
+   * policy generation and set of exceptions, so identity changes only when they do.
+   */
+  effective(policy: CompiledPolicy): CompiledPolicy {
+    const cached = this.attached.get(policy.ref);
+    if (cached !== undefined && (cached === policy || Object.is(cached.source, policy.source)))
+      return cached;
+    const fresh = withExemptions(policy, this.naming(policy.ref));
+    this.attached.set(policy.ref, fresh);
+    return fresh;
+  }
+
+  /** What an exception naming `ref` finds. */
+  named(ref: string): NamedPolicy {
+    const entry = this.entries.get(ref);
+    if (entry === undefined) return { kind: 'missing' };
+    if (entry.kind === 'invalid') return { kind: 'invalid' };
+    return { kind: 'valid', policy: this.effective(entry.policy) };
+  }
+
+  // ---- exceptions ----
+
+  /**
+   * Adds or replaces a PlacementException; returns its entry and whether what workloads
+   * read of it changed (a status write of ours changes nothing). One being deleted counts
+   * as gone.
+   */
+  setException(e: PlacementException): { entry: ExceptionEntry | undefined; changed: boolean } {
+    const ref = exceptionRef(e);
+    if (e.metadata.deletionTimestamp !== undefined) {
+      return { entry: undefined, changed: this.deleteException(ref) !== undefined };
+    }
+    const previous = this.exceptions.get(ref);
+    if (
+      previous !== undefined &&
+      sourceOf(previous).metadata.generation === e.metadata.generation
+    ) {
+      return { entry: previous, changed: false };
+    }
+    const compiled = compileException(e);
+    const entry: ExceptionEntry =
+      compiled.kind === 'ok'
+        ? { kind: 'valid', exception: compiled.exception }
+        : { kind: 'invalid', source: e, errors: compiled.errors };
+    this.exceptions.set(ref, entry);
+    this.changed(
+      [previous, entry].flatMap((x) => (x?.kind === 'valid' ? [x.exception.policy] : [])),
+    );
+    return { entry, changed: true };
+  }
+
+  /** Forgets an exception; returns what it was. */
+  deleteException(ref: string): ExceptionEntry | undefined {
+    const previous = this.exceptions.get(ref);
+    if (previous === undefined) return undefined;
+    this.exceptions.delete(ref);
+    if (previous.kind === 'valid') this.changed([previous.exception.policy]);
+    return previous;
+  }
+
+  exception(ref: string): ExceptionEntry | undefined {
+    return this.exceptions.get(ref);
+  }
+
+  /** Every exception, valid or not. */
+  allExceptions(): IterableIterator<ExceptionEntry> {
+    return this.exceptions.values();
+  }
+
+  /** The valid exceptions that name a policy, by reference order. */
+  naming(policyRef: string): CompiledException[] {
+    const found: CompiledException[] = [];
+    for (const e of this.exceptions.values())
+      if (e.kind === 'valid' && e.exception.policy === policyRef) found.push(e.exception);
+    return found.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+  }
+
+  /** The exceptions (valid or not) of one namespace. */
+  exceptionsIn(namespace: string): ExceptionEntry[] {
+    return [...this.exceptions.values()].filter(
+      (e) => sourceOf(e).metadata.namespace === namespace,
+    );
+  }
+
+  /** Drops what was derived from these policies, so it is derived again when next asked. */
+  private changed(refs: readonly string[]): void {
+    for (const ref of refs) this.attached.delete(ref);
+    this.sorted = null;
   }
 }

@@ -5,11 +5,11 @@ import {
   describeContradictionFor,
   injectionFor,
   jsonEqual,
-  policyTargets,
+  policyReach,
   SLOTS,
   type CompiledPolicy,
 } from '../engine/index.ts';
-import { appliedRecordOf, planWorkload, workloadRef } from './plan.ts';
+import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
 import type { Workload } from './ports.ts';
 
@@ -31,6 +31,8 @@ export interface PolicyStatus {
   readonly matched: number;
   readonly enforced: number;
   readonly pending: number;
+  /** Workloads the policy selects that accepted PlacementExceptions exempt from it. */
+  readonly exempted: number;
   readonly violations: number;
   readonly violationSample: AuditSummary['violationSample'];
   readonly lastAuditTime?: string;
@@ -42,6 +44,7 @@ interface Counts {
   matched: number;
   enforced: number;
   pending: number;
+  exempted: number;
   blocked: string[];
   waiting: number;
   /** Workloads whose rollout after our write stopped progressing. */
@@ -85,6 +88,7 @@ function countWorkloads(
     matched: 0,
     enforced: 0,
     pending: 0,
+    exempted: 0,
     blocked: [],
     waiting: 0,
     stalled: [],
@@ -95,7 +99,9 @@ function countWorkloads(
   };
   for (const w of workloads) {
     const labels = namespaceLabels(w.namespace);
-    if (!policyTargets(policy, workloadRef(w), labels)) continue;
+    const reach = policyReach(policy, workloadRef(w), labels);
+    if (reach.kind === 'exempted' && !managedByDeployment(w)) c.exempted++;
+    if (reach.kind !== 'targeted') continue;
     const plan = planWorkload(w, catalog, namespaceLabels);
     if (plan.kind === 'skip') continue;
     c.matched++;
@@ -142,6 +148,10 @@ function isCurrent(w: Workload, policy: CompiledPolicy): boolean {
 
 type Draft = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
+/** `; 2 exempted by PlacementExceptions`, or nothing. */
+const exemptedNote = (c: Counts): string =>
+  c.exempted > 0 ? `; ${c.exempted} exempted by PlacementExceptions` : '';
+
 function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolean): Draft {
   if (c.blocked.length > 0) {
     return {
@@ -156,7 +166,7 @@ function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolea
       type: 'Ready',
       status: 'True',
       reason: 'Auditing',
-      message: `audit only: ${c.pending} of ${c.matched} workload(s) lack the rules`,
+      message: `audit only: ${c.pending} of ${c.matched} workload(s) lack the rules${exemptedNote(c)}`,
     };
   }
   if (c.contradicted.length > 0) {
@@ -189,7 +199,7 @@ function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolea
       type: 'Ready',
       status: 'False',
       reason: 'RolloutPending',
-      message: `${c.enforced} of ${c.matched} workload(s) carry the rules${waiting}`,
+      message: `${c.enforced} of ${c.matched} workload(s) carry the rules${waiting}${exemptedNote(c)}`,
     };
   }
   const notRunning = runningUnderRules(c, unsatisfiable);
@@ -198,7 +208,7 @@ function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolea
     type: 'Ready',
     status: 'True',
     reason: 'Enforced',
-    message: `all ${c.matched} workload(s) carry the rules`,
+    message: `all ${c.matched} workload(s) carry the rules${exemptedNote(c)}`,
   };
 }
 
@@ -337,10 +347,12 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
       matched: 0,
       enforced: 0,
       pending: 0,
+      exempted: 0,
       ...auditFields,
     };
   }
-  const policy = inputs.entry.policy;
+  // With the exceptions that name it: the workloads they exempt are counted apart.
+  const policy = inputs.catalog.effective(inputs.entry.policy);
   const c = countWorkloads(
     policy,
     inputs.workloads,
@@ -372,6 +384,7 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
     matched: c.matched,
     enforced: c.enforced,
     pending: c.pending,
+    exempted: c.exempted,
     ...auditFields,
   };
 }
@@ -431,6 +444,7 @@ export function deletionStatus(
     matched: current.matched ?? 0,
     enforced: current.enforced ?? 0,
     pending: current.pending ?? 0,
+    exempted: current.exempted ?? 0,
     violations: current.violations ?? 0,
     violationSample: current.violationSample ?? [],
     ...(current.lastAuditTime === undefined ? {} : { lastAuditTime: current.lastAuditTime }),

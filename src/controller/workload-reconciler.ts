@@ -175,11 +175,17 @@ export async function reconcileWorkload(
       }
       if (plan.templateChanged) deps.budget.wrote(key, w.generation);
       const policies = plan.enforced.map((p) => p.ref);
+      const reverted = plan.reverted
+        .map((ref) => {
+          const by = plan.exempted.get(ref);
+          return by === undefined ? ref : `${ref} (exempted by ${by.join(', ')})`;
+        })
+        .join(', ');
       const message =
         what === 'revert'
-          ? `removed the terms injected by ${plan.reverted.join(', ')}`
+          ? `removed the terms injected by ${reverted}`
           : `pod template affinity now carries the terms of ${policies.join(', ')}` +
-            (plan.reverted.length > 0 ? `; removed those of ${plan.reverted.join(', ')}` : '');
+            (plan.reverted.length > 0 ? `; removed those of ${reverted}` : '');
       log.info(what === 'revert' ? 'reverted injected affinity' : 'injected affinity', {
         policies,
         reverted: plan.reverted,

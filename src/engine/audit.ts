@@ -1,6 +1,16 @@
-import type { Namespace, Node, Pod } from '../api/core.ts';
-import type { PlacementPolicy } from '../api/policy.ts';
+import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
+import type { PlacementException } from '../api/exception.ts';
+import type { PlacementPolicy, PolicyRef } from '../api/policy.ts';
 import { FieldError, InvalidObjectError } from './errors.ts';
+import { compileException, type CompiledException } from './exception.ts';
+import {
+  attachExemptions,
+  exemptionsOf,
+  judgeException,
+  type Exemption,
+  type NamedPolicy,
+  type RefusalReason,
+} from './exemption.ts';
 import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
 import { PlacementCache } from './placement-cache.ts';
 import { isPlaced, placedWith, placementTerms, podKey } from './pod-placement.ts';
@@ -9,7 +19,7 @@ import {
   compilePolicy,
   hasRequiredTerms,
   policyMayTarget,
-  policyTargets,
+  policyReach,
   type CompiledPolicy,
   type WorkloadRef,
 } from './policy.ts';
@@ -31,6 +41,8 @@ export interface ClusterSnapshot {
   readonly policies: readonly PlacementPolicy[];
   /** Deployments, ReplicaSets, StatefulSets, ...: optional, they make ownership exact. */
   readonly workloads: readonly WorkloadObject[];
+  /** PlacementExceptions: optional; accepted ones exempt workloads from a policy. */
+  readonly exceptions?: readonly PlacementException[];
 }
 
 export interface AuditReport {
@@ -38,6 +50,17 @@ export interface AuditReport {
   /** Preferred-term scores of the pods that have preferred terms, by pod key. */
   readonly preferred: ReadonlyMap<string, PreferredScore>;
   readonly summary: { readonly pods: number; readonly nodes: number; readonly violations: number };
+}
+
+/** What became of one PlacementException of the snapshot. */
+export interface ExceptionReport {
+  /** `PlacementException/NS/NAME`. */
+  readonly exception: string;
+  readonly policy: PolicyRef;
+  readonly accepted: boolean;
+  /** Why it has no effect, when it has none. */
+  readonly reason?: RefusalReason;
+  readonly message: string;
 }
 
 export type AuditResult =
@@ -49,6 +72,9 @@ export type AuditResult =
       readonly unresolved: readonly UnresolvedPod[];
       /** Placed pods judged against at least one policy with required terms. */
       readonly judgedByPolicies: number;
+      /** Workloads exempted from a policy by accepted exceptions (their pods are not judged by it). */
+      readonly exemptions: readonly Exemption[];
+      readonly exceptions: readonly ExceptionReport[];
     }
   | { readonly kind: 'invalid'; readonly errors: readonly InvalidObjectError[] };
 
@@ -74,19 +100,43 @@ export interface UnresolvedPod {
   readonly needs: readonly string[];
 }
 
-/** Compiles the policies that take part in audits, highest priority first, or reports every bad one. */
-export function compileAuditPolicies(policies: readonly PlacementPolicy[]): {
+/**
+ * Compiles the policies that take part in audits, highest priority first, with the
+ * exceptions that name them attached, or reports every bad policy and exception.
+ */
+export function compileAuditPolicies(
+  policies: readonly PlacementPolicy[],
+  exceptions: readonly PlacementException[] = [],
+): {
   ok: CompiledPolicy[];
   errors: InvalidObjectError[];
+  /** Every valid policy by reference, audited or not. */
+  all: Map<string, CompiledPolicy>;
+  exceptions: CompiledException[];
 } {
   const ok: CompiledPolicy[] = [];
   const errors: InvalidObjectError[] = [];
+  const all = new Map<string, CompiledPolicy>();
+  const compiledExceptions: CompiledException[] = [];
+  for (const e of exceptions) {
+    const c = compileException(e);
+    if (c.kind === 'invalid') errors.push(...c.errors);
+    else compiledExceptions.push(c.exception);
+  }
   for (const p of policies) {
     const c = compilePolicy(p);
     if (c.kind === 'invalid') errors.push(...c.errors);
-    else if (c.policy.auditEnabled) ok.push(c.policy);
+    else {
+      all.set(c.policy.ref, c.policy);
+      if (c.policy.auditEnabled) ok.push(c.policy);
+    }
   }
-  return { ok: ok.sort(comparePolicies), errors };
+  return {
+    ok: attachExemptions(ok.sort(comparePolicies), compiledExceptions),
+    errors,
+    all,
+    exceptions: compiledExceptions,
+  };
 }
 
 /**
@@ -101,22 +151,35 @@ export function placementOf(
   cache?: PlacementCache,
 ): PodPlacement {
   const workload = workloadOfPod(pod, lookup);
-  return placementWith(pod, workload, targetingOf(policies, workload, index), cache);
+  return placementWith(pod, workload, reachOf(policies, workload, index), cache);
 }
 
-const targetingOf = (
+/** The policies that target a workload, and those that an accepted exception exempts it from. */
+interface Reached {
+  readonly targeting: CompiledPolicy[];
+  readonly exempt: CompiledPolicy['ref'][];
+}
+
+const reachOf = (
   policies: readonly CompiledPolicy[],
   workload: WorkloadRef,
   index: TopologyIndex,
-): CompiledPolicy[] => {
+): Reached => {
   const nsLabels = index.namespaceLabels(workload.namespace);
-  return policies.filter((p) => policyTargets(p, workload, nsLabels));
+  const targeting: CompiledPolicy[] = [];
+  const exempt: CompiledPolicy['ref'][] = [];
+  for (const p of policies) {
+    const reach = policyReach(p, workload, nsLabels);
+    if (reach.kind === 'targeted') targeting.push(p);
+    else if (reach.kind === 'exempted') exempt.push(p.ref);
+  }
+  return { targeting, exempt };
 };
 
 function placementWith(
   pod: Pod,
   workload: WorkloadRef,
-  targeting: readonly CompiledPolicy[],
+  { targeting, exempt }: Reached,
   cache: PlacementCache | undefined,
 ): PodPlacement {
   try {
@@ -124,6 +187,7 @@ function placementWith(
     return placedWith(
       pod,
       cache === undefined ? resolve() : cache.terms(pod, workload, targeting, resolve),
+      exempt,
     );
   } catch (err) {
     if (err instanceof FieldError) throw err.forObject(`Pod ${podKey(pod)}`);
@@ -170,12 +234,14 @@ function build(
         missing: `${kind} ${ns}/${name}`,
         needs: resolution.needs,
       });
-      index.upsertPod(placementWith(pod, resolution.workload, [], cache));
+      index.upsertPod(
+        placementWith(pod, resolution.workload, { targeting: [], exempt: [] }, cache),
+      );
       continue;
     }
-    const targeting = targetingOf(policies, resolution.workload, index);
-    if (targeting.some(hasRequiredTerms)) judgedByPolicies++;
-    index.upsertPod(placementWith(pod, resolution.workload, targeting, cache));
+    const reached = reachOf(policies, resolution.workload, index);
+    if (reached.targeting.some(hasRequiredTerms)) judgedByPolicies++;
+    index.upsertPod(placementWith(pod, resolution.workload, reached, cache));
   }
   return { index, unresolved, judgedByPolicies };
 }
@@ -208,21 +274,41 @@ export function auditSnapshot(
   snapshot: ClusterSnapshot,
   options: SnapshotAuditOptions = {},
 ): AuditResult {
-  const policies = compileAuditPolicies(snapshot.policies);
+  const policies = compileAuditPolicies(snapshot.policies, snapshot.exceptions);
   if (policies.errors.length > 0) return { kind: 'invalid', errors: policies.errors };
   try {
-    const built = build(
-      snapshot,
+    const lookup = new WorkloadLookup(snapshot.workloads);
+    const built = build(snapshot, policies.ok, lookup, options.workloads ?? 'guess');
+    const index = built.index;
+    const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
+    const exemptions = exemptionsOf(
       policies.ok,
-      new WorkloadLookup(snapshot.workloads),
-      options.workloads ?? 'guess',
+      snapshot.pods.filter(isPlaced).map((pod) => workloadOfPod(pod, lookup)),
+      nsLabels,
     );
+    const exceptions = policies.exceptions
+      .map((e): ExceptionReport => {
+        const policy = policies.all.get(e.policy);
+        const named: NamedPolicy =
+          policy !== undefined ? { kind: 'valid', policy } : { kind: 'missing' };
+        const verdict = judgeException(e, named, nsLabels(e.namespace));
+        return {
+          exception: e.ref,
+          policy: e.policy,
+          accepted: verdict.kind === 'accepted',
+          ...(verdict.kind === 'refused' ? { reason: verdict.reason } : {}),
+          message: verdict.message,
+        };
+      })
+      .sort((a, b) => (a.exception < b.exception ? -1 : a.exception > b.exception ? 1 : 0));
     return {
       kind: 'ok',
-      report: auditIndex(built.index),
-      index: built.index,
+      report: auditIndex(index),
+      index,
       unresolved: built.unresolved,
       judgedByPolicies: built.judgedByPolicies,
+      exemptions,
+      exceptions,
     };
   } catch (err) {
     if (err instanceof InvalidObjectError) return { kind: 'invalid', errors: [err] };

@@ -22,3 +22,5 @@ export * from './capacity.ts';
 export * from './rollout-sim.ts';
 export * from './capacity-problems.ts';
 export * from './rollout-prediction.ts';
+export * from './exception.ts';
+export * from './exemption.ts';

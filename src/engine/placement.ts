@@ -40,6 +40,11 @@ export interface PodPlacement extends PlacementTerms {
   readonly name: string;
   readonly labels: Labels;
   readonly nodeName: string;
+  /**
+   * Policies that select the pod's workload but that PlacementExceptions exempt it from:
+   * the pod carries none of their terms, and no violation of theirs is reported on it.
+   */
+  readonly exemptFrom?: readonly PolicyRef[];
 }
 
 export type Rule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';

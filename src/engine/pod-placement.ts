@@ -1,4 +1,5 @@
 import type { Pod, PodAffinityRules } from '../api/core.ts';
+import type { PolicyRef } from '../api/policy.ts';
 import type { PlacementTerms, PodPlacement, SourcedTerm, WeightedTerm } from './placement.ts';
 import { resolvePolicyTerms, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import {
@@ -111,8 +112,15 @@ export function placementTerms(
   };
 }
 
-/** The engine's view of a pod whose terms are resolved already (see placementTerms). */
-export function placedWith(pod: Pod, terms: PlacementTerms): PodPlacement {
+/**
+ * The engine's view of a pod whose terms are resolved already (see placementTerms);
+ * `exemptFrom` names the policies exceptions exempt its workload from.
+ */
+export function placedWith(
+  pod: Pod,
+  terms: PlacementTerms,
+  exemptFrom: readonly PolicyRef[] = [],
+): PodPlacement {
   return {
     key: podKey(pod),
     terminating: pod.metadata.deletionTimestamp !== undefined,
@@ -124,6 +132,7 @@ export function placedWith(pod: Pod, terms: PlacementTerms): PodPlacement {
     antiAffinity: terms.antiAffinity,
     preferredAffinity: terms.preferredAffinity,
     preferredAntiAffinity: terms.preferredAntiAffinity,
+    ...(exemptFrom.length === 0 ? {} : { exemptFrom }),
   };
 }
 

@@ -15,6 +15,7 @@ import {
   type SpreadMode,
 } from '../api/policy.ts';
 import { FieldError, InvalidObjectError } from './errors.ts';
+import { exceptionSelects, type CompiledException } from './exception.ts';
 import type { SourcedTerm, WeightedTerm } from './placement.ts';
 import { compileSelector, selectorMatches, SELECT_EVERYTHING, type Selector } from './selector.ts';
 import {
@@ -51,6 +52,13 @@ export interface CompiledPolicy {
   readonly scope: NamespaceScope;
   readonly affinity: Affinity;
   readonly spread: readonly SpreadRule[];
+  /** Where PlacementExceptions to it may come from (`spec.exceptions`); null: none allowed. */
+  readonly exceptionScope: NamespaceScope | null;
+  /**
+   * The exceptions that name this policy, as the caller knows them (see withExemptions);
+   * whether the policy accepts each is decided where it is used (policyReach).
+   */
+  readonly exemptions: readonly CompiledException[];
 }
 
 export type PolicyCompilation =
@@ -103,7 +111,10 @@ export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
       ? SELECT_EVERYTHING
       : compileSelector(spec.targets.selector, 'spec.targets.selector'),
   );
-  const scope = attempt(() => namespaceScope(policy));
+  const scope = attempt(() => namespaceScope(policy, 'targets'));
+  const exceptionScope = attempt(() =>
+    policy.spec.exceptions?.allowed === true ? namespaceScope(policy, 'exceptions') : null,
+  );
   validateAffinity(spec.affinity ?? {}, attempt, errors);
   const spread = (spec.spreadAcross ?? []).map((s, i): SpreadRule => {
     const field = `spec.spreadAcross[${i}]`;
@@ -123,7 +134,12 @@ export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
       weight,
     };
   });
-  if (errors.length > 0 || selector === undefined || scope === undefined) {
+  if (
+    errors.length > 0 ||
+    selector === undefined ||
+    scope === undefined ||
+    exceptionScope === undefined
+  ) {
     const name = policyName(policy);
     return { kind: 'invalid', errors: errors.map((e) => e.forObject(name)) };
   }
@@ -140,35 +156,37 @@ export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
       scope,
       affinity: spec.affinity ?? {},
       spread,
+      exceptionScope,
+      exemptions: [],
     },
   };
 }
 
-function namespaceScope(policy: PlacementPolicy): NamespaceScope {
-  const targets = policy.spec.targets ?? {};
+/**
+ * The namespaces `spec.targets` reaches, or those `spec.exceptions` accepts exceptions from:
+ * the same fields, with the same meaning.
+ */
+function namespaceScope(policy: PlacementPolicy, field: 'targets' | 'exceptions'): NamespaceScope {
+  const where = policy.spec[field] ?? {};
   if (policy.kind === 'PlacementPolicy') {
     // A namespaced policy reaches its own namespace only, whatever it asks for.
-    if (targets.namespaceSelector !== undefined) {
-      throw new FieldError(
-        'spec.targets.namespaceSelector',
-        'is not allowed on a namespaced PlacementPolicy',
-      );
-    }
-    if (targets.namespaces !== undefined) {
-      throw new FieldError(
-        'spec.targets.namespaces',
-        'is not allowed on a namespaced PlacementPolicy',
-      );
+    for (const key of ['namespaceSelector', 'namespaces'] as const) {
+      if (where[key] !== undefined) {
+        throw new FieldError(
+          `spec.${field}.${key}`,
+          'is not allowed on a namespaced PlacementPolicy',
+        );
+      }
     }
     return { kind: 'own', namespace: policy.metadata.namespace ?? '' };
   }
-  const names = new Set(targets.namespaces ?? []);
+  const names = new Set(where.namespaces ?? []);
   const selector =
-    targets.namespaceSelector === undefined
+    where.namespaceSelector === undefined
       ? names.size === 0
         ? SELECT_EVERYTHING // neither given: every namespace
         : null
-      : compileSelector(targets.namespaceSelector, 'spec.targets.namespaceSelector');
+      : compileSelector(where.namespaceSelector, `spec.${field}.namespaceSelector`);
   return { kind: 'cluster', names, selector };
 }
 
@@ -210,17 +228,97 @@ export interface WorkloadRef {
   readonly podSelector: LabelSelector;
 }
 
-/** Whether a policy targets a workload; `namespaceLabels` are the labels of the workload's namespace. */
-export function policyTargets(
+const inScope = (scope: NamespaceScope, namespace: string, namespaceLabels: Labels): boolean =>
+  scope.kind === 'own'
+    ? scope.namespace === namespace
+    : scope.names.has(namespace) ||
+      (scope.selector !== null && selectorMatches(scope.selector, namespaceLabels));
+
+/** How a policy reaches a workload. */
+export type Reach =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'targeted' }
+  /** Selected by the policy, but exempted by accepted PlacementExceptions: gets none of its terms. */
+  | { readonly kind: 'exempted'; readonly by: readonly CompiledException[] };
+
+const NONE: Reach = { kind: 'none' };
+const TARGETED: Reach = { kind: 'targeted' };
+
+/**
+ * Whether a policy targets a workload, given the exceptions attached to it: the one place
+ * that decides it, for the controller, the audit, feasibility and the CLI alike.
+ * `namespaceLabels` are the labels of the workload's namespace.
+ */
+export function policyReach(
   policy: CompiledPolicy,
   workload: WorkloadRef,
   namespaceLabels: Labels,
-): boolean {
-  return (
-    policy.kinds.has(workload.kind) &&
-    reaches(policy.scope, workload.namespace, namespaceLabels) &&
-    selectorMatches(policy.selector, workload.templateLabels)
+): Reach {
+  if (!policy.kinds.has(workload.kind)) return NONE;
+  if (!inScope(policy.scope, workload.namespace, namespaceLabels)) return NONE;
+  if (!selectorMatches(policy.selector, workload.templateLabels)) return NONE;
+  if (policy.exemptions.length === 0) return TARGETED;
+  const by = policy.exemptions.filter(
+    (e) =>
+      exceptionSelects(e, workload) &&
+      exceptionAllowed(policy, e.namespace, namespaceLabels).kind === 'allowed',
   );
+  return by.length === 0 ? TARGETED : { kind: 'exempted', by };
+}
+
+/** Whether a policy targets a workload and no accepted exception exempts it (see policyReach). */
+export const policyTargets = (
+  policy: CompiledPolicy,
+  workload: WorkloadRef,
+  namespaceLabels: Labels,
+): boolean => policyReach(policy, workload, namespaceLabels).kind === 'targeted';
+
+/** Whether the policy accepts exceptions from a namespace (`spec.exceptions`). */
+export type ExceptionAllowance =
+  | { readonly kind: 'allowed' }
+  | {
+      readonly kind: 'refused';
+      readonly reason: 'NotAllowed' | 'NamespaceNotAllowed';
+      readonly message: string;
+    };
+
+export function exceptionAllowed(
+  policy: CompiledPolicy,
+  namespace: string,
+  namespaceLabels: Labels,
+): ExceptionAllowance {
+  const scope = policy.exceptionScope;
+  if (scope === null) {
+    return {
+      kind: 'refused',
+      reason: 'NotAllowed',
+      message: `${policyName(policy.source)} does not allow exceptions (spec.exceptions.allowed is not true)`,
+    };
+  }
+  if (!inScope(scope, namespace, namespaceLabels)) {
+    return {
+      kind: 'refused',
+      reason: 'NamespaceNotAllowed',
+      message:
+        `${policyName(policy.source)} does not allow exceptions from namespace ${namespace} ` +
+        `(neither spec.exceptions.namespaces nor spec.exceptions.namespaceSelector selects it)`,
+    };
+  }
+  return { kind: 'allowed' };
+}
+
+/**
+ * The policy with the exceptions that name it attached (those naming other policies are
+ * left out). The same object when there is nothing to attach and nothing was, so that
+ * whoever keys work by policy identity sees no change.
+ */
+export function withExemptions(
+  policy: CompiledPolicy,
+  exceptions: readonly CompiledException[],
+): CompiledPolicy {
+  const mine = exceptions.filter((e) => e.policy === policy.ref);
+  if (mine.length === 0 && policy.exemptions.length === 0) return policy;
+  return { ...policy, exemptions: mine };
 }
 
 /**
@@ -235,15 +333,8 @@ export function policyMayTarget(
   namespaceLabels: Labels,
 ): boolean {
   return (
-    kinds.some((k) => policy.kinds.has(k)) && reaches(policy.scope, namespace, namespaceLabels)
+    kinds.some((k) => policy.kinds.has(k)) && inScope(policy.scope, namespace, namespaceLabels)
   );
-}
-
-function reaches(scope: NamespaceScope, namespace: string, namespaceLabels: Labels): boolean {
-  return scope.kind === 'own'
-    ? scope.namespace === namespace
-    : scope.names.has(namespace) ||
-        (scope.selector !== null && selectorMatches(scope.selector, namespaceLabels));
 }
 
 /**

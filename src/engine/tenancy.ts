@@ -1,6 +1,6 @@
 import type { Labels, PodAffinityTerm } from '../api/core.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
-import { policyTargets, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { policyReach, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /**
@@ -22,7 +22,9 @@ export type FindingReach = 'act' | 'show' | 'platform';
  * the labels of the pod's namespace.
  *
  * A namespaced policy is written by whoever may write PlacementPolicies in its namespace: what
- * it makes the operator show or do stays there. Any policy acts only on pods it targets.
+ * it makes the operator show or do stays there. Any policy acts only on pods it targets: a
+ * workload that an accepted PlacementException exempts from the policy is not targeted by it
+ * (policyReach), so its pods are at most shown, never evicted for that policy.
  */
 export function findingReach(
   policy: CompiledPolicy,
@@ -31,7 +33,7 @@ export function findingReach(
 ): FindingReach {
   if (policy.scope.kind === 'own' && workload.namespace !== policy.scope.namespace)
     return 'platform';
-  return policyTargets(policy, workload, namespaceLabels) ? 'act' : 'show';
+  return policyReach(policy, workload, namespaceLabels).kind === 'targeted' ? 'act' : 'show';
 }
 
 /**

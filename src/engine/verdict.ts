@@ -31,11 +31,18 @@ export const Reason = {
  */
 export function judgePod(index: TopologyIndex, entry: IndexedPod): PodVerdict {
   const nodeLabels = entry.nodeLabels;
-  const violations = [
+  const exempt = entry.pod.exemptFrom;
+  const all = [
     ...podAffinityViolations(index, entry, nodeLabels),
     ...podAntiAffinityViolations(index, entry, nodeLabels),
     ...existingAntiAffinityViolations(index, entry, nodeLabels),
   ];
+  // An exempted pod carries none of the policy's terms, but other pods' terms of that
+  // policy may still select it (symmetric anti-affinity): it is not judged by them either.
+  const violations =
+    exempt === undefined
+      ? all
+      : all.filter((v) => !(exempt as readonly string[]).includes(v.source));
   const preferred = preferredScore(index, entry, nodeLabels);
   return violations.length === 0
     ? { kind: 'ok', preferred }

@@ -2,6 +2,7 @@
 import type { Namespace, Node, Pod } from '../api/core.ts';
 import { GROUP, VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
 import {
+  exceptionTransform,
   metaKey,
   policyTransform,
   trimNamespace,
@@ -10,7 +11,7 @@ import {
   workloadKey,
   workloadTransform,
 } from './transforms.ts';
-import type { CachedPolicy, Workload } from './types.ts';
+import type { CachedException, CachedPolicy, Workload } from './types.ts';
 
 export interface Resource<T> {
   /** `/api/v1` or `/apis/<group>/<version>`. */
@@ -91,3 +92,14 @@ export function policies(kind: PolicyKind): Resource<CachedPolicy> {
     key: metaKey,
   };
 }
+
+export const EXCEPTION_PLURAL = 'placementexceptions';
+
+/** PlacementExceptions, every namespace; keys are `namespace/name`. */
+export const EXCEPTIONS: Resource<CachedException> = {
+  groupVersion: `/apis/${GROUP}/${VERSION}`,
+  plural: EXCEPTION_PLURAL,
+  namespaced: true,
+  transform: exceptionTransform,
+  key: metaKey,
+};

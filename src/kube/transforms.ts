@@ -13,10 +13,11 @@ import type {
   Taint,
   Toleration,
 } from '../api/core.ts';
+import { EXCEPTION_KIND } from '../api/exception.ts';
 import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
 import { int, isRecord, record, stringMap, text, type JsonRecord } from './json.ts';
 import type { RolloutStrategy } from '../api/cluster.ts';
-import type { CachedPolicy, Workload } from './types.ts';
+import type { CachedException, CachedPolicy, Workload } from './types.ts';
 
 /** Only annotations under this prefix are cached: others (last-applied-configuration!) can be huge. */
 export const CACHED_ANNOTATION_PREFIX = 'placement.dev/';
@@ -304,6 +305,30 @@ export function policyTransform(kind: PolicyKind): (raw: unknown) => CachedPolic
       status: isRecord(obj['status']) ? obj['status'] : undefined,
     });
   };
+}
+
+/** The trimming transform for PlacementException: identity, spec and status (all small). */
+export function exceptionTransform(raw: unknown): CachedException | undefined {
+  const obj = record(raw);
+  const meta = record(obj['metadata']);
+  const name = text(meta['name']);
+  const namespace = text(meta['namespace']);
+  if (name === undefined || namespace === undefined) return undefined;
+  return compact<CachedException>({
+    apiVersion: API_VERSION,
+    kind: EXCEPTION_KIND,
+    metadata: compact<CachedException['metadata']>({
+      name,
+      namespace,
+      uid: text(meta['uid']),
+      generation: int(meta['generation']),
+      resourceVersion: text(meta['resourceVersion']) ?? '',
+      deletionTimestamp: text(meta['deletionTimestamp']),
+    }),
+    // Schema-checked by the CRD; the controller validates the rest and reports in status.
+    spec: record(obj['spec']) as unknown as CachedException['spec'],
+    status: isRecord(obj['status']) ? obj['status'] : undefined,
+  });
 }
 
 /** `namespace/name`, or `name` for cluster-scoped objects (client-go's MetaNamespaceKey). */

@@ -1,3 +1,4 @@
+import type { PlacementException } from '../api/exception.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 
 // The shapes every layer shares live in src/api; src/kube produces them.
@@ -18,6 +19,12 @@ export type {
  */
 export interface CachedPolicy extends PlacementPolicy {
   readonly metadata: PlacementPolicy['metadata'] & { readonly resourceVersion: string };
+  readonly status?: Readonly<Record<string, unknown>>;
+}
+
+/** A PlacementException as the informer caches it: with its resourceVersion and status, as a policy. */
+export interface CachedException extends PlacementException {
+  readonly metadata: PlacementException['metadata'] & { readonly resourceVersion: string };
   readonly status?: Readonly<Record<string, unknown>>;
 }
 

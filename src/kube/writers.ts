@@ -7,6 +7,7 @@ import { PatchStrategy, type V1Eviction } from '@kubernetes/client-node';
 
 import { GROUP, VERSION } from '../api/policy.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
+import type { PlacementException } from '../api/exception.ts';
 import {
   apiFailure,
   FIELD_MANAGER,
@@ -17,7 +18,7 @@ import {
 } from './client.ts';
 import { record, text, type Plain } from './json.ts';
 import { mergeDiff } from './merge-diff.ts';
-import { POLICY_PLURAL } from './resources.ts';
+import { EXCEPTION_PLURAL, POLICY_PLURAL } from './resources.ts';
 import { objectKey } from './transforms.ts';
 import type { AffinityWrite, CachedPolicy, WriteResult } from './types.ts';
 
@@ -122,19 +123,32 @@ export class KubeWorkloadWriter {
 /** The parts of a policy a write reads: the cached form carries resourceVersion and status. */
 type PolicyLike = PlacementPolicy & Partial<Pick<CachedPolicy, 'status'>>;
 
-const policyVersion = (policy: PolicyLike): string | undefined => {
-  const version = (policy.metadata as Partial<CachedPolicy['metadata']>).resourceVersion;
+/** What a status or metadata write reads of a cached object of ours. */
+interface Versioned {
+  readonly metadata: { readonly resourceVersion?: string };
+  readonly status?: unknown;
+}
+
+const policyVersion = (object: PlacementPolicy | PlacementException): string | undefined => {
+  const version = (object as Versioned).metadata.resourceVersion;
   return version === undefined || version === '' ? undefined : version;
 };
 
-/** `metadata` with the resourceVersion precondition when the policy carries one. */
+/** `metadata` with the resourceVersion precondition when the object carries one. */
 const guarded = (
-  policy: PolicyLike,
+  object: PlacementPolicy | PlacementException,
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> => {
-  const resourceVersion = policyVersion(policy);
+  const resourceVersion = policyVersion(object);
   return resourceVersion === undefined ? extra : { resourceVersion, ...extra };
 };
+
+/** Options of a JSON merge patch, with the writer's deadline. */
+const mergePatch = (timeoutMs: number | undefined) =>
+  requestOptions({
+    patch: PatchStrategy.MergePatch,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  });
 
 /** Implements ports.ts's PolicyStatusWriter for PlacementPolicy and ClusterPlacementPolicy. */
 export class KubePolicyStatusWriter {
@@ -182,10 +196,7 @@ export class KubePolicyStatusWriter {
       plural: POLICY_PLURAL[policy.kind],
       name,
     };
-    const options = requestOptions({
-      patch: PatchStrategy.MergePatch,
-      ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }),
-    });
+    const options = mergePatch(this.#timeoutMs);
     const what = `patch ${policy.kind} ${objectKey(namespace, name)}${status ? ' status' : ''}`;
     try {
       let result: unknown;
@@ -205,6 +216,42 @@ export class KubePolicyStatusWriter {
       return written(versionOf(result));
     } catch (error) {
       return failedWrite(error, what);
+    }
+  }
+}
+
+/** Implements the controller's ExceptionStatusWriter: PlacementException status, by merge patch. */
+export class KubeExceptionStatusWriter {
+  readonly #clients: Pick<KubeClients, 'customObjects'>;
+  readonly #timeoutMs: number | undefined;
+
+  constructor(clients: Pick<KubeClients, 'customObjects'>, options: WriterOptions = {}) {
+    this.#clients = clients;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  /** Makes `status` the exception's whole status (the difference from the cached one). */
+  async writeStatus(exception: PlacementException, status: unknown): Promise<WriteResult> {
+    const diff = mergeDiff((exception as Versioned).status, status);
+    if (diff === undefined) return written(policyVersion(exception) ?? '');
+    const { name, namespace } = exception.metadata;
+    const request = {
+      group: GROUP,
+      version: VERSION,
+      plural: EXCEPTION_PLURAL,
+      namespace,
+      name,
+      body: { metadata: guarded(exception), status: diff },
+      fieldManager: FIELD_MANAGER,
+    };
+    try {
+      const result: unknown = await this.#clients.customObjects.patchNamespacedCustomObjectStatus(
+        request,
+        mergePatch(this.#timeoutMs),
+      );
+      return written(versionOf(result));
+    } catch (error) {
+      return failedWrite(error, `patch PlacementException ${namespace}/${name} status`);
     }
   }
 }

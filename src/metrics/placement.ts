@@ -12,8 +12,13 @@ export type PolicyLabel =
 /** A namespaced policy, `PlacementPolicy/NS/NAME`. */
 export type NamespacedPolicyLabel = `PlacementPolicy/${string}/${string}`;
 
-export type WorkloadState = 'matched' | 'enforced' | 'pending';
-export const WORKLOAD_STATES: readonly WorkloadState[] = ['matched', 'enforced', 'pending'];
+export type WorkloadState = 'matched' | 'enforced' | 'pending' | 'exempted';
+export const WORKLOAD_STATES: readonly WorkloadState[] = [
+  'matched',
+  'enforced',
+  'pending',
+  'exempted',
+];
 
 export type ViolationRule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';
 export const VIOLATION_RULES: readonly ViolationRule[] = [
@@ -36,7 +41,10 @@ export const EVICTION_OUTCOMES: readonly EvictionOutcome[] = [
 ];
 
 export interface PlacementMetrics {
-  /** `placement_policy_workloads{policy,state}`: the policy's matched / enforced / pending counts. */
+  /**
+   * `placement_policy_workloads{policy,state}`: the policy's matched / enforced / pending
+   * counts, and the workloads PlacementExceptions exempt from it.
+   */
   setPolicyWorkloads(policy: PolicyLabel, counts: Readonly<Record<WorkloadState, number>>): void;
   /** `placement_violations{policy,rule}`: violating pods per rule; rules left out are set to 0. */
   setViolations(
@@ -75,7 +83,7 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
   const registers = [registry];
   const policyWorkloads = new Gauge({
     name: 'placement_policy_workloads',
-    help: 'Workloads a policy targets, by state: matched, enforced (template carries the rules), pending',
+    help: 'Workloads a policy targets, by state: matched, enforced (template carries the rules), pending; and exempted (selected, but exempted by a PlacementException)',
     labelNames: ['policy', 'state'] as const,
     registers,
   });

@@ -35,6 +35,7 @@ import {
 import {
   DENIALS,
   grantsFor,
+  ruleKeys,
   type Denial,
   type Grant,
   type PolicyRule,
@@ -42,6 +43,7 @@ import {
 } from '../chart/operator-permissions.ts';
 import { Scope } from './operator/support.ts';
 import { EVERYONE_FIELD, everyonePolicy, runTenantScenario, tenantWorld } from './audit/tenant.ts';
+import { DEFAULT_AGGREGATED_ROLES, userRoles } from '../chart/user-roles.ts';
 import {
   cluster,
   CRD_NAMES,
@@ -314,6 +316,35 @@ void test('the Helm chart on a real control plane', { timeout: 900_000 }, async 
       `replicas on ${nodes.join(', ')}: anti-affinity keeps them apart`,
     );
   });
+
+  await t.test(
+    'helm install: the user roles are aggregated into admin, edit and view',
+    async () => {
+      // What each grants is test/chart/user-roles.ts, asked as impersonated users in
+      // test/integration/operator/tenancy.test.ts; here: the install puts them in place.
+      const want = userRoles(DEFAULT_AGGREGATED_ROLES);
+      const rulesOf = async (role: string): Promise<string[]> =>
+        ruleKeys(
+          (JSON.parse(await c.kubectl('get', 'clusterrole', role, '-o', 'json')) as RoleJson).rules,
+          'cluster',
+        );
+      for (const role of want) {
+        const own = await rulesOf(`${fullname}-${role.suffix}`);
+        for (const target of role.aggregateTo) {
+          await waitFor(`${role.suffix} aggregated into ${target}`, async () => {
+            const aggregated = new Set(await rulesOf(target));
+            return own.every((k) => aggregated.has(k)) ? true : undefined;
+          });
+        }
+      }
+      const exceptions = new Set(await rulesOf(`${fullname}-exceptions`));
+      const admin = await rulesOf('admin');
+      assert.ok(
+        !admin.some((k) => exceptions.has(k) && / (create|update|patch|delete)$/.test(k)),
+        'exceptions are not aggregated into admin by default',
+      );
+    },
+  );
 
   const kubeconfig = await serviceAccountKubeconfig(c, dir, namespace, fullname);
 

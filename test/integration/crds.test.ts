@@ -11,7 +11,6 @@
 // rules, not from the client. Server-side apply refuses any undeclared field by itself; a
 // plain create prunes it and succeeds, which is why refusals are declared rules.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,8 +19,9 @@ import { parseAllDocuments } from 'yaml';
 import type { PolicyKind } from '../../src/api/policy.ts';
 import { API_VERSION } from '../../src/api/policy.ts';
 import { compilePolicy } from '../../src/engine/policy.ts';
-import { defaultBinDir, REPO_ROOT } from '../cluster/paths.ts';
-import { selectTestCluster, type TestCluster } from '../cluster/select.ts';
+import { REPO_ROOT } from '../cluster/paths.ts';
+import { selectTestCluster } from '../cluster/select.ts';
+import { kubectlFor, type Kubectl, type Outcome } from './crd-kubectl.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -348,6 +348,31 @@ const BAD: BadCase[] = [
     engine: 'same-field',
   },
   {
+    name: 'exceptions from other namespaces on a namespaced PlacementPolicy',
+    kinds: ['PlacementPolicy'],
+    spec: { exceptions: { allowed: true, namespaces: ['other'] } },
+    field: 'spec.exceptions.namespaces',
+    message: /Forbidden: namespaces is not allowed on a namespaced PlacementPolicy/,
+    engine: 'same-field',
+  },
+  {
+    name: 'an exceptions namespaceSelector on a namespaced PlacementPolicy',
+    kinds: ['PlacementPolicy'],
+    spec: { exceptions: { allowed: true, namespaceSelector: {} } },
+    field: 'spec.exceptions.namespaceSelector',
+    message: /Forbidden: namespaceSelector is not allowed on a namespaced PlacementPolicy/,
+    engine: 'same-field',
+  },
+  {
+    name: 'namespaces to accept exceptions from, without allowing exceptions',
+    kinds: ['ClusterPlacementPolicy'],
+    spec: { exceptions: { namespaces: ['team-a'] } },
+    field: 'spec.exceptions.allowed',
+    message:
+      /namespaces and namespaceSelector choose where exceptions may come from; they need allowed: true/,
+    engine: 'gap',
+  },
+  {
     name: 'unknown operator in the namespaceSelector of a ClusterPlacementPolicy',
     kinds: ['ClusterPlacementPolicy'],
     spec: { targets: { namespaceSelector: selector(expr('env', 'Equals', ['prod'])) } },
@@ -450,6 +475,31 @@ const GOOD: GoodCase[] = [
       },
     },
   },
+  ...BOTH.map((kind): GoodCase => ({
+    name: `${kind}: exceptions: {} means none allowed`,
+    kind,
+    spec: { exceptions: {} },
+    want: { ...DEFAULTS, exceptions: { allowed: false } },
+  })),
+  {
+    name: 'a cluster policy accepts exceptions from the namespaces it names and selects',
+    kind: 'ClusterPlacementPolicy',
+    spec: {
+      exceptions: {
+        allowed: true,
+        namespaces: ['team-a'],
+        namespaceSelector: { matchLabels: { 'placement.example/exceptions': 'allowed' } },
+      },
+    },
+    want: {
+      ...DEFAULTS,
+      exceptions: {
+        allowed: true,
+        namespaces: ['team-a'],
+        namespaceSelector: { matchLabels: { 'placement.example/exceptions': 'allowed' } },
+      },
+    },
+  },
   ...BOTH.map((kind): GoodCase => {
     const affinity: JsonObject = {
       nodeAffinity: {
@@ -491,40 +541,6 @@ const GOOD: GoodCase[] = [
 ];
 
 // ---------------------------------------------------------------------------------------
-
-type Outcome = { kind: 'ok'; stdout: string } | { kind: 'refused'; stderr: string };
-
-interface Kubectl {
-  run(args: readonly string[], stdin?: string): Promise<Outcome>;
-  /** Like run, but fails the test on a non-zero exit. */
-  must(args: readonly string[], stdin?: string): Promise<string>;
-}
-
-function kubectlFor(cluster: TestCluster): Kubectl {
-  const binDir = process.env['PLACEMENT_TEST_BIN_DIR'] || defaultBinDir();
-  const binary = cluster.local?.kubectlPath ?? join(binDir, 'kubectl');
-  const run = (args: readonly string[], stdin = ''): Promise<Outcome> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(binary, ['--kubeconfig', cluster.kubeconfigPath, ...args]);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        resolve(code === 0 ? { kind: 'ok', stdout } : { kind: 'refused', stderr });
-      });
-      child.stdin.end(stdin);
-    });
-  return {
-    run,
-    async must(args, stdin) {
-      const outcome = await run(args, stdin);
-      if (outcome.kind === 'refused') assert.fail(`kubectl ${args.join(' ')}: ${outcome.stderr}`);
-      return outcome.stdout;
-    },
-  };
-}
 
 interface PolicyObject {
   apiVersion: string;
@@ -656,7 +672,7 @@ void test('placement.dev CRDs on a real API server', { timeout: 900_000 }, async
   });
   await kube.must(['create', 'namespace', NAMESPACE]);
 
-  await t.test('prints the columns Mode, Matched, ..., Ready, Age', async () => {
+  await t.test('prints the columns Mode, Matched, ..., Exempted, Ready, Age', async () => {
     await kube.must(
       ['apply', '--server-side', '-f', '-'],
       JSON.stringify(policyObject('PlacementPolicy', 'columns', {})),
@@ -669,6 +685,7 @@ void test('placement.dev CRDs on a real API server', { timeout: 900_000 }, async
       'MATCHED',
       'ENFORCED',
       'PENDING',
+      'EXEMPTED',
       'VIOLATIONS',
       'READY',
       'AGE',

@@ -159,6 +159,7 @@ export async function installCrds(c: Cluster): Promise<void> {
 export const CRD_NAMES = [
   'placementpolicies.placement.dev',
   'clusterplacementpolicies.placement.dev',
+  'placementexceptions.placement.dev',
 ] as const;
 
 /**

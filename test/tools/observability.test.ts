@@ -89,11 +89,13 @@ function populatedMetrics(): Metrics {
     matched: 3,
     enforced: 2,
     pending: 1,
+    exempted: 1,
   });
   placement.setPolicyWorkloads('ClusterPlacementPolicy/zones', {
     matched: 10,
     enforced: 10,
     pending: 0,
+    exempted: 0,
   });
   placement.setViolations('PlacementPolicy/shop/spread-web', { podAntiAffinity: 2 });
   placement.setViolations('pod', { podAffinity: 1 });

@@ -34,6 +34,11 @@ import {
   ruleKeys,
   type PolicyRule,
 } from '../chart/operator-permissions.ts';
+import {
+  DEFAULT_AGGREGATED_ROLES,
+  userRoles,
+  type AggregatedRolesValues,
+} from '../chart/user-roles.ts';
 
 // ---------------------------------------------------------------------------------------
 // The parts of rendered objects these checks read.
@@ -273,6 +278,18 @@ const CLUSTER_SCOPED = new Set([
   'ValidatingAdmissionPolicyBinding',
 ]);
 
+/** The Roles and ClusterRoles a binding of the chart binds: the operator's own. */
+function operatorRoles(objects: readonly Manifest[]): RoleObject[] {
+  const bound = new Set(
+    objects
+      .filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')
+      .map((b) => `${(b as Binding).roleRef.kind}/${(b as Binding).roleRef.name}`),
+  );
+  return objects.filter(
+    (o) => o.kind.endsWith('Role') && bound.has(`${o.kind}/${o.metadata.name}`),
+  ) as RoleObject[];
+}
+
 const subset = (labels: StringMap | undefined, of: StringMap): boolean =>
   labels !== undefined &&
   Object.keys(labels).length > 0 &&
@@ -491,14 +508,12 @@ for (const variant of VARIANTS) {
     });
 
     void test('RBAC is exactly the operator permission table: nothing missing, nothing extra', () => {
-      const actual = objects
-        .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
-        .flatMap((o) =>
-          ruleKeys(
-            (o as RoleObject).rules,
-            o.kind === 'ClusterRole' ? 'cluster' : `ns:${o.metadata.namespace ?? ''}`,
-          ),
-        );
+      const actual = operatorRoles(objects).flatMap((o) =>
+        ruleKeys(
+          o.rules,
+          o.kind === 'ClusterRole' ? 'cluster' : `ns:${o.metadata.namespace ?? ''}`,
+        ),
+      );
       const want = permissionKeys(
         grantsFor(variant.leaseName, variant.remediation),
         DEFAULT_NAMESPACE,
@@ -523,11 +538,25 @@ for (const variant of VARIANTS) {
     });
 
     void test('eviction is granted only with audit.remediation.enabled', () => {
-      const evictionRules = objects
-        .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
-        .flatMap((o) => (o as RoleObject).rules)
+      const evictionRules = operatorRoles(objects)
+        .flatMap((o) => o.rules)
         .filter((r) => (r.resources ?? []).includes('pods/eviction'));
       assert.equal(evictionRules.length, variant.remediation ? 1 : 0);
+    });
+
+    void test('the roles that no binding names are exactly the user roles (default values)', () => {
+      const operator = new Set(operatorRoles(objects));
+      const unbound = objects
+        .filter((o) => o.kind.endsWith('Role') && !operator.has(o as RoleObject))
+        .map((o) => o.metadata.name)
+        .sort();
+      const fullname = only(objects, 'Deployment').metadata.name;
+      assert.deepEqual(
+        unbound,
+        userRoles(DEFAULT_AGGREGATED_ROLES)
+          .map((r) => `${fullname}-${r.suffix}`)
+          .sort(),
+      );
     });
 
     void test('every binding binds a role of this chart to its ServiceAccount only', () => {
@@ -693,6 +722,95 @@ void describe('values that change the shape', () => {
   });
 });
 
+void describe('roles for the cluster’s users (aggregatedRoles)', () => {
+  const AGGREGATE = 'rbac.authorization.k8s.io/aggregate-to-';
+  const variants: readonly { name: string; values: AggregatedRolesValues }[] = [
+    { name: 'default values', values: DEFAULT_AGGREGATED_ROLES },
+    {
+      name: 'all aggregation off',
+      values: { admin: false, edit: false, view: false, exceptionsToAdmin: false },
+    },
+    {
+      name: 'only view, exceptions aggregated into admin',
+      values: { admin: false, edit: false, view: true, exceptionsToAdmin: true },
+    },
+    {
+      name: 'admin off, edit and view on',
+      values: { ...DEFAULT_AGGREGATED_ROLES, admin: false },
+    },
+  ];
+  for (const { name, values } of variants) {
+    void test(`${name}: the user roles are exactly the table, label for label and rule for rule`, () => {
+      const objects = render({
+        set: Object.entries(values).map(([k, v]) => `aggregatedRoles.${k}=${String(v)}`),
+      });
+      const fullname = only(objects, 'Deployment').metadata.name;
+      const bound = new Set(operatorRoles(objects));
+      const rendered = objects
+        .filter((o) => o.kind === 'ClusterRole' && !bound.has(o as RoleObject))
+        .map((o) => ({
+          name: o.metadata.name,
+          aggregateTo: Object.entries(o.metadata.labels ?? {})
+            .filter(([k, v]) => k.startsWith(AGGREGATE) && v === 'true')
+            .map(([k]) => k.slice(AGGREGATE.length))
+            .sort(),
+          rules: [...new Set(ruleKeys((o as RoleObject).rules, 'cluster'))].sort(),
+        }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+      const want = userRoles(values)
+        .map((r) => ({
+          name: `${fullname}-${r.suffix}`,
+          aggregateTo: [...r.aggregateTo].sort(),
+          rules: [
+            ...new Set(
+              permissionKeys(
+                r.grants.map((g) => ({ ...g, scope: 'cluster' as const, when: 'always' as const })),
+                DEFAULT_NAMESPACE,
+              ),
+            ),
+          ].sort(),
+        }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+      assert.deepEqual(rendered, want);
+    });
+  }
+
+  void test('no user role writes ClusterPlacementPolicies or any status, or uses a wildcard', () => {
+    const objects = render({ set: ['aggregatedRoles.exceptionsToAdmin=true'] });
+    const bound = new Set(operatorRoles(objects));
+    const keys = objects
+      .filter((o) => o.kind === 'ClusterRole' && !bound.has(o as RoleObject))
+      .flatMap((o) => ruleKeys((o as RoleObject).rules, 'cluster'));
+    assert.ok(keys.length > 0);
+    const writes = ['create', 'update', 'patch', 'delete'];
+    const bad = keys.filter((k) => {
+      const [, group = '', resource = '', verb = ''] = k.split(' ');
+      return (
+        k.includes('*') ||
+        group !== 'placement.dev' ||
+        (writes.includes(verb) &&
+          (resource.startsWith('clusterplacementpolicies') || resource.includes('/status')))
+      );
+    });
+    assert.deepEqual(bad, []);
+  });
+
+  void test('the user roles are never bound by the chart: the cluster’s roles bind them', () => {
+    const objects = render();
+    const names = new Set(
+      objects
+        .filter(
+          (o) => o.kind === 'ClusterRole' && !new Set(operatorRoles(objects)).has(o as RoleObject),
+        )
+        .map((o) => o.metadata.name),
+    );
+    assert.equal(names.size, 4);
+    for (const b of objects.filter((o) => o.kind.endsWith('Binding')) as Binding[]) {
+      assert.ok(!names.has(b.roleRef.name), `${b.metadata.name} binds ${b.roleRef.name}`);
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------------------
 // Bad values: helm template must fail, and the message must name the value.
 
@@ -791,6 +909,16 @@ const BAD_VALUES: readonly BadValues[] = [
     message: /at '\/tenancy\/crossNamespaceTerms': value must be one of 'Allow', 'Deny'/,
   },
   {
+    name: 'aggregatedRoles.admin not a boolean',
+    set: ['aggregatedRoles.admin=yes'],
+    message: /at '\/aggregatedRoles\/admin': got string, want boolean/,
+  },
+  {
+    name: 'aggregatedRoles with an unknown role (typo)',
+    set: ['aggregatedRoles.viewer=true'],
+    message: /additional properties 'viewer' not allowed/,
+  },
+  {
     name: 'two replicas without leader election',
     set: ['leaderElection.enabled=false'],
     message: /replicas is 2 but leaderElection.enabled is false/,
@@ -848,13 +976,14 @@ void describe('CRDs', () => {
     }
   });
 
-  void test('--include-crds renders both CRDs ahead of the templates', () => {
+  void test('--include-crds renders every CRD ahead of the templates', () => {
     const objects = render({ includeCrds: true });
     const crds = objects
       .filter((o) => o.kind === 'CustomResourceDefinition')
       .map((o) => o.metadata.name);
     assert.deepEqual(crds.sort(), [
       'clusterplacementpolicies.placement.dev',
+      'placementexceptions.placement.dev',
       'placementpolicies.placement.dev',
     ]);
     assert.equal(objects[0]?.kind, 'CustomResourceDefinition');

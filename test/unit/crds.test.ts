@@ -23,6 +23,7 @@ import { REPO_ROOT } from '../cluster/paths.ts';
 
 /** The parts of an OpenAPI v3 schema (JSONSchemaProps) these checks read. */
 interface Schema {
+  description?: string;
   type?: string;
   properties?: Record<string, Schema>;
   items?: Schema;
@@ -81,6 +82,7 @@ const loadCrd = (file: string): Crd => parse(readFileSync(join(CRD_DIR, file), '
 
 const namespaced = loadCrd('placement.dev_placementpolicies.yaml');
 const cluster = loadCrd('placement.dev_clusterplacementpolicies.yaml');
+const exception = loadCrd('placement.dev_placementexceptions.yaml');
 
 function rootSchema(crd: Crd): Schema {
   const version = crd.spec.versions[0];
@@ -181,6 +183,7 @@ void describe('CRD structure', () => {
         { name: 'Matched', type: 'integer', jsonPath: '.status.matched' },
         { name: 'Enforced', type: 'integer', jsonPath: '.status.enforced' },
         { name: 'Pending', type: 'integer', jsonPath: '.status.pending' },
+        { name: 'Exempted', type: 'integer', jsonPath: '.status.exempted' },
         { name: 'Violations', type: 'integer', jsonPath: '.status.violations' },
         {
           name: 'Ready',
@@ -214,7 +217,14 @@ void describe('CRD structure', () => {
         'source',
         'message',
       ]);
-      for (const field of ['matched', 'enforced', 'pending', 'violations', 'observedGeneration']) {
+      for (const field of [
+        'matched',
+        'enforced',
+        'pending',
+        'exempted',
+        'violations',
+        'observedGeneration',
+      ]) {
         assert.equal(at(status, field).type, 'integer', `status.${field}`);
       }
       assert.equal(at(status, 'workloads.auditOnly').type, 'integer');
@@ -226,13 +236,26 @@ void describe('CRD structure', () => {
 void describe('CRD schemas', () => {
   const spec = (crd: Crd): Schema => at(rootSchema(crd), 'spec');
 
-  void test('both kinds share one spec schema, but for namespaces in targets', () => {
+  void test('both kinds share one spec schema, but for namespaces in targets and exceptions', () => {
     const withoutTargets = (crd: Crd): Schema => {
       const copy = structuredClone(spec(crd));
       delete copy.properties?.['targets'];
+      delete copy.properties?.['exceptions'];
       return copy;
     };
     assert.deepEqual(withoutTargets(namespaced), withoutTargets(cluster));
+    assert.deepEqual(
+      at(spec(namespaced), 'exceptions.allowed'),
+      at(spec(cluster), 'exceptions.allowed'),
+    );
+    assert.equal(at(spec(cluster), 'exceptions.allowed').default, false);
+    assert.deepEqual(
+      at(spec(cluster), 'exceptions.namespaceSelector'),
+      at(spec(cluster), 'targets.selector'),
+    );
+    const { description: _e, ...exceptionNamespaces } = at(spec(cluster), 'exceptions.namespaces');
+    const { description: _t, ...targetNamespaces } = at(spec(cluster), 'targets.namespaces');
+    assert.deepEqual(exceptionNamespaces, targetNamespaces);
     for (const field of ['kinds', 'selector']) {
       assert.deepEqual(
         at(spec(namespaced), `targets.${field}`),
@@ -248,13 +271,16 @@ void describe('CRD schemas', () => {
   void test('a namespaced policy refuses namespaceSelector and namespaces by a rule, not by pruning', () => {
     // An undeclared field is pruned, which a client without strict field validation
     // sees as success: the fields are declared so that the CEL rules can refuse them.
-    const targets = at(spec(namespaced), 'targets');
-    assert.ok(targets.properties?.['namespaceSelector']);
-    assert.ok(targets.properties['namespaces']);
-    assert.deepEqual(
-      targets['x-kubernetes-validations']?.map((v) => v.rule),
-      ['!has(self.namespaceSelector)', '!has(self.namespaces)'],
-    );
+    for (const field of ['targets', 'exceptions']) {
+      const node = at(spec(namespaced), field);
+      assert.ok(node.properties?.['namespaceSelector'], field);
+      assert.ok(node.properties['namespaces'], field);
+      assert.deepEqual(
+        node['x-kubernetes-validations']?.map((v) => v.rule),
+        ['!has(self.namespaceSelector)', '!has(self.namespaces)'],
+        field,
+      );
+    }
     assert.equal(at(spec(cluster), 'targets')['x-kubernetes-validations'], undefined);
   });
 
@@ -344,6 +370,88 @@ void describe('CRD schemas', () => {
       assert.ok(rules > 0);
     });
   }
+});
+
+void describe('PlacementException CRD', () => {
+  const root = rootSchema(exception);
+  const spec = at(root, 'spec');
+
+  void test('is namespaced, short name pex, one served and stored version with status', () => {
+    assert.equal(exception.metadata.name, 'placementexceptions.placement.dev');
+    assert.equal(exception.spec.group, GROUP);
+    assert.equal(exception.spec.scope, 'Namespaced');
+    assert.deepEqual(exception.spec.names, {
+      kind: 'PlacementException',
+      listKind: 'PlacementExceptionList',
+      plural: 'placementexceptions',
+      singular: 'placementexception',
+      shortNames: ['pex'],
+      categories: ['placement'],
+    });
+    assert.equal(exception.spec.versions.length, 1);
+    const [version] = exception.spec.versions;
+    assert.equal(version?.name, VERSION);
+    assert.equal(version.served && version.storage, true);
+    assert.deepEqual(version.subresources, { status: {} });
+  });
+
+  void test('printer columns: the policy, Accepted and the workloads exempted', () => {
+    assert.deepEqual(exception.spec.versions[0]?.additionalPrinterColumns, [
+      { name: 'Policy-Kind', type: 'string', jsonPath: '.spec.policyRef.kind' },
+      { name: 'Policy', type: 'string', jsonPath: '.spec.policyRef.name' },
+      {
+        name: 'Accepted',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Accepted")].status',
+      },
+      { name: 'Exempted', type: 'integer', jsonPath: '.status.exempted' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ]);
+  });
+
+  void test('a policy, workloads and a reason are required; enums are those of src/api', () => {
+    assert.deepEqual(root.required, ['spec']);
+    assert.deepEqual(spec.required, ['policyRef', 'workloads', 'reason']);
+    assert.deepEqual(at(spec, 'policyRef').required, ['kind', 'name']);
+    assert.deepEqual(at(spec, 'policyRef.kind').enum, [
+      'ClusterPlacementPolicy',
+      'PlacementPolicy',
+    ]);
+    assert.deepEqual(at(spec, 'workloads.kinds.[]').enum, TARGET_KINDS);
+    assert.equal(at(spec, 'workloads.kinds').default, undefined, 'default: every kind');
+    assert.deepEqual(
+      at(spec, 'workloads.selector'),
+      {
+        ...at(at(rootSchema(namespaced), 'spec'), 'targets.selector'),
+        description: at(spec, 'workloads.selector').description,
+      },
+      'the selector of targets, word for word but for the description',
+    );
+    assert.deepEqual(
+      at(spec, 'workloads')['x-kubernetes-validations']?.map((v) => v.rule),
+      ['has(self.selector) || has(self.names)'],
+    );
+  });
+
+  void test('status: Accepted with a reason, and the workloads exempted', () => {
+    const status = at(root, 'status');
+    assert.equal(at(status, 'conditions')['x-kubernetes-list-type'], 'map');
+    assert.equal(at(status, 'exempted').type, 'integer');
+    assert.equal(at(status, 'workloads').maxItems, 20);
+  });
+
+  void test('every list, map and string of spec is bounded, and every CEL rule says what is wrong', () => {
+    const unbounded: string[] = [];
+    for (const [path, node] of walk(spec, 'spec')) {
+      if (node.type === 'array' && node.maxItems === undefined) unbounded.push(path);
+      if (node.additionalProperties && node.maxProperties === undefined) unbounded.push(path);
+      if (node.type === 'string' && node.maxLength === undefined && node.enum === undefined)
+        unbounded.push(path);
+      for (const v of node['x-kubernetes-validations'] ?? [])
+        assert.ok((v.message ?? v.messageExpression ?? '') !== '', `${path}: ${v.rule}`);
+    }
+    assert.deepEqual(unbounded, []);
+  });
 });
 
 void describe('examples/policies', () => {

@@ -446,8 +446,10 @@ export interface PolicyStatus {
   matched?: number;
   enforced?: number;
   pending?: number;
+  exempted?: number;
   workloads?: { auditOnly?: number };
   violations?: number;
+  violationSample?: { pod: string; node: string; rule: string; source: string; message: string }[];
   lastAuditTime?: string;
   conditions?: {
     type: string;

@@ -8,9 +8,11 @@ import { describe, test } from 'node:test';
 import type { Labels, PodAffinityTerm } from '../../../src/api/core.ts';
 import type { PlacementPolicy, PlacementPolicySpec } from '../../../src/api/policy.ts';
 import {
+  compileException,
   compilePolicy,
   crossNamespaceTermFields,
   findingReach,
+  withExemptions,
   type CompiledPolicy,
   type FindingReach,
   type WorkloadRef,
@@ -134,6 +136,56 @@ void describe('findingReach: may a policy finding about a pod be shown or acted 
       assert.equal(findingReach(compiled(c.policy), c.workload, c.namespaceLabels ?? {}), c.want);
     });
   }
+
+  // An exempted workload is not targeted: its pods are shown at most, never evicted.
+  const exempted = (policy: PlacementPolicy, exceptionNs: string): CompiledPolicy => {
+    const e = compileException({
+      apiVersion: 'placement.dev/v1alpha1',
+      kind: 'PlacementException',
+      metadata: { name: 'web-local-volume', namespace: exceptionNs },
+      spec: {
+        policyRef:
+          policy.kind === 'ClusterPlacementPolicy'
+            ? { kind: 'ClusterPlacementPolicy', name: policy.metadata.name }
+            : { kind: 'PlacementPolicy', name: policy.metadata.name },
+        workloads: { names: ['web'] },
+        reason: 'a singleton with a local volume',
+      },
+    });
+    if (e.kind === 'invalid') throw new Error(e.errors.map((x) => x.message).join('; '));
+    return withExemptions(compiled(policy), [e.exception]);
+  };
+  void test('cluster policy, a workload an accepted exception exempts: shown, not acted on', () => {
+    const policy = clusterPolicy('spread', {
+      ...evilSpec(),
+      exceptions: { allowed: true, namespaces: ['team-b'] },
+    });
+    assert.equal(
+      findingReach(exempted(policy, 'team-b'), workload('Deployment', 'team-b', 'web'), {}),
+      'show',
+    );
+    assert.equal(
+      findingReach(exempted(policy, 'team-b'), workload('Deployment', 'team-b', 'api'), {}),
+      'act',
+    );
+  });
+  void test('namespaced policy, a workload an accepted exception exempts: shown, not acted on', () => {
+    const policy = namespacedPolicy('team-a', 'evil', {
+      ...evilSpec(),
+      exceptions: { allowed: true },
+    });
+    assert.equal(
+      findingReach(exempted(policy, 'team-a'), workload('Deployment', 'team-a', 'web'), {}),
+      'show',
+    );
+  });
+  void test('an exception the policy does not accept leaves the workload targeted: act', () => {
+    const policy = clusterPolicy('spread', evilSpec());
+    assert.equal(
+      findingReach(exempted(policy, 'team-b'), workload('Deployment', 'team-b', 'web'), {}),
+      'act',
+    );
+  });
 });
 
 void describe('crossNamespaceTermFields: what a namespaced policy reaches beyond its namespace', () => {

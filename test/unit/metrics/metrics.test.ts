@@ -111,6 +111,7 @@ const cases: Case[] = [
         matched: 5,
         enforced: 3,
         pending: 2,
+        exempted: 1,
       });
       placement.setViolations('ClusterPlacementPolicy/zones', { podAntiAffinity: 4 });
       placement.setViolations('pod', { podAffinity: 1 });
@@ -124,6 +125,7 @@ const cases: Case[] = [
       'placement_policy_workloads{policy="PlacementPolicy/shop/spread-web",state="matched"} 5',
       'placement_policy_workloads{policy="PlacementPolicy/shop/spread-web",state="enforced"} 3',
       'placement_policy_workloads{policy="PlacementPolicy/shop/spread-web",state="pending"} 2',
+      'placement_policy_workloads{policy="PlacementPolicy/shop/spread-web",state="exempted"} 1',
       'placement_violations{policy="ClusterPlacementPolicy/zones",rule="podAntiAffinity"} 4',
       'placement_violations{policy="ClusterPlacementPolicy/zones",rule="podAffinity"} 0',
       'placement_violations{policy="ClusterPlacementPolicy/zones",rule="symmetricAntiAffinity"} 0',
@@ -137,6 +139,7 @@ const cases: Case[] = [
         matched: 1,
         enforced: 1,
         pending: 0,
+        exempted: 0,
       });
       placement.setViolations('PlacementPolicy/shop/old', { podAffinity: 2 });
       placement.setCrossNamespaceViolations('PlacementPolicy/shop/old', {});
