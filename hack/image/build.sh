@@ -133,7 +133,8 @@ serve_api() {
   local sock="$dir/podman.sock" pidfile="$dir/podman.pid"
   if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null && [[ -S "$sock" ]]; then return; fi
   rm -f "$sock"
-  setsid podman system service --time=0 "unix://$sock" >"$dir/podman-service.log" 2>&1 </dev/null &
+  # 8>&-: the service outlives this script and must not keep holding the build lock.
+  setsid podman system service --time=0 "unix://$sock" >"$dir/podman-service.log" 2>&1 </dev/null 8>&- &
   echo $! >"$pidfile"
   local deadline=$((SECONDS + 30))
   until curl -sf --unix-socket "$sock" http://d/_ping >/dev/null; do
