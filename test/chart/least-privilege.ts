@@ -170,13 +170,22 @@ export function comparePermissions(
       otherClients.push(`${kind} by "${e.userAgent ?? '(no User-Agent)'}"`);
       continue;
     }
-    const refused =
-      e.responseStatus?.code === 403 ||
-      e.annotations?.['authorization.k8s.io/decision'] === 'forbid';
+    // RBAC's refusals only: a 403 that authorization allowed came from admission (an Event
+    // refused in a namespace being deleted), which no grant changes.
+    const refused = e.annotations?.['authorization.k8s.io/decision'] === 'forbid';
     if (refused) {
       forbidden.push(kind);
       continue;
     }
+    if (e.responseStatus?.code === 403) continue;
+    // What Kubernetes grants every authenticated user (the discovery roles: /version, /api)
+    // needs nothing of the chart.
+    const reason = e.annotations?.['authorization.k8s.io/reason'] ?? '';
+    if (
+      e.objectRef === undefined &&
+      /ClusterRole "system:(discovery|public-info-viewer|basic-user)"/.test(reason)
+    )
+      continue;
     const grant = coveringGrant(e, grants, options.namespace);
     if (grant === undefined) {
       const reason = e.annotations?.['authorization.k8s.io/reason'];
