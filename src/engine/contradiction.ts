@@ -9,7 +9,7 @@ import type { Affinity, Labels, NodeSelectorRequirement, PodAffinityTerm } from 
 import type { PolicyRef } from '../api/policy.ts';
 import { requirementHolds } from './node-eligibility.ts';
 import { resolvePolicyTerms, type CompiledPolicy, type WorkloadRef } from './policy.ts';
-import { selectorMatches, type Requirement, type Selector } from './selector.ts';
+import { requirementsText, selectorMatches, type Requirement, type Selector } from './selector.ts';
 import { REQUIRED_TERMS as REQUIRED, resolveTerm, type ResolvedTerm } from './term.ts';
 
 /** Where a rule comes from: a policy, or (null) the workload's own template. */
@@ -264,22 +264,7 @@ export function contradictions(
 export function describeSelector(selector: Selector): string {
   if (selector.kind === 'nothing') return '(no pods)';
   if (selector.requirements.length === 0) return '(every pod)';
-  return selector.requirements
-    .map((r) => {
-      switch (r.operator) {
-        case 'In':
-          return r.values.length === 1
-            ? `${r.key}=${r.values[0] ?? ''}`
-            : `${r.key} in (${r.values.join(',')})`;
-        case 'NotIn':
-          return `${r.key} notin (${r.values.join(',')})`;
-        case 'Exists':
-          return r.key;
-        case 'DoesNotExist':
-          return `!${r.key}`;
-      }
-    })
-    .join(',');
+  return requirementsText(selector.requirements);
 }
 
 const whose = (s: RuleSource): string =>

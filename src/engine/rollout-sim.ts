@@ -13,7 +13,7 @@ import {
   type SimCluster,
   type SimPod,
 } from './scheduling-sim.ts';
-import type { Selector } from './selector.ts';
+import { requirementsText, type Selector } from './selector.ts';
 
 /** The workload whose template would change, and its pods' rules after the change. */
 export interface RolloutSubject {
@@ -281,22 +281,7 @@ function daemonSetUpdate(cluster: SimCluster, s: RolloutSubject): Played {
 export function selectorText(selector: Selector): string {
   if (selector.kind === 'nothing') return 'no pod';
   if (selector.requirements.length === 0) return 'any pod';
-  return selector.requirements
-    .map((r) => {
-      switch (r.operator) {
-        case 'In':
-          return r.values.length === 1
-            ? `${r.key}=${r.values[0] ?? ''}`
-            : `${r.key} in (${r.values.join(',')})`;
-        case 'NotIn':
-          return `${r.key} notin (${r.values.join(',')})`;
-        case 'Exists':
-          return r.key;
-        case 'DoesNotExist':
-          return `!${r.key}`;
-      }
-    })
-    .join(',');
+  return requirementsText(selector.requirements);
 }
 
 /** When the rules hold fewer pods than replicas: more room where they allow pods, or fewer replicas. */

@@ -138,3 +138,23 @@ export function selectorAnchor(selector: Selector): SelectorAnchor {
   }
   return best;
 }
+
+/** A selector's requirements as kubectl writes them: `app=web,tier in (a,b),!legacy`. */
+export function requirementsText(requirements: readonly Requirement[]): string {
+  return requirements
+    .map((r) => {
+      switch (r.operator) {
+        case 'In':
+          return r.values.length === 1
+            ? `${r.key}=${r.values[0] ?? ''}`
+            : `${r.key} in (${r.values.join(',')})`;
+        case 'NotIn':
+          return `${r.key} notin (${r.values.join(',')})`;
+        case 'Exists':
+          return r.key;
+        case 'DoesNotExist':
+          return `!${r.key}`;
+      }
+    })
+    .join(',');
+}
