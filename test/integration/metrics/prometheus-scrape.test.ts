@@ -157,7 +157,9 @@ void test(
 
     await waitSeries('the operator scraped', `up{job="${JOB}"} == 1`);
     timings['first scrape'] = secondsSince(runStart);
+    const scraped = Date.now();
 
+    const created = Date.now();
     await c.apply(
       list(
         affinityPolicy(
@@ -261,20 +263,12 @@ void test(
     );
 
     // -------------------------------------------------------- the run, plotted
-    const startS = Math.floor(runStart / 1000);
+    const startS = Math.floor(scraped / 1000);
     const endS = Math.ceil(Date.now() / 1000);
-    const violationsRange = await prometheus.queryRange(
-      `sum(placement_violations{policy="${ref}"})`,
-      startS,
-      endS,
-      INTERVAL_S,
-    );
-    const reconcileRange = await prometheus.queryRange(
-      `sum(rate(controller_runtime_reconcile_total[${GRAFANA_INTERVALS.__rate_interval}]))`,
-      startS,
-      endS,
-      INTERVAL_S,
-    );
+    const violationsQuery = `sum(placement_violations{policy="${ref}"})`;
+    const reconcileQuery = `sum(rate(controller_runtime_reconcile_total[${GRAFANA_INTERVALS.__rate_interval}]))`;
+    const violationsRange = await prometheus.queryRange(violationsQuery, startS, endS, INTERVAL_S);
+    const reconcileRange = await prometheus.queryRange(reconcileQuery, startS, endS, INTERVAL_S);
     const peak = (r: typeof violationsRange): number =>
       Math.max(...r.flatMap((x) => x.values.map(([, v]) => v)));
     assert.equal(peak(violationsRange), 1, 'placement_violations over the run peaks at 1');
@@ -287,20 +281,24 @@ void test(
           {
             start: startS,
             end: endS,
+            step: INTERVAL_S,
             events: {
-              drift: drifted / 1000,
-              firing: fired / 1000,
-              undo: undone / 1000,
+              'policy created': created / 1000,
+              'node relabelled': drifted / 1000,
+              'PlacementViolations firing': fired / 1000,
+              'node relabelled back': undone / 1000,
             },
             series: [
               {
                 name: 'placement_violations',
-                unit: 'pods',
+                query: violationsQuery,
+                unit: 'violating pods',
                 values: violationsRange[0]?.values ?? [],
               },
               {
                 name: 'reconciles per second',
-                unit: '1/s',
+                query: reconcileQuery,
+                unit: 'reconciles / s',
                 values: reconcileRange[0]?.values ?? [],
               },
             ],
