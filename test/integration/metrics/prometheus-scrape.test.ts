@@ -155,7 +155,8 @@ void test(
         (a) => a.labels['alertname'] === 'PlacementViolations' && a.labels['policy'] === ref,
       );
 
-    await waitSeries('the operator scraped', `up{job="${JOB}"} == 1`);
+    // Prometheus hands new targets to its scrapers every 5 s: the first scrape takes that long.
+    await waitSeries('the operator scraped', `up{job="${JOB}"} == 1`, 60_000);
     timings['first scrape'] = secondsSince(runStart);
     const scraped = Date.now();
 
