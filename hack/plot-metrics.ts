@@ -14,7 +14,7 @@ import { crc32, deflateSync } from 'node:zlib';
 
 import { GLYPH_WIDTH, glyph } from './plot-font.ts';
 
-interface Run {
+export interface Run {
   readonly start: number;
   readonly end: number;
   /** Seconds between the samples of query_range. */
@@ -250,4 +250,4 @@ function main(argv: readonly string[]): void {
   process.stdout.write(`${output}\n`);
 }
 
-main(process.argv.slice(2));
+if (import.meta.main) main(process.argv.slice(2));
