@@ -6,7 +6,7 @@
 // objects, the framework handle of sigs.k8s.io/descheduler/pkg/framework/testing, the
 // default evictor, a dry-run pod evictor and no eviction limits.
 //
-//	descheduler-peer FILE
+//	descheduler-peer FILE.json|FILE.yaml
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -31,6 +32,7 @@ import (
 	antiaffinity "sigs.k8s.io/descheduler/pkg/framework/plugins/removepodsviolatinginterpodantiaffinity"
 	frameworktesting "sigs.k8s.io/descheduler/pkg/framework/testing"
 	frameworktypes "sigs.k8s.io/descheduler/pkg/framework/types"
+	"sigs.k8s.io/yaml"
 )
 
 // result is what the bench reads: the evicted pods as NAMESPACE/NAME, sorted.
@@ -131,11 +133,17 @@ func run(file string) error {
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
-// readList decodes the Nodes and Pods of a List; other kinds are skipped.
+// readList decodes the Nodes and Pods of a List (JSON, or YAML for a .yaml file); other
+// kinds are skipped.
 func readList(file string) ([]*v1.Node, []*v1.Pod, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, nil, err
+	}
+	if strings.HasSuffix(file, ".yaml") {
+		if data, err = yaml.YAMLToJSON(data); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", file, err)
+		}
 	}
 	var list struct {
 		Items []json.RawMessage `json:"items"`
