@@ -135,6 +135,40 @@ interface Violation {
   readonly source: string;
 }
 
+const FIXTURES = fileURLToPath(new URL('../test/fixtures/peers/', import.meta.url));
+
+/**
+ * The known differences (test/fixtures/peers, explained in docs/benchmarks.md): what the
+ * descheduler evicts in each fixture and what the CLI reports, against the expectations
+ * that test/unit/peers-fixtures.test.ts holds the CLI to.
+ */
+async function peerFixtures(peer: string): Promise<void> {
+  console.log('\n## Known differences (test/fixtures/peers): pods flagged');
+  const { '//': _about, ...expected } = JSON.parse(
+    readFileSync(`${FIXTURES}expected.json`, 'utf8'),
+  ) as Record<string, { engine: string[]; descheduler: string[][] }>;
+  for (const [name, want] of Object.entries(expected)) {
+    const file = `${FIXTURES}${name}.yaml`;
+    const d = await measure([peer, file], undefined);
+    const evicted = (JSON.parse(d.stdout) as { evicted: string[] }).evicted;
+    const cli = await measure(
+      [process.execPath, 'bin/kubectl-placement', 'audit', '-f', file, '-o', 'json'],
+      undefined,
+    );
+    const engine = [
+      ...new Set(
+        (JSON.parse(cli.stdout) as { violations: Violation[] }).violations.map((v) => v.pod),
+      ),
+    ].sort();
+    const same =
+      want.descheduler.some((alt) => JSON.stringify(alt) === JSON.stringify(evicted)) &&
+      JSON.stringify(engine) === JSON.stringify(want.engine);
+    console.log(
+      `${name}: engine [${engine.join(', ')}], descheduler [${evicted.join(', ')}]${same ? '' : ' (NOT as docs/benchmarks.md says)'}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const opts = optionsOrExit((argv) => {
     const flags = stringFlags(argv, ['sizes', 'peer-sizes', 'phases'], USAGE);
@@ -170,6 +204,7 @@ async function main(): Promise<void> {
     if (built.status !== 0) throw new Error('hack/tools/build-descheduler-peer.sh failed');
     peer = built.stdout.trim();
   }
+  if (peer !== undefined) await peerFixtures(peer);
   const figures: Record<string, unknown>[] = [];
   let missed = false;
   for (const size of opts.sizes) {
