@@ -64,16 +64,19 @@ export function parseList(input: string | Uint8Array, file: string): ClusterSnap
   return snapshot;
 }
 
+/** 3 when the bytes start with a UTF-8 byte order mark, else 0. */
+const bomLength = (bytes: Uint8Array): number =>
+  bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+
 /** JSON starts with `{` (after white space and a byte order mark); YAML Lists start otherwise. */
 function startsAsJson(bytes: Uint8Array): boolean {
-  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let i = bomLength(bytes);
   while (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09) i++;
   return bytes[i] === 0x7b;
 }
 
 function readJson(bytes: Uint8Array, file: string, snapshot: Collected): void {
-  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  const body = bom === 0 ? bytes : bytes.subarray(bom);
+  const body = bytes.subarray(bomLength(bytes));
   let read;
   try {
     read = readJsonList(body, (item, i) => {
