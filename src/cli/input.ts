@@ -46,23 +46,34 @@ interface Collected {
  */
 export function parseList(input: string | Uint8Array, file: string): ClusterSnapshot {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const snapshot: Collected = {
-    nodes: [],
-    namespaces: [],
-    pods: [],
-    policies: [],
-    workloads: [],
-    exceptions: [],
-  };
-  if (startsAsJson(bytes)) readJson(bytes, file, snapshot);
-  else
-    readYaml(
-      typeof input === 'string' ? input : Buffer.from(bytes).toString('utf8'),
-      file,
-      snapshot,
-    );
-  return snapshot;
+  const text = (): string => (typeof input === 'string' ? input : Buffer.from(bytes).toString());
+  const snapshot = emptySnapshot();
+  if (!startsAsJson(bytes)) {
+    readYaml(text(), file, snapshot);
+    return snapshot;
+  }
+  const jsonProblem = readJson(bytes, file, snapshot);
+  if (jsonProblem === undefined) return snapshot;
+  // YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a
+  // List all the same. When YAML cannot read it either, the JSON error (with its line and
+  // column) is the one that helps.
+  const asYaml = emptySnapshot();
+  try {
+    readYaml(text(), file, asYaml);
+  } catch {
+    throw jsonProblem;
+  }
+  return asYaml;
 }
+
+const emptySnapshot = (): Collected => ({
+  nodes: [],
+  namespaces: [],
+  pods: [],
+  policies: [],
+  workloads: [],
+  exceptions: [],
+});
 
 /** 3 when the bytes start with a UTF-8 byte order mark, else 0. */
 const bomLength = (bytes: Uint8Array): number =>
@@ -75,7 +86,8 @@ function startsAsJson(bytes: Uint8Array): boolean {
   return bytes[i] === 0x7b;
 }
 
-function readJson(bytes: Uint8Array, file: string, snapshot: Collected): void {
+/** Reads JSON into `snapshot`; a syntax error is returned (not thrown) so YAML can try. */
+function readJson(bytes: Uint8Array, file: string, snapshot: Collected): InputError | undefined {
   const body = bytes.subarray(bomLength(bytes));
   let read;
   try {
@@ -85,11 +97,12 @@ function readJson(bytes: Uint8Array, file: string, snapshot: Collected): void {
   } catch (err) {
     if (!(err instanceof JsonSyntaxError)) throw err;
     const { line, column } = lineAndColumn(body, err.offset);
-    throw new InputError(
+    return new InputError(
       `${file}: not valid JSON or YAML: ${err.message} at line ${line} column ${column}${err.item === undefined ? '' : ` (in items[${err.item}])`}`,
     );
   }
   checkList(read.members, read.hasItems, file);
+  return undefined;
 }
 
 function readYaml(text: string, file: string, snapshot: Collected): void {

@@ -146,6 +146,13 @@ void describe('YAML', () => {
     assert.deepEqual(two, one);
   });
 
+  void test('a flow-style List starts with `{` like JSON and is still read as YAML', () => {
+    const items = webStore().items;
+    const flow = `{apiVersion: v1, kind: List, items: [${items.map((i) => JSON.stringify(i)).join(', ')}]}`;
+    assert.throws(() => JSON.parse(flow), 'the input is not JSON');
+    assert.deepEqual(parseList(flow, 'flow.yaml'), parseList(yamlOf(items), 'block.yaml'));
+  });
+
   void test('a document that is not a List is named', () => {
     assert.throws(
       () => parseList(`${yamlOf(webStore().items)}---\napiVersion: v1\nkind: Pod\n`, 'two.yaml'),
