@@ -1,0 +1,373 @@
+// The scheduler as the oracle of the engine's capacity count: how many pods of a workload
+// can run under all its required rules together (workloadCapacities, the count behind
+// "at most N of M pods can run"). For each seeded random world (differential/capacity-worlds.ts):
+//   1. its nodes are created (zones, labels, taints, cordons), then its provider workloads'
+//      pods, unbound; the scheduler binds what it can. The engine's count for the providers,
+//      from the nodes alone, must equal the pods bound.
+//   2. The engine's count for the workload under test is taken from the world as the API
+//      server now serves it (nodes, namespaces, every pod where it landed or Pending), with
+//      the providers' missing pods placed as the engine places them. Then the workload's pods
+//      are created, unbound, all at once, and the pods bound are counted.
+// A pod is decided when it is bound or has PodScheduled=False, reason Unschedulable: the
+// scheduler tried it and no node passed its filters. Every pod is waited on (with a deadline)
+// until decided. The count is final then: nothing in a world is deleted, and a pod that
+// failed can only fit after a change that lets it fit, which here is only another pod
+// binding; the pods of one workload are identical, so once one fails on a state every one
+// later tried on it fails, and providers select neither one another nor, by affinity, the
+// workload under test (no bind of a later pod can let them start).
+//
+// Exact equality, with one exception. The engine places one pod at a time on the
+// best node by its own tie-break (fewest pods of the workload, then name); the scheduler picks
+// among the nodes that pass by scores the engine does not model. Where the count depends on
+// that pick (self-affinity by zone with anti-affinity by hostname: the first pod's zone decides
+// how many follow), the engine's prediction with the nodes taken in every order gives a range,
+// and the scheduler's count must lie in it. Such worlds are counted and listed.
+//
+// Every disagreement fails the test and is printed as a fixture: the engine's whole input
+// (nodes, namespaces, pods as served, the workloads' templates) with both counts, which
+// `enginePrediction` replays without a cluster.
+//
+//   hack/node --test --test-global-setup=test/global-setup.ts test/integration/capacity-differential.test.ts
+//
+// CAPACITY_SEED=<n> replays a run; CAPACITY_WORLDS=<n> sets how many worlds (default 50);
+// CAPACITY_PARALLEL=<n> how many are built at once (default 5). Worlds are isolated from one
+// another and from other tests: own nodes (tainted, labelled with the world's id, and every
+// pod of the world selects that label), own zone values and namespaces, and pod labels under
+// a key no other test uses; the terms never reach beyond the world's namespaces.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+
+import type { Namespace, Node, Pod } from '../../src/api/core.ts';
+import { fakeNodeManifest } from '../cluster/fake-node.ts';
+import { readVersions } from '../cluster/paths.ts';
+import {
+  capacityWorld,
+  enginePrediction,
+  podSpec,
+  predictionsOverNodeOrders,
+  ROLE,
+  WORLD_MARK,
+  type CapacityWorld,
+  type EngineInput,
+  type WorkloadDraft,
+} from './differential/capacity-worlds.ts';
+import { HttpMethod, KubeApi, until as waitUntil } from './differential/kube.ts';
+import { roundSeed } from './differential/worlds.ts';
+import { cluster } from './harness.ts';
+
+const WORLDS = Number(process.env['CAPACITY_WORLDS'] ?? 50);
+const PARALLEL = Number(process.env['CAPACITY_PARALLEL'] ?? 5);
+const SEED = Number(process.env['CAPACITY_SEED'] ?? randomBytes(4).readUInt32BE(0));
+/** Marks everything a run creates, for the cleanup. */
+const RUN_MARK = 'placement.dev/capacity-run';
+const POLL_MS = 100;
+const DEADLINE_MS = 90_000;
+
+const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> =>
+  waitUntil(what, probe, DEADLINE_MS, POLL_MS);
+
+interface PodJson extends Pod {
+  spec: Pod['spec'] & Record<string, unknown>;
+  status?: {
+    phase?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
+}
+interface NodeJson extends Node {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+const podsPath = (ns: string): string => `/api/v1/namespaces/${ns}/pods`;
+const roleSelector = (w: WorkloadDraft): string =>
+  `labelSelector=${encodeURIComponent(`${ROLE}=${w.labels[ROLE] ?? ''}`)}`;
+
+// ------------------------------------------------------------------ building a world
+
+async function createNodes(api: KubeApi, world: CapacityWorld, run: string): Promise<void> {
+  await Promise.all(
+    world.nodes.map((n) => {
+      const manifest = fakeNodeManifest({
+        name: n.name,
+        labels: { ...n.labels, [RUN_MARK]: run },
+        taints: n.taints,
+        capacity: { cpu: '16', memory: '64Gi', pods: '110' },
+        kubeletVersion: readVersions().kubernetes,
+      });
+      const spec = { ...manifest.spec, ...(n.cordoned ? { unschedulable: true } : {}) };
+      return api.ok(HttpMethod.POST, '/api/v1/nodes', { ...manifest, spec });
+    }),
+  );
+  await until(`${world.id}: nodes Ready, without the not-ready taint`, async () => {
+    const nodes = await Promise.all(
+      world.nodes.map((n) => api.get<NodeJson>(`/api/v1/nodes/${n.name}`)),
+    );
+    const ready = nodes.every(
+      (n) =>
+        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
+        !(n.spec?.taints ?? []).some((t) =>
+          /^node\.kubernetes\.io\/(not-ready|unreachable)$/.test(t.key),
+        ),
+    );
+    return ready ? true : undefined;
+  });
+}
+
+async function createNamespaces(api: KubeApi, world: CapacityWorld, run: string): Promise<void> {
+  await Promise.all(
+    world.namespaces.map((name) =>
+      api.ok(HttpMethod.POST, '/api/v1/namespaces', {
+        metadata: { name, labels: { [WORLD_MARK]: world.id, [RUN_MARK]: run } },
+      }),
+    ),
+  );
+  // Pods are refused until the namespace's default ServiceAccount exists.
+  await Promise.all(
+    world.namespaces.map((ns) =>
+      until(`ServiceAccount ${ns}/default`, async () =>
+        (await api.request(HttpMethod.GET, `/api/v1/namespaces/${ns}/serviceaccounts/default`))
+          .status === 200
+          ? true
+          : undefined,
+      ),
+    ),
+  );
+}
+
+/** Creates the workload's pods, unbound, and waits until the scheduler decided each. */
+async function schedule(api: KubeApi, w: WorkloadDraft): Promise<number> {
+  await Promise.all(
+    Array.from({ length: w.replicas }, (_, i) =>
+      api.ok(HttpMethod.POST, podsPath(w.namespace), {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `${w.name}-${i}`, namespace: w.namespace, labels: w.labels },
+        spec: podSpec(w),
+      }),
+    ),
+  );
+  return until(`${w.namespace}/${w.name}: every pod bound or Unschedulable`, async () => {
+    const { items } = await api.get<{ items: PodJson[] }>(
+      `${podsPath(w.namespace)}?${roleSelector(w)}`,
+    );
+    let bound = 0;
+    for (const p of items) {
+      if ((p.spec.nodeName ?? '') !== '') {
+        bound++;
+        continue;
+      }
+      const c = p.status?.conditions?.find((x) => x.type === 'PodScheduled');
+      if (c?.status !== 'False') return undefined;
+      if (c.reason !== 'Unschedulable')
+        throw new Error(
+          `${w.namespace}/${p.metadata.name}: PodScheduled=False (${c.reason ?? ''}): ${c.message ?? ''}`,
+        );
+    }
+    return items.length === w.replicas ? bound : undefined;
+  });
+}
+
+/** The world's objects as the API server serves them, cut to what the engine reads. */
+async function engineInput(
+  api: KubeApi,
+  world: CapacityWorld,
+  workloads: readonly WorkloadDraft[],
+): Promise<EngineInput> {
+  const selector = `labelSelector=${encodeURIComponent(`${WORLD_MARK}=${world.id}`)}`;
+  const [nodes, namespaces, ...pods] = await Promise.all([
+    api.get<{ items: Node[] }>(`/api/v1/nodes?${selector}`),
+    api.get<{ items: Namespace[] }>(`/api/v1/namespaces?${selector}`),
+    ...world.namespaces.map((ns) => api.get<{ items: PodJson[] }>(podsPath(ns))),
+  ]);
+  const meta = (m: Node['metadata']) => ({
+    name: m.name,
+    ...(m.namespace === undefined ? {} : { namespace: m.namespace }),
+    ...(m.labels === undefined ? {} : { labels: m.labels }),
+  });
+  return {
+    nodes: nodes.items
+      .map((n) => ({
+        metadata: meta(n.metadata),
+        spec: {
+          ...(n.spec?.taints === undefined ? {} : { taints: n.spec.taints }),
+          ...(n.spec?.unschedulable === true ? { unschedulable: true } : {}),
+        },
+      }))
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)),
+    namespaces: namespaces.items.map((n) => ({ metadata: meta(n.metadata) })),
+    pods: pods
+      .flatMap((l) => l.items)
+      .map((p) => ({
+        metadata: { ...meta(p.metadata), namespace: p.metadata.namespace },
+        spec: {
+          ...(p.spec.nodeName === undefined ? {} : { nodeName: p.spec.nodeName }),
+          ...(p.spec.affinity === undefined ? {} : { affinity: p.spec.affinity }),
+        },
+        status: { ...(p.status?.phase === undefined ? {} : { phase: p.status.phase }) },
+      })),
+    workloads,
+  };
+}
+
+async function removeWorld(api: KubeApi, world: CapacityWorld): Promise<void> {
+  await Promise.all(
+    world.namespaces.map(async (ns) => {
+      await api.request(HttpMethod.DELETE, `${podsPath(ns)}?gracePeriodSeconds=0`);
+      await api.request(HttpMethod.DELETE, `/api/v1/namespaces/${ns}`);
+    }),
+  );
+  await Promise.all(
+    world.nodes.map((n) => api.request(HttpMethod.DELETE, `/api/v1/nodes/${n.name}`)),
+  );
+}
+
+// ------------------------------------------------------------------ comparing
+
+interface Comparison {
+  readonly what: string;
+  readonly input: EngineInput;
+  readonly engine: number;
+  /** The engine's counts over every node order, when they differ from one order to another. */
+  readonly range: readonly [number, number] | null;
+  readonly scheduler: number;
+}
+
+const agrees = (c: Comparison): boolean =>
+  c.range === null
+    ? c.engine === c.scheduler
+    : c.range[0] <= c.scheduler && c.scheduler <= c.range[1];
+
+/** The engine's count for each workload, and its range over node orders where that varies. */
+function predict(input: EngineInput): Pick<Comparison, 'engine' | 'range'>[] {
+  const counts = enginePrediction(input);
+  const perOrder = predictionsOverNodeOrders(input);
+  return counts.map((engine, at) => {
+    const over = perOrder.map((c) => c[at] ?? 0);
+    const lo = Math.min(...over);
+    const hi = Math.max(...over);
+    return { engine, range: lo === hi ? null : [lo, hi] };
+  });
+}
+
+async function judgeWorld(api: KubeApi, world: CapacityWorld, run: string): Promise<Comparison[]> {
+  const out: Comparison[] = [];
+  await createNamespaces(api, world, run);
+  await createNodes(api, world, run);
+  const before = await engineInput(api, world, world.providers);
+  const providers = predict(before);
+  for (const [i, p] of world.providers.entries()) {
+    const scheduler = await schedule(api, p);
+    const predicted = providers[i] ?? { engine: 0, range: null };
+    out.push({ what: `provider ${p.namespace}/${p.name}`, input: before, ...predicted, scheduler });
+  }
+  const workloads = [...world.providers, world.target];
+  const input = await engineInput(api, world, workloads);
+  const predicted = predict(input).at(-1) ?? { engine: 0, range: null };
+  const scheduler = await schedule(api, world.target);
+  out.push({
+    what: `${world.target.namespace}/${world.target.name}`,
+    input,
+    ...predicted,
+    scheduler,
+  });
+  return out;
+}
+
+/** A disagreement as a fixture: the engine's whole input and both counts, as JSON. */
+function fixture(world: CapacityWorld, c: Comparison): string {
+  return JSON.stringify(
+    {
+      seed: SEED,
+      world: world.id,
+      worldSeed: world.seed,
+      workload: c.what,
+      replicas: c.input.workloads.at(-1)?.replicas,
+      engine: c.engine,
+      engineOverNodeOrders: c.range,
+      scheduler: c.scheduler,
+      input: c.input,
+    },
+    null,
+    2,
+  );
+}
+
+// ------------------------------------------------------------------ the test
+
+void test(
+  'capacity counts agree with the pods kube-scheduler binds (issue #10)',
+  { timeout: 15 * 60_000 },
+  async (t) => {
+    const c = await cluster();
+    const api = new KubeApi(c.kubeconfigPath);
+    const run = `cap-${randomBytes(2).toString('hex')}`;
+    t.diagnostic(
+      `seed ${SEED} (CAPACITY_SEED=${SEED}), run ${run}, ${WORLDS} worlds, ${PARALLEL} at a time`,
+    );
+    const worlds = Array.from({ length: WORLDS }, (_, i) =>
+      capacityWorld(roundSeed(SEED, i), `${run}-w${i}`),
+    );
+    t.after(async () => {
+      const selector = `labelSelector=${encodeURIComponent(`${RUN_MARK}=${run}`)}`;
+      const left = await api.get<{ items: Node[] }>(`/api/v1/nodes?${selector}`);
+      await Promise.all(
+        left.items.map((n) => api.request(HttpMethod.DELETE, `/api/v1/nodes/${n.metadata.name}`)),
+      );
+      const ns = await api.get<{ items: Namespace[] }>(`/api/v1/namespaces?${selector}`);
+      await Promise.all(
+        ns.items.map((n) =>
+          api.request(HttpMethod.DELETE, `/api/v1/namespaces/${n.metadata.name}`),
+        ),
+      );
+    });
+
+    const started = performance.now();
+    const results: { world: CapacityWorld; comparisons: Comparison[] }[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let w = worlds[next++]; w !== undefined; w = worlds[next++]) {
+        try {
+          results.push({ world: w, comparisons: await judgeWorld(api, w, run) });
+        } finally {
+          await removeWorld(api, w);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL }, worker));
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+
+    const all = results.flatMap((r) => r.comparisons.map((cmp) => ({ world: r.world, cmp })));
+    const targets = all.filter(({ cmp }) => !cmp.what.startsWith('provider'));
+    const ranged = all.filter(({ cmp }) => cmp.range !== null);
+    const short = targets.filter(
+      ({ cmp }) => cmp.scheduler < (cmp.input.workloads.at(-1)?.replicas ?? 0),
+    );
+    for (const { world, cmp } of ranged)
+      t.diagnostic(
+        `${world.id} ${cmp.what}: the count depends on the scheduler's pick among nodes: engine ${cmp.range?.join('..') ?? ''}, scheduler ${cmp.scheduler}`,
+      );
+    const disagreements = all.filter(({ cmp }) => !agrees(cmp));
+    for (const { world, cmp } of disagreements) {
+      t.diagnostic(
+        `${world.id} ${cmp.what}: engine ${cmp.engine}${cmp.range === null ? '' : ` (${cmp.range.join('..')} over node orders)`}, scheduler ${cmp.scheduler}`,
+      );
+      t.diagnostic(fixture(world, cmp));
+    }
+    t.diagnostic(
+      `${results.length} worlds in ${seconds} s: ${all.length - disagreements.length}/${all.length} counts agree ` +
+        `(${targets.length} workloads under test, ${short.length} of them short of their replicas; ` +
+        `${all.length - targets.length} providers; ${ranged.length} counts depend on the scheduler's pick)`,
+    );
+    assert.equal(results.length, WORLDS, 'every world was judged');
+    if (WORLDS >= 20)
+      assert.ok(short.length > 0, 'some world leaves pods of its workload under test unscheduled');
+    assert.deepEqual(
+      disagreements.map(
+        ({ world, cmp }) =>
+          `${world.id} ${cmp.what}: engine ${cmp.engine}, scheduler ${cmp.scheduler}`,
+      ),
+      [],
+      'engine and scheduler disagree (fixtures above)',
+    );
+  },
+);
