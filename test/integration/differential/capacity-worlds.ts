@@ -89,7 +89,7 @@ export function capacityWorld(seed: number, id: string): CapacityWorld {
   const nodes = Array.from({ length: rng.int(2, 5) }, (_, i): NodeDraft => {
     const labels: Record<string, string> = { [WORLD_MARK]: id };
     if (!rng.chance(0.1)) labels[ZONE] = rng.pick(zones);
-    if (rng.chance(0.5)) labels[DISK] = 'ssd';
+    if (rng.chance(0.6)) labels[DISK] = 'ssd';
     return {
       name: `${id}-n${i}`,
       labels,
@@ -97,7 +97,7 @@ export function capacityWorld(seed: number, id: string): CapacityWorld {
         { key: WORLD_MARK, value: id, effect: 'NoSchedule' },
         ...(rng.chance(0.25) ? [rng.pick(WORLD_TAINTS)] : []),
       ],
-      cordoned: rng.chance(0.15),
+      cordoned: rng.chance(0.12),
     };
   });
   const namespaces = [`${id}-a`, `${id}-b`];
@@ -106,8 +106,8 @@ export function capacityWorld(seed: number, id: string): CapacityWorld {
   const placing = (
     ns: string,
   ): Pick<WorkloadDraft, 'nodeSelector' | 'nodeAffinity' | 'tolerations'> => ({
-    nodeSelector: { [WORLD_MARK]: id, ...(rng.chance(0.25) ? { [DISK]: 'ssd' } : {}) },
-    ...(rng.chance(0.2)
+    nodeSelector: { [WORLD_MARK]: id, ...(rng.chance(0.2) ? { [DISK]: 'ssd' } : {}) },
+    ...(rng.chance(0.15)
       ? {
           nodeAffinity: [
             {
@@ -148,23 +148,29 @@ export function capacityWorld(seed: number, id: string): CapacityWorld {
   });
   const provided = providers.reduce((n, p) => n + p.replicas, 0);
   // A term of the workload under test: a provider by role or by app, itself, or no pod at all.
-  const targetTerm = (): PodAffinityTerm => {
-    const p = providers.length > 0 && rng.chance(0.7) ? rng.pick(providers) : undefined;
+  const targetTerm = (p: WorkloadDraft | undefined): PodAffinityTerm => {
     if (p === undefined)
-      return rng.chance(0.8)
+      return rng.chance(0.9)
         ? selecting({ [ROLE]: 't' }, home, home)
         : selecting({ [ROLE]: 'nobody' }, home, home);
-    return rng.chance(0.7)
+    return rng.chance(0.6)
       ? selecting({ [ROLE]: p.labels[ROLE] ?? '' }, home, p.namespace)
       : selecting({ [APP]: p.labels[APP] ?? '' }, home, p.namespace);
   };
+  const someProvider = (): WorkloadDraft | undefined =>
+    providers.length > 0 && rng.chance(0.7) ? rng.pick(providers) : undefined;
+  // One pod must meet all of a pod's affinity terms: a second term mostly asks the same one.
+  const first = someProvider();
+  const affinity = Array.from({ length: rng.pick([0, 1, 1, 1, 2]) }, (_, i) =>
+    targetTerm(i === 0 || rng.chance(0.6) ? first : someProvider()),
+  );
   const target: WorkloadDraft = {
     name: 't',
     namespace: home,
     labels: targetLabels,
     replicas: rng.int(1, Math.max(1, Math.min(6, MAX_PODS - provided))),
-    affinity: Array.from({ length: rng.pick([0, 1, 1, 2]) }, targetTerm),
-    antiAffinity: Array.from({ length: rng.pick([0, 1, 1, 2]) }, targetTerm),
+    affinity,
+    antiAffinity: Array.from({ length: rng.pick([0, 1, 1, 2]) }, () => targetTerm(someProvider())),
     ...placing(home),
   };
   return { id, seed, nodes, namespaces, providers, target };
