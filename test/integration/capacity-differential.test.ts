@@ -16,20 +16,27 @@
 // later tried on it fails, and providers select neither one another nor, by affinity, the
 // workload under test (no bind of a later pod can let them start).
 //
-// Exact equality, with one exception. The engine places one pod at a time on the best node by
-// its own tie-break (fewest pods of the workload, then name); the scheduler picks among the
-// nodes that pass by scores the engine does not model. Where the count depends on that pick,
-// the engine's prediction with the nodes taken in every order gives a range, and the
-// scheduler's count must lie in it; such worlds are listed with the engine's own count. The
-// first pod of a workload with self-affinity decides how many follow: with affinity by
-// hostname and anti-affinity by zone, a first pod on a node without a zone label lets every
-// replica follow it, one on a zoned node keeps the others out. The engine's own count there is
-// that of the first node by name, so its "at most N" can be below what the scheduler reaches
-// (seen: 1 against 6 bound); the range assertion lets that pass, the listing shows it.
+// Exact equality, except where the scheduler's pick among nodes decides the count. The
+// engine places one pod at a time on the best node by its own tie-break (fewest pods of the
+// workload, then name); the scheduler picks among the nodes that pass by scores the engine does
+// not model. The first pod of a group with self-affinity that no pod meets yet may go on any
+// node, and where it lands decides how many follow (affinity by hostname, anti-affinity by zone:
+// on a node without a zone label every replica follows, on a zoned one none does). There the
+// engine's count is the most that can run ("at most N" is an upper bound) and its `fewest` the
+// least; the scheduler's count must lie between them, or between the engine's counts with the
+// nodes taken in every order where those differ. Such worlds are listed.
+//
+// Feasibility, the policy's Unsatisfiable condition, is checked on the same worlds with the
+// workload's terms asked by a PlacementPolicy (as the operator would write them into its
+// template): Unsatisfiable only if the scheduler bound fewer than all, with "at most N" the
+// engine's count; satisfiable while the engine counts fewer only if no term of the policy
+// refuses the next pod (a nodeSelector, taints, cordons or other pods' anti-affinity are not
+// the policy's doing).
 //
 // Every disagreement fails the test and is printed as a fixture: the engine's whole input
-// (nodes, namespaces, pods as served, the workloads' templates) with both counts, which
-// `enginePrediction` replays without a cluster.
+// (nodes, namespaces, pods as served, the workloads' templates) with both counts and
+// feasibility's messages, which `enginePrediction` and `engineUnsatisfiable` replay without a
+// cluster.
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/capacity-differential.test.ts
 //
@@ -47,7 +54,9 @@ import { fakeNodeManifest } from '../cluster/fake-node.ts';
 import { readVersions } from '../cluster/paths.ts';
 import {
   capacityWorld,
+  engineCapacities,
   enginePrediction,
+  engineUnsatisfiable,
   podSpec,
   predictionsOverNodeOrders,
   ROLE,
@@ -230,27 +239,69 @@ async function removeWorld(api: KubeApi, world: CapacityWorld): Promise<void> {
 interface Comparison {
   readonly what: string;
   readonly input: EngineInput;
+  /** The engine's count: the most of its pods that can run. */
   readonly engine: number;
-  /** The engine's counts over every node order, when they differ from one order to another. */
+  /**
+   * The counts the scheduler's pick among nodes may give, when they are not all `engine`: from
+   * the engine's `fewest` (the first pod of a self-affine group on the worst node) and its
+   * counts with the nodes taken in every order.
+   */
   readonly range: readonly [number, number] | null;
   readonly scheduler: number;
+  /** The workload under test: what feasibility says when a policy asks its terms. */
+  readonly feasibility?: { readonly messages: string[]; readonly problem: string | null };
 }
 
-const agrees = (c: Comparison): boolean =>
+const countAgrees = (c: Comparison): boolean =>
   c.range === null
     ? c.engine === c.scheduler
     : c.range[0] <= c.scheduler && c.scheduler <= c.range[1];
 
-/** The engine's count for each workload, and its range over node orders where that varies. */
+const agrees = (c: Comparison): boolean =>
+  countAgrees(c) && (c.feasibility?.problem ?? null) === null;
+
+/** The engine's count for each workload, and the range its scheduler's picks may give. */
 function predict(input: EngineInput): Pick<Comparison, 'engine' | 'range'>[] {
-  const counts = enginePrediction(input);
+  const capacities = engineCapacities(input);
   const perOrder = predictionsOverNodeOrders(input);
-  return counts.map((engine, at) => {
-    const over = perOrder.map((c) => c[at] ?? 0);
-    const lo = Math.min(...over);
-    const hi = Math.max(...over);
-    return { engine, range: lo === hi ? null : [lo, hi] };
+  return capacities.map((c, at) => {
+    const over = perOrder.map((o) => o[at] ?? 0);
+    const lo = Math.min(c.fewest, ...over);
+    const hi = Math.max(c.placed, ...over);
+    return { engine: c.placed, range: lo === hi ? null : [lo, hi] };
   });
+}
+
+/**
+ * Feasibility's claim against the pods bound: Unsatisfiable ("cannot all run") only when
+ * fewer than all were bound, with "at most N" the engine's count; when satisfiable, either
+ * all could run or nothing the policy asks refuses the next pod (nodes its nodeSelector,
+ * taints or cordons rule out, or other pods' anti-affinity, are not the policy's doing).
+ */
+function feasibilityProblem(
+  input: EngineInput,
+  messages: readonly string[],
+  engine: number,
+  scheduler: number,
+): string | null {
+  const replicas = input.workloads.at(-1)?.replicas ?? 0;
+  if (messages.length > 0) {
+    if (scheduler >= replicas)
+      return `Unsatisfiable, but the scheduler bound all ${replicas}: ${messages.join('; ')}`;
+    for (const m of messages) {
+      const n = /at most (\d+) of \d+ pods can run/.exec(m)?.[1];
+      if (n !== undefined && Number(n) !== engine)
+        return `"at most ${n}" while the engine counts ${engine}: ${m}`;
+    }
+    return null;
+  }
+  const capacity = engineCapacities(input).at(-1);
+  const blamed = [...(capacity?.misfits.values() ?? [])].some(
+    (m) => m.kind === 'podAffinity' || m.kind === 'podAntiAffinity',
+  );
+  if (engine < replicas && blamed)
+    return `satisfiable, but the engine counts ${engine} of ${replicas}, refused by the terms the policy asks`;
+  return null;
 }
 
 async function judgeWorld(api: KubeApi, world: CapacityWorld, run: string): Promise<Comparison[]> {
@@ -267,12 +318,17 @@ async function judgeWorld(api: KubeApi, world: CapacityWorld, run: string): Prom
   const workloads = [...world.providers, world.target];
   const input = await engineInput(api, world, workloads);
   const predicted = predict(input).at(-1) ?? { engine: 0, range: null };
+  const messages = engineUnsatisfiable(input);
   const scheduler = await schedule(api, world.target);
   out.push({
     what: `${world.target.namespace}/${world.target.name}`,
     input,
     ...predicted,
     scheduler,
+    feasibility: {
+      messages,
+      problem: feasibilityProblem(input, messages, predicted.engine, scheduler),
+    },
   });
   return out;
 }
@@ -287,8 +343,9 @@ function fixture(world: CapacityWorld, c: Comparison): string {
       workload: c.what,
       replicas: c.input.workloads.at(-1)?.replicas,
       engine: c.engine,
-      engineOverNodeOrders: c.range,
+      engineRange: c.range,
       scheduler: c.scheduler,
+      ...(c.feasibility === undefined ? {} : { unsatisfiable: c.feasibility.messages }),
       input: c.input,
     },
     null,
@@ -348,13 +405,17 @@ void test(
     const short = targets.filter(({ cmp }) => cmp.scheduler < replicasOf(cmp));
     for (const { world, cmp } of ranged)
       t.diagnostic(
-        `${world.id} ${cmp.what}: the count depends on the scheduler's pick among nodes: engine ${cmp.range?.join('..') ?? ''} over node orders (${cmp.engine} in its own), scheduler ${cmp.scheduler}`,
+        `${world.id} ${cmp.what}: the count depends on the scheduler's pick among nodes: ${cmp.range?.join('..') ?? ''} (the engine's count ${cmp.engine}), scheduler ${cmp.scheduler}`,
       );
     const disagreements = all.filter(({ cmp }) => !agrees(cmp));
-    for (const { world, cmp } of disagreements) {
-      t.diagnostic(
-        `${world.id} ${cmp.what}: engine ${cmp.engine}${cmp.range === null ? '' : ` (${cmp.range.join('..')} over node orders)`}, scheduler ${cmp.scheduler}`,
-      );
+    const unsatisfiable = targets.filter(({ cmp }) => (cmp.feasibility?.messages.length ?? 0) > 0);
+    const line = ({ world, cmp }: (typeof all)[number]): string =>
+      `${world.id} ${cmp.what}: engine ${cmp.engine}` +
+      `${cmp.range === null ? '' : ` (${cmp.range.join('..')} by the scheduler's pick)`}, ` +
+      `scheduler ${cmp.scheduler}${cmp.feasibility?.problem == null ? '' : `; feasibility: ${cmp.feasibility.problem}`}`;
+    for (const d of disagreements) {
+      const { world, cmp } = d;
+      t.diagnostic(line(d));
       t.diagnostic(fixture(world, cmp));
       const at = cmp.input.workloads.findIndex((w) => cmp.what.endsWith(`/${w.name}`));
       assert.equal(enginePrediction(cmp.input)[at], cmp.engine, 'the fixture replays the engine');
@@ -363,7 +424,8 @@ void test(
       `${results.length} worlds in ${seconds} s: ${all.length - disagreements.length}/${all.length} counts agree ` +
         `(${targets.length} workloads under test: ${none.length} with no pod bound, ` +
         `${short.length - none.length} with some, ${targets.length - short.length} with all; ` +
-        `${all.length - targets.length} providers; ${ranged.length} counts depend on the scheduler's pick)`,
+        `${all.length - targets.length} providers; ${ranged.length} counts depend on the scheduler's pick; ` +
+        `${unsatisfiable.length} reported Unsatisfiable)`,
     );
     assert.equal(results.length, WORLDS, 'every world was judged');
     if (WORLDS >= 20)
@@ -371,13 +433,6 @@ void test(
         short.length > none.length,
         'some world binds some but not all pods of its workload under test',
       );
-    assert.deepEqual(
-      disagreements.map(
-        ({ world, cmp }) =>
-          `${world.id} ${cmp.what}: engine ${cmp.engine}, scheduler ${cmp.scheduler}`,
-      ),
-      [],
-      'engine and scheduler disagree (fixtures above)',
-    );
+    assert.deepEqual(disagreements.map(line), [], 'engine and scheduler disagree (fixtures above)');
   },
 );

@@ -20,11 +20,17 @@ import type {
   Taint,
   Toleration,
 } from '../../../src/api/core.ts';
+import { API_VERSION } from '../../../src/api/policy.ts';
 import {
   buildIndex,
+  compilePolicy,
+  feasibility,
   nodeFacts,
   workloadCapacities,
+  type Capacity,
+  type CompiledPolicy,
   type FeasibilityTarget,
+  type TopologyIndex,
 } from '../../../src/engine/index.ts';
 import { UNSCHEDULABLE_TAINT } from '../../../src/engine/node-eligibility.ts';
 import { HOSTNAME, Rng, ZONE } from './worlds.ts';
@@ -232,9 +238,8 @@ export const feasibilityTarget = (w: WorkloadDraft): FeasibilityTarget => ({
   },
 });
 
-/** How many pods of each workload the engine says can run (workloadCapacities). */
-export function enginePrediction(input: EngineInput): number[] {
-  const index = buildIndex(
+const indexOf = (input: EngineInput): TopologyIndex =>
+  buildIndex(
     {
       nodes: input.nodes,
       namespaces: input.namespaces,
@@ -244,12 +249,60 @@ export function enginePrediction(input: EngineInput): number[] {
     },
     [],
   );
+
+/** How many pods of each workload the engine says can run (workloadCapacities). */
+export function engineCapacities(input: EngineInput): Capacity[] {
+  const index = indexOf(input);
   return workloadCapacities(
     input.workloads.map(feasibilityTarget),
     index,
     input.nodes.map(nodeFacts),
     (ns) => index.namespaceLabels(ns),
-  ).map((c) => c.placed);
+  );
+}
+
+export const enginePrediction = (input: EngineInput): number[] =>
+  engineCapacities(input).map((c) => c.placed);
+
+/** The policy that asks the last workload's pod terms of it, as its template carries them. */
+export function policyFor(w: WorkloadDraft): CompiledPolicy {
+  const required = (terms: readonly PodAffinityTerm[]) => ({
+    requiredDuringSchedulingIgnoredDuringExecution: terms,
+  });
+  const compiled = compilePolicy({
+    apiVersion: API_VERSION,
+    kind: 'PlacementPolicy',
+    metadata: { name: w.name, namespace: w.namespace },
+    spec: {
+      affinity: {
+        ...(w.affinity.length > 0 ? { podAffinity: required(w.affinity) } : {}),
+        ...(w.antiAffinity.length > 0 ? { podAntiAffinity: required(w.antiAffinity) } : {}),
+      },
+    },
+  });
+  if (compiled.kind === 'invalid') throw new Error(compiled.errors.map(String).join('; '));
+  return compiled.policy;
+}
+
+/**
+ * What feasibility (the policy's Unsatisfiable condition) says when a policy asks the last
+ * workload's pod terms of it instead of its template: its messages, none when satisfiable.
+ */
+export function engineUnsatisfiable(input: EngineInput): string[] {
+  const index = indexOf(input);
+  const last = input.workloads.at(-1);
+  if (last === undefined) return [];
+  const policy = policyFor(last);
+  const targets = input.workloads.map((w) =>
+    w === last
+      ? { ...feasibilityTarget(w), policies: [policy], ownAffinity: [], ownAntiAffinity: [] }
+      : feasibilityTarget(w),
+  );
+  return (
+    feasibility(targets, index, input.nodes.map(nodeFacts), (ns) =>
+      index.namespaceLabels(ns),
+    ).unsatisfiable.get(policy.ref) ?? []
+  );
 }
 
 /** Every order of `items` (n! of them: worlds have at most five nodes). */
