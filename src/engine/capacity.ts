@@ -7,6 +7,7 @@
  * they reach.
  */
 import { labelOf } from './labels.ts';
+import type { NodeFacts } from './node-eligibility.ts';
 import {
   describeMisfits,
   type Misfit,
@@ -89,8 +90,9 @@ export function placeTogether(cluster: SimCluster, targets: readonly CapacityTar
 /**
  * Places the next pod of `t`. The first pod of a group (required self-affinity that no pod
  * meets yet) goes on the node from which the most of its pods can follow, alone: nodes in the
- * same domain for every topology key its terms read leave the same room, so one of each is
- * tried. `worst` is how many follow from the worst such node, when there was a choice.
+ * same domains for every topology key its terms read leave the same room, so one node of each
+ * set of domains is tried (a few per zone, not one per node). `worst` is how many follow
+ * from the worst such node, when there was a choice.
  */
 function placeNext(
   cluster: SimCluster,
@@ -99,20 +101,35 @@ function placeNext(
 ): { result: Placement; worst?: number } {
   const key = `${t.key}#${String(done)}`;
   const prepared = cluster.prepare(t.rules);
-  if (!prepared.firstOfGroup || t.replicas - done < 2) {
+  // Without affinity terms no pod follows another: any node that passes leaves the same room.
+  if (!prepared.firstOfGroup || t.rules.affinity.length === 0 || t.replicas - done < 2) {
     return { result: cluster.place(t.rules, t.key, key, prepared) };
   }
   const keys = [
     ...new Set([...t.rules.affinity, ...t.rules.antiAffinity].map((n) => n.term.topologyKey)),
   ];
-  const tried = new Set<string>();
-  let best: { node: string; count: number } | undefined;
-  let worst = Infinity;
+  // A key every node has its own value of (the hostname) tells nodes apart by having it only:
+  // which node of such a one-node domain gets the first pod changes nothing else.
+  const ownDomain = new Set(
+    keys.filter((k) => {
+      const values = cluster.nodes.flatMap((n) => labelOf(n.labels, k) ?? []);
+      return new Set(values).size === values.length;
+    }),
+  );
+  const domainOf = (node: NodeFacts, k: string): string | null => {
+    const v = labelOf(node.labels, k);
+    return v === undefined ? null : ownDomain.has(k) ? '' : v;
+  };
+  const choices = new Map<string, NodeFacts>();
   for (const node of cluster.nodes) {
     if (prepared.misfit(node) !== null) continue;
-    const domains = JSON.stringify(keys.map((k) => labelOf(node.labels, k) ?? null));
-    if (tried.has(domains)) continue;
-    tried.add(domains);
+    const domains = JSON.stringify(keys.map((k) => domainOf(node, k)));
+    if (!choices.has(domains)) choices.set(domains, node);
+  }
+  if (choices.size < 2) return { result: cluster.place(t.rules, t.key, key, prepared) };
+  let best: { node: string; count: number } | undefined;
+  let worst = Infinity;
+  for (const node of choices.values()) {
     const count = cluster.trying(() => {
       let n = 0;
       while (done + n < t.replicas) {
@@ -127,11 +144,7 @@ function placeNext(
     worst = Math.min(worst, count);
     if (best === undefined || count > best.count) best = { node: node.name, count };
   }
-  if (best === undefined) return { result: cluster.place(t.rules, t.key, key, prepared) };
-  return {
-    result: cluster.place(t.rules, t.key, key, prepared, best.node),
-    ...(tried.size > 1 ? { worst } : {}),
-  };
+  return { result: cluster.place(t.rules, t.key, key, prepared, best?.node), worst };
 }
 
 /** "at most N of M pods can run: ..." naming the rules that refuse the next pod. */
