@@ -52,7 +52,7 @@ import { test, type TestContext } from 'node:test';
 import type { Affinity } from '../../src/api/core.ts';
 import { fakeNodeManifest } from '../cluster/fake-node.ts';
 import { readVersions } from '../cluster/paths.ts';
-import { HttpMethod, KubeApi } from './differential/kube.ts';
+import { HttpMethod, KubeApi, until as waitUntil } from './differential/kube.ts';
 import {
   bound,
   deletePodNow,
@@ -112,15 +112,8 @@ const KNOWN_DEFECTS: readonly KnownDefect[] = [NEGATIVE_NAMESPACE_SELECTOR];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + SETUP_TIMEOUT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${SETUP_TIMEOUT_MS} ms: ${what}`);
-    await sleep(POLL_MS);
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> =>
+  waitUntil(what, probe, SETUP_TIMEOUT_MS, POLL_MS);
 
 // ------------------------------------------------------------------ the run's nodes
 
