@@ -1,7 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import type { Namespace, Node, Pod } from '../api/core.ts';
 import type { PlacementException } from '../api/exception.ts';
-import type { PlacementPolicy } from '../api/policy.ts';
+import { API_VERSION, type PlacementPolicy } from '../api/policy.ts';
 import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
 
 /** Input that cannot be read: the message names the file, the object and the field. */
@@ -51,6 +51,14 @@ export function parseList(text: string, file: string): ClusterSnapshot {
     const kind = isObject(list) && typeof list.kind === 'string' ? `kind ${list.kind}` : 'no kind';
     throw new InputError(`${file}: expected a Kubernetes List with items, found ${kind}`);
   }
+  return snapshotOf(list.items, file);
+}
+
+/**
+ * Reads the items of a List (each with its `kind`) into a snapshot, or throws InputError;
+ * `file` names where they came from in messages.
+ */
+export function snapshotOf(items: readonly unknown[], file: string): ClusterSnapshot {
   const snapshot = {
     nodes: [] as Node[],
     namespaces: [] as Namespace[],
@@ -59,7 +67,7 @@ export function parseList(text: string, file: string): ClusterSnapshot {
     workloads: [] as WorkloadObject[],
     exceptions: [] as PlacementException[],
   };
-  list.items.forEach((item, i) => {
+  items.forEach((item, i) => {
     const where = `${file}: items[${i}]`;
     if (!isObject(item)) throw new InputError(`${where}: not an object`);
     const kind = item.kind;
@@ -82,6 +90,52 @@ export function parseList(text: string, file: string): ClusterSnapshot {
     else if (WORKLOAD_KINDS.has(kind)) snapshot.workloads.push(item as unknown as WorkloadObject);
   });
   return snapshot;
+}
+
+const POLICY_KINDS = new Set(['PlacementPolicy', 'ClusterPlacementPolicy']);
+
+/**
+ * Reads the policies of a file as `kubectl apply -f` takes them: one or more YAML or JSON
+ * documents, each a PlacementPolicy, a ClusterPlacementPolicy or a List of them. Throws
+ * InputError naming the file, the document and the field.
+ */
+export function parsePolicies(text: string, file: string): PlacementPolicy[] {
+  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+  if (docs.length === 0) throw new InputError(`${file}: no document found; expected policies`);
+  const out: PlacementPolicy[] = [];
+  docs.forEach((doc, d) => {
+    const where = docs.length === 1 ? file : `${file}: document ${d + 1}`;
+    const problem = doc.errors[0];
+    if (problem !== undefined) {
+      throw new InputError(
+        `${where}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
+      );
+    }
+    const value: unknown = doc.toJS();
+    if (!isObject(value)) throw new InputError(`${where}: expected an object`);
+    const isList = typeof value.kind === 'string' && value.kind.endsWith('List');
+    const items = isList && Array.isArray(value.items) ? value.items : [value];
+    items.forEach((item, i) => {
+      const at = isList ? `${where}: items[${i}]` : where;
+      if (!isObject(item)) throw new InputError(`${at}: not an object`);
+      const kind = item.kind;
+      if (typeof kind !== 'string' || !POLICY_KINDS.has(kind)) {
+        const found = typeof kind === 'string' ? `kind ${kind}` : 'no kind';
+        throw new InputError(
+          `${at}: expected a PlacementPolicy or ClusterPlacementPolicy, found ${found}`,
+        );
+      }
+      if (item.apiVersion !== API_VERSION) {
+        throw new InputError(
+          `${at} (${kind}): apiVersion must be ${API_VERSION}, found ${String(item.apiVersion)}`,
+        );
+      }
+      const meta = readMeta(item, `${at} (${kind})`, kind === 'PlacementPolicy');
+      const name = `${at} (${kind} ${meta.namespace === undefined ? '' : `${meta.namespace}/`}${meta.name})`;
+      out.push(readPolicy(item, name));
+    });
+  });
+  return out;
 }
 
 /** Checks metadata: a name, string labels; namespaced kinds default to `default` as kubectl does. */

@@ -36,29 +36,38 @@ export interface Capacity {
 export function placeTogether(cluster: SimCluster, targets: readonly CapacityTarget[]): Capacity[] {
   const moved = new Set(targets.filter((t) => t.keepRunning !== true).map((t) => t.key));
   const kept = new Map<string, number>();
+  const ghosts = new Map<string, string[]>();
   for (const p of [...cluster.all()]) {
     if (p.owner === undefined) continue;
     if (moved.has(p.owner)) {
       cluster.remove(p.key);
       const { owner: _owner, ...rest } = p;
       cluster.add({ ...rest, key: `${p.key}#running`, antiAffinity: [], ghost: true });
+      ghosts.set(p.owner, [...(ghosts.get(p.owner) ?? []), `${p.key}#running`]);
     } else kept.set(p.owner, (kept.get(p.owner) ?? 0) + 1);
   }
   const placed = targets.map((t) => (t.keepRunning === true ? (kept.get(t.key) ?? 0) : 0));
   const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
-  // Round after round, each workload that still wants pods tries one more, until a round
-  // places nothing: the scheduler retries unschedulable pods when the cluster changes.
-  for (let progress = true; progress;) {
-    progress = false;
-    targets.forEach((t, i) => {
-      if ((placed[i] ?? 0) >= t.replicas) return;
-      const result = cluster.place(t.rules, t.key, `${t.key}#${String(placed[i])}`);
-      if (result.kind === 'placed') {
-        placed[i] = (placed[i] ?? 0) + 1;
-        stuck[i] = null;
-        progress = true;
-      } else stuck[i] = result.misfits;
-    });
+  const ours = targets.map((): string[] => []);
+  let serial = 0;
+  for (let pass = 0; pass <= targets.length + 1; pass++) {
+    // Round after round, each workload that still wants pods tries one more, until a round
+    // places nothing: the scheduler retries unschedulable pods when the cluster changes.
+    for (let progress = true; progress; ) {
+      progress = false;
+      targets.forEach((t, i) => {
+        if ((placed[i] ?? 0) >= t.replicas) return;
+        const key = `${t.key}#${String(serial++)}`;
+        const result = cluster.place(t.rules, t.key, key);
+        if (result.kind === 'placed') {
+          placed[i] = (placed[i] ?? 0) + 1;
+          ours[i]?.push(key);
+          stuck[i] = null;
+          progress = true;
+        } else stuck[i] = result.misfits;
+      });
+    }
+    if (!settle(cluster, targets, placed, ours, ghosts)) break;
   }
   return targets.map((t, i) => ({
     key: t.key,
@@ -66,6 +75,49 @@ export function placeTogether(cluster: SimCluster, targets: readonly CapacityTar
     placed: placed[i] ?? 0,
     misfits: (placed[i] ?? 0) < t.replicas ? (stuck[i] ?? new Map()) : new Map(),
   }));
+}
+
+/**
+ * A workload whose new pods all found a node no longer has running old pods: they stop
+ * providing for others' affinity. Pods placed next to them only are taken out again (a
+ * rollout would leave them in breach, or Pending). Returns whether anything changed.
+ */
+function settle(
+  cluster: SimCluster,
+  targets: readonly CapacityTarget[],
+  placed: number[],
+  ours: string[][],
+  ghosts: Map<string, string[]>,
+): boolean {
+  let changed = false;
+  targets.forEach((t, i) => {
+    const old = ghosts.get(t.key);
+    if (old === undefined || (placed[i] ?? 0) < t.replicas) return;
+    for (const key of old) cluster.remove(key);
+    ghosts.delete(t.key);
+    changed = true;
+  });
+  if (!changed) return false;
+  for (let again = true; again; ) {
+    again = false;
+    targets.forEach((t, i) => {
+      if (t.rules.affinity.length === 0) return;
+      for (const key of [...(ours[i] ?? [])]) {
+        const pod = cluster.get(key);
+        if (pod === undefined) continue;
+        const node = cluster.node(pod.nodeName);
+        cluster.remove(key);
+        if (node !== undefined && cluster.prepare(t.rules).misfit(node) === null) {
+          cluster.add(pod);
+          continue;
+        }
+        ours[i] = (ours[i] ?? []).filter((k) => k !== key);
+        placed[i] = (placed[i] ?? 0) - 1;
+        again = true;
+      }
+    });
+  }
+  return true;
 }
 
 /** "at most N of M pods can run: ..." naming the rules that refuse the next pod. */
