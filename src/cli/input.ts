@@ -127,7 +127,7 @@ export function parsePolicies(text: string, file: string): PlacementPolicy[] {
       }
       if (item.apiVersion !== API_VERSION) {
         throw new InputError(
-          `${at} (${kind}): apiVersion must be ${API_VERSION}, found ${String(item.apiVersion)}`,
+          `${at} (${kind}): apiVersion must be ${API_VERSION}, found ${JSON.stringify(item.apiVersion ?? null)}`,
         );
       }
       const meta = readMeta(item, `${at} (${kind})`, kind === 'PlacementPolicy');

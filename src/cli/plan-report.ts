@@ -42,7 +42,7 @@ function termText(raw: Json): string {
 function injectedText(w: PlannedWorkload): string {
   const parts: string[] = [];
   for (const [slot, terms] of Object.entries(w.injected ?? {}))
-    for (const t of terms ?? []) parts.push(`${slot}: ${termText(t as Json)}`);
+    for (const t of terms) parts.push(`${slot}: ${termText(t as Json)}`);
   if (w.reverted.length > 0) parts.push(`takes out the terms of ${w.reverted.join(', ')}`);
   return parts.join('; ');
 }
@@ -69,10 +69,7 @@ export function planTable(plan: ClusterPlan): string {
   const stopped = plan.workloads.filter((w) => w.message !== undefined);
   if (stopped.length > 0) {
     sections.push(
-      table([
-        ['NOT WRITTEN', 'WHY'],
-        ...stopped.map((w) => [w.workload, w.message ?? '']),
-      ]),
+      table([['NOT WRITTEN', 'WHY'], ...stopped.map((w) => [w.workload, w.message ?? ''])]),
     );
   }
   if (plan.unsatisfiable.length > 0) {

@@ -112,7 +112,7 @@ export function withApplied(
     const generation =
       old === undefined
         ? 1
-        : jsonEqual(old.spec as unknown, p.spec as unknown)
+        : jsonEqual(old.spec, p.spec)
           ? (old.metadata.generation ?? 1)
           : (old.metadata.generation ?? 0) + 1;
     byRef.set(ref, { ...p, metadata: { ...p.metadata, generation } });
@@ -160,8 +160,7 @@ export function planCluster(
     const plan = planWorkload(w, catalog, nsLabels);
     // Feasibility counts the owner's own terms apart from the policies' (it names the rule).
     const record = appliedRecordOf(w);
-    const affinity =
-      record.kind === 'ok' ? revertInjected(w.affinity, record.record) : w.affinity;
+    const affinity = record.kind === 'ok' ? revertInjected(w.affinity, record.record) : w.affinity;
     const entry = (
       action: WorkloadAction,
       rest: Partial<PlannedWorkload> = {},

@@ -53,7 +53,7 @@ export function placeTogether(cluster: SimCluster, targets: readonly CapacityTar
   for (let pass = 0; pass <= targets.length + 1; pass++) {
     // Round after round, each workload that still wants pods tries one more, until a round
     // places nothing: the scheduler retries unschedulable pods when the cluster changes.
-    for (let progress = true; progress; ) {
+    for (let progress = true; progress;) {
       progress = false;
       targets.forEach((t, i) => {
         if ((placed[i] ?? 0) >= t.replicas) return;
@@ -89,16 +89,13 @@ function settle(
   ours: string[][],
   ghosts: Map<string, string[]>,
 ): boolean {
-  let changed = false;
-  targets.forEach((t, i) => {
-    const old = ghosts.get(t.key);
-    if (old === undefined || (placed[i] ?? 0) < t.replicas) return;
-    for (const key of old) cluster.remove(key);
+  const rolled = targets.filter((t, i) => ghosts.has(t.key) && (placed[i] ?? 0) >= t.replicas);
+  if (rolled.length === 0) return false;
+  for (const t of rolled) {
+    for (const key of ghosts.get(t.key) ?? []) cluster.remove(key);
     ghosts.delete(t.key);
-    changed = true;
-  });
-  if (!changed) return false;
-  for (let again = true; again; ) {
+  }
+  for (let again = true; again;) {
     again = false;
     targets.forEach((t, i) => {
       if (t.rules.affinity.length === 0) return;
