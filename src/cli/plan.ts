@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
 import { planBlocks, planCluster } from '../controller/cluster-plan.ts';
-import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
+import { policyName, type ClusterSnapshot, type WorkloadObject } from '../engine/index.ts';
 import { loadKubeConfig, StartupError } from '../kube/client.ts';
 import { apiFailure } from '../kube/client.ts';
 import { readClusterItems } from '../kube/cluster-read.ts';
@@ -16,15 +16,15 @@ import { workloadTransform } from '../kube/transforms.ts';
 import { InputError, parseList, parsePolicies, snapshotOf } from './input.ts';
 import { planJson, planTable } from './plan-report.ts';
 
-export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [--cluster-state FILE]
+export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [-f ...] [--cluster-state FILE]
        [--kubeconfig FILE] [--context NAME] [-o table|json]
 
 Prints what applying the policies of POLICY.yaml (PlacementPolicies and
-ClusterPlacementPolicies, one or more documents; - for standard input) would do,
-with the policies already in the cluster: the workloads the operator would rewrite
-and their terms, the rollouts it would start and those it would hold back (and why),
-the policies that would be Unsatisfiable, and the running pods that would break the
-new rules. Writes nothing.
+ClusterPlacementPolicies, one or more documents; -f again for more files; - for
+standard input) would do, with the policies already in the cluster: the workloads
+the operator would rewrite and their terms, the rollouts it would start and those
+it would hold back (and why), the policies that would be Unsatisfiable, and the
+running pods that would break the new rules. Writes nothing.
 
 The cluster is read through the kubeconfig (--kubeconfig, else $KUBECONFIG, else
 ~/.kube/config), or from --cluster-state FILE: a Kubernetes List as \`audit\` reads.
@@ -34,6 +34,8 @@ unsatisfiable, 2 input that could not be read.
 `;
 
 export const PLAN_EXIT = { ok: 0, blocked: 1, badInput: 2 } as const;
+
+const label = (path: string): string => (path === '-' ? '<stdin>' : path);
 
 export interface PlanIo {
   readonly stdout: (text: string) => void;
@@ -62,7 +64,7 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
     ({ values } = parseArgs({
       args: [...args],
       options: {
-        filename: { type: 'string', short: 'f' },
+        filename: { type: 'string', short: 'f', multiple: true },
         output: { type: 'string', short: 'o', default: 'table' },
         'cluster-state': { type: 'string' },
         kubeconfig: { type: 'string' },
@@ -77,12 +79,12 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
     io.stdout(PLAN_USAGE);
     return PLAN_EXIT.ok;
   }
-  const file = values.filename;
-  if (file === undefined) return fail('plan needs -f POLICY.yaml (or -f - for standard input)');
+  const files = values.filename ?? [];
+  if (files.length === 0) return fail('plan needs -f POLICY.yaml (or -f - for standard input)');
   if (values.output !== 'table' && values.output !== 'json')
     return fail(`-o ${values.output}: output must be table or json`);
   const stateFile = values['cluster-state'];
-  if (file === '-' && stateFile === '-')
+  if (files.includes('-') && stateFile === '-')
     return fail('-f - and --cluster-state - cannot both read standard input');
 
   const read = (path: string): string | number => {
@@ -91,20 +93,26 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
     } catch (err) {
       const code = err instanceof Error && 'code' in err ? String(err.code) : '';
       return fail(
-        `${path === '-' ? '<stdin>' : path}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
+        `${label(path)}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
       );
     }
   };
-  const policyText = read(file);
-  if (typeof policyText === 'number') return policyText;
-  let applied: PlacementPolicy[];
+  const applied: PlacementPolicy[] = [];
+  const sourceFile = new Map<PlacementPolicy, string>();
   let snapshot: ClusterSnapshot;
   try {
-    applied = parsePolicies(policyText, file === '-' ? '<stdin>' : file);
+    for (const file of files) {
+      const policyText = read(file);
+      if (typeof policyText === 'number') return policyText;
+      for (const p of parsePolicies(policyText, label(file))) {
+        applied.push(p);
+        sourceFile.set(p, label(file));
+      }
+    }
     if (stateFile !== undefined) {
       const stateText = read(stateFile);
       if (typeof stateText === 'number') return stateText;
-      snapshot = parseList(stateText, stateFile === '-' ? '<stdin>' : stateFile);
+      snapshot = parseList(stateText, label(stateFile));
     } else {
       const fromFlag = values.kubeconfig;
       const fromEnv = io.env['KUBECONFIG'];
@@ -131,8 +139,11 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
   }
   const result = planCluster(snapshot, cachedWorkloads(snapshot.workloads), applied);
   if (result.kind === 'invalid') {
-    const label = file === '-' ? '<stdin>' : file;
-    return fail(result.errors.map((e) => `${label}: ${e.message}`).join('\n'));
+    const fileOf = (message: string): string => {
+      const found = applied.find((p) => message.startsWith(policyName(p)));
+      return found === undefined ? '' : `${sourceFile.get(found) ?? ''}: `;
+    };
+    return fail(result.errors.map((e) => `${fileOf(e.message)}${e.message}`).join('\n'));
   }
   io.stdout(values.output === 'json' ? planJson(result.plan) : planTable(result.plan));
   return planBlocks(result.plan) ? PLAN_EXIT.blocked : PLAN_EXIT.ok;

@@ -102,6 +102,46 @@ void describe('kubectl-placement plan on the seed', () => {
     assert.deepEqual(doc.unsatisfiable, []);
   });
 
+  void test('policies from several files plan as one file of them all', async () => {
+    const examples = fileURLToPath(new URL('../../examples/policies/', import.meta.url));
+    const r = await plan([
+      '-f',
+      `${examples}checkout-one-per-node.yaml`,
+      '-f',
+      `${examples}checkout-redis-with-checkout.yaml`,
+      '--cluster-state',
+      `${PLAN}seed.yaml`,
+      '-o',
+      'json',
+    ]);
+    assert.equal(r.code, PLAN_EXIT.blocked);
+    assert.deepEqual(
+      JSON.parse(r.stdout),
+      JSON.parse(readFileSync(`${PLAN}seed.expected.json`, 'utf8')),
+    );
+    // A bad policy is named with the file it came from.
+    const bad = await plan(
+      [
+        '-f',
+        `${examples}checkout-one-per-node.yaml`,
+        '-f',
+        'bad.yaml',
+        '--cluster-state',
+        `${PLAN}seed.yaml`,
+      ],
+      {
+        'bad.yaml':
+          'apiVersion: placement.dev/v1alpha1\nkind: ClusterPlacementPolicy\nmetadata: { name: b }\nspec: { spreadAcross: [{ topologyKey: "", mode: Required }] }\n',
+      },
+    );
+    assert.equal(bad.code, PLAN_EXIT.badInput);
+    assert.match(
+      bad.stderr,
+      /^kubectl-placement plan: bad\.yaml: ClusterPlacementPolicy b: spec\.spreadAcross\[0\]/,
+    );
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+  });
+
   void test('a policy already in the cluster with the same spec changes nothing', async () => {
     // The seed with its policies applied and the workloads written: nothing left to do.
     const state = readFileSync(`${PLAN}seed-max-unavailable.yaml`, 'utf8');
