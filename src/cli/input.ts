@@ -29,6 +29,30 @@ const isObject = (v: unknown): v is JsonObject =>
 
 /** Reads a Kubernetes `List` (JSON or YAML) into a snapshot, or throws InputError. */
 export function parseList(text: string, file: string): ClusterSnapshot {
+  const list = asJson(text) ?? readOneDocument(text, file);
+  if (
+    !isObject(list) ||
+    typeof list.kind !== 'string' ||
+    !list.kind.endsWith('List') ||
+    !Array.isArray(list.items)
+  ) {
+    const kind = isObject(list) && typeof list.kind === 'string' ? `kind ${list.kind}` : 'no kind';
+    throw new InputError(`${file}: expected a Kubernetes List with items, found ${kind}`);
+  }
+  return snapshotOf(list.items, file);
+}
+
+/** `kubectl get -o json` output, read as JSON (the YAML parser takes far longer); else undefined. */
+function asJson(text: string): unknown {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined; // the YAML parser says what is wrong
+  }
+}
+
+function readOneDocument(text: string, file: string): unknown {
   const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
   const first = docs[0];
   if (first === undefined)
@@ -41,17 +65,7 @@ export function parseList(text: string, file: string): ClusterSnapshot {
       `${file}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
     );
   }
-  const list: unknown = first.toJS();
-  if (
-    !isObject(list) ||
-    typeof list.kind !== 'string' ||
-    !list.kind.endsWith('List') ||
-    !Array.isArray(list.items)
-  ) {
-    const kind = isObject(list) && typeof list.kind === 'string' ? `kind ${list.kind}` : 'no kind';
-    throw new InputError(`${file}: expected a Kubernetes List with items, found ${kind}`);
-  }
-  return snapshotOf(list.items, file);
+  return first.toJS();
 }
 
 /**

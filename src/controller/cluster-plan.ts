@@ -5,11 +5,12 @@
  * rollout simulation), which policies would be Unsatisfiable (the continuous audit's
  * feasibility), and which running pods would break the new rules (the audit engine).
  */
-import type { Affinity, Labels, Node, Pod } from '../api/core.ts';
+import type { Affinity, Labels } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
 import type { PlacementException } from '../api/exception.ts';
 import {
   auditSnapshot,
+  clusterOf,
   describeContradiction,
   feasibility,
   injectionFor,
@@ -25,8 +26,8 @@ import {
 import { nodeFacts } from '../engine/node-eligibility.ts';
 import { PolicyCatalog } from './policy-catalog.ts';
 import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
-import { checkRollout } from './rollout-check.ts';
-import { workloadKey, type Store, type Workload } from './ports.ts';
+import { checkRolloutOn } from './rollout-check.ts';
+import { workloadKey, type Workload } from './ports.ts';
 
 /** What would happen to one workload. */
 export type WorkloadAction =
@@ -81,21 +82,6 @@ export type ClusterPlanResult =
   | { readonly kind: 'ok'; readonly plan: ClusterPlan }
   | { readonly kind: 'invalid'; readonly errors: readonly InvalidObjectError[] };
 
-/** A fixed list served as a Store, for checkRollout. */
-class ListStore<T> implements Store<T> {
-  readonly synced = true;
-  private readonly items: readonly T[];
-  constructor(items: readonly T[]) {
-    this.items = items;
-  }
-  list(): readonly T[] {
-    return this.items;
-  }
-  get(): T | undefined {
-    return undefined;
-  }
-}
-
 /**
  * The policies of the cluster with `applied` put in: one with the same reference replaces
  * the cluster's, and gets the generation the API server would give it (the same one when
@@ -147,16 +133,14 @@ export function planCluster(
   if (audit.kind === 'invalid') return { kind: 'invalid', errors: audit.errors };
   const index = audit.index;
   const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
-  const view = {
-    pods: new ListStore<Pod>(snapshot.pods),
-    nodes: new ListStore<Node>(snapshot.nodes),
-  };
+  const trimmed = workloads.filter((w) => !managedByDeployment(w));
+  // One scheduler model serves every rollout check (each leaves it as it was).
+  const cluster = clusterOf(snapshot.nodes, snapshot.pods, trimmed.map(workloadRef), nsLabels);
 
   const planned: PlannedWorkload[] = [];
   const targets: FeasibilityTarget[] = [];
   const active = catalog.active();
-  for (const w of workloads) {
-    if (managedByDeployment(w)) continue;
+  for (const w of trimmed) {
     const plan = planWorkload(w, catalog, nsLabels);
     // Feasibility counts the owner's own terms apart from the policies' (it names the rule).
     const record = appliedRecordOf(w);
@@ -188,7 +172,7 @@ export function planCluster(
         break;
       case 'change': {
         const check = plan.templateChanged
-          ? checkRollout(w, plan, view, nsLabels)
+          ? checkRolloutOn(cluster, w, plan)
           : ({ kind: 'proceed' } as const);
         const injection =
           plan.enforced.length > 0 ? injectionFor(plan.enforced, workloadRef(w)) : undefined;
