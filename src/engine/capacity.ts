@@ -99,19 +99,18 @@ function settle(
     again = false;
     targets.forEach((t, i) => {
       if (t.rules.affinity.length === 0) return;
-      for (const key of [...(ours[i] ?? [])]) {
-        const pod = cluster.get(key);
-        if (pod === undefined) continue;
-        const node = cluster.node(pod.nodeName);
-        cluster.remove(key);
-        if (node !== undefined && cluster.prepare(t.rules).misfit(node) === null) {
-          cluster.add(pod);
-          continue;
-        }
-        ours[i] = (ours[i] ?? []).filter((k) => k !== key);
-        placed[i] = (placed[i] ?? 0) - 1;
-        again = true;
-      }
+      // The workload's own pods stay as providers: a group that follows itself keeps its
+      // first pod's exception, as the scheduler gives it.
+      const prepared = cluster.prepare(t.rules);
+      const out = (ours[i] ?? []).filter((key) => {
+        const node = cluster.node(cluster.get(key)?.nodeName ?? '');
+        return node === undefined || prepared.affinityMisfit(node) !== null;
+      });
+      if (out.length === 0) return;
+      for (const key of out) cluster.remove(key);
+      ours[i] = (ours[i] ?? []).filter((k) => !out.includes(k));
+      placed[i] = (placed[i] ?? 0) - out.length;
+      again = true;
     });
   }
   return true;
