@@ -114,7 +114,11 @@ const POLICY_KINDS = new Set(['PlacementPolicy', 'ClusterPlacementPolicy']);
  * InputError naming the file, the document and the field.
  */
 export function parsePolicies(text: string, file: string): PlacementPolicy[] {
-  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+  const json = asJson(text);
+  const docs =
+    json === undefined
+      ? parseAllDocuments(text).filter((d) => d.contents !== null)
+      : [{ errors: [], toJS: () => json }];
   if (docs.length === 0) throw new InputError(`${file}: no document found; expected policies`);
   const out: PlacementPolicy[] = [];
   docs.forEach((doc, d) => {
