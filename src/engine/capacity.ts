@@ -6,7 +6,14 @@
  * round, so that a workload whose providers are themselves limited gets only the domains
  * they reach.
  */
-import { describeMisfits, type Misfit, type PodRules, type SimCluster } from './scheduling-sim.ts';
+import {
+  describeMisfits,
+  type Misfit,
+  type PodRules,
+  type SimCluster,
+  type SimPod,
+} from './scheduling-sim.ts';
+import { termMatches } from './term.ts';
 
 /** A workload whose pods are placed anew under `rules`. */
 export interface CapacityTarget {
@@ -91,14 +98,29 @@ function settle(
 ): boolean {
   const rolled = targets.filter((t, i) => ghosts.has(t.key) && (placed[i] ?? 0) >= t.replicas);
   if (rolled.length === 0) return false;
+  let gone: SimPod[] = [];
+  const take = (key: string): void => {
+    const pod = cluster.get(key);
+    if (pod === undefined) return;
+    gone.push(pod);
+    cluster.remove(key);
+  };
   for (const t of rolled) {
-    for (const key of ghosts.get(t.key) ?? []) cluster.remove(key);
+    for (const key of ghosts.get(t.key) ?? []) take(key);
     ghosts.delete(t.key);
   }
-  for (let again = true; again;) {
-    again = false;
+  // Only a workload whose affinity selected a pod now gone can lose a provider.
+  const lost = (t: CapacityTarget, pods: readonly SimPod[]): boolean =>
+    t.rules.affinity.some((a) =>
+      pods.some((p) =>
+        termMatches(a.term, p.namespace, p.labels, cluster.namespaceLabels(p.namespace)),
+      ),
+    );
+  while (gone.length > 0) {
+    const before = gone;
+    gone = [];
     targets.forEach((t, i) => {
-      if (t.rules.affinity.length === 0) return;
+      if (!lost(t, before)) return;
       // The workload's own pods stay as providers: a group that follows itself keeps its
       // first pod's exception, as the scheduler gives it.
       const prepared = cluster.prepare(t.rules);
@@ -106,11 +128,9 @@ function settle(
         const node = cluster.node(cluster.get(key)?.nodeName ?? '');
         return node === undefined || prepared.affinityMisfit(node) !== null;
       });
-      if (out.length === 0) return;
-      for (const key of out) cluster.remove(key);
+      for (const key of out) take(key);
       ours[i] = (ours[i] ?? []).filter((k) => !out.includes(k));
       placed[i] = (placed[i] ?? 0) - out.length;
-      again = true;
     });
   }
   return true;
