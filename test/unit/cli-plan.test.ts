@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import { parse, parseAllDocuments } from 'yaml';
 
 import { main } from '../../src/cli/kubectl-placement.ts';
 import { PLAN_EXIT } from '../../src/cli/plan.ts';
@@ -140,6 +141,26 @@ void describe('kubectl-placement plan on the seed', () => {
       /^kubectl-placement plan: bad\.yaml: ClusterPlacementPolicy b: spec\.spreadAcross\[0\]/,
     );
     assert.equal(bad.stderr.trim().split('\n').length, 1);
+  });
+
+  void test("the cluster's own policies count: one there and one in the file plan as both", async () => {
+    const [one, redis] = parseAllDocuments(readFileSync(policies, 'utf8')).map(
+      (d) => d.toJS() as Record<string, unknown>,
+    );
+    const state = parse(readFileSync(`${PLAN}seed.yaml`, 'utf8')) as { items: unknown[] };
+    state.items.push({
+      ...one,
+      metadata: { name: 'checkout-one-per-node', namespace: 'shop', generation: 1 },
+    });
+    const r = await plan(['-f', 'redis.yaml', '--cluster-state', 'state.json', '-o', 'json'], {
+      'redis.yaml': JSON.stringify(redis),
+      'state.json': JSON.stringify(state),
+    });
+    assert.equal(r.code, PLAN_EXIT.blocked, r.stderr);
+    assert.deepEqual(
+      JSON.parse(r.stdout),
+      JSON.parse(readFileSync(`${PLAN}seed.expected.json`, 'utf8')),
+    );
   });
 
   void test('a policy already in the cluster with the same spec changes nothing', async () => {
