@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: the engine benchmark (5,000 nodes / 150,000 pods), the continuous-audit
-# pass benchmark (same cluster), the rollout simulation (1,000 Deployments / 10,000 pods;
+# pass benchmark (same cluster), the rollout simulation and `kubectl-placement plan` (1,000
+# Deployments / 10,000 pods;
 # BENCH_ROLLOUT=0 skips it), then the operator at scale on the local control plane
 # (500 KWOK nodes / 10,000 pods, then a policy over 1,000 Deployments applied and deleted at
 # rollout budgets 5 and 50: 40-60 minutes). Arguments go to the engine

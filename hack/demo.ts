@@ -12,6 +12,7 @@ import winston from 'winston';
 
 import { APPLIED_ANNOTATION, auditSnapshot, parseRecord } from '../src/engine/index.ts';
 import { parseList } from '../src/cli/input.ts';
+import { main as cliMain } from '../src/cli/kubectl-placement.ts';
 import { reportTable } from '../src/cli/report.ts';
 import { readConfig, runOperator } from '../src/main.ts';
 import { selectTestCluster, type TestCluster } from '../test/cluster/select.ts';
@@ -37,7 +38,7 @@ interface DeploymentJson {
     generation?: number;
     annotations?: Record<string, string>;
   };
-  spec: { template: { spec: { affinity?: Record<string, unknown> } } };
+  spec: { replicas?: number; template: { spec: { affinity?: Record<string, unknown> } } };
   status: { replicas?: number; updatedReplicas?: number; readyReplicas?: number };
 }
 interface List<T> {
@@ -126,23 +127,38 @@ async function main(): Promise<void> {
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
   });
   stops.push(await runOperator(config, log));
-  for (const f of readdirSync(join(REPO, 'examples', 'policies')).sort()) {
-    say(
-      `  ${f}: ${readFileSync(join(REPO, 'examples', 'policies', f), 'utf8').match(/^# (.*)$/m)?.[1] ?? ''}`,
-    );
+  const policyFiles = readdirSync(join(REPO, 'examples', 'policies'))
+    .sort()
+    .map((f) => join(REPO, 'examples', 'policies', f));
+  for (const f of policyFiles) {
+    say(`  ${f.slice(REPO.length + 1)}: ${readFileSync(f, 'utf8').match(/^# (.*)$/m)?.[1] ?? ''}`);
   }
+  heading('the plan: what applying them would do (kubectl-placement plan, writes nothing)');
+  const planned = await planOf(kubeconfig, policyFiles);
+  say(planned.text.trim());
+  say(
+    `(exit status ${String(planned.code)}: ${planned.code === 0 ? 'nothing held back' : 'something would be held back or unsatisfiable'})`,
+  );
+  heading('applying the seed policies');
   say((await kubectl('apply', '-f', join(REPO, 'examples', 'policies'))).trim());
   await waitPolicies(json);
   await settle(json);
+  await rolledOutOrHeld(json, planned.held);
 
   heading(
     'after: what the operator injected into each workload, and its rollouts (generation 2 and 2 ReplicaSets: rolled once)',
   );
-  say(await injectedTable(json));
+  const rolls = await injectedTable(json);
+  say(rolls.text);
+  assertRolledOnce(rolls, planned.held);
   heading('after: where the pods run');
   say(await placementTable(json));
-  heading('policies');
+  await assertNothingPending(json);
+  say('no seed pod is Pending');
+  heading('policies, and what their conditions say');
   say((await kubectl('get', 'placementpolicies,clusterplacementpolicies', '-A')).trim());
+  say('');
+  say(await conditionsTable(json, planned.held));
   heading('audit of the running pods (the engine, as kube-scheduler would judge them)');
   const snapshot = await kubectl(
     'get',
@@ -272,7 +288,9 @@ async function placementTable(json: <T>(...args: string[]) => Promise<T>): Promi
  * out: its generation and its ReplicaSets (one per pod template it has had). One rollout per
  * workload is generation 2 with 2 ReplicaSets: the owner's template and the rewritten one.
  */
-async function injectedTable(json: <T>(...args: string[]) => Promise<T>): Promise<string> {
+async function injectedTable(
+  json: <T>(...args: string[]) => Promise<T>,
+): Promise<{ text: string; rows: Roll[] }> {
   const deployments = (await json<List<DeploymentJson>>('get', 'deployments', '-A')).items.filter(
     (d) => SEED_NAMESPACES.includes(d.metadata.namespace),
   );
@@ -285,7 +303,12 @@ async function injectedTable(json: <T>(...args: string[]) => Promise<T>): Promis
     replicaSets.items.filter((rs) =>
       rs.metadata.ownerReferences?.some((o) => o.uid === d.metadata.uid),
     ).length;
-  return table([
+  const rows = deployments.map((d) => ({
+    workload: `Deployment/${d.metadata.namespace}/${d.metadata.name}`,
+    generation: d.metadata.generation ?? 0,
+    replicaSets: replicaSetsOf(d),
+  }));
+  const text = table([
     ['WORKLOAD', 'GENERATION', 'REPLICASETS', 'POLICIES', 'INJECTED TERMS'],
     ...deployments.map((d) => {
       const parsed = parseRecord(d.metadata.annotations?.[APPLIED_ANNOTATION]);
@@ -305,6 +328,154 @@ async function injectedTable(json: <T>(...args: string[]) => Promise<T>): Promis
       ];
     }),
   ]);
+  return { text, rows };
+}
+
+interface Roll {
+  readonly workload: string;
+  readonly generation: number;
+  readonly replicaSets: number;
+}
+
+/** The plan of `files` over the cluster, as `kubectl-placement plan` prints it, and what it holds back. */
+async function planOf(
+  kubeconfig: string,
+  files: readonly string[],
+): Promise<{ text: string; code: number; held: Map<string, string> }> {
+  let text = '';
+  let errors = '';
+  const io = {
+    stdout: (t: string) => (text += t),
+    stderr: (t: string) => (errors += t),
+    readFile: (p: string) => readFileSync(p, 'utf8'),
+    env: {},
+  };
+  const args = ['plan', ...files.flatMap((f) => ['-f', f]), '--kubeconfig', kubeconfig];
+  const code = await cliMain(args, io);
+  if (code === 2) throw new Error(`plan failed: ${errors.trim()}`);
+  let doc = '';
+  await cliMain([...args, '-o', 'json'], { ...io, stdout: (t: string) => (doc += t) });
+  const parsed = JSON.parse(doc) as {
+    workloads: { workload: string; action: string; message?: string }[];
+  };
+  const held = new Map(
+    parsed.workloads
+      .filter((w) => w.action !== 'rollout' && w.action !== 'record')
+      .map((w) => [w.workload, w.message ?? w.action]),
+  );
+  return { text, code, held };
+}
+
+/**
+ * Waits until every seed Deployment has rolled out its current template (as `kubectl rollout
+ * status` judges it); fails loudly, naming them, when some have not after 3 minutes.
+ */
+async function rolledOutOrHeld(
+  json: <T>(...args: string[]) => Promise<T>,
+  held: ReadonlyMap<string, string>,
+): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const deployments = (await json<List<DeploymentJson>>('get', 'deployments', '-A')).items;
+    const rolling = deployments
+      .filter((d) => SEED_NAMESPACES.includes(d.metadata.namespace))
+      .filter((d) => {
+        const st = d.status as Record<string, number | undefined>;
+        const want = d.spec.replicas ?? 1;
+        return !(
+          (st['observedGeneration'] ?? 0) >= (d.metadata.generation ?? 0) &&
+          st['updatedReplicas'] === want &&
+          st['availableReplicas'] === want &&
+          st['replicas'] === want
+        );
+      })
+      .map((d) => `Deployment/${d.metadata.namespace}/${d.metadata.name}`);
+    if (rolling.length === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `rollouts not finished after 180 s: ${rolling.join(', ')}${rolling.some((r) => held.has(r)) ? ' (held back by the plan, yet rolling)' : ''}`,
+      );
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * Each seed Deployment the operator wrote rolled once (generation 2, 2 ReplicaSets: the
+ * owner's template and the rewritten one); each one the plan held back never rolled
+ * (generation 1, 1 ReplicaSet). Throws otherwise.
+ */
+function assertRolledOnce(
+  rolls: { rows: readonly Roll[] },
+  held: ReadonlyMap<string, string>,
+): void {
+  const wrong = rolls.rows.filter((r) =>
+    held.has(r.workload)
+      ? r.generation !== 1 || r.replicaSets !== 1
+      : r.generation > 2 || r.replicaSets !== r.generation,
+  );
+  if (wrong.length > 0)
+    throw new Error(
+      `rolled more than once, or held back yet rolled: ${wrong.map((r) => `${r.workload} generation ${String(r.generation)}, ${String(r.replicaSets)} ReplicaSet(s)`).join('; ')}`,
+    );
+  say(
+    `each written workload rolled once, and ${String(held.size)} held back never rolled: ${[...held.keys()].join(', ') || '(none)'}`,
+  );
+}
+
+/** No seed pod is Pending: the operator started no rollout that leaves one behind. Throws otherwise. */
+async function assertNothingPending(json: <T>(...args: string[]) => Promise<T>): Promise<void> {
+  const pending = (await json<List<PodJson>>('get', 'pods', '-A')).items.filter(
+    (p) => SEED_NAMESPACES.includes(p.metadata.namespace) && p.status.phase === 'Pending',
+  );
+  if (pending.length > 0)
+    throw new Error(
+      `Pending pods left behind: ${pending.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(', ')}`,
+    );
+}
+
+/**
+ * Every policy's Ready, Degraded and Unsatisfiable conditions. A policy whose workload the
+ * plan held back must not say Ready=True, and must say why; throws otherwise.
+ */
+async function conditionsTable(
+  json: <T>(...args: string[]) => Promise<T>,
+  held: ReadonlyMap<string, string>,
+): Promise<string> {
+  const policies = await json<
+    List<{
+      kind: string;
+      metadata: { name: string; namespace?: string };
+      status?: {
+        conditions?: { type: string; status: string; reason?: string; message?: string }[];
+      };
+    }>
+  >('get', 'placementpolicies,clusterplacementpolicies', '-A');
+  const rows: string[][] = [['POLICY', 'CONDITION', 'STATUS', 'REASON', 'MESSAGE']];
+  const told = new Map<string, string[]>();
+  for (const p of policies.items) {
+    const name = `${p.kind}/${p.metadata.namespace === undefined ? '' : `${p.metadata.namespace}/`}${p.metadata.name}`;
+    const conditions = p.status?.conditions ?? [];
+    for (const c of conditions)
+      if (['Ready', 'Degraded', 'Unsatisfiable'].includes(c.type))
+        rows.push([name, c.type, c.status, c.reason ?? '', c.message ?? '']);
+    const ready = conditions.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+    for (const w of held.keys()) {
+      const [kind, ns, workload] = w.split('/');
+      const says = conditions.some(
+        (c) =>
+          c.status === 'True' &&
+          (c.message ?? '').includes(`${kind ?? ''} ${ns ?? ''}/${workload ?? ''}`),
+      );
+      if (says) told.set(w, [...(told.get(w) ?? []), `${name} Ready=${ready}`]);
+    }
+  }
+  const lies = [...held.keys()].flatMap((w) => {
+    const by = told.get(w) ?? [];
+    if (by.length === 0) return [`no policy says why ${w} is held back`];
+    return by.filter((b) => b.endsWith('Ready=True')).map((b) => `${b} while it holds back ${w}`);
+  });
+  if (lies.length > 0) throw new Error(`statuses that do not tell the truth: ${lies.join('; ')}`);
+  return table(rows);
 }
 
 main().catch((err: unknown) => {

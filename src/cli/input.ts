@@ -1,7 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import type { Namespace, Node, Pod } from '../api/core.ts';
 import type { PlacementException } from '../api/exception.ts';
-import type { PlacementPolicy } from '../api/policy.ts';
+import { API_VERSION, type PlacementPolicy } from '../api/policy.ts';
 import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
 import { trimNamespace, trimNode, trimPod } from '../kube/transforms.ts';
 import { JsonSyntaxError, lineAndColumn, readJsonList } from './json-list.ts';
@@ -124,6 +124,78 @@ function readYaml(text: string, file: string, snapshot: Collected): void {
       addItem(snapshot, item, `${where}: items[${i}]`);
     });
   });
+}
+
+/**
+ * Reads the items of a List (each with its `kind`) into a snapshot, or throws InputError;
+ * `file` names where they came from in messages.
+ */
+export function snapshotOf(items: readonly unknown[], file: string): ClusterSnapshot {
+  const snapshot = emptySnapshot();
+  items.forEach((item, i) => {
+    addItem(snapshot, item, `${file}: items[${i}]`);
+  });
+  return snapshot;
+}
+
+const POLICY_KINDS = new Set(['PlacementPolicy', 'ClusterPlacementPolicy']);
+
+/** A policy file as JSON (one object), else undefined: the YAML reader takes the rest. */
+function asJson(text: string): unknown {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined; // the YAML parser says what is wrong
+  }
+}
+
+/**
+ * Reads the policies of a file as `kubectl apply -f` takes them: one or more YAML or JSON
+ * documents, each a PlacementPolicy, a ClusterPlacementPolicy or a List of them. Throws
+ * InputError naming the file, the document and the field.
+ */
+export function parsePolicies(text: string, file: string): PlacementPolicy[] {
+  const json = asJson(text);
+  const docs =
+    json === undefined
+      ? parseAllDocuments(text).filter((d) => d.contents !== null)
+      : [{ errors: [], toJS: () => json }];
+  if (docs.length === 0) throw new InputError(`${file}: no document found; expected policies`);
+  const out: PlacementPolicy[] = [];
+  docs.forEach((doc, d) => {
+    const where = docs.length === 1 ? file : `${file}: document ${d + 1}`;
+    const problem = doc.errors[0];
+    if (problem !== undefined) {
+      throw new InputError(
+        `${where}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
+      );
+    }
+    const value: unknown = doc.toJS();
+    if (!isObject(value)) throw new InputError(`${where}: expected an object`);
+    const isList = typeof value.kind === 'string' && value.kind.endsWith('List');
+    const items = isList && Array.isArray(value.items) ? value.items : [value];
+    items.forEach((item, i) => {
+      const at = isList ? `${where}: items[${i}]` : where;
+      if (!isObject(item)) throw new InputError(`${at}: not an object`);
+      const kind = item.kind;
+      if (typeof kind !== 'string' || !POLICY_KINDS.has(kind)) {
+        const found = typeof kind === 'string' ? `kind ${kind}` : 'no kind';
+        throw new InputError(
+          `${at}: expected a PlacementPolicy or ClusterPlacementPolicy, found ${found}`,
+        );
+      }
+      if (item.apiVersion !== API_VERSION) {
+        throw new InputError(
+          `${at} (${kind}): apiVersion must be ${API_VERSION}, found ${JSON.stringify(item.apiVersion ?? null)}`,
+        );
+      }
+      const meta = readMeta(item, `${at} (${kind})`, kind === 'PlacementPolicy');
+      const name = `${at} (${kind} ${meta.namespace === undefined ? '' : `${meta.namespace}/`}${meta.name})`;
+      out.push(readPolicy(item, name));
+    });
+  });
+  return out;
 }
 
 /** A List: a kind ending in `List` and an items array. */

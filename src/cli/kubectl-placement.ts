@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * kubectl-placement: judges pod placements as kube-scheduler's InterPodAffinity filter would.
+ * kubectl-placement: judges pod placements as kube-scheduler's InterPodAffinity filter would
+ * (`audit`), and tells what applying policies would do before anyone applies them (`plan`,
+ * see plan.ts).
  *
  *   kubectl get nodes,pods,namespaces,placementpolicies,clusterplacementpolicies,\
  *     deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs -A -o json \
@@ -30,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
+import { PLAN_USAGE, runPlan, type PlanIo } from './plan.ts';
 import { reportJson, reportTable } from './report.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
@@ -86,7 +89,7 @@ export function run(args: readonly string[], io: Io): number {
     return EXIT.badInput;
   };
   if (positionals[0] !== 'audit' || positionals.length !== 1)
-    return fail(`expected the command "audit"\n${USAGE}`);
+    return fail(`expected the command "audit" or "plan"\n${USAGE}\n${PLAN_USAGE}`);
   const file = values.filename;
   if (file === undefined) return fail('audit needs -f FILE (or -f - for standard input)');
   if (values.output !== 'table' && values.output !== 'json') {
@@ -133,10 +136,16 @@ export function run(args: readonly string[], io: Io): number {
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 
+/** Runs any command: `plan` (which may read the cluster) or `audit`; returns the exit status. */
+export async function main(args: readonly string[], io: PlanIo): Promise<number> {
+  return args[0] === 'plan' ? runPlan(args.slice(1), io) : run(args, io);
+}
+
 if (import.meta.main) {
-  process.exitCode = run(process.argv.slice(2), {
+  process.exitCode = await main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     readFile: (p) => readFileSync(p === '/dev/stdin' ? 0 : p),
+    env: process.env,
   });
 }

@@ -37,8 +37,14 @@ const COLUMNS: readonly [string, (v: Violation) => string][] = [
   ['MESSAGE', (v) => v.message],
 ];
 
+/** The violations as table rows, under their header. */
+export const violationRows = (violations: readonly Violation[]): string[][] => [
+  COLUMNS.map(([h]) => h),
+  ...violations.map((v) => COLUMNS.map(([, f]) => f(v))),
+];
+
 /** Rows under a header, columns padded to their widest cell (the last one is not). */
-function table(rows: readonly (readonly string[])[]): string {
+export function table(rows: readonly (readonly string[])[]): string {
   const width = Math.max(...rows.map((r) => r.length));
   const widths = Array.from({ length: width }, (_, i) =>
     Math.max(...rows.map((r) => (r[i] ?? '').length)),
@@ -66,14 +72,7 @@ export function reportTable(report: AuditReport, outcome: ExceptionOutcome = NON
       : '';
   const summary = `${violations} violation(s) among ${pods} placed pod(s) on ${nodes} node(s)${exempted}\n`;
   const sections: string[] = [];
-  if (report.violations.length > 0) {
-    sections.push(
-      table([
-        COLUMNS.map(([h]) => h),
-        ...report.violations.map((v) => COLUMNS.map(([, f]) => f(v))),
-      ]),
-    );
-  }
+  if (report.violations.length > 0) sections.push(table(violationRows(report.violations)));
   if (outcome.exemptions.length > 0) {
     sections.push(
       table([

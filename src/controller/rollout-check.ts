@@ -1,5 +1,5 @@
 import type { Labels, Node, Pod } from '../api/core.ts';
-import { blockedMessage, clusterOf, predictRollout } from '../engine/index.ts';
+import { blockedMessage, clusterOf, predictRollout, type SimCluster } from '../engine/index.ts';
 import { workloadRef, type WorkloadPlan } from './plan.ts';
 import type { Store, Workload } from './ports.ts';
 
@@ -30,8 +30,22 @@ export function checkRollout(
 ): RolloutCheck {
   if (!plan.templateChanged || plan.enforced.length === 0) return PROCEED;
   if (plan.enforced.some((p) => p.source.spec.allowBlockedRollouts === true)) return PROCEED;
+  const cluster = clusterOf(view.nodes.list(), view.pods.list(), [workloadRef(w)], namespaceLabels);
+  return checkRolloutOn(cluster, w, plan);
+}
+
+/**
+ * checkRollout on a scheduler model already built (left as it was): one model can serve
+ * the checks of many workloads, each of its pods filed under its workload.
+ */
+export function checkRolloutOn(
+  cluster: SimCluster,
+  w: Workload,
+  plan: Extract<WorkloadPlan, { kind: 'change' }>,
+): RolloutCheck {
+  if (!plan.templateChanged || plan.enforced.length === 0) return PROCEED;
+  if (plan.enforced.some((p) => p.source.spec.allowBlockedRollouts === true)) return PROCEED;
   const ref = workloadRef(w);
-  const cluster = clusterOf(view.nodes.list(), view.pods.list(), [ref], namespaceLabels);
   const outcome = predictRollout(cluster, {
     workload: ref,
     replicas: w.replicas,

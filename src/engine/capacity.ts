@@ -14,7 +14,9 @@ import {
   type Placement,
   type PodRules,
   type SimCluster,
+  type SimPod,
 } from './scheduling-sim.ts';
+import { termMatches } from './term.ts';
 
 /** A workload whose pods are placed anew under `rules`. */
 export interface CapacityTarget {
@@ -51,32 +53,42 @@ export interface Capacity {
 export function placeTogether(cluster: SimCluster, targets: readonly CapacityTarget[]): Capacity[] {
   const moved = new Set(targets.filter((t) => t.keepRunning !== true).map((t) => t.key));
   const kept = new Map<string, number>();
+  const ghosts = new Map<string, string[]>();
   for (const p of [...cluster.all()]) {
     if (p.owner === undefined) continue;
     if (moved.has(p.owner)) {
       cluster.remove(p.key);
       const { owner: _owner, ...rest } = p;
       cluster.add({ ...rest, key: `${p.key}#running`, antiAffinity: [], ghost: true });
+      ghosts.set(p.owner, [...(ghosts.get(p.owner) ?? []), `${p.key}#running`]);
     } else kept.set(p.owner, (kept.get(p.owner) ?? 0) + 1);
   }
   const placed = targets.map((t) => (t.keepRunning === true ? (kept.get(t.key) ?? 0) : 0));
   const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
   const fewest = targets.map((): number => Infinity);
-  // Round after round, each workload that still wants pods tries one more, until a round
-  // places nothing: the scheduler retries unschedulable pods when the cluster changes.
-  for (let progress = true; progress;) {
-    progress = false;
-    targets.forEach((t, i) => {
-      if ((placed[i] ?? 0) >= t.replicas) return;
-      const done = placed[i] ?? 0;
-      const { result, worst } = placeNext(cluster, t, done);
-      if (worst !== undefined) fewest[i] = Math.min(fewest[i] ?? Infinity, done + worst);
-      if (result.kind === 'placed') {
-        placed[i] = (placed[i] ?? 0) + 1;
-        stuck[i] = null;
-        progress = true;
-      } else stuck[i] = result.misfits;
-    });
+  const ours = targets.map((): string[] => []);
+  let serial = 0;
+  const nextKey = (t: CapacityTarget): string => `${t.key}#${String(serial++)}`;
+  for (let pass = 0; pass <= targets.length + 1; pass++) {
+    // Round after round, each workload that still wants pods tries one more, until a round
+    // places nothing: the scheduler retries unschedulable pods when the cluster changes.
+    for (let progress = true; progress;) {
+      progress = false;
+      targets.forEach((t, i) => {
+        if ((placed[i] ?? 0) >= t.replicas) return;
+        const done = placed[i] ?? 0;
+        const key = nextKey(t);
+        const { result, worst } = placeNext(cluster, t, done, key, () => nextKey(t));
+        if (worst !== undefined) fewest[i] = Math.min(fewest[i] ?? Infinity, done + worst);
+        if (result.kind === 'placed') {
+          placed[i] = (placed[i] ?? 0) + 1;
+          ours[i]?.push(key);
+          stuck[i] = null;
+          progress = true;
+        } else stuck[i] = result.misfits;
+      });
+    }
+    if (!settle(cluster, targets, placed, ours, ghosts)) break;
   }
   return targets.map((t, i) => ({
     key: t.key,
@@ -98,8 +110,9 @@ function placeNext(
   cluster: SimCluster,
   t: CapacityTarget,
   done: number,
+  key: string,
+  trialKey: () => string,
 ): { result: Placement; worst?: number } {
-  const key = `${t.key}#${String(done)}`;
   const prepared = cluster.prepare(t.rules);
   // Without affinity terms no pod follows another: any node that passes leaves the same room.
   if (!prepared.firstOfGroup || t.rules.affinity.length === 0 || t.replicas - done < 2) {
@@ -133,7 +146,7 @@ function placeNext(
     const count = cluster.trying(() => {
       let n = 0;
       while (done + n < t.replicas) {
-        const at = `${t.key}#${String(done + n)}`;
+        const at = trialKey();
         const first = n === 0 ? node.name : undefined;
         const r = cluster.place(t.rules, t.key, at, cluster.prepare(t.rules), first);
         if (r.kind !== 'placed') break;
@@ -145,6 +158,58 @@ function placeNext(
     if (best === undefined || count > best.count) best = { node: node.name, count };
   }
   return { result: cluster.place(t.rules, t.key, key, prepared, best?.node), worst };
+}
+
+/**
+ * A workload whose new pods all found a node no longer has running old pods: they stop
+ * providing for others' affinity. Pods placed next to them only are taken out again (a
+ * rollout would leave them in breach, or Pending). Returns whether anything changed.
+ */
+function settle(
+  cluster: SimCluster,
+  targets: readonly CapacityTarget[],
+  placed: number[],
+  ours: string[][],
+  ghosts: Map<string, string[]>,
+): boolean {
+  const rolled = targets.filter((t, i) => ghosts.has(t.key) && (placed[i] ?? 0) >= t.replicas);
+  if (rolled.length === 0) return false;
+  let gone: SimPod[] = [];
+  const take = (key: string): void => {
+    const pod = cluster.get(key);
+    if (pod === undefined) return;
+    gone.push(pod);
+    cluster.remove(key);
+  };
+  for (const t of rolled) {
+    for (const key of ghosts.get(t.key) ?? []) take(key);
+    ghosts.delete(t.key);
+  }
+  // Only a workload whose affinity selected a pod now gone can lose a provider.
+  const lost = (t: CapacityTarget, pods: readonly SimPod[]): boolean =>
+    t.rules.affinity.some((a) =>
+      pods.some((p) =>
+        termMatches(a.term, p.namespace, p.labels, cluster.namespaceLabels(p.namespace)),
+      ),
+    );
+  while (gone.length > 0) {
+    const before = gone;
+    gone = [];
+    targets.forEach((t, i) => {
+      if (!lost(t, before)) return;
+      // The workload's own pods stay as providers: a group that follows itself keeps its
+      // first pod's exception, as the scheduler gives it.
+      const prepared = cluster.prepare(t.rules);
+      const out = (ours[i] ?? []).filter((key) => {
+        const node = cluster.node(cluster.get(key)?.nodeName ?? '');
+        return node === undefined || prepared.affinityMisfit(node) !== null;
+      });
+      for (const key of out) take(key);
+      ours[i] = (ours[i] ?? []).filter((k) => !out.includes(k));
+      placed[i] = (placed[i] ?? 0) - out.length;
+    });
+  }
+  return true;
 }
 
 /** "at most N of M pods can run: ..." naming the rules that refuse the next pod. */

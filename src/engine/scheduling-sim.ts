@@ -316,6 +316,11 @@ export class PreparedPod {
       const m = value === undefined ? undefined : byValue.get(value);
       if (m !== undefined) return m;
     }
+    return this.affinityMisfit(node);
+  }
+
+  /** Why `node` fails the pod's required affinity alone, or null when it meets it. */
+  affinityMisfit(node: NodeFacts): Misfit | null {
     for (const [i, a] of this.rules.affinity.entries()) {
       const value = labelOf(node.labels, a.term.topologyKey);
       // A node without the key is in no domain: the scheduler rejects it outright.

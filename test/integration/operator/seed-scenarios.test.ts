@@ -31,6 +31,8 @@ import {
   replicaSetCount,
   runOperator,
   Scope,
+  seedPolicies,
+  seedWorkloads,
   slot,
   uniqueName,
   waitEnforced,
@@ -41,44 +43,9 @@ import {
   type Json,
   type JsonObject,
   type Pod,
-  type Pool,
 } from './support.ts';
 
 const ROLL_TIMEOUT_MS = 90_000;
-
-/**
- * The seed workloads of one file, moved into `ns` and onto the pool. `strategy` is the
- * owner's choice: on exactly two nodes a surge pod of a one-per-node Deployment has nowhere
- * to go, so owners of such Deployments roll them with Recreate.
- */
-function seedWorkloads(file: string, ns: string, pool: Pool, strategy?: JsonObject): JsonObject[] {
-  return example(file)
-    .filter((d) => d['kind'] === 'Deployment')
-    .map((d) => {
-      const meta = d['metadata'] as JsonObject;
-      const spec = d['spec'] as JsonObject;
-      const template = spec['template'] as JsonObject;
-      return {
-        ...d,
-        metadata: { ...meta, namespace: ns },
-        spec: {
-          ...spec,
-          ...(strategy === undefined ? {} : { strategy }),
-          template: {
-            ...template,
-            spec: { ...(template['spec'] as JsonObject), ...pool.podSpec },
-          },
-        },
-      };
-    });
-}
-
-function seedPolicies(file: string, ns: string): JsonObject[] {
-  return example(file).map((d) => ({
-    ...d,
-    metadata: { ...(d['metadata'] as JsonObject), namespace: ns },
-  }));
-}
 
 const term = (app: string, topologyKey: string): JsonObject => ({
   labelSelector: { matchLabels: { app } },

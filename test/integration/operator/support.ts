@@ -294,6 +294,46 @@ export function example(path: string): JsonObject[] {
 }
 
 /**
+ * The seed workloads of one file, moved into `ns` and onto the pool. `strategy` is the
+ * owner's choice: on exactly two nodes a surge pod of a one-per-node Deployment has nowhere
+ * to go, so owners of such Deployments roll them with Recreate.
+ */
+export function seedWorkloads(
+  file: string,
+  ns: string,
+  pool: Pool,
+  strategy?: JsonObject,
+): JsonObject[] {
+  return example(file)
+    .filter((d) => d['kind'] === 'Deployment')
+    .map((d) => {
+      const meta = d['metadata'] as JsonObject;
+      const spec = d['spec'] as JsonObject;
+      const template = spec['template'] as JsonObject;
+      return {
+        ...d,
+        metadata: { ...meta, namespace: ns },
+        spec: {
+          ...spec,
+          ...(strategy === undefined ? {} : { strategy }),
+          template: {
+            ...template,
+            spec: { ...(template['spec'] as JsonObject), ...pool.podSpec },
+          },
+        },
+      };
+    });
+}
+
+/** The policies of one examples/ file, moved into `ns`. */
+export function seedPolicies(file: string, ns: string): JsonObject[] {
+  return example(file).map((d) => ({
+    ...d,
+    metadata: { ...(d['metadata'] as JsonObject), namespace: ns },
+  }));
+}
+
+/**
  * Deletes the ClusterPlacementPolicy `name` after the test, its finalizer dropped first (the
  * operator that would release it is stopped by then).
  */

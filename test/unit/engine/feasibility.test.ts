@@ -404,6 +404,25 @@ const cases: readonly Case[] = [
     },
   },
   {
+    // Placed anew, checkout's two pods may land on nodes its old pods do not run on; once
+    // they run the old ones are gone, and only where the new ones are counts for redis.
+    name: 'providers that roll: only the nodes their new pods run on count once they all run',
+    nodes: hostnames(4),
+    pods: [
+      pod('checkout-0', { ns: NS, labels: { app: 'checkout' }, node: 'n2' }),
+      pod('checkout-1', { ns: NS, labels: { app: 'checkout' }, node: 'n3' }),
+    ],
+    targets: [
+      target(
+        deployment('checkout', { app: 'checkout' }),
+        [spread('checkout-one-per-node', HOSTNAME, 'Required')],
+        2,
+      ),
+      target(redis, [redisWithCheckout(HOSTNAME)], 3),
+    ],
+    want: { 'with-checkout': [/at most 2 of 3 pods can run/] },
+  },
+  {
     name: 'affinity on zone with one per node: every node of the provider zone',
     nodes: zoned(),
     pods: [pod('checkout-0', { ns: NS, labels: { app: 'checkout' }, node: 'n0' })],

@@ -1,0 +1,152 @@
+/**
+ * `kubectl-placement plan -f POLICY.yaml`: what applying the policies would do to the cluster,
+ * decided by the operator's own code (src/controller/cluster-plan.ts), written nowhere.
+ */
+import { parseArgs } from 'node:util';
+
+import type { PlacementPolicy } from '../api/policy.ts';
+import type { Workload } from '../api/cluster.ts';
+import { planBlocks, planCluster } from '../controller/cluster-plan.ts';
+import { policyName, type ClusterSnapshot, type WorkloadObject } from '../engine/index.ts';
+import { loadKubeConfig, StartupError } from '../kube/client.ts';
+import { apiFailure } from '../kube/client.ts';
+import { readClusterItems } from '../kube/cluster-read.ts';
+import { WORKLOAD_API } from '../kube/resources.ts';
+import { workloadTransform } from '../kube/transforms.ts';
+import { InputError, parseList, parsePolicies, snapshotOf } from './input.ts';
+import { planJson, planTable } from './plan-report.ts';
+
+export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [-f ...] [--cluster-state FILE]
+       [--kubeconfig FILE] [--context NAME] [-o table|json]
+
+Prints what applying the policies of POLICY.yaml (PlacementPolicies and
+ClusterPlacementPolicies, one or more documents; -f again for more files; - for
+standard input) would do, with the policies already in the cluster: the workloads
+the operator would rewrite and their terms, the rollouts it would start and those
+it would hold back (and why), the policies that would be Unsatisfiable, and the
+running pods that would break the new rules. Writes nothing.
+
+The cluster is read through the kubeconfig (--kubeconfig, else $KUBECONFIG, else
+~/.kube/config), or from --cluster-state FILE: a Kubernetes List as \`audit\` reads.
+
+Exit status: 0 nothing held back or unsatisfiable, 1 something would be held back or
+unsatisfiable, 2 input that could not be read.
+`;
+
+export const PLAN_EXIT = { ok: 0, blocked: 1, badInput: 2 } as const;
+
+const label = (path: string): string => (path === '-' ? '<stdin>' : path);
+
+export interface PlanIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** The file's bytes (or text); `/dev/stdin` is standard input. */
+  readonly readFile: (path: string) => string | Uint8Array;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** The snapshot's workloads as the operator's informers trim them. */
+export function cachedWorkloads(objects: readonly WorkloadObject[]): Workload[] {
+  return objects.flatMap((o) => {
+    if (!Object.hasOwn(WORKLOAD_API, o.kind)) return [];
+    const w = workloadTransform(o.kind as Workload['kind'])(o);
+    return w === undefined ? [] : [w];
+  });
+}
+
+/** Runs `plan` with `args` (after the command word); returns the exit status. */
+export async function runPlan(args: readonly string[], io: PlanIo): Promise<number> {
+  const fail = (message: string): number => {
+    io.stderr(`kubectl-placement plan: ${message}\n`);
+    return PLAN_EXIT.badInput;
+  };
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        filename: { type: 'string', short: 'f', multiple: true },
+        output: { type: 'string', short: 'o', default: 'table' },
+        'cluster-state': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return fail(`${err instanceof Error ? err.message : String(err)}\n${PLAN_USAGE}`);
+  }
+  if (values.help === true) {
+    io.stdout(PLAN_USAGE);
+    return PLAN_EXIT.ok;
+  }
+  const files = values.filename ?? [];
+  if (files.length === 0) return fail('plan needs -f POLICY.yaml (or -f - for standard input)');
+  if (values.output !== 'table' && values.output !== 'json')
+    return fail(`-o ${values.output}: output must be table or json`);
+  const stateFile = values['cluster-state'];
+  if (files.includes('-') && stateFile === '-')
+    return fail('-f - and --cluster-state - cannot both read standard input');
+
+  const read = (path: string): string | Uint8Array | number => {
+    try {
+      return io.readFile(path === '-' ? '/dev/stdin' : path);
+    } catch (err) {
+      const code = err instanceof Error && 'code' in err ? String(err.code) : '';
+      return fail(
+        `${label(path)}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  };
+  const applied: PlacementPolicy[] = [];
+  const sourceFile = new Map<PlacementPolicy, string>();
+  let snapshot: ClusterSnapshot;
+  try {
+    for (const file of files) {
+      const policyText = read(file);
+      if (typeof policyText === 'number') return policyText;
+      const text = typeof policyText === 'string' ? policyText : Buffer.from(policyText).toString();
+      for (const p of parsePolicies(text, label(file))) {
+        applied.push(p);
+        sourceFile.set(p, label(file));
+      }
+    }
+    if (stateFile !== undefined) {
+      const stateText = read(stateFile);
+      if (typeof stateText === 'number') return stateText;
+      snapshot = parseList(stateText, label(stateFile));
+    } else {
+      const fromFlag = values.kubeconfig;
+      const fromEnv = io.env['KUBECONFIG'];
+      const kubeconfig = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
+      const kc = loadKubeConfig({
+        ...(kubeconfig === undefined ? {} : { kubeconfig }),
+        ...(kubeconfig === undefined
+          ? {}
+          : { kubeconfigSource: fromFlag === undefined ? '$KUBECONFIG' : '--kubeconfig' }),
+        ...(values.context === undefined ? {} : { context: values.context }),
+      });
+      const server = kc.getCurrentCluster()?.server ?? 'the cluster';
+      let items: unknown[];
+      try {
+        items = await readClusterItems(kc, AbortSignal.timeout(120_000));
+      } catch (err) {
+        return fail(`cannot read the cluster at ${server}: ${apiFailure(err).message}`);
+      }
+      snapshot = snapshotOf(items, server);
+    }
+  } catch (err) {
+    if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
+    throw err;
+  }
+  const result = planCluster(snapshot, cachedWorkloads(snapshot.workloads), applied);
+  if (result.kind === 'invalid') {
+    const fileOf = (message: string): string => {
+      const found = applied.find((p) => message.startsWith(policyName(p)));
+      return found === undefined ? '' : `${sourceFile.get(found) ?? ''}: `;
+    };
+    return fail(result.errors.map((e) => `${fileOf(e.message)}${e.message}`).join('\n'));
+  }
+  io.stdout(values.output === 'json' ? planJson(result.plan) : planTable(result.plan));
+  return planBlocks(result.plan) ? PLAN_EXIT.blocked : PLAN_EXIT.ok;
+}
