@@ -6,7 +6,13 @@
  * each distinct constraint once, for every pod that carries it; the drift judge and the
  * filter (topology-spread.ts) read the same counts.
  */
-import type { Labels, LabelSelector, Toleration, TopologySpreadConstraint } from '../api/core.ts';
+import type {
+  Labels,
+  LabelSelector,
+  Pod,
+  Toleration,
+  TopologySpreadConstraint,
+} from '../api/core.ts';
 import { FieldError } from './errors.ts';
 import { labelOf } from './labels.ts';
 import { nodeRulesHold, type NodeRules } from './node-affinity.ts';
@@ -335,4 +341,31 @@ export class SpreadIndex {
     }
     return index;
   }
+}
+
+/** What the spread judges read of a Pod object. */
+export const spreadSubjectOf = (pod: Pod): SpreadSubject => ({
+  namespace: pod.metadata.namespace,
+  labels: pod.metadata.labels ?? {},
+  ...(pod.spec.nodeSelector ? { nodeSelector: pod.spec.nodeSelector } : {}),
+  ...(pod.spec.affinity?.nodeAffinity ? { nodeAffinity: pod.spec.affinity.nodeAffinity } : {}),
+  ...(pod.spec.tolerations ? { tolerations: pod.spec.tolerations } : {}),
+  ...(pod.spec.topologySpreadConstraints
+    ? { topologySpreadConstraints: pod.spec.topologySpreadConstraints }
+    : {}),
+});
+
+/**
+ * A bound Pod as the spread index holds it; its rules compiled through `cache`. Throws
+ * FieldError for constraints the API server would have refused.
+ */
+export function spreadPodOf(pod: Pod, cache: SpreadRulesCache): SpreadPod {
+  return {
+    key: `${pod.metadata.namespace}/${pod.metadata.name}`,
+    namespace: pod.metadata.namespace,
+    labels: pod.metadata.labels ?? {},
+    nodeName: pod.spec.nodeName ?? '',
+    ...(pod.metadata.deletionTimestamp ? { terminating: true } : {}),
+    rules: cache.rulesOf(spreadSubjectOf(pod)),
+  };
 }
