@@ -116,7 +116,7 @@ function selector(rng: Rng): LabelSelector {
   return {};
 }
 
-function constraint(rng: Rng): TopologySpreadConstraint {
+function constraint(rng: Rng, topologyKey: string): TopologySpreadConstraint {
   const hard = rng.chance(0.85);
   const policy = (): { value?: string } =>
     rng.chance(0.5) ? {} : { value: rng.pick(['Honor', 'Ignore']) };
@@ -124,7 +124,7 @@ function constraint(rng: Rng): TopologySpreadConstraint {
   const taintsPolicy = policy().value;
   return {
     maxSkew: rng.int(1, 2),
-    topologyKey: rng.chance(0.65) ? ZONE : HOSTNAME,
+    topologyKey,
     whenUnsatisfiable: hard ? 'DoNotSchedule' : 'ScheduleAnyway',
     labelSelector: selector(rng),
     // The API server takes minDomains with DoNotSchedule only.
@@ -171,7 +171,10 @@ export function randomNodeWorld(
       nodeSelector: rng.chance(0.2) ? { [POOL]: rng.pick(['gpu', 'cpu']) } : {},
       nodeAffinity: affinity,
       tolerations: rng.chance(0.5) ? [{ key: DEDICATED, operator: 'Exists' }] : [],
-      constraints: Array.from({ length: rng.int(1, 2) }, () => constraint(rng)),
+      // The API server refuses two constraints with the same key and action.
+      constraints: (rng.chance(0.35) ? [ZONE, HOSTNAME] : [rng.chance(0.65) ? ZONE : HOSTNAME]).map(
+        (key) => constraint(rng, key),
+      ),
     };
   });
   return { title, nodes, pods, probes: probeList };
