@@ -10,6 +10,7 @@ import type {
   NodeAffinity,
   NodeSelectorRequirement,
   NodeSelectorTerm,
+  Pod,
 } from '../api/core.ts';
 import { labelOf } from './labels.ts';
 
@@ -24,6 +25,12 @@ export interface NodeRules {
   readonly nodeSelector?: Labels;
   readonly nodeAffinity?: NodeAffinity;
 }
+
+/** A Pod's node rules: its nodeSelector and its node affinity. */
+export const nodeRulesOfPod = (pod: Pod): NodeRules => ({
+  ...(pod.spec.nodeSelector ? { nodeSelector: pod.spec.nodeSelector } : {}),
+  ...(pod.spec.affinity?.nodeAffinity ? { nodeAffinity: pod.spec.affinity.nodeAffinity } : {}),
+});
 
 /** An integer as node affinity's Gt/Lt read it, or undefined. */
 function integer(text: string | undefined): number | undefined {

@@ -15,7 +15,7 @@ import type {
 } from '../api/core.ts';
 import { FieldError } from './errors.ts';
 import { labelOf } from './labels.ts';
-import { nodeRulesHold, type NodeRules } from './node-affinity.ts';
+import { nodeRulesHold, nodeRulesOfPod, type NodeRules } from './node-affinity.ts';
 import { toleratesHardTaints, type NodeFacts } from './node-eligibility.ts';
 import {
   compileSelector,
@@ -347,8 +347,7 @@ export class SpreadIndex {
 export const spreadSubjectOf = (pod: Pod): SpreadSubject => ({
   namespace: pod.metadata.namespace,
   labels: pod.metadata.labels ?? {},
-  ...(pod.spec.nodeSelector ? { nodeSelector: pod.spec.nodeSelector } : {}),
-  ...(pod.spec.affinity?.nodeAffinity ? { nodeAffinity: pod.spec.affinity.nodeAffinity } : {}),
+  ...nodeRulesOfPod(pod),
   ...(pod.spec.tolerations ? { tolerations: pod.spec.tolerations } : {}),
   ...(pod.spec.topologySpreadConstraints
     ? { topologySpreadConstraints: pod.spec.topologySpreadConstraints }
