@@ -153,6 +153,10 @@ export function compileSpreadRules(pod: SpreadSubject, field = 'spec'): SpreadRu
     ...(pod.nodeSelector ? { nodeSelector: pod.nodeSelector } : {}),
     ...(pod.nodeAffinity ? { nodeAffinity: pod.nodeAffinity } : {}),
   };
+  // Honoring node rules that restrict nothing counts the same nodes as ignoring them: one
+  // eligibility for both, so such constraints share their counts.
+  const restricts =
+    Object.keys(nodeRules.nodeSelector ?? {}).length > 0 || requiredOf(nodeRules) !== null;
   const resolve = (hard: boolean): SpreadConstraint[] => {
     const mine = parsed.filter((p) => p.hard === hard);
     // The scheduler skips a node that lacks any topology key of the constraints it judges.
@@ -161,11 +165,13 @@ export function compileSpreadRules(pod: SpreadSubject, field = 'spec'): SpreadRu
       const eligibility: Eligibility = {
         key: JSON.stringify([
           topologyKeys,
-          p.honorAffinity ? [nodeRules.nodeSelector ?? null, requiredOf(nodeRules)] : null,
+          p.honorAffinity && restricts
+            ? [nodeRules.nodeSelector ?? null, requiredOf(nodeRules)]
+            : null,
           p.honorTaints ? (pod.tolerations ?? []) : null,
         ]),
         topologyKeys,
-        nodeRules: p.honorAffinity ? nodeRules : undefined,
+        nodeRules: p.honorAffinity && restricts ? nodeRules : undefined,
         tolerations: p.honorTaints ? (pod.tolerations ?? []) : undefined,
       };
       return {
@@ -220,11 +226,13 @@ export class SpreadRulesCache {
 
 /** How many matching pods each domain of one constraint holds, and which. */
 export interface SpreadCounts {
-  /** Every eligible domain, with its number of matching pods (0 included). */
+  /** The eligible domains that hold matching pods, with their number (a domain absent: 0). */
   readonly byDomain: ReadonlyMap<string, number>;
+  /** How many eligible domains there are, empty ones included. */
+  readonly domains: number;
   /** The matching pods of each domain, in index order. */
   readonly members: ReadonlyMap<string, readonly SpreadPod[]>;
-  /** The smallest count over the domains; undefined when there is no domain. */
+  /** The smallest count over every eligible domain (0 when one is empty); undefined: no domain. */
   readonly min: number | undefined;
 }
 
@@ -233,7 +241,15 @@ export interface SpreadCounts {
  * minDomains (no domain at all included), else the smallest count.
  */
 export const globalMinimum = (counts: SpreadCounts, minDomains: number): number =>
-  counts.byDomain.size < minDomains || counts.min === undefined ? 0 : counts.min;
+  counts.domains < minDomains || counts.min === undefined ? 0 : counts.min;
+
+/** The nodes that count as domains of a constraint. */
+export interface EligibleDomains {
+  /** Eligible node → its domain (its value for the topology key). */
+  readonly byNode: ReadonlyMap<string, string>;
+  /** How many distinct domains. */
+  readonly count: number;
+}
 
 /**
  * The cluster as the PodTopologySpread plugin counts it. Build once from the bound pods and
@@ -245,8 +261,8 @@ export class SpreadIndex {
   private readonly byNamespace = new Map<string, SpreadPod[]>();
   /** namespace → label key → value → pods, built for a key on first use. */
   private readonly byLabel = new Map<string, Map<string, Map<string, SpreadPod[]>>>();
-  /** eligibility key + topology key → eligible node → its domain. */
-  private readonly domains = new Map<string, Map<string, string>>();
+  /** eligibility key + topology key → eligible node → its domain, and how many domains. */
+  private readonly domains = new Map<string, EligibleDomains>();
   private readonly counted = new Map<string, SpreadCounts>();
 
   constructor(nodes: Iterable<NodeFacts>, pods: Iterable<SpreadPod>) {
@@ -274,11 +290,11 @@ export class SpreadIndex {
   }
 
   /** Eligible nodes of a constraint, each with its domain. */
-  domainsOf(c: SpreadConstraint): ReadonlyMap<string, string> {
+  domainsOf(c: SpreadConstraint): EligibleDomains {
     const key = `${c.eligibility.key}\0${c.topologyKey}`;
-    let map = this.domains.get(key);
-    if (map === undefined) {
-      map = new Map();
+    let found = this.domains.get(key);
+    if (found === undefined) {
+      const map = new Map<string, string>();
       const e = c.eligibility;
       for (const node of this.nodes.values()) {
         if (!e.topologyKeys.every((k) => labelOf(node.labels, k) !== undefined)) continue;
@@ -288,20 +304,22 @@ export class SpreadIndex {
         }
         map.set(node.name, labelOf(node.labels, c.topologyKey) ?? '');
       }
-      this.domains.set(key, map);
+      found = { byNode: map, count: new Set(map.values()).size };
+      this.domains.set(key, found);
     }
-    return map;
+    return found;
   }
 
   private count(c: SpreadConstraint): SpreadCounts {
     const domains = this.domainsOf(c);
+    // Only domains that hold a matching pod are listed: a pass costs the matching pods, not
+    // the nodes, for each distinct constraint.
     const byDomain = new Map<string, number>();
-    for (const d of domains.values()) byDomain.set(d, 0);
     const members = new Map<string, SpreadPod[]>();
     // The scheduler counts nothing for a selector that restricts nothing (`{}`) or selects nothing.
     if (c.selector.kind === 'requirements' && c.selector.requirements.length > 0) {
       for (const p of this.candidates(c.namespace, c.selector)) {
-        const domain = domains.get(p.nodeName);
+        const domain = domains.byNode.get(p.nodeName);
         if (domain === undefined || !selectorMatches(c.selector, p.labels)) continue;
         byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
         let list = members.get(domain);
@@ -309,9 +327,9 @@ export class SpreadIndex {
         list.push(p);
       }
     }
-    let min: number | undefined;
+    let min: number | undefined = domains.count > byDomain.size ? 0 : undefined;
     for (const n of byDomain.values()) if (min === undefined || n < min) min = n;
-    return { byDomain, members, min };
+    return { byDomain, domains: domains.count, members, min };
   }
 
   /** The pods of a namespace a selector may match: narrowed by its anchor where it has one. */

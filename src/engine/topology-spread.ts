@@ -115,7 +115,12 @@ export interface OverDomain {
   readonly excess: readonly SpreadPod[];
   /** The keys of the excess pods. */
   readonly excessKeys: ReadonlySet<string>;
+  /** What every excess pod's violation says: written once per domain, not once per pod. */
+  readonly message: string;
 }
+
+/** How many excess pods a message names before it says how many more there are. */
+const NAMED_EXCESS = 10;
 
 /**
  * Which of a domain's pods are its excess: pods that carry the constraint themselves come
@@ -139,7 +144,13 @@ export function overDomains(index: SpreadIndex, c: SpreadConstraint): readonly O
     const members = [...(counts.members.get(domain) ?? [])].sort(excessOrder(c));
     const excess = members.slice(0, over);
     const excessKeys = new Set(excess.map((p) => p.key));
-    out.push({ domain, count, min, maxSkew: c.maxSkew, over, excess, excessKeys });
+    const named = excess.slice(0, NAMED_EXCESS).map((p) => p.key);
+    const more = excess.length > NAMED_EXCESS ? ` and ${excess.length - NAMED_EXCESS} more` : '';
+    const message =
+      `topologySpreadConstraints[${c.index}] (${c.topologyKey}): domain ${domain} holds ` +
+      `${count} matching pods, the least-loaded ${min}, maxSkew ${c.maxSkew}: ` +
+      `${over} over; the excess: ${named.join(', ')}${more}`;
+    out.push({ domain, count, min, maxSkew: c.maxSkew, over, excess, excessKeys, message });
   }
   return out.sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
 }
@@ -178,6 +189,9 @@ export type SpreadVerdict =
  * that judging every pod costs a few look-ups once each constraint is counted.
  */
 export class SpreadJudge {
+  /** By constraint object: the pods of one template share theirs (SpreadRulesCache). */
+  private readonly overByObject = new Map<SpreadConstraint, ReadonlyMap<string, OverDomain>>();
+  /** By what decides the result, for constraints that are equal but not shared. */
   private readonly over = new Map<string, ReadonlyMap<string, OverDomain>>();
 
   readonly index: SpreadIndex;
@@ -188,12 +202,15 @@ export class SpreadJudge {
 
   /** Over domains of a constraint, by domain. */
   overByDomain(c: SpreadConstraint): ReadonlyMap<string, OverDomain> {
+    const known = this.overByObject.get(c);
+    if (known !== undefined) return known;
     const key = `${c.groupKey}\0${c.maxSkew}\0${c.minDomains}`;
     let map = this.over.get(key);
     if (map === undefined) {
       map = new Map(overDomains(this.index, c).map((o) => [o.domain, o]));
       this.over.set(key, map);
     }
+    this.overByObject.set(c, map);
     return map;
   }
 
@@ -226,10 +243,7 @@ export class SpreadJudge {
         topologyKey: c.topologyKey,
         domain,
         over,
-        message:
-          `topologySpreadConstraints[${c.index}] (${c.topologyKey}): domain ${domain} holds ` +
-          `${over.count} matching pods, the least-loaded ${over.min}, maxSkew ${over.maxSkew}: ` +
-          `${over.over} over; the excess: ${over.excess.map((p) => p.key).join(', ')}`,
+        message: over.message,
       });
     }
     const score = this.score(pod, nodeLabels);

@@ -20,7 +20,7 @@ import { compileSpreadRules, spreadSubjectOf } from '../../../src/engine/spread-
 import { spreadFilter } from '../../../src/engine/topology-spread.ts';
 import { HOSTNAME, ZONE, judgeAll, node, pod } from './spread-world.ts';
 
-const RUNS = 600;
+const RUNS = Number(process.env['SPREAD_RUNS'] ?? 600);
 const NODE_NAMES = ['n0', 'n1', 'n2', 'n3', 'n4'] as const;
 const NAMESPACES = ['ns-a', 'ns-b'] as const;
 
