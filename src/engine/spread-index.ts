@@ -230,8 +230,6 @@ export interface SpreadCounts {
   readonly byDomain: ReadonlyMap<string, number>;
   /** How many eligible domains there are, empty ones included. */
   readonly domains: number;
-  /** The matching pods of each domain, in index order. */
-  readonly members: ReadonlyMap<string, readonly SpreadPod[]>;
   /** The smallest count over every eligible domain (0 when one is empty); undefined: no domain. */
   readonly min: number | undefined;
 }
@@ -315,30 +313,61 @@ export class SpreadIndex {
     // Only domains that hold a matching pod are listed: a pass costs the matching pods, not
     // the nodes, for each distinct constraint.
     const byDomain = new Map<string, number>();
-    const members = new Map<string, SpreadPod[]>();
-    // The scheduler counts nothing for a selector that restricts nothing (`{}`) or selects nothing.
-    if (c.selector.kind === 'requirements' && c.selector.requirements.length > 0) {
-      for (const p of this.candidates(c.namespace, c.selector)) {
-        const domain = domains.byNode.get(p.nodeName);
-        if (domain === undefined || !selectorMatches(c.selector, p.labels)) continue;
-        byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
-        let list = members.get(domain);
-        if (list === undefined) members.set(domain, (list = []));
-        list.push(p);
-      }
-    }
+    this.eachCounted(c, domains, (_, domain) => {
+      byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
+    });
     let min: number | undefined = domains.count > byDomain.size ? 0 : undefined;
     for (const n of byDomain.values()) if (min === undefined || n < min) min = n;
-    return { byDomain, domains: domains.count, members, min };
+    return { byDomain, domains: domains.count, min };
   }
 
-  /** The pods of a namespace a selector may match: narrowed by its anchor where it has one. */
+  /** The pods a constraint counts in each of the given domains, in index order. */
+  membersIn(c: SpreadConstraint, domains: ReadonlySet<string>): Map<string, SpreadPod[]> {
+    const out = new Map<string, SpreadPod[]>();
+    this.eachCounted(c, this.domainsOf(c), (p, d) => {
+      if (!domains.has(d)) return;
+      let list = out.get(d);
+      if (list === undefined) out.set(d, (list = []));
+      list.push(p);
+    });
+    return out;
+  }
+
+  /** Calls `f` with every pod the constraint counts, and its domain. */
+  private eachCounted(
+    c: SpreadConstraint,
+    domains: EligibleDomains,
+    f: (pod: SpreadPod, domain: string) => void,
+  ): void {
+    // The scheduler counts nothing for a selector that restricts nothing (`{}`) or selects nothing.
+    if (c.selector.kind !== 'requirements' || c.selector.requirements.length === 0) return;
+    for (const p of this.candidates(c.namespace, c.selector)) {
+      const domain = domains.byNode.get(p.nodeName);
+      if (domain !== undefined && selectorMatches(c.selector, p.labels)) f(p, domain);
+    }
+  }
+
+  /**
+   * The pods of a namespace a selector may match: those with the value of its narrowest In
+   * requirement (the fewest pods: an `app` shared by many workloads loses to a
+   * `pod-template-hash`), else those with the key of an Exists, else all.
+   */
   private candidates(namespace: string, selector: Selector): readonly SpreadPod[] {
+    if (selector.kind === 'nothing') return [];
+    let best: readonly SpreadPod[] | undefined;
+    for (const r of selector.requirements) {
+      if (r.operator !== 'In') continue;
+      const index = this.labelIndex(namespace, r.key);
+      const found =
+        r.values.length === 1
+          ? (index.get(r.values[0] ?? '') ?? [])
+          : r.values.flatMap((v) => index.get(v) ?? []);
+      if (best === undefined || found.length < best.length) best = found;
+    }
+    if (best !== undefined) return best;
     const anchor = selectorAnchor(selector);
-    if (anchor.kind === 'none') return this.byNamespace.get(namespace) ?? [];
-    const index = this.labelIndex(namespace, anchor.key);
-    if (anchor.kind === 'key') return [...index.values()].flat();
-    return anchor.values.flatMap((v) => index.get(v) ?? []);
+    if (anchor.kind === 'key') return [...this.labelIndex(namespace, anchor.key).values()].flat();
+    return this.byNamespace.get(namespace) ?? [];
   }
 
   private labelIndex(namespace: string, key: string): Map<string, SpreadPod[]> {

@@ -127,10 +127,13 @@ const NAMED_EXCESS = 10;
  * first (they are the ones the rule binds), then by key from the last: so the choice is
  * the same on every pass, whatever order the pods were listed in.
  */
-export function excessOrder(c: SpreadConstraint): (a: SpreadPod, b: SpreadPod) => number {
+export function excessOrder(pods: readonly SpreadPod[], c: SpreadConstraint): SpreadPod[] {
   const carries = (p: SpreadPod): number =>
     p.rules.hard.some((h) => h.groupKey === c.groupKey) ? 0 : 1;
-  return (a, b) => carries(a) - carries(b) || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0);
+  return pods
+    .map((pod) => ({ pod, rank: carries(pod) }))
+    .sort((a, b) => a.rank - b.rank || (a.pod.key < b.pod.key ? 1 : a.pod.key > b.pod.key ? -1 : 0))
+    .map((x) => x.pod);
 }
 
 /** Every over domain of one DoNotSchedule constraint. */
@@ -138,10 +141,15 @@ export function overDomains(index: SpreadIndex, c: SpreadConstraint): readonly O
   const counts = index.counts(c);
   const min = globalMinimum(counts, c.minDomains);
   const out: OverDomain[] = [];
-  for (const [domain, count] of counts.byDomain) {
+  const overIn = new Set<string>();
+  for (const [domain, count] of counts.byDomain) if (count - min > c.maxSkew) overIn.add(domain);
+  if (overIn.size === 0) return out;
+  // One pass over the counted pods collects the members of every over domain.
+  const membersByDomain = index.membersIn(c, overIn);
+  for (const domain of overIn) {
+    const count = counts.byDomain.get(domain) ?? 0;
     const over = count - min - c.maxSkew;
-    if (over <= 0) continue;
-    const members = [...(counts.members.get(domain) ?? [])].sort(excessOrder(c));
+    const members = excessOrder(membersByDomain.get(domain) ?? [], c);
     const excess = members.slice(0, over);
     const excessKeys = new Set(excess.map((p) => p.key));
     const named = excess.slice(0, NAMED_EXCESS).map((p) => p.key);
@@ -184,6 +192,11 @@ export type SpreadVerdict =
       readonly score: SpreadScore;
     };
 
+const NO_CONSTRAINTS: SpreadVerdict = Object.freeze({
+  kind: 'ok',
+  score: Object.freeze({ satisfied: 0, total: 0, excess: 0 }),
+});
+
 /**
  * Remembers the over domains of each distinct constraint across the pods of one pass, so
  * that judging every pod costs a few look-ups once each constraint is counted.
@@ -216,6 +229,7 @@ export class SpreadJudge {
 
   /** The topology spread verdict of a bound pod held by the index. */
   judge(pod: SpreadPod): SpreadVerdict {
+    if (pod.rules.hard.length === 0 && pod.rules.soft.length === 0) return NO_CONSTRAINTS;
     const node = this.index.node(pod.nodeName);
     const nodeLabels = node?.labels ?? {};
     const violations: SpreadViolation[] = [];
