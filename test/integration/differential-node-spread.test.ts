@@ -59,7 +59,7 @@ import {
 import {
   container,
   containers,
-  createNodes,
+  openRun,
   HOLD,
   MARK,
   podPath,
@@ -426,20 +426,13 @@ void test(
   { timeout: 10 * 60_000 },
   async (t) => {
     const c = await cluster();
-    const api = new KubeApi(c.kubeconfigPath);
-    const run = `dns-${randomBytes(2).toString('hex')}`;
-    const nodes = Array.from({ length: NODES }, (_, i) => `${run}-${i}`);
+    const { api, run, nodes, made } = await openRun(t, c.kubeconfigPath, 'dns', NODES);
     const zones = ['z1', 'z2', 'z3'].map((z) => `${run}-${z}`);
     const seedText = `seed ${SEED} (DIFFERENTIAL_SEED=${SEED})`;
     t.diagnostic(`${seedText}, run ${run}, ${ROUNDS} worlds`);
 
     const blockers = `${run}-blockers`;
-    const made: string[] = [blockers];
-    t.after(async () => {
-      await removeNamespaces(api, made);
-      await Promise.all(nodes.map((n) => api.request(HttpMethod.DELETE, `/api/v1/nodes/${n}`)));
-    });
-    await createNodes(api, nodes, run);
+    made.push(blockers);
     await namespaceReady(api, blockers, run);
     await placeBlockers(api, blockers, nodes);
 

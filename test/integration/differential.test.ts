@@ -84,7 +84,7 @@ import {
 } from './differential/worlds.ts';
 import {
   containers,
-  createNodes,
+  openRun,
   HOLD,
   MARK,
   podPath,
@@ -372,18 +372,9 @@ void test(
   { timeout: 15 * 60_000 },
   async (t) => {
     const c = await cluster();
-    const api = new KubeApi(c.kubeconfigPath);
-    const run = `diff-${randomBytes(2).toString('hex')}`;
-    const nodes = Array.from({ length: NODES }, (_, i) => `${run}-${i}`);
+    const { api, run, nodes, made } = await openRun(t, c.kubeconfigPath, 'diff', NODES);
     const seedText = `seed ${SEED} (DIFFERENTIAL_SEED=${SEED})`;
     t.diagnostic(`${seedText}, run ${run}, random rounds ${ROUND_NUMBERS.join(',')}`);
-
-    const made: string[] = [];
-    t.after(async () => {
-      await removeNamespaces(api, made);
-      await Promise.all(nodes.map((n) => api.request(HttpMethod.DELETE, `/api/v1/nodes/${n}`)));
-    });
-    await createNodes(api, nodes, run);
 
     const names = (round: string): WorldNames => ({
       prefix: `${run}-${round}`,

@@ -2,7 +2,9 @@
 // condition with a deadline, and removing a world's namespaces with their pods at once.
 import { fakeNodeManifest } from '../../cluster/fake-node.ts';
 import { readVersions } from '../../cluster/paths.ts';
-import { HttpMethod, type KubeApi } from './kube.ts';
+import { randomBytes } from 'node:crypto';
+
+import { HttpMethod, KubeApi } from './kube.ts';
 import { deletePodNow, type PodJson } from './verdicts.ts';
 
 /** On the run's nodes and namespaces: how cleanup finds them. Pods carry no extra label. */
@@ -90,4 +92,36 @@ export async function removeNamespaces(api: KubeApi, namespaces: readonly string
     await Promise.all(pods.map((p) => deletePodNow(api, ns, p.metadata.name)));
     await api.request(HttpMethod.DELETE, `/api/v1/namespaces/${ns}`);
   }
+}
+
+/** A differential run: its API client, its own nodes, and the namespaces it made. */
+export interface DifferentialRun {
+  readonly api: KubeApi;
+  /** Unique to the run: the prefix of its nodes and namespaces. */
+  readonly run: string;
+  readonly nodes: readonly string[];
+  /** Namespaces to remove when the test ends: push each one as it is created. */
+  readonly made: string[];
+}
+
+/**
+ * Opens a run on the test cluster: `count` fresh nodes named `<prefix>-<hex>-<i>`, Ready,
+ * removed with every namespace in `made` when the test ends.
+ */
+export async function openRun(
+  t: { after: (f: () => Promise<void>) => void },
+  kubeconfigPath: string,
+  prefix: string,
+  count: number,
+): Promise<DifferentialRun> {
+  const api = new KubeApi(kubeconfigPath);
+  const run = `${prefix}-${randomBytes(2).toString('hex')}`;
+  const nodes = Array.from({ length: count }, (_, i) => `${run}-${i}`);
+  const made: string[] = [];
+  t.after(async () => {
+    await removeNamespaces(api, made);
+    await Promise.all(nodes.map((n) => api.request(HttpMethod.DELETE, `/api/v1/nodes/${n}`)));
+  });
+  await createNodes(api, nodes, run);
+  return { api, run, nodes, made };
 }
