@@ -6,7 +6,10 @@
 # rollout budgets 5 and 50: 40-60 minutes). Arguments go to the engine
 # bench; BENCH_AUDIT=0 skips the audit-pass run and BENCH_AUDIT_ARGS passes flags to it;
 # BENCH_OPERATOR=0 skips the operator run and BENCH_OPERATOR_ARGS passes flags to it
-# (e.g. "--nodes 100 --pods 2000").
+# (e.g. "--nodes 100 --pods 2000"). Before the operator, the audit CLI end to end at 200/4,000,
+# 1,000/30,000 and 5,000/150,000 with the descheduler beside it (bench/cli.bench.ts, which
+# builds the descheduler harness of bench/peers once); BENCH_CLI=0 skips it, BENCH_CLI_ARGS
+# passes flags to it (e.g. "--peer-sizes none": the descheduler takes minutes at 150,000 pods).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/node --expose-gc bench/engine.bench.ts "$@"
@@ -16,6 +19,10 @@ if [ "${BENCH_AUDIT:-1}" != 0 ]; then
 fi
 if [ "${BENCH_ROLLOUT:-1}" != 0 ]; then
   bash hack/node bench/rollout-sim.bench.ts
+fi
+if [ "${BENCH_CLI:-1}" != 0 ]; then
+  # shellcheck disable=SC2086 # word splitting of the flags is intended
+  bash hack/node bench/cli.bench.ts ${BENCH_CLI_ARGS:-}
 fi
 if [ "${BENCH_OPERATOR:-1}" != 0 ]; then
   # shellcheck disable=SC2086 # word splitting of the flags is intended

@@ -3,6 +3,8 @@ import type { Namespace, Node, Pod } from '../api/core.ts';
 import type { PlacementException } from '../api/exception.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
+import { trimNamespace, trimNode, trimPod } from '../kube/transforms.ts';
+import { JsonSyntaxError, lineAndColumn, readJsonList } from './json-list.ts';
 
 /** Input that cannot be read: the message names the file, the object and the field. */
 export class InputError extends Error {
@@ -27,61 +29,143 @@ type JsonObject = { [key: string]: Json };
 const isObject = (v: unknown): v is JsonObject =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Reads a Kubernetes `List` (JSON or YAML) into a snapshot, or throws InputError. */
-export function parseList(text: string, file: string): ClusterSnapshot {
+/** What the CLI judges: the engine's snapshot, built one item at a time. */
+interface Collected {
+  nodes: Node[];
+  namespaces: Namespace[];
+  pods: Pod[];
+  policies: PlacementPolicy[];
+  workloads: WorkloadObject[];
+  exceptions: PlacementException[];
+}
+
+/**
+ * Reads a Kubernetes `List` into a snapshot, or throws InputError. JSON (what `kubectl get -o
+ * json` prints) is read item by item, each item kept in the trimmed form the operator's caches
+ * hold; YAML may hold several documents, each a List, whose items are read together.
+ */
+export function parseList(input: string | Uint8Array, file: string): ClusterSnapshot {
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  const text = (): string => (typeof input === 'string' ? input : Buffer.from(bytes).toString());
+  const snapshot = emptySnapshot();
+  if (!startsAsJson(bytes)) {
+    readYaml(text(), file, snapshot);
+    return snapshot;
+  }
+  const jsonProblem = readJson(bytes, file, snapshot);
+  if (jsonProblem === undefined) return snapshot;
+  // YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a
+  // List all the same. When YAML cannot read it either, the JSON error (with its line and
+  // column) is the one that helps.
+  const asYaml = emptySnapshot();
+  try {
+    readYaml(text(), file, asYaml);
+  } catch {
+    throw jsonProblem;
+  }
+  return asYaml;
+}
+
+const emptySnapshot = (): Collected => ({
+  nodes: [],
+  namespaces: [],
+  pods: [],
+  policies: [],
+  workloads: [],
+  exceptions: [],
+});
+
+/** 3 when the bytes start with a UTF-8 byte order mark, else 0. */
+const bomLength = (bytes: Uint8Array): number =>
+  bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+
+/** JSON starts with `{` (after white space and a byte order mark); YAML Lists start otherwise. */
+function startsAsJson(bytes: Uint8Array): boolean {
+  let i = bomLength(bytes);
+  while (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09) i++;
+  return bytes[i] === 0x7b;
+}
+
+/** Reads JSON into `snapshot`; a syntax error is returned (not thrown) so YAML can try. */
+function readJson(bytes: Uint8Array, file: string, snapshot: Collected): InputError | undefined {
+  const body = bytes.subarray(bomLength(bytes));
+  let read;
+  try {
+    read = readJsonList(body, (item, i) => {
+      addItem(snapshot, item, `${file}: items[${i}]`);
+    });
+  } catch (err) {
+    if (!(err instanceof JsonSyntaxError)) throw err;
+    const { line, column } = lineAndColumn(body, err.offset);
+    return new InputError(
+      `${file}: not valid JSON or YAML: ${err.message} at line ${line} column ${column}${err.item === undefined ? '' : ` (in items[${err.item}])`}`,
+    );
+  }
+  checkList(read.members, read.hasItems, file);
+  return undefined;
+}
+
+function readYaml(text: string, file: string, snapshot: Collected): void {
   const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
-  const first = docs[0];
-  if (first === undefined)
+  if (docs.length === 0)
     throw new InputError(`${file}: no document found; expected a Kubernetes List`);
-  if (docs.length > 1)
-    throw new InputError(`${file}: ${docs.length} documents found; expected one Kubernetes List`);
-  const problem = first.errors[0];
-  if (problem !== undefined) {
-    throw new InputError(
-      `${file}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
-    );
-  }
-  const list: unknown = first.toJS();
-  if (
-    !isObject(list) ||
-    typeof list.kind !== 'string' ||
-    !list.kind.endsWith('List') ||
-    !Array.isArray(list.items)
-  ) {
-    const kind = isObject(list) && typeof list.kind === 'string' ? `kind ${list.kind}` : 'no kind';
-    throw new InputError(`${file}: expected a Kubernetes List with items, found ${kind}`);
-  }
-  const snapshot = {
-    nodes: [] as Node[],
-    namespaces: [] as Namespace[],
-    pods: [] as Pod[],
-    policies: [] as PlacementPolicy[],
-    workloads: [] as WorkloadObject[],
-    exceptions: [] as PlacementException[],
-  };
-  list.items.forEach((item, i) => {
-    const where = `${file}: items[${i}]`;
-    if (!isObject(item)) throw new InputError(`${where}: not an object`);
-    const kind = item.kind;
-    if (typeof kind !== 'string' || kind === '') throw new InputError(`${where}: kind is missing`);
-    const meta = readMeta(
-      item,
-      `${where} (${kind})`,
-      kind === 'Pod' ||
-        kind === 'PlacementPolicy' ||
-        kind === 'PlacementException' ||
-        WORKLOAD_KINDS.has(kind),
-    );
-    const name = `${where} (${kind} ${meta.namespace === undefined ? '' : `${meta.namespace}/`}${meta.name})`;
-    if (kind === 'Node') snapshot.nodes.push(item as unknown as Node);
-    else if (kind === 'Namespace') snapshot.namespaces.push(item as unknown as Namespace);
-    else if (kind === 'Pod') snapshot.pods.push(readPod(item, name));
-    else if (kind === 'PlacementPolicy' || kind === 'ClusterPlacementPolicy')
-      snapshot.policies.push(readPolicy(item, name));
-    else if (kind === 'PlacementException') snapshot.exceptions.push(readException(item, name));
-    else if (WORKLOAD_KINDS.has(kind)) snapshot.workloads.push(item as unknown as WorkloadObject);
+  docs.forEach((doc, d) => {
+    const where = docs.length === 1 ? file : `${file}: document ${d + 1}`;
+    const problem = doc.errors[0];
+    if (problem !== undefined) {
+      throw new InputError(
+        `${where}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
+      );
+    }
+    const list: unknown = doc.toJS();
+    const items = isObject(list) ? list.items : undefined;
+    checkList(isObject(list) ? list : {}, Array.isArray(items), where);
+    (items as Json[]).forEach((item, i) => {
+      addItem(snapshot, item, `${where}: items[${i}]`);
+    });
   });
-  return snapshot;
+}
+
+/** A List: a kind ending in `List` and an items array. */
+function checkList(
+  list: JsonObject | Record<string, unknown>,
+  hasItems: boolean,
+  where: string,
+): void {
+  const kind = list['kind'];
+  if (typeof kind !== 'string' || !kind.endsWith('List') || !hasItems) {
+    const found = typeof kind === 'string' ? `kind ${kind}` : 'no kind';
+    throw new InputError(`${where}: expected a Kubernetes List with items, found ${found}`);
+  }
+}
+
+/** Checks one item and adds it, trimmed to what the engine reads, to the snapshot. */
+function addItem(snapshot: Collected, item: unknown, where: string): void {
+  if (!isObject(item)) throw new InputError(`${where}: not an object`);
+  const kind = item.kind;
+  if (typeof kind !== 'string' || kind === '') throw new InputError(`${where}: kind is missing`);
+  const meta = readMeta(
+    item,
+    `${where} (${kind})`,
+    kind === 'Pod' ||
+      kind === 'PlacementPolicy' ||
+      kind === 'PlacementException' ||
+      WORKLOAD_KINDS.has(kind),
+  );
+  const name = `${where} (${kind} ${meta.namespace === undefined ? '' : `${meta.namespace}/`}${meta.name})`;
+  if (kind === 'Node') snapshot.nodes.push(trimmed(trimNode(item), name));
+  else if (kind === 'Namespace') snapshot.namespaces.push(trimmed(trimNamespace(item), name));
+  else if (kind === 'Pod') snapshot.pods.push(trimmed(trimPod(readPod(item, name)), name));
+  else if (kind === 'PlacementPolicy' || kind === 'ClusterPlacementPolicy')
+    snapshot.policies.push(readPolicy(item, name));
+  else if (kind === 'PlacementException') snapshot.exceptions.push(readException(item, name));
+  else if (WORKLOAD_KINDS.has(kind)) snapshot.workloads.push(item as unknown as WorkloadObject);
+}
+
+/** The trimmed object; readMeta has checked what trimming needs, so this cannot be absent. */
+function trimmed<T>(value: T | undefined, where: string): T {
+  if (value === undefined) throw new InputError(`${where}: metadata is incomplete`);
+  return value;
 }
 
 /** Checks metadata: a name, string labels; namespaced kinds default to `default` as kubectl does. */

@@ -17,7 +17,10 @@
  * that a policy with required terms could target is judged by its own terms only, and one
  * line on stderr says how many pods that was and which resources to add to the `kubectl
  * get`. When no pod at all could be judged against the policies, the answer would say
- * nothing about them: exit 2 rather than an answer that looks complete.
+ * nothing about them: exit 2 rather than an answer that looks complete. Likewise a pod whose
+ * node is not in the input is not judged (its node's labels are unknown, so every verdict on
+ * it would be a guess): one line on stderr says how many, and a List with such pods but no
+ * Node at all exits 2.
  *
  * Exit status: 0 no violation, 1 violations found, 2 input that could not be read (or that
  * lacks the workloads of every pod the policies could judge).
@@ -26,7 +29,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
-import { EXACT_GET, missingWorkloads } from './missing.ts';
+import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
 import { reportJson, reportTable } from './report.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
@@ -41,8 +44,10 @@ Policies judge a pod only when its workload is in the input; the exact answer co
   ${EXACT_GET} \\
     | kubectl-placement audit -f -
 
+Pods whose node is not in the input are not judged (one line on stderr says so).
+
 Exit status: 0 no violation, 1 violations found, 2 input that could not be read (or
-without the workload of any pod the policies could judge).
+without the workload of any pod the policies could judge, or without any Node).
 `;
 
 export const EXIT = { ok: 0, violations: 1, badInput: 2 } as const;
@@ -50,7 +55,8 @@ export const EXIT = { ok: 0, violations: 1, badInput: 2 } as const;
 interface Io {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
-  readonly readFile: (path: string) => string;
+  /** The file's bytes (or text); `/dev/stdin` is standard input. */
+  readonly readFile: (path: string) => string | Uint8Array;
 }
 
 /** Runs the CLI with `args` (argv without node and script); returns the exit status. */
@@ -87,9 +93,9 @@ export function run(args: readonly string[], io: Io): number {
     return fail(`-o ${values.output}: output must be table or json`);
   }
   const label = file === '-' ? '<stdin>' : file;
-  let text: string;
+  let input: string | Uint8Array;
   try {
-    text = io.readFile(file === '-' ? '/dev/stdin' : file);
+    input = io.readFile(file === '-' ? '/dev/stdin' : file);
   } catch (err) {
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
     return fail(
@@ -98,7 +104,13 @@ export function run(args: readonly string[], io: Io): number {
   }
   let result;
   try {
-    result = auditSnapshot(parseList(text, label), { workloads: 'exact' });
+    const { snapshot, absent } = withoutAbsentNodes(parseList(input, label));
+    if (absent.length > 0) {
+      const noNode = snapshot.nodes.length === 0;
+      io.stderr(`kubectl-placement: ${label}: ${missingNodes(absent, noNode)}\n`);
+      if (noNode) return EXIT.badInput;
+    }
+    result = auditSnapshot(snapshot, { workloads: 'exact' });
   } catch (err) {
     if (err instanceof InputError) return fail(err.message);
     throw err;
@@ -125,6 +137,6 @@ if (import.meta.main) {
   process.exitCode = run(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
-    readFile: (p) => readFileSync(p === '/dev/stdin' ? 0 : p, 'utf8'),
+    readFile: (p) => readFileSync(p === '/dev/stdin' ? 0 : p),
   });
 }

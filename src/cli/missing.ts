@@ -1,4 +1,5 @@
-import type { UnresolvedPod } from '../engine/index.ts';
+import type { Pod } from '../api/core.ts';
+import { isPlaced, podKey, type ClusterSnapshot, type UnresolvedPod } from '../engine/index.ts';
 
 /** The workload kinds whose objects settle a pod's workload, as `kubectl get` names them. */
 const RESOURCES: readonly (readonly [string, string])[] = [
@@ -34,4 +35,31 @@ export function missingWorkloads(
     ? `the policies could judge no pod: the workloads of ${String(unresolved.length)} pod(s) are not in the input${example}`
     : `${String(unresolved.length)} pod(s) judged by their own terms only, without their policies: their workloads are not in the input${example}`;
   return `${what}; add ${add.join(',')} to the kubectl get, as in: ${EXACT_GET}`;
+}
+
+/** The snapshot without the pods bound to nodes it lacks, and those pods. */
+export function withoutAbsentNodes(snapshot: ClusterSnapshot): {
+  readonly snapshot: ClusterSnapshot;
+  readonly absent: readonly Pod[];
+} {
+  const nodes = new Set(snapshot.nodes.map((n) => n.metadata.name));
+  const absent = snapshot.pods.filter((p) => isPlaced(p) && !nodes.has(p.spec.nodeName ?? ''));
+  if (absent.length === 0) return { snapshot, absent };
+  const gone = new Set(absent);
+  return { snapshot: { ...snapshot, pods: snapshot.pods.filter((p) => !gone.has(p)) }, absent };
+}
+
+/**
+ * One line saying how many pods were not judged because their nodes are not in the input,
+ * with an example; `noNode`: the input holds no Node at all, so the run stops there. A pod
+ * is judged by its node's labels: without the node it would seem outside every domain.
+ */
+export function missingNodes(absent: readonly Pod[], noNode: boolean): string {
+  const first = absent[0];
+  const example =
+    first === undefined ? '' : ` (node ${first.spec.nodeName ?? ''}, for pod ${podKey(first)})`;
+  const what = noNode
+    ? `${absent.length} pod(s) are bound to nodes but the input has no Node${example}`
+    : `${absent.length} pod(s) not judged: their nodes are not in the input${example}`;
+  return `${what}; add nodes to the kubectl get, as in: ${EXACT_GET}`;
 }

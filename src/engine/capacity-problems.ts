@@ -6,7 +6,7 @@
  */
 import type { Labels, PodAffinityTerm } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
-import { capacityMessage, placeTogether, type CapacityTarget } from './capacity.ts';
+import { capacityMessage, placeTogether, type Capacity, type CapacityTarget } from './capacity.ts';
 import type { FeasibilityReads, FeasibilityTarget } from './feasibility.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import { resolvePolicyTerms, type WorkloadRef } from './policy.ts';
@@ -64,19 +64,11 @@ export function simulatedCluster(
   return new SimCluster(nodes, pods, namespaceLabels);
 }
 
-/**
- * Workloads whose policies ask required pod terms, placed together: reports, to each policy
- * whose terms refuse a pod, how many of the workload's pods can run.
- */
-export function capacityProblems(
+/** The workloads' pods as placeTogether takes them, and whether a policy asks terms of any. */
+function capacityTargets(
   targets: readonly FeasibilityTarget[],
-  index: TopologyIndex,
-  nodes: readonly NodeFacts[],
-  namespaceLabels: (ns: string) => Labels,
   skip: (w: WorkloadRef) => boolean,
-  report: (ref: PolicyRef, message: string) => void,
-  reads: FeasibilityReads,
-): void {
+): { chosen: { input: FeasibilityTarget; target: CapacityTarget }[]; asked: boolean } {
   const chosen: { input: FeasibilityTarget; target: CapacityTarget }[] = [];
   let asked = false;
   for (const t of targets) {
@@ -95,25 +87,66 @@ export function capacityProblems(
         ...(ours ? {} : { keepRunning: true }),
       },
     });
-    for (const n of [...rules.affinity, ...rules.antiAffinity]) {
-      reads.lookedUp([n.term]);
-      reads.domainKeys.add(n.term.topologyKey);
-    }
   }
-  if (!asked) return;
-  // Other pods' anti-affinity and any node detail may change a count.
-  reads.nodeDetails = true;
-  reads.antiAffinityPods = true;
+  return { chosen, asked };
+}
+
+function placeChosen(
+  chosen: readonly { input: FeasibilityTarget; target: CapacityTarget }[],
+  index: TopologyIndex,
+  nodes: readonly NodeFacts[],
+  namespaceLabels: (ns: string) => Labels,
+): Capacity[] {
   const cluster = simulatedCluster(
     index,
     nodes,
     chosen.map((c) => c.input.workload),
     namespaceLabels,
   );
-  const results = placeTogether(
+  return placeTogether(
     cluster,
     chosen.map((c) => c.target),
   );
+}
+
+/**
+ * How many pods of each workload can run, as `capacityProblems` counts them (whether or
+ * not a policy asks terms of it): one entry per Deployment, StatefulSet or ReplicaSet
+ * with replicas, in the order given.
+ */
+export function workloadCapacities(
+  targets: readonly FeasibilityTarget[],
+  index: TopologyIndex,
+  nodes: readonly NodeFacts[],
+  namespaceLabels: (ns: string) => Labels,
+): Capacity[] {
+  return placeChosen(capacityTargets(targets, () => false).chosen, index, nodes, namespaceLabels);
+}
+
+/**
+ * Workloads whose policies ask required pod terms, placed together: reports, to each policy
+ * whose terms refuse a pod, how many of the workload's pods can run.
+ */
+export function capacityProblems(
+  targets: readonly FeasibilityTarget[],
+  index: TopologyIndex,
+  nodes: readonly NodeFacts[],
+  namespaceLabels: (ns: string) => Labels,
+  skip: (w: WorkloadRef) => boolean,
+  report: (ref: PolicyRef, message: string) => void,
+  reads: FeasibilityReads,
+): void {
+  const { chosen, asked } = capacityTargets(targets, skip);
+  for (const { target } of chosen)
+    for (const n of [...target.rules.affinity, ...target.rules.antiAffinity]) {
+      reads.lookedUp([n.term]);
+      reads.domainKeys.add(n.term.topologyKey);
+    }
+  if (!asked) return;
+  // Other pods' anti-affinity and any node detail may change a count.
+  reads.nodeDetails = true;
+  reads.antiAffinityPods = true;
+  const results = placeChosen(chosen, index, nodes, namespaceLabels);
   results.forEach((r, i) => {
     const input = chosen[i]?.input;
     if (input === undefined || r.placed >= r.replicas) return;

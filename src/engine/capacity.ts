@@ -6,7 +6,15 @@
  * round, so that a workload whose providers are themselves limited gets only the domains
  * they reach.
  */
-import { describeMisfits, type Misfit, type PodRules, type SimCluster } from './scheduling-sim.ts';
+import { labelOf } from './labels.ts';
+import type { NodeFacts } from './node-eligibility.ts';
+import {
+  describeMisfits,
+  type Misfit,
+  type Placement,
+  type PodRules,
+  type SimCluster,
+} from './scheduling-sim.ts';
 
 /** A workload whose pods are placed anew under `rules`. */
 export interface CapacityTarget {
@@ -23,6 +31,13 @@ export interface Capacity {
   readonly replicas: number;
   /** How many of its pods found a node. */
   readonly placed: number;
+  /**
+   * How many find a node when its first pod lands where the fewest can follow: with required
+   * self-affinity and no pod to meet it yet, the scheduler may put the first pod on any node
+   * that passes, and where it lands decides how many follow (`placed` counts the best node).
+   * Equal to `placed` when that choice does not matter.
+   */
+  readonly fewest: number;
   /** Why each node refused the first pod that found none (empty when all were placed). */
   readonly misfits: ReadonlyMap<string, Misfit>;
 }
@@ -46,13 +61,16 @@ export function placeTogether(cluster: SimCluster, targets: readonly CapacityTar
   }
   const placed = targets.map((t) => (t.keepRunning === true ? (kept.get(t.key) ?? 0) : 0));
   const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
+  const fewest = targets.map((): number => Infinity);
   // Round after round, each workload that still wants pods tries one more, until a round
   // places nothing: the scheduler retries unschedulable pods when the cluster changes.
   for (let progress = true; progress;) {
     progress = false;
     targets.forEach((t, i) => {
       if ((placed[i] ?? 0) >= t.replicas) return;
-      const result = cluster.place(t.rules, t.key, `${t.key}#${String(placed[i])}`);
+      const done = placed[i] ?? 0;
+      const { result, worst } = placeNext(cluster, t, done);
+      if (worst !== undefined) fewest[i] = Math.min(fewest[i] ?? Infinity, done + worst);
       if (result.kind === 'placed') {
         placed[i] = (placed[i] ?? 0) + 1;
         stuck[i] = null;
@@ -64,8 +82,69 @@ export function placeTogether(cluster: SimCluster, targets: readonly CapacityTar
     key: t.key,
     replicas: t.replicas,
     placed: placed[i] ?? 0,
+    fewest: Math.min(placed[i] ?? 0, fewest[i] ?? Infinity),
     misfits: (placed[i] ?? 0) < t.replicas ? (stuck[i] ?? new Map()) : new Map(),
   }));
+}
+
+/**
+ * Places the next pod of `t`. The first pod of a group (required self-affinity that no pod
+ * meets yet) goes on the node from which the most of its pods can follow, alone: nodes in the
+ * same domains for every topology key its terms read leave the same room, so one node of each
+ * set of domains is tried (a few per zone, not one per node). `worst` is how many follow
+ * from the worst such node, when there was a choice.
+ */
+function placeNext(
+  cluster: SimCluster,
+  t: CapacityTarget,
+  done: number,
+): { result: Placement; worst?: number } {
+  const key = `${t.key}#${String(done)}`;
+  const prepared = cluster.prepare(t.rules);
+  // Without affinity terms no pod follows another: any node that passes leaves the same room.
+  if (!prepared.firstOfGroup || t.rules.affinity.length === 0 || t.replicas - done < 2) {
+    return { result: cluster.place(t.rules, t.key, key, prepared) };
+  }
+  const keys = [
+    ...new Set([...t.rules.affinity, ...t.rules.antiAffinity].map((n) => n.term.topologyKey)),
+  ];
+  // A key every node has its own value of (the hostname) tells nodes apart by having it only:
+  // which node of such a one-node domain gets the first pod changes nothing else.
+  const ownDomain = new Set(
+    keys.filter((k) => {
+      const values = cluster.nodes.flatMap((n) => labelOf(n.labels, k) ?? []);
+      return new Set(values).size === values.length;
+    }),
+  );
+  const domainOf = (node: NodeFacts, k: string): string | null => {
+    const v = labelOf(node.labels, k);
+    return v === undefined ? null : ownDomain.has(k) ? '' : v;
+  };
+  const choices = new Map<string, NodeFacts>();
+  for (const node of cluster.nodes) {
+    if (prepared.misfit(node) !== null) continue;
+    const domains = JSON.stringify(keys.map((k) => domainOf(node, k)));
+    if (!choices.has(domains)) choices.set(domains, node);
+  }
+  if (choices.size < 2) return { result: cluster.place(t.rules, t.key, key, prepared) };
+  let best: { node: string; count: number } | undefined;
+  let worst = Infinity;
+  for (const node of choices.values()) {
+    const count = cluster.trying(() => {
+      let n = 0;
+      while (done + n < t.replicas) {
+        const at = `${t.key}#${String(done + n)}`;
+        const first = n === 0 ? node.name : undefined;
+        const r = cluster.place(t.rules, t.key, at, cluster.prepare(t.rules), first);
+        if (r.kind !== 'placed') break;
+        n++;
+      }
+      return n;
+    });
+    worst = Math.min(worst, count);
+    if (best === undefined || count > best.count) best = { node: node.name, count };
+  }
+  return { result: cluster.place(t.rules, t.key, key, prepared, best?.node), worst };
 }
 
 /** "at most N of M pods can run: ..." naming the rules that refuse the next pod. */

@@ -79,12 +79,10 @@ export class FeasibilityReads {
   /** Whether a node that went from `before` to `after` changes a domain count read. */
   domainsMoved(before: NodeFacts | undefined, after: NodeFacts | undefined): boolean {
     if (before === undefined || after === undefined) {
-      const node = before ?? after;
-      // A node with no label of a counted key is in no domain, unless its details counted.
-      if (node === undefined) return false;
-      return (
-        this.nodeDetails || [...this.domainKeys].some((k) => labelOf(node.labels, k) !== undefined)
-      );
+      // A node with a counted key adds to its domains; one without it takes any number of
+      // pods that the key's anti-affinity would cap (feasibility counts it as unbounded).
+      if (before === undefined && after === undefined) return false;
+      return this.nodeDetails || this.domainKeys.size > 0;
     }
     for (const key of this.domainKeys)
       if (labelOf(before.labels, key) !== labelOf(after.labels, key)) return true;
@@ -167,7 +165,8 @@ const unconstrained = (c: NodeConstraints): boolean =>
 
 /**
  * How many node domains a topology key has among the nodes a workload's pods may use,
- * counted once per key and per distinct set of constraints.
+ * counted once per key and per distinct set of constraints; Infinity when one of those
+ * nodes lacks the key.
  */
 function domainCounter(
   nodes: readonly NodeFacts[],
@@ -200,7 +199,11 @@ function domainCounter(
       if (!plain) reads.nodeDetails = true;
       eligible.set(signature, pool);
     }
-    n = new Set(pool.flatMap((node) => labelOf(node.labels, key) ?? [])).size;
+    // A node without the key is in no domain: anti-affinity on that key never refuses it, so
+    // it takes any number of pods.
+    n = pool.some((node) => labelOf(node.labels, key) === undefined)
+      ? Infinity
+      : new Set(pool.map((node) => labelOf(node.labels, key))).size;
     counts.set(countKey, n);
     reads.domainKeys.add(key);
     return n;

@@ -234,16 +234,22 @@ export class SimCluster {
   /**
    * Places one more pod with `rules` the way the scheduler would settle: on a node that
    * passes every filter, preferring the one with the fewest pods of the same owner (the
-   * default spreading score), then by name.
+   * default spreading score), then by name; or on `onto` alone, when given.
    */
-  place(rules: PodRules, owner: string | undefined, key: string): Placement {
-    const prepared = this.prepare(rules);
+  place(
+    rules: PodRules,
+    owner: string | undefined,
+    key: string,
+    prepared: PreparedPod = this.prepare(rules),
+    onto?: string,
+  ): Placement {
     const misfits = new Map<string, Misfit>();
     let best: NodeFacts | undefined;
     let bestCount = Infinity;
     const counts: ReadonlyMap<string, number> =
       owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
     for (const node of this.nodes) {
+      if (onto !== undefined && node.name !== onto) continue;
       const misfit = prepared.misfit(node);
       if (misfit !== null) {
         misfits.set(node.name, misfit);
@@ -288,7 +294,7 @@ export class PreparedPod {
   private readonly closed: ReadonlyMap<string, ReadonlyMap<string, Misfit>>;
   private readonly provided: readonly ReadonlySet<string>[];
   /** No pod anywhere meets its affinity and it meets its own: the first pod may go anywhere. */
-  private readonly firstOfGroup: boolean;
+  readonly firstOfGroup: boolean;
 
   constructor(
     rules: PodRules,

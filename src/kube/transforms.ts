@@ -27,7 +27,11 @@ type Loose<T> = { [K in keyof T]: T[K] | undefined };
 /** The object without its undefined values, so optional fields are absent, not undefined. */
 function compact<T extends object>(value: Loose<T>): T {
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = v;
+  // for-in, not Object.entries: no array per entry, for every cached object (150,000 pods).
+  for (const key in value) {
+    const v = value[key];
+    if (v !== undefined) out[key] = v;
+  }
   return out as T;
 }
 

@@ -21,11 +21,23 @@ import {
   workQueueListener,
   type Metrics,
 } from '../../src/metrics/index.ts';
+import {
+  ALERTS,
+  allPanels,
+  isRecord,
+  panelName,
+  readDashboard,
+  records,
+  rulesOf,
+  substitute,
+  targetsOf,
+  text,
+  type Rule,
+  type Target,
+} from './observability.ts';
 import { promtoolBinary } from './pinned.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DASHBOARD = join(ROOT, 'charts/placement-operator/files/dashboard.json');
-const ALERTS = join(ROOT, 'charts/placement-operator/files/alerts.yaml');
 const METRICS_DOC = join(ROOT, 'docs/metrics.md');
 const PROMTOOL = promtoolBinary();
 
@@ -53,18 +65,6 @@ async function promtool(args: readonly string[], stdin?: string): Promise<Run> {
     });
     child.stdin?.end(stdin ?? '');
   });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function records(value: unknown): Record<string, unknown>[] {
-  return Array.isArray(value) ? value.filter(isRecord) : [];
-}
-
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
 }
 
 // ---------------------------------------------------------------------- what we export
@@ -204,63 +204,6 @@ function promqlNames(expr: string): PromqlNames {
 
 // --------------------------------------------------------------------------- dashboard
 
-interface Target {
-  readonly panelId: number;
-  readonly panel: string;
-  readonly refId: string;
-  readonly expr: string;
-  readonly legendFormat: string;
-  readonly datasourceUid: string | undefined;
-}
-
-/** Panels at any depth (a collapsed row holds its panels in `panels`). */
-function allPanels(container: Record<string, unknown>): Record<string, unknown>[] {
-  return records(container['panels']).flatMap((panel) => [panel, ...allPanels(panel)]);
-}
-
-function panelName(panel: Record<string, unknown>): string {
-  return `panel ${String(panel['id'])} "${text(panel['title']) ?? ''}"`;
-}
-
-function targetsOf(dashboard: Record<string, unknown>): Target[] {
-  return allPanels(dashboard).flatMap((panel) =>
-    records(panel['targets']).map((target) => {
-      const datasource = target['datasource'];
-      return {
-        panelId: typeof panel['id'] === 'number' ? panel['id'] : -1,
-        panel: panelName(panel),
-        refId: text(target['refId']) ?? '?',
-        expr: text(target['expr']) ?? '',
-        legendFormat: text(target['legendFormat']) ?? '',
-        datasourceUid: isRecord(datasource) ? text(datasource['uid']) : undefined,
-      };
-    }),
-  );
-}
-
-/** Grafana's interval variables, as a dashboard would see them at a 30s scrape interval. */
-const BUILTIN_VARIABLES: Readonly<Record<string, string>> = {
-  __rate_interval: '2m',
-  __interval: '30s',
-  __range: '6h',
-  __range_s: '21600',
-};
-
-/**
- * The expression Prometheus would receive: built-in intervals filled in, the datasource gone,
- * the dashboard's own variables (used in regex matchers) replaced by `.*`.
- */
-function substitute(expr: string, variables: ReadonlySet<string>): string {
-  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => {
-    const name = braced ?? bare ?? '';
-    const builtin = BUILTIN_VARIABLES[name];
-    if (builtin !== undefined) return builtin;
-    if (name === 'datasource') return '';
-    if (variables.has(name)) return '.*';
-    throw new Error(`unknown dashboard variable ${whole} in ${expr}`);
-  });
-}
-
 interface GridPos {
   readonly x: number;
   readonly y: number;
@@ -284,27 +227,6 @@ function gridPos(panel: Record<string, unknown>): GridPos {
 
 // ---------------------------------------------------------------------------- rules
 
-interface Rule {
-  readonly name: string;
-  readonly expr: string;
-  readonly for: string | undefined;
-  readonly labels: Readonly<Record<string, unknown>>;
-  readonly annotations: Readonly<Record<string, unknown>>;
-}
-
-function rulesOf(file: unknown): Rule[] {
-  assert.ok(isRecord(file), 'alerts.yaml is a mapping');
-  return records(file['groups']).flatMap((group) =>
-    records(group['rules']).map((rule) => ({
-      name: text(rule['alert']) ?? text(rule['record']) ?? '?',
-      expr: text(rule['expr']) ?? '',
-      for: text(rule['for']),
-      labels: isRecord(rule['labels']) ? rule['labels'] : {},
-      annotations: isRecord(rule['annotations']) ? rule['annotations'] : {},
-    })),
-  );
-}
-
 // ------------------------------------------------------------------------------- tests
 
 let dir = '';
@@ -319,15 +241,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'placement-observability-'));
   metrics = populatedMetrics();
   exports = await exported(metrics);
-  const parsed: unknown = JSON.parse(await readFile(DASHBOARD, 'utf8'));
-  assert.ok(isRecord(parsed), 'dashboard.json is an object');
-  dashboard = parsed;
-  const templating = dashboard['templating'];
-  variables = new Set(
-    records(isRecord(templating) ? templating['list'] : undefined).flatMap(
-      (v) => text(v['name']) ?? [],
-    ),
-  );
+  ({ dashboard, variables } = readDashboard());
   targets = targetsOf(dashboard);
   rules = rulesOf(parse(await readFile(ALERTS, 'utf8')));
 });
@@ -474,7 +388,8 @@ const alertTests = [
               summary: 'Pods break the required affinity rules of PlacementPolicy/shop/spread-web',
               description:
                 '3 running pod(s) have broken a required podAffinity / podAntiAffinity rule ' +
-                'of PlacementPolicy/shop/spread-web for 15 minutes. Affinity is ' +
+                "of PlacementPolicy/shop/spread-web for the alert's whole `for` (the chart's " +
+                'metrics.prometheusRule.violationsFor, 15m by default). Affinity is ' +
                 'IgnoredDuringExecution: a label change on a pod, node or namespace moved ' +
                 'them out of compliance after scheduling. See which pods with `kubectl get ' +
                 'nodes,pods,namespaces,placementpolicies,clusterplacementpolicies,deployments,' +

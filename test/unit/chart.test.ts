@@ -153,6 +153,7 @@ interface PrometheusRule extends Manifest {
         readonly alert?: string;
         readonly record?: string;
         readonly expr: string;
+        readonly for?: string;
       }[];
     }[];
   };
@@ -619,6 +620,22 @@ void describe('monitoring objects (all-features values)', () => {
     }
   });
 
+  void test('metrics.prometheusRule.violationsFor sets the for of PlacementViolations only', () => {
+    const fromFile = parse(
+      readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8'),
+    ) as PrometheusRule['spec'];
+    const rule = only(
+      render({ valuesFiles: [ALL_FEATURES], set: ['metrics.prometheusRule.violationsFor=5s'] }),
+      'PrometheusRule',
+    ) as PrometheusRule;
+    const forOf = (spec: PrometheusRule['spec']) =>
+      spec.groups.flatMap((g) => g.rules.map((r) => [r.alert ?? r.record, r.for]));
+    assert.deepEqual(
+      forOf(rule.spec),
+      forOf(fromFile).map(([name, d]) => [name, name === 'PlacementViolations' ? '5s' : d]),
+    );
+  });
+
   void test('Grafana dashboard ConfigMap: grafana_dashboard "1" and the JSON of files/dashboard.json', (t) => {
     const cm = only(objects, 'ConfigMap', '-dashboard') as ConfigMap;
     assert.equal(cm.metadata.labels?.['grafana_dashboard'], '1');
@@ -887,6 +904,11 @@ const BAD_VALUES: readonly BadValues[] = [
     name: 'resyncInterval with two units',
     set: ['resyncInterval=1h30m'],
     message: /at '\/resyncInterval': '1h30m' does not match pattern/,
+  },
+  {
+    name: 'metrics.prometheusRule.violationsFor not a duration',
+    set: ['metrics.prometheusRule.violationsFor=soon'],
+    message: /at '\/metrics\/prometheusRule\/violationsFor': 'soon' does not match pattern/,
   },
   {
     name: 'metrics.port privileged',

@@ -84,6 +84,24 @@ export class KubeApi {
   }
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` every `pollMs` until it gives a value; past `timeoutMs` fails, naming `what`. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  pollMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await sleep(pollMs);
+  }
+}
+
 export function statusMessage(body: unknown): string {
   if (typeof body === 'object' && body !== null && 'message' in body) {
     return String(body.message);

@@ -4,7 +4,7 @@ import { fakeNodeManifest } from '../../cluster/fake-node.ts';
 import { readVersions } from '../../cluster/paths.ts';
 import { randomBytes } from 'node:crypto';
 
-import { HttpMethod, KubeApi } from './kube.ts';
+import { HttpMethod, KubeApi, until as waitUntil } from './kube.ts';
 import { deletePodNow, type PodJson } from './verdicts.ts';
 
 /** On the run's nodes and namespaces: how cleanup finds them. Pods carry no extra label. */
@@ -18,15 +18,9 @@ export const SETUP_TIMEOUT_MS = 60_000;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + SETUP_TIMEOUT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${SETUP_TIMEOUT_MS} ms: ${what}`);
-    await sleep(POLL_MS);
-  }
-}
+/** Waits for a condition of the run's set-up, with the run's deadline and poll interval. */
+export const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> =>
+  waitUntil(what, probe, SETUP_TIMEOUT_MS, POLL_MS);
 
 // ------------------------------------------------------------------ the run's nodes
 

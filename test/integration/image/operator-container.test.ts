@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import type { StartedTestContainer } from 'testcontainers';
 
 import { parseManifests, tryRender, type Manifest } from '../../chart/helm.ts';
-import { cluster, installCrds, metricValue, uniqueName, waitFor } from '../harness.ts';
+import { cluster, freePort, installCrds, metricValue, uniqueName, waitFor } from '../harness.ts';
 import {
   HOSTNAME,
   REQ,
@@ -30,13 +30,7 @@ import {
   list,
   waitEnforced,
 } from '../operator/support.ts';
-import {
-  BUILD_TIMEOUT_MS,
-  PodLikeContainer,
-  freePort,
-  killContainer,
-  operatorImage,
-} from './support.ts';
+import { BUILD_TIMEOUT_MS, PodLikeContainer, killContainer, operatorImage } from './support.ts';
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];

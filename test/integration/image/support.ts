@@ -4,7 +4,6 @@
 // of an unchanged tree takes seconds). With Docker instead: build the Dockerfile, set
 // PLACEMENT_IMAGE to its tag and leave DOCKER_HOST to Docker (see the README).
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -96,19 +95,4 @@ export async function containerFiles(
       const name = rest.join(' ').replace(/ -> .*$/, '');
       return { path: `/${name.replace(/^\.?\//, '')}`.replace(/\/$/, ''), mode, owner };
     });
-}
-
-/** A TCP port free on the host now (host network: each container needs its own). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }

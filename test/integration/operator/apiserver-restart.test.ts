@@ -135,7 +135,7 @@ void test(
     // outage may still be waiting out its retry delay when the workloads have converged).
     await waitFor(
       "the operator's log line 'API server answering again'",
-      async () => (op.logged('API server answering again').length > 0 ? true : undefined),
+      () => Promise.resolve(op.logged('API server answering again').length > 0 ? true : undefined),
       60_000,
     );
 

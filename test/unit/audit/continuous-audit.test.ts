@@ -1327,7 +1327,7 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.equal(audit.feasibilityRuns, runs, 'kept');
     w.nodes.set(node('n2'));
     assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'a third node');
-    w.nodes.set(node('n2', { disk: 'ssd' }));
+    w.nodes.set(node('n2', { [HOSTNAME]: 'n1' }));
     assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /only 2 node domain/);
     w.nodes.set(node('n2'));
     assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'hostname back');

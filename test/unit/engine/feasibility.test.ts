@@ -131,9 +131,26 @@ const cases: readonly Case[] = [
     want: { spread: [/wants 3 replicas.*only 2 node domain/] },
   },
   {
-    name: 'nodes without the topology label are no domain',
+    name: 'a node without the topology label is in no domain: anti-affinity on it never refuses it',
     nodes: [nodeInZone('n0', 'a'), node('n1'), node('n2')],
-    targets: [target(web, [spread('spread', ZONE, 'Required')], 2)],
+    targets: [target(web, [spread('spread', ZONE, 'Required')], 5)],
+    want: {},
+  },
+  {
+    name: 'one per zone over the zoned nodes the workload may use',
+    nodes: [nodeInZone('n0', 'a'), nodeInZone('n1', 'a'), node('n2')],
+    targets: [
+      {
+        ...target(web, [spread('spread', ZONE, 'Required')], 2),
+        constraints: {
+          nodeAffinity: {
+            [REQUIRED]: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: ZONE, operator: 'Exists' }] }],
+            },
+          },
+        },
+      },
+    ],
     want: { spread: [/only 1 node domain/] },
   },
   {
@@ -539,7 +556,11 @@ void describe('feasibility: what it read', () => {
     );
     assert.equal(reads.domainsMoved(facts({ [ZONE]: 'a' }), facts({ [ZONE]: 'c' })), true);
     assert.equal(reads.domainsMoved(undefined, facts({ [ZONE]: 'c' })), true, 'a node added');
-    assert.equal(reads.domainsMoved(facts({ [HOSTNAME]: 'n9' }), undefined), false);
+    assert.equal(
+      reads.domainsMoved(facts({ [HOSTNAME]: 'n9' }), undefined),
+      true,
+      'a node without a zone removed: it took any number of pods one per zone would cap',
+    );
     assert.equal(
       reads.domainsMoved(facts({ [ZONE]: 'a' }), facts({ [ZONE]: 'a' }, { unschedulable: true })),
       false,

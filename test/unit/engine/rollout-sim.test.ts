@@ -156,6 +156,8 @@ void describe('placeTogether: how many pods all required rules allow together', 
     pods: SimPod[];
     targets: { app: string; replicas: number; rules: PodRules }[];
     placed: number[];
+    /** Capacity.fewest, when the first pod's node decides how many follow. */
+    fewest?: number[];
     message?: RegExp;
   }[] = [
     {
@@ -246,6 +248,39 @@ void describe('placeTogether: how many pods all required rules allow together', 
       placed: [2],
     },
     {
+      name: 'self-affinity: the first pod goes to the zone where the most can follow',
+      nodes: [
+        nodeFact('n1', { [ZONE]: 'a' }),
+        nodeFact('n2', { [ZONE]: 'b' }),
+        nodeFact('n3', { [ZONE]: 'b' }),
+        nodeFact('n4', { [ZONE]: 'b' }),
+      ],
+      pods: [],
+      targets: [
+        {
+          app: 'r',
+          replicas: 3,
+          rules: rules('r', { affinity: [on('r', ZONE)], anti: [on('r')] }),
+        },
+      ],
+      placed: [3],
+      fewest: [1],
+    },
+    {
+      name: 'self-affinity by hostname, anti-affinity by zone: a node without a zone takes them all',
+      nodes: [nodeFact('n1', { [ZONE]: 'a' }), nodeFact('n2', { [ZONE]: 'b' }), nodeFact('n3')],
+      pods: [],
+      targets: [
+        {
+          app: 'r',
+          replicas: 3,
+          rules: rules('r', { affinity: [on('r')], anti: [on('r', ZONE)] }),
+        },
+      ],
+      placed: [3],
+      fewest: [1],
+    },
+    {
       name: "another workload's anti-affinity against it closes its nodes",
       pods: [
         running(DEPLOY('batch'), 'batch', 'n1', 0, [on('r')]),
@@ -276,6 +311,10 @@ void describe('placeTogether: how many pods all required rules allow together', 
       assert.deepEqual(
         result.map((r) => r.placed),
         c.placed,
+      );
+      assert.deepEqual(
+        result.map((r) => r.fewest),
+        c.fewest ?? c.placed,
       );
       if (c.message !== undefined) {
         const short = result.find((r) => r.placed < r.replicas);

@@ -1,0 +1,197 @@
+/**
+ * Reads a JSON `List` one item at a time. The bytes are scanned for where each value of the
+ * top-level object and each element of its `items` array begins and ends (strings skipped with
+ * a native search for the closing quote), and only that slice is given to `JSON.parse`. So the
+ * whole List never exists as one string or one object tree: at 150,000 pods the caller keeps
+ * its compact form of each item and the raw item is garbage at once.
+ */
+
+/**
+ * JSON that does not parse: `offset` is the byte where the problem was found, `item` the
+ * index of the List item it lies in, if any.
+ */
+export class JsonSyntaxError extends Error {
+  readonly offset: number;
+  readonly item: number | undefined;
+
+  constructor(message: string, offset: number, item?: number) {
+    super(message);
+    this.name = 'JsonSyntaxError';
+    this.offset = offset;
+    this.item = item;
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** How many bytes of items one JSON.parse reads at least, on the fast path. */
+const RUN_BYTES = 1 << 20;
+
+const isSpace = (c: number | undefined): boolean =>
+  c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * Reads the top-level object of `bytes`: each element of an `items` array goes to `onItem`
+ * as it is parsed; the other members are returned. Throws JsonSyntaxError; whatever `onItem`
+ * throws goes through.
+ */
+export function readJsonList(
+  bytes: Uint8Array,
+  onItem: (item: unknown, index: number) => void,
+): { readonly members: Record<string, unknown>; readonly hasItems: boolean } {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = bytes.length;
+  const members: Record<string, unknown> = {};
+  let hasItems = false;
+
+  const skipSpace = (i: number): number => {
+    while (isSpace(bytes[i])) i++;
+    return i;
+  };
+  const expect = (i: number, what: string): never => {
+    throw new JsonSyntaxError(i >= n ? 'unexpected end of input' : `expected ${what}`, i);
+  };
+  /** The index after the string whose opening quote is at `i`. */
+  const endOfString = (i: number): number => {
+    let j = i + 1;
+    for (;;) {
+      j = bytes.indexOf(QUOTE, j);
+      if (j < 0) throw new JsonSyntaxError('unexpected end of input in a string', n);
+      let backslashes = 0;
+      while (bytes[j - 1 - backslashes] === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) return j + 1;
+      j++;
+    }
+  };
+  /** The index after the value that starts at `i`; JSON.parse checks what is inside. */
+  const endOfValue = (i: number): number => {
+    const c = bytes[i];
+    if (c === QUOTE) return endOfString(i);
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      let depth = 0;
+      for (let j = i; j < n; j++) {
+        const d = bytes[j];
+        if (d === QUOTE) j = endOfString(j) - 1;
+        else if (d === OPEN_BRACE || d === OPEN_BRACKET) depth++;
+        else if ((d === CLOSE_BRACE || d === CLOSE_BRACKET) && --depth === 0) return j + 1;
+      }
+      throw new JsonSyntaxError('unexpected end of input', n);
+    }
+    let j = i;
+    while (j < n) {
+      const d = bytes[j];
+      if (isSpace(d) || d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET) break;
+      j++;
+    }
+    if (j === i) expect(i, 'a value');
+    return j;
+  };
+  const parse = (start: number, end: number): unknown => {
+    try {
+      return JSON.parse(text.toString('utf8', start, end));
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      // V8 says where when it can ("... in JSON at position 12 (line 1 column 13)").
+      const at = /^(.*?)(?:,? in JSON)? at position (\d+)/s.exec(err.message);
+      const reason = (at?.[1] ?? err.message).split('\n')[0] ?? '';
+      throw new JsonSyntaxError(reason, start + Number(at?.[2] ?? 0));
+    }
+  };
+
+  let i = skipSpace(0);
+  if (bytes[i] !== OPEN_BRACE) expect(i, 'a JSON object');
+  i = skipSpace(i + 1);
+  if (bytes[i] === CLOSE_BRACE) i++;
+  else {
+    for (;;) {
+      if (bytes[i] !== QUOTE) expect(i, 'a member name');
+      const keyEnd = endOfString(i);
+      const key = String(parse(i, keyEnd));
+      i = skipSpace(keyEnd);
+      if (bytes[i] !== COLON) expect(i, '":"');
+      i = skipSpace(i + 1);
+      if (key === 'items' && bytes[i] === OPEN_BRACKET) {
+        hasItems = true;
+        const open = i;
+        const first = skipSpace(open + 1);
+        let index = 0;
+        i = first;
+        if (bytes[i] === CLOSE_BRACKET) i++;
+        else {
+          // Pretty-printed JSON (kubectl's) separates items by `},` and the indentation that
+          // precedes the first item; nested objects are indented deeper, and strings hold no
+          // newline. Runs of whole items cut at that separator are parsed in one JSON.parse,
+          // with no byte-by-byte scan. A cut that is not an item boundary cannot parse (its
+          // brackets do not balance), and then the exact scan below takes over.
+          const indent = text.subarray(open + 1, first);
+          if (indent.includes(0x0a)) {
+            const separator = Buffer.concat([Buffer.from('},'), indent, Buffer.from('{')]);
+            for (;;) {
+              const cut = text.indexOf(separator, i + RUN_BYTES);
+              if (cut < 0) break;
+              let run: unknown;
+              try {
+                run = JSON.parse(`[${text.toString('utf8', i, cut + 1)}]`);
+              } catch {
+                break;
+              }
+              for (const item of run as unknown[]) onItem(item, index++);
+              i = cut + separator.length - 1;
+            }
+          }
+          for (;;) {
+            let item: unknown;
+            let end: number;
+            try {
+              end = endOfValue(i);
+              item = parse(i, end);
+            } catch (err) {
+              if (!(err instanceof JsonSyntaxError)) throw err;
+              throw new JsonSyntaxError(err.message, err.offset, index);
+            }
+            onItem(item, index++);
+            i = skipSpace(end);
+            if (bytes[i] === CLOSE_BRACKET) {
+              i++;
+              break;
+            }
+            if (bytes[i] !== COMMA) expect(i, '"," or "]" after an item');
+            i = skipSpace(i + 1);
+          }
+        }
+      } else {
+        const end = endOfValue(i);
+        members[key] = parse(i, end);
+        i = end;
+      }
+      i = skipSpace(i);
+      if (bytes[i] === CLOSE_BRACE) {
+        i++;
+        break;
+      }
+      if (bytes[i] !== COMMA) expect(i, '"," or "}" after a member');
+      i = skipSpace(i + 1);
+    }
+  }
+  i = skipSpace(i);
+  if (i < n) expect(i, 'nothing after the List');
+  return { members, hasItems };
+}
+
+/** Line and column (1-based) of a byte offset, for error messages. */
+export function lineAndColumn(bytes: Uint8Array, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let j = bytes.indexOf(0x0a); j >= 0 && j < offset; j = bytes.indexOf(0x0a, j + 1)) {
+    line++;
+    lineStart = j + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
