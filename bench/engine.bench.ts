@@ -15,6 +15,14 @@ import type { Labels, Node, Pod } from '../src/api/core.ts';
 import {
   auditIndex,
   buildIndex,
+  judgeNodeRules,
+  nodeFacts,
+  nodeRulesOfPod,
+  SpreadIndex,
+  SpreadJudge,
+  SpreadRulesCache,
+  spreadPodOf,
+  type SpreadPod,
   compileAuditPolicies,
   judgePod,
   PlacementCache,
@@ -315,7 +323,107 @@ function benchmark(opts: Options): void {
     podsWithPreferred: report.preferred.size,
   };
 
+  nodeAndSpreadJudges(opts, snapshot, audit.cpuMs);
   incremental(opts, snapshot, policies, index, report);
+}
+
+/**
+ * The node-rule and topology-spread judges over every bound pod: the spread index build
+ * (rules compiled once per template, pods filed by namespace), then judging each pod (the
+ * counts of each distinct constraint computed on first use), and the node rules against
+ * each pod's node. Each run builds a fresh index, so no run reuses another's counts.
+ */
+function nodeAndSpreadJudges(opts: Options, snapshot: ClusterSnapshot, auditCpuMs: number): void {
+  const bound = snapshot.pods.filter(
+    (p) =>
+      (p.spec.nodeName ?? '') !== '' &&
+      p.status?.phase !== 'Succeeded' &&
+      p.status?.phase !== 'Failed',
+  );
+  const facts = snapshot.nodes.map(nodeFacts);
+  const byName = new Map(facts.map((f) => [f.name, f]));
+
+  const nodeRuns: Run<number>[] = [];
+  for (let i = 0; i < opts.runs; i++) {
+    nodeRuns.push(
+      timed(() => {
+        let violated = 0;
+        for (const pod of bound) {
+          if (pod.metadata.deletionTimestamp !== undefined) continue;
+          const node = byName.get(pod.spec.nodeName ?? '');
+          if (node === undefined) continue;
+          if (judgeNodeRules(nodeRulesOfPod(pod), node).kind === 'violated') violated++;
+        }
+        return violated;
+      }),
+    );
+  }
+  const builds: Run<null>[] = [];
+  const judges: Run<{ violated: number; constraints: number }>[] = [];
+  for (let i = 0; i < opts.runs; i++) {
+    gc();
+    let pods: SpreadPod[] = [];
+    let index: SpreadIndex | undefined;
+    builds.push(
+      timed(() => {
+        const cache = new SpreadRulesCache();
+        pods = bound.map((p) => spreadPodOf(p, cache));
+        index = new SpreadIndex(facts, pods);
+        return null;
+      }),
+    );
+    const judge = new SpreadJudge(index ?? new SpreadIndex([], []));
+    judges.push(
+      timed(() => {
+        let violated = 0;
+        let constraints = 0;
+        for (const p of pods) {
+          if (p.terminating === true) continue;
+          constraints += p.rules.hard.length + p.rules.soft.length;
+          if (judge.judge(p).kind === 'violated') violated++;
+        }
+        return { violated, constraints };
+      }),
+    );
+  }
+  const cpu = (rs: readonly Run<unknown>[]): number =>
+    round(median(rs.map((r) => r.cpuUs)) / 1000, 1);
+  const wall = (rs: readonly Run<unknown>[]): number =>
+    round(ms(median(rs.map((r) => r.wallNs))), 1);
+  const last = at(judges, judges.length - 1).value;
+  const figuresHere = {
+    nodeRules: {
+      medianMs: wall(nodeRuns),
+      cpuMs: cpu(nodeRuns),
+      violatingPods: at(nodeRuns, 0).value,
+    },
+    spreadBuild: { medianMs: wall(builds), cpuMs: cpu(builds) },
+    spreadJudge: {
+      medianMs: wall(judges),
+      cpuMs: cpu(judges),
+      violatingPods: last.violated,
+      constraints: last.constraints,
+    },
+  };
+  print(
+    'node rules, every bound pod (judgeNodeRules)',
+    `median ${figuresHere.nodeRules.medianMs} ms wall, ${figuresHere.nodeRules.cpuMs} ms CPU; ${figuresHere.nodeRules.violatingPods} violating pods`,
+  );
+  print(
+    'spread index build (SpreadIndex)',
+    `median ${figuresHere.spreadBuild.medianMs} ms wall, ${figuresHere.spreadBuild.cpuMs} ms CPU`,
+  );
+  print(
+    'spread judge, every bound pod (SpreadJudge)',
+    `median ${figuresHere.spreadJudge.medianMs} ms wall, ${figuresHere.spreadJudge.cpuMs} ms CPU; ` +
+      `${last.constraints} constraints, ${last.violated} violating pods`,
+  );
+  const total = round(auditCpuMs + figuresHere.nodeRules.cpuMs + figuresHere.spreadJudge.cpuMs, 1);
+  print(
+    'full audit incl. node rules and spread, CPU',
+    `${total} ms (+ ${figuresHere.spreadBuild.cpuMs} ms spread build)`,
+  );
+  figures['nodeAndSpread'] = { ...figuresHere, fullAuditCpuMs: total };
 }
 
 /** Per-change timings; every change is undone (untimed) so the cluster stays the same. */

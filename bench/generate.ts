@@ -16,6 +16,7 @@ import type {
   Node,
   Pod,
   PodAffinityTerm,
+  TopologySpreadConstraint,
   WeightedPodAffinityTerm,
 } from '../src/api/core.ts';
 import type { PlacementPolicy } from '../src/api/policy.ts';
@@ -751,8 +752,91 @@ function makePod(
       uid: uid(rng),
       resourceVersion: String(100000 + rng.int(900000)),
     },
-    spec: nodeName === undefined ? { ...affinityOf(w) } : { nodeName, ...affinityOf(w) },
+    spec: {
+      ...(nodeName === undefined ? {} : { nodeName }),
+      ...affinityOf(w),
+      ...nodeRulesOf(w),
+    },
     status: { phase },
+  };
+}
+
+/** A number from a workload's name, so node rules and spread draw nothing from the Rng. */
+function nameHash(w: Workload): number {
+  let h = 2166136261;
+  for (const c of `${w.namespace}/${w.name}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+  return h >>> 0;
+}
+
+/**
+ * Node rules and spread constraints, each pod its own objects (as decoded from the API):
+ * a quarter of the workloads pin an OS by nodeSelector, a fifth require a pool (met by
+ * every node: the judge's cost is the same) and prefer an instance type, a third spread
+ * over zones (DoNotSchedule, maxSkew 1, per revision), a quarter prefer to spread over hosts.
+ */
+function nodeRulesOf(w: Workload): {
+  nodeSelector?: Labels;
+  affinity?: Affinity;
+  topologySpreadConstraints?: TopologySpreadConstraint[];
+} {
+  const h = nameHash(w);
+  const app = w.labels['app'] ?? w.name;
+  const spread: TopologySpreadConstraint[] = [
+    ...(h % 3 === 0
+      ? [
+          {
+            maxSkew: 1,
+            topologyKey: ZONE,
+            whenUnsatisfiable: 'DoNotSchedule',
+            labelSelector: { matchLabels: { app } },
+            matchLabelKeys: ['pod-template-hash'],
+          },
+        ]
+      : []),
+    ...(h % 4 === 1
+      ? [
+          {
+            maxSkew: 2,
+            topologyKey: HOST,
+            whenUnsatisfiable: 'ScheduleAnyway',
+            labelSelector: { matchLabels: { app } },
+          },
+        ]
+      : []),
+  ];
+  const nodeAffinity =
+    h % 5 === 2
+      ? {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: 'kubernetes.io/arch', operator: 'In', values: ['amd64', 'arm64'] },
+                  { key: 'placement.dev/pool', operator: 'NotIn', values: ['pool-retired'] },
+                ],
+              },
+            ],
+          },
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 20,
+              preference: {
+                matchExpressions: [
+                  {
+                    key: 'node.kubernetes.io/instance-type',
+                    operator: 'In',
+                    values: ['m6i.4xlarge'],
+                  },
+                ],
+              },
+            },
+          ],
+        }
+      : undefined;
+  return {
+    ...(h % 4 === 0 ? { nodeSelector: { 'kubernetes.io/os': 'linux' } } : {}),
+    ...(nodeAffinity === undefined ? {} : { affinity: { ...w.affinity, nodeAffinity } }),
+    ...(spread.length > 0 ? { topologySpreadConstraints: spread } : {}),
   };
 }
 

@@ -92,9 +92,32 @@ export interface ObjectMeta {
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
+/** How a pod's replicas spread over topology domains (`spec.topologySpreadConstraints[]`). */
+export interface TopologySpreadConstraint {
+  readonly maxSkew: number;
+  readonly topologyKey: string;
+  /** DoNotSchedule (a filter) or ScheduleAnyway (a score). */
+  readonly whenUnsatisfiable: string;
+  /** null or absent selects no pod. */
+  readonly labelSelector?: LabelSelector | null;
+  /** Absent: 1. */
+  readonly minDomains?: number;
+  /** Honor (the default) or Ignore: whether the pod's node affinity limits the domains. */
+  readonly nodeAffinityPolicy?: string;
+  /** Honor or Ignore (the default): whether untolerated taints limit the domains. */
+  readonly nodeTaintsPolicy?: string;
+  readonly matchLabelKeys?: readonly string[];
+}
+
 export interface Pod {
   readonly metadata: ObjectMeta & { readonly namespace: string };
-  readonly spec: { readonly nodeName?: string; readonly affinity?: Affinity };
+  readonly spec: {
+    readonly nodeName?: string;
+    readonly affinity?: Affinity;
+    readonly nodeSelector?: Labels;
+    readonly tolerations?: readonly Toleration[];
+    readonly topologySpreadConstraints?: readonly TopologySpreadConstraint[];
+  };
   readonly status?: { readonly phase?: string };
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Affinity, Labels, NodeSelectorRequirement, PodAffinityTerm } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
-import { requirementHolds } from './node-eligibility.ts';
+import { requirementHolds } from './node-affinity.ts';
 import { resolvePolicyTerms, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { requirementsText, selectorMatches, type Requirement, type Selector } from './selector.ts';
 import { REQUIRED_TERMS as REQUIRED, resolveTerm, type ResolvedTerm } from './term.ts';

@@ -50,9 +50,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
 import type { Affinity } from '../../src/api/core.ts';
-import { fakeNodeManifest } from '../cluster/fake-node.ts';
-import { readVersions } from '../cluster/paths.ts';
-import { HttpMethod, KubeApi, until as waitUntil } from './differential/kube.ts';
+import { HttpMethod, KubeApi } from './differential/kube.ts';
 import {
   bound,
   deletePodNow,
@@ -84,6 +82,17 @@ import {
   type World,
   type WorldNames,
 } from './differential/worlds.ts';
+import {
+  containers,
+  openRun,
+  HOLD,
+  MARK,
+  podPath,
+  removeNamespaces,
+  sleep,
+  tolerations,
+  until,
+} from './differential/run.ts';
 import { cluster } from './harness.ts';
 
 const NODES = 5;
@@ -96,55 +105,11 @@ const MIN_VERDICTS =
   process.env['DIFFERENTIAL_ROUNDS'] === undefined && ONLY_ROUND === undefined ? 200 : 0;
 const SEED = Number(process.env['DIFFERENTIAL_SEED'] ?? randomBytes(4).readUInt32BE(0));
 
-/** On the run's nodes and namespaces: how cleanup finds them. Pods carry no extra label. */
-const MARK = 'placement.dev/differential';
-/** Keeps every other test's pods off the run's nodes. */
-const TAINT = { key: MARK, effect: 'NoSchedule' } as const;
-/** Holds a pod in Terminating for the scenario about pods being deleted. */
-const HOLD = 'placement.dev/differential-hold';
-const POLL_MS = 50;
-const SETUP_TIMEOUT_MS = 60_000;
 /** Lets the scheduler's informers catch up before a disagreement is probed again. */
 const RETRY_PAUSE_MS = 1_000;
 
 /** Defects of the oracle that a disagreement is checked against before it fails the run. */
 const KNOWN_DEFECTS: readonly KnownDefect[] = [NEGATIVE_NAMESPACE_SELECTOR];
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> =>
-  waitUntil(what, probe, SETUP_TIMEOUT_MS, POLL_MS);
-
-// ------------------------------------------------------------------ the run's nodes
-
-function nodeManifest(name: string, run: string): Record<string, unknown> {
-  return fakeNodeManifest({
-    name,
-    labels: { [MARK]: run },
-    taints: [{ ...TAINT, value: run }],
-    capacity: { cpu: '16', memory: '64Gi', pods: '110' },
-    kubeletVersion: readVersions().kubernetes,
-  });
-}
-
-interface NodeJson {
-  metadata: { name: string; labels?: Record<string, string> };
-  spec?: { taints?: { key: string }[] };
-  status?: { conditions?: { type: string; status: string }[] };
-}
-
-async function createNodes(api: KubeApi, names: readonly string[], run: string): Promise<void> {
-  for (const name of names) await api.ok(HttpMethod.POST, '/api/v1/nodes', nodeManifest(name, run));
-  await until('the run’s nodes Ready, without the not-ready taint', async () => {
-    const nodes = await Promise.all(names.map((n) => api.get<NodeJson>(`/api/v1/nodes/${n}`)));
-    const ready = nodes.every(
-      (n) =>
-        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
-        !(n.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/')),
-    );
-    return ready ? true : undefined;
-  });
-}
 
 /** Sets each node's topology labels as the world has them (null removes a label). */
 async function setTopology(api: KubeApi, names: readonly string[], world: World): Promise<void> {
@@ -163,10 +128,6 @@ async function setTopology(api: KubeApi, names: readonly string[], world: World)
 }
 
 // ------------------------------------------------------------------ a world's pods
-
-const tolerations = [{ key: TAINT.key, operator: 'Exists', effect: TAINT.effect }];
-// kwok only pretends to run containers: the image is never pulled.
-const containers = [{ name: 'c', image: 'registry.invalid/differential:1' }];
 
 function existingManifest(pod: ExistingPod): PodJson {
   return {
@@ -206,9 +167,6 @@ function probeManifest(probe: Probe, name: string, node: string): PodJson {
     spec: { tolerations, containers, affinity, terminationGracePeriodSeconds: 0 },
   };
 }
-
-const podPath = (namespace: string, name = ''): string =>
-  `/api/v1/namespaces/${namespace}/pods${name === '' ? '' : `/${name}`}`;
 
 /** Creates the world's namespaces and pods, and waits until the scene is as written. */
 async function buildWorld(api: KubeApi, world: World, run: string, nodes: readonly string[]) {
@@ -257,29 +215,6 @@ async function buildWorld(api: KubeApi, world: World, run: string, nodes: readon
           : undefined,
       );
     }
-  }
-}
-
-/** Deletes every pod of the given namespaces at once, then the namespaces. */
-async function removeNamespaces(api: KubeApi, namespaces: readonly string[]): Promise<void> {
-  for (const ns of namespaces) {
-    const res = await api.request(HttpMethod.GET, podPath(ns));
-    if (res.status === 404) continue;
-    const pods = (res.body as { items: PodJson[] }).items;
-    await Promise.all(
-      pods
-        .filter((p) => (p.metadata.finalizers ?? []).length > 0)
-        .map((p) =>
-          api.request(
-            HttpMethod.PATCH,
-            podPath(ns, p.metadata.name),
-            { metadata: { finalizers: null } },
-            'application/merge-patch+json',
-          ),
-        ),
-    );
-    await Promise.all(pods.map((p) => deletePodNow(api, ns, p.metadata.name)));
-    await api.request(HttpMethod.DELETE, `/api/v1/namespaces/${ns}`);
   }
 }
 
@@ -437,18 +372,9 @@ void test(
   { timeout: 15 * 60_000 },
   async (t) => {
     const c = await cluster();
-    const api = new KubeApi(c.kubeconfigPath);
-    const run = `diff-${randomBytes(2).toString('hex')}`;
-    const nodes = Array.from({ length: NODES }, (_, i) => `${run}-${i}`);
+    const { api, run, nodes, made } = await openRun(t, c.kubeconfigPath, 'diff', NODES);
     const seedText = `seed ${SEED} (DIFFERENTIAL_SEED=${SEED})`;
     t.diagnostic(`${seedText}, run ${run}, random rounds ${ROUND_NUMBERS.join(',')}`);
-
-    const made: string[] = [];
-    t.after(async () => {
-      await removeNamespaces(api, made);
-      await Promise.all(nodes.map((n) => api.request(HttpMethod.DELETE, `/api/v1/nodes/${n}`)));
-    });
-    await createNodes(api, nodes, run);
 
     const names = (round: string): WorldNames => ({
       prefix: `${run}-${round}`,

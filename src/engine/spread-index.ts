@@ -1,0 +1,417 @@
+/**
+ * Topology spread counting, as kube-scheduler's PodTopologySpread PreFilter counts: for a
+ * constraint of a pod, which nodes are domains (nodeAffinityPolicy, nodeTaintsPolicy, and
+ * every topology key of the pod's constraints present), and how many pods of the pod's
+ * namespace that the constraint's selector matches run in each domain. The index counts
+ * each distinct constraint once, for every pod that carries it; the drift judge and the
+ * filter (topology-spread.ts) read the same counts.
+ */
+import type {
+  Labels,
+  LabelSelector,
+  Pod,
+  Toleration,
+  TopologySpreadConstraint,
+} from '../api/core.ts';
+import { FieldError } from './errors.ts';
+import { labelOf } from './labels.ts';
+import { nodeRulesHold, nodeRulesOfPod, type NodeRules } from './node-affinity.ts';
+import { toleratesHardTaints, type NodeFacts } from './node-eligibility.ts';
+import {
+  compileSelector,
+  selectorAnchor,
+  selectorKey,
+  selectorMatches,
+  withRequirements,
+  type Requirement,
+  type Selector,
+} from './selector.ts';
+
+/** Which nodes count as domains of one constraint. Equal keys: equal node sets. */
+export interface Eligibility {
+  readonly key: string;
+  /** Every topology key of the pod's constraints of the same kind: a node lacking one is no domain. */
+  readonly topologyKeys: readonly string[];
+  /** nodeAffinityPolicy Honor: the pod's nodeSelector and required node affinity. */
+  readonly nodeRules: NodeRules | undefined;
+  /** nodeTaintsPolicy Honor: the pod's tolerations. */
+  readonly tolerations: readonly Toleration[] | undefined;
+}
+
+/** One topology spread constraint of a pod, validated and resolved against the pod. */
+export interface SpreadConstraint {
+  /** Position in `spec.topologySpreadConstraints`. */
+  readonly index: number;
+  /** The pod's namespace: the only one whose pods count. */
+  readonly namespace: string;
+  readonly maxSkew: number;
+  readonly topologyKey: string;
+  /** The labelSelector with matchLabelKeys merged in, as the scheduler uses it. */
+  readonly selector: Selector;
+  readonly minDomains: number;
+  readonly eligibility: Eligibility;
+  /** Constraints with equal keys count the same pods in the same domains. */
+  readonly groupKey: string;
+}
+
+/** A pod's constraints: DoNotSchedule ones (a filter) and ScheduleAnyway ones (a score). */
+export interface SpreadRules {
+  readonly hard: readonly SpreadConstraint[];
+  readonly soft: readonly SpreadConstraint[];
+}
+
+export const NO_SPREAD: SpreadRules = Object.freeze({ hard: [], soft: [] });
+
+/** What the spread judges read of a pod. */
+export interface SpreadSubject extends NodeRules {
+  readonly namespace: string;
+  readonly labels: Labels;
+  readonly tolerations?: readonly Toleration[];
+  readonly topologySpreadConstraints?: readonly TopologySpreadConstraint[];
+}
+
+/** A bound pod as the spread index holds it. */
+export interface SpreadPod {
+  /** `namespace/name`. */
+  readonly key: string;
+  readonly namespace: string;
+  readonly labels: Labels;
+  readonly nodeName: string;
+  /** Being deleted: the PodTopologySpread filter does not count it (kubernetes#87621). */
+  readonly terminating?: boolean;
+  readonly rules: SpreadRules;
+}
+
+const POLICIES = ['Honor', 'Ignore'] as const;
+const ACTIONS = ['DoNotSchedule', 'ScheduleAnyway'] as const;
+
+function policy(value: string | undefined, fallback: 'Honor' | 'Ignore', field: string): boolean {
+  const v = value ?? fallback;
+  if (!(POLICIES as readonly string[]).includes(v)) {
+    throw new FieldError(field, `"${v}" is not one of ${POLICIES.join(', ')}`);
+  }
+  return v === 'Honor';
+}
+
+/** matchLabelKeys as the scheduler merges them: `key In [the pod's value]`, keys the pod lacks skipped. */
+function labelKeyRequirements(keys: readonly string[], labels: Labels): Requirement[] {
+  const out: Requirement[] = [];
+  for (const key of keys) {
+    const value = labelOf(labels, key);
+    if (value !== undefined) out.push({ key, operator: 'In', values: [value] });
+  }
+  return out;
+}
+
+function compileSelectorOrNothing(selector: LabelSelector | null | undefined, field: string) {
+  return compileSelector(selector, `${field}.labelSelector`);
+}
+
+/**
+ * Validates a pod's topologySpreadConstraints and resolves them against the pod (its
+ * namespace, labels, node rules and tolerations). Throws FieldError naming the field.
+ */
+export function compileSpreadRules(pod: SpreadSubject, field = 'spec'): SpreadRules {
+  const list = pod.topologySpreadConstraints ?? [];
+  if (list.length === 0) return NO_SPREAD;
+  const base = `${field}.topologySpreadConstraints`;
+  const parsed = list.map((c, index) => {
+    const at = `${base}[${index}]`;
+    if (!Number.isInteger(c.maxSkew) || c.maxSkew < 1) {
+      throw new FieldError(`${at}.maxSkew`, `${String(c.maxSkew)} is not an integer of at least 1`);
+    }
+    if (c.topologyKey === '') throw new FieldError(`${at}.topologyKey`, 'must not be empty');
+    if (!(ACTIONS as readonly string[]).includes(c.whenUnsatisfiable)) {
+      throw new FieldError(
+        `${at}.whenUnsatisfiable`,
+        `"${c.whenUnsatisfiable}" is not one of ${ACTIONS.join(', ')}`,
+      );
+    }
+    const minDomains = c.minDomains ?? 1;
+    if (!Number.isInteger(minDomains) || minDomains < 1) {
+      throw new FieldError(
+        `${at}.minDomains`,
+        `${String(minDomains)} is not an integer of at least 1`,
+      );
+    }
+    const selector = withRequirements(
+      compileSelectorOrNothing(c.labelSelector, at),
+      labelKeyRequirements(c.matchLabelKeys ?? [], pod.labels),
+    );
+    return {
+      index,
+      hard: c.whenUnsatisfiable === 'DoNotSchedule',
+      maxSkew: c.maxSkew,
+      topologyKey: c.topologyKey,
+      selector,
+      minDomains,
+      honorAffinity: policy(c.nodeAffinityPolicy, 'Honor', `${at}.nodeAffinityPolicy`),
+      honorTaints: policy(c.nodeTaintsPolicy, 'Ignore', `${at}.nodeTaintsPolicy`),
+    };
+  });
+  const nodeRules: NodeRules = {
+    ...(pod.nodeSelector ? { nodeSelector: pod.nodeSelector } : {}),
+    ...(pod.nodeAffinity ? { nodeAffinity: pod.nodeAffinity } : {}),
+  };
+  // Honoring node rules that restrict nothing counts the same nodes as ignoring them: one
+  // eligibility for both, so such constraints share their counts.
+  const restricts =
+    Object.keys(nodeRules.nodeSelector ?? {}).length > 0 || requiredOf(nodeRules) !== null;
+  const resolve = (hard: boolean): SpreadConstraint[] => {
+    const mine = parsed.filter((p) => p.hard === hard);
+    // The scheduler skips a node that lacks any topology key of the constraints it judges.
+    const topologyKeys = [...new Set(mine.map((p) => p.topologyKey))].sort();
+    return mine.map((p) => {
+      const eligibility: Eligibility = {
+        key: JSON.stringify([
+          topologyKeys,
+          p.honorAffinity && restricts
+            ? [nodeRules.nodeSelector ?? null, requiredOf(nodeRules)]
+            : null,
+          p.honorTaints ? (pod.tolerations ?? []) : null,
+        ]),
+        topologyKeys,
+        nodeRules: p.honorAffinity && restricts ? nodeRules : undefined,
+        tolerations: p.honorTaints ? (pod.tolerations ?? []) : undefined,
+      };
+      return {
+        index: p.index,
+        namespace: pod.namespace,
+        maxSkew: p.maxSkew,
+        topologyKey: p.topologyKey,
+        selector: p.selector,
+        minDomains: p.minDomains,
+        eligibility,
+        groupKey: [pod.namespace, selectorKey(p.selector), p.topologyKey, eligibility.key].join(
+          '\0',
+        ),
+      };
+    });
+  };
+  return { hard: resolve(true), soft: resolve(false) };
+}
+
+const requiredOf = (rules: NodeRules): unknown =>
+  rules.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? null;
+
+/**
+ * Interns compiled rules: the pods of one template (same namespace, constraints, node rules,
+ * tolerations and matchLabelKeys values) share one SpreadRules, compiled once.
+ */
+export class SpreadRulesCache {
+  private readonly cache = new Map<string, SpreadRules>();
+
+  rulesOf(pod: SpreadSubject, field = 'spec'): SpreadRules {
+    const list = pod.topologySpreadConstraints;
+    if (list === undefined || list.length === 0) return NO_SPREAD;
+    const keyValues = list.flatMap((c) =>
+      (c.matchLabelKeys ?? []).map((k) => labelOf(pod.labels, k) ?? null),
+    );
+    const key = JSON.stringify([
+      pod.namespace,
+      list,
+      pod.nodeSelector ?? null,
+      requiredOf(pod),
+      pod.tolerations ?? null,
+      keyValues,
+    ]);
+    let rules = this.cache.get(key);
+    if (rules === undefined) {
+      rules = compileSpreadRules(pod, field);
+      this.cache.set(key, rules);
+    }
+    return rules;
+  }
+}
+
+/** How many matching pods each domain of one constraint holds, and which. */
+export interface SpreadCounts {
+  /** The eligible domains that hold matching pods, with their number (a domain absent: 0). */
+  readonly byDomain: ReadonlyMap<string, number>;
+  /** How many eligible domains there are, empty ones included. */
+  readonly domains: number;
+  /** The smallest count over every eligible domain (0 when one is empty); undefined: no domain. */
+  readonly min: number | undefined;
+}
+
+/**
+ * The global minimum the scheduler compares with: 0 when there are fewer domains than
+ * minDomains (no domain at all included), else the smallest count.
+ */
+export const globalMinimum = (counts: SpreadCounts, minDomains: number): number =>
+  counts.domains < minDomains || counts.min === undefined ? 0 : counts.min;
+
+/** The nodes that count as domains of a constraint. */
+export interface EligibleDomains {
+  /** Eligible node → its domain (its value for the topology key). */
+  readonly byNode: ReadonlyMap<string, string>;
+  /** How many distinct domains. */
+  readonly count: number;
+}
+
+/**
+ * The cluster as the PodTopologySpread plugin counts it. Build once from the bound pods and
+ * the nodes; counts are computed on first use for each distinct constraint and kept.
+ */
+export class SpreadIndex {
+  private readonly nodes = new Map<string, NodeFacts>();
+  /** Counted pods (not terminating, on a known node) by namespace. */
+  private readonly byNamespace = new Map<string, SpreadPod[]>();
+  /** namespace → label key → value → pods, built for a key on first use. */
+  private readonly byLabel = new Map<string, Map<string, Map<string, SpreadPod[]>>>();
+  /** eligibility key + topology key → eligible node → its domain, and how many domains. */
+  private readonly domains = new Map<string, EligibleDomains>();
+  private readonly counted = new Map<string, SpreadCounts>();
+
+  constructor(nodes: Iterable<NodeFacts>, pods: Iterable<SpreadPod>) {
+    for (const n of nodes) this.nodes.set(n.name, n);
+    for (const p of pods) {
+      if (p.terminating === true || !this.nodes.has(p.nodeName)) continue;
+      let list = this.byNamespace.get(p.namespace);
+      if (list === undefined) this.byNamespace.set(p.namespace, (list = []));
+      list.push(p);
+    }
+  }
+
+  node(name: string): NodeFacts | undefined {
+    return this.nodes.get(name);
+  }
+
+  /** The counts of one constraint (resolved against its pod). */
+  counts(c: SpreadConstraint): SpreadCounts {
+    let counts = this.counted.get(c.groupKey);
+    if (counts === undefined) {
+      counts = this.count(c);
+      this.counted.set(c.groupKey, counts);
+    }
+    return counts;
+  }
+
+  /** Eligible nodes of a constraint, each with its domain. */
+  domainsOf(c: SpreadConstraint): EligibleDomains {
+    const key = `${c.eligibility.key}\0${c.topologyKey}`;
+    let found = this.domains.get(key);
+    if (found === undefined) {
+      const map = new Map<string, string>();
+      const e = c.eligibility;
+      for (const node of this.nodes.values()) {
+        if (!e.topologyKeys.every((k) => labelOf(node.labels, k) !== undefined)) continue;
+        if (e.nodeRules !== undefined && !nodeRulesHold(e.nodeRules, node)) continue;
+        if (e.tolerations !== undefined && !toleratesHardTaints(node.taints, e.tolerations)) {
+          continue;
+        }
+        map.set(node.name, labelOf(node.labels, c.topologyKey) ?? '');
+      }
+      found = { byNode: map, count: new Set(map.values()).size };
+      this.domains.set(key, found);
+    }
+    return found;
+  }
+
+  private count(c: SpreadConstraint): SpreadCounts {
+    const domains = this.domainsOf(c);
+    // Only domains that hold a matching pod are listed: a pass costs the matching pods, not
+    // the nodes, for each distinct constraint.
+    const byDomain = new Map<string, number>();
+    this.eachCounted(c, domains, (_, domain) => {
+      byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
+    });
+    let min: number | undefined = domains.count > byDomain.size ? 0 : undefined;
+    for (const n of byDomain.values()) if (min === undefined || n < min) min = n;
+    return { byDomain, domains: domains.count, min };
+  }
+
+  /** The pods a constraint counts in each of the given domains, in index order. */
+  membersIn(c: SpreadConstraint, domains: ReadonlySet<string>): Map<string, SpreadPod[]> {
+    const out = new Map<string, SpreadPod[]>();
+    this.eachCounted(c, this.domainsOf(c), (p, d) => {
+      if (!domains.has(d)) return;
+      let list = out.get(d);
+      if (list === undefined) out.set(d, (list = []));
+      list.push(p);
+    });
+    return out;
+  }
+
+  /** Calls `f` with every pod the constraint counts, and its domain. */
+  private eachCounted(
+    c: SpreadConstraint,
+    domains: EligibleDomains,
+    f: (pod: SpreadPod, domain: string) => void,
+  ): void {
+    // The scheduler counts nothing for a selector that restricts nothing (`{}`) or selects nothing.
+    if (c.selector.kind !== 'requirements' || c.selector.requirements.length === 0) return;
+    for (const p of this.candidates(c.namespace, c.selector)) {
+      const domain = domains.byNode.get(p.nodeName);
+      if (domain !== undefined && selectorMatches(c.selector, p.labels)) f(p, domain);
+    }
+  }
+
+  /**
+   * The pods of a namespace a selector may match: those with the value of its narrowest In
+   * requirement (the fewest pods: an `app` shared by many workloads loses to a
+   * `pod-template-hash`), else those with the key of an Exists, else all.
+   */
+  private candidates(namespace: string, selector: Selector): readonly SpreadPod[] {
+    if (selector.kind === 'nothing') return [];
+    let best: readonly SpreadPod[] | undefined;
+    for (const r of selector.requirements) {
+      if (r.operator !== 'In') continue;
+      const index = this.labelIndex(namespace, r.key);
+      const found =
+        r.values.length === 1
+          ? (index.get(r.values[0] ?? '') ?? [])
+          : r.values.flatMap((v) => index.get(v) ?? []);
+      if (best === undefined || found.length < best.length) best = found;
+    }
+    if (best !== undefined) return best;
+    const anchor = selectorAnchor(selector);
+    if (anchor.kind === 'key') return [...this.labelIndex(namespace, anchor.key).values()].flat();
+    return this.byNamespace.get(namespace) ?? [];
+  }
+
+  private labelIndex(namespace: string, key: string): Map<string, SpreadPod[]> {
+    let perKey = this.byLabel.get(namespace);
+    if (perKey === undefined)
+      this.byLabel.set(namespace, (perKey = new Map<string, Map<string, SpreadPod[]>>()));
+    let index = perKey.get(key);
+    if (index === undefined) {
+      index = new Map();
+      for (const p of this.byNamespace.get(namespace) ?? []) {
+        const v = labelOf(p.labels, key);
+        if (v === undefined) continue;
+        let list = index.get(v);
+        if (list === undefined) index.set(v, (list = []));
+        list.push(p);
+      }
+      perKey.set(key, index);
+    }
+    return index;
+  }
+}
+
+/** What the spread judges read of a Pod object. */
+export const spreadSubjectOf = (pod: Pod): SpreadSubject => ({
+  namespace: pod.metadata.namespace,
+  labels: pod.metadata.labels ?? {},
+  ...nodeRulesOfPod(pod),
+  ...(pod.spec.tolerations ? { tolerations: pod.spec.tolerations } : {}),
+  ...(pod.spec.topologySpreadConstraints
+    ? { topologySpreadConstraints: pod.spec.topologySpreadConstraints }
+    : {}),
+});
+
+/**
+ * A bound Pod as the spread index holds it; its rules compiled through `cache`. Throws
+ * FieldError for constraints the API server would have refused.
+ */
+export function spreadPodOf(pod: Pod, cache: SpreadRulesCache): SpreadPod {
+  return {
+    key: `${pod.metadata.namespace}/${pod.metadata.name}`,
+    namespace: pod.metadata.namespace,
+    labels: pod.metadata.labels ?? {},
+    nodeName: pod.spec.nodeName ?? '',
+    ...(pod.metadata.deletionTimestamp ? { terminating: true } : {}),
+    rules: cache.rulesOf(spreadSubjectOf(pod)),
+  };
+}
