@@ -130,6 +130,7 @@ class World {
         evicted: quiet,
         setRolloutBudget: quiet,
         setSettling: quiet,
+        setInjectionMode: quiet,
       },
       log: { info: quiet, warn: quiet, error: quiet, debug: quiet },
       evictionDryRun: false,

@@ -18,6 +18,7 @@ import {
 } from './ports.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { withFields, type Logger } from './result.ts';
+import type { AdmissionSync } from './admission-sync.ts';
 import { RolloutBudget } from './rollout-budget.ts';
 import { SettleWindow } from './settle-window.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
@@ -48,6 +49,8 @@ export interface OperatorDeps {
   readonly now?: () => Date;
   /** Timers of the settle window (tests pass a fake one). */
   readonly clock?: Clock;
+  /** Keeps the MutatingAdmissionPolicy in step with the policies (injection at admission). */
+  readonly admission?: AdmissionSync;
 }
 
 export interface OperatorOptions {
@@ -213,6 +216,12 @@ export class Operator {
         this.enqueueWorkload(key);
       },
       audit: (ref) => this.deps.audit?.(ref),
+      ...(this.deps.admission === undefined
+        ? {}
+        : {
+            injection: (ref: string) =>
+              this.deps.admission?.injectionOf(ref) ?? { kind: 'admission' as const },
+          }),
       now: this.deps.now ?? (() => new Date()),
       onStatus: (ref, status) => {
         this.deps.metrics.placement.setPolicyWorkloads(ref, {
@@ -245,7 +254,10 @@ export class Operator {
         this.policyQueue.add(ref);
         // The catalog keeps its entry when neither the generation nor the deletion state
         // moved: a status write of ours changes nothing a workload reads.
-        if (after !== before) this.policyChanged(ref, [before, after]);
+        if (after !== before) {
+          this.policyChanged(ref, [before, after]);
+          if (this.started) this.deps.admission?.policiesChanged(this.catalog);
+        }
       });
     }
     for (const source of sources.workloads) {
@@ -321,6 +333,7 @@ export class Operator {
   start(): void {
     for (const p of this.policies.list()) this.catalog.set(p);
     this.started = true;
+    this.deps.admission?.policiesChanged(this.catalog);
     for (const loop of this.loops) loop.start();
     this.resync();
     this.resyncTimer = setInterval(() => {
@@ -331,6 +344,8 @@ export class Operator {
 
   private resync(): void {
     this.enqueueWorkloadsIn(undefined);
+    // Also retries a write of the admission policy that failed.
+    if (this.started) this.deps.admission?.policiesChanged(this.catalog);
     for (const p of this.policies.list()) this.policyQueue.add(policyRef(p));
   }
 
@@ -338,6 +353,7 @@ export class Operator {
   async stop(timeoutMs = 10_000): Promise<void> {
     clearInterval(this.resyncTimer);
     this.settle.stop();
+    this.deps.admission?.stop();
     await Promise.all(this.loops.map((l) => l.stop({ timeoutMs })));
   }
 

@@ -1,3 +1,4 @@
+import type { PolicyInjection } from './admission-sync.ts';
 import type { Labels } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
 import { APPLIED_ANNOTATION, parseRecord } from '../engine/index.ts';
@@ -38,6 +39,8 @@ export interface PolicyReconcilerDeps {
   readonly refusal: (w: Workload) => string | undefined;
   readonly enqueueWorkload: (key: string) => void;
   readonly audit: (ref: string) => AuditSummary | undefined;
+  /** Where the policy's terms are injected; absent when the operator does not say. */
+  readonly injection?: (ref: string) => PolicyInjection;
   readonly now: () => Date;
   /** Sees every computed status (for metrics). */
   readonly onStatus?: (ref: PolicyRef, status: PolicyStatus) => void;
@@ -105,6 +108,7 @@ export async function reconcilePolicy(
     isRolling: deps.isRolling,
     refusal: deps.refusal,
     audit: deps.audit(ref),
+    ...(deps.injection === undefined ? {} : { injection: deps.injection(ref) }),
     now: now.toISOString(),
   });
   deps.onStatus?.(ref, status);

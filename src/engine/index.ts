@@ -14,3 +14,4 @@ export * from './canonical.ts';
 export * from './merge.ts';
 export * from './feasibility.ts';
 export * from './node-eligibility.ts';
+export * from './admission.ts';

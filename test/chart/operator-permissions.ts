@@ -2,6 +2,8 @@
 // RBAC with it (nothing missing, nothing extra) and the integration test asks the API
 // server, as the chart's ServiceAccount, whether each permission holds.
 
+import { ADMISSION_POLICY_NAME } from '../../src/engine/admission.ts';
+
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
 export interface Grant {
@@ -17,6 +19,8 @@ export interface Grant {
   /** Granted only with audit.remediation.enabled. */
   readonly onlyWithRemediation?: true;
 }
+
+const ADMISSION = 'admissionregistration.k8s.io';
 
 const READ: readonly Verb[] = ['get', 'list', 'watch'];
 const REWRITE: readonly Verb[] = ['get', 'list', 'watch', 'patch'];
@@ -46,6 +50,33 @@ export function operatorGrants(leaseName: string): Grant[] {
       ['patch', 'update'],
     ),
     ...cluster('events.k8s.io', ['events'], ['create', 'patch']),
+    // Injection at admission: the operator's one MutatingAdmissionPolicy and its binding.
+    {
+      group: ADMISSION,
+      resource: 'mutatingadmissionpolicies',
+      verbs: ['create'],
+      scope: 'cluster',
+    },
+    {
+      group: ADMISSION,
+      resource: 'mutatingadmissionpolicies',
+      verbs: ['patch', 'delete'],
+      scope: 'cluster',
+      resourceNames: [ADMISSION_POLICY_NAME],
+    },
+    {
+      group: ADMISSION,
+      resource: 'mutatingadmissionpolicybindings',
+      verbs: ['create'],
+      scope: 'cluster',
+    },
+    {
+      group: ADMISSION,
+      resource: 'mutatingadmissionpolicybindings',
+      verbs: ['patch', 'delete'],
+      scope: 'cluster',
+      resourceNames: [ADMISSION_POLICY_NAME],
+    },
     {
       group: '',
       resource: 'pods/eviction',

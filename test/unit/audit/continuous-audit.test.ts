@@ -108,6 +108,9 @@ class FakeMetrics implements PlacementMetrics {
   setSettling(): void {
     // not the audit's
   }
+  setInjectionMode(): void {
+    // not observed here
+  }
 }
 
 interface Eviction {
