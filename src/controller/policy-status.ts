@@ -327,18 +327,12 @@ export interface StatusInputs {
 
 const FALLBACK_REASONS: Readonly<Record<AdmissionFallback | 'notServed', string>> = {
   notServed: 'NotServed',
-  spreadAcross: 'SpreadAcross',
-  requiredNodeAffinity: 'RequiredNodeAffinity',
   tooManyPolicies: 'TooManyPolicies',
 };
 
 const FALLBACK_MESSAGES: Readonly<Record<AdmissionFallback | 'notServed', string>> = {
   notServed:
     'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
-  spreadAcross:
-    "spreadAcross terms depend on each workload's selector; the reconciler writes the workloads this policy targets",
-  requiredNodeAffinity:
-    'required node affinity is added to every nodeSelectorTerm by the reconciler; it writes the workloads this policy targets',
   tooManyPolicies: `more than ${String(MAX_ADMITTED_POLICIES)} Enforce policies; those past the limit are left to the reconciler`,
 };
 

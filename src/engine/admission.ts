@@ -1,15 +1,35 @@
-import { APPLIED_ANNOTATION, SLOTS, type Slot } from './record.ts';
+import {
+  inListText,
+  labelSelectorText,
+  lit,
+  OBJ,
+  ownSelectorTyped,
+  present,
+  selectorCel,
+  termText,
+  TYPE,
+  typedValue,
+} from './admission-cel.ts';
+import {
+  nodeCreatedCel,
+  nodeInjectVariables,
+  nodePatches,
+  nodeRevertVariables,
+  nodeTables,
+} from './admission-node.ts';
 import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
+import { TOPOLOGY_LEVEL } from './contradiction.ts';
 import { policyTermsFor, type CompiledPolicy, type NamespaceScope } from './policy.ts';
-import type { Selector } from './selector.ts';
-import { REQUIRED_TERMS as REQUIRED } from './term.ts';
+import { APPLIED_ANNOTATION, SLOTS, type Slot } from './record.ts';
+import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /**
  * Compiles the Enforce policies into the CEL of one MutatingAdmissionPolicy that computes,
- * inside the API server, what merge.ts computes for a workload that carries no
- * `placement.dev/applied` record yet: `inject(owner, injectionFor(targeting policies))`.
- * One policy for all, because the API server runs several MutatingAdmissionPolicies in no
- * defined order, and priority order is part of the result (docs/adr/0002).
+ * inside the API server, what merge.ts computes for a workload:
+ * `desiredAffinity(current, its placement.dev/applied record, injectionFor(targeting
+ * policies))`, `spreadAcross` and required node affinity included. One policy for all,
+ * because the API server runs several MutatingAdmissionPolicies in no defined order, and
+ * priority order is part of the result (docs/adr/0002).
  */
 
 /** The kinds admission covers; a CronJob's template sits elsewhere and stays with the reconciler. */
@@ -24,7 +44,7 @@ export const ADMISSION_KINDS = {
 export const OPERATOR_FIELD_MANAGER = 'placement-operator';
 
 /** Why a policy's terms are left to the reconciler instead of admission. */
-export type AdmissionFallback = 'spreadAcross' | 'requiredNodeAffinity' | 'tooManyPolicies';
+export type AdmissionFallback = 'tooManyPolicies';
 
 export interface AdmissionPlan {
   /** The MutatingAdmissionPolicy spec; `null` when no Enforce policy is admitted. */
@@ -38,121 +58,7 @@ export interface AdmissionPlan {
 /** The slots in the order merge.ts's `inject` walks them (it notes created containers in that order). */
 const SLOT_ORDER = Object.keys(SLOTS) as Slot[];
 
-const lit = (s: string): string => JSON.stringify(s);
-const OBJ = 'object.spec.template.spec.affinity';
-const TYPE = 'Object.spec.template.spec.affinity';
 const slotVar = (slot: Slot): string => slot.replace('.', '_');
-const present = (e: string): string => `has(${e}) && size(${e}) > 0`;
-
-/** CEL text of the canonical JSON (merge.ts's record form) of a string list. */
-const strList = (e: string, v: string, escape = false): string =>
-  `'[' + ${e}.map(${v}, '"' + ${escape ? `${v}.replace('\\\\', '\\\\\\\\').replace('"', '\\\\"')` : v} + '"').join(',') + ']'`;
-
-/** CEL text of `{"a":..,"b":..}` from optional parts, keys in sorted order. */
-const objectOf = (parts: readonly string[]): string =>
-  `'{' + (${parts.join(' + ')}).join(',') + '}'`;
-const optional = (cond: string, key: string, value: string): string =>
-  `(${cond} ? [${lit(`"${key}":`)} + ${value}] : [])`;
-
-function selectorRequirement(r: string, d: number, escape: boolean): string {
-  return `'{"key":"' + ${r}.key + '","operator":"' + ${r}.operator + '"' + (${present(`${r}.values`)} ? ',"values":' + ${strList(`${r}.values`, `v${d}`, escape)} : '') + '}'`;
-}
-
-function labelSelector(e: string, d: number): string {
-  const k = `k${d}`;
-  return objectOf([
-    optional(
-      present(`${e}.matchExpressions`),
-      'matchExpressions',
-      `'[' + ${e}.matchExpressions.map(r${d}, ${selectorRequirement(`r${d}`, d, false)}).join(',') + ']'`,
-    ),
-    optional(
-      present(`${e}.matchLabels`),
-      'matchLabels',
-      `'{' + ${e}.matchLabels.map(${k}, ${k}).sort().map(${k}, '"' + ${k} + '":"' + ${e}.matchLabels[${k}] + '"').join(',') + '}'`,
-    ),
-  ]);
-}
-
-function podAffinityTerm(t: string): string {
-  return objectOf([
-    optional(`has(${t}.labelSelector)`, 'labelSelector', labelSelector(`${t}.labelSelector`, 1)),
-    optional(
-      present(`${t}.matchLabelKeys`),
-      'matchLabelKeys',
-      strList(`${t}.matchLabelKeys`, 's1'),
-    ),
-    optional(
-      present(`${t}.mismatchLabelKeys`),
-      'mismatchLabelKeys',
-      strList(`${t}.mismatchLabelKeys`, 's2'),
-    ),
-    optional(
-      `has(${t}.namespaceSelector)`,
-      'namespaceSelector',
-      labelSelector(`${t}.namespaceSelector`, 2),
-    ),
-    optional(present(`${t}.namespaces`), 'namespaces', strList(`${t}.namespaces`, 's3')),
-    `['"topologyKey":"' + ${t}.topologyKey + '"']`,
-  ]);
-}
-
-function nodePreference(w: string): string {
-  const reqs = (field: string, d: number): string =>
-    optional(
-      present(`${w}.preference.${field}`),
-      field,
-      `'[' + ${w}.preference.${field}.map(r${d}, ${selectorRequirement(`r${d}`, d, true)}).join(',') + ']'`,
-    );
-  return `'{"preference":' + ${objectOf([reqs('matchExpressions', 3), reqs('matchFields', 4)])} + ',"weight":' + string(${w}.weight) + '}'`;
-}
-
-/** CEL text of the canonical JSON of term `t` as it sits in `slot`. */
-function termText(slot: Slot, t: string): string {
-  if (slot === 'nodeAffinity.preferred') return nodePreference(t);
-  if (slot.endsWith('.required')) return podAffinityTerm(t);
-  return `'{"podAffinityTerm":' + ${podAffinityTerm(`${t}.podAffinityTerm`)} + ',"weight":' + string(${t}.weight) + '}'`;
-}
-
-/** Fields whose value is a map of strings, not a struct. */
-const STRING_MAPS = new Set(['matchLabels']);
-
-/** A typed CEL constructor for a JSON value at `type` (the API server needs typed values in a JSON Patch). */
-function typedValue(type: string, value: JsonValue): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return lit(value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) {
-    return `[${(value as readonly JsonValue[]).map((v) => typedValue(type, v)).join(', ')}]`;
-  }
-  const fields = Object.entries(value as Record<string, JsonValue>).map(([k, v]) =>
-    STRING_MAPS.has(k)
-      ? `${k}: {${Object.entries(v as Record<string, string>)
-          .map(([mk, mv]) => `${lit(mk)}: ${lit(mv)}`)
-          .join(', ')}}`
-      : `${k}: ${typedValue(`${type}.${k}`, v)}`,
-  );
-  return `${type}{${fields.join(', ')}}`;
-}
-
-function selectorCel(selector: Selector, labels: string): string {
-  if (selector.kind === 'nothing') return 'false';
-  const parts = selector.requirements.map((r) => {
-    const has = `${lit(r.key)} in ${labels}`;
-    const values = `[${r.values.map(lit).join(', ')}]`;
-    switch (r.operator) {
-      case 'In':
-        return `(${has} && ${labels}[${lit(r.key)}] in ${values})`;
-      case 'NotIn':
-        return `(!(${has}) || !(${labels}[${lit(r.key)}] in ${values}))`;
-      case 'Exists':
-        return `(${has})`;
-      case 'DoesNotExist':
-        return `!(${has})`;
-    }
-  });
-  return parts.length === 0 ? 'true' : parts.join(' && ');
-}
 
 /** CEL for whether the object's namespace is in `scope` (policy.ts's inScope). */
 function inScopeCel(scope: NamespaceScope): string {
@@ -194,20 +100,266 @@ function targetsCel(p: CompiledPolicy): string {
   return `request.kind.kind in [${kinds.map(lit).join(', ')}] && ${inScopeCel(p.scope)} && ${selectorCel(p.selector, 'variables.labels')}${exempted === 'false' ? '' : ` && !${exempted}`}`;
 }
 
-function fallbackOf(p: CompiledPolicy): AdmissionFallback | null {
-  if (p.spread.length > 0) return 'spreadAcross';
-  if ((p.affinity.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms.length ?? 0) > 0)
-    return 'requiredNodeAffinity';
-  return null;
-}
-
 /** The most policies one MutatingAdmissionPolicy holds (CEL cost and size, measured in ADR 0002). */
 export const MAX_ADMITTED_POLICIES = 40;
 
+const GROUPS = ['podAffinity', 'podAntiAffinity', 'nodeAffinity'] as const;
+type Group = (typeof GROUPS)[number];
+const slotsOf = (g: Group): Slot[] => SLOT_ORDER.filter((s) => SLOTS[s][0] === g);
+
+/** A `spreadAcross` rule as a term of its slot: anti-affinity on the workload's own selector. */
+interface SpreadTerm {
+  readonly topologyKey: string;
+  /** Preferred terms only. */
+  readonly weight?: number;
+}
+
+/**
+ * Each slot's candidate terms: first the policies' own terms (the same for every object,
+ * written out), then their `spreadAcross` terms (built from the object's selector in CEL).
+ * A term is an index into that list; each policy has its indices, in its order.
+ */
+interface SlotTable {
+  readonly texts: string[];
+  readonly values: JsonValue[];
+  readonly spread: SpreadTerm[];
+}
+
+const NO_WORKLOAD = {
+  kind: 'Deployment',
+  namespace: '',
+  name: '',
+  templateLabels: {},
+  podSelector: {},
+} as const;
+
+const spreadSlot = (mode: 'Required' | 'Preferred'): Slot =>
+  mode === 'Required' ? 'podAntiAffinity.required' : 'podAntiAffinity.preferred';
+
+function slotTables(admitted: readonly CompiledPolicy[]): {
+  tables: ReadonlyMap<Slot, SlotTable>;
+  perPolicy: Record<Slot, number[]>[];
+} {
+  const tables = new Map<Slot, SlotTable>(
+    SLOT_ORDER.map((s) => [s, { texts: [], values: [], spread: [] }]),
+  );
+  const table = (slot: Slot): SlotTable =>
+    tables.get(slot) ?? { texts: [], values: [], spread: [] };
+  const own = admitted.map((p) => {
+    const t = policyTermsFor({ ...p, spread: [] }, NO_WORKLOAD);
+    const lists: Record<Slot, readonly unknown[]> = {
+      'podAffinity.required': t.podAffinity,
+      'podAffinity.preferred': t.preferredPodAffinity,
+      'podAntiAffinity.required': t.podAntiAffinity,
+      'podAntiAffinity.preferred': t.preferredPodAntiAffinity,
+      'nodeAffinity.preferred': p.affinity.nodeAffinity?.[PREFERRED] ?? [],
+    };
+    const indices = {} as Record<Slot, number[]>;
+    for (const slot of SLOT_ORDER) {
+      const { texts, values } = table(slot);
+      indices[slot] = lists[slot].map((raw) => {
+        const value = asServerStores(raw) as JsonValue;
+        const text = canonicalJson(value);
+        let i = texts.indexOf(text);
+        if (i < 0) {
+          i = texts.push(text) - 1;
+          values.push(value);
+        }
+        return i;
+      });
+    }
+    return indices;
+  });
+  // policyTermsFor puts a policy's spread terms after its own, Required ones in the required
+  // slot and Preferred ones (with their weight) in the preferred slot.
+  admitted.forEach((p, n) => {
+    for (const s of p.spread) {
+      const slot = spreadSlot(s.mode);
+      const { texts, spread } = table(slot);
+      const term: SpreadTerm =
+        s.mode === 'Required'
+          ? { topologyKey: s.topologyKey }
+          : { topologyKey: s.topologyKey, weight: s.weight };
+      let i = spread.findIndex(
+        (x) => x.topologyKey === term.topologyKey && x.weight === term.weight,
+      );
+      if (i < 0) i = spread.push(term) - 1;
+      own[n]?.[slot].push(texts.length + i);
+    }
+  });
+  return { tables, perPolicy: own };
+}
+
+/** CEL text of a spread term's canonical JSON for the object under admission. */
+function spreadText(slot: Slot, t: SpreadTerm): string {
+  const term = `'{"labelSelector":' + variables.selText + ${lit(`,"topologyKey":${JSON.stringify(t.topologyKey)}}`)}`;
+  return slot === 'podAntiAffinity.required'
+    ? term
+    : `'{"podAffinityTerm":' + ${term} + ${lit(`,"weight":${String(t.weight ?? 0)}}`)}`;
+}
+
+/** A typed spread term for the object under admission. */
+function spreadTyped(slot: Slot, t: SpreadTerm): string {
+  const [group, field] = SLOTS[slot];
+  const type = `${TYPE}.${group}.${field}`;
+  if (slot === 'podAntiAffinity.required')
+    return `${type}{labelSelector: ${ownSelectorTyped(`${type}.labelSelector`)}, topologyKey: ${lit(t.topologyKey)}}`;
+  return `${type}{weight: ${String(t.weight ?? 0)}, podAffinityTerm: ${type}.podAffinityTerm{labelSelector: ${ownSelectorTyped(`${type}.podAffinityTerm.labelSelector`)}, topologyKey: ${lit(t.topologyKey)}}}`;
+}
+
+/** The topology key and selector labels of a required pod term, as the clash check reads them. */
+interface TermShape {
+  readonly key: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly exprs: boolean;
+  /** Keys its matchExpressions require present (In, Exists). */
+  readonly required: readonly string[];
+  /** Its `namespaces` (empty: the workload's own) and whether it has a namespaceSelector. */
+  readonly namespaces: readonly string[];
+  readonly namespaceSelector: boolean;
+}
+
+function termShape(value: JsonValue): TermShape {
+  const t = value as {
+    topologyKey?: string;
+    namespaces?: string[];
+    namespaceSelector?: unknown;
+    labelSelector?: {
+      matchLabels?: Record<string, string>;
+      matchExpressions?: { key: string; operator: string }[];
+    };
+  };
+  const exprs = t.labelSelector?.matchExpressions ?? [];
+  return {
+    key: t.topologyKey ?? '',
+    labels: t.labelSelector?.matchLabels ?? {},
+    exprs: exprs.length > 0,
+    required: exprs.filter((r) => REQUIRE_KEY.includes(r.operator)).map((r) => r.key),
+    namespaces: t.namespaces ?? [],
+    namespaceSelector: t.namespaceSelector !== undefined,
+  };
+}
+
+const NO_STRINGS = "[''].filter(x, x != '')";
+
+/** Selector operators that a label set lacking the key never meets. */
+const REQUIRE_KEY = ['In', 'Exists'];
+
+const v = (name: string, expression: string) => ({ name, expression });
+
+/**
+ * The variables of the clash check: whether a required podAffinity term and a required
+ * podAntiAffinity term of the result, one of them a policy's, might not both hold. It is
+ * contradiction.ts's termsContradict made wider so CEL can say it: the anti-affinity's
+ * topology domain holds the affinity's (domainInside), and no matchLabels key shows that the
+ * affinity may pick pods the anti-affinity does not (a key with another value, or one the
+ * affinity's selector leaves free). Such objects are left to the reconciler, which judges
+ * them exactly and writes nothing that cannot hold.
+ */
+function podClashVariables(tables: ReadonlyMap<Slot, SlotTable>) {
+  const a = `${OBJ}.podAffinity.${REQUIRED}`;
+  const b = `${OBJ}.podAntiAffinity.${REQUIRED}`;
+  const aStatic = (tables.get('podAffinity.required')?.values ?? []).map(termShape);
+  const bStatic = (tables.get('podAntiAffinity.required')?.values ?? []).map(termShape);
+  const bSpread = tables.get('podAntiAffinity.required')?.spread ?? [];
+  const list = (xs: readonly string[]): string => `[${xs.join(', ')}]`;
+  // A list of strings; an empty one typed as such (CEL types a bare [] apart from list(string)).
+  const strings = (xs: readonly string[]): string =>
+    xs.length === 0 ? NO_STRINGS : list(xs.map(lit));
+  // matchLabels as lists of `key=value` (a label key holds no `=`): CEL types literal maps
+  // and the object's maps apart.
+  const pairs = (labels: Readonly<Record<string, string>>): string =>
+    strings(Object.entries(labels).map(([k, x]) => `${k}=${x}`));
+  const pairsOf = (selector: string): string =>
+    `(has(${selector}) && has(${selector}.matchLabels) ? ${selector}.matchLabels.map(k, k + '=' + ${selector}.matchLabels[k]) : ${NO_STRINGS})`;
+  const level = `{${Object.entries(TOPOLOGY_LEVEL)
+    .map(([k, n]) => `${lit(k)}: ${String(n)}`)
+    .join(', ')}}`;
+  const ownA = 'variables.keptIx_podAffinity_required';
+  const ownB = 'variables.keptIx_podAntiAffinity_required';
+  const injA = 'variables.inj_podAffinity_required';
+  const injB = 'variables.inj_podAntiAffinity_required';
+  const bKeys = strings([...bStatic.map((x) => x.key), ...bSpread.map((x) => x.topologyKey)]);
+  // Lists of string lists and of booleans, empty ones typed (as `strings`).
+  const lists = (xs: readonly string[]): string =>
+    xs.length === 0 ? `[${NO_STRINGS}].filter(x, false)` : list(xs);
+  const bools = (xs: readonly boolean[]): string =>
+    xs.length === 0 ? '[false].filter(x, x)' : list(xs.map(String));
+  const bLabels = lists([
+    ...bStatic.map((x) => pairs(x.labels)),
+    ...bSpread.map(() => pairsOf('object.spec.selector')),
+  ]);
+  const requiredKeys = (selector: string): string =>
+    `(has(${selector}) && has(${selector}.matchExpressions) ? ${selector}.matchExpressions.filter(r, r.operator in ${strings(REQUIRE_KEY)}).map(r, string(r.key)) : ${NO_STRINGS})`;
+  const bRequired = lists([
+    ...bStatic.map((x) => strings(x.required)),
+    ...bSpread.map(() => requiredKeys('object.spec.selector')),
+  ]);
+  // The namespaces a term reaches without a namespaceSelector: its list, or the object's own.
+  const ownNs = (term: string): string =>
+    `(has(${term}.namespaces) && size(${term}.namespaces) > 0 ? ${term}.namespaces.map(n, string(n)) : [request.namespace])`;
+  const staticNs = (x: TermShape): string =>
+    x.namespaces.length > 0 ? strings(x.namespaces) : '[request.namespace]';
+  const nsSel = (term: string): string => `has(${term}.namespaceSelector)`;
+  const inside = (x: string, y: string): string =>
+    `(${x} == ${y} || (${x} in ${level} && ${y} in ${level} && ${level}[${x}] < ${level}[${y}]))`;
+  const key = (e: string): string => `${e}.split('=')[0]`;
+  return [
+    v(
+      'aK',
+      `${ownA}.map(i, ${a}[i].topologyKey) + ${injA}.map(i, ${strings(aStatic.map((x) => x.key))}[i])`,
+    ),
+    v(
+      'aML',
+      `${ownA}.map(i, ${pairsOf(`${a}[i].labelSelector`)}) + ${injA}.map(i, ${lists(aStatic.map((x) => pairs(x.labels)))}[i])`,
+    ),
+    v(
+      'aEX',
+      `${ownA}.map(i, has(${a}[i].labelSelector) && ${present(`${a}[i].labelSelector.matchExpressions`)}) + ${injA}.map(i, ${bools(aStatic.map((x) => x.exprs))}[i])`,
+    ),
+    v('aInj', `${ownA}.map(i, false) + ${injA}.map(i, true)`),
+    v('bK', `${ownB}.map(i, ${b}[i].topologyKey) + ${injB}.map(i, ${bKeys}[i])`),
+    v('bML', `${ownB}.map(i, ${pairsOf(`${b}[i].labelSelector`)}) + ${injB}.map(i, ${bLabels}[i])`),
+    v(
+      'bRK',
+      `${ownB}.map(i, ${requiredKeys(`${b}[i].labelSelector`)}) + ${injB}.map(i, ${bRequired}[i])`,
+    ),
+    v('bInj', `${ownB}.map(i, false) + ${injB}.map(i, true)`),
+    v(
+      'aNs',
+      `${ownA}.map(i, ${ownNs(`${a}[i]`)}) + ${injA}.map(i, ${lists(aStatic.map(staticNs))}[i])`,
+    ),
+    v(
+      'aNsSel',
+      `${ownA}.map(i, ${nsSel(`${a}[i]`)}) + ${injA}.map(i, ${bools(aStatic.map((x) => x.namespaceSelector))}[i])`,
+    ),
+    v(
+      'bNs',
+      `${ownB}.map(i, ${ownNs(`${b}[i]`)}) + ${injB}.map(i, ${lists([...bStatic.map(staticNs), ...bSpread.map(() => '[request.namespace]')])}[i])`,
+    ),
+    v(
+      'bNsSel',
+      `${ownB}.map(i, ${nsSel(`${b}[i]`)}) + ${injB}.map(i, ${bools([...bStatic.map((x) => x.namespaceSelector), ...bSpread.map(() => false)])}[i])`,
+    ),
+    v('aKeys', `variables.aML.map(l, l.map(e, e.split('=')[0]))`),
+    // Nothing shows the affinity may pick pods the anti-affinity does not: each label the
+    // anti-affinity asks for, the affinity's selector asks for too, and each key it needs
+    // present (In, Exists) the affinity's selector constrains (where the affinity has
+    // matchExpressions, not weighed here, an unconstrained key proves nothing); and,
+    // neither with a namespaceSelector, each namespace of the affinity's is one of the
+    // anti-affinity's.
+    v(
+      'podClash',
+      `lists.range(size(variables.aK)).exists(x, lists.range(size(variables.bK)).exists(y, (variables.aInj[x] || variables.bInj[y]) && ${inside('variables.aK[x]', 'variables.bK[y]')} && variables.bML[y].all(e, e in variables.aML[x] || (!(${key('e')} in variables.aKeys[x]) && variables.aEX[x])) && variables.bRK[y].all(k, k in variables.aKeys[x] || variables.aEX[x]) && !(!variables.aNsSel[x] && !variables.bNsSel[y] && variables.aNs[x].exists(n, !(n in variables.bNs[y])))))`,
+    ),
+  ];
+}
+
 /**
  * The MutatingAdmissionPolicy spec for the Enforce policies `policies` (priority order).
- * Policies admission cannot compute exactly stay with the reconciler, and an object that
- * one of them targets is left alone at admission, so that priority order always holds.
+ * Objects whose result admission cannot vouch for (a possible contradiction, an unreadable
+ * record, a policy past the limit targeting them) are left alone at admission, so that the
+ * reconciler writes them as before and priority order always holds.
  */
 export function admissionPlan(
   policies: readonly CompiledPolicy[],
@@ -215,58 +367,13 @@ export function admissionPlan(
 ): AdmissionPlan {
   const enforced = policies.filter((p) => p.mode === 'Enforce');
   const fallback: Record<string, AdmissionFallback> = {};
-  const admitted: CompiledPolicy[] = [];
-  const left: CompiledPolicy[] = [];
-  for (const p of enforced) {
-    const why = admitted.length >= MAX_ADMITTED_POLICIES ? 'tooManyPolicies' : fallbackOf(p);
-    if (why === null) admitted.push(p);
-    else {
-      fallback[p.ref] = why;
-      left.push(p);
-    }
-  }
+  const admitted = enforced.slice(0, MAX_ADMITTED_POLICIES);
+  const left = enforced.slice(MAX_ADMITTED_POLICIES);
+  for (const p of left) fallback[p.ref] = 'tooManyPolicies';
   if (admitted.length === 0) return { spec: null, admitted: [], fallback };
 
-  // Each slot's distinct terms (canonical text → index); each policy's indices, in its order.
-  const tables = new Map<Slot, string[]>(SLOT_ORDER.map((s) => [s, []]));
-  const values = new Map<Slot, JsonValue[]>(SLOT_ORDER.map((s) => [s, []]));
-  const perPolicy = admitted.map((p) => {
-    const t = policyTermsFor(p, {
-      kind: 'Deployment',
-      namespace: '',
-      name: '',
-      templateLabels: {},
-      podSelector: {},
-    });
-    const lists: Record<Slot, readonly unknown[]> = {
-      'podAffinity.required': t.podAffinity,
-      'podAffinity.preferred': t.preferredPodAffinity,
-      'podAntiAffinity.required': t.podAntiAffinity,
-      'podAntiAffinity.preferred': t.preferredPodAntiAffinity,
-      'nodeAffinity.preferred':
-        p.affinity.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [],
-    };
-    const indices = {} as Record<Slot, number[]>;
-    for (const slot of SLOT_ORDER) {
-      const table = tables.get(slot) ?? [];
-      indices[slot] = lists[slot].map((raw) => {
-        const value = asServerStores(raw) as JsonValue;
-        const text = canonicalJson(value);
-        let i = table.indexOf(text);
-        if (i < 0) {
-          i = table.push(text) - 1;
-          values.get(slot)?.push(value);
-        }
-        return i;
-      });
-    }
-    return indices;
-  });
-
-  const v = (name: string, expression: string) => ({ name, expression });
-  const GROUPS = ['podAffinity', 'podAntiAffinity', 'nodeAffinity'] as const;
-  const slotsOf = (g: (typeof GROUPS)[number]): Slot[] =>
-    SLOT_ORDER.filter((s) => SLOTS[s][0] === g);
+  const { tables, perPolicy } = slotTables(admitted);
+  const node = nodeTables(admitted);
   const any = (slots: readonly Slot[], list: string): string =>
     slots.map((s) => `size(variables.${list}_${slotVar(s)}) > 0`).join(' || ');
   const inCreated = (path: string): string => `variables.createdText.contains(${lit(`"${path}"`)})`;
@@ -281,8 +388,7 @@ export function admissionPlan(
     )
       .map((k) => `.split(${lit(`],"${k}":[`)})[0]`)
       .join('')} + ']' : ''`;
-  const inSection = (s: string, c: string): string =>
-    `[${['[', ','].flatMap((a) => [',', ']'].map((b) => `variables.sec_${s}.contains('${a}' + ${c} + '${b}')`)).join(', ')}].exists(f, f)`;
+  const needNode = (g: Group): string => (g === 'nodeAffinity' ? ' || variables.needNode' : '');
 
   const variables = [
     v('labels', 'object.spec.template.?metadata.?labels.orValue({})'),
@@ -296,28 +402,26 @@ export function admissionPlan(
     ),
     v('slotsText', `variables.hasRecord ? variables.record.split('"slots":{')[1] : ''`),
     v(
-      'blocked',
-      [
-        ...left.map((p) => `(${targetsCel(p)})`),
-        // Node requirements a record holds are taken out by the reconciler only.
-        `variables.record.contains('"node":')`,
-        `(variables.hasRecord && !(variables.record.startsWith('{"created":[') && variables.record.contains('"slots":{')))`,
-        ...invalid.map((ref) => `variables.record.contains(${lit(`"${ref}":`)})`),
-      ].join(' || '),
+      'selText',
+      `has(object.spec.selector) ? ${labelSelectorText('object.spec.selector', 5)} : '{}'`,
     ),
     v('hasAff', `has(${OBJ})`),
     ...GROUPS.map((g) => v(`has_${g}`, `variables.hasAff && has(${OBJ}.${g})`)),
     ...SLOT_ORDER.flatMap((slot) => {
       const [group, field] = SLOTS[slot];
       const s = slotVar(slot);
-      const texts = `[${(tables.get(slot) ?? []).map(lit).join(', ')}]`;
+      const table = tables.get(slot) ?? { texts: [], values: [], spread: [] };
+      const candidates = `[${[...table.texts.map(lit), ...table.spread.map((t) => spreadText(slot, t))].join(', ')}]`;
       const picks = admitted
         .map((_, i) => ({ i, idx: perPolicy[i]?.[slot] ?? [] }))
         .filter((x) => x.idx.length > 0)
         .map((x) => `(variables.p${x.i} ? [${x.idx.join(', ')}] : [])`);
+      const picked =
+        picks.length === 0 ? '[0].filter(x, false)' : `(${picks.join(' + ')}).distinct()`;
       return [
         v(`hasF_${s}`, `variables.has_${group} && has(${OBJ}.${group}.${field})`),
         v(`sec_${s}`, sectionCel(slot)),
+        v(`cand_${s}`, candidates),
         v(
           `cur_${s}`,
           `variables.hasF_${s} ? ${OBJ}.${group}.${field}.map(t, ${termText(slot, 't')}) : []`,
@@ -325,18 +429,27 @@ export function admissionPlan(
         // merge.ts's revert: each recorded term's last occurrence comes out.
         v(
           `rm_${s}`,
-          `lists.range(size(variables.cur_${s})).filter(i, ${inSection(s, `variables.cur_${s}[i]`)} && !(variables.cur_${s}[i] in variables.cur_${s}.slice(i + 1, size(variables.cur_${s}))))`,
+          `lists.range(size(variables.cur_${s})).filter(i, ${inListText(`variables.sec_${s}`, `variables.cur_${s}[i]`)} && !(variables.cur_${s}[i] in variables.cur_${s}.slice(i + 1, size(variables.cur_${s}))))`,
         ),
         v(
-          `kept_${s}`,
-          `lists.range(size(variables.cur_${s})).filter(i, !(i in variables.rm_${s})).map(i, variables.cur_${s}[i])`,
+          `keptIx_${s}`,
+          `lists.range(size(variables.cur_${s})).filter(i, !(i in variables.rm_${s}))`,
         ),
+        v(`kept_${s}`, `variables.keptIx_${s}.map(i, variables.cur_${s}[i])`),
+        // injectionFor: the policies' terms in priority order, identical ones once (a spread
+        // term can equal a policy's own term, so by text where the slot has spread terms).
+        v(`pick_${s}`, picked),
         v(
           `inj_${s}`,
-          picks.length === 0 ? '[0].filter(x, false)' : `(${picks.join(' + ')}).distinct()`,
+          table.spread.length === 0
+            ? `variables.pick_${s}`
+            : `lists.range(size(variables.pick_${s})).filter(j, !(variables.cand_${s}[variables.pick_${s}[j]] in variables.pick_${s}.slice(0, j).map(k, variables.cand_${s}[k]))).map(j, variables.pick_${s}[j])`,
         ),
-        v(`add_${s}`, `variables.inj_${s}.filter(i, !(${texts}[i] in variables.kept_${s}))`),
-        v(`text_${s}`, `variables.add_${s}.map(i, ${texts}[i]).join(',')`),
+        v(
+          `add_${s}`,
+          `variables.inj_${s}.filter(i, !(variables.cand_${s}[i] in variables.kept_${s}))`,
+        ),
+        v(`text_${s}`, `variables.add_${s}.map(i, variables.cand_${s}[i]).join(',')`),
         // Absent once the revert has pruned what the record says it created.
         v(
           `goneF_${s}`,
@@ -344,12 +457,13 @@ export function admissionPlan(
         ),
       ];
     }),
+    ...nodeRevertVariables(node),
     ...GROUPS.map((g) =>
       v(
         `goneG_${g}`,
         `!variables.has_${g} || (${inCreated(`affinity.${g}`)} && ${all([
           ...slotsOf(g).map((s) => `variables.goneF_${slotVar(s)}`),
-          ...(g === 'nodeAffinity' ? [`!has(${OBJ}.nodeAffinity.${REQUIRED})`] : []),
+          ...(g === 'nodeAffinity' ? ['variables.reqGone'] : []),
         ])})`,
       ),
     ),
@@ -357,7 +471,25 @@ export function admissionPlan(
       'goneAff',
       `!variables.hasAff || (${inCreated('affinity')} && ${all(GROUPS.map((g) => `variables.goneG_${g}`))})`,
     ),
-    v('injecting', SLOT_ORDER.map((s) => `size(variables.inj_${slotVar(s)}) > 0`).join(' || ')),
+    ...nodeInjectVariables(node),
+    ...podClashVariables(tables),
+    v(
+      'blocked',
+      [
+        'variables.podClash',
+        ...node.clashes.map(([i, j]) => `(variables.p${i} && variables.p${j})`),
+        `(variables.hasRecord && !(variables.record.startsWith('{"created":[') && variables.record.contains('"slots":{')))`,
+        ...invalid.map((ref) => `variables.record.contains(${lit(`"${ref}":`)})`),
+        ...left.map((p) => `(${targetsCel(p)})`),
+      ].join(' || '),
+    ),
+    v(
+      'injecting',
+      [
+        ...SLOT_ORDER.map((s) => `size(variables.inj_${slotVar(s)}) > 0`),
+        'variables.needNode',
+      ].join(' || '),
+    ),
     v('active', `!variables.blocked && (variables.injecting || variables.hasRecord)`),
     v('created', createdCel()),
     v(
@@ -372,7 +504,7 @@ export function admissionPlan(
     ),
     v(
       'newRecord',
-      `'{"created":[' + variables.created.join(',') + '],"policies":{' + variables.policies + '},"slots":{' + (${[
+      `'{"created":[' + variables.created.join(',') + '],' + variables.nodeText + '"policies":{' + variables.policies + '},"slots":{' + (${[
         ...SLOT_ORDER,
       ]
         .sort()
@@ -388,6 +520,7 @@ export function admissionPlan(
     `JSONPatch{op: '${kind}', path: ${lit(path)}${value === undefined ? '' : `, value: ${value}`}}`;
   const base = '/spec/template/spec/affinity';
   const annotation = `/metadata/annotations/${APPLIED_ANNOTATION.replace('/', '~1')}`;
+  const nodeOps = nodePatches(node, base);
   const patches = [
     // The revert: recorded terms out (highest index first), then what it created and left empty.
     ...SLOT_ORDER.map((slot) => {
@@ -398,27 +531,33 @@ export function admissionPlan(
         `(variables.hasF_${s} && variables.goneF_${s} && size(variables.inj_${s}) == 0 ? [${op('remove', `${base}/${group}/${field}`)}] : [])`
       );
     }),
+    nodeOps.remove,
     ...GROUPS.map(
       (g) =>
-        `(variables.has_${g} && variables.goneG_${g} && !(${any(slotsOf(g), 'inj')}) ? [${op('remove', `${base}/${g}`)}] : [])`,
+        `(variables.has_${g} && variables.goneG_${g} && !(${any(slotsOf(g), 'inj')}${needNode(g)}) ? [${op('remove', `${base}/${g}`)}] : [])`,
     ),
     `(variables.hasAff && variables.goneAff && !variables.injecting ? [${op('remove', base)}] : [])`,
     // The injection: containers it needs, then its terms after the owner's.
     `(variables.hasAff || !variables.injecting ? [] : [${op('add', base, `${TYPE}{}`)}])`,
     ...GROUPS.map(
       (g) =>
-        `(!variables.has_${g} && (${any(slotsOf(g), 'add')}) ? [${op('add', `${base}/${g}`, `${TYPE}.${g}{}`)}] : [])`,
+        `(!variables.has_${g} && (${any(slotsOf(g), 'add')}${needNode(g)}) ? [${op('add', `${base}/${g}`, `${TYPE}.${g}{}`)}] : [])`,
     ),
     ...SLOT_ORDER.map((slot) => {
       const [group, field] = SLOTS[slot];
       const s = slotVar(slot);
       const path = `${base}/${group}/${field}`;
-      const typed = `[${(values.get(slot) ?? []).map((x) => typedValue(`${TYPE}.${group}.${field}`, x)).join(', ')}]`;
+      const table = tables.get(slot) ?? { texts: [], values: [], spread: [] };
+      const typed = `[${[
+        ...table.values.map((x) => typedValue(`${TYPE}.${group}.${field}`, x)),
+        ...table.spread.map((t) => spreadTyped(slot, t)),
+      ].join(', ')}]`;
       return (
         `(size(variables.add_${s}) > 0 && !variables.hasF_${s} ? [${op('add', path, '[]')}] : []) + ` +
         `variables.add_${s}.map(i, ${op('add', `${path}/-`, `${typed}[i]`)})`
       );
     }),
+    nodeOps.set,
     `(!variables.injecting ? (variables.hasRecord ? [${op('remove', annotation)}] : []) : has(object.metadata.annotations) ? [${op('add', annotation, 'variables.newRecord')}] : [${op('add', '/metadata/annotations', `{${lit(APPLIED_ANNOTATION)}: variables.newRecord}`)}])`,
   ];
 
@@ -454,26 +593,24 @@ export function admissionPlan(
       },
     ],
   };
-  return {
-    spec: spec,
-    admitted: admitted.map((p) => p.ref),
-    fallback,
-  };
+  return { spec, admitted: admitted.map((p) => p.ref), fallback };
 }
 
 /** The containers merge.ts's `inject` notes as created, in the order it notes them. */
 function createdCel(): string {
   const parts = [`(variables.goneAff ? ['"affinity"'] : [])`];
-  for (const g of ['podAffinity', 'podAntiAffinity', 'nodeAffinity'] as const) {
-    const slots = SLOT_ORDER.filter((s) => SLOTS[s][0] === g);
+  for (const g of GROUPS) {
+    const slots = slotsOf(g);
     const any = slots.map((s) => `size(variables.inj_${slotVar(s)}) > 0`).join(' || ');
-    parts.push(`(variables.goneG_${g} && (${any}) ? [${lit(`"affinity.${g}"`)}] : [])`);
+    const node = g === 'nodeAffinity' ? ' || variables.needNode' : '';
+    parts.push(`(variables.goneG_${g} && (${any}${node}) ? [${lit(`"affinity.${g}"`)}] : [])`);
     for (const s of slots) {
       parts.push(
         `(size(variables.inj_${slotVar(s)}) > 0 && variables.goneF_${slotVar(s)} ? [${lit(`"affinity.${g}.${SLOTS[s][1]}"`)}] : [])`,
       );
     }
   }
+  parts.push(nodeCreatedCel());
   return parts.join(' + ');
 }
 

@@ -15,9 +15,12 @@ import fc from 'fast-check';
 import {
   comparePolicies,
   compilePolicy,
+  contradictions,
   desiredAffinity,
+  domainInside,
   injectionFor,
   policyTargets,
+  revertInjected,
 } from '../../../src/engine/index.ts';
 import { admissionObjects, admissionPlan } from '../../../src/engine/admission.ts';
 import { asServerStores, canonicalJson } from '../../../src/engine/canonical.ts';
@@ -94,7 +97,33 @@ const nodePreferred = fc.record({
     ),
   }),
 });
-/** An affinity with some of the five lists the merge writes; terms drawn from a small pool so owners and policies share some. */
+const nodeRequirement = fc.oneof(
+  fc.record({
+    key: fc.constantFrom('disk', 'gpu'),
+    operator: fc.constantFrom('In', 'NotIn'),
+    values: fc.uniqueArray(labelValue, { minLength: 1, maxLength: 2 }),
+  }),
+  fc.record({ key: fc.constantFrom('disk', 'gpu'), operator: fc.constantFrom('Exists') }),
+);
+const fieldRequirement = fc.record({
+  key: fc.constant('metadata.name'),
+  operator: fc.constantFrom('In', 'NotIn'),
+  values: fc.constantFrom(['local-node-0'], ['local-node-1']),
+});
+/** Required node affinity: one or two terms, each with requirements from a small pool. */
+const nodeRequired = fc.record({
+  nodeSelectorTerms: fc.array(
+    fc.record(
+      {
+        matchExpressions: fc.array(nodeRequirement, { minLength: 1, maxLength: 2 }),
+        matchFields: fc.array(fieldRequirement, { minLength: 1, maxLength: 1 }),
+      },
+      { requiredKeys: ['matchExpressions'] },
+    ),
+    { minLength: 1, maxLength: 2 },
+  ),
+});
+/** An affinity with some of the six lists the merge writes; terms drawn from a small pool so owners and policies share some. */
 const affinity = fc
   .record(
     {
@@ -113,7 +142,7 @@ const affinity = fc
         { requiredKeys: [] },
       ),
       nodeAffinity: fc.record(
-        { [PREF]: fc.array(nodePreferred, { maxLength: 2 }) },
+        { [PREF]: fc.array(nodePreferred, { maxLength: 2 }), [REQ]: nodeRequired },
         { requiredKeys: [] },
       ),
     },
@@ -126,24 +155,41 @@ const policySpec = fc.record({
   kinds: fc.subarray([...KINDS], { minLength: 1 }),
   selector: fc.option(selector, { nil: undefined }),
   affinity,
+  spread: fc.array(
+    fc.record({
+      topologyKey: fc.constantFrom(HOSTNAME, ZONE),
+      mode: fc.constantFrom('Required' as const, 'Preferred' as const),
+      weight: fc.integer({ min: 1, max: 100 }),
+    }),
+    { maxLength: 2 },
+  ),
   cluster: fc.boolean(),
 });
 const workloadSpec = fc.record({
   kind: fc.constantFrom(...KINDS),
   labels: fc.dictionary(fc.constantFrom('app', 'tier'), labelValue, { maxKeys: 2 }),
   affinity: fc.option(affinity, { nil: undefined }),
+  /** A selector with matchExpressions (what spreadAcross terms copy), else matchLabels. */
+  exprSelector: fc.boolean(),
 });
 interface PolicySpec {
   readonly priority: number;
   readonly kinds: readonly string[];
   readonly selector?: LabelSelector | undefined;
   readonly affinity: JsonObject;
+  readonly spread?: readonly SpreadSpec[];
   readonly cluster: boolean;
+}
+interface SpreadSpec {
+  readonly topologyKey: string;
+  readonly mode: 'Required' | 'Preferred';
+  readonly weight: number;
 }
 interface WorkloadSpec {
   readonly kind: (typeof KINDS)[number];
   readonly labels: Record<string, string>;
   readonly affinity?: JsonObject | undefined;
+  readonly exprSelector?: boolean;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -160,6 +206,15 @@ function compiled(ns: string, name: string, p: PolicySpec, generation: number): 
         ...(p.cluster ? { namespaceSelector: { matchLabels: { team: 'shop' } } } : {}),
       },
       affinity: p.affinity,
+      ...(p.spread === undefined || p.spread.length === 0
+        ? {}
+        : {
+            spreadAcross: p.spread.map((x) => ({
+              topologyKey: x.topologyKey,
+              mode: x.mode,
+              ...(x.mode === 'Preferred' ? { weight: x.weight } : {}),
+            })),
+          }),
     },
   };
   const r = compilePolicy(source);
@@ -167,13 +222,77 @@ function compiled(ns: string, name: string, p: PolicySpec, generation: number): 
   return r.policy;
 }
 
+/** The workload's pod selector: its labels, or a matchExpressions on its id. */
+const podSelectorOf = (name: string, w: WorkloadSpec): LabelSelector =>
+  w.exprSelector === true
+    ? { matchExpressions: [{ key: 'id', operator: 'In', values: [name] }] }
+    : { matchLabels: { ...w.labels, id: name } };
+
 /** A workload manifest of any of the admitted kinds. */
 function manifest(ns: string, name: string, w: WorkloadSpec): JsonObject {
   const labels = { ...w.labels, id: name };
   const o = { labels, ...(w.affinity === undefined ? {} : { affinity: w.affinity }) };
-  if (w.kind !== 'ReplicaSet') return workload(w.kind, ns, name, o);
-  const d = workload('Deployment', ns, name, o);
-  return { ...d, kind: 'ReplicaSet' };
+  const made = workload(w.kind === 'ReplicaSet' ? 'Deployment' : w.kind, ns, name, o) as {
+    spec: JsonObject;
+  } & JsonObject;
+  const spec = { ...made.spec, selector: podSelectorOf(name, w) as unknown as Json };
+  return { ...made, spec, ...(w.kind === 'ReplicaSet' ? { kind: 'ReplicaSet' } : {}) };
+}
+
+type Terms = readonly {
+  readonly topologyKey?: string;
+  readonly labelSelector?: LabelSelector;
+  readonly namespaces?: readonly string[];
+  readonly namespaceSelector?: LabelSelector;
+}[];
+
+/**
+ * What the admission policy leaves to the reconciler because the result might hold a
+ * required podAffinity and a required podAntiAffinity that cannot both hold (admission.ts's
+ * podClashVariables, stated independently here), or node requirements of two policies that
+ * clash (contradiction.ts exactly).
+ */
+function leftAlone(
+  ns: string,
+  owner: JsonObject | undefined,
+  injection: ReturnType<typeof injectionFor>,
+  found: ReturnType<typeof contradictions>,
+): boolean {
+  if (found.some((c) => c.kind === 'node')) return true;
+  const own = (owner ?? {}) as {
+    podAffinity?: Record<string, Terms>;
+    podAntiAffinity?: Record<string, Terms>;
+  };
+  const side = (ownTerms: Terms | undefined, injected: readonly unknown[] | undefined) => [
+    ...(ownTerms ?? []).map((t) => ({ t, inj: false })),
+    ...((injected ?? []) as Terms).map((t) => ({ t, inj: true })),
+  ];
+  const a = side(own.podAffinity?.[REQ], injection.slots['podAffinity.required']);
+  const b = side(own.podAntiAffinity?.[REQ], injection.slots['podAntiAffinity.required']);
+  return a.some((x) =>
+    b.some((y) => {
+      if (!x.inj && !y.inj) return false;
+      if (!domainInside(x.t.topologyKey ?? '', y.t.topologyKey ?? '')) return false;
+      const al = x.t.labelSelector?.matchLabels ?? {};
+      const exprs = (x.t.labelSelector?.matchExpressions?.length ?? 0) > 0;
+      const needed = (y.t.labelSelector?.matchExpressions ?? []).filter(
+        (r) => r.operator === 'In' || r.operator === 'Exists',
+      );
+      const reach = (t: Terms[number]): readonly string[] =>
+        t.namespaces !== undefined && t.namespaces.length > 0 ? t.namespaces : [ns];
+      const apart =
+        x.t.namespaceSelector === undefined &&
+        y.t.namespaceSelector === undefined &&
+        reach(x.t).some((n) => !reach(y.t).includes(n));
+      return (
+        Object.entries(y.t.labelSelector?.matchLabels ?? {}).every(
+          ([k, v]) => al[k] === v || (!(k in al) && exprs),
+        ) &&
+        needed.every((r) => r.key in al || exprs) &&
+        !apart
+      );
+    }),
+  );
 }
 
 /** What merge.ts says the stored object carries: its affinity and its record. */
@@ -191,19 +310,31 @@ function expected(
     namespace: ns,
     name,
     templateLabels: labels,
-    podSelector: { matchLabels: labels },
+    podSelector: podSelectorOf(name, w),
   };
   const targeting = policies.filter((p) => policyTargets(p, ref, nsLabels)).sort(comparePolicies);
   const parsed = parseRecord(previous);
   assert.ok(parsed.kind !== 'invalid');
-  const d = desiredAffinity(
-    w.affinity,
-    parsed.kind === 'ok' ? parsed.record : null,
-    targeting.length > 0 ? injectionFor(targeting, ref) : null,
-  );
+  const record = parsed.kind === 'ok' ? parsed.record : null;
+  const injection = targeting.length > 0 ? injectionFor(targeting, ref) : null;
+  const owner = record === null ? w.affinity : revertInjected(w.affinity, record);
+  const found = contradictions(ref, targeting, owner, () => nsLabels);
+  const alone =
+    injection !== null && leftAlone(ns, owner as JsonObject | undefined, injection, found);
+  // What the reconciler refuses to write (contradiction.ts) admission must not write either.
+  assert.ok(found.length === 0 || alone, `a contradiction admission would write: ${name}`);
+  const d = alone
+    ? { affinity: w.affinity, record: record }
+    : desiredAffinity(w.affinity, record, injection);
   return {
     affinity: d.affinity === undefined ? undefined : (asServerStores(d.affinity) as Json),
     record: d.record === null ? undefined : serializeRecord(d.record),
+    alone,
+    spread: !alone && targeting.some((p) => p.spread.length > 0),
+    node:
+      !alone &&
+      injection !== null &&
+      injection.node.matchExpressions.length + injection.node.matchFields.length > 0,
   };
 }
 
@@ -243,6 +374,17 @@ async function replaceDryRun(c: Cluster, items: JsonObject[]): Promise<Stored[]>
   return out.split(/(?<=\n\})\n(?=\{)/).map((d) => JSON.parse(d) as Stored);
 }
 
+const probeNamespaces = new WeakMap<Scope, Promise<string>>();
+/** The probe's namespace of a test, made once. */
+function probeNamespace(c: Cluster, s: Scope): Promise<string> {
+  let made = probeNamespaces.get(s);
+  if (made === undefined) {
+    made = makeNamespace(c, s, 'adm-probe');
+    probeNamespaces.set(s, made);
+  }
+  return made;
+}
+
 /** Installs the admission policy for `policies` under `name` and waits until the API server uses it. */
 let installs = 0;
 /** The longest time from applying an admission policy to the API server using it. */
@@ -250,21 +392,27 @@ let slowestInstallMs = 0;
 async function install(
   c: Cluster,
   s: Scope,
-  ns: string,
   name: string,
   policies: readonly CompiledPolicy[],
 ): Promise<void> {
   installs++;
   // A marker policy, last in priority, that only the probe workload matches: once the probe
-  // comes back mutated with this generation, the API server runs this version.
+  // comes back mutated with this generation, the API server runs this version. The probe
+  // lives in a namespace of its own, out of reach of the policies under test (one of them
+  // could leave it to the reconciler).
+  const probeNs = await probeNamespace(c, s);
   const marker = compiled(
-    ns,
+    probeNs,
     `${name}-marker`,
     {
       priority: -100,
       kinds: ['Deployment'],
       selector: { matchLabels: { probe: name } },
-      affinity: { podAffinity: { [REQ]: [{ labelSelector: {}, topologyKey: ZONE }] } },
+      affinity: {
+        podAffinity: {
+          [PREF]: [{ weight: 1, podAffinityTerm: { labelSelector: {}, topologyKey: ZONE } }],
+        },
+      },
       cluster: false,
     },
     installs,
@@ -288,12 +436,12 @@ async function install(
     ),
   );
   const started = Date.now();
-  const want = `"PlacementPolicy/${ns}/${name}-marker":${String(marker.source.metadata.generation)}`;
+  const want = `"PlacementPolicy/${probeNs}/${name}-marker":${String(marker.source.metadata.generation)}`;
   await waitFor(
     `admission policy ${name} in use`,
     async () => {
       const [probe] = await dryRunCreate(c, [
-        workload('Deployment', ns, `probe-${name}`, { labels: { probe: name } }),
+        workload('Deployment', probeNs, `probe-${name}`, { labels: { probe: name } }),
       ]);
       return probe?.metadata.annotations?.[APPLIED]?.includes(want) === true ? true : undefined;
     },
@@ -318,6 +466,7 @@ void test('the stored object after admission equals merge.ts, for random workloa
   const ns = await makeNamespace(c, s, 'adm-prop', { team: 'shop' });
   let checked = 0;
   let mutated = 0;
+  const seen = { alone: 0, spread: 0, node: 0 };
   const samples = fc.sample(
     fc.record({
       policies: fc.array(policySpec, { minLength: 1, maxLength: 4 }),
@@ -329,7 +478,7 @@ void test('the stored object after admission equals merge.ts, for random workloa
     const policies = sample.policies.map((p, i) =>
       compiled(ns, `p${String(run)}-${String(i)}`, p, run + 1),
     );
-    await install(c, s, ns, 'adm-prop', policies);
+    await install(c, s, 'adm-prop', policies);
     const items = sample.workloads.map((w, i) => manifest(ns, `w${String(run)}-${String(i)}`, w));
     const stored = await dryRunCreate(c, items);
     assert.equal(stored.length, items.length);
@@ -340,10 +489,16 @@ void test('the stored object after admission equals merge.ts, for random workloa
       assertStored(got, want, `run ${String(run)} ${w.kind} ${got.metadata.name}`);
       checked++;
       if (want.record !== undefined) mutated++;
+      for (const k of ['alone', 'spread', 'node'] as const) if (want[k]) seen[k]++;
     }
   }
-  t.diagnostic(`${String(checked)} workloads checked, ${String(mutated)} of them injected`);
+  t.diagnostic(
+    `${String(checked)} workloads checked, ${String(mutated)} of them injected; ` +
+      `${String(seen.spread)} with spreadAcross terms, ${String(seen.node)} with required node ` +
+      `affinity, ${String(seen.alone)} left to the reconciler (a rule pair that might not hold)`,
+  );
   assert.equal(checked, RUNS * PER_RUN);
+  assert.ok(seen.spread > 0 && seen.node > 0, 'the sample must cover spreadAcross and node terms');
   // The sample must exercise the injection, not only workloads no policy targets.
   assert.ok(
     mutated >= checked / 4,
@@ -372,6 +527,7 @@ void test('an update of an injected workload, after the policies changed, stores
   const ns = await makeNamespace(c, s, 'adm-upd', { team: 'shop' });
   let checked = 0;
   let reverted = 0;
+  let nodeReverted = 0;
   const samples = fc.sample(
     fc.record({
       before: fc.array(policySpec, { minLength: 1, maxLength: 3 }),
@@ -399,7 +555,7 @@ void test('an update of an injected workload, after the policies changed, stores
         ),
       ...sample.after.map((p, i) => compiled(ns, `a${String(run)}-${String(i)}`, p, 1)),
     ];
-    await install(c, s, ns, 'adm-upd', before);
+    await install(c, s, 'adm-upd', before);
     // Created for real (no pods: no replicas, a DaemonSet on no node), so they can be updated.
     const items = sample.workloads.map(({ w }, i) => {
       const m = manifest(ns, `u${String(run)}-${String(i)}`, w) as {
@@ -411,7 +567,7 @@ void test('an update of an injected workload, after the policies changed, stores
       return m;
     });
     const created = await apply(c, items, []);
-    await install(c, s, ns, 'adm-upd', after);
+    await install(c, s, 'adm-upd', after);
     const updates = created.map((o, i) => {
       const u = structuredClone(o) as unknown as {
         metadata: { resourceVersion?: string };
@@ -441,10 +597,13 @@ void test('an update of an injected workload, after the policies changed, stores
       assertStored(got, want, `run ${String(run)} ${w.kind} ${got.metadata.name}`);
       checked++;
       if (previous !== undefined) reverted++;
+      if (previous?.includes('"node":') === true) nodeReverted++;
     }
   }
   t.diagnostic(`slowest admission policy change to take effect: ${String(slowestInstallMs)} ms`);
-  t.diagnostic(`${String(checked)} updates checked, ${String(reverted)} of them carried a record`);
+  t.diagnostic(
+    `${String(checked)} updates checked, ${String(reverted)} of them carried a record, ${String(nodeReverted)} with node requirements`,
+  );
   assert.equal(checked, UPDATE_RUNS * PER_RUN);
   assert.ok(
     reverted >= checked / 4,
@@ -467,6 +626,15 @@ const OWN = {
   podAffinityTerm: { labelSelector: { matchLabels: { app: 'own' } }, topologyKey: ZONE },
 };
 const anti = (...terms: JsonObject[]): JsonObject => ({ podAntiAffinity: { [PREF]: terms } });
+const WEB = { matchLabels: { app: 'web' } };
+const SSD_REQ = { key: 'disk', operator: 'In', values: ['ssd'] };
+const ZONE_A_REQ = { key: ZONE, operator: 'In', values: ['zone-a'] };
+const SSD = [SSD_REQ];
+const ZONE_A = [ZONE_A_REQ];
+/** Required node affinity with one term per list of requirements. */
+const nodeTerms = (...terms: JsonObject[][]): JsonObject => ({
+  nodeAffinity: { [REQ]: { nodeSelectorTerms: terms.map((t) => ({ matchExpressions: t })) } },
+});
 const spec = (priority: number, a: JsonObject): PolicySpec => ({
   priority,
   kinds: ['Deployment'],
@@ -536,6 +704,75 @@ const CASES: readonly Case[] = [
     want: { affinity: anti(OWN), policies: null },
   },
   {
+    name: "spreadAcross: anti-affinity on the workload's own selector, Required and Preferred",
+    steps: [
+      {
+        p: {
+          spec: {
+            ...spec(0, {}),
+            spread: [
+              { topologyKey: HOSTNAME, mode: 'Required', weight: 100 },
+              { topologyKey: ZONE, mode: 'Preferred', weight: 50 },
+            ],
+          },
+          generation: 1,
+        },
+      },
+    ],
+    owner: anti(OWN),
+    want: {
+      affinity: {
+        podAntiAffinity: {
+          [PREF]: [OWN, { weight: 50, podAffinityTerm: { labelSelector: WEB, topologyKey: ZONE } }],
+          [REQ]: [{ labelSelector: WEB, topologyKey: HOSTNAME }],
+        },
+      },
+      policies: { p: 1 },
+    },
+  },
+  {
+    name: 'required node affinity goes into every nodeSelectorTerm, once where a term has it',
+    steps: [{ p: { spec: spec(0, nodeTerms(SSD)), generation: 1 } }],
+    owner: nodeTerms(ZONE_A, SSD),
+    want: {
+      affinity: {
+        nodeAffinity: {
+          [REQ]: {
+            nodeSelectorTerms: [
+              { matchExpressions: [ZONE_A_REQ, SSD_REQ] },
+              { matchExpressions: [SSD_REQ] },
+            ],
+          },
+        },
+      },
+      policies: { p: 1 },
+    },
+  },
+  {
+    name: 'required node affinity on a workload without any: one term is created',
+    steps: [{ p: { spec: spec(0, nodeTerms(SSD)), generation: 1 } }],
+    want: { affinity: nodeTerms(SSD), policies: { p: 1 } },
+  },
+  {
+    name: 'a required affinity and anti-affinity that might not both hold are left to the reconciler',
+    steps: [
+      {
+        p: {
+          spec: {
+            ...spec(0, {}),
+            spread: [{ topologyKey: HOSTNAME, mode: 'Required', weight: 100 }],
+          },
+          generation: 1,
+        },
+      },
+    ],
+    owner: { podAffinity: { [REQ]: [{ labelSelector: WEB, topologyKey: HOSTNAME }] } },
+    want: {
+      affinity: { podAffinity: { [REQ]: [{ labelSelector: WEB, topologyKey: HOSTNAME }] } },
+      policies: null,
+    },
+  },
+  {
     name: "the operator's own writes are not mutated",
     steps: [{ p: { spec: spec(0, anti(T1)), generation: 1 } }],
     owner: anti(OWN),
@@ -550,7 +787,7 @@ for (const k of CASES) {
     const ns = await makeNamespace(c, s, 'adm-case');
     const policiesOf = (step: Readonly<Record<string, { spec: PolicySpec; generation: number }>>) =>
       Object.entries(step).map(([n, p]) => compiled(ns, n, p.spec, p.generation));
-    for (const step of k.steps) await install(c, s, ns, 'adm-case', policiesOf(step));
+    for (const step of k.steps) await install(c, s, 'adm-case', policiesOf(step));
     const item = workload('Deployment', ns, 'web', {
       labels: { app: 'web' },
       ...(k.owner ? { affinity: k.owner } : {}),
@@ -597,7 +834,7 @@ for (const k of CASES) {
 void test('a Deployment created after its policy exists rolls out once: generation 1, one ReplicaSet, unchanged by a re-apply', async (t) => {
   const { c, s } = await begin(t);
   const ns = await makeNamespace(c, s, 'adm-rollout');
-  await install(c, s, ns, 'adm-rollout', [compiled(ns, 'p', spec(0, anti(T1)), 1)]);
+  await install(c, s, 'adm-rollout', [compiled(ns, 'p', spec(0, anti(T1)), 1)]);
   const item = JSON.stringify(
     workload('Deployment', ns, 'web', { labels: { app: 'web' }, affinity: anti(OWN) }),
   );
