@@ -132,6 +132,7 @@ class World {
         setRolloutBudget: quiet,
         setSettling: quiet,
         setRolloutsHeldBack: quiet,
+        setInjectionMode: quiet,
       },
       log: { info: quiet, warn: quiet, error: quiet, debug: quiet },
       evictionDryRun: false,

@@ -13,6 +13,9 @@ import {
 } from './controller/operator.ts';
 import { CROSS_NAMESPACE_TERMS } from './controller/policy-catalog.ts';
 import { ApiHealth, apiTarget, checkApiServer } from './kube/api-health.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { AdmissionSync } from './controller/admission-sync.ts';
+import { KubeAdmissionWriter, mutatingAdmissionPolicyServed } from './kube/admission.ts';
 import { loadKubeConfig, makeKubeClients } from './kube/client.ts';
 import { KubeEventRecorder } from './kube/events.ts';
 import { createInformer, type Informer } from './kube/informer.ts';
@@ -336,6 +339,21 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   };
 }
 
+/** Discovery: whether MutatingAdmissionPolicy is served; an unanswered question means no. */
+async function admissionServed(kc: KubeConfig, log: winston.Logger): Promise<boolean> {
+  try {
+    return await mutatingAdmissionPolicyServed(kc, AbortSignal.timeout(30_000));
+  } catch (error) {
+    log.warn(
+      'discovery of admissionregistration.k8s.io/v1 failed; injecting by the reconciler only',
+      {
+        error: error instanceof Error ? error.message : String(error),
+      },
+    );
+    return false;
+  }
+}
+
 /** Starts the operator; resolves with a function that shuts it down gracefully. */
 export async function runOperator(
   config: Config,
@@ -389,6 +407,18 @@ export async function runOperator(
     reportingInstance: config.identity,
     logger: log,
   });
+  const admission = new AdmissionSync(
+    (await admissionServed(kc, log)) ? new KubeAdmissionWriter(kc) : undefined,
+    log,
+  );
+  metrics.placement.setInjectionMode(admission.mode);
+  log.info('injection mode', {
+    mode: admission.mode,
+    detail:
+      admission.mode === 'admission'
+        ? 'MutatingAdmissionPolicy injects at admission; the reconciler brings existing workloads in line and reverts'
+        : 'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
+  });
   const operator: Operator = new Operator(
     {
       sources: {
@@ -405,6 +435,7 @@ export async function runOperator(
       log,
       audit: (ref: string) => audit.summary(ref),
       cluster: { pods: podInformer, nodes: nodeInformer },
+      admission,
     },
     {
       workers: config.workers,

@@ -30,6 +30,7 @@ import {
 } from './ports.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { withFields, type Logger } from './result.ts';
+import type { AdmissionSync } from './admission-sync.ts';
 import { RolloutBudget } from './rollout-budget.ts';
 import { SettleWindow } from './settle-window.ts';
 import type { ClusterView } from './rollout-check.ts';
@@ -67,6 +68,8 @@ export interface OperatorDeps {
   readonly now?: () => Date;
   /** Timers of the settle window (tests pass a fake one). */
   readonly clock?: Clock;
+  /** Keeps the MutatingAdmissionPolicy in step with the policies (injection at admission). */
+  readonly admission?: AdmissionSync;
 }
 
 export interface OperatorOptions {
@@ -277,6 +280,12 @@ export class Operator {
         this.enqueueWorkload(key);
       },
       audit: (ref) => this.deps.audit?.(ref),
+      ...(this.deps.admission === undefined
+        ? {}
+        : {
+            injection: (ref: string) =>
+              this.deps.admission?.injectionOf(ref) ?? { kind: 'admission' as const },
+          }),
       now: this.deps.now ?? (() => new Date()),
       onStatus: (ref, status) => {
         this.deps.metrics.placement.setPolicyWorkloads(ref, {
@@ -335,6 +344,7 @@ export class Operator {
           for (const e of this.catalog.allExceptions())
             if (e.kind === 'valid' && e.exception.policy === ref)
               this.exceptionQueue.add(exceptionKey(e));
+          if (this.started) this.deps.admission?.policiesChanged(this.catalog);
         }
       });
     }
@@ -351,6 +361,8 @@ export class Operator {
       // The workloads of its namespace gain or lose the policy's terms; the policies it named
       // before and names now count their exempted workloads again.
       this.enqueueWorkloadsIn(event.object.metadata.namespace);
+      // Which workloads admission gives a policy's terms changes with its exceptions.
+      if (this.started) this.deps.admission?.policiesChanged(this.catalog);
       const after = this.catalog.exception(ref);
       for (const e of [before, after])
         if (e?.kind === 'valid') this.policyQueue.addAfter(e.exception.policy, STATUS_DEBOUNCE_MS);
@@ -444,6 +456,7 @@ export class Operator {
     for (const p of this.policies.list()) this.catalog.set(p);
     this.started = true;
     for (const e of this.deps.sources.exceptions?.list() ?? []) this.catalog.setException(e);
+    this.deps.admission?.policiesChanged(this.catalog);
     for (const loop of this.loops) loop.start();
     this.resync();
     this.resyncTimer = setInterval(() => {
@@ -454,6 +467,8 @@ export class Operator {
 
   private resync(): void {
     this.enqueueWorkloadsIn(undefined);
+    // Also retries a write of the admission policy that failed.
+    if (this.started) this.deps.admission?.policiesChanged(this.catalog);
     for (const p of this.policies.list()) this.policyQueue.add(policyRef(p));
     for (const e of this.deps.sources.exceptions?.list() ?? [])
       this.exceptionQueue.add(`${e.metadata.namespace}/${e.metadata.name}`);
@@ -463,6 +478,7 @@ export class Operator {
   async stop(timeoutMs = 10_000): Promise<void> {
     clearInterval(this.resyncTimer);
     this.settle.stop();
+    this.deps.admission?.stop();
     await Promise.all(this.loops.map((l) => l.stop({ timeoutMs })));
   }
 

@@ -1,3 +1,4 @@
+import type { PolicyInjection } from './admission-sync.ts';
 import type { Labels } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
 import { APPLIED_ANNOTATION, describeContradiction, policyTargets } from '../engine/index.ts';
@@ -40,6 +41,8 @@ export interface PolicyReconcilerDeps {
   readonly heldBack?: (w: Workload) => string | undefined;
   readonly enqueueWorkload: (key: string) => void;
   readonly audit: (ref: string) => AuditSummary | undefined;
+  /** Where the policy's terms are injected; absent when the operator does not say. */
+  readonly injection?: (ref: string) => PolicyInjection;
   readonly now: () => Date;
   /** Sees every computed status (for metrics). */
   readonly onStatus?: (ref: PolicyRef, status: PolicyStatus) => void;
@@ -150,6 +153,7 @@ export async function reconcilePolicy(
     refusal: deps.refusal,
     ...(deps.heldBack === undefined ? {} : { heldBack: deps.heldBack }),
     audit: deps.audit(ref),
+    ...(deps.injection === undefined ? {} : { injection: deps.injection(ref) }),
     now: now.toISOString(),
   });
   deps.onStatus?.(ref, status);

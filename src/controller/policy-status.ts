@@ -7,14 +7,17 @@ import {
   jsonEqual,
   policyReach,
   SLOTS,
+  MAX_ADMITTED_POLICIES,
+  type AdmissionFallback,
   type CompiledPolicy,
 } from '../engine/index.ts';
 import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
+import type { PolicyInjection } from './admission-sync.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
 import type { Workload } from './ports.ts';
 
 export interface Condition {
-  readonly type: 'Ready' | 'Degraded' | 'Unsatisfiable';
+  readonly type: 'Ready' | 'Degraded' | 'Unsatisfiable' | 'InjectedAtAdmission';
   readonly status: 'True' | 'False' | 'Unknown';
   readonly reason: string;
   readonly message: string;
@@ -317,7 +320,36 @@ export interface StatusInputs {
   /** Why the workload's template write is held back, if it is. */
   readonly heldBack?: (w: Workload) => string | undefined;
   readonly audit: AuditSummary | undefined;
+  /** Where an Enforce policy's terms are injected (shown as the InjectedAtAdmission condition). */
+  readonly injection?: PolicyInjection;
   readonly now: string;
+}
+
+const FALLBACK_REASONS: Readonly<Record<AdmissionFallback | 'notServed', string>> = {
+  notServed: 'NotServed',
+  tooManyPolicies: 'TooManyPolicies',
+};
+
+const FALLBACK_MESSAGES: Readonly<Record<AdmissionFallback | 'notServed', string>> = {
+  notServed:
+    'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
+  tooManyPolicies: `more than ${String(MAX_ADMITTED_POLICIES)} Enforce policies; those past the limit are left to the reconciler`,
+};
+
+function injectionCondition(injection: PolicyInjection): Draft {
+  return injection.kind === 'admission'
+    ? {
+        type: 'InjectedAtAdmission',
+        status: 'True',
+        reason: 'MutatingAdmissionPolicy',
+        message: 'workloads created or updated get the terms at admission',
+      }
+    : {
+        type: 'InjectedAtAdmission',
+        status: 'False',
+        reason: FALLBACK_REASONS[injection.why],
+        message: FALLBACK_MESSAGES[injection.why],
+      };
 }
 
 /** The status a policy should show, per Kubernetes API conventions. */
@@ -376,7 +408,14 @@ export function policyStatus(source: PlacementPolicy, inputs: StatusInputs): Pol
   return {
     observedGeneration: generation,
     conditions: stamp(
-      [readyCondition(policy, c, unsatisfiable.status === 'True'), degraded, unsatisfiable],
+      [
+        readyCondition(policy, c, unsatisfiable.status === 'True'),
+        degraded,
+        unsatisfiable,
+        ...(inputs.injection !== undefined && policy.mode === 'Enforce'
+          ? [injectionCondition(inputs.injection)]
+          : []),
+      ],
       previous,
       generation,
       inputs.now,

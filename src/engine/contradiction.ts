@@ -36,7 +36,7 @@ export type Contradiction =
  * inside its region. (A node without the wider label breaks the nesting; every cloud node
  * carries these labels, and an anti-affinity on a key no node carries means nothing anyway.)
  */
-const LEVEL: Readonly<Record<string, number>> = {
+export const TOPOLOGY_LEVEL: Readonly<Record<string, number>> = {
   'kubernetes.io/hostname': 0,
   'topology.kubernetes.io/zone': 1,
   'failure-domain.beta.kubernetes.io/zone': 1,
@@ -47,8 +47,8 @@ const LEVEL: Readonly<Record<string, number>> = {
 /** Whether every domain of `inner` lies within one domain of `outer`. */
 export function domainInside(inner: string, outer: string): boolean {
   if (inner === outer) return true;
-  const a = LEVEL[inner];
-  const b = LEVEL[outer];
+  const a = TOPOLOGY_LEVEL[inner];
+  const b = TOPOLOGY_LEVEL[outer];
   return a !== undefined && b !== undefined && a < b;
 }
 

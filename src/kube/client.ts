@@ -296,22 +296,38 @@ export async function getJson(
   query: Readonly<Record<string, string | undefined>>,
   signal: AbortSignal,
 ): Promise<unknown> {
+  return requestJson(kc, HttpMethod.GET, path, query, signal);
+}
+
+/** A raw JSON request (`body` as `contentType`); throws ApiException on a non-2xx answer. */
+export async function requestJson(
+  kc: KubeConfig,
+  method: HttpMethod,
+  path: string,
+  query: Readonly<Record<string, string | undefined>>,
+  signal: AbortSignal,
+  body?: { readonly text: string; readonly contentType: string },
+): Promise<unknown> {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new Error('kubeconfig has no current cluster');
-  const request = new RequestContext(`${cluster.server}${path}`, HttpMethod.GET);
+  const request = new RequestContext(`${cluster.server}${path}`, method);
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined) request.setQueryParam(name, value);
   }
   request.setHeaderParam('Accept', 'application/json');
   request.setHeaderParam('User-Agent', USER_AGENT);
+  if (body !== undefined) {
+    request.setHeaderParam('Content-Type', body.contentType);
+    request.setBody(body.text);
+  }
   await authFor(kc).applySecurityAuthentication(request);
   request.setSignal(AbortSignal.any([signal, AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS * 2)]));
   const response = await new IsomorphicFetchHttpLibrary().send(request).toPromise();
-  const body = await response.body.text();
+  const text = await response.body.text();
   if (response.httpStatusCode < 200 || response.httpStatusCode > 299) {
-    throw new ApiException(response.httpStatusCode, `GET ${path}`, body, response.headers);
+    throw new ApiException(response.httpStatusCode, `${method} ${path}`, text, response.headers);
   }
-  return JSON.parse(body) as unknown;
+  return text === '' ? null : (JSON.parse(text) as unknown);
 }
 
 /** What went wrong with an API call, whatever shape the error came in. */

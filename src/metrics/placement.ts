@@ -73,7 +73,13 @@ export interface PlacementMetrics {
   setSettling(count: number): void;
   /** `placement_rollouts_held_back`: template writes not made because their rollout could not finish. */
   setRolloutsHeldBack(count: number): void;
+  /** `placement_injection_mode{mode}`: 1 for the mode the operator runs in, 0 for the other. */
+  setInjectionMode(mode: InjectionMode): void;
 }
+
+/** Where workloads get the policies' terms: at admission (and the reconciler), or the reconciler only. */
+export type InjectionMode = 'admission' | 'reconciler';
+export const INJECTION_MODES: readonly InjectionMode[] = ['admission', 'reconciler'];
 
 // Audits of 150,000 pods are targeted well under a second; the tail covers slow API lists.
 const AUDIT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -152,6 +158,13 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     registers,
   });
 
+  const injectionMode = new Gauge({
+    name: 'placement_injection_mode',
+    help: 'Where workloads get the policies terms: admission (MutatingAdmissionPolicy, plus the reconciler for existing workloads) or reconciler (only)',
+    labelNames: ['mode'] as const,
+    registers,
+  });
+  for (const m of INJECTION_MODES) injectionMode.set({ mode: m }, 0);
   return {
     setPolicyWorkloads(policy, counts) {
       for (const state of WORKLOAD_STATES) policyWorkloads.set({ policy, state }, counts[state]);
@@ -191,6 +204,9 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     },
     setRolloutsHeldBack(count) {
       heldBack.set(count);
+    },
+    setInjectionMode(mode) {
+      for (const m of INJECTION_MODES) injectionMode.set({ mode: m }, m === mode ? 1 : 0);
     },
   };
 }

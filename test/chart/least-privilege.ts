@@ -186,15 +186,25 @@ export function comparePermissions(
       /ClusterRole "system:(discovery|public-info-viewer|basic-user)"/.test(reason)
     )
       continue;
-    const grant = coveringGrant(e, grants, options.namespace);
-    if (grant === undefined) {
-      const reason = e.annotations?.['authorization.k8s.io/reason'];
-      ungranted.push(`${kind}${reason === undefined ? '' : ` (${reason})`}`);
-      continue;
+    // A server-side apply that creates its object (201) is authorized as a patch and, by the
+    // API server inside the same request, as a create; the log records only the patch.
+    const asked =
+      e.verb === 'patch' && e.responseStatus?.code === 201 ? [e, { ...e, verb: 'create' }] : [e];
+    for (const a of asked) {
+      const grant = coveringGrant(a, grants, options.namespace);
+      if (grant === undefined) {
+        const reason = e.annotations?.['authorization.k8s.io/reason'];
+        const what =
+          a === e
+            ? kind
+            : requestKind(a, options.namespace) + ' (a server-side apply that created it)';
+        ungranted.push(`${what}${reason === undefined || a !== e ? '' : ` (${reason})`}`);
+        continue;
+      }
+      const key = keyOf(grant, a.verb, a.objectRef?.name, options.namespace);
+      used.set(key, (used.get(key) ?? 0) + 1);
+      if (a.objectRef?.namespace !== options.namespace) usedOutside.add(key);
     }
-    const key = keyOf(grant, e.verb, e.objectRef?.name, options.namespace);
-    used.set(key, (used.get(key) ?? 0) + 1);
-    if (e.objectRef?.namespace !== options.namespace) usedOutside.add(key);
   }
   const granted = [...new Set(permissionKeys(grants, options.namespace))].sort();
   return {

@@ -46,9 +46,10 @@ interface Row {
   readonly resource: string;
   readonly verbs: readonly Verb[];
   readonly lease?: boolean;
+  readonly names?: readonly string[];
 }
 
-const ROW_KEYS = ['scope', 'when', 'group', 'resource', 'verbs', 'lease'];
+const ROW_KEYS = ['scope', 'when', 'group', 'resource', 'verbs', 'lease', 'names'];
 const WHENS: readonly When[] = ['always', 'remediation', 'leaderElection'];
 
 /** The table's rows; throws naming the line's number and field when one is malformed. */
@@ -61,7 +62,7 @@ export function readPermissionTable(text = readFileSync(PERMISSIONS_FILE, 'utf8'
     const row = value as Record<string, unknown>;
     const extra = Object.keys(row).filter((k) => !ROW_KEYS.includes(k));
     if (extra.length > 0) throw new Error(`${where}: unknown field(s) ${extra.join(', ')}`);
-    const { scope, when, group, resource, verbs, lease } = row;
+    const { scope, when, group, resource, verbs, lease, names } = row;
     if (scope !== 'cluster' && scope !== 'release') {
       throw new Error(`${where}: scope ${JSON.stringify(scope)} is not cluster or release`);
     }
@@ -83,6 +84,17 @@ export function readPermissionTable(text = readFileSync(PERMISSIONS_FILE, 'utf8'
     if (lease !== undefined && typeof lease !== 'boolean') {
       throw new Error(`${where}: lease must be true or false`);
     }
+    if (
+      names !== undefined &&
+      (!Array.isArray(names) ||
+        names.length === 0 ||
+        !names.every((n) => typeof n === 'string' && n !== ''))
+    ) {
+      throw new Error(`${where}: names must be a list of object names`);
+    }
+    if (names !== undefined && lease === true) {
+      throw new Error(`${where}: lease and names both limit the names; give one`);
+    }
     return {
       scope,
       when: when as When,
@@ -90,6 +102,7 @@ export function readPermissionTable(text = readFileSync(PERMISSIONS_FILE, 'utf8'
       resource,
       verbs: verbs as Verb[],
       ...(lease === undefined ? {} : { lease }),
+      ...(names === undefined ? {} : { names: names as string[] }),
     };
   });
 }
@@ -103,6 +116,7 @@ export function operatorGrants(leaseName: string): Grant[] {
     scope: row.scope === 'cluster' ? 'cluster' : 'release-namespace',
     when: row.when,
     ...(row.lease === true ? { resourceNames: [leaseName] } : {}),
+    ...(row.names === undefined ? {} : { resourceNames: row.names }),
   }));
 }
 
@@ -198,6 +212,29 @@ export const DENIALS: readonly Denial[] = [
     name: 'someone-elses-lease',
     where: 'release-namespace',
     why: 'its own Lease only',
+  },
+  {
+    verb: 'patch',
+    group: 'admissionregistration.k8s.io',
+    resource: 'mutatingadmissionpolicies',
+    name: 'someone-elses-policy',
+    where: 'all-namespaces',
+    why: 'its own MutatingAdmissionPolicy only',
+  },
+  {
+    verb: 'delete',
+    group: 'admissionregistration.k8s.io',
+    resource: 'mutatingadmissionpolicybindings',
+    name: 'someone-elses-binding',
+    where: 'all-namespaces',
+    why: 'its own binding only',
+  },
+  {
+    verb: 'update',
+    group: 'admissionregistration.k8s.io',
+    resource: 'validatingadmissionpolicies',
+    where: 'all-namespaces',
+    why: 'no validating policies',
   },
   {
     verb: 'update',

@@ -169,6 +169,26 @@ const CASES: readonly Case[] = [
     problem: /^ {2}get coordination.k8s.io leases in the release namespace/,
   },
   {
+    name: 'a server-side apply that creates its object needs create as well as patch',
+    requests: [...EXACT, { verb: 'patch', group: 'apps', resource: 'deployments', code: 201 }],
+    problem:
+      /^ {2}create apps deployments cluster-wide \(a server-side apply that created it\) \(x1\)$/,
+  },
+  {
+    name: 'a server-side apply that creates its object uses the create grant',
+    requests: [...EXACT, { verb: 'patch', group: 'apps', resource: 'deployments', code: 201 }],
+    grants: [
+      ...GRANTS,
+      {
+        group: 'apps',
+        resource: 'deployments',
+        verbs: ['create'],
+        scope: 'cluster',
+        when: 'always',
+      },
+    ],
+  },
+  {
     name: 'a refused request (403), even one the table would cover',
     requests: [...EXACT, { verb: 'list', resource: 'pods', code: 403 }],
     problem: /^requests the API server refused \(403\):$/,
@@ -231,8 +251,18 @@ void describe('the permission table', () => {
     },
     {
       name: 'unknown field',
-      row: "{ scope: cluster, when: always, group: '', resource: pods, verbs: [list], names: [a] }",
-      message: /grant 1: unknown field\(s\) names/,
+      row: "{ scope: cluster, when: always, group: '', resource: pods, verbs: [list], resourceNames: [a] }",
+      message: /grant 1: unknown field\(s\) resourceNames/,
+    },
+    {
+      name: 'names that are not a list of names',
+      row: "{ scope: cluster, when: always, group: '', resource: pods, verbs: [get], names: a }",
+      message: /grant 1: names must be a list of object names/,
+    },
+    {
+      name: 'both lease and names',
+      row: '{ scope: release, when: leaderElection, group: coordination.k8s.io, resource: leases, verbs: [get], lease: true, names: [a] }',
+      message: /grant 1: lease and names both limit the names; give one/,
     },
   ];
   for (const m of malformed) {

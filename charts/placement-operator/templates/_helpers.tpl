@@ -80,6 +80,8 @@ that limits a grant other than a leader-election one to the Lease, fails the ren
   resources: [{{ $g.resource }}]
   {{- if $g.lease }}
   resourceNames: [{{ $root.Values.leaderElection.leaseName | quote }}]
+  {{- else if $g.names }}
+  resourceNames: [{{ range $j, $n := $g.names }}{{ if $j }}, {{ end }}{{ $n | quote }}{{ end }}]
   {{- end }}
   verbs: [{{ join ", " $g.verbs }}]
 {{- end }}

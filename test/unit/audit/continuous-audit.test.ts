@@ -121,6 +121,9 @@ class FakeMetrics implements PlacementMetrics {
   setSettling(): void {
     // not the audit's
   }
+  setInjectionMode(): void {
+    // not observed here
+  }
 }
 
 interface Eviction {
