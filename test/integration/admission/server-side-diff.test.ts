@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { canonicalJson } from '../../../src/engine/canonical.ts';
 import type { Cluster } from '../harness.ts';
 import {
   APPLIED,
@@ -108,12 +109,12 @@ async function dryRun(c: Cluster, m: JsonObject): Promise<Live> {
   return JSON.parse(out) as Live;
 }
 
-const getLive = (c: Cluster, ns: string, name: string): Promise<Live> =>
-  c.json<Live>('get', 'deployment', name, '-n', ns, '--show-managed-fields');
+const getLive = (c: Cluster, ns: string, name: string, kind = 'deployment'): Promise<Live> =>
+  c.json<Live>('get', kind, name, '-n', ns, '--show-managed-fields');
 
 /**
- * The live object and the dry-run answer for the same resourceVersion (the Deployment
- * controller writes status in between; Argo CD compares with the live object of its cache).
+ * The live object and the dry-run answer for the same resourceVersion (controllers write
+ * status in between; Argo CD compares with the live object of its cache).
  */
 async function compareSnapshot(
   c: Cluster,
@@ -121,10 +122,11 @@ async function compareSnapshot(
   m: JsonObject,
 ): Promise<{ live: Live; predicted: Live }> {
   const name = (m['metadata'] as { name: string }).name;
-  return waitFor(`a quiet moment of deployment ${name} for the dry-run`, async () => {
-    const live = await getLive(c, ns, name);
+  const kind = (m['kind'] as string).toLowerCase();
+  return waitFor(`a quiet moment of ${kind} ${name} for the dry-run`, async () => {
+    const live = await getLive(c, ns, name, kind);
     const predicted = await dryRun(c, m);
-    const again = await getLive(c, ns, name);
+    const again = await getLive(c, ns, name, kind);
     return again.metadata.resourceVersion === live.metadata.resourceVersion
       ? { live, predicted }
       : undefined;
@@ -160,18 +162,16 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
   const legacy = gitManifest(ns, 'legacy', 100);
   await argoSync(c, legacy);
 
+  // The policy from Git as well (the placement-policies Application).
   const name = 'web-spread';
-  await c.apply(
-    JSON.stringify(
-      policy(ns, name, {
-        targets: { selector: { matchLabels: { tier: 'web' } } },
-        affinity: {
-          podAntiAffinity: { [PREF]: [policyAnti] },
-          nodeAffinity: { [PREF]: [policyNode] },
-        },
-      }),
-    ),
-  );
+  const policyManifest = policy(ns, name, {
+    targets: { selector: { matchLabels: { tier: 'web' } } },
+    affinity: {
+      podAntiAffinity: { [PREF]: [policyAnti] },
+      nodeAffinity: { [PREF]: [policyNode] },
+    },
+  });
+  await argoSync(c, policyManifest);
   await waitEnforced(c, ns, name, 1);
   const { status, generation } = await policyStatus(c, ns, name);
   assert.equal(condition(status, 'InjectedAtAdmission')?.status, 'True', JSON.stringify(status));
@@ -262,6 +262,18 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
   );
 
   await t.test(
+    "the policy itself: its status and the operator's finalizer are no difference",
+    async () => {
+      const { live, predicted } = await compareSnapshot(c, ns, policyManifest);
+      assert.ok(live.metadata['finalizers'] !== undefined, 'the operator added its finalizer');
+      assert.ok(live['status'] !== undefined, 'the operator wrote the status');
+      for (const mode of MODES) {
+        assert.deepEqual(serverSideDiff(predicted, live, mode), [], mode);
+      }
+    },
+  );
+
+  await t.test(
     'a policy not injected at admission (spreadAcross): the diff shows its term where the Git manifest sets the same list',
     async () => {
       const spread = 'batch-spread';
@@ -283,6 +295,22 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
       const injected = condition(st, 'InjectedAtAdmission');
       assert.equal(injected?.status, 'False');
       assert.equal(injected.reason, 'SpreadAcross');
+
+      // Until the API server runs the admission policy regenerated for the new policy, the
+      // one before it takes the new policy's record entries for those of a deleted policy and
+      // reverts them; wait until admission leaves the workloads of the new policy alone.
+      await waitFor(
+        `admission leaving the workloads of ${spread} alone`,
+        async () => {
+          const { live, predicted } = await compareSnapshot(c, ns, bare);
+          return canonicalJson(predicted.metadata.annotations ?? null) ===
+            canonicalJson(live.metadata.annotations ?? null) &&
+            canonicalJson(predicted.spec) === canonicalJson(live.spec)
+            ? true
+            : undefined;
+        },
+        120_000,
+      );
 
       const own = await compareSnapshot(c, ns, sharing);
       assert.equal(slotOf(own.live, 'podAntiAffinity').length, 2, 'the reconciler added the term');
