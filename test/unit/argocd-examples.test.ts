@@ -140,11 +140,15 @@ void describe('examples/argocd Applications', () => {
   });
 });
 
-void describe('examples/argocd/argocd-cm.yaml', () => {
-  const cm = parse(readFileSync(join(DIR, 'argocd-cm.yaml'), 'utf8')) as {
+/** A ConfigMap of examples/argocd. */
+const configMap = (file: string): { metadata: { name: string }; data: Record<string, string> } =>
+  parse(readFileSync(join(DIR, file), 'utf8')) as {
     metadata: { name: string };
     data: Record<string, string>;
   };
+
+void describe('examples/argocd/argocd-cm.yaml', () => {
+  const cm = configMap('argocd-cm.yaml');
 
   void test('is argocd-cm', () => {
     assert.equal(cm.metadata.name, 'argocd-cm');
@@ -165,10 +169,7 @@ void describe('examples/argocd/argocd-cm.yaml', () => {
 });
 
 void describe('examples/argocd/argocd-cmd-params-cm.yaml', () => {
-  const cm = parse(readFileSync(join(DIR, 'argocd-cmd-params-cm.yaml'), 'utf8')) as {
-    metadata: { name: string };
-    data: Record<string, string>;
-  };
+  const cm = configMap('argocd-cmd-params-cm.yaml');
 
   void test('is argocd-cmd-params-cm and turns Server-Side Diff on, as a string', () => {
     assert.equal(cm.metadata.name, 'argocd-cmd-params-cm');
