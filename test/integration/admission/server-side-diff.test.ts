@@ -64,7 +64,7 @@ const ownerTerm = (weight: number): Json => ({
   podAffinityTerm: { labelSelector: { matchLabels: { tier: 'web' } }, topologyKey: HOSTNAME },
 });
 /** The policy's terms: spread over zones (into the owner's list) and a preferred disk type. */
-const policyAnti: Json = {
+const policyAnti: JsonObject = {
   weight: 40,
   podAffinityTerm: { labelSelector: { matchLabels: { tier: 'web' } }, topologyKey: ZONE },
 };
@@ -334,4 +334,75 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
 
   // The operator wrote the three workloads created before their policy, once each.
   assert.equal(await op.writes(), 3);
+});
+
+void test('a policy edit before the reconciler gets to the workload: the diff shows it, a sync rolls it once', async (t) => {
+  const { c, s } = await begin(t);
+  const ns = await makeNamespace(c, s, 'ssd-edit');
+  // A settle window long enough that the reconciler does not write during the checks.
+  const op = await runOperator(c, s, ['--policy-settle', '45s']);
+  const name = 'web-spread';
+  const spec = (weight: number): JsonObject => ({
+    targets: { selector: { matchLabels: { tier: 'web' } } },
+    affinity: {
+      podAntiAffinity: { [PREF]: [{ ...policyAnti, weight }] },
+      nodeAffinity: { [PREF]: [policyNode] },
+    },
+  });
+  const inUse = async (generation: number): Promise<void> => {
+    const ref = `"${policyRef(ns, name)}":${String(generation)}`;
+    await waitFor(
+      `the MutatingAdmissionPolicy for generation ${String(generation)} in use`,
+      async () => {
+        const probe = await dryRun(c, gitManifest(ns, 'probe', 100));
+        return probe.metadata.annotations?.[APPLIED]?.includes(ref) === true ? true : undefined;
+      },
+      120_000,
+    );
+  };
+  await argoSync(c, policy(ns, name, spec(40)));
+  await waitFor('the policy admitted', async () => {
+    const { status } = await policyStatus(c, ns, name);
+    return condition(status, 'InjectedAtAdmission')?.status === 'True' ? true : undefined;
+  });
+  await inUse(1);
+  const web = gitManifest(ns, 'web', 100);
+  await argoSync(c, web);
+
+  await argoSync(c, policy(ns, name, spec(60)));
+  await inUse(2);
+  const { live, predicted } = await compareSnapshot(c, ns, web);
+  assert.deepEqual(
+    slotOf(live, 'podAntiAffinity'),
+    [ownerTerm(100), policyAnti],
+    'not yet rewritten',
+  );
+  const changed = `/spec/template/spec/affinity/podAntiAffinity/${PREF}/1/weight`;
+  // In the list the manifest sets, admission's new term shows; the record is admission's
+  // (owned by nobody) and comes from the live object.
+  assert.deepEqual(serverSideDiff(predicted, live, 'default'), [changed]);
+  assert.deepEqual(serverSideDiff(predicted, live, 'IncludeMutationWebhook'), [
+    `/metadata/annotations/${APPLIED.replace('/', '~1')}`,
+    '/metadata/generation',
+    changed,
+  ]);
+
+  // A sync in that window writes the policy change: one rollout, and nothing left for the
+  // reconciler when its settle window ends.
+  await argoSync(c, web);
+  const after = await getLive(c, ns, 'web');
+  assert.equal(after.metadata.generation, 2);
+  assert.deepEqual(slotOf(after, 'podAntiAffinity'), [
+    ownerTerm(100),
+    { ...policyAnti, weight: 60 },
+  ]);
+  assert.equal(await replicaSets(c, ns, 'web'), 2, 'one rollout for the policy change');
+  await waitFor(
+    'no workload settling',
+    async () => ((await op.metric('placement_workloads_settling')) === 0 ? true : undefined),
+    120_000,
+  );
+  await waitEnforced(c, ns, name, 1);
+  assert.equal(await op.writes(), 0, 'the reconciler found the workload in line');
+  assert.equal((await getLive(c, ns, 'web')).metadata.generation, 2);
 });
