@@ -1,8 +1,12 @@
-// The Argo CD examples in examples/argocd: the Applications tell Argo CD to leave what the
-// operator writes alone (ignoreDifferences by the operator's field manager, and the sync
-// options that make a sync respect it), point at paths that exist, and give the chart
-// values its schema accepts; argocd-cm carries health.lua unchanged for both kinds.
-// Why these settings: docs/gitops.md and test/integration/gitops-ownership.test.ts.
+// The Argo CD examples in examples/argocd: the recommended Applications compare with
+// Server-Side Diff and ignore nothing; the one for workloads whose terms are not injected at
+// admission keeps the legacy diff and tells Argo CD to leave what the operator writes alone
+// (ignoreDifferences by the operator's field manager, and the sync options that make a sync
+// respect it); all point at paths that exist, and give the chart values its schema accepts;
+// argocd-cm carries health.lua unchanged for both kinds and no system-wide ignoreDifferences;
+// argocd-cmd-params-cm turns Server-Side Diff on for every Application.
+// Why these settings: docs/gitops.md, test/integration/admission/server-side-diff.test.ts
+// and test/integration/gitops-ownership.test.ts.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +30,7 @@ const WORKLOAD_KINDS = [
 interface Application {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string };
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
   spec: {
     source: {
       repoURL: string;
@@ -56,10 +60,11 @@ after(() => {
 });
 
 void describe('examples/argocd Applications', () => {
-  void test('the three Applications are there and are Applications', () => {
+  void test('the four Applications are there and are Applications', () => {
     assert.deepEqual([...apps.keys()].sort(), [
       'placement-operator.application.yaml',
       'placement-policies.application.yaml',
+      'workloads-without-admission.application.yaml',
       'workloads.application.yaml',
     ]);
     for (const [file, a] of apps) {
@@ -74,29 +79,49 @@ void describe('examples/argocd Applications', () => {
     }
   });
 
-  for (const file of ['placement-policies.application.yaml', 'workloads.application.yaml']) {
-    void test(`${file}: ignores the operator's fields on every workload kind it rewrites`, () => {
-      const ignore = app(file).spec.ignoreDifferences ?? [];
-      for (const [group, kind] of WORKLOAD_KINDS) {
-        const entry = ignore.find((i) => i.group === group && i.kind === kind);
-        assert.deepEqual(entry?.managedFieldsManagers, [FIELD_MANAGER], `${group}/${kind}`);
-      }
-    });
+  /** The options of the Application's compare-options annotation. */
+  const compareOptions = (file: string): string[] =>
+    (app(file).metadata.annotations?.['argocd.argoproj.io/compare-options'] ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== '');
 
-    void test(`${file}: RespectIgnoreDifferences=true and ServerSideApply=true`, () => {
+  for (const file of ['placement-policies.application.yaml', 'workloads.application.yaml']) {
+    void test(`${file}: Server-Side Diff, admission's changes left out of it, nothing ignored`, () => {
+      assert.deepEqual(compareOptions(file), ['ServerSideDiff=true']);
+      assert.deepEqual(app(file).spec.ignoreDifferences ?? [], []);
       const options = app(file).spec.syncPolicy?.syncOptions ?? [];
-      for (const option of ['RespectIgnoreDifferences=true', 'ServerSideApply=true']) {
-        assert.ok(options.includes(option), `${option} in ${options.join(', ')}`);
-      }
+      assert.ok(options.includes('ServerSideApply=true'), options.join(', '));
+      // Without ignoreDifferences there is nothing for a sync to respect.
+      assert.ok(!options.includes('RespectIgnoreDifferences=true'), options.join(', '));
     });
   }
 
-  void test('placement-policies: the operator-written status and finalizer are not drift', () => {
-    const ignore = app('placement-policies.application.yaml').spec.ignoreDifferences ?? [];
-    for (const kind of ['PlacementPolicy', 'ClusterPlacementPolicy']) {
-      const entry = ignore.find((i) => i.group === 'placement.dev' && i.kind === kind);
-      assert.deepEqual(entry?.managedFieldsManagers, [FIELD_MANAGER], kind);
+  const legacy = 'workloads-without-admission.application.yaml';
+  void test(`${legacy}: the legacy diff, whatever the system-wide setting`, () => {
+    assert.deepEqual(compareOptions(legacy), ['ServerSideDiff=false']);
+  });
+
+  void test(`${legacy}: ignores the operator's fields on every workload kind it rewrites`, () => {
+    const ignore = app(legacy).spec.ignoreDifferences ?? [];
+    for (const [group, kind] of WORKLOAD_KINDS) {
+      const entry = ignore.find((i) => i.group === group && i.kind === kind);
+      assert.deepEqual(entry?.managedFieldsManagers, [FIELD_MANAGER], `${group}/${kind}`);
     }
+  });
+
+  void test(`${legacy}: RespectIgnoreDifferences=true and ServerSideApply=true`, () => {
+    const options = app(legacy).spec.syncPolicy?.syncOptions ?? [];
+    for (const option of ['RespectIgnoreDifferences=true', 'ServerSideApply=true']) {
+      assert.ok(options.includes(option), `${option} in ${options.join(', ')}`);
+    }
+  });
+
+  void test('both workloads Applications deploy the same workloads', () => {
+    const a = app('workloads.application.yaml');
+    const b = app(legacy);
+    assert.deepEqual(b.spec.source, a.spec.source);
+    assert.deepEqual(b.spec.destination, a.spec.destination);
   });
 
   void test('placement-operator: the chart path, and values the chart schema accepts', () => {
@@ -115,11 +140,15 @@ void describe('examples/argocd Applications', () => {
   });
 });
 
-void describe('examples/argocd/argocd-cm.yaml', () => {
-  const cm = parse(readFileSync(join(DIR, 'argocd-cm.yaml'), 'utf8')) as {
+/** A ConfigMap of examples/argocd. */
+const configMap = (file: string): { metadata: { name: string }; data: Record<string, string> } =>
+  parse(readFileSync(join(DIR, file), 'utf8')) as {
     metadata: { name: string };
     data: Record<string, string>;
   };
+
+void describe('examples/argocd/argocd-cm.yaml', () => {
+  const cm = configMap('argocd-cm.yaml');
 
   void test('is argocd-cm', () => {
     assert.equal(cm.metadata.name, 'argocd-cm');
@@ -131,11 +160,19 @@ void describe('examples/argocd/argocd-cm.yaml', () => {
     });
   }
 
-  void test('system-level ignoreDifferences name the operator field manager', () => {
-    for (const [group, kind] of WORKLOAD_KINDS) {
-      const text = cm.data[`resource.customizations.ignoreDifferences.${group}_${kind}`];
-      assert.ok(text !== undefined, `${group}_${kind}`);
-      assert.deepEqual(parse(text), { managedFieldsManagers: [FIELD_MANAGER] });
-    }
+  void test('no system-wide ignoreDifferences (they would reach Server-Side Diff Applications too)', () => {
+    const keys = Object.keys(cm.data).filter((k) =>
+      k.startsWith('resource.customizations.ignoreDifferences.'),
+    );
+    assert.deepEqual(keys, []);
+  });
+});
+
+void describe('examples/argocd/argocd-cmd-params-cm.yaml', () => {
+  const cm = configMap('argocd-cmd-params-cm.yaml');
+
+  void test('is argocd-cmd-params-cm and turns Server-Side Diff on, as a string', () => {
+    assert.equal(cm.metadata.name, 'argocd-cmd-params-cm');
+    assert.deepEqual(cm.data, { 'controller.diff.server.side': 'true' });
   });
 });
