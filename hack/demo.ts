@@ -4,7 +4,8 @@
 // shows the workloads' affinity, the placement and the audit after. `--once` exits at the
 // end; otherwise the operator keeps running until Ctrl-C.
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
   say(await placementTable(json));
   await assertNothingPending(json);
   say('no seed pod is Pending');
+  await createdAfterItsPolicy(kubectl, json);
   heading('policies, and what their conditions say');
   say((await kubectl('get', 'placementpolicies,clusterplacementpolicies', '-A')).trim());
   say('');
@@ -484,3 +486,65 @@ main().catch((err: unknown) => {
   );
   process.exit(1);
 });
+
+/** A Deployment in the `store` namespace (env=prod), created after the policies exist. */
+const LATE = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'catalog', namespace: 'store', labels: { app: 'catalog' } },
+  spec: {
+    replicas: 2,
+    selector: { matchLabels: { app: 'catalog' } },
+    template: {
+      metadata: { labels: { app: 'catalog' } },
+      spec: {
+        containers: [
+          {
+            name: 'catalog',
+            image: 'registry.example/catalog:1.0',
+            resources: { requests: { cpu: '10m', memory: '16Mi' } },
+          },
+        ],
+      },
+    },
+  },
+};
+
+/**
+ * Creates LATE once the API server's admission path serves prod-spread-across-zones (a
+ * server-side dry run of it comes back with the policy's record), then shows that it got
+ * the terms at admission: generation 1, one ReplicaSet, no write by the operator.
+ */
+async function createdAfterItsPolicy(
+  kubectl: (...args: string[]) => Promise<string>,
+  json: <T>(...args: string[]) => Promise<T>,
+): Promise<void> {
+  heading(
+    'a Deployment created after its policies exist: the terms come at admission (generation 1, one ReplicaSet)',
+  );
+  const file = join(mkdtempSync(join(tmpdir(), 'placement-demo-')), 'catalog.json');
+  writeFileSync(file, JSON.stringify(LATE));
+  const recorded = (d: DeploymentJson): boolean =>
+    parseRecord(d.metadata.annotations?.[APPLIED_ANNOTATION]).kind === 'ok';
+  const deadline = Date.now() + 60_000;
+  while (!recorded(await json<DeploymentJson>('apply', '--dry-run=server', '-f', file))) {
+    if (Date.now() > deadline)
+      throw new Error('the admission path did not serve the policies within 60 s');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  say((await kubectl('apply', '-f', file)).trim());
+  await kubectl('rollout', 'status', 'deployment/catalog', '-n', 'store', '--timeout=120s');
+  const rolls = await injectedTable(json);
+  const late = rolls.rows.find((r) => r.workload === 'Deployment/store/catalog');
+  say(
+    rolls.text
+      .split('\n')
+      .filter((l, i) => i === 0 || l.startsWith('Deployment store/catalog '))
+      .join('\n'),
+  );
+  if (late?.generation !== 1 || late.replicaSets !== 1)
+    throw new Error(
+      `Deployment store/catalog: expected generation 1 and one ReplicaSet, found ${JSON.stringify(late)}`,
+    );
+  say("rolled out once, with the policy's terms from its first ReplicaSet");
+}
