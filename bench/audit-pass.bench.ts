@@ -256,7 +256,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   for (const step of steps) {
     const cpu = { scratch: [] as number[], reusing: [] as number[] };
-    const computed = reusing.feasibilityRuns;
+    const computed = reusing.stats.feasibilityRuns;
     for (let run = 0; run < opts.runs; run++) {
       step.change(run);
       cpu.scratch.push(await passCpuMs(scratch));
@@ -272,7 +272,7 @@ async function main(): Promise<void> {
       fromScratchMs: round(median(cpu.scratch), 1),
       reusingMs: round(median(cpu.reusing), 2),
       runs: opts.runs,
-      feasibilityComputed: reusing.feasibilityRuns - computed,
+      feasibilityComputed: reusing.stats.feasibilityRuns - computed,
     };
     results[step.name] = figure;
     print(

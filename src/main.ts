@@ -449,7 +449,7 @@ export async function runOperator(
         const why = problems.length === 0 ? '' : `: ${problems.join('; ')}`;
         return { ready: false, reason: `caches not synced${why}` };
       }
-      if (leading && audit.evaluations === 0)
+      if (leading && audit.stats.evaluations === 0)
         return { ready: false, reason: 'leader: first audit not done' };
       return { ready: true };
     },

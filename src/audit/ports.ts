@@ -1,4 +1,6 @@
 /** What the audit needs from the API, as interfaces it owns (src/kube implements them). */
+import type { EventTarget, Store, WatchEvent } from '../kube/types.ts';
+
 export type EvictionOutcome =
   | { readonly kind: 'evicted' }
   | { readonly kind: 'blocked'; readonly message: string }
@@ -8,4 +10,31 @@ export type EvictionOutcome =
 export interface PodEvictor {
   /** Evicts through the Eviction API, so PodDisruptionBudgets are honoured. */
   evict(namespace: string, name: string, dryRun: boolean, uid?: string): Promise<EvictionOutcome>;
+}
+
+/** A store that tells of changes (an informer). */
+export interface AuditSource<T> extends Store<T> {
+  addHandler(handler: (event: WatchEvent<T>) => void): () => void;
+}
+
+/** Something that tells of changes without the audit reading it (the policy informers). */
+export interface ChangeSource {
+  addHandler(handler: () => void): () => void;
+}
+
+export interface AuditLogger {
+  info(message: string, meta?: Record<string, unknown>): unknown;
+  warn(message: string, meta?: Record<string, unknown>): unknown;
+  error(message: string, meta?: Record<string, unknown>): unknown;
+  debug(message: string, meta?: Record<string, unknown>): unknown;
+}
+
+export interface AuditEvents {
+  record(
+    target: EventTarget,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    options?: { readonly deduplicate?: boolean },
+  ): void;
 }

@@ -24,3 +24,4 @@ export * from './capacity-problems.ts';
 export * from './rollout-prediction.ts';
 export * from './exception.ts';
 export * from './exemption.ts';
+export * from './relocation.ts';

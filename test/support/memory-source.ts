@@ -1,4 +1,4 @@
-import type { AuditSource } from '../../src/audit/continuous-audit.ts';
+import type { AuditSource } from '../../src/audit/ports.ts';
 import type { WatchEvent } from '../../src/kube/types.ts';
 
 /**
