@@ -57,6 +57,12 @@ export interface RolloutStrategy {
 }
 
 /** A workload's key in the caches and the work queue: `<kind>/<namespace>/<name>`. */
+/** The annotation that records, on each workload, what the operator injected. */
+export const APPLIED_ANNOTATION = 'placement.dev/applied';
+
+/** The finalizer that keeps a policy until its terms are out of every workload. */
+export const POLICY_FINALIZER = 'placement.dev/finalizer';
+
 export const workloadKey = (w: {
   readonly kind: string;
   readonly namespace: string;

@@ -14,6 +14,7 @@ import {
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { AuditEvents, ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
+import { errorMessage } from '../util/errors.ts';
 
 export { CROSS_NAMESPACE_FINDING, type PolicyAudit } from './findings.ts';
 export type { AuditStats } from './live-index.ts';
@@ -153,7 +154,7 @@ export class ContinuousAudit {
   private enqueue(step: () => Promise<void>): void {
     this.running = this.running.then(step).catch((err: unknown) => {
       this.deps.log.error('audit failed', {
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
     });
   }

@@ -8,6 +8,8 @@ import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import {
   buildIndex,
   feasibility,
+  managedByDeployment,
+  workloadRef,
   isPlaced,
   nodeFacts,
   placementOf,
@@ -24,6 +26,8 @@ import {
   type WorkloadRef,
 } from '../engine/index.ts';
 import type { Store, WatchEvent, Workload } from '../kube/types.ts';
+import { workloadKey } from '../api/cluster.ts';
+import { jsonEqual, sameLabels } from '../util/json.ts';
 import { audited } from './findings.ts';
 import type { AuditLogger, AuditSource } from './ports.ts';
 
@@ -55,7 +59,7 @@ class WorkloadStores implements WorkloadFinder {
   }
 
   get(kind: string, namespace: string, name: string): WorkloadObject | undefined {
-    const key = `${kind}/${namespace}/${name}`;
+    const key = workloadKey({ kind, namespace, name });
     for (const s of this.stores) {
       const w = s.get(key);
       if (w !== undefined) return asObject(w);
@@ -187,18 +191,8 @@ export class LiveIndex {
     const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
     for (const store of this.deps.workloads) {
       for (const w of store.list()) {
-        if (
-          w.kind === 'ReplicaSet' &&
-          w.ownerReferences.some((r) => r.kind === 'Deployment' && r.controller === true)
-        )
-          continue;
-        const ref = {
-          kind: w.kind,
-          namespace: w.namespace,
-          name: w.name,
-          templateLabels: w.templateLabels,
-          podSelector: w.selector ?? { matchLabels: w.templateLabels },
-        };
+        if (managedByDeployment(w)) continue;
+        const ref = workloadRef(w);
         // Workloads no policy targets are listed too: their pods may be what another
         // workload's affinity waits for, and they can start first.
         const targeting = policies.filter((p) => policyTargets(p, ref, nsLabels(w.namespace)));
@@ -330,22 +324,15 @@ export function workloadConstraints(w: Workload): PodConstraints {
   };
 }
 
-function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
-  return (
-    JSON.stringify(Object.entries(a ?? {}).sort()) ===
-    JSON.stringify(Object.entries(b ?? {}).sort())
-  );
-}
-
 /** Whether a workload update leaves everything feasibility reads of it as it was. */
 function sameForFeasibility(a: Workload, b: Workload): boolean {
   return (
     a.replicas === b.replicas &&
     sameLabels(a.templateLabels, b.templateLabels) &&
-    JSON.stringify(a.selector) === JSON.stringify(b.selector) &&
-    JSON.stringify(a.ownerReferences) === JSON.stringify(b.ownerReferences) &&
-    JSON.stringify(a.affinity) === JSON.stringify(b.affinity) &&
-    JSON.stringify(a.nodeSelector) === JSON.stringify(b.nodeSelector) &&
-    JSON.stringify(a.tolerations) === JSON.stringify(b.tolerations)
+    jsonEqual(a.selector, b.selector) &&
+    jsonEqual(a.ownerReferences, b.ownerReferences) &&
+    jsonEqual(a.affinity, b.affinity) &&
+    jsonEqual(a.nodeSelector, b.nodeSelector) &&
+    jsonEqual(a.tolerations, b.tolerations)
   );
 }

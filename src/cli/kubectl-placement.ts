@@ -28,6 +28,7 @@ import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingWorkloads } from './missing.ts';
 import { reportJson, reportTable } from './report.ts';
+import { errorMessage } from '../util/errors.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
 
@@ -67,7 +68,7 @@ export function run(args: readonly string[], io: Io): number {
       },
     });
   } catch (err) {
-    io.stderr(`kubectl-placement: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    io.stderr(`kubectl-placement: ${errorMessage(err)}\n${USAGE}`);
     return EXIT.badInput;
   }
   const { values, positionals } = parsed;
@@ -92,9 +93,7 @@ export function run(args: readonly string[], io: Io): number {
     text = io.readFile(file === '-' ? '/dev/stdin' : file);
   } catch (err) {
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-    return fail(
-      `${label}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
-    );
+    return fail(`${label}: ${code === 'ENOENT' ? 'no such file' : errorMessage(err)}`);
   }
   let result;
   try {

@@ -1,8 +1,14 @@
 import type { Labels } from '../api/core.ts';
 import { API_VERSION } from '../api/policy.ts';
 import type { PlacementException } from '../api/exception.ts';
-import { judgeException, jsonEqual, policyReach, type ExceptionVerdict } from '../engine/index.ts';
-import { managedByDeployment, workloadRef } from './plan.ts';
+import {
+  judgeException,
+  policyReach,
+  type ExceptionVerdict,
+  managedByDeployment,
+  workloadRef,
+} from '../engine/index.ts';
+import { jsonEqual } from '../util/json.ts';
 import type { ExceptionEntry, PolicyCatalog } from './policy-catalog.ts';
 import type { EventRecorder, Store, Workload, WriteResult } from './ports.ts';
 import { DONE, type Logger, type ReconcileResult } from './result.ts';

@@ -1,7 +1,9 @@
 import type { Affinity } from '../api/core.ts';
-import { APPLIED_ANNOTATION, jsonEqual, type AppliedRecord } from '../engine/index.ts';
+import { type AppliedRecord } from '../engine/index.ts';
+import { jsonEqual } from '../util/json.ts';
 import { appliedRecordOf } from './plan.ts';
 import { workloadKey, type Workload } from './ports.ts';
+import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 
 interface Lost {
   readonly uid: string;

@@ -3,13 +3,12 @@ import { exceptionRef, type PlacementException } from '../api/exception.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
-import { APPLIED_ANNOTATION, policyTargets } from '../engine/index.ts';
+import { policyTargets, managedByDeployment, workloadRef } from '../engine/index.ts';
 import {
   reconcileException,
   type ExceptionReconcilerDeps,
   type ExceptionStatusWriter,
 } from './exception-reconciler.ts';
-import { managedByDeployment, workloadRef } from './plan.ts';
 import {
   PolicyCatalog,
   type CatalogEntry,
@@ -35,6 +34,8 @@ import { SettleWindow } from './settle-window.ts';
 import type { ClusterView } from './rollout-check.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
 import { WorkQueue, type Clock } from './workqueue.ts';
+import { sameLabels } from '../util/json.ts';
+import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 
 export const WORKLOAD_CONTROLLER = 'placement-workload';
 export const POLICY_CONTROLLER = 'placement-policy';
@@ -374,8 +375,7 @@ export class Operator {
     sources.namespaces.addHandler((event) => {
       const labelsChanged =
         event.type !== 'updated' ||
-        JSON.stringify(event.old?.metadata.labels ?? {}) !==
-          JSON.stringify(event.object.metadata.labels ?? {});
+        !sameLabels(event.old?.metadata.labels, event.object.metadata.labels);
       // New labels may bring the namespace into (or out of) the reach of policies.
       if (labelsChanged) {
         const ns = event.object.metadata.name;

@@ -1,7 +1,12 @@
 import type { Labels } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
-import { APPLIED_ANNOTATION, describeContradiction, policyTargets } from '../engine/index.ts';
-import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
+import {
+  describeContradiction,
+  policyTargets,
+  managedByDeployment,
+  workloadRef,
+} from '../engine/index.ts';
+import { appliedRecordOf, planWorkload } from './plan.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
 import {
   deletionStatus,
@@ -18,9 +23,7 @@ import {
   type Workload,
 } from './ports.ts';
 import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
-
-/** The finalizer that keeps a policy until its terms are out of every workload. */
-export const FINALIZER = 'placement.dev/finalizer';
+import { APPLIED_ANNOTATION, POLICY_FINALIZER } from '../api/cluster.ts';
 
 /** How often a deleted policy checks that its workloads are clean. */
 export const REVERT_POLL_MS = 2_000;
@@ -126,14 +129,14 @@ export async function reconcilePolicy(
       }
       return requeueAfter(REVERT_POLL_MS);
     }
-    if (!finalizers.includes(FINALIZER)) return DONE;
+    if (!finalizers.includes(POLICY_FINALIZER)) return DONE;
     const result = await deps.writer.setFinalizer(policy, false);
     if (result.kind === 'conflict') return { kind: 'requeue' };
     if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
     log.info('policy terms reverted everywhere; finalizer removed');
     return DONE;
   }
-  if (!finalizers.includes(FINALIZER)) {
+  if (!finalizers.includes(POLICY_FINALIZER)) {
     const result = await deps.writer.setFinalizer(policy, true);
     if (result.kind === 'conflict') return { kind: 'requeue' };
     if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };

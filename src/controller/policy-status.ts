@@ -4,12 +4,14 @@ import {
   describeContradiction,
   describeContradictionFor,
   injectionFor,
-  jsonEqual,
   policyReach,
   SLOTS,
   type CompiledPolicy,
+  managedByDeployment,
+  workloadRef,
 } from '../engine/index.ts';
-import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
+import { jsonEqual } from '../util/json.ts';
+import { appliedRecordOf, planWorkload } from './plan.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
 import type { Workload } from './ports.ts';
 

@@ -1,6 +1,6 @@
 import type { Labels, Node, Pod } from '../api/core.ts';
-import { blockedMessage, clusterOf, predictRollout } from '../engine/index.ts';
-import { workloadRef, type WorkloadPlan } from './plan.ts';
+import { blockedMessage, clusterOf, predictRollout, workloadRef } from '../engine/index.ts';
+import { type WorkloadPlan } from './plan.ts';
 import type { Store, Workload } from './ports.ts';
 
 /** The cluster a rollout is simulated on: bound pods and nodes, from the informers. */

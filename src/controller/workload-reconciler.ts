@@ -1,9 +1,6 @@
 import type { Labels } from '../api/core.ts';
-import {
-  APPLIED_ANNOTATION,
-  contradictionPolicies,
-  describeContradiction,
-} from '../engine/index.ts';
+import { contradictionPolicies, describeContradiction } from '../engine/index.ts';
+import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 import type { LostRecords } from './lost-records.ts';
 import { planWorkload, type WorkloadPlan } from './plan.ts';
 import { checkRollout, type ClusterView } from './rollout-check.ts';

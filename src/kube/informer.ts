@@ -15,9 +15,10 @@ import {
   type RawEventType,
   type Selectors,
 } from './list-watch.ts';
-import { jsonEqual } from './merge-diff.ts';
+import { jsonEqual } from '../util/json.ts';
 import { collectionPath, type Resource } from './resources.ts';
 import { silentLogger, type KubeLogger, type Store, type WatchEvent } from './types.ts';
+import { errorMessage } from '../util/errors.ts';
 
 export interface InformerOptions<T> {
   /** Called for each change after the cache holds it; exceptions are logged, not propagated. */
@@ -303,7 +304,7 @@ export class Informer<T> implements Store<T> {
       } catch (error) {
         this.#logger.error('informer handler threw', {
           resource: this.#resource.plural,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     }

@@ -22,9 +22,9 @@ import {
   KubeEvictor,
   KubePolicyStatusWriter,
   KubeWorkloadWriter,
-  POLICY_FINALIZER,
 } from '../../../src/kube/writers.ts';
 import { eventually, installCrds, kubeTestEnv, podManifest, type KubeTestEnv } from './support.ts';
+import { POLICY_FINALIZER } from '../../../src/api/cluster.ts';
 
 const OWNER: Affinity = {
   nodeAffinity: {

@@ -12,8 +12,9 @@ import { LostRecords } from '../../../src/controller/lost-records.ts';
 import { planWorkload, type WorkloadPlan } from '../../../src/controller/plan.ts';
 import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import { deletionStatus, policyStatus } from '../../../src/controller/policy-status.ts';
-import { APPLIED_ANNOTATION, parseRecord } from '../../../src/engine/index.ts';
+import { parseRecord } from '../../../src/engine/index.ts';
 import { HOSTNAME, labelsIn, namespacedPolicy, term, ZONE } from '../builders.ts';
+import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 
 const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 
