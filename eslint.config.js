@@ -2,7 +2,7 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** Layers point down only (DESIGN.md, "Layers"): each entry lists what a layer may not import. */
+/** Layers point down only (docs/architecture.md, "Layers"): each entry lists what a layer may not import. */
 const layer = (files, forbidden, message) => ({
   files,
   rules: {
