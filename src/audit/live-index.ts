@@ -29,7 +29,8 @@ import type { Store, WatchEvent, Workload } from '../kube/types.ts';
 import { workloadKey } from '../api/cluster.ts';
 import { jsonEqual, sameLabels } from '../util/json.ts';
 import { audited } from './findings.ts';
-import type { AuditLogger, AuditSource } from './ports.ts';
+import type { AuditSource } from './ports.ts';
+import type { Logger } from '../util/logger.ts';
 
 /** How often the audit did its work; tests and benchmarks read these. */
 export interface AuditStats {
@@ -47,7 +48,7 @@ export interface LiveIndexDeps {
   readonly workloads: readonly AuditSource<Workload>[];
   /** The valid policies, highest priority first; a new array whenever they change. */
   readonly policies: () => readonly CompiledPolicy[];
-  readonly log: AuditLogger;
+  readonly log: Logger;
 }
 
 /** Workloads as ownership needs them, read from the workload informers. */

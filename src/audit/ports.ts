@@ -22,13 +22,6 @@ export interface ChangeSource {
   addHandler(handler: () => void): () => void;
 }
 
-export interface AuditLogger {
-  info(message: string, meta?: Record<string, unknown>): unknown;
-  warn(message: string, meta?: Record<string, unknown>): unknown;
-  error(message: string, meta?: Record<string, unknown>): unknown;
-  debug(message: string, meta?: Record<string, unknown>): unknown;
-}
-
 export interface AuditEvents {
   record(
     target: EventTarget,

@@ -13,7 +13,8 @@ import type { Store, Workload } from '../kube/types.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import type { Finding } from './findings.ts';
 import { workloadConstraints } from './live-index.ts';
-import type { AuditLogger, PodEvictor } from './ports.ts';
+import type { PodEvictor } from './ports.ts';
+import type { Logger } from '../util/logger.ts';
 
 /**
  * Rate and safety limits on evictions: at most `maxPerMinute` per policy, and never a
@@ -63,7 +64,7 @@ export interface RemediationDeps {
   readonly evictor?: PodEvictor;
   readonly evictionDryRun: boolean;
   readonly metrics: PlacementMetrics;
-  readonly log: AuditLogger;
+  readonly log: Logger;
   readonly now: () => number;
 }
 

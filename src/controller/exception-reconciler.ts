@@ -11,7 +11,8 @@ import {
 import { jsonEqual } from '../util/json.ts';
 import type { ExceptionEntry, PolicyCatalog } from './policy-catalog.ts';
 import type { EventRecorder, Store, Workload, WriteResult } from './ports.ts';
-import { DONE, type Logger, type ReconcileResult } from './result.ts';
+import { DONE, type ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 
 /** At most this many exempted workloads are listed in an exception's status. */
 export const LISTED_WORKLOADS = 20;

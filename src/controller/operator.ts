@@ -28,7 +28,8 @@ import {
   type WorkloadWriter,
 } from './ports.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
-import { withFields, type Logger } from './result.ts';
+import { withFields } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import { RolloutBudget } from './rollout-budget.ts';
 import { SettleWindow } from './settle-window.ts';
 import type { ClusterView } from './rollout-check.ts';

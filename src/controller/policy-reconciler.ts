@@ -22,7 +22,8 @@ import {
   type Store,
   type Workload,
 } from './ports.ts';
-import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
+import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import { APPLIED_ANNOTATION, POLICY_FINALIZER } from '../api/cluster.ts';
 
 /** How often a deleted policy checks that its workloads are clean. */

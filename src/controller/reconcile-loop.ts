@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
-import type { ReconcileResult } from '../metrics/metrics.ts';
-import type { ReconcileResult as ReconcileOutcome } from './result.ts';
+import type { ReconcileResultLabel } from '../metrics/metrics.ts';
+import type { ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import { systemClock, type Clock, type TimerHandle, type WorkQueue } from './workqueue.ts';
 
 /**
@@ -11,7 +12,7 @@ import { systemClock, type Clock, type TimerHandle, type WorkQueue } from './wor
  */
 
 /** What a reconcile asks for next (defined with the reconcilers, in result.ts). */
-export type Result = ReconcileOutcome;
+export type Result = ReconcileResult;
 
 export interface ReconcileContext {
   readonly controller: string;
@@ -30,13 +31,7 @@ export interface ReconcileObserver {
   /** Workers reconciling right now (`controller_runtime_active_workers`). */
   activeWorkers(count: number): void;
   /** One reconcile ended; `panicked` when it threw or rejected instead of returning a Result. */
-  reconciled(result: ReconcileResult, seconds: number, panicked: boolean): void;
-}
-
-/** The subset of a winston logger the loop uses. */
-export interface LoopLogger {
-  error(message: string, meta: Readonly<Record<string, unknown>>): void;
-  debug(message: string, meta: Readonly<Record<string, unknown>>): void;
+  reconciled(result: ReconcileResultLabel, seconds: number, panicked: boolean): void;
 }
 
 export interface ReconcileLoopOptions {
@@ -49,7 +44,7 @@ export interface ReconcileLoopOptions {
   readonly clock?: Clock;
   readonly newReconcileID?: () => string;
   readonly observer?: ReconcileObserver;
-  readonly logger?: LoopLogger;
+  readonly logger?: Logger;
 }
 
 export type StopResult =
@@ -68,7 +63,7 @@ export class ReconcileLoop {
   private readonly clock: Clock;
   private readonly newReconcileID: () => string;
   private readonly observer: ReconcileObserver | undefined;
-  private readonly logger: LoopLogger | undefined;
+  private readonly logger: Logger | undefined;
 
   private readonly inFlight = new Set<InFlight>();
   private workerRuns: Promise<void>[] = [];
@@ -175,7 +170,7 @@ export class ReconcileLoop {
   }
 
   /** The queue action for an outcome, and its metric label (controller-runtime's order). */
-  private settle(key: string, result: Result): ReconcileResult {
+  private settle(key: string, result: Result): ReconcileResultLabel {
     switch (result.kind) {
       case 'error':
         this.queue.addRateLimited(key);

@@ -1,3 +1,4 @@
+import type { Logger } from '../util/logger.ts';
 /** What one reconcile asks of the queue (controller-runtime's Result, as a union). */
 export type ReconcileResult =
   | { readonly kind: 'done' }
@@ -7,14 +8,6 @@ export type ReconcileResult =
 
 export const DONE: ReconcileResult = { kind: 'done' };
 export const requeueAfter = (ms: number): ReconcileResult => ({ kind: 'requeueAfter', ms });
-
-/** Structured logging as the controller uses it; winston's Logger satisfies it. */
-export interface Logger {
-  info(message: string, meta?: Record<string, unknown>): unknown;
-  warn(message: string, meta?: Record<string, unknown>): unknown;
-  error(message: string, meta?: Record<string, unknown>): unknown;
-  debug(message: string, meta?: Record<string, unknown>): unknown;
-}
 
 /** A logger that adds `fields` to every line (policy, workload, reconcileID, ...). */
 export function withFields(log: Logger, fields: Record<string, unknown>): Logger {

@@ -13,7 +13,8 @@ import type {
   WorkloadWriter,
   WriteResult,
 } from './ports.ts';
-import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
+import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import type { RolloutBudget } from './rollout-budget.ts';
 
 export interface WorkloadReconcilerDeps {

@@ -17,7 +17,8 @@ import {
 } from './list-watch.ts';
 import { jsonEqual } from '../util/json.ts';
 import { collectionPath, type Resource } from './resources.ts';
-import { silentLogger, type KubeLogger, type Store, type WatchEvent } from './types.ts';
+import { type Store, type WatchEvent } from './types.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
 import { errorMessage } from '../util/errors.ts';
 
 export interface InformerOptions<T> {
@@ -36,7 +37,7 @@ export interface InformerOptions<T> {
   /** Monotonic milliseconds, to tell a watch that ran its course from one that closed at once. */
   readonly now?: () => number;
   readonly backoff?: Backoff;
-  readonly logger?: KubeLogger;
+  readonly logger?: Logger;
   /**
    * Told of every failed and every successful list or watch. With one, a retry logs at
    * debug only and the reporter says once what is wrong; without, every retry warns.
@@ -89,7 +90,7 @@ export class Informer<T> implements Store<T> {
   readonly #watchTimeoutSeconds: number;
   readonly #sleep: Sleep;
   readonly #backoff: Backoff;
-  readonly #logger: KubeLogger;
+  readonly #logger: Logger;
   readonly #health: ApiHealthReporter | undefined;
   readonly #now: () => number;
   readonly #stopping = new AbortController();

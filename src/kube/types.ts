@@ -27,18 +27,3 @@ export interface CachedException extends PlacementException {
   readonly metadata: PlacementException['metadata'] & { readonly resourceVersion: string };
   readonly status?: Readonly<Record<string, unknown>>;
 }
-
-/** Structured logging, as winston's logger provides it; src/kube never picks a logger itself. */
-export interface KubeLogger {
-  debug(message: string, meta?: Record<string, unknown>): void;
-  info(message: string, meta?: Record<string, unknown>): void;
-  warn(message: string, meta?: Record<string, unknown>): void;
-  error(message: string, meta?: Record<string, unknown>): void;
-}
-
-export const silentLogger: KubeLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};

@@ -14,7 +14,7 @@ import {
 import { compilePolicy, comparePolicies, type CompiledPolicy } from '../../../src/engine/index.ts';
 import type { EventTarget, Workload } from '../../../src/kube/types.ts';
 import type {
-  EvictionOutcome as EvictionMetric,
+  EvictionResultLabel as EvictionMetric,
   NamespacedPolicyLabel,
   PlacementMetrics,
   PolicyLabel,

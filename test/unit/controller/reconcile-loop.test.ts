@@ -3,7 +3,6 @@ import { test } from 'node:test';
 
 import {
   ReconcileLoop,
-  type LoopLogger,
   type ReconcileContext,
   type ReconcileObserver,
   type Reconciler,
@@ -16,9 +15,10 @@ import {
   reconcileObserver,
   workQueueListener,
   type Metrics,
-  type ReconcileResult,
+  type ReconcileResultLabel,
 } from '../../../src/metrics/index.ts';
 import { FakeClock, flush, peek } from './fake-clock.ts';
+import type { Logger } from '../../../src/util/logger.ts';
 
 const CONTROLLER = 'workload';
 
@@ -67,9 +67,11 @@ function setup(reconcile: Reconciler, workers = 1): Setup {
   const observer: ReconcileObserver = reconcileObserver(metrics, CONTROLLER);
   const queue = new RecordingQueue({ clock, listener });
   const logged: Setup['logged'] = [];
-  const logger: LoopLogger = {
-    error: (message, meta) => logged.push({ message, meta }),
+  const logger: Logger = {
+    error: (message, meta = {}) => logged.push({ message, meta }),
     debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
   };
   let ids = 0;
   const loop = new ReconcileLoop({
@@ -116,7 +118,7 @@ interface OutcomeCase {
   /** What the first reconcile of key `k` does; later ones return done. */
   readonly first: () => Promise<Result>;
   readonly actions: readonly string[];
-  readonly label: ReconcileResult;
+  readonly label: ReconcileResultLabel;
   /** When `k` is reconciled again, in ms after the first reconcile; undefined for never. */
   readonly againAfterMs: number | undefined;
   readonly errors: number;
