@@ -17,10 +17,10 @@ import type { Namespace, Node, Pod } from '../src/api/core.ts';
 import type { PlacementPolicy } from '../src/api/policy.ts';
 import { ContinuousAudit, type ContinuousAuditDeps } from '../src/audit/continuous-audit.ts';
 import { compilePolicy, comparePolicies, type CompiledPolicy } from '../src/engine/index.ts';
-import type { Workload } from '../src/kube/types.ts';
 import { MemorySource } from '../test/support/memory-source.ts';
 import { intFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
 import { at, generateCluster, Rng } from './generate.ts';
+import type { Workload } from '../src/api/cluster.ts';
 
 const USAGE = `usage: npm run bench:audit -- [--nodes N] [--pods N] [--runs N] [--seed N]`;
 const HOUR = 3_600_000;

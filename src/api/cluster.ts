@@ -103,3 +103,22 @@ export interface EventTarget {
   readonly uid?: string;
   readonly apiVersion: string;
 }
+
+/** A store that also tells of changes: what an informer gives the controller and the audit. */
+export interface Source<T> extends Store<T> {
+  addHandler(handler: (event: WatchEvent<T>) => void): () => void;
+}
+
+export interface EventRecorder {
+  /**
+   * Records a Kubernetes Event; failures are logged, never thrown. A repeat of an identical
+   * recent Event is dropped unless `deduplicate` is false.
+   */
+  record(
+    target: EventTarget,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    options?: { readonly deduplicate?: boolean },
+  ): void;
+}

@@ -12,9 +12,10 @@ import {
   type PolicyAudit,
 } from './findings.ts';
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
-import type { AuditEvents, ChangeSource, PodEvictor } from './ports.ts';
+import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
 import { errorMessage } from '../util/errors.ts';
+import type { EventRecorder } from '../api/cluster.ts';
 
 export { CROSS_NAMESPACE_FINDING, type PolicyAudit } from './findings.ts';
 export type { AuditStats } from './live-index.ts';
@@ -22,7 +23,7 @@ export type { AuditStats } from './live-index.ts';
 export interface ContinuousAuditDeps extends LiveIndexDeps {
   /** Tell of policy changes, so that a new or edited policy is judged without other changes. */
   readonly policyChanges?: readonly ChangeSource[];
-  readonly events: AuditEvents;
+  readonly events: EventRecorder;
   readonly metrics: PlacementMetrics;
   readonly evictor?: PodEvictor;
   readonly evictionDryRun: boolean;

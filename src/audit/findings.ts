@@ -14,7 +14,7 @@ import {
   type Violation,
   type WorkloadRef,
 } from '../engine/index.ts';
-import type { EventTarget } from '../kube/types.ts';
+import type { EventTarget } from '../api/cluster.ts';
 
 /** What a policy's status shows of the audit. */
 export type PolicyAudit = PolicyAuditSummary;

@@ -25,11 +25,15 @@ import {
   type WorkloadObject,
   type WorkloadRef,
 } from '../engine/index.ts';
-import type { Store, WatchEvent, Workload } from '../kube/types.ts';
-import { workloadKey } from '../api/cluster.ts';
+import {
+  workloadKey,
+  type Store,
+  type WatchEvent,
+  type Workload,
+  type Source,
+} from '../api/cluster.ts';
 import { jsonEqual, sameLabels } from '../util/json.ts';
 import { audited } from './findings.ts';
-import type { AuditSource } from './ports.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** How often the audit did its work; tests and benchmarks read these. */
@@ -42,10 +46,10 @@ export interface AuditStats {
 }
 
 export interface LiveIndexDeps {
-  readonly pods: AuditSource<Pod>;
-  readonly nodes: AuditSource<Node>;
-  readonly namespaces: AuditSource<Namespace>;
-  readonly workloads: readonly AuditSource<Workload>[];
+  readonly pods: Source<Pod>;
+  readonly nodes: Source<Node>;
+  readonly namespaces: Source<Namespace>;
+  readonly workloads: readonly Source<Workload>[];
   /** The valid policies, highest priority first; a new array whenever they change. */
   readonly policies: () => readonly CompiledPolicy[];
   readonly log: Logger;

@@ -1,5 +1,4 @@
 /** What the audit needs from the API, as interfaces it owns (src/kube implements them). */
-import type { EventTarget, Store, WatchEvent } from '../kube/types.ts';
 
 export type EvictionOutcome =
   | { readonly kind: 'evicted' }
@@ -12,22 +11,7 @@ export interface PodEvictor {
   evict(namespace: string, name: string, dryRun: boolean, uid?: string): Promise<EvictionOutcome>;
 }
 
-/** A store that tells of changes (an informer). */
-export interface AuditSource<T> extends Store<T> {
-  addHandler(handler: (event: WatchEvent<T>) => void): () => void;
-}
-
 /** Something that tells of changes without the audit reading it (the policy informers). */
 export interface ChangeSource {
   addHandler(handler: () => void): () => void;
-}
-
-export interface AuditEvents {
-  record(
-    target: EventTarget,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-    options?: { readonly deduplicate?: boolean },
-  ): void;
 }

@@ -1,5 +1,5 @@
 import type { Node, Pod } from '../api/core.ts';
-import { workloadKey } from '../api/cluster.ts';
+import { workloadKey, type Store, type Workload } from '../api/cluster.ts';
 import type { PolicyRef } from '../api/policy.ts';
 import {
   fitsElsewhere,
@@ -9,7 +9,6 @@ import {
   type TopologyIndex,
   type WorkloadRef,
 } from '../engine/index.ts';
-import type { Store, Workload } from '../kube/types.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import type { Finding } from './findings.ts';
 import { workloadConstraints } from './live-index.ts';

@@ -10,9 +10,9 @@ import {
 } from '../engine/index.ts';
 import { jsonEqual } from '../util/json.ts';
 import type { ExceptionEntry, PolicyCatalog } from './policy-catalog.ts';
-import type { EventRecorder, Store, Workload, WriteResult } from './ports.ts';
 import { DONE, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
+import type { EventRecorder, Store, Workload, WriteResult } from '../api/cluster.ts';
 
 /** At most this many exempted workloads are listed in an exception's status. */
 export const LISTED_WORKLOADS = 20;

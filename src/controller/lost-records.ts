@@ -2,8 +2,7 @@ import type { Affinity } from '../api/core.ts';
 import { type AppliedRecord } from '../engine/index.ts';
 import { jsonEqual } from '../util/json.ts';
 import { appliedRecordOf } from './plan.ts';
-import { workloadKey, type Workload } from './ports.ts';
-import { APPLIED_ANNOTATION } from '../api/cluster.ts';
+import { APPLIED_ANNOTATION, workloadKey, type Workload } from '../api/cluster.ts';
 
 interface Lost {
   readonly uid: string;

@@ -18,15 +18,7 @@ import {
 import { LostRecords } from './lost-records.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
-import {
-  workloadKey,
-  type EventRecorder,
-  type PolicyStatusWriter,
-  type Source,
-  type Store,
-  type Workload,
-  type WorkloadWriter,
-} from './ports.ts';
+import { type PolicyStatusWriter, type WorkloadWriter } from './ports.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { withFields } from './result.ts';
 import type { Logger } from '../util/logger.ts';
@@ -36,7 +28,14 @@ import type { ClusterView } from './rollout-check.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
 import { WorkQueue, type Clock } from './workqueue.ts';
 import { sameLabels } from '../util/json.ts';
-import { APPLIED_ANNOTATION } from '../api/cluster.ts';
+import {
+  APPLIED_ANNOTATION,
+  workloadKey,
+  type EventRecorder,
+  type Source,
+  type Store,
+  type Workload,
+} from '../api/cluster.ts';
 
 export const WORKLOAD_CONTROLLER = 'placement-workload';
 export const POLICY_CONTROLLER = 'placement-policy';

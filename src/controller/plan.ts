@@ -14,10 +14,9 @@ import {
   managedByDeployment,
   workloadRef,
 } from '../engine/index.ts';
-import { APPLIED_ANNOTATION } from '../api/cluster.ts';
+import { APPLIED_ANNOTATION, type Workload } from '../api/cluster.ts';
 import { jsonEqual } from '../util/json.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
-import type { Workload } from './ports.ts';
 
 /** What a workload needs, decided from the cache alone. */
 export type WorkloadPlan =

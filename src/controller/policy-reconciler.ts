@@ -15,16 +15,17 @@ import {
   type AuditSummary,
   type PolicyStatus,
 } from './policy-status.ts';
-import {
-  workloadKey,
-  type EventRecorder,
-  type PolicyStatusWriter,
-  type Store,
-  type Workload,
-} from './ports.ts';
+import { type PolicyStatusWriter } from './ports.ts';
 import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
-import { APPLIED_ANNOTATION, POLICY_FINALIZER } from '../api/cluster.ts';
+import {
+  APPLIED_ANNOTATION,
+  POLICY_FINALIZER,
+  workloadKey,
+  type EventRecorder,
+  type Store,
+  type Workload,
+} from '../api/cluster.ts';
 
 /** How often a deleted policy checks that its workloads are clean. */
 export const REVERT_POLL_MS = 2_000;

@@ -13,7 +13,7 @@ import {
 import { jsonEqual } from '../util/json.ts';
 import { appliedRecordOf, planWorkload } from './plan.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
-import type { Workload } from './ports.ts';
+import type { Workload } from '../api/cluster.ts';
 
 export interface Condition {
   readonly type: 'Ready' | 'Degraded' | 'Unsatisfiable';

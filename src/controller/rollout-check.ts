@@ -1,7 +1,7 @@
 import type { Labels, Node, Pod } from '../api/core.ts';
 import { blockedMessage, clusterOf, predictRollout, workloadRef } from '../engine/index.ts';
 import { type WorkloadPlan } from './plan.ts';
-import type { Store, Workload } from './ports.ts';
+import type { Store, Workload } from '../api/cluster.ts';
 
 /** The cluster a rollout is simulated on: bound pods and nodes, from the informers. */
 export interface ClusterView {

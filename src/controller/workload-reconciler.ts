@@ -1,18 +1,18 @@
 import type { Labels } from '../api/core.ts';
 import { contradictionPolicies, describeContradiction } from '../engine/index.ts';
-import { APPLIED_ANNOTATION } from '../api/cluster.ts';
+import {
+  APPLIED_ANNOTATION,
+  type EventRecorder,
+  type EventTarget,
+  type Store,
+  type Workload,
+  type WriteResult,
+} from '../api/cluster.ts';
 import type { LostRecords } from './lost-records.ts';
 import { planWorkload, type WorkloadPlan } from './plan.ts';
 import { checkRollout, type ClusterView } from './rollout-check.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
-import type {
-  EventRecorder,
-  EventTarget,
-  Store,
-  Workload,
-  WorkloadWriter,
-  WriteResult,
-} from './ports.ts';
+import type { WorkloadWriter } from './ports.ts';
 import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import type { RolloutBudget } from './rollout-budget.ts';

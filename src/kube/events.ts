@@ -7,8 +7,8 @@ import { V1MicroTime, type EventsV1Event } from '@kubernetes/client-node';
 
 import { apiFailure, requestOptions, type KubeClients } from './client.ts';
 import type { Plain } from './json.ts';
-import { type EventTarget } from './types.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
+import type { EventTarget } from '../api/cluster.ts';
 
 export const REPORTING_CONTROLLER = 'placement-operator';
 const DEDUP_WINDOW_MS = 10 * 60_000;

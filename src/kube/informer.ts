@@ -17,9 +17,9 @@ import {
 } from './list-watch.ts';
 import { jsonEqual } from '../util/json.ts';
 import { collectionPath, type Resource } from './resources.ts';
-import { type Store, type WatchEvent } from './types.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { errorMessage } from '../util/errors.ts';
+import type { Store, WatchEvent } from '../api/cluster.ts';
 
 export interface InformerOptions<T> {
   /** Called for each change after the cache holds it; exceptions are logged, not propagated. */

@@ -1,17 +1,6 @@
 import type { PlacementException } from '../api/exception.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 
-// The shapes every layer shares live in src/api; src/kube produces them.
-export type {
-  AffinityWrite,
-  EventTarget,
-  Store,
-  WatchEvent,
-  Workload,
-  WorkloadKind,
-  WriteResult,
-} from '../api/cluster.ts';
-
 /**
  * A policy as the informer caches it: src/api's PlacementPolicy plus what writes need,
  * the resourceVersion (the precondition of every write) and the current status (a status

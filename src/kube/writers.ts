@@ -20,8 +20,13 @@ import { record, text, type Plain } from './json.ts';
 import { mergeDiff } from '../util/json.ts';
 import { EXCEPTION_PLURAL, POLICY_PLURAL } from './resources.ts';
 import { objectKey } from './transforms.ts';
-import type { AffinityWrite, CachedPolicy, WriteResult } from './types.ts';
-import { APPLIED_ANNOTATION, POLICY_FINALIZER } from '../api/cluster.ts';
+import type { CachedPolicy } from './types.ts';
+import {
+  APPLIED_ANNOTATION,
+  POLICY_FINALIZER,
+  type AffinityWrite,
+  type WriteResult,
+} from '../api/cluster.ts';
 
 export interface WriterOptions {
   /** Per-request deadline. Default 30 s. */

@@ -12,7 +12,6 @@ import {
   type ContinuousAuditOptions,
 } from '../../../src/audit/continuous-audit.ts';
 import { compilePolicy, comparePolicies, type CompiledPolicy } from '../../../src/engine/index.ts';
-import type { EventTarget, Workload } from '../../../src/kube/types.ts';
 import type {
   EvictionResultLabel as EvictionMetric,
   NamespacedPolicyLabel,
@@ -31,6 +30,7 @@ import {
   term,
   type PodOptions,
 } from '../builders.ts';
+import type { EventTarget, Workload } from '../../../src/api/cluster.ts';
 
 export const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 export const HOUR = 3_600_000;
