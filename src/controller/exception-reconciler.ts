@@ -10,7 +10,7 @@ import {
 } from '../engine/index.ts';
 import { jsonEqual } from '../util/json.ts';
 import type { ExceptionEntry, PolicyCatalog } from './policy-catalog.ts';
-import { DONE, type ReconcileResult } from './result.ts';
+import { afterWrite, DONE, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import type { EventRecorder, Store, Workload, WriteResult } from '../api/cluster.ts';
 
@@ -185,13 +185,8 @@ export async function reconcileException(
       return DONE;
     }
     case 'conflict':
-      return { kind: 'requeue' };
     case 'gone':
-      return DONE;
     case 'failed':
-      return {
-        kind: 'error',
-        error: new Error(`writing status of PlacementException ${key}: ${result.message}`),
-      };
+      return afterWrite(result, `writing status of PlacementException ${key}`) ?? DONE;
   }
 }

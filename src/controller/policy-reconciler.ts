@@ -16,7 +16,7 @@ import {
   type PolicyStatus,
 } from './policy-status.ts';
 import { type PolicyStatusWriter } from './ports.ts';
-import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import { afterWrite, DONE, requeueAfter, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import {
   APPLIED_ANNOTATION,
@@ -124,24 +124,21 @@ export async function reconcilePolicy(
         const status = deletionStatus(policy, held, deps.now().toISOString());
         if (statusDiffers(policy, status)) {
           log.warn('deletion waits for workloads a person must fix', { held });
-          const result = await deps.writer.writeStatus(policy, status);
-          if (result.kind === 'conflict') return { kind: 'requeue' };
-          if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+          const stop = afterWrite(await deps.writer.writeStatus(policy, status));
+          if (stop !== undefined) return stop;
         }
       }
       return requeueAfter(REVERT_POLL_MS);
     }
     if (!finalizers.includes(POLICY_FINALIZER)) return DONE;
-    const result = await deps.writer.setFinalizer(policy, false);
-    if (result.kind === 'conflict') return { kind: 'requeue' };
-    if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+    const stop = afterWrite(await deps.writer.setFinalizer(policy, false));
+    if (stop !== undefined) return stop;
     log.info('policy terms reverted everywhere; finalizer removed');
     return DONE;
   }
   if (!finalizers.includes(POLICY_FINALIZER)) {
-    const result = await deps.writer.setFinalizer(policy, true);
-    if (result.kind === 'conflict') return { kind: 'requeue' };
-    if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+    const stop = afterWrite(await deps.writer.setFinalizer(policy, true));
+    if (stop !== undefined) return stop;
     return DONE; // the update event brings the policy back with its finalizer
   }
   const now = deps.now();
@@ -178,11 +175,9 @@ export async function reconcilePolicy(
       });
       return DONE;
     case 'conflict':
-      return { kind: 'requeue' };
     case 'gone':
-      return DONE;
     case 'failed':
-      return { kind: 'error', error: new Error(`writing status of ${ref}: ${result.message}`) };
+      return afterWrite(result, `writing status of ${ref}`) ?? DONE;
   }
 }
 

@@ -146,7 +146,8 @@ export class ReconcileLoop {
       const label = this.settle(key, result);
       const seconds = (this.clock.now() - startedAt) / 1000;
       this.observer?.reconciled(label, seconds, panicked);
-      if (result.kind === 'error') this.logError(key, ctx, result.error, panicked);
+      if (result.kind === 'error' || result.kind === 'terminal')
+        this.logError(key, ctx, result.error, panicked, result.kind === 'terminal');
       else
         this.logger?.debug('Reconciled', { ...this.logFields(key, ctx), result: label, seconds });
     } finally {
@@ -175,6 +176,10 @@ export class ReconcileLoop {
       case 'error':
         this.queue.addRateLimited(key);
         return 'error';
+      case 'terminal':
+        // Counted as an error, never retried: the backoff starts over for the next change.
+        this.queue.forget(key);
+        return 'error';
       case 'requeue':
         this.queue.addRateLimited(key);
         return 'requeue';
@@ -189,10 +194,17 @@ export class ReconcileLoop {
     }
   }
 
-  private logError(key: string, ctx: ReconcileContext, error: Error, panicked: boolean): void {
+  private logError(
+    key: string,
+    ctx: ReconcileContext,
+    error: Error,
+    panicked: boolean,
+    terminal: boolean,
+  ): void {
     this.logger?.error(panicked ? 'Reconciler threw' : 'Reconciler error', {
       ...this.logFields(key, ctx),
       error: error.message,
+      ...(terminal ? { terminal: true } : {}),
       ...(panicked && error.stack !== undefined ? { stack: error.stack } : {}),
     });
   }

@@ -13,7 +13,7 @@ import { planWorkload, type WorkloadPlan } from './plan.ts';
 import { checkRollout, type ClusterView } from './rollout-check.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
 import type { WorkloadWriter } from './ports.ts';
-import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import { DONE, failedWrite, requeueAfter, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import type { RolloutBudget } from './rollout-budget.ts';
 
@@ -218,7 +218,7 @@ export async function reconcileWorkload(
           deps.onWorkloadSettled?.([...plan.enforced.map((p) => p.ref), ...plan.reverted]);
         }
       }
-      return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
+      return failedWrite(result, `writing ${key}`);
   }
 }
 

@@ -163,6 +163,15 @@ const outcomes: OutcomeCase[] = [
     panics: 0,
   },
   {
+    name: 'a terminal result counts an error and is not retried',
+    first: () => Promise.resolve({ kind: 'terminal', error: new Error('422 Invalid') }),
+    actions: ['forget k'],
+    label: 'error',
+    againAfterMs: undefined,
+    errors: 1,
+    panics: 0,
+  },
+  {
     name: 'a throwing reconcile is an error, retried with backoff',
     first: () => {
       throw new TypeError('cannot read properties of undefined');
