@@ -15,19 +15,11 @@ export type ReconcileResult =
 export const DONE: ReconcileResult = { kind: 'done' };
 export const requeueAfter = (ms: number): ReconcileResult => ({ kind: 'requeueAfter', ms });
 
-/** The outcome of a write that failed: retried with backoff unless the API server will always refuse it. */
-export const failedWrite = (
-  result: { readonly message: string; readonly retryable: boolean },
-  what?: string,
-): ReconcileResult => {
-  const error = new Error(what === undefined ? result.message : `${what}: ${result.message}`);
-  return result.retryable ? { kind: 'error', error } : { kind: 'terminal', error };
-};
-
 /**
- * What a write that did not go through asks of the queue: a conflict is tried again at once,
- * a failure per failedWrite. `undefined` for a write that was made, or whose object is gone:
- * the caller goes on.
+ * What a write of the operator's own objects (status, finalizer) that did not go through
+ * asks of the queue: a conflict is tried again at once, a failure with backoff, unless the
+ * API server will always refuse it (terminal). `undefined` for a write that was made, or
+ * whose object is gone: the caller goes on.
  */
 export function afterWrite(result: WriteResult, what?: string): ReconcileResult | undefined {
   switch (result.kind) {
@@ -36,8 +28,10 @@ export function afterWrite(result: WriteResult, what?: string): ReconcileResult 
       return undefined;
     case 'conflict':
       return { kind: 'requeue' };
-    case 'failed':
-      return failedWrite(result, what);
+    case 'failed': {
+      const error = new Error(what === undefined ? result.message : `${what}: ${result.message}`);
+      return result.retryable ? { kind: 'error', error } : { kind: 'terminal', error };
+    }
   }
 }
 

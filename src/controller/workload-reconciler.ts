@@ -13,7 +13,7 @@ import { planWorkload, type WorkloadPlan } from './plan.ts';
 import { checkRollout, type ClusterView } from './rollout-check.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
 import type { WorkloadWriter } from './ports.ts';
-import { DONE, failedWrite, requeueAfter, type ReconcileResult } from './result.ts';
+import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import type { RolloutBudget } from './rollout-budget.ts';
 
@@ -218,7 +218,9 @@ export async function reconcileWorkload(
           deps.onWorkloadSettled?.([...plan.enforced.map((p) => p.ref), ...plan.reverted]);
         }
       }
-      return failedWrite(result, `writing ${key}`);
+      // Retried with backoff even when the API server refused it: what refused it (an
+      // admission policy, a quota) may go without any change to the workload.
+      return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
   }
 }
 
