@@ -17,10 +17,10 @@ import type { Namespace, Node, Pod } from '../src/api/core.ts';
 import type { PlacementPolicy } from '../src/api/policy.ts';
 import { ContinuousAudit, type ContinuousAuditDeps } from '../src/audit/continuous-audit.ts';
 import { compilePolicy, comparePolicies, type CompiledPolicy } from '../src/engine/index.ts';
-import type { Workload } from '../src/kube/types.ts';
 import { MemorySource } from '../test/support/memory-source.ts';
 import { intFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
 import { at, generateCluster, Rng } from './generate.ts';
+import type { Workload } from '../src/api/cluster.ts';
 
 const USAGE = `usage: npm run bench:audit -- [--nodes N] [--pods N] [--runs N] [--seed N]`;
 const HOUR = 3_600_000;
@@ -257,7 +257,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   for (const step of steps) {
     const cpu = { scratch: [] as number[], reusing: [] as number[] };
-    const computed = reusing.feasibilityRuns;
+    const computed = reusing.stats.feasibilityRuns;
     for (let run = 0; run < opts.runs; run++) {
       step.change(run);
       cpu.scratch.push(await passCpuMs(scratch));
@@ -273,7 +273,7 @@ async function main(): Promise<void> {
       fromScratchMs: round(median(cpu.scratch), 1),
       reusingMs: round(median(cpu.reusing), 2),
       runs: opts.runs,
-      feasibilityComputed: reusing.feasibilityRuns - computed,
+      feasibilityComputed: reusing.stats.feasibilityRuns - computed,
     };
     results[step.name] = figure;
     print(

@@ -1524,8 +1524,8 @@ function showRun(what: string, budget: number, r: RolloutRun): void {
 }
 
 /**
- * Figure 6 (DESIGN.md: "a new policy over 1,000 workloads: all rewritten as fast as the API
- * server's rate limits allow, with the rollout budget respected"). Real Deployments (not
+ * Figure 6 (docs/benchmarks.md, "A new policy over 1,000 workloads"): all rewritten as fast
+ * as the API server's rate limits allow, with the rollout budget respected. Real Deployments (not
  * paused; the controller manager, scheduler and kwok roll them out), a quarter with affinity
  * terms of their own. For each budget, a fresh operator (default flags but --rollout-budget),
  * then an Enforce ClusterPlacementPolicy over all of them is created, followed until every

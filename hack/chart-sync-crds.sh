@@ -3,7 +3,7 @@
 # which Helm installs before the chart's templates. A copy rather than a symlink: Helm
 # follows a symlinked crds/ but warns on every command ("found symbolic link in path"),
 # and an OCI-packaged or Argo-rendered chart should not depend on files outside it.
-# test/unit/chart.test.ts fails when the copies drift.
+# test/tools/chart.test.ts fails when the copies drift.
 #
 # Usage: hack/chart-sync-crds.sh           copy (and remove copies whose source is gone)
 #        hack/chart-sync-crds.sh --check   only report drift; exit 1 if any

@@ -11,13 +11,14 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import winston from 'winston';
 
-import { APPLIED_ANNOTATION, auditSnapshot, parseRecord } from '../src/engine/index.ts';
+import { auditSnapshot, parseRecord } from '../src/engine/index.ts';
 import { parseList } from '../src/cli/input.ts';
 import { main as cliMain } from '../src/cli/kubectl-placement.ts';
 import { reportTable } from '../src/cli/report.ts';
 import { readConfig, runOperator } from '../src/main.ts';
 import { selectTestCluster, type TestCluster } from '../test/cluster/select.ts';
 import { defaultBinDir } from '../test/cluster/paths.ts';
+import { APPLIED_ANNOTATION } from '../src/api/cluster.ts';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..');

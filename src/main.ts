@@ -29,6 +29,7 @@ import {
 } from './kube/writers.ts';
 import { ContinuousAudit } from './audit/continuous-audit.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
+import { errorMessage } from './util/errors.ts';
 
 /**
  * A flag: the Config field it sets, how it reads, and how its text becomes a value. `parse`
@@ -145,7 +146,7 @@ const duration = <K extends string>(
       try {
         ms = parseDuration(required(t));
       } catch (error) {
-        throw new Error(`${error instanceof Error ? error.message : String(error)} ${bounds}`);
+        throw new Error(`${errorMessage(error)} ${bounds}`);
       }
       if (ms < parseDuration(range.min) || ms > parseDuration(range.max))
         throw new Error(`${String(t)} is out of range ${bounds}`);
@@ -327,7 +328,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     try {
       values[spec.key] = spec.parse(raw);
     } catch (error) {
-      throw new Error(`${source}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(`${source}: ${errorMessage(error)}`);
     }
     sources[spec.key] = source;
   }
@@ -480,7 +481,7 @@ export async function runOperator(
         const why = problems.length === 0 ? '' : `: ${problems.join('; ')}`;
         return { ready: false, reason: `caches not synced${why}` };
       }
-      if (leading && audit.evaluations === 0)
+      if (leading && audit.stats.evaluations === 0)
         return { ready: false, reason: 'leader: first audit not done' };
       return { ready: true };
     },
@@ -545,8 +546,7 @@ function makeLogger(level: string): winston.Logger {
 }
 
 /** The first line of an error's message: what the operator prints when it cannot start. */
-const oneLine = (error: unknown): string =>
-  ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').trim();
+const oneLine = (error: unknown): string => (errorMessage(error).split('\n')[0] ?? '').trim();
 
 /** Prints `placement-operator: <what is wrong>` on one line and sets the exit status. */
 function fail(error: unknown, status: number): void {

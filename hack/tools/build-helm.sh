@@ -2,7 +2,7 @@
 # Builds the pinned helm CLI from the Go module proxy (never a release tarball) into
 #   ${PLACEMENT_CACHE:-~/.cache/placement-operator}/tools/helm-<version>/helm
 # and prints that path on stdout. Idempotent: a cached binary whose stamp matches is
-# reused, so a warm run costs nothing. test/unit/chart.test.ts runs this when the binary
+# reused, so a warm run costs nothing. test/tools/chart.test.ts runs this when the binary
 # is missing.
 #
 # Usage: hack/tools/build-helm.sh

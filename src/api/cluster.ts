@@ -57,6 +57,12 @@ export interface RolloutStrategy {
 }
 
 /** A workload's key in the caches and the work queue: `<kind>/<namespace>/<name>`. */
+/** The annotation that records, on each workload, what the operator injected. */
+export const APPLIED_ANNOTATION = 'placement.dev/applied';
+
+/** The finalizer that keeps a policy until its terms are out of every workload. */
+export const POLICY_FINALIZER = 'placement.dev/finalizer';
+
 export const workloadKey = (w: {
   readonly kind: string;
   readonly namespace: string;
@@ -96,4 +102,23 @@ export interface EventTarget {
   readonly name: string;
   readonly uid?: string;
   readonly apiVersion: string;
+}
+
+/** A store that also tells of changes: what an informer gives the controller and the audit. */
+export interface Source<T> extends Store<T> {
+  addHandler(handler: (event: WatchEvent<T>) => void): () => void;
+}
+
+export interface EventRecorder {
+  /**
+   * Records a Kubernetes Event; failures are logged, never thrown. A repeat of an identical
+   * recent Event is dropped unless `deduplicate` is false.
+   */
+  record(
+    target: EventTarget,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    options?: { readonly deduplicate?: boolean },
+  ): void;
 }

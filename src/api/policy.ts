@@ -4,21 +4,22 @@ export const GROUP = 'placement.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-export type PolicyKind = 'PlacementPolicy' | 'ClusterPlacementPolicy';
+export const POLICY_KINDS = ['ClusterPlacementPolicy', 'PlacementPolicy'] as const;
+export type PolicyKind = (typeof POLICY_KINDS)[number];
 
-export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'ReplicaSet' | 'DaemonSet' | 'CronJob';
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
+export const WORKLOAD_KINDS = [
   'Deployment',
   'StatefulSet',
   'ReplicaSet',
   'DaemonSet',
   'CronJob',
-];
-/** Kinds a policy may target: workloads it rewrites, plus Jobs and bare Pods, which it only audits. */
-export type TargetKind = WorkloadKind | 'Job' | 'Pod';
-export const TARGET_KINDS: readonly TargetKind[] = [...WORKLOAD_KINDS, 'Job', 'Pod'];
+] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 /** Objects whose pod template cannot change: audited, never rewritten. */
-export const AUDIT_ONLY_KINDS: readonly TargetKind[] = ['Job', 'Pod'];
+export const AUDIT_ONLY_KINDS = ['Job', 'Pod'] as const;
+/** Kinds a policy may target: workloads it rewrites, plus Jobs and bare Pods, which it only audits. */
+export const TARGET_KINDS = [...WORKLOAD_KINDS, ...AUDIT_ONLY_KINDS] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
 export const DEFAULT_TARGET_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet'];
 
 export type PolicyMode = 'Enforce' | 'Audit';

@@ -1,4 +1,5 @@
 /** What the audit needs from the API, as interfaces it owns (src/kube implements them). */
+
 export type EvictionOutcome =
   | { readonly kind: 'evicted' }
   | { readonly kind: 'blocked'; readonly message: string }
@@ -8,4 +9,9 @@ export type EvictionOutcome =
 export interface PodEvictor {
   /** Evicts through the Eviction API, so PodDisruptionBudgets are honoured. */
   evict(namespace: string, name: string, dryRun: boolean, uid?: string): Promise<EvictionOutcome>;
+}
+
+/** Something that tells of changes without the audit reading it (the policy informers). */
+export interface ChangeSource {
+  addHandler(handler: () => void): () => void;
 }

@@ -1,4 +1,19 @@
+import type { Node, Pod } from '../api/core.ts';
+import { workloadKey, type Store, type Workload } from '../api/cluster.ts';
 import type { PolicyRef } from '../api/policy.ts';
+import {
+  fitsElsewhere,
+  nodeFacts,
+  type CompiledPolicy,
+  type PodConstraints,
+  type TopologyIndex,
+  type WorkloadRef,
+} from '../engine/index.ts';
+import type { PlacementMetrics } from '../metrics/index.ts';
+import type { Finding } from './findings.ts';
+import { workloadConstraints } from './live-index.ts';
+import type { PodEvictor } from './ports.ts';
+import type { Logger } from '../util/logger.ts';
 
 /**
  * Rate and safety limits on evictions: at most `maxPerMinute` per policy, and never a
@@ -38,5 +53,142 @@ export class EvictionLimiter {
   record(policy: PolicyRef, workload: string, now: number): void {
     this.perPolicy.set(policy, [...(this.perPolicy.get(policy) ?? []), now]);
     this.perWorkload.set(workload, now);
+  }
+}
+
+export interface RemediationDeps {
+  readonly pods: Store<Pod>;
+  readonly nodes: Store<Node>;
+  readonly workloads: readonly Store<Workload>[];
+  readonly evictor?: PodEvictor;
+  readonly evictionDryRun: boolean;
+  readonly metrics: PlacementMetrics;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+export interface RemediationOptions {
+  /** No second eviction of a workload's pods for this long. Default 60 s. */
+  readonly evictionCooldownMs?: number;
+  /** An eviction a budget blocked (or that failed) is tried again after this. Default 30 s. */
+  readonly evictionRetryMs?: number;
+}
+
+/**
+ * Evicts the violating pods of policies that ask for it, within limits: the rate and
+ * cooldown of EvictionLimiter, only pods that would fit on another node, and a pass again
+ * (through `retry`) when an eviction is due later or was blocked.
+ */
+export class Remediation {
+  private readonly deps: RemediationDeps;
+  private readonly options: RemediationOptions;
+  private readonly limiter: EvictionLimiter;
+  private readonly retry: () => void;
+  /** Evictions not made yet are tried again by then, with or without other changes. */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAt = Infinity;
+  private stopped = false;
+
+  /** `retry` asks for a pass: the pods still in breach then get their turn. */
+  constructor(deps: RemediationDeps, options: RemediationOptions, retry: () => void) {
+    this.deps = deps;
+    this.options = options;
+    this.limiter = new EvictionLimiter(options.evictionCooldownMs);
+    this.retry = retry;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  async remediate(
+    policies: readonly CompiledPolicy[],
+    findings: readonly Finding[],
+    index: TopologyIndex,
+    workloadOf: (pod: Pod) => WorkloadRef,
+  ): Promise<void> {
+    const evictor = this.deps.evictor;
+    if (evictor === undefined) return;
+    for (const p of policies) {
+      const audit = p.source.spec.audit;
+      if (audit?.remediation !== 'Evict') continue;
+      const max = audit.maxEvictionsPerMinute ?? 1;
+      // Only pods the policy may act on (findingReach): those of workloads it targets.
+      const pods = [
+        ...new Set(
+          findings
+            .filter((f) => f.violation.source === p.ref && f.reach === 'act')
+            .map((f) => f.violation.pod),
+        ),
+      ].sort();
+      for (const key of pods) {
+        const pod = this.deps.pods.get(key);
+        if (pod === undefined) continue;
+        const w = workloadOf(pod);
+        const workload = workloadKey(w);
+        const now = this.deps.now;
+        if (!this.limiter.allows(p.ref, max, workload, now())) {
+          this.retryBy(this.limiter.nextAllowed(p.ref, max, workload, now()));
+          continue;
+        }
+        const nodes = this.deps.nodes.list().map(nodeFacts);
+        if (!fitsElsewhere(index, key, nodes, this.constraintsOf(w))) {
+          this.deps.log.info('not evicting: the pod would be unschedulable anyway', {
+            pod: key,
+            policy: p.ref,
+          });
+          continue;
+        }
+        const dryRun = this.deps.evictionDryRun;
+        const result = await evictor.evict(
+          pod.metadata.namespace,
+          pod.metadata.name,
+          dryRun,
+          pod.metadata.uid,
+        );
+        // A dry run evicts nothing: placement_evictions_total counts what happened.
+        if (!dryRun) this.deps.metrics.evicted(result.kind);
+        if (result.kind === 'evicted') this.limiter.record(p.ref, workload, now());
+        if (result.kind === 'blocked' || (result.kind === 'failed' && result.retryable))
+          this.retryBy(now() + (this.options.evictionRetryMs ?? 30_000));
+        this.deps.log.info(dryRun ? 'would evict (dry run)' : 'evicted violating pod', {
+          pod: key,
+          policy: p.ref,
+          result: result.kind,
+          ...(result.kind === 'blocked' || result.kind === 'failed'
+            ? { reason: result.message }
+            : {}),
+        });
+      }
+    }
+  }
+
+  /** Asks for a pass at `at` (ms) at the latest. */
+  private retryBy(at: number): void {
+    if (this.stopped || at >= this.retryAt) return;
+    clearTimeout(this.retryTimer);
+    this.retryAt = at;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.retryAt = Infinity;
+        this.retry();
+      },
+      Math.max(0, at - this.deps.now()),
+    );
+    this.retryTimer.unref();
+  }
+
+  /**
+   * Where the workload's pods may go at all (its template's nodeSelector, node affinity and
+   * tolerations); a bare pod or a workload not in the caches: anywhere.
+   */
+  private constraintsOf(w: WorkloadRef): PodConstraints {
+    for (const store of this.deps.workloads) {
+      const found = store.get(workloadKey(w));
+      if (found !== undefined) return workloadConstraints(found);
+    }
+    return {};
   }
 }

@@ -34,6 +34,7 @@ import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
 import { PLAN_USAGE, runPlan, type PlanIo } from './plan.ts';
 import { reportJson, reportTable } from './report.ts';
+import { errorMessage } from '../util/errors.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
 
@@ -76,7 +77,7 @@ export function run(args: readonly string[], io: Io): number {
       },
     });
   } catch (err) {
-    io.stderr(`kubectl-placement: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    io.stderr(`kubectl-placement: ${errorMessage(err)}\n${USAGE}`);
     return EXIT.badInput;
   }
   const { values, positionals } = parsed;
@@ -101,9 +102,7 @@ export function run(args: readonly string[], io: Io): number {
     input = io.readFile(file === '-' ? '/dev/stdin' : file);
   } catch (err) {
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-    return fail(
-      `${label}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
-    );
+    return fail(`${label}: ${code === 'ENOENT' ? 'no such file' : errorMessage(err)}`);
   }
   let result;
   try {

@@ -11,7 +11,7 @@ export interface ExceptionOutcome {
 const NONE: ExceptionOutcome = { exemptions: [], exceptions: [] };
 
 /**
- * The `-o json` document (DESIGN.md, "Audit semantics"). With PlacementExceptions in the
+ * The `-o json` document (docs/operations.md). With PlacementExceptions in the
  * input it also lists them (`exceptions`), the workloads they exempt (`exempted`), and
  * counts the latter in the summary.
  */

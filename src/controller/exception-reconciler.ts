@@ -1,11 +1,18 @@
 import type { Labels } from '../api/core.ts';
 import { API_VERSION } from '../api/policy.ts';
 import type { PlacementException } from '../api/exception.ts';
-import { judgeException, jsonEqual, policyReach, type ExceptionVerdict } from '../engine/index.ts';
-import { managedByDeployment, workloadRef } from './plan.ts';
+import {
+  judgeException,
+  policyReach,
+  type ExceptionVerdict,
+  managedByDeployment,
+  workloadRef,
+} from '../engine/index.ts';
+import { jsonEqual } from '../util/json.ts';
 import type { ExceptionEntry, PolicyCatalog } from './policy-catalog.ts';
-import type { EventRecorder, Store, Workload, WriteResult } from './ports.ts';
-import { DONE, type Logger, type ReconcileResult } from './result.ts';
+import { afterWrite, DONE, type ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
+import type { EventRecorder, Store, Workload, WriteResult } from '../api/cluster.ts';
 
 /** At most this many exempted workloads are listed in an exception's status. */
 export const LISTED_WORKLOADS = 20;
@@ -178,13 +185,8 @@ export async function reconcileException(
       return DONE;
     }
     case 'conflict':
-      return { kind: 'requeue' };
     case 'gone':
-      return DONE;
     case 'failed':
-      return {
-        kind: 'error',
-        error: new Error(`writing status of PlacementException ${key}: ${result.message}`),
-      };
+      return afterWrite(result, `writing status of PlacementException ${key}`) ?? DONE;
   }
 }

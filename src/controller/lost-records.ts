@@ -1,7 +1,8 @@
 import type { Affinity } from '../api/core.ts';
-import { APPLIED_ANNOTATION, jsonEqual, type AppliedRecord } from '../engine/index.ts';
+import { type AppliedRecord } from '../engine/index.ts';
+import { jsonEqual } from '../util/json.ts';
 import { appliedRecordOf } from './plan.ts';
-import { workloadKey, type Workload } from './ports.ts';
+import { APPLIED_ANNOTATION, workloadKey, type Workload } from '../api/cluster.ts';
 
 interface Lost {
   readonly uid: string;

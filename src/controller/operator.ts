@@ -3,13 +3,12 @@ import { exceptionRef, type PlacementException } from '../api/exception.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { workQueueListener, reconcileObserver } from '../metrics/index.ts';
-import { APPLIED_ANNOTATION, policyTargets } from '../engine/index.ts';
+import { policyTargets, managedByDeployment, workloadRef } from '../engine/index.ts';
 import {
   reconcileException,
   type ExceptionReconcilerDeps,
   type ExceptionStatusWriter,
 } from './exception-reconciler.ts';
-import { managedByDeployment, workloadRef } from './plan.ts';
 import {
   PolicyCatalog,
   type CatalogEntry,
@@ -19,23 +18,25 @@ import {
 import { LostRecords } from './lost-records.ts';
 import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.ts';
 import type { AuditSummary } from './policy-status.ts';
-import {
-  workloadKey,
-  type EventRecorder,
-  type PolicyStatusWriter,
-  type Source,
-  type Store,
-  type Workload,
-  type WorkloadWriter,
-} from './ports.ts';
+import { type PolicyStatusWriter, type WorkloadWriter } from './ports.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
-import { withFields, type Logger } from './result.ts';
+import { withFields } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import type { AdmissionSync } from './admission-sync.ts';
 import { RolloutBudget } from './rollout-budget.ts';
 import { SettleWindow } from './settle-window.ts';
 import type { ClusterView } from './rollout-check.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
 import { WorkQueue, type Clock } from './workqueue.ts';
+import { sameLabels } from '../util/json.ts';
+import {
+  APPLIED_ANNOTATION,
+  workloadKey,
+  type EventRecorder,
+  type Source,
+  type Store,
+  type Workload,
+} from '../api/cluster.ts';
 
 export const WORKLOAD_CONTROLLER = 'placement-workload';
 export const POLICY_CONTROLLER = 'placement-policy';
@@ -386,8 +387,7 @@ export class Operator {
     sources.namespaces.addHandler((event) => {
       const labelsChanged =
         event.type !== 'updated' ||
-        JSON.stringify(event.old?.metadata.labels ?? {}) !==
-          JSON.stringify(event.object.metadata.labels ?? {});
+        !sameLabels(event.old?.metadata.labels, event.object.metadata.labels);
       // New labels may bring the namespace into (or out of) the reach of policies.
       if (labelsChanged) {
         const ns = event.object.metadata.name;

@@ -1,10 +1,8 @@
 import type { Affinity, Labels } from '../api/core.ts';
 import {
-  APPLIED_ANNOTATION,
   contradictions,
   desiredAffinity,
   injectionFor,
-  jsonEqual,
   parseRecord,
   revertInjected,
   policyReach,
@@ -13,10 +11,12 @@ import {
   type CompiledPolicy,
   type Contradiction,
   type RecordParse,
-  type WorkloadRef,
+  managedByDeployment,
+  workloadRef,
 } from '../engine/index.ts';
+import { APPLIED_ANNOTATION, type Workload } from '../api/cluster.ts';
+import { jsonEqual } from '../util/json.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
-import type { Workload } from './ports.ts';
 
 /** What a workload needs, decided from the cache alone. */
 export type WorkloadPlan =
@@ -74,22 +74,6 @@ export function appliedRecordOf(w: Workload): RecordParse {
   }
   return result;
 }
-
-/** How policies see a workload: kind, namespace, template labels and its own pod selector. */
-export function workloadRef(w: Workload): WorkloadRef {
-  return {
-    kind: w.kind,
-    namespace: w.namespace,
-    name: w.name,
-    templateLabels: w.templateLabels,
-    podSelector: w.selector ?? { matchLabels: w.templateLabels },
-  };
-}
-
-/** A Deployment's ReplicaSet: the Deployment is rewritten, never the ReplicaSet. */
-export const managedByDeployment = (w: Workload): boolean =>
-  w.kind === 'ReplicaSet' &&
-  w.ownerReferences.some((r) => r.kind === 'Deployment' && r.controller === true);
 
 /**
  * Decides a workload's affinity: the owner's terms (what is there less what was injected),

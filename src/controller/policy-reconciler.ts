@@ -1,8 +1,13 @@
 import type { PolicyInjection } from './admission-sync.ts';
 import type { Labels } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
-import { APPLIED_ANNOTATION, describeContradiction, policyTargets } from '../engine/index.ts';
-import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
+import {
+  describeContradiction,
+  policyTargets,
+  managedByDeployment,
+  workloadRef,
+} from '../engine/index.ts';
+import { appliedRecordOf, planWorkload } from './plan.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
 import {
   deletionStatus,
@@ -11,17 +16,17 @@ import {
   type AuditSummary,
   type PolicyStatus,
 } from './policy-status.ts';
+import { type PolicyStatusWriter } from './ports.ts';
+import { afterWrite, DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import {
+  APPLIED_ANNOTATION,
+  POLICY_FINALIZER,
   workloadKey,
   type EventRecorder,
-  type PolicyStatusWriter,
   type Store,
   type Workload,
-} from './ports.ts';
-import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
-
-/** The finalizer that keeps a policy until its terms are out of every workload. */
-export const FINALIZER = 'placement.dev/finalizer';
+} from '../api/cluster.ts';
 
 /** How often a deleted policy checks that its workloads are clean. */
 export const REVERT_POLL_MS = 2_000;
@@ -122,24 +127,21 @@ export async function reconcilePolicy(
         const status = deletionStatus(policy, held, deps.now().toISOString());
         if (statusDiffers(policy, status)) {
           log.warn('deletion waits for workloads a person must fix', { held });
-          const result = await deps.writer.writeStatus(policy, status);
-          if (result.kind === 'conflict') return { kind: 'requeue' };
-          if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+          const stop = afterWrite(await deps.writer.writeStatus(policy, status));
+          if (stop !== undefined) return stop;
         }
       }
       return requeueAfter(REVERT_POLL_MS);
     }
-    if (!finalizers.includes(FINALIZER)) return DONE;
-    const result = await deps.writer.setFinalizer(policy, false);
-    if (result.kind === 'conflict') return { kind: 'requeue' };
-    if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+    if (!finalizers.includes(POLICY_FINALIZER)) return DONE;
+    const stop = afterWrite(await deps.writer.setFinalizer(policy, false));
+    if (stop !== undefined) return stop;
     log.info('policy terms reverted everywhere; finalizer removed');
     return DONE;
   }
-  if (!finalizers.includes(FINALIZER)) {
-    const result = await deps.writer.setFinalizer(policy, true);
-    if (result.kind === 'conflict') return { kind: 'requeue' };
-    if (result.kind === 'failed') return { kind: 'error', error: new Error(result.message) };
+  if (!finalizers.includes(POLICY_FINALIZER)) {
+    const stop = afterWrite(await deps.writer.setFinalizer(policy, true));
+    if (stop !== undefined) return stop;
     return DONE; // the update event brings the policy back with its finalizer
   }
   const now = deps.now();
@@ -177,11 +179,9 @@ export async function reconcilePolicy(
       });
       return DONE;
     case 'conflict':
-      return { kind: 'requeue' };
     case 'gone':
-      return DONE;
     case 'failed':
-      return { kind: 'error', error: new Error(`writing status of ${ref}: ${result.message}`) };
+      return afterWrite(result, `writing status of ${ref}`) ?? DONE;
   }
 }
 

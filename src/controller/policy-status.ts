@@ -4,17 +4,19 @@ import {
   describeContradiction,
   describeContradictionFor,
   injectionFor,
-  jsonEqual,
   policyReach,
   SLOTS,
   MAX_ADMITTED_POLICIES,
   type AdmissionFallback,
   type CompiledPolicy,
+  managedByDeployment,
+  workloadRef,
 } from '../engine/index.ts';
-import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
+import { jsonEqual } from '../util/json.ts';
+import { appliedRecordOf, planWorkload } from './plan.ts';
 import type { PolicyInjection } from './admission-sync.ts';
 import type { CatalogEntry, PolicyCatalog } from './policy-catalog.ts';
-import type { Workload } from './ports.ts';
+import type { Workload } from '../api/cluster.ts';
 
 export interface Condition {
   readonly type: 'Ready' | 'Degraded' | 'Unsatisfiable' | 'InjectedAtAdmission';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
-import type { ReconcileResult } from '../metrics/metrics.ts';
-import type { ReconcileResult as ReconcileOutcome } from './result.ts';
+import type { ReconcileResultLabel } from '../metrics/metrics.ts';
+import type { ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import { systemClock, type Clock, type TimerHandle, type WorkQueue } from './workqueue.ts';
 
 /**
@@ -11,7 +12,7 @@ import { systemClock, type Clock, type TimerHandle, type WorkQueue } from './wor
  */
 
 /** What a reconcile asks for next (defined with the reconcilers, in result.ts). */
-export type Result = ReconcileOutcome;
+export type Result = ReconcileResult;
 
 export interface ReconcileContext {
   readonly controller: string;
@@ -30,13 +31,7 @@ export interface ReconcileObserver {
   /** Workers reconciling right now (`controller_runtime_active_workers`). */
   activeWorkers(count: number): void;
   /** One reconcile ended; `panicked` when it threw or rejected instead of returning a Result. */
-  reconciled(result: ReconcileResult, seconds: number, panicked: boolean): void;
-}
-
-/** The subset of a winston logger the loop uses. */
-export interface LoopLogger {
-  error(message: string, meta: Readonly<Record<string, unknown>>): void;
-  debug(message: string, meta: Readonly<Record<string, unknown>>): void;
+  reconciled(result: ReconcileResultLabel, seconds: number, panicked: boolean): void;
 }
 
 export interface ReconcileLoopOptions {
@@ -49,7 +44,7 @@ export interface ReconcileLoopOptions {
   readonly clock?: Clock;
   readonly newReconcileID?: () => string;
   readonly observer?: ReconcileObserver;
-  readonly logger?: LoopLogger;
+  readonly logger?: Logger;
 }
 
 export type StopResult =
@@ -68,7 +63,7 @@ export class ReconcileLoop {
   private readonly clock: Clock;
   private readonly newReconcileID: () => string;
   private readonly observer: ReconcileObserver | undefined;
-  private readonly logger: LoopLogger | undefined;
+  private readonly logger: Logger | undefined;
 
   private readonly inFlight = new Set<InFlight>();
   private workerRuns: Promise<void>[] = [];
@@ -151,7 +146,8 @@ export class ReconcileLoop {
       const label = this.settle(key, result);
       const seconds = (this.clock.now() - startedAt) / 1000;
       this.observer?.reconciled(label, seconds, panicked);
-      if (result.kind === 'error') this.logError(key, ctx, result.error, panicked);
+      if (result.kind === 'error' || result.kind === 'terminal')
+        this.logError(key, ctx, result.error, panicked, result.kind === 'terminal');
       else
         this.logger?.debug('Reconciled', { ...this.logFields(key, ctx), result: label, seconds });
     } finally {
@@ -175,10 +171,14 @@ export class ReconcileLoop {
   }
 
   /** The queue action for an outcome, and its metric label (controller-runtime's order). */
-  private settle(key: string, result: Result): ReconcileResult {
+  private settle(key: string, result: Result): ReconcileResultLabel {
     switch (result.kind) {
       case 'error':
         this.queue.addRateLimited(key);
+        return 'error';
+      case 'terminal':
+        // Counted as an error, never retried: the backoff starts over for the next change.
+        this.queue.forget(key);
         return 'error';
       case 'requeue':
         this.queue.addRateLimited(key);
@@ -194,10 +194,17 @@ export class ReconcileLoop {
     }
   }
 
-  private logError(key: string, ctx: ReconcileContext, error: Error, panicked: boolean): void {
+  private logError(
+    key: string,
+    ctx: ReconcileContext,
+    error: Error,
+    panicked: boolean,
+    terminal: boolean,
+  ): void {
     this.logger?.error(panicked ? 'Reconciler threw' : 'Reconciler error', {
       ...this.logFields(key, ctx),
       error: error.message,
+      ...(terminal ? { terminal: true } : {}),
       ...(panicked && error.stack !== undefined ? { stack: error.stack } : {}),
     });
   }

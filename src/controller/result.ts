@@ -1,19 +1,38 @@
+import type { WriteResult } from '../api/cluster.ts';
+import type { Logger } from '../util/logger.ts';
 /** What one reconcile asks of the queue (controller-runtime's Result, as a union). */
 export type ReconcileResult =
   | { readonly kind: 'done' }
   | { readonly kind: 'requeue' }
   | { readonly kind: 'requeueAfter'; readonly ms: number }
-  | { readonly kind: 'error'; readonly error: Error };
+  | { readonly kind: 'error'; readonly error: Error }
+  /**
+   * An error that trying again cannot mend (a write the API server will always refuse):
+   * logged and counted as an error, but not retried; a change or a resync brings the key back.
+   */
+  | { readonly kind: 'terminal'; readonly error: Error };
 
 export const DONE: ReconcileResult = { kind: 'done' };
 export const requeueAfter = (ms: number): ReconcileResult => ({ kind: 'requeueAfter', ms });
 
-/** Structured logging as the controller uses it; winston's Logger satisfies it. */
-export interface Logger {
-  info(message: string, meta?: Record<string, unknown>): unknown;
-  warn(message: string, meta?: Record<string, unknown>): unknown;
-  error(message: string, meta?: Record<string, unknown>): unknown;
-  debug(message: string, meta?: Record<string, unknown>): unknown;
+/**
+ * What a write of the operator's own objects (status, finalizer) that did not go through
+ * asks of the queue: a conflict is tried again at once, a failure with backoff, unless the
+ * API server will always refuse it (terminal). `undefined` for a write that was made, or
+ * whose object is gone: the caller goes on.
+ */
+export function afterWrite(result: WriteResult, what?: string): ReconcileResult | undefined {
+  switch (result.kind) {
+    case 'written':
+    case 'gone':
+      return undefined;
+    case 'conflict':
+      return { kind: 'requeue' };
+    case 'failed': {
+      const error = new Error(what === undefined ? result.message : `${what}: ${result.message}`);
+      return result.retryable ? { kind: 'error', error } : { kind: 'terminal', error };
+    }
+  }
 }
 
 /** A logger that adds `fields` to every line (policy, workload, reconcileID, ...). */

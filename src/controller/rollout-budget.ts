@@ -1,4 +1,4 @@
-import type { Workload } from './ports.ts';
+import type { Workload } from '../api/cluster.ts';
 
 /**
  * How many workloads may be rolling out at once because the operator changed their pod

@@ -1,7 +1,13 @@
 import type { Labels, Node, Pod } from '../api/core.ts';
-import { blockedMessage, clusterOf, predictRollout, type SimCluster } from '../engine/index.ts';
-import { workloadRef, type WorkloadPlan } from './plan.ts';
-import type { Store, Workload } from './ports.ts';
+import {
+  blockedMessage,
+  clusterOf,
+  predictRollout,
+  workloadRef,
+  type SimCluster,
+} from '../engine/index.ts';
+import { type WorkloadPlan } from './plan.ts';
+import type { Store, Workload } from '../api/cluster.ts';
 
 /** The cluster a rollout is simulated on: bound pods and nodes, from the informers. */
 export interface ClusterView {

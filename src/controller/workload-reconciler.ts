@@ -1,22 +1,20 @@
 import type { Labels } from '../api/core.ts';
+import { contradictionPolicies, describeContradiction } from '../engine/index.ts';
 import {
   APPLIED_ANNOTATION,
-  contradictionPolicies,
-  describeContradiction,
-} from '../engine/index.ts';
+  type EventRecorder,
+  type EventTarget,
+  type Store,
+  type Workload,
+  type WriteResult,
+} from '../api/cluster.ts';
 import type { LostRecords } from './lost-records.ts';
 import { planWorkload, type WorkloadPlan } from './plan.ts';
 import { checkRollout, type ClusterView } from './rollout-check.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
-import type {
-  EventRecorder,
-  EventTarget,
-  Store,
-  Workload,
-  WorkloadWriter,
-  WriteResult,
-} from './ports.ts';
-import { DONE, requeueAfter, type Logger, type ReconcileResult } from './result.ts';
+import type { WorkloadWriter } from './ports.ts';
+import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 import type { RolloutBudget } from './rollout-budget.ts';
 
 export interface WorkloadReconcilerDeps {
@@ -220,6 +218,8 @@ export async function reconcileWorkload(
           deps.onWorkloadSettled?.([...plan.enforced.map((p) => p.ref), ...plan.reverted]);
         }
       }
+      // Retried with backoff even when the API server refused it: what refused it (an
+      // admission policy, a quota) may go without any change to the workload.
       return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
   }
 }

@@ -22,23 +22,6 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-export const jsonEqual = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
-
-/**
- * The JSON merge patch (RFC 7396) that turns `from` into `to`: changed keys carry their
- * new value, removed keys carry null, arrays are replaced whole. `undefined` when equal.
- */
-export function mergePatch(from: unknown, to: unknown): unknown {
-  if (jsonEqual(from, to)) return undefined;
-  if (!isPlainObject(from) || !isPlainObject(to)) return to === undefined ? null : to;
-  const patch: Record<string, unknown> = {};
-  for (const key of new Set([...Object.keys(from), ...Object.keys(to)])) {
-    const sub = mergePatch(from[key], to[key]);
-    if (sub !== undefined) patch[key] = sub;
-  }
-  return patch;
-}
-
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 

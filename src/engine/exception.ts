@@ -1,6 +1,6 @@
 import type { Labels } from '../api/core.ts';
 import { exceptionRef, type ExceptionRef, type PlacementException } from '../api/exception.ts';
-import { TARGET_KINDS, type PolicyRef } from '../api/policy.ts';
+import { POLICY_KINDS, TARGET_KINDS, type PolicyRef } from '../api/policy.ts';
 import { FieldError, InvalidObjectError } from './errors.ts';
 import { compileSelector, selectorMatches, type Selector } from './selector.ts';
 
@@ -27,8 +27,6 @@ export type ExceptionCompilation =
 /** `PlacementException team-a/legacy-db`: how errors name an exception. */
 export const exceptionName = (e: Pick<PlacementException, 'metadata'>): string =>
   `PlacementException ${e.metadata.namespace}/${e.metadata.name}`;
-
-const POLICY_KINDS = ['ClusterPlacementPolicy', 'PlacementPolicy'] as const;
 
 /**
  * Validates an exception and applies its defaults, reporting every problem with its field.

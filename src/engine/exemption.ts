@@ -8,6 +8,7 @@ import {
   type CompiledPolicy,
   type WorkloadRef,
 } from './policy.ts';
+import { workloadKey } from '../api/cluster.ts';
 
 /** Why an exception has no effect; the condition reasons of its `Accepted=False` status. */
 export type RefusalReason =
@@ -81,7 +82,7 @@ export function exemptionsOf(
   const found = new Map<string, Exemption>();
   if (withExceptions.length === 0) return [];
   for (const w of workloads) {
-    const workload = `${w.kind}/${w.namespace}/${w.name}`;
+    const workload = workloadKey(w);
     for (const p of withExceptions) {
       const key = `${workload}|${p.ref}`;
       if (found.has(key)) continue;

@@ -8,6 +8,7 @@ import { resolveTerm, termMatches, type ResolvedTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
 import { labelOf } from './labels.ts';
 import { capacityProblems } from './capacity-problems.ts';
+import { jsonEqual, sameLabels } from '../util/json.ts';
 
 /** A workload and what the policies that target it require of its pods. */
 export interface FeasibilityTarget {
@@ -88,8 +89,8 @@ export class FeasibilityReads {
       if (labelOf(before.labels, key) !== labelOf(after.labels, key)) return true;
     if (!this.nodeDetails) return false;
     return (
-      JSON.stringify(before.labels) !== JSON.stringify(after.labels) ||
-      JSON.stringify(before.taints) !== JSON.stringify(after.taints) ||
+      !sameLabels(before.labels, after.labels) ||
+      !jsonEqual(before.taints, after.taints) ||
       before.unschedulable !== after.unschedulable
     );
   }

@@ -1,5 +1,5 @@
 /** The placement engine: pure functions and data, no I/O. */
-export * from './audit.ts';
+export * from './judge-cluster.ts';
 export * from './errors.ts';
 export * from './placement.ts';
 export * from './placement-cache.ts';
@@ -28,3 +28,4 @@ export * from './rollout-prediction.ts';
 export * from './exception.ts';
 export * from './exemption.ts';
 export * from './admission.ts';
+export * from './relocation.ts';

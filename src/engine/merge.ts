@@ -1,10 +1,10 @@
 import type { Affinity } from '../api/core.ts';
-import { asServerStores, canonicalJson, jsonEqual, type JsonValue } from './canonical.ts';
+import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
+import { jsonEqual } from '../util/json.ts';
 import { FieldError } from './errors.ts';
 import { policyTermsFor, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import {
   ANNOTATIONS_MAX_BYTES,
-  APPLIED_ANNOTATION,
   recordBytes,
   serializeRecord,
   SLOT_NAMES,
@@ -16,6 +16,7 @@ import {
   type TermAlreadyHad,
 } from './record.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
+import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 
 /** What the policies targeting one workload ask to inject. */
 export interface Injection {

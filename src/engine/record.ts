@@ -1,8 +1,6 @@
 import { canonicalJson, type JsonValue } from './canonical.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
-
-/** The annotation that records, on each workload, what the operator injected. */
-export const APPLIED_ANNOTATION = 'placement.dev/applied';
+import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 
 /**
  * What Kubernetes allows for all of an object's annotations together, keys included

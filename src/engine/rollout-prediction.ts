@@ -6,7 +6,8 @@
  */
 import { workloadKey, type RolloutStrategy } from '../api/cluster.ts';
 import type { Affinity, Labels, Node, Pod, PodAffinityTerm } from '../api/core.ts';
-import { asServerStores, jsonEqual } from './canonical.ts';
+import { asServerStores } from './canonical.ts';
+import { jsonEqual } from '../util/json.ts';
 import { nodeFacts, type PodConstraints } from './node-eligibility.ts';
 import { isPlaced, podKey } from './pod-placement.ts';
 import {

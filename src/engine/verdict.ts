@@ -18,10 +18,10 @@ export const Reason = {
     `no other pod matching all required podAffinity terms runs in ${key}=${value}`,
   antiAffinityMatch: (count: number, key: string, value: string) =>
     `${count} other pod(s) matching this podAntiAffinity term run in ${key}=${value}`,
-  existingAntiAffinity: (other: string, count: number, key: string, value: string) =>
+  symmetricAntiAffinity: (other: string, count: number, key: string, value: string) =>
     `pod ${other}${count > 1 ? ` and ${count - 1} more` : ''} in ${key}=${value} has a required podAntiAffinity term that matches this pod`,
   /** Pods of other namespaces are counted, never named: the message is shown in the pod's namespace. */
-  existingAntiAffinityElsewhere: (count: number, key: string, value: string) =>
+  symmetricAntiAffinityElsewhere: (count: number, key: string, value: string) =>
     `${count} pod(s) of other namespaces in ${key}=${value} have a required podAntiAffinity term that matches this pod`,
 } as const;
 
@@ -35,7 +35,7 @@ export function judgePod(index: TopologyIndex, entry: IndexedPod): PodVerdict {
   const all = [
     ...podAffinityViolations(index, entry, nodeLabels),
     ...podAntiAffinityViolations(index, entry, nodeLabels),
-    ...existingAntiAffinityViolations(index, entry, nodeLabels),
+    ...symmetricAntiAffinityViolations(index, entry, nodeLabels),
   ];
   // An exempted pod carries none of the policy's terms, but other pods' terms of that
   // policy may still select it (symmetric anti-affinity): it is not judged by them either.
@@ -134,7 +134,7 @@ function podAntiAffinityViolations(
 }
 
 /** Symmetry: another pod's required anti-affinity term that selects this pod, in the same domain. */
-function existingAntiAffinityViolations(
+function symmetricAntiAffinityViolations(
   index: TopologyIndex,
   entry: IndexedPod,
   nodeLabels: Labels,
@@ -170,8 +170,8 @@ function existingAntiAffinityViolations(
           'symmetricAntiAffinity',
           s,
           first === undefined
-            ? Reason.existingAntiAffinityElsewhere(count, term.topologyKey, value)
-            : Reason.existingAntiAffinity(first, count, term.topologyKey, value),
+            ? Reason.symmetricAntiAffinityElsewhere(count, term.topologyKey, value)
+            : Reason.symmetricAntiAffinity(first, count, term.topologyKey, value),
         ),
       );
     }

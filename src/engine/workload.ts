@@ -1,4 +1,5 @@
 import type { Labels, LabelSelector, OwnerReference, Pod } from '../api/core.ts';
+import type { Workload } from '../api/cluster.ts';
 import type { WorkloadRef } from './policy.ts';
 import { labelOf } from './labels.ts';
 import { FieldError } from './errors.ts';
@@ -214,3 +215,19 @@ export function fromObject(object: WorkloadObject, namespace: string): WorkloadR
     podSelector: object.spec?.selector ?? { matchLabels: templateLabels },
   };
 }
+
+/** How policies see a workload: kind, namespace, template labels and its own pod selector. */
+export function workloadRef(w: Workload): WorkloadRef {
+  return {
+    kind: w.kind,
+    namespace: w.namespace,
+    name: w.name,
+    templateLabels: w.templateLabels,
+    podSelector: w.selector ?? { matchLabels: w.templateLabels },
+  };
+}
+
+/** A Deployment's ReplicaSet: the Deployment is rewritten, never the ReplicaSet. */
+export const managedByDeployment = (w: Workload): boolean =>
+  w.kind === 'ReplicaSet' &&
+  w.ownerReferences.some((r) => r.kind === 'Deployment' && r.controller === true);

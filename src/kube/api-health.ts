@@ -12,7 +12,7 @@ import { ApiException, type KubeConfig } from '@kubernetes/client-node';
 import { realSleep, type Sleep } from './backoff.ts';
 import { getJson, StartupError } from './client.ts';
 import { isRecord, record, text } from './json.ts';
-import { silentLogger, type KubeLogger } from './types.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
 
 /**
  * Why a request failed, as far as reaching the API server goes:
@@ -229,11 +229,11 @@ export interface ApiHealthReporter {
  */
 export class ApiHealth implements ApiHealthReporter {
   readonly #target: ApiTarget;
-  readonly #logger: KubeLogger;
+  readonly #logger: Logger;
   /** source → the condition it is in (absent: fine). */
   readonly #conditions = new Map<string, string>();
 
-  constructor(target: ApiTarget, logger: KubeLogger = silentLogger) {
+  constructor(target: ApiTarget, logger: Logger = silentLogger) {
     this.#target = target;
     this.#logger = logger;
   }

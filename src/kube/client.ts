@@ -28,6 +28,7 @@ import {
 import { parse as parseYaml } from 'yaml';
 
 import { isRecord, record, text } from './json.ts';
+import { errorMessage } from '../util/errors.ts';
 
 /** The field manager every write carries, so GitOps tools can tell our fields apart. */
 export const FIELD_MANAGER = 'placement-operator';
@@ -66,8 +67,7 @@ export function readProblem(error: unknown): string {
   }
 }
 
-const oneLine = (error: unknown): string =>
-  ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').trim();
+const oneLine = (error: unknown): string => (errorMessage(error).split('\n')[0] ?? '').trim();
 
 /**
  * Loads a kubeconfig: the given file, else the in-cluster service account when asked, else

@@ -7,7 +7,8 @@ import { V1MicroTime, type EventsV1Event } from '@kubernetes/client-node';
 
 import { apiFailure, requestOptions, type KubeClients } from './client.ts';
 import type { Plain } from './json.ts';
-import { silentLogger, type EventTarget, type KubeLogger } from './types.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import type { EventTarget } from '../api/cluster.ts';
 
 export const REPORTING_CONTROLLER = 'placement-operator';
 const DEDUP_WINDOW_MS = 10 * 60_000;
@@ -31,7 +32,7 @@ export interface EventRecorderOptions {
   readonly actionFor?: (target: EventTarget, reason: string) => string;
   readonly dedupWindowMs?: number;
   readonly now?: () => number;
-  readonly logger?: KubeLogger;
+  readonly logger?: Logger;
 }
 
 /** Cuts `value` to at most `maxBytes` of UTF-8 without splitting a character. */
@@ -119,7 +120,7 @@ export class KubeEventRecorder {
   readonly #instance: string;
   readonly #actionFor: (target: EventTarget, reason: string) => string;
   readonly #now: () => number;
-  readonly #logger: KubeLogger;
+  readonly #logger: Logger;
   readonly #dedup: EventDeduplicator;
   readonly #pending = new Set<Promise<void>>();
 

@@ -15,9 +15,11 @@ import {
   type RawEventType,
   type Selectors,
 } from './list-watch.ts';
-import { jsonEqual } from './merge-diff.ts';
+import { jsonEqual } from '../util/json.ts';
 import { collectionPath, type Resource } from './resources.ts';
-import { silentLogger, type KubeLogger, type Store, type WatchEvent } from './types.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { errorMessage } from '../util/errors.ts';
+import type { Store, WatchEvent } from '../api/cluster.ts';
 
 export interface InformerOptions<T> {
   /** Called for each change after the cache holds it; exceptions are logged, not propagated. */
@@ -35,7 +37,7 @@ export interface InformerOptions<T> {
   /** Monotonic milliseconds, to tell a watch that ran its course from one that closed at once. */
   readonly now?: () => number;
   readonly backoff?: Backoff;
-  readonly logger?: KubeLogger;
+  readonly logger?: Logger;
   /**
    * Told of every failed and every successful list or watch. With one, a retry logs at
    * debug only and the reporter says once what is wrong; without, every retry warns.
@@ -88,7 +90,7 @@ export class Informer<T> implements Store<T> {
   readonly #watchTimeoutSeconds: number;
   readonly #sleep: Sleep;
   readonly #backoff: Backoff;
-  readonly #logger: KubeLogger;
+  readonly #logger: Logger;
   readonly #health: ApiHealthReporter | undefined;
   readonly #now: () => number;
   readonly #stopping = new AbortController();
@@ -303,7 +305,7 @@ export class Informer<T> implements Store<T> {
       } catch (error) {
         this.#logger.error('informer handler threw', {
           resource: this.#resource.plural,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     }

@@ -12,7 +12,7 @@ import type { ApiHealthReporter } from './api-health.ts';
 import { realSleep, type Sleep } from './backoff.ts';
 import { apiFailure, requestOptions } from './client.ts';
 import type { Plain } from './json.ts';
-import { silentLogger, type KubeLogger } from './types.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
 
 export interface Clock {
   now(): number;
@@ -45,7 +45,7 @@ export interface LeaderElectorOptions {
   readonly onStoppedLeading?: () => void;
   /** Called when the observed holder changes (empty string: nobody). */
   readonly onNewLeader?: (identity: string) => void;
-  readonly logger?: KubeLogger;
+  readonly logger?: Logger;
   /**
    * Told of every failed and successful Lease call. With one, a failure logs at debug only
    * (the reporter says once what is wrong); without, each warns.
@@ -92,7 +92,7 @@ export class LeaderElector {
   readonly #retryPeriodMs: number;
   readonly #clock: Clock;
   readonly #options: LeaderElectorOptions;
-  readonly #logger: KubeLogger;
+  readonly #logger: Logger;
   readonly #stopping = new AbortController();
   #loop: Promise<void> | undefined;
   #leading = false;

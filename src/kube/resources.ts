@@ -8,10 +8,10 @@ import {
   trimNamespace,
   trimNode,
   trimPod,
-  workloadKey,
   workloadTransform,
 } from './transforms.ts';
-import type { CachedException, CachedPolicy, Workload } from './types.ts';
+import type { CachedException, CachedPolicy } from './types.ts';
+import { workloadKey, type Workload } from '../api/cluster.ts';
 
 export interface Resource<T> {
   /** `/api/v1` or `/apis/<group>/<version>`. */

@@ -16,8 +16,8 @@ import type {
 import { EXCEPTION_KIND } from '../api/exception.ts';
 import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
 import { int, isRecord, record, stringMap, text, type JsonRecord } from './json.ts';
-import type { RolloutStrategy } from '../api/cluster.ts';
-import type { CachedException, CachedPolicy, Workload } from './types.ts';
+import type { RolloutStrategy, Workload } from '../api/cluster.ts';
+import type { CachedException, CachedPolicy } from './types.ts';
 
 /** Only annotations under this prefix are cached: others (last-applied-configuration!) can be huge. */
 export const CACHED_ANNOTATION_PREFIX = 'placement.dev/';
@@ -342,6 +342,3 @@ export const objectKey = (namespace: string | undefined, name: string): string =
 export const metaKey = (obj: {
   readonly metadata: { readonly name: string; readonly namespace?: string };
 }): string => objectKey(obj.metadata.namespace, obj.metadata.name);
-
-/** The workloads' cache key, shared with the controller's queue. */
-export { workloadKey } from '../api/cluster.ts';

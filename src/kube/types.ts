@@ -1,17 +1,6 @@
 import type { PlacementException } from '../api/exception.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 
-// The shapes every layer shares live in src/api; src/kube produces them.
-export type {
-  AffinityWrite,
-  EventTarget,
-  Store,
-  WatchEvent,
-  Workload,
-  WorkloadKind,
-  WriteResult,
-} from '../api/cluster.ts';
-
 /**
  * A policy as the informer caches it: src/api's PlacementPolicy plus what writes need,
  * the resourceVersion (the precondition of every write) and the current status (a status
@@ -27,18 +16,3 @@ export interface CachedException extends PlacementException {
   readonly metadata: PlacementException['metadata'] & { readonly resourceVersion: string };
   readonly status?: Readonly<Record<string, unknown>>;
 }
-
-/** Structured logging, as winston's logger provides it; src/kube never picks a logger itself. */
-export interface KubeLogger {
-  debug(message: string, meta?: Record<string, unknown>): void;
-  info(message: string, meta?: Record<string, unknown>): void;
-  warn(message: string, meta?: Record<string, unknown>): void;
-  error(message: string, meta?: Record<string, unknown>): void;
-}
-
-export const silentLogger: KubeLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};

@@ -17,14 +17,16 @@ import {
   type KubeClients,
 } from './client.ts';
 import { record, text, type Plain } from './json.ts';
-import { mergeDiff } from './merge-diff.ts';
+import { mergeDiff } from '../util/json.ts';
 import { EXCEPTION_PLURAL, POLICY_PLURAL } from './resources.ts';
 import { objectKey } from './transforms.ts';
-import type { AffinityWrite, CachedPolicy, WriteResult } from './types.ts';
-
-export const APPLIED_ANNOTATION = 'placement.dev/applied';
-/** Guards policy deletion until the terms it injected are taken out again. */
-export const POLICY_FINALIZER = 'placement.dev/finalizer';
+import type { CachedPolicy } from './types.ts';
+import {
+  APPLIED_ANNOTATION,
+  POLICY_FINALIZER,
+  type AffinityWrite,
+  type WriteResult,
+} from '../api/cluster.ts';
 
 export interface WriterOptions {
   /** Per-request deadline. Default 30 s. */

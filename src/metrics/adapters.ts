@@ -1,4 +1,4 @@
-import type { Metrics, ReconcileResult } from './metrics.ts';
+import type { Metrics, ReconcileResultLabel } from './metrics.ts';
 
 /**
  * Adapters from the controller's metric hooks to the registry. src/metrics imports nothing
@@ -43,7 +43,7 @@ export function reconcileObserver(metrics: Metrics, controller: string) {
     activeWorkers(count: number): void {
       controllerRuntime.activeWorkers.set(labels, count);
     },
-    reconciled(result: ReconcileResult, seconds: number, panicked: boolean): void {
+    reconciled(result: ReconcileResultLabel, seconds: number, panicked: boolean): void {
       controllerRuntime.reconcileTotal.inc({ controller, result });
       controllerRuntime.reconcileTime.observe(labels, seconds);
       if (result === 'error') controllerRuntime.reconcileErrors.inc(labels);

@@ -9,13 +9,8 @@ import { createPlacementMetrics, type PlacementMetrics } from './placement.ts';
  */
 
 /** The `result` label values of `controller_runtime_reconcile_total`. */
-export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
-export const RECONCILE_RESULTS: readonly ReconcileResult[] = [
-  'success',
-  'error',
-  'requeue',
-  'requeue_after',
-];
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
+export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];
 
 export interface ControllerRuntimeMetrics {
   readonly reconcileTotal: Counter<'controller' | 'result'>;

@@ -32,13 +32,8 @@ export type WriteOutcome = 'written' | 'conflict' | 'gone' | 'failed';
 export const WRITE_OUTCOMES: readonly WriteOutcome[] = ['written', 'conflict', 'gone', 'failed'];
 
 /** How an eviction ended; `blocked` is the Eviction API's 429 (a PodDisruptionBudget). */
-export type EvictionOutcome = 'evicted' | 'blocked' | 'gone' | 'failed';
-export const EVICTION_OUTCOMES: readonly EvictionOutcome[] = [
-  'evicted',
-  'blocked',
-  'gone',
-  'failed',
-];
+export const EVICTION_OUTCOMES = ['evicted', 'blocked', 'gone', 'failed'] as const;
+export type EvictionResultLabel = (typeof EVICTION_OUTCOMES)[number];
 
 export interface PlacementMetrics {
   /**
@@ -66,7 +61,7 @@ export interface PlacementMetrics {
   auditFinished(seconds: number, succeededAt: Date | undefined): void;
   workloadWritten(result: WriteOutcome): void;
   workloadReverted(result: WriteOutcome): void;
-  evicted(result: EvictionOutcome): void;
+  evicted(result: EvictionResultLabel): void;
   /** Workloads rolling because of the operator, and how many may. */
   setRolloutBudget(inUse: number, limit: number): void;
   /** Workloads waiting for a batch of policy changes to end (the settle window). */

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 import type { Registry } from 'prom-client';
+import { errorMessage } from '../util/errors.ts';
 
 /** Whether the operator can do its work now; the reason is shown by `/readyz` when it cannot. */
 export type Readiness =
@@ -121,5 +122,5 @@ function reply(
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }

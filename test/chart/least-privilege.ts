@@ -1,7 +1,7 @@
 // Least privilege, as the API server saw it: the operator's requests in the audit log
 // (audit.k8s.io/v1 Events, JSON lines) held against the grants of the permission table.
 // Pure: no I/O. test/integration/zz-least-privilege.test.ts runs it on the log of the whole
-// suite; test/unit/least-privilege.test.ts shows that each way the two sides can drift
+// suite; test/tools/least-privilege.test.ts shows that each way the two sides can drift
 // apart fails it.
 import { permissionKeys, type Grant } from './operator-permissions.ts';
 

@@ -1,11 +1,10 @@
-import type { AuditSource } from '../../src/audit/continuous-audit.ts';
-import type { WatchEvent } from '../../src/kube/types.ts';
+import type { Source, WatchEvent } from '../../src/api/cluster.ts';
 
 /**
  * An informer without the API, for the continuous audit's tests and benchmark: a map, and
  * handlers told of every change after it is made.
  */
-export class MemorySource<T> implements AuditSource<T> {
+export class MemorySource<T> implements Source<T> {
   readonly synced = true;
   private readonly items = new Map<string, T>();
   private readonly handlers = new Set<(event: WatchEvent<T>) => void>();

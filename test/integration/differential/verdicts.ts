@@ -14,7 +14,7 @@ import type {
   PodAffinityTerm,
 } from '../../../src/api/core.ts';
 import { parseList } from '../../../src/cli/input.ts';
-import { auditSnapshot } from '../../../src/engine/audit.ts';
+import { auditSnapshot } from '../../../src/engine/judge-cluster.ts';
 import type { Rule, Violation } from '../../../src/engine/placement.ts';
 import { compileSelector, selectorMatches } from '../../../src/engine/selector.ts';
 import { HttpMethod, statusMessage, type KubeApi } from './kube.ts';

@@ -14,8 +14,9 @@ import { requestOptions } from '../../../src/kube/client.ts';
 import { createInformer, Informer } from '../../../src/kube/informer.ts';
 import { kubeListWatch, type ListWatchSource } from '../../../src/kube/list-watch.ts';
 import { collectionPath, NODES, PODS, policies } from '../../../src/kube/resources.ts';
-import type { CachedPolicy, WatchEvent } from '../../../src/kube/types.ts';
+import type { CachedPolicy } from '../../../src/kube/types.ts';
 import { eventually, installCrds, kubeTestEnv, podManifest } from './support.ts';
+import type { WatchEvent } from '../../../src/api/cluster.ts';
 
 const ALLOWED = {
   pod: ['metadata', 'spec', 'status'],

@@ -17,14 +17,14 @@ import { createInformer } from '../../../src/kube/informer.ts';
 import { record, type Plain } from '../../../src/kube/json.ts';
 import { policies, WORKLOAD_API, workloads } from '../../../src/kube/resources.ts';
 import { podTemplateOf, workloadTransform } from '../../../src/kube/transforms.ts';
-import type { CachedPolicy, Workload, WriteResult } from '../../../src/kube/types.ts';
+import type { CachedPolicy } from '../../../src/kube/types.ts';
 import {
   KubeEvictor,
   KubePolicyStatusWriter,
   KubeWorkloadWriter,
-  POLICY_FINALIZER,
 } from '../../../src/kube/writers.ts';
 import { eventually, installCrds, kubeTestEnv, podManifest, type KubeTestEnv } from './support.ts';
+import { POLICY_FINALIZER, type Workload, type WriteResult } from '../../../src/api/cluster.ts';
 
 const OWNER: Affinity = {
   nodeAffinity: {

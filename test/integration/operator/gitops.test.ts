@@ -1,5 +1,5 @@
 // "A GitOps tool re-applying the original manifest must not start a write war: the operator
-// re-adds its terms once and the system settles" (DESIGN.md). The owner's manifest lists
+// re-adds its terms once and the system settles" (docs/gitops.md). The owner's manifest lists
 // its own required anti-affinity term; the policy injects into that same list (a list the
 // API treats as atomic, so a re-apply replaces it whole and drops the injected term) and
 // into a list the owner does not write. Two owners re-apply their manifest twice each:

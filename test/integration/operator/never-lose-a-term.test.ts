@@ -1,4 +1,4 @@
-// "Rewriting without losing anything" (DESIGN.md) on a real API server: the owner's own
+// "Rewriting without losing anything" (docs/architecture.md, "Rewriting") on a real API server: the owner's own
 // affinity terms stay where and as they are through inject, policy edit and revert; apply
 // then revert leaves the workload as its owner wrote it; a workload that leaves the
 // selector is reverted; the finalizer holds a deleted policy until its terms are out.

@@ -1,4 +1,4 @@
-// The rollout budget (DESIGN.md): with --rollout-budget 2, a new policy over six
+// The rollout budget (docs/operations.md): with --rollout-budget 2, a new policy over six
 // Deployments never has more than two of them rolling because of the operator at once; the
 // policy status shows the others pending, waiting for the budget; all converge.
 //

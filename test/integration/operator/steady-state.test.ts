@@ -1,4 +1,4 @@
-// "No write when nothing changed: a steady cluster costs zero workload writes" (DESIGN.md).
+// "No write when nothing changed: a steady cluster costs zero workload writes" (docs/architecture.md, "Rewriting").
 // Once two policies are enforced on every kind of workload the operator rewrites, the
 // operator resyncs every 5 s for ~30 s (it stands in for minutes of 10-minute resyncs) and
 // must not write a single workload or policy: the metrics say so, and so do the objects'

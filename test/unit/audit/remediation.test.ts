@@ -1,8 +1,22 @@
+// Remediation: the limits on evictions, and which violating pods the audit evicts, how
+// often, and when an eviction is tried again.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import type { PolicyRef } from '../../../src/api/policy.ts';
+import type { PolicyAudit as AuditSpec, PolicyRef } from '../../../src/api/policy.ts';
 import { EvictionLimiter } from '../../../src/audit/remediation.ts';
+import { ZONE, nodeInZone } from '../builders.ts';
+import {
+  World,
+  placed,
+  deployment,
+  replicaSet,
+  rsOwner,
+  webNearDb,
+  WEB_NEAR_DB,
+  shop,
+  summaryOf,
+} from './world.ts';
 
 const A: PolicyRef = 'PlacementPolicy/shop/a';
 const B: PolicyRef = 'ClusterPlacementPolicy/b';
@@ -184,4 +198,177 @@ void describe('EvictionLimiter', () => {
       });
     });
   }
+});
+
+// ---------------------------------------------------------------- remediation
+
+void describe('ContinuousAudit remediation', () => {
+  /** web Deployment with two pods in zone b, away from the db in zone a. */
+  const drifted = (audit: AuditSpec): World => {
+    const w = shop();
+    w.pods.delete('shop/web-0');
+    const web = deployment('shop', 'web', { app: 'web' }, { replicas: 2 });
+    w.deployments.set(web);
+    w.replicaSets.set(replicaSet(web, 'h1'));
+    for (const [name, node] of [
+      ['web-h1-a', 'b1'],
+      ['web-h1-b', 'b2'],
+    ] as const)
+      w.pods.set(
+        placed(name, {
+          ns: 'shop',
+          labels: { app: 'web', 'pod-template-hash': 'h1' },
+          node,
+          owner: rsOwner('web-h1'),
+        }),
+      );
+    w.setPolicies(webNearDb({ audit }));
+    return w;
+  };
+
+  void test('no remediation unless the policy asks for it', async (t) => {
+    const w = drifted({ remediation: 'None' });
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 2);
+    assert.deepEqual(w.evictor.calls, []);
+  });
+
+  void test('one pod of a workload at a time, the next after the cooldown', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    assert.deepEqual(w.evictor.calls, [
+      { pod: 'shop/web-h1-a', dryRun: false, uid: 'uid-shop-web-h1-a' },
+    ]);
+    assert.deepEqual(w.metrics.evictions, ['evicted']);
+    w.time += 30_000;
+    await audit.evaluate();
+    assert.equal(w.evictor.calls.length, 1, 'the replacement may not be up yet');
+    w.time += 30_000;
+    await audit.evaluate();
+    assert.deepEqual(
+      w.evictor.calls.map((c) => c.pod),
+      ['shop/web-h1-a', 'shop/web-h1-b'],
+    );
+  });
+
+  void test('maxEvictionsPerMinute across workloads', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 1 });
+    w.pods.set(placed('web-bare', { ns: 'shop', labels: { app: 'web' }, node: 'b1' }));
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    assert.equal(w.evictor.calls.length, 1);
+    w.time += 60_000;
+    await audit.evaluate();
+    assert.equal(w.evictor.calls.length, 2);
+  });
+
+  void test('an eviction a PodDisruptionBudget blocks is counted and tried again', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    w.evictor.outcome = () => ({ kind: 'blocked', message: 'Cannot evict pod: disruption budget' });
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    assert.deepEqual(w.metrics.evictions, ['blocked', 'blocked']);
+    await audit.evaluate();
+    assert.deepEqual(w.metrics.evictions, ['blocked', 'blocked', 'blocked', 'blocked']);
+    assert.equal(w.logged('evicted violating pod')[0]?.meta['result'], 'blocked');
+    assert.match(String(w.logged('evicted violating pod')[0]?.meta['reason']), /disruption budget/);
+    // Budget lifted: one pod goes.
+    w.evictor.outcome = () => ({ kind: 'evicted' });
+    await audit.evaluate();
+    assert.deepEqual(w.metrics.evictions.slice(4), ['evicted']);
+  });
+
+  void test('dry run: evictions are asked with dryRun, logged, and counted as none', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    const audit = w.audit(t, { evictor: w.evictor, evictionDryRun: true });
+    await audit.evaluate();
+    assert.deepEqual(w.evictor.calls, [
+      { pod: 'shop/web-h1-a', dryRun: true, uid: 'uid-shop-web-h1-a' },
+    ]);
+    assert.equal(w.logged('would evict (dry run)').length, 1);
+    assert.equal(w.logged('evicted violating pod').length, 0);
+    assert.deepEqual(w.metrics.evictions, [], 'placement_evictions_total counts real evictions');
+  });
+
+  void test('evictions held back are tried again without any other change', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    w.evictor.outcome = () => ({ kind: 'blocked', message: 'Cannot evict pod: disruption budget' });
+    w.audit(
+      t,
+      { evictor: w.evictor, now: Date.now },
+      { debounceMs: 5, evictionRetryMs: 50, evictionCooldownMs: 150 },
+    );
+    const waitUntil = async (what: string, ok: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 5_000;
+      while (!ok()) {
+        assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    await waitUntil('blocked twice per pod', () => w.metrics.evictions.length >= 4);
+    // The budget goes away; nothing the audit watches changes.
+    w.evictor.outcome = () => ({ kind: 'evicted' });
+    await waitUntil('one pod evicted', () => w.metrics.evictions.includes('evicted'));
+    const first = Date.now();
+    await waitUntil('the other one after the cooldown', () =>
+      w.evictor.calls.some((c) => c.pod === 'shop/web-h1-b' && w.pods.get(c.pod) === undefined),
+    );
+    assert.ok(Date.now() - first >= 100, 'not before the cooldown');
+    assert.deepEqual(
+      w.metrics.evictions.filter((r) => r === 'evicted'),
+      ['evicted', 'evicted'],
+    );
+  });
+
+  void test('no eviction when the pod could not be placed anywhere else either', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    w.pods.delete('shop/db-0'); // no db anywhere: every node breaks the rule
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 2);
+    assert.deepEqual(w.evictor.calls, []);
+    assert.deepEqual(
+      w.logged('not evicting: the pod would be unschedulable anyway').map((l) => l.meta['pod']),
+      ['shop/web-h1-a', 'shop/web-h1-b'],
+    );
+    // The probe leaves the index as it was.
+    await audit.fullCheck();
+    assert.equal(audit.stats.mismatches, 0);
+  });
+
+  void test('no eviction when the only nodes that would do are ones the pod may not use', async (t) => {
+    // Zone a has the db, but the web pods are pinned to zone b by their template.
+    const pinned = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    const web = pinned.deployments.get('Deployment/shop/web') ?? assert.fail('no web');
+    pinned.deployments.set({ ...web, nodeSelector: { [ZONE]: 'b' } });
+    const audit = pinned.audit(t, { evictor: pinned.evictor });
+    await audit.evaluate();
+    assert.deepEqual(pinned.evictor.calls, []);
+    assert.equal(pinned.logged('not evicting: the pod would be unschedulable anyway').length, 2);
+  });
+
+  void test('no eviction when the nodes that would do are cordoned or tainted', async (t) => {
+    const w = drifted({ remediation: 'Evict', maxEvictionsPerMinute: 10 });
+    w.nodes.set({ ...nodeInZone('a1', 'a'), spec: { unschedulable: true } });
+    w.nodes.set({
+      ...nodeInZone('a2', 'a'),
+      spec: { taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] },
+    });
+    const audit = w.audit(t, { evictor: w.evictor });
+    await audit.evaluate();
+    assert.deepEqual(w.evictor.calls, []);
+
+    // The web pods tolerate the taint: a2 will do.
+    const web = w.deployments.get('Deployment/shop/web') ?? assert.fail('no web');
+    w.deployments.set({
+      ...web,
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' }],
+    });
+    await audit.evaluate();
+    assert.deepEqual(w.evictor.calls, [
+      { pod: 'shop/web-h1-a', dryRun: false, uid: 'uid-shop-web-h1-a' },
+    ]);
+  });
 });

@@ -10,9 +10,9 @@ import type { PlacementPolicy } from '../../../src/api/policy.ts';
 import { PolicyCatalog, type CrossNamespaceTerms } from '../../../src/controller/policy-catalog.ts';
 import { planWorkload } from '../../../src/controller/plan.ts';
 import { policyStatus } from '../../../src/controller/policy-status.ts';
-import type { Workload } from '../../../src/controller/ports.ts';
 import { readConfig } from '../../../src/main.ts';
 import { HOSTNAME, labelsIn, namespacedPolicy, term } from '../builders.ts';
+import type { Workload } from '../../../src/api/cluster.ts';
 
 const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 const FIELD = `spec.affinity.podAntiAffinity.${REQUIRED}[0].namespaceSelector`;

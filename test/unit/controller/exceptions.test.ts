@@ -12,8 +12,8 @@ import { exceptionStatus } from '../../../src/controller/exception-reconciler.ts
 import { planWorkload } from '../../../src/controller/plan.ts';
 import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import { policyStatus } from '../../../src/controller/policy-status.ts';
-import { APPLIED_ANNOTATION } from '../../../src/engine/index.ts';
 import { HOSTNAME } from '../builders.ts';
+import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 
 const SPREAD = 'ClusterPlacementPolicy/spread';
 

@@ -12,8 +12,9 @@ import { LostRecords } from '../../../src/controller/lost-records.ts';
 import { planWorkload, type WorkloadPlan } from '../../../src/controller/plan.ts';
 import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import { deletionStatus, policyStatus } from '../../../src/controller/policy-status.ts';
-import { APPLIED_ANNOTATION, parseRecord } from '../../../src/engine/index.ts';
+import { parseRecord } from '../../../src/engine/index.ts';
 import { HOSTNAME, labelsIn, namespacedPolicy, term, ZONE } from '../builders.ts';
+import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 
 const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 
@@ -327,4 +328,78 @@ void test('a deleted policy held by a workload says which, and keeps its other c
     /Deployment shop\/web: annotation .* is not valid JSON/,
   );
   assert.equal(s.matched, 1);
+});
+
+// ------------------------------------------------------------- the plan's kind, as a table
+
+/** A policy of `mode` in `shop` that asks `web` pods to share a zone with `db` pods. */
+const nearDb = (name: string, mode: 'Enforce' | 'Audit' = 'Enforce'): PlacementPolicy =>
+  policy(name, {
+    mode,
+    affinity: { podAffinity: { [REQUIRED]: [term(labelsIn({ app: 'db' }), ZONE)] } },
+  });
+
+const PLAN_CASES: readonly {
+  readonly name: string;
+  readonly workload: Workload;
+  readonly policies: readonly PlacementPolicy[];
+  readonly kind: WorkloadPlan['kind'];
+  /** The Enforce policies the plan names, where it names them. */
+  readonly enforced?: readonly string[];
+}[] = [
+  {
+    name: "a Deployment's ReplicaSet is skipped",
+    workload: web({
+      kind: 'ReplicaSet',
+      name: 'web-6d5f',
+      ownerReferences: [{ kind: 'Deployment', name: 'web', controller: true }],
+    }),
+    policies: [nearDb('near-db')],
+    kind: 'skip',
+  },
+  {
+    name: 'no policy targets it, nothing carried: in sync',
+    workload: web(),
+    policies: [],
+    kind: 'inSync',
+    enforced: [],
+  },
+  {
+    name: 'an Enforce policy targets it: a change',
+    workload: web(),
+    policies: [nearDb('near-db')],
+    kind: 'change',
+    enforced: ['PlacementPolicy/shop/near-db'],
+  },
+  {
+    name: 'an Audit policy only: in sync, nothing written',
+    workload: web(),
+    policies: [nearDb('near-db', 'Audit')],
+    kind: 'inSync',
+    enforced: [],
+  },
+  {
+    name: 'a record of the wrong shape: blocked',
+    workload: web({ annotations: { [APPLIED_ANNOTATION]: '{"policies": 3}' } }),
+    policies: [nearDb('near-db')],
+    kind: 'blocked',
+  },
+];
+
+for (const c of PLAN_CASES) {
+  void test(`planWorkload: ${c.name}`, () => {
+    const plan = planWorkload(c.workload, catalogOf(...c.policies), noLabels);
+    assert.equal(plan.kind, c.kind);
+    if (c.enforced !== undefined && 'enforced' in plan)
+      assert.deepEqual(
+        plan.enforced.map((p) => p.ref),
+        c.enforced,
+      );
+  });
+}
+
+void test('planWorkload: the written change is in sync on the next look', () => {
+  const catalog = catalogOf(nearDb('near-db'));
+  const first = planWorkload(web(), catalog, noLabels);
+  assert.equal(planWorkload(written(web(), first), catalog, noLabels).kind, 'inSync');
 });

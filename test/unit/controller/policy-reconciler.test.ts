@@ -9,14 +9,13 @@ import type { Store, Workload, WriteResult } from '../../../src/api/cluster.ts';
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
 import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import {
-  FINALIZER,
   reconcilePolicy,
   REVERT_POLL_MS,
   type PolicyReconcilerDeps,
 } from '../../../src/controller/policy-reconciler.ts';
 import type { PolicyStatus } from '../../../src/controller/policy-status.ts';
-import { APPLIED_ANNOTATION } from '../../../src/engine/index.ts';
 import { HOSTNAME, labelsIn, namespacedPolicy } from '../builders.ts';
+import { APPLIED_ANNOTATION, POLICY_FINALIZER } from '../../../src/api/cluster.ts';
 
 const deleted: PlacementPolicy = (() => {
   const p = namespacedPolicy('shop', 'spread', {
@@ -28,7 +27,7 @@ const deleted: PlacementPolicy = (() => {
     metadata: {
       ...p.metadata,
       generation: 1,
-      finalizers: [FINALIZER],
+      finalizers: [POLICY_FINALIZER],
       deletionTimestamp: '2026-12-01T00:00:00Z',
     },
   };

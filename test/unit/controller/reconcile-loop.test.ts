@@ -3,7 +3,6 @@ import { test } from 'node:test';
 
 import {
   ReconcileLoop,
-  type LoopLogger,
   type ReconcileContext,
   type ReconcileObserver,
   type Reconciler,
@@ -16,9 +15,10 @@ import {
   reconcileObserver,
   workQueueListener,
   type Metrics,
-  type ReconcileResult,
+  type ReconcileResultLabel,
 } from '../../../src/metrics/index.ts';
 import { FakeClock, flush, peek } from './fake-clock.ts';
+import type { Logger } from '../../../src/util/logger.ts';
 
 const CONTROLLER = 'workload';
 
@@ -67,9 +67,11 @@ function setup(reconcile: Reconciler, workers = 1): Setup {
   const observer: ReconcileObserver = reconcileObserver(metrics, CONTROLLER);
   const queue = new RecordingQueue({ clock, listener });
   const logged: Setup['logged'] = [];
-  const logger: LoopLogger = {
-    error: (message, meta) => logged.push({ message, meta }),
+  const logger: Logger = {
+    error: (message, meta = {}) => logged.push({ message, meta }),
     debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
   };
   let ids = 0;
   const loop = new ReconcileLoop({
@@ -116,7 +118,7 @@ interface OutcomeCase {
   /** What the first reconcile of key `k` does; later ones return done. */
   readonly first: () => Promise<Result>;
   readonly actions: readonly string[];
-  readonly label: ReconcileResult;
+  readonly label: ReconcileResultLabel;
   /** When `k` is reconciled again, in ms after the first reconcile; undefined for never. */
   readonly againAfterMs: number | undefined;
   readonly errors: number;
@@ -157,6 +159,15 @@ const outcomes: OutcomeCase[] = [
     actions: ['addRateLimited k', 'addAfter k 5'],
     label: 'error',
     againAfterMs: 5,
+    errors: 1,
+    panics: 0,
+  },
+  {
+    name: 'a terminal result counts an error and is not retried',
+    first: () => Promise.resolve({ kind: 'terminal', error: new Error('422 Invalid') }),
+    actions: ['forget k'],
+    label: 'error',
+    againAfterMs: undefined,
     errors: 1,
     panics: 0,
   },

@@ -1,4 +1,4 @@
-// Never lose a term (DESIGN.md, "Rewriting without losing anything"), as properties of the
+// Never lose a term (docs/architecture.md, "Rewriting"), as properties of the
 // pure merge: for any affinity an owner may have written and any terms policies may ask,
 // injecting then reverting gives back the owner's affinity byte for byte; the owner's terms
 // stay in place and in order; a policy edit replaces what the old version injected instead

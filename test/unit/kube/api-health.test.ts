@@ -13,7 +13,7 @@ import {
   checkApiServer,
   type ApiProblem,
 } from '../../../src/kube/api-health.ts';
-import type { KubeLogger } from '../../../src/kube/types.ts';
+import type { Logger } from '../../../src/util/logger.ts';
 
 /** undici's shape: a TypeError "fetch failed" whose cause carries the system error. */
 const fetchFailed = (cause: Error): TypeError => new TypeError('fetch failed', { cause });
@@ -156,7 +156,7 @@ void describe('apiProblem', () => {
 
 /** A logger that keeps `level message {meta}` lines. */
 function recordingLogger(): {
-  logger: KubeLogger;
+  logger: Logger;
   lines: { level: string; message: string; meta: Record<string, unknown> }[];
 } {
   const lines: { level: string; message: string; meta: Record<string, unknown> }[] = [];

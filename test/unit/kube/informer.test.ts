@@ -14,7 +14,7 @@ import type {
   WatchEnd,
 } from '../../../src/kube/list-watch.ts';
 import { PODS } from '../../../src/kube/resources.ts';
-import type { WatchEvent } from '../../../src/kube/types.ts';
+import type { WatchEvent } from '../../../src/api/cluster.ts';
 
 const pod = (name: string, resourceVersion: string, labels: Record<string, string> = {}) => ({
   metadata: { name, namespace: 'ns', resourceVersion, labels, managedFields: [{}] },

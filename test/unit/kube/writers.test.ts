@@ -6,7 +6,7 @@ import { ApiException } from '@kubernetes/client-node';
 import type { Affinity } from '../../../src/api/core.ts';
 import type { WorkloadKind } from '../../../src/api/policy.ts';
 import { affinityPatch, failedWrite } from '../../../src/kube/writers.ts';
-import type { Workload } from '../../../src/kube/types.ts';
+import type { Workload } from '../../../src/api/cluster.ts';
 
 const term = (app: string) => ({
   labelSelector: { matchLabels: { app } },

@@ -1,14 +1,12 @@
-/**
- * JSON merge patch (RFC 7396) helpers. src/kube keeps its own copy rather than importing the
- * engine's: the layers rule lets src/kube use nothing of ours.
- */
+/** Generic helpers for JSON values: equality and merge patches (RFC 7396). */
 
 const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Deep equality of JSON values; object key order does not matter, array order does. Keys
- * whose value is undefined count as absent, as they do once serialised.
+ * whose value is undefined count as absent, as they do once serialised; keys in
+ * `ignoreKeys` are not compared, at any depth.
  */
 export function jsonEqual(a: unknown, b: unknown, ignoreKeys?: ReadonlySet<string>): boolean {
   if (a === b) return true;
@@ -40,3 +38,9 @@ export function mergeDiff(from: unknown, to: unknown): unknown {
   }
   return patch;
 }
+
+/** Whether two label maps hold the same keys and values, in any order; absent is empty. */
+export const sameLabels = (
+  a: Readonly<Record<string, string>> | undefined,
+  b: Readonly<Record<string, string>> | undefined,
+): boolean => jsonEqual(a ?? {}, b ?? {});

@@ -1,7 +1,7 @@
 // The Helm chart (charts/placement-operator), rendered by the pinned helm (built from the
 // Go module proxy by hack/tools/build-helm.sh on first use, then cached):
 //
-//   hack/node --test test/unit/chart.test.ts
+//   hack/node --test test/tools/chart.test.ts
 //
 // helm lint is clean; the default and the all-features values render; every rendered
 // object parses; the Deployment meets each security requirement; the RBAC is exactly the

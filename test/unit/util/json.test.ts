@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import fc from 'fast-check';
 
-import { jsonEqual, mergeDiff } from '../../../src/kube/merge-diff.ts';
+import { jsonEqual, mergeDiff } from '../../../src/util/json.ts';
 
 /** RFC 7396's MergePatch(target, patch), to check that the diff does what it says. */
 function applyMergePatch(target: unknown, patch: unknown): unknown {

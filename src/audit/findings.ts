@@ -1,0 +1,213 @@
+/**
+ * What an audit pass tells, as pure functions of what it found: which violations are new
+ * (one Event each), each policy's summary for its status, and the violation counts for the
+ * metrics. The pass itself (continuous-audit.ts) does the telling.
+ */
+import type { Labels, Pod } from '../api/core.ts';
+import type { PolicyAuditSummary, PolicyRef } from '../api/policy.ts';
+import {
+  findingReach,
+  isJudged,
+  policyTargets,
+  type CompiledPolicy,
+  type FindingReach,
+  type Violation,
+  type WorkloadRef,
+} from '../engine/index.ts';
+import type { EventTarget } from '../api/cluster.ts';
+
+/** What a policy's status shows of the audit. */
+export type PolicyAudit = PolicyAuditSummary;
+
+/** A violation, and how far it may travel (see findingReach). */
+export interface Finding {
+  readonly violation: Violation;
+  readonly reach: FindingReach;
+}
+
+/** What the operator logs, once, when a namespaced policy's term is broken by a pod of another namespace. */
+export const CROSS_NAMESPACE_FINDING = 'namespaced policy term broken outside its namespace';
+
+/** Violating pods listed in a policy's status, unless the options say otherwise. */
+export const SAMPLE_SIZE = 10;
+
+export const violationKey = (v: Violation): string =>
+  `${v.pod}|${v.rule}|${v.source}|${String(v.term)}`;
+
+/** Policies with `spec.audit.enabled: false` take no part in judging pods (as in the CLI). */
+export const audited = (policies: readonly CompiledPolicy[]): CompiledPolicy[] =>
+  policies.filter((p) => p.auditEnabled);
+
+/**
+ * How far each violation may travel: a policy's findings go through findingReach, the one
+ * rule for that; a pod's own terms are shown on the pod and acted on by nobody.
+ * `workloadOf` names the workload of a pod by its key.
+ */
+export function classify(
+  policies: readonly CompiledPolicy[],
+  violations: readonly Violation[],
+  workloadOf: (pod: string) => WorkloadRef,
+  namespaceLabels: (namespace: string) => Labels,
+): Finding[] {
+  const byRef = new Map<string, CompiledPolicy>(policies.map((p) => [p.ref, p]));
+  return violations.map((v): Finding => {
+    const policy = v.source === 'pod' ? undefined : byRef.get(v.source);
+    if (policy === undefined) return { violation: v, reach: 'show' };
+    const [namespace = ''] = v.pod.split('/');
+    return {
+      violation: v,
+      reach: findingReach(policy, workloadOf(v.pod), namespaceLabels(namespace)),
+    };
+  });
+}
+
+/** What a pass found that the pass before did not, in the order found. */
+export interface NewFindings {
+  /** Every violation of this pass, by violationKey: the next pass's `before`. */
+  readonly keys: Set<string>;
+  /**
+   * The new ones: each gets one Event on its pod, except those of reach 'platform' (a
+   * namespaced policy's term broken outside its namespace), which go to the platform's log only.
+   */
+  readonly fresh: readonly Finding[];
+}
+
+export function newFindings(
+  findings: readonly Finding[],
+  before: ReadonlySet<string>,
+): NewFindings {
+  const keys = new Set<string>();
+  const fresh: Finding[] = [];
+  for (const f of findings) {
+    const key = violationKey(f.violation);
+    keys.add(key);
+    // One Event per new violation, not one per audit; one that comes back after it cleared
+    // is news again, however soon.
+    if (!before.has(key)) fresh.push(f);
+  }
+  return { keys, fresh };
+}
+
+/** The Warning Event a new violation gets, on its pod. */
+export function violationEvent(
+  v: Violation,
+  uid: string | undefined,
+): { target: EventTarget; reason: string; message: string } {
+  const [namespace = '', name = ''] = v.pod.split('/');
+  return {
+    target: {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      namespace,
+      name,
+      ...(uid === undefined ? {} : { uid }),
+    },
+    reason: 'PlacementViolation',
+    message: `${v.rule} (${v.source}): ${v.message}`,
+  };
+}
+
+type RuleCounts = Partial<Record<Violation['rule'], number>>;
+type NamespacedRef = `PlacementPolicy/${string}/${string}`;
+
+/** A pass's summaries and counts, ready to be shown. */
+export interface Published {
+  readonly summaries: Map<PolicyRef, PolicyAudit>;
+  /** Policies whose summary differs from the one before: their status is refreshed. */
+  readonly changed: PolicyRef[];
+  /** placement_violations, per policy and for pods' own terms ('pod'). */
+  readonly violations: readonly (readonly [PolicyRef | 'pod', RuleCounts])[];
+  /** placement_cross_namespace_violations, per namespaced policy. */
+  readonly crossNamespace: readonly (readonly [NamespacedRef, RuleCounts])[];
+}
+
+/**
+ * Per-policy summaries and metrics, and the policies whose results changed. A policy's
+ * status and placement_violations show what may be shown in its namespace; a namespaced
+ * policy's findings elsewhere are counted in placement_cross_namespace_violations.
+ */
+export function publish(input: {
+  readonly policies: readonly CompiledPolicy[];
+  readonly findings: readonly Finding[];
+  readonly unsatisfiable: ReadonlyMap<PolicyRef, string[]>;
+  readonly auditOnly: ReadonlyMap<PolicyRef, number>;
+  readonly before: ReadonlyMap<PolicyRef, PolicyAudit>;
+  readonly time: string;
+  readonly sampleSize: number;
+}): Published {
+  const bySource = new Map<string, Violation[]>();
+  const elsewhere = new Map<string, Violation[]>();
+  for (const { violation: v, reach } of input.findings) {
+    const into = reach === 'platform' ? elsewhere : bySource;
+    const list = into.get(v.source) ?? [];
+    list.push(v);
+    into.set(v.source, list);
+  }
+  const summaries = new Map<PolicyRef, PolicyAudit>();
+  const changed: PolicyRef[] = [];
+  const violations: (readonly [PolicyRef | 'pod', RuleCounts])[] = [];
+  const crossNamespace: (readonly [NamespacedRef, RuleCounts])[] = [];
+  for (const p of input.policies) {
+    const own = bySource.get(p.ref) ?? [];
+    const problems = input.unsatisfiable.get(p.ref);
+    const summary: PolicyAudit = {
+      violations: own.length,
+      violationSample: own.slice(0, input.sampleSize).map((v) => ({
+        pod: v.pod,
+        node: v.node,
+        rule: v.rule,
+        source: v.source,
+        message: v.message,
+      })),
+      lastAuditTime: input.time,
+      auditOnly: input.auditOnly.get(p.ref) ?? 0,
+      ...(problems === undefined ? {} : { unsatisfiable: problems.slice(0, 3).join('; ') }),
+    };
+    const before = input.before.get(p.ref);
+    if (before === undefined || !sameSummary(before, summary)) changed.push(p.ref);
+    summaries.set(p.ref, summary);
+    violations.push([p.ref, countRules(own)]);
+    if (isNamespaced(p.ref)) crossNamespace.push([p.ref, countRules(elsewhere.get(p.ref) ?? [])]);
+  }
+  violations.push(['pod', countRules(bySource.get('pod') ?? [])]);
+  return { summaries, changed, violations, crossNamespace };
+}
+
+/** Pods of Jobs and bare Pods each policy targets: audited, never rewritten. */
+export function auditOnlyCounts(
+  policies: readonly CompiledPolicy[],
+  pods: readonly Pod[],
+  workloadOf: (pod: Pod) => WorkloadRef,
+  namespaceLabels: (namespace: string) => Labels,
+): Map<PolicyRef, number> {
+  const counts = new Map<PolicyRef, number>();
+  const relevant = policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
+  if (relevant.length === 0) return counts;
+  for (const pod of pods) {
+    if (!isJudged(pod)) continue;
+    const w = workloadOf(pod);
+    if (w.kind !== 'Job' && w.kind !== 'Pod') continue;
+    for (const p of relevant) {
+      if (policyTargets(p, w, namespaceLabels(w.namespace)))
+        counts.set(p.ref, (counts.get(p.ref) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+const isNamespaced = (ref: PolicyRef): ref is NamespacedRef => ref.startsWith('PlacementPolicy/');
+
+function sameSummary(a: PolicyAudit, b: PolicyAudit): boolean {
+  return (
+    a.violations === b.violations &&
+    a.auditOnly === b.auditOnly &&
+    a.unsatisfiable === b.unsatisfiable &&
+    JSON.stringify(a.violationSample) === JSON.stringify(b.violationSample)
+  );
+}
+
+function countRules(violations: readonly Violation[]): RuleCounts {
+  const out: RuleCounts = {};
+  for (const v of violations) out[v.rule] = (out[v.rule] ?? 0) + 1;
+  return out;
+}

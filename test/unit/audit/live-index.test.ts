@@ -1,0 +1,705 @@
+// The audit's live index and kept feasibility: kept current from the informers, equal to a
+// rebuild from scratch, and computed again only when something it read changes.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { Labels } from '../../../src/api/core.ts';
+import type { PlacementPolicy, PolicyRef } from '../../../src/api/policy.ts';
+import { ContinuousAudit } from '../../../src/audit/continuous-audit.ts';
+import {
+  HOSTNAME,
+  ZONE,
+  clusterPolicy,
+  labelsIn,
+  namespace,
+  namespacedPolicy,
+  node,
+  nodeInZone,
+  term,
+} from '../builders.ts';
+import {
+  REQUIRED,
+  HOUR,
+  World,
+  compiled,
+  placed,
+  deployment,
+  replicaSet,
+  rsOwner,
+  affinityTo,
+  webNearDb,
+  WEB_NEAR_DB,
+  shop,
+  relabelNode,
+  summaryOf,
+} from './world.ts';
+
+// -------------------------------------------------------------- feasibility
+
+void describe('ContinuousAudit feasibility', () => {
+  const mutual = (): World => {
+    const w = new World();
+    for (const n of [nodeInZone('a1', 'a'), nodeInZone('b1', 'b')]) w.nodes.set(n);
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'frontend', { app: 'frontend' }));
+    w.deployments.set(deployment('shop', 'backend', { app: 'backend' }));
+    w.setPolicies(
+      namespacedPolicy('shop', 'frontend-to-backend', {
+        targets: { selector: labelsIn({ app: 'frontend' }) },
+        affinity: affinityTo({ app: 'backend' }, HOSTNAME),
+      }),
+      namespacedPolicy('shop', 'backend-to-frontend', {
+        targets: { selector: labelsIn({ app: 'backend' }) },
+        affinity: affinityTo({ app: 'frontend' }, HOSTNAME),
+      }),
+    );
+    return w;
+  };
+
+  void test('mutual required affinity with no pod running is unsatisfiable', async (t) => {
+    const w = mutual();
+    const audit = w.audit(t);
+    await audit.evaluate();
+    for (const [name, other] of [
+      ['frontend-to-backend', 'frontend'],
+      ['backend-to-frontend', 'backend'],
+    ] as const) {
+      assert.match(
+        summaryOf(audit, `PlacementPolicy/shop/${name}`).unsatisfiable ?? '',
+        new RegExp(`Deployment shop/${other}: required podAffinity on kubernetes.io/hostname`),
+      );
+    }
+    // One side's pod runs (placed by hand): both can start now.
+    w.pods.set(
+      placed('backend-x-1', {
+        ns: 'shop',
+        labels: { app: 'backend' },
+        node: 'a1',
+      }),
+    );
+    await audit.evaluate();
+    assert.equal(
+      summaryOf(audit, 'PlacementPolicy/shop/frontend-to-backend').unsatisfiable,
+      undefined,
+    );
+    assert.equal(
+      summaryOf(audit, 'PlacementPolicy/shop/backend-to-frontend').unsatisfiable,
+      undefined,
+    );
+  });
+
+  void test('a workload no policy targets can start first and satisfy the affinity', async (t) => {
+    const w = new World();
+    w.nodes.set(nodeInZone('a1', 'a'));
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    w.setPolicies(webNearDb());
+    const audit = w.audit(t);
+    await audit.evaluate();
+    assert.match(summaryOf(audit, WEB_NEAR_DB).unsatisfiable ?? '', /Deployment shop\/web/);
+
+    // The db Deployment is targeted by no policy, and nothing keeps its pods from starting.
+    w.deployments.set(deployment('shop', 'db', { app: 'db' }));
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).unsatisfiable, undefined);
+  });
+
+  void test('a workload scaled or given new terms is judged again without a pod event', async (t) => {
+    const w = new World();
+    w.nodes.set(nodeInZone('a1', 'a'));
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 0 }));
+    w.deployments.set(deployment('shop', 'db', { app: 'db' }, { replicas: 0 }));
+    w.setPolicies(webNearDb());
+    const audit = w.audit(t, {}, { debounceMs: 5 });
+    const settled = () => new Promise((r) => setTimeout(r, 50));
+    await settled();
+    assert.match(summaryOf(audit, WEB_NEAR_DB).unsatisfiable ?? '', /Deployment shop\/web/);
+    // db is scaled up: it can start first now. Only the Deployment changes, no pod yet.
+    w.deployments.set(deployment('shop', 'db', { app: 'db' }, { replicas: 1 }));
+    await settled();
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).unsatisfiable, undefined, 'scaled up');
+    // db's own template now waits for a pod that never comes: it cannot start first.
+    w.deployments.set(
+      deployment(
+        'shop',
+        'db',
+        { app: 'db' },
+        {
+          replicas: 1,
+          affinity: { podAffinity: { [REQUIRED]: [term(labelsIn({ app: 'ghost' }), ZONE)] } },
+        },
+      ),
+    );
+    await settled();
+    assert.match(summaryOf(audit, WEB_NEAR_DB).unsatisfiable ?? '', /Deployment shop\/web/);
+    // A status-only update (rollout progress) judges nothing again.
+    const evaluations = audit.stats.evaluations;
+    const db = w.deployments.get('Deployment/shop/db');
+    assert.ok(db);
+    w.deployments.set({ ...db, rolledOut: !db.rolledOut, resourceVersion: '2' });
+    await settled();
+    assert.equal(audit.stats.evaluations, evaluations);
+  });
+
+  void test('required spread over more replicas than nodes', async (t) => {
+    const w = new World();
+    for (const n of ['n0', 'n1']) w.nodes.set({ metadata: { name: n, labels: { [HOSTNAME]: n } } });
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 3 }));
+    w.setPolicies(
+      namespacedPolicy('shop', 'one-per-node', {
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t);
+    await audit.evaluate();
+    assert.match(
+      summaryOf(audit, 'PlacementPolicy/shop/one-per-node').unsatisfiable ?? '',
+      /Deployment shop\/web wants 3 replicas/,
+    );
+    w.nodes.set({ metadata: { name: 'n2', labels: { [HOSTNAME]: 'n2' } } });
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, 'PlacementPolicy/shop/one-per-node').unsatisfiable, undefined);
+  });
+});
+
+// ------------------------------------------------------ incremental = rebuild
+
+const NODES = ['n0', 'n1', 'n2', 'n3'] as const;
+const NAMESPACES = ['a', 'b'] as const;
+const PODS = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'] as const;
+const APPS = ['web', 'db', 'cache'] as const;
+
+type Op =
+  | { readonly op: 'node'; readonly node: number; readonly zone: string | null }
+  | { readonly op: 'deleteNode'; readonly node: number }
+  | { readonly op: 'namespace'; readonly ns: number; readonly env: string | null }
+  | {
+      readonly op: 'pod';
+      readonly pod: number;
+      readonly ns: number;
+      readonly app: number;
+      readonly node: number | null;
+      readonly anti: boolean;
+      readonly owned: boolean;
+      readonly phase: 'Running' | 'Succeeded';
+      readonly deleting: boolean;
+    }
+  | { readonly op: 'deletePod'; readonly pod: number; readonly ns: number }
+  | { readonly op: 'template'; readonly ns: number; readonly app: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    op: fc.constant('node' as const),
+    node: fc.nat(NODES.length - 1),
+    zone: fc.constantFrom('za', 'zb', null),
+  }),
+  fc.record({ op: fc.constant('deleteNode' as const), node: fc.nat(NODES.length - 1) }),
+  fc.record({
+    op: fc.constant('namespace' as const),
+    ns: fc.nat(NAMESPACES.length - 1),
+    env: fc.constantFrom('prod', 'dev', null),
+  }),
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('pod' as const),
+      pod: fc.nat(PODS.length - 1),
+      ns: fc.nat(NAMESPACES.length - 1),
+      app: fc.nat(APPS.length - 1),
+      node: fc.option(fc.nat(NODES.length - 1), { nil: null, freq: 5 }),
+      anti: fc.boolean(),
+      owned: fc.boolean(),
+      phase: fc.constantFrom('Running' as const, 'Running' as const, 'Succeeded' as const),
+      deleting: fc.constantFrom(false, false, false, true),
+    }),
+  },
+  fc.record({
+    op: fc.constant('deletePod' as const),
+    pod: fc.nat(PODS.length - 1),
+    ns: fc.nat(NAMESPACES.length - 1),
+  }),
+  fc.record({
+    op: fc.constant('template' as const),
+    ns: fc.nat(NAMESPACES.length - 1),
+    app: fc.nat(APPS.length - 1),
+  }),
+);
+
+const at = <T>(list: readonly T[], i: number): T => {
+  const v = list[i];
+  if (v === undefined) throw new Error(`no element ${i}`);
+  return v;
+};
+
+/** Two policies that reach pods through namespaces, templates and labels. */
+function propertyWorld(): World {
+  const w = new World();
+  for (const n of NODES) w.nodes.set(nodeInZone(n, 'za'));
+  for (const ns of NAMESPACES) {
+    w.namespaces.set(namespace(ns));
+    const d = deployment(ns, 'app', { app: 'web' });
+    w.deployments.set(d);
+    w.replicaSets.set(replicaSet(d, 'h'));
+  }
+  w.setPolicies(
+    clusterPolicy('spread-prod', {
+      targets: {
+        kinds: ['Deployment', 'Pod'],
+        namespaceSelector: labelsIn({ env: 'prod' }),
+        selector: labelsIn({ app: 'web' }),
+      },
+      spreadAcross: [{ topologyKey: ZONE, mode: 'Required' }],
+    }),
+    namespacedPolicy('a', 'web-near-db', {
+      targets: { kinds: ['Deployment', 'Pod'], selector: labelsIn({ app: 'web' }) },
+      affinity: affinityTo({ app: 'db' }),
+    }),
+  );
+  return w;
+}
+
+function apply(w: World, o: Op): void {
+  switch (o.op) {
+    case 'node': {
+      const name = at(NODES, o.node);
+      w.nodes.set({
+        metadata: {
+          name,
+          labels: { [HOSTNAME]: name, ...(o.zone === null ? {} : { [ZONE]: o.zone }) },
+        },
+      });
+      return;
+    }
+    case 'deleteNode':
+      w.nodes.delete(at(NODES, o.node));
+      return;
+    case 'namespace': {
+      const ns = at(NAMESPACES, o.ns);
+      w.namespaces.set(namespace(ns, o.env === null ? {} : { env: o.env }));
+      return;
+    }
+    case 'pod': {
+      const ns = at(NAMESPACES, o.ns);
+      w.pods.set(
+        placed(at(PODS, o.pod), {
+          ns,
+          labels: { app: at(APPS, o.app), ...(o.owned ? { 'pod-template-hash': 'h' } : {}) },
+          ...(o.node === null ? {} : { node: at(NODES, o.node) }),
+          ...(o.anti ? { anti: [term(labelsIn({ app: 'db' }), HOSTNAME)] } : {}),
+          ...(o.owned ? { owner: rsOwner('app-h') } : {}),
+          phase: o.phase,
+          deleting: o.deleting,
+        }),
+      );
+      return;
+    }
+    case 'deletePod':
+      w.pods.delete(`${at(NAMESPACES, o.ns)}/${at(PODS, o.pod)}`);
+      return;
+    case 'template': {
+      const ns = at(NAMESPACES, o.ns);
+      w.deployments.set(deployment(ns, 'app', { app: at(APPS, o.app) }));
+      return;
+    }
+  }
+}
+
+void test('incremental updates end where a rebuild from the final state does', async () => {
+  const REFS = ['ClusterPlacementPolicy/spread-prod', 'PlacementPolicy/a/web-near-db'];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(opArb, { maxLength: 12 }),
+      fc.array(opArb, { minLength: 1, maxLength: 25 }),
+      async (before, during) => {
+        const w = propertyWorld();
+        for (const o of before) apply(w, o);
+        const options = { debounceMs: HOUR, fullCheckMs: HOUR };
+        const incremental = new ContinuousAudit(w.deps(), options);
+        incremental.start();
+        try {
+          for (const [i, o] of during.entries()) {
+            apply(w, o);
+            if (i % 4 === 3) await incremental.evaluate(); // judged mid-way too
+          }
+          await incremental.evaluate();
+          const rebuilt = new ContinuousAudit(w.deps(), options);
+          rebuilt.start();
+          await rebuilt.evaluate();
+          await rebuilt.stop();
+          for (const ref of REFS)
+            assert.deepEqual(incremental.summary(ref), rebuilt.summary(ref), ref);
+          assert.deepEqual(incremental.report?.violations, rebuilt.report?.violations);
+          await incremental.fullCheck();
+          assert.equal(incremental.stats.mismatches, 0, 'the periodic check agrees');
+          assert.equal(
+            w.logged('incremental audit index disagreed with a rebuild; using the rebuild').length,
+            0,
+          );
+        } finally {
+          await incremental.stop();
+        }
+        assert.equal(w.pods.listeners, 0, 'stop() unsubscribes');
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+// ------------------------------------------- feasibility kept until what it read changes
+
+void describe('ContinuousAudit keeps feasibility until what it read changes', () => {
+  const unsatisfiable = async (
+    audit: ContinuousAudit,
+    ref: string,
+  ): Promise<string | undefined> => {
+    await audit.evaluate();
+    return summaryOf(audit, ref).unsatisfiable;
+  };
+
+  void test('a provider pod deleted makes the policy unsatisfiable, re-created satisfiable', async (t) => {
+    const w = new World();
+    w.nodes.set(nodeInZone('a1', 'a'));
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    const db = placed('db-0', { ns: 'shop', labels: { app: 'db' }, node: 'a1' });
+    w.pods.set(db); // no workload of its own: only the running pod can start web
+    w.setPolicies(webNearDb());
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    const runs = audit.stats.feasibilityRuns;
+
+    // Pods no look-up for running pods could find leave the result as it is.
+    w.pods.set(placed('cache-0', { ns: 'shop', labels: { app: 'cache' }, node: 'a1' }));
+    w.pods.set(placed('db-0', { ns: 'other', labels: { app: 'db' }, node: 'a1' }));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept');
+
+    w.pods.delete('shop/db-0');
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1);
+    w.pods.set(db);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    // Relabelled away, then finished: each takes the provider away as a deletion does.
+    w.pods.set(placed('db-0', { ns: 'shop', labels: { app: 'db-old' }, node: 'a1' }));
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+    w.pods.set(db);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    w.pods.set(placed('db-0', { ns: 'shop', labels: { app: 'db' }, node: 'a1', phase: 'Failed' }));
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+  });
+
+  void test('a workload scaled beyond the domains, and nodes that add or take domains', async (t) => {
+    const w = new World();
+    for (const n of ['n0', 'n1']) w.nodes.set(node(n));
+    w.namespaces.set(namespace('shop'));
+    const web = deployment('shop', 'web', { app: 'web' }, { replicas: 2 });
+    w.deployments.set(web);
+    const ONE_PER_NODE: PolicyRef = 'PlacementPolicy/shop/one-per-node';
+    w.setPolicies(
+      namespacedPolicy('shop', 'one-per-node', {
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    w.deployments.set({ ...web, replicas: 3 });
+    assert.match(
+      (await unsatisfiable(audit, ONE_PER_NODE)) ?? '',
+      /Deployment shop\/web wants 3 replicas, .* only 2 node domain/,
+    );
+    // A label the spread does not read: nothing to compute again.
+    const runs = audit.stats.feasibilityRuns;
+    w.nodes.set(node('n0', { [HOSTNAME]: 'n0', disk: 'ssd' }));
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /wants 3 replicas/);
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept');
+    w.nodes.set(node('n2'));
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'a third node');
+    w.nodes.set(node('n2', { [HOSTNAME]: 'n1' }));
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /only 2 node domain/);
+    w.nodes.set(node('n2'));
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'hostname back');
+    w.nodes.delete('n1');
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /only 2 node domain/);
+    w.deployments.set({ ...web, replicas: 2 });
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined, 'scaled down');
+  });
+
+  void test('a namespace relabelled brings a workload under a cluster policy', async (t) => {
+    const w = new World();
+    w.nodes.set(node('n0'));
+    w.namespaces.set(namespace('shop', { env: 'dev' }));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 2 }));
+    const REF: PolicyRef = 'ClusterPlacementPolicy/prod-one-per-node';
+    w.setPolicies(
+      clusterPolicy('prod-one-per-node', {
+        targets: { namespaceSelector: labelsIn({ env: 'prod' }) },
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, REF), undefined);
+    w.namespaces.set(namespace('shop', { env: 'prod' }));
+    assert.match((await unsatisfiable(audit, REF)) ?? '', /Deployment shop\/web wants 2/);
+    w.namespaces.set(namespace('shop', { env: 'dev' }));
+    assert.equal(await unsatisfiable(audit, REF), undefined);
+  });
+
+  void test("a workload's owners, selector and own affinity are read again", async (t) => {
+    const w = new World();
+    w.nodes.set(node('n0'));
+    w.namespaces.set(namespace('shop'));
+    const web = deployment('shop', 'web', { app: 'web' }, { replicas: 2 });
+    const rs = replicaSet(web, 'h');
+    w.deployments.set(web);
+    w.replicaSets.set(rs);
+    const REF: PolicyRef = 'PlacementPolicy/shop/one-per-node';
+    w.setPolicies(
+      namespacedPolicy('shop', 'one-per-node', {
+        targets: { kinds: ['ReplicaSet'] },
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t, {}, { debounceMs: 5 });
+    const settled = () => new Promise((r) => setTimeout(r, 50));
+    await settled();
+    // The Deployment's ReplicaSet is the Deployment's business: not a target of its own.
+    assert.equal(summaryOf(audit, REF).unsatisfiable, undefined);
+    w.replicaSets.set({ ...rs, ownerReferences: [] }); // orphaned: judged without any pod event
+    await settled();
+    assert.match(summaryOf(audit, REF).unsatisfiable ?? '', /ReplicaSet shop\/web-h wants 2/);
+    w.replicaSets.set({ ...rs, ownerReferences: [], selector: labelsIn({ app: 'nothing' }) });
+    await settled();
+    // The spread selects the ReplicaSet's own selector now, which its pods do not match.
+    assert.equal(summaryOf(audit, REF).unsatisfiable, undefined);
+  });
+
+  void test('a policy removed or edited takes its terms off exactly the pods it targeted', async (t) => {
+    const w = shop();
+    relabelNode(w, 'a2', 'b'); // web-0 away from the db
+    w.pods.set(placed('db-1', { ns: 'shop', labels: { app: 'db' }, node: 'a1' }));
+    const dbSpread = namespacedPolicy('shop', 'db-one-per-node', {
+      targets: { kinds: ['Pod'], selector: labelsIn({ app: 'db' }) },
+      spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+    });
+    const DB_SPREAD: PolicyRef = 'PlacementPolicy/shop/db-one-per-node';
+    w.setPolicies(webNearDb(), dbSpread);
+    const audit = w.audit(t);
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, DB_SPREAD).violations, 4); // anti-affinity and symmetric, each pod
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 1);
+    w.setPolicies(webNearDb());
+    await audit.evaluate();
+    assert.equal(audit.summary(DB_SPREAD), undefined);
+    assert.deepEqual(
+      audit.report?.violations.map((v) => [v.pod, v.source]),
+      [['shop/web-0', WEB_NEAR_DB]],
+    );
+    // Edited: zone instead of hostname, which both db pods share too.
+    w.setPolicies(
+      webNearDb({ affinity: affinityTo({ app: 'db' }, HOSTNAME) }),
+      namespacedPolicy('shop', 'db-one-per-node', {
+        targets: { kinds: ['Pod'], selector: labelsIn({ app: 'db' }) },
+        spreadAcross: [{ topologyKey: ZONE, mode: 'Required' }],
+      }),
+    );
+    await audit.evaluate();
+    assert.equal(summaryOf(audit, DB_SPREAD).violations, 4); // anti-affinity and symmetric, each pod
+    await audit.fullCheck();
+    assert.equal(audit.stats.mismatches, 0);
+  });
+
+  void test('the periodic check computes feasibility anew and finds the kept result right', async (t) => {
+    const w = shop();
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    const audit = w.audit(t);
+    await audit.evaluate();
+    const runs = audit.stats.feasibilityRuns;
+    await audit.fullCheck();
+    assert.equal(audit.stats.feasibilityRuns, runs + 1);
+    assert.equal(audit.stats.mismatches, 0);
+    assert.equal(
+      w.logged('kept feasibility result disagreed with a new one; using the new one').length,
+      0,
+    );
+  });
+});
+
+// ------------------------------------------ kept feasibility = feasibility from scratch
+
+const F_NODES = ['n0', 'n1', 'n2'] as const;
+const F_APPS = ['web', 'db', 'cache'] as const;
+const F_POLICIES: readonly PlacementPolicy[] = [
+  webNearDb(),
+  namespacedPolicy('shop', 'db-near-web', {
+    targets: { selector: labelsIn({ app: 'db' }) },
+    affinity: affinityTo({ app: 'web' }, HOSTNAME),
+  }),
+  namespacedPolicy('shop', 'one-per-node', {
+    spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+  }),
+  clusterPolicy('prod-one-per-zone', {
+    targets: { namespaceSelector: labelsIn({ env: 'prod' }), kinds: ['Deployment', 'ReplicaSet'] },
+    spreadAcross: [{ topologyKey: ZONE, mode: 'Required' }],
+  }),
+];
+
+type FeasibilityOp =
+  | {
+      readonly op: 'node';
+      readonly node: number;
+      readonly zone: string | null;
+      readonly host: boolean;
+    }
+  | { readonly op: 'deleteNode'; readonly node: number }
+  | { readonly op: 'namespace'; readonly env: string | null }
+  | {
+      readonly op: 'pod';
+      readonly pod: number;
+      readonly app: number;
+      readonly ns: 'shop' | 'other';
+      readonly node: number | null;
+      readonly phase: 'Running' | 'Failed';
+      readonly anti: boolean;
+    }
+  | { readonly op: 'deletePod'; readonly pod: number }
+  | {
+      readonly op: 'workload';
+      readonly app: number;
+      readonly replicas: number;
+      readonly waitsFor: number | null;
+      readonly orphanRs: boolean;
+    }
+  | { readonly op: 'deleteWorkload'; readonly app: number }
+  | { readonly op: 'policies'; readonly mask: number };
+
+const feasibilityOpArb: fc.Arbitrary<FeasibilityOp> = fc.oneof(
+  fc.record({
+    op: fc.constant('node' as const),
+    node: fc.nat(F_NODES.length - 1),
+    zone: fc.constantFrom('za', 'zb', null),
+    host: fc.boolean(),
+  }),
+  fc.record({ op: fc.constant('deleteNode' as const), node: fc.nat(F_NODES.length - 1) }),
+  fc.record({ op: fc.constant('namespace' as const), env: fc.constantFrom('prod', 'dev', null) }),
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('pod' as const),
+      pod: fc.nat(3),
+      app: fc.nat(F_APPS.length - 1),
+      ns: fc.constantFrom('shop' as const, 'shop' as const, 'other' as const),
+      node: fc.option(fc.nat(F_NODES.length - 1), { nil: null, freq: 5 }),
+      phase: fc.constantFrom('Running' as const, 'Running' as const, 'Failed' as const),
+      anti: fc.boolean(),
+    }),
+  },
+  fc.record({ op: fc.constant('deletePod' as const), pod: fc.nat(3) }),
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('workload' as const),
+      app: fc.nat(F_APPS.length - 1),
+      replicas: fc.nat(3),
+      waitsFor: fc.option(fc.nat(F_APPS.length - 1), { nil: null }),
+      orphanRs: fc.boolean(),
+    }),
+  },
+  fc.record({ op: fc.constant('deleteWorkload' as const), app: fc.nat(F_APPS.length - 1) }),
+  fc.record({ op: fc.constant('policies' as const), mask: fc.nat(2 ** F_POLICIES.length - 1) }),
+);
+
+function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
+  switch (o.op) {
+    case 'node': {
+      const name = at(F_NODES, o.node);
+      const labels: Labels = {
+        ...(o.host ? { [HOSTNAME]: name } : {}),
+        ...(o.zone === null ? {} : { [ZONE]: o.zone }),
+      };
+      w.nodes.set({ metadata: { name, labels } });
+      return;
+    }
+    case 'deleteNode':
+      w.nodes.delete(at(F_NODES, o.node));
+      return;
+    case 'namespace':
+      w.namespaces.set(namespace('shop', o.env === null ? {} : { env: o.env }));
+      return;
+    case 'pod':
+      for (const ns of ['shop', 'other']) if (ns !== o.ns) w.pods.delete(`${ns}/p${o.pod}`);
+      w.pods.set(
+        placed(`p${o.pod}`, {
+          ns: o.ns,
+          labels: { app: at(F_APPS, o.app) },
+          ...(o.node === null ? {} : { node: at(F_NODES, o.node) }),
+          ...(o.anti ? { anti: [term(labelsIn({ app: 'web' }), HOSTNAME)] } : {}),
+          phase: o.phase,
+        }),
+      );
+      return;
+    case 'deletePod':
+      for (const ns of ['shop', 'other']) w.pods.delete(`${ns}/p${o.pod}`);
+      return;
+    case 'workload': {
+      const app = at(F_APPS, o.app);
+      const d = deployment(
+        'shop',
+        app,
+        { app },
+        {
+          replicas: o.replicas,
+          ...(o.waitsFor === null ? {} : { affinity: affinityTo({ app: at(F_APPS, o.waitsFor) }) }),
+        },
+      );
+      const rs = replicaSet(d, 'h');
+      w.deployments.set(d);
+      w.replicaSets.set(o.orphanRs ? { ...rs, ownerReferences: [] } : rs);
+      return;
+    }
+    case 'deleteWorkload': {
+      const app = at(F_APPS, o.app);
+      w.deployments.delete(`Deployment/shop/${app}`);
+      w.replicaSets.delete(`ReplicaSet/shop/${app}-h`);
+      return;
+    }
+    case 'policies':
+      // Compiled anew each time: a new array of new objects, as after a policy event.
+      w.setPolicies(...F_POLICIES.filter((_, i) => (o.mask & (1 << i)) !== 0));
+      return;
+  }
+}
+
+void test('kept feasibility and policies adopted in place end where an audit from scratch does, after every pass', async () => {
+  const refs = F_POLICIES.map((p) => compiled(p).ref);
+  await fc.assert(
+    fc.asyncProperty(fc.array(feasibilityOpArb, { minLength: 1, maxLength: 20 }), async (ops) => {
+      const w = new World();
+      for (const n of F_NODES) w.nodes.set(nodeInZone(n, 'za'));
+      w.namespaces.set(namespace('shop'));
+      w.namespaces.set(namespace('other'));
+      w.setPolicies(...F_POLICIES);
+      const options = { debounceMs: HOUR, fullCheckMs: HOUR };
+      const kept = new ContinuousAudit(w.deps(), options);
+      kept.start();
+      try {
+        for (const o of ops) {
+          applyFeasibilityOp(w, o);
+          await kept.evaluate();
+          const scratch = new ContinuousAudit(w.deps(), { ...options, fromScratch: true });
+          scratch.start();
+          await scratch.evaluate();
+          await scratch.stop();
+          for (const ref of refs) assert.deepEqual(kept.summary(ref), scratch.summary(ref), ref);
+          assert.deepEqual(kept.report?.violations, scratch.report?.violations);
+        }
+        await kept.fullCheck();
+        assert.equal(kept.stats.mismatches, 0, 'the periodic check agrees');
+      } finally {
+        await kept.stop();
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
