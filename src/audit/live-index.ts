@@ -8,6 +8,7 @@ import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import {
   buildIndex,
   feasibility,
+  feasibilityTargetOf,
   managedByDeployment,
   workloadRef,
   isPlaced,
@@ -201,16 +202,7 @@ export class LiveIndex {
         // Workloads no policy targets are listed too: their pods may be what another
         // workload's affinity waits for, and they can start first.
         const targeting = policies.filter((p) => policyTargets(p, ref, nsLabels(w.namespace)));
-        targets.push({
-          workload: ref,
-          replicas: w.replicas,
-          policies: targeting,
-          ownAffinity:
-            w.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
-          ownAntiAffinity:
-            w.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
-          constraints: workloadConstraints(w),
-        });
+        targets.push(feasibilityTargetOf(w, targeting));
       }
     }
     return feasibility(targets, index, this.deps.nodes.list().map(nodeFacts), nsLabels);

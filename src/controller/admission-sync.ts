@@ -8,7 +8,7 @@ import {
   type AdmissionPlan,
 } from '../engine/index.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
-import type { Logger } from './result.ts';
+import type { Logger } from '../util/logger.ts';
 
 import type { InjectionMode } from '../metrics/index.ts';
 

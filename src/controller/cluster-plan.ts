@@ -13,21 +13,23 @@ import {
   clusterOf,
   describeContradiction,
   feasibility,
+  feasibilityTargetOf,
   injectionFor,
-  jsonEqual,
+  managedByDeployment,
   policyTargets,
-  revertInjected,
   type ClusterSnapshot,
   type FeasibilityTarget,
   type Injection,
   type InvalidObjectError,
   type Violation,
+  workloadRef,
 } from '../engine/index.ts';
 import { nodeFacts } from '../engine/node-eligibility.ts';
 import { PolicyCatalog } from './policy-catalog.ts';
-import { appliedRecordOf, managedByDeployment, planWorkload, workloadRef } from './plan.ts';
+import { planWorkload } from './plan.ts';
 import { checkRolloutOn } from './rollout-check.ts';
-import { workloadKey, type Workload } from './ports.ts';
+import { workloadKey, type Workload } from '../api/cluster.ts';
+import { jsonEqual } from '../util/json.ts';
 
 /** What would happen to one workload. */
 export type WorkloadAction =
@@ -142,9 +144,6 @@ export function planCluster(
   const active = catalog.active();
   for (const w of trimmed) {
     const plan = planWorkload(w, catalog, nsLabels);
-    // Feasibility counts the owner's own terms apart from the policies' (it names the rule).
-    const record = appliedRecordOf(w);
-    const affinity = record.kind === 'ok' ? revertInjected(w.affinity, record.record) : w.affinity;
     const entry = (
       action: WorkloadAction,
       rest: Partial<PlannedWorkload> = {},
@@ -192,19 +191,12 @@ export function planCluster(
       }
     }
     const ref = workloadRef(w);
-    targets.push({
-      workload: ref,
-      replicas: w.replicas,
-      policies: active.filter((p) => policyTargets(p, ref, nsLabels(w.namespace))),
-      ownAffinity: affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
-      ownAntiAffinity:
-        affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
-      constraints: {
-        ...(w.nodeSelector === undefined ? {} : { nodeSelector: w.nodeSelector }),
-        ...(affinity?.nodeAffinity === undefined ? {} : { nodeAffinity: affinity.nodeAffinity }),
-        ...(w.tolerations === undefined ? {} : { tolerations: w.tolerations }),
-      },
-    });
+    targets.push(
+      feasibilityTargetOf(
+        w,
+        active.filter((p) => policyTargets(p, ref, nsLabels(w.namespace))),
+      ),
+    );
   }
   planned.sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0));
 

@@ -20,7 +20,8 @@ import {
 import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
 import { TOPOLOGY_LEVEL } from './contradiction.ts';
 import { policyTermsFor, type CompiledPolicy, type NamespaceScope } from './policy.ts';
-import { APPLIED_ANNOTATION, SLOTS, type Slot } from './record.ts';
+import { SLOTS, type Slot } from './record.ts';
+import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /**

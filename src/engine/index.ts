@@ -14,6 +14,7 @@ export * from './canonical.ts';
 export * from './merge.ts';
 export * from './record.ts';
 export * from './feasibility.ts';
+export * from './feasibility-target.ts';
 export * from './node-eligibility.ts';
 export * from './node-affinity.ts';
 export * from './spread-index.ts';

@@ -5,7 +5,9 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Labels } from '../../../src/api/core.ts';
 import type { PlacementPolicy, PolicyRef } from '../../../src/api/policy.ts';
+import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 import { ContinuousAudit } from '../../../src/audit/continuous-audit.ts';
+import { inject, injectionFor, serializeRecord, workloadRef } from '../../../src/engine/index.ts';
 import {
   HOSTNAME,
   ZONE,
@@ -388,6 +390,43 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
     w.pods.set(placed('db-0', { ns: 'shop', labels: { app: 'db' }, node: 'a1', phase: 'Failed' }));
     assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+  });
+
+  void test("a workload that already carries a policy's terms: the shortfall still names the policy", async (t) => {
+    // checkout-redis's seed: next to a checkout pod, one per node; checkout runs on 2 of 3.
+    const w = new World();
+    for (const n of ['n0', 'n1', 'n2']) w.nodes.set(node(n));
+    w.namespaces.set(namespace('shop'));
+    for (const [name, on] of [
+      ['checkout-0', 'n0'],
+      ['checkout-1', 'n1'],
+    ] as const)
+      w.pods.set(placed(name, { ns: 'shop', labels: { app: 'checkout' }, node: on }));
+    const REF: PolicyRef = 'PlacementPolicy/shop/redis-with-checkout';
+    w.setPolicies(
+      namespacedPolicy('shop', 'redis-with-checkout', {
+        targets: { selector: labelsIn({ app: 'redis' }) },
+        affinity: affinityTo({ app: 'checkout' }, HOSTNAME),
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const plain = deployment('shop', 'redis', { app: 'redis' }, { replicas: 3 });
+    w.deployments.set(plain);
+    const audit = w.audit(t);
+    const before = await unsatisfiable(audit, REF);
+    assert.match(before ?? '', /at most 2 of 3/);
+    // As the operator leaves it once written (allowBlockedRollouts): the terms in the
+    // template, recorded as the policy's. They are still the policy's, not the owner's.
+    const { affinity, record } = inject(
+      plain.affinity,
+      injectionFor(w.policies, workloadRef(plain)),
+    );
+    w.deployments.set({
+      ...plain,
+      affinity,
+      annotations: { ...plain.annotations, [APPLIED_ANNOTATION]: serializeRecord(record) },
+    });
+    assert.equal(await unsatisfiable(audit, REF), before);
   });
 
   void test('a workload scaled beyond the domains, and nodes that add or take domains', async (t) => {
