@@ -56,13 +56,19 @@ export interface RolloutStrategy {
   readonly podManagementPolicy?: string;
 }
 
-/** A workload's key in the caches and the work queue: `<kind>/<namespace>/<name>`. */
 /** The annotation that records, on each workload, what the operator injected. */
 export const APPLIED_ANNOTATION = 'placement.dev/applied';
+
+/**
+ * The field manager every write of the operator carries, so GitOps tools can tell its fields
+ * apart; admission leaves the operator's own writes alone by it.
+ */
+export const FIELD_MANAGER = 'placement-operator';
 
 /** The finalizer that keeps a policy until its terms are out of every workload. */
 export const POLICY_FINALIZER = 'placement.dev/finalizer';
 
+/** A workload's key in the caches and the work queue: `<kind>/<namespace>/<name>`. */
 export const workloadKey = (w: {
   readonly kind: string;
   readonly namespace: string;

@@ -21,7 +21,7 @@ import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
 import { TOPOLOGY_LEVEL } from './contradiction.ts';
 import { policyTermsFor, type CompiledPolicy, type NamespaceScope } from './policy.ts';
 import { SLOTS, type Slot } from './record.ts';
-import { APPLIED_ANNOTATION } from '../api/cluster.ts';
+import { APPLIED_ANNOTATION, FIELD_MANAGER } from '../api/cluster.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /**
@@ -40,9 +40,6 @@ export const ADMISSION_KINDS = {
   DaemonSet: 'daemonsets',
   ReplicaSet: 'replicasets',
 } as const;
-
-/** The field manager of the operator's own writes: admission leaves them alone. */
-export const OPERATOR_FIELD_MANAGER = 'placement-operator';
 
 /** Why a policy's terms are left to the reconciler instead of admission. */
 export type AdmissionFallback = 'tooManyPolicies';
@@ -578,7 +575,7 @@ export function admissionPlan(
     matchConditions: [
       {
         name: 'not-the-operator',
-        expression: `request.?options.?fieldManager.orValue('') != ${lit(OPERATOR_FIELD_MANAGER)}`,
+        expression: `request.?options.?fieldManager.orValue('') != ${lit(FIELD_MANAGER)}`,
       },
       {
         name: 'not-a-deployments-replicaset',
@@ -624,7 +621,7 @@ export function admissionObjects(
   name = ADMISSION_POLICY_NAME,
 ): readonly [JsonValue, JsonValue] {
   const apiVersion = 'admissionregistration.k8s.io/v1';
-  const labels = { 'app.kubernetes.io/managed-by': OPERATOR_FIELD_MANAGER };
+  const labels = { 'app.kubernetes.io/managed-by': FIELD_MANAGER };
   return [
     { apiVersion, kind: 'MutatingAdmissionPolicy', metadata: { name, labels }, spec },
     {

@@ -1,6 +1,7 @@
 import { HttpMethod, type KubeConfig } from '@kubernetes/client-node';
 
-import { apiFailure, FIELD_MANAGER, requestJson } from './client.ts';
+import { FIELD_MANAGER } from '../api/cluster.ts';
+import { apiFailure, requestJson } from './client.ts';
 import { isRecord } from './json.ts';
 
 /** Where the API server serves MutatingAdmissionPolicy (GA in Kubernetes 1.36). */

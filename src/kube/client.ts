@@ -30,9 +30,6 @@ import { parse as parseYaml } from 'yaml';
 import { isRecord, record, text } from './json.ts';
 import { errorMessage } from '../util/errors.ts';
 
-/** The field manager every write carries, so GitOps tools can tell our fields apart. */
-export const FIELD_MANAGER = 'placement-operator';
-
 export interface KubeConfigOptions {
   /** A kubeconfig file. The entry point resolves `--kubeconfig` and `KUBECONFIG` into this. */
   readonly kubeconfig?: string;

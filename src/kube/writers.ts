@@ -5,12 +5,12 @@
  */
 import { PatchStrategy, type V1Eviction } from '@kubernetes/client-node';
 
+import { FIELD_MANAGER } from '../api/cluster.ts';
 import { GROUP, VERSION } from '../api/policy.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { PlacementException } from '../api/exception.ts';
 import {
   apiFailure,
-  FIELD_MANAGER,
   isRetryable,
   requestOptions,
   type ApiFailure,

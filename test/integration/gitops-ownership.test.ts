@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { FIELD_MANAGER } from '../../src/kube/client.ts';
+import { FIELD_MANAGER } from '../../src/api/cluster.ts';
 import { cluster, uniqueName } from './harness.ts';
 
 const ARGO = 'argocd-controller';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 
-import { FIELD_MANAGER } from '../../src/kube/client.ts';
+import { FIELD_MANAGER } from '../../src/api/cluster.ts';
 import { render } from '../chart/helm.ts';
 import { REPO_ROOT } from '../cluster/paths.ts';
 
