@@ -189,7 +189,11 @@ export function apiProblem(error: unknown): ApiProblem {
 const conditionOf = (problem: ApiProblem, source: string): string =>
   problem.kind === 'other'
     ? `other ${source}: ${problem.cause}`
-    : problem.kind === 'unauthorized' || problem.kind === 'forbidden'
+    : // An outage is one condition however each connection learns of it: a watch cut
+      // (socket closed, reset) and the refusals after it are the same server gone.
+      problem.kind === 'unauthorized' ||
+        problem.kind === 'forbidden' ||
+        problem.kind === 'unreachable'
       ? problem.kind
       : `${problem.kind} ${problem.code ?? problem.cause}`;
 

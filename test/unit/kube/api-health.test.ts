@@ -192,7 +192,7 @@ void describe('ApiHealth', () => {
         },
       },
     ]);
-    assert.deepEqual(health.problems, ['unreachable ECONNREFUSED']);
+    assert.deepEqual(health.problems, ['unreachable']);
     for (const s of SOURCES.slice(0, -1)) health.ok(s);
     assert.equal(lines.length, 1, 'not over while one source still fails');
     health.ok('deployments');
@@ -201,22 +201,34 @@ void describe('ApiHealth', () => {
       {
         level: 'info',
         message: 'API server answering again',
-        meta: { server: 'https://10.0.0.1:6443', was: 'unreachable ECONNREFUSED' },
+        meta: { server: 'https://10.0.0.1:6443', was: 'unreachable' },
       },
     ]);
     assert.deepEqual(health.problems, []);
   });
 
-  void test('a different cause is a new line, once', () => {
+  void test('a cut then refusals are one outage: one line, with the first cause', () => {
     const { logger, lines } = recordingLogger();
     const health = new ApiHealth(TARGET, logger);
     for (const s of SOURCES) health.failed(s, RESET);
     for (let retry = 0; retry < 3; retry++) for (const s of SOURCES) health.failed(s, REFUSED);
     assert.deepEqual(
       lines.map((l) => [l.level, l.meta['cause']]),
+      [['warn', 'connection closed by the server (UND_ERR_SOCKET)']],
+    );
+  });
+
+  void test('a different kind of problem is a new line, once', () => {
+    const { logger, lines } = recordingLogger();
+    const health = new ApiHealth(TARGET, logger);
+    for (const s of SOURCES) health.failed(s, REFUSED);
+    for (let retry = 0; retry < 3; retry++)
+      for (const s of SOURCES) health.failed(s, status(503, 'Service Unavailable'));
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.message]),
       [
-        ['warn', 'connection closed by the server (UND_ERR_SOCKET)'],
-        ['warn', 'connection refused (ECONNREFUSED)'],
+        ['warn', 'API server unreachable; retrying'],
+        ['warn', 'API server failing; retrying'],
       ],
     );
   });
