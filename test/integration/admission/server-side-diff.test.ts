@@ -17,6 +17,7 @@ import {
   APPLIED,
   begin,
   condition,
+  deferAdmissionPolicy,
   listOf,
   makeNamespace,
   policy,
@@ -25,6 +26,7 @@ import {
   PREF,
   REQ,
   runOperator,
+  type Scope,
   waitEnforced,
   waitFor,
   workload,
@@ -135,6 +137,17 @@ async function admissionInUse(
   return ref;
 }
 
+/** The operator with a settle window; its admission policy taken out after the test. */
+async function runAdmitting(
+  c: Cluster,
+  s: Scope,
+  settle: string,
+): Promise<Awaited<ReturnType<typeof runOperator>>> {
+  const op = await runOperator(c, s, ['--policy-settle', settle]);
+  deferAdmissionPolicy(c, s);
+  return op;
+}
+
 const getLive = (c: Cluster, ns: string, name: string, kind = 'deployment'): Promise<Live> =>
   c.json<Live>('get', kind, name, '-n', ns, '--show-managed-fields');
 
@@ -182,7 +195,7 @@ async function replicaSets(c: Cluster, ns: string, name: string): Promise<number
 void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's edits sync and keep the policy's terms", async (t) => {
   const { c, s } = await begin(t);
   const ns = await makeNamespace(c, s, 'ssd');
-  const op = await runOperator(c, s, ['--policy-settle', '0s']);
+  const op = await runAdmitting(c, s, '0s');
 
   // A workload from Git that exists before the policy: the reconciler will rewrite it.
   const legacy = gitManifest(ns, 'legacy', 100);
@@ -443,7 +456,7 @@ void test('a policy edit before the reconciler gets to the workload: the diff sh
   const { c, s } = await begin(t);
   const ns = await makeNamespace(c, s, 'ssd-edit');
   // A settle window long enough that the reconciler does not write during the checks.
-  const op = await runOperator(c, s, ['--policy-settle', '45s']);
+  const op = await runAdmitting(c, s, '45s');
   const name = 'web-spread';
   const spec = (weight: number): JsonObject => ({
     targets: { selector: { matchLabels: { tier: 'web' } } },
