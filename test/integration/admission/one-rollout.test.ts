@@ -12,6 +12,7 @@ import {
   APPLIED,
   begin,
   condition,
+  deferAdmissionPolicy,
   deferClusterPolicy,
   deployment,
   example,
@@ -96,16 +97,7 @@ for (const k of CASES) {
     const { c, s } = await begin(t);
     const ns = await makeNamespace(c, s, 'adm-once', k.namespaceLabels);
     const op = await runOperator(c, s);
-    // The operator's admission policy outlives it when its policies do (they keep their
-    // finalizer once it stops): taken out, so that no later test runs under it.
-    s.defer(() =>
-      c.kubectl(
-        'delete',
-        'mutatingadmissionpolicybinding,mutatingadmissionpolicy',
-        'placement.dev-injection',
-        '--ignore-not-found',
-      ),
-    );
+    deferAdmissionPolicy(c, s);
     // Mode discovery: the API server serves MutatingAdmissionPolicy.
     assert.equal(op.logged('injection mode')[0]?.['mode'], 'admission');
     assert.equal(await op.metric('placement_injection_mode', { mode: 'admission' }), 1);

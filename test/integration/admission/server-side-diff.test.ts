@@ -17,13 +17,16 @@ import {
   APPLIED,
   begin,
   condition,
+  deferAdmissionPolicy,
   listOf,
   makeNamespace,
   policy,
   policyRef,
   policyStatus,
   PREF,
+  REQ,
   runOperator,
+  type Scope,
   waitEnforced,
   waitFor,
   workload,
@@ -42,6 +45,8 @@ import {
 } from './argocd-diff.ts';
 
 const MODES: readonly CompareMode[] = ['default', 'IncludeMutationWebhook'];
+/** Another applier of the same workloads (a team's own tool, kubectl). */
+const OTHER_MANAGER = 'team-tool';
 const AFFINITY = ['f:spec', 'f:template', 'f:spec', 'f:affinity'];
 const ANTI_PREF = [...AFFINITY, 'f:podAntiAffinity', `f:${PREF}`];
 const NODE_PREF = [...AFFINITY, 'f:nodeAffinity', `f:${PREF}`];
@@ -109,6 +114,40 @@ async function dryRun(c: Cluster, m: JsonObject): Promise<Live> {
   return JSON.parse(out) as Live;
 }
 
+/**
+ * The API server picks up a regenerated MutatingAdmissionPolicy within seconds: wait until a
+ * dry-run create of a Deployment of `tier` comes back with the policy's record entry.
+ */
+async function admissionInUse(
+  c: Cluster,
+  ns: string,
+  name: string,
+  generation: number,
+  tier = 'web',
+): Promise<string> {
+  const ref = `"${policyRef(ns, name)}":${String(generation)}`;
+  await waitFor(
+    `the MutatingAdmissionPolicy with ${name} generation ${String(generation)} in use`,
+    async () => {
+      const probe = await dryRun(c, gitManifest(ns, `probe-${tier}`, undefined, tier));
+      return probe.metadata.annotations?.[APPLIED]?.includes(ref) === true ? true : undefined;
+    },
+    120_000,
+  );
+  return ref;
+}
+
+/** The operator with a settle window; its admission policy taken out after the test. */
+async function runAdmitting(
+  c: Cluster,
+  s: Scope,
+  settle: string,
+): Promise<Awaited<ReturnType<typeof runOperator>>> {
+  const op = await runOperator(c, s, ['--policy-settle', settle]);
+  deferAdmissionPolicy(c, s);
+  return op;
+}
+
 const getLive = (c: Cluster, ns: string, name: string, kind = 'deployment'): Promise<Live> =>
   c.json<Live>('get', kind, name, '-n', ns, '--show-managed-fields');
 
@@ -156,7 +195,7 @@ async function replicaSets(c: Cluster, ns: string, name: string): Promise<number
 void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's edits sync and keep the policy's terms", async (t) => {
   const { c, s } = await begin(t);
   const ns = await makeNamespace(c, s, 'ssd');
-  const op = await runOperator(c, s, ['--policy-settle', '0s']);
+  const op = await runAdmitting(c, s, '0s');
 
   // A workload from Git that exists before the policy: the reconciler will rewrite it.
   const legacy = gitManifest(ns, 'legacy', 100);
@@ -175,17 +214,7 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
   await waitEnforced(c, ns, name, 1);
   const { status, generation } = await policyStatus(c, ns, name);
   assert.equal(condition(status, 'InjectedAtAdmission')?.status, 'True', JSON.stringify(status));
-  const ref = `"${policyRef(ns, name)}":${String(generation)}`;
-  // The API server picks up a new MutatingAdmissionPolicy within seconds: wait until a
-  // dry-run create of a targeted Deployment comes back with the record.
-  await waitFor(
-    'the MutatingAdmissionPolicy in use',
-    async () => {
-      const probe = await dryRun(c, gitManifest(ns, 'probe', 100));
-      return probe.metadata.annotations?.[APPLIED]?.includes(ref) === true ? true : undefined;
-    },
-    120_000,
-  );
+  await admissionInUse(c, ns, name, generation);
 
   await t.test('a workload created after the policy: Synced in both compare modes', async () => {
     const web = gitManifest(ns, 'web', 100);
@@ -273,36 +302,120 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
     },
   );
 
+  /** A spreadAcross policy for the workloads of `tier`, from Git, once admission uses it. */
+  const spreadPolicy = async (name: string, tier: string, term: JsonObject): Promise<string> => {
+    await argoSync(
+      c,
+      policy(ns, name, { targets: { selector: { matchLabels: { tier } } }, spreadAcross: [term] }),
+    );
+    return admissionInUse(c, ns, name, 1, tier);
+  };
+
   await t.test(
-    'a policy not injected at admission (spreadAcross): the diff shows its term where the Git manifest sets the same list',
+    'a spreadAcross policy: its term injected at admission, Synced whether the Git manifest sets the same list or none',
     async () => {
       const spread = 'batch-spread';
-      await c.apply(
-        JSON.stringify(
-          policy(ns, spread, {
-            targets: { selector: { matchLabels: { tier: 'batch' } } },
-            spreadAcross: [{ topologyKey: ZONE, mode: 'Preferred', weight: 30 }],
-          }),
-        ),
-      );
+      const spreadRef = await spreadPolicy(spread, 'batch', {
+        topologyKey: ZONE,
+        mode: 'Preferred',
+        weight: 30,
+      });
+      await waitFor(`policy ${spread} injected at admission`, async () => {
+        const { status: st } = await policyStatus(c, ns, spread);
+        return condition(st, 'InjectedAtAdmission')?.status === 'True' ? true : undefined;
+      });
+      // The term spreads the workload's own pods (its selector) over zones.
+      const spreadTerm = (app: string): Json => ({
+        weight: 30,
+        podAffinityTerm: { labelSelector: { matchLabels: { app } }, topologyKey: ZONE },
+      });
       // Same list as the policy's term (the owner's own anti-affinity), and no affinity at all.
       const sharing = gitManifest(ns, 'batch-own', 100, 'batch');
       const bare = gitManifest(ns, 'batch-bare', undefined, 'batch');
       await argoSync(c, sharing);
       await argoSync(c, bare);
+      for (const [m, want] of [
+        [sharing, [ownerTerm(100), spreadTerm('batch-own')]],
+        [bare, [spreadTerm('batch-bare')]],
+      ] as const) {
+        const { live, predicted } = await compareSnapshot(c, ns, m);
+        const at = (m['metadata'] as { name: string }).name;
+        assert.equal(live.metadata.generation, 1, `${at}: created with the term`);
+        assert.deepEqual(slotOf(live, 'podAntiAffinity'), want, at);
+        assert.deepEqual(slotOf(predicted, 'podAntiAffinity'), want, at);
+        assert.ok(live.metadata.annotations?.[APPLIED]?.includes(spreadRef), at);
+        for (const mode of MODES) {
+          assert.deepEqual(serverSideDiff(predicted, live, mode), [], `${at}, ${mode}`);
+        }
+      }
+      assert.equal(await replicaSets(c, ns, 'batch-own'), 1);
       await waitEnforced(c, ns, spread, 2);
-      const { status: st } = await policyStatus(c, ns, spread);
-      const injected = condition(st, 'InjectedAtAdmission');
-      assert.equal(injected?.status, 'False');
-      assert.equal(injected.reason, 'SpreadAcross');
+    },
+  );
+
+  await t.test(
+    "a workload admission leaves to the reconciler (its required podAffinity might clash with the policy's required anti-affinity): the diff shows the term where the Git manifest sets the same list",
+    async () => {
+      const pair = 'queue-one-per-node';
+      const pairRef = await spreadPolicy(pair, 'queue', {
+        topologyKey: HOSTNAME,
+        mode: 'Required',
+        weight: 100,
+      });
+      // The owner's pods want a node with a queue pod (a selector with matchExpressions, which
+      // the wider check at admission cannot tell apart from the policy's "none of my own
+      // pods on this node"); the reconciler's exact check finds that both can hold.
+      const nearQueue: Json = {
+        labelSelector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['queue'] }] },
+        topologyKey: HOSTNAME,
+      };
+      const ownAnti: Json = {
+        labelSelector: { matchLabels: { tier: 'cache' } },
+        topologyKey: HOSTNAME,
+      };
+      // Recreate: with one pod per node required and the pods drawn to each other's node, a
+      // rolling update's new pod would find no node.
+      const queueManifest = (name: string, anti: boolean): JsonObject => {
+        const m = workload('Deployment', ns, name, {
+          labels: { app: name, tier: 'queue' },
+          selector: { app: name },
+          affinity: {
+            podAffinity: { [REQ]: [nearQueue] },
+            ...(anti ? { podAntiAffinity: { [REQ]: [ownAnti] } } : {}),
+          },
+        });
+        return { ...m, spec: { ...(m['spec'] as JsonObject), strategy: { type: 'Recreate' } } };
+      };
+      const oneEach = (app: string): Json => ({
+        labelSelector: { matchLabels: { app } },
+        topologyKey: HOSTNAME,
+      });
+      const reqOf = (o: Live, group: string): Json[] =>
+        o.spec.template.spec.affinity?.[group]?.[REQ] ?? [];
+
+      // A workload created now is left alone at admission: no record, no term.
+      const sharing = queueManifest('queue-own', true);
+      const probe = await dryRun(c, queueManifest('queue-probe', true));
+      assert.equal(probe.metadata.annotations?.[APPLIED], undefined, 'not touched at admission');
+      assert.deepEqual(reqOf(probe, 'podAntiAffinity'), [ownAnti]);
+      // The policy itself is admitted: the condition is about the policy, not this workload.
+      const { status: st } = await policyStatus(c, ns, pair);
+      assert.equal(condition(st, 'InjectedAtAdmission')?.status, 'True', JSON.stringify(st));
+
+      // Same list as the policy's term (the owner's own required anti-affinity), and only the
+      // required podAffinity.
+      const other = queueManifest('queue-near', false);
+      await argoSync(c, sharing);
+      await argoSync(c, other);
+      await waitEnforced(c, ns, pair, 2);
 
       // Until the API server runs the admission policy regenerated for the new policy, the
       // one before it takes the new policy's record entries for those of a deleted policy and
       // reverts them; wait until admission leaves the workloads of the new policy alone.
       await waitFor(
-        `admission leaving the workloads of ${spread} alone`,
+        `admission leaving the workloads of ${pair} alone`,
         async () => {
-          const { live, predicted } = await compareSnapshot(c, ns, bare);
+          const { live, predicted } = await compareSnapshot(c, ns, other);
           return canonicalJson(predicted.metadata.annotations ?? null) ===
             canonicalJson(live.metadata.annotations ?? null) &&
             canonicalJson(predicted.spec) === canonicalJson(live.spec)
@@ -313,10 +426,12 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
       );
 
       const own = await compareSnapshot(c, ns, sharing);
-      assert.equal(slotOf(own.live, 'podAntiAffinity').length, 2, 'the reconciler added the term');
+      assert.equal(own.live.metadata.generation, 2, 'created, then rewritten by the reconciler');
+      assert.deepEqual(reqOf(own.live, 'podAntiAffinity'), [ownAnti, oneEach('queue-own')]);
+      assert.ok(own.live.metadata.annotations?.[APPLIED]?.includes(pairRef));
       // The dry-run applies the owner's list and nothing puts the policy's term back.
-      assert.deepEqual(slotOf(own.predicted, 'podAntiAffinity'), [ownerTerm(100)]);
-      const removed = `/spec/template/spec/affinity/podAntiAffinity/${PREF}/1`;
+      assert.deepEqual(reqOf(own.predicted, 'podAntiAffinity'), [ownAnti]);
+      const removed = `/spec/template/spec/affinity/podAntiAffinity/${REQ}/1`;
       assert.deepEqual(serverSideDiff(own.predicted, own.live, 'default'), [removed]);
       assert.deepEqual(serverSideDiff(own.predicted, own.live, 'IncludeMutationWebhook'), [
         '/metadata/generation',
@@ -324,15 +439,16 @@ void test("Argo CD's Server-Side Diff: Synced without ignoreDifferences, owner's
       ]);
 
       // A list the Git manifest does not set stays the reconciler's: no difference.
-      const none = await compareSnapshot(c, ns, bare);
-      assert.equal(slotOf(none.live, 'podAntiAffinity').length, 1, 'the reconciler added the term');
+      const near = await compareSnapshot(c, ns, other);
+      assert.equal(near.live.metadata.generation, 2, 'created, then rewritten by the reconciler');
+      assert.deepEqual(reqOf(near.live, 'podAntiAffinity'), [oneEach('queue-near')]);
       for (const mode of MODES) {
-        assert.deepEqual(serverSideDiff(none.predicted, none.live, mode), [], mode);
+        assert.deepEqual(serverSideDiff(near.predicted, near.live, mode), [], mode);
       }
     },
   );
 
-  // The operator wrote the three workloads created before their policy, once each.
+  // The operator wrote the three workloads admission did not give their terms, once each.
   assert.equal(await op.writes(), 3);
 });
 
@@ -340,7 +456,7 @@ void test('a policy edit before the reconciler gets to the workload: the diff sh
   const { c, s } = await begin(t);
   const ns = await makeNamespace(c, s, 'ssd-edit');
   // A settle window long enough that the reconciler does not write during the checks.
-  const op = await runOperator(c, s, ['--policy-settle', '45s']);
+  const op = await runAdmitting(c, s, '45s');
   const name = 'web-spread';
   const spec = (weight: number): JsonObject => ({
     targets: { selector: { matchLabels: { tier: 'web' } } },
@@ -349,17 +465,7 @@ void test('a policy edit before the reconciler gets to the workload: the diff sh
       nodeAffinity: { [PREF]: [policyNode] },
     },
   });
-  const inUse = async (generation: number): Promise<void> => {
-    const ref = `"${policyRef(ns, name)}":${String(generation)}`;
-    await waitFor(
-      `the MutatingAdmissionPolicy for generation ${String(generation)} in use`,
-      async () => {
-        const probe = await dryRun(c, gitManifest(ns, 'probe', 100));
-        return probe.metadata.annotations?.[APPLIED]?.includes(ref) === true ? true : undefined;
-      },
-      120_000,
-    );
-  };
+  const inUse = (generation: number): Promise<string> => admissionInUse(c, ns, name, generation);
   await argoSync(c, policy(ns, name, spec(40)));
   await waitFor('the policy admitted', async () => {
     const { status } = await policyStatus(c, ns, name);
@@ -368,6 +474,15 @@ void test('a policy edit before the reconciler gets to the workload: the diff sh
   await inUse(1);
   const web = gitManifest(ns, 'web', 100);
   await argoSync(c, web);
+  // A workload whose anti-affinity list another applier set: its Git manifest sets none, so
+  // the list (with the policy's term admission appended) is that applier's alone.
+  const shared = gitManifest(ns, 'shared', undefined);
+  await c.apply(
+    JSON.stringify(gitManifest(ns, 'shared', 100)),
+    '--server-side',
+    `--field-manager=${OTHER_MANAGER}`,
+  );
+  await argoSync(c, shared);
 
   await argoSync(c, policy(ns, name, spec(60)));
   await inUse(2);
@@ -387,6 +502,29 @@ void test('a policy edit before the reconciler gets to the workload: the diff sh
     changed,
   ]);
 
+  // Admission changes the other applier's list in the dry-run answer, and the list stays
+  // that applier's: only argocd-controller's fields are taken from the answer, so the
+  // default mode shows nothing, and only the mode that keeps admission's changes shows it.
+  const other = await compareSnapshot(c, ns, shared);
+  assert.deepEqual(ownersOf(other.predicted, ANTI_PREF), [OTHER_MANAGER]);
+  assert.deepEqual(slotOf(other.live, 'podAntiAffinity'), [ownerTerm(100), policyAnti]);
+  assert.deepEqual(slotOf(other.predicted, 'podAntiAffinity'), [
+    ownerTerm(100),
+    { ...policyAnti, weight: 60 },
+  ]);
+  assert.deepEqual(serverSideDiff(other.predicted, other.live, 'default'), []);
+  assert.deepEqual(serverSideDiff(other.predicted, other.live, 'IncludeMutationWebhook'), [
+    `/metadata/annotations/${APPLIED.replace('/', '~1')}`,
+    '/metadata/generation',
+    changed,
+  ]);
+  // The other applier's next apply in the window takes the policy change at admission.
+  await c.apply(
+    JSON.stringify(gitManifest(ns, 'shared', 100)),
+    '--server-side',
+    `--field-manager=${OTHER_MANAGER}`,
+  );
+
   // A sync in that window writes the policy change: one rollout, and nothing left for the
   // reconciler when its settle window ends.
   await argoSync(c, web);
@@ -402,7 +540,8 @@ void test('a policy edit before the reconciler gets to the workload: the diff sh
     async () => ((await op.metric('placement_workloads_settling')) === 0 ? true : undefined),
     120_000,
   );
-  await waitEnforced(c, ns, name, 1);
-  assert.equal(await op.writes(), 0, 'the reconciler found the workload in line');
+  await waitEnforced(c, ns, name, 2);
+  assert.equal(await op.writes(), 0, 'the reconciler found both workloads in line');
   assert.equal((await getLive(c, ns, 'web')).metadata.generation, 2);
+  assert.equal((await getLive(c, ns, 'shared')).metadata.generation, 2);
 });

@@ -334,6 +334,22 @@ export function seedPolicies(file: string, ns: string): JsonObject[] {
 }
 
 /**
+ * Deletes the operator's MutatingAdmissionPolicy and its binding after the test: they outlive
+ * the operator when its policies do (they keep their finalizer once it stops), and no later
+ * test may run under them.
+ */
+export function deferAdmissionPolicy(c: Cluster, s: Scope): void {
+  s.defer(() =>
+    c.kubectl(
+      'delete',
+      'mutatingadmissionpolicybinding,mutatingadmissionpolicy',
+      'placement.dev-injection',
+      '--ignore-not-found',
+    ),
+  );
+}
+
+/**
  * Deletes the ClusterPlacementPolicy `name` after the test, its finalizer dropped first (the
  * operator that would release it is stopped by then).
  */
