@@ -339,15 +339,17 @@ export function seedPolicies(file: string, ns: string): JsonObject[] {
  * test may run under them.
  */
 export function deferAdmissionPolicy(c: Cluster, s: Scope): void {
-  s.defer(() =>
-    c.kubectl(
-      'delete',
-      'mutatingadmissionpolicybinding,mutatingadmissionpolicy',
-      'placement.dev-injection',
-      '--ignore-not-found',
-    ),
-  );
+  s.defer(() => removeAdmissionPolicy(c));
 }
+
+/** Deletes the operator's MutatingAdmissionPolicy and its binding, if there. */
+const removeAdmissionPolicy = (c: Cluster): Promise<string> =>
+  c.kubectl(
+    'delete',
+    'mutatingadmissionpolicybinding,mutatingadmissionpolicy',
+    'placement.dev-injection',
+    '--ignore-not-found',
+  );
 
 /**
  * Deletes the ClusterPlacementPolicy `name` after the test, its finalizer dropped first (the
@@ -420,6 +422,9 @@ export async function runOperator(
   const process = startOperator(c, ...leaseFlags(lease, identity, namespace), ...flags);
   s.deferOperator(async () => {
     if (process.child.exitCode === null && process.child.signalCode === null) await process.stop();
+    // The admission policy outlives its operator on purpose (docs/operations.md); a test's
+    // must not reach the next test's workloads before that test's operator rewrites it.
+    await removeAdmissionPolicy(c).catch(() => '');
   });
   const op = operatorHandle(process, lease, identity);
   const electing = !flags.includes('--leader-elect=false');
