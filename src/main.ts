@@ -226,6 +226,13 @@ const FLAGS = {
     ['error', 'warn', 'info', 'debug'],
     { env: 'LOG_LEVEL', default: 'info' },
   ),
+  injection: oneOf(
+    'injection',
+    'MODE',
+    "where policies' terms go into workloads: admission (a MutatingAdmissionPolicy, where the API server serves it; new workloads roll once) or reconciler (written after the workload is)",
+    ['admission', 'reconciler'],
+    { default: 'reconciler' },
+  ),
   'resync-interval': duration('resyncMs', 'look at every workload again this often', {
     min: '1s',
     max: '24h',
@@ -408,9 +415,11 @@ export async function runOperator(
     reportingInstance: config.identity,
     logger: log,
   });
+  const served = config.injection === 'admission' && (await admissionServed(kc, log));
   const admission = new AdmissionSync(
-    (await admissionServed(kc, log)) ? new KubeAdmissionWriter(kc) : undefined,
+    served ? new KubeAdmissionWriter(kc) : undefined,
     log,
+    config.injection === 'admission' ? 'notServed' : 'disabled',
   );
   metrics.placement.setInjectionMode(admission.mode);
   log.info('injection mode', {
@@ -418,7 +427,9 @@ export async function runOperator(
     detail:
       admission.mode === 'admission'
         ? 'MutatingAdmissionPolicy injects at admission; the reconciler brings existing workloads in line and reverts'
-        : 'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
+        : config.injection === 'reconciler'
+          ? 'injection at admission is off (--injection=reconciler); the reconciler writes workloads after they are created'
+          : 'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
   });
   const operator: Operator = new Operator(
     {

@@ -21,7 +21,7 @@ export interface AdmissionWriter {
 /** Where one policy's terms are injected, as its status shows it. */
 export type PolicyInjection =
   | { readonly kind: 'admission' }
-  | { readonly kind: 'reconciler'; readonly why: AdmissionFallback | 'notServed' };
+  | { readonly kind: 'reconciler'; readonly why: AdmissionFallback | 'notServed' | 'disabled' };
 
 /**
  * Keeps the operator's one MutatingAdmissionPolicy in step with the Enforce policies of the
@@ -37,16 +37,26 @@ export class AdmissionSync {
   #chain: Promise<void> = Promise.resolve();
   readonly #abort = new AbortController();
 
-  /** `writer` undefined: the API server does not serve MutatingAdmissionPolicy. */
-  constructor(writer: AdmissionWriter | undefined, log: Logger) {
+  readonly #off: 'notServed' | 'disabled';
+
+  /**
+   * `writer` undefined: injection at admission is off, because the API server does not
+   * serve MutatingAdmissionPolicy (`notServed`) or `--injection=reconciler` (`disabled`).
+   */
+  constructor(
+    writer: AdmissionWriter | undefined,
+    log: Logger,
+    off: 'notServed' | 'disabled' = 'notServed',
+  ) {
     this.#writer = writer;
+    this.#off = off;
     this.mode = writer === undefined ? 'reconciler' : 'admission';
     this.#log = log;
   }
 
   /** Where a policy's terms are injected. */
   injectionOf(ref: string): PolicyInjection {
-    if (this.mode === 'reconciler') return { kind: 'reconciler', why: 'notServed' };
+    if (this.mode === 'reconciler') return { kind: 'reconciler', why: this.#off };
     const why = this.#plan.fallback[ref];
     return why === undefined ? { kind: 'admission' } : { kind: 'reconciler', why };
   }

@@ -327,12 +327,17 @@ export interface StatusInputs {
   readonly now: string;
 }
 
-const FALLBACK_REASONS: Readonly<Record<AdmissionFallback | 'notServed', string>> = {
+type Fallback = AdmissionFallback | 'notServed' | 'disabled';
+
+const FALLBACK_REASONS: Readonly<Record<Fallback, string>> = {
   notServed: 'NotServed',
+  disabled: 'Disabled',
   tooManyPolicies: 'TooManyPolicies',
 };
 
-const FALLBACK_MESSAGES: Readonly<Record<AdmissionFallback | 'notServed', string>> = {
+const FALLBACK_MESSAGES: Readonly<Record<Fallback, string>> = {
+  disabled:
+    'injection at admission is off (--injection=reconciler); the reconciler writes workloads after they are created',
   notServed:
     'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
   tooManyPolicies: `more than ${String(MAX_ADMITTED_POLICIES)} Enforce policies; those past the limit are left to the reconciler`,
