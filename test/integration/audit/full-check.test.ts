@@ -281,16 +281,32 @@ const sample = (list: readonly { pod: string; rule: string }[] | undefined): str
   (list ?? []).map((v) => `${v.pod} ${v.rule}`).sort();
 
 /** Every Deployment in the namespaces has rolled out completely, and no pod is being deleted. */
+/**
+ * Nothing left moving: no pod being deleted, every pod running or judged unschedulable by
+ * the scheduler, and every Deployment rolled out unless one of its namespace's pods is
+ * unschedulable (a random burst can leave rules that a rollout cannot meet: it then stays as
+ * it is, which is as quiet as a finished one for the comparison).
+ */
 async function settled(c: Cluster, namespaces: readonly string[]): Promise<boolean> {
   for (const ns of namespaces) {
-    if (!(await listOf(c, 'deployments', ns)).every(rolledOut)) return false;
-    const pods = await c.json<{ items: { metadata: { deletionTimestamp?: string } }[] }>(
-      'get',
-      'pods',
-      '-n',
-      ns,
-    );
+    const pods = await c.json<{
+      items: {
+        metadata: { deletionTimestamp?: string };
+        status: {
+          phase?: string;
+          conditions?: { type: string; status: string; reason?: string }[];
+        };
+      }[];
+    }>('get', 'pods', '-n', ns);
     if (pods.items.some((p) => p.metadata.deletionTimestamp !== undefined)) return false;
+    const unschedulable = (p: (typeof pods.items)[number]): boolean =>
+      p.status.phase === 'Pending' &&
+      (p.status.conditions ?? []).some(
+        (x) => x.type === 'PodScheduled' && x.status === 'False' && x.reason === 'Unschedulable',
+      );
+    if (!pods.items.every((p) => p.status.phase === 'Running' || unschedulable(p))) return false;
+    const stuck = pods.items.some(unschedulable);
+    if (!stuck && !(await listOf(c, 'deployments', ns)).every(rolledOut)) return false;
   }
   return true;
 }
