@@ -354,9 +354,7 @@ async function admissionServed(kc: KubeConfig, log: winston.Logger): Promise<boo
   } catch (error) {
     log.warn(
       'discovery of admissionregistration.k8s.io/v1 failed; injecting by the reconciler only',
-      {
-        error: error instanceof Error ? error.message : String(error),
-      },
+      { error: errorMessage(error) },
     );
     return false;
   }

@@ -105,11 +105,19 @@ function readJson(bytes: Uint8Array, file: string, snapshot: Collected): InputEr
   return undefined;
 }
 
-function readYaml(text: string, file: string, snapshot: Collected): void {
+/**
+ * The documents of a YAML text, each with the name messages give it (the file, or the file and
+ * the document's number when there are several); throws InputError naming the first that does
+ * not parse, or saying that there is none (`expected` says what was wanted).
+ */
+function yamlDocuments(
+  text: string,
+  file: string,
+  expected: string,
+): { where: string; value: unknown }[] {
   const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
-  if (docs.length === 0)
-    throw new InputError(`${file}: no document found; expected a Kubernetes List`);
-  docs.forEach((doc, d) => {
+  if (docs.length === 0) throw new InputError(`${file}: no document found; expected ${expected}`);
+  return docs.map((doc, d) => {
     const where = docs.length === 1 ? file : `${file}: document ${d + 1}`;
     const problem = doc.errors[0];
     if (problem !== undefined) {
@@ -117,7 +125,12 @@ function readYaml(text: string, file: string, snapshot: Collected): void {
         `${where}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
       );
     }
-    const list: unknown = doc.toJS();
+    return { where, value: doc.toJS() as unknown };
+  });
+}
+
+function readYaml(text: string, file: string, snapshot: Collected): void {
+  yamlDocuments(text, file, 'a Kubernetes List').forEach(({ where, value: list }) => {
     const items = isObject(list) ? list.items : undefined;
     checkList(isObject(list) ? list : {}, Array.isArray(items), where);
     (items as Json[]).forEach((item, i) => {
@@ -158,20 +171,9 @@ function asJson(text: string): unknown {
 export function parsePolicies(text: string, file: string): PlacementPolicy[] {
   const json = asJson(text);
   const docs =
-    json === undefined
-      ? parseAllDocuments(text).filter((d) => d.contents !== null)
-      : [{ errors: [], toJS: () => json }];
-  if (docs.length === 0) throw new InputError(`${file}: no document found; expected policies`);
+    json === undefined ? yamlDocuments(text, file, 'policies') : [{ where: file, value: json }];
   const out: PlacementPolicy[] = [];
-  docs.forEach((doc, d) => {
-    const where = docs.length === 1 ? file : `${file}: document ${d + 1}`;
-    const problem = doc.errors[0];
-    if (problem !== undefined) {
-      throw new InputError(
-        `${where}: not valid JSON or YAML: ${problem.message.split('\n')[0] ?? ''}`,
-      );
-    }
-    const value: unknown = doc.toJS();
+  docs.forEach(({ where, value }) => {
     if (!isObject(value)) throw new InputError(`${where}: expected an object`);
     const isList = typeof value.kind === 'string' && value.kind.endsWith('List');
     const items = isList && Array.isArray(value.items) ? value.items : [value];

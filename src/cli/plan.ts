@@ -2,6 +2,7 @@
  * `kubectl-placement plan -f POLICY.yaml`: what applying the policies would do to the cluster,
  * decided by the operator's own code (src/controller/cluster-plan.ts), written nowhere.
  */
+import { errorMessage } from '../util/errors.ts';
 import { parseArgs } from 'node:util';
 
 import type { PlacementPolicy } from '../api/policy.ts';
@@ -74,7 +75,7 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
       },
     }));
   } catch (err) {
-    return fail(`${err instanceof Error ? err.message : String(err)}\n${PLAN_USAGE}`);
+    return fail(`${errorMessage(err)}\n${PLAN_USAGE}`);
   }
   if (values.help === true) {
     io.stdout(PLAN_USAGE);
@@ -93,9 +94,7 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
       return io.readFile(path === '-' ? '/dev/stdin' : path);
     } catch (err) {
       const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-      return fail(
-        `${label(path)}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
-      );
+      return fail(`${label(path)}: ${code === 'ENOENT' ? 'no such file' : errorMessage(err)}`);
     }
   };
   const applied: PlacementPolicy[] = [];

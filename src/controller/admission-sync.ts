@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.ts';
 import { policyRef } from '../api/policy.ts';
 import {
   ADMISSION_POLICY_NAME,
@@ -85,7 +86,7 @@ export class AdmissionSync {
         // The reconciler still brings every workload in line; the next change retries.
         this.#written = undefined;
         this.#log.error('admission policy not written', {
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     });
