@@ -92,7 +92,17 @@ export type WriteResult =
   | { readonly kind: 'written'; readonly resourceVersion: string }
   | { readonly kind: 'conflict' } // 409: someone wrote first; re-read and retry
   | { readonly kind: 'gone' } // 404: the object no longer exists
-  | { readonly kind: 'failed'; readonly message: string; readonly retryable: boolean };
+  | {
+      readonly kind: 'failed';
+      readonly message: string;
+      /** Worth sending again as it is: no answer, throttled, or the server's fault. */
+      readonly retryable: boolean;
+      /**
+       * The fields the API server's validation rejected (400/422 naming them): the request
+       * will never be accepted as it stands, only once the object or what is written changes.
+       */
+      readonly invalid?: readonly string[];
+    };
 
 export interface AffinityWrite {
   readonly workload: Workload;

@@ -306,9 +306,15 @@ export class Operator {
       workloads: this.workloads,
       namespaceLabels: this.namespaceLabels,
       catalog: this.catalog,
+      // Without a writer the status can never be written: terminal, like a rejected request.
       writer: writer ?? {
         writeStatus: () =>
-          Promise.resolve({ kind: 'failed', message: 'no status writer', retryable: false }),
+          Promise.resolve({
+            kind: 'failed',
+            message: 'no status writer',
+            retryable: false,
+            invalid: ['status'],
+          }),
       },
       events: this.deps.events,
       now: this.deps.now ?? (() => new Date()),

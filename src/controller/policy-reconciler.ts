@@ -162,27 +162,22 @@ export async function reconcilePolicy(
   if (!statusDiffers(policy, status) && !auditTimeStale(policy, status.lastAuditTime, now))
     return DONE;
   const result = await deps.writer.writeStatus(policy, status);
-  switch (result.kind) {
-    case 'written':
-      if (entry.kind === 'invalid') {
-        deps.events.record(
-          policyTarget(policy),
-          'Warning',
-          entry.reason,
-          entry.errors.map((e) => e.message).join('; '),
-        );
-      }
-      log.debug('policy status updated', {
-        matched: status.matched,
-        enforced: status.enforced,
-        pending: status.pending,
-      });
-      return DONE;
-    case 'conflict':
-    case 'gone':
-    case 'failed':
-      return afterWrite(result, `writing status of ${ref}`) ?? DONE;
+  if (result.kind === 'written') {
+    if (entry.kind === 'invalid') {
+      deps.events.record(
+        policyTarget(policy),
+        'Warning',
+        entry.reason,
+        entry.errors.map((e) => e.message).join('; '),
+      );
+    }
+    log.debug('policy status updated', {
+      matched: status.matched,
+      enforced: status.enforced,
+      pending: status.pending,
+    });
   }
+  return afterWrite(result, `writing status of ${ref}`) ?? DONE;
 }
 
 function auditTimeStale(policy: PlacementPolicy, next: string | undefined, now: Date): boolean {

@@ -16,9 +16,10 @@ export const DONE: ReconcileResult = { kind: 'done' };
 export const requeueAfter = (ms: number): ReconcileResult => ({ kind: 'requeueAfter', ms });
 
 /**
- * What a write of the operator's own objects (status, finalizer) that did not go through
- * asks of the queue: a conflict is tried again at once, a failure with backoff, unless the
- * API server will always refuse it (terminal). `undefined` for a write that was made, or
+ * What a write that did not go through asks of the queue: a conflict is tried again at once,
+ * a failure with backoff, unless the API server's validation rejected the request, which it
+ * will do every time it is sent as it stands (terminal: a change to the object or to its
+ * policies, or a resync, brings the key back). `undefined` for a write that was made, or
  * whose object is gone: the caller goes on.
  */
 export function afterWrite(result: WriteResult, what?: string): ReconcileResult | undefined {
@@ -30,7 +31,7 @@ export function afterWrite(result: WriteResult, what?: string): ReconcileResult 
       return { kind: 'requeue' };
     case 'failed': {
       const error = new Error(what === undefined ? result.message : `${what}: ${result.message}`);
-      return result.retryable ? { kind: 'error', error } : { kind: 'terminal', error };
+      return result.invalid === undefined ? { kind: 'error', error } : { kind: 'terminal', error };
     }
   }
 }

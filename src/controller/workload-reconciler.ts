@@ -13,7 +13,7 @@ import { planWorkload, type WorkloadPlan } from './plan.ts';
 import { checkRollout, type ClusterView } from './rollout-check.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
 import type { WorkloadWriter } from './ports.ts';
-import { DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import { afterWrite, DONE, requeueAfter, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import type { RolloutBudget } from './rollout-budget.ts';
 
@@ -212,16 +212,32 @@ export async function reconcileWorkload(
       return DONE;
     case 'failed':
       if (!result.retryable) {
-        deps.events.record(target, 'Warning', 'PlacementWriteFailed', result.message);
-        if (deps.refused.get(key) !== result.message) {
-          deps.refused.set(key, result.message);
+        const message = refusalMessage(result);
+        const reason =
+          result.invalid === undefined ? 'PlacementWriteFailed' : 'PlacementWriteInvalid';
+        deps.events.record(target, 'Warning', reason, message);
+        if (deps.refused.get(key) !== message) {
+          deps.refused.set(key, message);
           deps.onWorkloadSettled?.([...plan.enforced.map((p) => p.ref), ...plan.reverted]);
         }
       }
-      // Retried with backoff even when the API server refused it: what refused it (an
-      // admission policy, a quota) may go without any change to the workload.
-      return { kind: 'error', error: new Error(`writing ${key}: ${result.message}`) };
+      // What refused it (an admission policy, a quota) may go without any change to the
+      // workload: retried with backoff. A request the API server's validation rejects is
+      // rejected every time: terminal, until the workload or its policies change.
+      return afterWrite(result, `writing ${key}`) ?? DONE;
   }
+}
+
+/**
+ * What the policy's status and the workload's Event say of a write the API server refused;
+ * for a request its validation rejects, the fields, and that it waits for a change.
+ */
+export function refusalMessage(result: Extract<WriteResult, { kind: 'failed' }>): string {
+  if (result.invalid === undefined) return result.message;
+  return (
+    `${result.message}; the API server rejects ${result.invalid.join(', ')}: not tried ` +
+    'again until the workload or a policy for it changes'
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import type { PlacementPolicy } from '../api/policy.ts';
 import type { PlacementException } from '../api/exception.ts';
 import {
   apiFailure,
+  isInvalid,
   isRetryable,
   requestOptions,
   type ApiFailure,
@@ -43,6 +44,7 @@ export function failedWrite(error: unknown, what: string): WriteResult {
     kind: 'failed',
     message: `${what}: ${status}${failure.message}`,
     retryable: isRetryable(failure),
+    ...(isInvalid(failure) ? { invalid: failure.fields } : {}),
   };
 }
 

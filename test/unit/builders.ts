@@ -13,6 +13,7 @@ import type {
   PodAffinityTerm,
   WeightedPodAffinityTerm,
 } from '../../src/api/core.ts';
+import type { Workload } from '../../src/api/cluster.ts';
 import {
   API_VERSION,
   type PlacementPolicy,
@@ -194,3 +195,26 @@ export function sortTuples(list: readonly Tuple[]): Tuple[] {
 
 export const tuplesOf = (violations: readonly Violation[]): Tuple[] =>
   sortTuples(violations.map(({ pod, rule, source, term }) => ({ pod, rule, source, term })));
+
+/** A rolled-out Deployment as the operator's informer caches it. */
+export const cachedDeployment = (
+  ns: string,
+  name: string,
+  labels: Labels,
+  extra: Partial<Workload> = {},
+): Workload => ({
+  kind: 'Deployment',
+  namespace: ns,
+  name,
+  uid: `uid-${name}`,
+  resourceVersion: '1',
+  generation: 1,
+  annotations: {},
+  ownerReferences: [],
+  selector: { matchLabels: labels },
+  templateLabels: labels,
+  affinity: undefined,
+  rolledOut: true,
+  replicas: 1,
+  ...extra,
+});

@@ -9,8 +9,12 @@
 // - The API server refuses the write (here a ValidatingAdmissionPolicy that forbids pod
 //   anti-affinity in the namespace, then a record over the annotation size limit):
 //   PlacementWriteFailed, Ready and Degraded WriteRefused with the server's message; once
-//   the admission policy is gone the write goes through. A policy whose record could never
-//   fit is refused up front (InvalidSpec) and writes nothing.
+//   the admission policy is gone the write goes through (an admission policy may go without
+//   any change to the workload: retried with backoff). A policy whose record could never fit
+//   is refused up front (InvalidSpec) and writes nothing; one whose record does not fit with
+//   one workload's own annotations is rejected by the API server's validation there
+//   (PlacementWriteInvalid, naming metadata.annotations): not retried until the policy is
+//   fixed, while the workload beside it takes the terms.
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/failure-paths.test.ts
 import assert from 'node:assert/strict';
@@ -355,25 +359,45 @@ void test('failure paths that touch a workload', { timeout: 600_000 }, async (t)
       assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before, 'nothing written');
       await c.kubectl('delete', 'placementpolicy', 'huge', '-n', ns);
 
-      // 32 requirements (136 KiB) fit alone, but not with the workload's own 70 KB annotation
-      // and kubectl's copy of it: the API server refuses the write.
-      const big = policy(ns, 'big', {
-        targets,
-        affinity: { podAntiAffinity: { [REQ]: [bulkyTerm(32, HOSTNAME)] } },
-      });
-      await c.apply(list(big), '--server-side');
+      // 32 requirements (136 KiB) fit alone, but not with web's own 70 KB annotation and
+      // kubectl's copy of it: the API server's validation rejects the write to web, and will
+      // every time, so it is not retried; api, beside it, takes the terms.
+      await c.apply(list(deployment(ns, 'api', { replicas: 1, labels: { app: 'web' } })));
+      const big = (term: JsonObject) =>
+        policy(ns, 'big', { targets, affinity: { podAntiAffinity: { [REQ]: [term] } } });
+      await c.apply(list(big(bulkyTerm(32, HOSTNAME))), '--server-side');
       const { status } = await waitFor('policy big refused by the API server', async () => {
         const found = await policyStatus(c, ns, 'big');
         return condition(found.status, 'Degraded')?.reason === 'WriteRefused' ? found : undefined;
       });
-      t.diagnostic(`Degraded: ${condition(status, 'Degraded')?.message ?? ''}`);
-      assert.match(
-        condition(status, 'Degraded')?.message ?? '',
-        /HTTP 422: .*annotations: Too long/,
-      );
+      const degraded = condition(status, 'Degraded')?.message ?? '';
+      t.diagnostic(`Degraded: ${degraded}`);
+      assert.match(degraded, /HTTP 422: .*annotations: Too long/);
+      assert.match(degraded, /rejects metadata.annotations: not tried again until/);
       assert.equal(condition(status, 'Ready')?.status, 'False');
       assert.equal(condition(status, 'Ready')?.reason, 'WriteRefused');
+      const events = await waitFor('a PlacementWriteInvalid Event on web', async () => {
+        const found = await eventsAbout(c, ns, 'web', 'PlacementWriteInvalid');
+        return found.length > 0 ? found : undefined;
+      });
+      assert.equal(events[0]?.type, 'Warning');
+      assert.match(events[0].message, /rejects metadata.annotations/);
+
+      // Terminal: no retry storm. With backoff (5 ms doubling) the write would have been
+      // tried about ten times by now, and again within the window.
+      const failed = () => op.metric('placement_workload_writes_total', { result: 'failed' });
+      const tried = await failed();
+      assert.ok(tried >= 1 && tried <= 2, `failed writes so far: ${tried}`);
+      await sleep(12_000); // an observation window: no write to web may be tried in it
+      assert.equal(await failed(), tried, 'no write tried again without a change');
       assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before, 'nothing written');
+
+      // The policy is fixed: the change brings web back, and both carry its terms.
+      await c.apply(list(big(bulkyTerm(2, HOSTNAME))), '--server-side');
+      await waitEnforced(c, ns, 'big', 2, 120_000);
+      assert.equal(await failed(), tried, 'the write after the fix went through');
+      const fixed = await policyStatus(c, ns, 'big');
+      assert.equal(condition(fixed.status, 'Degraded')?.status, 'False');
       await op.process.stop();
     },
   );

@@ -22,6 +22,7 @@ import type {
 import { MemorySource } from '../../support/memory-source.ts';
 import {
   ZONE,
+  cachedDeployment,
   labelsIn,
   namespace,
   namespacedPolicy,
@@ -225,30 +226,7 @@ export const withUid = (p: Pod): Pod => ({
 
 export const placed = (name: string, o: PodOptions): Pod => withUid(pod(name, o));
 
-export function deployment(
-  ns: string,
-  name: string,
-  labels: Labels,
-  extra: Partial<Workload> = {},
-) {
-  const w: Workload = {
-    kind: 'Deployment',
-    namespace: ns,
-    name,
-    uid: `uid-${name}`,
-    resourceVersion: '1',
-    generation: 1,
-    annotations: {},
-    ownerReferences: [],
-    selector: { matchLabels: labels },
-    templateLabels: labels,
-    affinity: undefined,
-    rolledOut: true,
-    replicas: 1,
-    ...extra,
-  };
-  return w;
-}
+export const deployment = cachedDeployment;
 
 /** The ReplicaSet `<deployment>-<hash>` a Deployment owns. */
 export const replicaSet = (d: Workload, hash: string): Workload => ({

@@ -12,7 +12,7 @@ import { exceptionStatus } from '../../../src/controller/exception-reconciler.ts
 import { planWorkload } from '../../../src/controller/plan.ts';
 import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import { policyStatus } from '../../../src/controller/policy-status.ts';
-import { HOSTNAME } from '../builders.ts';
+import { cachedDeployment, HOSTNAME } from '../builders.ts';
 import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 
 const SPREAD = 'ClusterPlacementPolicy/spread';
@@ -39,22 +39,8 @@ const exception = (
   },
 });
 
-const deployment = (name: string, extra: Partial<Workload> = {}): Workload => ({
-  kind: 'Deployment',
-  namespace: 'team-a',
-  name,
-  uid: `uid-${name}`,
-  resourceVersion: '1',
-  generation: 1,
-  annotations: {},
-  ownerReferences: [],
-  selector: { matchLabels: { app: name } },
-  templateLabels: { app: name },
-  affinity: undefined,
-  rolledOut: true,
-  replicas: 2,
-  ...extra,
-});
+const deployment = (name: string, extra: Partial<Workload> = {}): Workload =>
+  cachedDeployment('team-a', name, { app: name }, { replicas: 2, ...extra });
 
 /** The workload as the operator leaves it once the policy's terms are in. */
 function enforced(catalog: PolicyCatalog, w: Workload): Workload {

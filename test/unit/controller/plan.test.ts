@@ -7,47 +7,22 @@ import { test } from 'node:test';
 
 import type { Affinity } from '../../../src/api/core.ts';
 import type { Workload } from '../../../src/api/cluster.ts';
-import type { PlacementPolicy, PlacementPolicySpec } from '../../../src/api/policy.ts';
+import type { PlacementPolicy } from '../../../src/api/policy.ts';
+import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import { LostRecords } from '../../../src/controller/lost-records.ts';
 import { planWorkload, type WorkloadPlan } from '../../../src/controller/plan.ts';
-import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import { deletionStatus, policyStatus } from '../../../src/controller/policy-status.ts';
 import { parseRecord } from '../../../src/engine/index.ts';
-import { HOSTNAME, labelsIn, namespacedPolicy, term, ZONE } from '../builders.ts';
+import { cachedDeployment, HOSTNAME, labelsIn, term, ZONE } from '../builders.ts';
 import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
+import { catalogOf, webPolicy } from './scenes.ts';
 
 const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
 
-const web = (extra: Partial<Workload> = {}): Workload => ({
-  kind: 'Deployment',
-  namespace: 'shop',
-  name: 'web',
-  uid: 'uid-web',
-  resourceVersion: '1',
-  generation: 1,
-  annotations: {},
-  ownerReferences: [],
-  selector: { matchLabels: { app: 'web' } },
-  templateLabels: { app: 'web' },
-  affinity: undefined,
-  rolledOut: true,
-  replicas: 2,
-  ...extra,
-});
+const web = (extra: Partial<Workload> = {}): Workload =>
+  cachedDeployment('shop', 'web', { app: 'web' }, { replicas: 2, ...extra });
+const policy = webPolicy;
 
-function policy(name: string, spec: PlacementPolicySpec, generation = 1): PlacementPolicy {
-  const p = namespacedPolicy('shop', name, {
-    targets: { kinds: ['Deployment'], selector: labelsIn({ app: 'web' }) },
-    ...spec,
-  });
-  return { ...p, metadata: { ...p.metadata, generation } };
-}
-
-const catalogOf = (...policies: PlacementPolicy[]): PolicyCatalog => {
-  const c = new PolicyCatalog();
-  for (const p of policies) c.set(p);
-  return c;
-};
 const noLabels = () => ({});
 
 /** The workload after `plan` was written, as the next cached version would show it. */

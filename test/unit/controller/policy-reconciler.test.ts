@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { Store, Workload, WriteResult } from '../../../src/api/cluster.ts';
+import type { Workload, WriteResult } from '../../../src/api/cluster.ts';
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
 import { PolicyCatalog } from '../../../src/controller/policy-catalog.ts';
 import {
@@ -14,8 +14,10 @@ import {
   type PolicyReconcilerDeps,
 } from '../../../src/controller/policy-reconciler.ts';
 import type { PolicyStatus } from '../../../src/controller/policy-status.ts';
-import { HOSTNAME, labelsIn, namespacedPolicy } from '../builders.ts';
-import { APPLIED_ANNOTATION, POLICY_FINALIZER } from '../../../src/api/cluster.ts';
+import { cachedDeployment, HOSTNAME, labelsIn, namespacedPolicy } from '../builders.ts';
+import { APPLIED_ANNOTATION, POLICY_FINALIZER, workloadKey } from '../../../src/api/cluster.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { storeOf } from './scenes.ts';
 
 const deleted: PlacementPolicy = (() => {
   const p = namespacedPolicy('shop', 'spread', {
@@ -33,45 +35,38 @@ const deleted: PlacementPolicy = (() => {
   };
 })();
 
-const workload = (name: string, labels: Record<string, string>, record?: string): Workload => ({
-  kind: 'Deployment',
-  namespace: 'shop',
-  name,
-  uid: `uid-${name}`,
-  resourceVersion: '1',
-  generation: 1,
-  annotations: record === undefined ? {} : { [APPLIED_ANNOTATION]: record },
-  ownerReferences: [],
-  selector: { matchLabels: labels },
-  templateLabels: labels,
-  affinity: undefined,
-  rolledOut: true,
-  replicas: 1,
-});
+const workload = (name: string, labels: Record<string, string>, record?: string): Workload =>
+  cachedDeployment('shop', name, labels, {
+    annotations: record === undefined ? {} : { [APPLIED_ANNOTATION]: record },
+  });
 
-const store = <T>(items: readonly T[], key: (t: T) => string): Store<T> => ({
-  synced: true,
-  list: () => items,
-  get: (k) => items.find((t) => key(t) === k),
-});
+/** The policy `spread` as it is before deletion, with these finalizers. */
+const live = (finalizers: string[]): PlacementPolicy => {
+  const { deletionTimestamp: _, ...metadata } = deleted.metadata;
+  return { ...deleted, metadata: { ...metadata, finalizers } };
+};
 
-async function reconcile(workloads: readonly Workload[]) {
+async function reconcile(
+  workloads: readonly Workload[],
+  policy: PlacementPolicy = deleted,
+  answer: WriteResult = { kind: 'written', resourceVersion: '2' },
+) {
   const statuses: PolicyStatus[] = [];
   const finalizers: boolean[] = [];
   const enqueued: string[] = [];
   const deps: PolicyReconcilerDeps = {
-    policies: store([deleted], (p) => `${p.metadata.namespace ?? ''}/${p.metadata.name}`),
-    workloads: store(workloads, (w) => `Deployment/${w.namespace}/${w.name}`),
+    policies: storeOf([policy], (p) => `${p.metadata.namespace ?? ''}/${p.metadata.name}`),
+    workloads: storeOf(workloads, workloadKey),
     namespaceLabels: () => ({}),
     catalog: new PolicyCatalog(),
     writer: {
       writeStatus: (_p, status): Promise<WriteResult> => {
         statuses.push(status as PolicyStatus);
-        return Promise.resolve({ kind: 'written', resourceVersion: '2' });
+        return Promise.resolve(answer);
       },
       setFinalizer: (_p, present): Promise<WriteResult> => {
         finalizers.push(present);
-        return Promise.resolve({ kind: 'written', resourceVersion: '2' });
+        return Promise.resolve(answer);
       },
     },
     events: { record: () => undefined },
@@ -82,8 +77,7 @@ async function reconcile(workloads: readonly Workload[]) {
     audit: () => undefined,
     now: () => new Date('2026-12-01T00:00:05Z'),
   };
-  const silent = { info: () => 0, warn: () => 0, error: () => 0, debug: () => 0 };
-  const result = await reconcilePolicy('shop/spread', deps, silent);
+  const result = await reconcilePolicy('shop/spread', deps, silentLogger);
   return { result, statuses, finalizers, enqueued };
 }
 
@@ -133,5 +127,69 @@ for (const c of cases) {
     assert.match(degraded.message, c.named ?? /./);
     const ready = statuses[0]?.conditions.find((x) => x.type === 'Ready');
     assert.equal(ready?.reason, 'Deleting');
+  });
+}
+
+const INVALID: WriteResult = {
+  kind: 'failed',
+  message: 'HTTP 422: status.conditions[0].reason: Invalid value',
+  retryable: false,
+  invalid: ['status.conditions[0].reason'],
+};
+
+const LIVE: readonly {
+  name: string;
+  policy: PlacementPolicy;
+  answer?: WriteResult;
+  want: { result: string; finalizers: boolean[]; statuses: number };
+}[] = [
+  {
+    name: 'without its finalizer: the finalizer is added first, nothing else',
+    policy: live([]),
+    want: { result: 'done', finalizers: [true], statuses: 0 },
+  },
+  {
+    name: 'the finalizer write rejected as invalid: terminal',
+    policy: live([]),
+    answer: INVALID,
+    want: { result: 'terminal', finalizers: [true], statuses: 0 },
+  },
+  {
+    name: 'with its finalizer: the status is written',
+    policy: live([POLICY_FINALIZER]),
+    want: { result: 'done', finalizers: [], statuses: 1 },
+  },
+  {
+    name: 'the status write lost to another (409): requeued at once',
+    policy: live([POLICY_FINALIZER]),
+    answer: { kind: 'conflict' },
+    want: { result: 'requeue', finalizers: [], statuses: 1 },
+  },
+  {
+    name: 'the status write refused (403): an error, retried with backoff',
+    policy: live([POLICY_FINALIZER]),
+    answer: { kind: 'failed', message: 'HTTP 403: forbidden', retryable: false },
+    want: { result: 'error', finalizers: [], statuses: 1 },
+  },
+  {
+    name: 'the status write rejected as invalid: terminal',
+    policy: live([POLICY_FINALIZER]),
+    answer: INVALID,
+    want: { result: 'terminal', finalizers: [], statuses: 1 },
+  },
+  {
+    name: 'the policy went meanwhile (404): done',
+    policy: live([POLICY_FINALIZER]),
+    answer: { kind: 'gone' },
+    want: { result: 'done', finalizers: [], statuses: 1 },
+  },
+];
+
+for (const c of LIVE) {
+  void test(`reconcilePolicy: ${c.name}`, async () => {
+    const got = await reconcile([workload('web', { app: 'web' })], c.policy, c.answer);
+    assert.equal(got.result.kind, c.want.result);
+    assert.deepEqual(got.finalizers, c.want.finalizers);
+    assert.equal(got.statuses.length, c.want.statuses);
   });
 }

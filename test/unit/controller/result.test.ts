@@ -23,8 +23,13 @@ const CASES: readonly {
     want: { kind: 'error', message: 'writing x: 503 Service Unavailable' },
   },
   {
-    name: 'a refusal the API server will repeat: terminal',
-    write: { kind: 'failed', message: '422 Invalid', retryable: false },
+    name: 'a refusal that may pass later (admission, quota, RBAC): an error, retried with backoff',
+    write: { kind: 'failed', message: '403 Forbidden', retryable: false },
+    want: { kind: 'error', message: 'writing x: 403 Forbidden' },
+  },
+  {
+    name: 'a request the API server rejects as invalid: terminal',
+    write: { kind: 'failed', message: '422 Invalid', retryable: false, invalid: ['spec'] },
     want: { kind: 'terminal', message: 'writing x: 422 Invalid' },
   },
 ];

@@ -117,8 +117,13 @@ for (const c of CASES) {
   });
 }
 
-const status = (code: number, reason: string, message: string) =>
-  new ApiException(code, 'x', JSON.stringify({ kind: 'Status', code, reason, message }), {});
+const status = (code: number, reason: string, message: string, causes: unknown[] = []) =>
+  new ApiException(
+    code,
+    'x',
+    JSON.stringify({ kind: 'Status', code, reason, message, details: { causes } }),
+    {},
+  );
 
 const FAILURES: readonly { name: string; error: unknown; result: unknown }[] = [
   {
@@ -153,6 +158,39 @@ const FAILURES: readonly { name: string; error: unknown; result: unknown }[] = [
       retryable: false,
       message:
         'patch Deployment shop/web: HTTP 422: spec.template.spec.affinity...topologyKey: Required value',
+    },
+  },
+  {
+    name: '422 naming fields is invalid: the fields are kept',
+    error: status(422, 'Invalid', 'metadata.annotations: Too long', [
+      { reason: 'FieldValueTooLong', message: 'Too long', field: 'metadata.annotations' },
+      { reason: 'FieldValueTooLong', message: 'Too long', field: 'metadata.annotations' },
+    ]),
+    result: {
+      kind: 'failed',
+      retryable: false,
+      invalid: ['metadata.annotations'],
+      message: 'patch Deployment shop/web: HTTP 422: metadata.annotations: Too long',
+    },
+  },
+  {
+    name: "422 from an admission policy names no field: not invalid, it may pass once it's gone",
+    error: status(422, 'Invalid', 'denied request: no anti-affinity', [
+      { message: "ValidatingAdmissionPolicy 'x' with binding 'x' denied request" },
+    ]),
+    result: {
+      kind: 'failed',
+      retryable: false,
+      message: 'patch Deployment shop/web: HTTP 422: denied request: no anti-affinity',
+    },
+  },
+  {
+    name: '403 is neither retryable nor invalid',
+    error: status(403, 'Forbidden', 'exceeded quota', [{ field: 'spec' }]),
+    result: {
+      kind: 'failed',
+      retryable: false,
+      message: 'patch Deployment shop/web: HTTP 403: exceeded quota',
     },
   },
   {
