@@ -113,8 +113,9 @@ export function placementTerms(
 }
 
 /**
- * The engine's view of a pod whose terms are resolved already (see placementTerms);
- * `exemptFrom` names the policies exceptions exempt its workload from.
+ * The engine's view of a pod (every PodPlacement is built here) from its terms, resolved
+ * already by placementTerms; `exemptFrom` names the policies exceptions exempt its workload
+ * from. judge-cluster.ts's placementOf finds both for a pod of the cluster.
  */
 export function placedWith(
   pod: Pod,
@@ -134,16 +135,4 @@ export function placedWith(
     preferredAntiAffinity: terms.preferredAntiAffinity,
     ...(exemptFrom.length === 0 ? {} : { exemptFrom }),
   };
-}
-
-/**
- * The engine's view of a pod: identity, labels, node and every term that applies to it
- * (see placementTerms). Throws FieldError for a term that cannot be read.
- */
-export function podPlacement(
-  pod: Pod,
-  workload: WorkloadRef,
-  policies: readonly CompiledPolicy[],
-): PodPlacement {
-  return placedWith(pod, placementTerms(pod, workload, policies));
 }

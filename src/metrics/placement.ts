@@ -12,24 +12,16 @@ export type PolicyLabel =
 /** A namespaced policy, `PlacementPolicy/NS/NAME`. */
 export type NamespacedPolicyLabel = `PlacementPolicy/${string}/${string}`;
 
-export type WorkloadState = 'matched' | 'enforced' | 'pending' | 'exempted';
-export const WORKLOAD_STATES: readonly WorkloadState[] = [
-  'matched',
-  'enforced',
-  'pending',
-  'exempted',
-];
+export const WORKLOAD_STATES = ['matched', 'enforced', 'pending', 'exempted'] as const;
+export type WorkloadState = (typeof WORKLOAD_STATES)[number];
 
-export type ViolationRule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';
-export const VIOLATION_RULES: readonly ViolationRule[] = [
-  'podAffinity',
-  'podAntiAffinity',
-  'symmetricAntiAffinity',
-];
+/** The engine's rules (its `Rule`): a violation is counted under the rule it breaks. */
+export const VIOLATION_RULES = ['podAffinity', 'podAntiAffinity', 'symmetricAntiAffinity'] as const;
+export type ViolationRule = (typeof VIOLATION_RULES)[number];
 
 /** How a workload write ended: the kinds of the controller's `WriteResult`. */
-export type WriteOutcome = 'written' | 'conflict' | 'gone' | 'failed';
-export const WRITE_OUTCOMES: readonly WriteOutcome[] = ['written', 'conflict', 'gone', 'failed'];
+export const WRITE_OUTCOMES = ['written', 'conflict', 'gone', 'failed'] as const;
+export type WriteOutcome = (typeof WRITE_OUTCOMES)[number];
 
 /** How an eviction ended; `blocked` is the Eviction API's 429 (a PodDisruptionBudget). */
 export const EVICTION_OUTCOMES = ['evicted', 'blocked', 'gone', 'failed'] as const;
