@@ -14,7 +14,6 @@
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/metrics/prometheus-scrape.test.ts
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { test } from 'node:test';
 
 import { only, render } from '../../chart/helm.ts';
 import { readDashboard, rulesOf, substitute, targetsOf } from '../../tools/observability.ts';
@@ -26,15 +25,7 @@ import {
   waitRunning,
   waitStatus,
 } from '../audit/support.ts';
-import {
-  begin,
-  list,
-  makeNamespace,
-  makePool,
-  runOperator,
-  waitFor,
-  ZONE,
-} from '../operator/support.ts';
+import { clusterTest, list, makePool, runOperator, waitFor, ZONE } from '../operator/support.ts';
 import { startPrometheus, type Prometheus, type Sample } from './prometheus.ts';
 
 const JOB = 'placement-operator';
@@ -91,12 +82,10 @@ function chartRules(): unknown {
   return rule['spec'];
 }
 
-void test(
+clusterTest(
   'Prometheus scrapes the operator: dashboard queries have data, PlacementViolations fires and resolves',
-  { timeout: 600_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'prom');
+  { timeout: 600_000, namespace: 'prom' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-a']);
     const [n0, n1] = pool.nodes as [string, string];
     const policy = 'follow-db';

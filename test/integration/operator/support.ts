@@ -10,7 +10,7 @@ import { fakeNodeManifest } from '../../cluster/fake-node.ts';
 import { readVersions } from '../../cluster/paths.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 
 import {
@@ -75,6 +75,50 @@ export async function begin(t: TestContext): Promise<{ c: Cluster; s: Scope }> {
   const c = await cluster();
   await installCrds(c);
   return { c, s: new Scope(t) };
+}
+
+export interface ClusterTestOptions {
+  readonly timeout?: number;
+  /** A fresh namespace for the test, named from this prefix (deleted after it). */
+  readonly namespace?: string;
+  /** Labels of that namespace. */
+  readonly labels?: Record<string, string>;
+}
+
+/** What a cluster test's body is handed: its context, the cluster and its cleanup scope. */
+export interface ClusterTestEnv {
+  readonly t: TestContext;
+  readonly c: Cluster;
+  readonly s: Scope;
+}
+
+/**
+ * The opening every integration test shares: a top-level test on the shared cluster with
+ * the CRDs served, a cleanup scope, and with `namespace`, a fresh namespace (`ns`).
+ */
+export function clusterTest(
+  name: string,
+  options: ClusterTestOptions & { readonly namespace: string },
+  body: (env: ClusterTestEnv & { readonly ns: string }) => Promise<void>,
+): void;
+export function clusterTest(
+  name: string,
+  options: ClusterTestOptions,
+  body: (env: ClusterTestEnv) => Promise<void>,
+): void;
+export function clusterTest(
+  name: string,
+  options: ClusterTestOptions,
+  body: (env: ClusterTestEnv & { readonly ns: string }) => Promise<void>,
+): void {
+  void test(name, options.timeout === undefined ? {} : { timeout: options.timeout }, async (t) => {
+    const { c, s } = await begin(t);
+    const ns =
+      options.namespace === undefined
+        ? ''
+        : await makeNamespace(c, s, options.namespace, options.labels);
+    await body({ t, c, s, ns });
+  });
 }
 
 // ---------------------------------------------------------------- namespaces
