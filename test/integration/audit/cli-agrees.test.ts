@@ -29,14 +29,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
 
 import { EXIT, run } from '../../../src/cli/kubectl-placement.ts';
 import { EXACT_GET } from '../../../src/cli/missing.ts';
 import { Rng } from '../differential/worlds.ts';
 import { metricValue, scrape } from '../harness.ts';
 import {
-  begin,
+  clusterTest,
   deferClusterPolicy,
   HOSTNAME,
   list,
@@ -73,17 +72,16 @@ interface Workload {
 /** Per policy ref, per rule: violating pods. */
 type Counts = Record<string, Record<string, number>>;
 
-void test(
+clusterTest(
   'the CLI on the README command counts what the operator counts, through churn',
   { timeout: 420_000 },
-  async (t) => {
+  async ({ t, c, s }) => {
     const given = process.env['CLI_AGREES_SEED'];
     const seed = given === undefined || given === '' ? Date.now() % 1_000_000 : Number(given);
     const rounds = Number(process.env['CLI_AGREES_ROUNDS'] ?? '') || 4;
     t.diagnostic(`seed ${seed} (CLI_AGREES_SEED=${seed} replays it), ${rounds} round(s)`);
     const rng = new Rng(seed);
 
-    const { c, s } = await begin(t);
     const envKey = `placement.dev/${uniqueName('cli')}`;
     const namespaces = [
       await makeNamespace(c, s, 'cli-a', { [envKey]: 'on' }),

@@ -7,10 +7,9 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/drift.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
-  begin,
+  clusterTest,
   list,
   makeNamespace,
   makePool,
@@ -46,12 +45,10 @@ interface Drift {
   readonly undo: () => Promise<void>;
 }
 
-void test(
+clusterTest(
   'relabelled nodes, pods and namespaces are reported, and cleared when undone',
-  { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'drift');
+  { timeout: 300_000, namespace: 'drift' },
+  async ({ t, c, s, ns }) => {
     const tier = uniqueName('data');
     const dataNs = await makeNamespace(c, s, 'drift-data', { tier });
     const pool = await makePool(c, s, ['zone-a', 'zone-a']);

@@ -4,17 +4,8 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/eviction-dry-run.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import {
-  begin,
-  list,
-  makeNamespace,
-  runOperator,
-  sleep,
-  waitFor,
-  ZONE,
-} from '../operator/support.ts';
+import { clusterTest, list, runOperator, sleep, waitFor, ZONE } from '../operator/support.ts';
 import {
   barePod,
   follower,
@@ -30,12 +21,10 @@ import {
 const EVICTIONS = 'placement_evictions_total';
 const WOULD_EVICT = 'would evict (dry run)';
 
-void test(
+clusterTest(
   '--eviction-dry-run logs what it would evict and evicts nothing',
-  { timeout: 240_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'dry-run');
+  { timeout: 240_000, namespace: 'dry-run' },
+  async ({ t, c, s, ns }) => {
     const { pool, n0, n1, n2, followerSpec } = await zoneSwapPool(c, s);
     await c.apply(list(barePod(ns, 'db', { app: 'db' }, pool, n0)));
     await waitRunning(c, ns, 'db', 1);

@@ -6,12 +6,10 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/eviction.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
-  begin,
+  clusterTest,
   list,
-  makeNamespace,
   runOperator,
   sleep,
   waitFor,
@@ -37,12 +35,10 @@ const UNSCHEDULABLE = 'not evicting: the pod would be unschedulable anyway';
 const evicted = async (op: Operator, result: string): Promise<number> =>
   op.metric(EVICTIONS, { result });
 
-void test(
+clusterTest(
   'eviction honours PodDisruptionBudgets, goes one pod at a time, and only where the pod fits elsewhere',
-  { timeout: 420_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'evict');
+  { timeout: 420_000, namespace: 'evict' },
+  async ({ t, c, s, ns }) => {
     // n0 holds the anchors; web pods may use n1 and n2, but only n1 shares a zone with n0.
     const { pool, n0, n1, n2, followerSpec: webSpec } = await zoneSwapPool(c, s);
 

@@ -7,15 +7,13 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/feasibility.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
-  begin,
+  clusterTest,
   deployment,
   failedScheduling,
   HOSTNAME,
   list,
-  makeNamespace,
   makePool,
   policy,
   policyStatus,
@@ -45,12 +43,10 @@ const term = (matchLabels: Record<string, string>, topologyKey = ZONE): JsonObje
 
 const unsatisfiable = (st: AuditStatus) => conditionOf(st, 'Unsatisfiable');
 
-void test(
+clusterTest(
   'policies that cannot be met are Unsatisfiable before pods wait in Pending',
-  { timeout: 420_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'feasible');
+  { timeout: 420_000, namespace: 'feasible' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-a']);
     // Enough room for every rollout at once: a rollout that cannot finish holds the budget.
     await runOperator(c, s, ['--leader-elect=false', '--rollout-budget', '50']);

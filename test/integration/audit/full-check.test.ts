@@ -7,12 +7,11 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/full-check.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { parseList } from '../../../src/cli/input.ts';
 import { auditSnapshot } from '../../../src/engine/index.ts';
 import {
-  begin,
+  clusterTest,
   deferClusterPolicy,
   deployment,
   list,
@@ -47,11 +46,10 @@ function prng(seed: number): () => number {
   };
 }
 
-void test(
+clusterTest(
   'the periodic full re-check agrees with the incremental index through a burst',
   { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
+  async ({ t, c, s }) => {
     const envKey = `placement.dev/${uniqueName('env')}`;
     const nsA = await makeNamespace(c, s, 'burst-a', { [envKey]: 'prod' });
     const nsB = await makeNamespace(c, s, 'burst-b', { [envKey]: 'dev' });

@@ -10,9 +10,8 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/tenant-isolation.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
-import { begin, get, runOperator, sleep, waitFor, APPLIED } from '../operator/support.ts';
+import { clusterTest, get, runOperator, sleep, waitFor, APPLIED } from '../operator/support.ts';
 import { conditionOf, pods, waitStatus } from './support.ts';
 import {
   assertTenantConfined,
@@ -22,11 +21,10 @@ import {
   tenantWorld,
 } from './tenant.ts';
 
-void test(
+clusterTest(
   'a tenant policy in team-a evicts, tells and shows nothing outside team-a',
   { timeout: 420_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
+  async ({ t, c, s }) => {
     const w = await tenantWorld(c, s);
     await assertTenantConfined(w);
 
