@@ -18,12 +18,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
 
 import { createPki } from '../../cluster/pki.ts';
 import { startOperator } from '../harness.ts';
 import {
-  begin,
+  clusterTest,
   leaseFlags,
   runOperator,
   tail,
@@ -201,11 +200,10 @@ function entries(k: Kubeconfig): {
   return { cluster: cluster.cluster, context: context.context };
 }
 
-void test(
+clusterTest(
   'the operator names what stands between it and its API server',
   { timeout: 600_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
+  async ({ t, c, s }) => {
     const dir = await mkdtemp(join(tmpdir(), 'api-server-problems-'));
     s.defer(() => rm(dir, { recursive: true, force: true }));
     const admin = await adminConfig(c);

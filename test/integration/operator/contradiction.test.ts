@@ -11,20 +11,18 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/contradiction.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   affinityOf,
   APPLIED,
   appliedPolicies,
-  begin,
+  clusterTest,
   condition,
   deployment,
   eventsAbout,
   get,
   HOSTNAME,
   list,
-  makeNamespace,
   podsOf,
   policy,
   policyRef,
@@ -91,54 +89,56 @@ async function assertNonePending(c: Cluster, ns: string): Promise<void> {
   for (const p of pods) assert.equal(p.status.phase, 'Running', `${p.metadata.name} runs`);
 }
 
-void test('contradicting policies', { timeout: 240_000 }, async (t) => {
-  const { c, s } = await begin(t);
-  const ns = await makeNamespace(c, s, 'contra');
-  await c.apply(list(deployment(ns, 'x'), deployment(ns, 'web', { replicas: 2 })));
-  await waitRolledOut(c, ns);
-  const original = await get(c, 'deployment', ns, 'web');
+clusterTest(
+  'contradicting policies',
+  { timeout: 240_000, namespace: 'contra' },
+  async ({ t, c, s, ns }) => {
+    await c.apply(list(deployment(ns, 'x'), deployment(ns, 'web', { replicas: 2 })));
+    await waitRolledOut(c, ns);
+    const original = await get(c, 'deployment', ns, 'web');
 
-  await t.test('both applied: no write, both policies and the workload say why', async () => {
-    // Applied together, as a GitOps sync would, before the operator looks: had one come
-    // first, its terms would be written on their own (the next case).
-    await c.apply(list(nearX(ns), farFromX(ns)));
-    await runOperator(c, s);
-    await waitContradiction(c, ns);
-    const events = await waitFor('a PlacementContradiction Event', async () => {
-      const found = await eventsAbout(c, ns, 'web', 'PlacementContradiction');
-      return found.length > 0 ? found : undefined;
+    await t.test('both applied: no write, both policies and the workload say why', async () => {
+      // Applied together, as a GitOps sync would, before the operator looks: had one come
+      // first, its terms would be written on their own (the next case).
+      await c.apply(list(nearX(ns), farFromX(ns)));
+      await runOperator(c, s);
+      await waitContradiction(c, ns);
+      const events = await waitFor('a PlacementContradiction Event', async () => {
+        const found = await eventsAbout(c, ns, 'web', 'PlacementContradiction');
+        return found.length > 0 ? found : undefined;
+      });
+      assert.equal(events[0]?.type, 'Warning');
+      t.diagnostic(`Event: ${events[0].message}`);
+      assert.match(events[0].message, /cannot both hold/);
+      await sleep(2_000); // an observation window: nothing may write the workload in it
+      assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), fingerprint(original));
+      await assertNonePending(c, ns);
     });
-    assert.equal(events[0]?.type, 'Warning');
-    t.diagnostic(`Event: ${events[0].message}`);
-    assert.match(events[0].message, /cannot both hold/);
-    await sleep(2_000); // an observation window: nothing may write the workload in it
-    assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), fingerprint(original));
-    await assertNonePending(c, ns);
-  });
 
-  await t.test("one deleted: the other's terms are written", async () => {
-    await c.kubectl('delete', 'placementpolicy', 'far-from-x', '-n', ns);
-    await waitEnforced(c, ns, 'near-x', 1);
-    const web = await get(c, 'deployment', ns, 'web');
-    assert.deepEqual(appliedPolicies(web), { [policyRef(ns, 'near-x')]: 1 });
-    assert.equal(slot(affinityOf(web), 'podAffinity', REQ).length, 1);
-    await waitRolledOut(c, ns);
-  });
+    await t.test("one deleted: the other's terms are written", async () => {
+      await c.kubectl('delete', 'placementpolicy', 'far-from-x', '-n', ns);
+      await waitEnforced(c, ns, 'near-x', 1);
+      const web = await get(c, 'deployment', ns, 'web');
+      assert.deepEqual(appliedPolicies(web), { [policyRef(ns, 'near-x')]: 1 });
+      assert.equal(slot(affinityOf(web), 'podAffinity', REQ).length, 1);
+      await waitRolledOut(c, ns);
+    });
 
-  await t.test('appearing while the workload carries terms: they stay as they are', async () => {
-    const carrying = await get(c, 'deployment', ns, 'web');
-    await c.apply(list(farFromX(ns)));
-    await waitContradiction(c, ns);
-    await sleep(2_000);
-    assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), fingerprint(carrying));
-    await assertNonePending(c, ns);
+    await t.test('appearing while the workload carries terms: they stay as they are', async () => {
+      const carrying = await get(c, 'deployment', ns, 'web');
+      await c.apply(list(farFromX(ns)));
+      await waitContradiction(c, ns);
+      await sleep(2_000);
+      assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), fingerprint(carrying));
+      await assertNonePending(c, ns);
 
-    // The other one goes: its terms come out, the remaining policy's go in.
-    await c.kubectl('delete', 'placementpolicy', 'near-x', '-n', ns);
-    await waitEnforced(c, ns, 'far-from-x', 1);
-    const web = await get(c, 'deployment', ns, 'web');
-    assert.deepEqual(slot(affinityOf(web), 'podAffinity', REQ), []);
-    assert.equal(slot(affinityOf(web), 'podAntiAffinity', REQ).length, 1);
-    await waitRolledOut(c, ns);
-  });
-});
+      // The other one goes: its terms come out, the remaining policy's go in.
+      await c.kubectl('delete', 'placementpolicy', 'near-x', '-n', ns);
+      await waitEnforced(c, ns, 'far-from-x', 1);
+      const web = await get(c, 'deployment', ns, 'web');
+      assert.deepEqual(slot(affinityOf(web), 'podAffinity', REQ), []);
+      assert.equal(slot(affinityOf(web), 'podAntiAffinity', REQ).length, 1);
+      await waitRolledOut(c, ns);
+    });
+  },
+);

@@ -18,12 +18,11 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/failure-paths.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   APPLIED,
   appliedPolicies,
-  begin,
+  clusterTest,
   condition,
   deployment,
   eventsAbout,
@@ -95,9 +94,7 @@ const spreadPolicy = (ns: string, name: string) =>
     spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Preferred' }],
   });
 
-void test('failure paths that touch a workload', { timeout: 600_000 }, async (t) => {
-  const { c, s } = await begin(t);
-
+clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async ({ t, c, s }) => {
   await t.test('an unreadable applied record: the workload is left alone', async () => {
     const ns = await makeNamespace(c, s, 'blocked');
     const web = deployment(ns, 'web', { replicas: 1 });

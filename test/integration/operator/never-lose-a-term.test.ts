@@ -5,19 +5,17 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/never-lose-a-term.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   affinityOf,
   appliedPolicies,
   APPLIED,
-  begin,
+  clusterTest,
   deployment,
   FINALIZER,
   get,
   HOSTNAME,
   list,
-  makeNamespace,
   ownerView,
   policy,
   policyRef,
@@ -209,151 +207,157 @@ async function policyGone(c: Cluster, ns: string): Promise<boolean> {
   return out.trim() === '';
 }
 
-void test('never lose a term', { timeout: 180_000 }, async (t) => {
-  const { c, s } = await begin(t);
-  const ns = await makeNamespace(c, s, 'terms');
-  const web = (app: string, affinity?: JsonObject): JsonObject =>
-    deployment(ns, app, {
-      labels: { app, tier: 'web' },
-      selector: { app },
-      ...(affinity === undefined ? {} : { affinity }),
-    });
-  // owned: terms of every kind; bare: no affinity at all; leaver: will leave the selector;
-  // twin: owns the very term the edited policy asks for (identical terms are not repeated).
-  await c.apply(
-    list(
-      web('owned', ownerAffinity('owned')),
-      web('bare'),
-      web('leaver', {
-        podAntiAffinity: { [PREF]: [{ weight: 1, podAffinityTerm: spreadTerm('leaver', ZONE) }] },
-      }),
-      web('twin', { podAntiAffinity: { [REQ]: [spreadTerm('twin', ZONE)] } }),
-    ),
-  );
-  await waitRolledOut(c, ns);
-  const names = ['owned', 'bare', 'leaver', 'twin'];
-  const original = new Map<string, Obj>();
-  for (const n of names) original.set(n, await get(c, 'deployment', ns, n));
-  const before = (n: string): Obj => {
-    const o = original.get(n);
-    assert.ok(o);
-    return o;
-  };
-  assert.equal('affinity' in templateOf(before('bare')).spec, false);
-
-  let op = await runOperator(c, s);
-  const ref = policyRef(ns, POLICY);
-
-  await t.test(
-    'apply: the policy terms go in after the owner’s, which stay as they were',
-    async () => {
-      await c.apply(JSON.stringify(policy(ns, POLICY, policySpec(HOSTNAME))));
-      await waitEnforced(c, ns, POLICY, 4);
-      for (const n of names) {
-        const w = await get(c, 'deployment', ns, n);
-        assert.deepEqual(appliedPolicies(w), { [ref]: 1 }, `${n}: record`);
-        assertOwnerTermsInPlace(w, affinityOf(before(n)));
-        assert.ok(hasSpread(w, n, HOSTNAME), `${n}: carries the hostname spread`);
-        assert.ok(
-          slot(affinityOf(w), 'podAffinity', PREF).length > 0,
-          `${n}: carries the preferred podAffinity`,
-        );
-      }
-      const bare = recordOf(await get(c, 'deployment', ns, 'bare'));
-      assert.ok(bare?.created.includes('affinity'), 'the record knows the affinity was created');
-    },
-  );
-
-  await t.test(
-    'edit: the old injected term is gone, the new one in, the owner’s untouched',
-    async () => {
-      await c.apply(JSON.stringify(policy(ns, POLICY, policySpec(ZONE))));
-      await waitEnforced(c, ns, POLICY, 4);
-      for (const n of names) {
-        const w = await get(c, 'deployment', ns, n);
-        assert.deepEqual(appliedPolicies(w), { [ref]: 2 }, `${n}: record at generation 2`);
-        assert.equal(hasSpread(w, n, HOSTNAME), false, `${n}: the hostname spread is gone`);
-        assert.ok(hasSpread(w, n, ZONE), `${n}: the zone spread is in`);
-        assertOwnerTermsInPlace(w, affinityOf(before(n)));
-      }
-      const twin = await get(c, 'deployment', ns, 'twin');
-      assert.deepEqual(
-        slot(affinityOf(twin), 'podAntiAffinity', REQ),
-        [spreadTerm('twin', ZONE)],
-        'twin: the term once, the owner’s',
-      );
-      assert.equal(
-        recordOf(twin)?.slots['podAntiAffinity.required'],
-        undefined,
-        'twin: the record does not claim the owner’s term',
-      );
-    },
-  );
-
-  await t.test('a workload that leaves the selector is reverted', async () => {
-    await c.kubectl(
-      'patch',
-      'deployment',
-      'leaver',
-      '-n',
-      ns,
-      '--type=json',
-      '-p',
-      '[{"op":"remove","path":"/spec/template/metadata/labels/tier"}]',
+clusterTest(
+  'never lose a term',
+  { timeout: 180_000, namespace: 'terms' },
+  async ({ t, c, s, ns }) => {
+    const web = (app: string, affinity?: JsonObject): JsonObject =>
+      deployment(ns, app, {
+        labels: { app, tier: 'web' },
+        selector: { app },
+        ...(affinity === undefined ? {} : { affinity }),
+      });
+    // owned: terms of every kind; bare: no affinity at all; leaver: will leave the selector;
+    // twin: owns the very term the edited policy asks for (identical terms are not repeated).
+    await c.apply(
+      list(
+        web('owned', ownerAffinity('owned')),
+        web('bare'),
+        web('leaver', {
+          podAntiAffinity: { [PREF]: [{ weight: 1, podAffinityTerm: spreadTerm('leaver', ZONE) }] },
+        }),
+        web('twin', { podAntiAffinity: { [REQ]: [spreadTerm('twin', ZONE)] } }),
+      ),
     );
-    const leaver = await waitFor('leaver reverted', async () => {
-      const w = await get(c, 'deployment', ns, 'leaver');
-      return w.metadata.annotations?.[APPLIED] === undefined ? w : undefined;
-    });
-    const expected = structuredClone(ownerView(before('leaver'))) as {
-      spec: { template: { metadata: { labels: { [k: string]: string } } } };
+    await waitRolledOut(c, ns);
+    const names = ['owned', 'bare', 'leaver', 'twin'];
+    const original = new Map<string, Obj>();
+    for (const n of names) original.set(n, await get(c, 'deployment', ns, n));
+    const before = (n: string): Obj => {
+      const o = original.get(n);
+      assert.ok(o);
+      return o;
     };
-    delete expected.spec.template.metadata.labels['tier'];
-    assert.deepEqual(ownerView(leaver), expected);
-    await waitEnforced(c, ns, POLICY, 3);
-  });
+    assert.equal('affinity' in templateOf(before('bare')).spec, false);
 
-  await t.test(
-    'delete: the finalizer holds the policy until the terms are out, then all is as before',
-    async () => {
-      // With the operator stopped, nothing can revert: the finalizer must hold the policy.
-      await op.process.stop();
-      await c.kubectl('delete', 'placementpolicy', POLICY, '-n', ns, '--wait=false');
-      const held = await policyStatus(c, ns, POLICY);
-      assert.ok(held.metadata.deletionTimestamp !== undefined, 'being deleted');
-      assert.deepEqual(held.metadata.finalizers, [FINALIZER]);
-      for (const n of ['owned', 'bare', 'twin']) {
-        assert.ok(
-          appliedPolicies(await get(c, 'deployment', ns, n)),
-          `${n} still carries the terms`,
+    let op = await runOperator(c, s);
+    const ref = policyRef(ns, POLICY);
+
+    await t.test(
+      'apply: the policy terms go in after the owner’s, which stay as they were',
+      async () => {
+        await c.apply(JSON.stringify(policy(ns, POLICY, policySpec(HOSTNAME))));
+        await waitEnforced(c, ns, POLICY, 4);
+        for (const n of names) {
+          const w = await get(c, 'deployment', ns, n);
+          assert.deepEqual(appliedPolicies(w), { [ref]: 1 }, `${n}: record`);
+          assertOwnerTermsInPlace(w, affinityOf(before(n)));
+          assert.ok(hasSpread(w, n, HOSTNAME), `${n}: carries the hostname spread`);
+          assert.ok(
+            slot(affinityOf(w), 'podAffinity', PREF).length > 0,
+            `${n}: carries the preferred podAffinity`,
+          );
+        }
+        const bare = recordOf(await get(c, 'deployment', ns, 'bare'));
+        assert.ok(bare?.created.includes('affinity'), 'the record knows the affinity was created');
+      },
+    );
+
+    await t.test(
+      'edit: the old injected term is gone, the new one in, the owner’s untouched',
+      async () => {
+        await c.apply(JSON.stringify(policy(ns, POLICY, policySpec(ZONE))));
+        await waitEnforced(c, ns, POLICY, 4);
+        for (const n of names) {
+          const w = await get(c, 'deployment', ns, n);
+          assert.deepEqual(appliedPolicies(w), { [ref]: 2 }, `${n}: record at generation 2`);
+          assert.equal(hasSpread(w, n, HOSTNAME), false, `${n}: the hostname spread is gone`);
+          assert.ok(hasSpread(w, n, ZONE), `${n}: the zone spread is in`);
+          assertOwnerTermsInPlace(w, affinityOf(before(n)));
+        }
+        const twin = await get(c, 'deployment', ns, 'twin');
+        assert.deepEqual(
+          slot(affinityOf(twin), 'podAntiAffinity', REQ),
+          [spreadTerm('twin', ZONE)],
+          'twin: the term once, the owner’s',
         );
-      }
-
-      op = await runOperator(c, s);
-      // The policy goes only once no workload carries its terms: check in the same instant.
-      await waitFor(
-        'policy gone',
-        async () => ((await policyGone(c, ns)) ? true : undefined),
-        60_000,
-      );
-      for (const n of ['owned', 'bare', 'twin']) {
-        const w = await get(c, 'deployment', ns, n);
         assert.equal(
-          w.metadata.annotations?.[APPLIED],
+          recordOf(twin)?.slots['podAntiAffinity.required'],
           undefined,
-          `${n}: no record once the policy is gone`,
+          'twin: the record does not claim the owner’s term',
         );
-      }
-      for (const n of ['owned', 'bare', 'twin']) {
-        const w = await get(c, 'deployment', ns, n);
-        assert.deepEqual(ownerView(w), ownerView(before(n)), `${n}: exactly as the owner wrote it`);
-      }
-      assert.equal(
-        'affinity' in templateOf(await get(c, 'deployment', ns, 'bare')).spec,
-        false,
-        'bare: no affinity field at all',
+      },
+    );
+
+    await t.test('a workload that leaves the selector is reverted', async () => {
+      await c.kubectl(
+        'patch',
+        'deployment',
+        'leaver',
+        '-n',
+        ns,
+        '--type=json',
+        '-p',
+        '[{"op":"remove","path":"/spec/template/metadata/labels/tier"}]',
       );
-      assert.equal(await op.writes(), 3, 'the new operator wrote each carrier once');
-    },
-  );
-});
+      const leaver = await waitFor('leaver reverted', async () => {
+        const w = await get(c, 'deployment', ns, 'leaver');
+        return w.metadata.annotations?.[APPLIED] === undefined ? w : undefined;
+      });
+      const expected = structuredClone(ownerView(before('leaver'))) as {
+        spec: { template: { metadata: { labels: { [k: string]: string } } } };
+      };
+      delete expected.spec.template.metadata.labels['tier'];
+      assert.deepEqual(ownerView(leaver), expected);
+      await waitEnforced(c, ns, POLICY, 3);
+    });
+
+    await t.test(
+      'delete: the finalizer holds the policy until the terms are out, then all is as before',
+      async () => {
+        // With the operator stopped, nothing can revert: the finalizer must hold the policy.
+        await op.process.stop();
+        await c.kubectl('delete', 'placementpolicy', POLICY, '-n', ns, '--wait=false');
+        const held = await policyStatus(c, ns, POLICY);
+        assert.ok(held.metadata.deletionTimestamp !== undefined, 'being deleted');
+        assert.deepEqual(held.metadata.finalizers, [FINALIZER]);
+        for (const n of ['owned', 'bare', 'twin']) {
+          assert.ok(
+            appliedPolicies(await get(c, 'deployment', ns, n)),
+            `${n} still carries the terms`,
+          );
+        }
+
+        op = await runOperator(c, s);
+        // The policy goes only once no workload carries its terms: check in the same instant.
+        await waitFor(
+          'policy gone',
+          async () => ((await policyGone(c, ns)) ? true : undefined),
+          60_000,
+        );
+        for (const n of ['owned', 'bare', 'twin']) {
+          const w = await get(c, 'deployment', ns, n);
+          assert.equal(
+            w.metadata.annotations?.[APPLIED],
+            undefined,
+            `${n}: no record once the policy is gone`,
+          );
+        }
+        for (const n of ['owned', 'bare', 'twin']) {
+          const w = await get(c, 'deployment', ns, n);
+          assert.deepEqual(
+            ownerView(w),
+            ownerView(before(n)),
+            `${n}: exactly as the owner wrote it`,
+          );
+        }
+        assert.equal(
+          'affinity' in templateOf(await get(c, 'deployment', ns, 'bare')).spec,
+          false,
+          'bare: no affinity field at all',
+        );
+        assert.equal(await op.writes(), 3, 'the new operator wrote each carrier once');
+      },
+    );
+  },
+);

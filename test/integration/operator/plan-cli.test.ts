@@ -12,12 +12,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
 
 import { main } from '../../../src/cli/kubectl-placement.ts';
 import { PLAN_EXIT } from '../../../src/cli/plan.ts';
 import {
-  begin,
+  clusterTest,
   listOf,
   makeNamespace,
   makePool,
@@ -70,11 +69,10 @@ const withStrategy = (docs: JsonObject[], checkoutReplicas: number): JsonObject[
     };
   });
 
-void test(
+clusterTest(
   'plan on the seed through the kubeconfig, writing nothing',
   { timeout: 240_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
+  async ({ t, c, s }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-b', 'zone-a']);
     const seed = await makeNamespace(c, s, 'shop', { env: 'prod' });
     const variant = await makeNamespace(c, s, 'shop-mu1', { env: 'prod' });

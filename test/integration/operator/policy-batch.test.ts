@@ -4,15 +4,13 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/policy-batch.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
-  begin,
+  clusterTest,
   deployment,
   HOSTNAME,
   list,
   listOf,
-  makeNamespace,
   policy,
   runOperator,
   waitEnforced,
@@ -24,12 +22,10 @@ import {
 const WORKLOADS = 20;
 const POLICIES = 5;
 
-void test(
+clusterTest(
   'five policies applied at once roll each of twenty Deployments once',
-  { timeout: 240_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'policy-batch');
+  { timeout: 240_000, namespace: 'policy-batch' },
+  async ({ c, s, ns }) => {
     await c.apply(
       list(
         ...Array.from({ length: WORKLOADS }, (_, i) =>

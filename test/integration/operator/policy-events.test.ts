@@ -6,14 +6,12 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/policy-events.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
-  begin,
+  clusterTest,
   deployment,
   HOSTNAME,
   list,
-  makeNamespace,
   policy,
   runOperator,
   sleep,
@@ -24,12 +22,10 @@ import {
 
 const WORKLOADS = 4;
 
-void test(
+clusterTest(
   'only a spec change of a policy reconciles its workloads again',
-  { timeout: 180_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'policy-events');
+  { timeout: 180_000, namespace: 'policy-events' },
+  async ({ c, s, ns }) => {
     await c.apply(
       list(
         ...Array.from({ length: WORKLOADS }, (_, i) =>

@@ -10,17 +10,15 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/rollout-budget.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { loadKubeConfig, makeKubeClients } from '../../../src/kube/client.ts';
 import {
   appliedPolicies,
-  begin,
+  clusterTest,
   condition,
   deployment,
   HOSTNAME,
   list,
-  makeNamespace,
   policy,
   runOperator,
   sleep,
@@ -49,12 +47,10 @@ function rolling(d: Obj): boolean {
   );
 }
 
-void test(
+clusterTest(
   'rollout budget: at most 2 workloads rolling because of the operator',
-  { timeout: 180_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'budget');
+  { timeout: 180_000, namespace: 'budget' },
+  async ({ t, c, s, ns }) => {
     const names = Array.from({ length: WORKLOADS }, (_, i) => `svc-${i}`);
     await c.apply(
       list(

@@ -12,16 +12,14 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/rollout-prediction.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   appliedPolicies,
-  begin,
+  clusterTest,
   condition,
   get,
   HOSTNAME,
   list,
-  makeNamespace,
   makePool,
   podsOf,
   policy,
@@ -46,12 +44,10 @@ async function spreadOnePerNode(c: Cluster, ns: string, app: string, n: number):
   return pods.length === n && carry.length === n && nodes.size === n;
 }
 
-void test(
+clusterTest(
   'a write whose rollout cannot finish is held back; one that can goes ahead and finishes',
-  { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'predict');
+  { timeout: 300_000, namespace: 'predict' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-b']);
     const on = { podSpec: pool.podSpec };
     await c.apply(

@@ -7,12 +7,12 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/seed-scenarios.test.ts
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
+import type { TestContext } from 'node:test';
 
 import {
   appliedPolicies,
   affinityOf,
-  begin,
+  clusterTest,
   deferClusterPolicy,
   condition,
   example,
@@ -98,8 +98,7 @@ async function subtest(
   });
 }
 
-void test('seed scenarios on a real control plane', { timeout: 180_000 }, async (t) => {
-  const { c, s } = await begin(t);
+clusterTest('seed scenarios on a real control plane', { timeout: 180_000 }, async ({ t, c, s }) => {
   const pool = await makePool(c, s, ['zone-a', 'zone-b']);
 
   await subtest(

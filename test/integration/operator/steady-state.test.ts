@@ -6,14 +6,12 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/steady-state.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
-  begin,
+  clusterTest,
   HOSTNAME,
   list,
   listOf,
-  makeNamespace,
   policy,
   PREF,
   REQ,
@@ -67,123 +65,126 @@ async function rolledOut(c: Cluster, ns: string): Promise<void> {
   }
 }
 
-void test('a steady cluster costs zero writes', { timeout: 170_000 }, async (t) => {
-  const { c, s } = await begin(t);
-  const ns = await makeNamespace(c, s, 'steady');
-  const labels = (app: string) => ({ labels: { app, tier: 'steady' }, selector: { app } });
-  await c.apply(
-    list(
-      workload('Deployment', ns, 'owned', {
-        ...labels('owned'),
-        replicas: 2,
-        affinity: ownerTerms,
-      }),
-      workload('Deployment', ns, 'bare', { ...labels('bare'), replicas: 1 }),
-      workload('StatefulSet', ns, 'db', {
-        ...labels('db'),
-        replicas: 2,
-        spec: { podManagementPolicy: 'Parallel' },
-      }),
-      // A ReplicaSet of its own (no Deployment above it) is rewritten like the others.
-      workload('ReplicaSet', ns, 'standalone', { ...labels('standalone'), replicas: 1 }),
-      workload('DaemonSet', ns, 'agent', labels('agent')),
-      workload('CronJob', ns, 'report', { labels: { app: 'report', tier: 'steady' } }),
-    ),
-  );
-  // Debug logs: each policy status write is logged ("policy status updated").
-  const op = await runOperator(c, s, ['--resync-interval', RESYNC, '--log-level', 'debug']);
-  const kinds = ['Deployment', 'StatefulSet', 'ReplicaSet', 'DaemonSet', 'CronJob'];
-  await c.apply(
-    list(
-      policy(ns, 'spread', {
-        targets: { kinds, selector: { matchLabels: { tier: 'steady' } } },
-        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
-        affinity: {
-          nodeAffinity: {
-            [REQ]: {
-              nodeSelectorTerms: [
+clusterTest(
+  'a steady cluster costs zero writes',
+  { timeout: 170_000, namespace: 'steady' },
+  async ({ t, c, s, ns }) => {
+    const labels = (app: string) => ({ labels: { app, tier: 'steady' }, selector: { app } });
+    await c.apply(
+      list(
+        workload('Deployment', ns, 'owned', {
+          ...labels('owned'),
+          replicas: 2,
+          affinity: ownerTerms,
+        }),
+        workload('Deployment', ns, 'bare', { ...labels('bare'), replicas: 1 }),
+        workload('StatefulSet', ns, 'db', {
+          ...labels('db'),
+          replicas: 2,
+          spec: { podManagementPolicy: 'Parallel' },
+        }),
+        // A ReplicaSet of its own (no Deployment above it) is rewritten like the others.
+        workload('ReplicaSet', ns, 'standalone', { ...labels('standalone'), replicas: 1 }),
+        workload('DaemonSet', ns, 'agent', labels('agent')),
+        workload('CronJob', ns, 'report', { labels: { app: 'report', tier: 'steady' } }),
+      ),
+    );
+    // Debug logs: each policy status write is logged ("policy status updated").
+    const op = await runOperator(c, s, ['--resync-interval', RESYNC, '--log-level', 'debug']);
+    const kinds = ['Deployment', 'StatefulSet', 'ReplicaSet', 'DaemonSet', 'CronJob'];
+    await c.apply(
+      list(
+        policy(ns, 'spread', {
+          targets: { kinds, selector: { matchLabels: { tier: 'steady' } } },
+          spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+          affinity: {
+            nodeAffinity: {
+              [REQ]: {
+                nodeSelectorTerms: [
+                  {
+                    matchExpressions: [
+                      { key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] },
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        }),
+        policy(ns, 'zones', {
+          priority: 10,
+          targets: {
+            kinds,
+            selector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['steady'] }] },
+          },
+          spreadAcross: [{ topologyKey: ZONE, mode: 'Preferred', weight: 40 }],
+          affinity: {
+            podAffinity: {
+              [PREF]: [
                 {
-                  matchExpressions: [
-                    { key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] },
-                  ],
+                  weight: 3,
+                  podAffinityTerm: {
+                    labelSelector: { matchLabels: { app: 'cache' } },
+                    topologyKey: ZONE,
+                  },
                 },
               ],
             },
           },
-        },
-      }),
-      policy(ns, 'zones', {
-        priority: 10,
-        targets: {
-          kinds,
-          selector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['steady'] }] },
-        },
-        spreadAcross: [{ topologyKey: ZONE, mode: 'Preferred', weight: 40 }],
-        affinity: {
-          podAffinity: {
-            [PREF]: [
-              {
-                weight: 3,
-                podAffinityTerm: {
-                  labelSelector: { matchLabels: { app: 'cache' } },
-                  topologyKey: ZONE,
-                },
-              },
-            ],
-          },
-        },
-      }),
-    ),
-  );
-  await waitEnforced(c, ns, 'spread', 6);
-  await waitEnforced(c, ns, 'zones', 6);
-  await rolledOut(c, ns);
-  // Settled: the last rollout's status updates are in and the policies' status with them.
-  await waitFor('versions stable for 3 s', async () => {
-    const a = await versions(c, ns);
-    await sleep(3_000);
-    const b = await versions(c, ns);
-    return JSON.stringify([...a]) === JSON.stringify([...b]) ? true : undefined;
-  });
+        }),
+      ),
+    );
+    await waitEnforced(c, ns, 'spread', 6);
+    await waitEnforced(c, ns, 'zones', 6);
+    await rolledOut(c, ns);
+    // Settled: the last rollout's status updates are in and the policies' status with them.
+    await waitFor('versions stable for 3 s', async () => {
+      const a = await versions(c, ns);
+      await sleep(3_000);
+      const b = await versions(c, ns);
+      return JSON.stringify([...a]) === JSON.stringify([...b]) ? true : undefined;
+    });
 
-  const writes0 = await op.writes();
-  const reconciles0 = await op.metric('controller_runtime_reconcile_total', {
-    controller: 'placement-workload',
-  });
-  const versions0 = await versions(c, ns);
-  const statusWrites0 = op.logged('policy status updated').length;
-  t.diagnostic(
-    `converged after ${writes0} workload writes; observing ${OBSERVE_MS / 1000} s of resyncs`,
-  );
+    const writes0 = await op.writes();
+    const reconciles0 = await op.metric('controller_runtime_reconcile_total', {
+      controller: 'placement-workload',
+    });
+    const versions0 = await versions(c, ns);
+    const statusWrites0 = op.logged('policy status updated').length;
+    t.diagnostic(
+      `converged after ${writes0} workload writes; observing ${OBSERVE_MS / 1000} s of resyncs`,
+    );
 
-  const deadline = Date.now() + OBSERVE_MS;
-  while (Date.now() < deadline) {
-    await sleep(5_000);
-    assert.equal(await op.writes(), writes0, 'no workload write while nothing changes');
-  }
-  const versions1 = await versions(c, ns);
-  assert.deepEqual(
-    Object.fromEntries(versions1),
-    Object.fromEntries(versions0),
-    'no workload changed',
-  );
-  // Policy status is written when it changes, and lastAuditTime is refreshed at most once a
-  // minute: in 30 s, at most one write per policy (a status the API server prunes would
-  // differ from the cache forever and be re-sent on every reconcile).
-  const statusWrites = op.logged('policy status updated').length - statusWrites0;
-  assert.ok(statusWrites <= 2, `${statusWrites} policy status writes while nothing changed`);
-  assert.equal(await op.writes(), writes0);
-  for (const name of ['placement_workload_writes_total', 'placement_workload_reverts_total']) {
-    for (const result of ['conflict', 'failed']) {
-      t.diagnostic(`${name}{result="${result}"} = ${await op.metric(name, { result })}`);
+    const deadline = Date.now() + OBSERVE_MS;
+    while (Date.now() < deadline) {
+      await sleep(5_000);
+      assert.equal(await op.writes(), writes0, 'no workload write while nothing changes');
     }
-  }
-  // The resyncs did happen: each looked at every workload again.
-  const reconciles =
-    (await op.metric('controller_runtime_reconcile_total', { controller: 'placement-workload' })) -
-    reconciles0;
-  assert.ok(
-    reconciles >= 6 * 4,
-    `${reconciles} workload reconciles in ${OBSERVE_MS / 1000} s of ${RESYNC} resyncs`,
-  );
-});
+    const versions1 = await versions(c, ns);
+    assert.deepEqual(
+      Object.fromEntries(versions1),
+      Object.fromEntries(versions0),
+      'no workload changed',
+    );
+    // Policy status is written when it changes, and lastAuditTime is refreshed at most once a
+    // minute: in 30 s, at most one write per policy (a status the API server prunes would
+    // differ from the cache forever and be re-sent on every reconcile).
+    const statusWrites = op.logged('policy status updated').length - statusWrites0;
+    assert.ok(statusWrites <= 2, `${statusWrites} policy status writes while nothing changed`);
+    assert.equal(await op.writes(), writes0);
+    for (const name of ['placement_workload_writes_total', 'placement_workload_reverts_total']) {
+      for (const result of ['conflict', 'failed']) {
+        t.diagnostic(`${name}{result="${result}"} = ${await op.metric(name, { result })}`);
+      }
+    }
+    // The resyncs did happen: each looked at every workload again.
+    const reconciles =
+      (await op.metric('controller_runtime_reconcile_total', {
+        controller: 'placement-workload',
+      })) - reconciles0;
+    assert.ok(
+      reconciles >= 6 * 4,
+      `${reconciles} workload reconciles in ${OBSERVE_MS / 1000} s of ${RESYNC} resyncs`,
+    );
+  },
+);

@@ -11,7 +11,6 @@
 // still reaches nothing outside its namespace: the API server refuses targets.namespaces
 // and namespaceSelector, and the operator rewrites its own namespace's workload only.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { only, render, type Manifest } from '../../chart/helm.ts';
 import {
@@ -24,7 +23,7 @@ import {
 import {
   APPLIED,
   appliedPolicies,
-  begin,
+  clusterTest,
   deployment,
   get,
   HOSTNAME,
@@ -152,9 +151,7 @@ const spreadSpec = {
   spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
 };
 
-void test('teams declare their own policies', { timeout: 300_000 }, async (t) => {
-  const { c, s } = await begin(t);
-
+clusterTest('teams declare their own policies', { timeout: 300_000 }, async ({ t, c, s }) => {
   // The user roles, as the chart renders them (a release of this test's own).
   const release = uniqueName('tenancy');
   const rendered: Manifest[] = render({ release });
