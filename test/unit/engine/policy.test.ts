@@ -431,7 +431,26 @@ const by = (source: string) => ({
     term: t,
   }),
   affinity: (p: string, t: number): Tuple => ({ pod: p, rule: 'podAffinity', source, term: t }),
+  /** Pods kept apart by the source's first anti-affinity term, found together. */
+  together: (...pods: string[]): Tuple[] =>
+    pods.flatMap((p) => [
+      { pod: p, rule: 'podAntiAffinity', source, term: 0 },
+      { pod: p, rule: 'symmetricAntiAffinity', source, term: 0 },
+    ]),
 });
+
+/** The two pods of Deployment web, on these nodes. */
+const webPods = (
+  first: string,
+  second: string,
+  extra: Parameters<typeof deploymentPod>[4] = {},
+) => [
+  deploymentPod('web', 'aaaaa', first, { app: 'web' }, extra),
+  deploymentPod('web', 'bbbbb', second, { app: 'web' }, extra),
+];
+const [WEB_A, WEB_B] = ['shop/web-5d8f7c6b9-aaaaa', 'shop/web-5d8f7c6b9-bbbbb'] as const;
+/** The pod's own term that keeps web pods on separate nodes. */
+const KEEP_WEB_APART = { anti: [term(labelsIn({ app: 'web' }), HOSTNAME)] };
 
 const SPREAD_WEB = clusterPolicy('spread-web', {
   targets: { selector: labelsIn({ app: 'web' }) },
@@ -452,17 +471,9 @@ void describe('audit with policies', () => {
         nodes: TWO_NODES,
         namespaces: SHOP,
         policies: [SPREAD_WEB],
-        pods: [
-          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
-          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
-        ],
+        pods: [...webPods('n1', 'n1')],
       },
-      want: [
-        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
-      ],
+      want: [...spread.together(WEB_A, WEB_B)],
     },
     {
       name: 'a required spread that holds reports nothing',
@@ -470,10 +481,7 @@ void describe('audit with policies', () => {
         nodes: TWO_NODES,
         namespaces: SHOP,
         policies: [SPREAD_WEB],
-        pods: [
-          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
-          deploymentPod('web', 'bbbbb', 'n2', { app: 'web' }),
-        ],
+        pods: [...webPods('n1', 'n2')],
       },
       want: [],
     },
@@ -483,33 +491,9 @@ void describe('audit with policies', () => {
         nodes: TWO_NODES,
         namespaces: SHOP,
         policies: [SPREAD_WEB],
-        pods: [
-          deploymentPod(
-            'web',
-            'aaaaa',
-            'n1',
-            { app: 'web' },
-            {
-              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
-            },
-          ),
-          deploymentPod(
-            'web',
-            'bbbbb',
-            'n1',
-            { app: 'web' },
-            {
-              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
-            },
-          ),
-        ],
+        pods: [...webPods('n1', 'n1', KEEP_WEB_APART)],
       },
-      want: [
-        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
-      ],
+      want: [...spread.together(WEB_A, WEB_B)],
     },
     {
       name: 'a pod term that differs from the policy term is judged as well, as the pod’s',
@@ -522,36 +506,11 @@ void describe('audit with policies', () => {
             affinity: { podAntiAffinity: { [REQUIRED]: [term(labelsIn({ app: 'web' }), ZONE)] } },
           }),
         ],
-        pods: [
-          deploymentPod(
-            'web',
-            'aaaaa',
-            'n1',
-            { app: 'web' },
-            {
-              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
-            },
-          ),
-          deploymentPod(
-            'web',
-            'bbbbb',
-            'n1',
-            { app: 'web' },
-            {
-              anti: [term(labelsIn({ app: 'web' }), HOSTNAME)],
-            },
-          ),
-        ],
+        pods: [...webPods('n1', 'n1', KEEP_WEB_APART)],
       },
       want: [
-        own.anti('shop/web-5d8f7c6b9-aaaaa', 0),
-        own.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
-        own.anti('shop/web-5d8f7c6b9-bbbbb', 0),
-        own.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
-        by('ClusterPlacementPolicy/zones').anti('shop/web-5d8f7c6b9-aaaaa', 0),
-        by('ClusterPlacementPolicy/zones').symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
-        by('ClusterPlacementPolicy/zones').anti('shop/web-5d8f7c6b9-bbbbb', 0),
-        by('ClusterPlacementPolicy/zones').symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
+        ...own.together(WEB_A, WEB_B),
+        ...by('ClusterPlacementPolicy/zones').together(WEB_A, WEB_B),
       ],
     },
     {
@@ -592,8 +551,7 @@ void describe('audit with policies', () => {
           }),
         ],
         pods: [
-          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
-          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
+          ...webPods('n1', 'n1'),
           pod('web-5d8f7c6b9-ccccc', {
             ns: 'dev',
             node: 'n1',
@@ -645,10 +603,7 @@ void describe('audit with policies', () => {
             spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
           }),
         ],
-        pods: [
-          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
-          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
-        ],
+        pods: [...webPods('n1', 'n1')],
       },
       want: [
         by('ClusterPlacementPolicy/both').anti('shop/web-5d8f7c6b9-aaaaa', 1),
@@ -663,10 +618,7 @@ void describe('audit with policies', () => {
         nodes: TWO_NODES,
         namespaces: SHOP,
         policies: [clusterPolicy('soft', { spreadAcross: [{ topologyKey: HOSTNAME }] })],
-        pods: [
-          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
-          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
-        ],
+        pods: [...webPods('n1', 'n1')],
       },
       want: [],
     },
@@ -676,17 +628,9 @@ void describe('audit with policies', () => {
         nodes: TWO_NODES,
         namespaces: SHOP,
         policies: [{ ...SPREAD_WEB, spec: { ...SPREAD_WEB.spec, mode: 'Audit' } }],
-        pods: [
-          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
-          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
-        ],
+        pods: [...webPods('n1', 'n1')],
       },
-      want: [
-        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
-      ],
+      want: [...spread.together(WEB_A, WEB_B)],
     },
     {
       name: 'a policy with audit disabled is not judged',
@@ -694,10 +638,7 @@ void describe('audit with policies', () => {
         nodes: TWO_NODES,
         namespaces: SHOP,
         policies: [{ ...SPREAD_WEB, spec: { ...SPREAD_WEB.spec, audit: { enabled: false } } }],
-        pods: [
-          deploymentPod('web', 'aaaaa', 'n1', { app: 'web' }),
-          deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
-        ],
+        pods: [...webPods('n1', 'n1')],
       },
       want: [],
     },
@@ -756,13 +697,7 @@ void describe('audit with policies', () => {
           deploymentPod('web', 'bbbbb', 'n1', { app: 'web' }),
         ],
       },
-      want: [
-        own.affinity('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.anti('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-aaaaa', 0),
-        spread.anti('shop/web-5d8f7c6b9-bbbbb', 0),
-        spread.symmetric('shop/web-5d8f7c6b9-bbbbb', 0),
-      ],
+      want: [own.affinity('shop/web-5d8f7c6b9-aaaaa', 0), ...spread.together(WEB_A, WEB_B)],
     },
   ];
   for (const c of cases) {
