@@ -10,7 +10,7 @@ import type { Workload } from '../api/cluster.ts';
 import { planBlocks, planCluster } from '../controller/cluster-plan.ts';
 import { policyName, type ClusterSnapshot, type WorkloadObject } from '../engine/index.ts';
 import { loadKubeConfig, StartupError } from '../kube/client.ts';
-import { apiFailure } from '../kube/client.ts';
+import { apiFailure } from '../kube/failure.ts';
 import { readClusterItems } from '../kube/cluster-read.ts';
 import { WORKLOAD_API } from '../kube/resources.ts';
 import { workloadTransform } from '../kube/transforms.ts';

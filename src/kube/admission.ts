@@ -1,7 +1,8 @@
 import { HttpMethod, type KubeConfig } from '@kubernetes/client-node';
 
 import { FIELD_MANAGER } from '../api/cluster.ts';
-import { apiFailure, requestJson } from './client.ts';
+import { requestJson } from './client.ts';
+import { apiFailure } from './failure.ts';
 import { isRecord } from './json.ts';
 
 /** Where the API server serves MutatingAdmissionPolicy (GA in Kubernetes 1.36). */

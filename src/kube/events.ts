@@ -5,7 +5,8 @@
  */
 import { V1MicroTime, type EventsV1Event } from '@kubernetes/client-node';
 
-import { apiFailure, requestOptions, type KubeClients } from './client.ts';
+import { requestOptions, type KubeClients } from './client.ts';
+import { apiFailure } from './failure.ts';
 import type { Plain } from './json.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import type { EventTarget } from '../api/cluster.ts';

@@ -10,7 +10,8 @@ import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/c
 
 import type { ApiHealthReporter } from './api-health.ts';
 import { realSleep, type Sleep } from './backoff.ts';
-import { apiFailure, requestOptions } from './client.ts';
+import { requestOptions } from './client.ts';
+import { apiFailure } from './failure.ts';
 import type { Plain } from './json.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 

@@ -1,7 +1,8 @@
 /** The two calls an informer makes, over client-node: a paginated list and a watch. */
 import { Watch, type KubeConfig, type RequestContext } from '@kubernetes/client-node';
 
-import { apiFailure, getJson, USER_AGENT } from './client.ts';
+import { getJson, USER_AGENT } from './client.ts';
+import { apiFailure } from './failure.ts';
 import { int, record, text, type JsonRecord } from './json.ts';
 
 export interface ListPage {

@@ -9,14 +9,8 @@ import { FIELD_MANAGER } from '../api/cluster.ts';
 import { GROUP, VERSION } from '../api/policy.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { PlacementException } from '../api/exception.ts';
-import {
-  apiFailure,
-  isInvalid,
-  isRetryable,
-  requestOptions,
-  type ApiFailure,
-  type KubeClients,
-} from './client.ts';
+import { requestOptions, type KubeClients } from './client.ts';
+import { apiFailure, isInvalid, isRetryable, type ApiFailure } from './failure.ts';
 import { record, text, type Plain } from './json.ts';
 import { mergeDiff } from '../util/json.ts';
 import { EXCEPTION_PLURAL, POLICY_PLURAL } from './resources.ts';
