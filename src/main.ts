@@ -2,6 +2,9 @@
  * placement-operator: rewrites workload affinity from PlacementPolicies and reports
  * placement drift. This file reads flags and environment and wires the layers together;
  * nothing below it reads either.
+ *
+ * Long because every flag is declared here with its help text, range and default, and
+ * wiring follows from them; what each wired piece does lives in its own layer.
  */
 import { hostname } from 'node:os';
 import winston from 'winston';

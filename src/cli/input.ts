@@ -1,3 +1,7 @@
+// What the CLI reads: Lists and YAML streams of nodes, namespaces, pods, workloads,
+// policies and exceptions, checked at the boundary into the engine's types, each error
+// naming the file, the object and the field. Long because every kind it accepts has its own
+// few lines of checks; they share the reader and the error shape.
 import { parseAllDocuments } from 'yaml';
 import type { Namespace, Node, Pod } from '../api/core.ts';
 import type { PlacementException } from '../api/exception.ts';

@@ -1,3 +1,7 @@
+// The operator's wiring: the three controllers' loops, their dependencies and the event
+// handlers that feed them. Long because every source's handler and every loop's deps are
+// spelt out in one place, which is the point: how a change reaches a reconcile reads top to
+// bottom here. The decisions themselves live in the reconcilers and plan.ts.
 import type { Labels, Namespace } from '../api/core.ts';
 import { exceptionRef, type PlacementException } from '../api/exception.ts';
 import { policyRef, type PlacementPolicy } from '../api/policy.ts';

@@ -1,3 +1,7 @@
+// A policy's status from the cache: the counts, then one function per condition (Ready,
+// Degraded, Unsatisfiable, InjectedAtAdmission), each choosing among its reasons in the
+// order docs/operations.md gives. Kept in one file because that order is the contract: the
+// reasons of one condition are read against each other, and the counts feed them all.
 import type { Labels } from '../api/core.ts';
 import type { PlacementPolicy, PolicyAuditSummary } from '../api/policy.ts';
 import {

@@ -1,3 +1,7 @@
+// A policy compiled once per generation (compilePolicy), and the one targeting rule
+// (policyReach) with what hangs on it: exceptions, priority order, and the terms a policy
+// asks of a workload. One file because compiling and targeting share the compiled shape,
+// and every reader of a policy (controller, audit, CLI) goes through both.
 import type {
   Affinity,
   Labels,

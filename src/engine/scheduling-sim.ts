@@ -5,6 +5,9 @@
  * anti-affinity against it, and its affinity with the first-pod exception) on top of the
  * node filters of node-eligibility.ts. Feasibility and the rollout simulation both place
  * pods through it, one at a time, as the scheduler does.
+ *
+ * One file because placing a pod, undoing it and explaining why none fits all walk the same
+ * per-node state; the node filters themselves are node-eligibility.ts.
  */
 import type { Labels } from '../api/core.ts';
 import { labelOf } from './labels.ts';

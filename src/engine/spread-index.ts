@@ -5,6 +5,10 @@
  * namespace that the constraint's selector matches run in each domain. The index counts
  * each distinct constraint once, for every pod that carries it; the drift judge and the
  * filter (topology-spread.ts) read the same counts.
+ *
+ * Longer than most: the index, its per-constraint counts and the domain rules (which nodes
+ * count, for each of nodeAffinityPolicy and nodeTaintsPolicy) answer one question and change
+ * together; the filter and the judge that read them live in topology-spread.ts.
  */
 import type {
   Labels,

@@ -6,6 +6,9 @@
  * Two users: the start-up check (a bounded retry budget, then one line and exit), and the
  * running operator's `ApiHealth`, which logs a problem once when it starts and once when it
  * ends, however many informers and retries run into it in between.
+ *
+ * Long because each cause (connection, DNS, TLS, timeout, credentials) has its own reading
+ * and its own line; both users need them all.
  */
 import { ApiException, type KubeConfig } from '@kubernetes/client-node';
 

@@ -5,6 +5,9 @@
  *
  * Expiry is judged by the local clock from when this process last saw the lease change, not
  * from the renewTime written by another machine, so clock skew between nodes does not matter.
+ *
+ * One file because acquiring, renewing, stepping down and releasing are one state machine
+ * over one Lease.
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 
