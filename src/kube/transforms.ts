@@ -57,13 +57,24 @@ const affinityOf = (value: unknown): Affinity | undefined => (isRecord(value) ? 
 const selectorOf = (value: unknown): LabelSelector | undefined =>
   isRecord(value) ? value : undefined;
 
-/** Pod → namespace, name, uid, labels, owners, node, phase, deletion, affinity, resourceVersion. */
-export function trimPod(raw: unknown): Pod | undefined {
+/** An object's body, metadata, name and namespace; undefined without a name or a namespace. */
+function namespaced(
+  raw: unknown,
+):
+  | { obj: Record<string, unknown>; meta: Record<string, unknown>; name: string; namespace: string }
+  | undefined {
   const obj = record(raw);
   const meta = record(obj['metadata']);
   const name = text(meta['name']);
   const namespace = text(meta['namespace']);
-  if (name === undefined || namespace === undefined) return undefined;
+  return name === undefined || namespace === undefined ? undefined : { obj, meta, name, namespace };
+}
+
+/** Pod → namespace, name, uid, labels, owners, node, phase, deletion, affinity, resourceVersion. */
+export function trimPod(raw: unknown): Pod | undefined {
+  const named = namespaced(raw);
+  if (named === undefined) return undefined;
+  const { obj, meta, name, namespace } = named;
   const spec = record(obj['spec']);
   const phase = text(record(obj['status'])['phase']);
   return compact<Pod>({
@@ -146,11 +157,9 @@ export function podTemplateOf(kind: WorkloadKind, spec: JsonRecord): JsonRecord 
 /** The trimming transform for one workload kind. */
 export function workloadTransform(kind: WorkloadKind): (raw: unknown) => Workload | undefined {
   return (raw) => {
-    const obj = record(raw);
-    const meta = record(obj['metadata']);
-    const name = text(meta['name']);
-    const namespace = text(meta['namespace']);
-    if (name === undefined || namespace === undefined) return undefined;
+    const named = namespaced(raw);
+    if (named === undefined) return undefined;
+    const { obj, meta, name, namespace } = named;
     const spec = record(obj['spec']);
     const template = podTemplateOf(kind, spec);
     const generation = int(meta['generation']) ?? 0;
@@ -313,11 +322,9 @@ export function policyTransform(kind: PolicyKind): (raw: unknown) => CachedPolic
 
 /** The trimming transform for PlacementException: identity, spec and status (all small). */
 export function exceptionTransform(raw: unknown): CachedException | undefined {
-  const obj = record(raw);
-  const meta = record(obj['metadata']);
-  const name = text(meta['name']);
-  const namespace = text(meta['namespace']);
-  if (name === undefined || namespace === undefined) return undefined;
+  const named = namespaced(raw);
+  if (named === undefined) return undefined;
+  const { obj, meta, name, namespace } = named;
   return compact<CachedException>({
     apiVersion: API_VERSION,
     kind: EXCEPTION_KIND,
