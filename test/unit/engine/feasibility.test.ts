@@ -97,6 +97,19 @@ const backend = deployment('backend', { app: 'backend' });
 
 const redis = deployment('checkout-redis', { app: 'checkout-redis' });
 /** The seed policy: next to a checkout pod on `key`, one checkout-redis pod per node. */
+/** Links of a chain of required affinities: web needs db, db needs cache. */
+const WEB_TO_DB = target(web, [affinityTo('web-to-db', { app: 'db' })]);
+const DB_TO_CACHE = target(db, [affinityTo('db-to-cache', { app: 'cache' })]);
+/** Frontend and backend, each asking for the other on its node. */
+const MUTUAL_AFFINITY = [
+  target(frontend, [affinityTo('frontend-to-backend', { app: 'backend' }, HOSTNAME)]),
+  target(backend, [affinityTo('backend-to-frontend', { app: 'frontend' }, HOSTNAME)]),
+];
+const checkout = deployment('checkout', { app: 'checkout' });
+/** Checkout's two pods, under a required spread of their own on `key`. */
+const checkoutSpread = (name: string, key: string) =>
+  target(checkout, [spread(name, key, 'Required')], 2);
+
 const redisWithCheckout = (key: string): CompiledPolicy =>
   compiled('with-checkout', {
     affinity: { podAffinity: { [REQUIRED]: [term(labelsIn({ app: 'checkout' }), key)] } },
@@ -269,38 +282,25 @@ const cases: readonly Case[] = [
   {
     name: 'chain A→B where B starts by itself',
     nodes: zoned(),
-    targets: [
-      target(web, [affinityTo('web-to-db', { app: 'db' })]),
-      target(db, [affinityTo('db-together', { app: 'db' })], 3),
-    ],
+    targets: [WEB_TO_DB, target(db, [affinityTo('db-together', { app: 'db' })], 3)],
     want: {},
   },
   {
     name: 'chain A→B→C where C starts first',
     nodes: zoned(),
-    targets: [
-      target(web, [affinityTo('web-to-db', { app: 'db' })]),
-      target(db, [affinityTo('db-to-cache', { app: 'cache' })]),
-      target(cache, []),
-    ],
+    targets: [WEB_TO_DB, DB_TO_CACHE, target(cache, [])],
     want: {},
   },
   {
     name: 'chain A→B where B waits for a pod that never comes',
     nodes: zoned(),
-    targets: [
-      target(web, [affinityTo('web-to-db', { app: 'db' })]),
-      target(db, [affinityTo('db-to-cache', { app: 'cache' })]),
-    ],
+    targets: [WEB_TO_DB, DB_TO_CACHE],
     want: { 'web-to-db': [NO_FIRST_POD], 'db-to-cache': [NO_FIRST_POD] },
   },
   {
     name: 'mutual required affinity that no first pod can start',
     nodes: zoned(),
-    targets: [
-      target(frontend, [affinityTo('frontend-to-backend', { app: 'backend' }, HOSTNAME)]),
-      target(backend, [affinityTo('backend-to-frontend', { app: 'frontend' }, HOSTNAME)]),
-    ],
+    targets: MUTUAL_AFFINITY,
     want: {
       'frontend-to-backend': [
         /Deployment shop\/frontend: required podAffinity on kubernetes\.io\/hostname/,
@@ -314,10 +314,7 @@ const cases: readonly Case[] = [
     name: 'mutual required affinity once one side runs',
     nodes: zoned(),
     pods: [pod('backend-0', { ns: NS, labels: { app: 'backend' }, node: 'n0' })],
-    targets: [
-      target(frontend, [affinityTo('frontend-to-backend', { app: 'backend' }, HOSTNAME)]),
-      target(backend, [affinityTo('backend-to-frontend', { app: 'frontend' }, HOSTNAME)]),
-    ],
+    targets: MUTUAL_AFFINITY,
     want: {},
   },
   {
@@ -393,10 +390,7 @@ const cases: readonly Case[] = [
       pod('checkout-0', { ns: NS, labels: { app: 'checkout' }, node: 'n0' }),
       pod('checkout-1', { ns: NS, labels: { app: 'checkout' }, node: 'n1' }),
     ],
-    targets: [
-      target(deployment('checkout', { app: 'checkout' }), [], 2),
-      target(redis, [redisWithCheckout(HOSTNAME)], 3),
-    ],
+    targets: [target(checkout, [], 2), target(redis, [redisWithCheckout(HOSTNAME)], 3)],
     want: {
       'with-checkout': [
         /^Deployment shop\/checkout-redis: at most 2 of 3 pods can run: 2 node\(s\) already run a pod that required podAntiAffinity .*spec\.spreadAcross\[0\].*; 2 node\(s\) have no pod that required podAffinity .*spec\.affinity\.podAffinity/,
@@ -413,11 +407,7 @@ const cases: readonly Case[] = [
       pod('checkout-1', { ns: NS, labels: { app: 'checkout' }, node: 'n3' }),
     ],
     targets: [
-      target(
-        deployment('checkout', { app: 'checkout' }),
-        [spread('checkout-one-per-node', HOSTNAME, 'Required')],
-        2,
-      ),
+      checkoutSpread('checkout-one-per-node', HOSTNAME),
       target(redis, [redisWithCheckout(HOSTNAME)], 3),
     ],
     want: { 'with-checkout': [/at most 2 of 3 pods can run/] },
@@ -460,11 +450,7 @@ const cases: readonly Case[] = [
     name: 'providers that are themselves limited: checkout one per zone, not yet running',
     nodes: zoned(),
     targets: [
-      target(
-        deployment('checkout', { app: 'checkout' }),
-        [spread('checkout-zones', ZONE, 'Required')],
-        2,
-      ),
+      checkoutSpread('checkout-zones', ZONE),
       target(redis, [redisWithCheckout(HOSTNAME)], 3),
     ],
     want: { 'with-checkout': [/at most 2 of 3 pods can run/] },
