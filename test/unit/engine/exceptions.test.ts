@@ -206,6 +206,17 @@ void describe('compilePolicy: spec.exceptions', () => {
   });
 });
 
+/** team-a's db, and an exception there that exempts it from the policy spread. */
+const DB_EXEMPTED = {
+  exceptions: [exemptNames('team-a', 'spread', 'db')],
+  workload: workload('team-a', 'db'),
+};
+/** A policy that accepts exceptions from namespaces labelled exceptions.example/allowed=true. */
+const ALLOWED_BY_LABEL = clusterPolicy(
+  'spread',
+  allowedFrom({ namespaceSelector: labelsIn({ 'exceptions.example/allowed': 'true' }) }),
+);
+
 void describe('policyReach', () => {
   const cases: {
     name: string;
@@ -225,8 +236,7 @@ void describe('policyReach', () => {
     {
       name: 'an exception the policy allows exempts the workload it names',
       policy: clusterPolicy('spread', allowedFrom()),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      ...DB_EXEMPTED,
       want: 'exempted',
     },
     {
@@ -246,50 +256,38 @@ void describe('policyReach', () => {
     {
       name: 'a policy that does not allow exceptions ignores them',
       policy: clusterPolicy('spread', { spreadAcross: [{ topologyKey: HOSTNAME }] }),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      ...DB_EXEMPTED,
       want: 'targeted',
     },
     {
       name: 'allowed: false ignores them too',
       policy: clusterPolicy('spread', { exceptions: { allowed: false } }),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      ...DB_EXEMPTED,
       want: 'targeted',
     },
     {
       name: 'an exception from a namespace the policy does not list is ignored',
       policy: clusterPolicy('spread', allowedFrom({ namespaces: ['team-b'] })),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      ...DB_EXEMPTED,
       want: 'targeted',
     },
     {
       name: 'one from a namespace the policy lists takes effect',
       policy: clusterPolicy('spread', allowedFrom({ namespaces: ['team-a'] })),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      ...DB_EXEMPTED,
       want: 'exempted',
     },
     {
       name: 'the namespaceSelector is matched against the namespace labels',
-      policy: clusterPolicy(
-        'spread',
-        allowedFrom({ namespaceSelector: labelsIn({ 'exceptions.example/allowed': 'true' }) }),
-      ),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      policy: ALLOWED_BY_LABEL,
+      ...DB_EXEMPTED,
       namespaceLabels: { 'exceptions.example/allowed': 'true' },
       want: 'exempted',
     },
     {
       name: 'a namespace whose labels do not match: ignored',
-      policy: clusterPolicy(
-        'spread',
-        allowedFrom({ namespaceSelector: labelsIn({ 'exceptions.example/allowed': 'true' }) }),
-      ),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      policy: ALLOWED_BY_LABEL,
+      ...DB_EXEMPTED,
       namespaceLabels: { 'exceptions.example/allowed': 'false' },
       want: 'targeted',
     },
@@ -306,8 +304,7 @@ void describe('policyReach', () => {
         ...allowedFrom(),
         targets: { selector: labelsIn({ tier: 'prod' }) },
       }),
-      exceptions: [exemptNames('team-a', 'spread', 'db')],
-      workload: workload('team-a', 'db'),
+      ...DB_EXEMPTED,
       want: 'none',
     },
     {
