@@ -28,6 +28,8 @@ import {
   KubeWorkloadWriter,
 } from './kube/writers.ts';
 import { ContinuousAudit } from './audit/continuous-audit.ts';
+import { ReportSync } from './audit/report-sync.ts';
+import { KubeReportStore, reportKindsServed } from './kube/reports.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
 import { errorMessage } from './util/errors.ts';
 
@@ -253,6 +255,11 @@ const FLAGS = {
     'give up at start-up when the API server does not answer for this long',
     { min: '1s', max: '10m', default: '30s' },
   ),
+  reports: toggle(
+    'reports',
+    'publish audit results as openreports.io/v1alpha1 Report / ClusterReport objects where the API server serves them',
+    true,
+  ),
   'eviction-dry-run': toggle('evictionDryRun', 'log evictions instead of making them', false),
   'namespaced-policy-cross-namespace-terms': oneOf(
     'crossNamespaceTerms',
@@ -360,6 +367,41 @@ async function admissionServed(kc: KubeConfig, log: winston.Logger): Promise<boo
   }
 }
 
+/**
+ * Discovery: where the audit's findings also go as OpenReports objects. Off when the flag
+ * says so, when the API server does not serve openreports.io/v1alpha1 (its CRDs are not
+ * installed), or when it does not answer; logged either way.
+ */
+async function reportSync(
+  kc: KubeConfig,
+  enabled: boolean,
+  log: winston.Logger,
+): Promise<ReportSync | undefined> {
+  if (!enabled) {
+    log.info('reports off', { detail: 'OpenReports publishing is off (--reports=false)' });
+    return undefined;
+  }
+  let kinds: Set<'Report' | 'ClusterReport'>;
+  try {
+    kinds = await reportKindsServed(kc, AbortSignal.timeout(30_000));
+  } catch (error) {
+    log.warn('reports off', {
+      detail: 'discovery of openreports.io/v1alpha1 failed; no reports are published',
+      error: errorMessage(error),
+    });
+    return undefined;
+  }
+  if (kinds.size === 0) {
+    log.info('reports off', {
+      detail:
+        'the API server does not serve openreports.io/v1alpha1 (its CRDs are not installed); no reports are published',
+    });
+    return undefined;
+  }
+  log.info('reports on', { kinds: [...kinds] });
+  return new ReportSync(new KubeReportStore(kc), kinds, log);
+}
+
 /** Starts the operator; resolves with a function that shuts it down gracefully. */
 export async function runOperator(
   config: Config,
@@ -429,6 +471,7 @@ export async function runOperator(
           ? 'injection at admission is off (--injection=reconciler); the reconciler writes workloads after they are created'
           : 'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
   });
+  const reports = await reportSync(kc, config.reports, log);
   const operator: Operator = new Operator(
     {
       sources: {
@@ -469,6 +512,7 @@ export async function runOperator(
       log,
       evictor: new KubeEvictor(clients),
       evictionDryRun: config.evictionDryRun,
+      ...(reports === undefined ? {} : { reports }),
       onChange: (refs) => {
         operator.refreshPolicies(refs);
       },

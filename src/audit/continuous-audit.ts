@@ -14,6 +14,7 @@ import {
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
+import type { ReportSync } from './report-sync.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { EventRecorder } from '../api/cluster.ts';
 
@@ -29,6 +30,8 @@ export interface ContinuousAuditDeps extends LiveIndexDeps {
   readonly evictionDryRun: boolean;
   /** Told which policies' audit results changed, so their status is refreshed. */
   readonly onChange: (refs: readonly PolicyRef[]) => void;
+  /** Where the findings also go as OpenReports objects, when the API server serves them. */
+  readonly reports?: ReportSync;
   readonly now?: () => number;
 }
 
@@ -183,6 +186,11 @@ export class ContinuousAudit {
       nsLabels,
     );
     this.tell(findings);
+    await this.deps.reports?.publish({
+      findings,
+      policies,
+      podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
+    });
     const feasible = live.feasibility(this.options.fromScratch === true);
     const published = publish({
       policies,
@@ -257,6 +265,7 @@ export class ContinuousAudit {
       });
     }
     live.install(fresh, policies, feasible);
+    this.deps.reports?.resync();
     await this.evaluate();
   }
 }

@@ -194,6 +194,8 @@ interface Variant {
   readonly metricsPort: number;
   readonly serviceAccount: string;
   readonly remediation: boolean;
+  /** reports.enabled: the OpenReports grants and --reports=true. */
+  readonly reports: boolean;
   /** Kinds beyond the ones every render has. */
   readonly optionalKinds: readonly string[];
   /** What src/main.ts's readConfig must make of the rendered flags (and the pod's env). */
@@ -212,6 +214,7 @@ const VARIANTS: readonly Variant[] = [
     metricsPort: 8080,
     serviceAccount: `${DEFAULT_RELEASE}-placement-operator`,
     remediation: false,
+    reports: false,
     optionalKinds: [],
     config: {
       leaderElect: true,
@@ -227,6 +230,7 @@ const VARIANTS: readonly Variant[] = [
       resyncMs: 10 * 60_000,
       settleMs: 3_000,
       evictionDryRun: true,
+      reports: false,
       crossNamespaceTerms: 'allow',
     },
   },
@@ -238,6 +242,7 @@ const VARIANTS: readonly Variant[] = [
     metricsPort: FEATURES.metrics.port,
     serviceAccount: FEATURES.serviceAccount.name,
     remediation: true,
+    reports: true,
     optionalKinds: [
       'ServiceMonitor',
       'PrometheusRule',
@@ -255,6 +260,7 @@ const VARIANTS: readonly Variant[] = [
       auditMs: 2 * 60_000,
       resyncMs: 90 * 60_000,
       evictionDryRun: false,
+      reports: true,
       crossNamespaceTerms: 'deny',
     },
   },
@@ -516,7 +522,7 @@ for (const variant of VARIANTS) {
         ),
       );
       const want = permissionKeys(
-        grantsFor(variant.leaseName, variant.remediation),
+        grantsFor(variant.leaseName, variant.remediation, true, variant.reports),
         DEFAULT_NAMESPACE,
       );
       assert.deepEqual([...new Set(actual)].sort(), [...new Set(want)].sort());
@@ -536,6 +542,13 @@ for (const variant of VARIANTS) {
           assert.equal(rule.nonResourceURLs, undefined, where);
         }
       }
+    });
+
+    void test('OpenReports objects are granted only with reports.enabled', () => {
+      const reportRules = operatorRoles(objects)
+        .flatMap((o) => o.rules)
+        .filter((r) => (r.apiGroups ?? []).includes('openreports.io'));
+      assert.equal(reportRules.length, variant.reports ? 2 : 0);
     });
 
     void test('eviction is granted only with audit.remediation.enabled', () => {

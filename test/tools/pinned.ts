@@ -40,3 +40,11 @@ export const prometheusBinary = (): string => join(toolDir('build-prometheus.sh'
 
 /** Argo CD's Lua runtime for health checks (hack/tools/argocd-lua). */
 export const argocdLuaBinary = (): string => join(toolDir('build-argocd-lua.sh'), 'argocd-lua');
+
+/** The pinned OpenReports CRD files (Report, ClusterReport), as upstream publishes them. */
+export const openreportsCrdFiles = (): string[] => {
+  const dir = toolDir('fetch-openreports-crds.sh');
+  return ['openreports.io_reports.yaml', 'openreports.io_clusterreports.yaml'].map((f) =>
+    join(dir, f),
+  );
+};
