@@ -1,0 +1,344 @@
+// OpenReports: with the upstream CRDs installed (the pinned files of the openreports module,
+// hack/tools/fetch-openreports-crds.sh), the audit's findings become openreports.io/v1alpha1
+// Reports, one per namespace and policy, owned by the policy, and a namespaced policy's
+// findings in another namespace a ClusterReport, never a Report in that namespace. A drift
+// adds a report and its undoing deletes it; a steady cluster causes no report write however
+// many passes go by; a deleted policy takes its reports with it. Without the CRDs the
+// operator runs, audits, and logs that reports are off.
+//
+//   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/reports.test.ts
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { openreportsCrdFiles } from '../../tools/pinned.ts';
+import {
+  begin,
+  list,
+  makeNamespace,
+  makePool,
+  runOperator,
+  waitFor,
+  HOSTNAME,
+  ZONE,
+  type Cluster,
+  type JsonObject,
+  type Operator,
+} from '../operator/support.ts';
+import { affinityPolicy, barePod, label, waitRunning, waitStatus } from './support.ts';
+
+const CRDS = ['reports.openreports.io', 'clusterreports.openreports.io'];
+const REPORT_MS = 30_000;
+
+interface ReportResult {
+  readonly policy: string;
+  readonly rule: string;
+  readonly result: string;
+  readonly severity: string;
+  readonly message: string;
+  readonly resources: readonly { kind: string; namespace: string; name: string; uid?: string }[];
+  readonly properties: Record<string, string>;
+}
+
+interface Report {
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Record<string, string>;
+    readonly ownerReferences?: readonly { kind: string; name: string; uid: string }[];
+  };
+  readonly source?: string;
+  readonly summary?: Record<string, number>;
+  readonly results?: readonly ReportResult[];
+}
+
+async function removeReportCrds(c: Cluster): Promise<void> {
+  await c.kubectl('delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true', '--timeout=120s');
+}
+
+async function installReportCrds(c: Cluster): Promise<void> {
+  for (const file of openreportsCrdFiles()) await c.kubectl('apply', '--server-side', '-f', file);
+  await c.kubectl(
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    ...CRDS.map((n) => `crd/${n}`),
+  );
+}
+
+/** A report, or undefined when there is none of that name. */
+async function report(
+  c: Cluster,
+  kind: 'report' | 'clusterreport',
+  name: string,
+  ns?: string,
+): Promise<Report | undefined> {
+  const found = await c.json<{ items: Report[] }>(
+    'get',
+    `${kind}s.openreports.io`,
+    ...(ns === undefined ? [] : ['-n', ns]),
+    '--field-selector',
+    `metadata.name=${name}`,
+  );
+  return found.items[0];
+}
+
+async function waitReport(
+  c: Cluster,
+  what: string,
+  kind: 'report' | 'clusterreport',
+  name: string,
+  ns: string | undefined,
+  ok: (r: Report | undefined) => boolean,
+): Promise<Report | undefined> {
+  let last: Report | undefined;
+  try {
+    await waitFor(
+      what,
+      async () => {
+        last = await report(c, kind, name, ns);
+        return ok(last) ? true : undefined;
+      },
+      REPORT_MS,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; last ${JSON.stringify(last)}`);
+  }
+  return last;
+}
+
+const writes = (op: Operator): number =>
+  op.logged('report written').length + op.logged('report deleted').length;
+
+const passes = (op: Operator): Promise<number> =>
+  op.metric('placement_audit_duration_seconds_count');
+
+const uidOf = async (c: Cluster, kind: string, ns: string, name: string): Promise<string> =>
+  (await c.json<{ metadata: { uid: string } }>('get', kind, '-n', ns, name)).metadata.uid;
+
+void test(
+  'without the OpenReports CRDs the operator audits and logs that reports are off',
+  { timeout: 180_000 },
+  async (t) => {
+    const { c, s } = await begin(t);
+    await removeReportCrds(c);
+    const op = await runOperator(c, s, ['--leader-elect=false']);
+    const off = await waitFor(
+      'the log line "reports off"',
+      () => Promise.resolve(op.logged('reports off')[0]),
+      30_000,
+    );
+    assert.match(String(off['detail']), /does not serve openreports\.io\/v1alpha1/);
+    assert.deepEqual(op.logged('reports on'), []);
+    await waitFor('an audit pass', async () => ((await passes(op)) > 0 ? true : undefined), 30_000);
+  },
+);
+
+void test(
+  'with the CRDs, findings are Reports per namespace and policy, written only when they change',
+  { timeout: 420_000 },
+  async (t) => {
+    const { c, s } = await begin(t);
+    await installReportCrds(c);
+    // Other files' operators publish nothing: the CRDs go with this test.
+    s.defer(() => removeReportCrds(c));
+    const ns = await makeNamespace(c, s, 'reports');
+    const other = await makeNamespace(c, s, 'reports-other');
+    const pool = await makePool(c, s, ['zone-a', 'zone-a']);
+    const [n0, n1] = pool.nodes as [string, string];
+    const tier = `tier-${ns}`;
+
+    // follow: web must share a zone with db (fine until n1 leaves zone-a).
+    // keep-away: a lonely pod wants no pod labelled tier=<tier> of any namespace on its node;
+    // one of another namespace is there, so lonely breaks it (a Report in ns), and by symmetry
+    // the other namespace's pod does too (the platform's: a ClusterReport, nothing in `other`).
+    await c.apply(
+      list(
+        barePod(ns, 'db-0', { app: 'db' }, pool, n0),
+        barePod(ns, 'web-0', { app: 'web' }, pool, n1),
+        barePod(ns, 'lonely-0', { app: 'lonely' }, pool, n0),
+        barePod(other, 'crowd-0', { app: 'crowd', tier }, pool, n0),
+      ),
+    );
+    for (const app of ['db', 'web', 'lonely']) await waitRunning(c, ns, app, 1);
+    await waitRunning(c, other, 'crowd', 1);
+    const podTargets = (app: string): JsonObject => ({
+      kinds: ['Pod'],
+      selector: { matchLabels: { app } },
+    });
+    const keepAway: JsonObject = {
+      apiVersion: 'placement.dev/v1alpha1',
+      kind: 'PlacementPolicy',
+      metadata: { name: 'keep-away', namespace: ns },
+      spec: {
+        mode: 'Audit',
+        targets: podTargets('lonely'),
+        affinity: {
+          podAntiAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: [
+              {
+                labelSelector: { matchLabels: { tier } },
+                namespaceSelector: {},
+                topologyKey: HOSTNAME,
+              },
+            ],
+          },
+        },
+      },
+    };
+    await c.apply(
+      list(
+        affinityPolicy(ns, 'follow', podTargets('web'), {
+          labelSelector: { matchLabels: { app: 'db' } },
+          topologyKey: ZONE,
+        }),
+        keepAway,
+      ),
+    );
+    // A full check every 2 s: each one reads the stored reports again and compares.
+    const op = await runOperator(c, s, ['--leader-elect=false', '--audit-interval=2s']);
+    assert.deepEqual(op.logged('reports on')[0]?.['kinds'], ['Report', 'ClusterReport']);
+    await waitStatus(c, ns, 'keep-away', 'one violation', (x) => x.violations === 1, REPORT_MS);
+
+    await t.test(
+      "a violating pod is a result of its policy's Report, owned by the policy",
+      async () => {
+        const r = await waitReport(
+          c,
+          'Report placement-pp-keep-away with one failure',
+          'report',
+          'placement-pp-keep-away',
+          ns,
+          (x) => x?.summary?.['fail'] === 1,
+        );
+        assert.ok(r);
+        assert.equal(r.metadata.labels?.['app.kubernetes.io/managed-by'], 'placement-operator');
+        assert.deepEqual(
+          r.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]),
+          [['PlacementPolicy', 'keep-away', await uidOf(c, 'placementpolicy', ns, 'keep-away')]],
+        );
+        assert.deepEqual(r.summary, { pass: 0, fail: 1, warn: 0, error: 0, skip: 0 });
+        const [result] = r.results ?? [];
+        assert.ok(result);
+        assert.equal(result.policy, `PlacementPolicy/${ns}/keep-away`);
+        assert.equal(result.rule, 'podAntiAffinity');
+        assert.equal(result.result, 'fail');
+        assert.ok(['high', 'medium'].includes(result.severity), result.severity);
+        assert.deepEqual(
+          result.resources.map((x) => [x.kind, x.namespace, x.name, x.uid]),
+          [['Pod', ns, 'lonely-0', await uidOf(c, 'pod', ns, 'lonely-0')]],
+        );
+        assert.equal(result.properties['node'], n0);
+
+        const cr = await waitReport(
+          c,
+          'the ClusterReport of keep-away',
+          'clusterreport',
+          `placement-pp-${ns}.keep-away`,
+          undefined,
+          (x) => x?.summary?.['fail'] === 1,
+        );
+        assert.deepEqual(
+          cr?.results?.map((x) => [x.rule, x.resources[0]?.namespace, x.resources[0]?.name]),
+          [['symmetricAntiAffinity', other, 'crowd-0']],
+        );
+        assert.deepEqual(
+          (await c.json<{ items: Report[] }>('get', 'reports.openreports.io', '-n', other)).items,
+          [],
+          `no Report in ${other}`,
+        );
+        assert.equal(
+          await report(c, 'report', 'placement-pp-follow', ns),
+          undefined,
+          'follow holds: no report',
+        );
+      },
+    );
+
+    await t.test('a drift adds a Report; undoing it deletes it', async () => {
+      await label(c, 'node', n1, { [ZONE]: 'zone-b' });
+      const r = await waitReport(
+        c,
+        'Report placement-pp-follow with one failure',
+        'report',
+        'placement-pp-follow',
+        ns,
+        (x) => x?.summary?.['fail'] === 1,
+      );
+      assert.deepEqual(
+        r?.results?.map((x) => [x.rule, x.resources[0]?.name, x.properties['node']]),
+        [['podAffinity', 'web-0', n1]],
+      );
+      await label(c, 'node', n1, { [ZONE]: 'zone-a' });
+      await waitReport(
+        c,
+        'Report placement-pp-follow gone',
+        'report',
+        'placement-pp-follow',
+        ns,
+        (x) => x === undefined,
+      );
+    });
+
+    await t.test('a steady cluster: no report write across several passes', async () => {
+      const before = writes(op);
+      const from = await passes(op);
+      // Full checks every 2 s read the stored reports and compare; five passes of nothing new.
+      await waitFor(
+        'five more audit passes',
+        async () => ((await passes(op)) >= from + 5 ? true : undefined),
+        60_000,
+      );
+      assert.equal(writes(op), before, 'report writes while nothing changed');
+      assert.deepEqual(op.logged('report write failed'), []);
+    });
+
+    await t.test('a report edited by hand is put back on the next full check', async () => {
+      await c.kubectl(
+        'patch',
+        'reports.openreports.io',
+        '-n',
+        ns,
+        'placement-pp-keep-away',
+        '--type=merge',
+        '-p',
+        '{"summary":{"fail":7}}',
+      );
+      await waitReport(
+        c,
+        'Report placement-pp-keep-away put back',
+        'report',
+        'placement-pp-keep-away',
+        ns,
+        (x) => x?.summary?.['fail'] === 1,
+      );
+    });
+
+    await t.test('a policy that goes takes its reports with it', async () => {
+      await c.kubectl(
+        'delete',
+        'placementpolicy',
+        '-n',
+        ns,
+        'keep-away',
+        '--wait=true',
+        '--timeout=60s',
+      );
+      await waitReport(
+        c,
+        'Report placement-pp-keep-away gone',
+        'report',
+        'placement-pp-keep-away',
+        ns,
+        (x) => x === undefined,
+      );
+      await waitReport(
+        c,
+        'the ClusterReport gone',
+        'clusterreport',
+        `placement-pp-${ns}.keep-away`,
+        undefined,
+        (x) => x === undefined,
+      );
+    });
+  },
+);
