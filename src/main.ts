@@ -29,7 +29,7 @@ import {
 } from './kube/writers.ts';
 import { ContinuousAudit } from './audit/continuous-audit.ts';
 import { ReportSync } from './audit/report-sync.ts';
-import { KubeReportStore, reportKindsServed } from './kube/reports.ts';
+import { KubeReportStore } from './kube/reports.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
 import { errorMessage } from './util/errors.ts';
 
@@ -368,9 +368,9 @@ async function admissionServed(kc: KubeConfig, log: winston.Logger): Promise<boo
 }
 
 /**
- * Discovery: where the audit's findings also go as OpenReports objects. Off when the flag
- * says so, when the API server does not serve openreports.io/v1alpha1 (its CRDs are not
- * installed), or when it does not answer; logged either way.
+ * Where the audit's findings also go as OpenReports objects: nowhere with --reports=false;
+ * otherwise wherever the API server serves openreports.io/v1alpha1, asked now (and logged)
+ * and again at each full audit check.
  */
 async function reportSync(
   kc: KubeConfig,
@@ -381,25 +381,9 @@ async function reportSync(
     log.info('reports off', { detail: 'OpenReports publishing is off (--reports=false)' });
     return undefined;
   }
-  let kinds: Set<'Report' | 'ClusterReport'>;
-  try {
-    kinds = await reportKindsServed(kc, AbortSignal.timeout(30_000));
-  } catch (error) {
-    log.warn('reports off', {
-      detail: 'discovery of openreports.io/v1alpha1 failed; no reports are published',
-      error: errorMessage(error),
-    });
-    return undefined;
-  }
-  if (kinds.size === 0) {
-    log.info('reports off', {
-      detail:
-        'the API server does not serve openreports.io/v1alpha1 (its CRDs are not installed); no reports are published',
-    });
-    return undefined;
-  }
-  log.info('reports on', { kinds: [...kinds] });
-  return new ReportSync(new KubeReportStore(kc), kinds, log);
+  const sync = new ReportSync(new KubeReportStore(kc), log);
+  await sync.discover();
+  return sync;
 }
 
 /** Starts the operator; resolves with a function that shuts it down gracefully. */

@@ -4,7 +4,8 @@
  * report whose content differs is applied; a report nothing calls for any more is deleted.
  * A steady cluster costs no write. What is stored is read once (a List of the operator's
  * own reports) and then known from the writes; `resync` reads it again, so that a report
- * edited or deleted by hand is put right on the next pass.
+ * edited or deleted by hand is put right on the next pass. Which kinds the API server serves
+ * (its CRDs) is asked at start and again on each resync, so CRDs installed later are found.
  */
 import type { Logger } from '../util/logger.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -21,6 +22,8 @@ import {
 
 /** The API calls the sync needs (src/kube/reports.ts implements them). */
 export interface ReportStore {
+  /** The report kinds the API server serves (discovery); none when the CRDs are missing. */
+  served(signal: AbortSignal): Promise<ReadonlySet<ReportKind>>;
   /** The reports of this kind the operator wrote (by its managed-by label), as stored. */
   list(kind: ReportKind, signal: AbortSignal): Promise<readonly unknown[]>;
   /** Server-side apply with the operator's field manager. */
@@ -53,36 +56,65 @@ interface StoredReport {
 
 export class ReportSync {
   readonly #store: ReportStore;
-  readonly #kinds: ReadonlySet<ReportKind>;
   readonly #log: Logger;
+  /** The kinds served, as last discovered; null until asked. */
+  #kinds: ReadonlySet<ReportKind> | null = null;
   /** What is stored, by reportKey, as reportContent; null until read. */
   #stored: Map<string, StoredReport> | null = null;
   /** Writes made, for tests and logs. */
   readonly stats = { applied: 0, deleted: 0, failed: 0 };
 
-  constructor(store: ReportStore, kinds: ReadonlySet<ReportKind>, log: Logger) {
+  constructor(store: ReportStore, log: Logger) {
     this.#store = store;
-    this.#kinds = kinds;
     this.#log = log;
   }
 
-  /** The kinds the API server serves, that reports go to. */
-  get kinds(): ReadonlySet<ReportKind> {
-    return this.#kinds;
+  /**
+   * Asks which report kinds the API server serves, and logs `reports on` or `reports off`
+   * when that differs from what it was. An unanswered question means off until next time.
+   */
+  async discover(): Promise<ReadonlySet<ReportKind>> {
+    let kinds: ReadonlySet<ReportKind>;
+    let error: string | undefined;
+    try {
+      kinds = await this.#store.served(AbortSignal.timeout(REQUEST_MS));
+    } catch (e) {
+      kinds = new Set();
+      error = errorMessage(e);
+    }
+    const before = this.#kinds;
+    this.#kinds = kinds;
+    const same = before !== null && [...before].join() === [...kinds].join();
+    if (same && error === undefined) return kinds;
+    if (kinds.size > 0) this.#log.info('reports on', { kinds: [...kinds] });
+    else if (error !== undefined)
+      this.#log.warn('reports off', {
+        detail: 'discovery of openreports.io/v1alpha1 failed; no reports are published',
+        error,
+      });
+    else
+      this.#log.info('reports off', {
+        detail:
+          'the API server does not serve openreports.io/v1alpha1 (its CRDs are not installed); no reports are published',
+      });
+    return kinds;
   }
 
-  /** Reads what is stored again before the next pass. */
+  /** Before the next pass: asks again which kinds are served, and reads what is stored. */
   resync(): void {
+    this.#kinds = null;
     this.#stored = null;
   }
 
   /** Brings the stored reports in line with a pass's findings, writing only the difference. */
   async publish(input: ReportInput): Promise<void> {
+    const kinds = this.#kinds ?? (await this.discover());
+    if (kinds.size === 0) return;
     const signal = AbortSignal.timeout(REQUEST_MS * 4);
     let stored = this.#stored;
     if (stored === null) {
       try {
-        stored = await this.#read(signal);
+        stored = await this.#read(kinds, signal);
       } catch (error) {
         // The audit goes on without reports; the next pass reads again.
         this.#log.warn('reading the stored reports failed', { error: errorMessage(error) });
@@ -90,7 +122,7 @@ export class ReportSync {
       }
       this.#stored = stored;
     }
-    const desired = desiredReports({ ...input, kinds: this.#kinds });
+    const desired = desiredReports({ ...input, kinds });
     for (const [key, report] of desired) {
       const content = reportContent(report);
       if (jsonEqual(stored.get(key)?.content, content)) continue;
@@ -129,9 +161,12 @@ export class ReportSync {
     }
   }
 
-  async #read(signal: AbortSignal): Promise<Map<string, StoredReport>> {
+  async #read(
+    kinds: ReadonlySet<ReportKind>,
+    signal: AbortSignal,
+  ): Promise<Map<string, StoredReport>> {
     const out: Map<string, StoredReport> = new Map();
-    for (const kind of this.#kinds) {
+    for (const kind of kinds) {
       for (const o of await this.#store.list(kind, signal)) {
         const meta = metadataOf(o);
         if (meta === undefined) continue;

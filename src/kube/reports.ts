@@ -65,6 +65,10 @@ export class KubeReportStore {
     this.#kc = kc;
   }
 
+  served(signal: AbortSignal): Promise<Set<ReportKind>> {
+    return reportKindsServed(this.#kc, signal);
+  }
+
   /** The operator's reports of one kind, in every namespace. */
   async list(kind: ReportKind, signal: AbortSignal): Promise<readonly unknown[]> {
     const items: unknown[] = [];
