@@ -1,12 +1,43 @@
-/** The OpenReports API the audit publishes to (`openreports.io/v1alpha1`), as far as the operator uses it. */
+/**
+ * The report APIs the audit publishes to, as far as the operator uses them: OpenReports
+ * (`openreports.io/v1alpha1` Report / ClusterReport) and, for older consumers, the policy
+ * working group's `wgpolicyk8s.io/v1alpha2` PolicyReport / ClusterPolicyReport, whose
+ * results have the same fields.
+ */
 
-export const REPORTS_GROUP = 'openreports.io';
-export const REPORTS_VERSION = 'v1alpha1';
-export const REPORTS_API_VERSION = `${REPORTS_GROUP}/${REPORTS_VERSION}` as const;
+/** A report's scope, by its OpenReports kind: the namespaced report or the cluster one. */
+export type ReportKind = 'Report' | 'ClusterReport';
 
-/** The report kinds, by the resource that serves each. */
-export const REPORT_RESOURCES = { Report: 'reports', ClusterReport: 'clusterreports' } as const;
-export type ReportKind = keyof typeof REPORT_RESOURCES;
+export interface ReportApi {
+  readonly group: string;
+  readonly version: string;
+  /** Each scope's kind and resource in this API. */
+  readonly kinds: Readonly<Record<ReportKind, { readonly kind: string; readonly resource: string }>>;
+  /** Whether a report has a top-level `source` (wgpolicyk8s.io v1alpha2 has it per result only). */
+  readonly reportSource: boolean;
+}
+
+export const OPENREPORTS: ReportApi = {
+  group: 'openreports.io',
+  version: 'v1alpha1',
+  kinds: {
+    Report: { kind: 'Report', resource: 'reports' },
+    ClusterReport: { kind: 'ClusterReport', resource: 'clusterreports' },
+  },
+  reportSource: true,
+};
+
+export const POLICY_REPORTS: ReportApi = {
+  group: 'wgpolicyk8s.io',
+  version: 'v1alpha2',
+  kinds: {
+    Report: { kind: 'PolicyReport', resource: 'policyreports' },
+    ClusterReport: { kind: 'ClusterPolicyReport', resource: 'clusterpolicyreports' },
+  },
+  reportSource: false,
+};
+
+export const apiVersionOf = (api: ReportApi): string => `${api.group}/${api.version}`;
 
 /** What every report the operator writes carries (value: the field manager), and what it lists its own reports by. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';

@@ -30,8 +30,8 @@ export interface ContinuousAuditDeps extends LiveIndexDeps {
   readonly evictionDryRun: boolean;
   /** Told which policies' audit results changed, so their status is refreshed. */
   readonly onChange: (refs: readonly PolicyRef[]) => void;
-  /** Where the findings also go as OpenReports objects, when the API server serves them. */
-  readonly reports?: ReportSync;
+  /** Where the findings also go as report objects (OpenReports, PolicyReports), where served. */
+  readonly reports?: readonly ReportSync[];
   readonly now?: () => number;
 }
 
@@ -186,11 +186,12 @@ export class ContinuousAudit {
       nsLabels,
     );
     this.tell(findings);
-    await this.deps.reports?.publish({
-      findings,
-      policies,
-      podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
-    });
+    for (const r of this.deps.reports ?? [])
+      await r.publish({
+        findings,
+        policies,
+        podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
+      });
     const feasible = live.feasibility(this.options.fromScratch === true);
     const published = publish({
       policies,
@@ -265,7 +266,7 @@ export class ContinuousAudit {
       });
     }
     live.install(fresh, policies, feasible);
-    this.deps.reports?.resync();
+    for (const r of this.deps.reports ?? []) r.resync();
     await this.evaluate();
   }
 }

@@ -10,7 +10,7 @@
 import type { Logger } from '../util/logger.ts';
 import { errorMessage } from '../util/errors.ts';
 import { jsonEqual } from '../util/json.ts';
-import type { ReportKind } from '../api/reports.ts';
+import { apiVersionOf, type ReportApi, type ReportKind } from '../api/reports.ts';
 import {
   desiredReports,
   reportContent,
@@ -56,16 +56,22 @@ interface StoredReport {
 
 export class ReportSync {
   readonly #store: ReportStore;
+  readonly #api: ReportApi;
+  readonly #name: string;
   readonly #log: Logger;
-  /** The kinds served, as last discovered; null until asked. */
+  /** The kinds served, as last discovered; null until asked (again). */
   #kinds: ReadonlySet<ReportKind> | null = null;
+  /** What was last logged of them: a line only when it changes. */
+  #told: string | undefined;
   /** What is stored, by reportKey, as reportContent; null until read. */
   #stored: Map<string, StoredReport> | null = null;
   /** Writes made, for tests and logs. */
   readonly stats = { applied: 0, deleted: 0, failed: 0 };
 
-  constructor(store: ReportStore, log: Logger) {
+  constructor(store: ReportStore, api: ReportApi, log: Logger) {
     this.#store = store;
+    this.#api = api;
+    this.#name = apiVersionOf(api);
     this.#log = log;
   }
 
@@ -82,20 +88,23 @@ export class ReportSync {
       kinds = new Set();
       error = errorMessage(e);
     }
-    const before = this.#kinds;
     this.#kinds = kinds;
-    const same = before !== null && [...before].join() === [...kinds].join();
-    if (same && error === undefined) return kinds;
-    if (kinds.size > 0) this.#log.info('reports on', { kinds: [...kinds] });
+    const told = `${[...kinds].join()}|${error ?? ''}`;
+    if (told === this.#told) return kinds;
+    this.#told = told;
+    const api = this.#name;
+    if (kinds.size > 0)
+      this.#log.info('reports on', { api, kinds: [...kinds].map((k) => this.#api.kinds[k].kind) });
     else if (error !== undefined)
       this.#log.warn('reports off', {
-        detail: 'discovery of openreports.io/v1alpha1 failed; no reports are published',
+        api,
+        detail: `discovery of ${api} failed; none of its reports are published`,
         error,
       });
     else
       this.#log.info('reports off', {
-        detail:
-          'the API server does not serve openreports.io/v1alpha1 (its CRDs are not installed); no reports are published',
+        api,
+        detail: `the API server does not serve ${api} (its CRDs are not installed); none of its reports are published`,
       });
     return kinds;
   }
@@ -117,21 +126,24 @@ export class ReportSync {
         stored = await this.#read(kinds, signal);
       } catch (error) {
         // The audit goes on without reports; the next pass reads again.
-        this.#log.warn('reading the stored reports failed', { error: errorMessage(error) });
+        this.#log.warn('reading the stored reports failed', {
+          api: this.#name,
+          error: errorMessage(error),
+        });
         return;
       }
       this.#stored = stored;
     }
-    const desired = desiredReports({ ...input, kinds });
+    const desired = desiredReports({ ...input, kinds, api: this.#api });
     for (const [key, report] of desired) {
       const content = reportContent(report);
       if (jsonEqual(stored.get(key)?.content, content)) continue;
-      const where = { report: key, fail: report.summary.fail };
+      const where = { api: this.#name, report: key, fail: report.summary.fail };
       try {
         await this.#store.apply(report, signal);
         this.stats.applied++;
         stored.set(key, {
-          kind: report.kind,
+          kind: report.metadata.namespace === undefined ? 'ClusterReport' : 'Report',
           name: report.metadata.name,
           ...(report.metadata.namespace === undefined
             ? {}
@@ -152,11 +164,15 @@ export class ReportSync {
         await this.#store.remove(s.kind, s.namespace, s.name, signal);
         this.stats.deleted++;
         stored.delete(key);
-        this.#log.info('report deleted', { report: key });
+        this.#log.info('report deleted', { api: this.#name, report: key });
       } catch (error) {
         // Still known as stored: the next pass tries again.
         this.stats.failed++;
-        this.#log.warn('report delete failed', { report: key, error: errorMessage(error) });
+        this.#log.warn('report delete failed', {
+          api: this.#name,
+          report: key,
+          error: errorMessage(error),
+        });
       }
     }
   }
@@ -170,7 +186,7 @@ export class ReportSync {
       for (const o of await this.#store.list(kind, signal)) {
         const meta = metadataOf(o);
         if (meta === undefined) continue;
-        const key = reportKey({ kind, metadata: meta });
+        const key = reportKey(meta);
         out.set(key, {
           kind,
           name: meta.name,

@@ -4,15 +4,18 @@
  * namespaced policy whose terms are broken outside its namespace (those findings are the
  * platform's to see, not the other namespace's). Only failures are listed: a passing pod
  * adds bytes to etcd and a write on every scale, and tells nobody anything. See
- * docs/adr/0005-openreports.md for why this shape.
+ * docs/adr/0005-openreports.md for why this shape. The same reports, with their kinds'
+ * names, go to wgpolicyk8s.io PolicyReports for older consumers.
  */
 import { createHash } from 'node:crypto';
 
 import { FIELD_MANAGER } from '../api/cluster.ts';
 import { GROUP, VERSION, type PolicyRef } from '../api/policy.ts';
 import {
+  apiVersionOf,
   MANAGED_BY_LABEL as MANAGED_BY,
-  REPORTS_API_VERSION,
+  OPENREPORTS,
+  type ReportApi,
   type ReportKind,
 } from '../api/reports.ts';
 import type { FindingReach } from '../engine/index.ts';
@@ -84,29 +87,27 @@ export interface OwnerReference {
   readonly uid: string;
 }
 
-/** A Report or ClusterReport as the operator applies it (server-side apply body). */
+/** A Report or ClusterReport (or PolicyReport...) as the operator applies it (server-side apply body). */
 export interface ReportObject {
-  readonly apiVersion: typeof REPORTS_API_VERSION;
-  readonly kind: ReportKind;
+  readonly apiVersion: string;
+  readonly kind: string;
   readonly metadata: {
     readonly name: string;
     readonly namespace?: string;
     readonly labels: Readonly<Record<string, string>>;
     readonly ownerReferences?: readonly OwnerReference[];
   };
-  readonly source: string;
+  /** Absent where the API has none (wgpolicyk8s.io). */
+  readonly source?: string;
   readonly summary: ReportSummary;
   readonly results: readonly ReportResult[];
 }
 
-/** `Report/NS/NAME` or `ClusterReport/NAME`: one report's identity. */
-export const reportKey = (r: {
-  kind: ReportKind;
-  metadata: { name: string; namespace?: string };
-}): string =>
-  r.kind === 'Report'
-    ? `Report/${r.metadata.namespace ?? ''}/${r.metadata.name}`
-    : `ClusterReport/${r.metadata.name}`;
+/** `Report/NS/NAME` or `ClusterReport/NAME` (by scope, whatever the API's kinds): one report's identity. */
+export const reportKey = (metadata: { name: string; namespace?: string | undefined }): string =>
+  metadata.namespace === undefined
+    ? `ClusterReport/${metadata.name}`
+    : `Report/${metadata.namespace}/${metadata.name}`;
 
 const MAX_NAME = 253;
 
@@ -188,7 +189,10 @@ export function desiredReports(input: {
   readonly policies: readonly ReportPolicy[];
   readonly podUid: (pod: string) => string | undefined;
   readonly kinds: ReadonlySet<ReportKind>;
+  /** Default OpenReports. */
+  readonly api?: ReportApi;
 }): Map<string, ReportObject> {
+  const api = input.api ?? OPENREPORTS;
   const uids = new Map(input.policies.map((p) => [p.ref as string, p.source.metadata.uid]));
   const groups = new Map<
     string,
@@ -218,8 +222,8 @@ export function desiredReports(input: {
   for (const g of groups.values()) {
     const owners = ownerOf(g.source, uids.get(g.source));
     const report: ReportObject = {
-      apiVersion: REPORTS_API_VERSION,
-      kind: g.kind,
+      apiVersion: apiVersionOf(api),
+      kind: api.kinds[g.kind].kind,
       metadata: {
         name: reportName(g.source, g.kind),
         ...(g.namespace === undefined ? {} : { namespace: g.namespace }),
@@ -228,11 +232,11 @@ export function desiredReports(input: {
         // ClusterReports (a namespaced policy's findings elsewhere) are deleted by the operator.
         ...(owners === undefined || g.kind === 'ClusterReport' ? {} : { ownerReferences: owners }),
       },
-      source: REPORT_SOURCE,
+      ...(api.reportSource ? { source: REPORT_SOURCE } : {}),
       summary: { pass: 0, fail: g.results.length, warn: 0, error: 0, skip: 0 },
       results: g.results.sort(byPodRule),
     };
-    out.set(reportKey(report), report);
+    out.set(reportKey(report.metadata), report);
   }
   return out;
 }

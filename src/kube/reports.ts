@@ -1,72 +1,69 @@
 /**
- * OpenReports objects (`openreports.io/v1alpha1` Report and ClusterReport) on the API server:
- * whether they are served (discovery), and the list / apply / delete the report sync needs.
+ * Report objects (OpenReports, or wgpolicyk8s.io PolicyReports) on the API server: which
+ * kinds are served (discovery), and the list / apply / delete the report sync needs.
  */
 import { HttpMethod, type KubeConfig } from '@kubernetes/client-node';
 
 import { FIELD_MANAGER } from '../api/cluster.ts';
-import {
-  MANAGED_BY_LABEL,
-  REPORT_RESOURCES,
-  REPORTS_API_VERSION,
-  type ReportKind,
-} from '../api/reports.ts';
+import { apiVersionOf, MANAGED_BY_LABEL, type ReportApi, type ReportKind } from '../api/reports.ts';
 import { apiFailure, requestJson } from './client.ts';
 import { isRecord } from './json.ts';
 
-const GROUP_PATH = `/apis/${REPORTS_API_VERSION}`;
+const groupPath = (api: ReportApi): string => `/apis/${apiVersionOf(api)}`;
 
 /**
- * Which report kinds the API server serves (empty when the CRDs are not installed): a
- * discovery document of openreports.io/v1alpha1, or a 404 for the group version.
+ * Which report kinds the API server serves of `api` (none when its CRDs are not installed):
+ * a discovery document of the group version, or a 404 for it.
  */
 export async function reportKindsServed(
   kc: KubeConfig,
+  api: ReportApi,
   signal: AbortSignal,
 ): Promise<Set<ReportKind>> {
   let list: unknown;
   try {
-    list = await requestJson(kc, HttpMethod.GET, GROUP_PATH, {}, signal);
+    list = await requestJson(kc, HttpMethod.GET, groupPath(api), {}, signal);
   } catch (error) {
     if (apiFailure(error).status === 404) return new Set();
     throw error;
   }
-  return servedReportKinds(list);
+  return servedReportKinds(api, list);
 }
 
-/** The report kinds an APIResourceList of openreports.io/v1alpha1 lists. */
-export function servedReportKinds(list: unknown): Set<ReportKind> {
+/** The report kinds an APIResourceList of the API's group version lists. */
+export function servedReportKinds(api: ReportApi, list: unknown): Set<ReportKind> {
   const names = new Set(
     (isRecord(list) && Array.isArray(list.resources) ? list.resources : []).map((r: unknown) =>
       isRecord(r) ? r.name : undefined,
     ),
   );
   const out = new Set<ReportKind>();
-  for (const [kind, resource] of Object.entries(REPORT_RESOURCES))
-    if (names.has(resource)) out.add(kind as ReportKind);
+  for (const kind of ['Report', 'ClusterReport'] as const)
+    if (names.has(api.kinds[kind].resource)) out.add(kind);
   return out;
 }
 
-function path(kind: ReportKind, namespace: string | undefined, name?: string): string {
-  const base = kind === 'Report' ? `${GROUP_PATH}/namespaces/${namespace ?? ''}` : GROUP_PATH;
-  return `${base}/${REPORT_RESOURCES[kind]}${name === undefined ? '' : `/${name}`}`;
+function path(api: ReportApi, kind: ReportKind, namespace: string | undefined, name?: string): string {
+  const base = kind === 'Report' ? `${groupPath(api)}/namespaces/${namespace ?? ''}` : groupPath(api);
+  return `${base}/${api.kinds[kind].resource}${name === undefined ? '' : `/${name}`}`;
 }
 
 interface ReportIdentity {
-  readonly kind: ReportKind;
   readonly metadata: { readonly name: string; readonly namespace?: string };
 }
 
-/** Reads and writes the operator's reports (implements the audit's ReportStore). */
+/** Reads and writes the operator's reports of one API (implements the audit's ReportStore). */
 export class KubeReportStore {
   readonly #kc: KubeConfig;
+  readonly #api: ReportApi;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, api: ReportApi) {
     this.#kc = kc;
+    this.#api = api;
   }
 
   served(signal: AbortSignal): Promise<Set<ReportKind>> {
-    return reportKindsServed(this.#kc, signal);
+    return reportKindsServed(this.#kc, this.#api, signal);
   }
 
   /** The operator's reports of one kind, in every namespace. */
@@ -77,7 +74,7 @@ export class KubeReportStore {
       const page = await requestJson(
         this.#kc,
         HttpMethod.GET,
-        `${GROUP_PATH}/${REPORT_RESOURCES[kind]}`,
+        `${groupPath(this.#api)}/${this.#api.kinds[kind].resource}`,
         { labelSelector: `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`, limit: '500', continue: token },
         signal,
       );
@@ -90,10 +87,11 @@ export class KubeReportStore {
 
   /** Server-side apply (field manager placement-operator, taking ownership of its fields). */
   async apply(report: ReportIdentity, signal: AbortSignal): Promise<void> {
+    const { name, namespace } = report.metadata;
     await requestJson(
       this.#kc,
       HttpMethod.PATCH,
-      path(report.kind, report.metadata.namespace, report.metadata.name),
+      path(this.#api, namespace === undefined ? 'ClusterReport' : 'Report', namespace, name),
       { fieldManager: FIELD_MANAGER, force: 'true' },
       signal,
       { text: JSON.stringify(report), contentType: 'application/apply-patch+yaml' },
@@ -107,7 +105,13 @@ export class KubeReportStore {
     signal: AbortSignal,
   ): Promise<void> {
     try {
-      await requestJson(this.#kc, HttpMethod.DELETE, path(kind, namespace, name), {}, signal);
+      await requestJson(
+        this.#kc,
+        HttpMethod.DELETE,
+        path(this.#api, kind, namespace, name),
+        {},
+        signal,
+      );
     } catch (error) {
       if (apiFailure(error).status !== 404) throw error;
     }

@@ -24,12 +24,14 @@ export const OPERATOR_LEASE = 'placement-operator';
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SERVICE_ACCOUNT}`;
 /**
  * Eviction is granted too (audit.remediation.enabled): the suite evicts pods; and the
- * OpenReports objects (reports.enabled): the suite publishes reports. The tests hold the
+ * OpenReports objects and PolicyReports (reports.enabled, reports.policyReports): the suite
+ * publishes both. The tests hold the
  * chart's RBAC for these values equal to what the operator used.
  */
 export const OPERATOR_CHART_VALUES = [
   'audit.remediation.enabled=true',
   'reports.enabled=true',
+  'reports.policyReports=true',
 ] as const;
 /** Long enough for the whole suite (about an hour on two cores), with room to spare. */
 const TOKEN_DURATION = '12h';

@@ -196,6 +196,8 @@ interface Variant {
   readonly remediation: boolean;
   /** reports.enabled: the OpenReports grants and --reports=true. */
   readonly reports: boolean;
+  /** reports.policyReports: the wgpolicyk8s.io grants and --policy-reports=true. */
+  readonly policyReports: boolean;
   /** Kinds beyond the ones every render has. */
   readonly optionalKinds: readonly string[];
   /** What src/main.ts's readConfig must make of the rendered flags (and the pod's env). */
@@ -215,6 +217,7 @@ const VARIANTS: readonly Variant[] = [
     serviceAccount: `${DEFAULT_RELEASE}-placement-operator`,
     remediation: false,
     reports: false,
+    policyReports: false,
     optionalKinds: [],
     config: {
       leaderElect: true,
@@ -231,6 +234,7 @@ const VARIANTS: readonly Variant[] = [
       settleMs: 3_000,
       evictionDryRun: true,
       reports: false,
+      policyReports: false,
       crossNamespaceTerms: 'allow',
     },
   },
@@ -243,6 +247,7 @@ const VARIANTS: readonly Variant[] = [
     serviceAccount: FEATURES.serviceAccount.name,
     remediation: true,
     reports: true,
+    policyReports: true,
     optionalKinds: [
       'ServiceMonitor',
       'PrometheusRule',
@@ -261,6 +266,7 @@ const VARIANTS: readonly Variant[] = [
       resyncMs: 90 * 60_000,
       evictionDryRun: false,
       reports: true,
+      policyReports: true,
       crossNamespaceTerms: 'deny',
     },
   },
@@ -522,7 +528,13 @@ for (const variant of VARIANTS) {
         ),
       );
       const want = permissionKeys(
-        grantsFor(variant.leaseName, variant.remediation, true, variant.reports),
+        grantsFor(
+          variant.leaseName,
+          variant.remediation,
+          true,
+          variant.reports,
+          variant.policyReports,
+        ),
         DEFAULT_NAMESPACE,
       );
       assert.deepEqual([...new Set(actual)].sort(), [...new Set(want)].sort());
@@ -544,11 +556,13 @@ for (const variant of VARIANTS) {
       }
     });
 
-    void test('OpenReports objects are granted only with reports.enabled', () => {
-      const reportRules = operatorRoles(objects)
-        .flatMap((o) => o.rules)
-        .filter((r) => (r.apiGroups ?? []).includes('openreports.io'));
-      assert.equal(reportRules.length, variant.reports ? 2 : 0);
+    void test('reports are granted only when turned on', () => {
+      const rules = (group: string) =>
+        operatorRoles(objects)
+          .flatMap((o) => o.rules)
+          .filter((r) => (r.apiGroups ?? []).includes(group));
+      assert.equal(rules('openreports.io').length, variant.reports ? 2 : 0);
+      assert.equal(rules('wgpolicyk8s.io').length, variant.policyReports ? 2 : 0);
     });
 
     void test('eviction is granted only with audit.remediation.enabled', () => {

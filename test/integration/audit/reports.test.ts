@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { openreportsCrdFiles } from '../../tools/pinned.ts';
+import { reportCrdFiles } from '../../tools/pinned.ts';
 import {
   begin,
   list,
@@ -23,11 +23,30 @@ import {
   type Cluster,
   type JsonObject,
   type Operator,
+  type Scope,
 } from '../operator/support.ts';
 import { affinityPolicy, barePod, label, waitRunning, waitStatus } from './support.ts';
 
-const CRDS = ['reports.openreports.io', 'clusterreports.openreports.io'];
 const REPORT_MS = 30_000;
+
+/** One report API as the test reads it: its group and its two resources. */
+interface Api {
+  readonly group: 'openreports.io' | 'wgpolicyk8s.io';
+  readonly report: string;
+  readonly clusterReport: string;
+}
+const OPENREPORTS: Api = {
+  group: 'openreports.io',
+  report: 'reports',
+  clusterReport: 'clusterreports',
+};
+const POLICY_REPORTS: Api = {
+  group: 'wgpolicyk8s.io',
+  report: 'policyreports',
+  clusterReport: 'clusterpolicyreports',
+};
+const crds = (api: Api): string[] =>
+  [api.report, api.clusterReport].map((r) => `${r}.${api.group}`);
 
 interface ReportResult {
   readonly policy: string;
@@ -51,30 +70,38 @@ interface Report {
   readonly results?: readonly ReportResult[];
 }
 
-async function removeReportCrds(c: Cluster): Promise<void> {
-  await c.kubectl('delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true', '--timeout=120s');
+async function removeReportCrds(c: Cluster, api: Api): Promise<void> {
+  await c.kubectl(
+    'delete',
+    'crd',
+    ...crds(api),
+    '--ignore-not-found',
+    '--wait=true',
+    '--timeout=120s',
+  );
 }
 
-async function installReportCrds(c: Cluster): Promise<void> {
-  for (const file of openreportsCrdFiles()) await c.kubectl('apply', '--server-side', '-f', file);
+async function installReportCrds(c: Cluster, api: Api): Promise<void> {
+  for (const file of reportCrdFiles(api.group))
+    await c.kubectl('apply', '--server-side', '-f', file);
   await c.kubectl(
     'wait',
     '--for=condition=Established',
     '--timeout=60s',
-    ...CRDS.map((n) => `crd/${n}`),
+    ...crds(api).map((n) => `crd/${n}`),
   );
 }
 
 /** A report, or undefined when there is none of that name. */
 async function report(
   c: Cluster,
-  kind: 'report' | 'clusterreport',
+  resource: string,
   name: string,
   ns?: string,
 ): Promise<Report | undefined> {
   const found = await c.json<{ items: Report[] }>(
     'get',
-    `${kind}s.openreports.io`,
+    resource,
     ...(ns === undefined ? [] : ['-n', ns]),
     '--field-selector',
     `metadata.name=${name}`,
@@ -85,7 +112,7 @@ async function report(
 async function waitReport(
   c: Cluster,
   what: string,
-  kind: 'report' | 'clusterreport',
+  resource: string,
   name: string,
   ns: string | undefined,
   ok: (r: Report | undefined) => boolean,
@@ -95,7 +122,7 @@ async function waitReport(
     await waitFor(
       what,
       async () => {
-        last = await report(c, kind, name, ns);
+        last = await report(c, resource, name, ns);
         return ok(last) ? true : undefined;
       },
       REPORT_MS,
@@ -115,78 +142,89 @@ const passes = (op: Operator): Promise<number> =>
 const uidOf = async (c: Cluster, kind: string, ns: string, name: string): Promise<string> =>
   (await c.json<{ metadata: { uid: string } }>('get', kind, '-n', ns, name)).metadata.uid;
 
+/**
+ * Two policies over pods that already run. follow: web must share a zone with db (fine until
+ * n1 leaves zone-a). keep-away: a lonely pod wants no pod labelled tier=<tier> of any
+ * namespace on its node; one of another namespace is there, so lonely breaks it (a Report in
+ * ns), and by symmetry the other namespace's pod does too (the platform's: a ClusterReport,
+ * nothing in `other`).
+ */
+async function scenario(
+  c: Cluster,
+  s: Scope,
+): Promise<{ ns: string; other: string; n0: string; n1: string }> {
+  const ns = await makeNamespace(c, s, 'reports');
+  const other = await makeNamespace(c, s, 'reports-other');
+  const pool = await makePool(c, s, ['zone-a', 'zone-a']);
+  const [n0, n1] = pool.nodes as [string, string];
+  const tier = `tier-${ns}`;
+
+  await c.apply(
+    list(
+      barePod(ns, 'db-0', { app: 'db' }, pool, n0),
+      barePod(ns, 'web-0', { app: 'web' }, pool, n1),
+      barePod(ns, 'lonely-0', { app: 'lonely' }, pool, n0),
+      barePod(other, 'crowd-0', { app: 'crowd', tier }, pool, n0),
+    ),
+  );
+  for (const app of ['db', 'web', 'lonely']) await waitRunning(c, ns, app, 1);
+  await waitRunning(c, other, 'crowd', 1);
+  const podTargets = (app: string): JsonObject => ({
+    kinds: ['Pod'],
+    selector: { matchLabels: { app } },
+  });
+  const keepAway: JsonObject = {
+    apiVersion: 'placement.dev/v1alpha1',
+    kind: 'PlacementPolicy',
+    metadata: { name: 'keep-away', namespace: ns },
+    spec: {
+      mode: 'Audit',
+      targets: podTargets('lonely'),
+      affinity: {
+        podAntiAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            {
+              labelSelector: { matchLabels: { tier } },
+              namespaceSelector: {},
+              topologyKey: HOSTNAME,
+            },
+          ],
+        },
+      },
+    },
+  };
+  await c.apply(
+    list(
+      affinityPolicy(ns, 'follow', podTargets('web'), {
+        labelSelector: { matchLabels: { app: 'db' } },
+        topologyKey: ZONE,
+      }),
+      keepAway,
+    ),
+  );
+  return { ns, other, n0, n1 };
+}
+
 void test(
   'findings are Reports per namespace and policy, written only when they change, once the CRDs are there',
   { timeout: 420_000 },
   async (t) => {
     const { c, s } = await begin(t);
-    await removeReportCrds(c);
-    const ns = await makeNamespace(c, s, 'reports');
-    const other = await makeNamespace(c, s, 'reports-other');
-    const pool = await makePool(c, s, ['zone-a', 'zone-a']);
-    const [n0, n1] = pool.nodes as [string, string];
-    const tier = `tier-${ns}`;
-
-    // follow: web must share a zone with db (fine until n1 leaves zone-a).
-    // keep-away: a lonely pod wants no pod labelled tier=<tier> of any namespace on its node;
-    // one of another namespace is there, so lonely breaks it (a Report in ns), and by symmetry
-    // the other namespace's pod does too (the platform's: a ClusterReport, nothing in `other`).
-    await c.apply(
-      list(
-        barePod(ns, 'db-0', { app: 'db' }, pool, n0),
-        barePod(ns, 'web-0', { app: 'web' }, pool, n1),
-        barePod(ns, 'lonely-0', { app: 'lonely' }, pool, n0),
-        barePod(other, 'crowd-0', { app: 'crowd', tier }, pool, n0),
-      ),
-    );
-    for (const app of ['db', 'web', 'lonely']) await waitRunning(c, ns, app, 1);
-    await waitRunning(c, other, 'crowd', 1);
-    const podTargets = (app: string): JsonObject => ({
-      kinds: ['Pod'],
-      selector: { matchLabels: { app } },
-    });
-    const keepAway: JsonObject = {
-      apiVersion: 'placement.dev/v1alpha1',
-      kind: 'PlacementPolicy',
-      metadata: { name: 'keep-away', namespace: ns },
-      spec: {
-        mode: 'Audit',
-        targets: podTargets('lonely'),
-        affinity: {
-          podAntiAffinity: {
-            requiredDuringSchedulingIgnoredDuringExecution: [
-              {
-                labelSelector: { matchLabels: { tier } },
-                namespaceSelector: {},
-                topologyKey: HOSTNAME,
-              },
-            ],
-          },
-        },
-      },
-    };
-    await c.apply(
-      list(
-        affinityPolicy(ns, 'follow', podTargets('web'), {
-          labelSelector: { matchLabels: { app: 'db' } },
-          topologyKey: ZONE,
-        }),
-        keepAway,
-      ),
-    );
+    await removeReportCrds(c, OPENREPORTS);
+    const { ns, other, n0, n1 } = await scenario(c, s);
     // A full check every 2 s: each one reads the stored reports again and compares.
     const op = await runOperator(c, s, ['--leader-elect=false', '--audit-interval=2s']);
 
     await t.test('without the CRDs: audited, and reports are off, logged', async () => {
-      const [off] = op.logged('reports off');
+      const off = op.logged('reports off').find((l) => l['api'] === 'openreports.io/v1alpha1');
       assert.match(String(off?.['detail']), /does not serve openreports\.io\/v1alpha1/);
       await waitStatus(c, ns, 'keep-away', 'one violation', (x) => x.violations === 1, REPORT_MS);
       assert.deepEqual(op.logged('reports on'), []);
     });
 
     // Other files' operators publish nothing: the CRDs go with this test.
-    s.defer(() => removeReportCrds(c));
-    await installReportCrds(c);
+    s.defer(() => removeReportCrds(c, OPENREPORTS));
+    await installReportCrds(c, OPENREPORTS);
     await t.test('CRDs installed later are found at the next full check', async () => {
       const on = await waitFor(
         'the log line "reports on"',
@@ -202,7 +240,7 @@ void test(
         const r = await waitReport(
           c,
           'Report placement-pp-keep-away with one failure',
-          'report',
+          'reports.openreports.io',
           'placement-pp-keep-away',
           ns,
           (x) => x?.summary?.['fail'] === 1,
@@ -229,7 +267,7 @@ void test(
         const cr = await waitReport(
           c,
           'the ClusterReport of keep-away',
-          'clusterreport',
+          'clusterreports.openreports.io',
           `placement-pp-${ns}.keep-away`,
           undefined,
           (x) => x?.summary?.['fail'] === 1,
@@ -244,7 +282,7 @@ void test(
           `no Report in ${other}`,
         );
         assert.equal(
-          await report(c, 'report', 'placement-pp-follow', ns),
+          await report(c, 'reports.openreports.io', 'placement-pp-follow', ns),
           undefined,
           'follow holds: no report',
         );
@@ -256,7 +294,7 @@ void test(
       const r = await waitReport(
         c,
         'Report placement-pp-follow with one failure',
-        'report',
+        'reports.openreports.io',
         'placement-pp-follow',
         ns,
         (x) => x?.summary?.['fail'] === 1,
@@ -269,7 +307,7 @@ void test(
       await waitReport(
         c,
         'Report placement-pp-follow gone',
-        'report',
+        'reports.openreports.io',
         'placement-pp-follow',
         ns,
         (x) => x === undefined,
@@ -303,7 +341,7 @@ void test(
       await waitReport(
         c,
         'Report placement-pp-keep-away put back',
-        'report',
+        'reports.openreports.io',
         'placement-pp-keep-away',
         ns,
         (x) => x?.summary?.['fail'] === 1,
@@ -323,7 +361,7 @@ void test(
       await waitReport(
         c,
         'Report placement-pp-keep-away gone',
-        'report',
+        'reports.openreports.io',
         'placement-pp-keep-away',
         ns,
         (x) => x === undefined,
@@ -331,7 +369,97 @@ void test(
       await waitReport(
         c,
         'the ClusterReport gone',
-        'clusterreport',
+        'clusterreports.openreports.io',
+        `placement-pp-${ns}.keep-away`,
+        undefined,
+        (x) => x === undefined,
+      );
+    });
+  },
+);
+
+void test(
+  'with --policy-reports, the same findings are wgpolicyk8s.io PolicyReports, steady too',
+  { timeout: 420_000 },
+  async (t) => {
+    const { c, s } = await begin(t);
+    s.defer(() => removeReportCrds(c, POLICY_REPORTS));
+    await installReportCrds(c, POLICY_REPORTS);
+    const { ns, other } = await scenario(c, s);
+    const op = await runOperator(c, s, [
+      '--leader-elect=false',
+      '--audit-interval=2s',
+      '--policy-reports=true',
+    ]);
+    assert.deepEqual(
+      op.logged('reports on').map((l) => [l['api'], l['kinds']]),
+      [['wgpolicyk8s.io/v1alpha2', ['PolicyReport', 'ClusterPolicyReport']]],
+    );
+    const resource = `policyreports.${POLICY_REPORTS.group}`;
+    const clusterResource = `clusterpolicyreports.${POLICY_REPORTS.group}`;
+
+    await t.test(
+      'a PolicyReport per namespace and policy, a ClusterPolicyReport for the platform',
+      async () => {
+        const r = await waitReport(
+          c,
+          'PolicyReport placement-pp-keep-away with one failure',
+          resource,
+          'placement-pp-keep-away',
+          ns,
+          (x) => x?.summary?.['fail'] === 1,
+        );
+        assert.ok(r);
+        // v1alpha2 has no report-level source; each result carries it.
+        assert.equal(r.source, undefined);
+        assert.deepEqual(
+          r.results?.map((x) => [x.policy, x.rule, x.resources[0]?.name]),
+          [[`PlacementPolicy/${ns}/keep-away`, 'podAntiAffinity', 'lonely-0']],
+        );
+        assert.deepEqual(
+          r.metadata.ownerReferences?.map((o) => o.kind),
+          ['PlacementPolicy'],
+        );
+        const cr = await waitReport(
+          c,
+          'the ClusterPolicyReport of keep-away',
+          clusterResource,
+          `placement-pp-${ns}.keep-away`,
+          undefined,
+          (x) => x?.summary?.['fail'] === 1,
+        );
+        assert.deepEqual(
+          cr?.results?.map((x) => [x.rule, x.resources[0]?.namespace]),
+          [['symmetricAntiAffinity', other]],
+        );
+      },
+    );
+
+    await t.test('a steady cluster: no write across several passes', async () => {
+      const before = writes(op);
+      const from = await passes(op);
+      await waitFor(
+        'four more audit passes',
+        async () => ((await passes(op)) >= from + 4 ? true : undefined),
+        60_000,
+      );
+      assert.equal(writes(op), before, 'report writes while nothing changed');
+    });
+
+    await t.test('a policy that goes takes its reports with it', async () => {
+      await c.kubectl('delete', 'placementpolicy', '-n', ns, 'keep-away', '--wait=true');
+      await waitReport(
+        c,
+        'PolicyReport gone',
+        resource,
+        'placement-pp-keep-away',
+        ns,
+        (x) => x === undefined,
+      );
+      await waitReport(
+        c,
+        'ClusterPolicyReport gone',
+        clusterResource,
         `placement-pp-${ns}.keep-away`,
         undefined,
         (x) => x === undefined,

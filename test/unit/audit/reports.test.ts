@@ -12,7 +12,7 @@ import {
   type ReportObject,
   type ReportPolicy,
 } from '../../../src/audit/reports.ts';
-import type { ReportKind } from '../../../src/api/reports.ts';
+import { POLICY_REPORTS, type ReportKind } from '../../../src/api/reports.ts';
 import { jsonEqual } from '../../../src/util/json.ts';
 
 const BOTH: ReadonlySet<ReportKind> = new Set(['Report', 'ClusterReport']);
@@ -208,6 +208,31 @@ void describe('desiredReports', () => {
       ),
       ['a:medium', 'b:medium', 'c:high'],
     );
+  });
+
+  void test('as wgpolicyk8s.io PolicyReports: their kinds, no report-level source, the same results', () => {
+    const fs = [
+      finding('shop/web-1', 'PlacementPolicy/shop/web-near-db'),
+      finding('blog/db-0', 'PlacementPolicy/shop/web-near-db', { reach: 'platform' }),
+    ];
+    const open = build(fs);
+    const old = desiredReports({
+      findings: fs,
+      policies: POLICIES,
+      podUid: (pod) => `uid-${pod}`,
+      kinds: BOTH,
+      api: POLICY_REPORTS,
+    });
+    assert.deepEqual([...old.keys()], [...open.keys()]);
+    for (const [key, r] of old) {
+      const o = open.get(key);
+      assert.ok(o);
+      assert.equal(r.apiVersion, 'wgpolicyk8s.io/v1alpha2');
+      assert.equal(r.kind, o.kind === 'Report' ? 'PolicyReport' : 'ClusterPolicyReport');
+      assert.equal(r.source, undefined);
+      assert.equal(o.source, 'placement-operator');
+      assert.deepEqual([r.metadata, r.summary, r.results], [o.metadata, o.summary, o.results]);
+    }
   });
 
   void test('the same findings in another order give the same report', () => {
