@@ -186,12 +186,6 @@ export class ContinuousAudit {
       nsLabels,
     );
     this.tell(findings);
-    for (const r of this.deps.reports ?? [])
-      await r.publish({
-        findings,
-        policies,
-        podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
-      });
     const feasible = live.feasibility(this.options.fromScratch === true);
     const published = publish({
       policies,
@@ -212,6 +206,13 @@ export class ContinuousAudit {
       this.deps.metrics.setCrossNamespaceViolations(ref, counts);
     this.summaries = published.summaries;
     if (published.changed.length > 0) this.deps.onChange(published.changed);
+    // After status and metrics, so that slow report writes delay neither.
+    for (const r of this.deps.reports ?? [])
+      await r.publish({
+        findings,
+        policies,
+        podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
+      });
     await this.remediation.remediate(policies, findings, index, (p) => live.workloadOf(p));
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
   }
