@@ -12,7 +12,9 @@ export interface ReportApi {
   readonly group: string;
   readonly version: string;
   /** Each scope's kind and resource in this API. */
-  readonly kinds: Readonly<Record<ReportKind, { readonly kind: string; readonly resource: string }>>;
+  readonly kinds: Readonly<
+    Record<ReportKind, { readonly kind: string; readonly resource: string }>
+  >;
   /** Whether a report has a top-level `source` (wgpolicyk8s.io v1alpha2 has it per result only). */
   readonly reportSource: boolean;
 }

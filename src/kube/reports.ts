@@ -43,8 +43,14 @@ export function servedReportKinds(api: ReportApi, list: unknown): Set<ReportKind
   return out;
 }
 
-function path(api: ReportApi, kind: ReportKind, namespace: string | undefined, name?: string): string {
-  const base = kind === 'Report' ? `${groupPath(api)}/namespaces/${namespace ?? ''}` : groupPath(api);
+function path(
+  api: ReportApi,
+  kind: ReportKind,
+  namespace: string | undefined,
+  name?: string,
+): string {
+  const base =
+    kind === 'Report' ? `${groupPath(api)}/namespaces/${namespace ?? ''}` : groupPath(api);
   return `${base}/${api.kinds[kind].resource}${name === undefined ? '' : `/${name}`}`;
 }
 
