@@ -3,7 +3,8 @@
 // Reports, one per namespace and policy, owned by the policy, and a namespaced policy's
 // findings in another namespace a ClusterReport, never a Report in that namespace. A drift
 // adds a report and its undoing deletes it; a steady cluster causes no report write however
-// many passes go by; a deleted policy takes its reports with it. Before the CRDs are there the
+// many passes go by; a deleted policy takes its reports with it; a cluster policy's Reports are
+// in each pod's namespace, owned by it. Before the CRDs are there the
 // operator audits and logs that reports are off; once installed, the next full check finds them.
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/reports.test.ts
@@ -13,6 +14,7 @@ import { test } from 'node:test';
 import { reportCrdFiles } from '../../tools/pinned.ts';
 import {
   begin,
+  deferClusterPolicy,
   list,
   makeNamespace,
   makePool,
@@ -142,6 +144,20 @@ const passes = (op: Operator): Promise<number> =>
 const uidOf = async (c: Cluster, kind: string, ns: string, name: string): Promise<string> =>
   (await c.json<{ metadata: { uid: string } }>('get', kind, '-n', ns, name)).metadata.uid;
 
+const podTargets = (app: string): JsonObject => ({
+  kinds: ['Pod'],
+  selector: { matchLabels: { app } },
+});
+
+/** No pod labelled tier=`tier`, of any namespace, on the same node. */
+const keepAwayAffinity = (tier: string): JsonObject => ({
+  podAntiAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: [
+      { labelSelector: { matchLabels: { tier } }, namespaceSelector: {}, topologyKey: HOSTNAME },
+    ],
+  },
+});
+
 /**
  * Two policies over pods that already run. follow: web must share a zone with db (fine until
  * n1 leaves zone-a). keep-away: a lonely pod wants no pod labelled tier=<tier> of any
@@ -169,10 +185,6 @@ async function scenario(
   );
   for (const app of ['db', 'web', 'lonely']) await waitRunning(c, ns, app, 1);
   await waitRunning(c, other, 'crowd', 1);
-  const podTargets = (app: string): JsonObject => ({
-    kinds: ['Pod'],
-    selector: { matchLabels: { app } },
-  });
   const keepAway: JsonObject = {
     apiVersion: 'placement.dev/v1alpha1',
     kind: 'PlacementPolicy',
@@ -180,17 +192,7 @@ async function scenario(
     spec: {
       mode: 'Audit',
       targets: podTargets('lonely'),
-      affinity: {
-        podAntiAffinity: {
-          requiredDuringSchedulingIgnoredDuringExecution: [
-            {
-              labelSelector: { matchLabels: { tier } },
-              namespaceSelector: {},
-              topologyKey: HOSTNAME,
-            },
-          ],
-        },
-      },
+      affinity: keepAwayAffinity(tier),
     },
   };
   await c.apply(
@@ -377,6 +379,63 @@ void test(
         (x) => x === undefined,
       );
     });
+
+    await t.test(
+      "a cluster policy's findings: a Report in each pod's namespace, owned by the policy",
+      async () => {
+        const name = `reports-${ns}`;
+        deferClusterPolicy(c, s, name);
+        await c.apply(
+          list({
+            apiVersion: 'placement.dev/v1alpha1',
+            kind: 'ClusterPlacementPolicy',
+            metadata: { name },
+            spec: {
+              mode: 'Audit',
+              targets: { ...podTargets('lonely'), namespaces: [ns] },
+              affinity: keepAwayAffinity(`tier-${ns}`),
+            },
+          }),
+        );
+        const uid = (
+          await c.json<{ metadata: { uid: string } }>('get', 'clusterplacementpolicy', name)
+        ).metadata.uid;
+        // The lonely pod breaks the term; the other namespace's pod breaks it by symmetry,
+        // and a cluster policy's findings are shown in the pod's own namespace.
+        for (const [where, pod, rule] of [
+          [ns, 'lonely-0', 'podAntiAffinity'],
+          [other, 'crowd-0', 'symmetricAntiAffinity'],
+        ] as const) {
+          const r = await waitReport(
+            c,
+            `Report placement-cpp-${name} in ${where}`,
+            'reports.openreports.io',
+            `placement-cpp-${name}`,
+            where,
+            (x) => x?.summary?.['fail'] === 1,
+          );
+          assert.ok(r);
+          assert.deepEqual(
+            r.results?.map((x) => [x.rule, x.resources[0]?.name]),
+            [[rule, pod]],
+          );
+          assert.deepEqual(
+            r.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]),
+            [['ClusterPlacementPolicy', name, uid]],
+          );
+        }
+        await c.kubectl('delete', 'clusterplacementpolicy', name, '--wait=true', '--timeout=60s');
+        for (const where of [ns, other])
+          await waitReport(
+            c,
+            `Report placement-cpp-${name} in ${where} gone`,
+            'reports.openreports.io',
+            `placement-cpp-${name}`,
+            where,
+            (x) => x === undefined,
+          );
+      },
+    );
   },
 );
 
