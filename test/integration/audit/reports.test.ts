@@ -1,11 +1,12 @@
 // OpenReports: with the upstream CRDs installed (the pinned files of the openreports module,
-// hack/tools/fetch-openreports-crds.sh), the audit's findings become openreports.io/v1alpha1
+// hack/tools/fetch-report-crds.sh), the audit's findings become openreports.io/v1alpha1
 // Reports, one per namespace and policy, owned by the policy, and a namespaced policy's
 // findings in another namespace a ClusterReport, never a Report in that namespace. A drift
 // adds a report and its undoing deletes it; a steady cluster causes no report write however
 // many passes go by; a deleted policy takes its reports with it; a cluster policy's Reports are
-// in each pod's namespace, owned by it. Before the CRDs are there the
-// operator audits and logs that reports are off; once installed, the next full check finds them.
+// in each pod's namespace, owned by it. Before the CRDs are there the operator audits and logs
+// that reports are off; once installed, the next full check finds them. With --policy-reports
+// the same goes to wgpolicyk8s.io PolicyReports (their CRDs from Kyverno's module).
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/reports.test.ts
 import assert from 'node:assert/strict';
