@@ -31,6 +31,9 @@ import {
   KubeWorkloadWriter,
 } from './kube/writers.ts';
 import { ContinuousAudit } from './audit/continuous-audit.ts';
+import { ReportSync } from './audit/report-sync.ts';
+import { KubeReportStore } from './kube/reports.ts';
+import { apiVersionOf, OPENREPORTS, POLICY_REPORTS } from './api/reports.ts';
 import { createMetrics, startMetricsServer } from './metrics/index.ts';
 import { errorMessage } from './util/errors.ts';
 
@@ -256,6 +259,16 @@ const FLAGS = {
     'give up at start-up when the API server does not answer for this long',
     { min: '1s', max: '10m', default: '30s' },
   ),
+  reports: toggle(
+    'reports',
+    'publish audit results as openreports.io/v1alpha1 Report / ClusterReport objects where the API server serves them',
+    true,
+  ),
+  'policy-reports': toggle(
+    'policyReports',
+    'also publish them as wgpolicyk8s.io/v1alpha2 PolicyReport / ClusterPolicyReport objects, for older consumers, where served',
+    false,
+  ),
   'eviction-dry-run': toggle('evictionDryRun', 'log evictions instead of making them', false),
   'namespaced-policy-cross-namespace-terms': oneOf(
     'crossNamespaceTerms',
@@ -363,6 +376,30 @@ async function admissionServed(kc: KubeConfig, log: winston.Logger): Promise<boo
   }
 }
 
+/**
+ * Where the audit's findings also go as report objects: OpenReports unless --reports=false,
+ * wgpolicyk8s.io PolicyReports with --policy-reports; each wherever the API server serves its
+ * group version, asked now (and logged) and again at each full audit check.
+ */
+async function reportSyncs(
+  kc: KubeConfig,
+  config: Pick<Config, 'reports' | 'policyReports'>,
+  log: winston.Logger,
+): Promise<ReportSync[]> {
+  if (!config.reports)
+    log.info('reports off', {
+      api: apiVersionOf(OPENREPORTS),
+      detail: 'OpenReports publishing is off (--reports=false)',
+    });
+  const apis = [
+    ...(config.reports ? [OPENREPORTS] : []),
+    ...(config.policyReports ? [POLICY_REPORTS] : []),
+  ];
+  const syncs = apis.map((api) => new ReportSync(new KubeReportStore(kc, api), api, log));
+  for (const s of syncs) await s.discover();
+  return syncs;
+}
+
 /** Starts the operator; resolves with a function that shuts it down gracefully. */
 export async function runOperator(
   config: Config,
@@ -432,6 +469,7 @@ export async function runOperator(
           ? 'injection at admission is off (--injection=reconciler); the reconciler writes workloads after they are created'
           : 'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
   });
+  const reports = await reportSyncs(kc, config, log);
   const operator: Operator = new Operator(
     {
       sources: {
@@ -472,6 +510,7 @@ export async function runOperator(
       log,
       evictor: new KubeEvictor(clients),
       evictionDryRun: config.evictionDryRun,
+      reports,
       onChange: (refs) => {
         operator.refreshPolicies(refs);
       },

@@ -14,6 +14,7 @@ import {
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
+import type { ReportSync } from './report-sync.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { EventRecorder } from '../api/cluster.ts';
 
@@ -29,6 +30,8 @@ export interface ContinuousAuditDeps extends LiveIndexDeps {
   readonly evictionDryRun: boolean;
   /** Told which policies' audit results changed, so their status is refreshed. */
   readonly onChange: (refs: readonly PolicyRef[]) => void;
+  /** Where the findings also go as report objects (OpenReports, PolicyReports), where served. */
+  readonly reports?: readonly ReportSync[];
   readonly now?: () => number;
 }
 
@@ -203,6 +206,13 @@ export class ContinuousAudit {
       this.deps.metrics.setCrossNamespaceViolations(ref, counts);
     this.summaries = published.summaries;
     if (published.changed.length > 0) this.deps.onChange(published.changed);
+    // After status and metrics, so that slow report writes delay neither.
+    for (const r of this.deps.reports ?? [])
+      await r.publish({
+        findings,
+        policies,
+        podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
+      });
     await this.remediation.remediate(policies, findings, index, (p) => live.workloadOf(p));
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
   }
@@ -257,6 +267,7 @@ export class ContinuousAudit {
       });
     }
     live.install(fresh, policies, feasible);
+    for (const r of this.deps.reports ?? []) r.resync();
     await this.evaluate();
   }
 }

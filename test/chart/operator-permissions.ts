@@ -23,7 +23,7 @@ export const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'dele
 export type Verb = (typeof VERBS)[number];
 
 /** When a grant is in force: always, or with a chart feature turned on. */
-export type When = 'always' | 'remediation' | 'leaderElection';
+export type When = 'always' | 'remediation' | 'reports' | 'policyReports' | 'leaderElection';
 
 export interface Grant {
   /** API group; '' is the core group. */
@@ -50,7 +50,13 @@ interface Row {
 }
 
 const ROW_KEYS = ['scope', 'when', 'group', 'resource', 'verbs', 'lease', 'names'];
-const WHENS: readonly When[] = ['always', 'remediation', 'leaderElection'];
+const WHENS: readonly When[] = [
+  'always',
+  'remediation',
+  'reports',
+  'policyReports',
+  'leaderElection',
+];
 
 /** The table's rows; throws naming the line's number and field when one is malformed. */
 export function readPermissionTable(text = readFileSync(PERMISSIONS_FILE, 'utf8')): Row[] {
@@ -121,8 +127,20 @@ export function operatorGrants(leaseName: string): Grant[] {
 }
 
 /** Grants in force with the given chart features. */
-export function grantsFor(leaseName: string, remediation: boolean, leaderElection = true): Grant[] {
-  const on: Record<When, boolean> = { always: true, remediation, leaderElection };
+export function grantsFor(
+  leaseName: string,
+  remediation: boolean,
+  leaderElection = true,
+  reports = false,
+  policyReports = false,
+): Grant[] {
+  const on: Record<When, boolean> = {
+    always: true,
+    remediation,
+    reports,
+    policyReports,
+    leaderElection,
+  };
   return operatorGrants(leaseName).filter((g) => on[g.when]);
 }
 

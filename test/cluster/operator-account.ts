@@ -23,10 +23,16 @@ export const OPERATOR_LEASE = 'placement-operator';
 /** The user name the API server gives the account's tokens (and the audit log records). */
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SERVICE_ACCOUNT}`;
 /**
- * Eviction is granted too (audit.remediation.enabled): the suite evicts pods. The tests hold
- * the chart's RBAC for these values equal to what the operator used.
+ * Eviction is granted too (audit.remediation.enabled): the suite evicts pods; and the
+ * OpenReports objects and PolicyReports (reports.enabled, reports.policyReports): the suite
+ * publishes both. The tests hold the
+ * chart's RBAC for these values equal to what the operator used.
  */
-export const OPERATOR_CHART_VALUES = ['audit.remediation.enabled=true'] as const;
+export const OPERATOR_CHART_VALUES = [
+  'audit.remediation.enabled=true',
+  'reports.enabled=true',
+  'reports.policyReports=true',
+] as const;
 /** Long enough for the whole suite (about an hour on two cores), with room to spare. */
 const TOKEN_DURATION = '12h';
 

@@ -70,6 +70,8 @@ function notTheWholeSuite(run: TestRun | undefined): string | undefined {
 }
 
 const remediation = OPERATOR_CHART_VALUES.includes('audit.remediation.enabled=true');
+const reports = OPERATOR_CHART_VALUES.includes('reports.enabled=true');
+const policyReports = OPERATOR_CHART_VALUES.includes('reports.policyReports=true');
 
 void test('least privilege: the chart grants exactly what the operator used', async (t) => {
   const run = currentRun();
@@ -89,7 +91,7 @@ void test('least privilege: the chart grants exactly what the operator used', as
     return;
   }
 
-  const grants = grantsFor(OPERATOR_LEASE, remediation);
+  const grants = grantsFor(OPERATOR_LEASE, remediation, true, reports, policyReports);
   await t.test('the RBAC the suite installed is the permission table', () => {
     const objects = render({
       release: OPERATOR_RELEASE,

@@ -194,6 +194,10 @@ interface Variant {
   readonly metricsPort: number;
   readonly serviceAccount: string;
   readonly remediation: boolean;
+  /** reports.enabled: the OpenReports grants and --reports=true. */
+  readonly reports: boolean;
+  /** reports.policyReports: the wgpolicyk8s.io grants and --policy-reports=true. */
+  readonly policyReports: boolean;
   /** Kinds beyond the ones every render has. */
   readonly optionalKinds: readonly string[];
   /** What src/main.ts's readConfig must make of the rendered flags (and the pod's env). */
@@ -212,6 +216,8 @@ const VARIANTS: readonly Variant[] = [
     metricsPort: 8080,
     serviceAccount: `${DEFAULT_RELEASE}-placement-operator`,
     remediation: false,
+    reports: false,
+    policyReports: false,
     optionalKinds: [],
     config: {
       leaderElect: true,
@@ -227,6 +233,8 @@ const VARIANTS: readonly Variant[] = [
       resyncMs: 10 * 60_000,
       settleMs: 3_000,
       evictionDryRun: true,
+      reports: false,
+      policyReports: false,
       crossNamespaceTerms: 'allow',
     },
   },
@@ -238,6 +246,8 @@ const VARIANTS: readonly Variant[] = [
     metricsPort: FEATURES.metrics.port,
     serviceAccount: FEATURES.serviceAccount.name,
     remediation: true,
+    reports: true,
+    policyReports: true,
     optionalKinds: [
       'ServiceMonitor',
       'PrometheusRule',
@@ -255,6 +265,8 @@ const VARIANTS: readonly Variant[] = [
       auditMs: 2 * 60_000,
       resyncMs: 90 * 60_000,
       evictionDryRun: false,
+      reports: true,
+      policyReports: true,
       crossNamespaceTerms: 'deny',
     },
   },
@@ -516,7 +528,13 @@ for (const variant of VARIANTS) {
         ),
       );
       const want = permissionKeys(
-        grantsFor(variant.leaseName, variant.remediation),
+        grantsFor(
+          variant.leaseName,
+          variant.remediation,
+          true,
+          variant.reports,
+          variant.policyReports,
+        ),
         DEFAULT_NAMESPACE,
       );
       assert.deepEqual([...new Set(actual)].sort(), [...new Set(want)].sort());
@@ -536,6 +554,15 @@ for (const variant of VARIANTS) {
           assert.equal(rule.nonResourceURLs, undefined, where);
         }
       }
+    });
+
+    void test('reports are granted only when turned on', () => {
+      const rules = (group: string) =>
+        operatorRoles(objects)
+          .flatMap((o) => o.rules)
+          .filter((r) => (r.apiGroups ?? []).includes(group));
+      assert.equal(rules('openreports.io').length, variant.reports ? 2 : 0);
+      assert.equal(rules('wgpolicyk8s.io').length, variant.policyReports ? 2 : 0);
     });
 
     void test('eviction is granted only with audit.remediation.enabled', () => {

@@ -40,3 +40,13 @@ export const prometheusBinary = (): string => join(toolDir('build-prometheus.sh'
 
 /** Argo CD's Lua runtime for health checks (hack/tools/argocd-lua). */
 export const argocdLuaBinary = (): string => join(toolDir('build-argocd-lua.sh'), 'argocd-lua');
+
+/** The pinned report CRD files of one API, as upstream publishes them (hack/tools/fetch-report-crds.sh). */
+export const reportCrdFiles = (api: 'openreports.io' | 'wgpolicyk8s.io'): string[] => {
+  const dir = toolDir('fetch-report-crds.sh');
+  const files =
+    api === 'openreports.io'
+      ? ['openreports.io_reports.yaml', 'openreports.io_clusterreports.yaml']
+      : ['wgpolicyk8s.io_policyreports.yaml', 'wgpolicyk8s.io_clusterpolicyreports.yaml'];
+  return files.map((f) => join(dir, f));
+};

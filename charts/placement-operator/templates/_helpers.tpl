@@ -66,7 +66,7 @@ that limits a grant other than a leader-election one to the Lease, fails the ren
 {{- $root := index . 0 }}
 {{- $scope := index . 1 }}
 {{- $whens := index . 2 }}
-{{- $rendered := list "cluster/always" "cluster/remediation" "release/leaderElection" }}
+{{- $rendered := list "cluster/always" "cluster/remediation" "cluster/reports" "cluster/policyReports" "release/leaderElection" }}
 {{- range $i, $g := $root.Files.Get "files/permissions.yaml" | fromYamlArray }}
 {{- $where := printf "files/permissions.yaml, grant %d (%s %s)" (add1 $i) (default "core" $g.group) $g.resource }}
 {{- if not (has (printf "%s/%s" $g.scope $g.when) $rendered) }}
