@@ -6,7 +6,8 @@ import { HttpMethod, type KubeConfig } from '@kubernetes/client-node';
 
 import { FIELD_MANAGER } from '../api/cluster.ts';
 import { apiVersionOf, MANAGED_BY_LABEL, type ReportApi, type ReportKind } from '../api/reports.ts';
-import { apiFailure, requestJson } from './client.ts';
+import { requestJson } from './client.ts';
+import { apiFailure } from './failure.ts';
 import { isRecord } from './json.ts';
 
 const groupPath = (api: ReportApi): string => `/apis/${apiVersionOf(api)}`;
