@@ -9,12 +9,11 @@ import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
 import { planBlocks, planCluster } from '../controller/cluster-plan.ts';
 import { policyName, type ClusterSnapshot, type WorkloadObject } from '../engine/index.ts';
-import { loadKubeConfig, StartupError } from '../kube/client.ts';
-import { apiFailure } from '../kube/client.ts';
-import { readClusterItems } from '../kube/cluster-read.ts';
+import { StartupError } from '../kube/client.ts';
 import { WORKLOAD_API } from '../kube/resources.ts';
 import { workloadTransform } from '../kube/transforms.ts';
-import { InputError, parseList, parsePolicies, snapshotOf } from './input.ts';
+import { InputError, parseList, parsePolicies } from './input.ts';
+import { readLiveCluster } from './live-cluster.ts';
 import { planJson, planTable } from './plan-report.ts';
 
 export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [-f ...] [--cluster-state FILE]
@@ -115,24 +114,10 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
       if (typeof stateText === 'number') return stateText;
       snapshot = parseList(stateText, label(stateFile));
     } else {
-      const fromFlag = values.kubeconfig;
-      const fromEnv = io.env['KUBECONFIG'];
-      const kubeconfig = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
-      const kc = loadKubeConfig({
-        ...(kubeconfig === undefined ? {} : { kubeconfig }),
-        ...(kubeconfig === undefined
-          ? {}
-          : { kubeconfigSource: fromFlag === undefined ? '$KUBECONFIG' : '--kubeconfig' }),
-        ...(values.context === undefined ? {} : { context: values.context }),
-      });
-      const server = kc.getCurrentCluster()?.server ?? 'the cluster';
-      let items: unknown[];
-      try {
-        items = await readClusterItems(kc, AbortSignal.timeout(120_000));
-      } catch (err) {
-        return fail(`cannot read the cluster at ${server}: ${apiFailure(err).message}`);
-      }
-      snapshot = snapshotOf(items, server);
+      snapshot = await readLiveCluster(
+        { kubeconfig: values.kubeconfig, context: values.context },
+        io.env,
+      );
     }
   } catch (err) {
     if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
