@@ -12,7 +12,7 @@ import type { NodeFacts } from './node-eligibility.ts';
 import { REQUIRED_TERMS } from './term.ts';
 
 /** How many changes are offered. */
-const MAX_CHANGES = 3;
+const MAX_CHANGES = 5;
 /** How many pods a change names before it says how many more. */
 const NAMED = 5;
 const HOSTNAME = 'kubernetes.io/hostname';
@@ -26,7 +26,7 @@ export const taintText = (t: Taint): string =>
   `${t.key}${t.value === undefined || t.value === '' ? '' : `=${t.value}`}:${t.effect}`;
 
 /**
- * The cheapest changes (at most three) that would open a node to `pod`, given each node's
+ * The cheapest changes (at most five) that would open a node to `pod`, given each node's
  * blocks; `tryNew` gives the blocks of a node added to the cluster.
  */
 export function smallestChanges(
@@ -88,7 +88,7 @@ function openNode(pod: Pod, node: NodeFacts, blocks: readonly Block[]): Change |
         step(
           b.domain === undefined
             ? `label node ${node.name} ${b.topologyKey ?? ''}`
-            : `run a pod that ${b.field} selects in ${b.domain}`,
+            : `run a pod matching ${b.selects ?? ''} in ${b.domain}`,
         );
         break;
       case 'podAntiAffinity':

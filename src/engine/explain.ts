@@ -31,6 +31,7 @@ import {
   type SpreadConstraint,
   type SpreadPod,
 } from './spread-index.ts';
+import { selectorText } from './rollout-sim.ts';
 import { REQUIRED_TERMS } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
 import { SpreadJudge, spreadFilter } from './topology-spread.ts';
@@ -87,6 +88,8 @@ export interface Block {
   readonly topologyKey?: string;
   /** `key=value` of the domain the rule is judged in (a taint: `key: value`), when it has one. */
   readonly domain?: string;
+  /** Pod terms: the pods the term selects, as kubectl writes a selector (`app=checkout`). */
+  readonly selects?: string;
   /** topologySpread: how many matching pods would have to leave the domain. */
   readonly excess?: number;
   readonly pods: readonly InvolvedPod[];
@@ -553,6 +556,7 @@ function termBlock(
     source: s.source,
     field: s.field,
     topologyKey: s.term.topologyKey,
+    selects: selectorText(s.term.selector),
     ...(domain === undefined ? {} : { domain }),
     pods,
     message: `${s.field}: ${reason}`,
