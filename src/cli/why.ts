@@ -9,8 +9,8 @@ import type { ClusterSnapshot } from '../engine/index.ts';
 import { explainPod } from '../engine/explain.ts';
 import { StartupError } from '../kube/client.ts';
 import { errorMessage } from '../util/errors.ts';
-import { InputError, parseList } from './input.ts';
-import { readLiveCluster } from './live-cluster.ts';
+import { InputError } from './input.ts';
+import { clusterSnapshot, inputLabel } from './snapshot-source.ts';
 import type { PlanIo } from './plan.ts';
 import { whyJson, whyTable } from './why-report.ts';
 
@@ -76,27 +76,15 @@ export async function runWhy(args: readonly string[], io: PlanIo): Promise<numbe
   if (name === '' || namespace === '' || name.includes('/'))
     return fail(`${target}: not a pod name (POD or NAMESPACE/POD)`);
 
+  const file = values.filename;
+  const source = file === undefined ? 'the cluster' : inputLabel(file);
   let snapshot: ClusterSnapshot;
-  let source: string;
   try {
-    const file = values.filename;
-    if (file !== undefined) {
-      source = file === '-' ? '<stdin>' : file;
-      let input: string | Uint8Array;
-      try {
-        input = io.readFile(file === '-' ? '/dev/stdin' : file);
-      } catch (err) {
-        const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-        return fail(`${source}: ${code === 'ENOENT' ? 'no such file' : errorMessage(err)}`);
-      }
-      snapshot = parseList(input, source);
-    } else {
-      source = 'the cluster';
-      snapshot = await readLiveCluster(
-        { kubeconfig: values.kubeconfig, context: values.context },
-        io.env,
-      );
-    }
+    snapshot = await clusterSnapshot(
+      file,
+      { kubeconfig: values.kubeconfig, context: values.context },
+      io,
+    );
   } catch (err) {
     if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
     throw err;

@@ -75,6 +75,19 @@ const spreadByZone: TopologySpreadConstraint = {
   whenUnsatisfiable: 'DoNotSchedule',
   labelSelector: labelsIn({ app: 'web' }),
 };
+/** The seed's workloads, with `record` as checkout-redis's `placement.dev/applied` annotation. */
+const withRecord = (record: object): ClusterSnapshot['workloads'] =>
+  SEED.workloads.map((w) =>
+    w.kind === 'Deployment' && w.metadata.name === 'checkout-redis'
+      ? {
+          ...w,
+          metadata: {
+            ...w.metadata,
+            annotations: { [APPLIED_ANNOTATION]: JSON.stringify(record) },
+          },
+        }
+      : w,
+  );
 const ruled = (e: Explanation, rule: string) =>
   e.ruledOut.filter((r) => r.rule === rule).map((r) => ({ source: r.source, nodes: r.nodes }));
 
@@ -345,23 +358,11 @@ void describe('why, for a bound pod', () => {
 
 void describe('why, for a pod that is fine: its rules and who put them there', () => {
   void test('policy terms: injected per the record, or judged only', () => {
-    const deployments = SEED.workloads.map((w) =>
-      w.kind === 'Deployment' && w.metadata.name === 'checkout-redis'
-        ? {
-            ...w,
-            metadata: {
-              ...w.metadata,
-              annotations: {
-                [APPLIED_ANNOTATION]: JSON.stringify({
-                  policies: { 'PlacementPolicy/shop/checkout-redis-with-checkout': 3 },
-                  slots: {},
-                  created: [],
-                }),
-              },
-            },
-          }
-        : w,
-    );
+    const deployments = withRecord({
+      policies: { 'PlacementPolicy/shop/checkout-redis-with-checkout': 3 },
+      slots: {},
+      created: [],
+    });
     const snapshot = seed({ workloads: deployments });
     const e = explain(snapshot, REDIS_ON['local-node-0'].slice('shop/'.length));
     assert.equal(e.status, 'fine');
@@ -396,23 +397,11 @@ void describe('why, for a pod that is fine: its rules and who put them there', (
         podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [injected] },
       },
     });
-    const workloads = SEED.workloads.map((w) =>
-      w.kind === 'Deployment' && w.metadata.name === 'checkout-redis'
-        ? {
-            ...w,
-            metadata: {
-              ...w.metadata,
-              annotations: {
-                [APPLIED_ANNOTATION]: JSON.stringify({
-                  policies: { 'ClusterPlacementPolicy/gone': 1 },
-                  slots: { 'podAntiAffinity.required': [injected] },
-                  created: [],
-                }),
-              },
-            },
-          }
-        : w,
-    );
+    const workloads = withRecord({
+      policies: { 'ClusterPlacementPolicy/gone': 1 },
+      slots: { 'podAntiAffinity.required': [injected] },
+      created: [],
+    });
     const e = explain(
       seed({ policies: false, pods: [p], workloads }),
       'checkout-redis-585b5d75c-own',
