@@ -16,6 +16,8 @@ const MAX_CHANGES = 5;
 /** How many pods a change names before it says how many more. */
 const NAMED = 5;
 const HOSTNAME = 'kubernetes.io/hostname';
+/** How many nodes a new node is modelled on, at most: each try counts the cluster again. */
+const NEW_NODE_TRIES = 8;
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const named = (pods: readonly string[]): string =>
@@ -182,9 +184,11 @@ function newNode(
   tryNew: (node: NodeFacts) => readonly Block[],
 ): Change | undefined {
   const byName = new Map(nodes.map((n) => [n.name, n]));
+  let tries = 0;
   for (const v of verdicts) {
     const like = byName.get(v.node);
     if (like === undefined || v.blocks.some((b) => NODE_LEVEL.has(b.rule))) continue;
+    if (++tries > NEW_NODE_TRIES) break;
     const keys = new Set([HOSTNAME, ...v.blocks.flatMap((b) => b.topologyKey ?? [])]);
     const labels: Record<string, string> = { ...like.labels };
     const fresh: string[] = [];

@@ -313,6 +313,7 @@ class Context {
   /** Per affinity term: the domain values where a pod meeting all of them runs. */
   private readonly provided: Set<string>[];
   private readonly firstOfGroup: boolean;
+  private readonly membersByDomain = new Map<string, InvolvedPod[]>();
 
   constructor(
     snapshot: ClusterSnapshot,
@@ -410,14 +411,7 @@ class Context {
       if (verdict.kind === 'ok') continue;
       const m = verdict.miss;
       const domain = m.reason === 'overMaxSkew' ? m.domain : undefined;
-      const pods =
-        domain === undefined
-          ? []
-          : (spread.membersIn(c, new Set([domain])).get(domain) ?? []).map((p) => ({
-              pod: p.key,
-              node: p.nodeName,
-              domain: `${c.topologyKey}=${domain}`,
-            }));
+      const pods = domain === undefined ? [] : this.members(spread, c, domain);
       out.push({
         rule: 'topologySpread',
         source: 'pod',
@@ -540,7 +534,23 @@ class Context {
 
   /** The blocks of a node that is not in the cluster, counted as a domain for topology spread. */
   blocksOfNew(node: NodeFacts): Block[] {
+    // Only the pod's own spread constraints count domains; without any, the index serves.
+    if (this.hard.length === 0) return this.blocks(node, this.spread);
     return this.blocks(node, new SpreadIndex([...this.nodes, node], this.spreadPods));
+  }
+
+  /** The pods a constraint counts in one domain, listed once per domain and index. */
+  private members(spread: SpreadIndex, c: SpreadConstraint, domain: string): InvolvedPod[] {
+    const key = `${c.groupKey}\0${domain}`;
+    const known = spread === this.spread ? this.membersByDomain.get(key) : undefined;
+    if (known !== undefined) return known;
+    const found = (spread.membersIn(c, new Set([domain])).get(domain) ?? []).map((p) => ({
+      pod: p.key,
+      node: p.nodeName,
+      domain: `${c.topologyKey}=${domain}`,
+    }));
+    if (spread === this.spread) this.membersByDomain.set(key, found);
+    return found;
   }
 }
 
