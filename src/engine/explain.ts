@@ -202,6 +202,13 @@ export function explainPod(snapshot: ClusterSnapshot, namespace: string, name: s
     rules,
   };
   if (isPlaced(pod)) {
+    const bound = pod.spec.nodeName ?? '';
+    // Its node's labels are unknown: any verdict on it would be a guess.
+    if (!nodes.some((n) => n.name === bound))
+      return {
+        kind: 'invalid',
+        message: `Pod ${podKey(pod)}: spec.nodeName: node ${bound} is not in the input`,
+      };
     const violations = ctx.violations();
     return {
       kind: 'ok',

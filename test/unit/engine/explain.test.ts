@@ -418,6 +418,14 @@ void describe('why, for a pod that is fine: its rules and who put them there', (
     );
   });
 
+  void test('a bound pod whose node is not in the input is not judged', () => {
+    const e = explainPod(seed({ pods: [web('lost', { node: 'gone-node' })] }), 'shop', 'lost');
+    assert.deepEqual(e, {
+      kind: 'invalid',
+      message: 'Pod shop/lost: spec.nodeName: node gone-node is not in the input',
+    });
+  });
+
   void test('a pod that is not there', () => {
     assert.deepEqual(explainPod(seed(), 'shop', 'nope'), {
       kind: 'notFound',
