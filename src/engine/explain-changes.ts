@@ -48,9 +48,28 @@ export function smallestChanges(
   }
   add(newNode(nodes, verdicts, tryNew));
   return [...found.values()]
-    .sort((a, b) => a.cost - b.cost || byText(a.change, b.change))
+    .sort((a, b) => a.cost - b.cost || reach(a) - reach(b) || byText(a.change, b.change))
     .slice(0, MAX_CHANGES);
 }
+
+/**
+ * Among changes of one size, those that reach less come first: undoing a cordon or a taint
+ * touches no workload; moving pods touches theirs; a new node costs money; a label changes
+ * what every other pod may run on the node.
+ */
+const REACH: readonly (readonly [string, number])[] = [
+  ['uncordon ', 0],
+  ['remove taint ', 1],
+  ['move ', 2],
+  ['run a pod ', 3],
+  ['add a node ', 4],
+];
+const reach = (c: Change): number =>
+  Math.max(
+    ...c.change
+      .split(' and ')
+      .map((step) => REACH.find(([start]) => step.startsWith(start))?.[1] ?? REACH.length),
+  );
 
 /** What lifting every block of one node takes, or undefined when one cannot be lifted. */
 function openNode(pod: Pod, node: NodeFacts, blocks: readonly Block[]): Change | undefined {

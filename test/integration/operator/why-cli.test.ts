@@ -5,6 +5,8 @@
 //   Pending, and `why` gives the same reasons, node for node, as the scheduler's
 //   FailedScheduling event, names the checkout-redis pods in the way, and offers moving one;
 // - a running checkout-redis pod is fine, under its owner's rule;
+// - a pod that topology spread keeps out of one zone, with the other zone's node cordoned,
+//   gets the scheduler's reasons too, and the cordon as a change;
 // - nothing is written: every object of the namespace keeps its resourceVersion.
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/why-cli.test.ts
@@ -182,5 +184,51 @@ void test(
     assert.deepEqual(await versions(c, ns), before);
     const still = await c.json<{ spec: { nodeName?: string } }>('get', 'pod', extra, '-n', ns);
     assert.equal(still.spec.nodeName, undefined);
+
+    // Topology spread and a cordon: zone-a holds two checkout-redis pods and zone-b one, so
+    // one more (maxSkew 1 by zone) may only go to zone-b, whose node is cordoned.
+    await c.kubectl('cordon', pool.nodes[1] ?? '');
+    const spread = 'checkout-redis-spread';
+    await c.apply(
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: spread, namespace: ns, labels: { app: 'checkout-redis' } },
+        spec: {
+          ...pool.podSpec,
+          containers: [{ name: 'redis', image: 'registry.example/checkout-redis:1.0' }],
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: 'topology.kubernetes.io/zone',
+              whenUnsatisfiable: 'DoNotSchedule',
+              labelSelector: { matchLabels: { app: 'checkout-redis' } },
+            },
+          ],
+        },
+      }),
+    );
+    const spreadMessage = await waitFor(
+      `a FailedScheduling event about ${ns}/${spread}`,
+      async () => (await failedScheduling(c, ns, spread))[0],
+      90_000,
+    );
+    t.diagnostic(`scheduler: ${spreadMessage}`);
+    const spreadWhy = await why([`${ns}/${spread}`, '-o', 'json'], {
+      KUBECONFIG: c.kubeconfigPath,
+    });
+    assert.equal(spreadWhy.code, WHY_EXIT.blocked, spreadWhy.stderr);
+    const se = JSON.parse(spreadWhy.stdout) as Explanation;
+    assert.deepEqual(
+      new Map(se.schedulerReasons.map((r) => [r.reason, r.nodes])),
+      reasonsOf(spreadMessage),
+    );
+    assert.deepEqual(se.ruledOut.find((r) => r.rule === 'nodeUnschedulable')?.nodes, [
+      pool.nodes[1],
+    ]);
+    assert.ok(
+      se.changes.some((c) => c.change === `uncordon node ${pool.nodes[1] ?? ''}`),
+      JSON.stringify(se.changes),
+    );
   },
 );
