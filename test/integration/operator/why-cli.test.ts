@@ -73,6 +73,18 @@ const term = (app: string): JsonObject => ({
   topologyKey: HOSTNAME,
 });
 
+/** A bare checkout-redis pod with `spec` (its node rules and placement terms). */
+const probe = (ns: string, name: string, spec: JsonObject): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, labels: { app: 'checkout-redis' } },
+    spec: {
+      ...spec,
+      containers: [{ name: 'redis', image: 'registry.example/checkout-redis:1.0' }],
+    },
+  });
+
 void test(
   'why on a really Pending pod agrees with the scheduler, through the kubeconfig, writing nothing',
   { timeout: 240_000 },
@@ -108,17 +120,11 @@ void test(
     // one per node. No node of the pool takes it.
     const extra = 'checkout-redis-extra';
     await c.apply(
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: extra, namespace: ns, labels: { app: 'checkout-redis' } },
-        spec: {
-          ...pool.podSpec,
-          containers: [{ name: 'redis', image: 'registry.example/checkout-redis:1.0' }],
-          affinity: {
-            podAffinity: { [REQ]: [term('checkout')] },
-            podAntiAffinity: { [REQ]: [term('checkout-redis')] },
-          },
+      probe(ns, extra, {
+        ...pool.podSpec,
+        affinity: {
+          podAffinity: { [REQ]: [term('checkout')] },
+          podAntiAffinity: { [REQ]: [term('checkout-redis')] },
         },
       }),
     );
@@ -191,22 +197,16 @@ void test(
     await c.kubectl('cordon', pool.nodes[1] ?? '');
     const spread = 'checkout-redis-spread';
     await c.apply(
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: spread, namespace: ns, labels: { app: 'checkout-redis' } },
-        spec: {
-          ...pool.podSpec,
-          containers: [{ name: 'redis', image: 'registry.example/checkout-redis:1.0' }],
-          topologySpreadConstraints: [
-            {
-              maxSkew: 1,
-              topologyKey: ZONE,
-              whenUnsatisfiable: 'DoNotSchedule',
-              labelSelector: { matchLabels: { app: 'checkout-redis' } },
-            },
-          ],
-        },
+      probe(ns, spread, {
+        ...pool.podSpec,
+        topologySpreadConstraints: [
+          {
+            maxSkew: 1,
+            topologyKey: ZONE,
+            whenUnsatisfiable: 'DoNotSchedule',
+            labelSelector: { matchLabels: { app: 'checkout-redis' } },
+          },
+        ],
       }),
     );
     const spreadMessage = await waitFor(
