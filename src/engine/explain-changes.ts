@@ -5,7 +5,7 @@
  * pod-placement rules refuse, in domains of its own. The cheapest come first.
  */
 import type { NodeSelectorRequirement, Pod, Taint } from '../api/core.ts';
-import type { Block, Change, InvolvedPod, NodeVerdict, WhyRule } from './explain.ts';
+import type { Block, Change, InvolvedPod, NodeVerdict, WhyRule } from './explain-types.ts';
 import { labelOf } from './labels.ts';
 import { requirementHolds } from './node-affinity.ts';
 import type { NodeFacts } from './node-eligibility.ts';

@@ -9,7 +9,7 @@ import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 import type { Pod } from '../api/core.ts';
 import { asServerStores } from './canonical.ts';
 import { jsonEqual } from '../util/json.ts';
-import type { RuleOrigin } from './explain.ts';
+import type { RuleOrigin } from './explain-types.ts';
 import type { PodPlacement, SourcedTerm, WeightedTerm } from './placement.ts';
 import { parseRecord, type AppliedRecord, type Slot } from './record.ts';
 import { selectorText } from './rollout-sim.ts';
