@@ -34,6 +34,7 @@ import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
 import { PLAN_USAGE, runPlan, type PlanIo } from './plan.ts';
 import { reportJson, reportTable } from './report.ts';
+import { runWhy, WHY_USAGE } from './why.ts';
 import { errorMessage } from '../util/errors.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
@@ -90,7 +91,9 @@ export function run(args: readonly string[], io: Io): number {
     return EXIT.badInput;
   };
   if (positionals[0] !== 'audit' || positionals.length !== 1)
-    return fail(`expected the command "audit" or "plan"\n${USAGE}\n${PLAN_USAGE}`);
+    return fail(
+      `expected the command "audit", "plan" or "why"\n${USAGE}\n${PLAN_USAGE}\n${WHY_USAGE}`,
+    );
   const file = values.filename;
   if (file === undefined) return fail('audit needs -f FILE (or -f - for standard input)');
   if (values.output !== 'table' && values.output !== 'json') {
@@ -135,9 +138,11 @@ export function run(args: readonly string[], io: Io): number {
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 
-/** Runs any command: `plan` (which may read the cluster) or `audit`; returns the exit status. */
+/** Runs any command: `plan` or `why` (which may read the cluster), or `audit`; returns the exit status. */
 export async function main(args: readonly string[], io: PlanIo): Promise<number> {
-  return args[0] === 'plan' ? runPlan(args.slice(1), io) : run(args, io);
+  if (args[0] === 'plan') return runPlan(args.slice(1), io);
+  if (args[0] === 'why') return runWhy(args.slice(1), io);
+  return run(args, io);
 }
 
 if (import.meta.main) {

@@ -9,12 +9,11 @@ import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
 import { planBlocks, planCluster } from '../controller/cluster-plan.ts';
 import { policyName, type ClusterSnapshot, type WorkloadObject } from '../engine/index.ts';
-import { loadKubeConfig, StartupError } from '../kube/client.ts';
-import { apiFailure } from '../kube/failure.ts';
-import { readClusterItems } from '../kube/cluster-read.ts';
+import { StartupError } from '../kube/client.ts';
 import { WORKLOAD_API } from '../kube/resources.ts';
 import { workloadTransform } from '../kube/transforms.ts';
-import { InputError, parseList, parsePolicies, snapshotOf } from './input.ts';
+import { InputError, parsePolicies } from './input.ts';
+import { clusterSnapshot, inputLabel, readInput } from './snapshot-source.ts';
 import { planJson, planTable } from './plan-report.ts';
 
 export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [-f ...] [--cluster-state FILE]
@@ -35,8 +34,6 @@ unsatisfiable, 2 input that could not be read.
 `;
 
 export const PLAN_EXIT = { ok: 0, blocked: 1, badInput: 2 } as const;
-
-const label = (path: string): string => (path === '-' ? '<stdin>' : path);
 
 export interface PlanIo {
   readonly stdout: (text: string) => void;
@@ -89,51 +86,23 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
   if (files.includes('-') && stateFile === '-')
     return fail('-f - and --cluster-state - cannot both read standard input');
 
-  const read = (path: string): string | Uint8Array | number => {
-    try {
-      return io.readFile(path === '-' ? '/dev/stdin' : path);
-    } catch (err) {
-      const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-      return fail(`${label(path)}: ${code === 'ENOENT' ? 'no such file' : errorMessage(err)}`);
-    }
-  };
   const applied: PlacementPolicy[] = [];
   const sourceFile = new Map<PlacementPolicy, string>();
   let snapshot: ClusterSnapshot;
   try {
     for (const file of files) {
-      const policyText = read(file);
-      if (typeof policyText === 'number') return policyText;
+      const policyText = readInput(io.readFile, file);
       const text = typeof policyText === 'string' ? policyText : Buffer.from(policyText).toString();
-      for (const p of parsePolicies(text, label(file))) {
+      for (const p of parsePolicies(text, inputLabel(file))) {
         applied.push(p);
-        sourceFile.set(p, label(file));
+        sourceFile.set(p, inputLabel(file));
       }
     }
-    if (stateFile !== undefined) {
-      const stateText = read(stateFile);
-      if (typeof stateText === 'number') return stateText;
-      snapshot = parseList(stateText, label(stateFile));
-    } else {
-      const fromFlag = values.kubeconfig;
-      const fromEnv = io.env['KUBECONFIG'];
-      const kubeconfig = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
-      const kc = loadKubeConfig({
-        ...(kubeconfig === undefined ? {} : { kubeconfig }),
-        ...(kubeconfig === undefined
-          ? {}
-          : { kubeconfigSource: fromFlag === undefined ? '$KUBECONFIG' : '--kubeconfig' }),
-        ...(values.context === undefined ? {} : { context: values.context }),
-      });
-      const server = kc.getCurrentCluster()?.server ?? 'the cluster';
-      let items: unknown[];
-      try {
-        items = await readClusterItems(kc, AbortSignal.timeout(120_000));
-      } catch (err) {
-        return fail(`cannot read the cluster at ${server}: ${apiFailure(err).message}`);
-      }
-      snapshot = snapshotOf(items, server);
-    }
+    snapshot = await clusterSnapshot(
+      stateFile,
+      { kubeconfig: values.kubeconfig, context: values.context },
+      io,
+    );
   } catch (err) {
     if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
     throw err;

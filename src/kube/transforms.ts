@@ -12,6 +12,7 @@ import type {
   Pod,
   Taint,
   Toleration,
+  TopologySpreadConstraint,
 } from '../api/core.ts';
 import { EXCEPTION_KIND } from '../api/exception.ts';
 import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
@@ -53,6 +54,10 @@ function ownerReferences(value: unknown): readonly OwnerReference[] | undefined 
 /** The API server validated it as a core Affinity; it is kept by reference, not copied. */
 const affinityOf = (value: unknown): Affinity | undefined => (isRecord(value) ? value : undefined);
 
+/** Likewise topologySpreadConstraints (the audit judges DoNotSchedule ones, scores the rest). */
+const spreadConstraintsOf = (value: unknown): TopologySpreadConstraint[] | undefined =>
+  Array.isArray(value) && value.length > 0 ? (value as TopologySpreadConstraint[]) : undefined;
+
 /** Likewise a LabelSelector, validated by the API server. */
 const selectorOf = (value: unknown): LabelSelector | undefined =>
   isRecord(value) ? value : undefined;
@@ -90,6 +95,9 @@ export function trimPod(raw: unknown): Pod | undefined {
     spec: compact<Pod['spec']>({
       nodeName: text(spec['nodeName']),
       affinity: affinityOf(spec['affinity']),
+      nodeSelector: stringMap(spec['nodeSelector']),
+      tolerations: tolerationsOf(spec['tolerations']),
+      topologySpreadConstraints: spreadConstraintsOf(spec['topologySpreadConstraints']),
     }),
     status: phase === undefined ? undefined : { phase },
   });

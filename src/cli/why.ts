@@ -1,0 +1,98 @@
+/**
+ * `kubectl-placement why POD`: why a pod is Pending, why it breaks a rule, or which rules it
+ * is under and who put them there; decided by the audit's judges (src/engine/explain.ts),
+ * on the live cluster (read only) or on a snapshot.
+ */
+import { parseArgs } from 'node:util';
+
+import type { ClusterSnapshot } from '../engine/index.ts';
+import { explainPod } from '../engine/explain.ts';
+import { StartupError } from '../kube/client.ts';
+import { errorMessage } from '../util/errors.ts';
+import { InputError } from './input.ts';
+import { clusterSnapshot, inputLabel } from './snapshot-source.ts';
+import type { PlanIo } from './plan.ts';
+import { whyJson, whyTable } from './why-report.ts';
+
+export const WHY_USAGE = `Usage: kubectl-placement why POD [-n NAMESPACE] [-f SNAPSHOT]
+       [--kubeconfig FILE] [--context NAME] [-o table|json]
+
+Explains one pod (POD or NAMESPACE/POD; the namespace defaults to "default"):
+- not bound to a node: which nodes each placement rule rules out (node affinity and
+  nodeSelector, taints and cordons, topology spread, pod affinity, pod anti-affinity
+  and other pods' anti-affinity), the conflicting pods by name and domain, and the
+  smallest changes that would let it schedule;
+- bound and breaking a rule: the rule, the domain and the other pods involved;
+- otherwise: the rules it is under and who put them there (its owner or a policy).
+
+The cluster is read through the kubeconfig (--kubeconfig, else $KUBECONFIG, else
+~/.kube/config), GET requests only, or from -f SNAPSHOT: a Kubernetes List as \`audit\`
+reads (- for standard input).
+
+Exit status: 0 the pod meets its rules (or they admit a node), 1 it breaks a rule or no
+node passes its rules, 2 input that could not be read or a pod that is not there.
+`;
+
+export const WHY_EXIT = { ok: 0, blocked: 1, badInput: 2 } as const;
+
+/** Runs `why` with `args` (after the command word); returns the exit status. */
+export async function runWhy(args: readonly string[], io: PlanIo): Promise<number> {
+  const fail = (message: string): number => {
+    io.stderr(`kubectl-placement why: ${message}\n`);
+    return WHY_EXIT.badInput;
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        namespace: { type: 'string', short: 'n' },
+        filename: { type: 'string', short: 'f' },
+        output: { type: 'string', short: 'o', default: 'table' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    return fail(`${errorMessage(err)}\n${WHY_USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    io.stdout(WHY_USAGE);
+    return WHY_EXIT.ok;
+  }
+  const [target, ...extra] = positionals;
+  if (target === undefined || extra.length > 0) return fail(`expected one POD\n${WHY_USAGE}`);
+  if (values.output !== 'table' && values.output !== 'json')
+    return fail(`-o ${values.output}: output must be table or json`);
+  const slash = target.indexOf('/');
+  const name = slash < 0 ? target : target.slice(slash + 1);
+  const fromArg = slash < 0 ? undefined : target.slice(0, slash);
+  if (fromArg !== undefined && values.namespace !== undefined && fromArg !== values.namespace)
+    return fail(`${target}: namespace ${fromArg} and -n ${values.namespace} differ`);
+  const namespace = fromArg ?? values.namespace ?? 'default';
+  if (name === '' || namespace === '' || name.includes('/'))
+    return fail(`${target}: not a pod name (POD or NAMESPACE/POD)`);
+
+  const file = values.filename;
+  const source = file === undefined ? 'the cluster' : inputLabel(file);
+  let snapshot: ClusterSnapshot;
+  try {
+    snapshot = await clusterSnapshot(
+      file,
+      { kubeconfig: values.kubeconfig, context: values.context },
+      io,
+    );
+  } catch (err) {
+    if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
+    throw err;
+  }
+  const result = explainPod(snapshot, namespace, name);
+  if (result.kind === 'notFound') return fail(`${result.message} in ${source}`);
+  if (result.kind === 'invalid') return fail(`${source}: ${result.message}`);
+  const e = result.explanation;
+  io.stdout(values.output === 'json' ? whyJson(e) : whyTable(e));
+  return e.status === 'violating' || e.status === 'unschedulable' ? WHY_EXIT.blocked : WHY_EXIT.ok;
+}
