@@ -245,6 +245,9 @@ const REQUIRE_KEY = ['In', 'Exists'];
 
 const v = (name: string, expression: string) => ({ name, expression });
 
+/** The template affinity of the stored object an update replaces. */
+const OLD_OBJ = `oldObject${OBJ.slice('object'.length)}`;
+
 /**
  * The variables of the clash check: whether a required podAffinity term and a required
  * podAntiAffinity term of the result, one of them a policy's, might not both hold. It is
@@ -392,7 +395,14 @@ export function admissionPlan(
     v('labels', 'object.spec.template.?metadata.?labels.orValue({})'),
     v('nsLabels', 'namespaceObject.?metadata.?labels.orValue({})'),
     ...admitted.map((p, i) => v(`p${i}`, targetsCel(p))),
-    v('record', `object.metadata.?annotations[?${lit(APPLIED_ANNOTATION)}].orValue('')`),
+    v('ownRecord', `object.metadata.?annotations[?${lit(APPLIED_ANNOTATION)}].orValue('')`),
+    // lost-records.ts: an update that removes the record while the affinity stays as it was
+    // (`kubectl annotate ... placement.dev/applied-`) leaves the terms it describes ours; the
+    // stored object's record stands in for it, and is written back.
+    v(
+      'record',
+      `variables.ownRecord == '' && request.operation == 'UPDATE' && oldObject != null && has(${OBJ}) == has(${OLD_OBJ}) && (!has(${OBJ}) || ${OBJ} == ${OLD_OBJ}) ? oldObject.metadata.?annotations[?${lit(APPLIED_ANNOTATION)}].orValue('') : variables.ownRecord`,
+    ),
     v('hasRecord', `variables.record != ''`),
     v(
       'createdText',
@@ -556,7 +566,7 @@ export function admissionPlan(
       );
     }),
     nodeOps.set,
-    `(!variables.injecting ? (variables.hasRecord ? [${op('remove', annotation)}] : []) : has(object.metadata.annotations) ? [${op('add', annotation, 'variables.newRecord')}] : [${op('add', '/metadata/annotations', `{${lit(APPLIED_ANNOTATION)}: variables.newRecord}`)}])`,
+    `(!variables.injecting ? (variables.ownRecord != '' ? [${op('remove', annotation)}] : []) : has(object.metadata.annotations) ? [${op('add', annotation, 'variables.newRecord')}] : [${op('add', '/metadata/annotations', `{${lit(APPLIED_ANNOTATION)}: variables.newRecord}`)}])`,
   ];
 
   const spec = {
