@@ -1035,7 +1035,7 @@ for (const k of UPDATES) {
     // The workload controller writes status in between: the generation counts spec writes.
     if (k.unchanged) {
       assert.equal(got.metadata.generation, created.metadata.generation, 'not written');
-      assert.equal(got.metadata.annotations?.[APPLIED], created.metadata.annotations?.[APPLIED]);
+      assert.equal(got.metadata.annotations?.[APPLIED], created.metadata.annotations[APPLIED]);
       assert.deepEqual(got.spec, created.spec);
     } else assert.equal(got.metadata.generation, (created.metadata.generation ?? 0) + 1);
   });
