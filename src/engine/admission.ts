@@ -359,12 +359,14 @@ function podClashVariables(tables: ReadonlyMap<Slot, SlotTable>) {
 /**
  * The MutatingAdmissionPolicy spec for the Enforce policies `policies` (priority order).
  * Objects whose result admission cannot vouch for (a possible contradiction, an unreadable
- * record, a policy past the limit targeting them) are left alone at admission, so that the
- * reconciler writes them as before and priority order always holds.
+ * record, a policy past the limit targeting them, a workload in `heldBack`, `Kind/ns/name`,
+ * whose template write the reconciler holds back because its rollout could not finish) are
+ * left alone at admission, so that the reconciler decides them as before.
  */
 export function admissionPlan(
   policies: readonly CompiledPolicy[],
   invalid: readonly string[] = [],
+  heldBack: readonly string[] = [],
 ): AdmissionPlan {
   const enforced = policies.filter((p) => p.mode === 'Enforce');
   const fallback: Record<string, AdmissionFallback> = {};
@@ -489,6 +491,11 @@ export function admissionPlan(
         `(variables.hasRecord && !(variables.record.startsWith('{"created":[') && variables.record.contains('"slots":{')))`,
         ...invalid.map((ref) => `variables.record.contains(${lit(`"${ref}":`)})`),
         ...left.map((p) => `(${targetsCel(p)})`),
+        ...(heldBack.length === 0
+          ? []
+          : [
+              `(request.kind.kind + '/' + request.namespace + '/' + object.metadata.name) in [${heldBack.map(lit).join(', ')}]`,
+            ]),
       ].join(' || '),
     ),
     v(

@@ -412,6 +412,7 @@ async function install(
   s: Scope,
   name: string,
   policies: readonly CompiledPolicy[],
+  heldBack: readonly string[] = [],
 ): Promise<void> {
   installs++;
   // A marker policy, last in priority, that only the probe workload matches: once the probe
@@ -435,7 +436,7 @@ async function install(
     },
     installs,
   );
-  const plan = admissionPlan([...policies, marker].sort(comparePolicies));
+  const plan = admissionPlan([...policies, marker].sort(comparePolicies), [], heldBack);
   assert.ok(plan.spec !== null);
   await c.apply(
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: admissionObjects(plan.spec, name) }),
@@ -670,6 +671,8 @@ interface Case {
   readonly steps: readonly Readonly<Record<string, { spec: PolicySpec; generation: number }>>[];
   readonly owner?: JsonObject;
   readonly fieldManager?: string;
+  /** The reconciler holds back the workload's template write (its rollout could not finish). */
+  readonly heldBack?: boolean;
   readonly want: { affinity: Json; policies: Record<string, number> | null };
 }
 
@@ -794,6 +797,13 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: 'a workload whose template write the reconciler holds back is left to it',
+    steps: [{ p: { spec: spec(0, anti(T1)), generation: 1 } }],
+    owner: anti(OWN),
+    heldBack: true,
+    want: { affinity: anti(OWN), policies: null },
+  },
+  {
     name: "the operator's own writes are not mutated",
     steps: [{ p: { spec: spec(0, anti(T1)), generation: 1 } }],
     owner: anti(OWN),
@@ -808,7 +818,8 @@ for (const k of CASES) {
     const ns = await makeNamespace(c, s, 'adm-case');
     const policiesOf = (step: Readonly<Record<string, { spec: PolicySpec; generation: number }>>) =>
       Object.entries(step).map(([n, p]) => compiled(ns, n, p.spec, p.generation));
-    for (const step of k.steps) await install(c, s, 'adm-case', policiesOf(step));
+    const held = k.heldBack === true ? [`Deployment/${ns}/web`] : [];
+    for (const step of k.steps) await install(c, s, 'adm-case', policiesOf(step), held);
     const item = manifest(ns, 'web', {
       kind: 'Deployment',
       labels: { app: 'web' },
@@ -837,7 +848,7 @@ for (const k of CASES) {
     }
     // Whatever the case, the result is merge.ts's.
     const last = k.steps.at(-1) ?? {};
-    if (k.fieldManager === undefined) {
+    if (k.fieldManager === undefined && k.heldBack !== true) {
       assertStored(
         got,
         expected(
