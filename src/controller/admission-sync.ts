@@ -69,10 +69,10 @@ export class AdmissionSync {
     this.#catalog = catalog;
     const writer = this.#writer;
     if (writer === undefined) return;
-    const invalid = [...catalog.all()].flatMap((e) =>
-      e.kind === 'invalid' ? [policyRef(e.source)] : [],
-    );
-    const plan = admissionPlan(catalog.active(), invalid, this.#heldBack);
+    const entries = [...catalog.all()];
+    const invalid = entries.flatMap((e) => (e.kind === 'invalid' ? [policyRef(e.source)] : []));
+    const known = entries.flatMap((e) => (e.kind === 'valid' ? [e.policy.ref] : []));
+    const plan = admissionPlan(catalog.active(), invalid, { heldBack: this.#heldBack, known });
     this.#plan = plan;
     const text = plan.spec === null ? '' : canonicalJson(plan.spec);
     this.#chain = this.#chain.then(async () => {
