@@ -119,7 +119,6 @@ async function main(): Promise<void> {
       '--metrics-host=127.0.0.1',
       '--log-level=warn',
       '--resync-interval=1m',
-      '--injection=admission',
     ],
     { KUBECONFIG: kubeconfig },
   );

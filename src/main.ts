@@ -237,7 +237,7 @@ const FLAGS = {
     'MODE',
     "where policies' terms go into workloads: admission (a MutatingAdmissionPolicy, where the API server serves it; new workloads roll once) or reconciler (written after the workload is)",
     ['admission', 'reconciler'],
-    { default: 'reconciler' },
+    { default: 'admission' },
   ),
   'resync-interval': duration('resyncMs', 'look at every workload again this often', {
     min: '1s',

@@ -39,6 +39,8 @@ export class AdmissionSync {
   readonly #abort = new AbortController();
 
   readonly #off: 'notServed' | 'disabled';
+  #catalog: PolicyCatalog | undefined;
+  #heldBack: readonly string[] = [];
 
   /**
    * `writer` undefined: injection at admission is off, because the API server does not
@@ -64,12 +66,13 @@ export class AdmissionSync {
 
   /** The catalog changed: regenerate, and write when the result differs from what was written. */
   policiesChanged(catalog: PolicyCatalog): void {
+    this.#catalog = catalog;
     const writer = this.#writer;
     if (writer === undefined) return;
-    const invalid = [...catalog.all()].flatMap((e) =>
-      e.kind === 'invalid' ? [policyRef(e.source)] : [],
-    );
-    const plan = admissionPlan(catalog.active(), invalid);
+    const entries = [...catalog.all()];
+    const invalid = entries.flatMap((e) => (e.kind === 'invalid' ? [policyRef(e.source)] : []));
+    const known = entries.flatMap((e) => (e.kind === 'valid' ? [e.policy.ref] : []));
+    const plan = admissionPlan(catalog.active(), invalid, { heldBack: this.#heldBack, known });
     this.#plan = plan;
     const text = plan.spec === null ? '' : canonicalJson(plan.spec);
     this.#chain = this.#chain.then(async () => {
@@ -90,6 +93,18 @@ export class AdmissionSync {
         });
       }
     });
+  }
+
+  /**
+   * The workloads (`Kind/namespace/name`) whose template write the reconciler holds back
+   * because its rollout could not finish: admission leaves them alone, so that an owner's
+   * update does not bring in the terms the reconciler judged it could not roll out.
+   */
+  heldBackChanged(keys: Iterable<string>): void {
+    const sorted = [...keys].sort();
+    if (sorted.join('\n') === this.#heldBack.join('\n')) return;
+    this.#heldBack = sorted;
+    if (this.#catalog !== undefined) this.policiesChanged(this.#catalog);
   }
 
   /** Waits for writes in flight (tests, shutdown). */

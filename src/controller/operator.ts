@@ -261,6 +261,7 @@ export class Operator {
       },
       onWorkloadSettled: (refs) => {
         placement.setRolloutsHeldBack(this.heldBack.size);
+        this.deps.admission?.heldBackChanged(this.heldBack.keys());
         for (const ref of refs) this.policyQueue.addAfter(ref, STATUS_DEBOUNCE_MS);
       },
       ...(this.deps.cluster === undefined

@@ -249,6 +249,9 @@ const REQUIRE_KEY = ['In', 'Exists'];
 
 const v = (name: string, expression: string) => ({ name, expression });
 
+/** The template affinity of the stored object an update replaces. */
+const OLD_OBJ = `oldObject${OBJ.slice('object'.length)}`;
+
 /**
  * The variables of the clash check: whether a required podAffinity term and a required
  * podAntiAffinity term of the result, one of them a policy's, might not both hold. It is
@@ -357,15 +360,27 @@ function podClashVariables(tables: ReadonlyMap<Slot, SlotTable>) {
   ];
 }
 
+/** What the operator knows beside its Enforce policies. */
+export interface AdmissionContext {
+  /** Workloads, `Kind/ns/name`, whose template write the reconciler holds back. */
+  readonly heldBack?: readonly string[];
+  /** Refs of the other policies it knows (Audit mode, being deleted): theirs is a revert. */
+  readonly known?: readonly string[];
+}
+
 /**
  * The MutatingAdmissionPolicy spec for the Enforce policies `policies` (priority order).
  * Objects whose result admission cannot vouch for (a possible contradiction, an unreadable
- * record, a policy past the limit targeting them) are left alone at admission, so that the
- * reconciler writes them as before and priority order always holds.
+ * record, a policy past the limit targeting them, a workload whose template write the
+ * reconciler holds back because its rollout could not finish, a record that names a policy
+ * this spec does not know or a later generation of one: the spec is older than the policy,
+ * and would take its terms out) are left alone at admission, so that the reconciler decides
+ * them as before.
  */
 export function admissionPlan(
   policies: readonly CompiledPolicy[],
   invalid: readonly string[] = [],
+  { heldBack = [], known = [] }: AdmissionContext = {},
 ): AdmissionPlan {
   const enforced = policies.filter((p) => p.mode === 'Enforce');
   const fallback: Record<string, AdmissionFallback> = {};
@@ -391,13 +406,30 @@ export function admissionPlan(
       .map((k) => `.split(${lit(`],"${k}":[`)})[0]`)
       .join('')} + ']' : ''`;
   const needNode = (g: Group): string => (g === 'nodeAffinity' ? ' || variables.needNode' : '');
+  const quoted = (ref: string): string => lit(`"${ref}"`);
+  const knownCel = `[${[...policies.map((p) => p.ref), ...known, ...invalid].map(quoted).join(', ')}]`;
+  const generationsCel = `{${admitted
+    .map((p) => `${quoted(p.ref)}: ${String(p.source.metadata.generation ?? 0)}`)
+    .join(', ')}}`;
 
   const variables = [
     v('labels', 'object.spec.template.?metadata.?labels.orValue({})'),
     v('nsLabels', 'namespaceObject.?metadata.?labels.orValue({})'),
     ...admitted.map((p, i) => v(`p${i}`, targetsCel(p))),
-    v('record', `object.metadata.?annotations[?${lit(APPLIED_ANNOTATION)}].orValue('')`),
+    v('ownRecord', `object.metadata.?annotations[?${lit(APPLIED_ANNOTATION)}].orValue('')`),
+    // lost-records.ts: an update that removes the record while the affinity stays as it was
+    // (`kubectl annotate ... placement.dev/applied-`) leaves the terms it describes ours; the
+    // stored object's record stands in for it, and is written back.
+    v(
+      'record',
+      `variables.ownRecord == '' && request.operation == 'UPDATE' && oldObject != null && has(${OBJ}) == has(${OLD_OBJ}) && (!has(${OBJ}) || ${OBJ} == ${OLD_OBJ}) ? oldObject.metadata.?annotations[?${lit(APPLIED_ANNOTATION)}].orValue('') : variables.ownRecord`,
+    ),
     v('hasRecord', `variables.record != ''`),
+    // The record's `"Kind/ns/name":generation` entries (refs hold no `,`, `:` or `}`).
+    v(
+      'recordPolicies',
+      `variables.record.contains('"policies":{') ? variables.record.split('"policies":{')[1].split('}')[0].split(',').filter(e, e != '') : ${NO_STRINGS}`,
+    ),
     v(
       'createdText',
       `variables.hasRecord ? variables.record.split('"created":[')[1].split(']')[0] : ''`,
@@ -483,6 +515,12 @@ export function admissionPlan(
         `(variables.hasRecord && !(variables.record.startsWith('{"created":[') && variables.record.contains('"slots":{')))`,
         ...invalid.map((ref) => `variables.record.contains(${lit(`"${ref}":`)})`),
         ...left.map((p) => `(${targetsCel(p)})`),
+        `variables.recordPolicies.exists(e, !(e.split(':')[0] in ${knownCel}) || (e.split(':')[0] in ${generationsCel} && int(e.split(':')[1]) > ${generationsCel}[e.split(':')[0]]))`,
+        ...(heldBack.length === 0
+          ? []
+          : [
+              `(request.kind.kind + '/' + request.namespace + '/' + object.metadata.name) in [${heldBack.map(lit).join(', ')}]`,
+            ]),
       ].join(' || '),
     ),
     v(
@@ -560,7 +598,7 @@ export function admissionPlan(
       );
     }),
     nodeOps.set,
-    `(!variables.injecting ? (variables.hasRecord ? [${op('remove', annotation)}] : []) : has(object.metadata.annotations) ? [${op('add', annotation, 'variables.newRecord')}] : [${op('add', '/metadata/annotations', `{${lit(APPLIED_ANNOTATION)}: variables.newRecord}`)}])`,
+    `(!variables.injecting ? (variables.ownRecord != '' ? [${op('remove', annotation)}] : []) : has(object.metadata.annotations) ? [${op('add', annotation, 'variables.newRecord')}] : [${op('add', '/metadata/annotations', `{${lit(APPLIED_ANNOTATION)}: variables.newRecord}`)}])`,
   ];
 
   const spec = {

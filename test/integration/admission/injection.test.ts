@@ -14,6 +14,7 @@ import fc from 'fast-check';
 
 import {
   comparePolicies,
+  compileException,
   compilePolicy,
   contradictions,
   desiredAffinity,
@@ -21,8 +22,13 @@ import {
   injectionFor,
   policyTargets,
   revertInjected,
+  withExemptions,
 } from '../../../src/engine/index.ts';
-import { admissionObjects, admissionPlan } from '../../../src/engine/admission.ts';
+import {
+  admissionObjects,
+  admissionPlan,
+  type AdmissionContext,
+} from '../../../src/engine/admission.ts';
 import { asServerStores, canonicalJson } from '../../../src/engine/canonical.ts';
 import { parseRecord, serializeRecord } from '../../../src/engine/record.ts';
 import type { CompiledPolicy } from '../../../src/engine/policy.ts';
@@ -179,6 +185,8 @@ interface PolicySpec {
   readonly affinity: JsonObject;
   readonly spread?: readonly SpreadSpec[];
   readonly cluster: boolean;
+  /** Accepts PlacementExceptions from the workloads' namespace. */
+  readonly exceptionsAllowed?: boolean;
 }
 interface SpreadSpec {
   readonly topologyKey: string;
@@ -206,6 +214,9 @@ function compiled(ns: string, name: string, p: PolicySpec, generation: number): 
         ...(p.cluster ? { namespaceSelector: { matchLabels: { team: 'shop' } } } : {}),
       },
       affinity: p.affinity,
+      ...(p.exceptionsAllowed === true
+        ? { exceptions: { allowed: true, ...(p.cluster ? { namespaces: [ns] } : {}) } }
+        : {}),
       ...(p.spread === undefined || p.spread.length === 0
         ? {}
         : {
@@ -339,7 +350,12 @@ function expected(
 }
 
 interface Stored {
-  metadata: { name: string; generation?: number; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    generation?: number;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
   spec: { template: { spec: { affinity?: Json } } };
 }
 
@@ -363,16 +379,22 @@ async function apply(
 
 const dryRunCreate = (c: Cluster, items: JsonObject[]): Promise<Stored[]> => apply(c, items);
 
-/** A dry-run update (PUT) of whole objects: the request carries exactly these objects. */
-async function replaceDryRun(c: Cluster, items: JsonObject[]): Promise<Stored[]> {
+/** An update (PUT) of whole objects, a dry run unless `extra` says otherwise: the request carries exactly these objects. */
+async function replace(
+  c: Cluster,
+  items: JsonObject[],
+  extra = ['--dry-run=server'],
+): Promise<Stored[]> {
   const dir = await mkdtemp(join(tmpdir(), 'adm-'));
   const file = join(dir, 'update.json');
   await writeFile(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-  const out = await c.kubectl('replace', '-f', file, '--dry-run=server', '-o', 'json');
+  const out = await c.kubectl('replace', '-f', file, ...extra, '-o', 'json');
   await rm(dir, { recursive: true });
   // One JSON document per object, one after another.
   return out.split(/(?<=\n\})\n(?=\{)/).map((d) => JSON.parse(d) as Stored);
 }
+
+const replaceDryRun = (c: Cluster, items: JsonObject[]): Promise<Stored[]> => replace(c, items);
 
 const probeNamespaces = new WeakMap<Scope, Promise<string>>();
 /** The probe's namespace of a test, made once. */
@@ -394,6 +416,7 @@ async function install(
   s: Scope,
   name: string,
   policies: readonly CompiledPolicy[],
+  context: AdmissionContext = {},
 ): Promise<void> {
   installs++;
   // A marker policy, last in priority, that only the probe workload matches: once the probe
@@ -417,7 +440,7 @@ async function install(
     },
     installs,
   );
-  const plan = admissionPlan([...policies, marker].sort(comparePolicies));
+  const plan = admissionPlan([...policies, marker].sort(comparePolicies), [], context);
   assert.ok(plan.spec !== null);
   await c.apply(
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: admissionObjects(plan.spec, name) }),
@@ -567,7 +590,9 @@ void test('an update of an injected workload, after the policies changed, stores
       return m;
     });
     const created = await apply(c, items, []);
-    await install(c, s, 'adm-upd', after);
+    // The policies that are gone are still known (their finalizer holds them until every
+    // workload is reverted): admission reverts them.
+    await install(c, s, 'adm-upd', after, { known: before.map((p) => p.ref) });
     const updates = created.map((o, i) => {
       const u = structuredClone(o) as unknown as {
         metadata: { resourceVersion?: string };
@@ -652,6 +677,8 @@ interface Case {
   readonly steps: readonly Readonly<Record<string, { spec: PolicySpec; generation: number }>>[];
   readonly owner?: JsonObject;
   readonly fieldManager?: string;
+  /** The reconciler holds back the workload's template write (its rollout could not finish). */
+  readonly heldBack?: boolean;
   readonly want: { affinity: Json; policies: Record<string, number> | null };
 }
 
@@ -776,6 +803,13 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: 'a workload whose template write the reconciler holds back is left to it',
+    steps: [{ p: { spec: spec(0, anti(T1)), generation: 1 } }],
+    owner: anti(OWN),
+    heldBack: true,
+    want: { affinity: anti(OWN), policies: null },
+  },
+  {
     name: "the operator's own writes are not mutated",
     steps: [{ p: { spec: spec(0, anti(T1)), generation: 1 } }],
     owner: anti(OWN),
@@ -790,7 +824,8 @@ for (const k of CASES) {
     const ns = await makeNamespace(c, s, 'adm-case');
     const policiesOf = (step: Readonly<Record<string, { spec: PolicySpec; generation: number }>>) =>
       Object.entries(step).map(([n, p]) => compiled(ns, n, p.spec, p.generation));
-    for (const step of k.steps) await install(c, s, 'adm-case', policiesOf(step));
+    const heldBack = k.heldBack === true ? [`Deployment/${ns}/web`] : [];
+    for (const step of k.steps) await install(c, s, 'adm-case', policiesOf(step), { heldBack });
     const item = manifest(ns, 'web', {
       kind: 'Deployment',
       labels: { app: 'web' },
@@ -819,7 +854,7 @@ for (const k of CASES) {
     }
     // Whatever the case, the result is merge.ts's.
     const last = k.steps.at(-1) ?? {};
-    if (k.fieldManager === undefined) {
+    if (k.fieldManager === undefined && k.heldBack !== true) {
       assertStored(
         got,
         expected(
@@ -832,6 +867,216 @@ for (const k of CASES) {
         k.name,
       );
     }
+  });
+}
+
+// ------------------------------------------------------------------ updates by hand
+
+const OWN2 = {
+  weight: 7,
+  podAffinityTerm: { labelSelector: { matchLabels: { app: 'own2' } }, topologyKey: HOSTNAME },
+};
+const WEB_SPEC: WorkloadSpec = { kind: 'Deployment', labels: { app: 'web' } };
+
+/** The table's workload as its owner writes it (no pods: zero replicas). */
+function webManifest(ns: string, owner: JsonObject | undefined): JsonObject {
+  const m = manifest(ns, 'web', { ...WEB_SPEC, affinity: owner }) as { spec: JsonObject };
+  m.spec['replicas'] = 0;
+  return m;
+}
+
+/** The stored object as a whole-object update request, its affinity set to `affinity`. */
+function asUpdate(stored: Stored, affinity: Json | undefined, record: 'keep' | 'drop'): JsonObject {
+  const u = structuredClone(stored);
+  delete u.metadata.resourceVersion;
+  if (affinity === undefined) delete u.spec.template.spec.affinity;
+  else u.spec.template.spec.affinity = affinity;
+  if (record === 'drop') delete u.metadata.annotations?.[APPLIED];
+  return u as unknown as JsonObject;
+}
+
+interface UpdateCase {
+  readonly name: string;
+  readonly owner: JsonObject;
+  /** How the workload is created and re-applied: as Argo CD applies, or `kubectl apply`. */
+  readonly applier: 'server-side' | 'client-side';
+  /** The policies when it is created, and when it is changed (default: the same). */
+  readonly before: (ns: string) => CompiledPolicy[];
+  readonly after?: (ns: string) => CompiledPolicy[];
+  /** The change; returns the object the API server stored. */
+  readonly change: (c: Cluster, ns: string, created: Stored, a: Applier) => Promise<Stored>;
+  /**
+   * What merge.ts is given: the affinity the request carries and the record it reads (the
+   * request's own, or lost-records.ts's: the stored one, when the request only drops it).
+   */
+  readonly merged: (created: Stored) => {
+    affinity: Json | undefined;
+    previous?: string | undefined;
+  };
+  /** The stored object stays exactly as it was created: the request changed nothing. */
+  readonly unchanged: boolean;
+  /** Admission leaves the request as it is, for the reconciler. */
+  readonly leftAlone?: boolean;
+}
+
+type Applier = (item: JsonObject) => Promise<Stored>;
+
+const plain = (ns: string): CompiledPolicy[] => [compiled(ns, 'p', spec(0, anti(T1)), 1)];
+const createdAffinity = (created: Stored): Json | undefined => created.spec.template.spec.affinity;
+
+/** p accepts exceptions from the namespace, q does not. */
+const exemptable = (ns: string): CompiledPolicy[] => [
+  compiled(ns, 'p', { ...spec(1, anti(T1)), exceptionsAllowed: true }, 1),
+  compiled(ns, 'q', spec(0, { podAffinity: { [REQ]: [T2.podAffinityTerm] } }), 1),
+];
+
+/** A re-apply of the manifest the workload was created from, by `applier`. */
+const reapplied = (applier: UpdateCase['applier'], name: string): UpdateCase => ({
+  name,
+  owner: anti(OWN),
+  applier,
+  before: plain,
+  change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN))),
+  merged: (created) => ({ affinity: anti(OWN), previous: created.metadata.annotations?.[APPLIED] }),
+  unchanged: true,
+});
+
+const UPDATES: readonly UpdateCase[] = [
+  {
+    name: 'the record removed by hand, the affinity unchanged: it is written back, nothing changes',
+    owner: anti(OWN),
+    applier: 'server-side',
+    before: plain,
+    change: async (c, ns) =>
+      JSON.parse(
+        await c.kubectl('annotate', 'deployment/web', '-n', ns, `${APPLIED}-`, '-o', 'json'),
+      ) as Stored,
+    merged: (created) => ({
+      affinity: createdAffinity(created),
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: true,
+  },
+  {
+    name: "the record removed by hand with an affinity edit in the same request: what is there is the owner's",
+    owner: anti(OWN),
+    applier: 'server-side',
+    before: plain,
+    change: async (c, _ns, created) => {
+      const [stored] = await replace(c, [asUpdate(created, anti(OWN, T1, OWN2), 'drop')], []);
+      assert.ok(stored);
+      return stored;
+    },
+    merged: () => ({ affinity: anti(OWN, T1, OWN2) }),
+    unchanged: false,
+  },
+  reapplied(
+    'server-side',
+    'a re-apply of the unchanged Git manifest (server-side, argocd-controller) that sets the list the policy appends to',
+  ),
+  reapplied('client-side', 'a re-apply of the unchanged manifest with client-side kubectl apply'),
+  {
+    name: "an owner's edit in Git: kept, with the policy's terms after it",
+    owner: anti(OWN),
+    applier: 'server-side',
+    before: plain,
+    change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN2, OWN))),
+    merged: (created) => ({
+      affinity: anti(OWN2, OWN),
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+  {
+    name: "an owner's edit of a workload a PlacementException exempts from one of its policies: that policy's terms go, the other's stay",
+    owner: anti(OWN),
+    applier: 'server-side',
+    before: exemptable,
+    after: (ns) => {
+      const [p, q] = exemptable(ns);
+      assert.ok(p && q);
+      const e = compileException({
+        apiVersion: 'placement.dev/v1alpha1',
+        kind: 'PlacementException',
+        metadata: { name: 'web-local', namespace: ns },
+        spec: {
+          policyRef: { kind: 'PlacementPolicy', name: 'p' },
+          workloads: { kinds: ['Deployment'], names: ['web'] },
+          reason: 'its replicas share a local volume',
+        },
+      });
+      assert.ok(e.kind === 'ok');
+      return [withExemptions(p, [e.exception]), q];
+    },
+    change: async (c, _ns, created) => {
+      const edit = { ...(createdAffinity(created) as JsonObject), ...anti(OWN, T1, OWN2) };
+      const [stored] = await replace(c, [asUpdate(created, edit, 'keep')], []);
+      assert.ok(stored);
+      return stored;
+    },
+    merged: (created) => ({
+      affinity: { ...(createdAffinity(created) as JsonObject), ...anti(OWN, T1, OWN2) },
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+];
+
+const LATER: UpdateCase = {
+  name: 'a record naming a policy this admission policy does not know yet (it is older than the policy): left to the reconciler',
+  owner: anti(OWN),
+  applier: 'server-side',
+  before: exemptable,
+  after: (ns) => exemptable(ns).slice(0, 1),
+  change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN2, OWN))),
+  merged: (created) => ({
+    affinity: { ...(createdAffinity(created) as JsonObject), ...anti(OWN2, OWN) },
+    previous: created.metadata.annotations?.[APPLIED],
+  }),
+  unchanged: false,
+  leftAlone: true,
+};
+
+for (const k of [...UPDATES, LATER]) {
+  void test(`admission, an update: ${k.name}`, async (t) => {
+    const { c, s } = await begin(t);
+    const ns = await makeNamespace(c, s, 'adm-upd-case');
+    const applier: Applier =
+      k.applier === 'server-side'
+        ? async (item) => {
+            const [stored] = await apply(c, [item], []);
+            assert.ok(stored);
+            return stored;
+          }
+        : async (item) => JSON.parse(await c.apply(JSON.stringify(item), '-o', 'json')) as Stored;
+    await install(c, s, 'adm-upd-case', k.before(ns));
+    const created = await applier(webManifest(ns, k.owner));
+    assert.ok(created.metadata.annotations?.[APPLIED] !== undefined, 'injected when created');
+    const after = k.after?.(ns);
+    if (after !== undefined) await install(c, s, 'adm-upd-case', after);
+    const got = await k.change(c, ns, created, applier);
+    const m = k.merged(created);
+    if (k.leftAlone === true) {
+      assert.equal(canonicalJson(createdAffinity(got) ?? null), canonicalJson(m.affinity ?? null));
+      assert.equal(got.metadata.annotations?.[APPLIED], m.previous);
+      return;
+    }
+    const want = expected(
+      after ?? k.before(ns),
+      ns,
+      'web',
+      { ...WEB_SPEC, affinity: m.affinity as JsonObject | undefined },
+      {},
+      m.previous,
+    );
+    assert.equal(want.alone, false, 'a case admission does not leave to the reconciler');
+    assertStored(got, want, k.name);
+    // The workload controller writes status in between: the generation counts spec writes.
+    if (k.unchanged) {
+      assert.equal(got.metadata.generation, created.metadata.generation, 'not written');
+      assert.equal(got.metadata.annotations?.[APPLIED], created.metadata.annotations[APPLIED]);
+      assert.deepEqual(got.spec, created.spec);
+    } else assert.equal(got.metadata.generation, (created.metadata.generation ?? 0) + 1);
   });
 }
 

@@ -96,7 +96,7 @@ for (const k of CASES) {
   void test(`a Deployment created after ${k.name} exists rolls out once`, async (t) => {
     const { c, s } = await begin(t);
     const ns = await makeNamespace(c, s, 'adm-once', k.namespaceLabels);
-    const op = await runOperator(c, s, ['--injection=admission']);
+    const op = await runOperator(c, s);
     deferAdmissionPolicy(c, s);
     // Mode discovery: the API server serves MutatingAdmissionPolicy.
     assert.equal(op.logged('injection mode')[0]?.['mode'], 'admission');

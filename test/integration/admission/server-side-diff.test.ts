@@ -143,7 +143,7 @@ async function runAdmitting(
   s: Scope,
   settle: string,
 ): Promise<Awaited<ReturnType<typeof runOperator>>> {
-  const op = await runOperator(c, s, ['--policy-settle', settle, '--injection=admission']);
+  const op = await runOperator(c, s, ['--policy-settle', settle]);
   deferAdmissionPolicy(c, s);
   return op;
 }

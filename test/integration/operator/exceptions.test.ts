@@ -270,7 +270,7 @@ void test('PlacementExceptions: granted, refused, withdrawn', { timeout: 300_000
   await t.test('the audit does not judge the exempted workload’s pods by the policy', async () => {
     // Its owner now pins db to one node: both replicas share it, which the spread forbids.
     const [first = ''] = pool.nodes;
-    await c.kubectl(
+    const pin = [
       'patch',
       'deployment',
       'db',
@@ -287,7 +287,21 @@ void test('PlacementExceptions: granted, refused, withdrawn', { timeout: 300_000
           },
         },
       }),
+    ];
+    // The exemption reaches admission a few seconds after the exception is accepted (the
+    // operator rewrites its MutatingAdmissionPolicy, the API server reloads it); an edit
+    // before then would get the spread back, as the previous policy set gave it.
+    await waitFor(
+      'admission to exempt db: a dry run of the edit comes back without the spread',
+      async () =>
+        carriesSpread(
+          JSON.parse(await c.kubectl(...pin, '--dry-run=server', '-o', 'json')) as Obj,
+          'db',
+        )
+          ? undefined
+          : true,
     );
+    await c.kubectl(...pin);
     await waitFor(
       'both db replicas running on one node',
       async () => {

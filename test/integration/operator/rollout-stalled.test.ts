@@ -3,9 +3,11 @@
 // allowBlockedRollouts; the Deployment's progress deadline is 5 s):
 // the Deployment reports ProgressDeadlineExceeded, the policy turns Degraded with reason
 // RolloutStalled naming it, a Warning Event RolloutStalled lands on the Deployment, and the
-// slot stays taken, so with --rollout-budget 1 the next workload waits rather than roll out
-// into the same trap. Once a person scales the stuck one down to what fits, its rollout
-// completes, the slot frees, the next workload is written and the policy recovers.
+// slot stays taken, so with --rollout-budget 1 the next workload a policy change reaches
+// waits rather than roll out into the same trap. Once a person scales the stuck one down to
+// what fits, its rollout completes, the slot frees, the next workload is written and the
+// policy recovers. The budget limits the operator's rewrites of existing workloads: a
+// Deployment created meanwhile gets the terms at admission (its one rollout, generation 1).
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/rollout-stalled.test.ts
 import assert from 'node:assert/strict';
@@ -39,18 +41,20 @@ void test(
     const { c, s } = await begin(t);
     const ns = await makeNamespace(c, s, 'stall');
     const pool = await makePool(c, s, ['zone-a', 'zone-b']);
-    const onPool = { podSpec: pool.podSpec };
-    await c.apply(
-      list(
-        deployment(ns, 'stuck', {
-          ...onPool,
-          replicas: 3,
-          labels: { app: 'stuck', tier: 'spread' },
-          selector: { app: 'stuck' },
-          spec: { progressDeadlineSeconds: 5 },
-        }),
-      ),
-    );
+    /** A Deployment of `app` on the pool, its template labelled `tier`. */
+    const onPool = (app: string, tier: string, replicas: number, spec = {}) =>
+      c.apply(
+        list(
+          deployment(ns, app, {
+            podSpec: pool.podSpec,
+            replicas,
+            labels: { app, tier },
+            selector: { app },
+            spec,
+          }),
+        ),
+      );
+    await onPool('stuck', 'spread', 3, { progressDeadlineSeconds: 5 });
     await waitRolledOut(c, ns);
     const op = await runOperator(c, s, ['--rollout-budget', '1']);
     await c.apply(
@@ -87,19 +91,25 @@ void test(
     assert.match(event.message, /is not progressing \(ReplicaSet "stuck-\w+" has timed out/);
     assert.equal(await op.metric('placement_rollout_budget_in_use'), 1);
 
-    // The brake: a second workload of the policy is not rolled out while the first is stuck.
+    // Created while the slot is taken: the terms come at admission, with its one rollout.
+    await onPool('fresh', 'spread', 1);
+    const fresh = await get(c, 'deployment', ns, 'fresh');
+    assert.ok(appliedPolicies(fresh), 'fresh got the terms at admission');
+    assert.equal(fresh.metadata.generation, 1);
+
+    // The brake: an existing workload that a policy change reaches is not rolled out while
+    // the first is stuck.
+    await onPool('next', 'later', 1);
     await c.apply(
       list(
-        deployment(ns, 'next', {
-          ...onPool,
-          replicas: 1,
-          labels: { app: 'next', tier: 'spread' },
-          selector: { app: 'next' },
+        policy(ns, 'later', {
+          targets: { kinds: ['Deployment'], selector: { matchLabels: { tier: 'later' } } },
+          spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
         }),
       ),
     );
     await waitFor('the policy to show next waiting for the budget', async () => {
-      const { status } = await policyStatus(c, ns, 'one-per-node');
+      const { status } = await policyStatus(c, ns, 'later');
       const ready = condition(status, 'Ready');
       return ready?.message.includes('1 waiting for the rollout budget') === true
         ? true

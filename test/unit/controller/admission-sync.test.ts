@@ -95,3 +95,41 @@ void test('without MutatingAdmissionPolicy: reconciler mode, and each Enforce po
   assert.equal(condition.reason, 'NotServed');
   assert.match(condition.message, /does not serve admissionregistration.k8s.io\/v1/);
 });
+
+void test('workloads the reconciler holds back are left alone at admission; the policy is rewritten only when that set changes', async () => {
+  const written: string[] = [];
+  const writer = {
+    apply: (objects: readonly unknown[]) => {
+      written.push(JSON.stringify(objects));
+      return Promise.resolve();
+    },
+    remove: () => Promise.resolve(),
+  };
+  const sync = new AdmissionSync(writer, log);
+  assert.equal(sync.mode, 'admission');
+  const catalog = new PolicyCatalog();
+  catalog.set({
+    ...namespacedPolicy('shop', 'spread', {
+      targets: { kinds: ['Deployment'], selector: labelsIn({ app: 'web' }) },
+      spreadAcross: [{ topologyKey: 'kubernetes.io/hostname', mode: 'Required' }],
+    }),
+    metadata: { namespace: 'shop', name: 'spread', generation: 1 },
+  });
+  // Held back before the catalog is known: remembered, nothing written yet.
+  sync.heldBackChanged(['Deployment/shop/web']);
+  await sync.settled();
+  assert.equal(written.length, 0);
+  sync.policiesChanged(catalog);
+  await sync.settled();
+  assert.equal(written.length, 1);
+  assert.match(written[0] ?? '', /\\"Deployment\/shop\/web\\"\]/);
+  // The same set, in another order or again: nothing to write.
+  sync.heldBackChanged(new Map([['Deployment/shop/web', 'why']]).keys());
+  await sync.settled();
+  assert.equal(written.length, 1);
+  // Released: written without it.
+  sync.heldBackChanged([]);
+  await sync.settled();
+  assert.equal(written.length, 2);
+  assert.doesNotMatch(written[1] ?? '', /Deployment\/shop\/web/);
+});
