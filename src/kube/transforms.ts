@@ -12,6 +12,7 @@ import type {
   Pod,
   Taint,
   Toleration,
+  TopologySpreadConstraint,
 } from '../api/core.ts';
 import { EXCEPTION_KIND } from '../api/exception.ts';
 import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
@@ -122,6 +123,15 @@ function taintOf(raw: unknown): Taint[] {
   return [{ key, effect, ...(value === undefined || value === '' ? {} : { value }) }];
 }
 
+/**
+ * A template's topologySpreadConstraints, whole and as stored: what policies injected is
+ * taken out of them by exact match, so nothing may be trimmed.
+ */
+function spreadConstraintsOf(raw: unknown): TopologySpreadConstraint[] | undefined {
+  if (!Array.isArray(raw) || raw.length === 0) return undefined;
+  return raw.filter(isRecord) as unknown as TopologySpreadConstraint[];
+}
+
 /** A template's tolerations, as the scheduler's filters read them. */
 function tolerationsOf(raw: unknown): Toleration[] | undefined {
   if (!Array.isArray(raw) || raw.length === 0) return undefined;
@@ -173,6 +183,9 @@ export function workloadTransform(kind: WorkloadKind): (raw: unknown) => Workloa
       ...compact({
         nodeSelector: stringMap(record(template['spec'])['nodeSelector']),
         tolerations: tolerationsOf(record(template['spec'])['tolerations']),
+        topologySpreadConstraints: spreadConstraintsOf(
+          record(template['spec'])['topologySpreadConstraints'],
+        ),
       }),
       rolledOut: rolledOut(kind, generation, spec, record(obj['status'])),
       replicas: desiredReplicas(kind, spec, record(obj['status'])),
