@@ -324,6 +324,22 @@ export function revertSpread(
   return list.length === 0 && record.created.includes(SPREAD_PATH) ? undefined : list;
 }
 
+/**
+ * The owner's spread constraints with those the policies (priority order) ask added, as
+ * injectPlacement adds them: one per (topologyKey, whenUnsatisfiable), the owner's first.
+ */
+export function withPolicySpread(
+  own: readonly TopologySpreadConstraint[] | undefined,
+  policies: readonly CompiledPolicy[],
+  workload: WorkloadRef,
+): TopologySpreadConstraint[] {
+  const out = [...(own ?? [])];
+  for (const p of policies)
+    for (const c of policySpreadConstraintsFor(p, workload))
+      if (!out.some((x) => sameSpreadKey(x, c))) out.push(c);
+  return out;
+}
+
 /** What the policies' terms and constraints added to the owner's placement, and the record. */
 export function injectPlacement(
   owner: TemplatePlacement,
@@ -345,7 +361,10 @@ export function injectPlacement(
     (c) => !(list ?? []).some((x) => sameSpreadKey(x, c)),
   );
   if (added.length === 0) {
-    return { placement: { affinity: base.affinity, topologySpreadConstraints: list }, record: base.record };
+    return {
+      placement: { affinity: base.affinity, topologySpreadConstraints: list },
+      record: base.record,
+    };
   }
   if (list === undefined) created.push(SPREAD_PATH);
   const constraints = [

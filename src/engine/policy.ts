@@ -186,7 +186,8 @@ function namespaceScope(policy: PlacementPolicy, field: 'targets' | 'exceptions'
 
 /** One `spreadAcross` entry, defaults applied; its problems go to `errors`. */
 function compileSpread(s: SpreadAcross, field: string, errors: FieldError[]): SpreadRule {
-  if (s.topologyKey === '') errors.push(new FieldError(`${field}.topologyKey`, 'must not be empty'));
+  if (s.topologyKey === '')
+    errors.push(new FieldError(`${field}.topologyKey`, 'must not be empty'));
   const spreadMode: string = s.mode ?? 'Preferred';
   if (spreadMode !== 'Required' && spreadMode !== 'Preferred') {
     errors.push(
@@ -209,7 +210,9 @@ function compileSpread(s: SpreadAcross, field: string, errors: FieldError[]): Sp
   const topologySpread = constraint === 'TopologySpread';
   const positive = (value: number | undefined, name: string): void => {
     if (value !== undefined && (!Number.isInteger(value) || value < 1))
-      errors.push(new FieldError(`${field}.${name}`, `${String(value)} is not an integer of 1 or more`));
+      errors.push(
+        new FieldError(`${field}.${name}`, `${String(value)} is not an integer of 1 or more`),
+      );
   };
   positive(s.maxSkew, 'maxSkew');
   positive(s.minDomains, 'minDomains');
@@ -218,7 +221,11 @@ function compileSpread(s: SpreadAcross, field: string, errors: FieldError[]): Sp
       new FieldError(`${field}.maxSkew`, 'is allowed with constraint TopologySpread only'),
     );
   }
-  if (s.minDomains !== undefined && constraint !== undefined && (!topologySpread || mode !== 'Required')) {
+  if (
+    s.minDomains !== undefined &&
+    constraint !== undefined &&
+    (!topologySpread || mode !== 'Required')
+  ) {
     errors.push(
       new FieldError(
         `${field}.minDomains`,
