@@ -85,7 +85,7 @@ const injection: fc.Arbitrary<Injection> = fc
   })
   .map(({ generation, spread, anti }) => ({
     policies: { 'ClusterPlacementPolicy/spread': generation },
-    slots: anti.length === 0 ? {} : { 'podAntiAffinity.required': anti as JsonValue[] },
+    slots: anti.length === 0 ? {} : { 'podAntiAffinity.required': anti },
     node: { matchExpressions: [], matchFields: [] },
     ...(spread.length === 0 ? {} : { spread: spread as unknown as JsonValue[] }),
   }));
