@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import {
   APPLIED,
   begin,
+  condition,
   deployment,
   get,
   HOSTNAME,
@@ -20,6 +21,7 @@ import {
   ownerView,
   podsOf,
   policy,
+  policyStatus,
   rolledOut,
   runOperator,
   templateOf,
@@ -109,16 +111,31 @@ void test(
       assert.deepEqual(recordOf(owned)?.topologySpreadConstraints, [ours('owned')]);
     });
 
-    await t.test('the scheduler spreads the new pods across zones by it', async () => {
+    await t.test('the scheduler spreads the pods across zones by it', async () => {
       await waitRolledOut(c, ns, 180_000);
+      // During the rollout the old pods count too (same selector), so the new ones may end
+      // uneven; placed afresh, with no other pod of the workload, they must be even.
+      await c.kubectl('scale', 'deployment', 'bare', '-n', ns, '--replicas=0');
+      await waitFor('bare: no pod left', async () =>
+        (await c.json<{ items: unknown[] }>('get', 'pods', '-n', ns, '-l', 'app=bare')).items
+          .length === 0
+          ? true
+          : undefined,
+      );
+      await c.kubectl('scale', 'deployment', 'bare', '-n', ns, '--replicas=4');
       const zones = await nodeZones(c);
-      const pods = await waitFor('bare: 4 pods running on the new template', async () => {
+      const pods = await waitFor('bare: 4 pods running again', async () => {
         const d = await get(c, 'deployment', ns, 'bare');
         const ps = await podsOf(c, ns, 'bare');
         return rolledOut(d) && ps.length === 4 && ps.every((p) => p.status.phase === 'Running')
           ? ps
           : undefined;
       });
+      for (const p of pods) {
+        const carried = (p.spec as { topologySpreadConstraints?: Json[] })
+          .topologySpreadConstraints;
+        assert.deepEqual(carried, [ours('bare')], `${p.metadata.name} carries the constraint`);
+      }
       const count = new Map<string, number>();
       for (const p of pods) {
         const zone = zones.get(p.spec.nodeName ?? '') ?? '(none)';
@@ -143,5 +160,60 @@ void test(
         assert.equal('topologySpreadConstraints' in templateOf(bare).spec, false);
       },
     );
+  },
+);
+
+void test(
+  'a DoNotSchedule spread whose rollout cannot finish is held back, naming the policy entry',
+  { timeout: 300_000 },
+  async (t) => {
+    const { c, s } = await begin(t);
+    const ns = await makeNamespace(c, s, 'spread-held');
+    const pool = await makePool(c, s, ['zone-a', 'zone-a', 'zone-b']);
+    // zone-b's only node takes none of these pods, yet counts as a domain (nodeTaintsPolicy
+    // defaults to Ignore): with maxSkew 1, zone-a could hold one pod only.
+    const blocked = pool.nodes[2] ?? '';
+    await c.kubectl('taint', 'node', blocked, 'placement.dev/test-blocked=yes:NoSchedule');
+    await c.apply(
+      list(
+        deployment(ns, 'lopsided', {
+          replicas: 4,
+          labels: { app: 'lopsided', tier: 'web' },
+          selector: { app: 'lopsided' },
+          podSpec: pool.podSpec,
+        }),
+      ),
+    );
+    await waitRolledOut(c, ns);
+    await runOperator(c, s);
+    await c.apply(
+      JSON.stringify(
+        policy(ns, POLICY, {
+          targets: { selector: { matchLabels: { tier: 'web' } } },
+          spreadAcross: [{ topologyKey: ZONE, constraint: 'TopologySpread', mode: 'Required' }],
+        }),
+      ),
+    );
+    const degraded = await waitFor(
+      'the policy Degraded with reason RolloutHeldBack naming lopsided',
+      async () => {
+        const { status } = await policyStatus(c, ns, POLICY);
+        const d = condition(status, 'Degraded');
+        return d?.reason === 'RolloutHeldBack' && d.message.includes(`Deployment ${ns}/lopsided`)
+          ? d
+          : undefined;
+      },
+      120_000,
+    );
+    t.diagnostic(`Degraded: ${degraded.message}`);
+    assert.match(
+      degraded.message,
+      new RegExp(
+        `topologySpreadConstraint PlacementPolicy/${ns}/${POLICY} spec\\.spreadAcross\\[0\\]`,
+      ),
+    );
+    const w = await get(c, 'deployment', ns, 'lopsided');
+    assert.deepEqual(spreadOf(w), [], 'nothing written');
+    assert.equal(w.metadata.annotations?.[APPLIED], undefined);
   },
 );
