@@ -1,4 +1,11 @@
-import type { Affinity, Labels, LabelSelector, OwnerReference, Toleration } from './core.ts';
+import type {
+  Affinity,
+  Labels,
+  LabelSelector,
+  OwnerReference,
+  Toleration,
+  TopologySpreadConstraint,
+} from './core.ts';
 import type { WorkloadKind } from './policy.ts';
 
 /*
@@ -24,6 +31,8 @@ export interface Workload {
   /** The pod template's nodeSelector and tolerations: where its pods may go at all. */
   readonly nodeSelector?: Labels;
   readonly tolerations?: readonly Toleration[];
+  /** The pod template's topologySpreadConstraints, as stored; absent when it has none. */
+  readonly topologySpreadConstraints?: readonly TopologySpreadConstraint[];
   /** Whether the last template change has fully rolled out (always true for CronJob). */
   readonly rolledOut: boolean;
   /**
@@ -110,6 +119,8 @@ export interface AffinityWrite {
   readonly affinity: Affinity | undefined;
   /** The new `placement.dev/applied` annotation text, or undefined to remove it. */
   readonly appliedAnnotation: string | undefined;
+  /** The whole new pod-template topologySpreadConstraints; null removes them, absent leaves them. */
+  readonly topologySpreadConstraints?: readonly TopologySpreadConstraint[] | null;
 }
 
 export interface EventTarget {

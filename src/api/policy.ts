@@ -24,12 +24,21 @@ export const DEFAULT_TARGET_KINDS: readonly WorkloadKind[] = ['Deployment', 'Sta
 
 export type PolicyMode = 'Enforce' | 'Audit';
 export type SpreadMode = 'Required' | 'Preferred';
+/** What a `spreadAcross` entry writes: an anti-affinity term, or a topologySpreadConstraint. */
+export const SPREAD_CONSTRAINTS = ['PodAntiAffinity', 'TopologySpread'] as const;
+export type SpreadConstraint = (typeof SPREAD_CONSTRAINTS)[number];
 export type Remediation = 'None' | 'Evict';
 
 export interface SpreadAcross {
   readonly topologyKey: string;
   readonly mode?: SpreadMode;
   readonly weight?: number;
+  /** Default PodAntiAffinity. */
+  readonly constraint?: SpreadConstraint;
+  /** TopologySpread only; default 1. */
+  readonly maxSkew?: number;
+  /** TopologySpread with mode Required only. */
+  readonly minDomains?: number;
 }
 
 export interface PolicyTargets {

@@ -38,11 +38,28 @@ function termText(raw: Json): string {
   return `${pods} per ${key}${suffix}`;
 }
 
+/** One injected spread constraint: `app=web per topology.kubernetes.io/zone (maxSkew 1, DoNotSchedule)`. */
+function spreadText(raw: Json): string {
+  const shown = (key: string): string => JSON.stringify(field(raw, key) ?? null);
+  const minDomains = field(raw, 'minDomains');
+  const details = [
+    `maxSkew ${shown('maxSkew')}`,
+    field(raw, 'whenUnsatisfiable') === 'DoNotSchedule' ? 'DoNotSchedule' : 'ScheduleAnyway',
+    ...(typeof minDomains === 'number' ? [`minDomains ${String(minDomains)}`] : []),
+  ];
+  const term = {
+    labelSelector: field(raw, 'labelSelector') ?? null,
+    topologyKey: field(raw, 'topologyKey') ?? null,
+  };
+  return `${termText(term)} (${details.join(', ')})`;
+}
+
 /** The injected terms of a workload, one `slot: term` a part. */
 function injectedText(w: PlannedWorkload): string {
   const parts: string[] = [];
   for (const [slot, terms] of Object.entries(w.injected ?? {}))
     for (const t of terms) parts.push(`${slot}: ${termText(t as Json)}`);
+  for (const c of w.injectedSpread ?? []) parts.push(`topologySpread: ${spreadText(c as Json)}`);
   if (w.reverted.length > 0) parts.push(`takes out the terms of ${w.reverted.join(', ')}`);
   return parts.join('; ');
 }

@@ -5,7 +5,7 @@
  * rollout simulation), which policies would be Unsatisfiable (the continuous audit's
  * feasibility), and which running pods would break the new rules (the audit engine).
  */
-import type { Affinity, Labels } from '../api/core.ts';
+import type { Affinity, Labels, TopologySpreadConstraint } from '../api/core.ts';
 import { policyRef, type PlacementPolicy, type PolicyRef } from '../api/policy.ts';
 import type { PlacementException } from '../api/exception.ts';
 import {
@@ -21,6 +21,7 @@ import {
   type FeasibilityTarget,
   type Injection,
   type InvalidObjectError,
+  type JsonValue,
   type Violation,
   workloadRef,
 } from '../engine/index.ts';
@@ -56,6 +57,10 @@ export interface PlannedWorkload {
   readonly injected?: Injection['slots'];
   /** The whole template affinity after the write (`rollout`, `heldBack`, `record`). */
   readonly affinity?: Affinity | null;
+  /** The topologySpreadConstraints the policies inject (`spreadAcross` with TopologySpread). */
+  readonly injectedSpread?: readonly JsonValue[];
+  /** The template's whole topologySpreadConstraints after the write, when it has or gets any. */
+  readonly topologySpreadConstraints?: readonly TopologySpreadConstraint[] | null;
   /** Why it is held back, contradicted or blocked. */
   readonly message?: string;
 }
@@ -183,6 +188,11 @@ export function planCluster(
               reverted: plan.reverted,
               ...(injection === undefined ? {} : { injected: injection.slots }),
               affinity: plan.affinity ?? null,
+              ...(injection?.spread === undefined ? {} : { injectedSpread: injection.spread }),
+              ...(plan.topologySpreadConstraints === undefined &&
+              w.topologySpreadConstraints === undefined
+                ? {}
+                : { topologySpreadConstraints: plan.topologySpreadConstraints ?? null }),
               ...(check.kind === 'holdBack' ? { message: check.message } : {}),
             },
           ),

@@ -1,7 +1,7 @@
-import type { Affinity, Labels } from '../api/core.ts';
+import type { Affinity, Labels, TopologySpreadConstraint } from '../api/core.ts';
 import {
   contradictions,
-  desiredAffinity,
+  desiredPlacement,
   injectionFor,
   parseRecord,
   revertInjected,
@@ -47,6 +47,7 @@ export type WorkloadPlan =
   | {
       readonly kind: 'change';
       readonly affinity: Affinity | undefined;
+      readonly topologySpreadConstraints: readonly TopologySpreadConstraint[] | undefined;
       readonly annotation: string | undefined;
       /** A pod-template change rolls the workload's pods; an annotation-only change does not. */
       readonly templateChanged: boolean;
@@ -76,8 +77,8 @@ export function appliedRecordOf(w: Workload): RecordParse {
 }
 
 /**
- * Decides a workload's affinity: the owner's terms (what is there less what was injected),
- * then the terms of every Enforce policy that targets it, in priority order.
+ * Decides a workload's affinity and spread constraints: the owner's (what is there less what
+ * was injected), then those of every Enforce policy that targets it, in priority order.
  *
  * `lost` is the record someone removed from the workload while the terms it describes
  * stayed (see LostRecords): it stands in for the missing annotation, so that what the
@@ -116,9 +117,16 @@ export function planWorkload(
   const found = contradictions(workloadRef(w), enforced, owner, namespaceLabels);
   if (found.length > 0) return { kind: 'contradiction', contradictions: found, enforced, audited };
   const injection = enforced.length > 0 ? injectionFor(enforced, workloadRef(w)) : null;
-  const desired = desiredAffinity(w.affinity, previous, injection);
+  const desired = desiredPlacement(
+    { affinity: w.affinity, topologySpreadConstraints: w.topologySpreadConstraints },
+    previous,
+    injection,
+  );
+  const { affinity, topologySpreadConstraints } = desired.placement;
   const annotation = desired.record === null ? undefined : serializeRecord(desired.record);
-  const templateChanged = !jsonEqual(desired.affinity ?? null, w.affinity ?? null);
+  const templateChanged =
+    !jsonEqual(affinity ?? null, w.affinity ?? null) ||
+    !jsonEqual(topologySpreadConstraints ?? null, w.topologySpreadConstraints ?? null);
   if (!templateChanged && annotation === w.annotations[APPLIED_ANNOTATION]) {
     return { kind: 'inSync', enforced, audited };
   }
@@ -137,7 +145,8 @@ export function planWorkload(
   }
   return {
     kind: 'change',
-    affinity: desired.affinity,
+    affinity,
+    topologySpreadConstraints,
     annotation,
     templateChanged,
     enforced,

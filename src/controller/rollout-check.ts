@@ -61,6 +61,7 @@ export function checkRolloutOn(
       ...(w.tolerations === undefined ? {} : { tolerations: w.tolerations }),
     },
     affinity: plan.affinity,
+    topologySpreadConstraints: plan.topologySpreadConstraints,
     enforced: plan.enforced,
   });
   if (outcome.kind !== 'blocked') return PROCEED;

@@ -149,6 +149,7 @@ export async function reconcileWorkload(
     workload: w,
     affinity: plan.affinity,
     appliedAnnotation: plan.annotation,
+    topologySpreadConstraints: plan.topologySpreadConstraints ?? null,
   });
   const what = plan.enforced.length === 0 ? 'revert' : 'write';
   deps.onWrite?.(what, result.kind);

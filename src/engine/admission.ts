@@ -45,8 +45,15 @@ export const ADMISSION_KINDS = {
   ReplicaSet: 'replicasets',
 } as const;
 
-/** Why a policy's terms are left to the reconciler instead of admission. */
-export type AdmissionFallback = 'tooManyPolicies';
+/**
+ * Why a policy's terms are left to the reconciler instead of admission: past the limit, or
+ * it writes topologySpreadConstraints, which this CEL does not compute.
+ */
+export type AdmissionFallback = 'tooManyPolicies' | 'topologySpread';
+
+/** Whether a policy writes topologySpreadConstraints (`spreadAcross` with TopologySpread). */
+const writesSpreadConstraints = (p: CompiledPolicy): boolean =>
+  p.spread.some((s) => s.constraint === 'TopologySpread');
 
 export interface AdmissionPlan {
   /** The MutatingAdmissionPolicy spec; `null` when no Enforce policy is admitted. */
@@ -384,9 +391,12 @@ export function admissionPlan(
 ): AdmissionPlan {
   const enforced = policies.filter((p) => p.mode === 'Enforce');
   const fallback: Record<string, AdmissionFallback> = {};
-  const admitted = enforced.slice(0, MAX_ADMITTED_POLICIES);
-  const left = enforced.slice(MAX_ADMITTED_POLICIES);
-  for (const p of left) fallback[p.ref] = 'tooManyPolicies';
+  const spreading = enforced.filter(writesSpreadConstraints);
+  const rest = enforced.filter((p) => !writesSpreadConstraints(p));
+  const admitted = rest.slice(0, MAX_ADMITTED_POLICIES);
+  for (const p of rest.slice(MAX_ADMITTED_POLICIES)) fallback[p.ref] = 'tooManyPolicies';
+  for (const p of spreading) fallback[p.ref] = 'topologySpread';
+  const left = [...rest.slice(MAX_ADMITTED_POLICIES), ...spreading];
   if (admitted.length === 0) return { spec: null, admitted: [], fallback };
 
   const { tables, perPolicy } = slotTables(admitted);
@@ -514,6 +524,8 @@ export function admissionPlan(
         ...node.clashes.map(([i, j]) => `(variables.p${i} && variables.p${j})`),
         `(variables.hasRecord && !(variables.record.startsWith('{"created":[') && variables.record.contains('"slots":{')))`,
         ...invalid.map((ref) => `variables.record.contains(${lit(`"${ref}":`)})`),
+        // Spread constraints a policy injected are the reconciler's to take out (record.ts).
+        `variables.record.contains('"topologySpreadConstraints":')`,
         ...left.map((p) => `(${targetsCel(p)})`),
         `variables.recordPolicies.exists(e, !(e.split(':')[0] in ${knownCel}) || (e.split(':')[0] in ${generationsCel} && int(e.split(':')[1]) > ${generationsCel}[e.split(':')[0]]))`,
         ...(heldBack.length === 0

@@ -11,7 +11,8 @@ import type { FeasibilityReads, FeasibilityTarget } from './feasibility.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import { resolvePolicyTerms, type WorkloadRef } from './policy.ts';
 import { SimCluster, type NamedTerm, type PodRules, type SimPod } from './scheduling-sim.ts';
-import { ownerFinder } from './rollout-prediction.ts';
+import { ownerFinder, templateSpread } from './rollout-prediction.ts';
+import { withPolicySpread } from './merge.ts';
 import { resolveTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
 import { workloadKey } from '../api/cluster.ts';
@@ -29,7 +30,16 @@ export function podRulesOf(t: FeasibilityTarget): PodRules {
       field: `${field}[${String(i)}]`,
     }));
   const fromPolicies = t.policies.map((p) => resolvePolicyTerms(p, t.workload, owner));
+  const nodeAffinity = t.constraints?.nodeAffinity;
+  const spread = templateSpread(
+    t.workload,
+    nodeAffinity === undefined ? undefined : { nodeAffinity },
+    t.constraints ?? {},
+    withPolicySpread(t.ownSpreadConstraints, t.policies, t.workload),
+    t.policies,
+  );
   return {
+    ...(spread === undefined ? {} : { spread }),
     namespace: t.workload.namespace,
     labels: t.workload.templateLabels,
     constraints: t.constraints ?? {},
@@ -76,7 +86,11 @@ function capacityTargets(
     const rules = podRulesOf(t);
     // Workloads no policy asks pod terms of keep their pods; their missing pods may start
     // first and so provide what another workload's affinity waits for.
-    const ours = rules.affinity.concat(rules.antiAffinity).some((n) => n.source !== 'pod');
+    const ours =
+      rules.affinity.concat(rules.antiAffinity).some((n) => n.source !== 'pod') ||
+      (rules.spread?.rules.hard ?? []).some(
+        (c) => rules.spread?.sources[c.index]?.source !== 'pod',
+      );
     asked ||= ours;
     chosen.push({
       input: t,
@@ -137,11 +151,25 @@ export function capacityProblems(
   reads: FeasibilityReads,
 ): void {
   const { chosen, asked } = capacityTargets(targets, skip);
-  for (const { target } of chosen)
+  for (const { input, target } of chosen) {
     for (const n of [...target.rules.affinity, ...target.rules.antiAffinity]) {
       reads.lookedUp([n.term]);
       reads.domainKeys.add(n.term.topologyKey);
     }
+    // A spread constraint counts the pods its selector finds in the workload's namespace,
+    // as an affinity term with that selector would find them.
+    const owner = { namespace: input.workload.namespace, labels: input.workload.templateLabels };
+    for (const c of withPolicySpread(input.ownSpreadConstraints, input.policies, input.workload)) {
+      if (c.whenUnsatisfiable !== 'DoNotSchedule') continue;
+      const probe = { labelSelector: c.labelSelector ?? null, topologyKey: c.topologyKey };
+      try {
+        reads.lookedUp([resolveTerm(probe, owner, 'topologySpreadConstraints')]);
+      } catch {
+        // a selector that cannot be read compiled to no spread rule above: nothing to watch
+      }
+      reads.domainKeys.add(c.topologyKey);
+    }
+  }
   if (!asked) return;
   // Other pods' anti-affinity and any node detail may change a count.
   reads.nodeDetails = true;
@@ -151,9 +179,11 @@ export function capacityProblems(
     const input = chosen[i]?.input;
     if (input === undefined || r.placed >= r.replicas) return;
     const blamed = new Set<PolicyRef>();
-    for (const m of r.misfits.values())
-      if (m.kind !== 'node' && m.kind !== 'symmetricAntiAffinity' && m.term.source !== 'pod')
-        blamed.add(m.term.source);
+    for (const m of r.misfits.values()) {
+      if (m.kind === 'node' || m.kind === 'symmetricAntiAffinity') continue;
+      const source = m.kind === 'topologySpread' ? m.source : m.term.source;
+      if (source !== 'pod') blamed.add(source);
+    }
     const w = input.workload;
     for (const ref of blamed)
       report(ref, `${w.kind} ${w.namespace}/${w.name}: ${capacityMessage(r)}`);

@@ -1,6 +1,6 @@
 import { APPLIED_ANNOTATION, type Workload } from '../api/cluster.ts';
 import type { FeasibilityTarget } from './feasibility.ts';
-import { revertInjected } from './merge.ts';
+import { revertInjected, revertSpread } from './merge.ts';
 import type { CompiledPolicy } from './policy.ts';
 import { parseRecord } from './record.ts';
 import { workloadRef } from './workload.ts';
@@ -17,6 +17,10 @@ export function feasibilityTargetOf(
 ): FeasibilityTarget {
   const record = parseRecord(w.annotations[APPLIED_ANNOTATION]);
   const affinity = record.kind === 'ok' ? revertInjected(w.affinity, record.record) : w.affinity;
+  const spread =
+    record.kind === 'ok'
+      ? revertSpread(w.topologySpreadConstraints, record.record)
+      : w.topologySpreadConstraints;
   return {
     workload: workloadRef(w),
     replicas: w.replicas,
@@ -29,5 +33,6 @@ export function feasibilityTargetOf(
       ...(affinity?.nodeAffinity === undefined ? {} : { nodeAffinity: affinity.nodeAffinity }),
       ...(w.tolerations === undefined ? {} : { tolerations: w.tolerations }),
     },
+    ...(spread === undefined ? {} : { ownSpreadConstraints: spread }),
   };
 }

@@ -1,4 +1,9 @@
-import type { Labels, NodeSelectorTerm, PodAffinityTerm } from '../api/core.ts';
+import type {
+  Labels,
+  NodeSelectorTerm,
+  PodAffinityTerm,
+  TopologySpreadConstraint,
+} from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
 import { nodeAdmits, type NodeFacts, type PodConstraints } from './node-eligibility.ts';
 import type { PodPlacement } from './placement.ts';
@@ -22,6 +27,8 @@ export interface FeasibilityTarget {
   readonly ownAntiAffinity?: readonly PodAffinityTerm[];
   /** Where its pods may go at all: the template's nodeSelector, node affinity, tolerations. */
   readonly constraints?: PodConstraints;
+  /** Its own topologySpreadConstraints, from its template (the policies' come from them). */
+  readonly ownSpreadConstraints?: readonly TopologySpreadConstraint[];
 }
 
 interface Requirement {

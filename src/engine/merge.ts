@@ -1,14 +1,20 @@
-import type { Affinity } from '../api/core.ts';
+import type { Affinity, TopologySpreadConstraint } from '../api/core.ts';
 import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
 import { jsonEqual } from '../util/json.ts';
 import { FieldError } from './errors.ts';
-import { policyTermsFor, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import {
+  policySpreadConstraintsFor,
+  policyTermsFor,
+  type CompiledPolicy,
+  type WorkloadRef,
+} from './policy.ts';
 import {
   ANNOTATIONS_MAX_BYTES,
   recordBytes,
   serializeRecord,
   SLOT_NAMES,
   SLOTS,
+  SPREAD_PATH,
   type AppliedRecord,
   type NodeRecord,
   type NodeRequirements,
@@ -24,6 +30,8 @@ export interface Injection {
   readonly policies: Readonly<Record<string, number>>;
   readonly slots: Readonly<Partial<Record<Slot, readonly JsonValue[]>>>;
   readonly node: NodeRequirements;
+  /** topologySpreadConstraints to append to the pod spec's; absent: none. */
+  readonly spread?: readonly JsonValue[];
 }
 
 type Obj = Record<string, unknown>;
@@ -44,9 +52,15 @@ export function injectionFor(
   };
   const matchExpressions: JsonValue[] = [];
   const matchFields: JsonValue[] = [];
+  const spread: JsonValue[] = [];
   const record: Record<string, number> = {};
   for (const p of policies) {
     record[p.ref] = p.source.metadata.generation ?? 0;
+    // The API server keys the list by (topologyKey, whenUnsatisfiable): the first policy's wins.
+    for (const c of policySpreadConstraintsFor(p, workload)) {
+      const value = asServerStores(c) as JsonValue;
+      if (!spread.some((x) => sameSpreadKey(x, value))) spread.push(value);
+    }
     const t = policyTermsFor(p, workload);
     add('podAffinity.required', t.podAffinity);
     add('podAffinity.preferred', t.preferredPodAffinity);
@@ -60,7 +74,25 @@ export function injectionFor(
     }
   }
   for (const s of SLOT_NAMES) if (slots[s]?.length === 0) Reflect.deleteProperty(slots, s);
-  return { policies: record, slots, node: { matchExpressions, matchFields } };
+  return {
+    policies: record,
+    slots,
+    node: { matchExpressions, matchFields },
+    ...(spread.length > 0 ? { spread } : {}),
+  };
+}
+
+/**
+ * Whether two spread constraints share the key the API server merges and validates
+ * `topologySpreadConstraints` by: a pod spec may hold one constraint per pair.
+ */
+function sameSpreadKey(a: unknown, b: unknown): boolean {
+  return (
+    isObj(a) &&
+    isObj(b) &&
+    a.topologyKey === b.topologyKey &&
+    a.whenUnsatisfiable === b.whenUnsatisfiable
+  );
 }
 
 function pushOnce(list: JsonValue[], raw: unknown): void {
@@ -68,10 +100,13 @@ function pushOnce(list: JsonValue[], raw: unknown): void {
   if (!list.some((x) => jsonEqual(x, value))) list.push(value);
 }
 
+const injectsAffinity = (i: Injection): boolean =>
+  SLOT_NAMES.some((s) => (i.slots[s]?.length ?? 0) > 0) ||
+  i.node.matchExpressions.length > 0 ||
+  i.node.matchFields.length > 0;
+
 const isEmptyInjection = (i: Injection): boolean =>
-  SLOT_NAMES.every((s) => (i.slots[s]?.length ?? 0) === 0) &&
-  i.node.matchExpressions.length === 0 &&
-  i.node.matchFields.length === 0;
+  !injectsAffinity(i) && (i.spread?.length ?? 0) === 0;
 
 /** Takes one occurrence of `value` out of `list`, the last one, by exact (key-order-free) match. */
 function removeOne(list: unknown[], value: unknown): boolean {
@@ -256,7 +291,8 @@ export interface DesiredAffinity {
 
 /**
  * The affinity a workload should carry: the owner's (what is there less what was injected
- * before) plus what the policies ask now. With no policy, exactly the owner's.
+ * before) plus what the policies ask now. With no policy, exactly the owner's. Affinity
+ * only: an injection with spread constraints goes through desiredPlacement.
  */
 export function desiredAffinity(
   current: Affinity | undefined,
@@ -266,6 +302,106 @@ export function desiredAffinity(
   const owner = previous === null ? current : revertInjected(current, previous);
   if (injection === null || isEmptyInjection(injection)) return { affinity: owner, record: null };
   return inject(owner, injection);
+}
+
+/** What a pod template holds that policies write into: its affinity and spread constraints. */
+export interface TemplatePlacement {
+  readonly affinity: Affinity | undefined;
+  readonly topologySpreadConstraints: readonly TopologySpreadConstraint[] | undefined;
+}
+
+/**
+ * Takes out exactly the spread constraints `record` says were injected; the owner's stay
+ * where and as they are, and so does one the owner edited (it no longer matches).
+ */
+export function revertSpread(
+  constraints: readonly TopologySpreadConstraint[] | undefined,
+  record: AppliedRecord,
+): TopologySpreadConstraint[] | undefined {
+  if (constraints === undefined) return undefined;
+  const list = structuredClone(constraints) as TopologySpreadConstraint[];
+  for (const c of record.topologySpreadConstraints ?? []) removeOne(list, c);
+  return list.length === 0 && record.created.includes(SPREAD_PATH) ? undefined : list;
+}
+
+/**
+ * The owner's spread constraints with those the policies (priority order) ask added, as
+ * injectPlacement adds them: one per (topologyKey, whenUnsatisfiable), the owner's first.
+ */
+export function withPolicySpread(
+  own: readonly TopologySpreadConstraint[] | undefined,
+  policies: readonly CompiledPolicy[],
+  workload: WorkloadRef,
+): TopologySpreadConstraint[] {
+  const out = [...(own ?? [])];
+  for (const p of policies)
+    for (const c of policySpreadConstraintsFor(p, workload))
+      if (!out.some((x) => sameSpreadKey(x, c))) out.push(c);
+  return out;
+}
+
+/** What the policies' terms and constraints added to the owner's placement, and the record. */
+export function injectPlacement(
+  owner: TemplatePlacement,
+  injection: Injection,
+): { placement: TemplatePlacement; record: AppliedRecord } {
+  const base = injectsAffinity(injection)
+    ? inject(owner.affinity, injection)
+    : {
+        affinity: owner.affinity,
+        record: { policies: injection.policies, slots: {}, created: [] } as AppliedRecord,
+      };
+  const created = [...base.record.created];
+  const list =
+    owner.topologySpreadConstraints === undefined
+      ? undefined
+      : (structuredClone(owner.topologySpreadConstraints) as TopologySpreadConstraint[]);
+  // One constraint per (topologyKey, whenUnsatisfiable): where the owner has one, theirs stays.
+  const added = (injection.spread ?? []).filter(
+    (c) => !(list ?? []).some((x) => sameSpreadKey(x, c)),
+  );
+  if (added.length === 0) {
+    return {
+      placement: { affinity: base.affinity, topologySpreadConstraints: list },
+      record: base.record,
+    };
+  }
+  if (list === undefined) created.push(SPREAD_PATH);
+  const constraints = [
+    ...(list ?? []),
+    ...(structuredClone(added) as unknown as TopologySpreadConstraint[]),
+  ];
+  return {
+    placement: { affinity: base.affinity, topologySpreadConstraints: constraints },
+    record: { ...base.record, topologySpreadConstraints: added, created },
+  };
+}
+
+export interface DesiredPlacement {
+  readonly placement: TemplatePlacement;
+  /** `null` when nothing is injected: the annotation is removed. */
+  readonly record: AppliedRecord | null;
+}
+
+/**
+ * The affinity and spread constraints a workload should carry: the owner's (what is there
+ * less what was injected before) plus what the policies ask now. With no policy, exactly
+ * the owner's.
+ */
+export function desiredPlacement(
+  current: TemplatePlacement,
+  previous: AppliedRecord | null,
+  injection: Injection | null,
+): DesiredPlacement {
+  const owner: TemplatePlacement =
+    previous === null
+      ? current
+      : {
+          affinity: revertInjected(current.affinity, previous),
+          topologySpreadConstraints: revertSpread(current.topologySpreadConstraints, previous),
+        };
+  if (injection === null || isEmptyInjection(injection)) return { placement: owner, record: null };
+  return injectPlacement(owner, injection);
 }
 
 /**

@@ -7,15 +7,19 @@ import type {
   Labels,
   LabelSelector,
   PodAffinityTerm,
+  TopologySpreadConstraint,
   WeightedPodAffinityTerm,
 } from '../api/core.ts';
 import {
   DEFAULT_TARGET_KINDS,
   TARGET_KINDS,
   policyRef,
+  SPREAD_CONSTRAINTS,
   type PlacementPolicy,
   type PolicyMode,
   type PolicyRef,
+  type SpreadAcross,
+  type SpreadConstraint,
   type SpreadMode,
 } from '../api/policy.ts';
 import { FieldError, InvalidObjectError } from './errors.ts';
@@ -33,6 +37,11 @@ export interface SpreadRule {
   readonly topologyKey: string;
   readonly mode: SpreadMode;
   readonly weight: number;
+  readonly constraint: SpreadConstraint;
+  /** TopologySpread: the constraint's maxSkew (default 1). */
+  readonly maxSkew: number;
+  /** TopologySpread with mode Required: the constraint's minDomains, when given. */
+  readonly minDomains?: number;
 }
 
 /** Which namespaces a policy may reach. */
@@ -120,24 +129,9 @@ export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
     policy.spec.exceptions?.allowed === true ? namespaceScope(policy, 'exceptions') : null,
   );
   validateAffinity(spec.affinity ?? {}, attempt, errors);
-  const spread = (spec.spreadAcross ?? []).map((s, i): SpreadRule => {
-    const field = `spec.spreadAcross[${i}]`;
-    if (s.topologyKey === '')
-      errors.push(new FieldError(`${field}.topologyKey`, 'must not be empty'));
-    const spreadMode: string = s.mode ?? 'Preferred';
-    if (spreadMode !== 'Required' && spreadMode !== 'Preferred') {
-      errors.push(
-        new FieldError(`${field}.mode`, `"${spreadMode}" is not one of Required, Preferred`),
-      );
-    }
-    const weight = s.weight ?? 100;
-    checkWeight(weight, `${field}.weight`, errors);
-    return {
-      topologyKey: s.topologyKey,
-      mode: spreadMode === 'Required' ? 'Required' : 'Preferred',
-      weight,
-    };
-  });
+  const spread = (spec.spreadAcross ?? []).map((s, i) =>
+    compileSpread(s, `spec.spreadAcross[${i}]`, errors),
+  );
   if (
     errors.length > 0 ||
     selector === undefined ||
@@ -192,6 +186,65 @@ function namespaceScope(policy: PlacementPolicy, field: 'targets' | 'exceptions'
         : null
       : compileSelector(where.namespaceSelector, `spec.${field}.namespaceSelector`);
   return { kind: 'cluster', names, selector };
+}
+
+/** One `spreadAcross` entry, defaults applied; its problems go to `errors`. */
+function compileSpread(s: SpreadAcross, field: string, errors: FieldError[]): SpreadRule {
+  if (s.topologyKey === '')
+    errors.push(new FieldError(`${field}.topologyKey`, 'must not be empty'));
+  const spreadMode: string = s.mode ?? 'Preferred';
+  if (spreadMode !== 'Required' && spreadMode !== 'Preferred') {
+    errors.push(
+      new FieldError(`${field}.mode`, `"${spreadMode}" is not one of Required, Preferred`),
+    );
+  }
+  const mode: SpreadMode = spreadMode === 'Required' ? 'Required' : 'Preferred';
+  const weight = s.weight ?? 100;
+  checkWeight(weight, `${field}.weight`, errors);
+  const given: string = s.constraint ?? 'PodAntiAffinity';
+  const constraint = SPREAD_CONSTRAINTS.find((c) => c === given);
+  if (constraint === undefined) {
+    errors.push(
+      new FieldError(
+        `${field}.constraint`,
+        `"${given}" is not one of ${SPREAD_CONSTRAINTS.join(', ')}`,
+      ),
+    );
+  }
+  const topologySpread = constraint === 'TopologySpread';
+  const positive = (value: number | undefined, name: string): void => {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1))
+      errors.push(
+        new FieldError(`${field}.${name}`, `${String(value)} is not an integer of 1 or more`),
+      );
+  };
+  positive(s.maxSkew, 'maxSkew');
+  positive(s.minDomains, 'minDomains');
+  if (s.maxSkew !== undefined && constraint === 'PodAntiAffinity') {
+    errors.push(
+      new FieldError(`${field}.maxSkew`, 'is allowed with constraint TopologySpread only'),
+    );
+  }
+  if (
+    s.minDomains !== undefined &&
+    constraint !== undefined &&
+    (!topologySpread || mode !== 'Required')
+  ) {
+    errors.push(
+      new FieldError(
+        `${field}.minDomains`,
+        'is allowed with constraint TopologySpread and mode Required only',
+      ),
+    );
+  }
+  return {
+    topologyKey: s.topologyKey,
+    mode,
+    weight,
+    constraint: constraint ?? 'PodAntiAffinity',
+    maxSkew: s.maxSkew ?? 1,
+    ...(s.minDomains === undefined ? {} : { minDomains: s.minDomains }),
+  };
 }
 
 function checkWeight(weight: number, field: string, errors: FieldError[]): void {
@@ -368,7 +421,11 @@ export interface PolicyTerms {
   readonly preferredPodAntiAffinity: readonly WeightedPodAffinityTerm[];
 }
 
-/** `spreadAcross` becomes anti-affinity on the workload's own pod selector. */
+/** The policy's `spreadAcross` entries of one mode that write anti-affinity. */
+const antiAffinitySpreads = (policy: CompiledPolicy, mode: SpreadMode): SpreadRule[] =>
+  policy.spread.filter((s) => s.constraint === 'PodAntiAffinity' && s.mode === mode);
+
+/** `spreadAcross` (PodAntiAffinity) becomes anti-affinity on the workload's own pod selector. */
 export function policyTermsFor(policy: CompiledPolicy, workload: WorkloadRef): PolicyTerms {
   const spreadTerm = (s: SpreadRule): PodAffinityTerm => ({
     labelSelector: workload.podSelector,
@@ -379,16 +436,37 @@ export function policyTermsFor(policy: CompiledPolicy, workload: WorkloadRef): P
     podAffinity: a.podAffinity?.[REQUIRED] ?? [],
     podAntiAffinity: [
       ...(a.podAntiAffinity?.[REQUIRED] ?? []),
-      ...policy.spread.filter((s) => s.mode === 'Required').map(spreadTerm),
+      ...antiAffinitySpreads(policy, 'Required').map(spreadTerm),
     ],
     preferredPodAffinity: a.podAffinity?.[PREFERRED] ?? [],
     preferredPodAntiAffinity: [
       ...(a.podAntiAffinity?.[PREFERRED] ?? []),
-      ...policy.spread
-        .filter((s) => s.mode === 'Preferred')
-        .map((s) => ({ weight: s.weight, podAffinityTerm: spreadTerm(s) })),
+      ...antiAffinitySpreads(policy, 'Preferred').map((s) => ({
+        weight: s.weight,
+        podAffinityTerm: spreadTerm(s),
+      })),
     ],
   };
+}
+
+/**
+ * `spreadAcross` (TopologySpread) becomes a topologySpreadConstraint on the workload's own
+ * pod selector: mode Required is DoNotSchedule (a scheduling filter), Preferred is
+ * ScheduleAnyway (a score). Fields in the order and form the API server stores them.
+ */
+export function policySpreadConstraintsFor(
+  policy: CompiledPolicy,
+  workload: WorkloadRef,
+): TopologySpreadConstraint[] {
+  return policy.spread
+    .filter((s) => s.constraint === 'TopologySpread')
+    .map((s) => ({
+      maxSkew: s.maxSkew,
+      topologyKey: s.topologyKey,
+      whenUnsatisfiable: s.mode === 'Required' ? 'DoNotSchedule' : 'ScheduleAnyway',
+      labelSelector: workload.podSelector,
+      ...(s.minDomains === undefined ? {} : { minDomains: s.minDomains }),
+    }));
 }
 
 /**
@@ -407,7 +485,9 @@ export function resolvePolicyTerms(
 } {
   const a = policy.affinity;
   const spreadFields = (mode: SpreadMode): string[] =>
-    policy.spread.flatMap((s, i) => (s.mode === mode ? [`spec.spreadAcross[${i}]`] : []));
+    policy.spread.flatMap((s, i) =>
+      s.mode === mode && s.constraint === 'PodAntiAffinity' ? [`spec.spreadAcross[${i}]`] : [],
+    );
   const fieldsOf = (
     kind: 'podAffinity' | 'podAntiAffinity',
     list: 'required' | 'preferred',

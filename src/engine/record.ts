@@ -48,9 +48,17 @@ export interface AppliedRecord {
   readonly policies: Readonly<Record<string, number>>;
   readonly slots: Readonly<Partial<Record<Slot, readonly JsonValue[]>>>;
   readonly node?: NodeRecord;
+  /**
+   * topologySpreadConstraints appended to the pod spec's list (`spreadAcross` with
+   * TopologySpread); absent when none was.
+   */
+  readonly topologySpreadConstraints?: readonly JsonValue[];
   /** Containers (paths under the pod spec) that did not exist before the injection. */
   readonly created: readonly string[];
 }
+
+/** Where a pod spec holds its spread constraints, as `created` names the list. */
+export const SPREAD_PATH = 'topologySpreadConstraints';
 
 /** The containers an injection may create, as `created` names them. */
 export const CREATABLE_PATHS: ReadonlySet<string> = new Set([
@@ -61,6 +69,7 @@ export const CREATABLE_PATHS: ReadonlySet<string> = new Set([
   }),
   `affinity.nodeAffinity.${REQUIRED}`,
   `affinity.nodeAffinity.${REQUIRED}.nodeSelectorTerms`,
+  SPREAD_PATH,
 ]);
 
 export const serializeRecord = (record: AppliedRecord): string => canonicalJson(record);
@@ -97,7 +106,7 @@ function recordProblems(value: unknown): RecordProblem[] {
     fail('(record)', `${shown(value)} is not an object`);
     return problems;
   }
-  const allowed = ['policies', 'slots', 'node', 'created'];
+  const allowed = ['policies', 'slots', 'node', SPREAD_PATH, 'created'];
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) fail(key, 'is not a field of the record');
   }
@@ -147,6 +156,7 @@ function recordProblems(value: unknown): RecordProblem[] {
       fail('node.createdTerm', `${shown(node.createdTerm)} is not true or false`);
     if (node.alreadyThere !== undefined) alreadyThereProblems(node.alreadyThere, fail, objectsAt);
   }
+  if (value[SPREAD_PATH] !== undefined) objectsAt(SPREAD_PATH, value[SPREAD_PATH]);
   if (!Array.isArray(value.created)) {
     fail(
       'created',

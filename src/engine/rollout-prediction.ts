@@ -5,19 +5,35 @@
  * policy field that asked for it.
  */
 import { workloadKey, type RolloutStrategy } from '../api/cluster.ts';
-import type { Affinity, Labels, Node, Pod, PodAffinityTerm } from '../api/core.ts';
+import type {
+  Affinity,
+  Labels,
+  Node,
+  Pod,
+  PodAffinityTerm,
+  TopologySpreadConstraint,
+} from '../api/core.ts';
 import { asServerStores } from './canonical.ts';
 import { jsonEqual } from '../util/json.ts';
 import { nodeFacts, type PodConstraints } from './node-eligibility.ts';
 import { isPlaced, podKey } from './pod-placement.ts';
 import {
+  policySpreadConstraintsFor,
   policyTermsFor,
   resolvePolicyTerms,
   type CompiledPolicy,
   type WorkloadRef,
 } from './policy.ts';
 import { simulateRollout, type RolloutOutcome } from './rollout-sim.ts';
-import { SimCluster, type NamedTerm, type PodRules, type SimPod } from './scheduling-sim.ts';
+import {
+  SimCluster,
+  type NamedSpread,
+  type NamedTerm,
+  type PodRules,
+  type SimPod,
+} from './scheduling-sim.ts';
+import { compileSpreadRules } from './spread-index.ts';
+import { FieldError } from './errors.ts';
 import { compileSelector, selectorMatches, type Selector } from './selector.ts';
 import { REQUIRED_TERMS, resolveTerm } from './term.ts';
 
@@ -111,6 +127,50 @@ export function templateRules(
   };
 }
 
+/**
+ * A template's topologySpreadConstraints compiled as its pods would carry them, each named
+ * by the policy `spreadAcross` entry that injected it (the first of `enforced` that asks for
+ * it) or as the owner's own. `undefined` when there are none, or they cannot be read (the
+ * API server would have refused them).
+ */
+export function templateSpread(
+  workload: WorkloadRef,
+  affinity: Affinity | undefined,
+  constraints: PodConstraints,
+  list: readonly TopologySpreadConstraint[] | undefined,
+  enforced: readonly CompiledPolicy[],
+): NamedSpread | undefined {
+  if (list === undefined || list.length === 0) return undefined;
+  let rules;
+  try {
+    rules = compileSpreadRules({
+      namespace: workload.namespace,
+      labels: workload.templateLabels,
+      ...(constraints.nodeSelector === undefined ? {} : { nodeSelector: constraints.nodeSelector }),
+      ...(affinity?.nodeAffinity === undefined ? {} : { nodeAffinity: affinity.nodeAffinity }),
+      ...(constraints.tolerations === undefined ? {} : { tolerations: constraints.tolerations }),
+      topologySpreadConstraints: list,
+    });
+  } catch (err) {
+    if (err instanceof FieldError) return undefined;
+    throw err;
+  }
+  const sources = list.map((c, i) => {
+    for (const p of enforced) {
+      const fields = p.spread.flatMap((s, j) =>
+        s.constraint === 'TopologySpread' ? [`spec.spreadAcross[${String(j)}]`] : [],
+      );
+      const k = policySpreadConstraintsFor(p, workload).findIndex((x) =>
+        jsonEqual(asServerStores(x), asServerStores(c)),
+      );
+      const field = fields[k];
+      if (field !== undefined) return { source: p.ref, field };
+    }
+    return { source: 'pod' as const, field: `topologySpreadConstraints[${String(i)}]` };
+  });
+  return { rules, sources };
+}
+
 /** A workload about to get a new template affinity. */
 export interface TemplateChange {
   readonly workload: WorkloadRef;
@@ -119,6 +179,8 @@ export interface TemplateChange {
   /** The template's nodeSelector and tolerations (node affinity comes from `affinity`). */
   readonly constraints: PodConstraints;
   readonly affinity: Affinity | undefined;
+  /** The template's topologySpreadConstraints after the write. */
+  readonly topologySpreadConstraints?: readonly TopologySpreadConstraint[] | undefined;
   readonly enforced: readonly CompiledPolicy[];
 }
 
@@ -129,6 +191,18 @@ export function predictRollout(cluster: SimCluster, change: TemplateChange): Rol
     kind: change.workload.kind,
     replicas: change.replicas,
     strategy: change.strategy,
-    rules: templateRules(change.workload, change.affinity, change.constraints, change.enforced),
+    rules: withSpread(
+      templateRules(change.workload, change.affinity, change.constraints, change.enforced),
+      templateSpread(
+        change.workload,
+        change.affinity,
+        change.constraints,
+        change.topologySpreadConstraints,
+        change.enforced,
+      ),
+    ),
   });
 }
+
+const withSpread = (rules: PodRules, spread: NamedSpread | undefined): PodRules =>
+  spread === undefined ? rules : { ...rules, spread };

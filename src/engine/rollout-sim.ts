@@ -290,6 +290,11 @@ function roomFor(capacity: Capacity, rules: PodRules): string[] {
   // A new node only helps where the pods its affinity follows run too.
   for (const a of rules.affinity)
     out.add(`one more ${a.term.topologyKey} domain with a ${selectorText(a.term.selector)} pod`);
+  // A spread constraint caps every domain at the emptiest one plus maxSkew.
+  for (const c of rules.spread?.rules.hard ?? [])
+    out.add(
+      `a node its rules admit in the least-loaded ${c.topologyKey} domain, or maxSkew > ${String(c.maxSkew)}`,
+    );
   if (out.size === 0) out.add('one more node its rules admit');
   out.add(`replicas ≤ ${String(capacity.placed)}`);
   return [...out];

@@ -14,7 +14,9 @@ import { labelOf } from './labels.ts';
 import { nodeAdmits, type NodeFacts, type PodConstraints } from './node-eligibility.ts';
 import type { TermSource } from './placement.ts';
 import { selectorAnchor, type Selector } from './selector.ts';
+import { NO_SPREAD, SpreadIndex, type SpreadRules } from './spread-index.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
+import { spreadFilter, type SpreadMiss } from './topology-spread.ts';
 
 /** A required term and where it is written, as messages name it. */
 export interface NamedTerm {
@@ -48,6 +50,18 @@ export interface PodRules {
   readonly constraints: PodConstraints;
   readonly affinity: readonly NamedTerm[];
   readonly antiAffinity: readonly NamedTerm[];
+  /** Its topologySpreadConstraints; the DoNotSchedule ones are a filter. */
+  readonly spread?: NamedSpread;
+}
+
+/** Spread constraints compiled against the template, and where each is written. */
+export interface NamedSpread {
+  readonly rules: SpreadRules;
+  /**
+   * By position in the template's list: the policy and `spec.spreadAcross[i]` that asked
+   * for it, or `pod` and `topologySpreadConstraints[i]`.
+   */
+  readonly sources: readonly { readonly source: TermSource; readonly field: string }[];
 }
 
 /** Why a node cannot take the pod: the first filter that fails, as the scheduler reports it. */
@@ -55,7 +69,13 @@ export type Misfit =
   | { readonly kind: 'node' }
   | { readonly kind: 'podAffinity'; readonly term: NamedTerm }
   | { readonly kind: 'podAntiAffinity'; readonly term: NamedTerm }
-  | { readonly kind: 'symmetricAntiAffinity'; readonly term: NamedTerm; readonly pod: string };
+  | { readonly kind: 'symmetricAntiAffinity'; readonly term: NamedTerm; readonly pod: string }
+  | {
+      readonly kind: 'topologySpread';
+      readonly miss: SpreadMiss;
+      readonly source: TermSource;
+      readonly field: string;
+    };
 
 export type Placement =
   | { readonly kind: 'placed'; readonly node: string }
@@ -231,7 +251,32 @@ export class SimCluster {
     const selfMatch = rules.affinity.every((r) =>
       termMatches(r.term, rules.namespace, rules.labels, nsLabels),
     );
-    return new PreparedPod(rules, closed, provided, !anyProvider && selfMatch);
+    return new PreparedPod(
+      rules,
+      closed,
+      provided,
+      !anyProvider && selfMatch,
+      this.spreadIndexFor(rules),
+    );
+  }
+
+  /**
+   * The pods as the PodTopologySpread filter counts them, when the pod has a DoNotSchedule
+   * constraint: every pod but the ghosts (a workload placed anew no longer counts its old
+   * pods). Built per pod placed, as the counts change with each.
+   */
+  private spreadIndexFor(rules: PodRules): SpreadIndex | null {
+    if ((rules.spread?.rules.hard.length ?? 0) === 0) return null;
+    const pods = [...this.pods.values()]
+      .filter((p) => p.ghost !== true)
+      .map((p) => ({
+        key: p.key,
+        namespace: p.namespace,
+        labels: p.labels,
+        nodeName: p.nodeName,
+        rules: NO_SPREAD,
+      }));
+    return new SpreadIndex(this.nodes, pods);
   }
 
   /**
@@ -298,22 +343,45 @@ export class PreparedPod {
   private readonly provided: readonly ReadonlySet<string>[];
   /** No pod anywhere meets its affinity and it meets its own: the first pod may go anywhere. */
   readonly firstOfGroup: boolean;
+  private readonly spreadIndex: SpreadIndex | null;
 
   constructor(
     rules: PodRules,
     closed: ReadonlyMap<string, ReadonlyMap<string, Misfit>>,
     provided: readonly ReadonlySet<string>[],
     firstOfGroup: boolean,
+    spreadIndex: SpreadIndex | null = null,
   ) {
     this.rules = rules;
     this.closed = closed;
     this.provided = provided;
     this.firstOfGroup = firstOfGroup;
+    this.spreadIndex = spreadIndex;
   }
 
-  /** Why `node` cannot take the pod, or null when it can. */
+  /**
+   * Why `node` cannot take the pod, or null when it can. The filters in kube-scheduler's
+   * order: node rules, PodTopologySpread, then InterPodAffinity.
+   */
   misfit(node: NodeFacts): Misfit | null {
     if (!nodeAdmits(node, this.rules.constraints)) return { kind: 'node' };
+    const spread = this.rules.spread;
+    if (this.spreadIndex !== null && spread !== undefined) {
+      const verdict = spreadFilter(
+        this.spreadIndex,
+        { labels: this.rules.labels, rules: spread.rules },
+        node,
+      );
+      if (verdict.kind === 'refused') {
+        const at = spread.sources[verdict.miss.constraint];
+        return {
+          kind: 'topologySpread',
+          miss: verdict.miss,
+          source: at?.source ?? 'pod',
+          field: at?.field ?? `topologySpreadConstraints[${String(verdict.miss.constraint)}]`,
+        };
+      }
+    }
     for (const [key, byValue] of this.closed) {
       const value = labelOf(node.labels, key);
       const m = value === undefined ? undefined : byValue.get(value);
@@ -347,7 +415,7 @@ function file<K>(map: Map<K, Set<SimPod>>, key: K, pod: SimPod, op: 1 | -1): voi
 }
 
 /** `PlacementPolicy shop/x spec.spreadAcross[0]` or `its own podAntiAffinity[1]`. */
-export const termName = (t: NamedTerm): string =>
+export const termName = (t: Pick<NamedTerm, 'source' | 'field'>): string =>
   t.source === 'pod' ? `its own ${t.field}` : `${t.source} ${t.field}`;
 
 /** One line per distinct reason, with how many nodes gave it, most first. */
@@ -374,5 +442,9 @@ function misfitText(m: Misfit): string {
       return `already run a pod that required podAntiAffinity ${termName(m.term)} forbids in the same ${m.term.term.topologyKey} domain`;
     case 'symmetricAntiAffinity':
       return `share a ${m.term.term.topologyKey} domain with a pod whose required podAntiAffinity forbids it (${m.pod})`;
+    case 'topologySpread':
+      return m.miss.reason === 'missingTopologyLabel'
+        ? `have no label ${m.miss.topologyKey}, which topologySpreadConstraint ${termName(m)} requires`
+        : `would break topologySpreadConstraint ${termName(m)}: its ${m.miss.topologyKey} domain would hold ${m.miss.count + m.miss.self} of the pods it counts, the least-loaded ${m.miss.min}: skew ${m.miss.count + m.miss.self - m.miss.min} > maxSkew ${m.miss.maxSkew}`;
   }
 }

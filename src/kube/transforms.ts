@@ -54,10 +54,6 @@ function ownerReferences(value: unknown): readonly OwnerReference[] | undefined 
 /** The API server validated it as a core Affinity; it is kept by reference, not copied. */
 const affinityOf = (value: unknown): Affinity | undefined => (isRecord(value) ? value : undefined);
 
-/** Likewise topologySpreadConstraints (the audit judges DoNotSchedule ones, scores the rest). */
-const spreadConstraintsOf = (value: unknown): TopologySpreadConstraint[] | undefined =>
-  Array.isArray(value) && value.length > 0 ? (value as TopologySpreadConstraint[]) : undefined;
-
 /** Likewise a LabelSelector, validated by the API server. */
 const selectorOf = (value: unknown): LabelSelector | undefined =>
   isRecord(value) ? value : undefined;
@@ -141,6 +137,15 @@ function taintOf(raw: unknown): Taint[] {
   return [{ key, effect, ...(value === undefined || value === '' ? {} : { value }) }];
 }
 
+/**
+ * A template's topologySpreadConstraints, whole and as stored: what policies injected is
+ * taken out of them by exact match, so nothing may be trimmed.
+ */
+function spreadConstraintsOf(raw: unknown): TopologySpreadConstraint[] | undefined {
+  if (!Array.isArray(raw) || raw.length === 0) return undefined;
+  return raw.filter(isRecord) as unknown as TopologySpreadConstraint[];
+}
+
 /** A template's tolerations, as the scheduler's filters read them. */
 function tolerationsOf(raw: unknown): Toleration[] | undefined {
   if (!Array.isArray(raw) || raw.length === 0) return undefined;
@@ -190,6 +195,9 @@ export function workloadTransform(kind: WorkloadKind): (raw: unknown) => Workloa
       ...compact({
         nodeSelector: stringMap(record(template['spec'])['nodeSelector']),
         tolerations: tolerationsOf(record(template['spec'])['tolerations']),
+        topologySpreadConstraints: spreadConstraintsOf(
+          record(template['spec'])['topologySpreadConstraints'],
+        ),
       }),
       rolledOut: rolledOut(kind, generation, spec, record(obj['status'])),
       replicas: desiredReplicas(kind, spec, record(obj['status'])),

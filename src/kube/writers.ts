@@ -49,14 +49,24 @@ const versionOf = (object: unknown): string =>
 /**
  * The merge patch for an affinity write: the resourceVersion precondition, the annotation
  * (null removes it), and the RFC 7396 difference between the cached template affinity and
- * the new one, so the owner's fields and ordering stay as they are. `undefined` when the
+ * the new one, so the owner's fields and ordering stay as they are; the same for the
+ * template's topologySpreadConstraints when the write carries them. `undefined` when the
  * workload already looks like that.
  */
 export function affinityPatch(write: AffinityWrite): Record<string, unknown> | undefined {
   const { workload } = write;
   const affinity = mergeDiff(workload.affinity, write.affinity);
+  // A merge patch replaces a list whole; the resourceVersion guards the owner's entries.
+  const spread =
+    write.topologySpreadConstraints === undefined
+      ? undefined
+      : mergeDiff(workload.topologySpreadConstraints, write.topologySpreadConstraints ?? undefined);
   const annotation = write.appliedAnnotation ?? null;
-  if (affinity === undefined && (workload.annotations[APPLIED_ANNOTATION] ?? null) === annotation) {
+  if (
+    affinity === undefined &&
+    spread === undefined &&
+    (workload.annotations[APPLIED_ANNOTATION] ?? null) === annotation
+  ) {
     return undefined;
   }
   const patch: Record<string, unknown> = {
@@ -65,8 +75,13 @@ export function affinityPatch(write: AffinityWrite): Record<string, unknown> | u
       annotations: { [APPLIED_ANNOTATION]: annotation },
     },
   };
-  if (affinity !== undefined) {
-    const template = { spec: { affinity } };
+  if (affinity !== undefined || spread !== undefined) {
+    const template = {
+      spec: {
+        ...(affinity === undefined ? {} : { affinity }),
+        ...(spread === undefined ? {} : { topologySpreadConstraints: spread }),
+      },
+    };
     patch['spec'] =
       workload.kind === 'CronJob' ? { jobTemplate: { spec: { template } } } : { template };
   }

@@ -241,6 +241,34 @@ const BAD: BadCase[] = [
     engine: 'same-field',
   },
   {
+    name: 'spreadAcross maxSkew with the anti-affinity constraint',
+    spec: { spreadAcross: [{ topologyKey: ZONE, maxSkew: 2 }] },
+    field: 'spec.spreadAcross[0].maxSkew',
+    message: /maxSkew is allowed with constraint TopologySpread only/,
+    engine: 'same-field',
+  },
+  {
+    name: 'spreadAcross maxSkew 0',
+    spec: { spreadAcross: [{ topologyKey: ZONE, constraint: 'TopologySpread', maxSkew: 0 }] },
+    field: 'spec.spreadAcross[0].maxSkew',
+    message: /should be greater than or equal to 1/,
+    engine: 'same-field',
+  },
+  {
+    name: 'spreadAcross minDomains with mode Preferred',
+    spec: { spreadAcross: [{ topologyKey: ZONE, constraint: 'TopologySpread', minDomains: 2 }] },
+    field: 'spec.spreadAcross[0].minDomains',
+    message: /minDomains is allowed with constraint TopologySpread and mode Required only/,
+    engine: 'same-field',
+  },
+  {
+    name: 'spreadAcross constraint not one of the two',
+    spec: { spreadAcross: [{ topologyKey: ZONE, constraint: 'Topology' }] },
+    field: 'spec.spreadAcross[0].constraint',
+    message: /Unsupported value: "Topology"/,
+    engine: 'same-field',
+  },
+  {
     name: 'preferred pod affinity weight 101',
     spec: podRules('podAffinity', { [PREF]: [{ weight: 101, podAffinityTerm: podTerm() }] }),
     field: `${AFF_PREF}.weight`,
@@ -423,8 +451,38 @@ const GOOD: GoodCase[] = [
     want: {
       ...DEFAULTS,
       spreadAcross: [
-        { topologyKey: ZONE, mode: 'Preferred', weight: 100 },
-        { topologyKey: HOSTNAME, mode: 'Required', weight: 100 },
+        { topologyKey: ZONE, mode: 'Preferred', weight: 100, constraint: 'PodAntiAffinity' },
+        { topologyKey: HOSTNAME, mode: 'Required', weight: 100, constraint: 'PodAntiAffinity' },
+      ],
+    },
+  },
+  {
+    name: 'a TopologySpread spread keeps maxSkew and minDomains as given; no maxSkew default',
+    kind: 'ClusterPlacementPolicy',
+    spec: {
+      spreadAcross: [
+        { topologyKey: ZONE, constraint: 'TopologySpread' },
+        {
+          topologyKey: HOSTNAME,
+          constraint: 'TopologySpread',
+          mode: 'Required',
+          maxSkew: 2,
+          minDomains: 3,
+        },
+      ],
+    },
+    want: {
+      ...DEFAULTS,
+      spreadAcross: [
+        { topologyKey: ZONE, mode: 'Preferred', weight: 100, constraint: 'TopologySpread' },
+        {
+          topologyKey: HOSTNAME,
+          mode: 'Required',
+          weight: 100,
+          constraint: 'TopologySpread',
+          maxSkew: 2,
+          minDomains: 3,
+        },
       ],
     },
   },
@@ -617,14 +675,18 @@ function assertEngineDefaultsAgree(submitted: PolicyObject, stored: PolicyObject
     priority: number;
     targets: { kinds: string[] };
     audit: { enabled: boolean };
-    spreadAcross?: { topologyKey: string; mode: string; weight: number }[];
+    spreadAcross?: { topologyKey: string; mode: string; weight: number; maxSkew?: number }[];
   };
   const policy = compiled.policy;
   assert.equal(spec.mode, policy.mode);
   assert.equal(spec.priority, policy.priority);
   assert.deepEqual(spec.targets.kinds, [...policy.kinds]);
   assert.equal(spec.audit.enabled, policy.auditEnabled);
-  assert.deepEqual(spec.spreadAcross ?? [], policy.spread);
+  // maxSkew has no server default (it belongs to TopologySpread only): the engine's is 1.
+  assert.deepEqual(
+    (spec.spreadAcross ?? []).map((x) => ({ maxSkew: 1, ...x })),
+    policy.spread,
+  );
 }
 
 async function installCrds(kube: Kubectl): Promise<void> {

@@ -307,3 +307,57 @@ void describe('kubectl-placement plan refuses bad input with one line', () => {
     });
   }
 });
+
+void describe('kubectl-placement plan with spreadAcross TopologySpread', () => {
+  const spread = (extra: string): string => `apiVersion: placement.dev/v1alpha1
+kind: PlacementPolicy
+metadata: { name: checkout-zones, namespace: shop }
+spec:
+  targets: { selector: { matchLabels: { app: checkout } } }
+  spreadAcross: [{ topologyKey: topology.kubernetes.io/zone, constraint: TopologySpread${extra} }]
+`;
+
+  void test('shows the constraint it would write, in the table and in -o json', async () => {
+    const files = { 'zones.yaml': spread(', mode: Required') };
+    const state = `${PLAN}seed.yaml`;
+    const json = await plan(['-f', 'zones.yaml', '--cluster-state', state, '-o', 'json'], files);
+    assert.equal(json.stderr, '');
+    const doc = JSON.parse(json.stdout) as {
+      workloads: (PlanJson['workloads'][number] & {
+        injectedSpread?: unknown[];
+        topologySpreadConstraints?: unknown;
+      })[];
+    };
+    const constraint = {
+      maxSkew: 1,
+      topologyKey: 'topology.kubernetes.io/zone',
+      whenUnsatisfiable: 'DoNotSchedule',
+      labelSelector: { matchLabels: { app: 'checkout' } },
+    };
+    assert.deepEqual(
+      doc.workloads.map((w) => [
+        w.workload,
+        w.action,
+        w.injectedSpread,
+        w.topologySpreadConstraints,
+      ]),
+      [['Deployment/shop/checkout', 'rollout', [constraint], [constraint]]],
+    );
+    const table = await plan(['-f', 'zones.yaml', '--cluster-state', state], files);
+    assert.match(
+      table.stdout,
+      /topologySpread: app=checkout per topology\.kubernetes\.io\/zone \(maxSkew 1, DoNotSchedule\)/,
+    );
+  });
+
+  void test('a bad maxSkew is refused with one line naming the policy and the field', async () => {
+    const r = await plan(['-f', 'zones.yaml', '--cluster-state', `${PLAN}seed.yaml`], {
+      'zones.yaml': spread(', maxSkew: 0'),
+    });
+    assert.notEqual(r.code, PLAN_EXIT.ok);
+    assert.match(
+      r.stderr.split('\n')[0] ?? '',
+      /PlacementPolicy shop\/checkout-zones: spec\.spreadAcross\[0\]\.maxSkew: 0 is not an integer of 1 or more/,
+    );
+  });
+});

@@ -14,6 +14,7 @@ import {
   API_VERSION,
   DEFAULT_TARGET_KINDS,
   GROUP,
+  SPREAD_CONSTRAINTS,
   TARGET_KINDS,
   VERSION,
   type PlacementPolicy,
@@ -295,6 +296,10 @@ void describe('CRD schemas', () => {
     assert.deepEqual(at(s, 'spreadAcross.[].mode').enum, ['Required', 'Preferred']);
     assert.equal(at(s, 'spreadAcross.[].mode').default, 'Preferred');
     assert.equal(at(s, 'spreadAcross.[].weight').default, 100);
+    assert.deepEqual(at(s, 'spreadAcross.[].constraint').enum, SPREAD_CONSTRAINTS);
+    assert.equal(at(s, 'spreadAcross.[].constraint').default, 'PodAntiAffinity');
+    assert.equal(at(s, 'spreadAcross.[].maxSkew').minimum, 1);
+    assert.equal(at(s, 'spreadAcross.[].maxSkew').default, undefined, 'defaulted by the engine');
     assert.deepEqual(at(s, 'audit').default, {}, 'audit gets its defaults without audit');
     assert.equal(at(s, 'audit.enabled').default, true);
     assert.deepEqual(at(s, 'audit.remediation').enum, ['None', 'Evict']);

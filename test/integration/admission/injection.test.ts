@@ -166,6 +166,11 @@ const policySpec = fc.record({
       topologyKey: fc.constantFrom(HOSTNAME, ZONE),
       mode: fc.constantFrom('Required' as const, 'Preferred' as const),
       weight: fc.integer({ min: 1, max: 100 }),
+      // Rare enough that most samples still exercise the injection.
+      constraint: fc.oneof(
+        { arbitrary: fc.constant('PodAntiAffinity' as const), weight: 9 },
+        { arbitrary: fc.constant('TopologySpread' as const), weight: 1 },
+      ),
     }),
     { maxLength: 2 },
   ),
@@ -192,6 +197,8 @@ interface SpreadSpec {
   readonly topologyKey: string;
   readonly mode: 'Required' | 'Preferred';
   readonly weight: number;
+  /** TopologySpread: the policy is left to the reconciler (admission.ts's fallback). */
+  readonly constraint?: 'PodAntiAffinity' | 'TopologySpread';
 }
 interface WorkloadSpec {
   readonly kind: (typeof KINDS)[number];
@@ -224,6 +231,7 @@ function compiled(ns: string, name: string, p: PolicySpec, generation: number): 
               topologyKey: x.topologyKey,
               mode: x.mode,
               ...(x.mode === 'Preferred' ? { weight: x.weight } : {}),
+              ...(x.constraint === undefined ? {} : { constraint: x.constraint }),
             })),
           }),
     },
@@ -330,8 +338,14 @@ function expected(
   const injection = targeting.length > 0 ? injectionFor(targeting, ref) : null;
   const owner = record === null ? w.affinity : revertInjected(w.affinity, record);
   const found = contradictions(ref, targeting, owner, () => nsLabels);
+  // A policy that writes topologySpreadConstraints is the reconciler's: admission leaves
+  // every workload it targets alone, and every workload whose record holds such constraints.
+  const reconcilers =
+    targeting.some((p) => p.spread.some((x) => x.constraint === 'TopologySpread')) ||
+    record?.topologySpreadConstraints !== undefined;
   const alone =
-    injection !== null && leftAlone(ns, owner as JsonObject | undefined, injection, found);
+    injection !== null &&
+    (reconcilers || leftAlone(ns, owner as JsonObject | undefined, injection, found));
   // What the reconciler refuses to write (contradiction.ts) admission must not write either.
   assert.ok(found.length === 0 || alone, `a contradiction admission would write: ${name}`);
   const d = alone
@@ -342,6 +356,7 @@ function expected(
     record: d.record === null ? undefined : serializeRecord(d.record),
     alone,
     spread: !alone && targeting.some((p) => p.spread.length > 0),
+    spreadConstraint: alone && reconcilers,
     node:
       !alone &&
       injection !== null &&
@@ -356,7 +371,7 @@ interface Stored {
     resourceVersion?: string;
     annotations?: Record<string, string>;
   };
-  spec: { template: { spec: { affinity?: Json } } };
+  spec: { template: { spec: { affinity?: Json; topologySpreadConstraints?: Json } } };
 }
 
 /** A server-side apply of `items` (as Argo CD applies); what the API server stored or would store. */
@@ -480,6 +495,12 @@ function assertStored(got: Stored, want: ReturnType<typeof expected>, what: stri
     `${what}: affinity`,
   );
   assert.equal(got.metadata.annotations?.[APPLIED], want.record, `${what}: ${APPLIED}`);
+  // No manifest here has spread constraints, and admission never writes them.
+  assert.equal(
+    got.spec.template.spec.topologySpreadConstraints,
+    undefined,
+    `${what}: topologySpreadConstraints`,
+  );
 }
 
 // ------------------------------------------------------------------ tests
@@ -489,7 +510,7 @@ void test('the stored object after admission equals merge.ts, for random workloa
   const ns = await makeNamespace(c, s, 'adm-prop', { team: 'shop' });
   let checked = 0;
   let mutated = 0;
-  const seen = { alone: 0, spread: 0, node: 0 };
+  const seen = { alone: 0, spread: 0, node: 0, spreadConstraint: 0 };
   const samples = fc.sample(
     fc.record({
       policies: fc.array(policySpec, { minLength: 1, maxLength: 4 }),
@@ -512,16 +533,19 @@ void test('the stored object after admission equals merge.ts, for random workloa
       assertStored(got, want, `run ${String(run)} ${w.kind} ${got.metadata.name}`);
       checked++;
       if (want.record !== undefined) mutated++;
-      for (const k of ['alone', 'spread', 'node'] as const) if (want[k]) seen[k]++;
+      for (const k of ['alone', 'spread', 'node', 'spreadConstraint'] as const)
+        if (want[k]) seen[k]++;
     }
   }
   t.diagnostic(
     `${String(checked)} workloads checked, ${String(mutated)} of them injected; ` +
       `${String(seen.spread)} with spreadAcross terms, ${String(seen.node)} with required node ` +
-      `affinity, ${String(seen.alone)} left to the reconciler (a rule pair that might not hold)`,
+      `affinity, ${String(seen.alone)} left to the reconciler (a rule pair that might not hold, ` +
+      `or ${String(seen.spreadConstraint)} a policy that writes topologySpreadConstraints)`,
   );
   assert.equal(checked, RUNS * PER_RUN);
   assert.ok(seen.spread > 0 && seen.node > 0, 'the sample must cover spreadAcross and node terms');
+  assert.ok(seen.spreadConstraint > 0, 'the sample must cover spreadAcross TopologySpread');
   // The sample must exercise the injection, not only workloads no policy targets.
   assert.ok(
     mutated >= checked / 4,
@@ -807,6 +831,26 @@ const CASES: readonly Case[] = [
     steps: [{ p: { spec: spec(0, anti(T1)), generation: 1 } }],
     owner: anti(OWN),
     heldBack: true,
+    want: { affinity: anti(OWN), policies: null },
+  },
+  {
+    name: 'a policy that writes topologySpreadConstraints leaves the workloads it targets to the reconciler',
+    steps: [
+      { p: { spec: spec(0, anti(T1)), generation: 1 } },
+      {
+        p: { spec: spec(0, anti(T1)), generation: 1 },
+        zones: {
+          spec: {
+            ...spec(1, {}),
+            spread: [
+              { topologyKey: ZONE, mode: 'Required', weight: 100, constraint: 'TopologySpread' },
+            ],
+          },
+          generation: 1,
+        },
+      },
+    ],
+    owner: anti(OWN),
     want: { affinity: anti(OWN), policies: null },
   },
   {

@@ -211,6 +211,74 @@ void describe('compilePolicy validation', () => {
         },
       ],
     },
+    {
+      name: 'bad spreadAcross constraint',
+      policy: clusterPolicy(
+        'spread-constraint',
+        untyped({ spreadAcross: [{ topologyKey: ZONE, constraint: 'TopologySpreadConstraint' }] }),
+      ),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy spread-constraint',
+          field: 'spec.spreadAcross[0].constraint',
+          problem: /"TopologySpreadConstraint" is not one of PodAntiAffinity, TopologySpread/,
+        },
+      ],
+    },
+    {
+      name: 'maxSkew below 1',
+      policy: namespacedPolicy('shop', 'skew', {
+        spreadAcross: [{ topologyKey: ZONE, constraint: 'TopologySpread', maxSkew: 0 }],
+      }),
+      want: [
+        {
+          object: 'PlacementPolicy shop/skew',
+          field: 'spec.spreadAcross[0].maxSkew',
+          problem: /0 is not an integer of 1 or more/,
+        },
+      ],
+    },
+    {
+      name: 'maxSkew with anti-affinity',
+      policy: namespacedPolicy('shop', 'skew', {
+        spreadAcross: [{ topologyKey: ZONE, maxSkew: 2 }],
+      }),
+      want: [
+        {
+          object: 'PlacementPolicy shop/skew',
+          field: 'spec.spreadAcross[0].maxSkew',
+          problem: /is allowed with constraint TopologySpread only/,
+        },
+      ],
+    },
+    {
+      name: 'minDomains with mode Preferred (ScheduleAnyway)',
+      policy: clusterPolicy('domains', {
+        spreadAcross: [{ topologyKey: ZONE, constraint: 'TopologySpread', minDomains: 3 }],
+      }),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy domains',
+          field: 'spec.spreadAcross[0].minDomains',
+          problem: /is allowed with constraint TopologySpread and mode Required only/,
+        },
+      ],
+    },
+    {
+      name: 'minDomains not a whole number',
+      policy: clusterPolicy('domains', {
+        spreadAcross: [
+          { topologyKey: ZONE, constraint: 'TopologySpread', mode: 'Required', minDomains: 1.5 },
+        ],
+      }),
+      want: [
+        {
+          object: 'ClusterPlacementPolicy domains',
+          field: 'spec.spreadAcross[0].minDomains',
+          problem: /1.5 is not an integer of 1 or more/,
+        },
+      ],
+    },
   ];
   for (const c of cases) {
     void test(c.name, () => {
@@ -267,8 +335,50 @@ void describe('compilePolicy defaults', () => {
 
   void test('spreadAcross defaults to mode Preferred and weight 100', () => {
     const p = compiled(clusterPolicy('spread', { spreadAcross: [{ topologyKey: ZONE }] }));
-    assert.deepEqual(p.spread, [{ topologyKey: ZONE, mode: 'Preferred', weight: 100 }]);
+    assert.deepEqual(p.spread, [
+      {
+        topologyKey: ZONE,
+        mode: 'Preferred',
+        weight: 100,
+        constraint: 'PodAntiAffinity',
+        maxSkew: 1,
+      },
+    ]);
     assert.equal(p.ref, 'ClusterPlacementPolicy/spread');
+  });
+
+  void test('spreadAcross TopologySpread: maxSkew 1 unless given, minDomains only when given', () => {
+    const p = compiled(
+      clusterPolicy('spread', {
+        spreadAcross: [
+          { topologyKey: ZONE, constraint: 'TopologySpread' },
+          {
+            topologyKey: HOSTNAME,
+            constraint: 'TopologySpread',
+            mode: 'Required',
+            maxSkew: 2,
+            minDomains: 3,
+          },
+        ],
+      }),
+    );
+    assert.deepEqual(p.spread, [
+      {
+        topologyKey: ZONE,
+        mode: 'Preferred',
+        weight: 100,
+        constraint: 'TopologySpread',
+        maxSkew: 1,
+      },
+      {
+        topologyKey: HOSTNAME,
+        mode: 'Required',
+        weight: 100,
+        constraint: 'TopologySpread',
+        maxSkew: 2,
+        minDomains: 3,
+      },
+    ]);
   });
 });
 

@@ -107,6 +107,27 @@ const cases: { name: string; text: string | undefined; problem?: RegExp }[] = [
     text: withField(['slots', 'podAntiAffinity.required', 0], 'web'),
     problem: /slots\["podAntiAffinity.required"\]\[0\]: "web" is not an object/,
   },
+  {
+    name: 'injected spread constraints',
+    text: withField(
+      ['topologySpreadConstraints'],
+      [{ maxSkew: 1, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule' }],
+    ),
+  },
+  {
+    name: 'spread constraints that are not a list',
+    text: withField(['topologySpreadConstraints'], { maxSkew: 1 }),
+    problem: /topologySpreadConstraints: \{"maxSkew":1\} is not a list/,
+  },
+  {
+    name: 'a spread constraint that is not an object',
+    text: withField(['topologySpreadConstraints'], ['zone']),
+    problem: /topologySpreadConstraints\[0\]: "zone" is not an object/,
+  },
+  {
+    name: 'the spread list among the containers it created',
+    text: withField(['created'], ['topologySpreadConstraints']),
+  },
   { name: 'node a string', text: withField(['node'], 'x'), problem: /node: "x" is not an object/ },
   {
     name: 'node.matchExpressions missing',
