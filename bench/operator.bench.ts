@@ -153,7 +153,9 @@ function options(argv: readonly string[]): Options {
   if (o.workloadSize > o.nodes - 1) {
     throw new Error(`--workload-size ${o.workloadSize} needs more than ${o.workloadSize} nodes`);
   }
-  const pods = (o.phases.has('audit') ? o.pods : 0) + o.rolloutWorkloads * (o.rolloutReplicas + 1);
+  const pods =
+    (o.phases.has('audit') ? o.pods : 0) +
+    (o.phases.has('rollout') ? o.rolloutWorkloads * (o.rolloutReplicas + 1) : 0);
   if (pods > (o.nodes - 1) * PODS_PER_NODE * 0.8) {
     throw new Error(`${pods} pods do not fit on ${o.nodes} nodes of ${PODS_PER_NODE} pods`);
   }
