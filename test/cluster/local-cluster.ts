@@ -67,14 +67,13 @@ export interface LocalClusterOptions {
   kwokPods?: boolean;
   /** The node Leases kwok renews (a quarter of this apart, like a kubelet). Default 40 s. */
   nodeLeaseDurationSeconds?: number;
-  /**
-   * The controller manager's requests/s to the API server (burst twice that). Default its
-   * own, 20: the node lifecycle controller then lifts the not-ready taint of 20 nodes a
-   * second, minutes at thousands of nodes.
-   */
-  controllerManagerQps?: number;
   /** Nodes kwok initialises and heartbeats at once. Default 16. */
   kwokNodeParallelism?: number;
+  /**
+   * Whether start-up waits until every node is Ready and untainted. Default true. Off, it
+   * returns once the Node objects exist, and kwok goes on making them Ready.
+   */
+  waitForNodesReady?: boolean;
 }
 
 export interface LocalCluster {
@@ -238,7 +237,9 @@ async function bringUp(
     componentHealthy(context, 'kube-controller-manager', context.ports.controllerManager),
     componentHealthy(context, 'kube-scheduler', context.ports.scheduler),
     // Each poll lists every node: at thousands of nodes, megabytes a poll.
-    waitFor(context, 'nodes Ready', () => nodesReady(api, nodeNames), nodeNames.length / 2),
+    options.waitForNodesReady === false
+      ? Promise.resolve()
+      : waitFor(context, 'nodes Ready', () => nodesReady(api, nodeNames), nodeNames.length / 2),
     // Pods in a namespace are refused until its default ServiceAccount exists.
     waitFor(
       context,
@@ -393,7 +394,7 @@ function startControllerManager(
   options: LocalClusterOptions,
 ): void {
   const leaseSeconds = options.nodeLeaseDurationSeconds;
-  const qps = options.controllerManagerQps;
+
   const { pki, ports } = context;
   const name = 'kube-controller-manager';
   context.supervisor.start(name, join(context.binDir, name), [
@@ -411,7 +412,6 @@ function startControllerManager(
     ...(leaseSeconds === undefined
       ? []
       : [`--node-monitor-grace-period=${Math.max(50, Math.ceil(leaseSeconds * 1.25))}s`]),
-    ...(qps === undefined ? [] : [`--kube-api-qps=${qps}`, `--kube-api-burst=${qps * 2}`]),
   ]);
 }
 
