@@ -613,7 +613,7 @@ async function main(): Promise<void> {
     const local = cluster;
     print(
       'control plane up',
-      `${seconds(performance.now() - benchStart)} s with ${o.nodes} kwok nodes Ready`,
+      `${seconds(performance.now() - benchStart)} s with ${o.nodes} kwok nodes (kwok makes them Ready meanwhile)`,
     );
     figures['clusterStartS'] = seconds(performance.now() - benchStart);
     await local.stopControllerManager();
