@@ -15,8 +15,8 @@
  *   hack/node --expose-gc bench/envelope.bench.ts                          # 5,000 / 150,000: 40-60 min
  *   hack/node --expose-gc bench/envelope.bench.ts --nodes 500 --pods 15000  # ~10 min
  *
- * How the cluster stays still. kube-controller-manager is stopped once the nodes are Ready,
- * before any workload exists: a ReplicaSet controller would otherwise count, adopt or replace
+ * How the cluster stays still. kube-controller-manager is stopped once the Node objects
+ * exist, before any workload does: a ReplicaSet controller would otherwise count, adopt or replace
  * the pods created here, and the garbage collector delete any whose owner it has not seen.
  * With it off, every object stays as written, owner references and all:
  *   - Deployments (two thirds of the workloads), each with one ReplicaSet (replicas = its
