@@ -12,7 +12,7 @@
  * and where the control plane itself limits the run: kube-apiserver and etcd RSS, the time
  * to list every pod, the create rate.
  *
- *   hack/node --expose-gc bench/envelope.bench.ts                          # 5,000 / 150,000: 40-60 min
+ *   hack/node --expose-gc bench/envelope.bench.ts                          # 5,000 / 150,000: an hour or more
  *   hack/node --expose-gc bench/envelope.bench.ts --nodes 500 --pods 15000  # ~10 min
  *
  * How the cluster stays still. kube-controller-manager is stopped once the Node objects

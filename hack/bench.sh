@@ -12,7 +12,8 @@
 # builds the descheduler harness of bench/peers once); BENCH_CLI=0 skips it, BENCH_CLI_ARGS
 # passes flags to it (e.g. "--peer-sizes none": the descheduler takes minutes at 150,000 pods).
 # BENCH_ENVELOPE=1 adds, last, the operator at the envelope (bench/envelope.bench.ts: 5,000 KWOK
-# nodes / 150,000 bound pods on its own control plane, 40-60 minutes and ~6 GiB); opt-in for its
+# nodes / 150,000 bound pods on its own control plane, an hour or more and, projected,
+# 8-10 GiB: kube-apiserver alone took 2.4 GiB at 50,000 pods); opt-in for its
 # length. BENCH_ENVELOPE_ARGS passes flags to it (e.g. "--nodes 500 --pods 15000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
