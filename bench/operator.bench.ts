@@ -45,9 +45,8 @@ import { SeededRandom } from '../test/support/seeded-random.ts';
 import { inParallel } from '../test/support/parallel.ts';
 import { intFlag, listFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { gunzipSync } from 'node:zlib';
+import { H2Api as Api } from './h2-api.ts';
 
 import { startLocalCluster, type LocalCluster } from '../test/cluster/local-cluster.ts';
 import { ensureBinaries } from '../test/cluster/select.ts';
@@ -62,13 +61,13 @@ import {
   type OperatorProcess,
 } from '../test/integration/harness.ts';
 
-const HOSTNAME = 'kubernetes.io/hostname';
-const ZONE = 'topology.kubernetes.io/zone';
-const REQ = 'requiredDuringSchedulingIgnoredDuringExecution';
-const BENCH_LABEL = 'placement.dev/bench';
-const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
-const PODS_PER_NODE = 110;
-const DRIFT_NS = 'bench-drift';
+export const HOSTNAME = 'kubernetes.io/hostname';
+export const ZONE = 'topology.kubernetes.io/zone';
+export const REQ = 'requiredDuringSchedulingIgnoredDuringExecution';
+export const BENCH_LABEL = 'placement.dev/bench';
+export const ZONES = ['zone-a', 'zone-b', 'zone-c'] as const;
+export const PODS_PER_NODE = 110;
+export const DRIFT_NS = 'bench-drift';
 const DRIFT_POLICY = 'drift-guard';
 
 // ---------------------------------------------------------------- flags
@@ -154,7 +153,9 @@ function options(argv: readonly string[]): Options {
   if (o.workloadSize > o.nodes - 1) {
     throw new Error(`--workload-size ${o.workloadSize} needs more than ${o.workloadSize} nodes`);
   }
-  const pods = (o.phases.has('audit') ? o.pods : 0) + o.rolloutWorkloads * (o.rolloutReplicas + 1);
+  const pods =
+    (o.phases.has('audit') ? o.pods : 0) +
+    (o.phases.has('rollout') ? o.rolloutWorkloads * (o.rolloutReplicas + 1) : 0);
   if (pods > (o.nodes - 1) * PODS_PER_NODE * 0.8) {
     throw new Error(`${pods} pods do not fit on ${o.nodes} nodes of ${PODS_PER_NODE} pods`);
   }
@@ -163,31 +164,31 @@ function options(argv: readonly string[]): Options {
 
 // ---------------------------------------------------------------- output
 
-const figures: Record<string, unknown> = {};
+export const figures: Record<string, unknown> = {};
 
-function print(label: string, text: string): void {
+export function print(label: string, text: string): void {
   console.log(`${label.padEnd(50)} ${text}`);
 }
 
-const round = (x: number, digits: number): number => Number(x.toFixed(digits));
-const seconds = (ms: number): number => round(ms / 1000, 2);
-const mib = (bytes: number): number => round(bytes / 2 ** 20, 1);
+export const round = (x: number, digits: number): number => Number(x.toFixed(digits));
+export const seconds = (ms: number): number => round(ms / 1000, 2);
+export const mib = (bytes: number): number => round(bytes / 2 ** 20, 1);
 
 /** Progress goes to stderr so that stdout holds figures only. */
-function progress(line: string): void {
+export function progress(line: string): void {
   process.stderr.write(`[operator-bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function median(xs: readonly number[]): number {
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
 /** Polls until probe gives a value; throws naming `what` after timeoutMs. */
-async function until<T>(
+export async function until<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs: number,
@@ -216,125 +217,12 @@ async function until<T>(
 
 // ---------------------------------------------------------------- API client
 
-interface Response {
-  readonly status: number;
-  readonly body: string;
-  /** Bytes on the wire (compressed, when the server gzipped the body). */
-  readonly wireBytes: number;
-}
-
-/**
- * Bulk requests over keep-alive HTTPS with the admin client certificate from the cluster's
- * kubeconfig (system:masters: exempt from API priority and fairness, so the only limits
- * are the server's own speed and `concurrency`).
- */
-class Api {
-  readonly #server: string;
-  readonly #agent: Agent;
-
-  constructor(kubeconfigPath: string, concurrency: number) {
-    const config = JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as {
-      clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
-      users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[];
-    };
-    const cluster = config.clusters[0]?.cluster;
-    const user = config.users[0]?.user;
-    if (cluster === undefined || user === undefined) throw new Error('kubeconfig: no cluster/user');
-    const b64 = (s: string): Buffer => Buffer.from(s, 'base64');
-    this.#server = cluster.server;
-    this.#agent = new Agent({
-      keepAlive: true,
-      maxSockets: concurrency,
-      ca: b64(cluster['certificate-authority-data']),
-      cert: b64(user['client-certificate-data']),
-      key: b64(user['client-key-data']),
-    });
-  }
-
-  send(
-    method: string,
-    path: string,
-    body?: unknown,
-    contentType = 'application/json',
-    gzip = false,
-  ): Promise<Response> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'content-type': contentType,
-    };
-    if (gzip) headers['accept-encoding'] = 'gzip';
-    return new Promise((resolve, reject) => {
-      const req = request(
-        new URL(path, this.#server),
-        {
-          method,
-          agent: this.#agent,
-          timeout: 60_000,
-          headers,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const raw = Buffer.concat(chunks);
-            const plain = res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-            resolve({
-              status: res.statusCode ?? 0,
-              body: plain.toString('utf8'),
-              wireBytes: raw.length,
-            });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
-
-  async get<T>(path: string): Promise<T> {
-    const res = await this.send('GET', path);
-    if (res.status !== 200)
-      throw new Error(`GET ${path}: HTTP ${res.status}: ${res.body.slice(0, 300)}`);
-    return JSON.parse(res.body) as T;
-  }
-
-  /** POST that retries on 429/5xx/connection errors (the API server under load); returns the object. */
-  async create<T>(path: string, body: unknown): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await this.send('POST', path, body);
-        if (res.status === 201 || res.status === 200) return JSON.parse(res.body) as T;
-        if (res.status !== 429 && res.status < 500) {
-          throw new Fatal(`POST ${path}: HTTP ${res.status}: ${res.body.slice(0, 500)}`);
-        }
-        if (attempt >= 5) throw new Fatal(`POST ${path}: HTTP ${res.status} ${attempt} times`);
-      } catch (err) {
-        if (err instanceof Fatal || attempt >= 5) throw err;
-      }
-      await sleep(200 * attempt);
-    }
-  }
-
-  async mergePatch(path: string, patch: unknown): Promise<void> {
-    const res = await this.send('PATCH', path, patch, 'application/merge-patch+json');
-    if (res.status !== 200)
-      throw new Error(`PATCH ${path}: HTTP ${res.status}: ${res.body.slice(0, 300)}`);
-  }
-
-  close(): void {
-    this.#agent.destroy();
-  }
-}
-
-class Fatal extends Error {}
+export class Fatal extends Error {}
 
 // ---------------------------------------------------------------- the generated cluster
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
 
 /** Seeded choices to scatter pods (seed 0 counts as 1, as this bench always has). */
 class Rng extends SeededRandom {
@@ -346,7 +234,7 @@ class Rng extends SeededRandom {
   }
 }
 
-interface WorkloadPlan {
+export interface WorkloadPlan {
   readonly namespace: string;
   readonly name: string;
   readonly labels: Record<string, string>;
@@ -355,7 +243,7 @@ interface WorkloadPlan {
   readonly nodes: string[];
 }
 
-interface Plan {
+export interface Plan {
   readonly namespaces: { name: string; labels: Record<string, string> }[];
   readonly workloads: WorkloadPlan[];
   readonly policies: JsonObject[];
@@ -383,7 +271,10 @@ const term = (app: string, topologyKey: string): JsonObject => ({
  * Policies are in Audit mode: templates lack their terms, so the audit judges the running
  * pods against them as "pending", and the operator writes no workload.
  */
-function generate(o: Options, nodeNames: readonly string[]): Plan {
+export function generate(
+  o: Pick<Options, 'seed' | 'namespaces' | 'workloadSize' | 'pods'>,
+  nodeNames: readonly string[],
+): Plan {
   const rng = new Rng(o.seed);
   const driftNode = nodeNames[0] ?? '';
   const nodeZone = new Map(nodeNames.map((n, i) => [n, ZONES[i % ZONES.length] ?? 'zone-a']));
@@ -573,7 +464,7 @@ function generate(o: Options, nodeNames: readonly string[]): Plan {
   };
 }
 
-function podSpec(affinity: JsonObject | undefined): JsonObject {
+export function podSpec(affinity: JsonObject | undefined): JsonObject {
   return {
     containers: [
       {
@@ -791,7 +682,7 @@ async function countPending(api: Api): Promise<number> {
 
 // ---------------------------------------------------------------- the operator
 
-interface Memory {
+export interface Memory {
   vmRssMiB: number;
   vmHwmMiB: number;
   processResidentMiB: number;
@@ -808,7 +699,7 @@ function procStatus(pid: number): { rss: number; hwm: number } {
   return { rss: kib('VmRSS') * 1024, hwm: kib('VmHWM') * 1024 };
 }
 
-async function memory(op: OperatorProcess): Promise<Memory> {
+export async function memory(op: OperatorProcess): Promise<Memory> {
   const pid = op.child.pid ?? 0;
   const { body } = await scrape(op);
   const proc = procStatus(pid);
@@ -823,7 +714,7 @@ async function memory(op: OperatorProcess): Promise<Memory> {
   };
 }
 
-const showMemory = (m: Memory): string =>
+export const showMemory = (m: Memory): string =>
   `VmRSS ${m.vmRssMiB} MiB (peak ${m.vmHwmMiB}), process_resident_memory_bytes ${m.processResidentMiB} MiB, ` +
   `heap ${m.heapUsedMiB}/${m.heapTotalMiB} MiB used/total, external ${m.externalMiB} MiB`;
 
@@ -834,7 +725,11 @@ function logTime(op: OperatorProcess, message: string): number | undefined {
   return typeof ts === 'string' ? Date.parse(ts) : undefined;
 }
 
-async function firstAudit(op: OperatorProcess, startedAt: number, o: Options): Promise<void> {
+export async function firstAudit(
+  op: OperatorProcess,
+  startedAt: number,
+  o: Pick<Options, 'pods'>,
+): Promise<void> {
   let readyAt: number | undefined;
   const observed = await until(
     'the first complete audit (placement_audit_last_success_timestamp_seconds > 0)',
@@ -905,14 +800,14 @@ async function firstAudit(op: OperatorProcess, startedAt: number, o: Options): P
 let live: OperatorProcess | undefined;
 
 /** As the chart's ServiceAccount, on the chart's Lease (the only one its RBAC grants). */
-function launch(c: Cluster, ...flags: string[]): OperatorProcess {
+export function launch(c: Cluster, ...flags: string[]): OperatorProcess {
   const { lease, namespace } = operatorAccount(c);
   live = startOperator(c, '--lease-name', lease, '--lease-namespace', namespace, ...flags);
   return live;
 }
 
 /** SIGTERM, and a failure unless it exits 0 (a graceful shutdown). */
-async function stopOperator(op: OperatorProcess): Promise<void> {
+export async function stopOperator(op: OperatorProcess): Promise<void> {
   const code = op.child.exitCode ?? (await op.stop());
   if (live === op) live = undefined;
   if (code !== 0) {
@@ -928,7 +823,7 @@ function logPort(op: OperatorProcess): number | undefined {
 
 // ---------------------------------------------------------------- drift
 
-interface DriftRun {
+export interface DriftRun {
   detectMetricS: number;
   detectStatusS: number;
   clearMetricS: number;
@@ -948,7 +843,7 @@ async function driftCounts(op: OperatorProcess): Promise<{ pod: number; policy: 
   };
 }
 
-async function policyViolations(api: Api): Promise<number> {
+async function policyViolations(api: Pick<Api, 'get'>): Promise<number> {
   const p = await api.get<{ status?: { violations?: number } }>(
     `/apis/placement.dev/v1alpha1/namespaces/${DRIFT_NS}/placementpolicies/${DRIFT_POLICY}`,
   );
@@ -959,7 +854,11 @@ async function policyViolations(api: Api): Promise<number> {
  * One relabel and one revert, each timed from just before the PATCH until the metrics
  * (polled every 25 ms) and the policy status (polled every 50 ms) show the change.
  */
-async function driftRun(api: Api, op: OperatorProcess, node: string): Promise<DriftRun> {
+export async function driftRun(
+  api: Pick<Api, 'get' | 'mergePatch'>,
+  op: OperatorProcess,
+  node: string,
+): Promise<DriftRun> {
   const base = await driftCounts(op);
   if (base.pod !== 0 || base.policy !== 0 || (await policyViolations(api)) !== 0) {
     throw new Fatal(`drift: violations before the relabel: ${JSON.stringify(base)}`);
@@ -1005,6 +904,39 @@ async function driftRun(api: Api, op: OperatorProcess, node: string): Promise<Dr
     clearStatusS: seconds(clearStatus),
     seen,
   };
+}
+
+/** `count` drift runs on `node`, printed as medians and kept in figures.drift. */
+export async function measureDrift(
+  api: Pick<Api, 'get' | 'mergePatch'>,
+  op: OperatorProcess,
+  node: string,
+  count: number,
+): Promise<void> {
+  const runs: DriftRun[] = [];
+  for (let r = 0; r < count; r++) {
+    runs.push(await driftRun(api, op, node));
+    await sleep(1000);
+  }
+  const summary = (k: Exclude<keyof DriftRun, 'seen'>): Record<string, number> => {
+    const xs = runs.map((x) => x[k]);
+    return { median: round(median(xs), 2), min: Math.min(...xs), max: Math.max(...xs) };
+  };
+  const drift = {
+    node,
+    runs,
+    detectMetricS: summary('detectMetricS'),
+    detectStatusS: summary('detectStatusS'),
+    clearMetricS: summary('clearMetricS'),
+    clearStatusS: summary('clearStatusS'),
+  };
+  const show = (s: Record<string, number>): string =>
+    `median ${s['median']} s (min ${s['min']}, max ${s['max']}; ${runs.length} runs)`;
+  print('node relabel → placement_violations shows it', show(drift.detectMetricS));
+  print('node relabel → policy status.violations shows it', show(drift.detectStatusS));
+  print('label restored → metric back to 0', show(drift.clearMetricS));
+  print('label restored → policy status back to 0', show(drift.clearStatusS));
+  figures['drift'] = drift;
 }
 
 /**
@@ -1072,31 +1004,8 @@ async function auditPhase(
   figures['memoryAfterFirstAudit'] = afterFirst;
 
   // (2) drift
-  const runs: DriftRun[] = [];
   await sleep(2000); // let the start-up status writes settle
-  for (let r = 0; r < o.driftRuns; r++) {
-    runs.push(await driftRun(api, op, plan.driftNode));
-    await sleep(1000);
-  }
-  const summary = (k: Exclude<keyof DriftRun, 'seen'>): Record<string, number> => {
-    const xs = runs.map((x) => x[k]);
-    return { median: round(median(xs), 2), min: Math.min(...xs), max: Math.max(...xs) };
-  };
-  const drift = {
-    node: plan.driftNode,
-    runs,
-    detectMetricS: summary('detectMetricS'),
-    detectStatusS: summary('detectStatusS'),
-    clearMetricS: summary('clearMetricS'),
-    clearStatusS: summary('clearStatusS'),
-  };
-  const show = (s: Record<string, number>): string =>
-    `median ${s['median']} s (min ${s['min']}, max ${s['max']}; ${runs.length} runs)`;
-  print('node relabel → placement_violations shows it', show(drift.detectMetricS));
-  print('node relabel → policy status.violations shows it', show(drift.detectStatusS));
-  print('label restored → metric back to 0', show(drift.clearMetricS));
-  print('label restored → policy status back to 0', show(drift.clearStatusS));
-  figures['drift'] = drift;
+  await measureDrift(api, op, plan.driftNode, o.driftRuns);
 
   // (4) What the operator costs while the cluster keeps changing a little (kwok marking the
   // last pods Running, node leases): audit passes and CPU over a fixed window.
@@ -1684,7 +1593,7 @@ async function rolloutPhase(api: Api, c: Cluster, o: Options): Promise<void> {
 
 // ---------------------------------------------------------------- main
 
-function machine(): Record<string, unknown> {
+export function machine(): Record<string, unknown> {
   const m = {
     nproc: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -1726,34 +1635,53 @@ async function main(): Promise<void> {
       },
     });
     const local = cluster;
-    api = new Api(local.kubeconfigPath, o.concurrency);
+    api = new Api(local.kubeconfigPath);
     const nodeNames = local.nodeNames;
     const upMs = performance.now() - benchStart;
     print('control plane up', `${seconds(upMs)} s with ${nodeNames.length} kwok nodes Ready`);
     figures['clusterStartS'] = seconds(upMs);
-    // The operator runs as the chart's ServiceAccount, as it would in a cluster.
-    const c = await withOperatorAccount({
-      kubeconfigPath: local.kubeconfigPath,
-      operator: undefined,
-      kubectl: (...args) => local.kubectl(...args),
-      json: async <T>(...args: string[]) =>
-        JSON.parse(await local.kubectl(...args, '-o', 'json')) as T,
-      apply: () => Promise.reject(new Error('not used')),
-    });
+    const c = await operatorCluster(local);
 
     if (o.phases.has('audit')) await auditPhase(api, c, local, nodeNames, o);
     if (o.phases.has('rollout')) await rolloutPhase(api, c, o);
   } catch (err) {
-    console.error(`operator bench failed: ${err instanceof Error ? err.message : String(err)}`);
-    if (live !== undefined) {
-      for (const l of live.logs
-        .filter((x) => x['level'] === 'error' || x['level'] === 'warn')
-        .slice(-10)) {
-        console.error(`  operator: ${JSON.stringify(l)}`);
-      }
-    }
-    process.exitCode = 1;
+    failed('operator bench', err);
   }
+  await finish(benchStart, api, cluster, watchdog);
+}
+
+/** The cluster as the operator sees it: it runs as the chart's ServiceAccount, as it would in a cluster. */
+export function operatorCluster(local: LocalCluster): Promise<Cluster> {
+  return withOperatorAccount({
+    kubeconfigPath: local.kubeconfigPath,
+    operator: undefined,
+    kubectl: (...args) => local.kubectl(...args),
+    json: async <T>(...args: string[]) =>
+      JSON.parse(await local.kubectl(...args, '-o', 'json')) as T,
+    apply: () => Promise.reject(new Error('not used')),
+  });
+}
+
+/** A failed run: the error, the running operator's last warnings, exit code 1. */
+export function failed(bench: string, err: unknown): void {
+  console.error(`${bench} failed: ${err instanceof Error ? err.message : String(err)}`);
+  if (live !== undefined) {
+    for (const l of live.logs
+      .filter((x) => x['level'] === 'error' || x['level'] === 'warn')
+      .slice(-10)) {
+      console.error(`  operator: ${JSON.stringify(l)}`);
+    }
+  }
+  process.exitCode = 1;
+}
+
+/** The closing figures and the JSON line, then the operator and the cluster stopped. */
+export async function finish(
+  benchStart: number,
+  api: Api | undefined,
+  cluster: LocalCluster | undefined,
+  watchdog: NodeJS.Timeout,
+): Promise<void> {
   figures['loadAverageAtEnd'] = loadAverage();
   figures['totalS'] = seconds(performance.now() - benchStart);
   print('load average at end', String(figures['loadAverageAtEnd']));
@@ -1773,4 +1701,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// bench/envelope.bench.ts imports the pieces above; only a direct run runs this bench.
+if (import.meta.main) await main();

@@ -11,6 +11,10 @@
 # 1,000/30,000 and 5,000/150,000 with the descheduler beside it (bench/cli.bench.ts, which
 # builds the descheduler harness of bench/peers once); BENCH_CLI=0 skips it, BENCH_CLI_ARGS
 # passes flags to it (e.g. "--peer-sizes none": the descheduler takes minutes at 150,000 pods).
+# BENCH_ENVELOPE=1 adds, last, the operator at the envelope (bench/envelope.bench.ts: 5,000 KWOK
+# nodes / 150,000 bound pods on its own control plane, an hour or more and, projected,
+# 8-10 GiB: kube-apiserver alone took 2.4 GiB at 50,000 pods); opt-in for its
+# length. BENCH_ENVELOPE_ARGS passes flags to it (e.g. "--nodes 500 --pods 15000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/node --expose-gc bench/engine.bench.ts "$@"
@@ -28,4 +32,8 @@ fi
 if [ "${BENCH_OPERATOR:-1}" != 0 ]; then
   # shellcheck disable=SC2086 # word splitting of the flags is intended
   bash hack/node bench/operator.bench.ts ${BENCH_OPERATOR_ARGS:-}
+fi
+if [ "${BENCH_ENVELOPE:-0}" != 0 ]; then
+  # shellcheck disable=SC2086 # word splitting of the flags is intended
+  bash hack/node --expose-gc bench/envelope.bench.ts ${BENCH_ENVELOPE_ARGS:-}
 fi

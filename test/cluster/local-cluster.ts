@@ -58,6 +58,22 @@ export interface LocalClusterOptions {
    * (operator-account.ts). [] turns the audit log off.
    */
   auditUsers?: readonly string[];
+  /** etcd's --quota-backend-bytes. Default: etcd's own (2 GiB), enough below ~50,000 pods. */
+  etcdQuotaBytes?: number;
+  /**
+   * Whether kwok plays pods (Running, completed, deleted) besides nodes. Default true. Off,
+   * bound pods stay Pending: one status write less per pod when creating many.
+   */
+  kwokPods?: boolean;
+  /** The node Leases kwok renews (a quarter of this apart, like a kubelet). Default 40 s. */
+  nodeLeaseDurationSeconds?: number;
+  /** Nodes kwok initialises and heartbeats at once. Default 16. */
+  kwokNodeParallelism?: number;
+  /**
+   * Whether start-up waits until every node is Ready and untainted. Default true. Off, it
+   * returns once the Node objects exist, and kwok goes on making them Ready.
+   */
+  waitForNodesReady?: boolean;
 }
 
 export interface LocalCluster {
@@ -82,6 +98,13 @@ export interface LocalCluster {
   startupMs: number;
   /** Current resident memory of all cluster processes, in bytes. */
   rssBytes(): number;
+  /** Current resident memory of each cluster process (etcd, kube-apiserver, ...), in bytes. */
+  rssByComponent(): Record<string, number>;
+  /**
+   * Stops kube-controller-manager for good (SIGTERM): no controller reconciles, collects
+   * garbage or writes status from then on, so objects created afterwards stay as written.
+   */
+  stopControllerManager(): Promise<void>;
   /** Runs the pinned kubectl against this cluster; resolves with stdout, rejects with stderr. */
   kubectl(...args: string[]): Promise<string>;
   /** Kills kube-apiserver alone (SIGKILL, as a crash would); etcd and the rest keep running. */
@@ -203,17 +226,20 @@ async function bringUp(
     kubeconfig('scheduler.kubeconfig', 'kube-scheduler', pki.scheduler),
   ]);
 
-  await startEtcd(context);
+  await startEtcd(context, options.etcdQuotaBytes);
   await startApiserver(context, api);
-  startControllerManager(context, controllerManagerConfig);
+  startControllerManager(context, controllerManagerConfig, options);
   startScheduler(context, schedulerConfig);
-  await startKwok(context, adminConfig, options.kwokPodParallelism ?? KWOK_POD_PARALLELISM);
+  await startKwok(context, adminConfig, options);
 
   const nodeNames = await createNodes(context, api, options);
   await Promise.all([
     componentHealthy(context, 'kube-controller-manager', context.ports.controllerManager),
     componentHealthy(context, 'kube-scheduler', context.ports.scheduler),
-    waitFor(context, 'nodes Ready', () => nodesReady(api, nodeNames)),
+    // Each poll lists every node: at thousands of nodes, megabytes a poll.
+    options.waitForNodesReady === false
+      ? Promise.resolve()
+      : waitFor(context, 'nodes Ready', () => nodesReady(api, nodeNames), nodeNames.length / 2),
     // Pods in a namespace are refused until its default ServiceAccount exists.
     waitFor(
       context,
@@ -235,6 +261,8 @@ async function bringUp(
     auditLogPath: context.audit?.logPath,
     startupMs: performance.now() - started,
     rssBytes: () => supervisor.rssBytes(),
+    rssByComponent: () => supervisor.rssByComponent(),
+    stopControllerManager: () => supervisor.stopComponent('kube-controller-manager', 'SIGTERM'),
     kubectl: (...args) => runKubectl(kubectlPath, adminConfig, args),
     stopApiserver: () => supervisor.stopComponent('kube-apiserver'),
     startApiserver: () => restartApiserver(context, options.timeoutMs ?? 120_000),
@@ -244,7 +272,7 @@ async function bringUp(
 
 // ---------------------------------------------------------------- components
 
-async function startEtcd(context: Context): Promise<void> {
+async function startEtcd(context: Context, quotaBytes: number | undefined): Promise<void> {
   const { binDir, dir, ports, supervisor } = context;
   const client = `http://127.0.0.1:${ports.etcdClient}`;
   const peer = `http://127.0.0.1:${ports.etcdPeer}`;
@@ -263,6 +291,7 @@ async function startEtcd(context: Context): Promise<void> {
     '--heartbeat-interval=10',
     '--election-timeout=100',
     '--log-level=warn',
+    ...(quotaBytes === undefined ? [] : [`--quota-backend-bytes=${quotaBytes}`]),
   ]);
   const health = new URL('/health', client);
   await waitFor(context, 'etcd /health', async () => {
@@ -359,7 +388,13 @@ function componentFlags(
   ];
 }
 
-function startControllerManager(context: Context, kubeconfig: string): void {
+function startControllerManager(
+  context: Context,
+  kubeconfig: string,
+  options: LocalClusterOptions,
+): void {
+  const leaseSeconds = options.nodeLeaseDurationSeconds;
+
   const { pki, ports } = context;
   const name = 'kube-controller-manager';
   context.supervisor.start(name, join(context.binDir, name), [
@@ -373,6 +408,10 @@ function startControllerManager(context: Context, kubeconfig: string): void {
     `--cluster-signing-cert-file=${pki.ca.cert}`,
     `--cluster-signing-key-file=${pki.ca.key}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    // Longer Leases than a kubelet's: a node is not lost between two renewals.
+    ...(leaseSeconds === undefined
+      ? []
+      : [`--node-monitor-grace-period=${Math.max(50, Math.ceil(leaseSeconds * 1.25))}s`]),
   ]);
 }
 
@@ -388,8 +427,9 @@ function startScheduler(context: Context, kubeconfig: string): void {
 async function startKwok(
   context: Context,
   kubeconfig: string,
-  podParallelism: number,
+  options: LocalClusterOptions,
 ): Promise<void> {
+  const podParallelism = options.kwokPodParallelism ?? KWOK_POD_PARALLELISM;
   if (!Number.isInteger(podParallelism) || podParallelism < 1) {
     throw new Error(`kwokPodParallelism must be a positive integer, got ${podParallelism}`);
   }
@@ -404,7 +444,7 @@ async function startKwok(
       // parallelism left out is 0, which kwok refuses.
       options: {
         podPlayStageParallelism: podParallelism,
-        nodePlayStageParallelism: KWOK_NODE_PARALLELISM,
+        nodePlayStageParallelism: options.kwokNodeParallelism ?? KWOK_NODE_PARALLELISM,
         nodeLeaseParallelism: 4, // kwok's default
       },
     })}\n`,
@@ -412,9 +452,7 @@ async function startKwok(
   const stages = [
     'node-initialize',
     'node-heartbeat-with-lease',
-    'pod-ready',
-    'pod-complete',
-    'pod-delete',
+    ...(options.kwokPods === false ? [] : ['pod-ready', 'pod-complete', 'pod-delete']),
   ].map((stage) => join(STAGES_DIR, `${stage}.yaml`));
   context.supervisor.start(
     'kwok',
@@ -426,7 +464,7 @@ async function startKwok(
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       // kwok renews node Leases like a kubelet; the node lifecycle controller reads them.
-      '--node-lease-duration-seconds=40',
+      `--node-lease-duration-seconds=${options.nodeLeaseDurationSeconds ?? 40}`,
       // Pod IPs of nodes without a pod CIDR of their own (fake-node.ts gives node i the
       // i-th /24 of the same range).
       `--cidr=${POD_NETWORK_CIDR}`,
@@ -528,6 +566,7 @@ async function waitFor(
   context: Context,
   what: string,
   check: () => Promise<boolean>,
+  pollMs = POLL_MS,
 ): Promise<void> {
   const since = performance.now();
   let lastError = '';
@@ -544,7 +583,7 @@ async function waitFor(
         `timed out waiting for ${what}${detail}; logs in ${context.supervisor.logDir}`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(POLL_MS, pollMs)));
   }
   context.log(`${what}: ok after ${((performance.now() - since) / 1000).toFixed(1)} s`);
 }

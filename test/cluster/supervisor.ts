@@ -127,18 +127,23 @@ export class Supervisor {
 
   /** Resident memory of the running components, from /proc (Linux). */
   rssBytes(): number {
-    let total = 0;
-    for (const { child, exit } of this.#components) {
+    return Object.values(this.rssByComponent()).reduce((sum, bytes) => sum + bytes, 0);
+  }
+
+  /** Resident memory of each running component by name, from /proc (Linux; else empty). */
+  rssByComponent(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const { name, child, exit } of this.#components) {
       if (exit !== undefined || child.pid === undefined) continue;
       try {
         const status = readFileSync(`/proc/${String(child.pid)}/status`, 'utf8');
         const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-        if (kib !== undefined) total += Number(kib) * 1024;
+        if (kib !== undefined) out[name] = Number(kib) * 1024;
       } catch {
         // Not Linux, or the process just exited.
       }
     }
-    return total;
+    return out;
   }
 
   /** SIGTERM in reverse start order, SIGKILL after a grace period, then clean up. */
