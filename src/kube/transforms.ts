@@ -12,6 +12,7 @@ import type {
   Pod,
   Taint,
   Toleration,
+  TopologySpreadConstraint,
 } from '../api/core.ts';
 import { EXCEPTION_KIND } from '../api/exception.ts';
 import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.ts';
@@ -53,11 +54,21 @@ function ownerReferences(value: unknown): readonly OwnerReference[] | undefined 
 /** The API server validated it as a core Affinity; it is kept by reference, not copied. */
 const affinityOf = (value: unknown): Affinity | undefined => (isRecord(value) ? value : undefined);
 
+/** Likewise topologySpreadConstraints (the audit judges DoNotSchedule ones, scores the rest). */
+const spreadConstraintsOf = (value: unknown): TopologySpreadConstraint[] | undefined =>
+  Array.isArray(value) && value.length > 0 ? (value as TopologySpreadConstraint[]) : undefined;
+
+const nonEmpty = <T extends object>(value: T): T | undefined =>
+  Object.keys(value).length === 0 ? undefined : value;
+
 /** Likewise a LabelSelector, validated by the API server. */
 const selectorOf = (value: unknown): LabelSelector | undefined =>
   isRecord(value) ? value : undefined;
 
-/** Pod → namespace, name, uid, labels, owners, node, phase, deletion, affinity, resourceVersion. */
+/**
+ * Pod → namespace, name, uid, labels, `placement.dev/` annotations, owners, node, phase,
+ * deletion, affinity, nodeSelector, tolerations, topology spread, resourceVersion.
+ */
 export function trimPod(raw: unknown): Pod | undefined {
   const obj = record(raw);
   const meta = record(obj['metadata']);
@@ -72,6 +83,7 @@ export function trimPod(raw: unknown): Pod | undefined {
       namespace,
       uid: text(meta['uid']),
       labels: stringMap(meta['labels']),
+      annotations: nonEmpty(placementAnnotations(meta['annotations'])),
       ownerReferences: ownerReferences(meta['ownerReferences']),
       deletionTimestamp: text(meta['deletionTimestamp']),
       resourceVersion: text(meta['resourceVersion']),
@@ -79,6 +91,9 @@ export function trimPod(raw: unknown): Pod | undefined {
     spec: compact<Pod['spec']>({
       nodeName: text(spec['nodeName']),
       affinity: affinityOf(spec['affinity']),
+      nodeSelector: stringMap(spec['nodeSelector']),
+      tolerations: tolerationsOf(spec['tolerations']),
+      topologySpreadConstraints: spreadConstraintsOf(spec['topologySpreadConstraints']),
     }),
     status: phase === undefined ? undefined : { phase },
   });

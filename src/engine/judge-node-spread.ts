@@ -1,0 +1,247 @@
+/**
+ * The scheduler's node and spread rules judged on bound pods: required node affinity and
+ * `nodeSelector` against the node's labels now (the NodeAffinity filter again; the rules are
+ * IgnoredDuringExecution, so a relabelled node keeps pods that no longer meet them), and
+ * DoNotSchedule topology spread constraints as PodTopologySpread counts them. A policy's
+ * node requirements are judged as the policy's (the operator ANDs them into every term);
+ * the pod's own node affinity, those requirements taken out, as the pod's.
+ */
+import type { Node, NodeAffinity, NodeSelectorTerm, Pod } from '../api/core.ts';
+import type { PolicyRef } from '../api/policy.ts';
+import { canonicalJson } from './canonical.ts';
+import { FieldError, type InvalidObjectError } from './errors.ts';
+import {
+  judgeNodeRules,
+  nodeRulesHold,
+  nodeRulesOfPod,
+  nodeTermMatches,
+  termMiss,
+  termMissText,
+  type NodeIdentity,
+  type NodeRules,
+} from './node-affinity.ts';
+import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
+import type { PreferredScore, Violation } from './placement.ts';
+import { isJudged, isPlaced, podKey } from './pod-placement.ts';
+import type { CompiledPolicy } from './policy.ts';
+import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
+import { SpreadJudge, spreadFilter } from './topology-spread.ts';
+import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
+
+/** The policies that target a pod's workload (priority order), and those it is exempt from. */
+export interface PodPolicies {
+  readonly targeting: readonly CompiledPolicy[];
+  readonly exempt: readonly PolicyRef[];
+}
+
+export interface NodeSpreadInput {
+  readonly nodes: readonly Node[];
+  /** Every pod; the placed ones count, the judged ones (placed, not being deleted) are judged. */
+  readonly pods: readonly Pod[];
+  readonly policiesOf: (pod: Pod) => PodPolicies;
+}
+
+/** What judging the node and spread rules of every pod found. */
+export interface NodeSpreadAudit {
+  readonly violations: readonly Violation[];
+  /** Preferred node-affinity terms met where each pod runs, for pods that have some. */
+  readonly preferred: ReadonlyMap<string, PreferredScore>;
+  /** Pods whose topologySpreadConstraints cannot be read: judged without them. */
+  readonly problems: readonly InvalidObjectError[];
+  /**
+   * Whether the pod `key` could run on `node` under these rules: its node rules and its
+   * policies' node requirements hold there, and its spread constraints admit it (as the
+   * PodTopologySpread filter would for a new pod). Remediation asks it of other nodes.
+   */
+  accepts(key: string, node: NodeFacts): boolean;
+}
+
+const REQUIRED_FIELD = `spec.affinity.nodeAffinity.${REQUIRED}`;
+
+/** A policy's required nodeSelectorTerms: each one's requirements are ANDed into the pod's terms. */
+const policyNodeTerms = (p: CompiledPolicy): readonly NodeSelectorTerm[] =>
+  p.affinity.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms ?? [];
+
+/** The node rules a pod's policies add, as one pod sees them. */
+interface Attributed {
+  readonly own: NodeRules;
+  readonly policies: readonly CompiledPolicy[];
+}
+
+/**
+ * The pod's own node rules with its policies' requirements taken out of each required term:
+ * a term left with none held only injected requirements, so the pod's own part always holds.
+ */
+export function ownNodeRules(pod: Pod, policies: readonly CompiledPolicy[]): NodeRules {
+  const rules = nodeRulesOfPod(pod);
+  const terms = rules.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms;
+  if (terms === undefined || policies.length === 0) return rules;
+  const injected = new Set<string>();
+  for (const p of policies) {
+    for (const t of policyNodeTerms(p)) {
+      for (const e of t.matchExpressions ?? []) injected.add(`e${canonicalJson(e)}`);
+      for (const f of t.matchFields ?? []) injected.add(`f${canonicalJson(f)}`);
+    }
+  }
+  if (injected.size === 0) return rules;
+  const stripped: NodeSelectorTerm[] = [];
+  for (const t of terms) {
+    const expressions = (t.matchExpressions ?? []).filter(
+      (e) => !injected.has(`e${canonicalJson(e)}`),
+    );
+    const fields = (t.matchFields ?? []).filter((f) => !injected.has(`f${canonicalJson(f)}`));
+    const had = (t.matchExpressions ?? []).length + (t.matchFields ?? []).length;
+    if (had > 0 && expressions.length === 0 && fields.length === 0) {
+      const { nodeAffinity, ...rest } = rules;
+      const { [REQUIRED]: _, ...affinity } = nodeAffinity ?? {};
+      return Object.keys(affinity).length === 0 ? rest : { ...rest, nodeAffinity: affinity };
+    }
+    stripped.push({
+      ...(expressions.length > 0 ? { matchExpressions: expressions } : {}),
+      ...(fields.length > 0 ? { matchFields: fields } : {}),
+    });
+  }
+  const nodeAffinity: NodeAffinity = {
+    ...rules.nodeAffinity,
+    [REQUIRED]: { nodeSelectorTerms: stripped },
+  };
+  return { ...rules, nodeAffinity };
+}
+
+/** The violations of a pod's node rules where it runs, its policies' requirements included. */
+function nodeRuleViolations(pod: Pod, node: NodeIdentity, rules: Attributed): Violation[] {
+  const base = { pod: podKey(pod), node: node.name };
+  const out: Violation[] = [];
+  const verdict = judgeNodeRules(rules.own, node);
+  if (verdict.kind === 'violated') {
+    for (const v of verdict.violations) {
+      const field = v.rule === 'nodeSelector' ? 'spec.nodeSelector' : REQUIRED_FIELD;
+      out.push({
+        ...base,
+        rule: v.rule,
+        source: 'pod',
+        term: 0,
+        message: `${field}: ${v.message}`,
+      });
+    }
+  }
+  for (const p of rules.policies) {
+    for (const [i, term] of policyNodeTerms(p).entries()) {
+      const miss = termMiss(term, node);
+      // An empty term injects nothing.
+      if (miss === undefined || miss.kind === 'empty') continue;
+      out.push({
+        ...base,
+        rule: 'nodeAffinity',
+        source: p.ref,
+        term: i,
+        message: `spec.affinity.nodeAffinity.${REQUIRED}: node ${node.name}: ${termMissText(i, miss)}`,
+      });
+      break;
+    }
+  }
+  return out;
+}
+
+/** Preferred node-affinity terms (the pod's own and its policies', each once) met on `node`. */
+function preferredNodeScore(
+  pod: Pod,
+  policies: readonly CompiledPolicy[],
+  node: NodeIdentity,
+): PreferredScore | undefined {
+  const seen = new Set<string>();
+  let totalWeight = 0;
+  let satisfiedWeight = 0;
+  const all = [
+    ...(pod.spec.affinity?.nodeAffinity?.[PREFERRED] ?? []),
+    ...policies.flatMap((p) => p.affinity.nodeAffinity?.[PREFERRED] ?? []),
+  ];
+  for (const t of all) {
+    const key = canonicalJson(t);
+    if (seen.has(key) || t.weight === 0) continue;
+    seen.add(key);
+    totalWeight += t.weight;
+    if (nodeTermMatches(t.preference, node)) satisfiedWeight += t.weight;
+  }
+  // As the NodeAffinity score: the sum of the weights of the terms the node matches.
+  return totalWeight === 0 ? undefined : { score: satisfiedWeight, satisfiedWeight, totalWeight };
+}
+
+/** Judges every judged pod against its node rules and DoNotSchedule spread constraints. */
+export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
+  const nodes = new Map<string, NodeFacts>();
+  for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
+  const problems: InvalidObjectError[] = [];
+  const cache = new SpreadRulesCache();
+  const placed: { pod: Pod; spread: SpreadPod }[] = [];
+  for (const pod of input.pods) {
+    if (!isPlaced(pod)) continue;
+    let spread: SpreadPod;
+    try {
+      spread = spreadPodOf(pod, cache);
+    } catch (err) {
+      if (!(err instanceof FieldError)) throw err;
+      problems.push(err.forObject(`Pod ${podKey(pod)}`));
+      // Still a neighbour that other pods' constraints count.
+      const { topologySpreadConstraints: _, ...spec } = pod.spec;
+      spread = spreadPodOf({ ...pod, spec }, cache);
+    }
+    placed.push({ pod, spread });
+  }
+  const index = new SpreadIndex(
+    nodes.values(),
+    placed.map((p) => p.spread),
+  );
+  const spreadJudge = new SpreadJudge(index);
+  const violations: Violation[] = [];
+  const preferred = new Map<string, PreferredScore>();
+  const judged = new Map<string, { pod: Pod; spread: SpreadPod; rules: Attributed }>();
+  for (const { pod, spread } of placed) {
+    if (!isJudged(pod)) continue;
+    const node = nodes.get(pod.spec.nodeName ?? '');
+    if (node === undefined) continue;
+    const { targeting, exempt } = input.policiesOf(pod);
+    const policies = targeting.filter(
+      (p) => !exempt.includes(p.ref) && policyNodeTerms(p).length > 0,
+    );
+    const rules: Attributed = { own: ownNodeRules(pod, policies), policies };
+    judged.set(spread.key, { pod, spread, rules });
+    violations.push(...nodeRuleViolations(pod, node, rules));
+    const score = preferredNodeScore(
+      pod,
+      targeting.filter((p) => !exempt.includes(p.ref)),
+      node,
+    );
+    if (score !== undefined) preferred.set(spread.key, score);
+    const verdict = spreadJudge.judge(spread);
+    if (verdict.kind !== 'violated') continue;
+    for (const v of verdict.violations) {
+      violations.push({
+        pod: spread.key,
+        node: node.name,
+        rule: 'topologySpread',
+        source: 'pod',
+        term: v.constraint,
+        message: `spec.${v.message}`,
+        ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
+        ...(v.over === undefined
+          ? {}
+          : { over: v.over.over, excess: v.over.excess.map((p) => p.key) }),
+      });
+    }
+  }
+  const accepts = (key: string, node: NodeFacts): boolean => {
+    const found = judged.get(key);
+    if (found === undefined) return false;
+    const { spread, rules } = found;
+    if (!nodeRulesHold(rules.own, node)) return false;
+    for (const p of rules.policies) {
+      for (const term of policyNodeTerms(p)) {
+        const miss = termMiss(term, node);
+        if (miss !== undefined && miss.kind !== 'empty') return false;
+      }
+    }
+    return spreadFilter(index, { labels: spread.labels, rules: spread.rules }, node).kind === 'ok';
+  };
+  return { violations, preferred, problems, accepts };
+}
