@@ -1,7 +1,14 @@
 import type { PolicyRef } from '../api/policy.ts';
-import { auditIndex, type AuditReport } from '../engine/index.ts';
+import {
+  auditIndex,
+  judgeNodeAndSpread,
+  reachOf,
+  withNodeAndSpread,
+  type AuditReport,
+} from '../engine/index.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import {
+  audited,
   auditOnlyCounts,
   classify,
   newFindings,
@@ -61,6 +68,7 @@ export class ContinuousAudit {
   private readonly remediation: Remediation;
   private summaries = new Map<PolicyRef, PolicyAudit>();
   private violating = new Set<string>();
+  private problems = new Set<string>();
   private lastReport: AuditReport | null = null;
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
@@ -172,7 +180,14 @@ export class ContinuousAudit {
     }
     const index = live.index;
     if (index === null) return;
-    const report = auditIndex(index);
+    const judged = audited(policies);
+    const nodeSpread = judgeNodeAndSpread({
+      nodes: this.deps.nodes.list(),
+      pods: this.deps.pods.list(),
+      policiesOf: (pod) => reachOf(judged, live.workloadOf(pod), index),
+    });
+    this.tellProblems(nodeSpread.problems.map((e) => e.message));
+    const report = withNodeAndSpread(auditIndex(index), nodeSpread);
     this.lastReport = report;
     this.stats.evaluations++;
     const nsLabels = (ns: string) => index.namespaceLabels(ns);
@@ -203,8 +218,24 @@ export class ContinuousAudit {
       this.deps.metrics.setCrossNamespaceViolations(ref, counts);
     this.summaries = published.summaries;
     if (published.changed.length > 0) this.deps.onChange(published.changed);
-    await this.remediation.remediate(policies, findings, index, (p) => live.workloadOf(p));
+    await this.remediation.remediate(
+      policies,
+      findings,
+      index,
+      (p) => live.workloadOf(p),
+      nodeSpread.accepts,
+    );
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
+  }
+
+  /** One line per pod whose rules cannot be read, when it is first seen so. */
+  private tellProblems(problems: readonly string[]): void {
+    const now = new Set(problems);
+    for (const p of now) {
+      if (!this.problems.has(p))
+        this.deps.log.warn('pod judged without its unreadable rules', { problem: p });
+    }
+    this.problems = now;
   }
 
   /** One Event (and a log line) per new violation; the platform's log for those of reach 'platform'. */

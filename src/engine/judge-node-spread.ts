@@ -53,7 +53,7 @@ export interface NodeSpreadAudit {
    * policies' node requirements hold there, and its spread constraints admit it (as the
    * PodTopologySpread filter would for a new pod). Remediation asks it of other nodes.
    */
-  accepts(key: string, node: NodeFacts): boolean;
+  readonly accepts: (key: string, node: NodeFacts) => boolean;
 }
 
 const REQUIRED_FIELD = `spec.affinity.nodeAffinity.${REQUIRED}`;

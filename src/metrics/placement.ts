@@ -20,12 +20,16 @@ export const WORKLOAD_STATES: readonly WorkloadState[] = [
   'exempted',
 ];
 
-export type ViolationRule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';
-export const VIOLATION_RULES: readonly ViolationRule[] = [
+/** The `rule` label of the violation metrics: every rule the audit judges (the engine's `RULES`). */
+export const VIOLATION_RULES = [
   'podAffinity',
   'podAntiAffinity',
   'symmetricAntiAffinity',
-];
+  'nodeAffinity',
+  'nodeSelector',
+  'topologySpread',
+] as const;
+export type ViolationRule = (typeof VIOLATION_RULES)[number];
 
 /** How a workload write ended: the kinds of the controller's `WriteResult`. */
 export type WriteOutcome = 'written' | 'conflict' | 'gone' | 'failed';
@@ -90,7 +94,7 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
   });
   const violations = new Gauge({
     name: 'placement_violations',
-    help: 'Running pods that break a required affinity rule, by policy (or pod for pods own terms) and rule',
+    help: 'Running pods that break a required placement rule (pod affinity, node affinity, nodeSelector, topology spread), by policy (or pod for pods own rules) and rule',
     labelNames: ['policy', 'rule'] as const,
     registers,
   });

@@ -8,7 +8,7 @@ import type { Node, NodeAffinity, Pod, TopologySpreadConstraint } from '../../..
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
 import { judgeNodeAndSpread } from '../../../src/engine/judge-node-spread.ts';
 import { nodeFacts } from '../../../src/engine/node-eligibility.ts';
-import { auditSnapshot } from '../../../src/engine/judge-cluster.ts';
+import { auditSnapshot, type AuditReport } from '../../../src/engine/judge-cluster.ts';
 import {
   clusterPolicy,
   HOSTNAME,
@@ -181,23 +181,22 @@ const CASES: readonly Case[] = [
   },
 ];
 
+/** The audit of pods on NODES, which must be valid input. */
+function auditOf(pods: readonly Pod[], policies: readonly PlacementPolicy[] = []): AuditReport {
+  const result = auditSnapshot(
+    snapshotOf({ nodes: NODES, namespaces: [namespace('default')], pods, policies }),
+  );
+  if (result.kind === 'invalid') throw new Error(result.errors.join('; '));
+  return result.report;
+}
+
 for (const c of CASES) {
-  test(`audit: ${c.name}`, () => {
-    const result = auditSnapshot(
-      snapshotOf({
-        nodes: NODES,
-        namespaces: [namespace('default')],
-        pods: c.pods,
-        policies: c.policies ?? [],
-      }),
-    );
-    assert.equal(result.kind, 'ok', result.kind === 'invalid' ? result.errors.join('; ') : '');
-    if (result.kind !== 'ok') return;
-    assert.deepEqual(tuplesOf(result.report.violations), sortTuples(c.want));
+  void test(`audit: ${c.name}`, () => {
+    assert.deepEqual(tuplesOf(auditOf(c.pods, c.policies).violations), sortTuples(c.want));
   });
 }
 
-test('topologySpread names the domain, how far over, and the excess pods', () => {
+void test('topologySpread names the domain, how far over, and the excess pods', () => {
   const pods = ['a0', 'a0', 'a1', 'b0', 'c0'].map((nd, i) =>
     web(`w${i}`, nd, { spread: [zoneSpread()] }),
   );
@@ -221,16 +220,12 @@ test('topologySpread names the domain, how far over, and the excess pods', () =>
   assert.equal(accepts('c0'), true);
 });
 
-test('node rules: only nodes that meet the pod and its policies are somewhere better', () => {
+void test('node rules: only nodes that meet the pod and its policies are somewhere better', () => {
   const pods = [
     web('w0', 'c0', {
       nodeAffinity: required([ZONE_A, GPU], [{ key: ZONE, operator: 'In', values: ['b'] }]),
     }),
   ];
-  const compiled = auditSnapshot(
-    snapshotOf({ nodes: NODES, namespaces: [namespace('default')], pods, policies: [] }),
-  );
-  assert.equal(compiled.kind, 'ok');
   const found = judgeNodeAndSpread({
     nodes: NODES,
     pods,
@@ -242,7 +237,7 @@ test('node rules: only nodes that meet the pod and its policies are somewhere be
   assert.deepEqual(ok, ['a0', 'b0']);
 });
 
-test('preferred node affinity: the weight of the terms the node matches', () => {
+void test('preferred node affinity: the weight of the terms the node matches', () => {
   const pods = [
     web('w0', 'a1', {
       nodeAffinity: {
@@ -253,28 +248,22 @@ test('preferred node affinity: the weight of the terms the node matches', () => 
       },
     }),
   ];
-  const result = auditSnapshot(
-    snapshotOf({ nodes: NODES, namespaces: [namespace('default')], pods }),
-  );
-  assert.equal(result.kind, 'ok');
-  if (result.kind !== 'ok') return;
-  assert.deepEqual(result.report.preferred.get('default/w0'), {
+  assert.deepEqual(auditOf(pods).preferred.get('default/w0'), {
     score: 20,
     satisfiedWeight: 20,
     totalWeight: 50,
   });
 });
 
-test('a pod with an unreadable spread constraint: one line naming the pod and the field', () => {
+void test('a pod with an unreadable spread constraint: one line naming the pod and the field', () => {
   const bad = web('w0', 'a0', { spread: [{ ...zoneSpread(), maxSkew: 0 }] });
   const result = auditSnapshot(
     snapshotOf({ nodes: NODES, namespaces: [namespace('default')], pods: [bad] }),
   );
-  assert.equal(result.kind, 'invalid');
-  if (result.kind !== 'invalid') return;
-  assert.equal(result.errors.length, 1);
+  const errors = result.kind === 'invalid' ? result.errors : [];
+  assert.equal(errors.length, 1);
   assert.match(
-    result.errors[0]?.message ?? '',
+    errors[0]?.message ?? '',
     /^Pod default\/w0: spec\.topologySpreadConstraints\[0\]\.maxSkew: 0 is not an integer/,
   );
 });
