@@ -115,14 +115,10 @@ function nodeRuleViolations(pod: Pod, node: NodeIdentity, rules: Attributed): Vi
   const verdict = judgeNodeRules(rules.own, node);
   if (verdict.kind === 'violated') {
     for (const v of verdict.violations) {
-      const field = v.rule === 'nodeSelector' ? 'spec.nodeSelector' : REQUIRED_FIELD;
-      out.push({
-        ...base,
-        rule: v.rule,
-        source: 'pod',
-        term: 0,
-        message: `${field}: ${v.message}`,
-      });
+      // `spec.nodeSelector pool=gpu: node ...`, `spec.affinity.nodeAffinity.required...: ...`
+      const message =
+        v.rule === 'nodeSelector' ? `spec.${v.message}` : `${REQUIRED_FIELD}: ${v.message}`;
+      out.push({ ...base, rule: v.rule, source: 'pod', term: 0, message });
     }
   }
   for (const p of rules.policies) {

@@ -141,13 +141,17 @@ void test(
           });
           return policyCount === 2 && podCount >= 1 ? true : undefined;
         });
+        let seen = '';
         await waitFor('a PlacementViolation Event on each pod', async () => {
           const trainText = await eventText(c, ns, nameOf(train));
           const selText = await eventText(c, ns, 'sel');
+          seen = `${trainText} | ${selText}`;
           return /^nodeAffinity \(PlacementPolicy\//m.test(trainText) &&
-            /^nodeSelector \(pod\): spec\.nodeSelector pool=gpu/m.test(selText)
+            /^nodeSelector \(pod\): spec\.nodeSelector pool=gpu: node \S+ has "cpu"$/m.test(selText)
             ? true
             : undefined;
+        }).catch((err: unknown) => {
+          throw new Error(`${String(err)}; Events: ${seen}`);
         });
       },
     );
@@ -179,15 +183,20 @@ void test(
       assert.equal(moved[0]?.spec.nodeName, n1);
       await waitFor('the opt-out told', () =>
         Promise.resolve(
-          op
-            .logged('not evicting: eviction turned off')
-            .some(
-              (l) => l['pod'] === `${ns}/${nameOf(kept)}` && l['by'] === `Deployment ${ns}/keep`,
-            )
+          op.logged('not evicting: eviction turned off').some(
+            // The Deployment's annotations reach its ReplicaSet, the first owner looked at.
+            (l) =>
+              l['pod'] === `${ns}/${nameOf(kept)}` &&
+              String(l['by']).startsWith(`ReplicaSet ${ns}/keep-`),
+          )
             ? true
             : undefined,
         ),
-      );
+      ).catch((err: unknown) => {
+        const told = op.logged('not evicting: eviction turned off');
+        const evicted = op.logged('evicted violating pod');
+        throw new Error(`${String(err)}; ${JSON.stringify({ told, evicted })}`);
+      });
       const stillKept = await pods(c, ns, 'keep');
       assert.deepEqual(
         stillKept.map((p) => p.metadata.uid),
