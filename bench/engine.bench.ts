@@ -17,7 +17,8 @@ import {
   buildIndex,
   judgeNodeAndSpread,
   judgeNodeRules,
-  reachOf,
+  nodePolicyReach,
+  SpreadPodCache,
   workloadOfPod,
   nodeFacts,
   nodeRulesOfPod,
@@ -443,33 +444,44 @@ function nodeAndSpreadPass(
   auditCpuMs: number,
 ): void {
   const lookup = new WorkloadLookup(snapshot.workloads);
-  const runs: Run<number>[] = [];
-  for (let i = 0; i < opts.runs; i++) {
-    gc();
-    runs.push(
-      timed(
-        () =>
-          judgeNodeAndSpread({
-            nodes: snapshot.nodes,
-            pods: snapshot.pods,
-            policiesOf: (pod) => reachOf(policies, workloadOfPod(pod, lookup), index),
-          }).violations.length,
-      ),
+  // Cold: the first pass compiles every pod's spread rules; warm: the operator's later passes
+  // keep them (SpreadPodCache) for the Pod objects that did not change.
+  const measure = (warm: boolean) => {
+    const kept = new SpreadPodCache();
+    const pass = (compiled: SpreadPodCache): number =>
+      judgeNodeAndSpread({
+        nodes: snapshot.nodes,
+        pods: snapshot.pods,
+        policiesOf: nodePolicyReach(policies, (pod) => workloadOfPod(pod, lookup), index),
+        compiled,
+      }).violations.length;
+    if (warm) pass(kept);
+    const runs: Run<number>[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      gc();
+      runs.push(timed(() => pass(warm ? kept : new SpreadPodCache())));
+    }
+    return {
+      medianMs: round(ms(median(runs.map((r) => r.wallNs))), 1),
+      cpuMs: round(median(runs.map((r) => r.cpuUs)) / 1000, 1),
+      minMs: round(ms(Math.min(...runs.map((r) => r.wallNs))), 1),
+      violations: at(runs, 0).value,
+    };
+  };
+  const cold = measure(false);
+  const warm = measure(true);
+  for (const [what, m] of [
+    ['first pass', cold],
+    ['later passes', warm],
+  ] as const) {
+    print(
+      `node and spread rules, ${what} (judgeNodeAndSpread)`,
+      `median ${m.medianMs} ms wall, ${m.cpuMs} ms CPU (${opts.runs} runs, min ${m.minMs} ms); ${m.violations} violations`,
     );
   }
-  const pass = {
-    medianMs: round(ms(median(runs.map((r) => r.wallNs))), 1),
-    cpuMs: round(median(runs.map((r) => r.cpuUs)) / 1000, 1),
-    minMs: round(ms(Math.min(...runs.map((r) => r.wallNs))), 1),
-    violations: at(runs, 0).value,
-  };
-  const total = round(auditCpuMs + pass.cpuMs, 1);
-  print(
-    'node and spread rules as the pass runs them (judgeNodeAndSpread)',
-    `median ${pass.medianMs} ms wall, ${pass.cpuMs} ms CPU (${opts.runs} runs, min ${pass.minMs} ms); ${pass.violations} violations`,
-  );
-  print('full audit pass: auditIndex + judgeNodeAndSpread, CPU', `${total} ms`);
-  figures['nodeAndSpreadPass'] = { ...pass, fullAuditCpuMs: total };
+  const total = round(auditCpuMs + warm.cpuMs, 1);
+  print('full audit pass: auditIndex + judgeNodeAndSpread (later passes), CPU', `${total} ms`);
+  figures['nodeAndSpreadPass'] = { cold, warm, fullAuditCpuMs: total };
 }
 
 /** Per-change timings; every change is undone (untimed) so the cluster stays the same. */

@@ -2,7 +2,8 @@ import type { PolicyRef } from '../api/policy.ts';
 import {
   auditIndex,
   judgeNodeAndSpread,
-  reachOf,
+  nodePolicyReach,
+  SpreadPodCache,
   withNodeAndSpread,
   type AuditReport,
 } from '../engine/index.ts';
@@ -69,6 +70,8 @@ export class ContinuousAudit {
   private summaries = new Map<PolicyRef, PolicyAudit>();
   private violating = new Set<string>();
   private problems = new Set<string>();
+  /** Pods' compiled spread rules, kept between passes (a changed pod is a new object). */
+  private readonly spreadPods = new SpreadPodCache();
   private lastReport: AuditReport | null = null;
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
@@ -184,7 +187,8 @@ export class ContinuousAudit {
     const nodeSpread = judgeNodeAndSpread({
       nodes: this.deps.nodes.list(),
       pods: this.deps.pods.list(),
-      policiesOf: (pod) => reachOf(judged, live.workloadOf(pod), index),
+      policiesOf: nodePolicyReach(judged, (pod) => live.workloadOf(pod), index),
+      compiled: this.spreadPods,
     });
     this.tellProblems(nodeSpread.problems.map((e) => e.message));
     const report = withNodeAndSpread(auditIndex(index), nodeSpread);

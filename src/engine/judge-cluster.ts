@@ -30,7 +30,12 @@ import {
   type CompiledPolicy,
   type WorkloadRef,
 } from './policy.ts';
-import { judgeNodeAndSpread, type NodeSpreadAudit, type PodPolicies } from './judge-node-spread.ts';
+import {
+  hasNodeAffinity,
+  judgeNodeAndSpread,
+  type NodeSpreadAudit,
+  type PodPolicies,
+} from './judge-node-spread.ts';
 import { TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
 import {
@@ -308,13 +313,15 @@ export function auditSnapshot(
       })
       .sort((a, b) => (a.exception < b.exception ? -1 : a.exception > b.exception ? 1 : 0));
     const unresolved = new Set(built.unresolved.map((u) => u.pod));
+    const reachNodePolicies = nodePolicyReach(
+      policies.ok,
+      (pod) => workloadOfPod(pod, lookup),
+      index,
+    );
     const nodeSpread = judgeNodeAndSpread({
       nodes: snapshot.nodes,
       pods: snapshot.pods,
-      policiesOf: (pod) =>
-        unresolved.has(podKey(pod))
-          ? { targeting: [], exempt: [] }
-          : reachOf(policies.ok, workloadOfPod(pod, lookup), index),
+      policiesOf: (pod) => (unresolved.has(podKey(pod)) ? NO_POLICIES : reachNodePolicies(pod)),
     });
     if (nodeSpread.problems.length > 0) return { kind: 'invalid', errors: nodeSpread.problems };
     return {
@@ -330,6 +337,22 @@ export function auditSnapshot(
     if (err instanceof InvalidObjectError) return { kind: 'invalid', errors: [err] };
     throw err;
   }
+}
+
+const NO_POLICIES: PodPolicies = Object.freeze({ targeting: [], exempt: [] });
+
+/**
+ * For judgeNodeAndSpread: the policies with node affinity that reach a pod (nothing to look
+ * up, for any pod, when no policy has node affinity).
+ */
+export function nodePolicyReach(
+  policies: readonly CompiledPolicy[],
+  workloadOf: (pod: Pod) => WorkloadRef,
+  index: TopologyIndex,
+): (pod: Pod) => PodPolicies {
+  const withNodeAffinity = policies.filter(hasNodeAffinity);
+  if (withNodeAffinity.length === 0) return () => NO_POLICIES;
+  return (pod) => reachOf(withNodeAffinity, workloadOf(pod), index);
 }
 
 /** An audit report with the node and spread rules' findings (judge-node-spread.ts) added. */

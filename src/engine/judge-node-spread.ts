@@ -25,7 +25,7 @@ import type { PreferredScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
 import type { CompiledPolicy } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
-import { SpreadJudge, spreadFilter } from './topology-spread.ts';
+import { SpreadJudge, spreadFilter, type SpreadViolation } from './topology-spread.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /** The policies that target a pod's workload (priority order), and those it is exempt from. */
@@ -39,6 +39,18 @@ export interface NodeSpreadInput {
   /** Every pod; the placed ones count, the judged ones (placed, not being deleted) are judged. */
   readonly pods: readonly Pod[];
   readonly policiesOf: (pod: Pod) => PodPolicies;
+  /**
+   * Kept by the caller between passes: each Pod object's compiled spread rules. A Pod object
+   * of an informer cache is replaced, never changed, when the pod changes, so a pass compiles
+   * the rules of changed pods only.
+   */
+  readonly compiled?: SpreadPodCache;
+}
+
+/** Compiled spread rules by Pod object (see NodeSpreadInput.compiled). */
+export class SpreadPodCache {
+  readonly pods = new WeakMap<Pod, SpreadPod>();
+  readonly rules = new SpreadRulesCache();
 }
 
 /** What judging the node and spread rules of every pod found. */
@@ -163,24 +175,50 @@ function preferredNodeScore(
   return totalWeight === 0 ? undefined : { score: satisfiedWeight, satisfiedWeight, totalWeight };
 }
 
+/** A pod's spread violations as the audit reports them. */
+function spreadViolations(
+  spread: SpreadPod,
+  node: string,
+  found: readonly SpreadViolation[],
+): Violation[] {
+  return found.map((v) => ({
+    pod: spread.key,
+    node,
+    rule: 'topologySpread',
+    source: 'pod',
+    term: v.constraint,
+    message: `spec.${v.message}`,
+    ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
+    ...(v.over === undefined ? {} : { over: v.over.over, excess: v.over.excess.map((p) => p.key) }),
+  }));
+}
+
+/** Whether a policy has node affinity, the part of it these rules judge. */
+export const hasNodeAffinity = (p: CompiledPolicy): boolean =>
+  policyNodeTerms(p).length > 0 || (p.affinity.nodeAffinity?.[PREFERRED] ?? []).length > 0;
+
 /** Judges every judged pod against its node rules and DoNotSchedule spread constraints. */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
   const problems: InvalidObjectError[] = [];
-  const cache = new SpreadRulesCache();
+  const compiled = input.compiled ?? new SpreadPodCache();
+  const cache = compiled.rules;
   const placed: { pod: Pod; spread: SpreadPod }[] = [];
   for (const pod of input.pods) {
     if (!isPlaced(pod)) continue;
-    let spread: SpreadPod;
-    try {
-      spread = spreadPodOf(pod, cache);
-    } catch (err) {
-      if (!(err instanceof FieldError)) throw err;
-      problems.push(err.forObject(`Pod ${podKey(pod)}`));
-      // Still a neighbour that other pods' constraints count.
-      const { topologySpreadConstraints: _, ...spec } = pod.spec;
-      spread = spreadPodOf({ ...pod, spec }, cache);
+    let spread = compiled.pods.get(pod);
+    if (spread === undefined) {
+      try {
+        spread = spreadPodOf(pod, cache);
+        compiled.pods.set(pod, spread);
+      } catch (err) {
+        if (!(err instanceof FieldError)) throw err;
+        problems.push(err.forObject(`Pod ${podKey(pod)}`));
+        // Still a neighbour that other pods' constraints count.
+        const { topologySpreadConstraints: _, ...spec } = pod.spec;
+        spread = spreadPodOf({ ...pod, spec }, cache);
+      }
     }
     placed.push({ pod, spread });
   }
@@ -191,7 +229,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
   const preferred = new Map<string, PreferredScore>();
-  const judged = new Map<string, { pod: Pod; spread: SpreadPod; rules: Attributed }>();
+  const judged = new Map<string, { spread: SpreadPod; rules: Attributed }>();
   for (const { pod, spread } of placed) {
     if (!isJudged(pod)) continue;
     const node = nodes.get(pod.spec.nodeName ?? '');
@@ -201,7 +239,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
       (p) => !exempt.includes(p.ref) && policyNodeTerms(p).length > 0,
     );
     const rules: Attributed = { own: ownNodeRules(pod, policies), policies };
-    judged.set(spread.key, { pod, spread, rules });
+    const before = violations.length;
     violations.push(...nodeRuleViolations(pod, node, rules));
     const score = preferredNodeScore(
       pod,
@@ -210,21 +248,10 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
     );
     if (score !== undefined) preferred.set(spread.key, score);
     const verdict = spreadJudge.judge(spread);
-    if (verdict.kind !== 'violated') continue;
-    for (const v of verdict.violations) {
-      violations.push({
-        pod: spread.key,
-        node: node.name,
-        rule: 'topologySpread',
-        source: 'pod',
-        term: v.constraint,
-        message: `spec.${v.message}`,
-        ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
-        ...(v.over === undefined
-          ? {}
-          : { over: v.over.over, excess: v.over.excess.map((p) => p.key) }),
-      });
-    }
+    if (verdict.kind === 'violated')
+      violations.push(...spreadViolations(spread, node.name, verdict.violations));
+    // Remediation asks where violating pods could go: only they are kept for it.
+    if (violations.length > before) judged.set(spread.key, { spread, rules });
   }
   const accepts = (key: string, node: NodeFacts): boolean => {
     const found = judged.get(key);
