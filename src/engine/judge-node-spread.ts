@@ -197,6 +197,14 @@ function spreadViolations(
 export const hasNodeAffinity = (p: CompiledPolicy): boolean =>
   policyNodeTerms(p).length > 0 || (p.affinity.nodeAffinity?.[PREFERRED] ?? []).length > 0;
 
+/** The pod's own node rules and the policies whose node requirements it is judged by. */
+function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
+  const policies = targeting.filter(
+    (p) => !exempt.includes(p.ref) && policyNodeTerms(p).length > 0,
+  );
+  return { own: ownNodeRules(pod, policies), policies };
+}
+
 /** Judges every judged pod against its node rules and DoNotSchedule spread constraints. */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const nodes = new Map<string, NodeFacts>();
@@ -229,34 +237,31 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
   const preferred = new Map<string, PreferredScore>();
-  const judged = new Map<string, { spread: SpreadPod; rules: Attributed }>();
+  // Remediation asks where a few pods could go: found by key when first asked.
+  let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
   for (const { pod, spread } of placed) {
     if (!isJudged(pod)) continue;
     const node = nodes.get(pod.spec.nodeName ?? '');
     if (node === undefined) continue;
-    const { targeting, exempt } = input.policiesOf(pod);
-    const policies = targeting.filter(
-      (p) => !exempt.includes(p.ref) && policyNodeTerms(p).length > 0,
-    );
-    const rules: Attributed = { own: ownNodeRules(pod, policies), policies };
-    const before = violations.length;
+    const reached = input.policiesOf(pod);
+    const rules = attributed(pod, reached);
     violations.push(...nodeRuleViolations(pod, node, rules));
     const score = preferredNodeScore(
       pod,
-      targeting.filter((p) => !exempt.includes(p.ref)),
+      reached.targeting.filter((p) => !reached.exempt.includes(p.ref)),
       node,
     );
     if (score !== undefined) preferred.set(spread.key, score);
     const verdict = spreadJudge.judge(spread);
     if (verdict.kind === 'violated')
       violations.push(...spreadViolations(spread, node.name, verdict.violations));
-    // Remediation asks where violating pods could go: only they are kept for it.
-    if (violations.length > before) judged.set(spread.key, { spread, rules });
   }
   const accepts = (key: string, node: NodeFacts): boolean => {
-    const found = judged.get(key);
+    byKey ??= new Map(placed.map((p) => [p.spread.key, p]));
+    const found = byKey.get(key);
     if (found === undefined) return false;
-    const { spread, rules } = found;
+    const { pod, spread } = found;
+    const rules = attributed(pod, input.policiesOf(pod));
     if (!nodeRulesHold(rules.own, node)) return false;
     for (const p of rules.policies) {
       for (const term of policyNodeTerms(p)) {
