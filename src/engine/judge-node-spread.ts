@@ -25,7 +25,12 @@ import type { PreferredScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
 import type { CompiledPolicy } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
-import { SpreadJudge, spreadFilter, type SpreadViolation } from './topology-spread.ts';
+import {
+  SpreadJudge,
+  spreadFilter,
+  type OverDomain,
+  type SpreadViolation,
+} from './topology-spread.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /** The policies that target a pod's workload (priority order), and those it is exempt from. */
@@ -157,11 +162,13 @@ function preferredNodeScore(
   policies: readonly CompiledPolicy[],
   node: NodeIdentity,
 ): PreferredScore | undefined {
+  const own = pod.spec.affinity?.nodeAffinity?.[PREFERRED];
+  if (own === undefined && policies.length === 0) return undefined;
   const seen = new Set<string>();
   let totalWeight = 0;
   let satisfiedWeight = 0;
   const all = [
-    ...(pod.spec.affinity?.nodeAffinity?.[PREFERRED] ?? []),
+    ...(own ?? []),
     ...policies.flatMap((p) => p.affinity.nodeAffinity?.[PREFERRED] ?? []),
   ];
   for (const t of all) {
@@ -180,6 +187,7 @@ function spreadViolations(
   spread: SpreadPod,
   node: string,
   found: readonly SpreadViolation[],
+  excessKeys: (over: OverDomain) => readonly string[],
 ): Violation[] {
   return found.map((v) => ({
     pod: spread.key,
@@ -189,7 +197,7 @@ function spreadViolations(
     term: v.constraint,
     message: `spec.${v.message}`,
     ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
-    ...(v.over === undefined ? {} : { over: v.over.over, excess: v.over.excess.map((p) => p.key) }),
+    ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
   }));
 }
 
@@ -237,6 +245,13 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
   const preferred = new Map<string, PreferredScore>();
+  // Every excess pod of a domain names the same excess: one list per over domain.
+  const excessLists = new Map<OverDomain, readonly string[]>();
+  const excessKeys = (over: OverDomain): readonly string[] => {
+    let keys = excessLists.get(over);
+    if (keys === undefined) excessLists.set(over, (keys = over.excess.map((p) => p.key)));
+    return keys;
+  };
   // Remediation asks where a few pods could go: found by key when first asked.
   let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
   for (const { pod, spread } of placed) {
@@ -254,7 +269,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
     if (score !== undefined) preferred.set(spread.key, score);
     const verdict = spreadJudge.judge(spread);
     if (verdict.kind === 'violated')
-      violations.push(...spreadViolations(spread, node.name, verdict.violations));
+      violations.push(...spreadViolations(spread, node.name, verdict.violations, excessKeys));
   }
   const accepts = (key: string, node: NodeFacts): boolean => {
     byKey ??= new Map(placed.map((p) => [p.spread.key, p]));
