@@ -65,6 +65,12 @@ export interface RolloutStrategy {
   readonly podManagementPolicy?: string;
 }
 
+/**
+ * `placement.dev/evict: "false"` on a pod or on a workload of its owner chain: remediation
+ * never evicts the pod, whatever rule it breaks.
+ */
+export const EVICT_ANNOTATION = 'placement.dev/evict';
+
 /** The annotation that records, on each workload, what the operator injected. */
 export const APPLIED_ANNOTATION = 'placement.dev/applied';
 

@@ -1,7 +1,15 @@
 import type { PolicyRef } from '../api/policy.ts';
-import { auditIndex, type AuditReport } from '../engine/index.ts';
+import {
+  auditIndex,
+  judgeNodeAndSpread,
+  nodePolicyReach,
+  SpreadPodCache,
+  withNodeAndSpread,
+  type AuditReport,
+} from '../engine/index.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import {
+  audited,
   auditOnlyCounts,
   classify,
   newFindings,
@@ -64,6 +72,9 @@ export class ContinuousAudit {
   private readonly remediation: Remediation;
   private summaries = new Map<PolicyRef, PolicyAudit>();
   private violating = new Set<string>();
+  private problems = new Set<string>();
+  /** Pods' compiled spread rules, kept between passes (a changed pod is a new object). */
+  private readonly spreadPods = new SpreadPodCache();
   private lastReport: AuditReport | null = null;
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
@@ -175,7 +186,15 @@ export class ContinuousAudit {
     }
     const index = live.index;
     if (index === null) return;
-    const report = auditIndex(index);
+    const judged = audited(policies);
+    const nodeSpread = judgeNodeAndSpread({
+      nodes: this.deps.nodes.list(),
+      pods: this.deps.pods.list(),
+      policiesOf: nodePolicyReach(judged, (pod) => live.workloadOf(pod), index),
+      compiled: this.spreadPods,
+    });
+    this.tellProblems(nodeSpread.problems.map((e) => e.message));
+    const report = withNodeAndSpread(auditIndex(index), nodeSpread);
     this.lastReport = report;
     this.stats.evaluations++;
     const nsLabels = (ns: string) => index.namespaceLabels(ns);
@@ -213,8 +232,24 @@ export class ContinuousAudit {
         policies,
         podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
       });
-    await this.remediation.remediate(policies, findings, index, (p) => live.workloadOf(p));
+    await this.remediation.remediate(
+      policies,
+      findings,
+      index,
+      (p) => live.workloadOf(p),
+      nodeSpread.accepts,
+    );
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
+  }
+
+  /** One line per pod whose rules cannot be read, when it is first seen so. */
+  private tellProblems(problems: readonly string[]): void {
+    const now = new Set(problems);
+    for (const p of now) {
+      if (!this.problems.has(p))
+        this.deps.log.warn('pod judged without its unreadable rules', { problem: p });
+    }
+    this.problems = now;
   }
 
   /** One Event (and a log line) per new violation; the platform's log for those of reach 'platform'. */

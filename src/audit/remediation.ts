@@ -1,9 +1,11 @@
 import type { Node, Pod } from '../api/core.ts';
-import { workloadKey, type Store, type Workload } from '../api/cluster.ts';
+import { EVICT_ANNOTATION, workloadKey, type Store, type Workload } from '../api/cluster.ts';
 import type { PolicyRef } from '../api/policy.ts';
 import {
   fitsElsewhere,
   nodeFacts,
+  PROBE_NODES,
+  type NodeFacts,
   type CompiledPolicy,
   type PodConstraints,
   type TopologyIndex,
@@ -54,6 +56,39 @@ export class EvictionLimiter {
     this.perPolicy.set(policy, [...(this.perPolicy.get(policy) ?? []), now]);
     this.perWorkload.set(workload, now);
   }
+}
+
+/** How many owners up the chain the opt-out annotation is looked for. */
+const OWNER_DEPTH = 5;
+
+/**
+ * The object that turns eviction off for the pod (`placement.dev/evict: "false"`): the pod
+ * itself, or a workload of its owner chain (a ReplicaSet, its Deployment, ...); undefined
+ * when none does.
+ */
+export function evictionOptedOut(
+  pod: Pod,
+  workload: WorkloadRef,
+  workloads: readonly Store<Workload>[],
+): string | undefined {
+  const { namespace, name } = pod.metadata;
+  if (pod.metadata.annotations?.[EVICT_ANNOTATION] === 'false') return `Pod ${namespace}/${name}`;
+  const find = (kind: string, of: string): Workload | undefined =>
+    workloads.map((s) => s.get(workloadKey({ kind, namespace, name: of }))).find(Boolean);
+  const optedOut = (w: Workload | undefined): string | undefined =>
+    w?.annotations[EVICT_ANNOTATION] === 'false' ? `${w.kind} ${namespace}/${w.name}` : undefined;
+  let owners = pod.metadata.ownerReferences ?? [];
+  for (let depth = 0; depth < OWNER_DEPTH; depth++) {
+    const owner = owners.find((o) => o.controller === true) ?? owners[0];
+    if (owner === undefined) break;
+    const found = find(owner.kind, owner.name);
+    if (found === undefined) break;
+    const by = optedOut(found);
+    if (by !== undefined) return by;
+    owners = found.ownerReferences;
+  }
+  // The workload the pod resolves to, when a link of the chain is not cached (a ReplicaSet).
+  return optedOut(find(workload.kind, workload.name));
 }
 
 export interface RemediationDeps {
@@ -107,6 +142,8 @@ export class Remediation {
     findings: readonly Finding[],
     index: TopologyIndex,
     workloadOf: (pod: Pod) => WorkloadRef,
+    /** Whether the pod could run on the node under its node and spread rules. */
+    accepts: (pod: string, node: NodeFacts) => boolean = () => true,
   ): Promise<void> {
     const evictor = this.deps.evictor;
     if (evictor === undefined) return;
@@ -132,8 +169,19 @@ export class Remediation {
           this.retryBy(this.limiter.nextAllowed(p.ref, max, workload, now()));
           continue;
         }
+        const optedOut = evictionOptedOut(pod, w, this.deps.workloads);
+        if (optedOut !== undefined) {
+          this.deps.log.info('not evicting: eviction turned off', {
+            pod: key,
+            policy: p.ref,
+            by: optedOut,
+            annotation: `${EVICT_ANNOTATION}=false`,
+          });
+          continue;
+        }
         const nodes = this.deps.nodes.list().map(nodeFacts);
-        if (!fitsElsewhere(index, key, nodes, this.constraintsOf(w))) {
+        const elsewhere = (node: NodeFacts) => accepts(key, node);
+        if (!fitsElsewhere(index, key, nodes, this.constraintsOf(w), PROBE_NODES, elsewhere)) {
           this.deps.log.info('not evicting: the pod would be unschedulable anyway', {
             pod: key,
             policy: p.ref,

@@ -30,3 +30,4 @@ export * from './exception.ts';
 export * from './exemption.ts';
 export * from './admission.ts';
 export * from './relocation.ts';
+export * from './judge-node-spread.ts';

@@ -11,7 +11,14 @@ import {
   type NamedPolicy,
   type RefusalReason,
 } from './exemption.ts';
-import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
+import {
+  RULES,
+  type PodPlacement,
+  type PodVerdict,
+  type PreferredScore,
+  type Rule,
+  type Violation,
+} from './placement.ts';
 import { PlacementCache } from './placement-cache.ts';
 import { isPlaced, placedWith, placementTerms, podKey } from './pod-placement.ts';
 import {
@@ -23,6 +30,12 @@ import {
   type CompiledPolicy,
   type WorkloadRef,
 } from './policy.ts';
+import {
+  hasNodeAffinity,
+  judgeNodeAndSpread,
+  type NodeSpreadAudit,
+  type PodPolicies,
+} from './judge-node-spread.ts';
 import { TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
 import {
@@ -155,12 +168,10 @@ export function placementOf(
 }
 
 /** The policies that target a workload, and those that an accepted exception exempts it from. */
-interface Reached {
-  readonly targeting: CompiledPolicy[];
-  readonly exempt: CompiledPolicy['ref'][];
-}
+type Reached = PodPolicies;
 
-const reachOf = (
+/** The policies that target a workload (priority order), and those it is exempt from. */
+export const reachOf = (
   policies: readonly CompiledPolicy[],
   workload: WorkloadRef,
   index: TopologyIndex,
@@ -301,9 +312,21 @@ export function auditSnapshot(
         };
       })
       .sort((a, b) => (a.exception < b.exception ? -1 : a.exception > b.exception ? 1 : 0));
+    const unresolved = new Set(built.unresolved.map((u) => u.pod));
+    const reachNodePolicies = nodePolicyReach(
+      policies.ok,
+      (pod) => workloadOfPod(pod, lookup),
+      index,
+    );
+    const nodeSpread = judgeNodeAndSpread({
+      nodes: snapshot.nodes,
+      pods: snapshot.pods,
+      policiesOf: (pod) => (unresolved.has(podKey(pod)) ? NO_POLICIES : reachNodePolicies(pod)),
+    });
+    if (nodeSpread.problems.length > 0) return { kind: 'invalid', errors: nodeSpread.problems };
     return {
       kind: 'ok',
-      report: auditIndex(index),
+      report: withNodeAndSpread(auditIndex(index), nodeSpread),
       index,
       unresolved: built.unresolved,
       judgedByPolicies: built.judgedByPolicies,
@@ -316,7 +339,44 @@ export function auditSnapshot(
   }
 }
 
-const RULE_ORDER = { podAffinity: 0, podAntiAffinity: 1, symmetricAntiAffinity: 2 } as const;
+const NO_POLICIES: PodPolicies = Object.freeze({ targeting: [], exempt: [] });
+
+/**
+ * For judgeNodeAndSpread: the policies with node affinity that reach a pod (nothing to look
+ * up, for any pod, when no policy has node affinity).
+ */
+export function nodePolicyReach(
+  policies: readonly CompiledPolicy[],
+  workloadOf: (pod: Pod) => WorkloadRef,
+  index: TopologyIndex,
+): (pod: Pod) => PodPolicies {
+  const withNodeAffinity = policies.filter(hasNodeAffinity);
+  if (withNodeAffinity.length === 0) return () => NO_POLICIES;
+  return (pod) => reachOf(withNodeAffinity, workloadOf(pod), index);
+}
+
+/** An audit report with the node and spread rules' findings (judge-node-spread.ts) added. */
+export function withNodeAndSpread(report: AuditReport, found: NodeSpreadAudit): AuditReport {
+  if (found.violations.length === 0 && found.preferred.size === 0) return report;
+  const violations = [...report.violations, ...found.violations].sort(compareViolations);
+  const preferred = new Map(report.preferred);
+  for (const [key, s] of found.preferred) {
+    const had = preferred.get(key);
+    preferred.set(
+      key,
+      had === undefined
+        ? s
+        : {
+            score: had.score + s.score,
+            satisfiedWeight: had.satisfiedWeight + s.satisfiedWeight,
+            totalWeight: had.totalWeight + s.totalWeight,
+          },
+    );
+  }
+  return { violations, preferred, summary: { ...report.summary, violations: violations.length } };
+}
+
+const RULE_ORDER = Object.fromEntries(RULES.map((r, i) => [r, i])) as Record<Rule, number>;
 
 export function compareViolations(a: Violation, b: Violation): number {
   if (a.pod !== b.pod) return a.pod < b.pod ? -1 : 1;

@@ -47,7 +47,17 @@ export interface PodPlacement extends PlacementTerms {
   readonly exemptFrom?: readonly PolicyRef[];
 }
 
-export type Rule = 'podAffinity' | 'podAntiAffinity' | 'symmetricAntiAffinity';
+/** Every rule a bound pod can break, in report order. */
+export const RULES = [
+  'podAffinity',
+  'podAntiAffinity',
+  'symmetricAntiAffinity',
+  'nodeAffinity',
+  'nodeSelector',
+  'topologySpread',
+] as const;
+
+export type Rule = (typeof RULES)[number];
 
 export interface Violation {
   /** `namespace/name` of the pod in breach. */
@@ -57,6 +67,12 @@ export interface Violation {
   readonly source: TermSource;
   readonly term: number;
   readonly message: string;
+  /** topologySpread: the over domain (the pod's), absent when its node lacks the topology key. */
+  readonly domain?: string;
+  /** topologySpread: by how many pods the domain is over. */
+  readonly over?: number;
+  /** topologySpread: the domain's excess pods (`namespace/name`), this one among them. */
+  readonly excess?: readonly string[];
 }
 
 /** How well a pod's preferred terms are met where it runs. */

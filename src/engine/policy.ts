@@ -403,6 +403,7 @@ export function hasRequiredTerms(policy: CompiledPolicy): boolean {
   return (
     (a.podAffinity?.[REQUIRED] ?? []).length > 0 ||
     (a.podAntiAffinity?.[REQUIRED] ?? []).length > 0 ||
+    (a.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms ?? []).length > 0 ||
     policy.spread.some((s) => s.mode === 'Required')
   );
 }

@@ -11,7 +11,7 @@ export const PROBE_NODES = 500;
 
 /**
  * Whether the indexed pod `key`, taken off its node, could be placed on some other node
- * that its `constraints` admit, without a violation. At most `limit` nodes are tried. The
+ * that its `constraints` admit and `accepts` accepts, without a violation. At most `limit` nodes are tried. The
  * index is probed in place and left as it was found.
  */
 export function fitsElsewhere(
@@ -20,6 +20,7 @@ export function fitsElsewhere(
   nodes: readonly NodeFacts[],
   constraints: PodConstraints,
   limit: number = PROBE_NODES,
+  accepts: (node: NodeFacts) => boolean = () => true,
 ): boolean {
   const entry = index.get(key);
   if (entry === undefined) return false;
@@ -29,6 +30,8 @@ export function fitsElsewhere(
     let tried = 0;
     for (const node of nodes) {
       if (node.name === original.nodeName || !nodeAdmits(node, constraints)) continue;
+      // The pod's node and spread rules (judge-node-spread.ts): a node that meets them.
+      if (!accepts(node)) continue;
       if (++tried > limit) break;
       const probe = { ...original, key: `${key}#probe`, nodeName: node.name };
       index.upsertPod(probe);

@@ -54,6 +54,9 @@ function ownerReferences(value: unknown): readonly OwnerReference[] | undefined 
 /** The API server validated it as a core Affinity; it is kept by reference, not copied. */
 const affinityOf = (value: unknown): Affinity | undefined => (isRecord(value) ? value : undefined);
 
+const nonEmpty = <T extends object>(value: T): T | undefined =>
+  Object.keys(value).length === 0 ? undefined : value;
+
 /** Likewise a LabelSelector, validated by the API server. */
 const selectorOf = (value: unknown): LabelSelector | undefined =>
   isRecord(value) ? value : undefined;
@@ -71,7 +74,10 @@ function namespaced(
   return name === undefined || namespace === undefined ? undefined : { obj, meta, name, namespace };
 }
 
-/** Pod → namespace, name, uid, labels, owners, node, phase, deletion, affinity, resourceVersion. */
+/**
+ * Pod → namespace, name, uid, labels, `placement.dev/` annotations, owners, node, phase,
+ * deletion, affinity, nodeSelector, tolerations, topology spread, resourceVersion.
+ */
 export function trimPod(raw: unknown): Pod | undefined {
   const named = namespaced(raw);
   if (named === undefined) return undefined;
@@ -84,6 +90,7 @@ export function trimPod(raw: unknown): Pod | undefined {
       namespace,
       uid: text(meta['uid']),
       labels: stringMap(meta['labels']),
+      annotations: nonEmpty(placementAnnotations(meta['annotations'])),
       ownerReferences: ownerReferences(meta['ownerReferences']),
       deletionTimestamp: text(meta['deletionTimestamp']),
       resourceVersion: text(meta['resourceVersion']),

@@ -15,8 +15,15 @@ export type NamespacedPolicyLabel = `PlacementPolicy/${string}/${string}`;
 export const WORKLOAD_STATES = ['matched', 'enforced', 'pending', 'exempted'] as const;
 export type WorkloadState = (typeof WORKLOAD_STATES)[number];
 
-/** The engine's rules (its `Rule`): a violation is counted under the rule it breaks. */
-export const VIOLATION_RULES = ['podAffinity', 'podAntiAffinity', 'symmetricAntiAffinity'] as const;
+/** The `rule` label of the violation metrics: every rule the audit judges (the engine's `RULES`). */
+export const VIOLATION_RULES = [
+  'podAffinity',
+  'podAntiAffinity',
+  'symmetricAntiAffinity',
+  'nodeAffinity',
+  'nodeSelector',
+  'topologySpread',
+] as const;
 export type ViolationRule = (typeof VIOLATION_RULES)[number];
 
 /** How a workload write ended: the kinds of the controller's `WriteResult`. */
@@ -82,7 +89,7 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
   });
   const violations = new Gauge({
     name: 'placement_violations',
-    help: 'Running pods that break a required affinity rule, by policy (or pod for pods own terms) and rule',
+    help: 'Running pods that break a required placement rule (pod affinity, node affinity, nodeSelector, topology spread), by policy (or pod for pods own rules) and rule',
     labelNames: ['policy', 'rule'] as const,
     registers,
   });

@@ -74,6 +74,7 @@ void test('every seed scenario is there', () => {
     'checkout',
     'checkout-policy',
     'frontend-backend',
+    'node-rules',
     'web-store',
     'zone-spread',
   ]);

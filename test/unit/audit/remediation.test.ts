@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import type { PolicyAudit as AuditSpec, PolicyRef } from '../../../src/api/policy.ts';
-import { EvictionLimiter } from '../../../src/audit/remediation.ts';
+import { EvictionLimiter, evictionOptedOut } from '../../../src/audit/remediation.ts';
+import { workloadKey, type Workload } from '../../../src/api/cluster.ts';
+import type { Pod } from '../../../src/api/core.ts';
+import type { WorkloadRef } from '../../../src/engine/index.ts';
+import { MemorySource } from '../../support/memory-source.ts';
 import { ZONE, nodeInZone } from '../builders.ts';
 import {
   World,
@@ -371,4 +375,75 @@ void describe('ContinuousAudit remediation', () => {
       { pod: 'shop/web-h1-a', dryRun: false, uid: 'uid-shop-web-h1-a' },
     ]);
   });
+});
+
+void describe('evictionOptedOut: placement.dev/evict "false" on the pod or its owner chain', () => {
+  const web = deployment('shop', 'web', { app: 'web' });
+  const rs = replicaSet(web, '5d8f7c6b9');
+  const off = { annotations: { 'placement.dev/evict': 'false' } };
+  const podOf = (annotations?: Record<string, string>): Pod => {
+    const p = placed('web-5d8f7c6b9-a', {
+      ns: 'shop',
+      labels: { app: 'web' },
+      node: 'a1',
+      owner: rsOwner(rs.name),
+    });
+    return annotations === undefined ? p : { ...p, metadata: { ...p.metadata, annotations } };
+  };
+  const ref: WorkloadRef = {
+    kind: 'Deployment',
+    namespace: 'shop',
+    name: 'web',
+    templateLabels: { app: 'web' },
+    podSelector: { matchLabels: { app: 'web' } },
+  };
+  const cases: readonly {
+    name: string;
+    pod: Pod;
+    workloads: readonly Workload[];
+    want: string | undefined;
+  }[] = [
+    {
+      name: 'nothing says so: may be evicted',
+      pod: podOf(),
+      workloads: [web, rs],
+      want: undefined,
+    },
+    {
+      name: 'on the pod',
+      pod: podOf({ 'placement.dev/evict': 'false' }),
+      workloads: [web, rs],
+      want: 'Pod shop/web-5d8f7c6b9-a',
+    },
+    {
+      name: 'on the ReplicaSet',
+      pod: podOf(),
+      workloads: [web, { ...rs, ...off }],
+      want: `ReplicaSet shop/${rs.name}`,
+    },
+    {
+      name: 'on the Deployment, through its ReplicaSet',
+      pod: podOf(),
+      workloads: [{ ...web, ...off }, rs],
+      want: 'Deployment shop/web',
+    },
+    {
+      name: 'on the Deployment, its ReplicaSet not cached',
+      pod: podOf(),
+      workloads: [{ ...web, ...off }],
+      want: 'Deployment shop/web',
+    },
+    {
+      name: 'any other value does not opt out',
+      pod: podOf({ 'placement.dev/evict': 'true' }),
+      workloads: [{ ...web, annotations: { 'placement.dev/evict': 'no' } }, rs],
+      want: undefined,
+    },
+  ];
+  for (const c of cases) {
+    void test(c.name, () => {
+      const store = new MemorySource<Workload>(workloadKey, c.workloads);
+      assert.equal(evictionOptedOut(c.pod, ref, [store]), c.want);
+    });
+  }
 });

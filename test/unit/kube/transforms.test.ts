@@ -45,10 +45,27 @@ const fullMetadata = (name: string, namespace?: string) => ({
   ],
 });
 
+const SPREAD = [
+  {
+    maxSkew: 1,
+    topologyKey: 'topology.kubernetes.io/zone',
+    whenUnsatisfiable: 'DoNotSchedule',
+    labelSelector: { matchLabels: { app: 'web' } },
+  },
+];
+
 const podSpec = {
   nodeName: 'node-1',
   affinity: AFFINITY,
   containers: [{ name: 'c', image: 'nginx' }],
+};
+
+/** What the audit's node and spread rules read too. */
+const podSpecWithNodeRules = {
+  ...podSpec,
+  nodeSelector: { pool: 'gpu' },
+  tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule' }],
+  topologySpreadConstraints: SPREAD,
 };
 
 void test('trimPod keeps only the fields the audit reads', () => {
@@ -56,7 +73,7 @@ void test('trimPod keeps only the fields the audit reads', () => {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { ...fullMetadata('web-1', 'shop'), deletionTimestamp: '2026-01-02T00:00:00Z' },
-    spec: podSpec,
+    spec: podSpecWithNodeRules,
     status: {
       phase: 'Running',
       conditions: [{ type: 'Ready', status: 'True' }],
@@ -69,11 +86,18 @@ void test('trimPod keeps only the fields the audit reads', () => {
       namespace: 'shop',
       uid: 'uid-web-1',
       labels: { app: 'web' },
+      annotations: { 'placement.dev/applied': '{"v":1}' },
       ownerReferences: [{ kind: 'ReplicaSet', name: 'web-abc', controller: true }],
       deletionTimestamp: '2026-01-02T00:00:00Z',
       resourceVersion: '42',
     },
-    spec: { nodeName: 'node-1', affinity: AFFINITY },
+    spec: {
+      nodeName: 'node-1',
+      affinity: AFFINITY,
+      nodeSelector: { pool: 'gpu' },
+      tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule' }],
+      topologySpreadConstraints: SPREAD,
+    },
     status: { phase: 'Running' },
   });
 });

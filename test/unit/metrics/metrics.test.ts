@@ -114,7 +114,8 @@ const cases: Case[] = [
         exempted: 1,
       });
       placement.setViolations('ClusterPlacementPolicy/zones', { podAntiAffinity: 4 });
-      placement.setViolations('pod', { podAffinity: 1 });
+      placement.setViolations('pod', { podAffinity: 1, topologySpread: 2 });
+      placement.setViolations('ClusterPlacementPolicy/gpu', { nodeAffinity: 3 });
       placement.setCrossNamespaceViolations('PlacementPolicy/team-a/evil', {
         symmetricAntiAffinity: 3,
       });
@@ -130,6 +131,9 @@ const cases: Case[] = [
       'placement_violations{policy="ClusterPlacementPolicy/zones",rule="podAffinity"} 0',
       'placement_violations{policy="ClusterPlacementPolicy/zones",rule="symmetricAntiAffinity"} 0',
       'placement_violations{policy="pod",rule="podAffinity"} 1',
+      'placement_violations{policy="pod",rule="topologySpread"} 2',
+      'placement_violations{policy="pod",rule="nodeSelector"} 0',
+      'placement_violations{policy="ClusterPlacementPolicy/gpu",rule="nodeAffinity"} 3',
     ],
   },
   {

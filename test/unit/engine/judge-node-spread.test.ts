@@ -1,0 +1,269 @@
+// The node and spread rules in the audit: nodeSelector and required node affinity drift,
+// attribution of a policy's node requirements, topology spread excess, preferred node
+// affinity as a score, and who may be moved where. A table of named cases over auditSnapshot.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { Node, NodeAffinity, Pod, TopologySpreadConstraint } from '../../../src/api/core.ts';
+import type { PlacementPolicy } from '../../../src/api/policy.ts';
+import { judgeNodeAndSpread } from '../../../src/engine/judge-node-spread.ts';
+import { nodeFacts } from '../../../src/engine/node-eligibility.ts';
+import { auditSnapshot, type AuditReport } from '../../../src/engine/judge-cluster.ts';
+import {
+  clusterPolicy,
+  HOSTNAME,
+  namespace,
+  node,
+  pod,
+  replicaSetOwner,
+  snapshotOf,
+  sortTuples,
+  tuplesOf,
+  ZONE,
+  type Tuple,
+} from '../builders.ts';
+
+const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
+const GPU = { key: 'pool', operator: 'In', values: ['gpu'] } as const;
+const ZONE_A = { key: ZONE, operator: 'In', values: ['a'] } as const;
+
+const n = (name: string, zone: string, pool: string): Node =>
+  node(name, { [HOSTNAME]: name, [ZONE]: zone, pool });
+
+const NODES = [n('a0', 'a', 'gpu'), n('a1', 'a', 'cpu'), n('b0', 'b', 'gpu'), n('c0', 'c', 'cpu')];
+
+interface Extra {
+  readonly nodeSelector?: Record<string, string>;
+  readonly nodeAffinity?: NodeAffinity;
+  readonly spread?: readonly TopologySpreadConstraint[];
+  readonly labels?: Record<string, string>;
+}
+
+/** A pod of Deployment `web` (through ReplicaSet web-5d8f7c6b9) on `nodeName`. */
+function web(name: string, nodeName: string, extra: Extra = {}): Pod {
+  const base = pod(name, {
+    node: nodeName,
+    labels: extra.labels ?? { app: 'web', 'pod-template-hash': '5d8f7c6b9' },
+    owner: replicaSetOwner('web-5d8f7c6b9'),
+  });
+  return {
+    ...base,
+    spec: {
+      ...base.spec,
+      ...(extra.nodeSelector ? { nodeSelector: extra.nodeSelector } : {}),
+      ...(extra.nodeAffinity ? { affinity: { nodeAffinity: extra.nodeAffinity } } : {}),
+      ...(extra.spread ? { topologySpreadConstraints: extra.spread } : {}),
+    },
+  };
+}
+
+const required = (
+  ...terms: (readonly { key: string; operator: string; values?: readonly string[] }[])[]
+): NodeAffinity => ({
+  [REQUIRED]: { nodeSelectorTerms: terms.map((t) => ({ matchExpressions: t })) },
+});
+
+const gpuPolicy: PlacementPolicy = clusterPolicy('gpu-only', {
+  affinity: { nodeAffinity: required([GPU]) },
+});
+
+const zoneSpread = (maxSkew = 1): TopologySpreadConstraint => ({
+  maxSkew,
+  topologyKey: ZONE,
+  whenUnsatisfiable: 'DoNotSchedule',
+  labelSelector: { matchLabels: { app: 'web' } },
+});
+
+const POLICY = 'ClusterPlacementPolicy/gpu-only';
+
+interface Case {
+  readonly name: string;
+  readonly pods: readonly Pod[];
+  readonly policies?: readonly PlacementPolicy[];
+  readonly want: readonly Tuple[];
+}
+
+const t = (pod: string, rule: Tuple['rule'], source = 'pod', term = 0): Tuple => ({
+  pod: `default/${pod}`,
+  rule,
+  source,
+  term,
+});
+
+const CASES: readonly Case[] = [
+  {
+    name: 'nodeSelector met: nothing',
+    pods: [web('w0', 'a0', { nodeSelector: { pool: 'gpu' } })],
+    want: [],
+  },
+  {
+    name: 'node relabelled out of the nodeSelector: nodeSelector',
+    pods: [web('w0', 'a1', { nodeSelector: { pool: 'gpu' } })],
+    want: [t('w0', 'nodeSelector')],
+  },
+  {
+    name: 'required node affinity no term matches: nodeAffinity of the pod',
+    pods: [web('w0', 'c0', { nodeAffinity: required([GPU], [ZONE_A]) })],
+    want: [t('w0', 'nodeAffinity')],
+  },
+  {
+    name: 'required node affinity one of the ORed terms matches: nothing',
+    pods: [web('w0', 'a1', { nodeAffinity: required([GPU], [ZONE_A]) })],
+    want: [],
+  },
+  {
+    name: 'matchFields metadata.name NotIn the node: nodeAffinity',
+    pods: [
+      web('w0', 'a0', {
+        nodeAffinity: {
+          [REQUIRED]: {
+            nodeSelectorTerms: [
+              { matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['a0'] }] },
+            ],
+          },
+        },
+      }),
+    ],
+    want: [t('w0', 'nodeAffinity')],
+  },
+  {
+    name: 'policy requirement not yet injected: the policy is broken, not the pod',
+    pods: [web('w0', 'a1')],
+    policies: [gpuPolicy],
+    want: [t('w0', 'nodeAffinity', POLICY)],
+  },
+  {
+    name: 'policy requirement injected into the pod: reported once, as the policy',
+    pods: [web('w0', 'c0', { nodeAffinity: required([GPU]) })],
+    policies: [gpuPolicy],
+    want: [t('w0', 'nodeAffinity', POLICY)],
+  },
+  {
+    name: 'own term broken, injected requirement met: the pod',
+    pods: [web('w0', 'b0', { nodeAffinity: required([ZONE_A, GPU]) })],
+    policies: [gpuPolicy],
+    want: [t('w0', 'nodeAffinity')],
+  },
+  {
+    name: 'own term and injected requirement both broken: one each',
+    pods: [web('w0', 'c0', { nodeAffinity: required([ZONE_A, GPU]) })],
+    policies: [gpuPolicy],
+    want: [t('w0', 'nodeAffinity'), t('w0', 'nodeAffinity', POLICY)],
+  },
+  {
+    name: 'zones a:3 b:1 c:1, maxSkew 1: one excess pod in zone a',
+    pods: [
+      web('w0', 'a0', { spread: [zoneSpread()] }),
+      web('w1', 'a0', { spread: [zoneSpread()] }),
+      web('w2', 'a1', { spread: [zoneSpread()] }),
+      web('w3', 'b0', { spread: [zoneSpread()] }),
+      web('w4', 'c0', { spread: [zoneSpread()] }),
+    ],
+    want: [t('w2', 'topologySpread')],
+  },
+  {
+    name: 'zones a:3 b:1, maxSkew 2: within the skew (c empty makes the minimum 0: a is over by 1)',
+    pods: [
+      web('w0', 'a0', { spread: [zoneSpread(2)] }),
+      web('w1', 'a0', { spread: [zoneSpread(2)] }),
+      web('w2', 'a1', { spread: [zoneSpread(2)] }),
+      web('w3', 'b0', { spread: [zoneSpread(2)] }),
+    ],
+    want: [t('w2', 'topologySpread')],
+  },
+  {
+    name: 'ScheduleAnyway over the skew: a score, no violation',
+    pods: [
+      web('w0', 'a0', { spread: [{ ...zoneSpread(), whenUnsatisfiable: 'ScheduleAnyway' }] }),
+      web('w1', 'a1', { spread: [{ ...zoneSpread(), whenUnsatisfiable: 'ScheduleAnyway' }] }),
+    ],
+    want: [],
+  },
+];
+
+/** The audit of pods on NODES, which must be valid input. */
+function auditOf(pods: readonly Pod[], policies: readonly PlacementPolicy[] = []): AuditReport {
+  const result = auditSnapshot(
+    snapshotOf({ nodes: NODES, namespaces: [namespace('default')], pods, policies }),
+  );
+  if (result.kind === 'invalid') throw new Error(result.errors.join('; '));
+  return result.report;
+}
+
+for (const c of CASES) {
+  void test(`audit: ${c.name}`, () => {
+    assert.deepEqual(tuplesOf(auditOf(c.pods, c.policies).violations), sortTuples(c.want));
+  });
+}
+
+void test('topologySpread names the domain, how far over, and the excess pods', () => {
+  const pods = ['a0', 'a0', 'a1', 'b0', 'c0'].map((nd, i) =>
+    web(`w${i}`, nd, { spread: [zoneSpread()] }),
+  );
+  const found = judgeNodeAndSpread({
+    nodes: NODES,
+    pods,
+    policiesOf: () => ({ targeting: [], exempt: [] }),
+  });
+  const [v] = found.violations;
+  assert.ok(v !== undefined);
+  assert.equal(v.domain, `${ZONE}=a`);
+  assert.equal(v.over, 1);
+  assert.deepEqual(v.excess, ['default/w2']);
+  assert.match(v.message, /domain a holds 3 matching pods, the least-loaded 1, maxSkew 1: 1 over/);
+  // Somewhere better: a node of a zone below the skew, not one of the over zone.
+  const facts = new Map(NODES.map((x) => [x.metadata.name, nodeFacts(x)]));
+  const accepts = (name: string) =>
+    found.accepts('default/w2', facts.get(name) ?? nodeFacts(node(name)));
+  assert.equal(accepts('a0'), false);
+  assert.equal(accepts('b0'), true);
+  assert.equal(accepts('c0'), true);
+});
+
+void test('node rules: only nodes that meet the pod and its policies are somewhere better', () => {
+  const pods = [
+    web('w0', 'c0', {
+      nodeAffinity: required([ZONE_A, GPU], [{ key: ZONE, operator: 'In', values: ['b'] }]),
+    }),
+  ];
+  const found = judgeNodeAndSpread({
+    nodes: NODES,
+    pods,
+    policiesOf: () => ({ targeting: [], exempt: [] }),
+  });
+  const ok = NODES.filter((x) => found.accepts('default/w0', nodeFacts(x))).map(
+    (x) => x.metadata.name,
+  );
+  assert.deepEqual(ok, ['a0', 'b0']);
+});
+
+void test('preferred node affinity: the weight of the terms the node matches', () => {
+  const pods = [
+    web('w0', 'a1', {
+      nodeAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 30, preference: { matchExpressions: [GPU] } },
+          { weight: 20, preference: { matchExpressions: [ZONE_A] } },
+        ],
+      },
+    }),
+  ];
+  assert.deepEqual(auditOf(pods).preferred.get('default/w0'), {
+    score: 20,
+    satisfiedWeight: 20,
+    totalWeight: 50,
+  });
+});
+
+void test('a pod with an unreadable spread constraint: one line naming the pod and the field', () => {
+  const bad = web('w0', 'a0', { spread: [{ ...zoneSpread(), maxSkew: 0 }] });
+  const result = auditSnapshot(
+    snapshotOf({ nodes: NODES, namespaces: [namespace('default')], pods: [bad] }),
+  );
+  const errors = result.kind === 'invalid' ? result.errors : [];
+  assert.equal(errors.length, 1);
+  assert.match(
+    errors[0]?.message ?? '',
+    /^Pod default\/w0: spec\.topologySpreadConstraints\[0\]\.maxSkew: 0 is not an integer/,
+  );
+});
