@@ -1,6 +1,7 @@
 /**
  * Continuous-audit benchmark: the CPU of one audit pass (`ContinuousAudit.evaluate`) after a
- * single pod change, a burst of 100 pod changes, a workload scaled and a policy changed, on
+ * single pod change, a burst of 100 pod changes, a node moved to another zone, a namespace
+ * relabelled, a workload scaled and a policy changed, on
  * bench/generate.ts's cluster (5,000 nodes, 150,000 pods by default). Two audits listen to
  * the same in-memory informers: one judges every pod and computes feasibility anew on every
  * pass (`fromScratch`, what every pass did before passes reused their work), the other reuses
@@ -19,7 +20,7 @@ import { ContinuousAudit, type ContinuousAuditDeps } from '../src/audit/continuo
 import { compilePolicy, comparePolicies, type CompiledPolicy } from '../src/engine/index.ts';
 import { MemorySource } from '../test/support/memory-source.ts';
 import { intFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
-import { at, generateCluster, Rng } from './generate.ts';
+import { at, generateCluster, Rng, ZONE } from './generate.ts';
 import type { Workload } from '../src/api/cluster.ts';
 
 const USAGE = `usage: npm run bench:audit -- [--nodes N] [--pods N] [--runs N] [--seed N]`;
@@ -239,9 +240,39 @@ async function main(): Promise<void> {
     },
   });
   const deployments = world.workloads.list().filter((w) => w.kind === 'Deployment');
+  const zoned = world.nodes.list().filter((n) => n.metadata.labels?.[ZONE] !== undefined);
+  /** Moves a node (one with pods) to another zone on even runs and back on odd ones. */
+  const nodeMove: Step = {
+    name: 'a node moved to another zone / back',
+    change: (run) => {
+      const node = at(zoned, Math.floor(run / 2) % zoned.length);
+      const labels = node.metadata.labels ?? {};
+      const zone = labels[ZONE] ?? '';
+      const other = run % 2 === 0 ? `${zone}-moved` : zone;
+      world.nodes.set({
+        ...node,
+        metadata: { ...node.metadata, labels: { ...labels, [ZONE]: other } },
+      });
+    },
+  };
+  const teams = world.namespaces.list().filter((n) => n.metadata.name.startsWith('team-'));
+  /** A label no rule reads, added to a team namespace on even runs and taken off on odd ones. */
+  const namespaceRelabel: Step = {
+    name: 'a namespace relabelled',
+    change: (run) => {
+      const ns = at(teams, Math.floor(run / 2) % teams.length);
+      const labels = {
+        ...ns.metadata.labels,
+        ...(run % 2 === 0 ? { 'bench/touched': 'yes' } : {}),
+      };
+      world.namespaces.set({ ...ns, metadata: { ...ns.metadata, labels } });
+    },
+  };
   const steps: Step[] = [
     { name: 'one pod deleted / re-created', change: churn(1) },
     { name: `${BURST} pods deleted / re-created`, change: churn(BURST) },
+    nodeMove,
+    namespaceRelabel,
     {
       name: 'a Deployment scaled up / down',
       change: (run) => {
