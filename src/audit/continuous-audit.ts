@@ -1,5 +1,5 @@
 import type { PolicyRef } from '../api/policy.ts';
-import { auditIndex, type AuditReport } from '../engine/index.ts';
+import { auditIndex, IncrementalAudit, type AuditReport } from '../engine/index.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import {
   auditOnlyCounts,
@@ -62,6 +62,8 @@ export class ContinuousAudit {
   private summaries = new Map<PolicyRef, PolicyAudit>();
   private violating = new Set<string>();
   private lastReport: AuditReport | null = null;
+  /** Verdicts kept between passes: a pass judges only the pods a change can affect. */
+  private readonly verdicts = new IncrementalAudit();
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -172,7 +174,8 @@ export class ContinuousAudit {
     }
     const index = live.index;
     if (index === null) return;
-    const report = auditIndex(index);
+    const report =
+      this.options.fromScratch === true ? auditIndex(index) : this.verdicts.pass(index);
     this.lastReport = report;
     this.stats.evaluations++;
     const nsLabels = (ns: string) => index.namespaceLabels(ns);
@@ -232,13 +235,14 @@ export class ContinuousAudit {
 
   /**
    * Rebuilds the index and computes feasibility from scratch, and checks that the
-   * incremental index and the kept feasibility result agree.
+   * incremental index, the verdicts kept between passes and the kept feasibility result agree.
    */
   async fullCheck(): Promise<void> {
     const { live } = this;
     const current = live.index;
     const policies = this.deps.policies();
     const fresh = live.build(policies);
+    const rebuilt = auditIndex(fresh);
     const comparable = current !== null && policies === live.policies;
     if (comparable && current.describe() !== fresh.describe()) {
       this.stats.mismatches++;
@@ -247,6 +251,19 @@ export class ContinuousAudit {
         rebuilt: fresh.size,
       });
     }
+    if (comparable && this.options.fromScratch !== true) {
+      const kept = sameVerdicts(this.verdicts.pass(current), rebuilt);
+      if (kept !== null) {
+        this.stats.mismatches++;
+        this.deps.log.error(
+          'verdicts kept between passes disagreed with a rebuild; using the rebuild',
+          {
+            pod: kept,
+          },
+        );
+      }
+    }
+    if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt);
     const kept = live.kept;
     const feasible = live.computeFeasibility(policies, fresh);
     if (comparable && kept !== null && !sameProblems(kept.unsatisfiable, feasible.unsatisfiable)) {
@@ -259,6 +276,21 @@ export class ContinuousAudit {
     live.install(fresh, policies, feasible);
     await this.evaluate();
   }
+}
+
+/** Null when two reports give every pod the same verdict, else the first pod they differ on. */
+function sameVerdicts(a: AuditReport, b: AuditReport): string | null {
+  const n = Math.max(a.violations.length, b.violations.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.violations[i];
+    const y = b.violations[i];
+    if (JSON.stringify(x) !== JSON.stringify(y)) return x?.pod ?? y?.pod ?? '';
+  }
+  for (const [key, score] of b.preferred)
+    if (JSON.stringify(a.preferred.get(key)) !== JSON.stringify(score)) return key;
+  if (a.preferred.size !== b.preferred.size)
+    return [...a.preferred.keys()].find((k) => !b.preferred.has(k)) ?? '';
+  return a.summary.pods === b.summary.pods ? null : '(judged pods)';
 }
 
 function sameProblems(a: ReadonlyMap<string, string[]>, b: ReadonlyMap<string, string[]>): boolean {
