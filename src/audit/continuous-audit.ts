@@ -133,6 +133,13 @@ export class ContinuousAudit {
     await this.running;
   }
 
+  /** Pods the last pass judged (every pod, `fromScratch`). */
+  get judgedLastPass(): number {
+    return this.options.fromScratch === true
+      ? (this.lastReport?.summary.pods ?? 0)
+      : this.verdicts.lastJudged;
+  }
+
   /** What the last evaluation found for a policy. */
   summary(ref: string): PolicyAudit | undefined {
     return this.summaries.get(ref as PolicyRef);
