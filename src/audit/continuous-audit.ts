@@ -200,7 +200,7 @@ export class ContinuousAudit {
       unsatisfiable: feasible?.unsatisfiable ?? new Map(),
       auditOnly: auditOnlyCounts(
         policies,
-        this.deps.pods.list(),
+        () => this.deps.pods.list(),
         (p) => live.workloadOf(p),
         nsLabels,
       ),
