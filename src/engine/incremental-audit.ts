@@ -36,7 +36,10 @@ export class IncrementalAudit {
     this.judge = judge;
   }
 
-  /** What auditIndex(index) would report now. */
+  /**
+   * What auditIndex(index) would report now. Its `preferred` is this audit's own map, as of
+   * the latest pass (copying tens of thousands of scores would cost more than the pass).
+   */
   pass(index: TopologyIndex): AuditReport {
     if (index !== this.index || this.report === null) return this.restart(index);
     let violationsMoved = false;
@@ -67,7 +70,7 @@ export class IncrementalAudit {
     const violations = violationsMoved ? this.sortedViolations() : before.violations;
     this.report = {
       violations,
-      preferred: preferredMoved ? new Map(this.preferred) : before.preferred,
+      preferred: this.preferred,
       summary: { pods: this.judged, nodes: index.size.nodes, violations: violations.length },
     };
     return this.report;
