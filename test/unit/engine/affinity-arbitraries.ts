@@ -181,8 +181,7 @@ export const podArb: fc.Arbitrary<Pod> = fc
 export const keyOf = (p: Pod): string => `${p.metadata.namespace}/${p.metadata.name}`;
 
 /** Independent pods: every pod its own shape. */
-const loosePodsArb = (maxLength: number) =>
-  fc.uniqueArray(podArb, { maxLength, selector: keyOf });
+const loosePodsArb = (maxLength: number) => fc.uniqueArray(podArb, { maxLength, selector: keyOf });
 
 /** `term` selecting pods labelled `own`; listed keys that are now in the selector are dropped, as the API requires. */
 function selecting(term: PodAffinityTerm, own: Labels): PodAffinityTerm {
