@@ -1,6 +1,7 @@
 import type { PolicyRef } from '../api/policy.ts';
 import {
   auditIndex,
+  IncrementalAudit,
   judgeNodeAndSpread,
   nodePolicyReach,
   SpreadPodCache,
@@ -76,6 +77,8 @@ export class ContinuousAudit {
   /** Pods' compiled spread rules, kept between passes (a changed pod is a new object). */
   private readonly spreadPods = new SpreadPodCache();
   private lastReport: AuditReport | null = null;
+  /** Verdicts kept between passes: a pass judges only the pods a change can affect. */
+  private readonly verdicts = new IncrementalAudit();
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -145,6 +148,13 @@ export class ContinuousAudit {
     await this.running;
   }
 
+  /** Pods the last pass judged (every pod, `fromScratch`). */
+  get judgedLastPass(): number {
+    return this.options.fromScratch === true
+      ? (this.lastReport?.summary.pods ?? 0)
+      : this.verdicts.lastJudged;
+  }
+
   /** What the last evaluation found for a policy. */
   summary(ref: string): PolicyAudit | undefined {
     return this.summaries.get(ref as PolicyRef);
@@ -194,7 +204,9 @@ export class ContinuousAudit {
       compiled: this.spreadPods,
     });
     this.tellProblems(nodeSpread.problems.map((e) => e.message));
-    const report = withNodeAndSpread(auditIndex(index), nodeSpread);
+    const interPod =
+      this.options.fromScratch === true ? auditIndex(index) : this.verdicts.pass(index);
+    const report = withNodeAndSpread(interPod, nodeSpread);
     this.lastReport = report;
     this.stats.evaluations++;
     const nsLabels = (ns: string) => index.namespaceLabels(ns);
@@ -212,7 +224,7 @@ export class ContinuousAudit {
       unsatisfiable: feasible?.unsatisfiable ?? new Map(),
       auditOnly: auditOnlyCounts(
         policies,
-        this.deps.pods.list(),
+        () => this.deps.pods.list(),
         (p) => live.workloadOf(p),
         nsLabels,
       ),
@@ -277,13 +289,14 @@ export class ContinuousAudit {
 
   /**
    * Rebuilds the index and computes feasibility from scratch, and checks that the
-   * incremental index and the kept feasibility result agree.
+   * incremental index, the verdicts kept between passes and the kept feasibility result agree.
    */
   async fullCheck(): Promise<void> {
     const { live } = this;
     const current = live.index;
     const policies = this.deps.policies();
     const fresh = live.build(policies);
+    const rebuilt = auditIndex(fresh);
     const comparable = current !== null && policies === live.policies;
     if (comparable && current.describe() !== fresh.describe()) {
       this.stats.mismatches++;
@@ -292,6 +305,19 @@ export class ContinuousAudit {
         rebuilt: fresh.size,
       });
     }
+    if (comparable && this.options.fromScratch !== true) {
+      const kept = sameVerdicts(this.verdicts.pass(current), rebuilt);
+      if (kept !== null) {
+        this.stats.mismatches++;
+        this.deps.log.error(
+          'verdicts kept between passes disagreed with a rebuild; using the rebuild',
+          {
+            pod: kept,
+          },
+        );
+      }
+    }
+    if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt);
     const kept = live.kept;
     const feasible = live.computeFeasibility(policies, fresh);
     if (comparable && kept !== null && !sameProblems(kept.unsatisfiable, feasible.unsatisfiable)) {
@@ -305,6 +331,21 @@ export class ContinuousAudit {
     for (const r of this.deps.reports ?? []) r.resync();
     await this.evaluate();
   }
+}
+
+/** Null when two reports give every pod the same verdict, else the first pod they differ on. */
+function sameVerdicts(a: AuditReport, b: AuditReport): string | null {
+  const n = Math.max(a.violations.length, b.violations.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.violations[i];
+    const y = b.violations[i];
+    if (JSON.stringify(x) !== JSON.stringify(y)) return x?.pod ?? y?.pod ?? '';
+  }
+  for (const [key, score] of b.preferred)
+    if (JSON.stringify(a.preferred.get(key)) !== JSON.stringify(score)) return key;
+  if (a.preferred.size !== b.preferred.size)
+    return [...a.preferred.keys()].find((k) => !b.preferred.has(k)) ?? '';
+  return a.summary.pods === b.summary.pods ? null : '(judged pods)';
 }
 
 function sameProblems(a: ReadonlyMap<string, string[]>, b: ReadonlyMap<string, string[]>): boolean {

@@ -176,14 +176,14 @@ export function publish(input: {
 /** Pods of Jobs and bare Pods each policy targets: audited, never rewritten. */
 export function auditOnlyCounts(
   policies: readonly CompiledPolicy[],
-  pods: readonly Pod[],
+  pods: () => readonly Pod[],
   workloadOf: (pod: Pod) => WorkloadRef,
   namespaceLabels: (namespace: string) => Labels,
 ): Map<PolicyRef, number> {
   const counts = new Map<PolicyRef, number>();
   const relevant = policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
-  if (relevant.length === 0) return counts;
-  for (const pod of pods) {
+  if (relevant.length === 0) return counts; // without listing every pod
+  for (const pod of pods()) {
     if (!isJudged(pod)) continue;
     const w = workloadOf(pod);
     if (w.kind !== 'Job' && w.kind !== 'Pod') continue;

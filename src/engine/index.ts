@@ -8,6 +8,8 @@ export * from './policy.ts';
 export * from './selector.ts';
 export * from './term.ts';
 export * from './topology-index.ts';
+export * from './affected-pods.ts';
+export * from './incremental-audit.ts';
 export * from './verdict.ts';
 export * from './workload.ts';
 export * from './canonical.ts';

@@ -26,6 +26,36 @@ export interface IndexedPod {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
+ * One change the index made, told to its observer right after it is made (a replaced pod is
+ * taken out, then put back; a relabelled node or namespace takes its pods out and back).
+ */
+export type IndexChange =
+  | { readonly kind: 'pod'; readonly entry: IndexedPod; readonly delta: 1 | -1 }
+  | {
+      readonly kind: 'node' | 'namespace';
+      readonly name: string;
+      readonly before: Labels | undefined;
+      readonly after: Labels | undefined;
+    }
+  /** A group's count moved by `delta` in every domain of a node with `nodeLabels`. */
+  | {
+      readonly kind: 'counted';
+      readonly group: MatchGroup<IndexedPod>;
+      readonly nodeLabels: Labels;
+      readonly delta: 1 | -1;
+    }
+  /** A pod carrying `group`'s term as required anti-affinity entered or left domain `value`. */
+  | {
+      readonly kind: 'carried';
+      readonly group: MatchGroup<IndexedPod>;
+      readonly value: string;
+      readonly carrier: IndexedPod;
+      readonly delta: 1 | -1;
+    };
+
+export type IndexObserver = (change: IndexChange) => void;
+
+/**
  * The cluster as the InterPodAffinity filter sees it, kept up to date one change at a
  * time: for every term some pod uses, how many pods match it in each topology domain,
  * and which pods carry each anti-affinity term in each domain. Judging a pod is then a
@@ -48,6 +78,12 @@ export class TopologyIndex {
   private readonly anchors = new AnchorIndex<MatchGroup<IndexedPod>>();
   /** The groups some pod carries as required anti-affinity: the symmetric check needs only these. */
   private readonly antiAnchors = new AnchorIndex<MatchGroup<IndexedPod>>();
+  private observer: IndexObserver | null = null;
+
+  /** Tells `observer` of every change from now on (one observer; null: none). */
+  observe(observer: IndexObserver | null): void {
+    this.observer = observer;
+  }
 
   // ---- reads ----
 
@@ -100,20 +136,20 @@ export class TopologyIndex {
 
   /** Adds or replaces a node; pods on it move to its new domains. */
   setNode(name: string, labels: Labels): void {
-    this.reindex(this.podsByNode.get(name), () => this.nodes.set(name, labels));
+    this.relabel('node', this.nodes, name, labels, this.podsByNode.get(name));
   }
 
   removeNode(name: string): void {
-    this.reindex(this.podsByNode.get(name), () => this.nodes.delete(name));
+    this.relabel('node', this.nodes, name, undefined, this.podsByNode.get(name));
   }
 
   /** Adds or replaces a namespace; its pods are matched again against namespace selectors. */
   setNamespace(name: string, labels: Labels): void {
-    this.reindex(this.podsByNamespace.get(name), () => this.namespaces.set(name, labels));
+    this.relabel('namespace', this.namespaces, name, labels, this.podsByNamespace.get(name));
   }
 
   removeNamespace(name: string): void {
-    this.reindex(this.podsByNamespace.get(name), () => this.namespaces.delete(name));
+    this.relabel('namespace', this.namespaces, name, undefined, this.podsByNamespace.get(name));
   }
 
   /** Adds a bound pod, or replaces the pod with the same key. */
@@ -132,12 +168,30 @@ export class TopologyIndex {
   removePod(key: string): void {
     const entry = this.pods.get(key);
     if (entry === undefined) return;
+    // Told first: the observer still finds the pod's groups and domains as they were.
+    this.observer?.({ kind: 'pod', entry, delta: -1 });
     this.releaseGroups(entry);
     this.unlist(entry);
     this.countIn(entry, -1);
   }
 
   // ---- internals ----
+
+  /** Sets (or, with undefined, removes) a node's or namespace's labels, re-indexing its pods. */
+  private relabel(
+    kind: 'node' | 'namespace',
+    map: Map<string, Labels>,
+    name: string,
+    after: Labels | undefined,
+    affected: Set<IndexedPod> | undefined,
+  ): void {
+    const before = map.get(name);
+    this.reindex(affected, () => {
+      if (after === undefined) map.delete(name);
+      else map.set(name, after);
+    });
+    this.observer?.({ kind, name, before, after });
+  }
 
   /** Takes pods out with the old labels and puts them back with the new ones. */
   private reindex(affected: Set<IndexedPod> | undefined, change: () => void): void {
@@ -199,14 +253,22 @@ export class TopologyIndex {
       if (group.antiRefs++ === 0 && !group.selectsNothing)
         this.antiAnchors.add(group, group.anchor);
       const value = labelOf(nodeLabels, s.term.topologyKey);
-      if (value !== undefined) group.addCarrier(value, entry);
+      if (value === undefined) continue;
+      group.addCarrier(value, entry);
+      this.observer?.({ kind: 'carried', group, value, carrier: entry, delta: 1 });
     }
+    this.observer?.({ kind: 'pod', entry, delta: 1 });
   }
 
-  private countIn(entry: IndexedPod, delta: number): void {
+  private countIn(entry: IndexedPod, delta: 1 | -1): void {
     this.eachCandidateGroup(entry.pod.labels, (group) => {
-      if (this.groupSelects(group, entry.pod)) group.bump(entry.nodeLabels, delta);
+      if (this.groupSelects(group, entry.pod)) this.bump(group, entry.nodeLabels, delta);
     });
+  }
+
+  private bump(group: MatchGroup<IndexedPod>, nodeLabels: Labels, delta: 1 | -1): void {
+    group.bump(nodeLabels, delta);
+    this.observer?.({ kind: 'counted', group, nodeLabels, delta });
   }
 
   private releaseGroups(entry: IndexedPod): void {
@@ -214,7 +276,10 @@ export class TopologyIndex {
       const group = entry.termGroups.get(s.term.id);
       if (group === undefined) continue;
       const value = labelOf(entry.nodeLabels, s.term.topologyKey);
-      if (value !== undefined) group.removeCarrier(value, entry);
+      if (value !== undefined) {
+        group.removeCarrier(value, entry);
+        this.observer?.({ kind: 'carried', group, value, carrier: entry, delta: -1 });
+      }
       if (--group.antiRefs === 0 && !group.selectsNothing)
         this.antiAnchors.remove(group, group.anchor);
     }
@@ -235,7 +300,7 @@ export class TopologyIndex {
     if (!group.selectsNothing) {
       this.anchors.add(group, group.anchor);
       for (const entry of this.candidatePods(group)) {
-        if (this.groupSelects(group, entry.pod)) group.bump(entry.nodeLabels, 1);
+        if (this.groupSelects(group, entry.pod)) this.bump(group, entry.nodeLabels, 1);
       }
     }
     return group;
@@ -250,9 +315,14 @@ export class TopologyIndex {
 
   /** Placed pods that `term` selects. */
   *podsSelectedBy(term: ResolvedTerm): Generator<PodPlacement> {
+    for (const entry of this.entriesSelectedBy(term)) yield entry.pod;
+  }
+
+  /** The indexed pods that `term` selects. */
+  *entriesSelectedBy(term: ResolvedTerm): Generator<IndexedPod> {
     if (term.selector.kind === 'nothing') return;
     for (const entry of this.podsWithAnchor(selectorAnchor(term.selector))) {
-      if (this.selects(term, entry.pod)) yield entry.pod;
+      if (this.selects(term, entry.pod)) yield entry;
     }
   }
 

@@ -1,7 +1,8 @@
 // Issue #5, "a periodic full re-check that must agree with the incremental state": the
 // operator runs with --audit-interval 5s while a burst of changes goes through the cluster —
 // nodes change zone, namespaces and pods change labels, Deployments scale and roll, pods come
-// and go — and its log must never show that the incremental index disagreed with a rebuild.
+// and go — and its log must never show that the incremental index, or the verdicts kept
+// between passes, disagreed with a rebuild.
 // Once the cluster is quiet, each policy's status must say what a one-shot audit of the same
 // cluster (the engine the CLI uses) says.
 //
@@ -31,6 +32,8 @@ import {
 import { auditStatus, barePod, label } from './support.ts';
 
 const DISAGREED = 'incremental audit index disagreed with a rebuild; using the rebuild';
+const VERDICTS_DISAGREED =
+  'verdicts kept between passes disagreed with a rebuild; using the rebuild';
 const INTERVAL_S = 5;
 const BURST_ROUNDS = 12;
 
@@ -226,6 +229,7 @@ clusterTest(
     );
 
     assert.deepEqual(op.logged(DISAGREED), [], 'the rebuild never disagreed');
+    assert.deepEqual(op.logged(VERDICTS_DISAGREED), [], 'no kept verdict disagreed with a rebuild');
     assert.deepEqual(op.logged('audit failed'), []);
     assert.deepEqual(op.logged('pod left out of the audit'), []);
 

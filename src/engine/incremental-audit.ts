@@ -1,0 +1,127 @@
+import { InterPodAffected, type AffectedPods } from './affected-pods.ts';
+import { auditIndex, compareViolations, type AuditReport } from './judge-cluster.ts';
+import type { PodVerdict, PreferredScore, Violation } from './placement.ts';
+import type { IndexChange, IndexedPod, TopologyIndex } from './topology-index.ts';
+import { judgePod } from './verdict.ts';
+
+/**
+ * auditIndex kept current: the verdict of every pod from the last pass, and after a change
+ * only the pods whose verdict it can alter judged again. The index tells of each change as
+ * it makes it (TopologyIndex.observe); each kind of rule names the pods that change affects
+ * (AffectedPods), and every pod taken out or put back is judged again. A pass on another
+ * index object (a rebuild) judges every pod.
+ */
+export class IncrementalAudit {
+  private readonly kinds: readonly AffectedPods[];
+  private readonly judge: (index: TopologyIndex, entry: IndexedPod) => PodVerdict;
+  private index: TopologyIndex | null = null;
+  /** Keys of the pods to judge again at the next pass. */
+  private readonly dirty = new Set<string>();
+  private readonly violations = new Map<string, readonly Violation[]>();
+  private readonly preferred = new Map<string, PreferredScore>();
+  /** Indexed pods that are not terminating: the pods a pass judges. */
+  private judged = 0;
+  private report: AuditReport | null = null;
+  /** Pods the last pass judged. */
+  lastJudged = 0;
+  private readonly affect = (podKey: string): void => {
+    this.dirty.add(podKey);
+  };
+
+  constructor(
+    kinds: readonly AffectedPods[] = [new InterPodAffected()],
+    judge: (index: TopologyIndex, entry: IndexedPod) => PodVerdict = judgePod,
+  ) {
+    this.kinds = kinds;
+    this.judge = judge;
+  }
+
+  /**
+   * What auditIndex(index) would report now. Its `preferred` is this audit's own map, as of
+   * the latest pass (copying tens of thousands of scores would cost more than the pass).
+   */
+  pass(index: TopologyIndex): AuditReport {
+    if (index !== this.index || this.report === null) return this.restart(index);
+    let violationsMoved = false;
+    let preferredMoved = false;
+    for (const key of this.dirty) {
+      const had = this.violations.get(key);
+      const hadScore = this.preferred.get(key);
+      const entry = index.get(key);
+      const verdict =
+        entry === undefined || entry.pod.terminating === true
+          ? undefined
+          : this.judge(index, entry);
+      const now = verdict?.kind === 'violated' ? verdict.violations : undefined;
+      const score =
+        verdict !== undefined && verdict.preferred.totalWeight > 0 ? verdict.preferred : undefined;
+      if (now === undefined) this.violations.delete(key);
+      else this.violations.set(key, now);
+      if (score === undefined) this.preferred.delete(key);
+      else this.preferred.set(key, score);
+      violationsMoved ||= had !== undefined || now !== undefined;
+      preferredMoved ||= !sameScore(hadScore, score);
+    }
+    this.lastJudged = this.dirty.size;
+    this.dirty.clear();
+    const before = this.report;
+    const same = before.summary.nodes === index.size.nodes && before.summary.pods === this.judged;
+    if (same && !violationsMoved && !preferredMoved) return before;
+    const violations = violationsMoved ? this.sortedViolations() : before.violations;
+    this.report = {
+      violations,
+      preferred: this.preferred,
+      summary: { pods: this.judged, nodes: index.size.nodes, violations: violations.length },
+    };
+    return this.report;
+  }
+
+  /**
+   * Takes `index` as it is, with `report` as what auditIndex(index) reports (computed here
+   * when not given), and follows its changes from now on.
+   */
+  restart(index: TopologyIndex, report: AuditReport = auditIndex(index)): AuditReport {
+    this.index?.observe(null);
+    this.index = index;
+    this.dirty.clear();
+    this.violations.clear();
+    this.preferred.clear();
+    for (const v of report.violations) {
+      const list = this.violations.get(v.pod);
+      if (list === undefined) this.violations.set(v.pod, [v]);
+      else (list as Violation[]).push(v);
+    }
+    for (const [key, score] of report.preferred) this.preferred.set(key, score);
+    this.judged = report.summary.pods;
+    for (const kind of this.kinds) kind.reset(index);
+    index.observe((change) => {
+      this.changed(change, index);
+    });
+    this.report = report;
+    this.lastJudged = report.summary.pods;
+    return report;
+  }
+
+  private changed(change: IndexChange, index: TopologyIndex): void {
+    if (change.kind === 'pod') {
+      this.dirty.add(change.entry.pod.key);
+      if (change.entry.pod.terminating !== true) this.judged += change.delta;
+    }
+    for (const kind of this.kinds) kind.changed(change, index, this.affect);
+  }
+
+  private sortedViolations(): Violation[] {
+    const all: Violation[] = [];
+    for (const list of this.violations.values()) for (const v of list) all.push(v);
+    return all.sort(compareViolations);
+  }
+}
+
+function sameScore(a: PreferredScore | undefined, b: PreferredScore | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return (
+    a.score === b.score &&
+    a.satisfiedWeight === b.satisfiedWeight &&
+    a.totalWeight === b.totalWeight
+  );
+}
