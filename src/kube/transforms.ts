@@ -153,10 +153,18 @@ function spreadConstraintsOf(raw: unknown): TopologySpreadConstraint[] | undefin
   return raw.filter(isRecord) as unknown as TopologySpreadConstraint[];
 }
 
-/** A template's tolerations, as the scheduler's filters read them. */
+/**
+ * Toleration lists already read, shared between the pods that carry the same one: the API
+ * server gives nearly every pod the same two (not-ready and unreachable), so one copy
+ * serves them all. Bounded: emptied when it holds too many distinct lists.
+ */
+const sharedTolerations = new Map<string, Toleration[]>();
+const SHARED_TOLERATIONS_MAX = 1024;
+
+/** A template's or pod's tolerations, as the scheduler's filters read them (read-only). */
 function tolerationsOf(raw: unknown): Toleration[] | undefined {
   if (!Array.isArray(raw) || raw.length === 0) return undefined;
-  return raw.map((item) => {
+  const read = raw.map((item) => {
     const t = record(item);
     return compact<Toleration>({
       key: text(t['key']),
@@ -165,6 +173,12 @@ function tolerationsOf(raw: unknown): Toleration[] | undefined {
       effect: text(t['effect']),
     });
   });
+  const key = JSON.stringify(read);
+  const shared = sharedTolerations.get(key);
+  if (shared !== undefined) return shared;
+  if (sharedTolerations.size >= SHARED_TOLERATIONS_MAX) sharedTolerations.clear();
+  sharedTolerations.set(key, read);
+  return read;
 }
 export const trimNamespace: (raw: unknown) => Namespace | undefined = trimLabelled;
 

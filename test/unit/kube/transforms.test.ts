@@ -515,3 +515,34 @@ void test('workloadTransform: a Deployment past its progress deadline is stalled
   assert.equal(read('Deployment', 3, progressing('True', 'ReplicaSetUpdated')), undefined);
   assert.equal(read('StatefulSet', 3, progressing('False', 'ProgressDeadlineExceeded')), undefined);
 });
+
+void test('pods with the same tolerations share one read-only copy of them', () => {
+  const pod = (name: string) =>
+    trimPod({
+      metadata: { name, namespace: 'shop' },
+      spec: {
+        nodeName: 'n1',
+        tolerations: [
+          {
+            key: 'node.kubernetes.io/not-ready',
+            operator: 'Exists',
+            effect: 'NoExecute',
+            tolerationSeconds: 300,
+          },
+          {
+            key: 'node.kubernetes.io/unreachable',
+            operator: 'Exists',
+            effect: 'NoExecute',
+            tolerationSeconds: 300,
+          },
+        ],
+      },
+    });
+  const a = pod('a') ?? assert.fail('pod a not read');
+  const b = pod('b') ?? assert.fail('pod b not read');
+  assert.deepEqual(a.spec.tolerations, [
+    { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+    { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+  ]);
+  assert.equal(a.spec.tolerations, b.spec.tolerations);
+});
