@@ -425,21 +425,27 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.equal(audit.stats.feasibilityRuns, runs + 2, 'computed after the matched label');
   });
 
-  void test('a pod that joins a workload the scheduling model placed is read too', async (t) => {
-    // web must run one per node on two nodes: a third running web pod (by its labels, web's)
-    // changes nothing of web's count, but a pod leaving web's labels behind is web's no more.
+  /** Two nodes without a zone, and `web` (2 replicas) in shop. */
+  const twoNodes = (): World => {
     const w = new World();
     for (const n of ['n0', 'n1']) w.nodes.set(node(n));
     w.namespaces.set(namespace('shop'));
     w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 2 }));
+    return w;
+  };
+  const onePer = (app: string, topologyKey: string) =>
+    namespacedPolicy('shop', `${app}-one-per-domain`, {
+      targets: { selector: labelsIn({ app }) },
+      spreadAcross: [{ topologyKey, mode: 'Required' }],
+    });
+  const ONE_PER_NODE: PolicyRef = 'PlacementPolicy/shop/web-one-per-domain';
+
+  void test('a pod that becomes one of a placed workload is read', async (t) => {
+    // web runs one per node: a pod that takes web's labels is one of its pods (and one its
+    // anti-affinity finds); a pod whose other labels change is nothing the result read.
+    const w = twoNodes();
     w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'other', tier: 'x' }, node: 'n0' }));
-    const ONE_PER_NODE: PolicyRef = 'PlacementPolicy/shop/one-per-node';
-    w.setPolicies(
-      namespacedPolicy('shop', 'one-per-node', {
-        targets: { selector: labelsIn({ app: 'web' }) },
-        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
-      }),
-    );
+    w.setPolicies(onePer('web', HOSTNAME));
     const audit = w.audit(t);
     assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
     const runs = audit.stats.feasibilityRuns;
@@ -452,17 +458,9 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
   });
 
   void test('a result whose reads change while it is computed is neither published nor kept', async (t) => {
-    const w = new World();
-    for (const n of ['n0', 'n1']) w.nodes.set(node(n));
-    w.namespaces.set(namespace('shop'));
-    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 2 }));
+    const w = twoNodes();
     w.deployments.set(deployment('shop', 'api', { app: 'api' }, { replicas: 2 }));
-    const onePer = (app: string, topologyKey: string) =>
-      namespacedPolicy('shop', `${app}-one-per-domain`, {
-        targets: { selector: labelsIn({ app }) },
-        spreadAcross: [{ topologyKey, mode: 'Required' }],
-      });
-    const WEB: PolicyRef = 'PlacementPolicy/shop/web-one-per-domain';
+    const WEB = ONE_PER_NODE;
     // The nodes have no zone: api's pods are placed by the scheduling model whatever happens.
     w.setPolicies(onePer('web', HOSTNAME), onePer('api', ZONE));
     // Slices of no time: the computation lets the event loop run after every pod it places.
