@@ -135,7 +135,7 @@ class World {
     this.policies = snapshot.policies.map(compiled).sort(comparePolicies);
   }
 
-  /** When an audit last set placement_violations (performance.now()). */
+  /** When an audit first set placement_violations since this was 0 (performance.now()). */
   violationsSetAt = 0;
 
   deps(): ContinuousAuditDeps {
@@ -150,7 +150,7 @@ class World {
       metrics: {
         setPolicyWorkloads: quiet,
         setViolations: () => {
-          this.violationsSetAt = performance.now();
+          if (this.violationsSetAt === 0) this.violationsSetAt = performance.now();
         },
         setCrossNamespaceViolations: quiet,
         forgetPolicy: quiet,
