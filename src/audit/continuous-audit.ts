@@ -7,7 +7,9 @@ import {
   SpreadPodCache,
   withNodeAndSpread,
   type AuditReport,
+  type CompiledPolicy,
 } from '../engine/index.ts';
+import type { Labels } from '../api/core.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import {
   audited,
@@ -18,6 +20,7 @@ import {
   SAMPLE_SIZE,
   violationEvent,
   CROSS_NAMESPACE_FINDING,
+  type Finding,
   type PolicyAudit,
 } from './findings.ts';
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
@@ -57,6 +60,12 @@ export interface ContinuousAuditOptions extends RemediationOptions {
    * compare against it.
    */
   readonly fromScratch?: boolean;
+  /**
+   * Feasibility (a scheduling model run over every workload) is computed in slices of about
+   * this long, between which timers and I/O run: the leader Lease is renewed on the same
+   * event loop. Default 50 ms.
+   */
+  readonly feasibilitySliceMs?: number;
 }
 
 /**
@@ -74,6 +83,8 @@ export class ContinuousAudit {
   private summaries = new Map<PolicyRef, PolicyAudit>();
   private violating = new Set<string>();
   private problems = new Set<string>();
+  /** The last feasibility result published: status shows it until a new one is computed. */
+  private unsatisfiable: ReadonlyMap<PolicyRef, string[]> = new Map();
   /** Pods' compiled spread rules, kept between passes (a changed pod is a new object). */
   private readonly spreadPods = new SpreadPodCache();
   private lastReport: AuditReport | null = null;
@@ -217,26 +228,9 @@ export class ContinuousAudit {
       nsLabels,
     );
     this.tell(findings);
-    const feasible = live.feasibility(this.options.fromScratch === true);
-    const published = publish({
-      policies,
-      findings,
-      unsatisfiable: feasible?.unsatisfiable ?? new Map(),
-      auditOnly: auditOnlyCounts(
-        policies,
-        () => this.deps.pods.list(),
-        (p) => live.workloadOf(p),
-        nsLabels,
-      ),
-      before: this.summaries,
-      time: new Date(this.now()).toISOString(),
-      sampleSize: this.options.sampleSize ?? SAMPLE_SIZE,
-    });
-    for (const [ref, counts] of published.violations) this.deps.metrics.setViolations(ref, counts);
-    for (const [ref, counts] of published.crossNamespace)
-      this.deps.metrics.setCrossNamespaceViolations(ref, counts);
-    this.summaries = published.summaries;
-    if (published.changed.length > 0) this.deps.onChange(published.changed);
+    const show = this.shower(policies, findings, nsLabels);
+    // Violations first: status and metrics do not wait for the feasibility computation.
+    show(this.unsatisfiable);
     // After status and metrics, so that slow report writes delay neither.
     for (const r of this.deps.reports ?? [])
       await r.publish({
@@ -251,7 +245,50 @@ export class ContinuousAudit {
       (p) => live.workloadOf(p),
       nodeSpread.accepts,
     );
+    const feasible = await live.feasibility(
+      this.options.fromScratch === true,
+      this.options.feasibilitySliceMs ?? FEASIBILITY_SLICE_MS,
+    );
+    // Null: something it read changed while it was computed; the next pass computes again.
+    if (feasible === null) this.schedule();
+    else if (!sameProblems(feasible.unsatisfiable, this.unsatisfiable)) {
+      this.unsatisfiable = feasible.unsatisfiable;
+      show(this.unsatisfiable);
+    }
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
+  }
+
+  /** Publishes a pass's findings, with the feasibility problems given, to status and metrics. */
+  private shower(
+    policies: readonly CompiledPolicy[],
+    findings: readonly Finding[],
+    nsLabels: (ns: string) => Labels,
+  ): (unsatisfiable: ReadonlyMap<PolicyRef, string[]>) => void {
+    const { live } = this;
+    const auditOnly = auditOnlyCounts(
+      policies,
+      () => this.deps.pods.list(),
+      (p) => live.workloadOf(p),
+      nsLabels,
+    );
+    const time = new Date(this.now()).toISOString();
+    return (unsatisfiable) => {
+      const published = publish({
+        policies,
+        findings,
+        unsatisfiable,
+        auditOnly,
+        before: this.summaries,
+        time,
+        sampleSize: this.options.sampleSize ?? SAMPLE_SIZE,
+      });
+      for (const [ref, counts] of published.violations)
+        this.deps.metrics.setViolations(ref, counts);
+      for (const [ref, counts] of published.crossNamespace)
+        this.deps.metrics.setCrossNamespaceViolations(ref, counts);
+      this.summaries = published.summaries;
+      if (published.changed.length > 0) this.deps.onChange(published.changed);
+    };
   }
 
   /** One line per pod whose rules cannot be read, when it is first seen so. */
@@ -319,19 +356,30 @@ export class ContinuousAudit {
     }
     if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt);
     const kept = live.kept;
-    const feasible = live.computeFeasibility(policies, fresh);
-    if (comparable && kept !== null && !sameProblems(kept.unsatisfiable, feasible.unsatisfiable)) {
+    // Installed first: changes heard while feasibility is computed go to the new index.
+    live.install(fresh, policies, null);
+    for (const r of this.deps.reports ?? []) r.resync();
+    const feasible = await live.computeFeasibility(
+      policies,
+      this.options.feasibilitySliceMs ?? FEASIBILITY_SLICE_MS,
+    );
+    if (
+      comparable &&
+      kept !== null &&
+      feasible !== null &&
+      !sameProblems(kept.unsatisfiable, feasible.unsatisfiable)
+    ) {
       this.stats.mismatches++;
       this.deps.log.error('kept feasibility result disagreed with a new one; using the new one', {
         kept: Object.fromEntries(kept.unsatisfiable),
         computed: Object.fromEntries(feasible.unsatisfiable),
       });
     }
-    live.install(fresh, policies, feasible);
-    for (const r of this.deps.reports ?? []) r.resync();
     await this.evaluate();
   }
 }
+
+const FEASIBILITY_SLICE_MS = 50;
 
 /** Null when two reports give every pod the same verdict, else the first pod they differ on. */
 function sameVerdicts(a: AuditReport, b: AuditReport): string | null {

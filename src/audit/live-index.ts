@@ -1,13 +1,16 @@
 /**
  * The audit's index of every placed pod, kept current from the informers, and the last
  * feasibility result, kept until something it read changes: a workload, a policy, a
- * namespace's labels, a node label whose domains it counted, or a pod that one of its
- * look-ups for running pods could find. Cache upkeep only: judging happens in the pass.
+ * namespace's labels, a node label whose domains it counted, or what it read of a pod (which
+ * of its look-ups for running pods find it, where it runs, its anti-affinity, its workload).
+ * Pods and nodes are compared as they were when the result was computed and as they are
+ * when it is next asked for, so that a change undone in between costs nothing. Cache upkeep
+ * only: judging happens in the pass.
  */
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import {
   buildIndex,
-  feasibility,
+  feasibilitySteps,
   feasibilityTargetOf,
   managedByDeployment,
   workloadRef,
@@ -20,6 +23,8 @@ import {
   type CompiledPolicy,
   type Feasibility,
   type FeasibilityTarget,
+  type NodeFacts,
+  type PodPlacement,
   type PodConstraints,
   type TopologyIndex,
   type WorkloadFinder,
@@ -35,6 +40,7 @@ import {
 } from '../api/cluster.ts';
 import { jsonEqual, sameLabels } from '../util/json.ts';
 import { audited } from './findings.ts';
+import { runSliced } from '../util/steps.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** How often the audit did its work; tests and benchmarks read these. */
@@ -95,6 +101,12 @@ export class LiveIndex {
   private judgedBy: readonly CompiledPolicy[] = [];
   /** The last feasibility result, until something it read changes (then null). */
   private feasible: Feasibility | null = null;
+  /**
+   * What changed since the state the kept (or running) feasibility computation read: each
+   * pod and node as it was then (undefined: absent), and whether anything else it reads
+   * (a workload, a namespace's labels, the index itself) changed.
+   */
+  private since = new Changes();
 
   constructor(deps: LiveIndexDeps, stats: AuditStats) {
     this.deps = deps;
@@ -113,6 +125,8 @@ export class LiveIndex {
 
   /** The kept feasibility result, if nothing it read has changed since. */
   get kept(): Feasibility | null {
+    const kept = this.feasible;
+    if (kept !== null && !this.unchangedFor(kept)) this.feasible = null;
     return this.feasible;
   }
 
@@ -144,6 +158,8 @@ export class LiveIndex {
     this.placedWith = policies;
     this.judgedBy = audited(policies);
     this.feasible = feasible;
+    this.since = new Changes();
+    if (feasible === null) this.since.other = true;
   }
 
   /** Builds the index anew from the caches with the current policies. */
@@ -171,6 +187,7 @@ export class LiveIndex {
       ...judgedBy.filter((p) => !before.has(p)),
     ];
     this.feasible = null;
+    this.since.other = true;
     this.placedWith = policies;
     this.judgedBy = judgedBy;
     if (changed.length === 0) return;
@@ -182,17 +199,35 @@ export class LiveIndex {
     }
   }
 
-  /** The feasibility result for the index: the kept one, or a new one (always, `fromScratch`). */
-  feasibility(fromScratch: boolean): Feasibility | null {
-    const index = this.current;
-    if (index === null || this.placedWith === null) return null;
-    if (fromScratch || this.feasible === null)
-      this.feasible = this.computeFeasibility(this.placedWith, index);
-    return this.feasible;
+  /**
+   * The feasibility result for the index: the kept one, or a new one (always, `fromScratch`),
+   * computed in slices of about `sliceMs` between which the event loop runs. Null when there
+   * is no index, or when something the new result read changed while it was computed: that
+   * result is stale and is not kept (the next pass computes again).
+   */
+  async feasibility(fromScratch: boolean, sliceMs: number): Promise<Feasibility | null> {
+    if (!fromScratch && this.kept !== null) {
+      this.since = new Changes();
+      return this.feasible;
+    }
+    const policies = this.placedWith;
+    if (this.current === null || policies === null) return null;
+    return this.computeFeasibility(policies, sliceMs);
   }
 
-  computeFeasibility(policies: readonly CompiledPolicy[], index: TopologyIndex): Feasibility {
+  /**
+   * Computes feasibility on the index for `policies` (the ones it was placed with), keeps
+   * and returns it; null when it is stale by the time it is done (see `feasibility`).
+   */
+  async computeFeasibility(
+    policies: readonly CompiledPolicy[],
+    sliceMs: number,
+  ): Promise<Feasibility | null> {
+    const index = this.current;
+    if (index === null) return null;
     this.stats.feasibilityRuns++;
+    this.feasible = null;
+    this.since = new Changes();
     const targets: FeasibilityTarget[] = [];
     const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
     for (const store of this.deps.workloads) {
@@ -205,7 +240,27 @@ export class LiveIndex {
         targets.push(feasibilityTargetOf(w, targeting));
       }
     }
-    return feasibility(targets, index, this.deps.nodes.list().map(nodeFacts), nsLabels);
+    const nodes = this.deps.nodes.list().map(nodeFacts);
+    const result = await runSliced(feasibilitySteps(targets, index, nodes, nsLabels), sliceMs);
+    if (this.current !== index || this.placedWith !== policies || !this.unchangedFor(result))
+      return null;
+    this.feasible = result;
+    this.since = new Changes();
+    return result;
+  }
+
+  /** Whether nothing `result` read changed since it was computed (or last found unchanged). */
+  private unchangedFor(result: Feasibility): boolean {
+    const { since, current: index } = this;
+    if (since.other) return false;
+    if (index === null) return since.pods.size === 0;
+    for (const [key, before] of since.pods)
+      if (result.reads.podChanged(before, index.get(key)?.pod, index)) return false;
+    for (const [name, before] of since.nodes) {
+      const node = this.deps.nodes.get(name);
+      if (result.reads.domainsMoved(before, node && nodeFacts(node))) return false;
+    }
+    return true;
   }
 
   // ---- what each change does to the index and the kept result; true: judge again ----
@@ -230,11 +285,13 @@ export class LiveIndex {
     // node may have moved anything.
     const before = e.type === 'added' ? undefined : e.type === 'deleted' ? e.object : e.old;
     const after = e.type === 'deleted' ? undefined : e.object;
+    const unknown = e.type === 'updated' && e.old === undefined;
+    if (unknown) this.since.other = true;
+    else if (!this.since.nodes.has(name)) this.since.nodes.set(name, before && nodeFacts(before));
     const moved =
-      (e.type === 'updated' && e.old === undefined) ||
+      unknown ||
       this.feasible?.reads.domainsMoved(before && nodeFacts(before), after && nodeFacts(after)) ===
         true;
-    if (moved) this.feasible = null;
     // Taints and cordons change no pod's verdict: only feasibility reads them.
     return relabelled || moved;
   }
@@ -245,7 +302,7 @@ export class LiveIndex {
       return false;
     if (e.type === 'deleted') this.current?.removeNamespace(name);
     else this.current?.setNamespace(name, e.object.metadata.labels ?? {});
-    this.feasible = null; // namespace labels choose targets and providers
+    this.since.other = true; // namespace labels choose targets and providers
     // Cluster policies choose namespaces by label: the pods' policy terms may change too.
     this.replaceNamespace(name);
     return true;
@@ -257,10 +314,10 @@ export class LiveIndex {
       // Replicas, selector, owners and the template's own affinity change no pod's terms,
       // but feasibility; a status-only update changes neither.
       if (sameForFeasibility(old, e.object)) return false;
-      this.feasible = null;
+      this.since.other = true;
       return true;
     }
-    this.feasible = null;
+    this.since.other = true;
     this.replaceNamespace(e.object.namespace);
     return true;
   }
@@ -292,24 +349,23 @@ export class LiveIndex {
     });
   }
 
-  /** Runs `change` on the indexed pod `key`; feasibility is done again if it looked for that pod. */
+  /** Runs `change` on the indexed pod `key`, noting how the pod was before the first change. */
   private changingPod(index: TopologyIndex, key: string, change: () => void): void {
-    const before = index.get(key)?.pod;
+    if (!this.since.pods.has(key)) this.since.pods.set(key, index.get(key)?.pod);
     change();
-    const after = index.get(key)?.pod;
-    const reads = this.feasible?.reads;
-    if (
-      reads !== undefined &&
-      ((before !== undefined && reads.couldFind(before, index)) ||
-        (after !== undefined && reads.couldFind(after, index)))
-    )
-      this.feasible = null;
   }
 
   private replaceNamespace(namespace: string): void {
     for (const pod of this.deps.pods.list())
       if (pod.metadata.namespace === namespace) this.place(pod);
   }
+}
+
+/** Pods and nodes as they were before the changes since some moment, and whether more changed. */
+class Changes {
+  readonly pods = new Map<string, PodPlacement | undefined>();
+  readonly nodes = new Map<string, NodeFacts | undefined>();
+  other = false;
 }
 
 /** Where a workload's pods may go at all, from its pod template. */

@@ -6,7 +6,12 @@
  */
 import type { Labels, PodAffinityTerm } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
-import { capacityMessage, placeTogether, type Capacity, type CapacityTarget } from './capacity.ts';
+import {
+  capacityMessage,
+  placingTogether,
+  type Capacity,
+  type CapacityTarget,
+} from './capacity.ts';
 import type { FeasibilityReads, FeasibilityTarget } from './feasibility.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import { resolvePolicyTerms, type WorkloadRef } from './policy.ts';
@@ -16,6 +21,7 @@ import { withPolicySpread } from './merge.ts';
 import { resolveTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
 import { workloadKey } from '../api/cluster.ts';
+import { runAll, type Steps } from '../util/steps.ts';
 
 /** Kinds whose pods the scheduler may put on any node (a DaemonSet's are pinned per node). */
 const PLACEABLE = new Set(['Deployment', 'StatefulSet', 'ReplicaSet']);
@@ -105,19 +111,19 @@ function capacityTargets(
   return { chosen, asked };
 }
 
-function placeChosen(
+function placingChosen(
   chosen: readonly { input: FeasibilityTarget; target: CapacityTarget }[],
   index: TopologyIndex,
   nodes: readonly NodeFacts[],
   namespaceLabels: (ns: string) => Labels,
-): Capacity[] {
+): Steps<Capacity[]> {
   const cluster = simulatedCluster(
     index,
     nodes,
     chosen.map((c) => c.input.workload),
     namespaceLabels,
   );
-  return placeTogether(
+  return placingTogether(
     cluster,
     chosen.map((c) => c.target),
   );
@@ -134,14 +140,17 @@ export function workloadCapacities(
   nodes: readonly NodeFacts[],
   namespaceLabels: (ns: string) => Labels,
 ): Capacity[] {
-  return placeChosen(capacityTargets(targets, () => false).chosen, index, nodes, namespaceLabels);
+  return runAll(
+    placingChosen(capacityTargets(targets, () => false).chosen, index, nodes, namespaceLabels),
+  );
 }
 
 /**
  * Workloads whose policies ask required pod terms, placed together: reports, to each policy
- * whose terms refuse a pod, how many of the workload's pods can run.
+ * whose terms refuse a pod, how many of the workload's pods can run. Yields after each pod
+ * it places; the index and `nodes` are read before the first yield.
  */
-export function capacityProblems(
+export function* capacityProblems(
   targets: readonly FeasibilityTarget[],
   index: TopologyIndex,
   nodes: readonly NodeFacts[],
@@ -149,7 +158,7 @@ export function capacityProblems(
   skip: (w: WorkloadRef) => boolean,
   report: (ref: PolicyRef, message: string) => void,
   reads: FeasibilityReads,
-): void {
+): Steps<void> {
   const { chosen, asked } = capacityTargets(targets, skip);
   for (const { input, target } of chosen) {
     for (const n of [...target.rules.affinity, ...target.rules.antiAffinity]) {
@@ -174,7 +183,8 @@ export function capacityProblems(
   // Other pods' anti-affinity and any node detail may change a count.
   reads.nodeDetails = true;
   reads.antiAffinityPods = true;
-  const results = placeChosen(chosen, index, nodes, namespaceLabels);
+  reads.owners(chosen.map((c) => c.input.workload));
+  const results = yield* placingChosen(chosen, index, nodes, namespaceLabels);
   results.forEach((r, i) => {
     const input = chosen[i]?.input;
     if (input === undefined || r.placed >= r.replicas) return;

@@ -17,6 +17,7 @@ import {
   type SimPod,
 } from './scheduling-sim.ts';
 import { termMatches } from './term.ts';
+import { runAll, type Steps } from '../util/steps.ts';
 
 /** A workload whose pods are placed anew under `rules`. */
 export interface CapacityTarget {
@@ -51,6 +52,14 @@ export interface Capacity {
  * pods may follow it (mutual affinity starts that way).
  */
 export function placeTogether(cluster: SimCluster, targets: readonly CapacityTarget[]): Capacity[] {
+  return runAll(placingTogether(cluster, targets));
+}
+
+/** `placeTogether`, yielding after each pod it tries to place. */
+export function* placingTogether(
+  cluster: SimCluster,
+  targets: readonly CapacityTarget[],
+): Steps<Capacity[]> {
   const moved = new Set(targets.filter((t) => t.keepRunning !== true).map((t) => t.key));
   const kept = new Map<string, number>();
   const ghosts = new Map<string, string[]>();
@@ -74,8 +83,8 @@ export function placeTogether(cluster: SimCluster, targets: readonly CapacityTar
     // places nothing: the scheduler retries unschedulable pods when the cluster changes.
     for (let progress = true; progress;) {
       progress = false;
-      targets.forEach((t, i) => {
-        if ((placed[i] ?? 0) >= t.replicas) return;
+      for (const [i, t] of targets.entries()) {
+        if ((placed[i] ?? 0) >= t.replicas) continue;
         const done = placed[i] ?? 0;
         const key = nextKey(t);
         const { result, worst } = placeNext(cluster, t, done, key, () => nextKey(t));
@@ -86,7 +95,8 @@ export function placeTogether(cluster: SimCluster, targets: readonly CapacityTar
           stuck[i] = null;
           progress = true;
         } else stuck[i] = result.misfits;
-      });
+        yield;
+      }
     }
     if (!settle(cluster, targets, placed, ours, ghosts)) break;
   }

@@ -14,6 +14,8 @@ import type { TopologyIndex } from './topology-index.ts';
 import { labelOf } from './labels.ts';
 import { capacityProblems } from './capacity-problems.ts';
 import { jsonEqual, sameLabels } from '../util/json.ts';
+import { runAll, type Steps } from '../util/steps.ts';
+import { ownerFinder } from './rollout-prediction.ts';
 
 /** A workload and what the policies that target it require of its pods. */
 export interface FeasibilityTarget {
@@ -75,13 +77,52 @@ export class FeasibilityReads {
    * look-up for running pods would find it. Namespace labels are read from `index`.
    */
   couldFind(pod: PodPlacement, index: TopologyIndex): boolean {
-    const finds = (label: string): boolean => {
-      for (const terms of this.lookups.get(label)?.values() ?? [])
-        if (terms.every((t) => index.selects(t, pod))) return true;
-      return false;
+    return this.seen(pod, index) !== null;
+  }
+
+  /**
+   * The workloads whose running pods the scheduling model moved or kept: which of them owns
+   * a pod (by its labels) is read too.
+   */
+  owners(workloads: readonly WorkloadRef[]): void {
+    this.ownerOf = ownerFinder(workloads);
+  }
+
+  private ownerOf: ((namespace: string, labels: Labels) => string | undefined) | null = null;
+
+  /**
+   * Whether a pod that went from `before` to `after` (as the index holds it; undefined: not
+   * there) can change the result: which look-ups find it, where it runs, its anti-affinity
+   * when other pods' anti-affinity counts, or the workload it belongs to changed.
+   */
+  podChanged(
+    before: PodPlacement | undefined,
+    after: PodPlacement | undefined,
+    index: TopologyIndex,
+  ): boolean {
+    return this.seen(before, index) !== this.seen(after, index);
+  }
+
+  /** What the result read of a pod, as a string; null when it read nothing of it. */
+  private seen(pod: PodPlacement | undefined, index: TopologyIndex): string | null {
+    if (pod === undefined) return null;
+    const found = new Set<string>();
+    const look = (label: string): void => {
+      for (const [id, terms] of this.lookups.get(label) ?? [])
+        if (!found.has(id) && terms.every((t) => index.selects(t, pod))) found.add(id);
     };
-    if (this.antiAffinityPods && pod.antiAffinity.length > 0) return true;
-    return finds('') || Object.entries(pod.labels).some(([k, v]) => finds(`${k}=${v}`));
+    look('');
+    for (const [k, v] of Object.entries(pod.labels)) look(`${k}=${v}`);
+    const anti = this.antiAffinityPods ? pod.antiAffinity : [];
+    const owner = this.ownerOf?.(pod.namespace, pod.labels);
+    if (found.size === 0 && anti.length === 0 && owner === undefined) return null;
+    return JSON.stringify([
+      pod.namespace,
+      pod.nodeName,
+      [...found].sort(),
+      anti.map((n) => [n.term.id, n.source, n.field]),
+      owner ?? null,
+    ]);
   }
 
   /** Whether a node that went from `before` to `after` changes a domain count read. */
@@ -140,6 +181,19 @@ export function feasibility(
   nodes: Iterable<NodeFacts>,
   namespaceLabels: (ns: string) => Labels,
 ): Feasibility {
+  return runAll(feasibilitySteps(targets, index, nodes, namespaceLabels));
+}
+
+/**
+ * `feasibility`, yielding between the pods its scheduling model places. The index and the
+ * nodes are read before the first yield; the namespace labels are read throughout.
+ */
+export function* feasibilitySteps(
+  targets: readonly FeasibilityTarget[],
+  index: TopologyIndex,
+  nodes: Iterable<NodeFacts>,
+  namespaceLabels: (ns: string) => Labels,
+): Steps<Feasibility> {
   const out = new Map<PolicyRef, string[]>();
   const report = (ref: PolicyRef, message: string): void => {
     const list = out.get(ref) ?? [];
@@ -155,7 +209,7 @@ export function feasibility(
   const reported = [...out.values()].flat();
   const told = (w: WorkloadRef): boolean =>
     reported.some((m) => m.startsWith(`${describe(w)} `) || m.startsWith(`${describe(w)}:`));
-  capacityProblems(targets, index, nodeList, namespaceLabels, told, report, reads);
+  yield* capacityProblems(targets, index, nodeList, namespaceLabels, told, report, reads);
   return { unsatisfiable: out, reads };
 }
 

@@ -52,6 +52,37 @@ void describe('ContinuousAudit reports drift', () => {
     assert.deepEqual(w.metrics.violations.get(WEB_NEAR_DB), {});
   });
 
+  void test('a relabelled node shows in status and the metric before feasibility is computed', async (t) => {
+    const w = shop();
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 3 }));
+    // Slices of no time: the feasibility computation lets the event loop run after each pod.
+    const audit = w.audit(t, {}, { feasibilitySliceMs: 0 });
+    await audit.evaluate();
+    assert.deepEqual(w.metrics.violations.get(WEB_NEAR_DB), {});
+
+    relabelNode(w, 'a2', 'b'); // a zone feasibility counted: it is computed again
+    const runs = audit.stats.feasibilityRuns;
+    let seen: { metric: unknown; status: number } | undefined;
+    const look = (): void => {
+      if (audit.stats.feasibilityRuns === runs) {
+        setImmediate(look);
+        return;
+      }
+      seen = {
+        metric: w.metrics.violations.get(WEB_NEAR_DB),
+        status: summaryOf(audit, WEB_NEAR_DB).violations,
+      };
+    };
+    setImmediate(look);
+    await audit.evaluate();
+    assert.deepEqual(
+      seen,
+      { metric: { podAffinity: 1 }, status: 1 },
+      'while feasibility was computed',
+    );
+    assert.equal(audit.stats.feasibilityRuns, runs + 1);
+  });
+
   void test("a pod's label, a namespace's label and a workload's template each move pods in and out", async (t) => {
     const w = shop();
     w.namespaces.set(namespace('data', { tier: 'data' }));

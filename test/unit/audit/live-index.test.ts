@@ -392,6 +392,104 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
   });
 
+  void test('a provider pod whose other labels change keeps the result; its matched label or node does not', async (t) => {
+    const w = new World();
+    for (const n of [nodeInZone('a1', 'a'), nodeInZone('b1', 'b')]) w.nodes.set(n);
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    const db = (labels: Labels, node = 'a1') =>
+      placed('db-0', { ns: 'shop', labels: { app: 'db', ...labels }, node });
+    w.pods.set(db({}));
+    w.setPolicies(webNearDb());
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    const runs = audit.stats.feasibilityRuns;
+
+    // A look-up finds it, but reads only app: another label changes nothing it read.
+    w.pods.set(db({ version: '2' }));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept after an unrelated label');
+    // Deleted and re-created as it was between two passes: as if nothing happened.
+    w.pods.delete('shop/db-0');
+    w.pods.set(db({ version: '2' }));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept after a change undone');
+
+    // Moved to another node: where it runs was read.
+    w.pods.set(db({ version: '2' }, 'b1'));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed after a move');
+    // The matched label: the look-up no longer finds it.
+    w.pods.set(placed('db-0', { ns: 'shop', labels: { app: 'db-old' }, node: 'b1' }));
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 2, 'computed after the matched label');
+  });
+
+  /** Two nodes without a zone, and `web` (2 replicas) in shop. */
+  const twoNodes = (): World => {
+    const w = new World();
+    for (const n of ['n0', 'n1']) w.nodes.set(node(n));
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 2 }));
+    return w;
+  };
+  const onePer = (app: string, topologyKey: string) =>
+    namespacedPolicy('shop', `${app}-one-per-domain`, {
+      targets: { selector: labelsIn({ app }) },
+      spreadAcross: [{ topologyKey, mode: 'Required' }],
+    });
+  const ONE_PER_NODE: PolicyRef = 'PlacementPolicy/shop/web-one-per-domain';
+
+  void test('a pod that becomes one of a placed workload is read', async (t) => {
+    // web runs one per node: a pod that takes web's labels is one of its pods (and one its
+    // anti-affinity finds); a pod whose other labels change is nothing the result read.
+    const w = twoNodes();
+    w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'other', tier: 'x' }, node: 'n0' }));
+    w.setPolicies(onePer('web', HOSTNAME));
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    const runs = audit.stats.feasibilityRuns;
+    w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'other', tier: 'y' }, node: 'n0' }));
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept: nothing read it');
+    w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'web' }, node: 'n0' }));
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: it is a web pod now');
+  });
+
+  void test('a result whose reads change while it is computed is neither published nor kept', async (t) => {
+    const w = twoNodes();
+    w.deployments.set(deployment('shop', 'api', { app: 'api' }, { replicas: 2 }));
+    const WEB = ONE_PER_NODE;
+    // The nodes have no zone: api's pods are placed by the scheduling model whatever happens.
+    w.setPolicies(onePer('web', HOSTNAME), onePer('api', ZONE));
+    // Slices of no time: the computation lets the event loop run after every pod it places.
+    const audit = w.audit(t, {}, { feasibilitySliceMs: 0 });
+    assert.equal(await unsatisfiable(audit, WEB), undefined);
+
+    // n1 goes; it is back while the next computation (which counts one node) is under way.
+    const n1 = w.nodes.get('n1');
+    assert.ok(n1 !== undefined);
+    w.nodes.delete('n1');
+    const runs = audit.stats.feasibilityRuns;
+    let during = false;
+    const back = (): void => {
+      if (audit.stats.feasibilityRuns === runs) {
+        setImmediate(back);
+        return;
+      }
+      during = true;
+      w.nodes.set(n1);
+    };
+    setImmediate(back);
+    await audit.evaluate();
+    assert.ok(during, 'the node came back while feasibility was computed');
+    assert.equal(audit.stats.feasibilityRuns, runs + 1);
+    assert.equal(summaryOf(audit, WEB).unsatisfiable, undefined, 'the stale result not published');
+    assert.equal(await unsatisfiable(audit, WEB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs + 2, 'the next pass computes again');
+  });
+
   void test("a workload that already carries a policy's terms: the shortfall still names the policy", async (t) => {
     // checkout-redis's seed: next to a checkout pod, one per node; checkout runs on 2 of 3.
     const w = new World();
@@ -741,4 +839,49 @@ void test('kept feasibility and policies adopted in place end where an audit fro
     }),
     { numRuns: 300 },
   );
+});
+
+// ------------------------------------------------- feasibility shares the event loop
+
+void describe('ContinuousAudit feasibility shares the event loop', () => {
+  void test('a long feasibility computation lets a timer run at least every half second', async (t) => {
+    // 3,000 Deployments of 8 replicas, one pod per node on 300 nodes: the scheduling model
+    // places 24,000 pods, a second or more of work (all at once, the timer would wait that).
+    const w = new World();
+    for (let i = 0; i < 300; i++) w.nodes.set(node(`n${String(i)}`));
+    w.namespaces.set(namespace('shop'));
+    for (let i = 0; i < 3000; i++)
+      w.deployments.set(
+        deployment('shop', `web${String(i)}`, { app: `web${String(i)}` }, { replicas: 8 }),
+      );
+    w.setPolicies(
+      namespacedPolicy('shop', 'one-per-node', {
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    const audit = w.audit(t);
+    // A timer due every 20 ms notes the longest it waited past its time.
+    let last = performance.now();
+    let longest = 0;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last - 20);
+      last = now;
+      ticks++;
+    }, 20);
+    t.after(() => {
+      clearInterval(timer);
+    });
+    const started = performance.now();
+    await audit.evaluate();
+    const took = performance.now() - started;
+    clearInterval(timer);
+    longest = Math.max(longest, performance.now() - last - 20);
+    assert.equal(audit.stats.feasibilityRuns, 1);
+    assert.ok(
+      longest < 500,
+      `a timer due every 20 ms waited ${longest.toFixed(0)} ms past its time (it ran ${String(ticks)} times in a pass of ${took.toFixed(0)} ms)`,
+    );
+  });
 });
