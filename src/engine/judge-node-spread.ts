@@ -8,7 +8,7 @@
  */
 import type { Node, NodeAffinity, NodeSelectorTerm, Pod } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
-import { canonicalJson } from './canonical.ts';
+import { asServerStores, canonicalJson } from './canonical.ts';
 import { FieldError, type InvalidObjectError } from './errors.ts';
 import {
   judgeNodeRules,
@@ -23,7 +23,7 @@ import {
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
 import type { PreferredScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
-import type { CompiledPolicy } from './policy.ts';
+import { policySpreadEntries, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
 import {
   SpreadJudge,
@@ -37,6 +37,8 @@ import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term
 export interface PodPolicies {
   readonly targeting: readonly CompiledPolicy[];
   readonly exempt: readonly PolicyRef[];
+  /** The pod's workload: a policy's spread constraints select its pods. */
+  readonly workload?: WorkloadRef;
 }
 
 export interface NodeSpreadInput {
@@ -182,28 +184,73 @@ function preferredNodeScore(
   return totalWeight === 0 ? undefined : { score: satisfiedWeight, satisfiedWeight, totalWeight };
 }
 
-/** A pod's spread violations as the audit reports them. */
+/** Who wrote a spread constraint of the pod: a policy's `spreadAcross` entry, or the pod. */
+interface SpreadOrigin {
+  readonly source: PolicyRef;
+  /** The `spec.spreadAcross` position in the policy. */
+  readonly index: number;
+}
+
+/**
+ * The constraints of a pod that its policies wrote, by position in the pod's list: a
+ * constraint equal to one a targeting policy injects into the workload (`spreadAcross` with
+ * TopologySpread, recorded in its `placement.dev/applied` record) is the policy's.
+ */
+function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, SpreadOrigin> {
+  const own = pod.spec.topologySpreadConstraints ?? [];
+  const workload = reached.workload;
+  if (own.length === 0 || workload === undefined) return NO_ORIGINS;
+  const byText = new Map<string, SpreadOrigin>();
+  for (const p of reached.targeting) {
+    if (reached.exempt.includes(p.ref)) continue;
+    for (const e of policySpreadEntries(p, workload)) {
+      const text = canonicalJson(asServerStores(e.constraint));
+      if (!byText.has(text)) byText.set(text, { source: p.ref, index: e.index });
+    }
+  }
+  if (byText.size === 0) return NO_ORIGINS;
+  const out = new Map<number, SpreadOrigin>();
+  own.forEach((c, i) => {
+    const origin = byText.get(canonicalJson(asServerStores(c)));
+    if (origin !== undefined) out.set(i, origin);
+  });
+  return out;
+}
+
+const NO_ORIGINS: ReadonlyMap<number, SpreadOrigin> = new Map();
+
+/** A pod's spread violations as the audit reports them, each under who wrote the constraint. */
 function spreadViolations(
   spread: SpreadPod,
   node: string,
   found: readonly SpreadViolation[],
+  origins: ReadonlyMap<number, SpreadOrigin>,
   excessKeys: (over: OverDomain) => readonly string[],
 ): Violation[] {
-  return found.map((v) => ({
-    pod: spread.key,
-    node,
-    rule: 'topologySpread',
-    source: 'pod',
-    term: v.constraint,
-    message: `spec.${v.message}`,
-    ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
-    ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
-  }));
+  return found.map((v) => {
+    const origin = origins.get(v.constraint);
+    return {
+      pod: spread.key,
+      node,
+      rule: 'topologySpread',
+      ...(origin === undefined
+        ? { source: 'pod', term: v.constraint, message: `spec.${v.message}` }
+        : {
+            source: origin.source,
+            term: origin.index,
+            message: `spec.spreadAcross[${origin.index}]: the pod's ${v.message}`,
+          }),
+      ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
+      ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
+    };
+  });
 }
 
-/** Whether a policy has node affinity, the part of it these rules judge. */
-export const hasNodeAffinity = (p: CompiledPolicy): boolean =>
-  policyNodeTerms(p).length > 0 || (p.affinity.nodeAffinity?.[PREFERRED] ?? []).length > 0;
+/** Whether a policy has node affinity or spread constraints, the parts of it these rules judge. */
+export const hasNodeOrSpreadRules = (p: CompiledPolicy): boolean =>
+  policyNodeTerms(p).length > 0 ||
+  (p.affinity.nodeAffinity?.[PREFERRED] ?? []).length > 0 ||
+  p.spread.some((s) => s.constraint === 'TopologySpread');
 
 /** The pod's own node rules and the policies whose node requirements it is judged by. */
 function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
@@ -269,7 +316,15 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
     if (score !== undefined) preferred.set(spread.key, score);
     const verdict = spreadJudge.judge(spread);
     if (verdict.kind === 'violated')
-      violations.push(...spreadViolations(spread, node.name, verdict.violations, excessKeys));
+      violations.push(
+        ...spreadViolations(
+          spread,
+          node.name,
+          verdict.violations,
+          spreadOrigins(pod, reached),
+          excessKeys,
+        ),
+      );
   }
   const accepts = (key: string, node: NodeFacts): boolean => {
     byKey ??= new Map(placed.map((p) => [p.spread.key, p]));

@@ -267,3 +267,33 @@ void test('a pod with an unreadable spread constraint: one line naming the pod a
     /^Pod default\/w0: spec\.topologySpreadConstraints\[0\]\.maxSkew: 0 is not an integer/,
   );
 });
+
+void test("topologySpread: a constraint a policy's spreadAcross wrote is judged as the policy's", () => {
+  const zones = clusterPolicy('zones', {
+    spreadAcross: [
+      { topologyKey: HOSTNAME, mode: 'Preferred' },
+      { topologyKey: ZONE, constraint: 'TopologySpread', mode: 'Required' },
+    ],
+  });
+  // What the policy writes: the workload's own selector, maxSkew 1, DoNotSchedule.
+  const injected = zoneSpread();
+  const own: TopologySpreadConstraint = { ...zoneSpread(2), topologyKey: HOSTNAME };
+  const pods = ['a0', 'a0', 'a1', 'b0', 'c0'].map((nd, i) =>
+    web(`w${i}`, nd, { spread: [own, injected] }),
+  );
+  const [v, ...rest] = auditOf(pods, [zones]).violations;
+  assert.deepEqual(rest, []);
+  assert.ok(v !== undefined);
+  assert.equal(v.rule, 'topologySpread');
+  assert.equal(v.source, 'ClusterPlacementPolicy/zones');
+  assert.equal(v.term, 1);
+  assert.equal(v.domain, `${ZONE}=a`);
+  assert.deepEqual(v.excess, ['default/w2']);
+  assert.match(v.message, /^spec\.spreadAcross\[1\]: the pod's topologySpreadConstraints\[1\]/);
+  // Without the policy the same constraint is the pod's own.
+  const [alone] = auditOf(pods).violations;
+  assert.ok(alone !== undefined);
+  assert.equal(alone.source, 'pod');
+  assert.equal(alone.term, 1);
+  assert.match(alone.message, /^spec\.topologySpreadConstraints\[1\]/);
+});
