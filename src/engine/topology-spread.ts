@@ -120,7 +120,7 @@ export interface OverDomain {
 }
 
 /** How many excess pods a message names before it says how many more there are. */
-const NAMED_EXCESS = 10;
+export const NAMED_EXCESS = 10;
 
 /**
  * Which of a domain's pods are its excess: pods that carry the constraint themselves come
