@@ -63,7 +63,10 @@ export class SpreadPodCache {
 /** What judging the node and spread rules of every pod found. */
 export interface NodeSpreadAudit {
   readonly violations: readonly Violation[];
-  /** Preferred node-affinity terms met where each pod runs, for pods that have some. */
+  /**
+   * Preferred node-affinity terms met where each pod runs, and its ScheduleAnyway spread
+   * constraints' score (`spread`), for pods that have either.
+   */
   readonly preferred: ReadonlyMap<string, PreferredScore>;
   /** Pods whose topologySpreadConstraints cannot be read: judged without them. */
   readonly problems: readonly InvalidObjectError[];
@@ -246,6 +249,12 @@ function spreadViolations(
   });
 }
 
+const NO_PREFERRED: PreferredScore = Object.freeze({
+  score: 0,
+  satisfiedWeight: 0,
+  totalWeight: 0,
+});
+
 /** Whether a policy has node affinity or spread constraints, the parts of it these rules judge. */
 export const hasNodeOrSpreadRules = (p: CompiledPolicy): boolean =>
   policyNodeTerms(p).length > 0 ||
@@ -313,8 +322,11 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
       reached.targeting.filter((p) => !reached.exempt.includes(p.ref)),
       node,
     );
-    if (score !== undefined) preferred.set(spread.key, score);
     const verdict = spreadJudge.judge(spread);
+    // ScheduleAnyway constraints are scored, as preferred terms are.
+    const scored =
+      verdict.score.total === 0 ? score : { ...(score ?? NO_PREFERRED), spread: verdict.score };
+    if (scored !== undefined) preferred.set(spread.key, scored);
     if (verdict.kind === 'violated')
       violations.push(
         ...spreadViolations(

@@ -90,6 +90,17 @@ export interface PreferredScore {
   /** Weight of preferred terms met (affinity: a match in the domain; anti-affinity: none). */
   readonly satisfiedWeight: number;
   readonly totalWeight: number;
+  /** The pod's ScheduleAnyway topology spread constraints, when it has some. */
+  readonly spread?: SpreadScore;
+}
+
+/** How well a pod's ScheduleAnyway topology spread constraints hold where it runs. */
+export interface SpreadScore {
+  /** Constraints whose domain (the pod's) is within maxSkew of the least-loaded one. */
+  readonly satisfied: number;
+  readonly total: number;
+  /** Summed over them: matching pods in the pod's domain above the minimum plus maxSkew. */
+  readonly excess: number;
 }
 
 export type PodVerdict =
