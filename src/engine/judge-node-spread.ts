@@ -12,6 +12,7 @@ import { asServerStores, canonicalJson } from './canonical.ts';
 import { FieldError, type InvalidObjectError } from './errors.ts';
 import {
   judgeNodeRules,
+  noTermText,
   nodeRulesHold,
   nodeRulesOfPod,
   nodeTermMatches,
@@ -19,6 +20,7 @@ import {
   termMissText,
   type NodeIdentity,
   type NodeRules,
+  type TermMiss,
 } from './node-affinity.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
 import type { PreferredScore, Violation } from './placement.ts';
@@ -86,18 +88,32 @@ const policyNodeTerms = (p: CompiledPolicy): readonly NodeSelectorTerm[] =>
 
 /** The node rules a pod's policies add, as one pod sees them. */
 interface Attributed {
-  readonly own: NodeRules;
+  readonly own: OwnNodeRules;
   readonly policies: readonly CompiledPolicy[];
+}
+
+/** Where each requirement left in a term stood in the pod's term before its policies' went. */
+interface TermPositions {
+  readonly matchExpressions: readonly number[];
+  readonly matchFields: readonly number[];
+}
+
+/** The pod's own node rules, and (when requirements were taken out) where each left one was. */
+export interface OwnNodeRules {
+  readonly rules: NodeRules;
+  /** By required term; absent when nothing was taken out. */
+  readonly positions?: readonly TermPositions[];
 }
 
 /**
  * The pod's own node rules with its policies' requirements taken out of each required term:
  * a term left with none held only injected requirements, so the pod's own part always holds.
+ * Messages name a requirement by its place in the pod's spec: `positions` keeps it.
  */
-export function ownNodeRules(pod: Pod, policies: readonly CompiledPolicy[]): NodeRules {
+export function ownNodeRules(pod: Pod, policies: readonly CompiledPolicy[]): OwnNodeRules {
   const rules = nodeRulesOfPod(pod);
   const terms = rules.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms;
-  if (terms === undefined || policies.length === 0) return rules;
+  if (terms === undefined || policies.length === 0) return { rules };
   const injected = new Set<string>();
   for (const p of policies) {
     for (const t of policyNodeTerms(p)) {
@@ -105,41 +121,67 @@ export function ownNodeRules(pod: Pod, policies: readonly CompiledPolicy[]): Nod
       for (const f of t.matchFields ?? []) injected.add(`f${canonicalJson(f)}`);
     }
   }
-  if (injected.size === 0) return rules;
-  const stripped: NodeSelectorTerm[] = [];
-  for (const t of terms) {
-    const expressions = (t.matchExpressions ?? []).filter(
-      (e) => !injected.has(`e${canonicalJson(e)}`),
+  if (injected.size === 0) return { rules };
+  /** The requirements of a list that are the pod's own, each with its place in the list. */
+  const kept = <T>(list: readonly T[] | undefined, tag: string): { item: T; at: number }[] =>
+    (list ?? []).flatMap((item, at) =>
+      injected.has(`${tag}${canonicalJson(item)}`) ? [] : [{ item, at }],
     );
-    const fields = (t.matchFields ?? []).filter((f) => !injected.has(`f${canonicalJson(f)}`));
+  const stripped: NodeSelectorTerm[] = [];
+  const positions: TermPositions[] = [];
+  for (const t of terms) {
+    const expressions = kept(t.matchExpressions, 'e');
+    const fields = kept(t.matchFields, 'f');
     const had = (t.matchExpressions ?? []).length + (t.matchFields ?? []).length;
     if (had > 0 && expressions.length === 0 && fields.length === 0) {
       const { nodeAffinity, ...rest } = rules;
       const { [REQUIRED]: _, ...affinity } = nodeAffinity ?? {};
-      return Object.keys(affinity).length === 0 ? rest : { ...rest, nodeAffinity: affinity };
+      return {
+        rules: Object.keys(affinity).length === 0 ? rest : { ...rest, nodeAffinity: affinity },
+      };
     }
     stripped.push({
-      ...(expressions.length > 0 ? { matchExpressions: expressions } : {}),
-      ...(fields.length > 0 ? { matchFields: fields } : {}),
+      ...(expressions.length > 0 ? { matchExpressions: expressions.map((e) => e.item) } : {}),
+      ...(fields.length > 0 ? { matchFields: fields.map((f) => f.item) } : {}),
+    });
+    positions.push({
+      matchExpressions: expressions.map((e) => e.at),
+      matchFields: fields.map((f) => f.at),
     });
   }
   const nodeAffinity: NodeAffinity = {
     ...rules.nodeAffinity,
     [REQUIRED]: { nodeSelectorTerms: stripped },
   };
-  return { ...rules, nodeAffinity };
+  return { rules: { ...rules, nodeAffinity }, positions };
+}
+
+/** A miss of a stripped term, its requirement named by its place in the pod's own term. */
+function asWritten(miss: TermMiss, at: TermPositions | undefined): TermMiss {
+  if (miss.kind === 'empty' || at === undefined) return miss;
+  return { ...miss, index: at[miss.kind][miss.index] ?? miss.index };
 }
 
 /** The violations of a pod's node rules where it runs, its policies' requirements included. */
 function nodeRuleViolations(pod: Pod, node: NodeIdentity, rules: Attributed): Violation[] {
   const base = { pod: podKey(pod), node: node.name };
   const out: Violation[] = [];
-  const verdict = judgeNodeRules(rules.own, node);
+  const { positions } = rules.own;
+  const verdict = judgeNodeRules(rules.own.rules, node);
   if (verdict.kind === 'violated') {
     for (const v of verdict.violations) {
       // `spec.nodeSelector pool=gpu: node ...`, `spec.affinity.nodeAffinity.required...: ...`
       const message =
-        v.rule === 'nodeSelector' ? `spec.${v.message}` : `${REQUIRED_FIELD}: ${v.message}`;
+        v.rule === 'nodeSelector'
+          ? `spec.${v.message}`
+          : `${REQUIRED_FIELD}: ${
+              positions === undefined
+                ? v.message
+                : noTermText(
+                    node.name,
+                    v.misses.map((m, i) => asWritten(m, positions[i])),
+                  )
+            }`;
       out.push({ ...base, rule: v.rule, source: 'pod', term: 0, message });
     }
   }
@@ -344,7 +386,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
     if (found === undefined) return false;
     const { pod, spread } = found;
     const rules = attributed(pod, input.policiesOf(pod));
-    if (!nodeRulesHold(rules.own, node)) return false;
+    if (!nodeRulesHold(rules.own.rules, node)) return false;
     for (const p of rules.policies) {
       for (const term of policyNodeTerms(p)) {
         const miss = termMiss(term, node);

@@ -334,3 +334,26 @@ void test('ScheduleAnyway constraints: scored with the preferred terms, never a 
     spread: { satisfied: 1, total: 2, excess: 2 },
   });
 });
+
+void test("a pod's own requirement is named by its place in the pod's term, the policy's taken out", () => {
+  const POOL_SET = { key: 'pool', operator: 'Exists' } as const;
+  const HOST_A1 = { key: HOSTNAME, operator: 'In', values: ['a1'] } as const;
+  // The policy's requirement comes first in every term: the pod's own follow it.
+  const pods = [
+    web('w0', 'b0', { nodeAffinity: required([GPU, POOL_SET, HOST_A1], [GPU, ZONE_A]) }),
+    web('w1', 'a0', { nodeAffinity: required([GPU, ZONE_A]) }),
+  ];
+  const field = `spec.affinity.nodeAffinity.${REQUIRED}`;
+  assert.deepEqual(
+    auditOf(pods, [gpuPolicy]).violations.map((v) => [v.pod, v.source, v.message]),
+    [
+      [
+        'default/w0',
+        'pod',
+        `${field}: required node affinity: node b0 matches no term: ` +
+          `nodeSelectorTerms[0].matchExpressions[2] (${HOSTNAME} In [a1]): node label is "b0"; ` +
+          `nodeSelectorTerms[1].matchExpressions[1] (${ZONE} In [a]): node label is "b"`,
+      ],
+    ],
+  );
+});
