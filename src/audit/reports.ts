@@ -19,6 +19,7 @@ import {
   type ReportKind,
 } from '../api/reports.ts';
 import type { FindingReach } from '../engine/index.ts';
+import { NAMED_EXCESS } from '../engine/topology-spread.ts';
 
 /** The policy a report is about (`NAME`, `NS.NAME`, or a hash when that is no label value). */
 export const POLICY_LABEL = 'placement.dev/policy';
@@ -28,8 +29,9 @@ export const REPORT_SOURCE = FIELD_MANAGER;
 export const POD_RULES = 'pod';
 
 /**
- * A violation as reports need it. The engine's Violation fits; `properties` carries what a
- * finding knows beyond its node (`domain`, `conflictingPod`, ...) when it knows it.
+ * A violation as reports need it. The engine's Violation fits: its domain, how far over,
+ * excess pods and conflicting pod go to the result's `properties`; `properties` adds what
+ * else a finding knows.
  */
 export interface ReportedViolation {
   readonly pod: string;
@@ -38,6 +40,10 @@ export interface ReportedViolation {
   readonly source: string;
   readonly term: number;
   readonly message: string;
+  readonly domain?: string;
+  readonly over?: number;
+  readonly excess?: readonly string[];
+  readonly conflictingPod?: string;
   readonly properties?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -154,7 +160,11 @@ export function reportResult(
   const v = f.violation;
   const [namespace = '', name = ''] = v.pod.split('/');
   const uid = podUid(v.pod);
-  const properties: Record<string, string> = { node: v.node, term: String(v.term) };
+  const properties: Record<string, string> = {
+    node: v.node,
+    term: String(v.term),
+    ...findingProperties(v),
+  };
   for (const [k, value] of Object.entries(v.properties ?? {}))
     if (value !== undefined) properties[k] = value;
   return {
@@ -171,6 +181,26 @@ export function reportResult(
     ],
     properties,
   };
+}
+
+/**
+ * Where a finding stands beyond its node: the domain (`key=value`), how many pods it is over
+ * (topologySpread), and the pods it conflicts with: the pod whose anti-affinity selects this
+ * one, or the domain's other excess pods (the first NAMED_EXCESS, then how many more).
+ * Only what the pods' placement decides, so an unchanged cluster gives unchanged reports.
+ */
+function findingProperties(v: ReportedViolation): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v.domain !== undefined) out['domain'] = v.domain;
+  if (v.over !== undefined) out['over'] = String(v.over);
+  if (v.conflictingPod !== undefined) out['conflictingPod'] = v.conflictingPod;
+  const others = (v.excess ?? []).filter((p) => p !== v.pod);
+  if (others.length > 0) {
+    const more = others.length - NAMED_EXCESS;
+    out['conflictingPods'] =
+      others.slice(0, NAMED_EXCESS).join(',') + (more > 0 ? ` and ${more} more` : '');
+  }
+  return out;
 }
 
 const byPodRule = (a: ReportResult, b: ReportResult): number => {

@@ -39,11 +39,14 @@ export function ruleOrigins(
 ): RuleOrigin[] {
   const record = recordOf(object);
   const owner = workload === null ? 'the pod itself (no owner)' : `its owner ${workload}`;
-  const recorded = (slot: Slot, raw: unknown): string | undefined => {
-    const held = record?.slots[slot] ?? [];
-    if (!held.some((t) => jsonEqual(asServerStores(t), asServerStores(raw)))) return undefined;
+  /** Who put `raw` there when the record holds it among `held`. */
+  const inRecord = (held: readonly unknown[] | undefined, raw: unknown): string | undefined => {
+    if (!(held ?? []).some((t) => jsonEqual(asServerStores(t), asServerStores(raw))))
+      return undefined;
     return `injected into ${workload ?? ''} for ${Object.keys(record?.policies ?? {}).join(', ')} (its ${APPLIED_ANNOTATION} record)`;
   };
+  const recorded = (slot: Slot, raw: unknown): string | undefined =>
+    inRecord(record?.slots[slot], raw);
   const putBy = (s: SourcedTerm, slot: Slot, raw: unknown): string => {
     if (s.source === 'pod') return recorded(slot, raw) ?? owner;
     const generation = record?.policies[s.source];
@@ -126,7 +129,7 @@ export function ruleOrigins(
       required: c.whenUnsatisfiable === 'DoNotSchedule',
       field: `spec.topologySpreadConstraints[${i}]`,
       source: 'pod',
-      putBy: owner,
+      putBy: inRecord(record?.topologySpreadConstraints, c) ?? owner,
       text: `maxSkew ${c.maxSkew} per ${c.topologyKey}, ${c.whenUnsatisfiable}`,
     });
   });

@@ -31,7 +31,7 @@ import {
   type WorkloadRef,
 } from './policy.ts';
 import {
-  hasNodeAffinity,
+  hasNodeOrSpreadRules,
   judgeNodeAndSpread,
   type NodeSpreadAudit,
   type PodPolicies,
@@ -342,17 +342,20 @@ export function auditSnapshot(
 const NO_POLICIES: PodPolicies = Object.freeze({ targeting: [], exempt: [] });
 
 /**
- * For judgeNodeAndSpread: the policies with node affinity that reach a pod (nothing to look
- * up, for any pod, when no policy has node affinity).
+ * For judgeNodeAndSpread: the policies with node affinity or spread constraints that reach a
+ * pod, and its workload (nothing to look up, for any pod, when no policy has either).
  */
 export function nodePolicyReach(
   policies: readonly CompiledPolicy[],
   workloadOf: (pod: Pod) => WorkloadRef,
   index: TopologyIndex,
 ): (pod: Pod) => PodPolicies {
-  const withNodeAffinity = policies.filter(hasNodeAffinity);
-  if (withNodeAffinity.length === 0) return () => NO_POLICIES;
-  return (pod) => reachOf(withNodeAffinity, workloadOf(pod), index);
+  const judged = policies.filter(hasNodeOrSpreadRules);
+  if (judged.length === 0) return () => NO_POLICIES;
+  return (pod) => {
+    const workload = workloadOf(pod);
+    return { ...reachOf(judged, workload, index), workload };
+  };
 }
 
 /** An audit report with the node and spread rules' findings (judge-node-spread.ts) added. */
@@ -370,6 +373,7 @@ export function withNodeAndSpread(report: AuditReport, found: NodeSpreadAudit): 
             score: had.score + s.score,
             satisfiedWeight: had.satisfiedWeight + s.satisfiedWeight,
             totalWeight: had.totalWeight + s.totalWeight,
+            ...(s.spread === undefined ? {} : { spread: s.spread }),
           },
     );
   }

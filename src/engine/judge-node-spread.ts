@@ -8,10 +8,11 @@
  */
 import type { Node, NodeAffinity, NodeSelectorTerm, Pod } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
-import { canonicalJson } from './canonical.ts';
+import { asServerStores, canonicalJson } from './canonical.ts';
 import { FieldError, type InvalidObjectError } from './errors.ts';
 import {
   judgeNodeRules,
+  noTermText,
   nodeRulesHold,
   nodeRulesOfPod,
   nodeTermMatches,
@@ -19,11 +20,12 @@ import {
   termMissText,
   type NodeIdentity,
   type NodeRules,
+  type TermMiss,
 } from './node-affinity.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
 import type { PreferredScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
-import type { CompiledPolicy } from './policy.ts';
+import { policySpreadEntries, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
 import {
   SpreadJudge,
@@ -37,6 +39,8 @@ import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term
 export interface PodPolicies {
   readonly targeting: readonly CompiledPolicy[];
   readonly exempt: readonly PolicyRef[];
+  /** The pod's workload: a policy's spread constraints select its pods. */
+  readonly workload?: WorkloadRef;
 }
 
 export interface NodeSpreadInput {
@@ -61,7 +65,10 @@ export class SpreadPodCache {
 /** What judging the node and spread rules of every pod found. */
 export interface NodeSpreadAudit {
   readonly violations: readonly Violation[];
-  /** Preferred node-affinity terms met where each pod runs, for pods that have some. */
+  /**
+   * Preferred node-affinity terms met where each pod runs, and its ScheduleAnyway spread
+   * constraints' score (`spread`), for pods that have either.
+   */
   readonly preferred: ReadonlyMap<string, PreferredScore>;
   /** Pods whose topologySpreadConstraints cannot be read: judged without them. */
   readonly problems: readonly InvalidObjectError[];
@@ -81,18 +88,32 @@ const policyNodeTerms = (p: CompiledPolicy): readonly NodeSelectorTerm[] =>
 
 /** The node rules a pod's policies add, as one pod sees them. */
 interface Attributed {
-  readonly own: NodeRules;
+  readonly own: OwnNodeRules;
   readonly policies: readonly CompiledPolicy[];
+}
+
+/** Where each requirement left in a term stood in the pod's term before its policies' went. */
+interface TermPositions {
+  readonly matchExpressions: readonly number[];
+  readonly matchFields: readonly number[];
+}
+
+/** The pod's own node rules, and (when requirements were taken out) where each left one was. */
+export interface OwnNodeRules {
+  readonly rules: NodeRules;
+  /** By required term; absent when nothing was taken out. */
+  readonly positions?: readonly TermPositions[];
 }
 
 /**
  * The pod's own node rules with its policies' requirements taken out of each required term:
  * a term left with none held only injected requirements, so the pod's own part always holds.
+ * Messages name a requirement by its place in the pod's spec: `positions` keeps it.
  */
-export function ownNodeRules(pod: Pod, policies: readonly CompiledPolicy[]): NodeRules {
+export function ownNodeRules(pod: Pod, policies: readonly CompiledPolicy[]): OwnNodeRules {
   const rules = nodeRulesOfPod(pod);
   const terms = rules.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms;
-  if (terms === undefined || policies.length === 0) return rules;
+  if (terms === undefined || policies.length === 0) return { rules };
   const injected = new Set<string>();
   for (const p of policies) {
     for (const t of policyNodeTerms(p)) {
@@ -100,41 +121,67 @@ export function ownNodeRules(pod: Pod, policies: readonly CompiledPolicy[]): Nod
       for (const f of t.matchFields ?? []) injected.add(`f${canonicalJson(f)}`);
     }
   }
-  if (injected.size === 0) return rules;
-  const stripped: NodeSelectorTerm[] = [];
-  for (const t of terms) {
-    const expressions = (t.matchExpressions ?? []).filter(
-      (e) => !injected.has(`e${canonicalJson(e)}`),
+  if (injected.size === 0) return { rules };
+  /** The requirements of a list that are the pod's own, each with its place in the list. */
+  const kept = <T>(list: readonly T[] | undefined, tag: string): { item: T; at: number }[] =>
+    (list ?? []).flatMap((item, at) =>
+      injected.has(`${tag}${canonicalJson(item)}`) ? [] : [{ item, at }],
     );
-    const fields = (t.matchFields ?? []).filter((f) => !injected.has(`f${canonicalJson(f)}`));
+  const stripped: NodeSelectorTerm[] = [];
+  const positions: TermPositions[] = [];
+  for (const t of terms) {
+    const expressions = kept(t.matchExpressions, 'e');
+    const fields = kept(t.matchFields, 'f');
     const had = (t.matchExpressions ?? []).length + (t.matchFields ?? []).length;
     if (had > 0 && expressions.length === 0 && fields.length === 0) {
       const { nodeAffinity, ...rest } = rules;
       const { [REQUIRED]: _, ...affinity } = nodeAffinity ?? {};
-      return Object.keys(affinity).length === 0 ? rest : { ...rest, nodeAffinity: affinity };
+      return {
+        rules: Object.keys(affinity).length === 0 ? rest : { ...rest, nodeAffinity: affinity },
+      };
     }
     stripped.push({
-      ...(expressions.length > 0 ? { matchExpressions: expressions } : {}),
-      ...(fields.length > 0 ? { matchFields: fields } : {}),
+      ...(expressions.length > 0 ? { matchExpressions: expressions.map((e) => e.item) } : {}),
+      ...(fields.length > 0 ? { matchFields: fields.map((f) => f.item) } : {}),
+    });
+    positions.push({
+      matchExpressions: expressions.map((e) => e.at),
+      matchFields: fields.map((f) => f.at),
     });
   }
   const nodeAffinity: NodeAffinity = {
     ...rules.nodeAffinity,
     [REQUIRED]: { nodeSelectorTerms: stripped },
   };
-  return { ...rules, nodeAffinity };
+  return { rules: { ...rules, nodeAffinity }, positions };
+}
+
+/** A miss of a stripped term, its requirement named by its place in the pod's own term. */
+function asWritten(miss: TermMiss, at: TermPositions | undefined): TermMiss {
+  if (miss.kind === 'empty' || at === undefined) return miss;
+  return { ...miss, index: at[miss.kind][miss.index] ?? miss.index };
 }
 
 /** The violations of a pod's node rules where it runs, its policies' requirements included. */
 function nodeRuleViolations(pod: Pod, node: NodeIdentity, rules: Attributed): Violation[] {
   const base = { pod: podKey(pod), node: node.name };
   const out: Violation[] = [];
-  const verdict = judgeNodeRules(rules.own, node);
+  const { positions } = rules.own;
+  const verdict = judgeNodeRules(rules.own.rules, node);
   if (verdict.kind === 'violated') {
     for (const v of verdict.violations) {
       // `spec.nodeSelector pool=gpu: node ...`, `spec.affinity.nodeAffinity.required...: ...`
       const message =
-        v.rule === 'nodeSelector' ? `spec.${v.message}` : `${REQUIRED_FIELD}: ${v.message}`;
+        v.rule === 'nodeSelector'
+          ? `spec.${v.message}`
+          : `${REQUIRED_FIELD}: ${
+              positions === undefined
+                ? v.message
+                : noTermText(
+                    node.name,
+                    v.misses.map((m, i) => asWritten(m, positions[i])),
+                  )
+            }`;
       out.push({ ...base, rule: v.rule, source: 'pod', term: 0, message });
     }
   }
@@ -182,28 +229,79 @@ function preferredNodeScore(
   return totalWeight === 0 ? undefined : { score: satisfiedWeight, satisfiedWeight, totalWeight };
 }
 
-/** A pod's spread violations as the audit reports them. */
+/** Who wrote a spread constraint of the pod: a policy's `spreadAcross` entry, or the pod. */
+interface SpreadOrigin {
+  readonly source: PolicyRef;
+  /** The `spec.spreadAcross` position in the policy. */
+  readonly index: number;
+}
+
+/**
+ * The constraints of a pod that its policies wrote, by position in the pod's list: a
+ * constraint equal to one a targeting policy injects into the workload (`spreadAcross` with
+ * TopologySpread, recorded in its `placement.dev/applied` record) is the policy's.
+ */
+function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, SpreadOrigin> {
+  const own = pod.spec.topologySpreadConstraints ?? [];
+  const workload = reached.workload;
+  if (own.length === 0 || workload === undefined) return NO_ORIGINS;
+  const byText = new Map<string, SpreadOrigin>();
+  for (const p of reached.targeting) {
+    if (reached.exempt.includes(p.ref)) continue;
+    for (const e of policySpreadEntries(p, workload)) {
+      const text = canonicalJson(asServerStores(e.constraint));
+      if (!byText.has(text)) byText.set(text, { source: p.ref, index: e.index });
+    }
+  }
+  if (byText.size === 0) return NO_ORIGINS;
+  const out = new Map<number, SpreadOrigin>();
+  own.forEach((c, i) => {
+    const origin = byText.get(canonicalJson(asServerStores(c)));
+    if (origin !== undefined) out.set(i, origin);
+  });
+  return out;
+}
+
+const NO_ORIGINS: ReadonlyMap<number, SpreadOrigin> = new Map();
+
+/** A pod's spread violations as the audit reports them, each under who wrote the constraint. */
 function spreadViolations(
   spread: SpreadPod,
   node: string,
   found: readonly SpreadViolation[],
+  origins: ReadonlyMap<number, SpreadOrigin>,
   excessKeys: (over: OverDomain) => readonly string[],
 ): Violation[] {
-  return found.map((v) => ({
-    pod: spread.key,
-    node,
-    rule: 'topologySpread',
-    source: 'pod',
-    term: v.constraint,
-    message: `spec.${v.message}`,
-    ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
-    ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
-  }));
+  return found.map((v) => {
+    const origin = origins.get(v.constraint);
+    return {
+      pod: spread.key,
+      node,
+      rule: 'topologySpread',
+      ...(origin === undefined
+        ? { source: 'pod', term: v.constraint, message: `spec.${v.message}` }
+        : {
+            source: origin.source,
+            term: origin.index,
+            message: `spec.spreadAcross[${origin.index}]: the pod's ${v.message}`,
+          }),
+      ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
+      ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
+    };
+  });
 }
 
-/** Whether a policy has node affinity, the part of it these rules judge. */
-export const hasNodeAffinity = (p: CompiledPolicy): boolean =>
-  policyNodeTerms(p).length > 0 || (p.affinity.nodeAffinity?.[PREFERRED] ?? []).length > 0;
+const NO_PREFERRED: PreferredScore = Object.freeze({
+  score: 0,
+  satisfiedWeight: 0,
+  totalWeight: 0,
+});
+
+/** Whether a policy has node affinity or spread constraints, the parts of it these rules judge. */
+export const hasNodeOrSpreadRules = (p: CompiledPolicy): boolean =>
+  policyNodeTerms(p).length > 0 ||
+  (p.affinity.nodeAffinity?.[PREFERRED] ?? []).length > 0 ||
+  p.spread.some((s) => s.constraint === 'TopologySpread');
 
 /** The pod's own node rules and the policies whose node requirements it is judged by. */
 function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
@@ -266,10 +364,21 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
       reached.targeting.filter((p) => !reached.exempt.includes(p.ref)),
       node,
     );
-    if (score !== undefined) preferred.set(spread.key, score);
     const verdict = spreadJudge.judge(spread);
+    // ScheduleAnyway constraints are scored, as preferred terms are.
+    const scored =
+      verdict.score.total === 0 ? score : { ...(score ?? NO_PREFERRED), spread: verdict.score };
+    if (scored !== undefined) preferred.set(spread.key, scored);
     if (verdict.kind === 'violated')
-      violations.push(...spreadViolations(spread, node.name, verdict.violations, excessKeys));
+      violations.push(
+        ...spreadViolations(
+          spread,
+          node.name,
+          verdict.violations,
+          spreadOrigins(pod, reached),
+          excessKeys,
+        ),
+      );
   }
   const accepts = (key: string, node: NodeFacts): boolean => {
     byKey ??= new Map(placed.map((p) => [p.spread.key, p]));
@@ -277,7 +386,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
     if (found === undefined) return false;
     const { pod, spread } = found;
     const rules = attributed(pod, input.policiesOf(pod));
-    if (!nodeRulesHold(rules.own, node)) return false;
+    if (!nodeRulesHold(rules.own.rules, node)) return false;
     for (const p of rules.policies) {
       for (const term of policyNodeTerms(p)) {
         const miss = termMiss(term, node);

@@ -172,6 +172,15 @@ export function termMissText(term: number, miss: TermMiss): string {
   return `${at}.${miss.kind}[${miss.index}] (${r.key} ${r.operator}${values}): node ${what} is ${valueText(miss.value)}`;
 }
 
+/** Required node affinity none of whose terms a node matches, each term's miss in term order. */
+export function noTermText(node: string, misses: readonly TermMiss[]): string {
+  const why =
+    misses.length === 0
+      ? 'no nodeSelectorTerms'
+      : misses.map((m, i) => termMissText(i, m)).join('; ');
+  return `required node affinity: node ${node} matches no term: ${why}`;
+}
+
 /**
  * Whether a bound pod still meets its node rules on the node it runs on, now: the
  * NodeAffinity filter applied again to the node's current labels (the rules are
@@ -196,15 +205,7 @@ export function judgeNodeRules(rules: NodeRules, node: NodeIdentity): NodeRuleVe
       misses.push(miss);
     }
     if (misses.length === terms.length) {
-      const why =
-        terms.length === 0
-          ? 'no nodeSelectorTerms'
-          : misses.map((m, i) => termMissText(i, m)).join('; ');
-      violations.push({
-        rule: 'nodeAffinity',
-        misses,
-        message: `required node affinity: node ${node.name} matches no term: ${why}`,
-      });
+      violations.push({ rule: 'nodeAffinity', misses, message: noTermText(node.name, misses) });
     }
   }
   const preferredScore = preferredNodeAffinityScore(rules, node);

@@ -67,12 +67,20 @@ export interface Violation {
   readonly source: TermSource;
   readonly term: number;
   readonly message: string;
-  /** topologySpread: the over domain (the pod's), absent when its node lacks the topology key. */
+  /**
+   * The domain (`key=value`) the rule is judged in: the pod's, for a term or constraint whose
+   * topology key its node has (topologySpread: the over domain).
+   */
   readonly domain?: string;
   /** topologySpread: by how many pods the domain is over. */
   readonly over?: number;
   /** topologySpread: the domain's excess pods (`namespace/name`), this one among them. */
   readonly excess?: readonly string[];
+  /**
+   * symmetricAntiAffinity: the first pod (`namespace/name`, in key order, of the pod's own
+   * namespace) whose required anti-affinity term selects this one in the domain.
+   */
+  readonly conflictingPod?: string;
 }
 
 /** How well a pod's preferred terms are met where it runs. */
@@ -82,6 +90,17 @@ export interface PreferredScore {
   /** Weight of preferred terms met (affinity: a match in the domain; anti-affinity: none). */
   readonly satisfiedWeight: number;
   readonly totalWeight: number;
+  /** The pod's ScheduleAnyway topology spread constraints, when it has some. */
+  readonly spread?: SpreadScore;
+}
+
+/** How well a pod's ScheduleAnyway topology spread constraints hold where it runs. */
+export interface SpreadScore {
+  /** Constraints whose domain (the pod's) is within maxSkew of the least-loaded one. */
+  readonly satisfied: number;
+  readonly total: number;
+  /** Summed over them: matching pods in the pod's domain above the minimum plus maxSkew. */
+  readonly excess: number;
 }
 
 export type PodVerdict =

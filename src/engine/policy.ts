@@ -459,15 +459,30 @@ export function policySpreadConstraintsFor(
   policy: CompiledPolicy,
   workload: WorkloadRef,
 ): TopologySpreadConstraint[] {
-  return policy.spread
-    .filter((s) => s.constraint === 'TopologySpread')
-    .map((s) => ({
-      maxSkew: s.maxSkew,
-      topologyKey: s.topologyKey,
-      whenUnsatisfiable: s.mode === 'Required' ? 'DoNotSchedule' : 'ScheduleAnyway',
-      labelSelector: workload.podSelector,
-      ...(s.minDomains === undefined ? {} : { minDomains: s.minDomains }),
-    }));
+  return policySpreadEntries(policy, workload).map((e) => e.constraint);
+}
+
+/** The constraints of policySpreadConstraintsFor, each with its `spec.spreadAcross` position. */
+export function policySpreadEntries(
+  policy: CompiledPolicy,
+  workload: WorkloadRef,
+): { readonly index: number; readonly constraint: TopologySpreadConstraint }[] {
+  return policy.spread.flatMap((s, index) =>
+    s.constraint === 'TopologySpread'
+      ? [
+          {
+            index,
+            constraint: {
+              maxSkew: s.maxSkew,
+              topologyKey: s.topologyKey,
+              whenUnsatisfiable: s.mode === 'Required' ? 'DoNotSchedule' : 'ScheduleAnyway',
+              labelSelector: workload.podSelector,
+              ...(s.minDomains === undefined ? {} : { minDomains: s.minDomains }),
+            },
+          },
+        ]
+      : [],
+  );
 }
 
 /**

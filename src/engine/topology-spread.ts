@@ -13,6 +13,7 @@
 import type { Labels } from '../api/core.ts';
 import { labelOf } from './labels.ts';
 import type { NodeIdentity } from './node-affinity.ts';
+import type { SpreadScore } from './placement.ts';
 import { selectorMatches } from './selector.ts';
 import {
   globalMinimum,
@@ -120,7 +121,7 @@ export interface OverDomain {
 }
 
 /** How many excess pods a message names before it says how many more there are. */
-const NAMED_EXCESS = 10;
+export const NAMED_EXCESS = 10;
 
 /**
  * Which of a domain's pods are its excess: pods that carry the constraint themselves come
@@ -173,15 +174,6 @@ export interface SpreadViolation {
   /** The over domain, when the node has the label. */
   readonly over: OverDomain | undefined;
   readonly message: string;
-}
-
-/** How well the ScheduleAnyway constraints hold where a pod runs. */
-export interface SpreadScore {
-  /** ScheduleAnyway constraints whose domain is within maxSkew of the minimum. */
-  readonly satisfied: number;
-  readonly total: number;
-  /** Summed over them: matching pods in the pod's domain above min + maxSkew. */
-  readonly excess: number;
 }
 
 export type SpreadVerdict =

@@ -54,6 +54,7 @@ function violation(
   rule: Violation['rule'],
   s: SourcedTerm,
   message: string,
+  where?: { readonly domain: string; readonly conflictingPod?: string | undefined },
 ): Violation {
   return {
     pod: entry.pod.key,
@@ -62,6 +63,8 @@ function violation(
     source: s.source,
     term: s.index,
     message: `${s.field}: ${message}`,
+    ...(where === undefined ? {} : { domain: where.domain }),
+    ...(where?.conflictingPod === undefined ? {} : { conflictingPod: where.conflictingPod }),
   };
 }
 
@@ -102,14 +105,12 @@ function podAffinityViolations(
         Reason.missingTopologyKey(entry.pod.nodeName, s.term.topologyKey),
       ),
     ),
-    ...(firstPod ? [] : unmet).map((s) =>
-      violation(
-        entry,
-        'podAffinity',
-        s,
-        Reason.noMatchingPod(s.term.topologyKey, labelOf(nodeLabels, s.term.topologyKey) ?? ''),
-      ),
-    ),
+    ...(firstPod ? [] : unmet).map((s) => {
+      const value = labelOf(nodeLabels, s.term.topologyKey) ?? '';
+      return violation(entry, 'podAffinity', s, Reason.noMatchingPod(s.term.topologyKey, value), {
+        domain: `${s.term.topologyKey}=${value}`,
+      });
+    }),
   ];
 }
 
@@ -127,7 +128,9 @@ function podAntiAffinityViolations(
     const others = othersInDomain(group, key, value, index.selects(s.term, entry.pod));
     if (others > 0)
       out.push(
-        violation(entry, 'podAntiAffinity', s, Reason.antiAffinityMatch(others, key, value)),
+        violation(entry, 'podAntiAffinity', s, Reason.antiAffinityMatch(others, key, value), {
+          domain: `${key}=${value}`,
+        }),
       );
   }
   return out;
@@ -172,6 +175,7 @@ function symmetricAntiAffinityViolations(
           first === undefined
             ? Reason.symmetricAntiAffinityElsewhere(count, term.topologyKey, value)
             : Reason.symmetricAntiAffinity(first, count, term.topologyKey, value),
+          { domain: `${term.topologyKey}=${value}`, conflictingPod: first },
         ),
       );
     }

@@ -36,6 +36,7 @@ import {
   type Target,
 } from './observability.ts';
 import { promtoolBinary } from './pinned.ts';
+import { RULES } from '../../src/engine/placement.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const METRICS_DOC = join(ROOT, 'docs/metrics.md');
@@ -385,13 +386,16 @@ const alertTests = [
           {
             exp_labels: { severity: 'warning', policy: 'PlacementPolicy/shop/spread-web' },
             exp_annotations: {
-              summary: 'Pods break the required affinity rules of PlacementPolicy/shop/spread-web',
+              summary: 'Pods break the required placement rules of PlacementPolicy/shop/spread-web',
               description:
-                '3 running pod(s) have broken a required podAffinity / podAntiAffinity rule ' +
+                '3 running pod(s) have broken a required placement rule (podAffinity, ' +
+                'podAntiAffinity, symmetricAntiAffinity, nodeAffinity, nodeSelector, ' +
+                'topologySpread) ' +
                 "of PlacementPolicy/shop/spread-web for the alert's whole `for` (the chart's " +
-                'metrics.prometheusRule.violationsFor, 15m by default). Affinity is ' +
-                'IgnoredDuringExecution: a label change on a pod, node or namespace moved ' +
-                'them out of compliance after scheduling. See which pods with `kubectl get ' +
+                'metrics.prometheusRule.violationsFor, 15m by default). These rules are ' +
+                'IgnoredDuringExecution: a label change on a pod, node or namespace, or pods ' +
+                'added to a domain, moved them out of compliance after scheduling. See which ' +
+                'pods with `kubectl get ' +
                 'nodes,pods,namespaces,placementpolicies,clusterplacementpolicies,deployments,' +
                 'replicasets,statefulsets,daemonsets,jobs,cronjobs -A -o json | ' +
                 'kubectl-placement audit -f -` or the ' +
@@ -674,6 +678,28 @@ void describe('metrics exposition', () => {
     const run = await promtool(['check', 'metrics'], scrape);
     assert.equal(run.code, 0, run.output);
     assert.equal(run.output.trim(), '', run.output);
+  });
+
+  void test('panels and docs on placement_violations name every rule it counts', async () => {
+    const doc = await readFile(METRICS_DOC, 'utf8');
+    const onViolations = allPanels(dashboard).filter((p) =>
+      records(p['targets']).some((t) => /\bplacement_violations\b/.test(text(t['expr']) ?? '')),
+    );
+    assert.ok(onViolations.length >= 3, 'the panels on placement_violations');
+    const missing: string[] = [];
+    for (const p of onViolations) {
+      const title = text(p['title']) ?? '';
+      const row = doc.split('\n').find((l) => l.startsWith(`| ${title} `)) ?? '';
+      for (const r of RULES) {
+        if (!(text(p['description']) ?? '').includes(r))
+          missing.push(`${title}: description: ${r}`);
+        if (!row.includes(r)) missing.push(`${title}: docs/metrics.md: ${r}`);
+      }
+    }
+    const alert = rules.find((r) => r.name === 'PlacementViolations');
+    for (const r of RULES)
+      if (!JSON.stringify(alert ?? {}).includes(r)) missing.push(`PlacementViolations alert: ${r}`);
+    assert.deepEqual(missing, []);
   });
 
   void test('docs/metrics.md names every metric of ours, every alert and every panel', async () => {

@@ -3,7 +3,9 @@
 // status, Event) and a bare pod's own nodeSelector; eviction moves the policy's pods to a node
 // that meets the rule, except those that `placement.dev/evict: "false"` opts out; and a zone
 // whose matching pods grow breaks a Deployment's topology spread, naming the zone, how far
-// over, and the excess pod.
+// over, and the excess pod; a policy's spreadAcross TopologySpread constraint, once its pods
+// are skewed, is the policy's violation, and its Evict remediation moves an excess pod to the
+// zone below the skew unless `placement.dev/evict: "false"` opts the pods out.
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/node-spread.test.ts
 import assert from 'node:assert/strict';
@@ -17,8 +19,10 @@ import {
   makePool,
   podSpec,
   policy,
+  POOL_KEY,
   REQ,
   runOperator,
+  waitEnforced,
   waitFor,
   ZONE,
   type JsonObject,
@@ -272,5 +276,116 @@ void test(
       ),
     );
     t.diagnostic(text);
+  },
+);
+
+void test(
+  "topology spread of a policy: the policy's violation, evicted to the zone below the skew, opt-out honoured",
+  { timeout: 420_000 },
+  async (t) => {
+    const { c, s } = await begin(t);
+    const ns = await makeNamespace(c, s, 'polspread');
+    const pool = await makePool(c, s, ['zone-a', 'zone-a', 'zone-b']);
+    const [a0, a1, b0] = pool.nodes as [string, string, string];
+    const ref = `PlacementPolicy/${ns}/zones`;
+    // zone-b's node leaves the pool while the Deployment scales: it matches no pod's
+    // nodeSelector, so (nodeAffinityPolicy Honor) it is no domain and every pod goes to zone-a.
+    await label(c, 'node', b0, { [POOL_KEY]: null });
+    const op = await runOperator(c, s, ['--leader-elect=false']);
+    const zones = (audit: JsonObject): JsonObject =>
+      policy(ns, 'zones', {
+        targets: { selector: { matchLabels: { app: 'web' } } },
+        spreadAcross: [{ topologyKey: ZONE, constraint: 'TopologySpread', mode: 'Required' }],
+        audit,
+      });
+    await c.apply(
+      list(
+        zones({ remediation: 'Evict', maxEvictionsPerMinute: 5 }),
+        deployment(ns, 'web', { replicas: 0, podSpec: pool.podSpec }),
+      ),
+    );
+    await waitEnforced(c, ns, 'zones', 1, 120_000);
+    await c.kubectl('scale', 'deployment', 'web', '-n', ns, '--replicas=3');
+    const web = await waitRunning(c, ns, 'web', 3, 120_000);
+    assert.deepEqual(
+      web.map((p) => [a0, a1].includes(p.spec.nodeName ?? '')),
+      [true, true, true],
+      'every pod in zone-a',
+    );
+    // Opted out before zone-b comes back: the violation stays and nothing is evicted.
+    for (const p of web)
+      await c.kubectl('annotate', 'pod', p.metadata.name, '-n', ns, 'placement.dev/evict=false');
+
+    await t.test('zone-b back: the policy is broken, not the pods', async () => {
+      await label(c, 'node', b0, { [POOL_KEY]: pool.id });
+      const status = await waitStatus(
+        c,
+        ns,
+        'zones',
+        'two topologySpread violations (zone-a holds 3, zone-b 0, maxSkew 1)',
+        (x) => x.violations === 2,
+        120_000,
+      );
+      const sample = status.violationSample ?? [];
+      assert.deepEqual(
+        sample.map((v) => [v.rule, v.source]),
+        [
+          ['topologySpread', ref],
+          ['topologySpread', ref],
+        ],
+      );
+      assert.match(
+        sample[0]?.message ?? '',
+        /^spec\.spreadAcross\[0\]: the pod's topologySpreadConstraints\[0\] \(\S+\): domain zone-a holds 3 matching pods, the least-loaded 0, maxSkew 1: 2 over/,
+      );
+      await waitFor('placement_violations for the policy', async () =>
+        (await op.metric('placement_violations', { policy: ref, rule: 'topologySpread' })) === 2
+          ? true
+          : undefined,
+      );
+      assert.equal(
+        await op.metric('placement_violations', { policy: 'pod', rule: 'topologySpread' }),
+        0,
+      );
+      const excess = sample[0]?.pod.split('/')[1] ?? '';
+      await waitFor('a PlacementViolation Event naming the policy', async () =>
+        (await eventText(c, ns, excess)).includes(`topologySpread (${ref})`) ? true : undefined,
+      );
+    });
+
+    await t.test('opted out: told, not evicted', async () => {
+      await waitFor('the opt-out told', () =>
+        Promise.resolve(
+          op
+            .logged('not evicting: eviction turned off')
+            .some((l) => l['policy'] === ref && String(l['by']).startsWith('Pod ')),
+        ).then((told) => (told ? true : undefined)),
+      );
+      const now = await pods(c, ns, 'web');
+      assert.deepEqual(
+        now.map((p) => p.metadata.uid).sort(),
+        web.map((p) => p.metadata.uid).sort(),
+      );
+      assert.equal(await op.metric('placement_evictions_total', { result: 'evicted' }), 0);
+    });
+
+    await t.test('opt-out removed: an excess pod moves to zone-b, the spread holds', async () => {
+      for (const p of web)
+        await c.kubectl('annotate', 'pod', p.metadata.name, '-n', ns, 'placement.dev/evict-');
+      const moved = await waitFor(
+        'a web pod Running on the zone-b node',
+        async () => {
+          const now = await pods(c, ns, 'web');
+          return now.some((p) => running(p) && p.spec.nodeName === b0) ? now : undefined;
+        },
+        180_000,
+      );
+      t.diagnostic(moved.map((p) => `${p.metadata.name}@${p.spec.nodeName ?? ''}`).join(' '));
+      await waitStatus(c, ns, 'zones', 'no violation', (x) => x.violations === 0, 120_000);
+      assert.ok((await op.metric('placement_evictions_total', { result: 'evicted' })) >= 1);
+      const after = await waitRunning(c, ns, 'web', 3, 120_000);
+      const inA = after.filter((p) => p.spec.nodeName !== b0).length;
+      assert.ok(inA <= 2, `zone-a holds ${inA} of 3`);
+    });
   },
 );

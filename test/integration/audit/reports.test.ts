@@ -268,6 +268,7 @@ void test(
           [['Pod', ns, 'lonely-0', await uidOf(c, 'pod', ns, 'lonely-0')]],
         );
         assert.equal(result.properties['node'], n0);
+        assert.equal(result.properties['domain'], `${HOSTNAME}=${n0}`);
 
         const cr = await waitReport(
           c,

@@ -34,7 +34,7 @@ export const APPLIED = 'placement.dev/applied';
 export const FINALIZER = 'placement.dev/finalizer';
 /** On every namespace and node these tests create. */
 export const TEST_LABEL = 'placement.dev/test';
-const POOL_KEY = 'placement.dev/test-pool';
+export const POOL_KEY = 'placement.dev/test-pool';
 const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples');
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

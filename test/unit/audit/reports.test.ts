@@ -14,6 +14,7 @@ import {
 } from '../../../src/audit/reports.ts';
 import { POLICY_REPORTS, type ReportKind } from '../../../src/api/reports.ts';
 import { jsonEqual } from '../../../src/util/json.ts';
+import { audit, labelsIn, namespace, nodeInZone, pod, term, ZONE } from '../builders.ts';
 
 const BOTH: ReadonlySet<ReportKind> = new Set(['Report', 'ClusterReport']);
 const policy = (ref: PolicyRef, uid = `uid-${ref}`): ReportPolicy => ({
@@ -242,6 +243,103 @@ void describe('desiredReports', () => {
       finding('shop/web-1', 'PlacementPolicy/shop/web-near-db'),
     ];
     assert.deepEqual([...build(fs)], [...build([...fs].reverse())]);
+  });
+});
+
+void describe("results' properties: where the finding stands and whom it conflicts with", () => {
+  const nodes = [nodeInZone('a0', 'a'), nodeInZone('a1', 'a'), nodeInZone('b0', 'b')];
+  const spread = {
+    maxSkew: 1,
+    topologyKey: ZONE,
+    whenUnsatisfiable: 'DoNotSchedule' as const,
+    labelSelector: labelsIn({ app: 'web' }),
+  };
+  const web = (name: string, node: string) => {
+    const p = pod(name, { ns: 'shop', node, labels: { app: 'web' } });
+    return { ...p, spec: { ...p.spec, topologySpreadConstraints: [spread] } };
+  };
+  const cluster = {
+    nodes,
+    namespaces: [namespace('shop')],
+    pods: [
+      // zone a holds 4 web pods, b 0: 3 over, three of them the excess.
+      ...['a0', 'a0', 'a1', 'a1'].map((n, i) => web(`web-${i}`, n)),
+      pod('db-0', { ns: 'shop', node: 'b0', labels: { app: 'db' } }),
+      pod('lone', {
+        ns: 'shop',
+        node: 'b0',
+        labels: { app: 'cache' },
+        anti: [term(labelsIn({ app: 'db' }), ZONE)],
+      }),
+    ],
+  };
+  const results = () => {
+    const findings = audit(cluster).violations.map((violation): ReportFinding => ({
+      violation,
+      reach: 'show',
+    }));
+    const [report] = build(findings).values();
+    assert.ok(report);
+    return report.results;
+  };
+  const byPod = new Map(
+    results().map((r) => [`${r.resources[0]?.name ?? ''}|${r.rule}`, r.properties]),
+  );
+
+  void test('topologySpread: the over domain, by how much, the other excess pods', () => {
+    const excess = [...byPod.keys()].filter((k) => k.endsWith('|topologySpread'));
+    assert.equal(excess.length, 3);
+    const props = byPod.get(excess[0] ?? '');
+    assert.ok(props);
+    assert.equal(props['domain'], `${ZONE}=a`);
+    assert.equal(props['over'], '3');
+    assert.match(props['node'] ?? '', /^a[01]$/);
+    const others = (props['conflictingPods'] ?? '').split(',');
+    assert.equal(others.length, 2);
+    assert.ok(!others.includes(`shop/${excess[0]?.split('|')[0] ?? ''}`), 'not the pod itself');
+  });
+
+  void test('podAntiAffinity names its domain; symmetric anti-affinity the pod whose term it is', () => {
+    assert.deepEqual(byPod.get('lone|podAntiAffinity'), {
+      node: 'b0',
+      term: '0',
+      domain: `${ZONE}=b`,
+    });
+    assert.deepEqual(byPod.get('db-0|symmetricAntiAffinity'), {
+      node: 'b0',
+      term: '0',
+      domain: `${ZONE}=b`,
+      conflictingPod: 'shop/lone',
+    });
+  });
+
+  void test('the same cluster gives the same results, pass after pass', () => {
+    assert.ok(jsonEqual(results(), results()));
+  });
+
+  void test('a long excess list names the first ten and counts the rest', () => {
+    const [r] = build([
+      {
+        violation: {
+          pod: 'shop/w-00',
+          node: 'n1',
+          rule: 'topologySpread',
+          source: 'pod',
+          term: 0,
+          message: 'over',
+          domain: `${ZONE}=a`,
+          over: 15,
+          excess: Array.from({ length: 15 }, (_, i) => `shop/w-${String(i).padStart(2, '0')}`),
+        },
+        reach: 'show',
+      },
+    ]).values();
+    const props = r?.results[0]?.properties ?? {};
+    assert.equal(
+      props['conflictingPods'],
+      `${Array.from({ length: 10 }, (_, i) => `shop/w-${String(i + 1).padStart(2, '0')}`).join(',')} and 4 more`,
+    );
+    assert.equal(props['over'], '15');
   });
 });
 

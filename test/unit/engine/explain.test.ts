@@ -422,6 +422,39 @@ void describe('why, for a pod that is fine: its rules and who put them there', (
     );
   });
 
+  void test("a spread constraint the record holds was injected; the others are the owner's", () => {
+    const injected = {
+      maxSkew: 1,
+      topologyKey: ZONE,
+      whenUnsatisfiable: 'ScheduleAnyway' as const,
+      labelSelector: labelsIn({ app: 'checkout-redis' }),
+    };
+    const own = { ...injected, topologyKey: HOSTNAME };
+    const p = withSpec(redis('checkout-redis-585b5d75c-sp', 'local-node-1'), {
+      topologySpreadConstraints: [own, injected],
+    });
+    const workloads = withRecord({
+      policies: { 'PlacementPolicy/shop/zones': 2 },
+      slots: {},
+      topologySpreadConstraints: [injected],
+      created: [],
+    });
+    const e = explain(
+      seed({ policies: false, pods: [p], workloads }),
+      'checkout-redis-585b5d75c-sp',
+    );
+    assert.deepEqual(
+      e.rules.filter((r) => r.rule === 'topologySpread').map((r) => [r.field, r.putBy]),
+      [
+        ['spec.topologySpreadConstraints[0]', 'its owner Deployment/shop/checkout-redis'],
+        [
+          'spec.topologySpreadConstraints[1]',
+          `injected into Deployment/shop/checkout-redis for PlacementPolicy/shop/zones (its ${APPLIED_ANNOTATION} record)`,
+        ],
+      ],
+    );
+  });
+
   void test('a bound pod whose node is not in the input is not judged', () => {
     const e = explainPod(seed({ pods: [web('lost', { node: 'gone-node' })] }), 'shop', 'lost');
     assert.deepEqual(e, {

@@ -267,3 +267,93 @@ void test('a pod with an unreadable spread constraint: one line naming the pod a
     /^Pod default\/w0: spec\.topologySpreadConstraints\[0\]\.maxSkew: 0 is not an integer/,
   );
 });
+
+void test("topologySpread: a constraint a policy's spreadAcross wrote is judged as the policy's", () => {
+  const zones = clusterPolicy('zones', {
+    spreadAcross: [
+      { topologyKey: HOSTNAME, mode: 'Preferred' },
+      { topologyKey: ZONE, constraint: 'TopologySpread', mode: 'Required' },
+    ],
+  });
+  // What the policy writes: the workload's own selector, maxSkew 1, DoNotSchedule.
+  const injected = zoneSpread();
+  const own: TopologySpreadConstraint = { ...zoneSpread(2), topologyKey: HOSTNAME };
+  const pods = ['a0', 'a0', 'a1', 'b0', 'c0'].map((nd, i) =>
+    web(`w${i}`, nd, { spread: [own, injected] }),
+  );
+  const [v, ...rest] = auditOf(pods, [zones]).violations;
+  assert.deepEqual(rest, []);
+  assert.ok(v !== undefined);
+  assert.equal(v.rule, 'topologySpread');
+  assert.equal(v.source, 'ClusterPlacementPolicy/zones');
+  assert.equal(v.term, 1);
+  assert.equal(v.domain, `${ZONE}=a`);
+  assert.deepEqual(v.excess, ['default/w2']);
+  assert.match(v.message, /^spec\.spreadAcross\[1\]: the pod's topologySpreadConstraints\[1\]/);
+  // Without the policy the same constraint is the pod's own.
+  const [alone] = auditOf(pods).violations;
+  assert.ok(alone !== undefined);
+  assert.equal(alone.source, 'pod');
+  assert.equal(alone.term, 1);
+  assert.match(alone.message, /^spec\.topologySpreadConstraints\[1\]/);
+});
+
+void test('ScheduleAnyway constraints: scored with the preferred terms, never a violation', () => {
+  const soft = { ...zoneSpread(), whenUnsatisfiable: 'ScheduleAnyway' as const };
+  const onHost = { ...soft, topologyKey: HOSTNAME };
+  // Zones a:3 b:1 c:0: a is 2 over min 0 + maxSkew 1, b within; hosts a0:2 is 1 over.
+  const pods = ['a0', 'a0', 'a1', 'b0'].map((nd, i) =>
+    web(`w${i}`, nd, {
+      spread: [soft, onHost],
+      nodeAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 10, preference: { matchExpressions: [GPU] } },
+        ],
+      },
+    }),
+  );
+  const report = auditOf(pods);
+  assert.deepEqual(report.violations, []);
+  assert.deepEqual(report.preferred.get('default/w0'), {
+    score: 10,
+    satisfiedWeight: 10,
+    totalWeight: 10,
+    spread: { satisfied: 0, total: 2, excess: 3 },
+  });
+  assert.deepEqual(report.preferred.get('default/w3')?.spread, {
+    satisfied: 2,
+    total: 2,
+    excess: 0,
+  });
+  // Without preferred node terms the spread score alone is reported.
+  const bare = auditOf(pods.map((p) => ({ ...p, spec: { ...p.spec, affinity: {} } })));
+  assert.deepEqual(bare.preferred.get('default/w2'), {
+    score: 0,
+    satisfiedWeight: 0,
+    totalWeight: 0,
+    spread: { satisfied: 1, total: 2, excess: 2 },
+  });
+});
+
+void test("a pod's own requirement is named by its place in the pod's term, the policy's taken out", () => {
+  const POOL_SET = { key: 'pool', operator: 'Exists' } as const;
+  const HOST_A1 = { key: HOSTNAME, operator: 'In', values: ['a1'] } as const;
+  // The policy's requirement comes first in every term: the pod's own follow it.
+  const pods = [
+    web('w0', 'b0', { nodeAffinity: required([GPU, POOL_SET, HOST_A1], [GPU, ZONE_A]) }),
+    web('w1', 'a0', { nodeAffinity: required([GPU, ZONE_A]) }),
+  ];
+  const field = `spec.affinity.nodeAffinity.${REQUIRED}`;
+  assert.deepEqual(
+    auditOf(pods, [gpuPolicy]).violations.map((v) => [v.pod, v.source, v.message]),
+    [
+      [
+        'default/w0',
+        'pod',
+        `${field}: required node affinity: node b0 matches no term: ` +
+          `nodeSelectorTerms[0].matchExpressions[2] (${HOSTNAME} In [a1]): node label is "b0"; ` +
+          `nodeSelectorTerms[1].matchExpressions[1] (${ZONE} In [a]): node label is "b"`,
+      ],
+    ],
+  );
+});
