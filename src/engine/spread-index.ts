@@ -245,6 +245,20 @@ export interface SpreadCounts {
 export const globalMinimum = (counts: SpreadCounts, minDomains: number): number =>
   counts.domains < minDomains || counts.min === undefined ? 0 : counts.min;
 
+/**
+ * The domain `node` is of a constraint (its value for the topology key), undefined when the
+ * node counts as no domain of it: it lacks one of the topology keys, or the constraint honours
+ * node rules or taints that keep its pods off the node.
+ */
+export function domainOfNode(c: SpreadConstraint, node: NodeFacts): string | undefined {
+  const e = c.eligibility;
+  if (!e.topologyKeys.every((k) => labelOf(node.labels, k) !== undefined)) return undefined;
+  if (e.nodeRules !== undefined && !nodeRulesHold(e.nodeRules, node)) return undefined;
+  if (e.tolerations !== undefined && !toleratesHardTaints(node.taints, e.tolerations))
+    return undefined;
+  return labelOf(node.labels, c.topologyKey) ?? '';
+}
+
 /** The nodes that count as domains of a constraint. */
 export interface EligibleDomains {
   /** Eligible node → its domain (its value for the topology key). */
@@ -297,14 +311,9 @@ export class SpreadIndex {
     let found = this.domains.get(key);
     if (found === undefined) {
       const map = new Map<string, string>();
-      const e = c.eligibility;
       for (const node of this.nodes.values()) {
-        if (!e.topologyKeys.every((k) => labelOf(node.labels, k) !== undefined)) continue;
-        if (e.nodeRules !== undefined && !nodeRulesHold(e.nodeRules, node)) continue;
-        if (e.tolerations !== undefined && !toleratesHardTaints(node.taints, e.tolerations)) {
-          continue;
-        }
-        map.set(node.name, labelOf(node.labels, c.topologyKey) ?? '');
+        const domain = domainOfNode(c, node);
+        if (domain !== undefined) map.set(node.name, domain);
       }
       found = { byNode: map, count: new Set(map.values()).size };
       this.domains.set(key, found);
