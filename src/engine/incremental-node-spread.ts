@@ -110,7 +110,7 @@ export class IncrementalNodeSpread {
     const nodeRules = new Set<string>();
     const spread = new Set<string>();
     const moved = new Set<Group>();
-    this.nodesChanged(input.nodes, nodeRules, moved);
+    this.nodesChanged(input.nodes, [nodeRules, spread], moved);
     let problemsMoved = false;
     for (const pod of input.pods) {
       if (!isPlaced(pod)) continue;
@@ -130,6 +130,7 @@ export class IncrementalNodeSpread {
           nodeRules: n,
           spreadFound: s,
         };
+        this.pods.set(key, kept);
         this.file(kept, moved);
         nodeRules.add(key);
         spread.add(key);
@@ -162,8 +163,12 @@ export class IncrementalNodeSpread {
     return { ...this.output, preferred: this.preferred, accepts };
   }
 
-  /** Takes the new node list; names the pods of changed nodes and the groups they move. */
-  private nodesChanged(list: readonly Node[], dirty: Set<string>, moved: Set<Group>): void {
+  /** Takes the new node list; names the pods of changed nodes (in each of `dirty`) and the groups they move. */
+  private nodesChanged(
+    list: readonly Node[],
+    dirty: readonly Set<string>[],
+    moved: Set<Group>,
+  ): void {
     const next = new Map<string, KeptNode>();
     const changed: { name: string; before?: NodeFacts | undefined; after?: NodeFacts }[] = [];
     for (const node of list) {
@@ -181,7 +186,8 @@ export class IncrementalNodeSpread {
       if (!next.has(name)) changed.push({ name, before: had.facts });
     this.nodes = next;
     for (const { name, before, after } of changed) {
-      for (const key of this.onNode.get(name) ?? []) dirty.add(key);
+      // Their node rules, and their spread where the node lost or gained a topology key.
+      for (const key of this.onNode.get(name) ?? []) for (const d of dirty) d.add(key);
       for (const g of this.groups.values()) {
         const c = g.constraint;
         const was = before === undefined ? undefined : domainOfNode(c, before);
