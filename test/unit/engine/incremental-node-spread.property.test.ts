@@ -146,7 +146,7 @@ function podOf(name: string, s: PodSpec): Pod {
         ? { tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }] }
         : {}),
     },
-  } as Pod;
+  };
 }
 
 type Change =
@@ -316,7 +316,7 @@ const initialArb = fc.record({
   teamX: fc.subarray([...NAMESPACES]),
 });
 
-test('node and spread findings kept between passes equal a judge from scratch', () => {
+void test('node and spread findings kept between passes equal a judge from scratch', () => {
   fc.assert(
     fc.property(initialArb, fc.array(changeArb, { maxLength: 25 }), (initial, changes) => {
       const world = new World();
@@ -347,7 +347,7 @@ test('node and spread findings kept between passes equal a judge from scratch', 
   );
 });
 
-test('a pass after one pod change judges only the pods that change can affect', () => {
+void test('a pass after one pod change judges only the pods that change can affect', () => {
   const nodes = NODE_NAMES.map((n, i) =>
     nodeOf(n, { zone: 'abc'[i % 3] ?? 'a', pool: 'cpu' }, false),
   );
