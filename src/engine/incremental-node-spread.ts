@@ -72,6 +72,10 @@ export class IncrementalNodeSpread {
   private readonly compiled: SpreadPodCache;
   private nodes = new Map<string, KeptNode>();
   private readonly pods = new Map<string, KeptPod>();
+  /** The same, by Pod object: an unchanged pod is found without making its key. */
+  private readonly byObject = new Map<Pod, KeptPod>();
+  /** Every placed pod and node, kept current: counts are recounted for moved groups only. */
+  private index = new SpreadIndex([], []);
   /** Node name → keys of the placed pods bound to it. */
   private readonly onNode = new Map<string, Set<string>>();
   private readonly groups = new Map<string, Group>();
@@ -94,6 +98,8 @@ export class IncrementalNodeSpread {
   reset(): void {
     this.nodes = new Map();
     this.pods.clear();
+    this.byObject.clear();
+    this.index = new SpreadIndex([], []);
     this.onNode.clear();
     this.groups.clear();
     this.groupsIn.clear();
@@ -114,9 +120,10 @@ export class IncrementalNodeSpread {
     let problemsMoved = false;
     for (const pod of input.pods) {
       if (!isPlaced(pod)) continue;
-      const key = podKey(pod);
-      let kept = this.pods.get(key);
-      if (kept?.pod !== pod) {
+      let kept = this.byObject.get(pod);
+      if (kept === undefined) {
+        const key = podKey(pod);
+        kept = this.pods.get(key);
         if (kept !== undefined) this.unfile(kept, moved);
         const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
         problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
@@ -131,6 +138,7 @@ export class IncrementalNodeSpread {
           spreadFound: s,
         };
         this.pods.set(key, kept);
+        this.byObject.set(pod, kept);
         this.file(kept, moved);
         nodeRules.add(key);
         spread.add(key);
@@ -138,7 +146,7 @@ export class IncrementalNodeSpread {
       kept.seen = stamp;
       if (!isJudged(pod)) continue;
       const reached = input.policiesOf(pod);
-      if (!samePolicies(reached, kept.reached)) nodeRules.add(key);
+      if (!samePolicies(reached, kept.reached)) nodeRules.add(kept.spread.key);
       kept.reached = reached;
     }
     for (const [key, kept] of this.pods) {
@@ -150,14 +158,14 @@ export class IncrementalNodeSpread {
       spread.add(key);
     }
     for (const g of moved) for (const key of g.carriers) spread.add(key);
-    const index = this.lazyIndex();
-    const findingsMoved = this.judge(nodeRules, spread, index);
+    const findingsMoved = this.judge(nodeRules, spread);
     if (findingsMoved) this.output = { ...this.output, violations: this.allViolations() };
     if (problemsMoved) this.output = { ...this.output, problems: this.allProblems() };
     this.lastJudged = new Set([...nodeRules, ...spread]).size;
+    const index = this.index;
     const accepts = acceptsOf(
       (key) => this.pods.get(key),
-      () => index.get(),
+      () => index,
       input.policiesOf,
     );
     return { ...this.output, preferred: this.preferred, accepts };
@@ -185,6 +193,7 @@ export class IncrementalNodeSpread {
     for (const [name, had] of this.nodes)
       if (!next.has(name)) changed.push({ name, before: had.facts });
     this.nodes = next;
+    for (const { name, after } of changed) this.index.setNode(name, after);
     for (const { name, before, after } of changed) {
       // Their node rules, and their spread where the node lost or gained a topology key.
       for (const key of this.onNode.get(name) ?? []) for (const d of dirty) d.add(key);
@@ -198,11 +207,7 @@ export class IncrementalNodeSpread {
   }
 
   /** Judges again the pods named; whether any finding or score changed. */
-  private judge(
-    nodeRules: ReadonlySet<string>,
-    spread: ReadonlySet<string>,
-    index: { get: () => SpreadIndex },
-  ): boolean {
+  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): boolean {
     let movedAny = false;
     for (const key of nodeRules) {
       const kept = this.pods.get(key);
@@ -235,7 +240,7 @@ export class IncrementalNodeSpread {
         node === undefined || kept.spread.rules.hard.length === 0
           ? NONE
           : judgePodSpread(
-              (judge ??= new SpreadJudge(index.get())),
+              (judge ??= new SpreadJudge(this.index)),
               kept.spread,
               node.name,
               excessKeys,
@@ -252,24 +257,13 @@ export class IncrementalNodeSpread {
     return this.nodes.get(kept.pod.spec.nodeName ?? '')?.facts;
   }
 
-  /** The spread index of this pass, built when first needed. */
-  private lazyIndex(): { get: () => SpreadIndex } {
-    let built: SpreadIndex | undefined;
-    return {
-      get: () =>
-        (built ??= new SpreadIndex(
-          [...this.nodes.values()].map((n) => n.facts),
-          [...this.pods.values()].map((p) => p.spread),
-        )),
-    };
-  }
-
   /** Files a pod under its node and the groups it carries; the groups selecting it moved. */
   private file(kept: KeptPod, moved: Set<Group>): void {
     const { spread } = kept;
     let keys = this.onNode.get(spread.nodeName);
     if (keys === undefined) this.onNode.set(spread.nodeName, (keys = new Set()));
     keys.add(spread.key);
+    this.index.addPod(spread);
     for (const c of spread.rules.hard) {
       let g = this.groups.get(c.groupKey);
       if (g === undefined) {
@@ -291,6 +285,8 @@ export class IncrementalNodeSpread {
     const keys = this.onNode.get(spread.nodeName);
     keys?.delete(spread.key);
     if (keys?.size === 0) this.onNode.delete(spread.nodeName);
+    this.index.removePod(spread);
+    this.byObject.delete(kept.pod);
     this.selecting(spread, moved);
     for (const c of spread.rules.hard) {
       const g = this.groups.get(c.groupKey);

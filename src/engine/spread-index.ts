@@ -280,6 +280,8 @@ export class SpreadIndex {
   /** eligibility key + topology key → eligible node → its domain, and how many domains. */
   private readonly domains = new Map<string, EligibleDomains>();
   private readonly counted = new Map<string, SpreadCounts>();
+  /** namespace → group key → the constraint counted: which counts a pod change makes stale. */
+  private readonly countedIn = new Map<string, Map<string, SpreadConstraint>>();
 
   constructor(nodes: Iterable<NodeFacts>, pods: Iterable<SpreadPod>) {
     for (const n of nodes) this.nodes.set(n.name, n);
@@ -301,8 +303,58 @@ export class SpreadIndex {
     if (counts === undefined) {
       counts = this.count(c);
       this.counted.set(c.groupKey, counts);
+      let inNs = this.countedIn.get(c.namespace);
+      if (inNs === undefined)
+        this.countedIn.set(c.namespace, (inNs = new Map<string, SpreadConstraint>()));
+      inNs.set(c.groupKey, c);
     }
     return counts;
+  }
+
+  /**
+   * Counts `pod` from now on (it must not be counted yet), forgetting the counts it changes.
+   * A pod on a node the index does not hold is filed but counted in no domain.
+   */
+  addPod(pod: SpreadPod): void {
+    this.filePod(pod, 1);
+  }
+
+  /** Stops counting `pod` (the object addPod or the constructor was given). */
+  removePod(pod: SpreadPod): void {
+    this.filePod(pod, -1);
+  }
+
+  /** Puts in, replaces or (undefined) takes out a node; every domain and count is recounted. */
+  setNode(name: string, node: NodeFacts | undefined): void {
+    if (node === undefined) this.nodes.delete(name);
+    else this.nodes.set(name, node);
+    this.domains.clear();
+    this.counted.clear();
+    this.countedIn.clear();
+  }
+
+  private filePod(pod: SpreadPod, delta: 1 | -1): void {
+    if (pod.terminating === true) return;
+    const file = (list: SpreadPod[] | undefined): SpreadPod[] => {
+      const out = list ?? [];
+      if (delta > 0) out.push(pod);
+      else {
+        const i = out.indexOf(pod);
+        if (i >= 0) out.splice(i, 1);
+      }
+      return out;
+    };
+    this.byNamespace.set(pod.namespace, file(this.byNamespace.get(pod.namespace)));
+    for (const [key, index] of this.byLabel.get(pod.namespace) ?? []) {
+      const v = labelOf(pod.labels, key);
+      if (v !== undefined) index.set(v, file(index.get(v)));
+    }
+    const counted = this.countedIn.get(pod.namespace);
+    for (const [groupKey, c] of counted ?? []) {
+      if (!selectorMatches(c.selector, pod.labels)) continue;
+      this.counted.delete(groupKey);
+      counted?.delete(groupKey);
+    }
   }
 
   /** Eligible nodes of a constraint, each with its domain. */
