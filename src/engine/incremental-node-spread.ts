@@ -118,8 +118,10 @@ export class IncrementalNodeSpread {
     const moved = new Set<Group>();
     this.nodesChanged(input.nodes, [nodeRules, spread], moved);
     let problemsMoved = false;
+    let present = 0;
     for (const pod of input.pods) {
       if (!isPlaced(pod)) continue;
+      present++;
       let kept = this.byObject.get(pod);
       if (kept === undefined) {
         const key = podKey(pod);
@@ -149,7 +151,8 @@ export class IncrementalNodeSpread {
       if (!samePolicies(reached, kept.reached)) nodeRules.add(kept.spread.key);
       kept.reached = reached;
     }
-    for (const [key, kept] of this.pods) {
+    // Pod keys are unique in the list: as many present as kept, none was taken out.
+    for (const [key, kept] of present === this.pods.size ? [] : this.pods) {
       if (kept.seen === stamp) continue;
       this.unfile(kept, moved);
       this.pods.delete(key);
