@@ -83,6 +83,8 @@ export class IncrementalNodeSpread {
   private readonly groupsIn = new Map<string, Set<Group>>();
   private readonly preferred = new Map<string, PreferredScore>();
   private stamp = 0;
+  /** The pass judges every pod: which groups a pod moves need not be found. */
+  private fresh = true;
   private output: { violations: readonly Violation[]; problems: readonly InvalidObjectError[] } = {
     violations: NONE,
     problems: [],
@@ -113,6 +115,7 @@ export class IncrementalNodeSpread {
    */
   pass(input: NodeSpreadInput): NodeSpreadAudit {
     const stamp = ++this.stamp;
+    this.fresh = this.pods.size === 0;
     const nodeRules = new Set<string>();
     const spread = new Set<string>();
     const moved = new Set<Group>();
@@ -197,16 +200,59 @@ export class IncrementalNodeSpread {
       if (!next.has(name)) changed.push({ name, before: had.facts });
     this.nodes = next;
     for (const { name, after } of changed) this.index.setNode(name, after);
+    const perDomain = new Map<string, Map<string, number>>();
     for (const { name, before, after } of changed) {
       // Their node rules, and their spread where the node lost or gained a topology key.
-      for (const key of this.onNode.get(name) ?? []) for (const d of dirty) d.add(key);
+      const here = [...(this.onNode.get(name) ?? [])];
+      for (const key of here) for (const d of dirty) d.add(key);
       for (const g of this.groups.values()) {
         const c = g.constraint;
         const was = before === undefined ? undefined : domainOfNode(c, before);
         const is = after === undefined ? undefined : domainOfNode(c, after);
-        if (was !== is) moved.add(g);
+        if (was === is) continue;
+        // One node changed: the counts move if the group counts a pod on it, and the
+        // domains if one is left without nodes or one is new. Several: taken as moved.
+        if (changed.length > 1 || this.countsOn(c, here) || this.domainsMove(c, was, is, perDomain))
+          moved.add(g);
       }
     }
+  }
+
+  /** Whether the constraint counts one of the pods `keys` (wherever they run). */
+  private countsOn(c: SpreadConstraint, keys: readonly string[]): boolean {
+    return keys.some((key) => {
+      const p = this.pods.get(key)?.spread;
+      return (
+        p !== undefined &&
+        p.terminating !== true &&
+        p.namespace === c.namespace &&
+        selectorMatches(c.selector, p.labels)
+      );
+    });
+  }
+
+  /**
+   * Whether one node going from domain `was` to `is` (undefined: none) changed the set of
+   * domains of the constraint: `was` has no node left, or the node is the only one of `is`.
+   */
+  private domainsMove(
+    c: SpreadConstraint,
+    was: string | undefined,
+    is: string | undefined,
+    perDomain: Map<string, Map<string, number>>,
+  ): boolean {
+    const key = `${c.eligibility.key}\0${c.topologyKey}`;
+    let nodes = perDomain.get(key);
+    if (nodes === undefined) {
+      nodes = new Map();
+      for (const d of this.index.domainsOf(c).byNode.values())
+        nodes.set(d, (nodes.get(d) ?? 0) + 1);
+      perDomain.set(key, nodes);
+    }
+    return (
+      (was !== undefined && (nodes.get(was) ?? 0) === 0) ||
+      (is !== undefined && (nodes.get(is) ?? 0) === 1)
+    );
   }
 
   /** Judges again the pods named; whether any finding or score changed. */
@@ -306,6 +352,7 @@ export class IncrementalNodeSpread {
 
   /** Adds the groups of the pod's namespace whose selector matches it. */
   private selecting(spread: SpreadPod, moved: Set<Group>): void {
+    if (this.fresh) return;
     for (const g of this.groupsIn.get(spread.namespace) ?? [])
       if (selectorMatches(g.constraint.selector, spread.labels)) moved.add(g);
   }

@@ -318,31 +318,37 @@ const initialArb = fc.record({
 
 void test('node and spread findings kept between passes equal a judge from scratch', () => {
   fc.assert(
-    fc.property(initialArb, fc.array(changeArb, { maxLength: 25 }), (initial, changes) => {
-      const world = new World();
-      initial.nodes.forEach(([l, t], i) => {
-        const name = NODE_NAMES[i] ?? 'n0';
-        world.nodes.set(name, nodeOf(name, l, t));
-      });
-      initial.pods.forEach((s, i) => {
-        const name = POD_NAMES[i] ?? 'p0';
-        world.pods.set(name, podOf(name, s));
-      });
-      for (const ns of initial.teamX) world.teamX.add(ns);
-      const kept = new IncrementalNodeSpread();
-      const check = (): void => {
-        const input = world.input();
-        const got = normal(kept.pass(input), input.nodes, input.pods);
-        const want = normal(judgeNodeAndSpread(input), input.nodes, input.pods);
-        assert.deepEqual(got, want);
-      };
-      check();
-      for (const c of changes) {
-        world.apply(c);
-        if (c.kind === 'pass') check();
-      }
-      check();
-    }),
+    fc.property(
+      initialArb,
+      fc.array(changeArb, { maxLength: 25 }),
+      // A pass after every change too: a single change is judged on its own.
+      fc.boolean(),
+      (initial, changes, everyChange) => {
+        const world = new World();
+        initial.nodes.forEach(([l, t], i) => {
+          const name = NODE_NAMES[i] ?? 'n0';
+          world.nodes.set(name, nodeOf(name, l, t));
+        });
+        initial.pods.forEach((s, i) => {
+          const name = POD_NAMES[i] ?? 'p0';
+          world.pods.set(name, podOf(name, s));
+        });
+        for (const ns of initial.teamX) world.teamX.add(ns);
+        const kept = new IncrementalNodeSpread();
+        const check = (): void => {
+          const input = world.input();
+          const got = normal(kept.pass(input), input.nodes, input.pods);
+          const want = normal(judgeNodeAndSpread(input), input.nodes, input.pods);
+          assert.deepEqual(got, want);
+        };
+        check();
+        for (const c of changes) {
+          world.apply(c);
+          if (everyChange || c.kind === 'pass') check();
+        }
+        check();
+      },
+    ),
     { numRuns: RUNS },
   );
 });
@@ -389,4 +395,82 @@ void test('a pass after one pod change judges only the pods that change can affe
   const moved = changed.map((p) => (p === a ? { ...a, spec: { ...a.spec, nodeName: 'n1' } } : p));
   kept.pass({ nodes, pods: moved, policiesOf: none });
   assert.equal(kept.lastJudged, 5, 'the pods of the app=a group');
+});
+
+/** Pods of app `a`, each with the zone constraint, on the nodes named. */
+const zonePods = (nodes: readonly PodSpec['node'][]): Pod[] =>
+  nodes.map((node, i) =>
+    podOf(`p${i}`, {
+      namespace: 'ns-a',
+      app: 'a',
+      tier: 'x',
+      node,
+      constraints: [
+        {
+          maxSkew: 1,
+          topologyKey: ZONE,
+          whenUnsatisfiable: 'DoNotSchedule',
+          labelSelector: { matchLabels: { app: 'a' } },
+        },
+      ],
+      nodeSelector: null,
+      zoneAffinity: false,
+      withGpuTerm: false,
+      tolerates: false,
+      terminating: false,
+    }),
+  );
+
+void test('one node changed: counts that move elsewhere, and domains that appear or vanish', () => {
+  const none = (): PodPolicies => ({ targeting: [], exempt: [] });
+  const zoned = (zones: Record<string, string>): Node[] =>
+    Object.entries(zones).map(([n, z]) => nodeOf(n, { zone: z, pool: 'cpu' }, false));
+  const cases: {
+    name: string;
+    before: Record<string, string>;
+    after: Record<string, string>;
+    pods: PodSpec['node'][];
+  }[] = [
+    {
+      // a: 3 (n0 holds one), b: 1; n0 to b: 2 and 2, the excess on n1 no longer over.
+      name: 'a pod-holding node moves between existing zones',
+      before: { n0: 'a', n1: 'a', n2: 'b' },
+      after: { n0: 'b', n1: 'a', n2: 'b' },
+      pods: ['n0', 'n1', 'n1', 'n2'],
+    },
+    {
+      // An empty node joins new zone c: the minimum drops to 0.
+      name: 'an empty node makes a new zone',
+      before: { n0: 'a', n1: 'b', n2: 'b' },
+      after: { n0: 'a', n1: 'b', n2: 'c' },
+      pods: ['n0', 'n0', 'n1', 'n1'],
+    },
+    {
+      // The only (empty) node of zone c leaves it: the minimum rises.
+      name: 'the only node of a zone leaves it',
+      before: { n0: 'a', n1: 'b', n2: 'c' },
+      after: { n0: 'a', n1: 'b', n2: 'b' },
+      pods: ['n0', 'n0', 'n1', 'n1'],
+    },
+  ];
+  for (const c of cases) {
+    const pods = zonePods(c.pods);
+    const before = zoned(c.before);
+    // Only the node that changed is a new object, as in an informer cache.
+    const nodes = zoned(c.after).map((n, i) => {
+      const had = before[i];
+      return had !== undefined && JSON.stringify(n) === JSON.stringify(had) ? had : n;
+    });
+    const first = new IncrementalNodeSpread();
+    first.pass({ nodes: before, pods, policiesOf: none });
+    const got = normal(first.pass({ nodes, pods, policiesOf: none }), nodes, pods);
+    const want = normal(judgeNodeAndSpread({ nodes, pods, policiesOf: none }), nodes, pods);
+    assert.deepEqual(got, want, c.name);
+    assert.notDeepEqual(
+      normal(judgeNodeAndSpread({ nodes: before, pods, policiesOf: none }), before, pods)
+        .violations,
+      want.violations,
+      `${c.name}: the change changes the findings`,
+    );
+  }
 });
