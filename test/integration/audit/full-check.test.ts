@@ -34,6 +34,8 @@ import { auditStatus, barePod, label } from './support.ts';
 const DISAGREED = 'incremental audit index disagreed with a rebuild; using the rebuild';
 const VERDICTS_DISAGREED =
   'verdicts kept between passes disagreed with a rebuild; using the rebuild';
+const NODE_SPREAD_DISAGREED =
+  'node and spread findings kept between passes disagreed with a rebuild; using the rebuild';
 const INTERVAL_S = 5;
 const BURST_ROUNDS = 12;
 
@@ -230,6 +232,11 @@ clusterTest(
 
     assert.deepEqual(op.logged(DISAGREED), [], 'the rebuild never disagreed');
     assert.deepEqual(op.logged(VERDICTS_DISAGREED), [], 'no kept verdict disagreed with a rebuild');
+    assert.deepEqual(
+      op.logged(NODE_SPREAD_DISAGREED),
+      [],
+      'no kept node or spread finding disagreed with a rebuild',
+    );
     assert.deepEqual(op.logged('audit failed'), []);
     assert.deepEqual(op.logged('pod left out of the audit'), []);
 
