@@ -15,7 +15,9 @@ import type { Labels, Node, Pod } from '../src/api/core.ts';
 import {
   auditIndex,
   buildIndex,
+  IncrementalNodeSpread,
   judgeNodeAndSpread,
+  sameNodeSpread,
   judgeNodeRules,
   nodePolicyReach,
   SpreadPodCache,
@@ -45,7 +47,7 @@ import {
   type SourcedTerm,
   type WeightedTerm,
 } from '../src/engine/index.ts';
-import { at, generateCluster, Rng, type ClusterStats } from './generate.ts';
+import { at, generateCluster, Rng, ZONE, type ClusterStats } from './generate.ts';
 
 // ---------------------------------------------------------------- flags
 
@@ -329,6 +331,7 @@ function benchmark(opts: Options): void {
 
   nodeAndSpreadJudges(opts, snapshot, audit.cpuMs);
   nodeAndSpreadPass(opts, snapshot, policies, index, audit.cpuMs);
+  nodeAndSpreadKept(opts, snapshot, policies, index);
   incremental(opts, snapshot, policies, index, report);
 }
 
@@ -482,6 +485,96 @@ function nodeAndSpreadPass(
   const total = round(auditCpuMs + warm.cpuMs, 1);
   print('full audit pass: auditIndex + judgeNodeAndSpread (later passes), CPU', `${total} ms`);
   figures['nodeAndSpreadPass'] = { cold, warm, fullAuditCpuMs: total };
+}
+
+/**
+ * The node and spread rules kept between passes (IncrementalNodeSpread): the CPU of a pass
+ * after one change, each change made and undone `runs` times (no forced GC before a timed
+ * pass: the concurrent sweep it starts would be counted). Each kind of change is also
+ * judged from scratch once (untimed); the bench exits 1 if the two disagree.
+ */
+function nodeAndSpreadKept(
+  opts: Options,
+  snapshot: ClusterSnapshot,
+  policies: readonly CompiledPolicy[],
+  index: TopologyIndex,
+): void {
+  const lookup = new WorkloadLookup(snapshot.workloads);
+  const rng = new Rng(opts.seed ^ 0x5bead);
+  const nodes = [...snapshot.nodes];
+  let pods = [...snapshot.pods];
+  const compiled = new SpreadPodCache();
+  const kept = new IncrementalNodeSpread(compiled);
+  const input = () => ({
+    nodes,
+    pods,
+    policiesOf: nodePolicyReach(policies, (pod) => workloadOfPod(pod, lookup), index),
+    compiled,
+  });
+  const first = timed(() => kept.pass(input()));
+  print(
+    'node and spread rules kept, first pass',
+    `${round(ms(first.wallNs), 1)} ms wall, ${round(first.cpuUs / 1000, 1)} ms CPU`,
+  );
+  const spreading = pods.filter(
+    (p) => isPlacedPod(p) && (p.spec.topologySpreadConstraints ?? []).length > 0,
+  );
+  const zones = [...new Set(nodes.map((n) => n.metadata.labels?.[ZONE] ?? ''))].sort();
+  // Each change: what it does, and what undoes it.
+  const changes: Record<string, () => [() => void, () => void]> = {
+    nothing: () => [() => undefined, () => undefined],
+    'one pod relabelled': () => {
+      const i = pods.indexOf(rng.pick(spreading));
+      const pod = at(pods, i);
+      const labels = { ...pod.metadata.labels, 'bench/rev': String(rng.int(1e9)) };
+      const changed = { ...pod, metadata: { ...pod.metadata, labels } };
+      return [() => void (pods[i] = changed), () => void (pods[i] = pod)];
+    },
+    'one pod deleted': () => {
+      const i = pods.indexOf(rng.pick(spreading));
+      const before = pods;
+      return [() => void (pods = pods.filter((_, j) => j !== i)), () => void (pods = before)];
+    },
+    'one node moved to another zone': () => {
+      const i = rng.int(nodes.length);
+      const node = at(nodes, i);
+      const zone = rng.pick(zones.filter((z) => z !== node.metadata.labels?.[ZONE]));
+      const labels = { ...node.metadata.labels, [ZONE]: zone };
+      const moved = { ...node, metadata: { ...node.metadata, labels } };
+      return [() => void (nodes[i] = moved), () => void (nodes[i] = node)];
+    },
+  };
+  const out: Record<string, unknown> = { firstPassCpuMs: round(first.cpuUs / 1000, 1) };
+  for (const [what, make] of Object.entries(changes)) {
+    const runs: Run<number>[] = [];
+    for (let r = 0; r < opts.runs; r++) {
+      const [apply, undo] = make();
+      apply();
+      runs.push(timed(() => kept.pass(input()).violations.length));
+      const judged = kept.lastJudged;
+      if (r === 0) {
+        const differs = sameNodeSpread(kept.pass(input()), judgeNodeAndSpread(input()));
+        if (differs !== null) {
+          console.error(`node and spread rules kept: ${what}: differs from scratch at ${differs}`);
+          process.exitCode = 1;
+        }
+      }
+      undo();
+      kept.pass(input());
+      runs[runs.length - 1] = { ...at(runs, runs.length - 1), value: judged };
+    }
+    const m = {
+      cpuMs: round(median(runs.map((r) => r.cpuUs)) / 1000, 1),
+      medianMs: round(ms(median(runs.map((r) => r.wallNs))), 1),
+      podsJudged: median(runs.map((r) => r.value)),
+    };
+    print(
+      `node and spread rules kept, after ${what}`,
+      `median ${m.medianMs} ms wall, ${m.cpuMs} ms CPU (${opts.runs} runs), ${m.podsJudged} pods judged`,
+    );
+    out[what] = m;
+  }
+  figures['nodeAndSpreadKept'] = out;
 }
 
 /** Per-change timings; every change is undone (untimed) so the cluster stays the same. */

@@ -2,8 +2,10 @@ import type { PolicyRef } from '../api/policy.ts';
 import {
   auditIndex,
   IncrementalAudit,
+  IncrementalNodeSpread,
   judgeNodeAndSpread,
   nodePolicyReach,
+  sameNodeSpread,
   SpreadPodCache,
   withNodeAndSpread,
   type AuditReport,
@@ -90,11 +92,15 @@ export class ContinuousAudit {
   private lastReport: AuditReport | null = null;
   /** Verdicts kept between passes: a pass judges only the pods a change can affect. */
   private readonly verdicts = new IncrementalAudit();
+  /** Node-rule and spread findings kept between passes, likewise. */
+  private readonly nodeSpreadKept = new IncrementalNodeSpread(this.spreadPods);
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The next pass also judges the node and spread rules from scratch and compares. */
+  private checkNodeSpread = false;
   /** How often the audit did its work. */
   readonly stats: AuditStats = { mismatches: 0, evaluations: 0, feasibilityRuns: 0 };
 
@@ -208,12 +214,30 @@ export class ContinuousAudit {
     const index = live.index;
     if (index === null) return;
     const judged = audited(policies);
-    const nodeSpread = judgeNodeAndSpread({
+    const nodeSpreadInput = {
       nodes: this.deps.nodes.list(),
       pods: this.deps.pods.list(),
       policiesOf: nodePolicyReach(judged, (pod) => live.workloadOf(pod), index),
       compiled: this.spreadPods,
-    });
+    };
+    let nodeSpread =
+      this.options.fromScratch === true
+        ? judgeNodeAndSpread(nodeSpreadInput)
+        : this.nodeSpreadKept.pass(nodeSpreadInput);
+    if (this.checkNodeSpread) {
+      this.checkNodeSpread = false;
+      const rebuilt = judgeNodeAndSpread(nodeSpreadInput);
+      const kept = sameNodeSpread(nodeSpread, rebuilt);
+      if (kept !== null) {
+        this.stats.mismatches++;
+        this.deps.log.error(
+          'node and spread findings kept between passes disagreed with a rebuild; using the rebuild',
+          { pod: kept },
+        );
+        this.nodeSpreadKept.reset();
+        nodeSpread = rebuilt;
+      }
+    }
     this.tellProblems(nodeSpread.problems.map((e) => e.message));
     const interPod =
       this.options.fromScratch === true ? auditIndex(index) : this.verdicts.pass(index);
@@ -355,6 +379,7 @@ export class ContinuousAudit {
       }
     }
     if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt);
+    this.checkNodeSpread = comparable && this.options.fromScratch !== true;
     const kept = live.kept;
     // Installed first: changes heard while feasibility is computed go to the new index.
     live.install(fresh, policies, null);

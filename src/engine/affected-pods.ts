@@ -7,9 +7,8 @@ import type { IndexChange, IndexedPod, TopologyIndex } from './topology-index.ts
  * verdict. The incremental audit (incremental-audit.ts) judges again only the pods some
  * kind names, and every pod the index took out or put back.
  *
- * Other kinds plug in the same way: node affinity names the pods of a relabelled node;
- * topology spread names the pods whose constraints select a changed pod, and every pod
- * counting a relabelled node's domain.
+ * Node affinity, nodeSelector and topology spread are judged on Pod and Node objects rather
+ * than on this index, and are kept between passes beside it (incremental-node-spread.ts).
  */
 export interface AffectedPods {
   /** Forgets what it learnt and learns `index` anew (a full pass follows). */

@@ -10,6 +10,7 @@ export * from './term.ts';
 export * from './topology-index.ts';
 export * from './affected-pods.ts';
 export * from './incremental-audit.ts';
+export * from './incremental-node-spread.ts';
 export * from './verdict.ts';
 export * from './workload.ts';
 export * from './canonical.ts';

@@ -65,10 +65,7 @@ export class SpreadPodCache {
 /** What judging the node and spread rules of every pod found. */
 export interface NodeSpreadAudit {
   readonly violations: readonly Violation[];
-  /**
-   * Preferred node-affinity terms met where each pod runs, and its ScheduleAnyway spread
-   * constraints' score (`spread`), for pods that have either.
-   */
+  /** Preferred node-affinity terms met where each pod runs, for pods that have some. */
   readonly preferred: ReadonlyMap<string, PreferredScore>;
   /** Pods whose topologySpreadConstraints cannot be read: judged without them. */
   readonly problems: readonly InvalidObjectError[];
@@ -291,12 +288,6 @@ function spreadViolations(
   });
 }
 
-const NO_PREFERRED: PreferredScore = Object.freeze({
-  score: 0,
-  satisfiedWeight: 0,
-  totalWeight: 0,
-});
-
 /** Whether a policy has node affinity or spread constraints, the parts of it these rules judge. */
 export const hasNodeOrSpreadRules = (p: CompiledPolicy): boolean =>
   policyNodeTerms(p).length > 0 ||
@@ -311,29 +302,107 @@ function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
   return { own: ownNodeRules(pod, policies), policies };
 }
 
+/**
+ * A placed pod as the spread index holds it, compiled once per Pod object. Constraints that
+ * cannot be read are left out (the pod still counts as a neighbour) and `problem` says why.
+ */
+export function placedSpreadPod(
+  pod: Pod,
+  compiled: SpreadPodCache,
+): { spread: SpreadPod; problem?: InvalidObjectError } {
+  const known = compiled.pods.get(pod);
+  if (known !== undefined) return { spread: known };
+  try {
+    const spread = spreadPodOf(pod, compiled.rules);
+    compiled.pods.set(pod, spread);
+    return { spread };
+  } catch (err) {
+    if (!(err instanceof FieldError)) throw err;
+    const { topologySpreadConstraints: _, ...spec } = pod.spec;
+    return {
+      spread: spreadPodOf({ ...pod, spec }, compiled.rules),
+      problem: err.forObject(`Pod ${podKey(pod)}`),
+    };
+  }
+}
+
+/** A judged pod's node-rule violations where it runs, and its preferred node-affinity score. */
+export function judgePodNodeRules(
+  pod: Pod,
+  node: NodeFacts,
+  reached: PodPolicies,
+): { violations: Violation[]; preferred: PreferredScore | undefined } {
+  const violations = nodeRuleViolations(pod, node, attributed(pod, reached));
+  const preferred = preferredNodeScore(
+    pod,
+    reached.targeting.filter((p) => !reached.exempt.includes(p.ref)),
+    node,
+  );
+  return { violations, preferred };
+}
+
+/**
+ * A pod's DoNotSchedule spread violations, each under who wrote the constraint (`reached`:
+ * the policies that reach the pod); `excessKeys` names each over domain's excess once.
+ */
+export function judgePodSpread(
+  spreadJudge: SpreadJudge,
+  spread: SpreadPod,
+  pod: Pod,
+  node: string,
+  reached: PodPolicies | undefined,
+  excessKeys: (over: OverDomain) => readonly string[],
+): Violation[] {
+  const verdict = spreadJudge.judge(spread);
+  if (verdict.kind !== 'violated') return [];
+  const origins = reached === undefined ? NO_ORIGINS : spreadOrigins(pod, reached);
+  return spreadViolations(spread, node, verdict.violations, origins, excessKeys);
+}
+
+/** Every excess pod of a domain names the same excess: one list per over domain. */
+export function excessNamer(): (over: OverDomain) => readonly string[] {
+  const lists = new Map<OverDomain, readonly string[]>();
+  return (over) => {
+    let keys = lists.get(over);
+    if (keys === undefined) lists.set(over, (keys = over.excess.map((p) => p.key)));
+    return keys;
+  };
+}
+
+/** NodeSpreadAudit.accepts for the pods `find` knows, their spread counted by `index`. */
+export function acceptsOf(
+  find: (key: string) => { pod: Pod; spread: SpreadPod } | undefined,
+  index: () => SpreadIndex,
+  policiesOf: (pod: Pod) => PodPolicies,
+): (key: string, node: NodeFacts) => boolean {
+  return (key, node) => {
+    const found = find(key);
+    if (found === undefined) return false;
+    const { pod, spread } = found;
+    const rules = attributed(pod, policiesOf(pod));
+    if (!nodeRulesHold(rules.own.rules, node)) return false;
+    for (const p of rules.policies) {
+      for (const term of policyNodeTerms(p)) {
+        const miss = termMiss(term, node);
+        if (miss !== undefined && miss.kind !== 'empty') return false;
+      }
+    }
+    const candidate = { labels: spread.labels, rules: spread.rules };
+    return spreadFilter(index(), candidate, node).kind === 'ok';
+  };
+}
+
 /** Judges every judged pod against its node rules and DoNotSchedule spread constraints. */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
   const problems: InvalidObjectError[] = [];
   const compiled = input.compiled ?? new SpreadPodCache();
-  const cache = compiled.rules;
   const placed: { pod: Pod; spread: SpreadPod }[] = [];
   for (const pod of input.pods) {
     if (!isPlaced(pod)) continue;
-    let spread = compiled.pods.get(pod);
-    if (spread === undefined) {
-      try {
-        spread = spreadPodOf(pod, cache);
-        compiled.pods.set(pod, spread);
-      } catch (err) {
-        if (!(err instanceof FieldError)) throw err;
-        problems.push(err.forObject(`Pod ${podKey(pod)}`));
-        // Still a neighbour that other pods' constraints count.
-        const { topologySpreadConstraints: _, ...spec } = pod.spec;
-        spread = spreadPodOf({ ...pod, spec }, cache);
-      }
-    }
+    const { spread, problem } = placedSpreadPod(pod, compiled);
+    if (problem !== undefined) problems.push(problem);
     placed.push({ pod, spread });
   }
   const index = new SpreadIndex(
@@ -343,57 +412,23 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
   const preferred = new Map<string, PreferredScore>();
-  // Every excess pod of a domain names the same excess: one list per over domain.
-  const excessLists = new Map<OverDomain, readonly string[]>();
-  const excessKeys = (over: OverDomain): readonly string[] => {
-    let keys = excessLists.get(over);
-    if (keys === undefined) excessLists.set(over, (keys = over.excess.map((p) => p.key)));
-    return keys;
-  };
-  // Remediation asks where a few pods could go: found by key when first asked.
-  let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
+  const excessKeys = excessNamer();
   for (const { pod, spread } of placed) {
     if (!isJudged(pod)) continue;
     const node = nodes.get(pod.spec.nodeName ?? '');
     if (node === undefined) continue;
     const reached = input.policiesOf(pod);
-    const rules = attributed(pod, reached);
-    violations.push(...nodeRuleViolations(pod, node, rules));
-    const score = preferredNodeScore(
-      pod,
-      reached.targeting.filter((p) => !reached.exempt.includes(p.ref)),
-      node,
-    );
-    const verdict = spreadJudge.judge(spread);
-    // ScheduleAnyway constraints are scored, as preferred terms are.
-    const scored =
-      verdict.score.total === 0 ? score : { ...(score ?? NO_PREFERRED), spread: verdict.score };
-    if (scored !== undefined) preferred.set(spread.key, scored);
-    if (verdict.kind === 'violated')
-      violations.push(
-        ...spreadViolations(
-          spread,
-          node.name,
-          verdict.violations,
-          spreadOrigins(pod, reached),
-          excessKeys,
-        ),
-      );
+    const rules = judgePodNodeRules(pod, node, reached);
+    violations.push(...rules.violations);
+    if (rules.preferred !== undefined) preferred.set(spread.key, rules.preferred);
+    violations.push(...judgePodSpread(spreadJudge, spread, pod, node.name, reached, excessKeys));
   }
-  const accepts = (key: string, node: NodeFacts): boolean => {
-    byKey ??= new Map(placed.map((p) => [p.spread.key, p]));
-    const found = byKey.get(key);
-    if (found === undefined) return false;
-    const { pod, spread } = found;
-    const rules = attributed(pod, input.policiesOf(pod));
-    if (!nodeRulesHold(rules.own.rules, node)) return false;
-    for (const p of rules.policies) {
-      for (const term of policyNodeTerms(p)) {
-        const miss = termMiss(term, node);
-        if (miss !== undefined && miss.kind !== 'empty') return false;
-      }
-    }
-    return spreadFilter(index, { labels: spread.labels, rules: spread.rules }, node).kind === 'ok';
-  };
+  // Remediation asks where a few pods could go: found by key when first asked.
+  let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
+  const accepts = acceptsOf(
+    (key) => (byKey ??= new Map(placed.map((p) => [p.spread.key, p]))).get(key),
+    () => index,
+    input.policiesOf,
+  );
   return { violations, preferred, problems, accepts };
 }

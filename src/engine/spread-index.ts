@@ -245,6 +245,20 @@ export interface SpreadCounts {
 export const globalMinimum = (counts: SpreadCounts, minDomains: number): number =>
   counts.domains < minDomains || counts.min === undefined ? 0 : counts.min;
 
+/**
+ * The domain `node` is of a constraint (its value for the topology key), undefined when the
+ * node counts as no domain of it: it lacks one of the topology keys, or the constraint honours
+ * node rules or taints that keep its pods off the node.
+ */
+export function domainOfNode(c: SpreadConstraint, node: NodeFacts): string | undefined {
+  const e = c.eligibility;
+  if (!e.topologyKeys.every((k) => labelOf(node.labels, k) !== undefined)) return undefined;
+  if (e.nodeRules !== undefined && !nodeRulesHold(e.nodeRules, node)) return undefined;
+  if (e.tolerations !== undefined && !toleratesHardTaints(node.taints, e.tolerations))
+    return undefined;
+  return labelOf(node.labels, c.topologyKey) ?? '';
+}
+
 /** The nodes that count as domains of a constraint. */
 export interface EligibleDomains {
   /** Eligible node → its domain (its value for the topology key). */
@@ -266,6 +280,8 @@ export class SpreadIndex {
   /** eligibility key + topology key → eligible node → its domain, and how many domains. */
   private readonly domains = new Map<string, EligibleDomains>();
   private readonly counted = new Map<string, SpreadCounts>();
+  /** namespace → group key → the constraint counted: which counts a pod change makes stale. */
+  private readonly countedIn = new Map<string, Map<string, SpreadConstraint>>();
 
   constructor(nodes: Iterable<NodeFacts>, pods: Iterable<SpreadPod>) {
     for (const n of nodes) this.nodes.set(n.name, n);
@@ -287,8 +303,58 @@ export class SpreadIndex {
     if (counts === undefined) {
       counts = this.count(c);
       this.counted.set(c.groupKey, counts);
+      let inNs = this.countedIn.get(c.namespace);
+      if (inNs === undefined)
+        this.countedIn.set(c.namespace, (inNs = new Map<string, SpreadConstraint>()));
+      inNs.set(c.groupKey, c);
     }
     return counts;
+  }
+
+  /**
+   * Counts `pod` from now on (it must not be counted yet), forgetting the counts it changes.
+   * A pod on a node the index does not hold is filed but counted in no domain.
+   */
+  addPod(pod: SpreadPod): void {
+    this.filePod(pod, 1);
+  }
+
+  /** Stops counting `pod` (the object addPod or the constructor was given). */
+  removePod(pod: SpreadPod): void {
+    this.filePod(pod, -1);
+  }
+
+  /** Puts in, replaces or (undefined) takes out a node; every domain and count is recounted. */
+  setNode(name: string, node: NodeFacts | undefined): void {
+    if (node === undefined) this.nodes.delete(name);
+    else this.nodes.set(name, node);
+    this.domains.clear();
+    this.counted.clear();
+    this.countedIn.clear();
+  }
+
+  private filePod(pod: SpreadPod, delta: 1 | -1): void {
+    if (pod.terminating === true) return;
+    const file = (list: SpreadPod[] | undefined): SpreadPod[] => {
+      const out = list ?? [];
+      if (delta > 0) out.push(pod);
+      else {
+        const i = out.indexOf(pod);
+        if (i >= 0) out.splice(i, 1);
+      }
+      return out;
+    };
+    this.byNamespace.set(pod.namespace, file(this.byNamespace.get(pod.namespace)));
+    for (const [key, index] of this.byLabel.get(pod.namespace) ?? []) {
+      const v = labelOf(pod.labels, key);
+      if (v !== undefined) index.set(v, file(index.get(v)));
+    }
+    const counted = this.countedIn.get(pod.namespace);
+    for (const [groupKey, c] of counted ?? []) {
+      if (!selectorMatches(c.selector, pod.labels)) continue;
+      this.counted.delete(groupKey);
+      counted?.delete(groupKey);
+    }
   }
 
   /** Eligible nodes of a constraint, each with its domain. */
@@ -297,14 +363,9 @@ export class SpreadIndex {
     let found = this.domains.get(key);
     if (found === undefined) {
       const map = new Map<string, string>();
-      const e = c.eligibility;
       for (const node of this.nodes.values()) {
-        if (!e.topologyKeys.every((k) => labelOf(node.labels, k) !== undefined)) continue;
-        if (e.nodeRules !== undefined && !nodeRulesHold(e.nodeRules, node)) continue;
-        if (e.tolerations !== undefined && !toleratesHardTaints(node.taints, e.tolerations)) {
-          continue;
-        }
-        map.set(node.name, labelOf(node.labels, c.topologyKey) ?? '');
+        const domain = domainOfNode(c, node);
+        if (domain !== undefined) map.set(node.name, domain);
       }
       found = { byNode: map, count: new Set(map.values()).size };
       this.domains.set(key, found);

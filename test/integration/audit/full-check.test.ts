@@ -1,8 +1,9 @@
 // Issue #5, "a periodic full re-check that must agree with the incremental state": the
 // operator runs with --audit-interval 5s while a burst of changes goes through the cluster —
 // nodes change zone, namespaces and pods change labels, Deployments scale and roll, pods come
-// and go — and its log must never show that the incremental index, or the verdicts kept
-// between passes, disagreed with a rebuild.
+// and go — and its log must never show that the incremental index, the verdicts kept
+// between passes, or the node and spread findings kept between passes (every pod has the
+// pool's nodeSelector; the bare pods also spread over zones) disagreed with a rebuild.
 // Once the cluster is quiet, each policy's status must say what a one-shot audit of the same
 // cluster (the engine the CLI uses) says.
 //
@@ -28,12 +29,15 @@ import {
   waitFor,
   ZONE,
   type Cluster,
+  type JsonObject,
 } from '../operator/support.ts';
 import { auditStatus, barePod, label } from './support.ts';
 
 const DISAGREED = 'incremental audit index disagreed with a rebuild; using the rebuild';
 const VERDICTS_DISAGREED =
   'verdicts kept between passes disagreed with a rebuild; using the rebuild';
+const NODE_SPREAD_DISAGREED =
+  'node and spread findings kept between passes disagreed with a rebuild; using the rebuild';
 const INTERVAL_S = 5;
 const BURST_ROUNDS = 12;
 
@@ -47,6 +51,28 @@ function prng(seed: number): () => number {
     x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A bare pod bound to `node` that also spreads the bare pods over zones (DoNotSchedule), so
+ * that the node and spread findings kept between passes go through the burst too.
+ */
+function spreadingPod(
+  ns: string,
+  name: string,
+  labels: Record<string, string>,
+  pool: Parameters<typeof barePod>[3],
+  node: string,
+): JsonObject {
+  const pod = barePod(ns, name, labels, pool, node);
+  const spec = pod['spec'] as JsonObject;
+  const spread = {
+    maxSkew: 1,
+    topologyKey: ZONE,
+    whenUnsatisfiable: 'DoNotSchedule',
+    labelSelector: { matchExpressions: [{ key: 'role', operator: 'Exists' }] },
+  };
+  return { ...pod, spec: { ...spec, topologySpreadConstraints: [spread] } };
 }
 
 clusterTest(
@@ -98,7 +124,7 @@ clusterTest(
         ),
         ...[nsA, nsB].flatMap((ns) =>
           bare.map((name, i) =>
-            barePod(
+            spreadingPod(
               ns,
               name,
               { app: name, role: i === 0 ? 'db' : 'none' },
@@ -165,7 +191,9 @@ clusterTest(
             : undefined,
         );
         await c.apply(
-          list(barePod(ns, name, { app: name, role: pick(['db', 'none']) }, pool, pick(nodes))),
+          list(
+            spreadingPod(ns, name, { app: name, role: pick(['db', 'none']) }, pool, pick(nodes)),
+          ),
         );
       },
     ];
@@ -204,7 +232,7 @@ clusterTest(
     );
     for (const [i, name] of bare.entries()) {
       await c
-        .apply(list(barePod(nsA, name, { app: name }, pool, nodes[i % nodes.length] ?? '')))
+        .apply(list(spreadingPod(nsA, name, { app: name }, pool, nodes[i % nodes.length] ?? '')))
         .catch(() => '');
       await label(c, 'pod', name, { role: name === 'p0' ? 'db' : 'none', tier: 'web' }, nsA).catch(
         () => undefined,
@@ -230,6 +258,11 @@ clusterTest(
 
     assert.deepEqual(op.logged(DISAGREED), [], 'the rebuild never disagreed');
     assert.deepEqual(op.logged(VERDICTS_DISAGREED), [], 'no kept verdict disagreed with a rebuild');
+    assert.deepEqual(
+      op.logged(NODE_SPREAD_DISAGREED),
+      [],
+      'no kept node or spread finding disagreed with a rebuild',
+    );
     assert.deepEqual(op.logged('audit failed'), []);
     assert.deepEqual(op.logged('pod left out of the audit'), []);
 

@@ -1,0 +1,415 @@
+/**
+ * judgeNodeAndSpread kept current: the node-rule and spread findings of every pod from the
+ * last pass, and after a change only the pods whose findings it can alter judged again.
+ *
+ * - Node rules (required node affinity, nodeSelector, preferred node affinity): a pod's
+ *   findings read only the pod, the policies that reach it and its node. Judged again: a
+ *   changed pod, the pods of a changed (added, relabelled, tainted, removed) node, and a pod
+ *   whose reaching policies are other objects than last time.
+ * - DoNotSchedule topology spread: a pod's findings read its node's labels and, for each of
+ *   its constraints, the group of pods the constraint counts (namespace, selector, topology
+ *   key, eligible nodes: SpreadConstraint.groupKey). A changed pod moves the counts of the
+ *   groups of its namespace that select it (before or after); a changed node those groups
+ *   it enters, leaves or changes domain in. Every pod carrying a moved group is judged again.
+ *
+ * A pass still walks the pod and node lists once to find the changed objects (an informer
+ * cache replaces an object when it changes, so identity says what changed), and asks each
+ * judged pod's policies; judging, the costly part, is limited to the affected pods.
+ */
+import type { Node, Pod } from '../api/core.ts';
+import type { InvalidObjectError } from './errors.ts';
+import {
+  acceptsOf,
+  excessNamer,
+  judgePodNodeRules,
+  judgePodSpread,
+  placedSpreadPod,
+  SpreadPodCache,
+  type NodeSpreadAudit,
+  type NodeSpreadInput,
+  type PodPolicies,
+} from './judge-node-spread.ts';
+import { compareViolations } from './judge-cluster.ts';
+import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
+import type { PreferredScore, Violation } from './placement.ts';
+import { isJudged, isPlaced, podKey } from './pod-placement.ts';
+import { selectorMatches } from './selector.ts';
+import {
+  domainOfNode,
+  SpreadIndex,
+  type SpreadConstraint,
+  type SpreadPod,
+} from './spread-index.ts';
+import { SpreadJudge } from './topology-spread.ts';
+import { sameLabels } from '../util/json.ts';
+
+interface KeptNode {
+  readonly node: Node;
+  readonly facts: NodeFacts;
+}
+
+interface KeptPod {
+  readonly pod: Pod;
+  readonly spread: SpreadPod;
+  readonly problem: InvalidObjectError | undefined;
+  /** The pass that last saw this Pod object in the list. */
+  seen: number;
+  reached: PodPolicies | undefined;
+  nodeRules: readonly Violation[];
+  spreadFound: readonly Violation[];
+}
+
+/** The pods one spread constraint counts, and the pods that carry it. */
+interface Group {
+  /** One of the equal constraints: what the group counts. */
+  readonly constraint: SpreadConstraint;
+  /** Keys of the placed pods carrying a DoNotSchedule constraint of this group. */
+  readonly carriers: Set<string>;
+}
+
+const NONE: readonly Violation[] = Object.freeze([]);
+
+export class IncrementalNodeSpread {
+  private readonly compiled: SpreadPodCache;
+  private nodes = new Map<string, KeptNode>();
+  private readonly pods = new Map<string, KeptPod>();
+  /** The same, by Pod object: an unchanged pod is found without making its key. */
+  private readonly byObject = new Map<Pod, KeptPod>();
+  /** Every placed pod and node, kept current: counts are recounted for moved groups only. */
+  private index = new SpreadIndex([], []);
+  /** Node name → keys of the placed pods bound to it. */
+  private readonly onNode = new Map<string, Set<string>>();
+  private readonly groups = new Map<string, Group>();
+  /** Namespace → the groups counting its pods. */
+  private readonly groupsIn = new Map<string, Set<Group>>();
+  private readonly preferred = new Map<string, PreferredScore>();
+  private stamp = 0;
+  /** The pass judges every pod: which groups a pod moves need not be found. */
+  private fresh = true;
+  private output: { violations: readonly Violation[]; problems: readonly InvalidObjectError[] } = {
+    violations: NONE,
+    problems: [],
+  };
+  /** Pods the last pass judged again. */
+  lastJudged = 0;
+
+  constructor(compiled: SpreadPodCache = new SpreadPodCache()) {
+    this.compiled = compiled;
+  }
+
+  /** Forgets every finding: the next pass judges every pod. */
+  reset(): void {
+    this.nodes = new Map();
+    this.pods.clear();
+    this.byObject.clear();
+    this.index = new SpreadIndex([], []);
+    this.onNode.clear();
+    this.groups.clear();
+    this.groupsIn.clear();
+    this.preferred.clear();
+    this.output = { violations: NONE, problems: [] };
+  }
+
+  /**
+   * What judgeNodeAndSpread(input) would find now (violations in compareViolations order).
+   * Its `preferred` is this object's own map, as of the latest pass.
+   */
+  pass(input: NodeSpreadInput): NodeSpreadAudit {
+    const stamp = ++this.stamp;
+    this.fresh = this.pods.size === 0;
+    const nodeRules = new Set<string>();
+    const spread = new Set<string>();
+    const moved = new Set<Group>();
+    this.nodesChanged(input.nodes, [nodeRules, spread], moved);
+    let problemsMoved = false;
+    let present = 0;
+    for (const pod of input.pods) {
+      if (!isPlaced(pod)) continue;
+      present++;
+      let kept = this.byObject.get(pod);
+      if (kept === undefined) {
+        const key = podKey(pod);
+        kept = this.pods.get(key);
+        if (kept !== undefined) this.unfile(kept, moved);
+        const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
+        problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
+        const { nodeRules: n, spreadFound: s } = kept ?? { nodeRules: NONE, spreadFound: NONE };
+        kept = {
+          pod,
+          spread: sp,
+          problem,
+          seen: 0,
+          reached: undefined,
+          nodeRules: n,
+          spreadFound: s,
+        };
+        this.pods.set(key, kept);
+        this.byObject.set(pod, kept);
+        this.file(kept, moved);
+        nodeRules.add(key);
+        spread.add(key);
+      }
+      kept.seen = stamp;
+      if (!isJudged(pod)) continue;
+      const reached = input.policiesOf(pod);
+      if (!samePolicies(reached, kept.reached)) {
+        // Node rules are the policies'; so is a spread constraint one of them wrote.
+        nodeRules.add(kept.spread.key);
+        if (kept.spread.rules.hard.length > 0) spread.add(kept.spread.key);
+      }
+      kept.reached = reached;
+    }
+    // Pod keys are unique in the list: as many present as kept, none was taken out.
+    for (const [key, kept] of present === this.pods.size ? [] : this.pods) {
+      if (kept.seen === stamp) continue;
+      this.unfile(kept, moved);
+      this.pods.delete(key);
+      problemsMoved ||= kept.problem !== undefined;
+      nodeRules.add(key);
+      spread.add(key);
+    }
+    for (const g of moved) for (const key of g.carriers) spread.add(key);
+    const findingsMoved = this.judge(nodeRules, spread);
+    if (findingsMoved) this.output = { ...this.output, violations: this.allViolations() };
+    if (problemsMoved) this.output = { ...this.output, problems: this.allProblems() };
+    this.lastJudged = new Set([...nodeRules, ...spread]).size;
+    const index = this.index;
+    const accepts = acceptsOf(
+      (key) => this.pods.get(key),
+      () => index,
+      input.policiesOf,
+    );
+    return { ...this.output, preferred: this.preferred, accepts };
+  }
+
+  /** Takes the new node list; names the pods of changed nodes (in each of `dirty`) and the groups they move. */
+  private nodesChanged(
+    list: readonly Node[],
+    dirty: readonly Set<string>[],
+    moved: Set<Group>,
+  ): void {
+    const next = new Map<string, KeptNode>();
+    const changed: { name: string; before?: NodeFacts | undefined; after?: NodeFacts }[] = [];
+    for (const node of list) {
+      const name = node.metadata.name;
+      const had = this.nodes.get(name);
+      if (had?.node === node) {
+        next.set(name, had);
+        continue;
+      }
+      const facts = nodeFacts(node);
+      next.set(name, { node, facts });
+      changed.push({ name, before: had?.facts, after: facts });
+    }
+    for (const [name, had] of this.nodes)
+      if (!next.has(name)) changed.push({ name, before: had.facts });
+    this.nodes = next;
+    for (const { name, after } of changed) this.index.setNode(name, after);
+    const perDomain = new Map<string, Map<string, number>>();
+    for (const { name, before, after } of changed) {
+      // Their node rules, and their spread where the node lost or gained a topology key.
+      const here = [...(this.onNode.get(name) ?? [])];
+      for (const key of here) for (const d of dirty) d.add(key);
+      for (const g of this.groups.values()) {
+        const c = g.constraint;
+        const was = before === undefined ? undefined : domainOfNode(c, before);
+        const is = after === undefined ? undefined : domainOfNode(c, after);
+        if (was === is) continue;
+        // One node changed: the counts move if the group counts a pod on it, and the
+        // domains if one is left without nodes or one is new. Several: taken as moved.
+        if (changed.length > 1 || this.countsOn(c, here) || this.domainsMove(c, was, is, perDomain))
+          moved.add(g);
+      }
+    }
+  }
+
+  /** Whether the constraint counts one of the pods `keys` (wherever they run). */
+  private countsOn(c: SpreadConstraint, keys: readonly string[]): boolean {
+    return keys.some((key) => {
+      const p = this.pods.get(key)?.spread;
+      return (
+        p !== undefined &&
+        p.terminating !== true &&
+        p.namespace === c.namespace &&
+        selectorMatches(c.selector, p.labels)
+      );
+    });
+  }
+
+  /**
+   * Whether one node going from domain `was` to `is` (undefined: none) changed the set of
+   * domains of the constraint: `was` has no node left, or the node is the only one of `is`.
+   */
+  private domainsMove(
+    c: SpreadConstraint,
+    was: string | undefined,
+    is: string | undefined,
+    perDomain: Map<string, Map<string, number>>,
+  ): boolean {
+    const key = `${c.eligibility.key}\0${c.topologyKey}`;
+    let nodes = perDomain.get(key);
+    if (nodes === undefined) {
+      nodes = new Map();
+      for (const d of this.index.domainsOf(c).byNode.values())
+        nodes.set(d, (nodes.get(d) ?? 0) + 1);
+      perDomain.set(key, nodes);
+    }
+    return (
+      (was !== undefined && (nodes.get(was) ?? 0) === 0) ||
+      (is !== undefined && (nodes.get(is) ?? 0) === 1)
+    );
+  }
+
+  /** Judges again the pods named; whether any finding or score changed. */
+  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): boolean {
+    let movedAny = false;
+    for (const key of nodeRules) {
+      const kept = this.pods.get(key);
+      const node = kept === undefined ? undefined : this.judgedOn(kept);
+      const had = this.preferred.get(key);
+      if (kept === undefined || node === undefined || kept.reached === undefined) {
+        if (kept !== undefined) kept.nodeRules = NONE;
+        this.preferred.delete(key);
+        movedAny = true;
+        continue;
+      }
+      const found = judgePodNodeRules(kept.pod, node, kept.reached);
+      movedAny ||= kept.nodeRules.length > 0 || found.violations.length > 0;
+      movedAny ||= JSON.stringify(had) !== JSON.stringify(found.preferred);
+      kept.nodeRules = found.violations.length === 0 ? NONE : found.violations;
+      if (found.preferred === undefined) this.preferred.delete(key);
+      else this.preferred.set(key, found.preferred);
+    }
+    let judge: SpreadJudge | undefined;
+    const excessKeys = excessNamer();
+    for (const key of spread) {
+      const kept = this.pods.get(key);
+      if (kept === undefined) {
+        movedAny = true;
+        continue;
+      }
+      const node = this.judgedOn(kept);
+      const had = kept.spreadFound;
+      kept.spreadFound =
+        node === undefined || kept.spread.rules.hard.length === 0
+          ? NONE
+          : judgePodSpread(
+              (judge ??= new SpreadJudge(this.index)),
+              kept.spread,
+              kept.pod,
+              node.name,
+              kept.reached,
+              excessKeys,
+            );
+      if (kept.spreadFound.length === 0) kept.spreadFound = NONE;
+      movedAny ||= had.length > 0 || kept.spreadFound.length > 0;
+    }
+    return movedAny;
+  }
+
+  /** The node a judged pod runs on, undefined when the pod is not judged. */
+  private judgedOn(kept: KeptPod): NodeFacts | undefined {
+    if (!isJudged(kept.pod)) return undefined;
+    return this.nodes.get(kept.pod.spec.nodeName ?? '')?.facts;
+  }
+
+  /** Files a pod under its node and the groups it carries; the groups selecting it moved. */
+  private file(kept: KeptPod, moved: Set<Group>): void {
+    const { spread } = kept;
+    let keys = this.onNode.get(spread.nodeName);
+    if (keys === undefined) this.onNode.set(spread.nodeName, (keys = new Set()));
+    keys.add(spread.key);
+    this.index.addPod(spread);
+    for (const c of spread.rules.hard) {
+      let g = this.groups.get(c.groupKey);
+      if (g === undefined) {
+        g = { constraint: c, carriers: new Set() };
+        this.groups.set(c.groupKey, g);
+        let inNs = this.groupsIn.get(c.namespace);
+        if (inNs === undefined) this.groupsIn.set(c.namespace, (inNs = new Set()));
+        inNs.add(g);
+      }
+      g.carriers.add(spread.key);
+      moved.add(g);
+    }
+    this.selecting(spread, moved);
+  }
+
+  /** Takes a pod out of what `file` put it in; the groups selecting it moved. */
+  private unfile(kept: KeptPod, moved: Set<Group>): void {
+    const { spread } = kept;
+    const keys = this.onNode.get(spread.nodeName);
+    keys?.delete(spread.key);
+    if (keys?.size === 0) this.onNode.delete(spread.nodeName);
+    this.index.removePod(spread);
+    this.byObject.delete(kept.pod);
+    this.selecting(spread, moved);
+    for (const c of spread.rules.hard) {
+      const g = this.groups.get(c.groupKey);
+      if (g === undefined) continue;
+      g.carriers.delete(spread.key);
+      if (g.carriers.size > 0) continue;
+      this.groups.delete(c.groupKey);
+      const inNs = this.groupsIn.get(c.namespace);
+      inNs?.delete(g);
+      if (inNs?.size === 0) this.groupsIn.delete(c.namespace);
+    }
+    this.preferred.delete(spread.key);
+  }
+
+  /** Adds the groups of the pod's namespace whose selector matches it. */
+  private selecting(spread: SpreadPod, moved: Set<Group>): void {
+    if (this.fresh) return;
+    for (const g of this.groupsIn.get(spread.namespace) ?? [])
+      if (selectorMatches(g.constraint.selector, spread.labels)) moved.add(g);
+  }
+
+  private allViolations(): Violation[] {
+    const all: Violation[] = [];
+    for (const kept of this.pods.values()) {
+      for (const v of kept.nodeRules) all.push(v);
+      for (const v of kept.spreadFound) all.push(v);
+    }
+    return all.sort(compareViolations);
+  }
+
+  private allProblems(): InvalidObjectError[] {
+    const all: InvalidObjectError[] = [];
+    for (const kept of this.pods.values()) if (kept.problem !== undefined) all.push(kept.problem);
+    return all;
+  }
+}
+
+/** Whether two answers of `policiesOf` name the same policy objects. */
+function samePolicies(a: PodPolicies, b: PodPolicies | undefined): boolean {
+  if (a === b) return true;
+  if (b === undefined) return false;
+  return (
+    sameList(a.targeting, b.targeting) &&
+    sameList(a.exempt, b.exempt) &&
+    a.workload?.kind === b.workload?.kind &&
+    a.workload?.namespace === b.workload?.namespace &&
+    a.workload?.name === b.workload?.name &&
+    sameLabels(a.workload?.templateLabels ?? {}, b.workload?.templateLabels ?? {})
+  );
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Null when two findings of the node and spread rules agree (violations, preferred scores,
+ * problems), else the first pod they differ on.
+ */
+export function sameNodeSpread(a: NodeSpreadAudit, b: NodeSpreadAudit): string | null {
+  const x = [...a.violations].sort(compareViolations);
+  const y = [...b.violations].sort(compareViolations);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if (JSON.stringify(x[i]) !== JSON.stringify(y[i])) return x[i]?.pod ?? y[i]?.pod ?? '';
+  for (const key of new Set([...a.preferred.keys(), ...b.preferred.keys()]))
+    if (JSON.stringify(a.preferred.get(key)) !== JSON.stringify(b.preferred.get(key))) return key;
+  const p = a.problems.map((e) => e.message).sort();
+  const q = b.problems.map((e) => e.message).sort();
+  return JSON.stringify(p) === JSON.stringify(q) ? null : '(unreadable pods)';
+}
