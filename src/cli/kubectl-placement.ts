@@ -29,6 +29,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { OUTPUT_AND_HELP } from './options.ts';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
@@ -73,8 +74,7 @@ export function run(args: readonly string[], io: Io): number {
       allowPositionals: true,
       options: {
         filename: { type: 'string', short: 'f' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        help: { type: 'boolean', short: 'h' },
+        ...OUTPUT_AND_HELP,
       },
     });
   } catch (err) {

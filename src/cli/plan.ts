@@ -4,6 +4,7 @@
  */
 import { errorMessage } from '../util/errors.ts';
 import { parseArgs } from 'node:util';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP } from './options.ts';
 
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
@@ -64,11 +65,9 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
       args: [...args],
       options: {
         filename: { type: 'string', short: 'f', multiple: true },
-        output: { type: 'string', short: 'o', default: 'table' },
         'cluster-state': { type: 'string' },
-        kubeconfig: { type: 'string' },
-        context: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        ...OUTPUT_AND_HELP,
+        ...KUBECONFIG_FLAGS,
       },
     }));
   } catch (err) {

@@ -4,6 +4,7 @@
  * on the live cluster (read only) or on a snapshot.
  */
 import { parseArgs } from 'node:util';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP } from './options.ts';
 
 import type { ClusterSnapshot } from '../engine/index.ts';
 import { explainPod } from '../engine/explain.ts';
@@ -49,10 +50,8 @@ export async function runWhy(args: readonly string[], io: PlanIo): Promise<numbe
       options: {
         namespace: { type: 'string', short: 'n' },
         filename: { type: 'string', short: 'f' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        kubeconfig: { type: 'string' },
-        context: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        ...OUTPUT_AND_HELP,
+        ...KUBECONFIG_FLAGS,
       },
     });
   } catch (err) {
