@@ -201,35 +201,58 @@ export class KubePolicyStatusWriter {
     body: Record<string, unknown>,
     status: boolean,
   ): Promise<WriteResult> {
-    const { customObjects } = this.#clients;
     const { name, namespace } = policy.metadata;
-    const coordinates = {
-      group: GROUP,
-      version: VERSION,
-      plural: POLICY_PLURAL[policy.kind],
-      name,
-    };
-    const options = mergePatch(this.#timeoutMs);
     const what = `patch ${policy.kind} ${objectKey(namespace, name)}${status ? ' status' : ''}`;
-    try {
-      let result: unknown;
-      if (policy.kind === 'PlacementPolicy') {
-        if (namespace === undefined)
-          throw new Error(`${what}: PlacementPolicy without a namespace`);
-        const request = { ...coordinates, namespace, body, fieldManager: FIELD_MANAGER };
-        result = status
-          ? await customObjects.patchNamespacedCustomObjectStatus(request, options)
-          : await customObjects.patchNamespacedCustomObject(request, options);
-      } else {
-        const request = { ...coordinates, body, fieldManager: FIELD_MANAGER };
-        result = status
-          ? await customObjects.patchClusterCustomObjectStatus(request, options)
-          : await customObjects.patchClusterCustomObject(request, options);
-      }
-      return written(versionOf(result));
-    } catch (error) {
-      return failedWrite(error, what);
+    const plural = POLICY_PLURAL[policy.kind];
+    let target: PlacementTarget = { plural, name };
+    if (policy.kind === 'PlacementPolicy') {
+      if (namespace === undefined)
+        return failedWrite(new Error(`${what}: PlacementPolicy without a namespace`), what);
+      target = { plural, namespace, name };
     }
+    return patchPlacementObject(this.#clients, target, body, status, what, this.#timeoutMs);
+  }
+}
+
+/** A placement.dev object: namespaced when `namespace` is given, else cluster-scoped. */
+interface PlacementTarget {
+  readonly plural: string;
+  readonly namespace?: string;
+  readonly name: string;
+}
+
+/**
+ * Merge-patches a placement.dev object, or its status subresource when `status`; `what` names
+ * the write in a failure.
+ */
+async function patchPlacementObject(
+  clients: Pick<KubeClients, 'customObjects'>,
+  target: PlacementTarget,
+  body: Record<string, unknown>,
+  status: boolean,
+  what: string,
+  timeoutMs: number | undefined,
+): Promise<WriteResult> {
+  const { customObjects } = clients;
+  const { plural, namespace, name } = target;
+  const coordinates = { group: GROUP, version: VERSION, plural, name };
+  const options = mergePatch(timeoutMs);
+  try {
+    let result: unknown;
+    if (namespace !== undefined) {
+      const request = { ...coordinates, namespace, body, fieldManager: FIELD_MANAGER };
+      result = status
+        ? await customObjects.patchNamespacedCustomObjectStatus(request, options)
+        : await customObjects.patchNamespacedCustomObject(request, options);
+    } else {
+      const request = { ...coordinates, body, fieldManager: FIELD_MANAGER };
+      result = status
+        ? await customObjects.patchClusterCustomObjectStatus(request, options)
+        : await customObjects.patchClusterCustomObject(request, options);
+    }
+    return written(versionOf(result));
+  } catch (error) {
+    return failedWrite(error, what);
   }
 }
 
@@ -248,24 +271,10 @@ export class KubeExceptionStatusWriter {
     const diff = mergeDiff((exception as Versioned).status, status);
     if (diff === undefined) return written(policyVersion(exception) ?? '');
     const { name, namespace } = exception.metadata;
-    const request = {
-      group: GROUP,
-      version: VERSION,
-      plural: EXCEPTION_PLURAL,
-      namespace,
-      name,
-      body: { metadata: guarded(exception), status: diff },
-      fieldManager: FIELD_MANAGER,
-    };
-    try {
-      const result: unknown = await this.#clients.customObjects.patchNamespacedCustomObjectStatus(
-        request,
-        mergePatch(this.#timeoutMs),
-      );
-      return written(versionOf(result));
-    } catch (error) {
-      return failedWrite(error, `patch PlacementException ${namespace}/${name} status`);
-    }
+    const target = { plural: EXCEPTION_PLURAL, namespace, name };
+    const body = { metadata: guarded(exception), status: diff };
+    const what = `patch PlacementException ${namespace}/${name} status`;
+    return patchPlacementObject(this.#clients, target, body, true, what, this.#timeoutMs);
   }
 }
 
