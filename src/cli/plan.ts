@@ -2,9 +2,7 @@
  * `kubectl-placement plan -f POLICY.yaml`: what applying the policies would do to the cluster,
  * decided by the operator's own code (src/controller/cluster-plan.ts), written nowhere.
  */
-import { errorMessage } from '../util/errors.ts';
-import { parseArgs } from 'node:util';
-import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP } from './options.ts';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
 
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
@@ -59,20 +57,18 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
     io.stderr(`kubectl-placement plan: ${message}\n`);
     return PLAN_EXIT.badInput;
   };
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        'cluster-state': { type: 'string' },
-        ...OUTPUT_AND_HELP,
-        ...KUBECONFIG_FLAGS,
-      },
-    }));
-  } catch (err) {
-    return fail(`${errorMessage(err)}\n${PLAN_USAGE}`);
-  }
+  const parsed = parseCommandLine(
+    args,
+    {
+      filename: { type: 'string', short: 'f', multiple: true },
+      'cluster-state': { type: 'string' },
+      ...OUTPUT_AND_HELP,
+      ...KUBECONFIG_FLAGS,
+    },
+    false,
+  );
+  if (typeof parsed === 'string') return fail(`${parsed}\n${PLAN_USAGE}`);
+  const { values } = parsed;
   if (values.help === true) {
     io.stdout(PLAN_USAGE);
     return PLAN_EXIT.ok;
