@@ -8,11 +8,10 @@ import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
 import { planBlocks, planCluster } from '../controller/cluster-plan.ts';
 import { policyName, type ClusterSnapshot, type WorkloadObject } from '../engine/index.ts';
-import { StartupError } from '../kube/client.ts';
 import { WORKLOAD_API } from '../kube/resources.ts';
 import { workloadTransform } from '../kube/transforms.ts';
-import { InputError, parsePolicies } from './input.ts';
-import { clusterSnapshot, inputLabel, readInput } from './snapshot-source.ts';
+import { parsePolicies } from './input.ts';
+import { clusterSnapshot, inputLabel, inputProblem, readInput } from './snapshot-source.ts';
 import { planJson, planTable } from './plan-report.ts';
 
 export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [-f ...] [--cluster-state FILE]
@@ -93,14 +92,9 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
         sourceFile.set(p, inputLabel(file));
       }
     }
-    snapshot = await clusterSnapshot(
-      stateFile,
-      { kubeconfig: values.kubeconfig, context: values.context },
-      io,
-    );
+    snapshot = await clusterSnapshot(stateFile, values, io);
   } catch (err) {
-    if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
-    throw err;
+    return fail(inputProblem(err));
   }
   const result = planCluster(snapshot, cachedWorkloads(snapshot.workloads), applied);
   if (result.kind === 'invalid') {

@@ -7,9 +7,7 @@ import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.t
 
 import type { ClusterSnapshot } from '../engine/index.ts';
 import { explainPod } from '../engine/explain.ts';
-import { StartupError } from '../kube/client.ts';
-import { InputError } from './input.ts';
-import { clusterSnapshot, inputLabel } from './snapshot-source.ts';
+import { clusterSnapshot, inputLabel, inputProblem } from './snapshot-source.ts';
 import type { PlanIo } from './plan.ts';
 import { whyJson, whyTable } from './why-report.ts';
 
@@ -73,14 +71,9 @@ export async function runWhy(args: readonly string[], io: PlanIo): Promise<numbe
   const source = file === undefined ? 'the cluster' : inputLabel(file);
   let snapshot: ClusterSnapshot;
   try {
-    snapshot = await clusterSnapshot(
-      file,
-      { kubeconfig: values.kubeconfig, context: values.context },
-      io,
-    );
+    snapshot = await clusterSnapshot(file, values, io);
   } catch (err) {
-    if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
-    throw err;
+    return fail(inputProblem(err));
   }
   const result = explainPod(snapshot, namespace, name);
   if (result.kind === 'notFound') return fail(`${result.message} in ${source}`);
