@@ -28,7 +28,7 @@
  * lacks the workloads of every pod the policies could judge).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
@@ -66,19 +66,13 @@ interface Io {
 
 /** Runs the CLI with `args` (argv without node and script); returns the exit status. */
 export function run(args: readonly string[], io: Io): number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        filename: { type: 'string', short: 'f' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    io.stderr(`kubectl-placement: ${errorMessage(err)}\n${USAGE}`);
+  const parsed = parseCommandLine(
+    args,
+    { filename: { type: 'string', short: 'f' }, ...OUTPUT_AND_HELP },
+    true,
+  );
+  if (typeof parsed === 'string') {
+    io.stderr(`kubectl-placement: ${parsed}\n${USAGE}`);
     return EXIT.badInput;
   }
   const { values, positionals } = parsed;

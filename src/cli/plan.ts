@@ -2,18 +2,16 @@
  * `kubectl-placement plan -f POLICY.yaml`: what applying the policies would do to the cluster,
  * decided by the operator's own code (src/controller/cluster-plan.ts), written nowhere.
  */
-import { errorMessage } from '../util/errors.ts';
-import { parseArgs } from 'node:util';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
 
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
 import { planBlocks, planCluster } from '../controller/cluster-plan.ts';
 import { policyName, type ClusterSnapshot, type WorkloadObject } from '../engine/index.ts';
-import { StartupError } from '../kube/client.ts';
 import { WORKLOAD_API } from '../kube/resources.ts';
 import { workloadTransform } from '../kube/transforms.ts';
-import { InputError, parsePolicies } from './input.ts';
-import { clusterSnapshot, inputLabel, readInput } from './snapshot-source.ts';
+import { parsePolicies } from './input.ts';
+import { clusterSnapshot, inputLabel, inputProblem, readInput } from './snapshot-source.ts';
 import { planJson, planTable } from './plan-report.ts';
 
 export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [-f ...] [--cluster-state FILE]
@@ -58,22 +56,18 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
     io.stderr(`kubectl-placement plan: ${message}\n`);
     return PLAN_EXIT.badInput;
   };
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        output: { type: 'string', short: 'o', default: 'table' },
-        'cluster-state': { type: 'string' },
-        kubeconfig: { type: 'string' },
-        context: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return fail(`${errorMessage(err)}\n${PLAN_USAGE}`);
-  }
+  const parsed = parseCommandLine(
+    args,
+    {
+      filename: { type: 'string', short: 'f', multiple: true },
+      'cluster-state': { type: 'string' },
+      ...OUTPUT_AND_HELP,
+      ...KUBECONFIG_FLAGS,
+    },
+    false,
+  );
+  if (typeof parsed === 'string') return fail(`${parsed}\n${PLAN_USAGE}`);
+  const { values } = parsed;
   if (values.help === true) {
     io.stdout(PLAN_USAGE);
     return PLAN_EXIT.ok;
@@ -98,14 +92,9 @@ export async function runPlan(args: readonly string[], io: PlanIo): Promise<numb
         sourceFile.set(p, inputLabel(file));
       }
     }
-    snapshot = await clusterSnapshot(
-      stateFile,
-      { kubeconfig: values.kubeconfig, context: values.context },
-      io,
-    );
+    snapshot = await clusterSnapshot(stateFile, values, io);
   } catch (err) {
-    if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
-    throw err;
+    return fail(inputProblem(err));
   }
   const result = planCluster(snapshot, cachedWorkloads(snapshot.workloads), applied);
   if (result.kind === 'invalid') {

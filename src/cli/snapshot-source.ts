@@ -4,7 +4,7 @@
  * `--context`): one GET of every collection placement depends on, written nowhere.
  */
 import type { ClusterSnapshot } from '../engine/index.ts';
-import { loadKubeConfig } from '../kube/client.ts';
+import { loadKubeConfig, StartupError } from '../kube/client.ts';
 import { apiFailure } from '../kube/failure.ts';
 import { readClusterItems } from '../kube/cluster-read.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -75,4 +75,13 @@ export async function clusterSnapshot(
 ): Promise<ClusterSnapshot> {
   if (file === undefined) return readLiveCluster(flags, io.env);
   return parseList(readInput(io.readFile, file), inputLabel(file));
+}
+
+/**
+ * The one line to print for input that cannot be read or a kubeconfig that cannot be used
+ * (InputError, StartupError); anything else is not the user's to fix and is thrown again.
+ */
+export function inputProblem(err: unknown): string {
+  if (err instanceof InputError || err instanceof StartupError) return err.message;
+  throw err;
 }

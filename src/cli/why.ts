@@ -3,14 +3,11 @@
  * is under and who put them there; decided by the audit's judges (src/engine/explain.ts),
  * on the live cluster (read only) or on a snapshot.
  */
-import { parseArgs } from 'node:util';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
 
 import type { ClusterSnapshot } from '../engine/index.ts';
 import { explainPod } from '../engine/explain.ts';
-import { StartupError } from '../kube/client.ts';
-import { errorMessage } from '../util/errors.ts';
-import { InputError } from './input.ts';
-import { clusterSnapshot, inputLabel } from './snapshot-source.ts';
+import { clusterSnapshot, inputLabel, inputProblem } from './snapshot-source.ts';
 import type { PlanIo } from './plan.ts';
 import { whyJson, whyTable } from './why-report.ts';
 
@@ -41,23 +38,17 @@ export async function runWhy(args: readonly string[], io: PlanIo): Promise<numbe
     io.stderr(`kubectl-placement why: ${message}\n`);
     return WHY_EXIT.badInput;
   };
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        filename: { type: 'string', short: 'f' },
-        output: { type: 'string', short: 'o', default: 'table' },
-        kubeconfig: { type: 'string' },
-        context: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    return fail(`${errorMessage(err)}\n${WHY_USAGE}`);
-  }
+  const parsed = parseCommandLine(
+    args,
+    {
+      namespace: { type: 'string', short: 'n' },
+      filename: { type: 'string', short: 'f' },
+      ...OUTPUT_AND_HELP,
+      ...KUBECONFIG_FLAGS,
+    },
+    true,
+  );
+  if (typeof parsed === 'string') return fail(`${parsed}\n${WHY_USAGE}`);
   const { values, positionals } = parsed;
   if (values.help === true) {
     io.stdout(WHY_USAGE);
@@ -80,14 +71,9 @@ export async function runWhy(args: readonly string[], io: PlanIo): Promise<numbe
   const source = file === undefined ? 'the cluster' : inputLabel(file);
   let snapshot: ClusterSnapshot;
   try {
-    snapshot = await clusterSnapshot(
-      file,
-      { kubeconfig: values.kubeconfig, context: values.context },
-      io,
-    );
+    snapshot = await clusterSnapshot(file, values, io);
   } catch (err) {
-    if (err instanceof InputError || err instanceof StartupError) return fail(err.message);
-    throw err;
+    return fail(inputProblem(err));
   }
   const result = explainPod(snapshot, namespace, name);
   if (result.kind === 'notFound') return fail(`${result.message} in ${source}`);

@@ -12,7 +12,8 @@ import { jsonEqual } from '../util/json.ts';
 import type { ExceptionEntry, PolicyCatalog } from './policy-catalog.ts';
 import { afterWrite, DONE, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
-import type { EventRecorder, Store, Workload, WriteResult } from '../api/cluster.ts';
+import type { CatalogReaderDeps } from './ports.ts';
+import type { Store, Workload, WriteResult } from '../api/cluster.ts';
 
 /** At most this many exempted workloads are listed in an exception's status. */
 export const LISTED_WORKLOADS = 20;
@@ -39,13 +40,9 @@ export interface ExceptionStatusWriter {
   writeStatus(exception: PlacementException, status: unknown): Promise<WriteResult>;
 }
 
-export interface ExceptionReconcilerDeps {
+export interface ExceptionReconcilerDeps extends CatalogReaderDeps {
   readonly exceptions: Store<PlacementException>;
-  readonly workloads: Store<Workload>;
-  readonly namespaceLabels: (namespace: string) => Labels;
-  readonly catalog: PolicyCatalog;
   readonly writer: ExceptionStatusWriter;
-  readonly events: EventRecorder;
   readonly now: () => Date;
 }
 

@@ -16,14 +16,13 @@ import {
   type AuditSummary,
   type PolicyStatus,
 } from './policy-status.ts';
-import { type PolicyStatusWriter } from './ports.ts';
+import type { CatalogReaderDeps, PolicyStatusWriter } from './ports.ts';
 import { afterWrite, DONE, requeueAfter, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import {
   APPLIED_ANNOTATION,
   POLICY_FINALIZER,
   workloadKey,
-  type EventRecorder,
   type Store,
   type Workload,
 } from '../api/cluster.ts';
@@ -33,13 +32,9 @@ export const REVERT_POLL_MS = 2_000;
 /** A status that only refreshes lastAuditTime is written at most this often. */
 export const AUDIT_TIME_REFRESH_MS = 60_000;
 
-export interface PolicyReconcilerDeps {
+export interface PolicyReconcilerDeps extends CatalogReaderDeps {
   readonly policies: Store<PlacementPolicy>;
-  readonly workloads: Store<Workload>;
-  readonly namespaceLabels: (namespace: string) => Labels;
-  readonly catalog: PolicyCatalog;
   readonly writer: PolicyStatusWriter;
-  readonly events: EventRecorder;
   readonly isWaiting: (w: Workload) => boolean;
   readonly isRolling: (w: Workload) => boolean;
   readonly refusal: (w: Workload) => string | undefined;

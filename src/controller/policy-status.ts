@@ -157,68 +157,74 @@ function isCurrent(w: Workload, policy: CompiledPolicy): boolean {
 
 type Draft = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
+const ready = (status: Draft['status'], reason: string, message: string): Draft => ({
+  type: 'Ready',
+  status,
+  reason,
+  message,
+});
+const degraded = (status: Draft['status'], reason: string, message: string): Draft => ({
+  type: 'Degraded',
+  status,
+  reason,
+  message,
+});
+
 /** `; 2 exempted by PlacementExceptions`, or nothing. */
 const exemptedNote = (c: Counts): string =>
   c.exempted > 0 ? `; ${c.exempted} exempted by PlacementExceptions` : '';
 
 function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolean): Draft {
   if (c.blocked.length > 0) {
-    return {
-      type: 'Ready',
-      status: 'False',
-      reason: 'WorkloadBlocked',
-      message: `${c.blocked.length} workload(s) cannot be changed safely`,
-    };
+    return ready(
+      'False',
+      'WorkloadBlocked',
+      `${c.blocked.length} workload(s) cannot be changed safely`,
+    );
   }
   if (policy.mode === 'Audit') {
-    return {
-      type: 'Ready',
-      status: 'True',
-      reason: 'Auditing',
-      message: `audit only: ${c.pending} of ${c.matched} workload(s) lack the rules${exemptedNote(c)}`,
-    };
+    return ready(
+      'True',
+      'Auditing',
+      `audit only: ${c.pending} of ${c.matched} workload(s) lack the rules${exemptedNote(c)}`,
+    );
   }
   if (c.contradicted.length > 0) {
-    return {
-      type: 'Ready',
-      status: 'False',
-      reason: 'Contradiction',
-      message: `${c.contradicted.length} workload(s) get none of its terms: required rules cannot all hold there (see Degraded)`,
-    };
+    return ready(
+      'False',
+      'Contradiction',
+      `${c.contradicted.length} workload(s) get none of its terms: required rules cannot all hold there (see Degraded)`,
+    );
   }
   if (c.refused.length > 0) {
-    return {
-      type: 'Ready',
-      status: 'False',
-      reason: 'WriteRefused',
-      message: `the API server refused the write to ${c.refused.length} workload(s) (see Degraded)`,
-    };
+    return ready(
+      'False',
+      'WriteRefused',
+      `the API server refused the write to ${c.refused.length} workload(s) (see Degraded)`,
+    );
   }
   if (c.heldBack.length > 0) {
-    return {
-      type: 'Ready',
-      status: 'False',
-      reason: 'RolloutHeldBack',
-      message: `${c.heldBack.length} workload(s) not written: their rollout could not finish`,
-    };
+    return ready(
+      'False',
+      'RolloutHeldBack',
+      `${c.heldBack.length} workload(s) not written: their rollout could not finish`,
+    );
   }
   if (c.pending > 0) {
     const waiting = c.waiting > 0 ? ` (${c.waiting} waiting for the rollout budget)` : '';
-    return {
-      type: 'Ready',
-      status: 'False',
-      reason: 'RolloutPending',
-      message: `${c.enforced} of ${c.matched} workload(s) carry the rules${waiting}${exemptedNote(c)}`,
-    };
+    return ready(
+      'False',
+      'RolloutPending',
+      `${c.enforced} of ${c.matched} workload(s) carry the rules${waiting}${exemptedNote(c)}`,
+    );
   }
   const notRunning = runningUnderRules(c, unsatisfiable);
   if (notRunning !== undefined) return notRunning;
-  return {
-    type: 'Ready',
-    status: 'True',
-    reason: 'Enforced',
-    message: `all ${c.matched} workload(s) carry the rules${exemptedNote(c)}`,
-  };
+  return ready(
+    'True',
+    'Enforced',
+    `all ${c.matched} workload(s) carry the rules${exemptedNote(c)}`,
+  );
 }
 
 /**
@@ -227,19 +233,17 @@ function readyCondition(policy: CompiledPolicy, c: Counts, unsatisfiable: boolea
  */
 function runningUnderRules(c: Counts, unsatisfiable: boolean): Draft | undefined {
   if (unsatisfiable)
-    return {
-      type: 'Ready',
-      status: 'False',
-      reason: 'Unsatisfiable',
-      message: 'the required rules cannot all hold for every pod (see Unsatisfiable)',
-    };
+    return ready(
+      'False',
+      'Unsatisfiable',
+      'the required rules cannot all hold for every pod (see Unsatisfiable)',
+    );
   if (c.rolling > 0)
-    return {
-      type: 'Ready',
-      status: 'False',
-      reason: 'RolloutInProgress',
-      message: `${c.rolling} of ${c.matched} workload(s) still rolling out the rules`,
-    };
+    return ready(
+      'False',
+      'RolloutInProgress',
+      `${c.rolling} of ${c.matched} workload(s) still rolling out the rules`,
+    );
   return undefined;
 }
 
@@ -248,53 +252,40 @@ const NAMED = 3;
 
 function degradedCondition(c: Counts): Draft {
   if (c.blocked.length > 0) {
-    return {
-      type: 'Degraded',
-      status: 'True',
-      reason: 'WorkloadBlocked',
-      message: c.blocked.slice(0, NAMED).join('; '),
-    };
+    return degraded('True', 'WorkloadBlocked', c.blocked.slice(0, NAMED).join('; '));
   }
   if (c.contradicted.length > 0) {
-    return {
-      type: 'Degraded',
-      status: 'True',
-      reason: 'Contradiction',
-      message:
-        `required rules cannot all hold in ${c.contradicted.length} workload(s): nothing is ` +
+    return degraded(
+      'True',
+      'Contradiction',
+      `required rules cannot all hold in ${c.contradicted.length} workload(s): nothing is ` +
         `written to them, and what they carry stays as it is until one of the rules changes: ` +
         c.contradicted.slice(0, NAMED).join('; '),
-    };
+    );
   }
   if (c.heldBack.length > 0) {
-    return {
-      type: 'Degraded',
-      status: 'True',
-      reason: 'RolloutHeldBack',
-      message:
-        `${c.heldBack.length} template write(s) held back, their rollout could not finish ` +
+    return degraded(
+      'True',
+      'RolloutHeldBack',
+      `${c.heldBack.length} template write(s) held back, their rollout could not finish ` +
         `(allowBlockedRollouts: true writes anyway): ${c.heldBack.slice(0, NAMED).join('; ')}`,
-    };
+    );
   }
   if (c.refused.length > 0) {
-    return {
-      type: 'Degraded',
-      status: 'True',
-      reason: 'WriteRefused',
-      message:
-        `the API server refused ${c.refused.length} workload write(s); nothing was changed ` +
+    return degraded(
+      'True',
+      'WriteRefused',
+      `the API server refused ${c.refused.length} workload write(s); nothing was changed ` +
         `there: ${c.refused.slice(0, NAMED).join('; ')}`,
-    };
+    );
   }
   if (c.stalled.length > 0) {
-    return {
-      type: 'Degraded',
-      status: 'True',
-      reason: 'RolloutStalled',
-      message:
-        `${c.stalled.length} rollout(s) stopped progressing after the operator changed the ` +
+    return degraded(
+      'True',
+      'RolloutStalled',
+      `${c.stalled.length} rollout(s) stopped progressing after the operator changed the ` +
         `pod template, each holding a rollout-budget slot: ${c.stalled.slice(0, NAMED).join('; ')}`,
-    };
+    );
   }
   return { type: 'Degraded', status: 'False', reason: 'AsExpected', message: '' };
 }

@@ -1,5 +1,7 @@
-import type { AffinityWrite, WriteResult } from '../api/cluster.ts';
+import type { AffinityWrite, EventRecorder, Store, Workload, WriteResult } from '../api/cluster.ts';
+import type { Labels } from '../api/core.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
+import type { PolicyCatalog } from './policy-catalog.ts';
 
 /**
  * What the controller needs from the API, as interfaces it owns; src/kube implements them
@@ -14,4 +16,12 @@ export interface WorkloadWriter {
 export interface PolicyStatusWriter {
   writeStatus(policy: PlacementPolicy, status: unknown): Promise<WriteResult>;
   setFinalizer(policy: PlacementPolicy, present: boolean): Promise<WriteResult>;
+}
+
+/** What the policy and exception reconcilers both read, and where they record Events. */
+export interface CatalogReaderDeps {
+  readonly workloads: Store<Workload>;
+  readonly namespaceLabels: (namespace: string) => Labels;
+  readonly catalog: PolicyCatalog;
+  readonly events: EventRecorder;
 }

@@ -8,6 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 
 import { apiProblem, type ApiHealthReporter } from './api-health.ts';
 import { Backoff, realSleep, type Sleep } from './backoff.ts';
+import { StoppableLoop } from './stoppable-loop.ts';
 import { record, text } from './json.ts';
 import {
   kubeListWatch,
@@ -93,11 +94,10 @@ export class Informer<T> implements Store<T> {
   readonly #logger: Logger;
   readonly #health: ApiHealthReporter | undefined;
   readonly #now: () => number;
-  readonly #stopping = new AbortController();
+  readonly #loop = new StoppableLoop();
   #cache = new Map<string, T>();
   #resourceVersion = '';
   #synced = false;
-  #loop: Promise<void> | undefined;
   #onSynced: (() => void) | undefined;
   readonly stats: InformerStats = { lists: 0, watches: 0, expired: 0, failures: 0 };
 
@@ -139,29 +139,25 @@ export class Informer<T> implements Store<T> {
 
   /** Starts listing and watching; resolves once the first list is cached, rejects if stopped first. */
   start(): Promise<void> {
-    if (this.#loop !== undefined)
-      throw new Error(`informer for ${this.#resource.plural} already started`);
+    const alreadyStarted = `informer for ${this.#resource.plural} already started`;
+    if (this.#loop.started) throw new Error(alreadyStarted);
     const synced = new Promise<void>((resolve, reject) => {
       this.#onSynced = resolve;
-      this.#stopping.signal.addEventListener('abort', () => {
+      this.#loop.signal.addEventListener('abort', () => {
         if (!this.#synced)
           reject(new Error(`informer for ${this.#resource.plural} stopped before it synced`));
       });
     });
-    this.#loop = this.#run();
+    this.#loop.start(alreadyStarted, (signal, stopped) => this.#run(signal, stopped));
     return synced;
   }
 
   /** Closes the watch and ends the loop; the cache stays readable. */
-  async stop(): Promise<void> {
-    this.#stopping.abort();
-    await this.#loop;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#stopping.signal;
-    // A function, not a narrowed property: the awaits below may abort the signal.
-    const stopped = (): boolean => signal.aborted;
+  async #run(signal: AbortSignal, stopped: () => boolean): Promise<void> {
     while (!stopped()) {
       const relisting = this.#resourceVersion === '';
       if (relisting) {
@@ -238,7 +234,7 @@ export class Informer<T> implements Store<T> {
       if (this.#health === undefined) this.#logger.warn(`${what}; retrying`, meta);
       else this.#logger.debug(`${what}; retrying`, meta);
     }
-    await this.#sleep(delayMs, this.#stopping.signal);
+    await this.#sleep(delayMs, this.#loop.signal);
   }
 
   /** Lists every page into a fresh map, swaps it in, and emits the difference from the old. */

@@ -14,6 +14,7 @@ import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/c
 import type { ApiHealthReporter } from './api-health.ts';
 import { realSleep, type Sleep } from './backoff.ts';
 import { requestOptions } from './client.ts';
+import { StoppableLoop } from './stoppable-loop.ts';
 import { apiFailure } from './failure.ts';
 import type { Plain } from './json.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
@@ -97,8 +98,7 @@ export class LeaderElector {
   readonly #clock: Clock;
   readonly #options: LeaderElectorOptions;
   readonly #logger: Logger;
-  readonly #stopping = new AbortController();
-  #loop: Promise<void> | undefined;
+  readonly #loop = new StoppableLoop();
   #leading = false;
   #lastRenewMs = 0;
   /** The lease record last seen (holder, renewTime, transitions) and when it was first seen so. */
@@ -136,20 +136,17 @@ export class LeaderElector {
 
   /** Starts competing for the lease; returns at once. */
   start(): void {
-    if (this.#loop !== undefined) throw new Error('leader elector already started');
-    this.#loop = this.#run();
+    this.#loop.start('leader elector already started', (signal, stopped) =>
+      this.#run(signal, stopped),
+    );
   }
 
   /** Stops competing; a leader releases the lease first so a standby can take it at once. */
-  async stop(): Promise<void> {
-    this.#stopping.abort();
-    await this.#loop;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#stopping.signal;
-    // A function, not a narrowed property: the awaits below may abort the signal.
-    const stopped = (): boolean => signal.aborted;
+  async #run(signal: AbortSignal, stopped: () => boolean): Promise<void> {
     while (!stopped()) {
       if (!this.#leading) {
         const attemptedAt = this.#clock.now();

@@ -88,16 +88,19 @@ export function affinityPatch(write: AffinityWrite): Record<string, unknown> | u
   return patch;
 }
 
-/** Implements ports.ts's WorkloadWriter. */
-export class KubeWorkloadWriter {
-  readonly #clients: Pick<KubeClients, 'apps' | 'batch'>;
-  readonly #timeoutMs: number | undefined;
+/** What every writer holds: the API clients it calls and its per-request deadline. */
+abstract class ApiWriter<K extends keyof KubeClients> {
+  protected readonly clients: Pick<KubeClients, K>;
+  protected readonly timeoutMs: number | undefined;
 
-  constructor(clients: Pick<KubeClients, 'apps' | 'batch'>, options: WriterOptions = {}) {
-    this.#clients = clients;
-    this.#timeoutMs = options.timeoutMs;
+  constructor(clients: Pick<KubeClients, K>, options: WriterOptions = {}) {
+    this.clients = clients;
+    this.timeoutMs = options.timeoutMs;
   }
+}
 
+/** Implements ports.ts's WorkloadWriter. */
+export class KubeWorkloadWriter extends ApiWriter<'apps' | 'batch'> {
   async writeAffinity(write: AffinityWrite): Promise<WriteResult> {
     const { workload } = write;
     const patch = affinityPatch(write);
@@ -109,7 +112,7 @@ export class KubeWorkloadWriter {
       fieldManager: FIELD_MANAGER,
     };
     const options = requestOptions({ patch: PatchStrategy.MergePatch, ...this.#deadline() });
-    const { apps, batch } = this.#clients;
+    const { apps, batch } = this.clients;
     try {
       switch (workload.kind) {
         case 'Deployment':
@@ -129,7 +132,7 @@ export class KubeWorkloadWriter {
   }
 
   #deadline(): { timeoutMs?: number } {
-    return this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs };
+    return this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs };
   }
 }
 
@@ -164,15 +167,7 @@ const mergePatch = (timeoutMs: number | undefined) =>
   });
 
 /** Implements ports.ts's PolicyStatusWriter for PlacementPolicy and ClusterPlacementPolicy. */
-export class KubePolicyStatusWriter {
-  readonly #clients: Pick<KubeClients, 'customObjects'>;
-  readonly #timeoutMs: number | undefined;
-
-  constructor(clients: Pick<KubeClients, 'customObjects'>, options: WriterOptions = {}) {
-    this.#clients = clients;
-    this.#timeoutMs = options.timeoutMs;
-  }
-
+export class KubePolicyStatusWriter extends ApiWriter<'customObjects'> {
   /**
    * Makes `status` the policy's whole status through the status subresource: the patch is
    * the difference from the cached status, so fields left out of `status` are removed.
@@ -201,71 +196,72 @@ export class KubePolicyStatusWriter {
     body: Record<string, unknown>,
     status: boolean,
   ): Promise<WriteResult> {
-    const { customObjects } = this.#clients;
     const { name, namespace } = policy.metadata;
-    const coordinates = {
-      group: GROUP,
-      version: VERSION,
-      plural: POLICY_PLURAL[policy.kind],
-      name,
-    };
-    const options = mergePatch(this.#timeoutMs);
     const what = `patch ${policy.kind} ${objectKey(namespace, name)}${status ? ' status' : ''}`;
-    try {
-      let result: unknown;
-      if (policy.kind === 'PlacementPolicy') {
-        if (namespace === undefined)
-          throw new Error(`${what}: PlacementPolicy without a namespace`);
-        const request = { ...coordinates, namespace, body, fieldManager: FIELD_MANAGER };
-        result = status
-          ? await customObjects.patchNamespacedCustomObjectStatus(request, options)
-          : await customObjects.patchNamespacedCustomObject(request, options);
-      } else {
-        const request = { ...coordinates, body, fieldManager: FIELD_MANAGER };
-        result = status
-          ? await customObjects.patchClusterCustomObjectStatus(request, options)
-          : await customObjects.patchClusterCustomObject(request, options);
-      }
-      return written(versionOf(result));
-    } catch (error) {
-      return failedWrite(error, what);
+    const plural = POLICY_PLURAL[policy.kind];
+    let target: PlacementTarget = { plural, name };
+    if (policy.kind === 'PlacementPolicy') {
+      if (namespace === undefined)
+        return failedWrite(new Error(`${what}: PlacementPolicy without a namespace`), what);
+      target = { plural, namespace, name };
     }
+    return patchPlacementObject(this.clients, target, body, status, what, this.timeoutMs);
+  }
+}
+
+/** A placement.dev object: namespaced when `namespace` is given, else cluster-scoped. */
+interface PlacementTarget {
+  readonly plural: string;
+  readonly namespace?: string;
+  readonly name: string;
+}
+
+/**
+ * Merge-patches a placement.dev object, or its status subresource when `status`; `what` names
+ * the write in a failure.
+ */
+async function patchPlacementObject(
+  clients: Pick<KubeClients, 'customObjects'>,
+  target: PlacementTarget,
+  body: Record<string, unknown>,
+  status: boolean,
+  what: string,
+  timeoutMs: number | undefined,
+): Promise<WriteResult> {
+  const { customObjects } = clients;
+  const { plural, namespace, name } = target;
+  const coordinates = { group: GROUP, version: VERSION, plural, name };
+  const options = mergePatch(timeoutMs);
+  try {
+    let result: unknown;
+    if (namespace !== undefined) {
+      const request = { ...coordinates, namespace, body, fieldManager: FIELD_MANAGER };
+      result = status
+        ? await customObjects.patchNamespacedCustomObjectStatus(request, options)
+        : await customObjects.patchNamespacedCustomObject(request, options);
+    } else {
+      const request = { ...coordinates, body, fieldManager: FIELD_MANAGER };
+      result = status
+        ? await customObjects.patchClusterCustomObjectStatus(request, options)
+        : await customObjects.patchClusterCustomObject(request, options);
+    }
+    return written(versionOf(result));
+  } catch (error) {
+    return failedWrite(error, what);
   }
 }
 
 /** Implements the controller's ExceptionStatusWriter: PlacementException status, by merge patch. */
-export class KubeExceptionStatusWriter {
-  readonly #clients: Pick<KubeClients, 'customObjects'>;
-  readonly #timeoutMs: number | undefined;
-
-  constructor(clients: Pick<KubeClients, 'customObjects'>, options: WriterOptions = {}) {
-    this.#clients = clients;
-    this.#timeoutMs = options.timeoutMs;
-  }
-
+export class KubeExceptionStatusWriter extends ApiWriter<'customObjects'> {
   /** Makes `status` the exception's whole status (the difference from the cached one). */
   async writeStatus(exception: PlacementException, status: unknown): Promise<WriteResult> {
     const diff = mergeDiff((exception as Versioned).status, status);
     if (diff === undefined) return written(policyVersion(exception) ?? '');
     const { name, namespace } = exception.metadata;
-    const request = {
-      group: GROUP,
-      version: VERSION,
-      plural: EXCEPTION_PLURAL,
-      namespace,
-      name,
-      body: { metadata: guarded(exception), status: diff },
-      fieldManager: FIELD_MANAGER,
-    };
-    try {
-      const result: unknown = await this.#clients.customObjects.patchNamespacedCustomObjectStatus(
-        request,
-        mergePatch(this.#timeoutMs),
-      );
-      return written(versionOf(result));
-    } catch (error) {
-      return failedWrite(error, `patch PlacementException ${namespace}/${name} status`);
-    }
+    const target = { plural: EXCEPTION_PLURAL, namespace, name };
+    const body = { metadata: guarded(exception), status: diff };
+    const what = `patch PlacementException ${namespace}/${name} status`;
+    return patchPlacementObject(this.clients, target, body, true, what, this.timeoutMs);
   }
 }
 
@@ -289,15 +285,7 @@ export interface Evictor {
 }
 
 /** Evicts through the Eviction API, which honours PodDisruptionBudgets (a delete would not). */
-export class KubeEvictor implements Evictor {
-  readonly #clients: Pick<KubeClients, 'core'>;
-  readonly #timeoutMs: number | undefined;
-
-  constructor(clients: Pick<KubeClients, 'core'>, options: WriterOptions = {}) {
-    this.#clients = clients;
-    this.#timeoutMs = options.timeoutMs;
-  }
-
+export class KubeEvictor extends ApiWriter<'core'> implements Evictor {
   async evict(
     namespace: string,
     name: string,
@@ -312,10 +300,10 @@ export class KubeEvictor implements Evictor {
       ...(uid === undefined ? {} : { deleteOptions: { preconditions: { uid } } }),
     };
     const options = requestOptions(
-      this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs },
+      this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs },
     );
     try {
-      await this.#clients.core.createNamespacedPodEviction(
+      await this.clients.core.createNamespacedPodEviction(
         { name, namespace, body, ...(dryRun ? { dryRun: 'All' } : {}) },
         options,
       );

@@ -15,7 +15,11 @@ export type NamespacedPolicyLabel = `PlacementPolicy/${string}/${string}`;
 export const WORKLOAD_STATES = ['matched', 'enforced', 'pending', 'exempted'] as const;
 export type WorkloadState = (typeof WORKLOAD_STATES)[number];
 
-/** The `rule` label of the violation metrics: every rule the audit judges (the engine's `RULES`). */
+/**
+ * The `rule` label of the violation metrics: every rule the audit judges. The engine's `RULES`,
+ * spelled again because this layer imports nothing of ours but src/util; a unit test
+ * (test/unit/metrics/metrics.test.ts) holds the two lists equal.
+ */
 export const VIOLATION_RULES = [
   'podAffinity',
   'podAntiAffinity',
