@@ -18,7 +18,7 @@ import {
   type ReportApi,
   type ReportKind,
 } from '../api/reports.ts';
-import type { FindingReach } from '../engine/index.ts';
+import type { FindingReach, Violation } from '../engine/index.ts';
 import { NAMED_EXCESS } from '../engine/topology-spread.ts';
 
 /** The policy a report is about (`NAME`, `NS.NAME`, or a hash when that is no label value). */
@@ -33,17 +33,10 @@ export const POD_RULES = 'pod';
  * excess pods and conflicting pod go to the result's `properties`; `properties` adds what
  * else a finding knows.
  */
-export interface ReportedViolation {
-  readonly pod: string;
-  readonly node: string;
+export interface ReportedViolation extends Omit<Violation, 'rule' | 'source'> {
+  /** Any rule name: reports list every rule kind the audit judges. */
   readonly rule: string;
   readonly source: string;
-  readonly term: number;
-  readonly message: string;
-  readonly domain?: string;
-  readonly over?: number;
-  readonly excess?: readonly string[];
-  readonly conflictingPod?: string;
   readonly properties?: Readonly<Record<string, string | undefined>>;
 }
 
