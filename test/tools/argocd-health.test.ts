@@ -357,7 +357,8 @@ void describe('examples/argocd/health.lua', () => {
       'utf8',
     );
     for (const reason of SOURCE.matchAll(/reason == "(\w+)"/g)) {
-      assert.match(statusSource, new RegExp(`reason: '${reason[1] ?? ''}'`), reason[1]);
+      // Written as a string literal: `reason: 'X'` or a condition helper's `'X'` argument.
+      assert.match(statusSource, new RegExp(`'${reason[1] ?? ''}'`), reason[1]);
     }
     for (const type of ['Ready', 'Degraded', 'Unsatisfiable']) {
       assert.match(SOURCE, new RegExp(`"${type}"`), type);
