@@ -32,9 +32,9 @@ import { OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
-import { PLAN_USAGE, runPlan, type PlanIo } from './plan.ts';
+import type { PlanIo } from './plan.ts';
 import { reportJson, reportTable } from './report.ts';
-import { runWhy, WHY_USAGE } from './why.ts';
+import { PLAN_USAGE, WHY_USAGE } from './usage.ts';
 import { errorMessage } from '../util/errors.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
@@ -132,10 +132,14 @@ export function run(args: readonly string[], io: Io): number {
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 
-/** Runs any command: `plan` or `why` (which may read the cluster), or `audit`; returns the exit status. */
+/**
+ * Runs any command: `plan` or `why` (which may read the cluster), or `audit`; returns the exit
+ * status. `plan` and `why` are loaded only when asked for: they bring the Kubernetes client,
+ * whose loading cost `audit` half a second of CPU at every start.
+ */
 export async function main(args: readonly string[], io: PlanIo): Promise<number> {
-  if (args[0] === 'plan') return runPlan(args.slice(1), io);
-  if (args[0] === 'why') return runWhy(args.slice(1), io);
+  if (args[0] === 'plan') return (await import('./plan.ts')).runPlan(args.slice(1), io);
+  if (args[0] === 'why') return (await import('./why.ts')).runWhy(args.slice(1), io);
   return run(args, io);
 }
 
