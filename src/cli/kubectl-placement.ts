@@ -27,12 +27,12 @@
  * Exit status: 0 no violation, 1 violations found, 2 input that could not be read (or that
  * lacks the workloads of every pod the policies could judge).
  */
-import { readFileSync } from 'node:fs';
 import { OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
 import type { PlanIo } from './plan.ts';
+import { readInputBytes, releaseInput } from './read-bytes.ts';
 import { reportJson, reportTable } from './report.ts';
 import { PLAN_USAGE, WHY_USAGE } from './usage.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -103,7 +103,9 @@ export function run(args: readonly string[], io: Io): number {
   }
   let result;
   try {
-    const { snapshot, absent } = withoutAbsentNodes(parseList(input, label));
+    const list = parseList(input, label);
+    releaseInput(input);
+    const { snapshot, absent } = withoutAbsentNodes(list);
     if (absent.length > 0) {
       const noNode = snapshot.nodes.length === 0;
       io.stderr(`kubectl-placement: ${label}: ${missingNodes(absent, noNode)}\n`);
@@ -132,6 +134,8 @@ export function run(args: readonly string[], io: Io): number {
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 
+export { readInputBytes };
+
 /**
  * Runs any command: `plan` or `why` (which may read the cluster), or `audit`; returns the exit
  * status. `plan` and `why` are loaded only when asked for: they bring the Kubernetes client,
@@ -147,7 +151,7 @@ if (import.meta.main) {
   process.exitCode = await main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
-    readFile: (p) => readFileSync(p === '/dev/stdin' ? 0 : p),
+    readFile: readInputBytes,
     env: process.env,
   });
 }
