@@ -17,7 +17,7 @@ import {
   compileException,
   compilePolicy,
   contradictions,
-  desiredAffinity,
+  desiredPlacement,
   domainInside,
   injectionFor,
   policyTargets,
@@ -33,7 +33,7 @@ import { asServerStores, canonicalJson } from '../../../src/engine/canonical.ts'
 import { parseRecord, serializeRecord } from '../../../src/engine/record.ts';
 import type { CompiledPolicy } from '../../../src/engine/policy.ts';
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
-import type { LabelSelector } from '../../../src/api/core.ts';
+import type { LabelSelector, TopologySpreadConstraint } from '../../../src/api/core.ts';
 import {
   APPLIED,
   begin,
@@ -162,24 +162,50 @@ const policySpec = fc.record({
   selector: fc.option(selector, { nil: undefined }),
   affinity,
   spread: fc.array(
-    fc.record({
-      topologyKey: fc.constantFrom(HOSTNAME, ZONE),
-      mode: fc.constantFrom('Required' as const, 'Preferred' as const),
-      weight: fc.integer({ min: 1, max: 100 }),
-      // Rare enough that most samples still exercise the injection.
-      constraint: fc.oneof(
-        { arbitrary: fc.constant('PodAntiAffinity' as const), weight: 9 },
-        { arbitrary: fc.constant('TopologySpread' as const), weight: 1 },
-      ),
-    }),
+    fc.record(
+      {
+        topologyKey: fc.constantFrom(HOSTNAME, ZONE),
+        mode: fc.constantFrom('Required' as const, 'Preferred' as const),
+        weight: fc.integer({ min: 1, max: 100 }),
+        constraint: fc.oneof(
+          { arbitrary: fc.constant('PodAntiAffinity' as const), weight: 2 },
+          { arbitrary: fc.constant('TopologySpread' as const), weight: 1 },
+        ),
+        maxSkew: fc.integer({ min: 1, max: 3 }),
+        minDomains: fc.integer({ min: 1, max: 3 }),
+      },
+      { requiredKeys: ['topologyKey', 'mode', 'weight', 'constraint'] },
+    ),
     { maxLength: 2 },
   ),
   cluster: fc.boolean(),
 });
+/**
+ * An owner's topologySpreadConstraints: one per (topologyKey, whenUnsatisfiable), as the API
+ * server requires; without a labelSelector here, the workload's own pod selector (so that
+ * some equal a policy's constraint exactly).
+ */
+const ownSpread = fc
+  .uniqueArray(
+    fc.record(
+      {
+        maxSkew: fc.integer({ min: 1, max: 2 }),
+        topologyKey: fc.constantFrom(HOSTNAME, ZONE),
+        whenUnsatisfiable: fc.constantFrom('DoNotSchedule', 'ScheduleAnyway'),
+        labelSelector: selector,
+        nodeAffinityPolicy: fc.constantFrom('Honor', 'Ignore'),
+        matchLabelKeys: fc.constant(['pod-template-hash']),
+      },
+      { requiredKeys: ['maxSkew', 'topologyKey', 'whenUnsatisfiable'] },
+    ),
+    { selector: (c) => `${c.topologyKey} ${c.whenUnsatisfiable}`, minLength: 1, maxLength: 2 },
+  )
+  .map((cs) => cs as unknown as readonly OwnConstraint[]);
 const workloadSpec = fc.record({
   kind: fc.constantFrom(...KINDS),
   labels: fc.dictionary(fc.constantFrom('app', 'tier'), labelValue, { maxKeys: 2 }),
   affinity: fc.option(affinity, { nil: undefined }),
+  spread: fc.option(ownSpread, { nil: undefined }),
   /** A selector with matchExpressions (what spreadAcross terms copy), else matchLabels. */
   exprSelector: fc.boolean(),
 });
@@ -197,13 +223,19 @@ interface SpreadSpec {
   readonly topologyKey: string;
   readonly mode: 'Required' | 'Preferred';
   readonly weight: number;
-  /** TopologySpread: the policy is left to the reconciler (admission.ts's fallback). */
+  /** TopologySpread: a topologySpreadConstraint instead of anti-affinity. */
   readonly constraint?: 'PodAntiAffinity' | 'TopologySpread';
+  /** TopologySpread only; minDomains with Required only. */
+  readonly maxSkew?: number;
+  readonly minDomains?: number;
 }
+/** An owner's spread constraint; without labelSelector, the workload's own pod selector. */
+type OwnConstraint = JsonObject & { readonly labelSelector?: Json };
 interface WorkloadSpec {
   readonly kind: (typeof KINDS)[number];
   readonly labels: Record<string, string>;
   readonly affinity?: JsonObject | undefined;
+  readonly spread?: readonly OwnConstraint[] | undefined;
   readonly exprSelector?: boolean;
 }
 
@@ -232,6 +264,14 @@ function compiled(ns: string, name: string, p: PolicySpec, generation: number): 
               mode: x.mode,
               ...(x.mode === 'Preferred' ? { weight: x.weight } : {}),
               ...(x.constraint === undefined ? {} : { constraint: x.constraint }),
+              ...(x.constraint === 'TopologySpread' && x.maxSkew !== undefined
+                ? { maxSkew: x.maxSkew }
+                : {}),
+              ...(x.constraint === 'TopologySpread' &&
+              x.mode === 'Required' &&
+              x.minDomains !== undefined
+                ? { minDomains: x.minDomains }
+                : {}),
             })),
           }),
     },
@@ -247,10 +287,22 @@ const podSelectorOf = (name: string, w: WorkloadSpec): LabelSelector =>
     ? { matchExpressions: [{ key: 'id', operator: 'In', values: [name] }] }
     : { matchLabels: { ...w.labels, id: name } };
 
+/** The owner's spread constraints, each on the workload's own selector unless it has one. */
+const constraintsOf = (name: string, w: WorkloadSpec): JsonObject[] | undefined =>
+  w.spread?.map((c) => ({
+    ...c,
+    labelSelector: c.labelSelector ?? (podSelectorOf(name, w) as unknown as Json),
+  }));
+
 /** A workload manifest of any of the admitted kinds. */
 function manifest(ns: string, name: string, w: WorkloadSpec): JsonObject {
   const labels = { ...w.labels, id: name };
-  const o = { labels, ...(w.affinity === undefined ? {} : { affinity: w.affinity }) };
+  const spread = constraintsOf(name, w);
+  const o = {
+    labels,
+    ...(w.affinity === undefined ? {} : { affinity: w.affinity }),
+    ...(spread === undefined ? {} : { podSpec: { topologySpreadConstraints: spread } }),
+  };
   const made = workload(w.kind === 'ReplicaSet' ? 'Deployment' : w.kind, ns, name, o) as {
     spec: JsonObject;
   } & JsonObject;
@@ -314,7 +366,7 @@ function leftAlone(
   );
 }
 
-/** What merge.ts says the stored object carries: its affinity and its record. */
+/** What merge.ts says the stored object carries: its affinity, spread constraints and record. */
 function expected(
   policies: readonly CompiledPolicy[],
   ns: string,
@@ -338,25 +390,32 @@ function expected(
   const injection = targeting.length > 0 ? injectionFor(targeting, ref) : null;
   const owner = record === null ? w.affinity : revertInjected(w.affinity, record);
   const found = contradictions(ref, targeting, owner, () => nsLabels);
-  // A policy that writes topologySpreadConstraints is the reconciler's: admission leaves
-  // every workload it targets alone, and every workload whose record holds such constraints.
-  const reconcilers =
-    targeting.some((p) => p.spread.some((x) => x.constraint === 'TopologySpread')) ||
-    record?.topologySpreadConstraints !== undefined;
   const alone =
-    injection !== null &&
-    (reconcilers || leftAlone(ns, owner as JsonObject | undefined, injection, found));
+    injection !== null && leftAlone(ns, owner as JsonObject | undefined, injection, found);
   // What the reconciler refuses to write (contradiction.ts) admission must not write either.
   assert.ok(found.length === 0 || alone, `a contradiction admission would write: ${name}`);
+  const current = {
+    affinity: w.affinity,
+    topologySpreadConstraints: constraintsOf(name, w) as TopologySpreadConstraint[] | undefined,
+  };
   const d = alone
-    ? { affinity: w.affinity, record: record }
-    : desiredAffinity(w.affinity, record, injection);
+    ? { placement: current, record: record }
+    : desiredPlacement(current, record, injection);
+  const constraints = d.placement.topologySpreadConstraints;
   return {
-    affinity: d.affinity === undefined ? undefined : (asServerStores(d.affinity) as Json),
+    affinity:
+      d.placement.affinity === undefined
+        ? undefined
+        : (asServerStores(d.placement.affinity) as Json),
+    // An empty list is not stored (omitempty).
+    constraints:
+      constraints === undefined || constraints.length === 0
+        ? undefined
+        : (asServerStores(constraints) as Json),
     record: d.record === null ? undefined : serializeRecord(d.record),
     alone,
     spread: !alone && targeting.some((p) => p.spread.length > 0),
-    spreadConstraint: alone && reconcilers,
+    spreadConstraint: !alone && (injection?.spread?.length ?? 0) > 0,
     node:
       !alone &&
       injection !== null &&
@@ -495,10 +554,9 @@ function assertStored(got: Stored, want: ReturnType<typeof expected>, what: stri
     `${what}: affinity`,
   );
   assert.equal(got.metadata.annotations?.[APPLIED], want.record, `${what}: ${APPLIED}`);
-  // No manifest here has spread constraints, and admission never writes them.
   assert.equal(
-    got.spec.template.spec.topologySpreadConstraints,
-    undefined,
+    canonicalJson(got.spec.template.spec.topologySpreadConstraints ?? null),
+    canonicalJson(want.constraints ?? null),
     `${what}: topologySpreadConstraints`,
   );
 }
@@ -700,11 +758,49 @@ interface Case {
   /** Policy name → spec and generation, installed in turn; the workload is created after the last. */
   readonly steps: readonly Readonly<Record<string, { spec: PolicySpec; generation: number }>>[];
   readonly owner?: JsonObject;
+  /** The owner's topologySpreadConstraints; without labelSelector, on the workload's own. */
+  readonly ownerSpread?: readonly OwnConstraint[];
   readonly fieldManager?: string;
   /** The reconciler holds back the workload's template write (its rollout could not finish). */
   readonly heldBack?: boolean;
-  readonly want: { affinity: Json; policies: Record<string, number> | null };
+  readonly want: {
+    affinity: Json;
+    policies: Record<string, number> | null;
+    /** topologySpreadConstraints (absent: none). */
+    spread?: Json;
+  };
 }
+
+/** A `spreadAcross` entry that writes a topologySpreadConstraint. */
+const tsc = (
+  topologyKey: string,
+  mode: 'Required' | 'Preferred',
+  more: { maxSkew?: number; minDomains?: number } = {},
+): SpreadSpec => ({ topologyKey, mode, weight: 1, constraint: 'TopologySpread', ...more });
+/** A policy with `spreadAcross` entries only (its affinity `a`). */
+const spreading = (priority: number, entries: SpreadSpec[], a: JsonObject = {}): PolicySpec => ({
+  ...spec(priority, a),
+  spread: entries,
+});
+/** The constraint a TopologySpread entry writes for the table's workload. */
+const constraint = (
+  topologyKey: string,
+  whenUnsatisfiable: 'DoNotSchedule' | 'ScheduleAnyway',
+  maxSkew = 1,
+  minDomains?: number,
+): JsonObject => ({
+  labelSelector: WEB,
+  maxSkew,
+  ...(minDomains === undefined ? {} : { minDomains }),
+  topologyKey,
+  whenUnsatisfiable,
+});
+const OWN_SPREAD: OwnConstraint = {
+  maxSkew: 2,
+  topologyKey: HOSTNAME,
+  whenUnsatisfiable: 'ScheduleAnyway',
+  labelSelector: { matchLabels: { app: 'own' } },
+};
 
 const CASES: readonly Case[] = [
   {
@@ -834,24 +930,103 @@ const CASES: readonly Case[] = [
     want: { affinity: anti(OWN), policies: null },
   },
   {
-    name: 'a policy that writes topologySpreadConstraints leaves the workloads it targets to the reconciler',
+    name: 'spreadAcross TopologySpread on a workload without any: a constraint on its own selector, the list created',
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    want: {
+      affinity: null,
+      policies: { zones: 1 },
+      spread: [constraint(ZONE, 'DoNotSchedule')],
+    },
+  },
+  {
+    name: "spreadAcross TopologySpread: after the owner's constraints, the owner's affinity untouched",
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Preferred')]), generation: 1 } }],
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    want: {
+      affinity: anti(OWN),
+      policies: { zones: 1 },
+      spread: [OWN_SPREAD, constraint(ZONE, 'ScheduleAnyway')],
+    },
+  },
+  {
+    name: "the owner's identical constraint is not repeated",
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    ownerSpread: [constraint(ZONE, 'DoNotSchedule')],
+    want: {
+      affinity: null,
+      policies: { zones: 1 },
+      spread: [constraint(ZONE, 'DoNotSchedule')],
+    },
+  },
+  {
+    name: "the owner's constraint on the same topologyKey and whenUnsatisfiable stays, the policy's is not added",
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    ownerSpread: [{ ...constraint(ZONE, 'DoNotSchedule', 3), nodeAffinityPolicy: 'Ignore' }],
+    want: {
+      affinity: null,
+      policies: { zones: 1 },
+      spread: [{ ...constraint(ZONE, 'DoNotSchedule', 3), nodeAffinityPolicy: 'Ignore' }],
+    },
+  },
+  {
+    name: 'one policy with anti-affinity and TopologySpread entries, beside another policy: each where it belongs',
     steps: [
-      { p: { spec: spec(0, anti(T1)), generation: 1 } },
       {
         p: { spec: spec(0, anti(T1)), generation: 1 },
         zones: {
-          spec: {
-            ...spec(1, {}),
-            spread: [
-              { topologyKey: ZONE, mode: 'Required', weight: 100, constraint: 'TopologySpread' },
-            ],
-          },
+          spec: spreading(1, [
+            { topologyKey: HOSTNAME, mode: 'Required', weight: 100 },
+            tsc(ZONE, 'Required', { maxSkew: 2, minDomains: 2 }),
+          ]),
           generation: 1,
         },
       },
     ],
     owner: anti(OWN),
-    want: { affinity: anti(OWN), policies: null },
+    ownerSpread: [OWN_SPREAD],
+    want: {
+      affinity: {
+        podAntiAffinity: {
+          [PREF]: [OWN, T1],
+          [REQ]: [{ labelSelector: WEB, topologyKey: HOSTNAME }],
+        },
+      },
+      policies: { p: 1, zones: 1 },
+      spread: [OWN_SPREAD, constraint(ZONE, 'DoNotSchedule', 2, 2)],
+    },
+  },
+  {
+    name: 'maxSkew, minDomains and whenUnsatisfiable: one constraint per pair, the higher priority policy first',
+    steps: [
+      {
+        low: {
+          spec: spreading(1, [
+            tsc(ZONE, 'Required', { maxSkew: 1, minDomains: 3 }),
+            tsc(ZONE, 'Preferred', { maxSkew: 2 }),
+            tsc(HOSTNAME, 'Preferred'),
+          ]),
+          generation: 1,
+        },
+        high: { spec: spreading(5, [tsc(ZONE, 'Preferred', { maxSkew: 3 })]), generation: 1 },
+      },
+    ],
+    want: {
+      affinity: null,
+      policies: { high: 1, low: 1 },
+      spread: [
+        constraint(ZONE, 'ScheduleAnyway', 3),
+        constraint(ZONE, 'DoNotSchedule', 1, 3),
+        constraint(HOSTNAME, 'ScheduleAnyway'),
+      ],
+    },
+  },
+  {
+    name: 'a workload held back under a TopologySpread policy is left to the reconciler',
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    ownerSpread: [OWN_SPREAD],
+    heldBack: true,
+    want: { affinity: null, policies: null, spread: [OWN_SPREAD] },
   },
   {
     name: "the operator's own writes are not mutated",
@@ -870,11 +1045,13 @@ for (const k of CASES) {
       Object.entries(step).map(([n, p]) => compiled(ns, n, p.spec, p.generation));
     const heldBack = k.heldBack === true ? [`Deployment/${ns}/web`] : [];
     for (const step of k.steps) await install(c, s, 'adm-case', policiesOf(step), { heldBack });
-    const item = manifest(ns, 'web', {
+    const w: WorkloadSpec = {
       kind: 'Deployment',
       labels: { app: 'web' },
       affinity: k.owner,
-    });
+      spread: k.ownerSpread,
+    };
+    const item = manifest(ns, 'web', w);
     const out = await c.apply(
       JSON.stringify(item),
       '--server-side',
@@ -888,6 +1065,10 @@ for (const k of CASES) {
       canonicalJson(got.spec.template.spec.affinity ?? null),
       canonicalJson(k.want.affinity),
     );
+    assert.equal(
+      canonicalJson(got.spec.template.spec.topologySpreadConstraints ?? null),
+      canonicalJson(k.want.spread ?? null),
+    );
     const record = got.metadata.annotations?.[APPLIED];
     if (k.want.policies === null) assert.equal(record, undefined);
     else {
@@ -899,17 +1080,7 @@ for (const k of CASES) {
     // Whatever the case, the result is merge.ts's.
     const last = k.steps.at(-1) ?? {};
     if (k.fieldManager === undefined && k.heldBack !== true) {
-      assertStored(
-        got,
-        expected(
-          policiesOf(last),
-          ns,
-          'web',
-          { kind: 'Deployment', labels: { app: 'web' }, affinity: k.owner },
-          {},
-        ),
-        k.name,
-      );
+      assertStored(got, expected(policiesOf(last), ns, 'web', w, {}), k.name);
     }
   });
 }
