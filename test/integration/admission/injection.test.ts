@@ -1094,8 +1094,14 @@ const OWN2 = {
 const WEB_SPEC: WorkloadSpec = { kind: 'Deployment', labels: { app: 'web' } };
 
 /** The table's workload as its owner writes it (no pods: zero replicas). */
-function webManifest(ns: string, owner: JsonObject | undefined): JsonObject {
-  const m = manifest(ns, 'web', { ...WEB_SPEC, affinity: owner }) as { spec: JsonObject };
+function webManifest(
+  ns: string,
+  owner: JsonObject | undefined,
+  spread?: readonly OwnConstraint[],
+): JsonObject {
+  const m = manifest(ns, 'web', { ...WEB_SPEC, affinity: owner, spread }) as {
+    spec: JsonObject;
+  };
   m.spec['replicas'] = 0;
   return m;
 }
@@ -1113,6 +1119,7 @@ function asUpdate(stored: Stored, affinity: Json | undefined, record: 'keep' | '
 interface UpdateCase {
   readonly name: string;
   readonly owner: JsonObject;
+  readonly ownerSpread?: readonly OwnConstraint[];
   /** How the workload is created and re-applied: as Argo CD applies, or `kubectl apply`. */
   readonly applier: 'server-side' | 'client-side';
   /** The policies when it is created, and when it is changed (default: the same). */
@@ -1126,6 +1133,8 @@ interface UpdateCase {
    */
   readonly merged: (created: Stored) => {
     affinity: Json | undefined;
+    /** The request's topologySpreadConstraints (default: none). */
+    spread?: readonly OwnConstraint[] | undefined;
     previous?: string | undefined;
   };
   /** The stored object stays exactly as it was created: the request changed nothing. */
@@ -1237,6 +1246,121 @@ const UPDATES: readonly UpdateCase[] = [
   },
 ];
 
+/** A policy that writes a topologySpreadConstraint, and one with plain terms. */
+const withSpread =
+  (generation = 1) =>
+  (ns: string): CompiledPolicy[] => [
+    compiled(ns, 'zones', spreading(1, [tsc(ZONE, 'Required')]), generation),
+    compiled(ns, 'p', spec(0, anti(T1)), 1),
+  ];
+const createdSpread = (created: Stored): readonly OwnConstraint[] | undefined =>
+  created.spec.template.spec.topologySpreadConstraints as OwnConstraint[] | undefined;
+const OWN_SPREAD_EDITED: readonly OwnConstraint[] = [
+  { ...OWN_SPREAD, maxSkew: 4 },
+  {
+    maxSkew: 1,
+    topologyKey: ZONE,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchExpressions: [{ key: 'app', operator: 'Exists' }] },
+  },
+];
+
+const SPREAD_UPDATES: readonly UpdateCase[] = [
+  {
+    name: 'under a TopologySpread policy, the record removed by hand: it is written back, nothing changes',
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'server-side',
+    before: withSpread(),
+    change: async (c, ns) =>
+      JSON.parse(
+        await c.kubectl('annotate', 'deployment/web', '-n', ns, `${APPLIED}-`, '-o', 'json'),
+      ) as Stored,
+    merged: (created) => ({
+      affinity: createdAffinity(created),
+      spread: createdSpread(created),
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: true,
+  },
+  {
+    name: 'under a TopologySpread policy, a re-apply of the unchanged Git manifest with its own constraints changes nothing',
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'server-side',
+    before: withSpread(),
+    change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN), [OWN_SPREAD])),
+    merged: (created) => ({
+      affinity: anti(OWN),
+      spread: [OWN_SPREAD],
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: true,
+  },
+  {
+    name: "under a TopologySpread policy, an owner's edit that keeps their own constraints: the policy's stays after them",
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'server-side',
+    before: withSpread(),
+    change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN2, OWN), [OWN_SPREAD])),
+    merged: (created) => ({
+      affinity: anti(OWN2, OWN),
+      spread: [OWN_SPREAD],
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+  {
+    name: "under a TopologySpread policy, an owner's edit of their own constraints: kept as edited, the policy's after them",
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'client-side',
+    before: withSpread(),
+    change: async (c, _ns, created) => {
+      const u = asUpdate(created, createdAffinity(created), 'keep') as {
+        spec: { template: { spec: JsonObject } };
+      } & JsonObject;
+      // The policy's constraint (the list's last) stays where it is, the owner's are edited.
+      const ours = createdSpread(created)?.at(-1);
+      assert.ok(ours);
+      u.spec.template.spec['topologySpreadConstraints'] = [...OWN_SPREAD_EDITED, ours];
+      const [stored] = await replace(c, [u], []);
+      assert.ok(stored);
+      return stored;
+    },
+    merged: (created) => ({
+      affinity: createdAffinity(created),
+      spread: [...OWN_SPREAD_EDITED, ...(createdSpread(created)?.slice(-1) ?? [])],
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+  {
+    name: "under a TopologySpread policy, an owner's edit that takes over the policy's constraint (maxSkew changed): it is theirs, none is added",
+    owner: anti(OWN),
+    applier: 'client-side',
+    before: withSpread(),
+    change: async (c, _ns, created) => {
+      const u = asUpdate(created, createdAffinity(created), 'keep') as {
+        spec: { template: { spec: JsonObject } };
+      } & JsonObject;
+      u.spec.template.spec['topologySpreadConstraints'] = (createdSpread(created) ?? []).map(
+        (x) => ({ ...x, maxSkew: 2 }),
+      );
+      const [stored] = await replace(c, [u], []);
+      assert.ok(stored);
+      return stored;
+    },
+    merged: (created) => ({
+      affinity: createdAffinity(created),
+      spread: (createdSpread(created) ?? []).map((x) => ({ ...x, maxSkew: 2 })),
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+];
+
 const LATER: UpdateCase = {
   name: 'a record naming a policy this admission policy does not know yet (it is older than the policy): left to the reconciler',
   owner: anti(OWN),
@@ -1252,7 +1376,24 @@ const LATER: UpdateCase = {
   leftAlone: true,
 };
 
-for (const k of [...UPDATES, LATER]) {
+const LATER_GENERATION: UpdateCase = {
+  name: 'a record naming a later generation of a TopologySpread policy than this admission policy knows: left to the reconciler',
+  owner: anti(OWN),
+  ownerSpread: [OWN_SPREAD],
+  applier: 'server-side',
+  before: withSpread(2),
+  after: withSpread(1),
+  change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN2, OWN), [OWN_SPREAD])),
+  merged: (created) => ({
+    affinity: { ...(createdAffinity(created) as JsonObject), ...anti(OWN2, OWN) },
+    spread: createdSpread(created),
+    previous: created.metadata.annotations?.[APPLIED],
+  }),
+  unchanged: false,
+  leftAlone: true,
+};
+
+for (const k of [...UPDATES, ...SPREAD_UPDATES, LATER, LATER_GENERATION]) {
   void test(`admission, an update: ${k.name}`, async (t) => {
     const { c, s } = await begin(t);
     const ns = await makeNamespace(c, s, 'adm-upd-case');
@@ -1265,7 +1406,7 @@ for (const k of [...UPDATES, LATER]) {
           }
         : async (item) => JSON.parse(await c.apply(JSON.stringify(item), '-o', 'json')) as Stored;
     await install(c, s, 'adm-upd-case', k.before(ns));
-    const created = await applier(webManifest(ns, k.owner));
+    const created = await applier(webManifest(ns, k.owner, k.ownerSpread));
     assert.ok(created.metadata.annotations?.[APPLIED] !== undefined, 'injected when created');
     const after = k.after?.(ns);
     if (after !== undefined) await install(c, s, 'adm-upd-case', after);
@@ -1273,6 +1414,11 @@ for (const k of [...UPDATES, LATER]) {
     const m = k.merged(created);
     if (k.leftAlone === true) {
       assert.equal(canonicalJson(createdAffinity(got) ?? null), canonicalJson(m.affinity ?? null));
+      assert.equal(
+        canonicalJson(createdSpread(got) ?? null),
+        canonicalJson(m.spread ?? null),
+        'topologySpreadConstraints as sent',
+      );
       assert.equal(got.metadata.annotations?.[APPLIED], m.previous);
       return;
     }
@@ -1280,7 +1426,7 @@ for (const k of [...UPDATES, LATER]) {
       after ?? k.before(ns),
       ns,
       'web',
-      { ...WEB_SPEC, affinity: m.affinity as JsonObject | undefined },
+      { ...WEB_SPEC, affinity: m.affinity as JsonObject | undefined, spread: m.spread },
       {},
       m.previous,
     );
