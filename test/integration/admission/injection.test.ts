@@ -568,7 +568,7 @@ void test('the stored object after admission equals merge.ts, for random workloa
   const ns = await makeNamespace(c, s, 'adm-prop', { team: 'shop' });
   let checked = 0;
   let mutated = 0;
-  const seen = { alone: 0, spread: 0, node: 0, spreadConstraint: 0 };
+  const seen = { alone: 0, spread: 0, node: 0, spreadConstraint: 0, ownSpread: 0 };
   const samples = fc.sample(
     fc.record({
       policies: fc.array(policySpec, { minLength: 1, maxLength: 4 }),
@@ -593,17 +593,22 @@ void test('the stored object after admission equals merge.ts, for random workloa
       if (want.record !== undefined) mutated++;
       for (const k of ['alone', 'spread', 'node', 'spreadConstraint'] as const)
         if (want[k]) seen[k]++;
+      if (want.spreadConstraint && w.spread !== undefined) seen.ownSpread++;
     }
   }
   t.diagnostic(
     `${String(checked)} workloads checked, ${String(mutated)} of them injected; ` +
-      `${String(seen.spread)} with spreadAcross terms, ${String(seen.node)} with required node ` +
-      `affinity, ${String(seen.alone)} left to the reconciler (a rule pair that might not hold, ` +
-      `or ${String(seen.spreadConstraint)} a policy that writes topologySpreadConstraints)`,
+      `${String(seen.spread)} with spreadAcross, ${String(seen.spreadConstraint)} of them ` +
+      `with topologySpreadConstraints (${String(seen.ownSpread)} beside the owner's), ` +
+      `${String(seen.node)} with required node affinity, ${String(seen.alone)} left to the ` +
+      `reconciler (a rule pair that might not hold)`,
   );
   assert.equal(checked, RUNS * PER_RUN);
   assert.ok(seen.spread > 0 && seen.node > 0, 'the sample must cover spreadAcross and node terms');
-  assert.ok(seen.spreadConstraint > 0, 'the sample must cover spreadAcross TopologySpread');
+  assert.ok(
+    seen.spreadConstraint > 0 && seen.ownSpread > 0,
+    "the sample must cover spreadAcross TopologySpread, beside the owner's constraints too",
+  );
   // The sample must exercise the injection, not only workloads no policy targets.
   assert.ok(
     mutated >= checked / 4,
@@ -633,12 +638,18 @@ void test('an update of an injected workload, after the policies changed, stores
   let checked = 0;
   let reverted = 0;
   let nodeReverted = 0;
+  let spreadReverted = 0;
   const samples = fc.sample(
     fc.record({
       before: fc.array(policySpec, { minLength: 1, maxLength: 3 }),
       after: fc.array(policySpec, { maxLength: 3 }),
       workloads: fc.array(
-        fc.record({ w: workloadSpec, edit: fc.option(affinity, { nil: undefined }) }),
+        fc.record({
+          w: workloadSpec,
+          edit: fc.option(affinity, { nil: undefined }),
+          /** The owner's constraints replaced whole ([]: taken out), or left as stored. */
+          editSpread: fc.option(fc.oneof(ownSpread, fc.constant([])), { nil: undefined }),
+        }),
         { minLength: PER_RUN, maxLength: PER_RUN },
       ),
     }),
@@ -677,14 +688,20 @@ void test('an update of an injected workload, after the policies changed, stores
     await install(c, s, 'adm-upd', after, { known: before.map((p) => p.ref) });
     const updates = created.map((o, i) => {
       const u = structuredClone(o) as unknown as {
-        metadata: { resourceVersion?: string };
-        spec: { template: { spec: { affinity?: JsonObject } } };
+        metadata: { name: string; resourceVersion?: string };
+        spec: { template: { spec: { affinity?: JsonObject; topologySpreadConstraints?: Json } } };
       };
       // Unconditional: the workload controllers write status in between.
       delete u.metadata.resourceVersion;
       const a = edited(u.spec.template.spec.affinity, sample.workloads[i]?.edit);
       if (a === undefined) delete u.spec.template.spec.affinity;
       else u.spec.template.spec.affinity = a;
+      const sw = sample.workloads[i];
+      if (sw?.editSpread !== undefined) {
+        const list = constraintsOf(u.metadata.name, { ...sw.w, spread: sw.editSpread }) ?? [];
+        if (list.length === 0) delete u.spec.template.spec.topologySpreadConstraints;
+        else u.spec.template.spec.topologySpreadConstraints = list;
+      }
       return u;
     });
     const stored = await replaceDryRun(c, updates);
@@ -697,7 +714,12 @@ void test('an update of an injected workload, after the policies changed, stores
         after,
         ns,
         got.metadata.name,
-        { ...w, affinity: sent.spec.template.spec.affinity as JsonObject | undefined },
+        {
+          ...w,
+          affinity: sent.spec.template.spec.affinity as JsonObject | undefined,
+          spread: sent.spec.template.spec.topologySpreadConstraints as
+            readonly OwnConstraint[] | undefined,
+        },
         { team: 'shop' },
         previous,
       );
@@ -705,18 +727,19 @@ void test('an update of an injected workload, after the policies changed, stores
       checked++;
       if (previous !== undefined) reverted++;
       if (previous?.includes('"node":') === true) nodeReverted++;
+      if (previous?.includes('"topologySpreadConstraints":') === true) spreadReverted++;
     }
   }
   t.diagnostic(`slowest admission policy change to take effect: ${String(slowestInstallMs)} ms`);
   t.diagnostic(
-    `${String(checked)} updates checked, ${String(reverted)} of them carried a record, ${String(nodeReverted)} with node requirements`,
+    `${String(checked)} updates checked, ${String(reverted)} of them carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
   );
   assert.equal(checked, UPDATE_RUNS * PER_RUN);
   // The revert path must be exercised, node requirements included (a sample with many rule
   // pairs that might not hold leaves a good part of the workloads to the reconciler).
   assert.ok(
-    reverted >= checked / 10 && nodeReverted > 0,
-    `only ${String(reverted)} of ${String(checked)} carried a record, ${String(nodeReverted)} with node requirements`,
+    reverted >= checked / 10 && nodeReverted > 0 && spreadReverted > 0,
+    `only ${String(reverted)} of ${String(checked)} carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
   );
 });
 
