@@ -27,6 +27,7 @@ import {
 import {
   admissionObjects,
   admissionPlan,
+  MAX_ADMITTED_POLICIES,
   type AdmissionContext,
 } from '../../../src/engine/admission.ts';
 import { asServerStores, canonicalJson } from '../../../src/engine/canonical.ts';
@@ -1463,6 +1464,43 @@ for (const k of [...UPDATES, ...SPREAD_UPDATES, LATER, LATER_GENERATION]) {
     } else assert.equal(got.metadata.generation, (created.metadata.generation ?? 0) + 1);
   });
 }
+
+void test('as many policies as admission holds, each with terms and TopologySpread entries: all injected, as merge.ts computes', async (t) => {
+  const { c, s } = await begin(t);
+  const ns = await makeNamespace(c, s, 'adm-max');
+  // install() adds its marker policy, last in priority: together they fill the limit.
+  const policies = Array.from({ length: MAX_ADMITTED_POLICIES - 1 }, (_, i) =>
+    compiled(
+      ns,
+      `m${String(i)}`,
+      spreading(
+        i % 7,
+        [
+          tsc(i % 2 === 0 ? ZONE : HOSTNAME, i % 3 === 0 ? 'Required' : 'Preferred', {
+            maxSkew: 1 + (i % 4),
+          }),
+          { topologyKey: i % 2 === 0 ? HOSTNAME : ZONE, mode: 'Preferred', weight: 1 + i },
+        ],
+        anti({ ...T2, weight: 1 + i }),
+      ),
+      1,
+    ),
+  );
+  await install(c, s, 'adm-max', policies);
+  const w: WorkloadSpec = {
+    kind: 'Deployment',
+    labels: { app: 'web' },
+    affinity: anti(OWN),
+    spread: [OWN_SPREAD],
+  };
+  const [got] = await dryRunCreate(c, [manifest(ns, 'web', w)]);
+  assert.ok(got);
+  const want = expected(policies, ns, 'web', w, {});
+  assert.equal(want.alone, false);
+  assertStored(got, want, 'every policy');
+  const record = JSON.parse(want.record ?? '{}') as { policies?: object };
+  assert.equal(Object.keys(record.policies ?? {}).length, policies.length);
+});
 
 void test('a Deployment created after its policy exists rolls out once: generation 1, one ReplicaSet, unchanged by a re-apply', async (t) => {
   const { c, s } = await begin(t);
