@@ -328,7 +328,6 @@ const FALLBACK_REASONS: Readonly<Record<Fallback, string>> = {
   notServed: 'NotServed',
   disabled: 'Disabled',
   tooManyPolicies: 'TooManyPolicies',
-  topologySpread: 'TopologySpread',
 };
 
 const FALLBACK_MESSAGES: Readonly<Record<Fallback, string>> = {
@@ -337,8 +336,6 @@ const FALLBACK_MESSAGES: Readonly<Record<Fallback, string>> = {
   notServed:
     'the API server does not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the reconciler writes workloads after they are created',
   tooManyPolicies: `more than ${String(MAX_ADMITTED_POLICIES)} Enforce policies; those past the limit are left to the reconciler`,
-  topologySpread:
-    'its spreadAcross writes topologySpreadConstraints, which admission does not compute; the reconciler writes workloads after they are created',
 };
 
 function injectionCondition(injection: PolicyInjection): Draft {
