@@ -11,25 +11,13 @@ import {
   type NamedPolicy,
   type RefusalReason,
 } from './exemption.ts';
-import {
-  RULES,
-  type PodPlacement,
-  type PodVerdict,
-  type PreferredScore,
-  type Rule,
-  type Violation,
-} from './placement.ts';
+import { RULES, type Rule } from '../api/rules.ts';
+import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
 import { PlacementCache } from './placement-cache.ts';
 import { isPlaced, placedWith, placementTerms, podKey } from './pod-placement.ts';
-import {
-  comparePolicies,
-  compilePolicy,
-  hasRequiredTerms,
-  policyMayTarget,
-  policyReach,
-  type CompiledPolicy,
-  type WorkloadRef,
-} from './policy.ts';
+import { hasRequiredTerms, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { compilePolicy } from './policy-compile.ts';
+import { comparePolicies, policyMayTarget, policyReach } from './policy-reach.ts';
 import {
   hasNodeOrSpreadRules,
   judgeNodeAndSpread,

@@ -1,4 +1,5 @@
 import type { PolicyRef } from '../api/policy.ts';
+import type { Rule } from '../api/rules.ts';
 import type { Labels } from '../api/core.ts';
 import type { ResolvedTerm } from './term.ts';
 
@@ -46,18 +47,6 @@ export interface PodPlacement extends PlacementTerms {
    */
   readonly exemptFrom?: readonly PolicyRef[];
 }
-
-/** Every rule a bound pod can break, in report order. */
-export const RULES = [
-  'podAffinity',
-  'podAntiAffinity',
-  'symmetricAntiAffinity',
-  'nodeAffinity',
-  'nodeSelector',
-  'topologySpread',
-] as const;
-
-export type Rule = (typeof RULES)[number];
 
 export interface Violation {
   /** `namespace/name` of the pod in breach. */

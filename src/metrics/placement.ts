@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+import { RULES, type Rule } from '../api/rules.ts';
+
 /**
  * The operator's own metrics. Labels are bounded: a policy, a rule, a state or an outcome,
  * never a pod or workload name. Setters take typed label values so that stays true.
@@ -14,21 +16,6 @@ export type NamespacedPolicyLabel = `PlacementPolicy/${string}/${string}`;
 
 export const WORKLOAD_STATES = ['matched', 'enforced', 'pending', 'exempted'] as const;
 export type WorkloadState = (typeof WORKLOAD_STATES)[number];
-
-/**
- * The `rule` label of the violation metrics: every rule the audit judges. The engine's `RULES`,
- * spelled again because this layer imports nothing of ours but src/util; a unit test
- * (test/unit/metrics/metrics.test.ts) holds the two lists equal.
- */
-export const VIOLATION_RULES = [
-  'podAffinity',
-  'podAntiAffinity',
-  'symmetricAntiAffinity',
-  'nodeAffinity',
-  'nodeSelector',
-  'topologySpread',
-] as const;
-export type ViolationRule = (typeof VIOLATION_RULES)[number];
 
 /** How a workload write ended: the kinds of the controller's `WriteResult`. */
 export const WRITE_OUTCOMES = ['written', 'conflict', 'gone', 'failed'] as const;
@@ -45,10 +32,7 @@ export interface PlacementMetrics {
    */
   setPolicyWorkloads(policy: PolicyLabel, counts: Readonly<Record<WorkloadState, number>>): void;
   /** `placement_violations{policy,rule}`: violating pods per rule; rules left out are set to 0. */
-  setViolations(
-    policy: PolicyLabel,
-    counts: Readonly<Partial<Record<ViolationRule, number>>>,
-  ): void;
+  setViolations(policy: PolicyLabel, counts: Readonly<Partial<Record<Rule, number>>>): void;
   /**
    * `placement_cross_namespace_violations{policy,rule}`: pods outside a namespaced policy's
    * namespace that break its terms (by symmetry, say). Shown nowhere else but the log: never
@@ -56,7 +40,7 @@ export interface PlacementMetrics {
    */
   setCrossNamespaceViolations(
     policy: NamespacedPolicyLabel,
-    counts: Readonly<Partial<Record<ViolationRule, number>>>,
+    counts: Readonly<Partial<Record<Rule, number>>>,
   ): void;
   /** Drops every series of a policy that no longer exists. */
   forgetPolicy(policy: PolicyLabel): void;
@@ -168,14 +152,14 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
       for (const state of WORKLOAD_STATES) policyWorkloads.set({ policy, state }, counts[state]);
     },
     setViolations(policy, counts) {
-      for (const rule of VIOLATION_RULES) violations.set({ policy, rule }, counts[rule] ?? 0);
+      for (const rule of RULES) violations.set({ policy, rule }, counts[rule] ?? 0);
     },
     setCrossNamespaceViolations(policy, counts) {
-      for (const rule of VIOLATION_RULES) crossNamespace.set({ policy, rule }, counts[rule] ?? 0);
+      for (const rule of RULES) crossNamespace.set({ policy, rule }, counts[rule] ?? 0);
     },
     forgetPolicy(policy) {
       for (const state of WORKLOAD_STATES) policyWorkloads.remove({ policy, state });
-      for (const rule of VIOLATION_RULES) {
+      for (const rule of RULES) {
         violations.remove({ policy, rule });
         crossNamespace.remove({ policy, rule });
       }

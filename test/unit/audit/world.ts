@@ -17,8 +17,8 @@ import type {
   NamespacedPolicyLabel,
   PlacementMetrics,
   PolicyLabel,
-  ViolationRule,
 } from '../../../src/metrics/index.ts';
+import type { Rule as ViolationRule } from '../../../src/api/rules.ts';
 import { MemorySource } from '../../support/memory-source.ts';
 import {
   ZONE,
