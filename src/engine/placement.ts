@@ -90,10 +90,13 @@ export interface SpreadScore {
   readonly excess: number;
 }
 
-export type PodVerdict =
-  | { readonly kind: 'ok'; readonly preferred: PreferredScore }
-  | {
-      readonly kind: 'violated';
-      readonly violations: readonly Violation[];
-      readonly preferred: PreferredScore;
-    };
+/**
+ * A judge's answer on one pod: ok, or the violations `V` found; either way what `Score` says
+ * of its preferred rules. The judges' verdicts are all of this shape.
+ */
+export type Verdict<V, Score extends object> = (
+  { readonly kind: 'ok' } | { readonly kind: 'violated'; readonly violations: readonly V[] }
+) &
+  Score;
+
+export type PodVerdict = Verdict<Violation, { readonly preferred: PreferredScore }>;

@@ -5,12 +5,14 @@ import {
   DEFAULT_TARGET_KINDS,
   TARGET_KINDS,
   policyRef,
+  POLICY_MODES,
   SPREAD_CONSTRAINTS,
+  SPREAD_MODES,
   type PlacementPolicy,
   type SpreadAcross,
   type SpreadMode,
 } from '../api/policy.ts';
-import { FieldError } from './errors.ts';
+import { checkOneOf, FieldError } from './errors.ts';
 import {
   policyName,
   type NamespaceScope,
@@ -45,19 +47,10 @@ export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
   const spec = policy.spec;
   // Typed fields still hold what the API server or a file gave: check the enums.
   const mode: string = spec.mode ?? 'Enforce';
-  if (mode !== 'Enforce' && mode !== 'Audit') {
-    errors.push(new FieldError('spec.mode', `"${mode}" is not one of Enforce, Audit`));
-  }
+  checkOneOf(errors, 'spec.mode', mode, POLICY_MODES);
   const kinds = spec.targets?.kinds ?? DEFAULT_TARGET_KINDS;
   kinds.forEach((k, i) => {
-    if (!(TARGET_KINDS as readonly string[]).includes(k)) {
-      errors.push(
-        new FieldError(
-          `spec.targets.kinds[${i}]`,
-          `"${k}" is not one of ${TARGET_KINDS.join(', ')}`,
-        ),
-      );
-    }
+    checkOneOf(errors, `spec.targets.kinds[${i}]`, k, TARGET_KINDS);
   });
   const selector = attempt(() =>
     spec.targets?.selector === undefined
@@ -133,24 +126,13 @@ function compileSpread(s: SpreadAcross, field: string, errors: FieldError[]): Sp
   if (s.topologyKey === '')
     errors.push(new FieldError(`${field}.topologyKey`, 'must not be empty'));
   const spreadMode: string = s.mode ?? 'Preferred';
-  if (spreadMode !== 'Required' && spreadMode !== 'Preferred') {
-    errors.push(
-      new FieldError(`${field}.mode`, `"${spreadMode}" is not one of Required, Preferred`),
-    );
-  }
+  checkOneOf(errors, `${field}.mode`, spreadMode, SPREAD_MODES);
   const mode: SpreadMode = spreadMode === 'Required' ? 'Required' : 'Preferred';
   const weight = s.weight ?? 100;
   checkWeight(weight, `${field}.weight`, errors);
   const given: string = s.constraint ?? 'PodAntiAffinity';
   const constraint = SPREAD_CONSTRAINTS.find((c) => c === given);
-  if (constraint === undefined) {
-    errors.push(
-      new FieldError(
-        `${field}.constraint`,
-        `"${given}" is not one of ${SPREAD_CONSTRAINTS.join(', ')}`,
-      ),
-    );
-  }
+  checkOneOf(errors, `${field}.constraint`, given, SPREAD_CONSTRAINTS);
   const topologySpread = constraint === 'TopologySpread';
   const positive = (value: number | undefined, name: string): void => {
     if (value !== undefined && (!Number.isInteger(value) || value < 1))
