@@ -6,6 +6,10 @@
  * Pods and nodes are compared as they were when the result was computed and as they are
  * when it is next asked for, so that a change undone in between costs nothing. Cache upkeep
  * only: judging happens in the pass.
+ *
+ * Long because every kind of object the feasibility result reads (workloads, policies,
+ * namespaces, nodes, pods) has its own rule for when a change makes that result stale, and
+ * the rules share one record of what was read.
  */
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import {

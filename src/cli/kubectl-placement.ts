@@ -27,7 +27,7 @@
  * Exit status: 0 no violation, 1 violations found, 2 input that could not be read (or that
  * lacks the workloads of every pod the policies could judge).
  */
-import { OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
+import { OUTPUT_AND_HELP, parseCommandLine, refuser } from './options.ts';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
@@ -80,10 +80,7 @@ export function run(args: readonly string[], io: Io): number {
     io.stdout(USAGE);
     return EXIT.ok;
   }
-  const fail = (message: string): number => {
-    io.stderr(`kubectl-placement: ${message}\n`);
-    return EXIT.badInput;
-  };
+  const fail = refuser(io.stderr, 'kubectl-placement', EXIT.badInput);
   if (positionals[0] !== 'audit' || positionals.length !== 1)
     return fail(
       `expected the command "audit", "plan" or "why"\n${USAGE}\n${PLAN_USAGE}\n${WHY_USAGE}`,

@@ -2,7 +2,7 @@
  * `kubectl-placement plan -f POLICY.yaml`: what applying the policies would do to the cluster,
  * decided by the operator's own code (src/controller/cluster-plan.ts), written nowhere.
  */
-import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine, refuser } from './options.ts';
 
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
@@ -36,10 +36,7 @@ export function cachedWorkloads(objects: readonly WorkloadObject[]): Workload[] 
 
 /** Runs `plan` with `args` (after the command word); returns the exit status. */
 export async function runPlan(args: readonly string[], io: PlanIo): Promise<number> {
-  const fail = (message: string): number => {
-    io.stderr(`kubectl-placement plan: ${message}\n`);
-    return PLAN_EXIT.badInput;
-  };
+  const fail = refuser(io.stderr, 'kubectl-placement plan', PLAN_EXIT.badInput);
   const parsed = parseCommandLine(
     args,
     {

@@ -3,7 +3,7 @@
  * is under and who put them there; decided by the audit's judges (src/engine/explain.ts),
  * on the live cluster (read only) or on a snapshot.
  */
-import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine, refuser } from './options.ts';
 
 import type { ClusterSnapshot } from '../engine/index.ts';
 import { explainPod } from '../engine/explain.ts';
@@ -16,10 +16,7 @@ export const WHY_EXIT = { ok: 0, blocked: 1, badInput: 2 } as const;
 
 /** Runs `why` with `args` (after the command word); returns the exit status. */
 export async function runWhy(args: readonly string[], io: PlanIo): Promise<number> {
-  const fail = (message: string): number => {
-    io.stderr(`kubectl-placement why: ${message}\n`);
-    return WHY_EXIT.badInput;
-  };
+  const fail = refuser(io.stderr, 'kubectl-placement why', WHY_EXIT.badInput);
   const parsed = parseCommandLine(
     args,
     {

@@ -41,7 +41,7 @@ import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term
  * because the API server runs several MutatingAdmissionPolicies in no defined order, and
  * priority order is part of the result (docs/adr/0002).
  *
- * Longer than most: the variables of that one CEL program refer to each other by name, so
+ * Long because the variables of that one CEL program refer to each other by name, so
  * the code that writes them stays together; what stands alone is in admission-cel.ts (CEL
  * text of selectors and terms), admission-node.ts (node affinity) and admission-spread.ts
  * (topologySpreadConstraints).

@@ -15,8 +15,8 @@ import {
 import type { FeasibilityReads, FeasibilityTarget } from './feasibility.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import { resolvePolicyTerms, type WorkloadRef } from './policy.ts';
-import { SimCluster, type NamedTerm, type PodRules, type SimPod } from './scheduling-sim.ts';
-import { ownerFinder, templateSpread } from './rollout-prediction.ts';
+import { SimCluster, type NamedTerm, type PodRules } from './scheduling-sim.ts';
+import { ownedBy, templateSpread } from './rollout-prediction.ts';
 import { withPolicySpread } from './merge.ts';
 import { resolveTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
@@ -64,19 +64,16 @@ export function simulatedCluster(
   owners: readonly WorkloadRef[],
   namespaceLabels: (ns: string) => Labels,
 ): SimCluster {
-  const ownerOf = ownerFinder(owners);
-  const pods: SimPod[] = [];
-  for (const { pod } of index.allPods()) {
-    const owner = ownerOf(pod.namespace, pod.labels);
-    pods.push({
+  const owned = ownedBy(owners);
+  const pods = [...index.allPods()].map(({ pod }) =>
+    owned({
       key: pod.key,
       namespace: pod.namespace,
       labels: pod.labels,
       nodeName: pod.nodeName,
       antiAffinity: pod.antiAffinity,
-      ...(owner === undefined ? {} : { owner }),
-    });
-  }
+    }),
+  );
   return new SimCluster(nodes, pods, namespaceLabels);
 }
 

@@ -1,3 +1,12 @@
+/**
+ * Feasibility: the policies whose required rules cannot be met, with a reason a person can
+ * act on, found from the workloads and the cluster before pods wait in Pending (see
+ * `unsatisfiablePolicies`), and what finding them read, so a result holds until that changes.
+ *
+ * Long because its three findings (too few domains for a spread, required affinity no pod can
+ * meet, and capacity through capacity-problems.ts) share the targets, the node constraints and
+ * the record of reads (`FeasibilityReads`) that decides when a result goes stale.
+ */
 import type {
   Labels,
   NodeSelectorTerm,

@@ -6,7 +6,7 @@
  * node filters of node-eligibility.ts. Feasibility and the rollout simulation both place
  * pods through it, one at a time, as the scheduler does.
  *
- * One file because placing a pod, undoing it and explaining why none fits all walk the same
+ * Long because placing a pod, undoing it and explaining why none fits all walk the same
  * per-node state; the node filters themselves are node-eligibility.ts.
  */
 import type { Labels } from '../api/core.ts';
@@ -45,11 +45,11 @@ export interface SimPod {
 
 /** What a new pod of a workload carries: where it may go and its required pod terms. */
 export interface PodRules {
+  readonly affinity: readonly NamedTerm[];
+  readonly antiAffinity: readonly NamedTerm[];
   readonly namespace: string;
   readonly labels: Labels;
   readonly constraints: PodConstraints;
-  readonly affinity: readonly NamedTerm[];
-  readonly antiAffinity: readonly NamedTerm[];
   /** Its topologySpreadConstraints; the DoNotSchedule ones are a filter. */
   readonly spread?: NamedSpread;
 }

@@ -1,3 +1,12 @@
+/**
+ * The index of every placed pod the inter-pod affinity judges read: for every group of terms
+ * some pod uses, the matching pods per topology domain, and which pods carry each
+ * anti-affinity term, kept current as pods, nodes and namespaces come and go.
+ *
+ * Long because it is one class whose maps (pods by node, namespace and label; match groups;
+ * anchors) are kept consistent with each other by every update; the judges that read it are
+ * verdict.ts, and the group and anchor structures are match-group.ts and anchor-index.ts.
+ */
 import type { Labels } from '../api/core.ts';
 import { AnchorIndex, editSet } from './anchor-index.ts';
 import { MatchGroup } from './match-group.ts';

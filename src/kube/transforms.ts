@@ -2,6 +2,10 @@
  * Trimming transforms: each turns a full API object into the few fields the operator reads,
  * before it is cached. At 150,000 pods the cache holds these small objects only; the raw
  * object (managedFields, status, containers, ...) becomes garbage at once.
+ *
+ * Long because every cached kind (pods, nodes, namespaces, each workload kind, policies,
+ * exceptions) has its own transform, and they share the field readers at the top; keeping
+ * them together lists in one file all that the cache holds.
  */
 import type {
   Affinity,

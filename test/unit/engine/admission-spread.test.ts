@@ -18,11 +18,8 @@ import {
 import { spreadPatches, spreadTables } from '../../../src/engine/admission-spread.ts';
 import { asServerStores, canonicalJson } from '../../../src/engine/canonical.ts';
 import { injectionFor, injectPlacement } from '../../../src/engine/merge.ts';
-import {
-  compilePolicy,
-  type CompiledPolicy,
-  type WorkloadRef,
-} from '../../../src/engine/policy.ts';
+import { type CompiledPolicy, type WorkloadRef } from '../../../src/engine/policy.ts';
+import { compilePolicy } from '../../../src/engine/policy-compile.ts';
 import { HOSTNAME, namespacedPolicy, ZONE } from '../builders.ts';
 
 function compiled(name: string, spreadAcross: SpreadAcross[], priority = 0): CompiledPolicy {
