@@ -291,24 +291,44 @@ export class SimCluster {
     prepared: PreparedPod = this.prepare(rules),
     onto?: string,
   ): Placement {
-    const misfits = new Map<string, Misfit>();
-    let best: NodeFacts | undefined;
-    let bestCount = Infinity;
     const counts: ReadonlyMap<string, number> =
       owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
-    for (const node of this.nodes) {
-      if (onto !== undefined && node.name !== onto) continue;
+    const refused = new Map<string, Misfit>();
+    const fits = (node: NodeFacts): boolean => {
       const misfit = prepared.misfit(node);
-      if (misfit !== null) {
-        misfits.set(node.name, misfit);
-        continue;
-      }
-      const n = counts.get(node.name) ?? 0;
-      if (n < bestCount) {
-        best = node;
-        bestCount = n;
+      if (misfit !== null) refused.set(node.name, misfit);
+      return misfit === null;
+    };
+    let best: NodeFacts | undefined;
+    if (onto !== undefined) {
+      const node = this.nodeByName.get(onto);
+      if (node !== undefined && fits(node)) best = node;
+    } else {
+      // The first node by name without a pod of the owner wins outright; nodes with some are
+      // asked only when none of those passes (the owner runs on few nodes).
+      for (const node of this.nodes)
+        if (!counts.has(node.name) && fits(node)) {
+          best = node;
+          break;
+        }
+      if (best === undefined) {
+        let bestCount = Infinity;
+        for (const node of this.nodes) {
+          const n = counts.get(node.name);
+          if (n !== undefined && n < bestCount && fits(node)) {
+            best = node;
+            bestCount = n;
+          }
+        }
       }
     }
+    // Every node was asked when none passes: name them in node order.
+    const misfits = new Map<string, Misfit>();
+    if (best === undefined)
+      for (const node of this.nodes) {
+        const m = refused.get(node.name);
+        if (m !== undefined) misfits.set(node.name, m);
+      }
     if (best === undefined) return { kind: 'unschedulable', misfits };
     this.add({
       key,
