@@ -440,9 +440,11 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     });
   const ONE_PER_NODE: PolicyRef = 'PlacementPolicy/shop/web-one-per-domain';
 
-  void test('a pod that becomes one of a placed workload is read', async (t) => {
-    // web runs one per node: a pod that takes web's labels is one of its pods (and one its
-    // anti-affinity finds); a pod whose other labels change is nothing the result read.
+  void test('an old pod of a workload placed anew is read only by affinity', async (t) => {
+    // web runs one per node, and its pods are placed anew: a pod that takes web's labels
+    // becomes one of its old pods, which only another pod's affinity could use. A pod whose
+    // other labels change is nothing the result read; one whose anti-affinity refuses web's
+    // pods is.
     const w = twoNodes();
     w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'other', tier: 'x' }, node: 'n0' }));
     w.setPolicies(onePer('web', HOSTNAME));
@@ -454,7 +456,13 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.equal(audit.stats.feasibilityRuns, runs, 'kept: nothing read it');
     w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'web' }, node: 'n0' }));
     assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
-    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: it is a web pod now');
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept: an old web pod no affinity asks for');
+    const away = { labelSelector: labelsIn({ app: 'web' }), topologyKey: HOSTNAME };
+    w.pods.set(
+      placed('other-0', { ns: 'shop', labels: { app: 'other' }, node: 'n0', anti: [away] }),
+    );
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /at most 1 of 2/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: it keeps web off n0');
   });
 
   void test('a result whose reads change while it is computed is neither published nor kept', async (t) => {
@@ -699,6 +707,8 @@ type FeasibilityOp =
       readonly node: number | null;
       readonly phase: 'Running' | 'Failed';
       readonly anti: boolean;
+      /** A label no workload's selector or template has. */
+      readonly canary: boolean;
     }
   | { readonly op: 'deletePod'; readonly pod: number }
   | {
@@ -706,6 +716,8 @@ type FeasibilityOp =
       readonly app: number;
       readonly replicas: number;
       readonly waitsFor: number | null;
+      /** Its pods keep off nodes that run a pod of this app. */
+      readonly avoids: number | null;
       readonly orphanRs: boolean;
     }
   | { readonly op: 'deleteWorkload'; readonly app: number }
@@ -730,6 +742,7 @@ const feasibilityOpArb: fc.Arbitrary<FeasibilityOp> = fc.oneof(
       node: fc.option(fc.nat(F_NODES.length - 1), { nil: null, freq: 5 }),
       phase: fc.constantFrom('Running' as const, 'Running' as const, 'Failed' as const),
       anti: fc.boolean(),
+      canary: fc.boolean(),
     }),
   },
   fc.record({ op: fc.constant('deletePod' as const), pod: fc.nat(3) }),
@@ -740,6 +753,7 @@ const feasibilityOpArb: fc.Arbitrary<FeasibilityOp> = fc.oneof(
       app: fc.nat(F_APPS.length - 1),
       replicas: fc.nat(3),
       waitsFor: fc.option(fc.nat(F_APPS.length - 1), { nil: null }),
+      avoids: fc.option(fc.nat(F_APPS.length - 1), { nil: null, freq: 3 }),
       orphanRs: fc.boolean(),
     }),
   },
@@ -769,7 +783,7 @@ function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
       w.pods.set(
         placed(`p${o.pod}`, {
           ns: o.ns,
-          labels: { app: at(F_APPS, o.app) },
+          labels: { app: at(F_APPS, o.app), ...(o.canary ? { track: 'canary' } : {}) },
           ...(o.node === null ? {} : { node: at(F_NODES, o.node) }),
           ...(o.anti ? { anti: [term(labelsIn({ app: 'web' }), HOSTNAME)] } : {}),
           phase: o.phase,
@@ -787,7 +801,16 @@ function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
         { app },
         {
           replicas: o.replicas,
-          ...(o.waitsFor === null ? {} : { affinity: affinityTo({ app: at(F_APPS, o.waitsFor) }) }),
+          affinity: {
+            ...(o.waitsFor === null ? {} : affinityTo({ app: at(F_APPS, o.waitsFor) })),
+            ...(o.avoids === null
+              ? {}
+              : {
+                  podAntiAffinity: {
+                    [REQUIRED]: [term(labelsIn({ app: at(F_APPS, o.avoids) }), HOSTNAME)],
+                  },
+                }),
+          },
         },
       );
       const rs = replicaSet(d, 'h');
