@@ -465,6 +465,54 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: it keeps web off n0');
   });
 
+  void test('an old pod of a workload placed anew that affinity uses is read', async (t) => {
+    // db is placed anew (its policy) but cannot start (it waits for a cache that does not
+    // run): its old pod on n0 is all that web's affinity has, and web is fine while it runs.
+    const w = twoNodes();
+    const DB = { app: 'db' };
+    w.deployments.set(
+      deployment('shop', 'db', DB, { replicas: 1, affinity: affinityTo({ app: 'cache' }) }),
+    );
+    w.pods.set(placed('db-0', { ns: 'shop', labels: DB, node: 'n0' }));
+    w.setPolicies(webNearDb({ affinity: affinityTo(DB, HOSTNAME) }), onePer('db', HOSTNAME));
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    const runs = audit.stats.feasibilityRuns;
+    w.pods.delete('shop/db-0');
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: web lost its provider');
+  });
+
+  void test('a pod of a workload that keeps its pods is read when the pod placed for it counts', async (t) => {
+    // db keeps its pods (no policy asks it terms). Its template now keeps off web's nodes,
+    // its running pod, made before, does not: deleted, the model places one for db that
+    // takes a node from web (one per node).
+    const w = twoNodes();
+    const DB = { app: 'db' };
+    const awayFromWeb = {
+      podAntiAffinity: { [REQUIRED]: [term(labelsIn({ app: 'web' }), HOSTNAME)] },
+    };
+    w.deployments.set(deployment('shop', 'db', DB, { replicas: 1, affinity: awayFromWeb }));
+    w.deployments.set(deployment('shop', 'cache', { app: 'cache' }, { replicas: 1 }));
+    w.pods.set(placed('db-0', { ns: 'shop', labels: DB, node: 'n0' }));
+    w.pods.set(placed('cache-0', { ns: 'shop', labels: { app: 'cache' }, node: 'n0' }));
+    w.setPolicies(onePer('web', HOSTNAME));
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    const runs = audit.stats.feasibilityRuns;
+    // cache's template is nothing any look-up finds and carries no anti-affinity.
+    w.pods.delete('shop/cache-0');
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    assert.equal(
+      audit.stats.feasibilityRuns,
+      runs,
+      'kept: the pod placed for cache counts for none',
+    );
+    w.pods.delete('shop/db-0');
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /at most 1 of 2/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: the pod placed for db counts');
+  });
+
   void test('a result whose reads change while it is computed is neither published nor kept', async (t) => {
     const w = twoNodes();
     w.deployments.set(deployment('shop', 'api', { app: 'api' }, { replicas: 2 }));
