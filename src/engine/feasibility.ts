@@ -118,16 +118,28 @@ export class FeasibilityReads {
   >();
 
   /**
-   * Whether a pod that went from `before` to `after` (as the index holds it; undefined: not
-   * there) can change the result: which look-ups find it, where it runs, its anti-affinity
-   * when other pods' anti-affinity counts, or the workload it belongs to changed.
+   * Whether pods that went from `before` to `after` (as the index holds them; undefined: not
+   * there) can change the result: what it read of them, taken together, changed — which
+   * look-ups find one, where it runs, its anti-affinity when other pods' anti-affinity
+   * counts, or the workload it is counted under. A pod deleted and replaced by one the
+   * result reads the same (a ReplicaSet's new pod with the same labels on the same node)
+   * changes nothing: the model names a pod only by what it read of it, and by its key when
+   * its anti-affinity counts (a message may name it).
    */
-  podChanged(
-    before: PodPlacement | undefined,
-    after: PodPlacement | undefined,
+  podsChanged(
+    changes: Iterable<readonly [PodPlacement | undefined, PodPlacement | undefined]>,
     index: TopologyIndex,
   ): boolean {
-    return this.seen(before, index) !== this.seen(after, index);
+    const balance = new Map<string, number>();
+    const count = (seen: string | null, n: number): void => {
+      if (seen !== null) balance.set(seen, (balance.get(seen) ?? 0) + n);
+    };
+    for (const [before, after] of changes) {
+      count(this.seen(before, index), 1);
+      count(this.seen(after, index), -1);
+    }
+    for (const n of balance.values()) if (n !== 0) return true;
+    return false;
   }
 
   /** The look-ups that find a pod with these labels in `namespace` (of a ghost: `ghost`). */
@@ -178,6 +190,7 @@ export class FeasibilityReads {
             0);
     if (found.size === 0 && anti.length === 0 && !counted) return null;
     return JSON.stringify([
+      anti.length > 0 ? pod.key : null,
       pod.namespace,
       pod.nodeName,
       [...found].sort(),

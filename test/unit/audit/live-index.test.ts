@@ -392,6 +392,43 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
   });
 
+  void test('a provider pod replaced by one alike before the next pass keeps the result', async (t) => {
+    // As a ReplicaSet replaces a pod: another name, the same labels, the same node.
+    const w = new World();
+    for (const n of [nodeInZone('a1', 'a'), nodeInZone('b1', 'b')]) w.nodes.set(n);
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    const db = (name: string, node = 'a1', anti: boolean = false) =>
+      placed(name, {
+        ns: 'shop',
+        labels: { app: 'db' },
+        node,
+        ...(anti ? { anti: [term(labelsIn({ app: 'web' }), HOSTNAME)] } : {}),
+      });
+    w.pods.set(db('db-0'));
+    w.setPolicies(webNearDb());
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    const runs = audit.stats.feasibilityRuns;
+    w.pods.delete('shop/db-0');
+    w.pods.set(db('db-1'));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept: the model reads the same');
+    // On another node, the replacement is read.
+    w.pods.delete('shop/db-1');
+    w.pods.set(db('db-2', 'b1'));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: the provider moved');
+    // A pod whose anti-affinity counts is read by name too (a message may name it).
+    w.pods.set(db('db-2', 'b1', true));
+    await audit.evaluate();
+    const withAnti = audit.stats.feasibilityRuns;
+    w.pods.delete('shop/db-2');
+    w.pods.set(db('db-3', 'b1', true));
+    await audit.evaluate();
+    assert.equal(audit.stats.feasibilityRuns, withAnti + 1, 'computed: another pod refuses web');
+  });
+
   void test('a provider pod whose other labels change keeps the result; its matched label or node does not', async (t) => {
     const w = new World();
     for (const n of [nodeInZone('a1', 'a'), nodeInZone('b1', 'b')]) w.nodes.set(n);
@@ -882,32 +919,39 @@ function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
 void test('kept feasibility and policies adopted in place end where an audit from scratch does, after every pass', async () => {
   const refs = F_POLICIES.map((p) => compiled(p).ref);
   await fc.assert(
-    fc.asyncProperty(fc.array(feasibilityOpArb, { minLength: 1, maxLength: 20 }), async (ops) => {
-      const w = new World();
-      for (const n of F_NODES) w.nodes.set(nodeInZone(n, 'za'));
-      w.namespaces.set(namespace('shop'));
-      w.namespaces.set(namespace('other'));
-      w.setPolicies(...F_POLICIES);
-      const options = { debounceMs: HOUR, fullCheckMs: HOUR };
-      const kept = new ContinuousAudit(w.deps(), options);
-      kept.start();
-      try {
-        for (const o of ops) {
-          applyFeasibilityOp(w, o);
-          await kept.evaluate();
-          const scratch = new ContinuousAudit(w.deps(), { ...options, fromScratch: true });
-          scratch.start();
-          await scratch.evaluate();
-          await scratch.stop();
-          for (const ref of refs) assert.deepEqual(kept.summary(ref), scratch.summary(ref), ref);
-          assert.deepEqual(kept.report?.violations, scratch.report?.violations);
+    // Up to three changes between two passes: a pod replaced by another in one pass, too.
+    fc.asyncProperty(
+      fc.array(fc.array(feasibilityOpArb, { minLength: 1, maxLength: 3 }), {
+        minLength: 1,
+        maxLength: 15,
+      }),
+      async (batches) => {
+        const w = new World();
+        for (const n of F_NODES) w.nodes.set(nodeInZone(n, 'za'));
+        w.namespaces.set(namespace('shop'));
+        w.namespaces.set(namespace('other'));
+        w.setPolicies(...F_POLICIES);
+        const options = { debounceMs: HOUR, fullCheckMs: HOUR };
+        const kept = new ContinuousAudit(w.deps(), options);
+        kept.start();
+        try {
+          for (const ops of batches) {
+            for (const o of ops) applyFeasibilityOp(w, o);
+            await kept.evaluate();
+            const scratch = new ContinuousAudit(w.deps(), { ...options, fromScratch: true });
+            scratch.start();
+            await scratch.evaluate();
+            await scratch.stop();
+            for (const ref of refs) assert.deepEqual(kept.summary(ref), scratch.summary(ref), ref);
+            assert.deepEqual(kept.report?.violations, scratch.report?.violations);
+          }
+          await kept.fullCheck();
+          assert.equal(kept.stats.mismatches, 0, 'the periodic check agrees');
+        } finally {
+          await kept.stop();
         }
-        await kept.fullCheck();
-        assert.equal(kept.stats.mismatches, 0, 'the periodic check agrees');
-      } finally {
-        await kept.stop();
-      }
-    }),
+      },
+    ),
     { numRuns: 300 },
   );
 });
