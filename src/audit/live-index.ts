@@ -258,8 +258,8 @@ export class LiveIndex {
     const { since, current: index } = this;
     if (since.other) return false;
     if (index === null) return since.pods.size === 0;
-    for (const [key, before] of since.pods)
-      if (result.reads.podChanged(before, index.get(key)?.pod, index)) return false;
+    const pods = [...since.pods].map(([key, before]) => [before, index.get(key)?.pod] as const);
+    if (result.reads.podsChanged(pods, index)) return false;
     for (const [name, before] of since.nodes) {
       const node = this.deps.nodes.get(name);
       if (result.reads.domainsMoved(before, node && nodeFacts(node))) return false;

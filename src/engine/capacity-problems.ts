@@ -158,8 +158,13 @@ export function* capacityProblems(
 ): Steps<void> {
   const { chosen, asked } = capacityTargets(targets, skip);
   for (const { input, target } of chosen) {
-    for (const n of [...target.rules.affinity, ...target.rules.antiAffinity]) {
+    // A workload placed anew has ghosts of its old pods: affinity finds them, nothing else.
+    for (const n of target.rules.affinity) {
       reads.lookedUp([n.term]);
+      reads.domainKeys.add(n.term.topologyKey);
+    }
+    for (const n of target.rules.antiAffinity) {
+      reads.lookedUp([n.term], false);
       reads.domainKeys.add(n.term.topologyKey);
     }
     // A spread constraint counts the pods its selector finds in the workload's namespace,
@@ -169,7 +174,7 @@ export function* capacityProblems(
       if (c.whenUnsatisfiable !== 'DoNotSchedule') continue;
       const probe = { labelSelector: c.labelSelector ?? null, topologyKey: c.topologyKey };
       try {
-        reads.lookedUp([resolveTerm(probe, owner, 'topologySpreadConstraints')]);
+        reads.lookedUp([resolveTerm(probe, owner, 'topologySpreadConstraints')], false);
       } catch {
         // a selector that cannot be read compiled to no spread rule above: nothing to watch
       }
@@ -180,7 +185,13 @@ export function* capacityProblems(
   // Other pods' anti-affinity and any node detail may change a count.
   reads.nodeDetails = true;
   reads.antiAffinityPods = true;
-  reads.owners(chosen.map((c) => c.input.workload));
+  reads.owners(
+    chosen.map((c) => ({
+      workload: c.input.workload,
+      moved: c.target.keepRunning !== true,
+      antiAffinity: c.target.rules.antiAffinity.length > 0,
+    })),
+  );
   const results = yield* placingChosen(chosen, index, nodes, namespaceLabels);
   results.forEach((r, i) => {
     const input = chosen[i]?.input;
