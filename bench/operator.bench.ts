@@ -906,6 +906,45 @@ export async function driftRun(
   };
 }
 
+/**
+ * Starts the operator against the built cluster and measures what every size reports the
+ * same way: (1) start → first complete audit, (3) its memory right after, (2) the drift
+ * probe. Resolves with the running operator and that memory.
+ */
+export async function launchAndProbe(
+  api: Pick<Api, 'get' | 'mergePatch'>,
+  c: Cluster,
+  plan: Plan,
+  o: Pick<Options, 'pods' | 'cpuProfDir' | 'driftRuns'>,
+): Promise<{ op: OperatorProcess; afterFirst: Memory }> {
+  print('load average before the operator starts', loadAverage());
+  figures['loadAverageAtOperatorStart'] = loadAverage();
+  if (o.cpuProfDir !== undefined) {
+    process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
+  }
+  const startedAt = Date.now();
+  const op = launch(c, '--log-level', 'info');
+  await firstAudit(op, startedAt, o);
+
+  const afterFirst = await memory(op);
+  print('operator memory after the first audit', showMemory(afterFirst));
+  print(
+    'operator RSS after the first audit; heap used per pod',
+    `${afterFirst.vmRssMiB} MiB (goal ≤ 600, stretch ≤ 400); ` +
+      `${Math.round((afterFirst.heapUsedMiB * 2 ** 20) / (plan.stats['pods'] ?? 1))} B ` +
+      '(every heap byte charged to pods)',
+  );
+  print(
+    'operator CPU to the first audit',
+    `${afterFirst.cpuSeconds} s (process_cpu_seconds_total)`,
+  );
+  figures['memoryAfterFirstAudit'] = afterFirst;
+
+  await sleep(2000); // let the start-up status writes settle
+  await measureDrift(api, op, plan.driftNode, o.driftRuns);
+  return { op, afterFirst };
+}
+
 /** `count` drift runs on `node`, printed as medians and kept in figures.drift. */
 export async function measureDrift(
   api: Pick<Api, 'get' | 'mergePatch'>,
@@ -983,29 +1022,7 @@ async function auditPhase(
     mib: mib(plain.bytes),
     gzipMiB: mib(zipped.wireBytes),
   };
-  print('load average before the operator starts', loadAverage());
-  figures['loadAverageAtOperatorStart'] = loadAverage();
-
-  // (1) start → first complete audit
-  if (o.cpuProfDir !== undefined) {
-    process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
-  }
-  const startedAt = Date.now();
-  const op = launch(c, '--log-level', 'info');
-  await firstAudit(op, startedAt, o);
-
-  // (3) memory right after the first audit
-  const afterFirst = await memory(op);
-  print('operator memory after the first audit', showMemory(afterFirst));
-  print(
-    'operator CPU to the first audit',
-    `${afterFirst.cpuSeconds} s (process_cpu_seconds_total)`,
-  );
-  figures['memoryAfterFirstAudit'] = afterFirst;
-
-  // (2) drift
-  await sleep(2000); // let the start-up status writes settle
-  await measureDrift(api, op, plan.driftNode, o.driftRuns);
+  const { op } = await launchAndProbe(api, c, plan, o);
 
   // (4) What the operator costs while the cluster keeps changing a little (kwok marking the
   // last pods Running, node leases): audit passes and CPU over a fixed window.

@@ -105,6 +105,11 @@ export interface LocalCluster {
    * garbage or writes status from then on, so objects created afterwards stay as written.
    */
   stopControllerManager(): Promise<void>;
+  /**
+   * Stops kube-scheduler for good (SIGTERM): for runs that create their pods already bound,
+   * where it would only keep a cache of every pod and spend CPU on every pod event.
+   */
+  stopScheduler(): Promise<void>;
   /** Runs the pinned kubectl against this cluster; resolves with stdout, rejects with stderr. */
   kubectl(...args: string[]): Promise<string>;
   /** Kills kube-apiserver alone (SIGKILL, as a crash would); etcd and the rest keep running. */
@@ -263,6 +268,7 @@ async function bringUp(
     rssBytes: () => supervisor.rssBytes(),
     rssByComponent: () => supervisor.rssByComponent(),
     stopControllerManager: () => supervisor.stopComponent('kube-controller-manager', 'SIGTERM'),
+    stopScheduler: () => supervisor.stopComponent('kube-scheduler', 'SIGTERM'),
     kubectl: (...args) => runKubectl(kubectlPath, adminConfig, args),
     stopApiserver: () => supervisor.stopComponent('kube-apiserver'),
     startApiserver: () => restartApiserver(context, options.timeoutMs ?? 120_000),
