@@ -48,6 +48,7 @@ import { ensureBinaries } from '../test/cluster/select.ts';
 import {
   installCrds,
   metricValue,
+  operatorAccount,
   scrape,
   type Cluster,
   type OperatorProcess,
@@ -508,6 +509,78 @@ function churn(api: H2Api, pods: readonly PodRef[], seed: number): (n: number) =
   };
 }
 
+// ---------------------------------------------------------------- the operator's Lease
+
+/** The operator's renew period (src/kube/leader.ts's default retry period). */
+const RENEW_PERIOD_MS = 2000;
+
+/**
+ * Polls the operator's Lease twice per renew period for the whole run: who held it, how
+ * many times it changed hands, and the gaps between renewals (by the renewTime the operator
+ * wrote, so the poll's own delay does not count). A gap of n periods is n - 1 missed renewals.
+ */
+function watchLease(api: H2Api, c: Cluster): () => Promise<Record<string, unknown>> {
+  const { lease, namespace } = operatorAccount(c);
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${lease}`;
+  const holders = new Set<string>();
+  const transitions = new Set<number>();
+  let last: number | undefined;
+  let renewals = 0;
+  let missed = 0;
+  let longestGapMs = 0;
+  let pollErrors = 0;
+  let stopped = false;
+  const poll = async (): Promise<void> => {
+    while (!stopped) {
+      try {
+        const res = await api.send('GET', path);
+        if (res.status === 200) {
+          const spec = (
+            JSON.parse(res.body) as {
+              spec?: { holderIdentity?: string; renewTime?: string; leaseTransitions?: number };
+            }
+          ).spec;
+          if (spec?.holderIdentity !== undefined) holders.add(spec.holderIdentity);
+          transitions.add(spec?.leaseTransitions ?? 0);
+          const renewed = Date.parse(spec?.renewTime ?? '');
+          if (!Number.isNaN(renewed) && renewed !== last) {
+            if (last !== undefined) {
+              const gap = renewed - last;
+              longestGapMs = Math.max(longestGapMs, gap);
+              missed += Math.max(0, Math.round(gap / RENEW_PERIOD_MS) - 1);
+            }
+            renewals++;
+            last = renewed;
+          }
+        }
+      } catch {
+        pollErrors++;
+      }
+      await sleep(RENEW_PERIOD_MS / 4);
+    }
+  };
+  const running = poll();
+  return async () => {
+    stopped = true;
+    await running;
+    const out = {
+      holders: holders.size,
+      leaseTransitions: [...transitions].sort((a, b) => a - b),
+      renewals,
+      missedRenewals: missed,
+      longestGapS: seconds(longestGapMs),
+      pollErrors,
+    };
+    print(
+      "operator's Lease over the run",
+      `${holders.size} holder(s), ${renewals} renewals seen, ${missed} missed ` +
+        `(longest gap ${out.longestGapS} s; renew every ${RENEW_PERIOD_MS / 1000} s, ` +
+        'step down after 10 s)',
+    );
+    return out;
+  };
+}
+
 // ---------------------------------------------------------------- main
 
 async function envelope(api: H2Api, c: Cluster, cluster: LocalCluster, o: Options): Promise<void> {
@@ -525,39 +598,46 @@ async function envelope(api: H2Api, c: Cluster, cluster: LocalCluster, o: Option
   print('control plane RSS before the operator', showControlPlane(cpBefore));
   figures['controlPlaneBeforeOperator'] = cpBefore;
   figures['podList'] = await listAndTrim(api);
-  const { op } = await launchAndProbe(api, c, plan, o);
-  const startup = figures['startup'] as { toFirstAuditS: number; cachesSyncedS: number | null };
-  const syncedToAudit =
-    startup.cachesSyncedS === null ? null : round(startup.toFirstAuditS - startup.cachesSyncedS, 2);
-  print('caches synced → first complete audit', `${String(syncedToAudit)} s (goal ≤ 10 s)`);
-  figures['syncedToFirstAuditS'] = syncedToAudit;
+  const leaseWatch = watchLease(api, c);
+  try {
+    const { op } = await launchAndProbe(api, c, plan, o);
+    const startup = figures['startup'] as { toFirstAuditS: number; cachesSyncedS: number | null };
+    const syncedToAudit =
+      startup.cachesSyncedS === null
+        ? null
+        : round(startup.toFirstAuditS - startup.cachesSyncedS, 2);
+    print('caches synced → first complete audit', `${String(syncedToAudit)} s (goal ≤ 10 s)`);
+    figures['syncedToFirstAuditS'] = syncedToAudit;
 
-  const idle = await cpuWindow(op, o.windowS, 0, () => Promise.resolve());
-  print(
-    `idle window (${idle['seconds']} s, node heartbeats only)`,
-    `${idle['auditPasses']} passes, operator CPU ${idle['operatorCpuS']} s = ${idle['cores']} cores`,
-  );
-  figures['idleWindow'] = idle;
-  const busy = await cpuWindow(op, o.windowS, o.churn, churn(api, pods, o.seed));
-  print(
-    `churn window (${busy['seconds']} s, ${o.churn} pod label changes/s)`,
-    `${busy['changes']} changes (${busy['failedChanges']} failed), ${busy['auditPasses']} passes ` +
-      `(mean ${String(busy['meanPassS'])} s wall), operator CPU ${busy['operatorCpuS']} s = ` +
-      `${busy['cores']} cores (goal ≤ 0.05)`,
-  );
-  figures['churnWindow'] = busy;
+    const idle = await cpuWindow(op, o.windowS, 0, () => Promise.resolve());
+    print(
+      `idle window (${idle['seconds']} s, node heartbeats only)`,
+      `${idle['auditPasses']} passes, operator CPU ${idle['operatorCpuS']} s = ${idle['cores']} cores`,
+    );
+    figures['idleWindow'] = idle;
+    const busy = await cpuWindow(op, o.windowS, o.churn, churn(api, pods, o.seed));
+    print(
+      `churn window (${busy['seconds']} s, ${o.churn} pod label changes/s)`,
+      `${busy['changes']} changes (${busy['failedChanges']} failed), ${busy['auditPasses']} passes ` +
+        `(mean ${String(busy['meanPassS'])} s wall), operator CPU ${busy['operatorCpuS']} s = ` +
+        `${busy['cores']} cores (goal ≤ 0.05)`,
+    );
+    figures['churnWindow'] = busy;
 
-  const atEnd = await memory(op);
-  print('operator memory at the end', showMemory(atEnd));
-  figures['memoryAtEnd'] = atEnd;
-  const cpEnd = await controlPlane(api, cluster);
-  print('control plane RSS at the end', showControlPlane(cpEnd));
-  figures['controlPlaneAtEnd'] = cpEnd;
-  const writes = metricValue((await scrape(op)).body, 'placement_workload_writes_total');
-  print('workload writes (Audit mode: expected 0)', String(writes));
-  figures['workloadWrites'] = writes;
-  if (writes !== 0) throw new Fatal(`the operator wrote ${writes} workloads in Audit mode`);
-  await stopOperator(op);
+    const atEnd = await memory(op);
+    print('operator memory at the end', showMemory(atEnd));
+    figures['memoryAtEnd'] = atEnd;
+    const cpEnd = await controlPlane(api, cluster);
+    print('control plane RSS at the end', showControlPlane(cpEnd));
+    figures['controlPlaneAtEnd'] = cpEnd;
+    const writes = metricValue((await scrape(op)).body, 'placement_workload_writes_total');
+    print('workload writes (Audit mode: expected 0)', String(writes));
+    figures['workloadWrites'] = writes;
+    if (writes !== 0) throw new Fatal(`the operator wrote ${writes} workloads in Audit mode`);
+    await stopOperator(op);
+  } finally {
+    figures['lease'] = await leaseWatch();
+  }
 }
 
 async function main(): Promise<void> {
