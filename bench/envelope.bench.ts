@@ -253,7 +253,13 @@ interface PodRef {
 }
 
 /** Creates everything in the plan; resolves with the bench's pods (the drift probe's aside). */
-async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<PodRef[]> {
+async function build(
+  api: H2Api,
+  c: Cluster,
+  cluster: LocalCluster,
+  plan: Plan,
+  o: Options,
+): Promise<PodRef[]> {
   let t = performance.now();
   await installCrds(c);
   for (const ns of plan.namespaces) {
@@ -309,6 +315,7 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
   const ownersS = seconds(performance.now() - t);
 
   t = performance.now();
+  const cpu0 = cluster.cpuSecondsByComponent();
   let created = 0;
   let lastReport = t;
   await inParallel(pods, o.concurrency, async (p) => {
@@ -323,6 +330,7 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
   });
   const podsMs = performance.now() - t;
   const podsPerS = Math.round(pods.length / (podsMs / 1000));
+  const cpuPerPod = createCost(cpu0, cluster.cpuSecondsByComponent(), pods.length, podsMs);
   const statefulSets = plan.workloads.filter(isStateful).length;
   print('namespaces, ServiceAccounts, CRDs, policies', `${setupS} s`);
   print(
@@ -334,6 +342,12 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
     'created bound pods (HTTP/2)',
     `${pods.length} in ${seconds(podsMs)} s = ${podsPerS} pods/s, ${o.concurrency} in flight`,
   );
+  print(
+    'control plane CPU per created pod',
+    Object.entries(cpuPerPod.msPerPod)
+      .map(([name, ms]) => `${name} ${ms} ms`)
+      .join(', ') + ` (together ${cpuPerPod.cores} cores while creating)`,
+  );
   figures['build'] = {
     setupS,
     deployments: plan.workloads.length - statefulSets,
@@ -343,6 +357,8 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
     podsS: seconds(podsMs),
     podsPerS,
     concurrency: o.concurrency,
+    controlPlaneCpuMsPerPod: cpuPerPod.msPerPod,
+    controlPlaneCores: cpuPerPod.cores,
   };
   return pods
     .filter((p) => p.namespace !== DRIFT_NS)
@@ -350,6 +366,23 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
 }
 
 // ---------------------------------------------------------------- control plane figures
+
+/** CPU each control-plane process spent per created pod, and the cores they used together. */
+function createCost(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  pods: number,
+  ms: number,
+): { msPerPod: Record<string, number>; cores: number } {
+  const msPerPod: Record<string, number> = {};
+  let total = 0;
+  for (const [name, cpuS] of Object.entries(after)) {
+    const used = cpuS - (before[name] ?? 0);
+    total += used;
+    msPerPod[name] = round((used * 1000) / pods, 2);
+  }
+  return { msPerPod, cores: round(total / (ms / 1000), 2) };
+}
 
 /** RSS of etcd, kube-apiserver and kwok, and etcd's size as the API server sees it. */
 async function controlPlane(api: H2Api, cluster: LocalCluster): Promise<Record<string, number>> {
@@ -593,7 +626,7 @@ async function envelope(api: H2Api, c: Cluster, cluster: LocalCluster, o: Option
       `busiest node ${plan.stats['maxPodsPerNode']} pods`,
   );
   figures['cluster'] = { nodes: o.nodes, ...plan.stats };
-  const pods = await build(api, c, plan, o);
+  const pods = await build(api, c, cluster, plan, o);
   const cpBefore = await controlPlane(api, cluster);
   print('control plane RSS before the operator', showControlPlane(cpBefore));
   figures['controlPlaneBeforeOperator'] = cpBefore;

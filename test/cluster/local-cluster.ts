@@ -100,6 +100,8 @@ export interface LocalCluster {
   rssBytes(): number;
   /** Current resident memory of each cluster process (etcd, kube-apiserver, ...), in bytes. */
   rssByComponent(): Record<string, number>;
+  /** CPU seconds each running cluster process (etcd, kube-apiserver, ...) has used so far. */
+  cpuSecondsByComponent(): Record<string, number>;
   /**
    * Stops kube-controller-manager for good (SIGTERM): no controller reconciles, collects
    * garbage or writes status from then on, so objects created afterwards stay as written.
@@ -267,6 +269,7 @@ async function bringUp(
     startupMs: performance.now() - started,
     rssBytes: () => supervisor.rssBytes(),
     rssByComponent: () => supervisor.rssByComponent(),
+    cpuSecondsByComponent: () => supervisor.cpuSecondsByComponent(),
     stopControllerManager: () => supervisor.stopComponent('kube-controller-manager', 'SIGTERM'),
     stopScheduler: () => supervisor.stopComponent('kube-scheduler', 'SIGTERM'),
     kubectl: (...args) => runKubectl(kubectlPath, adminConfig, args),
