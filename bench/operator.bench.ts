@@ -1683,11 +1683,12 @@ export function operatorCluster(local: LocalCluster): Promise<Cluster> {
 export function failed(bench: string, err: unknown): void {
   console.error(`${bench} failed: ${err instanceof Error ? err.message : String(err)}`);
   if (live !== undefined) {
-    for (const l of live.logs
-      .filter((x) => x['level'] === 'error' || x['level'] === 'warn')
-      .slice(-10)) {
-      console.error(`  operator: ${JSON.stringify(l)}`);
-    }
+    // Warnings and errors, and the last lines of any level: where it was when it failed.
+    const last = live.logs.slice(-15);
+    const shown = live.logs.filter(
+      (x) => x['level'] === 'error' || x['level'] === 'warn' || last.includes(x),
+    );
+    for (const l of shown.slice(-25)) console.error(`  operator: ${JSON.stringify(l)}`);
   }
   process.exitCode = 1;
 }
