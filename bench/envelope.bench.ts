@@ -550,7 +550,8 @@ const RENEW_PERIOD_MS = 2000;
 /**
  * Polls the operator's Lease twice per renew period for the whole run: who held it, how
  * many times it changed hands, and the gaps between renewals (by the renewTime the operator
- * wrote, so the poll's own delay does not count). A gap of n periods is n - 1 missed renewals.
+ * wrote, so the poll's own delay does not count). A renewal comes a period after the last one
+ * finished, so gaps run a little over a period; a gap of n whole periods is n - 1 missed.
  */
 function watchLease(api: H2Api, c: Cluster): () => Promise<Record<string, unknown>> {
   const { lease, namespace } = operatorAccount(c);
@@ -580,7 +581,7 @@ function watchLease(api: H2Api, c: Cluster): () => Promise<Record<string, unknow
             if (last !== undefined) {
               const gap = renewed - last;
               longestGapMs = Math.max(longestGapMs, gap);
-              missed += Math.max(0, Math.round(gap / RENEW_PERIOD_MS) - 1);
+              missed += Math.max(0, Math.floor(gap / RENEW_PERIOD_MS) - 1);
             }
             renewals++;
             last = renewed;
