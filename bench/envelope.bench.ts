@@ -65,7 +65,8 @@ import {
   failed,
   figures,
   finish,
-  generate,
+  generateAndShow,
+  giveUpAfter,
   launchAndProbe,
   machine,
   memory,
@@ -618,15 +619,7 @@ function watchLease(api: H2Api, c: Cluster): () => Promise<Record<string, unknow
 // ---------------------------------------------------------------- main
 
 async function envelope(api: H2Api, c: Cluster, cluster: LocalCluster, o: Options): Promise<void> {
-  const plan = generate(o, cluster.nodeNames);
-  print(
-    'generated',
-    `${plan.stats['workloads']} workloads (${plan.stats['workloadsWithTerms']} with required terms), ` +
-      `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
-      `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
-      `busiest node ${plan.stats['maxPodsPerNode']} pods`,
-  );
-  figures['cluster'] = { nodes: o.nodes, ...plan.stats };
+  const plan = generateAndShow(o, cluster.nodeNames, 'workloads');
   const pods = await build(api, c, cluster, plan, o);
   const cpBefore = await controlPlane(api, cluster);
   print('control plane RSS before the operator', showControlPlane(cpBefore));
@@ -679,11 +672,7 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   figures['machine'] = machine();
   figures['options'] = o;
-  const watchdog = setTimeout(() => {
-    console.error(`envelope bench: gave up after ${o.timeoutMin} minutes`);
-    process.exit(1);
-  }, o.timeoutMin * 60_000);
-  watchdog.unref();
+  const watchdog = giveUpAfter('envelope bench', o.timeoutMin);
   let cluster: LocalCluster | undefined;
   let api: H2Api | undefined;
   try {

@@ -906,6 +906,24 @@ export async function driftRun(
   };
 }
 
+/** generate's plan, its counts printed and kept as the `cluster` figure. */
+export function generateAndShow(
+  o: Parameters<typeof generate>[0] & { readonly nodes: number },
+  nodeNames: readonly string[],
+  workloads: string,
+): Plan {
+  const plan = generate(o, nodeNames);
+  print(
+    'generated',
+    `${plan.stats['workloads']} ${workloads} (${plan.stats['workloadsWithTerms']} with required terms), ` +
+      `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
+      `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
+      `busiest node ${plan.stats['maxPodsPerNode']} pods`,
+  );
+  figures['cluster'] = { nodes: o.nodes, ...plan.stats };
+  return plan;
+}
+
 /**
  * Starts the operator against the built cluster and measures what every size reports the
  * same way: (1) start → first complete audit, (3) its memory right after, (2) the drift
@@ -990,15 +1008,7 @@ async function auditPhase(
   nodeNames: readonly string[],
   o: Options,
 ): Promise<void> {
-  const plan = generate(o, nodeNames);
-  print(
-    'generated',
-    `${plan.stats['workloads']} Deployments (${plan.stats['workloadsWithTerms']} with required terms), ` +
-      `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
-      `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
-      `busiest node ${plan.stats['maxPodsPerNode']} pods`,
-  );
-  figures['cluster'] = { nodes: o.nodes, ...plan.stats };
+  const plan = generateAndShow(o, nodeNames, 'Deployments');
   await build(api, c, plan, o);
   const cpRss = cluster.rssBytes();
   print(
@@ -1628,12 +1638,7 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   figures['machine'] = machine();
   figures['options'] = { ...o, phases: [...o.phases] };
-  // A hung wait must not hold CI forever; the supervisor's watchdog tears the cluster down.
-  const watchdog = setTimeout(() => {
-    console.error(`operator bench: gave up after ${o.timeoutMin} minutes`);
-    process.exit(1);
-  }, o.timeoutMin * 60_000);
-  watchdog.unref();
+  const watchdog = giveUpAfter('operator bench', o.timeoutMin);
 
   let cluster: LocalCluster | undefined;
   let api: Api | undefined;
@@ -1691,6 +1696,19 @@ export function failed(bench: string, err: unknown): void {
     for (const l of shown.slice(-25)) console.error(`  operator: ${JSON.stringify(l)}`);
   }
   process.exitCode = 1;
+}
+
+/**
+ * Exits 1 after `minutes`: a hung wait must not hold CI forever (the supervisor's watchdog
+ * tears the cluster down). Unref'd; `finish` clears it.
+ */
+export function giveUpAfter(bench: string, minutes: number): NodeJS.Timeout {
+  const watchdog = setTimeout(() => {
+    console.error(`${bench}: gave up after ${minutes} minutes`);
+    process.exit(1);
+  }, minutes * 60_000);
+  watchdog.unref();
+  return watchdog;
 }
 
 /** The closing figures and the JSON line, then the operator and the cluster stopped. */
