@@ -15,6 +15,7 @@ import {
   noTermText,
   nodeRulesHold,
   nodeRulesOfPod,
+  nodeSelectorAndAffinityHold,
   nodeTermMatches,
   termMiss,
   termMissText,
@@ -273,8 +274,22 @@ function spreadViolations(
   origins: ReadonlyMap<number, SpreadOrigin>,
   excessKeys: (over: OverDomain) => readonly string[],
 ): Violation[] {
-  return found.map((v) => {
+  return found.map((v): Violation => {
     const origin = origins.get(v.constraint);
+    if (origin === undefined && v.domain !== undefined && v.over !== undefined) {
+      // The usual case, written out: one object of one shape, no spread temporaries.
+      return {
+        pod: spread.key,
+        node,
+        rule: 'topologySpread',
+        source: 'pod',
+        term: v.constraint,
+        message: `spec.${v.message}`,
+        domain: `${v.topologyKey}=${v.domain}`,
+        over: v.over.over,
+        excess: excessKeys(v.over),
+      };
+    }
     return {
       pod: spread.key,
       node,
@@ -342,7 +357,7 @@ export function judgePodNodeRules(
     // pod without any or whose node meets them.
     const nodeAffinity = spec.affinity?.nodeAffinity;
     if (spec.nodeSelector === undefined && nodeAffinity === undefined) return NO_NODE_FINDINGS;
-    const holds = nodeRulesHold(nodeRulesOfPod(pod), node);
+    const holds = nodeSelectorAndAffinityHold(spec.nodeSelector, nodeAffinity, node);
     const preferred = preferredNodeScore(pod, NO_POLICIES, node);
     if (holds && preferred === undefined) return NO_NODE_FINDINGS;
     const violations = holds

@@ -124,9 +124,17 @@ const requiredTerms = (rules: NodeRules): readonly NodeSelectorTerm[] | undefine
   rules.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
 
 /** Whether the node meets the pod's nodeSelector and required node affinity (the NodeAffinity filter). */
-export function nodeRulesHold(rules: NodeRules, node: NodeIdentity): boolean {
-  if (nodeSelectorMiss(rules.nodeSelector, node.labels) !== undefined) return false;
-  const terms = requiredTerms(rules);
+export const nodeRulesHold = (rules: NodeRules, node: NodeIdentity): boolean =>
+  nodeSelectorAndAffinityHold(rules.nodeSelector, rules.nodeAffinity, node);
+
+/** nodeRulesHold for the two fields apart, as a Pod's spec holds them (nothing allocated). */
+export function nodeSelectorAndAffinityHold(
+  nodeSelector: Labels | undefined,
+  nodeAffinity: NodeAffinity | undefined,
+  node: NodeIdentity,
+): boolean {
+  if (nodeSelectorMiss(nodeSelector, node.labels) !== undefined) return false;
+  const terms = nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
   if (terms === undefined) return true;
   for (const t of terms) if (termMiss(t, node) === undefined) return true;
   return false;

@@ -279,18 +279,26 @@ export class SpreadIndex {
   private readonly byLabel = new Map<string, Map<string, Map<string, SpreadPod[]>>>();
   /** eligibility key + topology key → eligible node → its domain, and how many domains. */
   private readonly domains = new Map<string, EligibleDomains>();
+  private domainsByObject = new WeakMap<SpreadConstraint, EligibleDomains>();
   private readonly counted = new Map<string, SpreadCounts>();
   /** namespace → group key → the constraint counted: which counts a pod change makes stale. */
   private readonly countedIn = new Map<string, Map<string, SpreadConstraint>>();
 
   constructor(nodes: Iterable<NodeFacts>, pods: Iterable<SpreadPod>) {
     for (const n of nodes) this.nodes.set(n.name, n);
-    for (const p of pods) {
-      if (p.terminating === true || !this.nodes.has(p.nodeName)) continue;
-      let list = this.byNamespace.get(p.namespace);
-      if (list === undefined) this.byNamespace.set(p.namespace, (list = []));
-      list.push(p);
-    }
+    if (Array.isArray(pods)) {
+      // Indexed: a constructor runs once per pass, unoptimized, and for-of would allocate
+      // an iterator result per pod.
+      const list = pods as readonly SpreadPod[];
+      for (let i = 0; i < list.length; i++) this.file(list[i] as SpreadPod);
+    } else for (const p of pods) this.file(p);
+  }
+
+  private file(p: SpreadPod): void {
+    if (p.terminating === true || !this.nodes.has(p.nodeName)) return;
+    let list = this.byNamespace.get(p.namespace);
+    if (list === undefined) this.byNamespace.set(p.namespace, (list = []));
+    list.push(p);
   }
 
   node(name: string): NodeFacts | undefined {
@@ -329,6 +337,7 @@ export class SpreadIndex {
     if (node === undefined) this.nodes.delete(name);
     else this.nodes.set(name, node);
     this.domains.clear();
+    this.domainsByObject = new WeakMap();
     this.counted.clear();
     this.countedIn.clear();
   }
@@ -359,6 +368,10 @@ export class SpreadIndex {
 
   /** Eligible nodes of a constraint, each with its domain. */
   domainsOf(c: SpreadConstraint): EligibleDomains {
+    // By constraint object first: the pods of one template share theirs, and the text key
+    // is long to build and hash.
+    const known = this.domainsByObject.get(c);
+    if (known !== undefined) return known;
     const key = `${c.eligibility.key}\0${c.topologyKey}`;
     let found = this.domains.get(key);
     if (found === undefined) {
@@ -370,6 +383,7 @@ export class SpreadIndex {
       found = { byNode: map, count: new Set(map.values()).size };
       this.domains.set(key, found);
     }
+    this.domainsByObject.set(c, found);
     return found;
   }
 
