@@ -259,6 +259,9 @@ export function domainOfNode(c: SpreadConstraint, node: NodeFacts): string | und
   return labelOf(node.labels, c.topologyKey) ?? '';
 }
 
+/** Candidate pods few enough that no other label's index is built to narrow them. */
+const SHORT_ENOUGH = 64;
+
 /** The nodes that count as domains of a constraint. */
 export interface EligibleDomains {
   /** Eligible node → its domain (its value for the topology key). */
@@ -436,6 +439,14 @@ export class SpreadIndex {
     let best: readonly SpreadPod[] | undefined;
     for (const r of selector.requirements) {
       if (r.operator !== 'In') continue;
+      // A short list is good enough: building the index of another key (every pod of the
+      // namespace) to find a shorter one costs more than filtering a few pods.
+      if (
+        best !== undefined &&
+        best.length <= SHORT_ENOUGH &&
+        !this.hasLabelIndex(namespace, r.key)
+      )
+        continue;
       const index = this.labelIndex(namespace, r.key);
       const found =
         r.values.length === 1
@@ -447,6 +458,10 @@ export class SpreadIndex {
     const anchor = selectorAnchor(selector);
     if (anchor.kind === 'key') return [...this.labelIndex(namespace, anchor.key).values()].flat();
     return this.byNamespace.get(namespace) ?? [];
+  }
+
+  private hasLabelIndex(namespace: string, key: string): boolean {
+    return this.byLabel.get(namespace)?.has(key) === true;
   }
 
   private labelIndex(namespace: string, key: string): Map<string, SpreadPod[]> {
