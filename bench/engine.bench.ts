@@ -967,7 +967,7 @@ function main(): void {
   const opts = optionsOrExit(options, USAGE);
   print('node', `${process.version}, ${process.arch}; load average ${loadAverage()}`);
   figures['node'] = process.version;
-  figures['options'] = opts;
+  figures['options'] = { ...opts, phases: [...opts.phases] };
   benchmark(opts);
   if (opts.phases.has('reference')) referenceCheck(opts);
   figures['loadAverageAtEnd'] = loadAverage();
