@@ -10,7 +10,7 @@
  * engine and the reference judge disagree, or when the index after the incremental
  * updates (all undone) no longer gives the audit it gave before them; 2 on bad flags.
  */
-import { intFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
+import { intFlag, listFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
 import type { Labels, Node, Pod } from '../src/api/core.ts';
 import {
   auditIndex,
@@ -51,8 +51,14 @@ import { at, generateCluster, Rng, ZONE, type ClusterStats } from './generate.ts
 
 // ---------------------------------------------------------------- flags
 
+/** What runs after the index build and auditIndex: node and spread judges, the pass (`judgeNodeAndSpread`), kept between passes, incremental updates, the reference check. */
+const PHASES = ['node-spread', 'pass', 'kept', 'incremental', 'reference'] as const;
+type Phase = (typeof PHASES)[number];
+
 const USAGE = `usage: npm run bench -- [--nodes N] [--pods N] [--runs N] [--samples N]
-  [--namespace-samples N] [--ref-nodes N] [--ref-pods N] [--seed N]`;
+  [--namespace-samples N] [--ref-nodes N] [--ref-pods N] [--seed N] [--phases LIST]
+  --phases: what runs after the index build and auditIndex (which always run), comma-separated
+    from ${PHASES.join(', ')}; default all`;
 
 interface Options {
   readonly nodes: number;
@@ -63,12 +69,23 @@ interface Options {
   readonly refNodes: number;
   readonly refPods: number;
   readonly seed: number;
+  readonly phases: ReadonlySet<Phase>;
 }
 
 function options(argv: readonly string[]): Options {
   const values = stringFlags(
     argv,
-    ['nodes', 'pods', 'runs', 'samples', 'namespace-samples', 'ref-nodes', 'ref-pods', 'seed'],
+    [
+      'nodes',
+      'pods',
+      'runs',
+      'samples',
+      'namespace-samples',
+      'ref-nodes',
+      'ref-pods',
+      'seed',
+      'phases',
+    ],
     USAGE,
   );
   const nodes = intFlag('nodes', values.nodes, 5000, 10);
@@ -82,6 +99,11 @@ function options(argv: readonly string[]): Options {
     refNodes: intFlag('ref-nodes', values['ref-nodes'], Math.min(200, nodes), 10),
     refPods: intFlag('ref-pods', values['ref-pods'], Math.min(4000, pods), 100),
     seed: intFlag('seed', values.seed, 20261125, 0),
+    phases: new Set(
+      listFlag('phases', values.phases, PHASES, (p) =>
+        (PHASES as readonly string[]).includes(p) ? (p as Phase) : undefined,
+      ),
+    ),
   };
 }
 
@@ -329,10 +351,10 @@ function benchmark(opts: Options): void {
     podsWithPreferred: report.preferred.size,
   };
 
-  nodeAndSpreadJudges(opts, snapshot, audit.cpuMs);
-  nodeAndSpreadPass(opts, snapshot, policies, index, audit.cpuMs);
-  nodeAndSpreadKept(opts, snapshot, policies, index);
-  incremental(opts, snapshot, policies, index, report);
+  if (opts.phases.has('node-spread')) nodeAndSpreadJudges(opts, snapshot, audit.cpuMs);
+  if (opts.phases.has('pass')) nodeAndSpreadPass(opts, snapshot, policies, index, audit.cpuMs);
+  if (opts.phases.has('kept')) nodeAndSpreadKept(opts, snapshot, policies, index);
+  if (opts.phases.has('incremental')) incremental(opts, snapshot, policies, index, report);
 }
 
 /**
@@ -368,8 +390,9 @@ function nodeAndSpreadJudges(opts: Options, snapshot: ClusterSnapshot, auditCpuM
   }
   const builds: Run<null>[] = [];
   const judges: Run<{ violated: number; constraints: number }>[] = [];
+  // No forced GC before a timed run: the concurrent sweep of the whole heap it starts (some
+  // 150 ms of CPU at full size) would be counted in the run.
   for (let i = 0; i < opts.runs; i++) {
-    gc();
     let pods: SpreadPod[] = [];
     let index: SpreadIndex | undefined;
     builds.push(
@@ -460,8 +483,9 @@ function nodeAndSpreadPass(
       }).violations.length;
     if (warm) pass(kept);
     const runs: Run<number>[] = [];
+    // No forced GC before a timed pass: the concurrent sweep of the whole heap it starts
+    // (some 150 ms of CPU at full size) would be counted in the pass.
     for (let i = 0; i < opts.runs; i++) {
-      gc();
       runs.push(timed(() => pass(warm ? kept : new SpreadPodCache())));
     }
     return {
@@ -943,9 +967,9 @@ function main(): void {
   const opts = optionsOrExit(options, USAGE);
   print('node', `${process.version}, ${process.arch}; load average ${loadAverage()}`);
   figures['node'] = process.version;
-  figures['options'] = opts;
+  figures['options'] = { ...opts, phases: [...opts.phases] };
   benchmark(opts);
-  referenceCheck(opts);
+  if (opts.phases.has('reference')) referenceCheck(opts);
   figures['loadAverageAtEnd'] = loadAverage();
   console.log(JSON.stringify(figures));
 }

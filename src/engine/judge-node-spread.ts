@@ -20,6 +20,7 @@ import {
   noTermText,
   nodeRulesHold,
   nodeRulesOfPod,
+  nodeSelectorAndAffinityHold,
   nodeTermMatches,
   termMiss,
   termMissText,
@@ -29,7 +30,7 @@ import {
 } from './node-affinity.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
 import type { PreferredScore, Violation } from './placement.ts';
-import { isJudged, isPlaced, podKey } from './pod-placement.ts';
+import { isPlaced, podKey } from './pod-placement.ts';
 import { policySpreadEntries, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
 import {
@@ -213,17 +214,21 @@ function preferredNodeScore(
 ): PreferredScore | undefined {
   const own = pod.spec.affinity?.nodeAffinity?.[PREFERRED];
   if (own === undefined && policies.length === 0) return undefined;
-  const seen = new Set<string>();
+  const all =
+    policies.length === 0
+      ? (own ?? [])
+      : [...(own ?? []), ...policies.flatMap((p) => p.affinity.nodeAffinity?.[PREFERRED] ?? [])];
+  // Only a list of two or more terms can repeat one: a single term needs no canonical text.
+  const seen = all.length > 1 ? new Set<string>() : undefined;
   let totalWeight = 0;
   let satisfiedWeight = 0;
-  const all = [
-    ...(own ?? []),
-    ...policies.flatMap((p) => p.affinity.nodeAffinity?.[PREFERRED] ?? []),
-  ];
   for (const t of all) {
-    const key = canonicalJson(t);
-    if (seen.has(key) || t.weight === 0) continue;
-    seen.add(key);
+    if (t.weight === 0) continue;
+    if (seen !== undefined) {
+      const key = canonicalJson(t);
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
     totalWeight += t.weight;
     if (nodeTermMatches(t.preference, node)) satisfiedWeight += t.weight;
   }
@@ -274,8 +279,22 @@ function spreadViolations(
   origins: ReadonlyMap<number, SpreadOrigin>,
   excessKeys: (over: OverDomain) => readonly string[],
 ): Violation[] {
-  return found.map((v) => {
+  return found.map((v): Violation => {
     const origin = origins.get(v.constraint);
+    if (origin === undefined && v.domain !== undefined && v.over !== undefined) {
+      // The usual case, written out: one object of one shape, no spread temporaries.
+      return {
+        pod: spread.key,
+        node,
+        rule: 'topologySpread',
+        source: 'pod',
+        term: v.constraint,
+        message: `spec.${v.message}`,
+        domain: `${v.topologyKey}=${v.domain}`,
+        over: v.over.over,
+        excess: excessKeys(v.over),
+      };
+    }
     return {
       pod: spread.key,
       node,
@@ -336,7 +355,21 @@ export function judgePodNodeRules(
   pod: Pod,
   node: NodeFacts,
   reached: PodPolicies,
-): { violations: Violation[]; preferred: PreferredScore | undefined } {
+): { violations: readonly Violation[]; preferred: PreferredScore | undefined } {
+  const { spec } = pod;
+  if (reached.targeting.length === 0) {
+    // No policy reaches the pod (most pods): its own rules alone, and nothing allocated for a
+    // pod without any or whose node meets them.
+    const nodeAffinity = spec.affinity?.nodeAffinity;
+    if (spec.nodeSelector === undefined && nodeAffinity === undefined) return NO_NODE_FINDINGS;
+    const holds = nodeSelectorAndAffinityHold(spec.nodeSelector, nodeAffinity, node);
+    const preferred = preferredNodeScore(pod, NO_POLICIES, node);
+    if (holds && preferred === undefined) return NO_NODE_FINDINGS;
+    const violations = holds
+      ? NO_VIOLATIONS
+      : nodeRuleViolations(pod, node, attributed(pod, reached));
+    return { violations, preferred };
+  }
   const violations = nodeRuleViolations(pod, node, attributed(pod, reached));
   const preferred = preferredNodeScore(
     pod,
@@ -345,6 +378,10 @@ export function judgePodNodeRules(
   );
   return { violations, preferred };
 }
+
+const NO_POLICIES: readonly CompiledPolicy[] = Object.freeze([]);
+const NO_VIOLATIONS: readonly Violation[] = Object.freeze([]);
+const NO_NODE_FINDINGS = Object.freeze({ violations: NO_VIOLATIONS, preferred: undefined });
 
 /**
  * A pod's DoNotSchedule spread violations, each under who wrote the constraint (`reached`:
@@ -397,43 +434,106 @@ export function acceptsOf(
   };
 }
 
-/** Judges every judged pod against its node rules and DoNotSchedule spread constraints. */
+/**
+ * Judges every judged pod against its node rules and DoNotSchedule spread constraints.
+ *
+ * One walk over the Pod objects judges the node rules and keeps, in pod order, only the
+ * pods that have more to report: those with a DoNotSchedule constraint (judged once the
+ * index holds every placed pod) or a node-rule violation. The pods are the bulk of the
+ * heap, so each walk over them costs cache misses on every one.
+ */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
-  const problems: InvalidObjectError[] = [];
-  const compiled = input.compiled ?? new SpreadPodCache();
-  const placed: { pod: Pod; spread: SpreadPod }[] = [];
-  for (const pod of input.pods) {
-    if (!isPlaced(pod)) continue;
-    const { spread, problem } = placedSpreadPod(pod, compiled);
-    if (problem !== undefined) problems.push(problem);
-    placed.push({ pod, spread });
-  }
-  const index = new SpreadIndex(
-    nodes.values(),
-    placed.map((p) => p.spread),
-  );
+  const pass = new NodeRulesWalk(nodes, input);
+  // Indexed loops, the per-pod work in methods: they stay optimized from pass to pass.
+  for (let i = 0; i < input.pods.length; i++) pass.place(input.pods[i] as Pod);
+  const { placedPods, placedSpread, later } = pass;
+  const index = new SpreadIndex(nodes.values(), placedSpread);
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
-  const preferred = new Map<string, PreferredScore>();
   const excessKeys = excessNamer();
-  for (const { pod, spread } of placed) {
-    if (!isJudged(pod)) continue;
-    const node = nodes.get(pod.spec.nodeName ?? '');
-    if (node === undefined) continue;
-    const reached = input.policiesOf(pod);
-    const rules = judgePodNodeRules(pod, node, reached);
-    violations.push(...rules.violations);
-    if (rules.preferred !== undefined) preferred.set(spread.key, rules.preferred);
-    violations.push(...judgePodSpread(spreadJudge, spread, pod, node.name, reached, excessKeys));
+  for (let i = 0; i < later.length; i++) {
+    judgeLater(later[i] as Later, spreadJudge, excessKeys, violations);
   }
   // Remediation asks where a few pods could go: found by key when first asked.
   let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
-  const accepts = acceptsOf(
-    (key) => (byKey ??= new Map(placed.map((p) => [p.spread.key, p]))).get(key),
-    () => index,
-    input.policiesOf,
-  );
-  return { violations, preferred, problems, accepts };
+  const find = (key: string): { pod: Pod; spread: SpreadPod } | undefined => {
+    if (byKey === undefined) {
+      byKey = new Map();
+      placedSpread.forEach((spread, i) => {
+        byKey?.set(spread.key, { pod: placedPods[i] as Pod, spread });
+      });
+    }
+    return byKey.get(key);
+  };
+  const accepts = acceptsOf(find, () => index, input.policiesOf);
+  return { violations, preferred: pass.preferred, problems: pass.problems, accepts };
+}
+
+/** A judged pod whose findings wait for the spread index: a carrier, or a node-rule breach. */
+interface Later {
+  readonly pod: Pod;
+  readonly spread: SpreadPod;
+  readonly node: string;
+  readonly reached: PodPolicies;
+  readonly nodeRules: readonly Violation[];
+}
+
+/** A pod's findings in pod order: its node-rule violations, then its spread violations. */
+function judgeLater(
+  { pod, spread, node, reached, nodeRules }: Later,
+  spreadJudge: SpreadJudge,
+  excessKeys: (over: OverDomain) => readonly string[],
+  out: Violation[],
+): void {
+  for (let i = 0; i < nodeRules.length; i++) out.push(nodeRules[i] as Violation);
+  if (spread.rules.hard.length === 0) return;
+  const found = judgePodSpread(spreadJudge, spread, pod, node, reached, excessKeys);
+  for (let i = 0; i < found.length; i++) out.push(found[i] as Violation);
+}
+
+/**
+ * The one walk over the Pod objects: each placed pod's spread form found (compiled once per
+ * Pod object), a judged pod's node rules judged, and the pods with more to report kept in pod
+ * order: a DoNotSchedule carrier (judged once the index holds every placed pod) or a pod
+ * that breaks a node rule. The pods are the bulk of the heap: each walk over them costs
+ * cache misses on every one.
+ */
+class NodeRulesWalk {
+  readonly placedPods: Pod[] = [];
+  readonly placedSpread: SpreadPod[] = [];
+  readonly later: Later[] = [];
+  readonly preferred = new Map<string, PreferredScore>();
+  readonly problems: InvalidObjectError[] = [];
+  private readonly nodes: ReadonlyMap<string, NodeFacts>;
+  private readonly compiled: SpreadPodCache;
+  private readonly policiesOf: (pod: Pod) => PodPolicies;
+
+  constructor(nodes: ReadonlyMap<string, NodeFacts>, input: NodeSpreadInput) {
+    this.nodes = nodes;
+    this.compiled = input.compiled ?? new SpreadPodCache();
+    this.policiesOf = input.policiesOf;
+  }
+
+  place(pod: Pod): void {
+    if (!isPlaced(pod)) return;
+    let spread = this.compiled.pods.get(pod);
+    if (spread === undefined) {
+      const found = placedSpreadPod(pod, this.compiled);
+      if (found.problem !== undefined) this.problems.push(found.problem);
+      spread = found.spread;
+    }
+    this.placedPods.push(pod);
+    this.placedSpread.push(spread);
+    if (pod.metadata.deletionTimestamp !== undefined) return;
+    const node = this.nodes.get(spread.nodeName);
+    if (node === undefined) return;
+    const reached = this.policiesOf(pod);
+    const rules = judgePodNodeRules(pod, node, reached);
+    if (rules.preferred !== undefined) this.preferred.set(spread.key, rules.preferred);
+    if (rules.violations.length > 0 || spread.rules.hard.length > 0) {
+      this.later.push({ pod, spread, node: node.name, reached, nodeRules: rules.violations });
+    }
+  }
 }

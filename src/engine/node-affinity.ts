@@ -84,13 +84,16 @@ export function termMiss(term: NodeSelectorTerm, node: NodeIdentity): TermMiss |
   const expressions = term.matchExpressions ?? [];
   const fields = term.matchFields ?? [];
   if (expressions.length === 0 && fields.length === 0) return { kind: 'empty' };
-  for (const [index, requirement] of expressions.entries()) {
+  // Indexed loops: this runs for every pod with node rules on every pass, and allocates nothing.
+  for (let index = 0; index < expressions.length; index++) {
+    const requirement = expressions[index] as NodeSelectorRequirement;
     const value = labelOf(node.labels, requirement.key);
     if (!requirementHolds(requirement, value)) {
       return { kind: 'matchExpressions', index, requirement, value };
     }
   }
-  for (const [index, requirement] of fields.entries()) {
+  for (let index = 0; index < fields.length; index++) {
+    const requirement = fields[index] as NodeSelectorRequirement;
     // An unknown field is a term the scheduler cannot parse: it matches no node.
     const value = fieldOf(node, requirement.key);
     if (requirement.key !== 'metadata.name' || !requirementHolds(requirement, value)) {
@@ -108,7 +111,10 @@ export function nodeSelectorMiss(
   nodeSelector: Labels | undefined,
   labels: Labels,
 ): { readonly key: string; readonly want: string; readonly have: string | undefined } | undefined {
-  for (const [key, want] of Object.entries(nodeSelector ?? {})) {
+  if (nodeSelector === undefined) return undefined;
+  for (const key in nodeSelector) {
+    if (!Object.hasOwn(nodeSelector, key)) continue;
+    const want = nodeSelector[key] as string;
     const have = labelOf(labels, key);
     if (have !== want) return { key, want, have };
   }
@@ -119,10 +125,20 @@ const requiredTerms = (rules: NodeRules): readonly NodeSelectorTerm[] | undefine
   rules.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
 
 /** Whether the node meets the pod's nodeSelector and required node affinity (the NodeAffinity filter). */
-export function nodeRulesHold(rules: NodeRules, node: NodeIdentity): boolean {
-  if (nodeSelectorMiss(rules.nodeSelector, node.labels) !== undefined) return false;
-  const terms = requiredTerms(rules);
-  return terms === undefined || terms.some((t) => nodeTermMatches(t, node));
+export const nodeRulesHold = (rules: NodeRules, node: NodeIdentity): boolean =>
+  nodeSelectorAndAffinityHold(rules.nodeSelector, rules.nodeAffinity, node);
+
+/** nodeRulesHold for the two fields apart, as a Pod's spec holds them (nothing allocated). */
+export function nodeSelectorAndAffinityHold(
+  nodeSelector: Labels | undefined,
+  nodeAffinity: NodeAffinity | undefined,
+  node: NodeIdentity,
+): boolean {
+  if (nodeSelectorMiss(nodeSelector, node.labels) !== undefined) return false;
+  const terms = nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  if (terms === undefined) return true;
+  for (const t of terms) if (termMiss(t, node) === undefined) return true;
+  return false;
 }
 
 /**

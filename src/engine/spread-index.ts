@@ -259,6 +259,9 @@ export function domainOfNode(c: SpreadConstraint, node: NodeFacts): string | und
   return labelOf(node.labels, c.topologyKey) ?? '';
 }
 
+/** Candidate pods few enough that no other label's index is built to narrow them. */
+const SHORT_ENOUGH = 64;
+
 /** The nodes that count as domains of a constraint. */
 export interface EligibleDomains {
   /** Eligible node → its domain (its value for the topology key). */
@@ -279,18 +282,26 @@ export class SpreadIndex {
   private readonly byLabel = new Map<string, Map<string, Map<string, SpreadPod[]>>>();
   /** eligibility key + topology key → eligible node → its domain, and how many domains. */
   private readonly domains = new Map<string, EligibleDomains>();
+  private domainsByObject = new WeakMap<SpreadConstraint, EligibleDomains>();
   private readonly counted = new Map<string, SpreadCounts>();
   /** namespace → group key → the constraint counted: which counts a pod change makes stale. */
   private readonly countedIn = new Map<string, Map<string, SpreadConstraint>>();
 
   constructor(nodes: Iterable<NodeFacts>, pods: Iterable<SpreadPod>) {
     for (const n of nodes) this.nodes.set(n.name, n);
-    for (const p of pods) {
-      if (p.terminating === true || !this.nodes.has(p.nodeName)) continue;
-      let list = this.byNamespace.get(p.namespace);
-      if (list === undefined) this.byNamespace.set(p.namespace, (list = []));
-      list.push(p);
-    }
+    if (Array.isArray(pods)) {
+      // Indexed: a constructor runs once per pass, unoptimized, and for-of would allocate
+      // an iterator result per pod.
+      const list = pods as readonly SpreadPod[];
+      for (let i = 0; i < list.length; i++) this.file(list[i] as SpreadPod);
+    } else for (const p of pods) this.file(p);
+  }
+
+  private file(p: SpreadPod): void {
+    if (p.terminating === true || !this.nodes.has(p.nodeName)) return;
+    let list = this.byNamespace.get(p.namespace);
+    if (list === undefined) this.byNamespace.set(p.namespace, (list = []));
+    list.push(p);
   }
 
   node(name: string): NodeFacts | undefined {
@@ -329,6 +340,7 @@ export class SpreadIndex {
     if (node === undefined) this.nodes.delete(name);
     else this.nodes.set(name, node);
     this.domains.clear();
+    this.domainsByObject = new WeakMap();
     this.counted.clear();
     this.countedIn.clear();
   }
@@ -359,6 +371,10 @@ export class SpreadIndex {
 
   /** Eligible nodes of a constraint, each with its domain. */
   domainsOf(c: SpreadConstraint): EligibleDomains {
+    // By constraint object first: the pods of one template share theirs, and the text key
+    // is long to build and hash.
+    const known = this.domainsByObject.get(c);
+    if (known !== undefined) return known;
     const key = `${c.eligibility.key}\0${c.topologyKey}`;
     let found = this.domains.get(key);
     if (found === undefined) {
@@ -370,6 +386,7 @@ export class SpreadIndex {
       found = { byNode: map, count: new Set(map.values()).size };
       this.domains.set(key, found);
     }
+    this.domainsByObject.set(c, found);
     return found;
   }
 
@@ -422,6 +439,14 @@ export class SpreadIndex {
     let best: readonly SpreadPod[] | undefined;
     for (const r of selector.requirements) {
       if (r.operator !== 'In') continue;
+      // A short list is good enough: building the index of another key (every pod of the
+      // namespace) to find a shorter one costs more than filtering a few pods.
+      if (
+        best !== undefined &&
+        best.length <= SHORT_ENOUGH &&
+        !this.hasLabelIndex(namespace, r.key)
+      )
+        continue;
       const index = this.labelIndex(namespace, r.key);
       const found =
         r.values.length === 1
@@ -433,6 +458,10 @@ export class SpreadIndex {
     const anchor = selectorAnchor(selector);
     if (anchor.kind === 'key') return [...this.labelIndex(namespace, anchor.key).values()].flat();
     return this.byNamespace.get(namespace) ?? [];
+  }
+
+  private hasLabelIndex(namespace: string, key: string): boolean {
+    return this.byLabel.get(namespace)?.has(key) === true;
   }
 
   private labelIndex(namespace: string, key: string): Map<string, SpreadPod[]> {

@@ -130,7 +130,7 @@ export const NAMED_EXCESS = 10;
  */
 export function excessOrder(pods: readonly SpreadPod[], c: SpreadConstraint): SpreadPod[] {
   const carries = (p: SpreadPod): number =>
-    p.rules.hard.some((h) => h.groupKey === c.groupKey) ? 0 : 1;
+    p.rules.hard.some((h) => h === c || h.groupKey === c.groupKey) ? 0 : 1;
   return pods
     .map((pod) => ({ pod, rank: carries(pod) }))
     .sort((a, b) => a.rank - b.rank || (a.pod.key < b.pod.key ? 1 : a.pod.key > b.pod.key ? -1 : 0))
