@@ -2,9 +2,10 @@
  * The scheduler's node and spread rules judged on bound pods: required node affinity and
  * `nodeSelector` against the node's labels now (the NodeAffinity filter again; the rules are
  * IgnoredDuringExecution, so a relabelled node keeps pods that no longer meet them), and
- * DoNotSchedule topology spread constraints as PodTopologySpread counts them. A policy's
- * node requirements are judged as the policy's (the operator ANDs them into every term);
- * the pod's own node affinity, those requirements taken out, as the pod's.
+ * DoNotSchedule topology spread constraints as PodTopologySpread counts them; ScheduleAnyway
+ * ones are scored (SpreadJudge.score). A policy's node requirements are judged as the
+ * policy's (the operator ANDs them into every term); the pod's own node affinity, those
+ * requirements taken out, as the pod's.
  */
 import type { Node, NodeAffinity, NodeSelectorTerm, Pod } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
@@ -23,7 +24,7 @@ import {
   type TermMiss,
 } from './node-affinity.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
-import type { PreferredScore, Violation } from './placement.ts';
+import type { PreferredScore, SpreadScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
 import { policySpreadEntries, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
@@ -65,7 +66,10 @@ export class SpreadPodCache {
 /** What judging the node and spread rules of every pod found. */
 export interface NodeSpreadAudit {
   readonly violations: readonly Violation[];
-  /** Preferred node-affinity terms met where each pod runs, for pods that have some. */
+  /**
+   * Preferred node-affinity terms met where each pod runs, and its ScheduleAnyway spread
+   * constraints' score (`spread`), for pods that have either.
+   */
   readonly preferred: ReadonlyMap<string, PreferredScore>;
   /** Pods whose topologySpreadConstraints cannot be read: judged without them. */
   readonly problems: readonly InvalidObjectError[];
@@ -359,6 +363,23 @@ export function judgePodSpread(
   return spreadViolations(spread, node, verdict.violations, origins, excessKeys);
 }
 
+const NO_PREFERRED: PreferredScore = Object.freeze({
+  score: 0,
+  satisfiedWeight: 0,
+  totalWeight: 0,
+});
+
+/**
+ * A pod's preferred score from these rules: its preferred node-affinity terms' and its
+ * ScheduleAnyway spread constraints' (SpreadJudge.score); undefined when it has neither.
+ */
+export function withSpreadScore(
+  node: PreferredScore | undefined,
+  spread: SpreadScore | undefined,
+): PreferredScore | undefined {
+  return spread === undefined ? node : { ...(node ?? NO_PREFERRED), spread };
+}
+
 /** Every excess pod of a domain names the same excess: one list per over domain. */
 export function excessNamer(): (over: OverDomain) => readonly string[] {
   const lists = new Map<OverDomain, readonly string[]>();
@@ -392,7 +413,10 @@ export function acceptsOf(
   };
 }
 
-/** Judges every judged pod against its node rules and DoNotSchedule spread constraints. */
+/**
+ * Judges every judged pod against its node rules and DoNotSchedule spread constraints, and
+ * scores its preferred node affinity and ScheduleAnyway spread constraints.
+ */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
@@ -420,7 +444,8 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
     const reached = input.policiesOf(pod);
     const rules = judgePodNodeRules(pod, node, reached);
     violations.push(...rules.violations);
-    if (rules.preferred !== undefined) preferred.set(spread.key, rules.preferred);
+    const scored = withSpreadScore(rules.preferred, spreadJudge.score(spread));
+    if (scored !== undefined) preferred.set(spread.key, scored);
     violations.push(...judgePodSpread(spreadJudge, spread, pod, node.name, reached, excessKeys));
   }
   // Remediation asks where a few pods could go: found by key when first asked.
