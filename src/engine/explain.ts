@@ -25,13 +25,20 @@ import { ruleOrigins } from './explain-origin.ts';
 import {
   buildIndex,
   compileAuditPolicies,
+  nodePolicyReach,
   placementOf,
   type ClusterSnapshot,
 } from './judge-cluster.ts';
+import {
+  judgePodNodeRules,
+  spreadAttribution,
+  spreadOrigins,
+  type PodPolicies,
+} from './judge-node-spread.ts';
 import { labelOf } from './labels.ts';
 import { judgeNodeRules, nodeRulesOfPod, type NodeRuleViolation } from './node-affinity.ts';
 import { nodeFacts, tolerates, UNSCHEDULABLE_TAINT, type NodeFacts } from './node-eligibility.ts';
-import type { PodPlacement, SourcedTerm } from './placement.ts';
+import type { PodPlacement, SourcedTerm, Violation } from './placement.ts';
 import { isPlaced, podKey } from './pod-placement.ts';
 import {
   SpreadIndex,
@@ -46,7 +53,7 @@ import { REQUIRED_TERMS } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
 import { SpreadJudge, spreadFilter } from './topology-spread.ts';
 import { Reason, judgePod } from './verdict.ts';
-import { resolveWorkload, WorkloadLookup } from './workload.ts';
+import { resolveWorkload, workloadOfPod, WorkloadLookup } from './workload.ts';
 
 export * from './explain-types.ts';
 
@@ -80,8 +87,11 @@ export function explainPod(snapshot: ClusterSnapshot, namespace: string, name: s
     workload === null
       ? undefined
       : lookup.get(resolution.workload.kind, namespace, resolution.workload.name);
-  const rules = ruleOrigins(pod, target, workload, object);
-  const ctx = new Context(snapshot, index, target, pod, nodes);
+  // The policies whose node requirements and spread constraints reach the pod, as the audit
+  // finds them: their rules are theirs, in the pod's rules and in its violations.
+  const reached = nodePolicyReach(policies.ok, (p) => workloadOfPod(p, lookup), index)(pod);
+  const rules = ruleOrigins(pod, target, workload, object, reached);
+  const ctx = new Context(snapshot, index, target, pod, nodes, reached);
   const base = {
     pod: podKey(pod),
     phase: pod.status?.phase ?? 'Pending',
@@ -208,6 +218,7 @@ class Context {
   private readonly provided: Set<string>[];
   private readonly firstOfGroup: boolean;
   private readonly membersByDomain = new Map<string, InvolvedPod[]>();
+  private readonly reached: PodPolicies;
 
   constructor(
     snapshot: ClusterSnapshot,
@@ -215,7 +226,9 @@ class Context {
     target: PodPlacement,
     pod: Pod,
     nodes: readonly NodeFacts[],
+    reached: PodPolicies,
   ) {
+    this.reached = reached;
     this.index = index;
     this.target = target;
     this.pod = pod;
@@ -373,18 +386,24 @@ class Context {
     const nodeName = this.target.nodeName;
     const node = this.nodes.find((n) => n.name === nodeName);
     if (entry === undefined || node === undefined) return [];
-    const out: Block[] = [];
-    const nodeRules = judgeNodeRules(nodeRulesOfPod(this.pod), node);
-    if (nodeRules.kind === 'violated')
-      for (const v of nodeRules.violations) out.push(nodeRuleBlock(v));
+    // Node rules and spread as the audit attributes them: a policy's are the policy's.
+    const out: Block[] = judgePodNodeRules(this.pod, node, this.reached).violations.map(
+      attributedNodeBlock,
+    );
     const self = this.spreadPods.find((p) => p.key === this.target.key);
     const spread = self === undefined ? undefined : new SpreadJudge(this.spread).judge(self);
+    const origins = spread?.kind === 'violated' ? spreadOrigins(this.pod, this.reached) : undefined;
     if (spread?.kind === 'violated')
-      for (const v of spread.violations)
+      for (const v of spread.violations) {
+        const origin = origins?.get(v.constraint);
+        const { source, message } = spreadAttribution(v, origin);
         out.push({
           rule: 'topologySpread',
-          source: 'pod',
-          field: `spec.topologySpreadConstraints[${v.constraint}]`,
+          source,
+          field:
+            origin === undefined
+              ? `spec.topologySpreadConstraints[${v.constraint}]`
+              : `spec.spreadAcross[${origin.index}]`,
           topologyKey: v.topologyKey,
           ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
           pods: (v.over?.excess ?? []).map((p) => ({
@@ -392,8 +411,9 @@ class Context {
             node: p.nodeName,
             domain: `${v.topologyKey}=${v.domain ?? ''}`,
           })),
-          message: v.message,
+          message,
         });
+      }
     const verdict = judgePod(this.index, entry);
     if (verdict.kind === 'violated')
       for (const v of verdict.violations) {
@@ -464,6 +484,20 @@ function termBlock(
     ...(domain === undefined ? {} : { domain }),
     pods,
     message: `${s.field}: ${reason}`,
+  };
+}
+
+/** A node-rule violation of a bound pod as the audit reports it: the pod's, or a policy's. */
+function attributedNodeBlock(v: Violation): Block {
+  return {
+    rule: v.rule === 'nodeSelector' ? 'nodeSelector' : 'nodeAffinity',
+    source: v.source,
+    field:
+      v.rule === 'nodeSelector'
+        ? 'spec.nodeSelector'
+        : `spec.affinity.nodeAffinity.${REQUIRED_TERMS}${v.source === 'pod' ? '' : `.nodeSelectorTerms[${v.term}]`}`,
+    pods: [],
+    message: v.message,
   };
 }
 

@@ -24,7 +24,7 @@ import {
   type TermMiss,
 } from './node-affinity.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
-import type { PreferredScore, SpreadScore, Violation } from './placement.ts';
+import type { PreferredScore, SpreadScore, TermSource, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
 import { policySpreadEntries, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
@@ -88,7 +88,7 @@ const policyNodeTerms = (p: CompiledPolicy): readonly NodeSelectorTerm[] =>
   p.affinity.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms ?? [];
 
 /** The node rules a pod's policies add, as one pod sees them. */
-interface Attributed {
+export interface Attributed {
   readonly own: OwnNodeRules;
   readonly policies: readonly CompiledPolicy[];
 }
@@ -231,7 +231,7 @@ function preferredNodeScore(
 }
 
 /** Who wrote a spread constraint of the pod: a policy's `spreadAcross` entry, or the pod. */
-interface SpreadOrigin {
+export interface SpreadOrigin {
   readonly source: PolicyRef;
   /** The `spec.spreadAcross` position in the policy. */
   readonly index: number;
@@ -242,7 +242,7 @@ interface SpreadOrigin {
  * constraint equal to one a targeting policy injects into the workload (`spreadAcross` with
  * TopologySpread, recorded in its `placement.dev/applied` record) is the policy's.
  */
-function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, SpreadOrigin> {
+export function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, SpreadOrigin> {
   const own = pod.spec.topologySpreadConstraints ?? [];
   const workload = reached.workload;
   if (own.length === 0 || workload === undefined) return NO_ORIGINS;
@@ -265,6 +265,20 @@ function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, Spre
 
 const NO_ORIGINS: ReadonlyMap<number, SpreadOrigin> = new Map();
 
+/** Who a spread violation is reported under (`term`: the position where it is written), and its text. */
+export function spreadAttribution(
+  v: SpreadViolation,
+  origin: SpreadOrigin | undefined,
+): { source: TermSource; term: number; message: string } {
+  return origin === undefined
+    ? { source: 'pod', term: v.constraint, message: `spec.${v.message}` }
+    : {
+        source: origin.source,
+        term: origin.index,
+        message: `spec.spreadAcross[${origin.index}]: the pod's ${v.message}`,
+      };
+}
+
 /** A pod's spread violations as the audit reports them, each under who wrote the constraint. */
 function spreadViolations(
   spread: SpreadPod,
@@ -273,23 +287,14 @@ function spreadViolations(
   origins: ReadonlyMap<number, SpreadOrigin>,
   excessKeys: (over: OverDomain) => readonly string[],
 ): Violation[] {
-  return found.map((v) => {
-    const origin = origins.get(v.constraint);
-    return {
-      pod: spread.key,
-      node,
-      rule: 'topologySpread',
-      ...(origin === undefined
-        ? { source: 'pod', term: v.constraint, message: `spec.${v.message}` }
-        : {
-            source: origin.source,
-            term: origin.index,
-            message: `spec.spreadAcross[${origin.index}]: the pod's ${v.message}`,
-          }),
-      ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
-      ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
-    };
-  });
+  return found.map((v) => ({
+    pod: spread.key,
+    node,
+    rule: 'topologySpread',
+    ...spreadAttribution(v, origins.get(v.constraint)),
+    ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
+    ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
+  }));
 }
 
 /** Whether a policy has node affinity or spread constraints, the parts of it these rules judge. */
@@ -299,7 +304,7 @@ export const hasNodeOrSpreadRules = (p: CompiledPolicy): boolean =>
   p.spread.some((s) => s.constraint === 'TopologySpread');
 
 /** The pod's own node rules and the policies whose node requirements it is judged by. */
-function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
+export function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
   const policies = targeting.filter(
     (p) => !exempt.includes(p.ref) && policyNodeTerms(p).length > 0,
   );
