@@ -250,22 +250,21 @@ export class SpreadJudge {
 
   /**
    * How well a bound pod's ScheduleAnyway constraints hold where it runs; undefined when it
-   * has none. A constraint holds when the pod's domain (the pod counted in it when it matches) is within
-   * maxSkew of the global minimum; `excess` sums, over those that do not, how many matching
-   * pods the domain holds above the minimum plus maxSkew. A node without the topology key
-   * counts as a constraint that does not hold, with no excess.
+   * has none. A constraint holds when the pod's domain (the pod counted in it when it
+   * matches) is within maxSkew of the global minimum; `excess` sums, over those that do
+   * not, how many matching pods the domain holds above the minimum plus maxSkew. A node
+   * without the topology key counts as a constraint that does not hold, with no excess.
    *
    * Of kube-scheduler's PodTopologySpread Score this mirrors the counting: the ScheduleAnyway
    * constraints only, the pods of the pod's namespace matching the selector (matchLabelKeys
    * merged), and the domains nodeAffinityPolicy and nodeTaintsPolicy admit on nodes holding
    * every topology key of those constraints. It is not the scheduler's node ranking: the
    * scheduler sums per candidate node `count × log(domains + 2) + maxSkew − 1` and normalises
-   * the sums over the candidates, so a score means something only against the other nodes
-   * of one scheduling cycle (it also counts a controlled pod's siblings by owner on a
-   * hostname key, and gives pods without constraints the cluster's default ones). A running
-   * pod has no candidates to rank; what stays meaningful is whether the constraint holds
-   * where the pod runs, judged with the filter's skew test and minDomains, so that is what
-   * is scored.
+   * the sums over the candidates, so its score means something only against the other nodes
+   * of one scheduling cycle (it also gives pods without constraints the cluster's default
+   * ones, not scored here). A running pod has no candidates to rank; what stays meaningful
+   * is whether each constraint holds where the pod runs, judged with the filter's skew test
+   * and minDomains, and that is what is scored.
    */
   score(pod: SpreadPod): SpreadScore | undefined {
     if (pod.rules.soft.length === 0) return undefined;
