@@ -34,6 +34,7 @@ import {
   spreadAttribution,
   spreadOrigins,
   type PodPolicies,
+  type SpreadOrigin,
 } from './judge-node-spread.ts';
 import { labelOf } from './labels.ts';
 import { judgeNodeRules, nodeRulesOfPod, type NodeRuleViolation } from './node-affinity.ts';
@@ -219,6 +220,8 @@ class Context {
   private readonly firstOfGroup: boolean;
   private readonly membersByDomain = new Map<string, InvolvedPod[]>();
   private readonly reached: PodPolicies;
+  /** The pod's spread constraints that a policy's spreadAcross wrote, by position. */
+  private readonly spreadFrom: ReadonlyMap<number, SpreadOrigin>;
 
   constructor(
     snapshot: ClusterSnapshot,
@@ -229,6 +232,7 @@ class Context {
     reached: PodPolicies,
   ) {
     this.reached = reached;
+    this.spreadFrom = spreadOrigins(pod, reached);
     this.index = index;
     this.target = target;
     this.pod = pod;
@@ -319,10 +323,11 @@ class Context {
       const m = verdict.miss;
       const domain = m.reason === 'overMaxSkew' ? m.domain : undefined;
       const pods = domain === undefined ? [] : this.members(spread, c, domain);
+      const origin = this.spreadFrom.get(c.index);
       out.push({
         rule: 'topologySpread',
-        source: 'pod',
-        field: `spec.topologySpreadConstraints[${c.index}]`,
+        source: origin?.source ?? 'pod',
+        field: spreadField(c.index, origin),
         topologyKey: c.topologyKey,
         ...(m.reason === 'overMaxSkew'
           ? {
@@ -392,18 +397,14 @@ class Context {
     );
     const self = this.spreadPods.find((p) => p.key === this.target.key);
     const spread = self === undefined ? undefined : new SpreadJudge(this.spread).judge(self);
-    const origins = spread?.kind === 'violated' ? spreadOrigins(this.pod, this.reached) : undefined;
     if (spread?.kind === 'violated')
       for (const v of spread.violations) {
-        const origin = origins?.get(v.constraint);
+        const origin = this.spreadFrom.get(v.constraint);
         const { source, message } = spreadAttribution(v, origin);
         out.push({
           rule: 'topologySpread',
           source,
-          field:
-            origin === undefined
-              ? `spec.topologySpreadConstraints[${v.constraint}]`
-              : `spec.spreadAcross[${origin.index}]`,
+          field: spreadField(v.constraint, origin),
           topologyKey: v.topologyKey,
           ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
           pods: (v.over?.excess ?? []).map((p) => ({
@@ -487,6 +488,14 @@ function termBlock(
   };
 }
 
+/** Where a spread constraint of the pod is written: a policy's spreadAcross entry, or the pod. */
+const spreadField = (constraint: number, origin: SpreadOrigin | undefined): string =>
+  origin === undefined
+    ? `spec.topologySpreadConstraints[${constraint}]`
+    : `spec.spreadAcross[${origin.index}]`;
+
+const REQUIRED_NODE_FIELD = `spec.affinity.nodeAffinity.${REQUIRED_TERMS}`;
+
 /** A node-rule violation of a bound pod as the audit reports it: the pod's, or a policy's. */
 function attributedNodeBlock(v: Violation): Block {
   return {
@@ -495,7 +504,9 @@ function attributedNodeBlock(v: Violation): Block {
     field:
       v.rule === 'nodeSelector'
         ? 'spec.nodeSelector'
-        : `spec.affinity.nodeAffinity.${REQUIRED_TERMS}${v.source === 'pod' ? '' : `.nodeSelectorTerms[${v.term}]`}`,
+        : v.source === 'pod'
+          ? REQUIRED_NODE_FIELD
+          : `${REQUIRED_NODE_FIELD}.nodeSelectorTerms[${v.term}]`,
     pods: [],
     message: v.message,
   };
@@ -505,10 +516,7 @@ function nodeRuleBlock(v: NodeRuleViolation): Block {
   return {
     rule: v.rule,
     source: 'pod',
-    field:
-      v.rule === 'nodeSelector'
-        ? 'spec.nodeSelector'
-        : `spec.affinity.nodeAffinity.${REQUIRED_TERMS}`,
+    field: v.rule === 'nodeSelector' ? 'spec.nodeSelector' : REQUIRED_NODE_FIELD,
     pods: [],
     message: v.message,
   };

@@ -91,6 +91,40 @@ const withRecord = (record: object): ClusterSnapshot['workloads'] =>
 const ruled = (e: Explanation, rule: string) =>
   e.ruledOut.filter((r) => r.rule === rule).map((r) => ({ source: r.source, nodes: r.nodes }));
 
+/**
+ * A PlacementPolicy `shop/redis-rules` on checkout-redis: a zone spread (TopologySpread), a
+ * node requirement (one matchExpression), and `more` (YAML under nodeAffinity).
+ */
+const redisRules = (
+  mode: 'Required' | 'Preferred',
+  requirement: string,
+  more = '',
+): ClusterSnapshot['policies'] =>
+  parsePolicies(
+    `apiVersion: placement.dev/v1alpha1
+kind: PlacementPolicy
+metadata: {name: redis-rules, namespace: shop}
+spec:
+  targets: {selector: {matchLabels: {app: checkout-redis}}}
+  spreadAcross:
+    - {topologyKey: ${ZONE}, mode: ${mode}, constraint: TopologySpread}
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+          - matchExpressions: [${requirement}]
+${more}`,
+    'redis-rules',
+  );
+const REDIS_RULES = 'PlacementPolicy/shop/redis-rules';
+/** The constraint redis-rules' `spreadAcross[0]` writes into checkout-redis's template. */
+const redisZoneSpread = (mode: 'DoNotSchedule' | 'ScheduleAnyway'): TopologySpreadConstraint => ({
+  maxSkew: 1,
+  topologyKey: ZONE,
+  whenUnsatisfiable: mode,
+  labelSelector: labelsIn({ app: 'checkout-redis' }),
+});
+
 void describe('why, for a pod no node takes', () => {
   void test('checkout-redis: its policy affinity rules out the nodes without checkout, its spread the nodes with checkout-redis', () => {
     const e = explain(
@@ -283,40 +317,22 @@ void describe('why, for a pod no node takes', () => {
     assert.deepEqual(e.changes, []);
     assert.ok(e.nodes.every((n) => n.blocks.length === 0));
   });
-});
 
-/**
- * A PlacementPolicy `shop/redis-rules` on checkout-redis: a zone spread (TopologySpread), a
- * node requirement (one matchExpression), and `more` (YAML under nodeAffinity).
- */
-const redisRules = (
-  mode: 'Required' | 'Preferred',
-  requirement: string,
-  more = '',
-): ClusterSnapshot['policies'] =>
-  parsePolicies(
-    `apiVersion: placement.dev/v1alpha1
-kind: PlacementPolicy
-metadata: {name: redis-rules, namespace: shop}
-spec:
-  targets: {selector: {matchLabels: {app: checkout-redis}}}
-  spreadAcross:
-    - {topologyKey: ${ZONE}, mode: ${mode}, constraint: TopologySpread}
-  affinity:
-    nodeAffinity:
-      requiredDuringSchedulingIgnoredDuringExecution:
-        nodeSelectorTerms:
-          - matchExpressions: [${requirement}]
-${more}`,
-    'redis-rules',
-  );
-const REDIS_RULES = 'PlacementPolicy/shop/redis-rules';
-/** The constraint redis-rules' `spreadAcross[0]` writes into checkout-redis's template. */
-const redisZoneSpread = (mode: 'DoNotSchedule' | 'ScheduleAnyway'): TopologySpreadConstraint => ({
-  maxSkew: 1,
-  topologyKey: ZONE,
-  whenUnsatisfiable: mode,
-  labelSelector: labelsIn({ app: 'checkout-redis' }),
+  void test("a Pending pod: the spread constraint a policy wrote rules nodes out as the policy's", () => {
+    const policy = redisRules('Required', `{key: ${ZONE}, operator: Exists}`);
+    // zone-a holds redis on nodes 0 and 2, zone-b on node 3: a third in zone-a is 2 over.
+    const pending = withSpec(redis('checkout-redis-585b5d75c-next'), {
+      topologySpreadConstraints: [redisZoneSpread('DoNotSchedule')],
+    });
+    const snapshot = { ...seed({ pods: [pending] }), policies: [...POLICIES, ...policy] };
+    const e = explain(snapshot, 'checkout-redis-585b5d75c-next');
+    assert.deepEqual(
+      e.ruledOut
+        .filter((r) => r.rule === 'topologySpread')
+        .map((r) => [r.source, r.field, r.nodes]),
+      [[REDIS_RULES, 'spec.spreadAcross[0]', ['local-node-0', 'local-node-2']]],
+    );
+  });
 });
 
 void describe('why, for a bound pod', () => {
