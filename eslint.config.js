@@ -70,8 +70,8 @@ export default tseslint.config(
   ),
   layer(
     ['src/metrics/**'],
-    ['**/engine/**', '**/kube/**', '**/controller/**', '**/audit/**', '**/cli/**', '**/api/**'],
-    'src/metrics uses nothing of ours but src/util.',
+    ['**/engine/**', '**/kube/**', '**/controller/**', '**/audit/**', '**/cli/**'],
+    'src/metrics uses nothing of ours but src/util and src/api (the rule names of its labels).',
   ),
   layer(
     ['src/kube/**'],

@@ -1,7 +1,10 @@
 /**
  * The audit CLI end to end, as users run it: a generated List of Nodes, Namespaces and Pods
  * (what `kubectl get nodes,pods,namespaces -A -o json` prints, kubectl's indentation) piped
- * into `kubectl-placement audit -f - -o json`, with Node's default flags. Per size: wall time
+ * into `kubectl-placement audit -f - -o json`, with Node's default flags. The CLI runs as the
+ * package ships it: `bin/kubectl-placement` beside the compiled `dist/` (built here, by
+ * tsconfig.build.json, into node_modules/.cache/placement-cli; `--cli source` runs the
+ * TypeScript source instead, as a checkout without `dist/` does). Per size: wall time
  * and CPU (from spawn to exit, Node's start included) and the child's peak RSS (from
  * /usr/bin/time), against the goals (≤ 3 s, ≤ 1 GiB at 5,000 nodes / 150,000 pods); then the
  * same file read in a second child that times each phase (read, parse, audit, report), so a
@@ -11,10 +14,12 @@
  * between the pods it evicts and the pods the CLI finds in breach of anti-affinity.
  *
  *   node bench/cli.bench.ts [--sizes 200x4000,1000x30000,5000x150000] [--peer-sizes ...]
+ *                           [--cli built|source]
  *   node bench/cli.bench.ts --phases FILE     (the phase-timing child)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseList } from '../src/cli/input.ts';
 import { withoutAbsentNodes } from '../src/cli/missing.ts';
@@ -27,7 +32,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const GOAL = { pods: 150_000, wallSeconds: 3, rssBytes: 1024 ** 3 } as const;
 const USAGE = `Usage: node bench/cli.bench.ts [--sizes NxP,...] [--peer-sizes NxP,...|none]
   --sizes       nodes x pods per run (default 200x4000,1000x30000,5000x150000)
-  --peer-sizes  sizes the descheduler also runs at (default: all of --sizes; none skips it)`;
+  --peer-sizes  sizes the descheduler also runs at (default: all of --sizes; none skips it)
+  --cli         built (default: the compiled CLI, as the package ships it) or source`;
 
 interface Size {
   readonly nodes: number;
@@ -126,6 +132,33 @@ function phases(file: string): void {
   );
 }
 
+/**
+ * The command that runs the CLI: the package's layout (bin/ beside a dist/ compiled from src/)
+ * in a directory of its own, so a checkout's bin/ keeps running the source; or the source.
+ */
+function cliCommand(kind: 'built' | 'source'): string[] {
+  if (kind === 'source') return [process.execPath, 'bin/kubectl-placement'];
+  const dir = join(ROOT, 'node_modules/.cache/placement-cli');
+  rmSync(dir, { recursive: true, force: true });
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      'node_modules/typescript/bin/tsc',
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      join(dir, 'dist'),
+      '--sourceMap',
+      'false',
+    ],
+    { cwd: ROOT, stdio: 'inherit' },
+  );
+  if (tsc.status !== 0) throw new Error('compiling src/ (tsconfig.build.json) failed');
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync(join(ROOT, 'bin/kubectl-placement'), join(dir, 'bin/kubectl-placement'));
+  return [process.execPath, join(dir, 'bin/kubectl-placement')];
+}
+
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const s = (x: number): string => `${x.toFixed(2)} s`;
 
@@ -171,7 +204,9 @@ async function peerFixtures(peer: string): Promise<void> {
 
 async function main(): Promise<void> {
   const opts = optionsOrExit((argv) => {
-    const flags = stringFlags(argv, ['sizes', 'peer-sizes', 'phases'], USAGE);
+    const flags = stringFlags(argv, ['sizes', 'peer-sizes', 'phases', 'cli'], USAGE);
+    const cli = (['built', 'source'] as const).find((k) => k === (flags.cli ?? 'built'));
+    if (cli === undefined) throw new Error(`--cli: "${flags.cli}" is not allowed`);
     const sizes = listFlag(
       'sizes',
       flags.sizes,
@@ -186,14 +221,17 @@ async function main(): Promise<void> {
       flags['peer-sizes'] === 'none'
         ? []
         : listFlag('peer-sizes', flags['peer-sizes'], sizes, parseSize);
-    return { sizes, peerSizes, phases: flags.phases };
+    return { sizes, peerSizes, phases: flags.phases, cli };
   }, USAGE);
   if (opts.phases !== undefined) {
     phases(opts.phases);
     return;
   }
 
-  console.log(`# CLI end to end; load average (1, 5, 15 min) at start: ${loadAverage()}`);
+  const cliRun = cliCommand(opts.cli);
+  console.log(
+    `# CLI end to end (${opts.cli === 'built' ? 'compiled' : 'TypeScript source'}); load average (1, 5, 15 min) at start: ${loadAverage()}`,
+  );
   let peer: string | undefined;
   if (opts.peerSizes.length > 0) {
     const built = spawnSync('bash', ['hack/tools/build-descheduler-peer.sh'], {
@@ -213,10 +251,7 @@ async function main(): Promise<void> {
     console.log(
       `\n## ${name}: ${size.nodes} nodes, ${file.stats.placedPods} placed pods, ${mib(file.bytes)} of JSON (load ${loadAverage()})`,
     );
-    const cli = await measure(
-      [process.execPath, 'bin/kubectl-placement', 'audit', '-f', '-', '-o', 'json'],
-      file.path,
-    );
+    const cli = await measure([...cliRun, 'audit', '-f', '-', '-o', 'json'], file.path);
     if (cli.code > 1) throw new Error(`the CLI exited ${cli.code}: ${cli.stderr}`);
     const report = JSON.parse(cli.stdout) as { violations: Violation[] };
     const cpu = cli.userSeconds + cli.systemSeconds;
@@ -244,6 +279,7 @@ async function main(): Promise<void> {
       loadAverage: loadAverage(),
       jsonBytes: file.bytes,
       cli: {
+        runs: opts.cli,
         wallSeconds: cli.wallSeconds,
         cpuSeconds: cpu,
         maxRssBytes: cli.maxRssBytes,

@@ -42,11 +42,11 @@ import {
   type PodPlacement,
   type PreferredScore,
   type ResolvedTerm,
-  type Rule,
   type Selector,
   type SourcedTerm,
   type WeightedTerm,
 } from '../src/engine/index.ts';
+import type { Rule } from '../src/api/rules.ts';
 import { at, generateCluster, Rng, ZONE, type ClusterStats } from './generate.ts';
 
 // ---------------------------------------------------------------- flags

@@ -48,6 +48,7 @@ import { ensureBinaries } from '../test/cluster/select.ts';
 import {
   installCrds,
   metricValue,
+  operatorAccount,
   scrape,
   type Cluster,
   type OperatorProcess,
@@ -64,11 +65,10 @@ import {
   failed,
   figures,
   finish,
-  firstAudit,
-  generate,
-  launch,
+  generateAndShow,
+  giveUpAfter,
+  launchAndProbe,
   machine,
-  measureDrift,
   memory,
   mib,
   operatorCluster,
@@ -254,7 +254,13 @@ interface PodRef {
 }
 
 /** Creates everything in the plan; resolves with the bench's pods (the drift probe's aside). */
-async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<PodRef[]> {
+async function build(
+  api: H2Api,
+  c: Cluster,
+  cluster: LocalCluster,
+  plan: Plan,
+  o: Options,
+): Promise<PodRef[]> {
   let t = performance.now();
   await installCrds(c);
   for (const ns of plan.namespaces) {
@@ -310,6 +316,7 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
   const ownersS = seconds(performance.now() - t);
 
   t = performance.now();
+  const cpu0 = cluster.cpuSecondsByComponent();
   let created = 0;
   let lastReport = t;
   await inParallel(pods, o.concurrency, async (p) => {
@@ -324,6 +331,7 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
   });
   const podsMs = performance.now() - t;
   const podsPerS = Math.round(pods.length / (podsMs / 1000));
+  const cpuPerPod = createCost(cpu0, cluster.cpuSecondsByComponent(), pods.length, podsMs);
   const statefulSets = plan.workloads.filter(isStateful).length;
   print('namespaces, ServiceAccounts, CRDs, policies', `${setupS} s`);
   print(
@@ -335,6 +343,12 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
     'created bound pods (HTTP/2)',
     `${pods.length} in ${seconds(podsMs)} s = ${podsPerS} pods/s, ${o.concurrency} in flight`,
   );
+  print(
+    'control plane CPU per created pod',
+    Object.entries(cpuPerPod.msPerPod)
+      .map(([name, ms]) => `${name} ${ms} ms`)
+      .join(', ') + ` (together ${cpuPerPod.cores} cores while creating)`,
+  );
   figures['build'] = {
     setupS,
     deployments: plan.workloads.length - statefulSets,
@@ -344,6 +358,8 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
     podsS: seconds(podsMs),
     podsPerS,
     concurrency: o.concurrency,
+    controlPlaneCpuMsPerPod: cpuPerPod.msPerPod,
+    controlPlaneCores: cpuPerPod.cores,
   };
   return pods
     .filter((p) => p.namespace !== DRIFT_NS)
@@ -352,7 +368,24 @@ async function build(api: H2Api, c: Cluster, plan: Plan, o: Options): Promise<Po
 
 // ---------------------------------------------------------------- control plane figures
 
-/** RSS of etcd, kube-apiserver, kube-scheduler and kwok, and etcd's size as the API server sees it. */
+/** CPU each control-plane process spent per created pod, and the cores they used together. */
+function createCost(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  pods: number,
+  ms: number,
+): { msPerPod: Record<string, number>; cores: number } {
+  const msPerPod: Record<string, number> = {};
+  let total = 0;
+  for (const [name, cpuS] of Object.entries(after)) {
+    const used = cpuS - (before[name] ?? 0);
+    total += used;
+    msPerPod[name] = round((used * 1000) / pods, 2);
+  }
+  return { msPerPod, cores: round(total / (ms / 1000), 2) };
+}
+
+/** RSS of etcd, kube-apiserver and kwok, and etcd's size as the API server sees it. */
 async function controlPlane(api: H2Api, cluster: LocalCluster): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [name, bytes] of Object.entries(cluster.rssByComponent())) {
@@ -383,6 +416,10 @@ const showControlPlane = (cp: Record<string, number>): string =>
 async function listAndTrim(api: H2Api): Promise<Record<string, number | null>> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const cache = new Map<string, Pod>();
+  // The heap before the list too: the transform's tables of shared values (src/kube/
+  // shared-values.ts) outlive the Map, so only "after - before" counts them.
+  gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
   const t = performance.now();
   let pages = 0;
   let bytes = 0;
@@ -414,6 +451,8 @@ async function listAndTrim(api: H2Api): Promise<Record<string, number | null>> {
   gc?.();
   const cacheBytes = heapWith - process.memoryUsage().heapUsed;
   const perPod = gc === undefined ? null : Math.round(cacheBytes / count);
+  const withShared = heapWith - heapBefore;
+  const withSharedPerPod = gc === undefined ? null : Math.round(withShared / count);
   print(
     'API server: every pod, pages of 500, gzip, one client',
     `${seconds(listMs)} s (${pages} pages, ${mib(bytes)} MiB of JSON = ` +
@@ -424,7 +463,8 @@ async function listAndTrim(api: H2Api): Promise<Record<string, number | null>> {
     'trimmed pod cache (operator transform, a Map)',
     perPod === null
       ? 'not measured: run with --expose-gc'
-      : `${mib(cacheBytes)} MiB for ${count} pods = ${perPod} B/pod (goal ≤ 1024)`,
+      : `${mib(cacheBytes)} MiB for ${count} pods = ${perPod} B/pod (goal ≤ 1024); with the ` +
+          `shared values' tables ${mib(withShared)} MiB = ${String(withSharedPerPod)} B/pod`,
   );
   return {
     pods: count,
@@ -435,6 +475,8 @@ async function listAndTrim(api: H2Api): Promise<Record<string, number | null>> {
     parseAndTrimS: seconds(parseMs),
     cacheMiB: gc === undefined ? null : mib(cacheBytes),
     cacheBytesPerPod: perPod,
+    withSharedTablesMiB: gc === undefined ? null : mib(withShared),
+    withSharedTablesBytesPerPod: withSharedPerPod,
   };
 }
 
@@ -501,80 +543,128 @@ function churn(api: H2Api, pods: readonly PodRef[], seed: number): (n: number) =
   };
 }
 
+// ---------------------------------------------------------------- the operator's Lease
+
+/** The operator's renew period (src/kube/leader.ts's default retry period). */
+const RENEW_PERIOD_MS = 2000;
+
+/**
+ * Polls the operator's Lease twice per renew period for the whole run: who held it, how
+ * many times it changed hands, and the gaps between renewals (by the renewTime the operator
+ * wrote, so the poll's own delay does not count). A renewal comes a period after the last one
+ * finished, so gaps run a little over a period; a gap of n whole periods is n - 1 missed.
+ */
+function watchLease(api: H2Api, c: Cluster): () => Promise<Record<string, unknown>> {
+  const { lease, namespace } = operatorAccount(c);
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${lease}`;
+  const holders = new Set<string>();
+  const transitions = new Set<number>();
+  let last: number | undefined;
+  let renewals = 0;
+  let missed = 0;
+  let longestGapMs = 0;
+  let pollErrors = 0;
+  let stopped = false;
+  const poll = async (): Promise<void> => {
+    while (!stopped) {
+      try {
+        const res = await api.send('GET', path);
+        if (res.status === 200) {
+          const spec = (
+            JSON.parse(res.body) as {
+              spec?: { holderIdentity?: string; renewTime?: string; leaseTransitions?: number };
+            }
+          ).spec;
+          if (spec?.holderIdentity !== undefined) holders.add(spec.holderIdentity);
+          transitions.add(spec?.leaseTransitions ?? 0);
+          const renewed = Date.parse(spec?.renewTime ?? '');
+          if (!Number.isNaN(renewed) && renewed !== last) {
+            if (last !== undefined) {
+              const gap = renewed - last;
+              longestGapMs = Math.max(longestGapMs, gap);
+              missed += Math.max(0, Math.floor(gap / RENEW_PERIOD_MS) - 1);
+            }
+            renewals++;
+            last = renewed;
+          }
+        }
+      } catch {
+        pollErrors++;
+      }
+      await sleep(RENEW_PERIOD_MS / 4);
+    }
+  };
+  const running = poll();
+  return async () => {
+    stopped = true;
+    await running;
+    const out = {
+      holders: holders.size,
+      leaseTransitions: [...transitions].sort((a, b) => a - b),
+      renewals,
+      missedRenewals: missed,
+      longestGapS: seconds(longestGapMs),
+      pollErrors,
+    };
+    print(
+      "operator's Lease over the run",
+      `${holders.size} holder(s), ${renewals} renewals seen, ${missed} missed ` +
+        `(longest gap ${out.longestGapS} s; renew every ${RENEW_PERIOD_MS / 1000} s, ` +
+        'step down after 10 s)',
+    );
+    return out;
+  };
+}
+
 // ---------------------------------------------------------------- main
 
 async function envelope(api: H2Api, c: Cluster, cluster: LocalCluster, o: Options): Promise<void> {
-  const plan = generate(o, cluster.nodeNames);
-  print(
-    'generated',
-    `${plan.stats['workloads']} workloads (${plan.stats['workloadsWithTerms']} with required terms), ` +
-      `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
-      `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
-      `busiest node ${plan.stats['maxPodsPerNode']} pods`,
-  );
-  figures['cluster'] = { nodes: o.nodes, ...plan.stats };
-  const pods = await build(api, c, plan, o);
+  const plan = generateAndShow(o, cluster.nodeNames, 'workloads');
+  const pods = await build(api, c, cluster, plan, o);
   const cpBefore = await controlPlane(api, cluster);
   print('control plane RSS before the operator', showControlPlane(cpBefore));
   figures['controlPlaneBeforeOperator'] = cpBefore;
   figures['podList'] = await listAndTrim(api);
-  print('load average before the operator starts', loadAverage());
-  figures['loadAverageAtOperatorStart'] = loadAverage();
+  const leaseWatch = watchLease(api, c);
+  try {
+    const { op } = await launchAndProbe(api, c, plan, o);
+    const startup = figures['startup'] as { toFirstAuditS: number; cachesSyncedS: number | null };
+    const syncedToAudit =
+      startup.cachesSyncedS === null
+        ? null
+        : round(startup.toFirstAuditS - startup.cachesSyncedS, 2);
+    print('caches synced → first complete audit', `${String(syncedToAudit)} s (goal ≤ 10 s)`);
+    figures['syncedToFirstAuditS'] = syncedToAudit;
 
-  if (o.cpuProfDir !== undefined) {
-    process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
+    const idle = await cpuWindow(op, o.windowS, 0, () => Promise.resolve());
+    print(
+      `idle window (${idle['seconds']} s, node heartbeats only)`,
+      `${idle['auditPasses']} passes, operator CPU ${idle['operatorCpuS']} s = ${idle['cores']} cores`,
+    );
+    figures['idleWindow'] = idle;
+    const busy = await cpuWindow(op, o.windowS, o.churn, churn(api, pods, o.seed));
+    print(
+      `churn window (${busy['seconds']} s, ${o.churn} pod label changes/s)`,
+      `${busy['changes']} changes (${busy['failedChanges']} failed), ${busy['auditPasses']} passes ` +
+        `(mean ${String(busy['meanPassS'])} s wall), operator CPU ${busy['operatorCpuS']} s = ` +
+        `${busy['cores']} cores (goal ≤ 0.05)`,
+    );
+    figures['churnWindow'] = busy;
+
+    const atEnd = await memory(op);
+    print('operator memory at the end', showMemory(atEnd));
+    figures['memoryAtEnd'] = atEnd;
+    const cpEnd = await controlPlane(api, cluster);
+    print('control plane RSS at the end', showControlPlane(cpEnd));
+    figures['controlPlaneAtEnd'] = cpEnd;
+    const writes = metricValue((await scrape(op)).body, 'placement_workload_writes_total');
+    print('workload writes (Audit mode: expected 0)', String(writes));
+    figures['workloadWrites'] = writes;
+    if (writes !== 0) throw new Fatal(`the operator wrote ${writes} workloads in Audit mode`);
+    await stopOperator(op);
+  } finally {
+    figures['lease'] = await leaseWatch();
   }
-  const startedAt = Date.now();
-  const op = launch(c, '--log-level', 'info');
-  await firstAudit(op, startedAt, o);
-  const startup = figures['startup'] as { toFirstAuditS: number; cachesSyncedS: number | null };
-  const syncedToAudit =
-    startup.cachesSyncedS === null ? null : round(startup.toFirstAuditS - startup.cachesSyncedS, 2);
-  print('caches synced → first complete audit', `${String(syncedToAudit)} s (goal ≤ 10 s)`);
-  figures['syncedToFirstAuditS'] = syncedToAudit;
-
-  const afterFirst = await memory(op);
-  print('operator memory after the first audit', showMemory(afterFirst));
-  print(
-    'operator RSS after the first audit; heap used per pod',
-    `${afterFirst.vmRssMiB} MiB (goal ≤ 600, stretch ≤ 400); ` +
-      `${Math.round((afterFirst.heapUsedMiB * 2 ** 20) / (plan.stats['pods'] ?? 1))} B (every heap byte charged to pods)`,
-  );
-  print(
-    'operator CPU to the first audit',
-    `${afterFirst.cpuSeconds} s (process_cpu_seconds_total)`,
-  );
-  figures['memoryAfterFirstAudit'] = afterFirst;
-
-  await sleep(2000); // the start-up status writes
-  await measureDrift(api, op, plan.driftNode, o.driftRuns);
-
-  const idle = await cpuWindow(op, o.windowS, 0, () => Promise.resolve());
-  print(
-    `idle window (${idle['seconds']} s, node heartbeats only)`,
-    `${idle['auditPasses']} passes, operator CPU ${idle['operatorCpuS']} s = ${idle['cores']} cores`,
-  );
-  figures['idleWindow'] = idle;
-  const busy = await cpuWindow(op, o.windowS, o.churn, churn(api, pods, o.seed));
-  print(
-    `churn window (${busy['seconds']} s, ${o.churn} pod label changes/s)`,
-    `${busy['changes']} changes (${busy['failedChanges']} failed), ${busy['auditPasses']} passes ` +
-      `(mean ${String(busy['meanPassS'])} s wall), operator CPU ${busy['operatorCpuS']} s = ` +
-      `${busy['cores']} cores (goal ≤ 0.05)`,
-  );
-  figures['churnWindow'] = busy;
-
-  const atEnd = await memory(op);
-  print('operator memory at the end', showMemory(atEnd));
-  figures['memoryAtEnd'] = atEnd;
-  const cpEnd = await controlPlane(api, cluster);
-  print('control plane RSS at the end', showControlPlane(cpEnd));
-  figures['controlPlaneAtEnd'] = cpEnd;
-  const writes = metricValue((await scrape(op)).body, 'placement_workload_writes_total');
-  print('workload writes (Audit mode: expected 0)', String(writes));
-  figures['workloadWrites'] = writes;
-  if (writes !== 0) throw new Fatal(`the operator wrote ${writes} workloads in Audit mode`);
-  await stopOperator(op);
 }
 
 async function main(): Promise<void> {
@@ -582,11 +672,7 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   figures['machine'] = machine();
   figures['options'] = o;
-  const watchdog = setTimeout(() => {
-    console.error(`envelope bench: gave up after ${o.timeoutMin} minutes`);
-    process.exit(1);
-  }, o.timeoutMin * 60_000);
-  watchdog.unref();
+  const watchdog = giveUpAfter('envelope bench', o.timeoutMin);
   let cluster: LocalCluster | undefined;
   let api: H2Api | undefined;
   try {
@@ -617,6 +703,9 @@ async function main(): Promise<void> {
     );
     figures['clusterStartS'] = seconds(performance.now() - benchStart);
     await local.stopControllerManager();
+    // Every pod is created bound: the scheduler would only cache each one and use CPU the
+    // API server needs for the creates.
+    await local.stopScheduler();
     api = new H2Api(local.kubeconfigPath);
     const c = await operatorCluster(local);
     await envelope(api, c, local, o);

@@ -906,6 +906,63 @@ export async function driftRun(
   };
 }
 
+/** generate's plan, its counts printed and kept as the `cluster` figure. */
+export function generateAndShow(
+  o: Parameters<typeof generate>[0] & { readonly nodes: number },
+  nodeNames: readonly string[],
+  workloads: string,
+): Plan {
+  const plan = generate(o, nodeNames);
+  print(
+    'generated',
+    `${plan.stats['workloads']} ${workloads} (${plan.stats['workloadsWithTerms']} with required terms), ` +
+      `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
+      `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
+      `busiest node ${plan.stats['maxPodsPerNode']} pods`,
+  );
+  figures['cluster'] = { nodes: o.nodes, ...plan.stats };
+  return plan;
+}
+
+/**
+ * Starts the operator against the built cluster and measures what every size reports the
+ * same way: (1) start → first complete audit, (3) its memory right after, (2) the drift
+ * probe. Resolves with the running operator and that memory.
+ */
+export async function launchAndProbe(
+  api: Pick<Api, 'get' | 'mergePatch'>,
+  c: Cluster,
+  plan: Plan,
+  o: Pick<Options, 'pods' | 'cpuProfDir' | 'driftRuns'>,
+): Promise<{ op: OperatorProcess; afterFirst: Memory }> {
+  print('load average before the operator starts', loadAverage());
+  figures['loadAverageAtOperatorStart'] = loadAverage();
+  if (o.cpuProfDir !== undefined) {
+    process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
+  }
+  const startedAt = Date.now();
+  const op = launch(c, '--log-level', 'info');
+  await firstAudit(op, startedAt, o);
+
+  const afterFirst = await memory(op);
+  print('operator memory after the first audit', showMemory(afterFirst));
+  print(
+    'operator RSS after the first audit; heap used per pod',
+    `${afterFirst.vmRssMiB} MiB (goal ≤ 600, stretch ≤ 400); ` +
+      `${Math.round((afterFirst.heapUsedMiB * 2 ** 20) / (plan.stats['pods'] ?? 1))} B ` +
+      '(every heap byte charged to pods)',
+  );
+  print(
+    'operator CPU to the first audit',
+    `${afterFirst.cpuSeconds} s (process_cpu_seconds_total)`,
+  );
+  figures['memoryAfterFirstAudit'] = afterFirst;
+
+  await sleep(2000); // let the start-up status writes settle
+  await measureDrift(api, op, plan.driftNode, o.driftRuns);
+  return { op, afterFirst };
+}
+
 /** `count` drift runs on `node`, printed as medians and kept in figures.drift. */
 export async function measureDrift(
   api: Pick<Api, 'get' | 'mergePatch'>,
@@ -951,15 +1008,7 @@ async function auditPhase(
   nodeNames: readonly string[],
   o: Options,
 ): Promise<void> {
-  const plan = generate(o, nodeNames);
-  print(
-    'generated',
-    `${plan.stats['workloads']} Deployments (${plan.stats['workloadsWithTerms']} with required terms), ` +
-      `${plan.stats['pods']} pods (${plan.stats['podsWithTerms']} with own terms), ` +
-      `${plan.stats['namespaces']} namespaces, ${plan.stats['policies']} policies; ` +
-      `busiest node ${plan.stats['maxPodsPerNode']} pods`,
-  );
-  figures['cluster'] = { nodes: o.nodes, ...plan.stats };
+  const plan = generateAndShow(o, nodeNames, 'Deployments');
   await build(api, c, plan, o);
   const cpRss = cluster.rssBytes();
   print(
@@ -983,29 +1032,7 @@ async function auditPhase(
     mib: mib(plain.bytes),
     gzipMiB: mib(zipped.wireBytes),
   };
-  print('load average before the operator starts', loadAverage());
-  figures['loadAverageAtOperatorStart'] = loadAverage();
-
-  // (1) start → first complete audit
-  if (o.cpuProfDir !== undefined) {
-    process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
-  }
-  const startedAt = Date.now();
-  const op = launch(c, '--log-level', 'info');
-  await firstAudit(op, startedAt, o);
-
-  // (3) memory right after the first audit
-  const afterFirst = await memory(op);
-  print('operator memory after the first audit', showMemory(afterFirst));
-  print(
-    'operator CPU to the first audit',
-    `${afterFirst.cpuSeconds} s (process_cpu_seconds_total)`,
-  );
-  figures['memoryAfterFirstAudit'] = afterFirst;
-
-  // (2) drift
-  await sleep(2000); // let the start-up status writes settle
-  await measureDrift(api, op, plan.driftNode, o.driftRuns);
+  const { op } = await launchAndProbe(api, c, plan, o);
 
   // (4) What the operator costs while the cluster keeps changing a little (kwok marking the
   // last pods Running, node leases): audit passes and CPU over a fixed window.
@@ -1611,12 +1638,7 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   figures['machine'] = machine();
   figures['options'] = { ...o, phases: [...o.phases] };
-  // A hung wait must not hold CI forever; the supervisor's watchdog tears the cluster down.
-  const watchdog = setTimeout(() => {
-    console.error(`operator bench: gave up after ${o.timeoutMin} minutes`);
-    process.exit(1);
-  }, o.timeoutMin * 60_000);
-  watchdog.unref();
+  const watchdog = giveUpAfter('operator bench', o.timeoutMin);
 
   let cluster: LocalCluster | undefined;
   let api: Api | undefined;
@@ -1666,13 +1688,27 @@ export function operatorCluster(local: LocalCluster): Promise<Cluster> {
 export function failed(bench: string, err: unknown): void {
   console.error(`${bench} failed: ${err instanceof Error ? err.message : String(err)}`);
   if (live !== undefined) {
-    for (const l of live.logs
-      .filter((x) => x['level'] === 'error' || x['level'] === 'warn')
-      .slice(-10)) {
-      console.error(`  operator: ${JSON.stringify(l)}`);
-    }
+    // Warnings and errors, and the last lines of any level: where it was when it failed.
+    const last = live.logs.slice(-15);
+    const shown = live.logs.filter(
+      (x) => x['level'] === 'error' || x['level'] === 'warn' || last.includes(x),
+    );
+    for (const l of shown.slice(-25)) console.error(`  operator: ${JSON.stringify(l)}`);
   }
   process.exitCode = 1;
+}
+
+/**
+ * Exits 1 after `minutes`: a hung wait must not hold CI forever (the supervisor's watchdog
+ * tears the cluster down). Unref'd; `finish` clears it.
+ */
+export function giveUpAfter(bench: string, minutes: number): NodeJS.Timeout {
+  const watchdog = setTimeout(() => {
+    console.error(`${bench}: gave up after ${minutes} minutes`);
+    process.exit(1);
+  }, minutes * 60_000);
+  watchdog.unref();
+  return watchdog;
 }
 
 /** The closing figures and the JSON line, then the operator and the cluster stopped. */

@@ -97,26 +97,48 @@ const toggle = <K extends string>(key: K, help: string, defaultValue: boolean) =
     },
   });
 
-const integer = <K extends string>(
+/**
+ * A number within [min, max]: `read` turns the text into a number (or throws, saying why),
+ * and `bound` the range's ends.
+ */
+const ranged = <K extends string, B extends string | number>(
   key: K,
+  arg: string,
   help: string,
-  range: { readonly min: number; readonly max: number; readonly default: number },
+  range: { readonly min: B; readonly max: B; readonly default: B },
+  read: (text: string) => number,
+  bound: (end: B) => number,
 ) =>
   flag({
     key,
-    arg: 'N',
+    arg,
     range: `${range.min}-${range.max}`,
     help: `${help}, ${range.min}-${range.max} (default ${range.default})`,
     default: String(range.default),
     parse: (t): number => {
-      const n = Number(t);
       const bounds = `(${range.min}-${range.max})`;
-      if (!/^-?\d+$/.test(required(t).trim()))
-        throw new Error(`${String(t)} is not an integer ${bounds}`);
-      if (n < range.min || n > range.max) throw new Error(`${String(t)} is out of range ${bounds}`);
+      let n: number;
+      try {
+        n = read(required(t));
+      } catch (error) {
+        throw new Error(`${errorMessage(error)} ${bounds}`);
+      }
+      if (n < bound(range.min) || n > bound(range.max))
+        throw new Error(`${String(t)} is out of range ${bounds}`);
       return n;
     },
   });
+
+const readInteger = (t: string): number => {
+  if (!/^-?\d+$/.test(t.trim())) throw new Error(`${t} is not an integer`);
+  return Number(t);
+};
+
+const integer = <K extends string>(
+  key: K,
+  help: string,
+  range: { readonly min: number; readonly max: number; readonly default: number },
+) => ranged(key, 'N', help, range, readInteger, (end) => end);
 
 /** A TCP port; 0 asks the kernel for a free one (tests). */
 const port = <K extends string>(key: K, help: string, defaultPort: number) =>
@@ -139,26 +161,7 @@ const duration = <K extends string>(
   key: K,
   help: string,
   range: { readonly min: string; readonly max: string; readonly default: string },
-) =>
-  flag({
-    key,
-    arg: 'DUR',
-    range: `${range.min}-${range.max}`,
-    help: `${help}, ${range.min}-${range.max} (default ${range.default})`,
-    default: range.default,
-    parse: (t): number => {
-      const bounds = `(${range.min}-${range.max})`;
-      let ms: number;
-      try {
-        ms = parseDuration(required(t));
-      } catch (error) {
-        throw new Error(`${errorMessage(error)} ${bounds}`);
-      }
-      if (ms < parseDuration(range.min) || ms > parseDuration(range.max))
-        throw new Error(`${String(t)} is out of range ${bounds}`);
-      return ms;
-    },
-  });
+) => ranged(key, 'DUR', help, range, parseDuration, parseDuration);
 
 const oneOf = <K extends string, const V extends string>(
   key: K,

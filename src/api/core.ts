@@ -25,12 +25,12 @@ export interface LabelSelector {
 }
 
 export interface PodAffinityTerm {
+  readonly topologyKey: string;
   /** null or absent selects no pod; `{}` selects every pod. */
   readonly labelSelector?: LabelSelector | null;
   readonly namespaces?: readonly string[];
   /** null or absent is not used; `{}` selects every namespace. */
   readonly namespaceSelector?: LabelSelector | null;
-  readonly topologyKey: string;
   readonly matchLabelKeys?: readonly string[];
   readonly mismatchLabelKeys?: readonly string[];
 }

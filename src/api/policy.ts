@@ -22,8 +22,10 @@ export const TARGET_KINDS = [...WORKLOAD_KINDS, ...AUDIT_ONLY_KINDS] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 export const DEFAULT_TARGET_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet'];
 
-export type PolicyMode = 'Enforce' | 'Audit';
-export type SpreadMode = 'Required' | 'Preferred';
+export const POLICY_MODES = ['Enforce', 'Audit'] as const;
+export type PolicyMode = (typeof POLICY_MODES)[number];
+export const SPREAD_MODES = ['Required', 'Preferred'] as const;
+export type SpreadMode = (typeof SPREAD_MODES)[number];
 /** What a `spreadAcross` entry writes: an anti-affinity term, or a topologySpreadConstraint. */
 export const SPREAD_CONSTRAINTS = ['PodAntiAffinity', 'TopologySpread'] as const;
 export type SpreadConstraint = (typeof SPREAD_CONSTRAINTS)[number];

@@ -19,23 +19,20 @@ export interface ReportApi {
   readonly reportSource: boolean;
 }
 
+/** A kind and its resource, the kind's lower-case plural as every report API spells it. */
+const kindOf = (kind: string) => ({ kind, resource: `${kind.toLowerCase()}s` });
+
 export const OPENREPORTS: ReportApi = {
   group: 'openreports.io',
   version: 'v1alpha1',
-  kinds: {
-    Report: { kind: 'Report', resource: 'reports' },
-    ClusterReport: { kind: 'ClusterReport', resource: 'clusterreports' },
-  },
+  kinds: { Report: kindOf('Report'), ClusterReport: kindOf('ClusterReport') },
   reportSource: true,
 };
 
 export const POLICY_REPORTS: ReportApi = {
   group: 'wgpolicyk8s.io',
   version: 'v1alpha2',
-  kinds: {
-    Report: { kind: 'PolicyReport', resource: 'policyreports' },
-    ClusterReport: { kind: 'ClusterPolicyReport', resource: 'clusterpolicyreports' },
-  },
+  kinds: { Report: kindOf('PolicyReport'), ClusterReport: kindOf('ClusterPolicyReport') },
   reportSource: false,
 };
 

@@ -1,3 +1,11 @@
+/**
+ * The continuous audit's life cycle: start and stop, a pass scheduled after each burst of
+ * changes (one at a time), the pass itself (evaluate) and the periodic full check.
+ *
+ * Long because those four share one state (the timers, the queue of passes, the summaries
+ * last published) and one order of steps per pass: judge, publish, remediate. The index is
+ * live-index.ts, what is published findings.ts, and eviction remediation.ts.
+ */
 import type { PolicyRef } from '../api/policy.ts';
 import {
   auditIndex,

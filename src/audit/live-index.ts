@@ -6,6 +6,10 @@
  * Pods and nodes are compared as they were when the result was computed and as they are
  * when it is next asked for, so that a change undone in between costs nothing. Cache upkeep
  * only: judging happens in the pass.
+ *
+ * Long because every kind of object the feasibility result reads (workloads, policies,
+ * namespaces, nodes, pods) has its own rule for when a change makes that result stale, and
+ * the rules share one record of what was read.
  */
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import {
@@ -254,8 +258,8 @@ export class LiveIndex {
     const { since, current: index } = this;
     if (since.other) return false;
     if (index === null) return since.pods.size === 0;
-    for (const [key, before] of since.pods)
-      if (result.reads.podChanged(before, index.get(key)?.pod, index)) return false;
+    const pods = [...since.pods].map(([key, before]) => [before, index.get(key)?.pod] as const);
+    if (result.reads.podsChanged(pods, index)) return false;
     for (const [name, before] of since.nodes) {
       const node = this.deps.nodes.get(name);
       if (result.reads.domainsMoved(before, node && nodeFacts(node))) return false;

@@ -2,7 +2,7 @@
 // policies and exceptions, checked at the boundary into the engine's types, each error
 // naming the file, the object and the field. Long because every kind it accepts has its own
 // few lines of checks; they share the reader and the error shape.
-import { parseAllDocuments } from 'yaml';
+import { createRequire } from 'node:module';
 import type { Namespace, Node, Pod } from '../api/core.ts';
 import type { PlacementException } from '../api/exception.ts';
 import { API_VERSION, type PlacementPolicy } from '../api/policy.ts';
@@ -110,6 +110,14 @@ function readJson(bytes: Uint8Array, file: string, snapshot: Collected): InputEr
 }
 
 /**
+ * The `yaml` library, loaded on the first YAML input: JSON input, the common case and the
+ * large one, does not pay for loading it.
+ */
+let yaml: typeof import('yaml') | undefined;
+const yamlLibrary = (): typeof import('yaml') =>
+  (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+
+/**
  * The documents of a YAML text, each with the name messages give it (the file, or the file and
  * the document's number when there are several); throws InputError naming the first that does
  * not parse, or saying that there is none (`expected` says what was wanted).
@@ -119,7 +127,9 @@ function yamlDocuments(
   file: string,
   expected: string,
 ): { where: string; value: unknown }[] {
-  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+  const docs = yamlLibrary()
+    .parseAllDocuments(text)
+    .filter((d) => d.contents !== null);
   if (docs.length === 0) throw new InputError(`${file}: no document found; expected ${expected}`);
   return docs.map((doc, d) => {
     const where = docs.length === 1 ? file : `${file}: document ${d + 1}`;

@@ -27,14 +27,14 @@
  * Exit status: 0 no violation, 1 violations found, 2 input that could not be read (or that
  * lacks the workloads of every pod the policies could judge).
  */
-import { readFileSync } from 'node:fs';
-import { OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
+import { OUTPUT_AND_HELP, parseCommandLine, refuser } from './options.ts';
 import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
-import { PLAN_USAGE, runPlan, type PlanIo } from './plan.ts';
+import type { PlanIo } from './plan.ts';
+import { readInputBytes, releaseInput } from './read-bytes.ts';
 import { reportJson, reportTable } from './report.ts';
-import { runWhy, WHY_USAGE } from './why.ts';
+import { PLAN_USAGE, WHY_USAGE } from './usage.ts';
 import { errorMessage } from '../util/errors.ts';
 
 const USAGE = `Usage: kubectl-placement audit -f FILE|- [-o table|json]
@@ -80,10 +80,7 @@ export function run(args: readonly string[], io: Io): number {
     io.stdout(USAGE);
     return EXIT.ok;
   }
-  const fail = (message: string): number => {
-    io.stderr(`kubectl-placement: ${message}\n`);
-    return EXIT.badInput;
-  };
+  const fail = refuser(io.stderr, 'kubectl-placement', EXIT.badInput);
   if (positionals[0] !== 'audit' || positionals.length !== 1)
     return fail(
       `expected the command "audit", "plan" or "why"\n${USAGE}\n${PLAN_USAGE}\n${WHY_USAGE}`,
@@ -103,7 +100,9 @@ export function run(args: readonly string[], io: Io): number {
   }
   let result;
   try {
-    const { snapshot, absent } = withoutAbsentNodes(parseList(input, label));
+    const list = parseList(input, label);
+    releaseInput(input);
+    const { snapshot, absent } = withoutAbsentNodes(list);
     if (absent.length > 0) {
       const noNode = snapshot.nodes.length === 0;
       io.stderr(`kubectl-placement: ${label}: ${missingNodes(absent, noNode)}\n`);
@@ -132,10 +131,16 @@ export function run(args: readonly string[], io: Io): number {
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 
-/** Runs any command: `plan` or `why` (which may read the cluster), or `audit`; returns the exit status. */
+export { readInputBytes };
+
+/**
+ * Runs any command: `plan` or `why` (which may read the cluster), or `audit`; returns the exit
+ * status. `plan` and `why` are loaded only when asked for: they bring the Kubernetes client,
+ * whose loading cost `audit` half a second of CPU at every start.
+ */
 export async function main(args: readonly string[], io: PlanIo): Promise<number> {
-  if (args[0] === 'plan') return runPlan(args.slice(1), io);
-  if (args[0] === 'why') return runWhy(args.slice(1), io);
+  if (args[0] === 'plan') return (await import('./plan.ts')).runPlan(args.slice(1), io);
+  if (args[0] === 'why') return (await import('./why.ts')).runWhy(args.slice(1), io);
   return run(args, io);
 }
 
@@ -143,7 +148,7 @@ if (import.meta.main) {
   process.exitCode = await main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
-    readFile: (p) => readFileSync(p === '/dev/stdin' ? 0 : p),
+    readFile: readInputBytes,
     env: process.env,
   });
 }

@@ -33,3 +33,14 @@ export function parseCommandLine<const O extends ParseArgsOptionsConfig, const P
     return errorMessage(err);
   }
 }
+
+/**
+ * How a command refuses its input: one line on stderr that names the command
+ * (`kubectl-placement plan: ...`), and the command's bad-input exit status.
+ */
+export const refuser =
+  (stderr: (text: string) => void, command: string, status: number) =>
+  (message: string): number => {
+    stderr(`${command}: ${message}\n`);
+    return status;
+  };

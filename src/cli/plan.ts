@@ -2,7 +2,7 @@
  * `kubectl-placement plan -f POLICY.yaml`: what applying the policies would do to the cluster,
  * decided by the operator's own code (src/controller/cluster-plan.ts), written nowhere.
  */
-import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine, refuser } from './options.ts';
 
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { Workload } from '../api/cluster.ts';
@@ -13,23 +13,7 @@ import { workloadTransform } from '../kube/transforms.ts';
 import { parsePolicies } from './input.ts';
 import { clusterSnapshot, inputLabel, inputProblem, readInput } from './snapshot-source.ts';
 import { planJson, planTable } from './plan-report.ts';
-
-export const PLAN_USAGE = `Usage: kubectl-placement plan -f POLICY.yaml [-f ...] [--cluster-state FILE]
-       [--kubeconfig FILE] [--context NAME] [-o table|json]
-
-Prints what applying the policies of POLICY.yaml (PlacementPolicies and
-ClusterPlacementPolicies, one or more documents; -f again for more files; - for
-standard input) would do, with the policies already in the cluster: the workloads
-the operator would rewrite and their terms, the rollouts it would start and those
-it would hold back (and why), the policies that would be Unsatisfiable, and the
-running pods that would break the new rules. Writes nothing.
-
-The cluster is read through the kubeconfig (--kubeconfig, else $KUBECONFIG, else
-~/.kube/config), or from --cluster-state FILE: a Kubernetes List as \`audit\` reads.
-
-Exit status: 0 nothing held back or unsatisfiable, 1 something would be held back or
-unsatisfiable, 2 input that could not be read.
-`;
+import { PLAN_USAGE } from './usage.ts';
 
 export const PLAN_EXIT = { ok: 0, blocked: 1, badInput: 2 } as const;
 
@@ -52,10 +36,7 @@ export function cachedWorkloads(objects: readonly WorkloadObject[]): Workload[] 
 
 /** Runs `plan` with `args` (after the command word); returns the exit status. */
 export async function runPlan(args: readonly string[], io: PlanIo): Promise<number> {
-  const fail = (message: string): number => {
-    io.stderr(`kubectl-placement plan: ${message}\n`);
-    return PLAN_EXIT.badInput;
-  };
+  const fail = refuser(io.stderr, 'kubectl-placement plan', PLAN_EXIT.badInput);
   const parsed = parseCommandLine(
     args,
     {

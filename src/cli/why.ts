@@ -3,41 +3,20 @@
  * is under and who put them there; decided by the audit's judges (src/engine/explain.ts),
  * on the live cluster (read only) or on a snapshot.
  */
-import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine } from './options.ts';
+import { KUBECONFIG_FLAGS, OUTPUT_AND_HELP, parseCommandLine, refuser } from './options.ts';
 
 import type { ClusterSnapshot } from '../engine/index.ts';
 import { explainPod } from '../engine/explain.ts';
 import { clusterSnapshot, inputLabel, inputProblem } from './snapshot-source.ts';
 import type { PlanIo } from './plan.ts';
 import { whyJson, whyTable } from './why-report.ts';
-
-export const WHY_USAGE = `Usage: kubectl-placement why POD [-n NAMESPACE] [-f SNAPSHOT]
-       [--kubeconfig FILE] [--context NAME] [-o table|json]
-
-Explains one pod (POD or NAMESPACE/POD; the namespace defaults to "default"):
-- not bound to a node: which nodes each placement rule rules out (node affinity and
-  nodeSelector, taints and cordons, topology spread, pod affinity, pod anti-affinity
-  and other pods' anti-affinity), the conflicting pods by name and domain, and the
-  smallest changes that would let it schedule;
-- bound and breaking a rule: the rule, the domain and the other pods involved;
-- otherwise: the rules it is under and who put them there (its owner or a policy).
-
-The cluster is read through the kubeconfig (--kubeconfig, else $KUBECONFIG, else
-~/.kube/config), GET requests only, or from -f SNAPSHOT: a Kubernetes List as \`audit\`
-reads (- for standard input).
-
-Exit status: 0 the pod meets its rules (or they admit a node), 1 it breaks a rule or no
-node passes its rules, 2 input that could not be read or a pod that is not there.
-`;
+import { WHY_USAGE } from './usage.ts';
 
 export const WHY_EXIT = { ok: 0, blocked: 1, badInput: 2 } as const;
 
 /** Runs `why` with `args` (after the command word); returns the exit status. */
 export async function runWhy(args: readonly string[], io: PlanIo): Promise<number> {
-  const fail = (message: string): number => {
-    io.stderr(`kubectl-placement why: ${message}\n`);
-    return WHY_EXIT.badInput;
-  };
+  const fail = refuser(io.stderr, 'kubectl-placement why', WHY_EXIT.badInput);
   const parsed = parseCommandLine(
     args,
     {

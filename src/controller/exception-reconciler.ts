@@ -10,8 +10,7 @@ import {
 } from '../engine/index.ts';
 import { jsonEqual } from '../util/json.ts';
 import type { ExceptionEntry, PolicyCatalog } from './policy-catalog.ts';
-import { afterWrite, DONE, type ReconcileResult } from './result.ts';
-import type { Logger } from '../util/logger.ts';
+import { afterWrite, DONE, type KeyReconciler } from './result.ts';
 import type { CatalogReaderDeps } from './ports.ts';
 import type { Store, Workload, WriteResult } from '../api/cluster.ts';
 
@@ -139,11 +138,11 @@ function statusDiffers(e: PlacementException, next: ExceptionStatus): boolean {
  * which workloads it exempts. The exemption itself is decided in the catalog, from the same
  * rules; this only reports it. A change of verdict is also an Event on the exception.
  */
-export async function reconcileException(
-  key: string,
-  deps: ExceptionReconcilerDeps,
-  log: Logger,
-): Promise<ReconcileResult> {
+export const reconcileException: KeyReconciler<ExceptionReconcilerDeps> = async (
+  key,
+  deps,
+  log,
+) => {
   const source = deps.exceptions.get(key);
   if (source === undefined) return DONE;
   const { entry } = deps.catalog.setException(source);
@@ -186,4 +185,4 @@ export async function reconcileException(
     case 'failed':
       return afterWrite(result, `writing status of PlacementException ${key}`) ?? DONE;
   }
-}
+};

@@ -24,7 +24,7 @@ import { reconcilePolicy, type PolicyReconcilerDeps } from './policy-reconciler.
 import type { AuditSummary } from './policy-status.ts';
 import { type PolicyStatusWriter, type WorkloadWriter } from './ports.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
-import { withFields } from './result.ts';
+import { withFields, type ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import type { AdmissionSync } from './admission-sync.ts';
 import { RolloutBudget } from './rollout-budget.ts';
@@ -186,53 +186,38 @@ export class Operator {
     metrics.registerController(WORKLOAD_CONTROLLER);
     metrics.registerController(POLICY_CONTROLLER);
     metrics.registerController(EXCEPTION_CONTROLLER);
-    this.workloadQueue = new WorkQueue({
-      listener: workQueueListener(metrics, WORKLOAD_CONTROLLER),
-    });
-    this.policyQueue = new WorkQueue({ listener: workQueueListener(metrics, POLICY_CONTROLLER) });
-    this.exceptionQueue = new WorkQueue({
-      listener: workQueueListener(metrics, EXCEPTION_CONTROLLER),
-    });
+    const queueOf = (name: string): WorkQueue =>
+      new WorkQueue({ listener: workQueueListener(metrics, name) });
+    this.workloadQueue = queueOf(WORKLOAD_CONTROLLER);
+    this.policyQueue = queueOf(POLICY_CONTROLLER);
+    this.exceptionQueue = queueOf(EXCEPTION_CONTROLLER);
+    /** A loop over `queue` whose every reconcile logs with the key under `field`. */
+    const loopOf = (
+      name: string,
+      queue: WorkQueue,
+      workers: number,
+      field: string,
+      reconcile: (key: string, log: Logger) => Promise<ReconcileResult>,
+    ): ReconcileLoop =>
+      new ReconcileLoop({
+        name,
+        queue,
+        workers,
+        observer: reconcileObserver(metrics, name),
+        logger: deps.log,
+        reconcile: (key, ctx) =>
+          reconcile(key, withFields(deps.log, { [field]: key, reconcileID: ctx.reconcileID })),
+      });
     this.loops = [
-      new ReconcileLoop({
-        name: WORKLOAD_CONTROLLER,
-        queue: this.workloadQueue,
-        workers: options.workers,
-        observer: reconcileObserver(metrics, WORKLOAD_CONTROLLER),
-        logger: deps.log,
-        reconcile: (key, ctx) =>
-          reconcileWorkload(
-            key,
-            this.workloadDeps(),
-            withFields(deps.log, { workload: key, reconcileID: ctx.reconcileID }),
-          ),
-      }),
-      new ReconcileLoop({
-        name: POLICY_CONTROLLER,
-        queue: this.policyQueue,
-        workers: 1,
-        observer: reconcileObserver(metrics, POLICY_CONTROLLER),
-        logger: deps.log,
-        reconcile: (key, ctx) =>
-          reconcilePolicy(
-            key,
-            this.policyDeps(),
-            withFields(deps.log, { policy: key, reconcileID: ctx.reconcileID }),
-          ),
-      }),
-      new ReconcileLoop({
-        name: EXCEPTION_CONTROLLER,
-        queue: this.exceptionQueue,
-        workers: 1,
-        observer: reconcileObserver(metrics, EXCEPTION_CONTROLLER),
-        logger: deps.log,
-        reconcile: (key, ctx) =>
-          reconcileException(
-            key,
-            this.exceptionDeps(),
-            withFields(deps.log, { exception: key, reconcileID: ctx.reconcileID }),
-          ),
-      }),
+      loopOf(WORKLOAD_CONTROLLER, this.workloadQueue, options.workers, 'workload', (key, log) =>
+        reconcileWorkload(key, this.workloadDeps(), log),
+      ),
+      loopOf(POLICY_CONTROLLER, this.policyQueue, 1, 'policy', (key, log) =>
+        reconcilePolicy(key, this.policyDeps(), log),
+      ),
+      loopOf(EXCEPTION_CONTROLLER, this.exceptionQueue, 1, 'exception', (key, log) =>
+        reconcileException(key, this.exceptionDeps(), log),
+      ),
     ];
     this.subscribe();
     this.reportBudget();

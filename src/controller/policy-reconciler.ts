@@ -17,8 +17,7 @@ import {
   type PolicyStatus,
 } from './policy-status.ts';
 import type { CatalogReaderDeps, PolicyStatusWriter } from './ports.ts';
-import { afterWrite, DONE, requeueAfter, type ReconcileResult } from './result.ts';
-import type { Logger } from '../util/logger.ts';
+import { afterWrite, DONE, requeueAfter, type KeyReconciler } from './result.ts';
 import {
   APPLIED_ANNOTATION,
   POLICY_FINALIZER,
@@ -97,11 +96,7 @@ function heldBack(
  * Keeps a policy's finalizer and status: while it exists, the finalizer guards deletion;
  * once deleted, it waits until no workload carries its terms, then lets it go.
  */
-export async function reconcilePolicy(
-  key: string,
-  deps: PolicyReconcilerDeps,
-  log: Logger,
-): Promise<ReconcileResult> {
+export const reconcilePolicy: KeyReconciler<PolicyReconcilerDeps> = async (key, deps, log) => {
   const policy = deps.policies.get(key);
   if (policy === undefined) {
     deps.catalog.delete(key);
@@ -173,7 +168,7 @@ export async function reconcilePolicy(
     });
   }
   return afterWrite(result, `writing status of ${ref}`) ?? DONE;
-}
+};
 
 function auditTimeStale(policy: PlacementPolicy, next: string | undefined, now: Date): boolean {
   if (next === undefined) return false;

@@ -12,6 +12,13 @@ export type ReconcileResult =
    */
   | { readonly kind: 'terminal'; readonly error: Error };
 
+/** A reconciler of one kind: the object's key, what it reads and writes through, and a log carrying the key. */
+export type KeyReconciler<Deps> = (
+  key: string,
+  deps: Deps,
+  log: Logger,
+) => Promise<ReconcileResult>;
+
 export const DONE: ReconcileResult = { kind: 'done' };
 export const requeueAfter = (ms: number): ReconcileResult => ({ kind: 'requeueAfter', ms });
 

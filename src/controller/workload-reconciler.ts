@@ -13,7 +13,13 @@ import { planWorkload, type WorkloadPlan } from './plan.ts';
 import { checkRollout, type ClusterView } from './rollout-check.ts';
 import type { PolicyCatalog } from './policy-catalog.ts';
 import type { WorkloadWriter } from './ports.ts';
-import { afterWrite, DONE, requeueAfter, type ReconcileResult } from './result.ts';
+import {
+  afterWrite,
+  DONE,
+  requeueAfter,
+  type KeyReconciler,
+  type ReconcileResult,
+} from './result.ts';
 import type { Logger } from '../util/logger.ts';
 import type { RolloutBudget } from './rollout-budget.ts';
 
@@ -67,11 +73,7 @@ const API_VERSION: Record<Workload['kind'], string> = {
  * Brings one workload's pod-template affinity to what its policies ask, writing only the
  * difference, and nothing at all when it already matches.
  */
-export async function reconcileWorkload(
-  key: string,
-  deps: WorkloadReconcilerDeps,
-  log: Logger,
-): Promise<ReconcileResult> {
+export const reconcileWorkload: KeyReconciler<WorkloadReconcilerDeps> = async (key, deps, log) => {
   const w = deps.workloads.get(key);
   if (w === undefined) {
     deps.budget.forget(key);
@@ -227,7 +229,7 @@ export async function reconcileWorkload(
       // rejected every time: terminal, until the workload or its policies change.
       return afterWrite(result, `writing ${key}`) ?? DONE;
   }
-}
+};
 
 /**
  * What the policy's status and the workload's Event say of a write the API server refused;

@@ -4,7 +4,7 @@
  * re-added while it is processed comes back when the worker calls `done`, and failures
  * back off per key. Time comes from an injected clock so tests are deterministic.
  *
- * One class and its rate limiter: the semantics above hold only together (a key re-added
+ * Long because it is one class and its rate limiter: the semantics above hold only together (a key re-added
  * while processed, its backoff, and done), so they are not split.
  */
 

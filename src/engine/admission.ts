@@ -17,24 +17,34 @@ import {
   nodeRevertVariables,
   nodeTables,
 } from './admission-node.ts';
+import {
+  spreadCreatedCel,
+  spreadPatches,
+  spreadRecordCel,
+  spreadTables,
+  spreadVariables,
+  spreadWantedCel,
+} from './admission-spread.ts';
 import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
 import { TOPOLOGY_LEVEL } from './contradiction.ts';
 import { policyTermsFor, type CompiledPolicy, type NamespaceScope } from './policy.ts';
-import { SLOTS, type Slot } from './record.ts';
+import { SLOTS, SPREAD_PATH, type Slot } from './record.ts';
 import { APPLIED_ANNOTATION, FIELD_MANAGER } from '../api/cluster.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /**
  * Compiles the Enforce policies into the CEL of one MutatingAdmissionPolicy that computes,
  * inside the API server, what merge.ts computes for a workload:
- * `desiredAffinity(current, its placement.dev/applied record, injectionFor(targeting
- * policies))`, `spreadAcross` and required node affinity included. One policy for all,
+ * `desiredPlacement(current, its placement.dev/applied record, injectionFor(targeting
+ * policies))`, `spreadAcross` (anti-affinity and topologySpreadConstraints) and required
+ * node affinity included. One policy for all,
  * because the API server runs several MutatingAdmissionPolicies in no defined order, and
  * priority order is part of the result (docs/adr/0002).
  *
- * Longer than most: the variables of that one CEL program refer to each other by name, so
+ * Long because the variables of that one CEL program refer to each other by name, so
  * the code that writes them stays together; what stands alone is in admission-cel.ts (CEL
- * text of selectors and terms) and admission-node.ts (node affinity).
+ * text of selectors and terms), admission-node.ts (node affinity) and admission-spread.ts
+ * (topologySpreadConstraints).
  */
 
 /** The kinds admission covers; a CronJob's template sits elsewhere and stays with the reconciler. */
@@ -45,15 +55,8 @@ export const ADMISSION_KINDS = {
   ReplicaSet: 'replicasets',
 } as const;
 
-/**
- * Why a policy's terms are left to the reconciler instead of admission: past the limit, or
- * it writes topologySpreadConstraints, which this CEL does not compute.
- */
-export type AdmissionFallback = 'tooManyPolicies' | 'topologySpread';
-
-/** Whether a policy writes topologySpreadConstraints (`spreadAcross` with TopologySpread). */
-const writesSpreadConstraints = (p: CompiledPolicy): boolean =>
-  p.spread.some((s) => s.constraint === 'TopologySpread');
+/** Why a policy's terms are left to the reconciler instead of admission: past the limit. */
+export type AdmissionFallback = 'tooManyPolicies';
 
 export interface AdmissionPlan {
   /** The MutatingAdmissionPolicy spec; `null` when no Enforce policy is admitted. */
@@ -180,9 +183,10 @@ function slotTables(admitted: readonly CompiledPolicy[]): {
     return indices;
   });
   // policyTermsFor puts a policy's spread terms after its own, Required ones in the required
-  // slot and Preferred ones (with their weight) in the preferred slot.
+  // slot and Preferred ones (with their weight) in the preferred slot; TopologySpread
+  // entries are constraints (admission-spread.ts), not terms.
   admitted.forEach((p, n) => {
-    for (const s of p.spread) {
+    for (const s of p.spread.filter((x) => x.constraint === 'PodAntiAffinity')) {
       const slot = spreadSlot(s.mode);
       const { texts, spread } = table(slot);
       const term: SpreadTerm =
@@ -391,16 +395,14 @@ export function admissionPlan(
 ): AdmissionPlan {
   const enforced = policies.filter((p) => p.mode === 'Enforce');
   const fallback: Record<string, AdmissionFallback> = {};
-  const spreading = enforced.filter(writesSpreadConstraints);
-  const rest = enforced.filter((p) => !writesSpreadConstraints(p));
-  const admitted = rest.slice(0, MAX_ADMITTED_POLICIES);
-  for (const p of rest.slice(MAX_ADMITTED_POLICIES)) fallback[p.ref] = 'tooManyPolicies';
-  for (const p of spreading) fallback[p.ref] = 'topologySpread';
-  const left = [...rest.slice(MAX_ADMITTED_POLICIES), ...spreading];
+  const admitted = enforced.slice(0, MAX_ADMITTED_POLICIES);
+  const left = enforced.slice(MAX_ADMITTED_POLICIES);
+  for (const p of left) fallback[p.ref] = 'tooManyPolicies';
   if (admitted.length === 0) return { spec: null, admitted: [], fallback };
 
   const { tables, perPolicy } = slotTables(admitted);
   const node = nodeTables(admitted);
+  const spread = spreadTables(admitted);
   const any = (slots: readonly Slot[], list: string): string =>
     slots.map((s) => `size(variables.${list}_${slotVar(s)}) > 0`).join(' || ');
   const inCreated = (path: string): string => `variables.createdText.contains(${lit(`"${path}"`)})`;
@@ -444,7 +446,11 @@ export function admissionPlan(
       'createdText',
       `variables.hasRecord ? variables.record.split('"created":[')[1].split(']')[0] : ''`,
     ),
-    v('slotsText', `variables.hasRecord ? variables.record.split('"slots":{')[1] : ''`),
+    // Up to the spread part, which follows the slots (keys in sorted order).
+    v(
+      'slotsText',
+      `variables.hasRecord ? variables.record.split('"slots":{')[1].split(${lit(`},"${SPREAD_PATH}":[`)})[0] : ''`,
+    ),
     v(
       'selText',
       `has(object.spec.selector) ? ${labelSelectorText('object.spec.selector', 5)} : '{}'`,
@@ -524,8 +530,6 @@ export function admissionPlan(
         ...node.clashes.map(([i, j]) => `(variables.p${i} && variables.p${j})`),
         `(variables.hasRecord && !(variables.record.startsWith('{"created":[') && variables.record.contains('"slots":{')))`,
         ...invalid.map((ref) => `variables.record.contains(${lit(`"${ref}":`)})`),
-        // Spread constraints a policy injected are the reconciler's to take out (record.ts).
-        `variables.record.contains('"topologySpreadConstraints":')`,
         ...left.map((p) => `(${targetsCel(p)})`),
         `variables.recordPolicies.exists(e, !(e.split(':')[0] in ${knownCel}) || (e.split(':')[0] in ${generationsCel} && int(e.split(':')[1]) > ${generationsCel}[e.split(':')[0]]))`,
         ...(heldBack.length === 0
@@ -535,13 +539,17 @@ export function admissionPlan(
             ]),
       ].join(' || '),
     ),
+    // Whether the policies ask anything of the affinity (merge.ts's injectsAffinity), and
+    // anything at all (the record is written then, even when all of it was there already).
     v(
-      'injecting',
+      'injectingAff',
       [
         ...SLOT_ORDER.map((s) => `size(variables.inj_${slotVar(s)}) > 0`),
         'variables.needNode',
       ].join(' || '),
     ),
+    ...spreadVariables(spread),
+    v('injecting', `variables.injectingAff || ${spreadWantedCel}`),
     v('active', `!variables.blocked && (variables.injecting || variables.hasRecord)`),
     v('created', createdCel()),
     v(
@@ -564,7 +572,7 @@ export function admissionPlan(
           (s) =>
             `(size(variables.add_${slotVar(s)}) > 0 ? [${lit(`"${s}":[`)} + variables.text_${slotVar(s)} + ']'] : [])`,
         )
-        .join(' + ')}).join(',') + '}}'`,
+        .join(' + ')}).join(',') + '}' + ${spreadRecordCel} + '}'`,
     ),
   ];
 
@@ -588,9 +596,9 @@ export function admissionPlan(
       (g) =>
         `(variables.has_${g} && variables.goneG_${g} && !(${any(slotsOf(g), 'inj')}${needNode(g)}) ? [${op('remove', `${base}/${g}`)}] : [])`,
     ),
-    `(variables.hasAff && variables.goneAff && !variables.injecting ? [${op('remove', base)}] : [])`,
+    `(variables.hasAff && variables.goneAff && !variables.injectingAff ? [${op('remove', base)}] : [])`,
     // The injection: containers it needs, then its terms after the owner's.
-    `(variables.hasAff || !variables.injecting ? [] : [${op('add', base, `${TYPE}{}`)}])`,
+    `(variables.hasAff || !variables.injectingAff ? [] : [${op('add', base, `${TYPE}{}`)}])`,
     ...GROUPS.map(
       (g) =>
         `(!variables.has_${g} && (${any(slotsOf(g), 'add')}${needNode(g)}) ? [${op('add', `${base}/${g}`, `${TYPE}.${g}{}`)}] : [])`,
@@ -610,6 +618,7 @@ export function admissionPlan(
       );
     }),
     nodeOps.set,
+    spreadPatches(spread),
     `(!variables.injecting ? (variables.ownRecord != '' ? [${op('remove', annotation)}] : []) : has(object.metadata.annotations) ? [${op('add', annotation, 'variables.newRecord')}] : [${op('add', '/metadata/annotations', `{${lit(APPLIED_ANNOTATION)}: variables.newRecord}`)}])`,
   ];
 
@@ -650,7 +659,7 @@ export function admissionPlan(
 
 /** The containers merge.ts's `inject` notes as created, in the order it notes them. */
 function createdCel(): string {
-  const parts = [`(variables.goneAff ? ['"affinity"'] : [])`];
+  const parts = [`(variables.injectingAff && variables.goneAff ? ['"affinity"'] : [])`];
   for (const g of GROUPS) {
     const slots = slotsOf(g);
     const any = slots.map((s) => `size(variables.inj_${slotVar(s)}) > 0`).join(' || ');
@@ -662,7 +671,7 @@ function createdCel(): string {
       );
     }
   }
-  parts.push(nodeCreatedCel());
+  parts.push(nodeCreatedCel(), spreadCreatedCel);
   return parts.join(' + ');
 }
 

@@ -15,8 +15,8 @@ import {
 import type { FeasibilityReads, FeasibilityTarget } from './feasibility.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import { resolvePolicyTerms, type WorkloadRef } from './policy.ts';
-import { SimCluster, type NamedTerm, type PodRules, type SimPod } from './scheduling-sim.ts';
-import { ownerFinder, templateSpread } from './rollout-prediction.ts';
+import { SimCluster, type NamedTerm, type PodRules } from './scheduling-sim.ts';
+import { ownedBy, templateSpread } from './rollout-prediction.ts';
 import { withPolicySpread } from './merge.ts';
 import { resolveTerm } from './term.ts';
 import type { TopologyIndex } from './topology-index.ts';
@@ -64,19 +64,16 @@ export function simulatedCluster(
   owners: readonly WorkloadRef[],
   namespaceLabels: (ns: string) => Labels,
 ): SimCluster {
-  const ownerOf = ownerFinder(owners);
-  const pods: SimPod[] = [];
-  for (const { pod } of index.allPods()) {
-    const owner = ownerOf(pod.namespace, pod.labels);
-    pods.push({
+  const owned = ownedBy(owners);
+  const pods = [...index.allPods()].map(({ pod }) =>
+    owned({
       key: pod.key,
       namespace: pod.namespace,
       labels: pod.labels,
       nodeName: pod.nodeName,
       antiAffinity: pod.antiAffinity,
-      ...(owner === undefined ? {} : { owner }),
-    });
-  }
+    }),
+  );
   return new SimCluster(nodes, pods, namespaceLabels);
 }
 
@@ -161,8 +158,13 @@ export function* capacityProblems(
 ): Steps<void> {
   const { chosen, asked } = capacityTargets(targets, skip);
   for (const { input, target } of chosen) {
-    for (const n of [...target.rules.affinity, ...target.rules.antiAffinity]) {
+    // A workload placed anew has ghosts of its old pods: affinity finds them, nothing else.
+    for (const n of target.rules.affinity) {
       reads.lookedUp([n.term]);
+      reads.domainKeys.add(n.term.topologyKey);
+    }
+    for (const n of target.rules.antiAffinity) {
+      reads.lookedUp([n.term], false);
       reads.domainKeys.add(n.term.topologyKey);
     }
     // A spread constraint counts the pods its selector finds in the workload's namespace,
@@ -172,7 +174,7 @@ export function* capacityProblems(
       if (c.whenUnsatisfiable !== 'DoNotSchedule') continue;
       const probe = { labelSelector: c.labelSelector ?? null, topologyKey: c.topologyKey };
       try {
-        reads.lookedUp([resolveTerm(probe, owner, 'topologySpreadConstraints')]);
+        reads.lookedUp([resolveTerm(probe, owner, 'topologySpreadConstraints')], false);
       } catch {
         // a selector that cannot be read compiled to no spread rule above: nothing to watch
       }
@@ -183,7 +185,13 @@ export function* capacityProblems(
   // Other pods' anti-affinity and any node detail may change a count.
   reads.nodeDetails = true;
   reads.antiAffinityPods = true;
-  reads.owners(chosen.map((c) => c.input.workload));
+  reads.owners(
+    chosen.map((c) => ({
+      workload: c.input.workload,
+      moved: c.target.keepRunning !== true,
+      antiAffinity: c.target.rules.antiAffinity.length > 0,
+    })),
+  );
   const results = yield* placingChosen(chosen, index, nodes, namespaceLabels);
   results.forEach((r, i) => {
     const input = chosen[i]?.input;

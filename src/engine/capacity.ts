@@ -76,8 +76,9 @@ export function* placingTogether(
   const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
   const fewest = targets.map((): number => Infinity);
   const ours = targets.map((): string[] => []);
-  let serial = 0;
-  const nextKey = (t: CapacityTarget): string => `${t.key}#${String(serial++)}`;
+  // Numbered per workload and only as they are placed, so that a pod's key does not depend on
+  // what other workloads tried before it.
+  const serials = targets.map(() => 0);
   for (let pass = 0; pass <= targets.length + 1; pass++) {
     // Round after round, each workload that still wants pods tries one more, until a round
     // places nothing: the scheduler retries unschedulable pods when the cluster changes.
@@ -86,11 +87,21 @@ export function* placingTogether(
       for (const [i, t] of targets.entries()) {
         if ((placed[i] ?? 0) >= t.replicas) continue;
         const done = placed[i] ?? 0;
-        const key = nextKey(t);
-        const { result, worst } = placeNext(cluster, t, done, key, () => nextKey(t));
+        const serial = serials[i] ?? 0;
+        const key = `${t.key}#${String(serial)}`;
+        // Trials are undone before the pod is placed: their keys are free again after.
+        let trial = serial;
+        const { result, worst } = placeNext(
+          cluster,
+          t,
+          done,
+          key,
+          () => `${t.key}#${String(trial++)}`,
+        );
         if (worst !== undefined) fewest[i] = Math.min(fewest[i] ?? Infinity, done + worst);
         if (result.kind === 'placed') {
           placed[i] = (placed[i] ?? 0) + 1;
+          serials[i] = serial + 1;
           ours[i]?.push(key);
           stuck[i] = null;
           progress = true;

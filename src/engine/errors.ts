@@ -32,3 +32,14 @@ export class InvalidObjectError extends Error {
     this.problem = problem;
   }
 }
+
+/** Adds to `errors` that `value`, at `field`, is not one of `allowed`, unless it is. */
+export function checkOneOf(
+  errors: FieldError[],
+  field: string,
+  value: string,
+  allowed: readonly string[],
+): void {
+  if (!allowed.includes(value))
+    errors.push(new FieldError(field, `"${value}" is not one of ${allowed.join(', ')}`));
+}

@@ -1,7 +1,7 @@
 import type { Labels } from '../api/core.ts';
 import { exceptionRef, type ExceptionRef, type PlacementException } from '../api/exception.ts';
 import { POLICY_KINDS, TARGET_KINDS, type PolicyRef } from '../api/policy.ts';
-import { FieldError, InvalidObjectError } from './errors.ts';
+import { checkOneOf, FieldError, InvalidObjectError } from './errors.ts';
 import { compileSelector, selectorMatches, type Selector } from './selector.ts';
 
 /** A validated PlacementException with defaults applied. */
@@ -41,14 +41,7 @@ export function compileException(e: PlacementException): ExceptionCompilation {
     name: '',
   };
   const policyKind: string = ref.kind;
-  if (!(POLICY_KINDS as readonly string[]).includes(policyKind)) {
-    errors.push(
-      new FieldError(
-        'spec.policyRef.kind',
-        `"${policyKind}" is not one of ${POLICY_KINDS.join(', ')}`,
-      ),
-    );
-  }
+  checkOneOf(errors, 'spec.policyRef.kind', policyKind, POLICY_KINDS);
   if (typeof ref.name !== 'string' || ref.name === '')
     errors.push(new FieldError('spec.policyRef.name', 'must not be empty'));
   const reason: unknown = spec.reason;
@@ -59,14 +52,7 @@ export function compileException(e: PlacementException): ExceptionCompilation {
   const workloads = (spec.workloads as PlacementException['spec']['workloads'] | undefined) ?? {};
   const kinds = workloads.kinds ?? TARGET_KINDS;
   kinds.forEach((k, i) => {
-    if (!(TARGET_KINDS as readonly string[]).includes(k)) {
-      errors.push(
-        new FieldError(
-          `spec.workloads.kinds[${i}]`,
-          `"${k}" is not one of ${TARGET_KINDS.join(', ')}`,
-        ),
-      );
-    }
+    checkOneOf(errors, `spec.workloads.kinds[${i}]`, k, TARGET_KINDS);
   });
   let selector: Selector | null = null;
   if (workloads.selector !== undefined) {

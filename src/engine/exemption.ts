@@ -1,13 +1,8 @@
 import type { Labels } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
 import type { CompiledException } from './exception.ts';
-import {
-  exceptionAllowed,
-  policyReach,
-  withExemptions,
-  type CompiledPolicy,
-  type WorkloadRef,
-} from './policy.ts';
+import { type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { exceptionAllowed, policyReach, withExemptions } from './policy-reach.ts';
 import { workloadKey } from '../api/cluster.ts';
 
 /** Why an exception has no effect; the condition reasons of its `Accepted=False` status. */

@@ -10,6 +10,7 @@ import { labelOf } from './labels.ts';
 import { requirementHolds } from './node-affinity.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import { REQUIRED_TERMS } from './term.ts';
+import { compareText } from '../util/compare.ts';
 
 /** How many changes are offered. */
 const MAX_CHANGES = 5;
@@ -19,7 +20,6 @@ const HOSTNAME = 'kubernetes.io/hostname';
 /** How many nodes a new node is modelled on, at most: each try counts the cluster again. */
 const NEW_NODE_TRIES = 8;
 
-const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const named = (pods: readonly string[]): string =>
   pods.slice(0, NAMED).join(', ') + (pods.length > NAMED ? ` and ${pods.length - NAMED} more` : '');
 
@@ -48,7 +48,7 @@ export function smallestChanges(
   }
   add(newNode(nodes, verdicts, tryNew));
   return [...found.values()]
-    .sort((a, b) => a.cost - b.cost || reach(a) - reach(b) || byText(a.change, b.change))
+    .sort((a, b) => a.cost - b.cost || reach(a) - reach(b) || compareText(a.change, b.change))
     .slice(0, MAX_CHANGES);
 }
 
@@ -101,7 +101,7 @@ function openNode(pod: Pod, node: NodeFacts, blocks: readonly Block[]): Change |
         if (b.excess === undefined) step(`label node ${node.name} ${b.topologyKey ?? ''}`);
         else
           step(
-            `move ${b.excess} matching pod(s) out of ${b.domain ?? ''} (of ${named(b.pods.map((p) => p.pod).sort(byText))})`,
+            `move ${b.excess} matching pod(s) out of ${b.domain ?? ''} (of ${named(b.pods.map((p) => p.pod).sort(compareText))})`,
             b.excess,
           );
         break;
@@ -126,8 +126,8 @@ function openNode(pod: Pod, node: NodeFacts, blocks: readonly Block[]): Change |
   const byDomain = new Map<string, string[]>();
   for (const p of moved.values())
     byDomain.set(p.domain, [...(byDomain.get(p.domain) ?? []), p.pod]);
-  for (const [domain, pods] of [...byDomain].sort((a, b) => byText(a[0], b[0]))) {
-    pods.sort(byText);
+  for (const [domain, pods] of [...byDomain].sort((a, b) => compareText(a[0], b[0]))) {
+    pods.sort(compareText);
     step(
       `move ${pods.length === 1 ? 'pod' : `${pods.length} pods`} ${named(pods)} out of ${domain}`,
       pods.length,
@@ -218,7 +218,8 @@ function newNode(
       let value = `${own}-new`;
       for (let i = 2; taken.has(value); i++) value = `${own}-new-${String(i)}`;
       labels[key] = value;
-      if (key !== HOSTNAME) fresh.push(`a ${key} other than ${[...taken].sort(byText).join(', ')}`);
+      if (key !== HOSTNAME)
+        fresh.push(`a ${key} other than ${[...taken].sort(compareText).join(', ')}`);
     }
     const node: NodeFacts = { ...like, name: labels[HOSTNAME] ?? `${like.name}-new`, labels };
     if (tryNew(node).length > 0) continue;

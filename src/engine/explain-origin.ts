@@ -74,24 +74,20 @@ export function ruleOrigins(
     rule: TermKind,
     required: readonly SourcedTerm[],
     preferred: readonly WeightedTerm[],
-  ): RuleOrigin[] => [
-    ...required.map((s) => ({
+  ): RuleOrigin[] => {
+    const origin = (s: SourcedTerm, list: 'required' | 'preferred', text: string): RuleOrigin => ({
       rule,
-      required: true,
+      required: list === 'required',
       field: s.field,
       source: s.source,
-      putBy: putBy(s, `${rule}.required`, rawOf(rule, 'required', s.index)),
-      text: termText(s),
-    })),
-    ...preferred.map((s) => ({
-      rule,
-      required: false,
-      field: s.field,
-      source: s.source,
-      putBy: putBy(s, `${rule}.preferred`, rawOf(rule, 'preferred', s.index)),
-      text: `${termText(s)}, weight ${s.weight}`,
-    })),
-  ];
+      putBy: putBy(s, `${rule}.${list}`, rawOf(rule, list, s.index)),
+      text,
+    });
+    return [
+      ...required.map((s) => origin(s, 'required', termText(s))),
+      ...preferred.map((s) => origin(s, 'preferred', `${termText(s)}, weight ${s.weight}`)),
+    ];
+  };
   const out: RuleOrigin[] = [];
   const selector = Object.entries(pod.spec.nodeSelector ?? {});
   if (selector.length > 0)

@@ -1,3 +1,12 @@
+/**
+ * Feasibility: the policies whose required rules cannot be met, with a reason a person can
+ * act on, found from the workloads and the cluster before pods wait in Pending (see
+ * `unsatisfiablePolicies`), and what finding them read, so a result holds until that changes.
+ *
+ * Long because its three findings (too few domains for a spread, required affinity no pod can
+ * meet, and capacity through capacity-problems.ts) share the targets, the node constraints and
+ * the record of reads (`FeasibilityReads`) that decides when a result goes stale.
+ */
 import type {
   Labels,
   NodeSelectorTerm,
@@ -14,6 +23,7 @@ import type { TopologyIndex } from './topology-index.ts';
 import { labelOf } from './labels.ts';
 import { capacityProblems } from './capacity-problems.ts';
 import { jsonEqual, sameLabels } from '../util/json.ts';
+import { workloadKey } from '../api/cluster.ts';
 import { runAll, type Steps } from '../util/steps.ts';
 import { ownerFinder } from './rollout-prediction.ts';
 
@@ -40,6 +50,12 @@ interface Requirement {
 
 const describe = (w: WorkloadRef): string => `${w.kind} ${w.namespace}/${w.name}`;
 
+/** Terms one running pod had to meet together; `ofGhosts`: see `FeasibilityReads.lookedUp`. */
+interface Lookup {
+  readonly terms: readonly ResolvedTerm[];
+  ofGhosts: boolean;
+}
+
 /**
  * What a feasibility computation read of the cluster besides its targets and the namespace
  * labels, so that a caller can tell which later changes may alter its result.
@@ -56,18 +72,26 @@ export class FeasibilityReads {
   antiAffinityPods = false;
   /**
    * Each look-up for running pods (the terms one pod had to meet together), filed under a
-   * `key=value` label every pod it finds carries, or under '' when there is none.
+   * `key=value` label every pod it finds carries, or under '' when there is none; `ofGhosts`:
+   * whether it also finds the running pods of a workload the model places anew (see `seen`).
    */
-  private readonly lookups = new Map<string, Map<string, readonly ResolvedTerm[]>>();
+  private readonly lookups = new Map<string, Map<string, Lookup>>();
 
-  lookedUp(terms: readonly ResolvedTerm[]): void {
+  /**
+   * Notes a look-up. `ofGhosts` is false for one that a workload placed anew leaves alone in
+   * its old pods: anti-affinity and spreading count only the pods the model places.
+   */
+  lookedUp(terms: readonly ResolvedTerm[], ofGhosts = true): void {
     // A null labelSelector selects no pod: no pod can change what such a look-up found.
     if (terms.some((t) => t.selector.kind === 'nothing')) return;
     const anchor = terms.map((t) => selectorAnchor(t.selector)).find((a) => a.kind === 'values');
+    const id = terms.map((t) => t.id).join(' && ');
     for (const value of anchor?.values ?? [null]) {
       const label = anchor === undefined || value === null ? '' : `${anchor.key}=${value}`;
-      const filed = this.lookups.get(label) ?? new Map<string, readonly ResolvedTerm[]>();
-      filed.set(terms.map((t) => t.id).join(' && '), terms);
+      const filed = this.lookups.get(label) ?? new Map<string, Lookup>();
+      const known = filed.get(id);
+      if (known === undefined) filed.set(id, { terms, ofGhosts });
+      else known.ofGhosts ||= ofGhosts;
       this.lookups.set(label, filed);
     }
   }
@@ -81,47 +105,106 @@ export class FeasibilityReads {
   }
 
   /**
-   * The workloads whose running pods the scheduling model moved or kept: which of them owns
-   * a pod (by its labels) is read too.
+   * The workloads the scheduling model places (`moved`: their running pods are placed anew;
+   * otherwise they stay and only the missing ones are placed), which of them owns a pod (by
+   * its labels) being read too. `antiAffinity`: its new pods carry required anti-affinity.
    */
-  owners(workloads: readonly WorkloadRef[]): void {
-    this.ownerOf = ownerFinder(workloads);
+  owners(
+    workloads: readonly {
+      readonly workload: WorkloadRef;
+      readonly moved: boolean;
+      readonly antiAffinity: boolean;
+    }[],
+  ): void {
+    this.ownerOf = ownerFinder(workloads.map((w) => w.workload));
+    this.placed = new Map(workloads.map((w) => [workloadKey(w.workload), w]));
   }
 
   private ownerOf: ((namespace: string, labels: Labels) => string | undefined) | null = null;
+  private placed = new Map<
+    string,
+    { readonly workload: WorkloadRef; readonly moved: boolean; readonly antiAffinity: boolean }
+  >();
 
   /**
-   * Whether a pod that went from `before` to `after` (as the index holds it; undefined: not
-   * there) can change the result: which look-ups find it, where it runs, its anti-affinity
-   * when other pods' anti-affinity counts, or the workload it belongs to changed.
+   * Whether pods that went from `before` to `after` (as the index holds them; undefined: not
+   * there) can change the result: what it read of them, taken together, changed — which
+   * look-ups find one, where it runs, its anti-affinity when other pods' anti-affinity
+   * counts, or the workload it is counted under. A pod deleted and replaced by one the
+   * result reads the same (a ReplicaSet's new pod with the same labels on the same node)
+   * changes nothing: the model names a pod only by what it read of it, and by its key when
+   * its anti-affinity counts (a message may name it).
    */
-  podChanged(
-    before: PodPlacement | undefined,
-    after: PodPlacement | undefined,
+  podsChanged(
+    changes: Iterable<readonly [PodPlacement | undefined, PodPlacement | undefined]>,
     index: TopologyIndex,
   ): boolean {
-    return this.seen(before, index) !== this.seen(after, index);
+    const balance = new Map<string, number>();
+    const count = (seen: string | null, n: number): void => {
+      if (seen !== null) balance.set(seen, (balance.get(seen) ?? 0) + n);
+    };
+    for (const [before, after] of changes) {
+      count(this.seen(before, index), 1);
+      count(this.seen(after, index), -1);
+    }
+    for (const n of balance.values()) if (n !== 0) return true;
+    return false;
   }
 
-  /** What the result read of a pod, as a string; null when it read nothing of it. */
-  private seen(pod: PodPlacement | undefined, index: TopologyIndex): string | null {
-    if (pod === undefined) return null;
+  /** The look-ups that find a pod with these labels in `namespace` (of a ghost: `ghost`). */
+  private found(
+    namespace: string,
+    labels: Labels,
+    index: TopologyIndex,
+    ghost: boolean,
+  ): Set<string> {
     const found = new Set<string>();
+    const nsLabels = index.namespaceLabels(namespace);
     const look = (label: string): void => {
-      for (const [id, terms] of this.lookups.get(label) ?? [])
-        if (!found.has(id) && terms.every((t) => index.selects(t, pod))) found.add(id);
+      for (const [id, l] of this.lookups.get(label) ?? [])
+        if (
+          !found.has(id) &&
+          (l.ofGhosts || !ghost) &&
+          l.terms.every((t) => termMatches(t, namespace, labels, nsLabels))
+        )
+          found.add(id);
     };
     look('');
-    for (const [k, v] of Object.entries(pod.labels)) look(`${k}=${v}`);
-    const anti = this.antiAffinityPods ? pod.antiAffinity : [];
+    for (const [k, v] of Object.entries(labels)) look(`${k}=${v}`);
+    return found;
+  }
+
+  /**
+   * What the result read of a pod, as a string; null when it read nothing of it.
+   * - A pod of a workload placed anew only provides for affinity (the model's ghost): the
+   *   look-ups of its old pods are all that read it.
+   * - A pod of a workload that stays is counted as that workload's: one fewer, and the model
+   *   places one. That new pod, with the template's labels, matters only where a look-up
+   *   finds those labels or it carries anti-affinity; otherwise which workload owns the pod
+   *   changes nothing for any other.
+   */
+  private seen(pod: PodPlacement | undefined, index: TopologyIndex): string | null {
+    if (pod === undefined) return null;
     const owner = this.ownerOf?.(pod.namespace, pod.labels);
-    if (found.size === 0 && anti.length === 0 && owner === undefined) return null;
+    const model = owner === undefined ? undefined : this.placed.get(owner);
+    const ghost = model?.moved === true;
+    const found = this.found(pod.namespace, pod.labels, index, ghost);
+    const anti = this.antiAffinityPods && !ghost ? pod.antiAffinity : [];
+    const counted =
+      model !== undefined &&
+      (ghost
+        ? found.size > 0
+        : model.antiAffinity ||
+          this.found(model.workload.namespace, model.workload.templateLabels, index, false).size >
+            0);
+    if (found.size === 0 && anti.length === 0 && !counted) return null;
     return JSON.stringify([
+      anti.length > 0 ? pod.key : null,
       pod.namespace,
       pod.nodeName,
       [...found].sort(),
       anti.map((n) => [n.term.id, n.source, n.field]),
-      owner ?? null,
+      counted ? [owner, ghost] : null,
     ]);
   }
 

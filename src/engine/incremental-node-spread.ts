@@ -17,6 +17,10 @@
  * A pass still walks the pod and node lists once to find the changed objects (an informer
  * cache replaces an object when it changes, so identity says what changed), and asks each
  * judged pod's policies; judging, the costly part, is limited to the affected pods.
+ *
+ * Long because it is one class: which findings a change invalidates follows from what the
+ * findings read, so the per-pod findings, the per-node and per-group bookkeeping and the
+ * re-judging that reads them change together.
  */
 import type { Node, Pod } from '../api/core.ts';
 import type { InvalidObjectError } from './errors.ts';

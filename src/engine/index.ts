@@ -5,6 +5,8 @@ export * from './placement.ts';
 export * from './placement-cache.ts';
 export * from './pod-placement.ts';
 export * from './policy.ts';
+export * from './policy-compile.ts';
+export * from './policy-reach.ts';
 export * from './selector.ts';
 export * from './term.ts';
 export * from './topology-index.ts';

@@ -1,3 +1,12 @@
+/**
+ * The audit of a whole cluster snapshot: compile the policies and exceptions, build the
+ * index of placed pods (each pod's placement from its own terms and the policies that reach its
+ * workload), judge every pod, and add the node and spread findings, in one report.
+ *
+ * Long because those steps are one pass whose intermediate results (compiled policies, the
+ * workload lookup, the index) are handed from one to the next; the judges themselves are
+ * verdict.ts and judge-node-spread.ts.
+ */
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import type { PlacementException } from '../api/exception.ts';
 import type { PlacementPolicy, PolicyRef } from '../api/policy.ts';
@@ -11,25 +20,13 @@ import {
   type NamedPolicy,
   type RefusalReason,
 } from './exemption.ts';
-import {
-  RULES,
-  type PodPlacement,
-  type PodVerdict,
-  type PreferredScore,
-  type Rule,
-  type Violation,
-} from './placement.ts';
+import { RULES, type Rule } from '../api/rules.ts';
+import type { PodPlacement, PodVerdict, PreferredScore, Violation } from './placement.ts';
 import { PlacementCache } from './placement-cache.ts';
 import { isPlaced, placedWith, placementTerms, podKey } from './pod-placement.ts';
-import {
-  comparePolicies,
-  compilePolicy,
-  hasRequiredTerms,
-  policyMayTarget,
-  policyReach,
-  type CompiledPolicy,
-  type WorkloadRef,
-} from './policy.ts';
+import { hasRequiredTerms, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { compilePolicy } from './policy-compile.ts';
+import { comparePolicies, policyMayTarget, policyReach } from './policy-reach.ts';
 import {
   hasNodeOrSpreadRules,
   judgeNodeAndSpread,

@@ -6,6 +6,11 @@
  * ones are scored (SpreadJudge.score). A policy's node requirements are judged as the
  * policy's (the operator ANDs them into every term); the pod's own node affinity, those
  * requirements taken out, as the pod's.
+ *
+ * Long because both kinds of rule are judged in one walk over the bound pods that shares
+ * each pod's policies, node facts and spread counts, and a policy's node requirements must be
+ * told apart from the pod's own in the same place; the rules themselves are node-affinity.ts
+ * and topology-spread.ts.
  */
 import type { Node, NodeAffinity, NodeSelectorTerm, Pod } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';

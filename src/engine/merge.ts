@@ -1,3 +1,13 @@
+/**
+ * Rewriting a workload's pod template: what the policies that target it ask to inject
+ * (`injectionFor`), taking out exactly what its `placement.dev/applied` record says was
+ * injected (`revertInjected`), and putting in what is asked now (`inject`), for pod
+ * (anti-)affinity, required node affinity and topology spread constraints.
+ *
+ * Long because reverting and injecting are inverse halves of one rewrite and must stay exact
+ * inverses of each other, term by term and for the containers an injection creates; keeping
+ * both halves side by side is what lets a reader check that.
+ */
 import type { Affinity, TopologySpreadConstraint } from '../api/core.ts';
 import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
 import { jsonEqual } from '../util/json.ts';

@@ -13,6 +13,7 @@ import type {
   Pod,
 } from '../api/core.ts';
 import { labelOf } from './labels.ts';
+import type { Verdict } from './placement.ts';
 
 /** What node affinity reads of a node: its name (matchFields) and its labels. */
 export interface NodeIdentity {
@@ -152,13 +153,7 @@ export type NodeRuleViolation =
       readonly message: string;
     };
 
-export type NodeRuleVerdict =
-  | { readonly kind: 'ok'; readonly preferredScore: number }
-  | {
-      readonly kind: 'violated';
-      readonly violations: readonly NodeRuleViolation[];
-      readonly preferredScore: number;
-    };
+export type NodeRuleVerdict = Verdict<NodeRuleViolation, { readonly preferredScore: number }>;
 
 const valueText = (v: string | undefined): string => (v === undefined ? 'none' : `"${v}"`);
 

@@ -1,4 +1,5 @@
 import type { PolicyRef } from '../api/policy.ts';
+import type { Rule } from '../api/rules.ts';
 import type { Labels } from '../api/core.ts';
 import type { ResolvedTerm } from './term.ts';
 
@@ -47,18 +48,6 @@ export interface PodPlacement extends PlacementTerms {
   readonly exemptFrom?: readonly PolicyRef[];
 }
 
-/** Every rule a bound pod can break, in report order. */
-export const RULES = [
-  'podAffinity',
-  'podAntiAffinity',
-  'symmetricAntiAffinity',
-  'nodeAffinity',
-  'nodeSelector',
-  'topologySpread',
-] as const;
-
-export type Rule = (typeof RULES)[number];
-
 export interface Violation {
   /** `namespace/name` of the pod in breach. */
   readonly pod: string;
@@ -103,10 +92,13 @@ export interface SpreadScore {
   readonly excess: number;
 }
 
-export type PodVerdict =
-  | { readonly kind: 'ok'; readonly preferred: PreferredScore }
-  | {
-      readonly kind: 'violated';
-      readonly violations: readonly Violation[];
-      readonly preferred: PreferredScore;
-    };
+/**
+ * A judge's answer on one pod: ok, or the violations `V` found; either way what `Score` says
+ * of its preferred rules. The judges' verdicts are all of this shape.
+ */
+export type Verdict<V, Score extends object> = (
+  { readonly kind: 'ok' } | { readonly kind: 'violated'; readonly violations: readonly V[] }
+) &
+  Score;
+
+export type PodVerdict = Verdict<Violation, { readonly preferred: PreferredScore }>;

@@ -88,27 +88,24 @@ export function placementTerms(
   const owner: TermOwner = { namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {} };
   const affinity = pod.spec.affinity;
   const fromPolicies = policies.map((p) => resolvePolicyTerms(p, workload, owner));
+  type Kind = 'podAffinity' | 'podAntiAffinity';
+  const required = (kind: Kind, key: 'affinity' | 'antiAffinity'): SourcedTerm[] =>
+    merge(
+      ownTerms(affinity?.[kind], kind, owner),
+      fromPolicies.flatMap((p) => p[key]),
+      sameTerm,
+    );
+  const preferred = (kind: Kind, key: 'preferredAffinity' | 'preferredAntiAffinity') =>
+    merge(
+      ownWeighted(affinity?.[kind], kind, owner),
+      fromPolicies.flatMap((p) => p[key]),
+      sameWeighted,
+    );
   return {
-    affinity: merge(
-      ownTerms(affinity?.podAffinity, 'podAffinity', owner),
-      fromPolicies.flatMap((p) => p.affinity),
-      sameTerm,
-    ),
-    antiAffinity: merge(
-      ownTerms(affinity?.podAntiAffinity, 'podAntiAffinity', owner),
-      fromPolicies.flatMap((p) => p.antiAffinity),
-      sameTerm,
-    ),
-    preferredAffinity: merge(
-      ownWeighted(affinity?.podAffinity, 'podAffinity', owner),
-      fromPolicies.flatMap((p) => p.preferredAffinity),
-      sameWeighted,
-    ),
-    preferredAntiAffinity: merge(
-      ownWeighted(affinity?.podAntiAffinity, 'podAntiAffinity', owner),
-      fromPolicies.flatMap((p) => p.preferredAntiAffinity),
-      sameWeighted,
-    ),
+    affinity: required('podAffinity', 'affinity'),
+    antiAffinity: required('podAntiAffinity', 'antiAffinity'),
+    preferredAffinity: preferred('podAffinity', 'preferredAffinity'),
+    preferredAntiAffinity: preferred('podAntiAffinity', 'preferredAntiAffinity'),
   };
 }
 

@@ -1,7 +1,6 @@
-// A policy compiled once per generation (compilePolicy), and the one targeting rule
-// (policyReach) with what hangs on it: exceptions, priority order, and the terms a policy
-// asks of a workload. One file because compiling and targeting share the compiled shape,
-// and every reader of a policy (controller, audit, CLI) goes through both.
+// A policy as the engine holds it once compiled (CompiledPolicy, compiled in
+// policy-compile.ts), the workload it is applied to (WorkloadRef), and the terms it asks of
+// that workload. Which policies reach a workload, and in what order, is policy-reach.ts.
 import type {
   Affinity,
   Labels,
@@ -10,22 +9,17 @@ import type {
   TopologySpreadConstraint,
   WeightedPodAffinityTerm,
 } from '../api/core.ts';
-import {
-  DEFAULT_TARGET_KINDS,
-  TARGET_KINDS,
-  policyRef,
-  SPREAD_CONSTRAINTS,
-  type PlacementPolicy,
-  type PolicyMode,
-  type PolicyRef,
-  type SpreadAcross,
-  type SpreadConstraint,
-  type SpreadMode,
+import type {
+  PlacementPolicy,
+  PolicyMode,
+  PolicyRef,
+  SpreadConstraint,
+  SpreadMode,
 } from '../api/policy.ts';
-import { FieldError, InvalidObjectError } from './errors.ts';
-import { exceptionSelects, type CompiledException } from './exception.ts';
+import type { InvalidObjectError } from './errors.ts';
+import type { CompiledException } from './exception.ts';
 import type { SourcedTerm, WeightedTerm } from './placement.ts';
-import { compileSelector, selectorMatches, SELECT_EVERYTHING, type Selector } from './selector.ts';
+import type { Selector } from './selector.ts';
 import {
   PREFERRED_TERMS as PREFERRED,
   REQUIRED_TERMS as REQUIRED,
@@ -85,195 +79,6 @@ export function policyName(p: Pick<PlacementPolicy, 'kind' | 'metadata'>): strin
     : `ClusterPlacementPolicy ${p.metadata.name}`;
 }
 
-/**
- * Validates a policy and applies its defaults. Every problem is reported, each naming
- * the policy and the field, so a person can fix them all at once.
- */
-export function compilePolicy(policy: PlacementPolicy): PolicyCompilation {
-  const errors: FieldError[] = [];
-  const attempt = <T>(f: () => T): T | undefined => {
-    try {
-      return f();
-    } catch (err) {
-      if (err instanceof FieldError) {
-        errors.push(err);
-        return undefined;
-      }
-      throw err;
-    }
-  };
-  const spec = policy.spec;
-  // Typed fields still hold what the API server or a file gave: check the enums.
-  const mode: string = spec.mode ?? 'Enforce';
-  if (mode !== 'Enforce' && mode !== 'Audit') {
-    errors.push(new FieldError('spec.mode', `"${mode}" is not one of Enforce, Audit`));
-  }
-  const kinds = spec.targets?.kinds ?? DEFAULT_TARGET_KINDS;
-  kinds.forEach((k, i) => {
-    if (!(TARGET_KINDS as readonly string[]).includes(k)) {
-      errors.push(
-        new FieldError(
-          `spec.targets.kinds[${i}]`,
-          `"${k}" is not one of ${TARGET_KINDS.join(', ')}`,
-        ),
-      );
-    }
-  });
-  const selector = attempt(() =>
-    spec.targets?.selector === undefined
-      ? SELECT_EVERYTHING
-      : compileSelector(spec.targets.selector, 'spec.targets.selector'),
-  );
-  const scope = attempt(() => namespaceScope(policy, 'targets'));
-  const exceptionScope = attempt(() =>
-    policy.spec.exceptions?.allowed === true ? namespaceScope(policy, 'exceptions') : null,
-  );
-  validateAffinity(spec.affinity ?? {}, attempt, errors);
-  const spread = (spec.spreadAcross ?? []).map((s, i) =>
-    compileSpread(s, `spec.spreadAcross[${i}]`, errors),
-  );
-  if (
-    errors.length > 0 ||
-    selector === undefined ||
-    scope === undefined ||
-    exceptionScope === undefined
-  ) {
-    const name = policyName(policy);
-    return { kind: 'invalid', errors: errors.map((e) => e.forObject(name)) };
-  }
-  return {
-    kind: 'ok',
-    policy: {
-      ref: policyRef(policy),
-      source: policy,
-      priority: spec.priority ?? 0,
-      mode: mode === 'Audit' ? 'Audit' : 'Enforce',
-      auditEnabled: spec.audit?.enabled ?? true,
-      kinds: new Set(kinds),
-      selector,
-      scope,
-      affinity: spec.affinity ?? {},
-      spread,
-      exceptionScope,
-      exemptions: [],
-    },
-  };
-}
-
-/**
- * The namespaces `spec.targets` reaches, or those `spec.exceptions` accepts exceptions from:
- * the same fields, with the same meaning.
- */
-function namespaceScope(policy: PlacementPolicy, field: 'targets' | 'exceptions'): NamespaceScope {
-  const where = policy.spec[field] ?? {};
-  if (policy.kind === 'PlacementPolicy') {
-    // A namespaced policy reaches its own namespace only, whatever it asks for.
-    for (const key of ['namespaceSelector', 'namespaces'] as const) {
-      if (where[key] !== undefined) {
-        throw new FieldError(
-          `spec.${field}.${key}`,
-          'is not allowed on a namespaced PlacementPolicy',
-        );
-      }
-    }
-    return { kind: 'own', namespace: policy.metadata.namespace ?? '' };
-  }
-  const names = new Set(where.namespaces ?? []);
-  const selector =
-    where.namespaceSelector === undefined
-      ? names.size === 0
-        ? SELECT_EVERYTHING // neither given: every namespace
-        : null
-      : compileSelector(where.namespaceSelector, `spec.${field}.namespaceSelector`);
-  return { kind: 'cluster', names, selector };
-}
-
-/** One `spreadAcross` entry, defaults applied; its problems go to `errors`. */
-function compileSpread(s: SpreadAcross, field: string, errors: FieldError[]): SpreadRule {
-  if (s.topologyKey === '')
-    errors.push(new FieldError(`${field}.topologyKey`, 'must not be empty'));
-  const spreadMode: string = s.mode ?? 'Preferred';
-  if (spreadMode !== 'Required' && spreadMode !== 'Preferred') {
-    errors.push(
-      new FieldError(`${field}.mode`, `"${spreadMode}" is not one of Required, Preferred`),
-    );
-  }
-  const mode: SpreadMode = spreadMode === 'Required' ? 'Required' : 'Preferred';
-  const weight = s.weight ?? 100;
-  checkWeight(weight, `${field}.weight`, errors);
-  const given: string = s.constraint ?? 'PodAntiAffinity';
-  const constraint = SPREAD_CONSTRAINTS.find((c) => c === given);
-  if (constraint === undefined) {
-    errors.push(
-      new FieldError(
-        `${field}.constraint`,
-        `"${given}" is not one of ${SPREAD_CONSTRAINTS.join(', ')}`,
-      ),
-    );
-  }
-  const topologySpread = constraint === 'TopologySpread';
-  const positive = (value: number | undefined, name: string): void => {
-    if (value !== undefined && (!Number.isInteger(value) || value < 1))
-      errors.push(
-        new FieldError(`${field}.${name}`, `${String(value)} is not an integer of 1 or more`),
-      );
-  };
-  positive(s.maxSkew, 'maxSkew');
-  positive(s.minDomains, 'minDomains');
-  if (s.maxSkew !== undefined && constraint === 'PodAntiAffinity') {
-    errors.push(
-      new FieldError(`${field}.maxSkew`, 'is allowed with constraint TopologySpread only'),
-    );
-  }
-  if (
-    s.minDomains !== undefined &&
-    constraint !== undefined &&
-    (!topologySpread || mode !== 'Required')
-  ) {
-    errors.push(
-      new FieldError(
-        `${field}.minDomains`,
-        'is allowed with constraint TopologySpread and mode Required only',
-      ),
-    );
-  }
-  return {
-    topologyKey: s.topologyKey,
-    mode,
-    weight,
-    constraint: constraint ?? 'PodAntiAffinity',
-    maxSkew: s.maxSkew ?? 1,
-    ...(s.minDomains === undefined ? {} : { minDomains: s.minDomains }),
-  };
-}
-
-function checkWeight(weight: number, field: string, errors: FieldError[]): void {
-  if (!Number.isInteger(weight) || weight < 1 || weight > 100) {
-    errors.push(new FieldError(field, `${String(weight)} is not an integer in 1..100`));
-  }
-}
-
-/** Checks every term of an affinity without resolving it against a pod. */
-function validateAffinity(
-  affinity: Affinity,
-  attempt: <T>(f: () => T) => T | undefined,
-  errors: FieldError[],
-): void {
-  const probe: TermOwner = { namespace: 'probe', labels: {} };
-  for (const kind of ['podAffinity', 'podAntiAffinity'] as const) {
-    const rules = affinity[kind];
-    const base = `spec.affinity.${kind}`;
-    (rules?.[REQUIRED] ?? []).forEach((t, i) => {
-      attempt(() => resolveTerm(t, probe, `${base}.${REQUIRED}[${i}]`));
-    });
-    (rules?.[PREFERRED] ?? []).forEach((w, i) => {
-      const field = `${base}.${PREFERRED}[${i}]`;
-      checkWeight(w.weight, `${field}.weight`, errors);
-      attempt(() => resolveTerm(w.podAffinityTerm, probe, `${field}.podAffinityTerm`));
-    });
-  }
-}
-
 /** The workload a pod or template belongs to, as policies target it. */
 export interface WorkloadRef {
   readonly kind: string;
@@ -283,115 +88,6 @@ export interface WorkloadRef {
   readonly templateLabels: Labels;
   /** The workload's own pod selector: what `spreadAcross` terms select. */
   readonly podSelector: LabelSelector;
-}
-
-const inScope = (scope: NamespaceScope, namespace: string, namespaceLabels: Labels): boolean =>
-  scope.kind === 'own'
-    ? scope.namespace === namespace
-    : scope.names.has(namespace) ||
-      (scope.selector !== null && selectorMatches(scope.selector, namespaceLabels));
-
-/** How a policy reaches a workload. */
-export type Reach =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'targeted' }
-  /** Selected by the policy, but exempted by accepted PlacementExceptions: gets none of its terms. */
-  | { readonly kind: 'exempted'; readonly by: readonly CompiledException[] };
-
-const NONE: Reach = { kind: 'none' };
-const TARGETED: Reach = { kind: 'targeted' };
-
-/**
- * Whether a policy targets a workload, given the exceptions attached to it: the one place
- * that decides it, for the controller, the audit, feasibility and the CLI alike.
- * `namespaceLabels` are the labels of the workload's namespace.
- */
-export function policyReach(
-  policy: CompiledPolicy,
-  workload: WorkloadRef,
-  namespaceLabels: Labels,
-): Reach {
-  if (!policy.kinds.has(workload.kind)) return NONE;
-  if (!inScope(policy.scope, workload.namespace, namespaceLabels)) return NONE;
-  if (!selectorMatches(policy.selector, workload.templateLabels)) return NONE;
-  if (policy.exemptions.length === 0) return TARGETED;
-  const by = policy.exemptions.filter(
-    (e) =>
-      exceptionSelects(e, workload) &&
-      exceptionAllowed(policy, e.namespace, namespaceLabels).kind === 'allowed',
-  );
-  return by.length === 0 ? TARGETED : { kind: 'exempted', by };
-}
-
-/** Whether a policy targets a workload and no accepted exception exempts it (see policyReach). */
-export const policyTargets = (
-  policy: CompiledPolicy,
-  workload: WorkloadRef,
-  namespaceLabels: Labels,
-): boolean => policyReach(policy, workload, namespaceLabels).kind === 'targeted';
-
-/** Whether the policy accepts exceptions from a namespace (`spec.exceptions`). */
-export type ExceptionAllowance =
-  | { readonly kind: 'allowed' }
-  | {
-      readonly kind: 'refused';
-      readonly reason: 'NotAllowed' | 'NamespaceNotAllowed';
-      readonly message: string;
-    };
-
-export function exceptionAllowed(
-  policy: CompiledPolicy,
-  namespace: string,
-  namespaceLabels: Labels,
-): ExceptionAllowance {
-  const scope = policy.exceptionScope;
-  if (scope === null) {
-    return {
-      kind: 'refused',
-      reason: 'NotAllowed',
-      message: `${policyName(policy.source)} does not allow exceptions (spec.exceptions.allowed is not true)`,
-    };
-  }
-  if (!inScope(scope, namespace, namespaceLabels)) {
-    return {
-      kind: 'refused',
-      reason: 'NamespaceNotAllowed',
-      message:
-        `${policyName(policy.source)} does not allow exceptions from namespace ${namespace} ` +
-        `(neither spec.exceptions.namespaces nor spec.exceptions.namespaceSelector selects it)`,
-    };
-  }
-  return { kind: 'allowed' };
-}
-
-/**
- * The policy with the exceptions that name it attached (those naming other policies are
- * left out). The same object when there is nothing to attach and nothing was, so that
- * whoever keys work by policy identity sees no change.
- */
-export function withExemptions(
-  policy: CompiledPolicy,
-  exceptions: readonly CompiledException[],
-): CompiledPolicy {
-  const mine = exceptions.filter((e) => e.policy === policy.ref);
-  if (mine.length === 0 && policy.exemptions.length === 0) return policy;
-  return { ...policy, exemptions: mine };
-}
-
-/**
- * Whether a policy could target a workload of one of `kinds` in `namespace`, whatever its
- * template labels: all that can be told of a pod whose workload is not known (see
- * resolveWorkload).
- */
-export function policyMayTarget(
-  policy: CompiledPolicy,
-  kinds: readonly string[],
-  namespace: string,
-  namespaceLabels: Labels,
-): boolean {
-  return (
-    kinds.some((k) => policy.kinds.has(k)) && inScope(policy.scope, namespace, namespaceLabels)
-  );
 }
 
 /**
@@ -406,12 +102,6 @@ export function hasRequiredTerms(policy: CompiledPolicy): boolean {
     (a.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms ?? []).length > 0 ||
     policy.spread.some((s) => s.mode === 'Required')
   );
-}
-
-/** Highest priority first, ties broken by namespace/name. */
-export function comparePolicies(a: CompiledPolicy, b: CompiledPolicy): number {
-  if (a.priority !== b.priority) return b.priority - a.priority;
-  return a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0;
 }
 
 /** The pod affinity terms a policy asks of one workload, with `spreadAcross` expanded. */

@@ -51,6 +51,15 @@ export function ownerFinder(
     byNamespace.get(namespace)?.find((o) => selectorMatches(o.selector, labels))?.key;
 }
 
+/** Files each pod under its workload among `owners` (see ownerFinder), as the scheduler model holds it. */
+export function ownedBy(owners: readonly WorkloadRef[]): (pod: Omit<SimPod, 'owner'>) => SimPod {
+  const ownerOf = ownerFinder(owners);
+  return (pod) => {
+    const owner = ownerOf(pod.namespace, pod.labels);
+    return owner === undefined ? pod : { ...pod, owner };
+  };
+}
+
 /** A pod's own required anti-affinity terms; a term that cannot be read is left out. */
 function ownAntiAffinity(pod: Pod): NamedTerm[] {
   const terms = pod.spec.affinity?.podAntiAffinity?.[REQUIRED_TERMS] ?? [];
@@ -72,21 +81,16 @@ export function clusterOf(
   owners: readonly WorkloadRef[],
   namespaceLabels: (ns: string) => Labels,
 ): SimCluster {
-  const ownerOf = ownerFinder(owners);
-  const sim: SimPod[] = [];
-  for (const p of pods) {
-    if (!isPlaced(p)) continue;
-    const labels = p.metadata.labels ?? {};
-    const owner = ownerOf(p.metadata.namespace, labels);
-    sim.push({
+  const owned = ownedBy(owners);
+  const sim = pods.filter(isPlaced).map((p) =>
+    owned({
       key: podKey(p),
       namespace: p.metadata.namespace,
-      labels,
+      labels: p.metadata.labels ?? {},
       nodeName: p.spec.nodeName ?? '',
       antiAffinity: ownAntiAffinity(p),
-      ...(owner === undefined ? {} : { owner }),
-    });
-  }
+    }),
+  );
   return new SimCluster(nodes.map(nodeFacts), sim, namespaceLabels);
 }
 

@@ -6,7 +6,7 @@
  * node filters of node-eligibility.ts. Feasibility and the rollout simulation both place
  * pods through it, one at a time, as the scheduler does.
  *
- * One file because placing a pod, undoing it and explaining why none fits all walk the same
+ * Long because placing a pod, undoing it and explaining why none fits all walk the same
  * per-node state; the node filters themselves are node-eligibility.ts.
  */
 import type { Labels } from '../api/core.ts';
@@ -45,11 +45,11 @@ export interface SimPod {
 
 /** What a new pod of a workload carries: where it may go and its required pod terms. */
 export interface PodRules {
+  readonly affinity: readonly NamedTerm[];
+  readonly antiAffinity: readonly NamedTerm[];
   readonly namespace: string;
   readonly labels: Labels;
   readonly constraints: PodConstraints;
-  readonly affinity: readonly NamedTerm[];
-  readonly antiAffinity: readonly NamedTerm[];
   /** Its topologySpreadConstraints; the DoNotSchedule ones are a filter. */
   readonly spread?: NamedSpread;
 }
@@ -91,7 +91,9 @@ export class SimCluster {
   readonly nodes: readonly NodeFacts[];
   private readonly nodeByName: ReadonlyMap<string, NodeFacts>;
   private readonly pods = new Map<string, SimPod>();
+  /** Pods by each `key=value` label they carry: ghosts apart, as only affinity finds them. */
   private readonly byLabel = new Map<string, Set<SimPod>>();
+  private readonly ghostsByLabel = new Map<string, Set<SimPod>>();
   /** Pods with anti-affinity, filed under each `key=value` their terms need ('' when none). */
   private readonly antiByAnchor = new Map<string, Set<SimPod>>();
   /** Owner → node → how many of its pods run there (the spreading score reads it). */
@@ -149,7 +151,8 @@ export class SimCluster {
     this.journal?.push(['added', pod]);
     this.pods.set(pod.key, pod);
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
-    for (const [k, v] of Object.entries(pod.labels)) file(this.byLabel, `${k}=${v}`, pod, 1);
+    const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
+    for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, 1);
     for (const a of pod.antiAffinity)
       for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, 1);
   }
@@ -160,22 +163,28 @@ export class SimCluster {
     this.journal?.push(['removed', pod]);
     this.pods.delete(key);
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
-    for (const [k, v] of Object.entries(pod.labels)) file(this.byLabel, `${k}=${v}`, pod, -1);
+    const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
+    for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, -1);
     for (const a of pod.antiAffinity)
       for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, -1);
   }
 
-  /** The pods `term` selects (any node). */
-  *selectedBy(term: ResolvedTerm): Generator<SimPod> {
+  /** The pods `term` selects (any node); ghosts too only when `ghosts`. */
+  *selectedBy(term: ResolvedTerm, ghosts: boolean): Generator<SimPod> {
     const anchors = anchorKeys(term.selector);
-    const seen = new Set<SimPod>();
+    const indexes = ghosts ? [this.byLabel, this.ghostsByLabel] : [this.byLabel];
     const pools = anchors.includes('')
       ? [this.pods.values()]
-      : anchors.map((a) => this.byLabel.get(a)?.values() ?? [].values());
+      : indexes.flatMap((index) => anchors.map((a) => index.get(a)?.values() ?? [].values()));
+    // A pod is in one index, under each of its labels: one anchor finds it once.
+    const seen = anchors.length > 1 ? new Set<SimPod>() : null;
     for (const pool of pools)
       for (const p of pool) {
-        if (seen.has(p)) continue;
-        seen.add(p);
+        if (!ghosts && p.ghost === true) continue;
+        if (seen !== null) {
+          if (seen.has(p)) continue;
+          seen.add(p);
+        }
         if (termMatches(term, p.namespace, p.labels, this.namespaceLabels(p.namespace))) yield p;
       }
   }
@@ -212,12 +221,11 @@ export class SimCluster {
       closed.set(key, byValue);
     };
     for (const a of rules.antiAffinity)
-      for (const p of this.selectedBy(a.term))
-        if (p.ghost !== true)
-          close(a.term.topologyKey, this.domainOf(p, a.term.topologyKey), {
-            kind: 'podAntiAffinity',
-            term: a,
-          });
+      for (const p of this.selectedBy(a.term, false))
+        close(a.term.topologyKey, this.domainOf(p, a.term.topologyKey), {
+          kind: 'podAntiAffinity',
+          term: a,
+        });
     const nsLabels = this.namespaceLabels(rules.namespace);
     // In key order, so that the pod a message names does not depend on the order pods came in.
     const candidates = [...this.antiCandidates(rules.labels)].sort((x, y) =>
@@ -235,7 +243,7 @@ export class SimCluster {
     const provided = rules.affinity.map(() => new Set<string>());
     let anyProvider = false;
     if (first !== undefined)
-      for (const p of this.selectedBy(first.term)) {
+      for (const p of this.selectedBy(first.term, true)) {
         if (
           !rest.every((r) =>
             termMatches(r.term, p.namespace, p.labels, this.namespaceLabels(p.namespace)),
@@ -291,24 +299,44 @@ export class SimCluster {
     prepared: PreparedPod = this.prepare(rules),
     onto?: string,
   ): Placement {
-    const misfits = new Map<string, Misfit>();
-    let best: NodeFacts | undefined;
-    let bestCount = Infinity;
     const counts: ReadonlyMap<string, number> =
       owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
-    for (const node of this.nodes) {
-      if (onto !== undefined && node.name !== onto) continue;
+    const refused = new Map<string, Misfit>();
+    const fits = (node: NodeFacts): boolean => {
       const misfit = prepared.misfit(node);
-      if (misfit !== null) {
-        misfits.set(node.name, misfit);
-        continue;
-      }
-      const n = counts.get(node.name) ?? 0;
-      if (n < bestCount) {
-        best = node;
-        bestCount = n;
+      if (misfit !== null) refused.set(node.name, misfit);
+      return misfit === null;
+    };
+    let best: NodeFacts | undefined;
+    if (onto !== undefined) {
+      const node = this.nodeByName.get(onto);
+      if (node !== undefined && fits(node)) best = node;
+    } else {
+      // The first node by name without a pod of the owner wins outright; nodes with some are
+      // asked only when none of those passes (the owner runs on few nodes).
+      for (const node of this.nodes)
+        if (!counts.has(node.name) && fits(node)) {
+          best = node;
+          break;
+        }
+      if (best === undefined) {
+        let bestCount = Infinity;
+        for (const node of this.nodes) {
+          const n = counts.get(node.name);
+          if (n !== undefined && n < bestCount && fits(node)) {
+            best = node;
+            bestCount = n;
+          }
+        }
       }
     }
+    // Every node was asked when none passes: name them in node order.
+    const misfits = new Map<string, Misfit>();
+    if (best === undefined)
+      for (const node of this.nodes) {
+        const m = refused.get(node.name);
+        if (m !== undefined) misfits.set(node.name, m);
+      }
     if (best === undefined) return { kind: 'unschedulable', misfits };
     this.add({
       key,

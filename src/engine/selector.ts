@@ -5,6 +5,7 @@ import {
   type SelectorOperator,
 } from '../api/core.ts';
 import { FieldError } from './errors.ts';
+import { compareText } from '../util/compare.ts';
 
 export interface Requirement {
   readonly key: string;
@@ -84,12 +85,10 @@ export function withRequirements(selector: Selector, extra: readonly Requirement
 function sortRequirements(list: Requirement[]): Requirement[] {
   const seen = new Map<string, Requirement>();
   for (const r of list) seen.set(requirementKey(r), r);
-  return [...seen.values()].sort((a, b) => compareStrings(requirementKey(a), requirementKey(b)));
+  return [...seen.values()].sort((a, b) => compareText(requirementKey(a), requirementKey(b)));
 }
 
 const requirementKey = (r: Requirement): string => JSON.stringify([r.key, r.operator, r.values]);
-const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
 function matchesRequirement(r: Requirement, labels: Labels): boolean {
   const has = Object.hasOwn(labels, r.key);
   switch (r.operator) {

@@ -6,7 +6,7 @@
  * each distinct constraint once, for every pod that carries it; the drift judge and the
  * filter (topology-spread.ts) read the same counts.
  *
- * Longer than most: the index, its per-constraint counts and the domain rules (which nodes
+ * Long because the index, its per-constraint counts and the domain rules (which nodes
  * count, for each of nodeAffinityPolicy and nodeTaintsPolicy) answer one question and change
  * together; the filter and the judge that read them live in topology-spread.ts.
  */

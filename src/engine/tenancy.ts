@@ -1,6 +1,7 @@
 import type { Labels, PodAffinityTerm } from '../api/core.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
-import { policyReach, type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { type CompiledPolicy, type WorkloadRef } from './policy.ts';
+import { policyReach } from './policy-reach.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /**

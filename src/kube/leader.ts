@@ -6,8 +6,8 @@
  * Expiry is judged by the local clock from when this process last saw the lease change, not
  * from the renewTime written by another machine, so clock skew between nodes does not matter.
  *
- * One file because acquiring, renewing, stepping down and releasing are one state machine
- * over one Lease.
+ * Long because acquiring, renewing, stepping down and releasing are one state machine over
+ * one Lease.
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 
@@ -236,8 +236,8 @@ export class LeaderElector {
     } catch (error) {
       const failure = apiFailure(error);
       if (failure.status !== 404) return this.#failed('read', error);
-      try {
-        const created = await this.#api.createNamespacedLease(
+      return this.#write('create', () =>
+        this.#api.createNamespacedLease(
           {
             namespace,
             body: leaseBody({
@@ -246,13 +246,8 @@ export class LeaderElector {
             }),
           },
           options,
-        );
-        this.#observe(created);
-        return 'ok';
-      } catch (createError) {
-        const createFailure = apiFailure(createError);
-        return createFailure.status === 409 ? 'conflict' : this.#failed('create', createError);
-      }
+        ),
+      );
     }
     this.#observe(lease);
     const durationMs = (lease.spec?.leaseDurationSeconds ?? this.#leaseDurationMs / 1000) * 1000;
@@ -264,8 +259,8 @@ export class LeaderElector {
       nowMs: now,
     });
     if (decision === 'wait') return 'held';
-    try {
-      const updated = await this.#api.replaceNamespacedLease(
+    return this.#write('update', () =>
+      this.#api.replaceNamespacedLease(
         {
           name,
           namespace,
@@ -275,13 +270,17 @@ export class LeaderElector {
           }),
         },
         options,
-      );
-      this.#observe(updated);
+      ),
+    );
+  }
+
+  /** Writes the lease; 409: someone else wrote it since we read it, and the next read tells who. */
+  async #write(what: 'create' | 'update', write: () => Promise<V1Lease>): Promise<Attempt> {
+    try {
+      this.#observe(await write());
       return 'ok';
     } catch (error) {
-      const failure = apiFailure(error);
-      // 409: someone else wrote the lease since we read it; the next read tells who.
-      return failure.status === 409 ? 'conflict' : this.#failed('update', error);
+      return apiFailure(error).status === 409 ? 'conflict' : this.#failed(what, error);
     }
   }
 

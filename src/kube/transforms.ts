@@ -2,6 +2,10 @@
  * Trimming transforms: each turns a full API object into the few fields the operator reads,
  * before it is cached. At 150,000 pods the cache holds these small objects only; the raw
  * object (managedFields, status, containers, ...) becomes garbage at once.
+ *
+ * Long because every cached kind (pods, nodes, namespaces, each workload kind, policies,
+ * exceptions) has its own transform, and they share the field readers at the top; keeping
+ * them together lists in one file all that the cache holds.
  */
 import type {
   Affinity,
@@ -19,6 +23,7 @@ import { API_VERSION, type PolicyKind, type WorkloadKind } from '../api/policy.t
 import { int, isRecord, record, stringMap, text, type JsonRecord } from './json.ts';
 import type { RolloutStrategy, Workload } from '../api/cluster.ts';
 import type { CachedException, CachedPolicy } from './types.ts';
+import { SharedStrings, SharedValues } from './shared-values.ts';
 
 /** Only annotations under this prefix are cached: others (last-applied-configuration!) can be huge. */
 export const CACHED_ANNOTATION_PREFIX = 'placement.dev/';
@@ -48,11 +53,50 @@ function ownerReferences(value: unknown): readonly OwnerReference[] | undefined 
       compact<OwnerReference>({ kind, name, controller: ref['controller'] === true || undefined }),
     );
   }
-  return refs.length > 0 ? refs : undefined;
+  return refs.length > 0 ? shared.ownerReferences.share(JSON.stringify(refs), refs) : undefined;
 }
 
-/** The API server validated it as a core Affinity; it is kept by reference, not copied. */
-const affinityOf = (value: unknown): Affinity | undefined => (isRecord(value) ? value : undefined);
+/**
+ * What the replicas of one template have in common, held once for all of them (see
+ * shared-values.ts). The bounds cover the replicas listed together and the objects that
+ * recur everywhere (namespaces, nodes, phases).
+ */
+const shared = {
+  /** Namespaces and node names. */
+  names: new SharedStrings(16_384),
+  labelValues: new SharedStrings(16_384),
+  labels: new SharedValues<Readonly<Record<string, string>>>(4096),
+  ownerReferences: new SharedValues<readonly OwnerReference[]>(4096),
+  affinities: new SharedValues<Affinity>(1024),
+  nodeSelectors: new SharedValues<Readonly<Record<string, string>>>(1024),
+  spreadConstraints: new SharedValues<TopologySpreadConstraint[]>(1024),
+  tolerations: new SharedValues<Toleration[]>(1024),
+  phases: new SharedValues<{ readonly phase: string }>(64),
+};
+
+/** A JSON value held once: equal values (by their JSON text) share one copy. */
+const sharedByJson = <T>(values: SharedValues<T>, value: T | undefined): T | undefined =>
+  value === undefined ? undefined : values.share(JSON.stringify(value), value);
+
+/**
+ * The API server validated it as a core Affinity; it is kept as parsed, one copy for the
+ * replicas that carry the same one.
+ */
+const affinityOf = (value: unknown): Affinity | undefined =>
+  isRecord(value) ? sharedByJson(shared.affinities, value) : undefined;
+
+/** A pod's labels: one copy of each value, and one map for the replicas that carry the same. */
+function podLabels(value: unknown): Readonly<Record<string, string>> | undefined {
+  if (!isRecord(value)) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const key in value) {
+    const v = value[key];
+    if (typeof v !== 'string') continue;
+    out ??= {};
+    out[key] = shared.labelValues.share(v);
+  }
+  return sharedByJson(shared.labels, out);
+}
 
 const nonEmpty = <T extends object>(value: T): T | undefined =>
   Object.keys(value).length === 0 ? undefined : value;
@@ -87,22 +131,25 @@ export function trimPod(raw: unknown): Pod | undefined {
   return compact<Pod>({
     metadata: compact<Pod['metadata']>({
       name,
-      namespace,
+      namespace: shared.names.share(namespace),
       uid: text(meta['uid']),
-      labels: stringMap(meta['labels']),
+      labels: podLabels(meta['labels']),
       annotations: nonEmpty(placementAnnotations(meta['annotations'])),
       ownerReferences: ownerReferences(meta['ownerReferences']),
       deletionTimestamp: text(meta['deletionTimestamp']),
       resourceVersion: text(meta['resourceVersion']),
     }),
     spec: compact<Pod['spec']>({
-      nodeName: text(spec['nodeName']),
+      nodeName: shared.names.share(text(spec['nodeName'])),
       affinity: affinityOf(spec['affinity']),
-      nodeSelector: stringMap(spec['nodeSelector']),
+      nodeSelector: sharedByJson(shared.nodeSelectors, stringMap(spec['nodeSelector'])),
       tolerations: tolerationsOf(spec['tolerations']),
-      topologySpreadConstraints: spreadConstraintsOf(spec['topologySpreadConstraints']),
+      topologySpreadConstraints: sharedByJson(
+        shared.spreadConstraints,
+        spreadConstraintsOf(spec['topologySpreadConstraints']),
+      ),
     }),
-    status: phase === undefined ? undefined : { phase },
+    status: phase === undefined ? undefined : shared.phases.share(phase, { phase }),
   });
 }
 
@@ -153,14 +200,6 @@ function spreadConstraintsOf(raw: unknown): TopologySpreadConstraint[] | undefin
   return raw.filter(isRecord) as unknown as TopologySpreadConstraint[];
 }
 
-/**
- * Toleration lists already read, shared between the pods that carry the same one: the API
- * server gives nearly every pod the same two (not-ready and unreachable), so one copy
- * serves them all. Bounded: emptied when it holds too many distinct lists.
- */
-const sharedTolerations = new Map<string, Toleration[]>();
-const SHARED_TOLERATIONS_MAX = 1024;
-
 /** A template's or pod's tolerations, as the scheduler's filters read them (read-only). */
 function tolerationsOf(raw: unknown): Toleration[] | undefined {
   if (!Array.isArray(raw) || raw.length === 0) return undefined;
@@ -173,12 +212,8 @@ function tolerationsOf(raw: unknown): Toleration[] | undefined {
       effect: text(t['effect']),
     });
   });
-  const key = JSON.stringify(read);
-  const shared = sharedTolerations.get(key);
-  if (shared !== undefined) return shared;
-  if (sharedTolerations.size >= SHARED_TOLERATIONS_MAX) sharedTolerations.clear();
-  sharedTolerations.set(key, read);
-  return read;
+  // The API server gives nearly every pod the same two (not-ready and unreachable).
+  return sharedByJson(shared.tolerations, read);
 }
 export const trimNamespace: (raw: unknown) => Namespace | undefined = trimLabelled;
 

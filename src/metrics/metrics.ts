@@ -12,24 +12,11 @@ import { createPlacementMetrics, type PlacementMetrics } from './placement.ts';
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
 export type ReconcileResultLabel = (typeof RECONCILE_RESULTS)[number];
 
-export interface ControllerRuntimeMetrics {
-  readonly reconcileTotal: Counter<'controller' | 'result'>;
-  readonly reconcileErrors: Counter<'controller'>;
-  readonly reconcilePanics: Counter<'controller'>;
-  readonly reconcileTime: Histogram<'controller'>;
-  readonly maxConcurrentReconciles: Gauge<'controller'>;
-  readonly activeWorkers: Gauge<'controller'>;
-}
+/** controller-runtime's per-controller series; their types are those `controllerRuntimeMetrics` creates. */
+export type ControllerRuntimeMetrics = Readonly<ReturnType<typeof controllerRuntimeMetrics>>;
 
-export interface WorkqueueMetrics {
-  readonly depth: Gauge<'name'>;
-  readonly adds: Counter<'name'>;
-  readonly queueDuration: Histogram<'name'>;
-  readonly workDuration: Histogram<'name'>;
-  readonly retries: Counter<'name'>;
-  readonly unfinishedWork: Gauge<'name'>;
-  readonly longestRunningProcessor: Gauge<'name'>;
-}
+/** client-go's per-queue series; their types are those `workqueueMetrics` creates. */
+export type WorkqueueMetrics = Readonly<ReturnType<typeof workqueueMetrics>>;
 
 export interface Metrics {
   /** This operator's own registry (not prom-client's global one). */
@@ -78,81 +65,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
   }
 
-  const perController = { labelNames: ['controller'] as const, registers };
-  const controllerRuntime: ControllerRuntimeMetrics = {
-    reconcileTotal: new Counter({
-      name: 'controller_runtime_reconcile_total',
-      help: 'Total number of reconciliations per controller',
-      labelNames: ['controller', 'result'] as const,
-      registers,
-    }),
-    reconcileErrors: new Counter({
-      name: 'controller_runtime_reconcile_errors_total',
-      help: 'Total number of reconciliation errors per controller',
-      ...perController,
-    }),
-    reconcilePanics: new Counter({
-      name: 'controller_runtime_reconcile_panics_total',
-      help: 'Total number of reconciliation panics per controller',
-      ...perController,
-    }),
-    reconcileTime: new Histogram({
-      name: 'controller_runtime_reconcile_time_seconds',
-      help: 'Length of time per reconciliation per controller',
-      buckets: RECONCILE_BUCKETS,
-      ...perController,
-    }),
-    maxConcurrentReconciles: new Gauge({
-      name: 'controller_runtime_max_concurrent_reconciles',
-      help: 'Maximum number of concurrent reconciles per controller',
-      ...perController,
-    }),
-    activeWorkers: new Gauge({
-      name: 'controller_runtime_active_workers',
-      help: 'Number of currently used workers per controller',
-      ...perController,
-    }),
-  };
-
+  const controllerRuntime = controllerRuntimeMetrics(registers);
+  const workqueue = workqueueMetrics(registers);
   const perQueue = { labelNames: ['name'] as const, registers };
-  const workqueue: WorkqueueMetrics = {
-    depth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', ...perQueue }),
-    adds: new Counter({
-      name: 'workqueue_adds_total',
-      help: 'Total number of adds handled by workqueue',
-      ...perQueue,
-    }),
-    queueDuration: new Histogram({
-      name: 'workqueue_queue_duration_seconds',
-      help: 'How long in seconds an item stays in workqueue before being requested',
-      buckets: QUEUE_BUCKETS,
-      ...perQueue,
-    }),
-    workDuration: new Histogram({
-      name: 'workqueue_work_duration_seconds',
-      help: 'How long in seconds processing an item from workqueue takes.',
-      buckets: QUEUE_BUCKETS,
-      ...perQueue,
-    }),
-    retries: new Counter({
-      name: 'workqueue_retries_total',
-      help: 'Total number of retries handled by workqueue',
-      ...perQueue,
-    }),
-    unfinishedWork: new Gauge({
-      name: 'workqueue_unfinished_work_seconds',
-      help:
-        "How many seconds of work has been done that is in progress and hasn't been observed by " +
-        'work_duration. Large values indicate stuck threads. One can deduce the number of stuck ' +
-        'threads by observing the rate at which this increases.',
-      ...perQueue,
-    }),
-    longestRunningProcessor: new Gauge({
-      name: 'workqueue_longest_running_processor_seconds',
-      help: 'How many seconds has the longest running processor for workqueue been running.',
-      ...perQueue,
-    }),
-  };
 
   const leaderElectionMasterStatus = new Gauge({
     name: 'leader_election_master_status',
@@ -192,5 +107,87 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     leaderElectionMasterStatus,
     placement: createPlacementMetrics(registry),
     registerController,
+  };
+}
+
+/** controller-runtime's `controller_runtime_*` series, labelled by controller. */
+function controllerRuntimeMetrics(registers: Registry[]) {
+  const perController = { labelNames: ['controller'] as const, registers };
+  return {
+    reconcileTotal: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'] as const,
+      registers,
+    }),
+    reconcileErrors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      ...perController,
+    }),
+    reconcilePanics: new Counter({
+      name: 'controller_runtime_reconcile_panics_total',
+      help: 'Total number of reconciliation panics per controller',
+      ...perController,
+    }),
+    reconcileTime: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      buckets: RECONCILE_BUCKETS,
+      ...perController,
+    }),
+    maxConcurrentReconciles: new Gauge({
+      name: 'controller_runtime_max_concurrent_reconciles',
+      help: 'Maximum number of concurrent reconciles per controller',
+      ...perController,
+    }),
+    activeWorkers: new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      ...perController,
+    }),
+  };
+}
+
+/** client-go's `workqueue_*` series, labelled by queue name. */
+function workqueueMetrics(registers: Registry[]) {
+  const perQueue = { labelNames: ['name'] as const, registers };
+  return {
+    depth: new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', ...perQueue }),
+    adds: new Counter({
+      name: 'workqueue_adds_total',
+      help: 'Total number of adds handled by workqueue',
+      ...perQueue,
+    }),
+    queueDuration: new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested',
+      buckets: QUEUE_BUCKETS,
+      ...perQueue,
+    }),
+    workDuration: new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes.',
+      buckets: QUEUE_BUCKETS,
+      ...perQueue,
+    }),
+    retries: new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Total number of retries handled by workqueue',
+      ...perQueue,
+    }),
+    unfinishedWork: new Gauge({
+      name: 'workqueue_unfinished_work_seconds',
+      help:
+        "How many seconds of work has been done that is in progress and hasn't been observed by " +
+        'work_duration. Large values indicate stuck threads. One can deduce the number of stuck ' +
+        'threads by observing the rate at which this increases.',
+      ...perQueue,
+    }),
+    longestRunningProcessor: new Gauge({
+      name: 'workqueue_longest_running_processor_seconds',
+      help: 'How many seconds has the longest running processor for workqueue been running.',
+      ...perQueue,
+    }),
   };
 }

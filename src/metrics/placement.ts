@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+import { RULES, type Rule } from '../api/rules.ts';
+
 /**
  * The operator's own metrics. Labels are bounded: a policy, a rule, a state or an outcome,
  * never a pod or workload name. Setters take typed label values so that stays true.
@@ -14,21 +16,6 @@ export type NamespacedPolicyLabel = `PlacementPolicy/${string}/${string}`;
 
 export const WORKLOAD_STATES = ['matched', 'enforced', 'pending', 'exempted'] as const;
 export type WorkloadState = (typeof WORKLOAD_STATES)[number];
-
-/**
- * The `rule` label of the violation metrics: every rule the audit judges. The engine's `RULES`,
- * spelled again because this layer imports nothing of ours but src/util; a unit test
- * (test/unit/metrics/metrics.test.ts) holds the two lists equal.
- */
-export const VIOLATION_RULES = [
-  'podAffinity',
-  'podAntiAffinity',
-  'symmetricAntiAffinity',
-  'nodeAffinity',
-  'nodeSelector',
-  'topologySpread',
-] as const;
-export type ViolationRule = (typeof VIOLATION_RULES)[number];
 
 /** How a workload write ended: the kinds of the controller's `WriteResult`. */
 export const WRITE_OUTCOMES = ['written', 'conflict', 'gone', 'failed'] as const;
@@ -45,10 +32,7 @@ export interface PlacementMetrics {
    */
   setPolicyWorkloads(policy: PolicyLabel, counts: Readonly<Record<WorkloadState, number>>): void;
   /** `placement_violations{policy,rule}`: violating pods per rule; rules left out are set to 0. */
-  setViolations(
-    policy: PolicyLabel,
-    counts: Readonly<Partial<Record<ViolationRule, number>>>,
-  ): void;
+  setViolations(policy: PolicyLabel, counts: Readonly<Partial<Record<Rule, number>>>): void;
   /**
    * `placement_cross_namespace_violations{policy,rule}`: pods outside a namespaced policy's
    * namespace that break its terms (by symmetry, say). Shown nowhere else but the log: never
@@ -56,7 +40,7 @@ export interface PlacementMetrics {
    */
   setCrossNamespaceViolations(
     policy: NamespacedPolicyLabel,
-    counts: Readonly<Partial<Record<ViolationRule, number>>>,
+    counts: Readonly<Partial<Record<Rule, number>>>,
   ): void;
   /** Drops every series of a policy that no longer exists. */
   forgetPolicy(policy: PolicyLabel): void;
@@ -76,8 +60,8 @@ export interface PlacementMetrics {
 }
 
 /** Where workloads get the policies' terms: at admission (and the reconciler), or the reconciler only. */
-export type InjectionMode = 'admission' | 'reconciler';
-export const INJECTION_MODES: readonly InjectionMode[] = ['admission', 'reconciler'];
+export const INJECTION_MODES = ['admission', 'reconciler'] as const;
+export type InjectionMode = (typeof INJECTION_MODES)[number];
 
 // Audits of 150,000 pods are targeted well under a second; the tail covers slow API lists.
 const AUDIT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -85,35 +69,37 @@ const AUDIT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 /** Registers the placement_* metrics on `registry`, every outcome counter at 0. */
 export function createPlacementMetrics(registry: Registry): PlacementMetrics {
   const registers = [registry];
-  const policyWorkloads = new Gauge({
-    name: 'placement_policy_workloads',
-    help: 'Workloads a policy targets, by state: matched, enforced (template carries the rules), pending; and exempted (selected, but exempted by a PlacementException)',
-    labelNames: ['policy', 'state'] as const,
-    registers,
-  });
-  const violations = new Gauge({
-    name: 'placement_violations',
-    help: 'Running pods that break a required placement rule (pod affinity, node affinity, nodeSelector, topology spread), by policy (or pod for pods own rules) and rule',
-    labelNames: ['policy', 'rule'] as const,
-    registers,
-  });
-  const crossNamespace = new Gauge({
-    name: 'placement_cross_namespace_violations',
-    help: 'Pods outside a namespaced policy namespace that break its required terms (not shown to its namespace, never evicted), by policy and rule',
-    labelNames: ['policy', 'rule'] as const,
-    registers,
-  });
+  const gauge = <L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+  ) => new Gauge<L>({ name, help, labelNames, registers });
+  const BY_RULE = ['policy', 'rule'] as const;
+  const policyWorkloads = gauge(
+    'placement_policy_workloads',
+    'Workloads a policy targets, by state: matched, enforced (template carries the rules), pending; and exempted (selected, but exempted by a PlacementException)',
+    ['policy', 'state'] as const,
+  );
+  const violations = gauge(
+    'placement_violations',
+    'Running pods that break a required placement rule (pod affinity, node affinity, nodeSelector, topology spread), by policy (or pod for pods own rules) and rule',
+    BY_RULE,
+  );
+  const crossNamespace = gauge(
+    'placement_cross_namespace_violations',
+    'Pods outside a namespaced policy namespace that break its required terms (not shown to its namespace, never evicted), by policy and rule',
+    BY_RULE,
+  );
   const auditDuration = new Histogram({
     name: 'placement_audit_duration_seconds',
     help: 'Duration of a full audit pass',
     buckets: AUDIT_BUCKETS,
     registers,
   });
-  const auditLastSuccess = new Gauge({
-    name: 'placement_audit_last_success_timestamp_seconds',
-    help: 'Unix time at which the last audit pass succeeded',
-    registers,
-  });
+  const auditLastSuccess = gauge(
+    'placement_audit_last_success_timestamp_seconds',
+    'Unix time at which the last audit pass succeeded',
+  );
   const outcomeCounter = (name: string, help: string, outcomes: readonly string[]) => {
     const counter = new Counter({ name, help, labelNames: ['result'] as const, registers });
     for (const result of outcomes) counter.inc({ result }, 0);
@@ -134,48 +120,43 @@ export function createPlacementMetrics(registry: Registry): PlacementMetrics {
     'Evictions of violating pods requested by remediation, by result',
     EVICTION_OUTCOMES,
   );
-  const budgetInUse = new Gauge({
-    name: 'placement_rollout_budget_in_use',
-    help: 'Workloads currently rolling out because the operator changed their template',
-    registers,
-  });
-  const budgetLimit = new Gauge({
-    name: 'placement_rollout_budget_limit',
-    help: 'Workloads that may roll out at once because of the operator',
-    registers,
-  });
-  const settling = new Gauge({
-    name: 'placement_workloads_settling',
-    help: 'Workloads waiting for a batch of policy changes to end before they are reconciled',
-    registers,
-  });
+  const budgetInUse = gauge(
+    'placement_rollout_budget_in_use',
+    'Workloads currently rolling out because the operator changed their template',
+  );
+  const budgetLimit = gauge(
+    'placement_rollout_budget_limit',
+    'Workloads that may roll out at once because of the operator',
+  );
+  const settling = gauge(
+    'placement_workloads_settling',
+    'Workloads waiting for a batch of policy changes to end before they are reconciled',
+  );
 
-  const heldBack = new Gauge({
-    name: 'placement_rollouts_held_back',
-    help: 'Workloads whose template write is held back because the rollout it would start could not finish',
-    registers,
-  });
+  const heldBack = gauge(
+    'placement_rollouts_held_back',
+    'Workloads whose template write is held back because the rollout it would start could not finish',
+  );
 
-  const injectionMode = new Gauge({
-    name: 'placement_injection_mode',
-    help: 'Where workloads get the policies terms: admission (MutatingAdmissionPolicy, plus the reconciler for existing workloads) or reconciler (only)',
-    labelNames: ['mode'] as const,
-    registers,
-  });
+  const injectionMode = gauge(
+    'placement_injection_mode',
+    'Where workloads get the policies terms: admission (MutatingAdmissionPolicy, plus the reconciler for existing workloads) or reconciler (only)',
+    ['mode'] as const,
+  );
   for (const m of INJECTION_MODES) injectionMode.set({ mode: m }, 0);
   return {
     setPolicyWorkloads(policy, counts) {
       for (const state of WORKLOAD_STATES) policyWorkloads.set({ policy, state }, counts[state]);
     },
     setViolations(policy, counts) {
-      for (const rule of VIOLATION_RULES) violations.set({ policy, rule }, counts[rule] ?? 0);
+      for (const rule of RULES) violations.set({ policy, rule }, counts[rule] ?? 0);
     },
     setCrossNamespaceViolations(policy, counts) {
-      for (const rule of VIOLATION_RULES) crossNamespace.set({ policy, rule }, counts[rule] ?? 0);
+      for (const rule of RULES) crossNamespace.set({ policy, rule }, counts[rule] ?? 0);
     },
     forgetPolicy(policy) {
       for (const state of WORKLOAD_STATES) policyWorkloads.remove({ policy, state });
-      for (const rule of VIOLATION_RULES) {
+      for (const rule of RULES) {
         violations.remove({ policy, rule });
         crossNamespace.remove({ policy, rule });
       }

@@ -100,11 +100,18 @@ export interface LocalCluster {
   rssBytes(): number;
   /** Current resident memory of each cluster process (etcd, kube-apiserver, ...), in bytes. */
   rssByComponent(): Record<string, number>;
+  /** CPU seconds each running cluster process (etcd, kube-apiserver, ...) has used so far. */
+  cpuSecondsByComponent(): Record<string, number>;
   /**
    * Stops kube-controller-manager for good (SIGTERM): no controller reconciles, collects
    * garbage or writes status from then on, so objects created afterwards stay as written.
    */
   stopControllerManager(): Promise<void>;
+  /**
+   * Stops kube-scheduler for good (SIGTERM): for runs that create their pods already bound,
+   * where it would only keep a cache of every pod and spend CPU on every pod event.
+   */
+  stopScheduler(): Promise<void>;
   /** Runs the pinned kubectl against this cluster; resolves with stdout, rejects with stderr. */
   kubectl(...args: string[]): Promise<string>;
   /** Kills kube-apiserver alone (SIGKILL, as a crash would); etcd and the rest keep running. */
@@ -262,7 +269,9 @@ async function bringUp(
     startupMs: performance.now() - started,
     rssBytes: () => supervisor.rssBytes(),
     rssByComponent: () => supervisor.rssByComponent(),
+    cpuSecondsByComponent: () => supervisor.cpuSecondsByComponent(),
     stopControllerManager: () => supervisor.stopComponent('kube-controller-manager', 'SIGTERM'),
+    stopScheduler: () => supervisor.stopComponent('kube-scheduler', 'SIGTERM'),
     kubectl: (...args) => runKubectl(kubectlPath, adminConfig, args),
     stopApiserver: () => supervisor.stopComponent('kube-apiserver'),
     startApiserver: () => restartApiserver(context, options.timeoutMs ?? 120_000),

@@ -132,13 +132,33 @@ export class Supervisor {
 
   /** Resident memory of each running component by name, from /proc (Linux; else empty). */
   rssByComponent(): Record<string, number> {
+    return this.#fromProc('status', (status) => {
+      const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+      return kib === undefined ? undefined : Number(kib) * 1024;
+    });
+  }
+
+  /**
+   * CPU seconds (user + system) each running component has used since it started, from
+   * /proc/PID/stat (Linux; else empty). Ticks are 1/100 s on the kernels this runs on.
+   */
+  cpuSecondsByComponent(): Record<string, number> {
+    return this.#fromProc('stat', (stat) => {
+      // The fields after the command name, which is in parentheses and may hold spaces.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+      return Number.isFinite(ticks) ? ticks / 100 : undefined;
+    });
+  }
+
+  /** One figure per running component, read from its /proc/PID/`file`. */
+  #fromProc(file: string, read: (text: string) => number | undefined): Record<string, number> {
     const out: Record<string, number> = {};
     for (const { name, child, exit } of this.#components) {
       if (exit !== undefined || child.pid === undefined) continue;
       try {
-        const status = readFileSync(`/proc/${String(child.pid)}/status`, 'utf8');
-        const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-        if (kib !== undefined) out[name] = Number(kib) * 1024;
+        const value = read(readFileSync(`/proc/${String(child.pid)}/${file}`, 'utf8'));
+        if (value !== undefined) out[name] = value;
       } catch {
         // Not Linux, or the process just exited.
       }

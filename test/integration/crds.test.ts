@@ -18,7 +18,7 @@ import { parseAllDocuments } from 'yaml';
 
 import type { PolicyKind } from '../../src/api/policy.ts';
 import { API_VERSION } from '../../src/api/policy.ts';
-import { compilePolicy } from '../../src/engine/policy.ts';
+import { compilePolicy } from '../../src/engine/policy-compile.ts';
 import { REPO_ROOT } from '../cluster/paths.ts';
 import { selectTestCluster } from '../cluster/select.ts';
 import { kubectlFor, type Kubectl, type Outcome } from './crd-kubectl.ts';

@@ -54,7 +54,7 @@ function runSnippet(name: string, lua: string): Ran {
 }
 
 // ---------------------------------------------------------------------------------------
-// Sample objects, shaped as src/controller/policy-status.ts writes them.
+// Sample objects, shaped as src/controller/policy-status.ts writes them (conditions: policy-conditions.ts).
 
 type ConditionType = 'Ready' | 'Degraded' | 'Unsatisfiable';
 const cond = (
@@ -352,10 +352,9 @@ void describe('examples/argocd/health.lua', () => {
   });
 
   void test('the condition reasons it names are ones the operator writes', () => {
-    const statusSource = readFileSync(
-      join(REPO_ROOT, 'src', 'controller', 'policy-status.ts'),
-      'utf8',
-    );
+    const statusSource = ['policy-conditions.ts', 'policy-status.ts']
+      .map((file) => readFileSync(join(REPO_ROOT, 'src', 'controller', file), 'utf8'))
+      .join('\n');
     for (const reason of SOURCE.matchAll(/reason == "(\w+)"/g)) {
       // Written as a string literal: `reason: 'X'` or a condition helper's `'X'` argument.
       assert.match(statusSource, new RegExp(`'${reason[1] ?? ''}'`), reason[1]);

@@ -36,7 +36,7 @@ import {
   type Target,
 } from './observability.ts';
 import { promtoolBinary } from './pinned.ts';
-import { RULES } from '../../src/engine/placement.ts';
+import { RULES } from '../../src/api/rules.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const METRICS_DOC = join(ROOT, 'docs/metrics.md');

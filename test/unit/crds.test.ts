@@ -19,7 +19,7 @@ import {
   VERSION,
   type PlacementPolicy,
 } from '../../src/api/policy.ts';
-import { compilePolicy } from '../../src/engine/policy.ts';
+import { compilePolicy } from '../../src/engine/policy-compile.ts';
 import { REPO_ROOT } from '../cluster/paths.ts';
 
 /** The parts of an OpenAPI v3 schema (JSONSchemaProps) these checks read. */

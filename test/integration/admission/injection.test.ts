@@ -17,7 +17,7 @@ import {
   compileException,
   compilePolicy,
   contradictions,
-  desiredAffinity,
+  desiredPlacement,
   domainInside,
   injectionFor,
   policyTargets,
@@ -27,13 +27,14 @@ import {
 import {
   admissionObjects,
   admissionPlan,
+  MAX_ADMITTED_POLICIES,
   type AdmissionContext,
 } from '../../../src/engine/admission.ts';
 import { asServerStores, canonicalJson } from '../../../src/engine/canonical.ts';
 import { parseRecord, serializeRecord } from '../../../src/engine/record.ts';
 import type { CompiledPolicy } from '../../../src/engine/policy.ts';
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
-import type { LabelSelector } from '../../../src/api/core.ts';
+import type { LabelSelector, TopologySpreadConstraint } from '../../../src/api/core.ts';
 import {
   APPLIED,
   begin,
@@ -162,24 +163,50 @@ const policySpec = fc.record({
   selector: fc.option(selector, { nil: undefined }),
   affinity,
   spread: fc.array(
-    fc.record({
-      topologyKey: fc.constantFrom(HOSTNAME, ZONE),
-      mode: fc.constantFrom('Required' as const, 'Preferred' as const),
-      weight: fc.integer({ min: 1, max: 100 }),
-      // Rare enough that most samples still exercise the injection.
-      constraint: fc.oneof(
-        { arbitrary: fc.constant('PodAntiAffinity' as const), weight: 9 },
-        { arbitrary: fc.constant('TopologySpread' as const), weight: 1 },
-      ),
-    }),
+    fc.record(
+      {
+        topologyKey: fc.constantFrom(HOSTNAME, ZONE),
+        mode: fc.constantFrom('Required' as const, 'Preferred' as const),
+        weight: fc.integer({ min: 1, max: 100 }),
+        constraint: fc.oneof(
+          { arbitrary: fc.constant('PodAntiAffinity' as const), weight: 2 },
+          { arbitrary: fc.constant('TopologySpread' as const), weight: 1 },
+        ),
+        maxSkew: fc.integer({ min: 1, max: 3 }),
+        minDomains: fc.integer({ min: 1, max: 3 }),
+      },
+      { requiredKeys: ['topologyKey', 'mode', 'weight', 'constraint'] },
+    ),
     { maxLength: 2 },
   ),
   cluster: fc.boolean(),
 });
+/**
+ * An owner's topologySpreadConstraints: one per (topologyKey, whenUnsatisfiable), as the API
+ * server requires; without a labelSelector here, the workload's own pod selector (so that
+ * some equal a policy's constraint exactly).
+ */
+const ownSpread = fc
+  .uniqueArray(
+    fc.record(
+      {
+        maxSkew: fc.integer({ min: 1, max: 2 }),
+        topologyKey: fc.constantFrom(HOSTNAME, ZONE),
+        whenUnsatisfiable: fc.constantFrom('DoNotSchedule', 'ScheduleAnyway'),
+        labelSelector: selector,
+        nodeAffinityPolicy: fc.constantFrom('Honor', 'Ignore'),
+        matchLabelKeys: fc.constant(['pod-template-hash']),
+      },
+      { requiredKeys: ['maxSkew', 'topologyKey', 'whenUnsatisfiable'] },
+    ),
+    { selector: (c) => `${c.topologyKey} ${c.whenUnsatisfiable}`, minLength: 1, maxLength: 2 },
+  )
+  .map((cs) => cs as unknown as readonly OwnConstraint[]);
 const workloadSpec = fc.record({
   kind: fc.constantFrom(...KINDS),
   labels: fc.dictionary(fc.constantFrom('app', 'tier'), labelValue, { maxKeys: 2 }),
   affinity: fc.option(affinity, { nil: undefined }),
+  spread: fc.option(ownSpread, { nil: undefined }),
   /** A selector with matchExpressions (what spreadAcross terms copy), else matchLabels. */
   exprSelector: fc.boolean(),
 });
@@ -197,13 +224,19 @@ interface SpreadSpec {
   readonly topologyKey: string;
   readonly mode: 'Required' | 'Preferred';
   readonly weight: number;
-  /** TopologySpread: the policy is left to the reconciler (admission.ts's fallback). */
+  /** TopologySpread: a topologySpreadConstraint instead of anti-affinity. */
   readonly constraint?: 'PodAntiAffinity' | 'TopologySpread';
+  /** TopologySpread only; minDomains with Required only. */
+  readonly maxSkew?: number;
+  readonly minDomains?: number;
 }
+/** An owner's spread constraint; without labelSelector, the workload's own pod selector. */
+type OwnConstraint = JsonObject & { readonly labelSelector?: Json };
 interface WorkloadSpec {
   readonly kind: (typeof KINDS)[number];
   readonly labels: Record<string, string>;
   readonly affinity?: JsonObject | undefined;
+  readonly spread?: readonly OwnConstraint[] | undefined;
   readonly exprSelector?: boolean;
 }
 
@@ -232,6 +265,14 @@ function compiled(ns: string, name: string, p: PolicySpec, generation: number): 
               mode: x.mode,
               ...(x.mode === 'Preferred' ? { weight: x.weight } : {}),
               ...(x.constraint === undefined ? {} : { constraint: x.constraint }),
+              ...(x.constraint === 'TopologySpread' && x.maxSkew !== undefined
+                ? { maxSkew: x.maxSkew }
+                : {}),
+              ...(x.constraint === 'TopologySpread' &&
+              x.mode === 'Required' &&
+              x.minDomains !== undefined
+                ? { minDomains: x.minDomains }
+                : {}),
             })),
           }),
     },
@@ -247,10 +288,22 @@ const podSelectorOf = (name: string, w: WorkloadSpec): LabelSelector =>
     ? { matchExpressions: [{ key: 'id', operator: 'In', values: [name] }] }
     : { matchLabels: { ...w.labels, id: name } };
 
+/** The owner's spread constraints, each on the workload's own selector unless it has one. */
+const constraintsOf = (name: string, w: WorkloadSpec): JsonObject[] | undefined =>
+  w.spread?.map((c) => ({
+    ...c,
+    labelSelector: c.labelSelector ?? (podSelectorOf(name, w) as unknown as Json),
+  }));
+
 /** A workload manifest of any of the admitted kinds. */
 function manifest(ns: string, name: string, w: WorkloadSpec): JsonObject {
   const labels = { ...w.labels, id: name };
-  const o = { labels, ...(w.affinity === undefined ? {} : { affinity: w.affinity }) };
+  const spread = constraintsOf(name, w);
+  const o = {
+    labels,
+    ...(w.affinity === undefined ? {} : { affinity: w.affinity }),
+    ...(spread === undefined ? {} : { podSpec: { topologySpreadConstraints: spread } }),
+  };
   const made = workload(w.kind === 'ReplicaSet' ? 'Deployment' : w.kind, ns, name, o) as {
     spec: JsonObject;
   } & JsonObject;
@@ -314,7 +367,7 @@ function leftAlone(
   );
 }
 
-/** What merge.ts says the stored object carries: its affinity and its record. */
+/** What merge.ts says the stored object carries: its affinity, spread constraints and record. */
 function expected(
   policies: readonly CompiledPolicy[],
   ns: string,
@@ -338,25 +391,32 @@ function expected(
   const injection = targeting.length > 0 ? injectionFor(targeting, ref) : null;
   const owner = record === null ? w.affinity : revertInjected(w.affinity, record);
   const found = contradictions(ref, targeting, owner, () => nsLabels);
-  // A policy that writes topologySpreadConstraints is the reconciler's: admission leaves
-  // every workload it targets alone, and every workload whose record holds such constraints.
-  const reconcilers =
-    targeting.some((p) => p.spread.some((x) => x.constraint === 'TopologySpread')) ||
-    record?.topologySpreadConstraints !== undefined;
   const alone =
-    injection !== null &&
-    (reconcilers || leftAlone(ns, owner as JsonObject | undefined, injection, found));
+    injection !== null && leftAlone(ns, owner as JsonObject | undefined, injection, found);
   // What the reconciler refuses to write (contradiction.ts) admission must not write either.
   assert.ok(found.length === 0 || alone, `a contradiction admission would write: ${name}`);
+  const current = {
+    affinity: w.affinity,
+    topologySpreadConstraints: constraintsOf(name, w) as TopologySpreadConstraint[] | undefined,
+  };
   const d = alone
-    ? { affinity: w.affinity, record: record }
-    : desiredAffinity(w.affinity, record, injection);
+    ? { placement: current, record: record }
+    : desiredPlacement(current, record, injection);
+  const constraints = d.placement.topologySpreadConstraints;
   return {
-    affinity: d.affinity === undefined ? undefined : (asServerStores(d.affinity) as Json),
+    affinity:
+      d.placement.affinity === undefined
+        ? undefined
+        : (asServerStores(d.placement.affinity) as Json),
+    // An empty list is not stored (omitempty).
+    constraints:
+      constraints === undefined || constraints.length === 0
+        ? undefined
+        : (asServerStores(constraints) as Json),
     record: d.record === null ? undefined : serializeRecord(d.record),
     alone,
     spread: !alone && targeting.some((p) => p.spread.length > 0),
-    spreadConstraint: alone && reconcilers,
+    spreadConstraint: !alone && (injection?.spread?.length ?? 0) > 0,
     node:
       !alone &&
       injection !== null &&
@@ -495,10 +555,9 @@ function assertStored(got: Stored, want: ReturnType<typeof expected>, what: stri
     `${what}: affinity`,
   );
   assert.equal(got.metadata.annotations?.[APPLIED], want.record, `${what}: ${APPLIED}`);
-  // No manifest here has spread constraints, and admission never writes them.
   assert.equal(
-    got.spec.template.spec.topologySpreadConstraints,
-    undefined,
+    canonicalJson(got.spec.template.spec.topologySpreadConstraints ?? null),
+    canonicalJson(want.constraints ?? null),
     `${what}: topologySpreadConstraints`,
   );
 }
@@ -510,7 +569,7 @@ void test('the stored object after admission equals merge.ts, for random workloa
   const ns = await makeNamespace(c, s, 'adm-prop', { team: 'shop' });
   let checked = 0;
   let mutated = 0;
-  const seen = { alone: 0, spread: 0, node: 0, spreadConstraint: 0 };
+  const seen = { alone: 0, spread: 0, node: 0, spreadConstraint: 0, ownSpread: 0 };
   const samples = fc.sample(
     fc.record({
       policies: fc.array(policySpec, { minLength: 1, maxLength: 4 }),
@@ -535,17 +594,22 @@ void test('the stored object after admission equals merge.ts, for random workloa
       if (want.record !== undefined) mutated++;
       for (const k of ['alone', 'spread', 'node', 'spreadConstraint'] as const)
         if (want[k]) seen[k]++;
+      if (want.spreadConstraint && w.spread !== undefined) seen.ownSpread++;
     }
   }
   t.diagnostic(
     `${String(checked)} workloads checked, ${String(mutated)} of them injected; ` +
-      `${String(seen.spread)} with spreadAcross terms, ${String(seen.node)} with required node ` +
-      `affinity, ${String(seen.alone)} left to the reconciler (a rule pair that might not hold, ` +
-      `or ${String(seen.spreadConstraint)} a policy that writes topologySpreadConstraints)`,
+      `${String(seen.spread)} with spreadAcross, ${String(seen.spreadConstraint)} of them ` +
+      `with topologySpreadConstraints (${String(seen.ownSpread)} beside the owner's), ` +
+      `${String(seen.node)} with required node affinity, ${String(seen.alone)} left to the ` +
+      `reconciler (a rule pair that might not hold)`,
   );
   assert.equal(checked, RUNS * PER_RUN);
   assert.ok(seen.spread > 0 && seen.node > 0, 'the sample must cover spreadAcross and node terms');
-  assert.ok(seen.spreadConstraint > 0, 'the sample must cover spreadAcross TopologySpread');
+  assert.ok(
+    seen.spreadConstraint > 0 && seen.ownSpread > 0,
+    "the sample must cover spreadAcross TopologySpread, beside the owner's constraints too",
+  );
   // The sample must exercise the injection, not only workloads no policy targets.
   assert.ok(
     mutated >= checked / 4,
@@ -575,12 +639,18 @@ void test('an update of an injected workload, after the policies changed, stores
   let checked = 0;
   let reverted = 0;
   let nodeReverted = 0;
+  let spreadReverted = 0;
   const samples = fc.sample(
     fc.record({
       before: fc.array(policySpec, { minLength: 1, maxLength: 3 }),
       after: fc.array(policySpec, { maxLength: 3 }),
       workloads: fc.array(
-        fc.record({ w: workloadSpec, edit: fc.option(affinity, { nil: undefined }) }),
+        fc.record({
+          w: workloadSpec,
+          edit: fc.option(affinity, { nil: undefined }),
+          /** The owner's constraints replaced whole ([]: taken out), or left as stored. */
+          editSpread: fc.option(fc.oneof(ownSpread, fc.constant([])), { nil: undefined }),
+        }),
         { minLength: PER_RUN, maxLength: PER_RUN },
       ),
     }),
@@ -619,14 +689,20 @@ void test('an update of an injected workload, after the policies changed, stores
     await install(c, s, 'adm-upd', after, { known: before.map((p) => p.ref) });
     const updates = created.map((o, i) => {
       const u = structuredClone(o) as unknown as {
-        metadata: { resourceVersion?: string };
-        spec: { template: { spec: { affinity?: JsonObject } } };
+        metadata: { name: string; resourceVersion?: string };
+        spec: { template: { spec: { affinity?: JsonObject; topologySpreadConstraints?: Json } } };
       };
       // Unconditional: the workload controllers write status in between.
       delete u.metadata.resourceVersion;
       const a = edited(u.spec.template.spec.affinity, sample.workloads[i]?.edit);
       if (a === undefined) delete u.spec.template.spec.affinity;
       else u.spec.template.spec.affinity = a;
+      const sw = sample.workloads[i];
+      if (sw?.editSpread !== undefined) {
+        const list = constraintsOf(u.metadata.name, { ...sw.w, spread: sw.editSpread }) ?? [];
+        if (list.length === 0) delete u.spec.template.spec.topologySpreadConstraints;
+        else u.spec.template.spec.topologySpreadConstraints = list;
+      }
       return u;
     });
     const stored = await replaceDryRun(c, updates);
@@ -639,7 +715,12 @@ void test('an update of an injected workload, after the policies changed, stores
         after,
         ns,
         got.metadata.name,
-        { ...w, affinity: sent.spec.template.spec.affinity as JsonObject | undefined },
+        {
+          ...w,
+          affinity: sent.spec.template.spec.affinity as JsonObject | undefined,
+          spread: sent.spec.template.spec.topologySpreadConstraints as
+            readonly OwnConstraint[] | undefined,
+        },
         { team: 'shop' },
         previous,
       );
@@ -647,18 +728,19 @@ void test('an update of an injected workload, after the policies changed, stores
       checked++;
       if (previous !== undefined) reverted++;
       if (previous?.includes('"node":') === true) nodeReverted++;
+      if (previous?.includes('"topologySpreadConstraints":') === true) spreadReverted++;
     }
   }
   t.diagnostic(`slowest admission policy change to take effect: ${String(slowestInstallMs)} ms`);
   t.diagnostic(
-    `${String(checked)} updates checked, ${String(reverted)} of them carried a record, ${String(nodeReverted)} with node requirements`,
+    `${String(checked)} updates checked, ${String(reverted)} of them carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
   );
   assert.equal(checked, UPDATE_RUNS * PER_RUN);
   // The revert path must be exercised, node requirements included (a sample with many rule
   // pairs that might not hold leaves a good part of the workloads to the reconciler).
   assert.ok(
-    reverted >= checked / 10 && nodeReverted > 0,
-    `only ${String(reverted)} of ${String(checked)} carried a record, ${String(nodeReverted)} with node requirements`,
+    reverted >= checked / 10 && nodeReverted > 0 && spreadReverted > 0,
+    `only ${String(reverted)} of ${String(checked)} carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
   );
 });
 
@@ -700,11 +782,49 @@ interface Case {
   /** Policy name → spec and generation, installed in turn; the workload is created after the last. */
   readonly steps: readonly Readonly<Record<string, { spec: PolicySpec; generation: number }>>[];
   readonly owner?: JsonObject;
+  /** The owner's topologySpreadConstraints; without labelSelector, on the workload's own. */
+  readonly ownerSpread?: readonly OwnConstraint[];
   readonly fieldManager?: string;
   /** The reconciler holds back the workload's template write (its rollout could not finish). */
   readonly heldBack?: boolean;
-  readonly want: { affinity: Json; policies: Record<string, number> | null };
+  readonly want: {
+    affinity: Json;
+    policies: Record<string, number> | null;
+    /** topologySpreadConstraints (absent: none). */
+    spread?: Json;
+  };
 }
+
+/** A `spreadAcross` entry that writes a topologySpreadConstraint. */
+const tsc = (
+  topologyKey: string,
+  mode: 'Required' | 'Preferred',
+  more: { maxSkew?: number; minDomains?: number } = {},
+): SpreadSpec => ({ topologyKey, mode, weight: 1, constraint: 'TopologySpread', ...more });
+/** A policy with `spreadAcross` entries only (its affinity `a`). */
+const spreading = (priority: number, entries: SpreadSpec[], a: JsonObject = {}): PolicySpec => ({
+  ...spec(priority, a),
+  spread: entries,
+});
+/** The constraint a TopologySpread entry writes for the table's workload. */
+const constraint = (
+  topologyKey: string,
+  whenUnsatisfiable: 'DoNotSchedule' | 'ScheduleAnyway',
+  maxSkew = 1,
+  minDomains?: number,
+): JsonObject => ({
+  labelSelector: WEB,
+  maxSkew,
+  ...(minDomains === undefined ? {} : { minDomains }),
+  topologyKey,
+  whenUnsatisfiable,
+});
+const OWN_SPREAD: OwnConstraint = {
+  maxSkew: 2,
+  topologyKey: HOSTNAME,
+  whenUnsatisfiable: 'ScheduleAnyway',
+  labelSelector: { matchLabels: { app: 'own' } },
+};
 
 const CASES: readonly Case[] = [
   {
@@ -834,24 +954,103 @@ const CASES: readonly Case[] = [
     want: { affinity: anti(OWN), policies: null },
   },
   {
-    name: 'a policy that writes topologySpreadConstraints leaves the workloads it targets to the reconciler',
+    name: 'spreadAcross TopologySpread on a workload without any: a constraint on its own selector, the list created',
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    want: {
+      affinity: null,
+      policies: { zones: 1 },
+      spread: [constraint(ZONE, 'DoNotSchedule')],
+    },
+  },
+  {
+    name: "spreadAcross TopologySpread: after the owner's constraints, the owner's affinity untouched",
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Preferred')]), generation: 1 } }],
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    want: {
+      affinity: anti(OWN),
+      policies: { zones: 1 },
+      spread: [OWN_SPREAD, constraint(ZONE, 'ScheduleAnyway')],
+    },
+  },
+  {
+    name: "the owner's identical constraint is not repeated",
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    ownerSpread: [constraint(ZONE, 'DoNotSchedule')],
+    want: {
+      affinity: null,
+      policies: { zones: 1 },
+      spread: [constraint(ZONE, 'DoNotSchedule')],
+    },
+  },
+  {
+    name: "the owner's constraint on the same topologyKey and whenUnsatisfiable stays, the policy's is not added",
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    ownerSpread: [{ ...constraint(ZONE, 'DoNotSchedule', 3), nodeAffinityPolicy: 'Ignore' }],
+    want: {
+      affinity: null,
+      policies: { zones: 1 },
+      spread: [{ ...constraint(ZONE, 'DoNotSchedule', 3), nodeAffinityPolicy: 'Ignore' }],
+    },
+  },
+  {
+    name: 'one policy with anti-affinity and TopologySpread entries, beside another policy: each where it belongs',
     steps: [
-      { p: { spec: spec(0, anti(T1)), generation: 1 } },
       {
         p: { spec: spec(0, anti(T1)), generation: 1 },
         zones: {
-          spec: {
-            ...spec(1, {}),
-            spread: [
-              { topologyKey: ZONE, mode: 'Required', weight: 100, constraint: 'TopologySpread' },
-            ],
-          },
+          spec: spreading(1, [
+            { topologyKey: HOSTNAME, mode: 'Required', weight: 100 },
+            tsc(ZONE, 'Required', { maxSkew: 2, minDomains: 2 }),
+          ]),
           generation: 1,
         },
       },
     ],
     owner: anti(OWN),
-    want: { affinity: anti(OWN), policies: null },
+    ownerSpread: [OWN_SPREAD],
+    want: {
+      affinity: {
+        podAntiAffinity: {
+          [PREF]: [OWN, T1],
+          [REQ]: [{ labelSelector: WEB, topologyKey: HOSTNAME }],
+        },
+      },
+      policies: { p: 1, zones: 1 },
+      spread: [OWN_SPREAD, constraint(ZONE, 'DoNotSchedule', 2, 2)],
+    },
+  },
+  {
+    name: 'maxSkew, minDomains and whenUnsatisfiable: one constraint per pair, the higher priority policy first',
+    steps: [
+      {
+        low: {
+          spec: spreading(1, [
+            tsc(ZONE, 'Required', { maxSkew: 1, minDomains: 3 }),
+            tsc(ZONE, 'Preferred', { maxSkew: 2 }),
+            tsc(HOSTNAME, 'Preferred'),
+          ]),
+          generation: 1,
+        },
+        high: { spec: spreading(5, [tsc(ZONE, 'Preferred', { maxSkew: 3 })]), generation: 1 },
+      },
+    ],
+    want: {
+      affinity: null,
+      policies: { high: 1, low: 1 },
+      spread: [
+        constraint(ZONE, 'ScheduleAnyway', 3),
+        constraint(ZONE, 'DoNotSchedule', 1, 3),
+        constraint(HOSTNAME, 'ScheduleAnyway'),
+      ],
+    },
+  },
+  {
+    name: 'a workload held back under a TopologySpread policy is left to the reconciler',
+    steps: [{ zones: { spec: spreading(0, [tsc(ZONE, 'Required')]), generation: 1 } }],
+    ownerSpread: [OWN_SPREAD],
+    heldBack: true,
+    want: { affinity: null, policies: null, spread: [OWN_SPREAD] },
   },
   {
     name: "the operator's own writes are not mutated",
@@ -870,11 +1069,13 @@ for (const k of CASES) {
       Object.entries(step).map(([n, p]) => compiled(ns, n, p.spec, p.generation));
     const heldBack = k.heldBack === true ? [`Deployment/${ns}/web`] : [];
     for (const step of k.steps) await install(c, s, 'adm-case', policiesOf(step), { heldBack });
-    const item = manifest(ns, 'web', {
+    const w: WorkloadSpec = {
       kind: 'Deployment',
       labels: { app: 'web' },
       affinity: k.owner,
-    });
+      spread: k.ownerSpread,
+    };
+    const item = manifest(ns, 'web', w);
     const out = await c.apply(
       JSON.stringify(item),
       '--server-side',
@@ -888,6 +1089,10 @@ for (const k of CASES) {
       canonicalJson(got.spec.template.spec.affinity ?? null),
       canonicalJson(k.want.affinity),
     );
+    assert.equal(
+      canonicalJson(got.spec.template.spec.topologySpreadConstraints ?? null),
+      canonicalJson(k.want.spread ?? null),
+    );
     const record = got.metadata.annotations?.[APPLIED];
     if (k.want.policies === null) assert.equal(record, undefined);
     else {
@@ -899,17 +1104,7 @@ for (const k of CASES) {
     // Whatever the case, the result is merge.ts's.
     const last = k.steps.at(-1) ?? {};
     if (k.fieldManager === undefined && k.heldBack !== true) {
-      assertStored(
-        got,
-        expected(
-          policiesOf(last),
-          ns,
-          'web',
-          { kind: 'Deployment', labels: { app: 'web' }, affinity: k.owner },
-          {},
-        ),
-        k.name,
-      );
+      assertStored(got, expected(policiesOf(last), ns, 'web', w, {}), k.name);
     }
   });
 }
@@ -923,8 +1118,14 @@ const OWN2 = {
 const WEB_SPEC: WorkloadSpec = { kind: 'Deployment', labels: { app: 'web' } };
 
 /** The table's workload as its owner writes it (no pods: zero replicas). */
-function webManifest(ns: string, owner: JsonObject | undefined): JsonObject {
-  const m = manifest(ns, 'web', { ...WEB_SPEC, affinity: owner }) as { spec: JsonObject };
+function webManifest(
+  ns: string,
+  owner: JsonObject | undefined,
+  spread?: readonly OwnConstraint[],
+): JsonObject {
+  const m = manifest(ns, 'web', { ...WEB_SPEC, affinity: owner, spread }) as {
+    spec: JsonObject;
+  };
   m.spec['replicas'] = 0;
   return m;
 }
@@ -942,6 +1143,7 @@ function asUpdate(stored: Stored, affinity: Json | undefined, record: 'keep' | '
 interface UpdateCase {
   readonly name: string;
   readonly owner: JsonObject;
+  readonly ownerSpread?: readonly OwnConstraint[];
   /** How the workload is created and re-applied: as Argo CD applies, or `kubectl apply`. */
   readonly applier: 'server-side' | 'client-side';
   /** The policies when it is created, and when it is changed (default: the same). */
@@ -955,6 +1157,8 @@ interface UpdateCase {
    */
   readonly merged: (created: Stored) => {
     affinity: Json | undefined;
+    /** The request's topologySpreadConstraints (default: none). */
+    spread?: readonly OwnConstraint[] | undefined;
     previous?: string | undefined;
   };
   /** The stored object stays exactly as it was created: the request changed nothing. */
@@ -1066,6 +1270,121 @@ const UPDATES: readonly UpdateCase[] = [
   },
 ];
 
+/** A policy that writes a topologySpreadConstraint, and one with plain terms. */
+const withSpread =
+  (generation = 1) =>
+  (ns: string): CompiledPolicy[] => [
+    compiled(ns, 'zones', spreading(1, [tsc(ZONE, 'Required')]), generation),
+    compiled(ns, 'p', spec(0, anti(T1)), 1),
+  ];
+const createdSpread = (created: Stored): readonly OwnConstraint[] | undefined =>
+  created.spec.template.spec.topologySpreadConstraints as OwnConstraint[] | undefined;
+const OWN_SPREAD_EDITED: readonly OwnConstraint[] = [
+  { ...OWN_SPREAD, maxSkew: 4 },
+  {
+    maxSkew: 1,
+    topologyKey: ZONE,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchExpressions: [{ key: 'app', operator: 'Exists' }] },
+  },
+];
+
+const SPREAD_UPDATES: readonly UpdateCase[] = [
+  {
+    name: 'under a TopologySpread policy, the record removed by hand: it is written back, nothing changes',
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'server-side',
+    before: withSpread(),
+    change: async (c, ns) =>
+      JSON.parse(
+        await c.kubectl('annotate', 'deployment/web', '-n', ns, `${APPLIED}-`, '-o', 'json'),
+      ) as Stored,
+    merged: (created) => ({
+      affinity: createdAffinity(created),
+      spread: createdSpread(created),
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: true,
+  },
+  {
+    name: 'under a TopologySpread policy, a re-apply of the unchanged Git manifest with its own constraints changes nothing',
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'server-side',
+    before: withSpread(),
+    change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN), [OWN_SPREAD])),
+    merged: (created) => ({
+      affinity: anti(OWN),
+      spread: [OWN_SPREAD],
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: true,
+  },
+  {
+    name: "under a TopologySpread policy, an owner's edit that keeps their own constraints: the policy's stays after them",
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'server-side',
+    before: withSpread(),
+    change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN2, OWN), [OWN_SPREAD])),
+    merged: (created) => ({
+      affinity: anti(OWN2, OWN),
+      spread: [OWN_SPREAD],
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+  {
+    name: "under a TopologySpread policy, an owner's edit of their own constraints: kept as edited, the policy's after them",
+    owner: anti(OWN),
+    ownerSpread: [OWN_SPREAD],
+    applier: 'client-side',
+    before: withSpread(),
+    change: async (c, _ns, created) => {
+      const u = asUpdate(created, createdAffinity(created), 'keep') as {
+        spec: { template: { spec: JsonObject } };
+      } & JsonObject;
+      // The policy's constraint (the list's last) stays where it is, the owner's are edited.
+      const ours = createdSpread(created)?.at(-1);
+      assert.ok(ours);
+      u.spec.template.spec['topologySpreadConstraints'] = [...OWN_SPREAD_EDITED, ours];
+      const [stored] = await replace(c, [u], []);
+      assert.ok(stored);
+      return stored;
+    },
+    merged: (created) => ({
+      affinity: createdAffinity(created),
+      spread: [...OWN_SPREAD_EDITED, ...(createdSpread(created)?.slice(-1) ?? [])],
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+  {
+    name: "under a TopologySpread policy, an owner's edit that takes over the policy's constraint (maxSkew changed): it is theirs, none is added",
+    owner: anti(OWN),
+    applier: 'client-side',
+    before: withSpread(),
+    change: async (c, _ns, created) => {
+      const u = asUpdate(created, createdAffinity(created), 'keep') as {
+        spec: { template: { spec: JsonObject } };
+      } & JsonObject;
+      u.spec.template.spec['topologySpreadConstraints'] = (createdSpread(created) ?? []).map(
+        (x) => ({ ...x, maxSkew: 2 }),
+      );
+      const [stored] = await replace(c, [u], []);
+      assert.ok(stored);
+      return stored;
+    },
+    merged: (created) => ({
+      affinity: createdAffinity(created),
+      spread: (createdSpread(created) ?? []).map((x) => ({ ...x, maxSkew: 2 })),
+      previous: created.metadata.annotations?.[APPLIED],
+    }),
+    unchanged: false,
+  },
+];
+
 const LATER: UpdateCase = {
   name: 'a record naming a policy this admission policy does not know yet (it is older than the policy): left to the reconciler',
   owner: anti(OWN),
@@ -1081,7 +1400,24 @@ const LATER: UpdateCase = {
   leftAlone: true,
 };
 
-for (const k of [...UPDATES, LATER]) {
+const LATER_GENERATION: UpdateCase = {
+  name: 'a record naming a later generation of a TopologySpread policy than this admission policy knows: left to the reconciler',
+  owner: anti(OWN),
+  ownerSpread: [OWN_SPREAD],
+  applier: 'server-side',
+  before: withSpread(2),
+  after: withSpread(1),
+  change: (_c, ns, _created, a) => a(webManifest(ns, anti(OWN2, OWN), [OWN_SPREAD])),
+  merged: (created) => ({
+    affinity: { ...(createdAffinity(created) as JsonObject), ...anti(OWN2, OWN) },
+    spread: createdSpread(created),
+    previous: created.metadata.annotations?.[APPLIED],
+  }),
+  unchanged: false,
+  leftAlone: true,
+};
+
+for (const k of [...UPDATES, ...SPREAD_UPDATES, LATER, LATER_GENERATION]) {
   void test(`admission, an update: ${k.name}`, async (t) => {
     const { c, s } = await begin(t);
     const ns = await makeNamespace(c, s, 'adm-upd-case');
@@ -1094,7 +1430,7 @@ for (const k of [...UPDATES, LATER]) {
           }
         : async (item) => JSON.parse(await c.apply(JSON.stringify(item), '-o', 'json')) as Stored;
     await install(c, s, 'adm-upd-case', k.before(ns));
-    const created = await applier(webManifest(ns, k.owner));
+    const created = await applier(webManifest(ns, k.owner, k.ownerSpread));
     assert.ok(created.metadata.annotations?.[APPLIED] !== undefined, 'injected when created');
     const after = k.after?.(ns);
     if (after !== undefined) await install(c, s, 'adm-upd-case', after);
@@ -1102,6 +1438,11 @@ for (const k of [...UPDATES, LATER]) {
     const m = k.merged(created);
     if (k.leftAlone === true) {
       assert.equal(canonicalJson(createdAffinity(got) ?? null), canonicalJson(m.affinity ?? null));
+      assert.equal(
+        canonicalJson(createdSpread(got) ?? null),
+        canonicalJson(m.spread ?? null),
+        'topologySpreadConstraints as sent',
+      );
       assert.equal(got.metadata.annotations?.[APPLIED], m.previous);
       return;
     }
@@ -1109,7 +1450,7 @@ for (const k of [...UPDATES, LATER]) {
       after ?? k.before(ns),
       ns,
       'web',
-      { ...WEB_SPEC, affinity: m.affinity as JsonObject | undefined },
+      { ...WEB_SPEC, affinity: m.affinity as JsonObject | undefined, spread: m.spread },
       {},
       m.previous,
     );
@@ -1123,6 +1464,43 @@ for (const k of [...UPDATES, LATER]) {
     } else assert.equal(got.metadata.generation, (created.metadata.generation ?? 0) + 1);
   });
 }
+
+void test('as many policies as admission holds, each with terms and TopologySpread entries: all injected, as merge.ts computes', async (t) => {
+  const { c, s } = await begin(t);
+  const ns = await makeNamespace(c, s, 'adm-max');
+  // install() adds its marker policy, last in priority: together they fill the limit.
+  const policies = Array.from({ length: MAX_ADMITTED_POLICIES - 1 }, (_, i) =>
+    compiled(
+      ns,
+      `m${String(i)}`,
+      spreading(
+        i % 7,
+        [
+          tsc(i % 2 === 0 ? ZONE : HOSTNAME, i % 3 === 0 ? 'Required' : 'Preferred', {
+            maxSkew: 1 + (i % 4),
+          }),
+          { topologyKey: i % 2 === 0 ? HOSTNAME : ZONE, mode: 'Preferred', weight: 1 + i },
+        ],
+        anti({ ...T2, weight: 1 + i }),
+      ),
+      1,
+    ),
+  );
+  await install(c, s, 'adm-max', policies);
+  const w: WorkloadSpec = {
+    kind: 'Deployment',
+    labels: { app: 'web' },
+    affinity: anti(OWN),
+    spread: [OWN_SPREAD],
+  };
+  const [got] = await dryRunCreate(c, [manifest(ns, 'web', w)]);
+  assert.ok(got);
+  const want = expected(policies, ns, 'web', w, {});
+  assert.equal(want.alone, false);
+  assertStored(got, want, 'every policy');
+  const record = JSON.parse(want.record ?? '{}') as { policies?: object };
+  assert.equal(Object.keys(record.policies ?? {}).length, policies.length);
+});
 
 void test('a Deployment created after its policy exists rolls out once: generation 1, one ReplicaSet, unchanged by a re-apply', async (t) => {
   const { c, s } = await begin(t);

@@ -2,7 +2,8 @@
 // it finds MutatingAdmissionPolicy served (mode log line, metric, policy condition), keeps
 // its admission policy in step with the PlacementPolicies, and then has nothing left to
 // write, so the Deployment keeps generation 1 and one ReplicaSet. Once for a policy with
-// plain terms, once for the demo's prod-spread-across-zones (spreadAcross).
+// plain terms, once for the demo's prod-spread-across-zones (spreadAcross), once for a
+// spreadAcross that writes a topologySpreadConstraint.
 //
 //   KUBECONFIG_TEST=... hack/node --test test/integration/admission/one-rollout.test.ts
 import assert from 'node:assert/strict';
@@ -24,7 +25,9 @@ import {
   PREF,
   replicaSetCount,
   runOperator,
+  templateOf,
   waitFor,
+  ZONE,
   type Cluster,
   type JsonObject,
   type Obj,
@@ -35,6 +38,8 @@ interface Case {
   /** The policy for namespace `ns`, and its namespace (undefined: cluster-scoped). */
   readonly policy: (ns: string) => { object: JsonObject; ns: string | undefined; name: string };
   readonly namespaceLabels: Record<string, string>;
+  /** The topologySpreadConstraints the Deployment and its ReplicaSet carry (default: none). */
+  readonly spread?: readonly JsonObject[];
 }
 
 const CASES: readonly Case[] = [
@@ -71,7 +76,31 @@ const CASES: readonly Case[] = [
       return { object, ns: undefined, name: 'prod-spread-across-zones' };
     },
   },
+  {
+    name: 'a policy whose spreadAcross writes a topologySpreadConstraint',
+    namespaceLabels: {},
+    policy: (ns) => ({
+      object: policy(ns, 'zones', {
+        targets: { selector: { matchLabels: { app: 'web' } } },
+        spreadAcross: [
+          { topologyKey: ZONE, mode: 'Required', constraint: 'TopologySpread', maxSkew: 1 },
+        ],
+      }),
+      ns,
+      name: 'zones',
+    }),
+    spread: [
+      {
+        labelSelector: { matchLabels: { app: 'web' } },
+        maxSkew: 1,
+        topologyKey: ZONE,
+        whenUnsatisfiable: 'DoNotSchedule',
+      },
+    ],
+  },
 ];
+
+const spreadOf = (o: Obj): unknown => templateOf(o).spec['topologySpreadConstraints'] ?? null;
 
 /** Waits until a dry-run create of `manifest` comes back with the policy's terms recorded. */
 async function waitAdmitted(c: Cluster, manifest: JsonObject, ref: string): Promise<void> {
@@ -135,6 +164,12 @@ for (const k of CASES) {
     assert.equal((await op.writes()) - writesBefore, 0);
     assert.equal(d.metadata.generation, 1);
     assert.equal(await replicaSetCount(c, ns, 'web'), 1);
+    // The constraints came with the creation: the one ReplicaSet's pods carry them.
+    const [rs] = (await c.json<{ items: Obj[] }>('get', 'replicasets', '-n', ns, '-l', 'app=web'))
+      .items;
+    assert.ok(rs);
+    assert.deepEqual(spreadOf(d), k.spread ?? null);
+    assert.deepEqual(spreadOf(rs), k.spread ?? null);
     t.diagnostic(`${k.name}: generation ${String(d.metadata.generation)}, 1 ReplicaSet`);
   });
 }

@@ -15,7 +15,8 @@ import type {
 } from '../../../src/api/core.ts';
 import { parseList } from '../../../src/cli/input.ts';
 import { auditSnapshot } from '../../../src/engine/judge-cluster.ts';
-import type { Rule, Violation } from '../../../src/engine/placement.ts';
+import type { Rule } from '../../../src/api/rules.ts';
+import type { Violation } from '../../../src/engine/placement.ts';
 import { compileSelector, selectorMatches } from '../../../src/engine/selector.ts';
 import { HttpMethod, statusMessage, type KubeApi } from './kube.ts';
 import { NEGATIVE_NAMESPACE_SELECTOR_DEFECT } from './worlds.ts';

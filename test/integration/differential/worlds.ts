@@ -10,7 +10,7 @@ import type {
   PodAffinityTerm,
   WeightedPodAffinityTerm,
 } from '../../../src/api/core.ts';
-import type { Rule } from '../../../src/engine/placement.ts';
+import type { Rule } from '../../../src/api/rules.ts';
 
 /** See NEGATIVE_NAMESPACE_SELECTOR in verdicts.ts. */
 export const NEGATIVE_NAMESPACE_SELECTOR_DEFECT = 'kubernetes/kubernetes#141526';

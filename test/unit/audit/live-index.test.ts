@@ -392,6 +392,43 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
   });
 
+  void test('a provider pod replaced by one alike before the next pass keeps the result', async (t) => {
+    // As a ReplicaSet replaces a pod: another name, the same labels, the same node.
+    const w = new World();
+    for (const n of [nodeInZone('a1', 'a'), nodeInZone('b1', 'b')]) w.nodes.set(n);
+    w.namespaces.set(namespace('shop'));
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }));
+    const db = (name: string, node = 'a1', anti: boolean = false) =>
+      placed(name, {
+        ns: 'shop',
+        labels: { app: 'db' },
+        node,
+        ...(anti ? { anti: [term(labelsIn({ app: 'web' }), HOSTNAME)] } : {}),
+      });
+    w.pods.set(db('db-0'));
+    w.setPolicies(webNearDb());
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    const runs = audit.stats.feasibilityRuns;
+    w.pods.delete('shop/db-0');
+    w.pods.set(db('db-1'));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept: the model reads the same');
+    // On another node, the replacement is read.
+    w.pods.delete('shop/db-1');
+    w.pods.set(db('db-2', 'b1'));
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: the provider moved');
+    // A pod whose anti-affinity counts is read by name too (a message may name it).
+    w.pods.set(db('db-2', 'b1', true));
+    await audit.evaluate();
+    const withAnti = audit.stats.feasibilityRuns;
+    w.pods.delete('shop/db-2');
+    w.pods.set(db('db-3', 'b1', true));
+    await audit.evaluate();
+    assert.equal(audit.stats.feasibilityRuns, withAnti + 1, 'computed: another pod refuses web');
+  });
+
   void test('a provider pod whose other labels change keeps the result; its matched label or node does not', async (t) => {
     const w = new World();
     for (const n of [nodeInZone('a1', 'a'), nodeInZone('b1', 'b')]) w.nodes.set(n);
@@ -440,9 +477,11 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     });
   const ONE_PER_NODE: PolicyRef = 'PlacementPolicy/shop/web-one-per-domain';
 
-  void test('a pod that becomes one of a placed workload is read', async (t) => {
-    // web runs one per node: a pod that takes web's labels is one of its pods (and one its
-    // anti-affinity finds); a pod whose other labels change is nothing the result read.
+  void test('an old pod of a workload placed anew is read only by affinity', async (t) => {
+    // web runs one per node, and its pods are placed anew: a pod that takes web's labels
+    // becomes one of its old pods, which only another pod's affinity could use. A pod whose
+    // other labels change is nothing the result read; one whose anti-affinity refuses web's
+    // pods is.
     const w = twoNodes();
     w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'other', tier: 'x' }, node: 'n0' }));
     w.setPolicies(onePer('web', HOSTNAME));
@@ -454,7 +493,61 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.equal(audit.stats.feasibilityRuns, runs, 'kept: nothing read it');
     w.pods.set(placed('other-0', { ns: 'shop', labels: { app: 'web' }, node: 'n0' }));
     assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
-    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: it is a web pod now');
+    assert.equal(audit.stats.feasibilityRuns, runs, 'kept: an old web pod no affinity asks for');
+    const away = { labelSelector: labelsIn({ app: 'web' }), topologyKey: HOSTNAME };
+    w.pods.set(
+      placed('other-0', { ns: 'shop', labels: { app: 'other' }, node: 'n0', anti: [away] }),
+    );
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /at most 1 of 2/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: it keeps web off n0');
+  });
+
+  void test('an old pod of a workload placed anew that affinity uses is read', async (t) => {
+    // db is placed anew (its policy) but cannot start (it waits for a cache that does not
+    // run): its old pod on n0 is all that web's affinity has, and web is fine while it runs.
+    const w = twoNodes();
+    const DB = { app: 'db' };
+    w.deployments.set(
+      deployment('shop', 'db', DB, { replicas: 1, affinity: affinityTo({ app: 'cache' }) }),
+    );
+    w.pods.set(placed('db-0', { ns: 'shop', labels: DB, node: 'n0' }));
+    w.setPolicies(webNearDb({ affinity: affinityTo(DB, HOSTNAME) }), onePer('db', HOSTNAME));
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, WEB_NEAR_DB), undefined);
+    const runs = audit.stats.feasibilityRuns;
+    w.pods.delete('shop/db-0');
+    assert.match((await unsatisfiable(audit, WEB_NEAR_DB)) ?? '', /Deployment shop\/web/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: web lost its provider');
+  });
+
+  void test('a pod of a workload that keeps its pods is read when the pod placed for it counts', async (t) => {
+    // db keeps its pods (no policy asks it terms). Its template now keeps off web's nodes,
+    // its running pod, made before, does not: deleted, the model places one for db that
+    // takes a node from web (one per node).
+    const w = twoNodes();
+    const DB = { app: 'db' };
+    const awayFromWeb = {
+      podAntiAffinity: { [REQUIRED]: [term(labelsIn({ app: 'web' }), HOSTNAME)] },
+    };
+    w.deployments.set(deployment('shop', 'db', DB, { replicas: 1, affinity: awayFromWeb }));
+    w.deployments.set(deployment('shop', 'cache', { app: 'cache' }, { replicas: 1 }));
+    w.pods.set(placed('db-0', { ns: 'shop', labels: DB, node: 'n0' }));
+    w.pods.set(placed('cache-0', { ns: 'shop', labels: { app: 'cache' }, node: 'n0' }));
+    w.setPolicies(onePer('web', HOSTNAME));
+    const audit = w.audit(t);
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    const runs = audit.stats.feasibilityRuns;
+    // cache's template is nothing any look-up finds and carries no anti-affinity.
+    w.pods.delete('shop/cache-0');
+    assert.equal(await unsatisfiable(audit, ONE_PER_NODE), undefined);
+    assert.equal(
+      audit.stats.feasibilityRuns,
+      runs,
+      'kept: the pod placed for cache counts for none',
+    );
+    w.pods.delete('shop/db-0');
+    assert.match((await unsatisfiable(audit, ONE_PER_NODE)) ?? '', /at most 1 of 2/);
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'computed: the pod placed for db counts');
   });
 
   void test('a result whose reads change while it is computed is neither published nor kept', async (t) => {
@@ -699,6 +792,8 @@ type FeasibilityOp =
       readonly node: number | null;
       readonly phase: 'Running' | 'Failed';
       readonly anti: boolean;
+      /** A label no workload's selector or template has. */
+      readonly canary: boolean;
     }
   | { readonly op: 'deletePod'; readonly pod: number }
   | {
@@ -706,6 +801,8 @@ type FeasibilityOp =
       readonly app: number;
       readonly replicas: number;
       readonly waitsFor: number | null;
+      /** Its pods keep off nodes that run a pod of this app. */
+      readonly avoids: number | null;
       readonly orphanRs: boolean;
     }
   | { readonly op: 'deleteWorkload'; readonly app: number }
@@ -730,6 +827,7 @@ const feasibilityOpArb: fc.Arbitrary<FeasibilityOp> = fc.oneof(
       node: fc.option(fc.nat(F_NODES.length - 1), { nil: null, freq: 5 }),
       phase: fc.constantFrom('Running' as const, 'Running' as const, 'Failed' as const),
       anti: fc.boolean(),
+      canary: fc.boolean(),
     }),
   },
   fc.record({ op: fc.constant('deletePod' as const), pod: fc.nat(3) }),
@@ -740,6 +838,7 @@ const feasibilityOpArb: fc.Arbitrary<FeasibilityOp> = fc.oneof(
       app: fc.nat(F_APPS.length - 1),
       replicas: fc.nat(3),
       waitsFor: fc.option(fc.nat(F_APPS.length - 1), { nil: null }),
+      avoids: fc.option(fc.nat(F_APPS.length - 1), { nil: null, freq: 3 }),
       orphanRs: fc.boolean(),
     }),
   },
@@ -769,7 +868,7 @@ function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
       w.pods.set(
         placed(`p${o.pod}`, {
           ns: o.ns,
-          labels: { app: at(F_APPS, o.app) },
+          labels: { app: at(F_APPS, o.app), ...(o.canary ? { track: 'canary' } : {}) },
           ...(o.node === null ? {} : { node: at(F_NODES, o.node) }),
           ...(o.anti ? { anti: [term(labelsIn({ app: 'web' }), HOSTNAME)] } : {}),
           phase: o.phase,
@@ -787,7 +886,16 @@ function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
         { app },
         {
           replicas: o.replicas,
-          ...(o.waitsFor === null ? {} : { affinity: affinityTo({ app: at(F_APPS, o.waitsFor) }) }),
+          affinity: {
+            ...(o.waitsFor === null ? {} : affinityTo({ app: at(F_APPS, o.waitsFor) })),
+            ...(o.avoids === null
+              ? {}
+              : {
+                  podAntiAffinity: {
+                    [REQUIRED]: [term(labelsIn({ app: at(F_APPS, o.avoids) }), HOSTNAME)],
+                  },
+                }),
+          },
         },
       );
       const rs = replicaSet(d, 'h');
@@ -811,32 +919,39 @@ function applyFeasibilityOp(w: World, o: FeasibilityOp): void {
 void test('kept feasibility and policies adopted in place end where an audit from scratch does, after every pass', async () => {
   const refs = F_POLICIES.map((p) => compiled(p).ref);
   await fc.assert(
-    fc.asyncProperty(fc.array(feasibilityOpArb, { minLength: 1, maxLength: 20 }), async (ops) => {
-      const w = new World();
-      for (const n of F_NODES) w.nodes.set(nodeInZone(n, 'za'));
-      w.namespaces.set(namespace('shop'));
-      w.namespaces.set(namespace('other'));
-      w.setPolicies(...F_POLICIES);
-      const options = { debounceMs: HOUR, fullCheckMs: HOUR };
-      const kept = new ContinuousAudit(w.deps(), options);
-      kept.start();
-      try {
-        for (const o of ops) {
-          applyFeasibilityOp(w, o);
-          await kept.evaluate();
-          const scratch = new ContinuousAudit(w.deps(), { ...options, fromScratch: true });
-          scratch.start();
-          await scratch.evaluate();
-          await scratch.stop();
-          for (const ref of refs) assert.deepEqual(kept.summary(ref), scratch.summary(ref), ref);
-          assert.deepEqual(kept.report?.violations, scratch.report?.violations);
+    // Up to three changes between two passes: a pod replaced by another in one pass, too.
+    fc.asyncProperty(
+      fc.array(fc.array(feasibilityOpArb, { minLength: 1, maxLength: 3 }), {
+        minLength: 1,
+        maxLength: 15,
+      }),
+      async (batches) => {
+        const w = new World();
+        for (const n of F_NODES) w.nodes.set(nodeInZone(n, 'za'));
+        w.namespaces.set(namespace('shop'));
+        w.namespaces.set(namespace('other'));
+        w.setPolicies(...F_POLICIES);
+        const options = { debounceMs: HOUR, fullCheckMs: HOUR };
+        const kept = new ContinuousAudit(w.deps(), options);
+        kept.start();
+        try {
+          for (const ops of batches) {
+            for (const o of ops) applyFeasibilityOp(w, o);
+            await kept.evaluate();
+            const scratch = new ContinuousAudit(w.deps(), { ...options, fromScratch: true });
+            scratch.start();
+            await scratch.evaluate();
+            await scratch.stop();
+            for (const ref of refs) assert.deepEqual(kept.summary(ref), scratch.summary(ref), ref);
+            assert.deepEqual(kept.report?.violations, scratch.report?.violations);
+          }
+          await kept.fullCheck();
+          assert.equal(kept.stats.mismatches, 0, 'the periodic check agrees');
+        } finally {
+          await kept.stop();
         }
-        await kept.fullCheck();
-        assert.equal(kept.stats.mismatches, 0, 'the periodic check agrees');
-      } finally {
-        await kept.stop();
-      }
-    }),
+      },
+    ),
     { numRuns: 300 },
   );
 });

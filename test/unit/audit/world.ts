@@ -17,8 +17,8 @@ import type {
   NamespacedPolicyLabel,
   PlacementMetrics,
   PolicyLabel,
-  ViolationRule,
 } from '../../../src/metrics/index.ts';
+import type { Rule } from '../../../src/api/rules.ts';
 import { MemorySource } from '../../support/memory-source.ts';
 import {
   ZONE,
@@ -62,20 +62,20 @@ export interface Recorded {
 }
 
 export class FakeMetrics implements PlacementMetrics {
-  readonly violations = new Map<PolicyLabel, Partial<Record<ViolationRule, number>>>();
-  readonly crossNamespace = new Map<PolicyLabel, Partial<Record<ViolationRule, number>>>();
+  readonly violations = new Map<PolicyLabel, Partial<Record<Rule, number>>>();
+  readonly crossNamespace = new Map<PolicyLabel, Partial<Record<Rule, number>>>();
   readonly evictions: EvictionMetric[] = [];
   audits = 0;
 
   setPolicyWorkloads(): void {
     // not the audit's
   }
-  setViolations(policy: PolicyLabel, counts: Readonly<Partial<Record<ViolationRule, number>>>) {
+  setViolations(policy: PolicyLabel, counts: Readonly<Partial<Record<Rule, number>>>) {
     this.violations.set(policy, { ...counts });
   }
   setCrossNamespaceViolations(
     policy: NamespacedPolicyLabel,
-    counts: Readonly<Partial<Record<ViolationRule, number>>>,
+    counts: Readonly<Partial<Record<Rule, number>>>,
   ) {
     this.crossNamespace.set(policy, { ...counts });
   }

@@ -19,7 +19,8 @@ import {
   type Injection,
   type TemplatePlacement,
 } from '../../../src/engine/merge.ts';
-import { compilePolicy, type CompiledPolicy } from '../../../src/engine/policy.ts';
+import { type CompiledPolicy } from '../../../src/engine/policy.ts';
+import { compilePolicy } from '../../../src/engine/policy-compile.ts';
 import { parseRecord, serializeRecord } from '../../../src/engine/record.ts';
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
 

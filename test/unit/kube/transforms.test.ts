@@ -546,3 +546,52 @@ void test('pods with the same tolerations share one read-only copy of them', () 
   ]);
   assert.equal(a.spec.tolerations, b.spec.tolerations);
 });
+
+void test('the replicas of one template share their labels, owners, affinity and spread', () => {
+  const spread = [
+    { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' },
+  ];
+  // Each raw pod is parsed apart, as the API server's JSON is: equal, never the same objects.
+  const replica = (name: string, labels: Record<string, string>) =>
+    trimPod(
+      JSON.parse(
+        JSON.stringify({
+          metadata: {
+            name,
+            namespace: 'shop',
+            uid: `uid-${name}`,
+            labels,
+            ownerReferences: [
+              { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8f', controller: true },
+            ],
+          },
+          spec: {
+            nodeName: 'n1',
+            affinity: AFFINITY,
+            nodeSelector: { disk: 'ssd' },
+            topologySpreadConstraints: spread,
+          },
+          status: { phase: 'Running' },
+        }),
+      ),
+    ) ?? assert.fail(`pod ${name} not read`);
+  const a = replica('web-5d8f-a', { app: 'web', 'pod-template-hash': '5d8f' });
+  const b = replica('web-5d8f-b', { app: 'web', 'pod-template-hash': '5d8f' });
+  assert.equal(a.metadata.labels, b.metadata.labels);
+  assert.equal(a.metadata.ownerReferences, b.metadata.ownerReferences);
+  assert.equal(a.spec.affinity, b.spec.affinity);
+  assert.equal(a.spec.nodeSelector, b.spec.nodeSelector);
+  assert.equal(a.spec.topologySpreadConstraints, b.spec.topologySpreadConstraints);
+  assert.equal(a.status, b.status);
+  assert.deepEqual(a.spec.affinity, AFFINITY);
+  assert.deepEqual(a.spec.topologySpreadConstraints, spread);
+  assert.deepEqual(a.metadata.ownerReferences, [
+    { kind: 'ReplicaSet', name: 'web-5d8f', controller: true },
+  ]);
+  assert.notEqual(a.metadata.uid, b.metadata.uid);
+
+  // A label of its own (a StatefulSet's pod name) keeps a map of its own, with its own value.
+  const c = replica('db-0', { app: 'web', 'statefulset.kubernetes.io/pod-name': 'db-0' });
+  assert.notEqual(c.metadata.labels, a.metadata.labels);
+  assert.deepEqual(c.metadata.labels, { app: 'web', 'statefulset.kubernetes.io/pod-name': 'db-0' });
+});

@@ -5,10 +5,8 @@ import {
   createMetrics,
   reconcileObserver,
   workQueueListener,
-  VIOLATION_RULES,
   type Metrics,
 } from '../../../src/metrics/index.ts';
-import { RULES } from '../../../src/engine/placement.ts';
 
 /** The sample lines of a scrape (no HELP/TYPE comments). */
 async function samples(metrics: Metrics): Promise<string[]> {
@@ -211,10 +209,4 @@ void test('metrics: each registry is its own, and process metrics are on by defa
   assert.match(textA, /^process_cpu_user_seconds_total /m);
   assert.match(textA, /^nodejs_eventloop_lag_seconds /m);
   assert.doesNotMatch(await b.registry.metrics(), /process_cpu|controller="x"/);
-});
-
-// The metrics layer may import nothing of ours but src/util, so it spells the engine's rule
-// list again for its `rule` label; this keeps the two the same list, in the same order.
-void test('metrics: the violation `rule` label values are exactly the rules the engine judges', () => {
-  assert.deepEqual([...VIOLATION_RULES], [...RULES]);
 });
