@@ -8,10 +8,17 @@ import type { Pod } from '../api/core.ts';
 import { taintText } from './explain-changes.ts';
 import { type Block, type InvolvedPod } from './explain-types.ts';
 import { type ClusterSnapshot } from './judge-cluster.ts';
+import {
+  judgePodNodeRules,
+  spreadAttribution,
+  spreadOrigins,
+  type PodPolicies,
+  type SpreadOrigin,
+} from './judge-node-spread.ts';
 import { labelOf } from './labels.ts';
 import { judgeNodeRules, nodeRulesOfPod, type NodeRuleViolation } from './node-affinity.ts';
 import { tolerates, UNSCHEDULABLE_TAINT, type NodeFacts } from './node-eligibility.ts';
-import type { PodPlacement, SourcedTerm } from './placement.ts';
+import type { PodPlacement, SourcedTerm, Violation } from './placement.ts';
 import { isPlaced } from './pod-placement.ts';
 import {
   SpreadIndex,
@@ -55,6 +62,9 @@ export class PodChecks {
   private readonly provided: Set<string>[];
   private readonly firstOfGroup: boolean;
   private readonly membersByDomain = new Map<string, InvolvedPod[]>();
+  private readonly reached: PodPolicies;
+  /** The pod's spread constraints that a policy's spreadAcross wrote, by position. */
+  private readonly spreadFrom: ReadonlyMap<number, SpreadOrigin>;
 
   constructor(
     snapshot: ClusterSnapshot,
@@ -62,7 +72,10 @@ export class PodChecks {
     target: PodPlacement,
     pod: Pod,
     nodes: readonly NodeFacts[],
+    reached: PodPolicies,
   ) {
+    this.reached = reached;
+    this.spreadFrom = spreadOrigins(pod, reached);
     this.index = index;
     this.target = target;
     this.pod = pod;
@@ -153,10 +166,11 @@ export class PodChecks {
       const m = verdict.miss;
       const domain = m.reason === 'overMaxSkew' ? m.domain : undefined;
       const pods = domain === undefined ? [] : this.members(spread, c, domain);
+      const origin = this.spreadFrom.get(c.index);
       out.push({
         rule: 'topologySpread',
-        source: 'pod',
-        field: `spec.topologySpreadConstraints[${c.index}]`,
+        source: origin?.source ?? 'pod',
+        field: spreadField(c.index, origin),
         topologyKey: c.topologyKey,
         ...(m.reason === 'overMaxSkew'
           ? {
@@ -220,18 +234,20 @@ export class PodChecks {
     const nodeName = this.target.nodeName;
     const node = this.nodes.find((n) => n.name === nodeName);
     if (entry === undefined || node === undefined) return [];
-    const out: Block[] = [];
-    const nodeRules = judgeNodeRules(nodeRulesOfPod(this.pod), node);
-    if (nodeRules.kind === 'violated')
-      for (const v of nodeRules.violations) out.push(nodeRuleBlock(v));
+    // Node rules and spread as the audit attributes them: a policy's are the policy's.
+    const out: Block[] = judgePodNodeRules(this.pod, node, this.reached).violations.map(
+      attributedNodeBlock,
+    );
     const self = this.spreadPods.find((p) => p.key === this.target.key);
     const spread = self === undefined ? undefined : new SpreadJudge(this.spread).judge(self);
     if (spread?.kind === 'violated')
-      for (const v of spread.violations)
+      for (const v of spread.violations) {
+        const origin = this.spreadFrom.get(v.constraint);
+        const { source, message } = spreadAttribution(v, origin);
         out.push({
           rule: 'topologySpread',
-          source: 'pod',
-          field: `spec.topologySpreadConstraints[${v.constraint}]`,
+          source,
+          field: spreadField(v.constraint, origin),
           topologyKey: v.topologyKey,
           ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
           pods: (v.over?.excess ?? []).map((p) => ({
@@ -239,8 +255,9 @@ export class PodChecks {
             node: p.nodeName,
             domain: `${v.topologyKey}=${v.domain ?? ''}`,
           })),
-          message: v.message,
+          message,
         });
+      }
     const verdict = judgePod(this.index, entry);
     if (verdict.kind === 'violated')
       for (const v of verdict.violations) {
@@ -314,14 +331,35 @@ function termBlock(
   };
 }
 
+/** Where a spread constraint of the pod is written: a policy's spreadAcross entry, or the pod. */
+const spreadField = (constraint: number, origin: SpreadOrigin | undefined): string =>
+  origin === undefined
+    ? `spec.topologySpreadConstraints[${constraint}]`
+    : `spec.spreadAcross[${origin.index}]`;
+
+const REQUIRED_NODE_FIELD = `spec.affinity.nodeAffinity.${REQUIRED_TERMS}`;
+
+/** A node-rule violation of a bound pod as the audit reports it: the pod's, or a policy's. */
+function attributedNodeBlock(v: Violation): Block {
+  return {
+    rule: v.rule === 'nodeSelector' ? 'nodeSelector' : 'nodeAffinity',
+    source: v.source,
+    field:
+      v.rule === 'nodeSelector'
+        ? 'spec.nodeSelector'
+        : v.source === 'pod'
+          ? REQUIRED_NODE_FIELD
+          : `${REQUIRED_NODE_FIELD}.nodeSelectorTerms[${v.term}]`,
+    pods: [],
+    message: v.message,
+  };
+}
+
 function nodeRuleBlock(v: NodeRuleViolation): Block {
   return {
     rule: v.rule,
     source: 'pod',
-    field:
-      v.rule === 'nodeSelector'
-        ? 'spec.nodeSelector'
-        : `spec.affinity.nodeAffinity.${REQUIRED_TERMS}`,
+    field: v.rule === 'nodeSelector' ? 'spec.nodeSelector' : REQUIRED_NODE_FIELD,
     pods: [],
     message: v.message,
   };

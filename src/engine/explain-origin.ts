@@ -3,13 +3,17 @@
  * template, or a policy. A term a policy asks for is the policy's (pod-placement.ts merges
  * them so), injected when the workload's `placement.dev/applied` record names the policy,
  * else only judged by it; a term of the pod's spec that the record holds was injected for
- * the record's policies even when they are gone from the input.
+ * the record's policies even when they are gone from the input. A policy's node requirements
+ * and node preferences, and a spread constraint one of its `spreadAcross` entries writes, are
+ * the policy's, as the audit attributes them (judge-node-spread.ts).
  */
 import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 import type { Pod } from '../api/core.ts';
-import { asServerStores } from './canonical.ts';
+import type { PolicyRef } from '../api/policy.ts';
+import { asServerStores, canonicalJson } from './canonical.ts';
 import { jsonEqual } from '../util/json.ts';
 import type { RuleOrigin } from './explain-types.ts';
+import { attributed, spreadOrigins, type PodPolicies } from './judge-node-spread.ts';
 import type { PodPlacement, SourcedTerm, WeightedTerm } from './placement.ts';
 import { parseRecord, type AppliedRecord, type Slot } from './record.ts';
 import { selectorText } from './rollout-sim.ts';
@@ -29,13 +33,15 @@ type TermKind = 'podAffinity' | 'podAntiAffinity';
 
 /**
  * The rules of `pod` (as `target`, its placement with policy terms, resolves them), each
- * with who put it there; `workload` is its owner's key (`Kind/ns/name`), null for a bare pod.
+ * with who put it there; `workload` is its owner's key (`Kind/ns/name`), null for a bare pod;
+ * `reached`, the policies with node or spread rules that reach it.
  */
 export function ruleOrigins(
   pod: Pod,
   target: PodPlacement,
   workload: string | null,
   object: WorkloadObject | undefined,
+  reached: PodPolicies,
 ): RuleOrigin[] {
   const record = recordOf(object);
   const owner = workload === null ? 'the pod itself (no owner)' : `its owner ${workload}`;
@@ -47,13 +53,16 @@ export function ruleOrigins(
   };
   const recorded = (slot: Slot, raw: unknown): string | undefined =>
     inRecord(record?.slots[slot], raw);
-  const putBy = (s: SourcedTerm, slot: Slot, raw: unknown): string => {
-    if (s.source === 'pod') return recorded(slot, raw) ?? owner;
-    const generation = record?.policies[s.source];
+  /** A policy's rule: injected per the workload's record, else as `otherwise` says. */
+  const byPolicy = (ref: PolicyRef, otherwise: string): string => {
+    const generation = record?.policies[ref];
     return generation === undefined
-      ? `${s.source} (not in the template: judged by the policy)`
-      : `${s.source} (injected into ${workload ?? ''}, policy generation ${generation})`;
+      ? `${ref} (${otherwise})`
+      : `${ref} (injected into ${workload ?? ''}, policy generation ${generation})`;
   };
+  const JUDGED_ONLY = 'not in the template: judged by the policy';
+  const putBy = (s: SourcedTerm, slot: Slot, raw: unknown): string =>
+    s.source === 'pod' ? (recorded(slot, raw) ?? owner) : byPolicy(s.source, JUDGED_ONLY);
   const affinity = pod.spec.affinity;
   const rawOf = (kind: TermKind, list: 'required' | 'preferred', i: number): unknown =>
     list === 'required'
@@ -90,8 +99,9 @@ export function ruleOrigins(
       putBy: owner,
       text: selector.map(([k, v]) => `${k}=${v}`).join(','),
     });
-  const node = affinity?.nodeAffinity;
-  const terms = node?.[REQUIRED_TERMS]?.nodeSelectorTerms;
+  // The pod's own terms with its policies' requirements taken out, as the audit judges them.
+  const nodeRules = attributed(pod, reached);
+  const terms = nodeRules.own.rules.nodeAffinity?.[REQUIRED_TERMS]?.nodeSelectorTerms;
   if (terms !== undefined) {
     const injected = [
       ...(record?.node?.matchExpressions ?? []),
@@ -109,29 +119,98 @@ export function ruleOrigins(
       text: `${terms.length} nodeSelectorTerm(s), any one to hold`,
     });
   }
-  (node?.[PREFERRED_TERMS] ?? []).forEach((p, i) => {
+  for (const p of nodeRules.policies) {
+    const policyTerms = p.affinity.nodeAffinity?.[REQUIRED_TERMS]?.nodeSelectorTerms ?? [];
     out.push({
       rule: 'nodeAffinity',
-      required: false,
-      field: `spec.affinity.nodeAffinity.${PREFERRED_TERMS}[${i}]`,
-      source: 'pod',
-      putBy: recorded('nodeAffinity.preferred', p) ?? owner,
-      text: `weight ${p.weight}`,
+      required: true,
+      field: `spec.affinity.nodeAffinity.${REQUIRED_TERMS}`,
+      source: p.ref,
+      putBy: byPolicy(p.ref, JUDGED_ONLY),
+      text: `${policyTerms.length} nodeSelectorTerm(s), every one to hold`,
     });
-  });
+  }
+  out.push(...preferredNodeOrigins(pod, reached, owner, byPolicy, recorded));
+  const spreadFrom = spreadOrigins(pod, reached);
   (pod.spec.topologySpreadConstraints ?? []).forEach((c, i) => {
-    out.push({
-      rule: 'topologySpread',
-      required: c.whenUnsatisfiable === 'DoNotSchedule',
-      field: `spec.topologySpreadConstraints[${i}]`,
-      source: 'pod',
-      putBy: inRecord(record?.topologySpreadConstraints, c) ?? owner,
-      text: `maxSkew ${c.maxSkew} per ${c.topologyKey}, ${c.whenUnsatisfiable}`,
-    });
+    const origin = spreadFrom.get(i);
+    const text = `maxSkew ${c.maxSkew} per ${c.topologyKey}, ${c.whenUnsatisfiable}`;
+    const required = c.whenUnsatisfiable === 'DoNotSchedule';
+    out.push(
+      origin === undefined
+        ? {
+            rule: 'topologySpread',
+            required,
+            field: `spec.topologySpreadConstraints[${i}]`,
+            source: 'pod',
+            putBy: inRecord(record?.topologySpreadConstraints, c) ?? owner,
+            text,
+          }
+        : {
+            rule: 'topologySpread',
+            required,
+            field: `spec.spreadAcross[${origin.index}]`,
+            source: origin.source,
+            putBy: byPolicy(origin.source, `as spreadAcross[${origin.index}] writes it`),
+            text,
+          },
+    );
   });
   out.push(
     ...podTerms('podAffinity', target.affinity, target.preferredAffinity),
     ...podTerms('podAntiAffinity', target.antiAffinity, target.preferredAntiAffinity),
   );
+  return out;
+}
+
+/**
+ * The preferred node-affinity terms a pod is scored by (preferredNodeScore): its own, those
+ * equal to a reaching policy's being the policy's, then the policies' it does not carry.
+ */
+function preferredNodeOrigins(
+  pod: Pod,
+  reached: PodPolicies,
+  owner: string,
+  byPolicy: (ref: PolicyRef, otherwise: string) => string,
+  recorded: (slot: Slot, raw: unknown) => string | undefined,
+): RuleOrigin[] {
+  const field = (i: number): string => `spec.affinity.nodeAffinity.${PREFERRED_TERMS}[${i}]`;
+  const fromPolicy = new Map<string, { ref: PolicyRef; index: number; weight: number }>();
+  for (const p of reached.targeting) {
+    if (reached.exempt.includes(p.ref)) continue;
+    (p.affinity.nodeAffinity?.[PREFERRED_TERMS] ?? []).forEach((t, index) => {
+      const key = canonicalJson(t);
+      if (!fromPolicy.has(key)) fromPolicy.set(key, { ref: p.ref, index, weight: t.weight });
+    });
+  }
+  const out: RuleOrigin[] = [];
+  const carried = new Set<string>();
+  (pod.spec.affinity?.nodeAffinity?.[PREFERRED_TERMS] ?? []).forEach((t, i) => {
+    const key = canonicalJson(t);
+    const from = fromPolicy.get(key);
+    if (from !== undefined) carried.add(key);
+    out.push({
+      rule: 'nodeAffinity',
+      required: false,
+      field: field(from?.index ?? i),
+      source: from?.ref ?? 'pod',
+      putBy:
+        from === undefined
+          ? (recorded('nodeAffinity.preferred', t) ?? owner)
+          : byPolicy(from.ref, 'the pod carries its term'),
+      text: `weight ${t.weight}`,
+    });
+  });
+  for (const [key, from] of fromPolicy) {
+    if (carried.has(key)) continue;
+    out.push({
+      rule: 'nodeAffinity',
+      required: false,
+      field: field(from.index),
+      source: from.ref,
+      putBy: byPolicy(from.ref, 'not in the template: scored by the policy'),
+      text: `weight ${from.weight}`,
+    });
+  }
   return out;
 }

@@ -24,6 +24,7 @@ import { ruleOrigins } from './explain-origin.ts';
 import {
   buildIndex,
   compileAuditPolicies,
+  nodePolicyReach,
   placementOf,
   type ClusterSnapshot,
 } from './judge-cluster.ts';
@@ -31,7 +32,7 @@ import { nodeFacts } from './node-eligibility.ts';
 import type { PodPlacement } from './placement.ts';
 import { isPlaced, podKey } from './pod-placement.ts';
 import type { TopologyIndex } from './topology-index.ts';
-import { resolveWorkload, WorkloadLookup } from './workload.ts';
+import { resolveWorkload, workloadOfPod, WorkloadLookup } from './workload.ts';
 import { compareText } from '../util/compare.ts';
 import { PodChecks } from './explain-checks.ts';
 
@@ -65,8 +66,11 @@ export function explainPod(snapshot: ClusterSnapshot, namespace: string, name: s
     workload === null
       ? undefined
       : lookup.get(resolution.workload.kind, namespace, resolution.workload.name);
-  const rules = ruleOrigins(pod, target, workload, object);
-  const ctx = new PodChecks(snapshot, index, target, pod, nodes);
+  // The policies whose node requirements and spread constraints reach the pod, as the audit
+  // finds them: their rules are theirs, in the pod's rules and in its violations.
+  const reached = nodePolicyReach(policies.ok, (p) => workloadOfPod(p, lookup), index)(pod);
+  const rules = ruleOrigins(pod, target, workload, object, reached);
+  const ctx = new PodChecks(snapshot, index, target, pod, nodes, reached);
   const base = {
     pod: podKey(pod),
     phase: pod.status?.phase ?? 'Pending',

@@ -6,11 +6,13 @@
  *   findings read only the pod, the policies that reach it and its node. Judged again: a
  *   changed pod, the pods of a changed (added, relabelled, tainted, removed) node, and a pod
  *   whose reaching policies are other objects than last time.
- * - DoNotSchedule topology spread: a pod's findings read its node's labels and, for each of
- *   its constraints, the group of pods the constraint counts (namespace, selector, topology
- *   key, eligible nodes: SpreadConstraint.groupKey). A changed pod moves the counts of the
+ * - Topology spread: a pod's DoNotSchedule findings and its ScheduleAnyway score read its
+ *   node's labels and, for each of its constraints, the group of pods the constraint counts
+ *   (namespace, selector, topology key, eligible nodes: SpreadConstraint.groupKey): its
+ *   domain's count and the minimum over the domains. A changed pod moves the counts of the
  *   groups of its namespace that select it (before or after); a changed node those groups
- *   it enters, leaves or changes domain in. Every pod carrying a moved group is judged again.
+ *   it enters, leaves or changes domain in. Every pod carrying a moved group, of either kind,
+ *   is judged and scored again.
  *
  * A pass still walks the pod and node lists once to find the changed objects (an informer
  * cache replaces an object when it changes, so identity says what changed), and asks each
@@ -29,13 +31,14 @@ import {
   judgePodSpread,
   placedSpreadPod,
   SpreadPodCache,
+  withSpreadScore,
   type NodeSpreadAudit,
   type NodeSpreadInput,
   type PodPolicies,
 } from './judge-node-spread.ts';
 import { compareViolations } from './judge-cluster.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
-import type { PreferredScore, Violation } from './placement.ts';
+import type { PreferredScore, SpreadScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
 import { selectorMatches } from './selector.ts';
 import {
@@ -61,17 +64,27 @@ interface KeptPod {
   reached: PodPolicies | undefined;
   nodeRules: readonly Violation[];
   spreadFound: readonly Violation[];
+  /** Its preferred node-affinity score and ScheduleAnyway score, as last judged. */
+  nodeScore: PreferredScore | undefined;
+  spreadScore: SpreadScore | undefined;
 }
 
 /** The pods one spread constraint counts, and the pods that carry it. */
 interface Group {
   /** One of the equal constraints: what the group counts. */
   readonly constraint: SpreadConstraint;
-  /** Keys of the placed pods carrying a DoNotSchedule constraint of this group. */
+  /** Keys of the placed pods carrying a constraint of this group (either kind). */
   readonly carriers: Set<string>;
 }
 
 const NONE: readonly Violation[] = Object.freeze([]);
+
+/**
+ * The constraints whose groups a pod is filed under: DoNotSchedule ones (its findings read
+ * their counts) and ScheduleAnyway ones (so does its score).
+ */
+const carried = ({ rules }: SpreadPod): readonly SpreadConstraint[] =>
+  rules.soft.length === 0 ? rules.hard : [...rules.hard, ...rules.soft];
 
 export class IncrementalNodeSpread {
   private readonly compiled: SpreadPodCache;
@@ -137,15 +150,16 @@ export class IncrementalNodeSpread {
         if (kept !== undefined) this.unfile(kept, moved);
         const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
         problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
-        const { nodeRules: n, spreadFound: s } = kept ?? { nodeRules: NONE, spreadFound: NONE };
         kept = {
           pod,
           spread: sp,
           problem,
           seen: 0,
           reached: undefined,
-          nodeRules: n,
-          spreadFound: s,
+          nodeRules: kept?.nodeRules ?? NONE,
+          spreadFound: kept?.spreadFound ?? NONE,
+          nodeScore: kept?.nodeScore,
+          spreadScore: kept?.spreadScore,
         };
         this.pods.set(key, kept);
         this.byObject.set(pod, kept);
@@ -270,19 +284,18 @@ export class IncrementalNodeSpread {
     for (const key of nodeRules) {
       const kept = this.pods.get(key);
       const node = kept === undefined ? undefined : this.judgedOn(kept);
-      const had = this.preferred.get(key);
       if (kept === undefined || node === undefined || kept.reached === undefined) {
-        if (kept !== undefined) kept.nodeRules = NONE;
-        this.preferred.delete(key);
+        if (kept !== undefined) {
+          kept.nodeRules = NONE;
+          kept.nodeScore = undefined;
+        }
         movedAny = true;
         continue;
       }
       const found = judgePodNodeRules(kept.pod, node, kept.reached);
       movedAny ||= kept.nodeRules.length > 0 || found.violations.length > 0;
-      movedAny ||= JSON.stringify(had) !== JSON.stringify(found.preferred);
       kept.nodeRules = found.violations.length === 0 ? NONE : found.violations;
-      if (found.preferred === undefined) this.preferred.delete(key);
-      else this.preferred.set(key, found.preferred);
+      kept.nodeScore = found.preferred;
     }
     let judge: SpreadJudge | undefined;
     const excessKeys = excessNamer();
@@ -307,8 +320,25 @@ export class IncrementalNodeSpread {
             );
       if (kept.spreadFound.length === 0) kept.spreadFound = NONE;
       movedAny ||= had.length > 0 || kept.spreadFound.length > 0;
+      kept.spreadScore =
+        node === undefined || kept.spread.rules.soft.length === 0
+          ? undefined
+          : (judge ??= new SpreadJudge(this.index)).score(kept.spread);
     }
+    for (const keys of [nodeRules, spread])
+      for (const key of keys) if (this.rescore(key)) movedAny = true;
     return movedAny;
+  }
+
+  /** Puts a pod's two scores (as last judged) together in `preferred`; whether it changed. */
+  private rescore(key: string): boolean {
+    const kept = this.pods.get(key);
+    const had = this.preferred.get(key);
+    const score =
+      kept === undefined ? undefined : withSpreadScore(kept.nodeScore, kept.spreadScore);
+    if (score === undefined) this.preferred.delete(key);
+    else this.preferred.set(key, score);
+    return JSON.stringify(had) !== JSON.stringify(score);
   }
 
   /** The node a judged pod runs on, undefined when the pod is not judged. */
@@ -324,7 +354,7 @@ export class IncrementalNodeSpread {
     if (keys === undefined) this.onNode.set(spread.nodeName, (keys = new Set()));
     keys.add(spread.key);
     this.index.addPod(spread);
-    for (const c of spread.rules.hard) {
+    for (const c of carried(spread)) {
       let g = this.groups.get(c.groupKey);
       if (g === undefined) {
         g = { constraint: c, carriers: new Set() };
@@ -348,7 +378,7 @@ export class IncrementalNodeSpread {
     this.index.removePod(spread);
     this.byObject.delete(kept.pod);
     this.selecting(spread, moved);
-    for (const c of spread.rules.hard) {
+    for (const c of carried(spread)) {
       const g = this.groups.get(c.groupKey);
       if (g === undefined) continue;
       g.carriers.delete(spread.key);

@@ -380,6 +380,7 @@ export function withNodeAndSpread(report: AuditReport, found: NodeSpreadAudit): 
             score: had.score + s.score,
             satisfiedWeight: had.satisfiedWeight + s.satisfiedWeight,
             totalWeight: had.totalWeight + s.totalWeight,
+            ...(s.spread === undefined ? {} : { spread: s.spread }),
           },
     );
   }

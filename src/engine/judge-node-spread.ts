@@ -2,9 +2,10 @@
  * The scheduler's node and spread rules judged on bound pods: required node affinity and
  * `nodeSelector` against the node's labels now (the NodeAffinity filter again; the rules are
  * IgnoredDuringExecution, so a relabelled node keeps pods that no longer meet them), and
- * DoNotSchedule topology spread constraints as PodTopologySpread counts them. A policy's
- * node requirements are judged as the policy's (the operator ANDs them into every term);
- * the pod's own node affinity, those requirements taken out, as the pod's.
+ * DoNotSchedule topology spread constraints as PodTopologySpread counts them; ScheduleAnyway
+ * ones are scored (SpreadJudge.score). A policy's node requirements are judged as the
+ * policy's (the operator ANDs them into every term); the pod's own node affinity, those
+ * requirements taken out, as the pod's.
  *
  * Long because both kinds of rule are judged in one walk over the bound pods that shares
  * each pod's policies, node facts and spread counts, and a policy's node requirements must be
@@ -29,7 +30,7 @@ import {
   type TermMiss,
 } from './node-affinity.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
-import type { PreferredScore, Violation } from './placement.ts';
+import type { PreferredScore, SpreadScore, TermSource, Violation } from './placement.ts';
 import { isPlaced, podKey } from './pod-placement.ts';
 import { policySpreadEntries, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { SpreadIndex, SpreadRulesCache, spreadPodOf, type SpreadPod } from './spread-index.ts';
@@ -71,7 +72,10 @@ export class SpreadPodCache {
 /** What judging the node and spread rules of every pod found. */
 export interface NodeSpreadAudit {
   readonly violations: readonly Violation[];
-  /** Preferred node-affinity terms met where each pod runs, for pods that have some. */
+  /**
+   * Preferred node-affinity terms met where each pod runs, and its ScheduleAnyway spread
+   * constraints' score (`spread`), for pods that have either.
+   */
   readonly preferred: ReadonlyMap<string, PreferredScore>;
   /** Pods whose topologySpreadConstraints cannot be read: judged without them. */
   readonly problems: readonly InvalidObjectError[];
@@ -90,7 +94,7 @@ const policyNodeTerms = (p: CompiledPolicy): readonly NodeSelectorTerm[] =>
   p.affinity.nodeAffinity?.[REQUIRED]?.nodeSelectorTerms ?? [];
 
 /** The node rules a pod's policies add, as one pod sees them. */
-interface Attributed {
+export interface Attributed {
   readonly own: OwnNodeRules;
   readonly policies: readonly CompiledPolicy[];
 }
@@ -237,7 +241,7 @@ function preferredNodeScore(
 }
 
 /** Who wrote a spread constraint of the pod: a policy's `spreadAcross` entry, or the pod. */
-interface SpreadOrigin {
+export interface SpreadOrigin {
   readonly source: PolicyRef;
   /** The `spec.spreadAcross` position in the policy. */
   readonly index: number;
@@ -248,7 +252,7 @@ interface SpreadOrigin {
  * constraint equal to one a targeting policy injects into the workload (`spreadAcross` with
  * TopologySpread, recorded in its `placement.dev/applied` record) is the policy's.
  */
-function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, SpreadOrigin> {
+export function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, SpreadOrigin> {
   const own = pod.spec.topologySpreadConstraints ?? [];
   const workload = reached.workload;
   if (own.length === 0 || workload === undefined) return NO_ORIGINS;
@@ -270,6 +274,20 @@ function spreadOrigins(pod: Pod, reached: PodPolicies): ReadonlyMap<number, Spre
 }
 
 const NO_ORIGINS: ReadonlyMap<number, SpreadOrigin> = new Map();
+
+/** Who a spread violation is reported under (`term`: the position where it is written), and its text. */
+export function spreadAttribution(
+  v: SpreadViolation,
+  origin: SpreadOrigin | undefined,
+): { source: TermSource; term: number; message: string } {
+  return origin === undefined
+    ? { source: 'pod', term: v.constraint, message: `spec.${v.message}` }
+    : {
+        source: origin.source,
+        term: origin.index,
+        message: `spec.spreadAcross[${origin.index}]: the pod's ${v.message}`,
+      };
+}
 
 /** A pod's spread violations as the audit reports them, each under who wrote the constraint. */
 function spreadViolations(
@@ -299,13 +317,7 @@ function spreadViolations(
       pod: spread.key,
       node,
       rule: 'topologySpread',
-      ...(origin === undefined
-        ? { source: 'pod', term: v.constraint, message: `spec.${v.message}` }
-        : {
-            source: origin.source,
-            term: origin.index,
-            message: `spec.spreadAcross[${origin.index}]: the pod's ${v.message}`,
-          }),
+      ...spreadAttribution(v, origin),
       ...(v.domain === undefined ? {} : { domain: `${v.topologyKey}=${v.domain}` }),
       ...(v.over === undefined ? {} : { over: v.over.over, excess: excessKeys(v.over) }),
     };
@@ -319,7 +331,7 @@ export const hasNodeOrSpreadRules = (p: CompiledPolicy): boolean =>
   p.spread.some((s) => s.constraint === 'TopologySpread');
 
 /** The pod's own node rules and the policies whose node requirements it is judged by. */
-function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
+export function attributed(pod: Pod, { targeting, exempt }: PodPolicies): Attributed {
   const policies = targeting.filter(
     (p) => !exempt.includes(p.ref) && policyNodeTerms(p).length > 0,
   );
@@ -401,6 +413,23 @@ export function judgePodSpread(
   return spreadViolations(spread, node, verdict.violations, origins, excessKeys);
 }
 
+const NO_PREFERRED: PreferredScore = Object.freeze({
+  score: 0,
+  satisfiedWeight: 0,
+  totalWeight: 0,
+});
+
+/**
+ * A pod's preferred score from these rules: its preferred node-affinity terms' and its
+ * ScheduleAnyway spread constraints' (SpreadJudge.score); undefined when it has neither.
+ */
+export function withSpreadScore(
+  node: PreferredScore | undefined,
+  spread: SpreadScore | undefined,
+): PreferredScore | undefined {
+  return spread === undefined ? node : { ...(node ?? NO_PREFERRED), spread };
+}
+
 /** Every excess pod of a domain names the same excess: one list per over domain. */
 export function excessNamer(): (over: OverDomain) => readonly string[] {
   const lists = new Map<OverDomain, readonly string[]>();
@@ -435,10 +464,11 @@ export function acceptsOf(
 }
 
 /**
- * Judges every judged pod against its node rules and DoNotSchedule spread constraints.
+ * Judges every judged pod against its node rules and DoNotSchedule spread constraints, and
+ * scores its preferred node affinity and ScheduleAnyway spread constraints.
  *
  * One walk over the Pod objects judges the node rules and keeps, in pod order, only the
- * pods that have more to report: those with a DoNotSchedule constraint (judged once the
+ * pods that have more to report: those with a spread constraint (judged or scored once the
  * index holds every placed pod) or a node-rule violation. The pods are the bulk of the
  * heap, so each walk over them costs cache misses on every one.
  */
@@ -454,7 +484,10 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const violations: Violation[] = [];
   const excessKeys = excessNamer();
   for (let i = 0; i < later.length; i++) {
-    judgeLater(later[i] as Later, spreadJudge, excessKeys, violations);
+    const l = later[i] as Later;
+    judgeLater(l, spreadJudge, excessKeys, violations);
+    const scored = withSpreadScore(pass.preferred.get(l.spread.key), spreadJudge.score(l.spread));
+    if (scored !== undefined) pass.preferred.set(l.spread.key, scored);
   }
   // Remediation asks where a few pods could go: found by key when first asked.
   let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
@@ -532,7 +565,11 @@ class NodeRulesWalk {
     const reached = this.policiesOf(pod);
     const rules = judgePodNodeRules(pod, node, reached);
     if (rules.preferred !== undefined) this.preferred.set(spread.key, rules.preferred);
-    if (rules.violations.length > 0 || spread.rules.hard.length > 0) {
+    if (
+      rules.violations.length > 0 ||
+      spread.rules.hard.length > 0 ||
+      spread.rules.soft.length > 0
+    ) {
       this.later.push({ pod, spread, node: node.name, reached, nodeRules: rules.violations });
     }
   }

@@ -79,6 +79,8 @@ export interface PreferredScore {
   /** Weight of preferred terms met (affinity: a match in the domain; anti-affinity: none). */
   readonly satisfiedWeight: number;
   readonly totalWeight: number;
+  /** The pod's ScheduleAnyway topology spread constraints, when it has some. */
+  readonly spread?: SpreadScore;
 }
 
 /** How well a pod's ScheduleAnyway topology spread constraints hold where it runs. */

@@ -8,7 +8,8 @@
  *   domain's matching pods, chosen by `excessOrder`. A pod breaks the rule (`topologySpread`)
  *   when it is one of the excess of a DoNotSchedule constraint it carries, or runs on a node
  *   without the constraint's topology key;
- * - ScheduleAnyway constraints give a score: how many hold where the pod runs.
+ * - `SpreadJudge.score`: ScheduleAnyway constraints give a score, how many hold where the pod
+ *   runs (see there for what of the scheduler's PodTopologySpread score it mirrors).
  */
 import type { Labels } from '../api/core.ts';
 import { labelOf } from './labels.ts';
@@ -177,17 +178,10 @@ export interface SpreadViolation {
 }
 
 export type SpreadVerdict =
-  | { readonly kind: 'ok'; readonly score: SpreadScore }
-  | {
-      readonly kind: 'violated';
-      readonly violations: readonly SpreadViolation[];
-      readonly score: SpreadScore;
-    };
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'violated'; readonly violations: readonly SpreadViolation[] };
 
-const NO_CONSTRAINTS: SpreadVerdict = Object.freeze({
-  kind: 'ok',
-  score: Object.freeze({ satisfied: 0, total: 0, excess: 0 }),
-});
+const NO_VIOLATION: SpreadVerdict = Object.freeze({ kind: 'ok' });
 
 /**
  * Remembers the over domains of each distinct constraint across the pods of one pass, so
@@ -219,11 +213,10 @@ export class SpreadJudge {
     return map;
   }
 
-  /** The topology spread verdict of a bound pod held by the index. */
+  /** The verdict of a bound pod held by the index on its DoNotSchedule constraints. */
   judge(pod: SpreadPod): SpreadVerdict {
-    if (pod.rules.hard.length === 0 && pod.rules.soft.length === 0) return NO_CONSTRAINTS;
-    const node = this.index.node(pod.nodeName);
-    const nodeLabels = node?.labels ?? {};
+    if (pod.rules.hard.length === 0) return NO_VIOLATION;
+    const nodeLabels = this.index.node(pod.nodeName)?.labels ?? {};
     const violations: SpreadViolation[] = [];
     for (const c of pod.rules.hard) {
       const domain = labelOf(nodeLabels, c.topologyKey);
@@ -252,13 +245,30 @@ export class SpreadJudge {
         message: over.message,
       });
     }
-    const score = this.score(pod, nodeLabels);
-    return violations.length === 0
-      ? { kind: 'ok', score }
-      : { kind: 'violated', violations, score };
+    return violations.length === 0 ? NO_VIOLATION : { kind: 'violated', violations };
   }
 
-  private score(pod: SpreadPod, nodeLabels: Labels): SpreadScore {
+  /**
+   * How well a bound pod's ScheduleAnyway constraints hold where it runs; undefined when it
+   * has none. A constraint holds when the pod's domain (the pod counted in it when it
+   * matches) is within maxSkew of the global minimum; `excess` sums, over those that do
+   * not, how many matching pods the domain holds above the minimum plus maxSkew. A node
+   * without the topology key counts as a constraint that does not hold, with no excess.
+   *
+   * Of kube-scheduler's PodTopologySpread Score this mirrors the counting: the ScheduleAnyway
+   * constraints only, the pods of the pod's namespace matching the selector (matchLabelKeys
+   * merged), and the domains nodeAffinityPolicy and nodeTaintsPolicy admit on nodes holding
+   * every topology key of those constraints. It is not the scheduler's node ranking: the
+   * scheduler sums per candidate node `count × log(domains + 2) + maxSkew − 1` and normalises
+   * the sums over the candidates, so its score means something only against the other nodes
+   * of one scheduling cycle (it also gives pods without constraints the cluster's default
+   * ones, not scored here). A running pod has no candidates to rank; what stays meaningful
+   * is whether each constraint holds where the pod runs, judged with the filter's skew test
+   * and minDomains, and that is what is scored.
+   */
+  score(pod: SpreadPod): SpreadScore | undefined {
+    if (pod.rules.soft.length === 0) return undefined;
+    const nodeLabels = this.index.node(pod.nodeName)?.labels ?? {};
     let satisfied = 0;
     let excess = 0;
     for (const c of pod.rules.soft) {

@@ -3,7 +3,8 @@
 // nodes change zone, namespaces and pods change labels, Deployments scale and roll, pods come
 // and go — and its log must never show that the incremental index, the verdicts kept
 // between passes, or the node and spread findings kept between passes (every pod has the
-// pool's nodeSelector; the bare pods also spread over zones) disagreed with a rebuild.
+// pool's nodeSelector; the bare pods also spread over zones, and prefer to spread over
+// hosts, a ScheduleAnyway constraint whose score is kept too) disagreed with a rebuild.
 // Once the cluster is quiet, each policy's status must say what a one-shot audit of the same
 // cluster (the engine the CLI uses) says.
 //
@@ -16,6 +17,7 @@ import {
   clusterTest,
   deferClusterPolicy,
   deployment,
+  HOSTNAME,
   list,
   listOf,
   makeNamespace,
@@ -54,8 +56,9 @@ function prng(seed: number): () => number {
 }
 
 /**
- * A bare pod bound to `node` that also spreads the bare pods over zones (DoNotSchedule), so
- * that the node and spread findings kept between passes go through the burst too.
+ * A bare pod bound to `node` that also spreads the bare pods over zones (DoNotSchedule) and
+ * prefers to spread them over hosts (ScheduleAnyway, scored), so that the node and spread
+ * findings and scores kept between passes go through the burst too.
  */
 function spreadingPod(
   ns: string,
@@ -72,7 +75,8 @@ function spreadingPod(
     whenUnsatisfiable: 'DoNotSchedule',
     labelSelector: { matchExpressions: [{ key: 'role', operator: 'Exists' }] },
   };
-  return { ...pod, spec: { ...spec, topologySpreadConstraints: [spread] } };
+  const preferred = { ...spread, topologyKey: HOSTNAME, whenUnsatisfiable: 'ScheduleAnyway' };
+  return { ...pod, spec: { ...spec, topologySpreadConstraints: [spread, preferred] } };
 }
 
 clusterTest(

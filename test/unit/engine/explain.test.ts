@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Node, Pod, TopologySpreadConstraint } from '../../../src/api/core.ts';
 import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 import { parseList, parsePolicies } from '../../../src/cli/input.ts';
-import type { ClusterSnapshot } from '../../../src/engine/index.ts';
+import { auditSnapshot, type ClusterSnapshot } from '../../../src/engine/index.ts';
 import { explainPod, type Explanation } from '../../../src/engine/explain.ts';
 import { HOSTNAME, labelsIn, pod, replicaSetOwner, term, ZONE } from '../builders.ts';
 
@@ -90,6 +90,40 @@ const withRecord = (record: object): ClusterSnapshot['workloads'] =>
   );
 const ruled = (e: Explanation, rule: string) =>
   e.ruledOut.filter((r) => r.rule === rule).map((r) => ({ source: r.source, nodes: r.nodes }));
+
+/**
+ * A PlacementPolicy `shop/redis-rules` on checkout-redis: a zone spread (TopologySpread), a
+ * node requirement (one matchExpression), and `more` (YAML under nodeAffinity).
+ */
+const redisRules = (
+  mode: 'Required' | 'Preferred',
+  requirement: string,
+  more = '',
+): ClusterSnapshot['policies'] =>
+  parsePolicies(
+    `apiVersion: placement.dev/v1alpha1
+kind: PlacementPolicy
+metadata: {name: redis-rules, namespace: shop}
+spec:
+  targets: {selector: {matchLabels: {app: checkout-redis}}}
+  spreadAcross:
+    - {topologyKey: ${ZONE}, mode: ${mode}, constraint: TopologySpread}
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+          - matchExpressions: [${requirement}]
+${more}`,
+    'redis-rules',
+  );
+const REDIS_RULES = 'PlacementPolicy/shop/redis-rules';
+/** The constraint redis-rules' `spreadAcross[0]` writes into checkout-redis's template. */
+const redisZoneSpread = (mode: 'DoNotSchedule' | 'ScheduleAnyway'): TopologySpreadConstraint => ({
+  maxSkew: 1,
+  topologyKey: ZONE,
+  whenUnsatisfiable: mode,
+  labelSelector: labelsIn({ app: 'checkout-redis' }),
+});
 
 void describe('why, for a pod no node takes', () => {
   void test('checkout-redis: its policy affinity rules out the nodes without checkout, its spread the nodes with checkout-redis', () => {
@@ -283,9 +317,68 @@ void describe('why, for a pod no node takes', () => {
     assert.deepEqual(e.changes, []);
     assert.ok(e.nodes.every((n) => n.blocks.length === 0));
   });
+
+  void test("a Pending pod: the spread constraint a policy wrote rules nodes out as the policy's", () => {
+    const policy = redisRules('Required', `{key: ${ZONE}, operator: Exists}`);
+    // zone-a holds redis on nodes 0 and 2, zone-b on node 3: a third in zone-a is 2 over.
+    const pending = withSpec(redis('checkout-redis-585b5d75c-next'), {
+      topologySpreadConstraints: [redisZoneSpread('DoNotSchedule')],
+    });
+    const snapshot = { ...seed({ pods: [pending] }), policies: [...POLICIES, ...policy] };
+    const e = explain(snapshot, 'checkout-redis-585b5d75c-next');
+    assert.deepEqual(
+      e.ruledOut
+        .filter((r) => r.rule === 'topologySpread')
+        .map((r) => [r.source, r.field, r.nodes]),
+      [[REDIS_RULES, 'spec.spreadAcross[0]', ['local-node-0', 'local-node-2']]],
+    );
+  });
 });
 
 void describe('why, for a bound pod', () => {
+  void test("a policy's spread constraint and node requirement are named as the policy's", () => {
+    const policy = redisRules('Required', '{key: pool, operator: In, values: [fast]}');
+    // zone-a holds redis on nodes 0 and 2; one more there, carrying the policy's constraint,
+    // is the excess (3 against zone-b's 1); no node is in pool fast.
+    const extra = withSpec(redis('checkout-redis-585b5d75c-extra', 'local-node-0'), {
+      topologySpreadConstraints: [redisZoneSpread('DoNotSchedule')],
+    });
+    const snapshot = { ...seed({ pods: [extra] }), policies: [...POLICIES, ...policy] };
+    const e = explain(snapshot, 'checkout-redis-585b5d75c-extra');
+    assert.equal(e.status, 'violating');
+    const mine = e.violations.filter(
+      (v) => v.rule === 'topologySpread' || v.rule === 'nodeAffinity',
+    );
+    assert.deepEqual(
+      mine.map((v) => [v.rule, v.source, v.field, v.domain ?? null]),
+      [
+        [
+          'nodeAffinity',
+          REDIS_RULES,
+          'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]',
+          null,
+        ],
+        ['topologySpread', REDIS_RULES, 'spec.spreadAcross[0]', `${ZONE}=zone-a`],
+      ],
+    );
+    assert.deepEqual(
+      mine[1]?.pods.map((p) => p.pod),
+      ['shop/checkout-redis-585b5d75c-extra'],
+    );
+    // The same sources and messages as the audit reports for the pod.
+    const audit = auditSnapshot(snapshot);
+    assert.equal(audit.kind, 'ok');
+    const reported = audit.report.violations.filter(
+      (v) =>
+        v.pod === 'shop/checkout-redis-585b5d75c-extra' &&
+        (v.rule === 'topologySpread' || v.rule === 'nodeAffinity'),
+    );
+    assert.deepEqual(
+      mine.map((v) => [v.rule, v.source, v.message]),
+      reported.map((v) => [v.rule, v.source, v.message]),
+    );
+  });
+
   void test('anti-affinity: the pod it breaks with is named with the domain', () => {
     const extra = redis('checkout-redis-585b5d75c-twin', 'local-node-0');
     const e = explain(seed({ pods: [extra] }), 'checkout-redis-585b5d75c-twin');
@@ -318,7 +411,7 @@ void describe('why, for a bound pod', () => {
     const e = explain(seed({ pods: [p] }), 'gpu-0');
     assert.deepEqual(
       e.violations.map((v) => [v.rule, v.message]),
-      [['nodeSelector', 'nodeSelector pool=gpu: node local-node-1 has none']],
+      [['nodeSelector', 'spec.nodeSelector pool=gpu: node local-node-1 has none']],
     );
   });
 
@@ -418,6 +511,65 @@ void describe('why, for a pod that is fine: its rules and who put them there', (
           'podAntiAffinity',
           `injected into Deployment/shop/checkout-redis for ClusterPlacementPolicy/gone (its ${APPLIED_ANNOTATION} record)`,
         ],
+      ],
+    );
+  });
+
+  void test("a policy's spread constraint and node rules are the policy's", () => {
+    const policy = redisRules(
+      'Preferred',
+      `{key: ${ZONE}, operator: In, values: [zone-a, zone-b]}`,
+      `      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 10
+          preference: {matchExpressions: [{key: ${ZONE}, operator: In, values: [zone-a]}]}`,
+    );
+    const name = REDIS_ON['local-node-0'].slice('shop/'.length);
+    // The pod carries the policy's constraint and its own hostname one.
+    const own = { ...redisZoneSpread('ScheduleAnyway'), topologyKey: HOSTNAME };
+    const base = seed({
+      workloads: withRecord({ policies: { [REDIS_RULES]: 4 }, slots: {}, created: [] }),
+    });
+    const snapshot = {
+      ...base,
+      pods: base.pods.map((p) =>
+        p.metadata.name === name
+          ? withSpec(p, {
+              topologySpreadConstraints: [own, redisZoneSpread('ScheduleAnyway')],
+            })
+          : p,
+      ),
+      policies: [...POLICIES, ...policy],
+    };
+    const e = explain(snapshot, name);
+    assert.equal(e.status, 'fine');
+    const injected = `${REDIS_RULES} (injected into Deployment/shop/checkout-redis, policy generation 4)`;
+    assert.deepEqual(
+      e.rules
+        .filter((r) => r.rule === 'nodeAffinity' || r.rule === 'topologySpread')
+        .map((r) => [r.rule, r.required, r.source, r.field, r.putBy]),
+      [
+        [
+          'nodeAffinity',
+          true,
+          REDIS_RULES,
+          'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution',
+          injected,
+        ],
+        [
+          'nodeAffinity',
+          false,
+          REDIS_RULES,
+          'spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]',
+          injected,
+        ],
+        [
+          'topologySpread',
+          false,
+          'pod',
+          'spec.topologySpreadConstraints[0]',
+          'its owner Deployment/shop/checkout-redis',
+        ],
+        ['topologySpread', false, REDIS_RULES, 'spec.spreadAcross[0]', injected],
       ],
     );
   });

@@ -3,8 +3,9 @@
 // relabelled, moved, being deleted; nodes relabelled, tainted, removed and added back;
 // namespaces relabelled, which moves policy reach; the set of policies with node
 // requirements changed), with passes in between, what IncrementalNodeSpread reports is what
-// judgeNodeAndSpread finds from scratch: violations, preferred scores, unreadable pods, and
-// which nodes each pod is accepted on.
+// judgeNodeAndSpread finds from scratch: violations, preferred scores (node affinity's and
+// the ScheduleAnyway spread constraints' `spread`), unreadable pods, and which nodes each pod
+// is accepted on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -395,6 +396,49 @@ void test('a pass after one pod change judges only the pods that change can affe
   const moved = changed.map((p) => (p === a ? { ...a, spec: { ...a.spec, nodeName: 'n1' } } : p));
   kept.pass({ nodes, pods: moved, policiesOf: none });
   assert.equal(kept.lastJudged, 5, 'the pods of the app=a group');
+});
+
+void test('a ScheduleAnyway pod is scored again when another pod moves its group', () => {
+  const none = (): PodPolicies => ({ targeting: [], exempt: [] });
+  const nodes = [
+    nodeOf('n0', { zone: 'a', pool: 'cpu' }, false),
+    nodeOf('n1', { zone: 'b', pool: 'cpu' }, false),
+  ];
+  const base = {
+    namespace: 'ns-a' as const,
+    app: 'a' as const,
+    tier: 'x' as const,
+    nodeSelector: null,
+    zoneAffinity: false,
+    withGpuTerm: false,
+    tolerates: false,
+    terminating: false,
+  };
+  const soft: TopologySpreadConstraint = {
+    maxSkew: 1,
+    topologyKey: ZONE,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchLabels: { app: 'a' } },
+  };
+  // Zone a holds p0 and p1, zone b p2: within maxSkew. Only p0 carries the constraint.
+  const pods = [
+    podOf('p0', { ...base, node: 'n0', constraints: [soft] }),
+    podOf('p1', { ...base, node: 'n0', constraints: [] }),
+    podOf('p2', { ...base, node: 'n1', constraints: [] }),
+  ];
+  const kept = new IncrementalNodeSpread();
+  const first = kept.pass({ nodes, pods, policiesOf: none });
+  assert.deepEqual(first.preferred.get('ns-a/p0')?.spread, { satisfied: 1, total: 1, excess: 0 });
+  // p2 leaves the group: zone b is empty, so zone a is 1 over for p0, which did not change.
+  const p2 = pods[2] as Pod;
+  const changed = pods.map((p) =>
+    p === p2 ? { ...p2, metadata: { ...p2.metadata, labels: { tier: 'x', app: 'b' } } } : p,
+  );
+  const got = kept.pass({ nodes, pods: changed, policiesOf: none });
+  assert.equal(kept.lastJudged, 2, 'the relabelled pod and the carrier of the group it left');
+  assert.deepEqual(got.preferred.get('ns-a/p0')?.spread, { satisfied: 0, total: 1, excess: 1 });
+  const input = { nodes, pods: changed, policiesOf: none };
+  assert.deepEqual(normal(got, nodes, changed), normal(judgeNodeAndSpread(input), nodes, changed));
 });
 
 /** Pods of app `a`, each with the zone constraint, on the nodes named. */

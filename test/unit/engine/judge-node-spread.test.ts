@@ -298,10 +298,10 @@ void test("topologySpread: a constraint a policy's spreadAcross wrote is judged 
   assert.match(alone.message, /^spec\.topologySpreadConstraints\[1\]/);
 });
 
-void test("ScheduleAnyway constraints are never a violation; the preferred score is the node terms'", () => {
+void test('ScheduleAnyway constraints: scored with the preferred terms, never a violation', () => {
   const soft = { ...zoneSpread(), whenUnsatisfiable: 'ScheduleAnyway' as const };
   const onHost = { ...soft, topologyKey: HOSTNAME };
-  // Zones a:3 b:1 c:0 and host a0:2 would break maxSkew 1 if these were DoNotSchedule.
+  // Zones a:3 b:1 c:0: a is 2 over min 0 + maxSkew 1, b within; hosts a0:2 is 1 over.
   const pods = ['a0', 'a0', 'a1', 'b0'].map((nd, i) =>
     web(`w${i}`, nd, {
       spread: [soft, onHost],
@@ -318,10 +318,22 @@ void test("ScheduleAnyway constraints are never a violation; the preferred score
     score: 10,
     satisfiedWeight: 10,
     totalWeight: 10,
+    spread: { satisfied: 0, total: 2, excess: 3 },
   });
+  assert.deepEqual(report.preferred.get('default/w3')?.spread, {
+    satisfied: 2,
+    total: 2,
+    excess: 0,
+  });
+  // Without preferred node terms the spread score alone is reported.
   const bare = auditOf(pods.map((p) => ({ ...p, spec: { ...p.spec, affinity: {} } })));
   assert.deepEqual(bare.violations, []);
-  assert.equal(bare.preferred.get('default/w2'), undefined);
+  assert.deepEqual(bare.preferred.get('default/w2'), {
+    score: 0,
+    satisfiedWeight: 0,
+    totalWeight: 0,
+    spread: { satisfied: 1, total: 2, excess: 2 },
+  });
 });
 
 void test("a pod's own requirement is named by its place in the pod's term, the policy's taken out", () => {

@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import type { Node, Pod } from '../../../src/api/core.ts';
+import type { Node, Pod, TopologySpreadConstraint } from '../../../src/api/core.ts';
 import { FieldError } from '../../../src/engine/errors.ts';
 import { nodeFacts } from '../../../src/engine/node-eligibility.ts';
+import type { SpreadScore } from '../../../src/engine/placement.ts';
 import { compileSpreadRules, spreadSubjectOf } from '../../../src/engine/spread-index.ts';
 import { spreadFilter } from '../../../src/engine/topology-spread.ts';
 import { HOSTNAME, ZONE, judgeAll, node, pod, spread, type PodSpec } from './spread-world.ts';
@@ -222,17 +223,103 @@ void test('judgeSpread: the over domain names every excess pod and by how much',
   );
 });
 
-void test('ScheduleAnyway constraints give a score: how many hold where the pod runs', () => {
-  const soft = spread('web', ZONE, { whenUnsatisfiable: 'ScheduleAnyway' });
-  const soft2 = spread('web', HOSTNAME, { whenUnsatisfiable: 'ScheduleAnyway', maxSkew: 5 });
-  const { verdicts } = judgeAll(
-    NODES,
-    webs(['a0', 'a1', 'a0', 'b0', 'c0'], { constraints: [soft, soft2] }),
-  );
-  // Zone a holds 3, min 1, maxSkew 1: 1 above; by hostname all within 5.
-  assert.deepEqual(verdicts.get('shop/w0')?.score, { satisfied: 1, total: 2, excess: 1 });
-  assert.deepEqual(verdicts.get('shop/w3')?.score, { satisfied: 2, total: 2, excess: 0 });
+/** A ScheduleAnyway constraint on `app=web`. */
+const soft = (topologyKey = ZONE, extra: Partial<TopologySpreadConstraint> = {}) =>
+  spread('web', topologyKey, { whenUnsatisfiable: 'ScheduleAnyway', ...extra });
+
+interface ScoreCase {
+  readonly name: string;
+  readonly nodes?: readonly Node[];
+  readonly pods: readonly Pod[];
+  /** Scores by pod name (`none`: the pod has no ScheduleAnyway constraint). */
+  readonly expect: Readonly<Record<string, SpreadScore | 'none'>>;
+}
+
+const held = (satisfied: number, total = 1, excess = 0): SpreadScore => ({
+  satisfied,
+  total,
+  excess,
 });
+
+const scoreCases: ScoreCase[] = [
+  {
+    name: 'within maxSkew everywhere: 2, 1, 1',
+    pods: webs(['a0', 'a1', 'b0', 'c0'], { constraints: [soft()] }),
+    expect: { w0: held(1), w1: held(1), w2: held(1), w3: held(1) },
+  },
+  {
+    name: 'after an outage: zone a holds 4, b and c 1: every pod of a scores 2 over',
+    pods: webs(['a0', 'a1', 'a0', 'a1', 'b0', 'c0'], { constraints: [soft()] }),
+    expect: { w0: held(0, 1, 2), w3: held(0, 1, 2), w4: held(1), w5: held(1) },
+  },
+  {
+    name: 'maxSkew 3 allows 4, 1, 1',
+    pods: webs(['a0', 'a1', 'a0', 'a1', 'b0', 'c0'], { constraints: [soft(ZONE, { maxSkew: 3 })] }),
+    expect: { w0: held(1), w4: held(1) },
+  },
+  {
+    name: 'an empty zone is the minimum: 2, 1, 0',
+    pods: webs(['a0', 'a1', 'b0'], { constraints: [soft()] }),
+    expect: { w0: held(0, 1, 1), w2: held(1) },
+  },
+  {
+    name: 'nodeTaintsPolicy Honor: the tainted zone c is no domain, so no minimum of 0',
+    pods: webs(['a0', 'a1', 'b0'], { constraints: [soft(ZONE, { nodeTaintsPolicy: 'Honor' })] }),
+    expect: { w0: held(1), w2: held(1) },
+  },
+  {
+    name: 'minDomains above the number of domains: the minimum is 0',
+    pods: webs(['a0', 'a1', 'b0', 'c0'], { constraints: [soft(ZONE, { minDomains: 4 })] }),
+    expect: { w0: held(0, 1, 1), w2: held(1) },
+  },
+  {
+    name: 'a pod on a node without the topology key: the constraint does not hold, no excess',
+    pods: webs(['a0', 'bare'], { constraints: [soft()] }),
+    expect: { w0: held(1), w1: held(0) },
+  },
+  {
+    name: 'two constraints: the zone one is 1 over, the hostname one holds',
+    pods: webs(['a0', 'a1', 'a0', 'b0', 'c0'], {
+      constraints: [soft(), soft(HOSTNAME, { maxSkew: 5 })],
+    }),
+    expect: { w0: held(1, 2, 1), w3: held(2, 2) },
+  },
+  {
+    name: 'only pods of the same namespace count',
+    pods: [
+      ...webs(['b0', 'c0'], { constraints: [soft()] }),
+      pod('x0', { node: 'a0', namespace: 'other', labels: { app: 'web' } }),
+      pod('x1', { node: 'a0', namespace: 'other', labels: { app: 'web' } }),
+      pod('x2', { node: 'a1', namespace: 'other', labels: { app: 'web' } }),
+    ],
+    expect: { w0: held(1), w1: held(1) },
+  },
+  {
+    name: 'a pod its own selector does not match is not counted in its domain',
+    pods: [
+      ...webs(['b0', 'c0']),
+      pod('o0', { node: 'a0', labels: { app: 'other' }, constraints: [soft()] }),
+    ],
+    // Zone a holds 0 matching pods, the minimum 0: it holds.
+    expect: { o0: held(1) },
+  },
+  {
+    name: 'DoNotSchedule constraints give no score',
+    pods: webs(['a0', 'a1', 'a0', 'b0']),
+    expect: { w0: 'none', w3: 'none' },
+  },
+];
+
+for (const c of scoreCases) {
+  void test(`SpreadJudge.score: ${c.name}`, () => {
+    const { judge, pods } = judgeAll(c.nodes ?? NODES, c.pods);
+    for (const [name, want] of Object.entries(c.expect)) {
+      const p = pods.find((x) => x.key === `${x.namespace}/${name}`);
+      assert.ok(p !== undefined, name);
+      assert.deepEqual(judge.score(p) ?? 'none', want, name);
+    }
+  });
+}
 
 // ---------------------------------------------------------------- the filter
 
