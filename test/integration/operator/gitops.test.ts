@@ -13,16 +13,14 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/gitops.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   affinityOf,
   appliedPolicies,
-  begin,
+  clusterTest,
   deployment,
   get,
   HOSTNAME,
-  makeNamespace,
   policy,
   policyRef,
   PREF,
@@ -162,12 +160,10 @@ async function reapplyAndSettle(
 }
 
 for (const injection of ['admission', 'reconciler'] as const) {
-  void test(
+  clusterTest(
     `GitOps re-apply (--injection=${injection}): the terms stay or come back once, and it settles`,
-    { timeout: 170_000 },
-    async (t) => {
-      const { c, s } = await begin(t);
-      const ns = await makeNamespace(c, s, 'gitops');
+    { timeout: 170_000, namespace: 'gitops' },
+    async ({ t, c, s, ns }) => {
       await c.apply(manifest(ns, 'client-side'));
       await c.apply(manifest(ns, 'argo'), ...SSA);
       await waitRolledOut(c, ns);

@@ -11,18 +11,16 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/rollout-stalled.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   appliedPolicies,
-  begin,
+  clusterTest,
   condition,
   deployment,
   eventsAbout,
   get,
   HOSTNAME,
   list,
-  makeNamespace,
   makePool,
   policy,
   policyStatus,
@@ -34,12 +32,10 @@ import {
 
 const STALL_MS = 120_000;
 
-void test(
+clusterTest(
   'a rollout that stalls after our write: Degraded, an Event, and the budget holds the next one back',
-  { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'stall');
+  { timeout: 300_000, namespace: 'stall' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-b']);
     /** A Deployment of `app` on the pool, its template labelled `tier`. */
     const onPool = (app: string, tier: string, replicas: number, spec = {}) =>
