@@ -508,6 +508,44 @@ export function operatorHandle(
   };
 }
 
+/**
+ * Waits until `count` (a counter of the operator's: reconciles, audit passes, log lines about
+ * one workload) has gone `by` past `from`: the operator has looked again since, so a write or
+ * an Event that was going to come has come. What a test asserts did not happen, it asserts
+ * after this, not after a fixed observation window. Returns the count reached.
+ */
+export async function waitAdvanced(
+  what: string,
+  count: () => Promise<number> | number,
+  from: number,
+  by = 1,
+  timeoutMs = 90_000,
+): Promise<number> {
+  return waitFor(
+    `${what} (${String(by)} past ${String(from)})`,
+    async () => {
+      const now = await count();
+      return now >= from + by ? now : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** How many times the operator logged `message` about the workload `Kind/namespace/name`. */
+export const loggedAbout = (op: Operator, message: string, workload: string): number =>
+  op.logged(message).filter((l) => l['workload'] === workload).length;
+
+/** Waits until the operator has logged `message` about `workload` once more than so far. */
+export function waitLoggedAgain(
+  op: Operator,
+  message: string,
+  workload: string,
+  timeoutMs?: number,
+): Promise<number> {
+  const count = (): number => loggedAbout(op, message, workload);
+  return waitAdvanced(`"${message}" about ${workload} again`, count, count(), 1, timeoutMs);
+}
+
 /** The last log lines of an operator, for failure messages. */
 export function tail(op: OperatorProcess, n = 15): string {
   return op.logs
