@@ -25,8 +25,8 @@ import {
   policy,
   policyStatus,
   runOperator,
-  sleep,
   waitFor,
+  waitLoggedAgain,
   waitRolledOut,
 } from './support.ts';
 
@@ -52,7 +52,8 @@ clusterTest(
       );
     await onPool('stuck', 'spread', 3, { progressDeadlineSeconds: 5 });
     await waitRolledOut(c, ns);
-    const op = await runOperator(c, s, ['--rollout-budget', '1']);
+    // Debug logs: each time the operator finds `next` waiting for the budget, it says so.
+    const op = await runOperator(c, s, ['--rollout-budget', '1', '--log-level', 'debug']);
     await c.apply(
       list(
         policy(ns, 'one-per-node', {
@@ -111,7 +112,8 @@ clusterTest(
         ? true
         : undefined;
     });
-    await sleep(5_000); // an observation window: nothing may write `next` in it
+    // It looks again (the budget is retried every 30 s) and still waits: no write to `next`.
+    await waitLoggedAgain(op, 'waiting for the rollout budget', `Deployment/${ns}/next`);
     assert.equal(appliedPolicies(await get(c, 'deployment', ns, 'next')), undefined);
 
     // A person makes the spread possible: one replica fits the two nodes with a surge pod.
