@@ -22,6 +22,7 @@ import {
   tuplesOf,
   weighted,
   type Cluster,
+  type PodOptions,
   type Tuple,
 } from '../builders.ts';
 
@@ -68,6 +69,12 @@ const inZones = (...pods: Pod[]): Cluster => ({ nodes: ZONED, pods });
 const onUnzonedNode = (...pods: Pod[]): Cluster => ({ nodes: NO_ZONE, pods });
 /** A pod labelled app=`app` on `node`, with no rules of its own. */
 const placed = (app: string, node: string): Pod => pod(app, { node, labels: { app } });
+/** web on n1 in namespace `ns`, with `rules`. */
+const webIn = (ns: string, rules: Pick<PodOptions, 'affinity' | 'anti'>): Pod =>
+  pod('web', { ns, node: 'n1', labels: web, ...rules });
+/** A term over the pods labelled app=`app` in the namespaces labelled team=shop, by host. */
+const shopTerm = (app: string) =>
+  term(labelsIn({ app }), HOSTNAME, { namespaceSelector: labelsIn({ team: 'shop' }) });
 /** A term over the pods labelled app=`app`, by host. */
 const hostTerm = (app: string) => term(labelsIn({ app }), HOSTNAME);
 
@@ -107,10 +114,7 @@ const cases: Case[] = [
   {
     name: 'namespaceSelector {} selects pods in every namespace',
     cluster: onTwoNodes(
-      pod('web', {
-        ns: 'ns1',
-        node: 'n1',
-        labels: web,
+      webIn('ns1', {
         anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: {} })],
       }),
       pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
@@ -120,10 +124,7 @@ const cases: Case[] = [
   {
     name: 'namespaceSelector null is not used: the term covers its own namespace only',
     cluster: onTwoNodes(
-      pod('web', {
-        ns: 'ns1',
-        node: 'n1',
-        labels: web,
+      webIn('ns1', {
         anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: null })],
       }),
       pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
@@ -134,10 +135,7 @@ const cases: Case[] = [
   {
     name: 'neither namespaces nor namespaceSelector: the term covers its own namespace only',
     cluster: onTwoNodes(
-      pod('web', {
-        ns: 'ns1',
-        node: 'n1',
-        labels: web,
+      webIn('ns1', {
         anti: [hostTerm('db')],
       }),
       pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
@@ -147,10 +145,7 @@ const cases: Case[] = [
   {
     name: 'explicit namespaces replace the own namespace',
     cluster: onTwoNodes(
-      pod('web', {
-        ns: 'ns1',
-        node: 'n1',
-        labels: web,
+      webIn('ns1', {
         anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaces: ['ns2'] })],
       }),
       pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
@@ -161,10 +156,7 @@ const cases: Case[] = [
   {
     name: 'namespaces and namespaceSelector together select the union of both',
     cluster: onTwoNodes(
-      pod('web', {
-        ns: 'ns1',
-        node: 'n1',
-        labels: web,
+      webIn('ns1', {
         anti: [
           term(labelsIn({ app: 'db' }), HOSTNAME, {
             namespaces: ['ns2'],
@@ -181,15 +173,8 @@ const cases: Case[] = [
   {
     name: 'namespaceSelector matches namespace labels, not pod labels',
     cluster: onTwoNodes(
-      pod('web', {
-        ns: 'ns1',
-        node: 'n1',
-        labels: web,
-        affinity: [
-          term(labelsIn({ app: 'cache' }), HOSTNAME, {
-            namespaceSelector: labelsIn({ team: 'shop' }),
-          }),
-        ],
+      webIn('ns1', {
+        affinity: [shopTerm('cache')],
       }),
       // ns1 has no team label; the pod's own team label does not count.
       pod('cache', { ns: 'ns1', node: 'n1', labels: { app: 'cache', team: 'shop' } }),
@@ -199,15 +184,8 @@ const cases: Case[] = [
   {
     name: 'affinity is met by a pod in a namespace that the namespaceSelector picks',
     cluster: onTwoNodes(
-      pod('web', {
-        ns: 'ns1',
-        node: 'n1',
-        labels: web,
-        affinity: [
-          term(labelsIn({ app: 'cache' }), HOSTNAME, {
-            namespaceSelector: labelsIn({ team: 'shop' }),
-          }),
-        ],
+      webIn('ns1', {
+        affinity: [shopTerm('cache')],
       }),
       pod('cache', { ns: 'ns3', node: 'n1', labels: { app: 'cache' } }),
     ),
