@@ -26,9 +26,9 @@ import {
   PREF,
   REQ,
   runOperator,
-  sleep,
   slot,
   waitEnforced,
+  waitAdvanced,
   waitFor,
   waitRolledOut,
   ZONE,
@@ -39,7 +39,8 @@ import {
 } from './support.ts';
 
 const POLICY = 'spread-web';
-const STABLE_MS = 15_000;
+/** Reconciles of a settled workload that must write nothing. */
+const LOOKS = 4;
 const REAPPLIES = 2;
 const SSA = ['--server-side', '--field-manager=argocd-controller', '--force-conflicts'];
 
@@ -148,12 +149,19 @@ async function reapplyAndSettle(
   // Settled: nobody writes the workload any more.
   const settled = await get(c, 'deployment', ns, app);
   const writes1 = await op.writes();
-  await sleep(STABLE_MS);
+  // Looked at again and again (a resync every 2 s): a fight over the terms would show.
+  const looks = () => op.logged('Reconciled').filter((l) => l['key'] === `Deployment/${ns}/${app}`);
+  await waitAdvanced(
+    `${app} reconciled ${String(LOOKS)} more times`,
+    () => looks().length,
+    looks().length,
+    LOOKS,
+  );
   const after = await get(c, 'deployment', ns, app);
   assert.equal(
     fingerprint(after),
     fingerprint(settled),
-    `${app}: unchanged for ${STABLE_MS / 1000} s`,
+    `${app}: unchanged over ${String(LOOKS)} more reconciles`,
   );
   assert.equal(await op.writes(), writes1, 'no operator write while settled');
   assertCarriesBoth(after, app);
@@ -167,7 +175,13 @@ for (const injection of ['admission', 'reconciler'] as const) {
       await c.apply(manifest(ns, 'client-side'));
       await c.apply(manifest(ns, 'argo'), ...SSA);
       await waitRolledOut(c, ns);
-      const op = await runOperator(c, s, [`--injection=${injection}`]);
+      const op = await runOperator(c, s, [
+        `--injection=${injection}`,
+        '--resync-interval',
+        '2s',
+        '--log-level',
+        'debug',
+      ]);
       await c.apply(
         JSON.stringify(
           policy(ns, POLICY, {
