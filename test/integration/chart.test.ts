@@ -1,3 +1,4 @@
+// Not a clusterTest: the chart installs its own CRDs, namespace and operator with helm.
 // The Helm chart on a real API server:
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/chart.test.ts
