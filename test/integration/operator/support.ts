@@ -70,13 +70,6 @@ export class Scope {
   }
 }
 
-/** The shared cluster with the CRDs served, and a cleanup scope for this test. */
-export async function begin(t: TestContext): Promise<{ c: Cluster; s: Scope }> {
-  const c = await cluster();
-  await installCrds(c);
-  return { c, s: new Scope(t) };
-}
-
 export interface ClusterTestOptions {
   readonly timeout?: number;
   /** A fresh namespace for the test, named from this prefix (deleted after it). */
@@ -112,7 +105,9 @@ export function clusterTest(
   body: (env: ClusterTestEnv & { readonly ns: string }) => Promise<void>,
 ): void {
   void test(name, options.timeout === undefined ? {} : { timeout: options.timeout }, async (t) => {
-    const { c, s } = await begin(t);
+    const c = await cluster();
+    await installCrds(c);
+    const s = new Scope(t);
     const ns =
       options.namespace === undefined
         ? ''
