@@ -11,7 +11,7 @@
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/tenant-isolation.test.ts
 import assert from 'node:assert/strict';
 
-import { clusterTest, get, runOperator, APPLIED } from '../operator/support.ts';
+import { APPLIED, clusterTest, get, runOperator, waitAuditPasses } from '../operator/support.ts';
 import { conditionOf, pods, waitStatus } from './support.ts';
 import {
   assertTenantConfined,
@@ -19,7 +19,6 @@ import {
   EVERYONE_FIELD,
   runTenantScenario,
   TENANT_OPERATOR_FLAGS,
-  waitAuditPasses,
   tenantWorld,
 } from './tenant.ts';
 

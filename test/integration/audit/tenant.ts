@@ -15,7 +15,7 @@ import {
   makePool,
   policy,
   REQ,
-  waitAdvanced,
+  waitAuditPasses,
   waitFor,
   type Cluster,
   type JsonObject,
@@ -197,12 +197,6 @@ interface EventItem {
  * audit passes go on while nothing changes, and a test can wait for some to go by.
  */
 export const TENANT_OPERATOR_FLAGS = ['--audit-interval', '2s'] as const;
-
-/** Waits until `by` more audit passes than now have finished, remediation included. */
-export async function waitAuditPasses(op: OperatorProcess, by: number): Promise<number> {
-  const passes = () => metric(op, 'placement_audit_duration_seconds_count', {});
-  return waitAdvanced(`${String(by)} more audit passes`, passes, await passes(), by);
-}
 
 /**
  * The operator runs with TENANT_OPERATOR_FLAGS. The tenant creates the policy through

@@ -530,6 +530,17 @@ export async function waitAdvanced(
 export const loggedAbout = (op: Operator, message: string, workload: string): number =>
   op.logged(message).filter((l) => l['workload'] === workload).length;
 
+/**
+ * Waits until `by` more audit passes than now have finished, remediation included: an
+ * eviction or an Event due by then has come. The operator needs a short --audit-interval
+ * for passes to go on while nothing changes.
+ */
+export async function waitAuditPasses(op: OperatorProcess, by: number): Promise<number> {
+  const passes = async (): Promise<number> =>
+    metricValue((await scrape(op)).body, 'placement_audit_duration_seconds_count', {});
+  return waitAdvanced(`${String(by)} more audit passes`, passes, await passes(), by);
+}
+
 /** Waits until the operator has logged `message` about `workload` once more than so far. */
 export function waitLoggedAgain(
   op: Operator,
