@@ -28,7 +28,7 @@ import {
   runOperator,
   slot,
   waitEnforced,
-  waitAdvanced,
+  waitReconciledAgain,
   waitFor,
   waitRolledOut,
   ZONE,
@@ -150,13 +150,7 @@ async function reapplyAndSettle(
   const settled = await get(c, 'deployment', ns, app);
   const writes1 = await op.writes();
   // Looked at again and again (a resync every 2 s): a fight over the terms would show.
-  const looks = () => op.logged('Reconciled').filter((l) => l['key'] === `Deployment/${ns}/${app}`);
-  await waitAdvanced(
-    `${app} reconciled ${String(LOOKS)} more times`,
-    () => looks().length,
-    looks().length,
-    LOOKS,
-  );
+  await waitReconciledAgain(op, [`Deployment/${ns}/${app}`], LOOKS);
   const after = await get(c, 'deployment', ns, app);
   assert.equal(
     fingerprint(after),

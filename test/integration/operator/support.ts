@@ -541,6 +541,23 @@ export async function waitAuditPasses(op: OperatorProcess, by: number): Promise<
   return waitAdvanced(`${String(by)} more audit passes`, passes, await passes(), by);
 }
 
+/**
+ * Waits until the operator has finished `by` more reconciles of each of `workloads`
+ * (`Kind/namespace/name`) than so far: a resync has looked at them again. Needs
+ * --log-level debug (a `Reconciled` line a reconcile).
+ */
+export async function waitReconciledAgain(
+  op: Operator,
+  workloads: readonly string[],
+  by = 1,
+): Promise<void> {
+  const count = (key: string) => (): number =>
+    op.logged('Reconciled').filter((l) => l['key'] === key).length;
+  const from = workloads.map((key) => count(key)());
+  for (const [i, key] of workloads.entries())
+    await waitAdvanced(`${key} reconciled again`, count(key), from[i] ?? 0, by);
+}
+
 /** Waits until the operator has logged `message` about `workload` once more than so far. */
 export function waitLoggedAgain(
   op: Operator,
