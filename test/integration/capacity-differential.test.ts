@@ -1,3 +1,4 @@
+// Not a clusterTest: worlds made and removed through the API by run id.
 // The scheduler as the oracle of the engine's capacity count: how many pods of a workload
 // can run under all its required rules together (workloadCapacities, the count behind
 // "at most N of M pods can run"). For each seeded random world (differential/capacity-worlds.ts):

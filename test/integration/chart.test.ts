@@ -1,3 +1,4 @@
+// Not a clusterTest: the chart installs its own CRDs, namespace and operator with helm.
 // The Helm chart on a real API server:
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/chart.test.ts
@@ -42,7 +43,13 @@ import {
   type Verb,
 } from '../chart/operator-permissions.ts';
 import { Scope } from './operator/support.ts';
-import { EVERYONE_FIELD, everyonePolicy, runTenantScenario, tenantWorld } from './audit/tenant.ts';
+import {
+  EVERYONE_FIELD,
+  everyonePolicy,
+  runTenantScenario,
+  TENANT_OPERATOR_FLAGS,
+  tenantWorld,
+} from './audit/tenant.ts';
 import { DEFAULT_AGGREGATED_ROLES, userRoles } from '../chart/user-roles.ts';
 import {
   cluster,
@@ -570,6 +577,7 @@ void test(
       `--lease-name=${LEASE}`,
       `--lease-namespace=${namespace}`,
       '--identity=chart-tenancy',
+      ...TENANT_OPERATOR_FLAGS,
     );
     try {
       await waitFor(

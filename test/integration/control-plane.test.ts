@@ -1,3 +1,4 @@
+// Not a clusterTest: it starts a control plane of its own, the thing under test.
 // Proves the local control plane is a real one: the pinned apiserver answers,
 // and the real kube-scheduler enforces required pod anti-affinity on fake
 // (kwok) nodes: 3 replicas that refuse to share a host fit on only 2 nodes.

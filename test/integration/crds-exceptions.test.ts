@@ -1,3 +1,4 @@
+// Not a clusterTest: it installs the PlacementException CRD itself, the thing under test.
 // The PlacementException CRD on a real API server: it installs, refuses every exception that
 // cannot work with a message naming the field (by server-side apply with strict field
 // validation, and by a plain create with --validate=false, so the refusal comes from the

@@ -1,3 +1,4 @@
+// Not a clusterTest: it installs the CRDs itself, the thing under test, on a cluster it selects.
 // The CRDs in crds/ on a real API server: it installs them, refuses every policy that
 // cannot work with a message naming the field, and accepts good ones (every file in
 // examples/policies among them) with their defaults filled in.

@@ -1,3 +1,4 @@
+// Not a clusterTest: worlds made and removed through the API by run id (differential/run.ts).
 // The scheduler as the oracle for the NodeAffinity and PodTopologySpread filters. For a probe
 // pod P and one node N of the run, two verdicts on "may P run on N?":
 //   - the engine's: P's node rules (node-affinity.ts) and spreadFilter (topology-spread.ts)

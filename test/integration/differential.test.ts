@@ -1,3 +1,4 @@
+// Not a clusterTest: worlds made and removed through the API by run id (differential/run.ts).
 // The scheduler as the engine's oracle (issue #3). For a probe pod P and each node N of
 // the run, two verdicts on "may P run on N, with every other pod where it is?":
 //   - the engine's: the whole cluster as listed, P bound to N, through auditSnapshot;

@@ -11,17 +11,11 @@
 // applying the Git manifest instead (no RespectIgnoreDifferences) drops the injected terms
 // and rolls the pods.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { FIELD_MANAGER } from '../../src/api/cluster.ts';
-import { cluster, uniqueName } from './harness.ts';
+import { clusterTest, HOSTNAME, REQ, ZONE, type Json } from './operator/support.ts';
 
 const ARGO = 'argocd-controller';
-const REQUIRED = 'requiredDuringSchedulingIgnoredDuringExecution';
-const HOSTNAME = 'kubernetes.io/hostname';
-const ZONE = 'topology.kubernetes.io/zone';
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 interface Live {
   metadata: {
@@ -46,7 +40,7 @@ const deployment = (namespace: string, terms: Json[]): Json => ({
     template: {
       metadata: { labels: { app: 'web' } },
       spec: {
-        affinity: { podAntiAffinity: { [REQUIRED]: terms } },
+        affinity: { podAntiAffinity: { [REQ]: terms } },
         containers: [{ name: 'web', image: 'registry.example/web:1.0' }],
       },
     },
@@ -61,70 +55,75 @@ function listOwners(live: Live): string[] {
         Record<string, Record<string, Record<string, Json>>> | undefined;
       const affinity = spec?.['f:template']?.['f:spec']?.['f:affinity'] as
         Record<string, Record<string, Json>> | undefined;
-      return affinity?.['f:podAntiAffinity']?.[`f:${REQUIRED}`] !== undefined;
+      return affinity?.['f:podAntiAffinity']?.[`f:${REQ}`] !== undefined;
     })
     .map((m) => m.manager)
     .sort();
 }
 
-void test('field ownership of injected affinity terms under Argo CD-style applies', async (t) => {
-  const c = await cluster();
-  const namespace = uniqueName('gitops');
-  await c.kubectl('create', 'namespace', namespace);
-  t.after(() => c.kubectl('delete', 'namespace', namespace, '--wait=false'));
-  const get = (): Promise<Live> =>
-    c.json<Live>('get', 'deployment', 'web', '-n', namespace, '--show-managed-fields');
-  const argoApply = (body: Json): Promise<string> =>
-    c.apply(JSON.stringify(body), '--server-side', '--force-conflicts', `--field-manager=${ARGO}`);
-  const git = deployment(namespace, [term(HOSTNAME)]);
+clusterTest(
+  'field ownership of injected affinity terms under Argo CD-style applies',
+  { namespace: 'gitops' },
+  async ({ t, c, ns: namespace }) => {
+    const get = (): Promise<Live> =>
+      c.json<Live>('get', 'deployment', 'web', '-n', namespace, '--show-managed-fields');
+    const argoApply = (body: Json): Promise<string> =>
+      c.apply(
+        JSON.stringify(body),
+        '--server-side',
+        '--force-conflicts',
+        `--field-manager=${ARGO}`,
+      );
+    const git = deployment(namespace, [term(HOSTNAME)]);
 
-  await argoApply(git);
-  assert.deepEqual(listOwners(await get()), [ARGO]);
+    await argoApply(git);
+    assert.deepEqual(listOwners(await get()), [ARGO]);
 
-  // As src/kube/writers.ts writes: a merge patch of the whole affinity, plus the record.
-  await c.kubectl(
-    'patch',
-    'deployment',
-    'web',
-    '-n',
-    namespace,
-    '--type=merge',
-    `--field-manager=${FIELD_MANAGER}`,
-    '-p',
-    JSON.stringify({
-      metadata: { annotations: { 'placement.dev/applied': '{"test":1}' } },
-      spec: {
-        template: {
-          spec: { affinity: { podAntiAffinity: { [REQUIRED]: [term(HOSTNAME), term(ZONE)] } } },
+    // As src/kube/writers.ts writes: a merge patch of the whole affinity, plus the record.
+    await c.kubectl(
+      'patch',
+      'deployment',
+      'web',
+      '-n',
+      namespace,
+      '--type=merge',
+      `--field-manager=${FIELD_MANAGER}`,
+      '-p',
+      JSON.stringify({
+        metadata: { annotations: { 'placement.dev/applied': '{"test":1}' } },
+        spec: {
+          template: {
+            spec: { affinity: { podAntiAffinity: { [REQ]: [term(HOSTNAME), term(ZONE)] } } },
+          },
         },
+      }),
+    );
+    const patched = await get();
+
+    await t.test('the operator owns the whole (atomic) term list, the owner term included', () => {
+      assert.deepEqual(listOwners(patched), [FIELD_MANAGER]);
+      assert.equal(patched.spec.template.spec.affinity?.podAntiAffinity?.[REQ]?.length, 2);
+    });
+
+    await t.test(
+      're-applying the live list (RespectIgnoreDifferences) shares ownership, no rollout',
+      async () => {
+        await argoApply(deployment(namespace, [term(HOSTNAME), term(ZONE)]));
+        const live = await get();
+        assert.deepEqual(listOwners(live), [ARGO, FIELD_MANAGER].sort());
+        assert.equal(live.metadata.generation, patched.metadata.generation);
       },
-    }),
-  );
-  const patched = await get();
+    );
 
-  await t.test('the operator owns the whole (atomic) term list, the owner term included', () => {
-    assert.deepEqual(listOwners(patched), [FIELD_MANAGER]);
-    assert.equal(patched.spec.template.spec.affinity?.podAntiAffinity?.[REQUIRED]?.length, 2);
-  });
-
-  await t.test(
-    're-applying the live list (RespectIgnoreDifferences) shares ownership, no rollout',
-    async () => {
-      await argoApply(deployment(namespace, [term(HOSTNAME), term(ZONE)]));
-      const live = await get();
-      assert.deepEqual(listOwners(live), [ARGO, FIELD_MANAGER].sort());
-      assert.equal(live.metadata.generation, patched.metadata.generation);
-    },
-  );
-
-  await t.test(
-    'applying the Git manifest instead drops the injected term and rolls the pods',
-    async () => {
-      await argoApply(git);
-      const live = await get();
-      assert.deepEqual(listOwners(live), [ARGO]);
-      assert.equal(live.spec.template.spec.affinity?.podAntiAffinity?.[REQUIRED]?.length, 1);
-      assert.equal(live.metadata.generation, patched.metadata.generation + 1);
-    },
-  );
-});
+    await t.test(
+      'applying the Git manifest instead drops the injected term and rolls the pods',
+      async () => {
+        await argoApply(git);
+        const live = await get();
+        assert.deepEqual(listOwners(live), [ARGO]);
+        assert.equal(live.spec.template.spec.affinity?.podAntiAffinity?.[REQ]?.length, 1);
+        assert.equal(live.metadata.generation, patched.metadata.generation + 1);
+      },
+    );
+  },
+);

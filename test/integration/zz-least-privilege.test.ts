@@ -1,3 +1,4 @@
+// Not a clusterTest: it reads the shared control plane's audit log, creating nothing.
 // Least privilege, proven by the API server's audit log. Every operator of the suite runs as
 // the chart's ServiceAccount (harness.ts), and the shared control plane's audit log records
 // that account's requests (test/cluster/local-cluster.ts). After every other integration

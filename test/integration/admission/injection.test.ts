@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
 
 import fc from 'fast-check';
 
@@ -37,7 +36,7 @@ import type { PlacementPolicy } from '../../../src/api/policy.ts';
 import type { LabelSelector, TopologySpreadConstraint } from '../../../src/api/core.ts';
 import {
   APPLIED,
-  begin,
+  clusterTest,
   HOSTNAME,
   makeNamespace,
   PREF,
@@ -564,58 +563,63 @@ function assertStored(got: Stored, want: ReturnType<typeof expected>, what: stri
 
 // ------------------------------------------------------------------ tests
 
-void test('the stored object after admission equals merge.ts, for random workloads and policies', async (t) => {
-  const { c, s } = await begin(t);
-  const ns = await makeNamespace(c, s, 'adm-prop', { team: 'shop' });
-  let checked = 0;
-  let mutated = 0;
-  const seen = { alone: 0, spread: 0, node: 0, spreadConstraint: 0, ownSpread: 0 };
-  const samples = fc.sample(
-    fc.record({
-      policies: fc.array(policySpec, { minLength: 1, maxLength: 4 }),
-      workloads: fc.array(workloadSpec, { minLength: PER_RUN, maxLength: PER_RUN }),
-    }),
-    { seed: SEED, numRuns: RUNS },
-  );
-  for (const [run, sample] of samples.entries()) {
-    const policies = sample.policies.map((p, i) =>
-      compiled(ns, `p${String(run)}-${String(i)}`, p, run + 1),
+clusterTest(
+  'the stored object after admission equals merge.ts, for random workloads and policies',
+  { namespace: 'adm-prop', labels: { team: 'shop' } },
+  async ({ t, c, s, ns }) => {
+    let checked = 0;
+    let mutated = 0;
+    const seen = { alone: 0, spread: 0, node: 0, spreadConstraint: 0, ownSpread: 0 };
+    const samples = fc.sample(
+      fc.record({
+        policies: fc.array(policySpec, { minLength: 1, maxLength: 4 }),
+        workloads: fc.array(workloadSpec, { minLength: PER_RUN, maxLength: PER_RUN }),
+      }),
+      { seed: SEED, numRuns: RUNS },
     );
-    await install(c, s, 'adm-prop', policies);
-    const items = sample.workloads.map((w, i) => manifest(ns, `w${String(run)}-${String(i)}`, w));
-    const stored = await dryRunCreate(c, items);
-    assert.equal(stored.length, items.length);
-    for (const [i, w] of sample.workloads.entries()) {
-      const got = stored[i];
-      assert.ok(got);
-      const want = expected(policies, ns, got.metadata.name, w, { team: 'shop' });
-      assertStored(got, want, `run ${String(run)} ${w.kind} ${got.metadata.name}`);
-      checked++;
-      if (want.record !== undefined) mutated++;
-      for (const k of ['alone', 'spread', 'node', 'spreadConstraint'] as const)
-        if (want[k]) seen[k]++;
-      if (want.spreadConstraint && w.spread !== undefined) seen.ownSpread++;
+    for (const [run, sample] of samples.entries()) {
+      const policies = sample.policies.map((p, i) =>
+        compiled(ns, `p${String(run)}-${String(i)}`, p, run + 1),
+      );
+      await install(c, s, 'adm-prop', policies);
+      const items = sample.workloads.map((w, i) => manifest(ns, `w${String(run)}-${String(i)}`, w));
+      const stored = await dryRunCreate(c, items);
+      assert.equal(stored.length, items.length);
+      for (const [i, w] of sample.workloads.entries()) {
+        const got = stored[i];
+        assert.ok(got);
+        const want = expected(policies, ns, got.metadata.name, w, { team: 'shop' });
+        assertStored(got, want, `run ${String(run)} ${w.kind} ${got.metadata.name}`);
+        checked++;
+        if (want.record !== undefined) mutated++;
+        for (const k of ['alone', 'spread', 'node', 'spreadConstraint'] as const)
+          if (want[k]) seen[k]++;
+        if (want.spreadConstraint && w.spread !== undefined) seen.ownSpread++;
+      }
     }
-  }
-  t.diagnostic(
-    `${String(checked)} workloads checked, ${String(mutated)} of them injected; ` +
-      `${String(seen.spread)} with spreadAcross, ${String(seen.spreadConstraint)} of them ` +
-      `with topologySpreadConstraints (${String(seen.ownSpread)} beside the owner's), ` +
-      `${String(seen.node)} with required node affinity, ${String(seen.alone)} left to the ` +
-      `reconciler (a rule pair that might not hold)`,
-  );
-  assert.equal(checked, RUNS * PER_RUN);
-  assert.ok(seen.spread > 0 && seen.node > 0, 'the sample must cover spreadAcross and node terms');
-  assert.ok(
-    seen.spreadConstraint > 0 && seen.ownSpread > 0,
-    "the sample must cover spreadAcross TopologySpread, beside the owner's constraints too",
-  );
-  // The sample must exercise the injection, not only workloads no policy targets.
-  assert.ok(
-    mutated >= checked / 4,
-    `only ${String(mutated)} of ${String(checked)} workloads were targeted`,
-  );
-});
+    t.diagnostic(
+      `${String(checked)} workloads checked, ${String(mutated)} of them injected; ` +
+        `${String(seen.spread)} with spreadAcross, ${String(seen.spreadConstraint)} of them ` +
+        `with topologySpreadConstraints (${String(seen.ownSpread)} beside the owner's), ` +
+        `${String(seen.node)} with required node affinity, ${String(seen.alone)} left to the ` +
+        `reconciler (a rule pair that might not hold)`,
+    );
+    assert.equal(checked, RUNS * PER_RUN);
+    assert.ok(
+      seen.spread > 0 && seen.node > 0,
+      'the sample must cover spreadAcross and node terms',
+    );
+    assert.ok(
+      seen.spreadConstraint > 0 && seen.ownSpread > 0,
+      "the sample must cover spreadAcross TopologySpread, beside the owner's constraints too",
+    );
+    // The sample must exercise the injection, not only workloads no policy targets.
+    assert.ok(
+      mutated >= checked / 4,
+      `only ${String(mutated)} of ${String(checked)} workloads were targeted`,
+    );
+  },
+);
 
 /**
  * An owner's update of a workload the admission policy already injected: each list the
@@ -633,116 +637,120 @@ function edited(
   return out;
 }
 
-void test('an update of an injected workload, after the policies changed, stores what merge.ts computes', async (t) => {
-  const { c, s } = await begin(t);
-  const ns = await makeNamespace(c, s, 'adm-upd', { team: 'shop' });
-  let checked = 0;
-  let reverted = 0;
-  let nodeReverted = 0;
-  let spreadReverted = 0;
-  const samples = fc.sample(
-    fc.record({
-      before: fc.array(policySpec, { minLength: 1, maxLength: 3 }),
-      after: fc.array(policySpec, { maxLength: 3 }),
-      workloads: fc.array(
-        fc.record({
-          w: workloadSpec,
-          edit: fc.option(affinity, { nil: undefined }),
-          /** The owner's constraints replaced whole ([]: taken out), or left as stored. */
-          editSpread: fc.option(fc.oneof(ownSpread, fc.constant([])), { nil: undefined }),
-        }),
-        { minLength: PER_RUN, maxLength: PER_RUN },
-      ),
-    }),
-    { seed: SEED + 1, numRuns: UPDATE_RUNS },
-  );
-  for (const [run, sample] of samples.entries()) {
-    const before = sample.before.map((p, i) => compiled(ns, `b${String(run)}-${String(i)}`, p, 1));
-    // Half of the old policies stay, edited (generation 2); the rest are gone.
-    const after = [
-      ...sample.before
-        .slice(0, 1)
-        .map((p, i) =>
-          compiled(
-            ns,
-            `b${String(run)}-${String(i)}`,
-            { ...p, affinity: sample.after[0]?.affinity ?? p.affinity },
-            2,
-          ),
+clusterTest(
+  'an update of an injected workload, after the policies changed, stores what merge.ts computes',
+  { namespace: 'adm-upd', labels: { team: 'shop' } },
+  async ({ t, c, s, ns }) => {
+    let checked = 0;
+    let reverted = 0;
+    let nodeReverted = 0;
+    let spreadReverted = 0;
+    const samples = fc.sample(
+      fc.record({
+        before: fc.array(policySpec, { minLength: 1, maxLength: 3 }),
+        after: fc.array(policySpec, { maxLength: 3 }),
+        workloads: fc.array(
+          fc.record({
+            w: workloadSpec,
+            edit: fc.option(affinity, { nil: undefined }),
+            /** The owner's constraints replaced whole ([]: taken out), or left as stored. */
+            editSpread: fc.option(fc.oneof(ownSpread, fc.constant([])), { nil: undefined }),
+          }),
+          { minLength: PER_RUN, maxLength: PER_RUN },
         ),
-      ...sample.after.map((p, i) => compiled(ns, `a${String(run)}-${String(i)}`, p, 1)),
-    ];
-    await install(c, s, 'adm-upd', before);
-    // Created for real (no pods: no replicas, a DaemonSet on no node), so they can be updated.
-    const items = sample.workloads.map(({ w }, i) => {
-      const m = manifest(ns, `u${String(run)}-${String(i)}`, w) as {
-        spec: JsonObject & { template: { spec: JsonObject } };
-      };
-      if (w.kind === 'DaemonSet')
-        m.spec.template.spec['nodeSelector'] = { 'placement.dev/none': 'x' };
-      else m.spec['replicas'] = 0;
-      return m;
-    });
-    const created = await apply(c, items, []);
-    // The policies that are gone are still known (their finalizer holds them until every
-    // workload is reverted): admission reverts them.
-    await install(c, s, 'adm-upd', after, { known: before.map((p) => p.ref) });
-    const updates = created.map((o, i) => {
-      const u = structuredClone(o) as unknown as {
-        metadata: { name: string; resourceVersion?: string };
-        spec: { template: { spec: { affinity?: JsonObject; topologySpreadConstraints?: Json } } };
-      };
-      // Unconditional: the workload controllers write status in between.
-      delete u.metadata.resourceVersion;
-      const a = edited(u.spec.template.spec.affinity, sample.workloads[i]?.edit);
-      if (a === undefined) delete u.spec.template.spec.affinity;
-      else u.spec.template.spec.affinity = a;
-      const sw = sample.workloads[i];
-      if (sw?.editSpread !== undefined) {
-        const list = constraintsOf(u.metadata.name, { ...sw.w, spread: sw.editSpread }) ?? [];
-        if (list.length === 0) delete u.spec.template.spec.topologySpreadConstraints;
-        else u.spec.template.spec.topologySpreadConstraints = list;
-      }
-      return u;
-    });
-    const stored = await replaceDryRun(c, updates);
-    for (const [i, got] of stored.entries()) {
-      const sent = updates[i] as unknown as Stored;
-      const w = sample.workloads[i]?.w;
-      assert.ok(w);
-      const previous = sent.metadata.annotations?.[APPLIED];
-      const want = expected(
-        after,
-        ns,
-        got.metadata.name,
-        {
-          ...w,
-          affinity: sent.spec.template.spec.affinity as JsonObject | undefined,
-          spread: sent.spec.template.spec.topologySpreadConstraints as
-            readonly OwnConstraint[] | undefined,
-        },
-        { team: 'shop' },
-        previous,
+      }),
+      { seed: SEED + 1, numRuns: UPDATE_RUNS },
+    );
+    for (const [run, sample] of samples.entries()) {
+      const before = sample.before.map((p, i) =>
+        compiled(ns, `b${String(run)}-${String(i)}`, p, 1),
       );
-      assertStored(got, want, `run ${String(run)} ${w.kind} ${got.metadata.name}`);
-      checked++;
-      if (previous !== undefined) reverted++;
-      if (previous?.includes('"node":') === true) nodeReverted++;
-      if (previous?.includes('"topologySpreadConstraints":') === true) spreadReverted++;
+      // Half of the old policies stay, edited (generation 2); the rest are gone.
+      const after = [
+        ...sample.before
+          .slice(0, 1)
+          .map((p, i) =>
+            compiled(
+              ns,
+              `b${String(run)}-${String(i)}`,
+              { ...p, affinity: sample.after[0]?.affinity ?? p.affinity },
+              2,
+            ),
+          ),
+        ...sample.after.map((p, i) => compiled(ns, `a${String(run)}-${String(i)}`, p, 1)),
+      ];
+      await install(c, s, 'adm-upd', before);
+      // Created for real (no pods: no replicas, a DaemonSet on no node), so they can be updated.
+      const items = sample.workloads.map(({ w }, i) => {
+        const m = manifest(ns, `u${String(run)}-${String(i)}`, w) as {
+          spec: JsonObject & { template: { spec: JsonObject } };
+        };
+        if (w.kind === 'DaemonSet')
+          m.spec.template.spec['nodeSelector'] = { 'placement.dev/none': 'x' };
+        else m.spec['replicas'] = 0;
+        return m;
+      });
+      const created = await apply(c, items, []);
+      // The policies that are gone are still known (their finalizer holds them until every
+      // workload is reverted): admission reverts them.
+      await install(c, s, 'adm-upd', after, { known: before.map((p) => p.ref) });
+      const updates = created.map((o, i) => {
+        const u = structuredClone(o) as unknown as {
+          metadata: { name: string; resourceVersion?: string };
+          spec: { template: { spec: { affinity?: JsonObject; topologySpreadConstraints?: Json } } };
+        };
+        // Unconditional: the workload controllers write status in between.
+        delete u.metadata.resourceVersion;
+        const a = edited(u.spec.template.spec.affinity, sample.workloads[i]?.edit);
+        if (a === undefined) delete u.spec.template.spec.affinity;
+        else u.spec.template.spec.affinity = a;
+        const sw = sample.workloads[i];
+        if (sw?.editSpread !== undefined) {
+          const list = constraintsOf(u.metadata.name, { ...sw.w, spread: sw.editSpread }) ?? [];
+          if (list.length === 0) delete u.spec.template.spec.topologySpreadConstraints;
+          else u.spec.template.spec.topologySpreadConstraints = list;
+        }
+        return u;
+      });
+      const stored = await replaceDryRun(c, updates);
+      for (const [i, got] of stored.entries()) {
+        const sent = updates[i] as unknown as Stored;
+        const w = sample.workloads[i]?.w;
+        assert.ok(w);
+        const previous = sent.metadata.annotations?.[APPLIED];
+        const want = expected(
+          after,
+          ns,
+          got.metadata.name,
+          {
+            ...w,
+            affinity: sent.spec.template.spec.affinity as JsonObject | undefined,
+            spread: sent.spec.template.spec.topologySpreadConstraints as
+              readonly OwnConstraint[] | undefined,
+          },
+          { team: 'shop' },
+          previous,
+        );
+        assertStored(got, want, `run ${String(run)} ${w.kind} ${got.metadata.name}`);
+        checked++;
+        if (previous !== undefined) reverted++;
+        if (previous?.includes('"node":') === true) nodeReverted++;
+        if (previous?.includes('"topologySpreadConstraints":') === true) spreadReverted++;
+      }
     }
-  }
-  t.diagnostic(`slowest admission policy change to take effect: ${String(slowestInstallMs)} ms`);
-  t.diagnostic(
-    `${String(checked)} updates checked, ${String(reverted)} of them carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
-  );
-  assert.equal(checked, UPDATE_RUNS * PER_RUN);
-  // The revert path must be exercised, node requirements included (a sample with many rule
-  // pairs that might not hold leaves a good part of the workloads to the reconciler).
-  assert.ok(
-    reverted >= checked / 10 && nodeReverted > 0 && spreadReverted > 0,
-    `only ${String(reverted)} of ${String(checked)} carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
-  );
-});
+    t.diagnostic(`slowest admission policy change to take effect: ${String(slowestInstallMs)} ms`);
+    t.diagnostic(
+      `${String(checked)} updates checked, ${String(reverted)} of them carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
+    );
+    assert.equal(checked, UPDATE_RUNS * PER_RUN);
+    // The revert path must be exercised, node requirements included (a sample with many rule
+    // pairs that might not hold leaves a good part of the workloads to the reconciler).
+    assert.ok(
+      reverted >= checked / 10 && nodeReverted > 0 && spreadReverted > 0,
+      `only ${String(reverted)} of ${String(checked)} carried a record, ${String(nodeReverted)} with node requirements, ${String(spreadReverted)} with topologySpreadConstraints`,
+    );
+  },
+);
 
 // ------------------------------------------------------------------ table
 
@@ -1062,9 +1070,7 @@ const CASES: readonly Case[] = [
 ];
 
 for (const k of CASES) {
-  void test(`admission: ${k.name}`, async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'adm-case');
+  clusterTest(`admission: ${k.name}`, { namespace: 'adm-case' }, async ({ c, s, ns }) => {
     const policiesOf = (step: Readonly<Record<string, { spec: PolicySpec; generation: number }>>) =>
       Object.entries(step).map(([n, p]) => compiled(ns, n, p.spec, p.generation));
     const heldBack = k.heldBack === true ? [`Deployment/${ns}/web`] : [];
@@ -1418,121 +1424,130 @@ const LATER_GENERATION: UpdateCase = {
 };
 
 for (const k of [...UPDATES, ...SPREAD_UPDATES, LATER, LATER_GENERATION]) {
-  void test(`admission, an update: ${k.name}`, async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'adm-upd-case');
-    const applier: Applier =
-      k.applier === 'server-side'
-        ? async (item) => {
-            const [stored] = await apply(c, [item], []);
-            assert.ok(stored);
-            return stored;
-          }
-        : async (item) => JSON.parse(await c.apply(JSON.stringify(item), '-o', 'json')) as Stored;
-    await install(c, s, 'adm-upd-case', k.before(ns));
-    const created = await applier(webManifest(ns, k.owner, k.ownerSpread));
-    assert.ok(created.metadata.annotations?.[APPLIED] !== undefined, 'injected when created');
-    const after = k.after?.(ns);
-    if (after !== undefined) await install(c, s, 'adm-upd-case', after);
-    const got = await k.change(c, ns, created, applier);
-    const m = k.merged(created);
-    if (k.leftAlone === true) {
-      assert.equal(canonicalJson(createdAffinity(got) ?? null), canonicalJson(m.affinity ?? null));
-      assert.equal(
-        canonicalJson(createdSpread(got) ?? null),
-        canonicalJson(m.spread ?? null),
-        'topologySpreadConstraints as sent',
+  clusterTest(
+    `admission, an update: ${k.name}`,
+    { namespace: 'adm-upd-case' },
+    async ({ c, s, ns }) => {
+      const applier: Applier =
+        k.applier === 'server-side'
+          ? async (item) => {
+              const [stored] = await apply(c, [item], []);
+              assert.ok(stored);
+              return stored;
+            }
+          : async (item) => JSON.parse(await c.apply(JSON.stringify(item), '-o', 'json')) as Stored;
+      await install(c, s, 'adm-upd-case', k.before(ns));
+      const created = await applier(webManifest(ns, k.owner, k.ownerSpread));
+      assert.ok(created.metadata.annotations?.[APPLIED] !== undefined, 'injected when created');
+      const after = k.after?.(ns);
+      if (after !== undefined) await install(c, s, 'adm-upd-case', after);
+      const got = await k.change(c, ns, created, applier);
+      const m = k.merged(created);
+      if (k.leftAlone === true) {
+        assert.equal(
+          canonicalJson(createdAffinity(got) ?? null),
+          canonicalJson(m.affinity ?? null),
+        );
+        assert.equal(
+          canonicalJson(createdSpread(got) ?? null),
+          canonicalJson(m.spread ?? null),
+          'topologySpreadConstraints as sent',
+        );
+        assert.equal(got.metadata.annotations?.[APPLIED], m.previous);
+        return;
+      }
+      const want = expected(
+        after ?? k.before(ns),
+        ns,
+        'web',
+        { ...WEB_SPEC, affinity: m.affinity as JsonObject | undefined, spread: m.spread },
+        {},
+        m.previous,
       );
-      assert.equal(got.metadata.annotations?.[APPLIED], m.previous);
-      return;
-    }
-    const want = expected(
-      after ?? k.before(ns),
-      ns,
-      'web',
-      { ...WEB_SPEC, affinity: m.affinity as JsonObject | undefined, spread: m.spread },
-      {},
-      m.previous,
-    );
-    assert.equal(want.alone, false, 'a case admission does not leave to the reconciler');
-    assertStored(got, want, k.name);
-    // The workload controller writes status in between: the generation counts spec writes.
-    if (k.unchanged) {
-      assert.equal(got.metadata.generation, created.metadata.generation, 'not written');
-      assert.equal(got.metadata.annotations?.[APPLIED], created.metadata.annotations[APPLIED]);
-      assert.deepEqual(got.spec, created.spec);
-    } else assert.equal(got.metadata.generation, (created.metadata.generation ?? 0) + 1);
-  });
+      assert.equal(want.alone, false, 'a case admission does not leave to the reconciler');
+      assertStored(got, want, k.name);
+      // The workload controller writes status in between: the generation counts spec writes.
+      if (k.unchanged) {
+        assert.equal(got.metadata.generation, created.metadata.generation, 'not written');
+        assert.equal(got.metadata.annotations?.[APPLIED], created.metadata.annotations[APPLIED]);
+        assert.deepEqual(got.spec, created.spec);
+      } else assert.equal(got.metadata.generation, (created.metadata.generation ?? 0) + 1);
+    },
+  );
 }
 
-void test('as many policies as admission holds, each with terms and TopologySpread entries: all injected, as merge.ts computes', async (t) => {
-  const { c, s } = await begin(t);
-  const ns = await makeNamespace(c, s, 'adm-max');
-  // install() adds its marker policy, last in priority: together they fill the limit.
-  const policies = Array.from({ length: MAX_ADMITTED_POLICIES - 1 }, (_, i) =>
-    compiled(
-      ns,
-      `m${String(i)}`,
-      spreading(
-        i % 7,
-        [
-          tsc(i % 2 === 0 ? ZONE : HOSTNAME, i % 3 === 0 ? 'Required' : 'Preferred', {
-            maxSkew: 1 + (i % 4),
-          }),
-          { topologyKey: i % 2 === 0 ? HOSTNAME : ZONE, mode: 'Preferred', weight: 1 + i },
-        ],
-        anti({ ...T2, weight: 1 + i }),
+clusterTest(
+  'as many policies as admission holds, each with terms and TopologySpread entries: all injected, as merge.ts computes',
+  { namespace: 'adm-max' },
+  async ({ c, s, ns }) => {
+    // install() adds its marker policy, last in priority: together they fill the limit.
+    const policies = Array.from({ length: MAX_ADMITTED_POLICIES - 1 }, (_, i) =>
+      compiled(
+        ns,
+        `m${String(i)}`,
+        spreading(
+          i % 7,
+          [
+            tsc(i % 2 === 0 ? ZONE : HOSTNAME, i % 3 === 0 ? 'Required' : 'Preferred', {
+              maxSkew: 1 + (i % 4),
+            }),
+            { topologyKey: i % 2 === 0 ? HOSTNAME : ZONE, mode: 'Preferred', weight: 1 + i },
+          ],
+          anti({ ...T2, weight: 1 + i }),
+        ),
+        1,
       ),
-      1,
-    ),
-  );
-  await install(c, s, 'adm-max', policies);
-  const w: WorkloadSpec = {
-    kind: 'Deployment',
-    labels: { app: 'web' },
-    affinity: anti(OWN),
-    spread: [OWN_SPREAD],
-  };
-  const [got] = await dryRunCreate(c, [manifest(ns, 'web', w)]);
-  assert.ok(got);
-  const want = expected(policies, ns, 'web', w, {});
-  assert.equal(want.alone, false);
-  assertStored(got, want, 'every policy');
-  const record = JSON.parse(want.record ?? '{}') as { policies?: object };
-  assert.equal(Object.keys(record.policies ?? {}).length, policies.length);
-});
-
-void test('a Deployment created after its policy exists rolls out once: generation 1, one ReplicaSet, unchanged by a re-apply', async (t) => {
-  const { c, s } = await begin(t);
-  const ns = await makeNamespace(c, s, 'adm-rollout');
-  await install(c, s, 'adm-rollout', [compiled(ns, 'p', spec(0, anti(T1)), 1)]);
-  const item = JSON.stringify(
-    workload('Deployment', ns, 'web', { labels: { app: 'web' }, affinity: anti(OWN) }),
-  );
-  await c.apply(item, '--server-side', '--field-manager=argocd-controller');
-  // A second apply of the same manifest: the record is there, so admission changes nothing.
-  await c.apply(item, '--server-side', '--field-manager=argocd-controller');
-  const d = await waitFor('the Deployment observed and its ReplicaSet made', async () => {
-    const dep = await c.json<Stored & { status?: { observedGeneration?: number } }>(
-      'get',
-      'deployment',
-      'web',
-      '-n',
-      ns,
     );
-    const rs = await c.json<{ items: Stored[] }>('get', 'replicasets', '-n', ns);
-    return dep.status?.observedGeneration === 1 && rs.items.length > 0
-      ? { dep, rs: rs.items }
-      : undefined;
-  });
-  assert.equal(d.dep.metadata.generation, 1);
-  assert.equal(d.rs.length, 1);
-  assert.equal(
-    canonicalJson(d.dep.spec.template.spec.affinity ?? null),
-    canonicalJson(anti(OWN, T1)),
-  );
-  assert.equal(
-    canonicalJson(d.rs[0]?.spec.template.spec.affinity ?? null),
-    canonicalJson(anti(OWN, T1)),
-  );
-});
+    await install(c, s, 'adm-max', policies);
+    const w: WorkloadSpec = {
+      kind: 'Deployment',
+      labels: { app: 'web' },
+      affinity: anti(OWN),
+      spread: [OWN_SPREAD],
+    };
+    const [got] = await dryRunCreate(c, [manifest(ns, 'web', w)]);
+    assert.ok(got);
+    const want = expected(policies, ns, 'web', w, {});
+    assert.equal(want.alone, false);
+    assertStored(got, want, 'every policy');
+    const record = JSON.parse(want.record ?? '{}') as { policies?: object };
+    assert.equal(Object.keys(record.policies ?? {}).length, policies.length);
+  },
+);
+
+clusterTest(
+  'a Deployment created after its policy exists rolls out once: generation 1, one ReplicaSet, unchanged by a re-apply',
+  { namespace: 'adm-rollout' },
+  async ({ c, s, ns }) => {
+    await install(c, s, 'adm-rollout', [compiled(ns, 'p', spec(0, anti(T1)), 1)]);
+    const item = JSON.stringify(
+      workload('Deployment', ns, 'web', { labels: { app: 'web' }, affinity: anti(OWN) }),
+    );
+    await c.apply(item, '--server-side', '--field-manager=argocd-controller');
+    // A second apply of the same manifest: the record is there, so admission changes nothing.
+    await c.apply(item, '--server-side', '--field-manager=argocd-controller');
+    const d = await waitFor('the Deployment observed and its ReplicaSet made', async () => {
+      const dep = await c.json<Stored & { status?: { observedGeneration?: number } }>(
+        'get',
+        'deployment',
+        'web',
+        '-n',
+        ns,
+      );
+      const rs = await c.json<{ items: Stored[] }>('get', 'replicasets', '-n', ns);
+      return dep.status?.observedGeneration === 1 && rs.items.length > 0
+        ? { dep, rs: rs.items }
+        : undefined;
+    });
+    assert.equal(d.dep.metadata.generation, 1);
+    assert.equal(d.rs.length, 1);
+    assert.equal(
+      canonicalJson(d.dep.spec.template.spec.affinity ?? null),
+      canonicalJson(anti(OWN, T1)),
+    );
+    assert.equal(
+      canonicalJson(d.rs[0]?.spec.template.spec.affinity ?? null),
+      canonicalJson(anti(OWN, T1)),
+    );
+  },
+);

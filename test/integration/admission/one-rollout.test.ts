@@ -7,11 +7,10 @@
 //
 //   KUBECONFIG_TEST=... hack/node --test test/integration/admission/one-rollout.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   APPLIED,
-  begin,
+  clusterTest,
   condition,
   deferAdmissionPolicy,
   deferClusterPolicy,
@@ -19,7 +18,6 @@ import {
   example,
   HOSTNAME,
   list,
-  makeNamespace,
   policy,
   policyStatus,
   PREF,
@@ -122,54 +120,58 @@ async function waitAdmitted(c: Cluster, manifest: JsonObject, ref: string): Prom
 }
 
 for (const k of CASES) {
-  void test(`a Deployment created after ${k.name} exists rolls out once`, async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'adm-once', k.namespaceLabels);
-    const op = await runOperator(c, s);
-    deferAdmissionPolicy(c, s);
-    // Mode discovery: the API server serves MutatingAdmissionPolicy.
-    assert.equal(op.logged('injection mode')[0]?.['mode'], 'admission');
-    assert.equal(await op.metric('placement_injection_mode', { mode: 'admission' }), 1);
-    assert.equal(await op.metric('placement_injection_mode', { mode: 'reconciler' }), 0);
+  clusterTest(
+    `a Deployment created after ${k.name} exists rolls out once`,
+    { namespace: 'adm-once', labels: k.namespaceLabels },
+    async ({ t, c, s, ns }) => {
+      const op = await runOperator(c, s);
+      deferAdmissionPolicy(c, s);
+      // Mode discovery: the API server serves MutatingAdmissionPolicy.
+      assert.equal(op.logged('injection mode')[0]?.['mode'], 'admission');
+      assert.equal(await op.metric('placement_injection_mode', { mode: 'admission' }), 1);
+      assert.equal(await op.metric('placement_injection_mode', { mode: 'reconciler' }), 0);
 
-    const p = k.policy(ns);
-    if (p.ns === undefined) deferClusterPolicy(c, s, p.name);
-    await c.apply(list(p.object));
-    const ref =
-      p.ns === undefined ? `ClusterPlacementPolicy/${p.name}` : `PlacementPolicy/${p.ns}/${p.name}`;
-    const manifest = deployment(ns, 'web', { labels: { app: 'web' } });
-    await waitAdmitted(c, manifest, ref);
+      const p = k.policy(ns);
+      if (p.ns === undefined) deferClusterPolicy(c, s, p.name);
+      await c.apply(list(p.object));
+      const ref =
+        p.ns === undefined
+          ? `ClusterPlacementPolicy/${p.name}`
+          : `PlacementPolicy/${p.ns}/${p.name}`;
+      const manifest = deployment(ns, 'web', { labels: { app: 'web' } });
+      await waitAdmitted(c, manifest, ref);
 
-    const writesBefore = await op.writes();
-    await c.apply(JSON.stringify(manifest), '--server-side', '--field-manager=argocd-controller');
-    const d = await waitFor('the Deployment observed by its controller', async () => {
-      const dep = await c.json<Obj & { status?: { observedGeneration?: number } }>(
-        'get',
-        'deployment',
-        'web',
-        '-n',
-        ns,
-      );
-      return dep.status?.observedGeneration === 1 ? dep : undefined;
-    });
-    assert.ok(d.metadata.annotations?.[APPLIED]?.includes(`"${ref}":`));
-    // The reconciler has seen the Deployment in line with the policy, and wrote nothing: the
-    // terms came at admission. The status says where they come from.
-    const status = await waitFor('the policy to count the Deployment enforced', async () => {
-      const { status: now, generation } = await policyStatus(c, p.ns, p.name);
-      return now.observedGeneration === generation && (now.enforced ?? 0) >= 1 ? now : undefined;
-    });
-    const injected = condition(status, 'InjectedAtAdmission');
-    assert.equal(injected?.status, 'True', JSON.stringify(status.conditions));
-    assert.equal((await op.writes()) - writesBefore, 0);
-    assert.equal(d.metadata.generation, 1);
-    assert.equal(await replicaSetCount(c, ns, 'web'), 1);
-    // The constraints came with the creation: the one ReplicaSet's pods carry them.
-    const [rs] = (await c.json<{ items: Obj[] }>('get', 'replicasets', '-n', ns, '-l', 'app=web'))
-      .items;
-    assert.ok(rs);
-    assert.deepEqual(spreadOf(d), k.spread ?? null);
-    assert.deepEqual(spreadOf(rs), k.spread ?? null);
-    t.diagnostic(`${k.name}: generation ${String(d.metadata.generation)}, 1 ReplicaSet`);
-  });
+      const writesBefore = await op.writes();
+      await c.apply(JSON.stringify(manifest), '--server-side', '--field-manager=argocd-controller');
+      const d = await waitFor('the Deployment observed by its controller', async () => {
+        const dep = await c.json<Obj & { status?: { observedGeneration?: number } }>(
+          'get',
+          'deployment',
+          'web',
+          '-n',
+          ns,
+        );
+        return dep.status?.observedGeneration === 1 ? dep : undefined;
+      });
+      assert.ok(d.metadata.annotations?.[APPLIED]?.includes(`"${ref}":`));
+      // The reconciler has seen the Deployment in line with the policy, and wrote nothing: the
+      // terms came at admission. The status says where they come from.
+      const status = await waitFor('the policy to count the Deployment enforced', async () => {
+        const { status: now, generation } = await policyStatus(c, p.ns, p.name);
+        return now.observedGeneration === generation && (now.enforced ?? 0) >= 1 ? now : undefined;
+      });
+      const injected = condition(status, 'InjectedAtAdmission');
+      assert.equal(injected?.status, 'True', JSON.stringify(status.conditions));
+      assert.equal((await op.writes()) - writesBefore, 0);
+      assert.equal(d.metadata.generation, 1);
+      assert.equal(await replicaSetCount(c, ns, 'web'), 1);
+      // The constraints came with the creation: the one ReplicaSet's pods carry them.
+      const [rs] = (await c.json<{ items: Obj[] }>('get', 'replicasets', '-n', ns, '-l', 'app=web'))
+        .items;
+      assert.ok(rs);
+      assert.deepEqual(spreadOf(d), k.spread ?? null);
+      assert.deepEqual(spreadOf(rs), k.spread ?? null);
+      t.diagnostic(`${k.name}: generation ${String(d.metadata.generation)}, 1 ReplicaSet`);
+    },
+  );
 }

@@ -5,7 +5,14 @@
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/eviction-dry-run.test.ts
 import assert from 'node:assert/strict';
 
-import { clusterTest, list, runOperator, sleep, waitFor, ZONE } from '../operator/support.ts';
+import {
+  clusterTest,
+  list,
+  runOperator,
+  waitAuditPasses,
+  waitFor,
+  ZONE,
+} from '../operator/support.ts';
 import {
   barePod,
   follower,
@@ -31,7 +38,13 @@ clusterTest(
     await c.apply(list(...follower(ns, 'web', 'db', 2, followerSpec)));
     const web = await waitRunning(c, ns, 'web', 2);
 
-    const op = await runOperator(c, s, ['--leader-elect=false', '--eviction-dry-run']);
+    // A full check every 2 s: audit passes go on while nothing changes.
+    const op = await runOperator(c, s, [
+      '--leader-elect=false',
+      '--eviction-dry-run',
+      '--audit-interval',
+      '2s',
+    ]);
     await waitStatus(
       c,
       ns,
@@ -55,7 +68,7 @@ clusterTest(
     // The API server judged the eviction (dry run) and would have allowed it.
     assert.equal(line['result'], 'evicted');
 
-    await sleep(5_000);
+    await waitAuditPasses(op.process, 2);
     const now = await pods(c, ns, 'web');
     assert.deepEqual(
       now.map((p) => p.metadata.uid).sort(),

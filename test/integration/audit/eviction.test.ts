@@ -12,6 +12,7 @@ import {
   list,
   runOperator,
   sleep,
+  waitAuditPasses,
   waitFor,
   ZONE,
   type Operator,
@@ -77,7 +78,8 @@ clusterTest(
         : undefined;
     });
 
-    const op = await runOperator(c, s, ['--leader-elect=false']);
+    // A full check every 2 s: audit passes go on while nothing changes.
+    const op = await runOperator(c, s, ['--leader-elect=false', '--audit-interval', '2s']);
     for (const name of ['web-near-db', 'solo-near-anchor'])
       await waitStatus(
         c,
@@ -100,7 +102,7 @@ clusterTest(
             : undefined,
         ),
       );
-      await sleep(3_000);
+      await waitAuditPasses(op.process, 2);
       assert.deepEqual(uids(await pods(c, ns, 'solo')), uids(before), 'solo still runs');
       assert.equal(await evicted(op, 'evicted'), 0);
       assert.equal(await evicted(op, 'blocked'), 0);
@@ -120,7 +122,7 @@ clusterTest(
       const blocked = op.logged('evicted violating pod').filter((l) => l['result'] === 'blocked');
       assert.ok(blocked.length > 0);
       assert.match(String(blocked[0]?.['reason']), /disruption budget/i);
-      await sleep(3_000);
+      await waitAuditPasses(op.process, 2);
       const now = await pods(c, ns, 'web');
       assert.deepEqual(uids(now), uids(web), 'both web pods still run');
       assert.ok(now.every(running));

@@ -9,13 +9,11 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/node-spread.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
-  begin,
+  clusterTest,
   deployment,
   list,
-  makeNamespace,
   makePool,
   podSpec,
   policy,
@@ -55,12 +53,10 @@ const eventText = async (
 
 const nameOf = (list: readonly PodInfo[]): string => list[0]?.metadata.name ?? '';
 
-void test(
+clusterTest(
   'node rules: relabelled node, nodeAffinity and nodeSelector violations, eviction and its opt-out',
-  { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'noderules');
+  { timeout: 300_000, namespace: 'noderules' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-a', 'zone-b']);
     const [n0, n1, n2] = pool.nodes as [string, string, string];
     // Only n0 is a gpu node: every pod that requires one starts there.
@@ -212,12 +208,10 @@ void test(
   },
 );
 
-void test(
+clusterTest(
   'topology spread: a zone whose pods grow is over, named with how far and the excess pod',
-  { timeout: 240_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'spread');
+  { timeout: 240_000, namespace: 'spread' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-b']);
     const [na, nb] = pool.nodes as [string, string];
     const spread = [
@@ -279,12 +273,10 @@ void test(
   },
 );
 
-void test(
+clusterTest(
   "topology spread of a policy: the policy's violation, evicted to the zone below the skew, opt-out honoured",
-  { timeout: 420_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'polspread');
+  { timeout: 420_000, namespace: 'polspread' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-a', 'zone-b']);
     const [a0, a1, b0] = pool.nodes as [string, string, string];
     const ref = `PlacementPolicy/${ns}/zones`;

@@ -10,18 +10,17 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/reports.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import { reportCrdFiles } from '../../tools/pinned.ts';
 import {
-  begin,
+  clusterTest,
   deferClusterPolicy,
+  HOSTNAME,
   list,
   makeNamespace,
   makePool,
   runOperator,
   waitFor,
-  HOSTNAME,
   ZONE,
   type Cluster,
   type JsonObject,
@@ -169,8 +168,8 @@ const keepAwayAffinity = (tier: string): JsonObject => ({
 async function scenario(
   c: Cluster,
   s: Scope,
-): Promise<{ ns: string; other: string; n0: string; n1: string }> {
-  const ns = await makeNamespace(c, s, 'reports');
+  ns: string,
+): Promise<{ other: string; n0: string; n1: string }> {
   const other = await makeNamespace(c, s, 'reports-other');
   const pool = await makePool(c, s, ['zone-a', 'zone-a']);
   const [n0, n1] = pool.nodes as [string, string];
@@ -205,16 +204,15 @@ async function scenario(
       keepAway,
     ),
   );
-  return { ns, other, n0, n1 };
+  return { other, n0, n1 };
 }
 
-void test(
+clusterTest(
   'findings are Reports per namespace and policy, written only when they change, once the CRDs are there',
-  { timeout: 420_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
+  { timeout: 420_000, namespace: 'reports' },
+  async ({ t, c, s, ns }) => {
     await removeReportCrds(c, OPENREPORTS);
-    const { ns, other, n0, n1 } = await scenario(c, s);
+    const { other, n0, n1 } = await scenario(c, s, ns);
     // A full check every 2 s: each one reads the stored reports again and compares.
     const op = await runOperator(c, s, ['--leader-elect=false', '--audit-interval=2s']);
 
@@ -441,14 +439,13 @@ void test(
   },
 );
 
-void test(
+clusterTest(
   'with --policy-reports, the same findings are wgpolicyk8s.io PolicyReports, steady too',
-  { timeout: 420_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
+  { timeout: 420_000, namespace: 'reports' },
+  async ({ t, c, s, ns }) => {
     s.defer(() => removeReportCrds(c, POLICY_REPORTS));
     await installReportCrds(c, POLICY_REPORTS);
-    const { ns, other } = await scenario(c, s);
+    const { other } = await scenario(c, s, ns);
     const op = await runOperator(c, s, [
       '--leader-elect=false',
       '--audit-interval=2s',

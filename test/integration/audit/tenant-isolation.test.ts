@@ -11,13 +11,14 @@
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/audit/tenant-isolation.test.ts
 import assert from 'node:assert/strict';
 
-import { clusterTest, get, runOperator, sleep, waitFor, APPLIED } from '../operator/support.ts';
+import { APPLIED, clusterTest, get, runOperator, waitAuditPasses } from '../operator/support.ts';
 import { conditionOf, pods, waitStatus } from './support.ts';
 import {
   assertTenantConfined,
   everyonePolicy,
   EVERYONE_FIELD,
   runTenantScenario,
+  TENANT_OPERATOR_FLAGS,
   tenantWorld,
 } from './tenant.ts';
 
@@ -31,7 +32,7 @@ clusterTest(
     await t.test(
       "allowed terms: remediation stays in team-a; the rest is the platform team's",
       async (st) => {
-        const op = await runOperator(c, s, ['--leader-elect=false']);
+        const op = await runOperator(c, s, ['--leader-elect=false', ...TENANT_OPERATOR_FLAGS]);
         try {
           await runTenantScenario(c, w, op.process, (l) => {
             st.diagnostic(l);
@@ -60,6 +61,7 @@ clusterTest(
         const op = await runOperator(c, s, [
           '--leader-elect=false',
           '--namespaced-policy-cross-namespace-terms=deny',
+          ...TENANT_OPERATOR_FLAGS,
         ]);
         for (const name of ['evil', 'evil-enforce']) {
           const status = await waitStatus(
@@ -80,10 +82,7 @@ clusterTest(
           assert.deepEqual(status.violationSample, []);
         }
         // Let a few audit passes go by: nothing judged, nothing evicted, nothing written.
-        await waitFor('an audit pass', () =>
-          Promise.resolve(op.logged('caches synced').length > 0 ? true : undefined),
-        );
-        await sleep(5_000);
+        await waitAuditPasses(op.process, 3);
         assert.equal(await op.metric('placement_evictions_total', { result: 'evicted' }), 0);
         assert.equal(await op.metric('placement_cross_namespace_violations'), 0);
         assert.equal(await op.writes(), 0);

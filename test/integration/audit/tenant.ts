@@ -15,7 +15,7 @@ import {
   makePool,
   policy,
   REQ,
-  sleep,
+  waitAuditPasses,
   waitFor,
   type Cluster,
   type JsonObject,
@@ -193,7 +193,14 @@ interface EventItem {
 }
 
 /**
- * The tenant creates the policy through impersonation; then: team-a's own violating pod is
+ * What the operator of the tenant scenarios runs with: a full audit check every 2 s, so that
+ * audit passes go on while nothing changes, and a test can wait for some to go by.
+ */
+export const TENANT_OPERATOR_FLAGS = ['--audit-interval', '2s'] as const;
+
+/**
+ * The operator runs with TENANT_OPERATOR_FLAGS. The tenant creates the policy through
+ * impersonation; then: team-a's own violating pod is
  * evicted (remediation works), the cross-namespace findings show in the metric and the log,
  * and nothing outside team-a is evicted, gets an Event naming the policy, or shows in the
  * policy's status.
@@ -245,8 +252,8 @@ export async function runTenantScenario(
     60_000,
   );
 
-  // Let the operator do whatever else it would, then look at what it did.
-  await sleep(5_000);
+  // Two more audit passes: whatever else the operator would do, it has done by then.
+  await waitAuditPasses(op, 2);
   diagnostic(`status: ${JSON.stringify(status)}`);
 
   const outside = [w.b, w.c];

@@ -1,3 +1,4 @@
+// Not a clusterTest: the built image runs with the chart's RBAC in a namespace of its own.
 // The built image run by testcontainers against the control plane, as the chart's pod
 // runs it: the chart's container args and securityContext (read-only root, 65532, drop
 // ALL, no new privileges), the chart ServiceAccount's token and CA mounted where the

@@ -1,3 +1,4 @@
+// Not a clusterTest: it inspects the built image and needs no cluster.
 // The runtime image itself, as hack/image/build.sh built it from the Dockerfile: its
 // configuration, every file in it (from the container's export), and what runs in it.
 //

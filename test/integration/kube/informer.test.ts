@@ -1,3 +1,4 @@
+// Not a clusterTest: src/kube against the API server itself (kube/support.ts), no operator.
 // The informer against a real API server: paginated list, watch, trimmed cache, and a
 // real 410 (a watch from a resourceVersion older than the server's watch cache) that ends
 // in a relist telling consumers exactly what changed while the watch was gone.

@@ -1,3 +1,4 @@
+// Not a clusterTest: src/kube against the API server itself (kube/support.ts), no operator.
 // Leader election on a real Lease: two candidates, one leader; a graceful stop hands the
 // lease over within a retry period; a holder that stops renewing loses it after the
 // lease duration.

@@ -1,3 +1,4 @@
+// Not a clusterTest: src/kube against the API server itself (kube/support.ts), no operator.
 // Writes on a real API server: the affinity merge patch for each workload kind (owner's
 // terms kept, field manager recorded, stale resourceVersion refused, revert restoring the
 // template exactly), policy status and finalizers, eviction through PodDisruptionBudgets,

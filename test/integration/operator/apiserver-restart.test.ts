@@ -1,3 +1,4 @@
+// Not a clusterTest: it kills an API server, so it starts a private control plane.
 // The operator survives its API server going away mid-reconcile. The shared cluster cannot
 // lose its API server safely, so this file starts a private one (two nodes), runs the
 // operator against it, applies a policy over several workloads and kills kube-apiserver

@@ -29,14 +29,15 @@ import {
   policyStatus,
   REQ,
   runOperator,
-  sleep,
   slot,
   waitEnforced,
   waitFor,
+  waitLoggedAgain,
   waitRolledOut,
   ZONE,
   type Cluster,
   type Obj,
+  type Operator,
 } from './support.ts';
 
 const targets = { kinds: ['Deployment'], selector: { matchLabels: { app: 'web' } } };
@@ -58,6 +59,8 @@ const farFromX = (ns: string) =>
       },
     },
   });
+
+const CONTRADICTS = 'workload left unchanged: required rules contradict';
 
 /** What a write would change: the template and the annotations. */
 const fingerprint = (d: Obj): string =>
@@ -96,12 +99,18 @@ clusterTest(
     await c.apply(list(deployment(ns, 'x'), deployment(ns, 'web', { replicas: 2 })));
     await waitRolledOut(c, ns);
     const original = await get(c, 'deployment', ns, 'web');
+    let op: Operator | undefined;
+    /** The operator looked at web again and left it as it is once more (it resyncs every 1 s). */
+    const waitLeftAlone = (): Promise<number> => {
+      assert.ok(op, 'the operator runs');
+      return waitLoggedAgain(op, CONTRADICTS, `Deployment/${ns}/web`);
+    };
 
     await t.test('both applied: no write, both policies and the workload say why', async () => {
       // Applied together, as a GitOps sync would, before the operator looks: had one come
       // first, its terms would be written on their own (the next case).
       await c.apply(list(nearX(ns), farFromX(ns)));
-      await runOperator(c, s);
+      op = await runOperator(c, s, ['--resync-interval', '1s']);
       await waitContradiction(c, ns);
       const events = await waitFor('a PlacementContradiction Event', async () => {
         const found = await eventsAbout(c, ns, 'web', 'PlacementContradiction');
@@ -110,7 +119,7 @@ clusterTest(
       assert.equal(events[0]?.type, 'Warning');
       t.diagnostic(`Event: ${events[0].message}`);
       assert.match(events[0].message, /cannot both hold/);
-      await sleep(2_000); // an observation window: nothing may write the workload in it
+      await waitLeftAlone();
       assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), fingerprint(original));
       await assertNonePending(c, ns);
     });
@@ -128,7 +137,7 @@ clusterTest(
       const carrying = await get(c, 'deployment', ns, 'web');
       await c.apply(list(farFromX(ns)));
       await waitContradiction(c, ns);
-      await sleep(2_000);
+      await waitLeftAlone();
       assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), fingerprint(carrying));
       await assertNonePending(c, ns);
 

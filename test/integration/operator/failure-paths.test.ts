@@ -36,10 +36,11 @@ import {
   policyStatus,
   REQ,
   runOperator,
-  sleep,
   uniqueName,
+  waitAdvanced,
   waitEnforced,
   waitFor,
+  waitLoggedAgain,
   waitPolicyGone,
   waitRolledOut,
   ZONE,
@@ -62,6 +63,17 @@ async function waitDegraded(c: Cluster, ns: string, name: string, reason: string
 }
 
 /** The record from issue 16: valid JSON, wrong shape (merge.ts used to throw a TypeError on it). */
+/** A resync every second: the operator looks at a blocked workload again and again. */
+const RESYNC = ['--resync-interval', '1s'];
+const AUDIT_S = 2;
+
+/**
+ * Waits until the operator has looked at web again and left it unchanged once more: a write
+ * it was going to make after the first look, it would have made by then.
+ */
+const waitLeftAlone = (op: Operator, ns: string): Promise<number> =>
+  waitLoggedAgain(op, 'workload left unchanged', `Deployment/${ns}/web`);
+
 const WRONG_SHAPE = '{"policies":{},"slots":{},"created":[1],"node":"x"}';
 
 /** Reconcile errors of both controllers (a retry storm), and log lines at level error. */
@@ -102,7 +114,7 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
     await c.apply(list(web));
     await waitRolledOut(c, ns);
     const before = fingerprint(await get(c, 'deployment', ns, 'web'));
-    const op = await runOperator(c, s);
+    const op = await runOperator(c, s, RESYNC);
     await c.apply(list(spreadPolicy(ns, 'spread')));
 
     const d = await waitDegraded(c, ns, 'spread', 'WorkloadBlocked');
@@ -115,7 +127,7 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
       return found.length > 0 ? found : undefined;
     });
     assert.equal(events[0]?.type, 'Warning');
-    await sleep(3_000); // an observation window: nothing may write the workload in it
+    await waitLeftAlone(op, ns);
     assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before);
 
     // A person removes the broken record: the operator takes over from there.
@@ -255,7 +267,7 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
       await c.apply(list(web));
       await waitRolledOut(c, ns);
       const before = fingerprint(await get(c, 'deployment', ns, 'web'));
-      const op = await runOperator(c, s);
+      const op = await runOperator(c, s, RESYNC);
       await c.apply(list(spreadPolicy(ns, 'spread')));
 
       const why =
@@ -269,7 +281,7 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
       });
       assert.equal(events[0]?.type, 'Warning');
       assert.equal(events[0].message, why);
-      await sleep(3_000); // an observation window: no write, no error, no retry in it
+      await waitLeftAlone(op, ns);
       assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before);
       assert.deepEqual(await trouble(op), { errors: 0, logged: 0 });
       assert.ok(!op.process.logs.some((l) => JSON.stringify(l).includes('TypeError')));
@@ -287,7 +299,7 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
       await c.apply(list(deployment(ns, 'web', { replicas: 1 })));
       await waitRolledOut(c, ns);
       const original = await get(c, 'deployment', ns, 'web');
-      const op = await runOperator(c, s);
+      const op = await runOperator(c, s, RESYNC);
       await c.apply(list(spreadPolicy(ns, 'spread')));
       await waitEnforced(c, ns, 'spread', 1);
       const good = (await get(c, 'deployment', ns, 'web')).metadata.annotations?.[APPLIED];
@@ -312,7 +324,7 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
       assert.ok(held.metadata.deletionTimestamp !== undefined, 'being deleted');
       assert.deepEqual(held.metadata.finalizers, [FINALIZER], 'the finalizer stays');
       assert.equal(condition(held.status, 'Ready')?.reason, 'Deleting');
-      await sleep(3_000); // still held, the workload untouched
+      await waitLeftAlone(op, ns); // still held, the workload untouched
       assert.deepEqual((await policyStatus(c, ns, 'spread')).metadata.finalizers, [FINALIZER]);
       assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), carrying);
 
@@ -334,7 +346,8 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
       await c.apply(list(web));
       await waitRolledOut(c, ns);
       const before = fingerprint(await get(c, 'deployment', ns, 'web'));
-      const op = await runOperator(c, s);
+      // Audit passes every 2 s: a count that goes on while no workload changes.
+      const op = await runOperator(c, s, ['--audit-interval', `${String(AUDIT_S)}s`]);
       const targets = { kinds: ['Deployment'], selector: { matchLabels: { app: 'web' } } };
 
       // 2 × 32 requirements × 4 KiB: no workload could carry the record of it.
@@ -381,11 +394,12 @@ clusterTest('failure paths that touch a workload', { timeout: 600_000 }, async (
       assert.match(events[0].message, /rejects metadata.annotations/);
 
       // Terminal: no retry storm. With backoff (5 ms doubling) the write would have been
-      // tried about ten times by now, and again within the window.
+      // tried about ten times in the time three more audit passes take.
       const failed = () => op.metric('placement_workload_writes_total', { result: 'failed' });
       const tried = await failed();
       assert.ok(tried >= 1 && tried <= 2, `failed writes so far: ${tried}`);
-      await sleep(12_000); // an observation window: no write to web may be tried in it
+      const audits = () => op.metric('placement_audit_duration_seconds_count');
+      await waitAdvanced(`three audit passes of ${String(AUDIT_S)} s`, audits, await audits(), 3);
       assert.equal(await failed(), tried, 'no write tried again without a change');
       assert.equal(fingerprint(await get(c, 'deployment', ns, 'web')), before, 'nothing written');
 

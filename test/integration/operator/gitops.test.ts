@@ -13,24 +13,22 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/gitops.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   affinityOf,
   appliedPolicies,
-  begin,
+  clusterTest,
   deployment,
   get,
   HOSTNAME,
-  makeNamespace,
   policy,
   policyRef,
   PREF,
   REQ,
   runOperator,
-  sleep,
   slot,
   waitEnforced,
+  waitReconciledAgain,
   waitFor,
   waitRolledOut,
   ZONE,
@@ -41,7 +39,8 @@ import {
 } from './support.ts';
 
 const POLICY = 'spread-web';
-const STABLE_MS = 15_000;
+/** Reconciles of a settled workload that must write nothing. */
+const LOOKS = 4;
 const REAPPLIES = 2;
 const SSA = ['--server-side', '--field-manager=argocd-controller', '--force-conflicts'];
 
@@ -150,28 +149,33 @@ async function reapplyAndSettle(
   // Settled: nobody writes the workload any more.
   const settled = await get(c, 'deployment', ns, app);
   const writes1 = await op.writes();
-  await sleep(STABLE_MS);
+  // Looked at again and again (a resync every 2 s): a fight over the terms would show.
+  await waitReconciledAgain(op, [`Deployment/${ns}/${app}`], LOOKS);
   const after = await get(c, 'deployment', ns, app);
   assert.equal(
     fingerprint(after),
     fingerprint(settled),
-    `${app}: unchanged for ${STABLE_MS / 1000} s`,
+    `${app}: unchanged over ${String(LOOKS)} more reconciles`,
   );
   assert.equal(await op.writes(), writes1, 'no operator write while settled');
   assertCarriesBoth(after, app);
 }
 
 for (const injection of ['admission', 'reconciler'] as const) {
-  void test(
+  clusterTest(
     `GitOps re-apply (--injection=${injection}): the terms stay or come back once, and it settles`,
-    { timeout: 170_000 },
-    async (t) => {
-      const { c, s } = await begin(t);
-      const ns = await makeNamespace(c, s, 'gitops');
+    { timeout: 170_000, namespace: 'gitops' },
+    async ({ t, c, s, ns }) => {
       await c.apply(manifest(ns, 'client-side'));
       await c.apply(manifest(ns, 'argo'), ...SSA);
       await waitRolledOut(c, ns);
-      const op = await runOperator(c, s, [`--injection=${injection}`]);
+      const op = await runOperator(c, s, [
+        `--injection=${injection}`,
+        '--resync-interval',
+        '2s',
+        '--log-level',
+        'debug',
+      ]);
       await c.apply(
         JSON.stringify(
           policy(ns, POLICY, {

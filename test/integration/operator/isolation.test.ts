@@ -21,15 +21,16 @@ import {
   policyRef,
   policyStatus,
   runOperator,
-  sleep,
   templateOf,
   waitEnforced,
   waitFor,
+  waitReconciledAgain,
   waitRolledOut,
   workload,
   type Cluster,
   type JsonObject,
   type Obj,
+  type Operator,
 } from './support.ts';
 
 const RESYNC_MS = 3_000;
@@ -39,8 +40,9 @@ const spreadSpec = (selector: JsonObject, extra: JsonObject = {}): JsonObject =>
   ...extra,
 });
 
-/** Waits past one resync, so that every workload has been looked at again since `since`. */
-const pastResync = (): Promise<void> => sleep(RESYNC_MS + 1_500);
+/** Waits until a resync has looked at each of `workloads` (`Kind/namespace/name`) again. */
+const pastResync = (op: Operator, ...workloads: string[]): Promise<void> =>
+  waitReconciledAgain(op, workloads);
 
 function assertUntouched(now: Obj, before: Obj): void {
   const what = `${now.kind} ${now.metadata.namespace ?? ''}/${now.metadata.name}`;
@@ -61,7 +63,13 @@ clusterTest(
   'isolation: what a policy must not touch',
   { timeout: 170_000 },
   async ({ t, c, s }) => {
-    const op = await runOperator(c, s, ['--resync-interval', `${RESYNC_MS}ms`]);
+    // Debug logs: a line a reconcile, so a test can tell when a resync has come by.
+    const op = await runOperator(c, s, [
+      '--resync-interval',
+      `${RESYNC_MS}ms`,
+      '--log-level',
+      'debug',
+    ]);
 
     await t.test('a PlacementPolicy changes nothing outside its namespace', async (t) => {
       const home = await makeNamespace(c, s, 'home');
@@ -74,7 +82,7 @@ clusterTest(
       assert.deepEqual(appliedPolicies(await get(c, 'deployment', home, 'web')), {
         [policyRef(home, 'spread-web')]: 1,
       });
-      await pastResync();
+      await pastResync(op, `Deployment/${away}/web`);
       const awayNow = await get(c, 'deployment', away, 'web');
       assertUntouched(awayNow, awayBefore);
       assert.equal(
@@ -104,7 +112,7 @@ clusterTest(
         );
         const found = await c.kubectl('get', 'placementpolicies', '-n', ns, '-o', 'name');
         assert.equal(found.trim(), '', 'nothing was created');
-        await pastResync();
+        await pastResync(op, `Deployment/${ns}/web`);
         assertUntouched(await get(c, 'deployment', ns, 'web'), before);
       },
     );
@@ -157,7 +165,7 @@ clusterTest(
           { matched: status.matched, enforced: status.enforced, pending: status.pending },
           { matched: 2, enforced: 1, pending: 1 },
         );
-        await pastResync();
+        await pastResync(op, `Deployment/${ns}/lacking`, `Deployment/${ns}/compliant`);
         for (const n of ['lacking', 'compliant']) {
           const now = await get(c, 'deployment', ns, n);
           const old = before.get(n);
@@ -210,7 +218,8 @@ clusterTest(
       // The Deployment is rewritten: the policy is live for this namespace.
       await waitEnforced(c, ns, 'spread-batch', 1);
       assert.ok(affinityOf(await get(c, 'deployment', ns, 'svc')));
-      await pastResync();
+      // A Job is no workload of the operator's: svc, beside it, stands witness to the resync.
+      await pastResync(op, `Deployment/${ns}/svc`);
       assertUntouched(await get(c, 'job', ns, 'nightly'), job0);
       const pod = await c.json<{ metadata: Obj['metadata']; spec: JsonObject }>(
         'get',

@@ -11,18 +11,16 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/lost-record.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   affinityOf,
   APPLIED,
-  begin,
+  clusterTest,
   deployment,
   eventsAbout,
   get,
   HOSTNAME,
   list,
-  makeNamespace,
   ownerView,
   policy,
   PREF,
@@ -56,12 +54,10 @@ const count = (list: readonly Json[] | undefined, value: JsonObject): number =>
   (list ?? []).filter((x) => JSON.stringify(x) === JSON.stringify(value)).length;
 
 for (const injection of ['admission', 'reconciler'] as const) {
-  void test(
+  clusterTest(
     `a record removed by hand, and node requirements the owner has (--injection=${injection})`,
-    { timeout: 240_000 },
-    async (t) => {
-      const { c, s } = await begin(t);
-      const ns = await makeNamespace(c, s, 'lost');
+    { timeout: 240_000, namespace: 'lost' },
+    async ({ t, c, s, ns }) => {
       const web = (name: string, affinity?: JsonObject): JsonObject =>
         deployment(ns, name, {
           labels: { app: name, tier: 'web' },

@@ -56,6 +56,10 @@ clusterTest(
     });
 
     const before = await reconciles();
+    // A workload that a policy event reaches is queued, or held for the settle window, in the
+    // event's handler, before the policy itself is reconciled.
+    const queued = () => op.metric('workqueue_adds_total', { name: 'placement-workload' });
+    const queuedBefore = await queued();
     const statusWrites = op.logged('policy status updated').length;
     await c.kubectl('label', 'placementpolicy/spread', '-n', ns, 'team=platform');
     // A status the operator did not write: it puts its own back, a second status-only event.
@@ -72,7 +76,9 @@ clusterTest(
     await waitFor('the operator to write its status back', () =>
       Promise.resolve(op.logged('policy status updated').length > statusWrites ? true : undefined),
     );
-    await sleep(3_000); // an observation window: nothing may reconcile the workloads in it
+    // The write-back reconciles the policy after both changes: their handlers have run.
+    assert.equal(await queued(), queuedBefore, 'status and metadata changes queue no workload');
+    assert.equal(await op.metric('placement_workloads_settling'), 0, 'nor hold one back');
     assert.equal(await reconciles(), before, 'status and metadata changes reconcile no workload');
 
     await c.apply(list(spread(60)));

@@ -11,35 +11,31 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/rollout-stalled.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   appliedPolicies,
-  begin,
+  clusterTest,
   condition,
   deployment,
   eventsAbout,
   get,
   HOSTNAME,
   list,
-  makeNamespace,
   makePool,
   policy,
   policyStatus,
   runOperator,
-  sleep,
   waitFor,
+  waitLoggedAgain,
   waitRolledOut,
 } from './support.ts';
 
 const STALL_MS = 120_000;
 
-void test(
+clusterTest(
   'a rollout that stalls after our write: Degraded, an Event, and the budget holds the next one back',
-  { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'stall');
+  { timeout: 300_000, namespace: 'stall' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-b']);
     /** A Deployment of `app` on the pool, its template labelled `tier`. */
     const onPool = (app: string, tier: string, replicas: number, spec = {}) =>
@@ -56,7 +52,8 @@ void test(
       );
     await onPool('stuck', 'spread', 3, { progressDeadlineSeconds: 5 });
     await waitRolledOut(c, ns);
-    const op = await runOperator(c, s, ['--rollout-budget', '1']);
+    // Debug logs: each time the operator finds `next` waiting for the budget, it says so.
+    const op = await runOperator(c, s, ['--rollout-budget', '1', '--log-level', 'debug']);
     await c.apply(
       list(
         policy(ns, 'one-per-node', {
@@ -115,7 +112,8 @@ void test(
         ? true
         : undefined;
     });
-    await sleep(5_000); // an observation window: nothing may write `next` in it
+    // It looks again (the budget is retried every 30 s) and still waits: no write to `next`.
+    await waitLoggedAgain(op, 'waiting for the rollout budget', `Deployment/${ns}/next`);
     assert.equal(appliedPolicies(await get(c, 'deployment', ns, 'next')), undefined);
 
     // A person makes the spread possible: one replica fits the two nodes with a surge pod.

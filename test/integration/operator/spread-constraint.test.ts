@@ -5,17 +5,15 @@
 //
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/spread-constraint.test.ts
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 
 import {
   APPLIED,
-  begin,
+  clusterTest,
   condition,
   deployment,
   get,
   HOSTNAME,
   list,
-  makeNamespace,
   makePool,
   nodeZones,
   ownerView,
@@ -50,12 +48,10 @@ const recordOf = (w: Obj): SpreadRecord | undefined => {
   return text === undefined ? undefined : (JSON.parse(text) as SpreadRecord);
 };
 
-void test(
+clusterTest(
   'spreadAcross TopologySpread: written, scheduled by, reverted exactly',
-  { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'spread');
+  { timeout: 300_000, namespace: 'spread' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-a', 'zone-b', 'zone-b']);
     const ownerConstraint: JsonObject = {
       maxSkew: 2,
@@ -163,12 +159,10 @@ void test(
   },
 );
 
-void test(
+clusterTest(
   'a DoNotSchedule spread whose rollout cannot finish is held back, naming the policy entry',
-  { timeout: 300_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
-    const ns = await makeNamespace(c, s, 'spread-held');
+  { timeout: 300_000, namespace: 'spread-held' },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-a', 'zone-b']);
     // zone-b's only node takes none of these pods, yet counts as a domain (nodeTaintsPolicy
     // defaults to Ignore): with maxSkew 1, zone-a could hold one pod only.

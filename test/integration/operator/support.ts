@@ -70,13 +70,6 @@ export class Scope {
   }
 }
 
-/** The shared cluster with the CRDs served, and a cleanup scope for this test. */
-export async function begin(t: TestContext): Promise<{ c: Cluster; s: Scope }> {
-  const c = await cluster();
-  await installCrds(c);
-  return { c, s: new Scope(t) };
-}
-
 export interface ClusterTestOptions {
   readonly timeout?: number;
   /** A fresh namespace for the test, named from this prefix (deleted after it). */
@@ -112,7 +105,9 @@ export function clusterTest(
   body: (env: ClusterTestEnv & { readonly ns: string }) => Promise<void>,
 ): void {
   void test(name, options.timeout === undefined ? {} : { timeout: options.timeout }, async (t) => {
-    const { c, s } = await begin(t);
+    const c = await cluster();
+    await installCrds(c);
+    const s = new Scope(t);
     const ns =
       options.namespace === undefined
         ? ''
@@ -506,6 +501,72 @@ export function operatorHandle(
     },
     logged: (message) => process.logs.filter((l) => l['message'] === message),
   };
+}
+
+/**
+ * Waits until `count` (a counter of the operator's: reconciles, audit passes, log lines about
+ * one workload) has gone `by` past `from`: the operator has looked again since, so a write or
+ * an Event that was going to come has come. What a test asserts did not happen, it asserts
+ * after this, not after a fixed observation window. Returns the count reached.
+ */
+export async function waitAdvanced(
+  what: string,
+  count: () => Promise<number> | number,
+  from: number,
+  by = 1,
+  timeoutMs = 90_000,
+): Promise<number> {
+  return waitFor(
+    `${what} (${String(by)} past ${String(from)})`,
+    async () => {
+      const now = await count();
+      return now >= from + by ? now : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** How many times the operator logged `message` about the workload `Kind/namespace/name`. */
+export const loggedAbout = (op: Operator, message: string, workload: string): number =>
+  op.logged(message).filter((l) => l['workload'] === workload).length;
+
+/**
+ * Waits until `by` more audit passes than now have finished, remediation included: an
+ * eviction or an Event due by then has come. The operator needs a short --audit-interval
+ * for passes to go on while nothing changes.
+ */
+export async function waitAuditPasses(op: OperatorProcess, by: number): Promise<number> {
+  const passes = async (): Promise<number> =>
+    metricValue((await scrape(op)).body, 'placement_audit_duration_seconds_count', {});
+  return waitAdvanced(`${String(by)} more audit passes`, passes, await passes(), by);
+}
+
+/**
+ * Waits until the operator has finished `by` more reconciles of each of `workloads`
+ * (`Kind/namespace/name`) than so far: a resync has looked at them again. Needs
+ * --log-level debug (a `Reconciled` line a reconcile).
+ */
+export async function waitReconciledAgain(
+  op: Operator,
+  workloads: readonly string[],
+  by = 1,
+): Promise<void> {
+  const count = (key: string) => (): number =>
+    op.logged('Reconciled').filter((l) => l['key'] === key).length;
+  const from = workloads.map((key) => count(key)());
+  for (const [i, key] of workloads.entries())
+    await waitAdvanced(`${key} reconciled again`, count(key), from[i] ?? 0, by);
+}
+
+/** Waits until the operator has logged `message` about `workload` once more than so far. */
+export function waitLoggedAgain(
+  op: Operator,
+  message: string,
+  workload: string,
+  timeoutMs?: number,
+): Promise<number> {
+  const count = (): number => loggedAbout(op, message, workload);
+  return waitAdvanced(`"${message}" about ${workload} again`, count, count(), 1, timeoutMs);
 }
 
 /** The last log lines of an operator, for failure messages. */

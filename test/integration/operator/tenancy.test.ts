@@ -32,11 +32,11 @@ import {
   policy,
   policyRef,
   runOperator,
-  sleep,
   templateOf,
   uniqueName,
   waitEnforced,
   waitFor,
+  waitReconciledAgain,
   type Cluster,
   type Scope,
 } from './support.ts';
@@ -304,7 +304,13 @@ clusterTest('teams declare their own policies', { timeout: 300_000 }, async ({ t
   );
 
   await t.test('a namespace admin’s policy reaches its own namespace only', async () => {
-    const op = await runOperator(c, s, ['--resync-interval', `${RESYNC_MS}ms`]);
+    // Debug logs: a line a reconcile, so the test can tell when a resync has come by.
+    const op = await runOperator(c, s, [
+      '--resync-interval',
+      `${RESYNC_MS}ms`,
+      '--log-level',
+      'debug',
+    ]);
     await c.apply(list(deployment(own, 'web'), deployment(other, 'web')));
     const otherBefore = await get(c, 'deployment', other, 'web');
     // A policy as wide as its schema lets it be: every Deployment and StatefulSet.
@@ -317,7 +323,7 @@ clusterTest('teams declare their own policies', { timeout: 300_000 }, async ({ t
     assert.deepEqual(appliedPolicies(await get(c, 'deployment', own, 'web')), {
       [policyRef(own, 'spread-everything')]: 1,
     });
-    await sleep(RESYNC_MS + 1_500); // every workload looked at again since
+    await waitReconciledAgain(op, [`Deployment/${other}/web`]); // a resync looked at it again
     const otherNow = await get(c, 'deployment', other, 'web');
     assert.equal(otherNow.metadata.annotations?.[APPLIED], undefined, `${other}/web: no record`);
     assert.deepEqual(templateOf(otherNow), templateOf(otherBefore), `${other}/web: template`);

@@ -12,17 +12,15 @@
 //   hack/node --test --test-global-setup=test/global-setup.ts test/integration/operator/why-cli.test.ts
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
 
 import { main } from '../../../src/cli/kubectl-placement.ts';
 import { WHY_EXIT } from '../../../src/cli/why.ts';
 import type { Explanation } from '../../../src/engine/explain.ts';
 import {
-  begin,
+  clusterTest,
   failedScheduling,
   HOSTNAME,
   listOf,
-  makeNamespace,
   makePool,
   podsOf,
   REQ,
@@ -85,13 +83,11 @@ const probe = (ns: string, name: string, spec: JsonObject): string =>
     },
   });
 
-void test(
+clusterTest(
   'why on a really Pending pod agrees with the scheduler, through the kubeconfig, writing nothing',
-  { timeout: 240_000 },
-  async (t) => {
-    const { c, s } = await begin(t);
+  { timeout: 240_000, namespace: 'shop', labels: { env: 'prod' } },
+  async ({ t, c, s, ns }) => {
     const pool = await makePool(c, s, ['zone-a', 'zone-b', 'zone-a']);
-    const ns = await makeNamespace(c, s, 'shop', { env: 'prod' });
     // checkout-redis one per node (its owner's rule), so it takes all three nodes.
     const workloads = seedWorkloads('workloads/checkout.yaml', ns, pool).map((d) => {
       const meta = d['metadata'] as JsonObject;

@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import type { Pod } from '../../../src/api/core.ts';
+
 import {
   HOSTNAME,
   ZONE,
@@ -20,6 +22,7 @@ import {
   tuplesOf,
   weighted,
   type Cluster,
+  type PodOptions,
   type Tuple,
 } from '../builders.ts';
 
@@ -56,6 +59,25 @@ const NO_ZONE = [node('n1')];
 
 const web = { app: 'web' };
 
+// ---- scenes: the node sets, pods and terms the cases are built from ----
+
+/** `pods` on n1 and n2, no zones. */
+const onTwoNodes = (...pods: Pod[]): Cluster => ({ nodes: TWO_NODES, pods });
+/** `pods` on n1, n2 (zone a) and n3 (zone b). */
+const inZones = (...pods: Pod[]): Cluster => ({ nodes: ZONED, pods });
+/** `pods` on n1, which has no zone label. */
+const onUnzonedNode = (...pods: Pod[]): Cluster => ({ nodes: NO_ZONE, pods });
+/** A pod labelled app=`app` on `node`, with no rules of its own. */
+const placed = (app: string, node: string): Pod => pod(app, { node, labels: { app } });
+/** web on n1 in namespace `ns`, with `rules`. */
+const webIn = (ns: string, rules: Pick<PodOptions, 'affinity' | 'anti'>): Pod =>
+  pod('web', { ns, node: 'n1', labels: web, ...rules });
+/** A term over the pods labelled app=`app` in the namespaces labelled team=shop, by host. */
+const shopTerm = (app: string) =>
+  term(labelsIn({ app }), HOSTNAME, { namespaceSelector: labelsIn({ team: 'shop' }) });
+/** A term over the pods labelled app=`app`, by host. */
+const hostTerm = (app: string) => term(labelsIn({ app }), HOSTNAME);
+
 interface Case {
   readonly name: string;
   readonly cluster: Cluster;
@@ -66,279 +88,197 @@ const cases: Case[] = [
   // ---- topology keys ----
   {
     name: 'affinity: a node without the topology key is in no domain, so the term is violated',
-    cluster: {
-      nodes: NO_ZONE,
-      pods: [
-        pod('db', { node: 'n1', labels: { app: 'db' } }),
-        pod('web', { node: 'n1', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
-      ],
-    },
+    cluster: onUnzonedNode(
+      placed('db', 'n1'),
+      pod('web', { node: 'n1', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
+    ),
     want: [affinity('default/web', 0)],
   },
   {
     name: 'affinity: the first-pod exception needs every topology key on the node',
-    cluster: {
-      nodes: NO_ZONE,
-      pods: [pod('web', { node: 'n1', labels: web, affinity: [term(labelsIn(web), ZONE)] })],
-    },
+    cluster: onUnzonedNode(
+      pod('web', { node: 'n1', labels: web, affinity: [term(labelsIn(web), ZONE)] }),
+    ),
     want: [affinity('default/web', 0)],
   },
   {
     name: 'anti-affinity: a node without the topology key is in no domain, so nothing is violated',
-    cluster: {
-      nodes: NO_ZONE,
-      pods: [
-        pod('web-1', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
-        pod('web-2', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
-      ],
-    },
+    cluster: onUnzonedNode(
+      pod('web-1', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+      pod('web-2', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+    ),
     want: [],
   },
 
   // ---- namespaces ----
   {
     name: 'namespaceSelector {} selects pods in every namespace',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          ns: 'ns1',
-          node: 'n1',
-          labels: web,
-          anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: {} })],
-        }),
-        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      webIn('ns1', {
+        anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: {} })],
+      }),
+      pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+    ),
     want: [anti('ns1/web', 0), symmetric('ns2/db', 0)],
   },
   {
     name: 'namespaceSelector null is not used: the term covers its own namespace only',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          ns: 'ns1',
-          node: 'n1',
-          labels: web,
-          anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: null })],
-        }),
-        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
-        pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      webIn('ns1', {
+        anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaceSelector: null })],
+      }),
+      pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+      pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
+    ),
     want: [anti('ns1/web', 0), symmetric('ns1/db', 0)],
   },
   {
     name: 'neither namespaces nor namespaceSelector: the term covers its own namespace only',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          ns: 'ns1',
-          node: 'n1',
-          labels: web,
-          anti: [term(labelsIn({ app: 'db' }), HOSTNAME)],
-        }),
-        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      webIn('ns1', {
+        anti: [hostTerm('db')],
+      }),
+      pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+    ),
     want: [],
   },
   {
     name: 'explicit namespaces replace the own namespace',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          ns: 'ns1',
-          node: 'n1',
-          labels: web,
-          anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaces: ['ns2'] })],
-        }),
-        pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
-        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      webIn('ns1', {
+        anti: [term(labelsIn({ app: 'db' }), HOSTNAME, { namespaces: ['ns2'] })],
+      }),
+      pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
+      pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+    ),
     want: [anti('ns1/web', 0), symmetric('ns2/db', 0)],
   },
   {
     name: 'namespaces and namespaceSelector together select the union of both',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          ns: 'ns1',
-          node: 'n1',
-          labels: web,
-          anti: [
-            term(labelsIn({ app: 'db' }), HOSTNAME, {
-              namespaces: ['ns2'],
-              namespaceSelector: labelsIn({ team: 'shop' }),
-            }),
-          ],
-        }),
-        pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
-        pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
-        pod('db', { ns: 'ns3', node: 'n1', labels: { app: 'db' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      webIn('ns1', {
+        anti: [
+          term(labelsIn({ app: 'db' }), HOSTNAME, {
+            namespaces: ['ns2'],
+            namespaceSelector: labelsIn({ team: 'shop' }),
+          }),
+        ],
+      }),
+      pod('db', { ns: 'ns1', node: 'n1', labels: { app: 'db' } }),
+      pod('db', { ns: 'ns2', node: 'n1', labels: { app: 'db' } }),
+      pod('db', { ns: 'ns3', node: 'n1', labels: { app: 'db' } }),
+    ),
     want: [anti('ns1/web', 0), symmetric('ns2/db', 0), symmetric('ns3/db', 0)],
   },
   {
     name: 'namespaceSelector matches namespace labels, not pod labels',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          ns: 'ns1',
-          node: 'n1',
-          labels: web,
-          affinity: [
-            term(labelsIn({ app: 'cache' }), HOSTNAME, {
-              namespaceSelector: labelsIn({ team: 'shop' }),
-            }),
-          ],
-        }),
-        // ns1 has no team label; the pod's own team label does not count.
-        pod('cache', { ns: 'ns1', node: 'n1', labels: { app: 'cache', team: 'shop' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      webIn('ns1', {
+        affinity: [shopTerm('cache')],
+      }),
+      // ns1 has no team label; the pod's own team label does not count.
+      pod('cache', { ns: 'ns1', node: 'n1', labels: { app: 'cache', team: 'shop' } }),
+    ),
     want: [affinity('ns1/web', 0)],
   },
   {
     name: 'affinity is met by a pod in a namespace that the namespaceSelector picks',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          ns: 'ns1',
-          node: 'n1',
-          labels: web,
-          affinity: [
-            term(labelsIn({ app: 'cache' }), HOSTNAME, {
-              namespaceSelector: labelsIn({ team: 'shop' }),
-            }),
-          ],
-        }),
-        pod('cache', { ns: 'ns3', node: 'n1', labels: { app: 'cache' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      webIn('ns1', {
+        affinity: [shopTerm('cache')],
+      }),
+      pod('cache', { ns: 'ns3', node: 'n1', labels: { app: 'cache' } }),
+    ),
     want: [],
   },
 
   // ---- symmetry ----
   {
     name: 'symmetric anti-affinity across namespaces: the matched pod is in breach too',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('a', { ns: 'ns1', node: 'n1', labels: { app: 'a' } }),
-        pod('b', {
-          ns: 'ns2',
-          node: 'n1',
-          labels: { app: 'b' },
-          anti: [term(labelsIn({ app: 'a' }), HOSTNAME, { namespaceSelector: {} })],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('a', { ns: 'ns1', node: 'n1', labels: { app: 'a' } }),
+      pod('b', {
+        ns: 'ns2',
+        node: 'n1',
+        labels: { app: 'b' },
+        anti: [term(labelsIn({ app: 'a' }), HOSTNAME, { namespaceSelector: {} })],
+      }),
+    ),
     want: [symmetric('ns1/a', 0), anti('ns2/b', 0)],
   },
   {
     name: 'symmetric anti-affinity: a carrier in another domain is no breach',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('a', { ns: 'ns1', node: 'n1', labels: { app: 'a' } }),
-        pod('b', {
-          ns: 'ns2',
-          node: 'n2',
-          labels: { app: 'b' },
-          anti: [term(labelsIn({ app: 'a' }), HOSTNAME, { namespaceSelector: {} })],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('a', { ns: 'ns1', node: 'n1', labels: { app: 'a' } }),
+      pod('b', {
+        ns: 'ns2',
+        node: 'n2',
+        labels: { app: 'b' },
+        anti: [term(labelsIn({ app: 'a' }), HOSTNAME, { namespaceSelector: {} })],
+      }),
+    ),
     want: [],
   },
   {
     name: 'symmetric anti-affinity: carriers of one identical term are reported once',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('cache', { node: 'n1', labels: { app: 'cache' } }),
-        pod('web-1', {
-          node: 'n1',
-          labels: web,
-          anti: [term(labelsIn({ app: 'cache' }), HOSTNAME)],
-        }),
-        pod('web-2', {
-          node: 'n1',
-          labels: web,
-          anti: [term(labelsIn({ app: 'cache' }), HOSTNAME)],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      placed('cache', 'n1'),
+      pod('web-1', {
+        node: 'n1',
+        labels: web,
+        anti: [hostTerm('cache')],
+      }),
+      pod('web-2', {
+        node: 'n1',
+        labels: web,
+        anti: [hostTerm('cache')],
+      }),
+    ),
     want: [symmetric('default/cache', 0), anti('default/web-1', 0), anti('default/web-2', 0)],
   },
   {
     name: 'symmetric anti-affinity names the term index in the carrier',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('cache', { node: 'n1', labels: { app: 'cache' } }),
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          anti: [
-            term(labelsIn({ app: 'db' }), HOSTNAME),
-            term(labelsIn({ app: 'cache' }), HOSTNAME),
-          ],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      placed('cache', 'n1'),
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        anti: [hostTerm('db'), hostTerm('cache')],
+      }),
+    ),
     want: [symmetric('default/cache', 1), anti('default/web', 1)],
   },
 
   // ---- the first pod of a self-affine group ----
   {
     name: 'self-affinity: the first pod of its group may run alone',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] })],
-    },
+    cluster: onTwoNodes(
+      pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+    ),
     want: [],
   },
   {
     name: 'self-affinity: two pods of the group on one node satisfy each other',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
-        pod('web-2', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+      pod('web-2', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+    ),
     want: [],
   },
   {
     name: 'self-affinity: another matching pod in another domain ends the first-pod exception',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
-        pod('web-2', { node: 'n2', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+      pod('web-2', { node: 'n2', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+    ),
     want: [affinity('default/web-1', 0), affinity('default/web-2', 0)],
   },
   {
     name: 'self-affinity: a matching pod without terms in another domain ends the exception too',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
-        pod('web-2', { node: 'n2', labels: web }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web-1', { node: 'n1', labels: web, affinity: [term(labelsIn(web), HOSTNAME)] }),
+      pod('web-2', { node: 'n2', labels: web }),
+    ),
     want: [affinity('default/web-1', 0)],
   },
   {
@@ -375,332 +315,266 @@ const cases: Case[] = [
   },
   {
     name: 'affinity: a pod that does not match its own term gets no first-pod exception',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        affinity: [hostTerm('db')],
+      }),
+    ),
     want: [affinity('default/web', 0)],
   },
 
   // ---- several terms ----
   {
     name: 'affinity: only pods matching ALL terms count, so two half-matches satisfy nothing',
-    cluster: {
-      nodes: ZONED,
-      pods: [
-        pod('db', { node: 'n1', labels: { app: 'db' } }),
-        pod('cache', { node: 'n2', labels: { tier: 'cache' } }),
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          affinity: [
-            term(labelsIn({ app: 'db' }), HOSTNAME),
-            term(labelsIn({ tier: 'cache' }), ZONE),
-          ],
-        }),
-      ],
-    },
+    cluster: inZones(
+      placed('db', 'n1'),
+      pod('cache', { node: 'n2', labels: { tier: 'cache' } }),
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        affinity: [hostTerm('db'), term(labelsIn({ tier: 'cache' }), ZONE)],
+      }),
+    ),
     want: [affinity('default/web', 0), affinity('default/web', 1)],
   },
   {
     name: 'affinity: a pod matching all terms satisfies those whose domain it shares',
-    cluster: {
-      nodes: ZONED,
-      pods: [
-        pod('db-cache', { node: 'n2', labels: { app: 'db', tier: 'cache' } }),
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          affinity: [
-            term(labelsIn({ app: 'db' }), HOSTNAME),
-            term(labelsIn({ tier: 'cache' }), ZONE),
-          ],
-        }),
-      ],
-    },
+    cluster: inZones(
+      pod('db-cache', { node: 'n2', labels: { app: 'db', tier: 'cache' } }),
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        affinity: [hostTerm('db'), term(labelsIn({ tier: 'cache' }), ZONE)],
+      }),
+    ),
     want: [affinity('default/web', 0)],
   },
   {
     name: 'affinity: a pod matching all terms in every domain satisfies them all',
-    cluster: {
-      nodes: ZONED,
-      pods: [
-        pod('db-cache', { node: 'n1', labels: { app: 'db', tier: 'cache' } }),
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          affinity: [
-            term(labelsIn({ app: 'db' }), HOSTNAME),
-            term(labelsIn({ tier: 'cache' }), ZONE),
-          ],
-        }),
-      ],
-    },
+    cluster: inZones(
+      pod('db-cache', { node: 'n1', labels: { app: 'db', tier: 'cache' } }),
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        affinity: [hostTerm('db'), term(labelsIn({ tier: 'cache' }), ZONE)],
+      }),
+    ),
     want: [],
   },
   {
     name: 'anti-affinity: each term is judged on its own',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('db', { node: 'n1', labels: { app: 'db' } }),
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          anti: [
-            term(labelsIn({ app: 'db' }), HOSTNAME),
-            term(labelsIn({ app: 'cache' }), HOSTNAME),
-          ],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      placed('db', 'n1'),
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        anti: [hostTerm('db'), hostTerm('cache')],
+      }),
+    ),
     want: [symmetric('default/db', 0), anti('default/web', 0)],
   },
 
   // ---- operators against pods without the label ----
   {
     name: 'NotIn selects a pod that lacks the label',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          anti: [term(exprs(['tier', 'NotIn', ['frontend']]), HOSTNAME)],
-        }),
-        pod('batch', { node: 'n1', labels: { app: 'batch' } }),
-        pod('frontend', { node: 'n1', labels: { tier: 'frontend' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        anti: [term(exprs(['tier', 'NotIn', ['frontend']]), HOSTNAME)],
+      }),
+      pod('batch', { node: 'n1', labels: { app: 'batch' } }),
+      pod('frontend', { node: 'n1', labels: { tier: 'frontend' } }),
+    ),
     want: [symmetric('default/batch', 0), anti('default/web', 0)],
   },
   {
     name: 'DoesNotExist selects a pod that lacks the label',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          anti: [term(exprs(['gpu', 'DoesNotExist']), HOSTNAME)],
-        }),
-        pod('plain', { node: 'n1', labels: { app: 'plain' } }),
-        pod('trainer', { node: 'n1', labels: { gpu: 'a100' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        anti: [term(exprs(['gpu', 'DoesNotExist']), HOSTNAME)],
+      }),
+      placed('plain', 'n1'),
+      pod('trainer', { node: 'n1', labels: { gpu: 'a100' } }),
+    ),
     want: [symmetric('default/plain', 0), anti('default/web', 0)],
   },
   {
     name: 'In does not select a pod that lacks the label',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', {
-          node: 'n1',
-          labels: web,
-          anti: [term(exprs(['tier', 'In', ['cache']]), HOSTNAME)],
-        }),
-        pod('plain', { node: 'n1', labels: { app: 'plain' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web', {
+        node: 'n1',
+        labels: web,
+        anti: [term(exprs(['tier', 'In', ['cache']]), HOSTNAME)],
+      }),
+      placed('plain', 'n1'),
+    ),
     want: [],
   },
 
   // ---- matchLabelKeys / mismatchLabelKeys ----
   {
     name: "matchLabelKeys narrows the term to pods with the pod's own value",
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web-a', {
-          node: 'n1',
-          labels: { app: 'web', version: 'v1' },
-          anti: [term(labelsIn(web), HOSTNAME, { matchLabelKeys: ['version'] })],
-        }),
-        pod('web-b', { node: 'n1', labels: { app: 'web', version: 'v2' } }),
-        pod('web-c', { node: 'n1', labels: { app: 'web', version: 'v1' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web-a', {
+        node: 'n1',
+        labels: { app: 'web', version: 'v1' },
+        anti: [term(labelsIn(web), HOSTNAME, { matchLabelKeys: ['version'] })],
+      }),
+      pod('web-b', { node: 'n1', labels: { app: 'web', version: 'v2' } }),
+      pod('web-c', { node: 'n1', labels: { app: 'web', version: 'v1' } }),
+    ),
     want: [anti('default/web-a', 0), symmetric('default/web-c', 0)],
   },
   {
     name: "mismatchLabelKeys excludes pods with the pod's own value",
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('a', {
-          node: 'n1',
-          labels: { tenant: 't1' },
-          anti: [term(exprs(['tenant', 'Exists']), HOSTNAME, { mismatchLabelKeys: ['tenant'] })],
-        }),
-        pod('b', { node: 'n1', labels: { tenant: 't1' } }),
-        pod('c', { node: 'n1', labels: { tenant: 't2' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('a', {
+        node: 'n1',
+        labels: { tenant: 't1' },
+        anti: [term(exprs(['tenant', 'Exists']), HOSTNAME, { mismatchLabelKeys: ['tenant'] })],
+      }),
+      pod('b', { node: 'n1', labels: { tenant: 't1' } }),
+      pod('c', { node: 'n1', labels: { tenant: 't2' } }),
+    ),
     want: [anti('default/a', 0), symmetric('default/c', 0)],
   },
   {
     name: 'matchLabelKeys that the API server merged at creation are not merged again',
     // Created as version=v1 (the API server appended `version In (v1)`), relabelled v2 since:
     // the scheduler reads the stored selector, which still selects v1.
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('x', {
-          node: 'n1',
-          labels: { app: 'web', version: 'v2' },
-          anti: [
-            term(
-              {
-                matchLabels: web,
-                matchExpressions: [{ key: 'version', operator: 'In', values: ['v1'] }],
-              },
-              HOSTNAME,
-              { matchLabelKeys: ['version'] },
-            ),
-          ],
-        }),
-        pod('y', { node: 'n1', labels: { app: 'web', version: 'v1' } }),
-        pod('z', { node: 'n1', labels: { app: 'web', version: 'v2' } }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('x', {
+        node: 'n1',
+        labels: { app: 'web', version: 'v2' },
+        anti: [
+          term(
+            {
+              matchLabels: web,
+              matchExpressions: [{ key: 'version', operator: 'In', values: ['v1'] }],
+            },
+            HOSTNAME,
+            { matchLabelKeys: ['version'] },
+          ),
+        ],
+      }),
+      pod('y', { node: 'n1', labels: { app: 'web', version: 'v1' } }),
+      pod('z', { node: 'n1', labels: { app: 'web', version: 'v2' } }),
+    ),
     want: [anti('default/x', 0), symmetric('default/y', 0)],
   },
   {
     name: 'labelSelector null selects nothing, matchLabelKeys notwithstanding (anti-affinity)',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('a', {
-          node: 'n1',
-          labels: web,
-          anti: [term(null, HOSTNAME, { matchLabelKeys: ['app'] })],
-        }),
-        pod('b', { node: 'n1', labels: web }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('a', {
+        node: 'n1',
+        labels: web,
+        anti: [term(null, HOSTNAME, { matchLabelKeys: ['app'] })],
+      }),
+      pod('b', { node: 'n1', labels: web }),
+    ),
     want: [],
   },
   {
     name: 'labelSelector null selects nothing, matchLabelKeys notwithstanding (affinity)',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('a', {
-          node: 'n1',
-          labels: web,
-          affinity: [term(null, HOSTNAME, { matchLabelKeys: ['app'] })],
-        }),
-        pod('b', { node: 'n1', labels: web }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('a', {
+        node: 'n1',
+        labels: web,
+        affinity: [term(null, HOSTNAME, { matchLabelKeys: ['app'] })],
+      }),
+      pod('b', { node: 'n1', labels: web }),
+    ),
     want: [affinity('default/a', 0)],
   },
 
   // ---- pods that are not placed ----
   {
     name: 'finished and unbound pods are not neighbours for anti-affinity',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
-        pod('web-done', {
-          node: 'n1',
-          labels: web,
-          phase: 'Succeeded',
-          anti: [term(labelsIn(web), HOSTNAME)],
-        }),
-        pod('web-failed', {
-          node: 'n1',
-          labels: web,
-          phase: 'Failed',
-          anti: [term(labelsIn(web), HOSTNAME)],
-        }),
-        pod('web-new', { labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
+      pod('web-done', {
+        node: 'n1',
+        labels: web,
+        phase: 'Succeeded',
+        anti: [term(labelsIn(web), HOSTNAME)],
+      }),
+      pod('web-failed', {
+        node: 'n1',
+        labels: web,
+        phase: 'Failed',
+        anti: [term(labelsIn(web), HOSTNAME)],
+      }),
+      pod('web-new', { labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
+    ),
     want: [],
   },
   {
     // kube-scheduler keeps a pod being deleted in its cache until it is gone.
     name: 'a pod being deleted is still a neighbour, but is not judged itself',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
-        pod('web-old', {
-          node: 'n1',
-          labels: web,
-          deleting: true,
-          anti: [term(labelsIn(web), HOSTNAME)],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
+      pod('web-old', {
+        node: 'n1',
+        labels: web,
+        deleting: true,
+        anti: [term(labelsIn(web), HOSTNAME)],
+      }),
+    ),
     want: [anti('default/web', 0), symmetric('default/web', 0)],
   },
   {
     name: 'finished and unbound pods cannot satisfy affinity; a pod being deleted still does',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('cache', {
-          node: 'n1',
-          labels: { app: 'cache' },
-          affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
-        }),
-        pod('db-done', { node: 'n1', labels: { app: 'db' }, phase: 'Succeeded' }),
-        pod('db-failed', { node: 'n1', labels: { app: 'db' }, phase: 'Failed' }),
-        pod('db-new', { labels: { app: 'db' } }),
-        pod('cache-2', {
-          node: 'n2',
-          labels: { app: 'cache' },
-          affinity: [term(labelsIn({ app: 'db' }), HOSTNAME)],
-        }),
-        pod('db-old', { node: 'n2', labels: { app: 'db' }, deleting: true }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('cache', {
+        node: 'n1',
+        labels: { app: 'cache' },
+        affinity: [hostTerm('db')],
+      }),
+      pod('db-done', { node: 'n1', labels: { app: 'db' }, phase: 'Succeeded' }),
+      pod('db-failed', { node: 'n1', labels: { app: 'db' }, phase: 'Failed' }),
+      pod('db-new', { labels: { app: 'db' } }),
+      pod('cache-2', {
+        node: 'n2',
+        labels: { app: 'cache' },
+        affinity: [hostTerm('db')],
+      }),
+      pod('db-old', { node: 'n2', labels: { app: 'db' }, deleting: true }),
+    ),
     want: [affinity('default/cache', 0)],
   },
   {
     name: 'terminating, finished and unbound pods are not judged',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('db', { node: 'n1', labels: { app: 'db' } }),
-        pod('a', {
-          node: 'n1',
-          deleting: true,
-          affinity: [term(labelsIn({ app: 'none' }), HOSTNAME)],
-        }),
-        pod('b', {
-          node: 'n1',
-          phase: 'Succeeded',
-          anti: [term(labelsIn({ app: 'db' }), HOSTNAME)],
-        }),
-        pod('c', { node: 'n1', phase: 'Failed', anti: [term(labelsIn({ app: 'db' }), HOSTNAME)] }),
-        pod('d', { affinity: [term(labelsIn({ app: 'none' }), HOSTNAME)] }),
-      ],
-    },
+    cluster: onTwoNodes(
+      placed('db', 'n1'),
+      pod('a', {
+        node: 'n1',
+        deleting: true,
+        affinity: [hostTerm('none')],
+      }),
+      pod('b', {
+        node: 'n1',
+        phase: 'Succeeded',
+        anti: [hostTerm('db')],
+      }),
+      pod('c', { node: 'n1', phase: 'Failed', anti: [hostTerm('db')] }),
+      pod('d', { affinity: [hostTerm('none')] }),
+    ),
     want: [],
   },
 
   // ---- zones ----
   {
     name: 'zone anti-affinity is broken by a pod on another node of the same zone',
-    cluster: {
-      nodes: ZONED,
-      pods: [
-        pod('web-1', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
-        pod('web-2', { node: 'n2', labels: web, anti: [term(labelsIn(web), ZONE)] }),
-        pod('web-3', { node: 'n3', labels: web, anti: [term(labelsIn(web), ZONE)] }),
-      ],
-    },
+    cluster: inZones(
+      pod('web-1', { node: 'n1', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+      pod('web-2', { node: 'n2', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+      pod('web-3', { node: 'n3', labels: web, anti: [term(labelsIn(web), ZONE)] }),
+    ),
     want: [
       anti('default/web-1', 0),
       symmetric('default/web-1', 0),
@@ -710,44 +584,37 @@ const cases: Case[] = [
   },
   {
     name: 'zone affinity is met by a pod on another node of the same zone only',
-    cluster: {
-      nodes: ZONED,
-      pods: [
-        pod('db', { node: 'n2', labels: { app: 'db' } }),
-        pod('web-a', { node: 'n1', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
-        pod('web-b', { node: 'n3', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
-      ],
-    },
+    cluster: inZones(
+      placed('db', 'n2'),
+      pod('web-a', { node: 'n1', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
+      pod('web-b', { node: 'n3', labels: web, affinity: [term(labelsIn({ app: 'db' }), ZONE)] }),
+    ),
     want: [affinity('default/web-b', 0)],
   },
 
   // ---- self and preferred ----
   {
     name: 'a pod is never its own neighbour: a term matching itself alone on a node is met',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] })],
-    },
+    cluster: onTwoNodes(
+      pod('web', { node: 'n1', labels: web, anti: [term(labelsIn(web), HOSTNAME)] }),
+    ),
     want: [],
   },
   {
     name: 'preferred terms never make a violation',
-    cluster: {
-      nodes: TWO_NODES,
-      pods: [
-        pod('web-1', {
-          node: 'n1',
-          labels: web,
-          preferredAnti: [weighted(100, term(labelsIn(web), HOSTNAME))],
-          preferred: [weighted(100, term(labelsIn({ app: 'db' }), HOSTNAME))],
-        }),
-        pod('web-2', {
-          node: 'n1',
-          labels: web,
-          preferredAnti: [weighted(100, term(labelsIn(web), HOSTNAME))],
-        }),
-      ],
-    },
+    cluster: onTwoNodes(
+      pod('web-1', {
+        node: 'n1',
+        labels: web,
+        preferredAnti: [weighted(100, term(labelsIn(web), HOSTNAME))],
+        preferred: [weighted(100, hostTerm('db'))],
+      }),
+      pod('web-2', {
+        node: 'n1',
+        labels: web,
+        preferredAnti: [weighted(100, term(labelsIn(web), HOSTNAME))],
+      }),
+    ),
     want: [],
   },
 ];
@@ -770,7 +637,7 @@ void describe('preferred score', () => {
         pod('web', {
           node: 'n1',
           labels: web,
-          preferred: [weighted(30, term(labelsIn({ app: 'db' }), HOSTNAME))],
+          preferred: [weighted(30, hostTerm('db'))],
           preferredAnti: [weighted(50, term(labelsIn(web), HOSTNAME))],
         }),
         pod('web-2', { node: 'n1', labels: web }),
@@ -801,7 +668,7 @@ void describe('preferred score', () => {
           preferredAnti: [weighted(50, term(labelsIn(web), ZONE))],
         }),
         pod('web-2', { node: 'n1', labels: web }),
-        pod('db', { node: 'n1', labels: { app: 'db' } }),
+        placed('db', 'n1'),
       ],
     });
     assert.deepEqual(report.preferred.get('default/web'), {
@@ -835,7 +702,7 @@ void describe('violation messages', () => {
       nodes: TWO_NODES,
       pods: [
         pod('a', { node: 'n1', labels: { app: 'a' } }),
-        pod('b', { node: 'n1', anti: [term(labelsIn({ app: 'a' }), HOSTNAME)] }),
+        pod('b', { node: 'n1', anti: [hostTerm('a')] }),
       ],
     });
     const sym = report.violations.find((v) => v.rule === 'symmetricAntiAffinity');

@@ -281,49 +281,87 @@ interface RolloutCase {
   readonly rolledOut: boolean;
 }
 
-const deployDone = { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 3 };
+// ---- scenes: one workload of each kind, its status varied from a finished rollout's ----
+
+type Status = Record<string, unknown>;
+
+/** A Deployment of 3 replicas at generation 2, its status a finished rollout's with `status` over it. */
+const deploymentScene = (
+  name: string,
+  rolledOut: boolean,
+  status: Status,
+  o: { generation?: number; spec?: Record<string, unknown> } = {},
+): RolloutCase => ({
+  name: `Deployment: ${name}`,
+  kind: 'Deployment',
+  generation: o.generation ?? 2,
+  spec: o.spec ?? { replicas: 3 },
+  status: {
+    observedGeneration: 2,
+    replicas: 3,
+    updatedReplicas: 3,
+    availableReplicas: 3,
+    ...status,
+  },
+  rolledOut,
+});
+
+/** A StatefulSet of 3 replicas at `generation`, observed at 2 on revision a, `status` over that. */
+const statefulSetScene = (
+  name: string,
+  rolledOut: boolean,
+  status: Status,
+  generation = 2,
+): RolloutCase => ({
+  name: `StatefulSet: ${name}`,
+  kind: 'StatefulSet',
+  generation,
+  spec: { replicas: 3 },
+  status: { observedGeneration: 2, currentRevision: 'a', ...status },
+  rolledOut,
+});
+
+/** A DaemonSet at generation 1 on 5 nodes, every pod updated and available but for `status`. */
+const daemonSetScene = (name: string, rolledOut: boolean, status: Status): RolloutCase => ({
+  name: `DaemonSet: ${name}`,
+  kind: 'DaemonSet',
+  generation: 1,
+  spec: {},
+  status: {
+    observedGeneration: 1,
+    desiredNumberScheduled: 5,
+    updatedNumberScheduled: 5,
+    numberAvailable: 5,
+    ...status,
+  },
+  rolledOut,
+});
+
+/** A ReplicaSet of 3 replicas at generation 4, observed at `observedGeneration`. */
+const replicaSetScene = (
+  name: string,
+  rolledOut: boolean,
+  observedGeneration: number,
+): RolloutCase => ({
+  name: `ReplicaSet: ${name}`,
+  kind: 'ReplicaSet',
+  generation: 4,
+  spec: { replicas: 3 },
+  status: { observedGeneration },
+  rolledOut,
+});
 
 const ROLLOUTS: readonly RolloutCase[] = [
-  {
-    name: 'Deployment: all replicas updated and available',
-    kind: 'Deployment',
-    generation: 2,
-    spec: { replicas: 3 },
-    status: deployDone,
-    rolledOut: true,
-  },
-  {
-    name: 'Deployment: controller has not seen the new generation',
-    kind: 'Deployment',
-    generation: 3,
-    spec: { replicas: 3 },
-    status: deployDone,
-    rolledOut: false,
-  },
-  {
-    name: 'Deployment: old replicas still running',
-    kind: 'Deployment',
-    generation: 2,
-    spec: { replicas: 3 },
-    status: { ...deployDone, replicas: 4 },
-    rolledOut: false,
-  },
-  {
-    name: 'Deployment: an updated replica not available yet',
-    kind: 'Deployment',
-    generation: 2,
-    spec: { replicas: 3 },
-    status: { ...deployDone, availableReplicas: 2 },
-    rolledOut: false,
-  },
-  {
-    name: 'Deployment: replicas default to 1',
-    kind: 'Deployment',
-    generation: 1,
-    spec: {},
-    status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
-    rolledOut: true,
-  },
+  deploymentScene('all replicas updated and available', true, {}),
+  deploymentScene('controller has not seen the new generation', false, {}, { generation: 3 }),
+  deploymentScene('old replicas still running', false, { replicas: 4 }),
+  deploymentScene('an updated replica not available yet', false, { availableReplicas: 2 }),
+  deploymentScene(
+    'replicas default to 1',
+    true,
+    { observedGeneration: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
+    { generation: 1, spec: {} },
+  ),
   {
     name: 'Deployment: scaled to zero',
     kind: 'Deployment',
@@ -340,103 +378,18 @@ const ROLLOUTS: readonly RolloutCase[] = [
     status: {},
     rolledOut: false,
   },
-  {
-    name: 'StatefulSet: revisions equal',
-    kind: 'StatefulSet',
-    generation: 2,
-    spec: { replicas: 3 },
-    status: { observedGeneration: 2, currentRevision: 'a', updateRevision: 'a' },
-    rolledOut: true,
-  },
-  {
-    name: 'StatefulSet: all replicas updated before currentRevision moves',
-    kind: 'StatefulSet',
-    generation: 2,
-    spec: { replicas: 3 },
-    status: {
-      observedGeneration: 2,
-      currentRevision: 'a',
-      updateRevision: 'b',
-      updatedReplicas: 3,
-    },
-    rolledOut: true,
-  },
-  {
-    name: 'StatefulSet: rolling',
-    kind: 'StatefulSet',
-    generation: 2,
-    spec: { replicas: 3 },
-    status: {
-      observedGeneration: 2,
-      currentRevision: 'a',
-      updateRevision: 'b',
-      updatedReplicas: 1,
-    },
-    rolledOut: false,
-  },
-  {
-    name: 'StatefulSet: new generation not observed',
-    kind: 'StatefulSet',
-    generation: 3,
-    spec: { replicas: 3 },
-    status: { observedGeneration: 2, currentRevision: 'a', updateRevision: 'a' },
-    rolledOut: false,
-  },
-  {
-    name: 'DaemonSet: every node updated and available',
-    kind: 'DaemonSet',
-    generation: 1,
-    spec: {},
-    status: {
-      observedGeneration: 1,
-      desiredNumberScheduled: 5,
-      updatedNumberScheduled: 5,
-      numberAvailable: 5,
-    },
-    rolledOut: true,
-  },
-  {
-    name: 'DaemonSet: a node not updated',
-    kind: 'DaemonSet',
-    generation: 1,
-    spec: {},
-    status: {
-      observedGeneration: 1,
-      desiredNumberScheduled: 5,
-      updatedNumberScheduled: 4,
-      numberAvailable: 5,
-    },
-    rolledOut: false,
-  },
-  {
-    name: 'DaemonSet: a pod not available',
-    kind: 'DaemonSet',
-    generation: 1,
-    spec: {},
-    status: {
-      observedGeneration: 1,
-      desiredNumberScheduled: 5,
-      updatedNumberScheduled: 5,
-      numberAvailable: 4,
-    },
-    rolledOut: false,
-  },
-  {
-    name: 'ReplicaSet: observed',
-    kind: 'ReplicaSet',
-    generation: 4,
-    spec: { replicas: 3 },
-    status: { observedGeneration: 4 },
-    rolledOut: true,
-  },
-  {
-    name: 'ReplicaSet: not observed',
-    kind: 'ReplicaSet',
-    generation: 4,
-    spec: { replicas: 3 },
-    status: { observedGeneration: 3 },
-    rolledOut: false,
-  },
+  statefulSetScene('revisions equal', true, { updateRevision: 'a' }),
+  statefulSetScene('all replicas updated before currentRevision moves', true, {
+    updateRevision: 'b',
+    updatedReplicas: 3,
+  }),
+  statefulSetScene('rolling', false, { updateRevision: 'b', updatedReplicas: 1 }),
+  statefulSetScene('new generation not observed', false, { updateRevision: 'a' }, 3),
+  daemonSetScene('every node updated and available', true, {}),
+  daemonSetScene('a node not updated', false, { updatedNumberScheduled: 4 }),
+  daemonSetScene('a pod not available', false, { numberAvailable: 4 }),
+  replicaSetScene('observed', true, 4),
+  replicaSetScene('not observed', false, 3),
   {
     name: 'CronJob: always',
     kind: 'CronJob',
