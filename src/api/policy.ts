@@ -29,7 +29,9 @@ export type SpreadMode = (typeof SPREAD_MODES)[number];
 /** What a `spreadAcross` entry writes: an anti-affinity term, or a topologySpreadConstraint. */
 export const SPREAD_CONSTRAINTS = ['PodAntiAffinity', 'TopologySpread'] as const;
 export type SpreadConstraint = (typeof SPREAD_CONSTRAINTS)[number];
-export type Remediation = 'None' | 'Evict';
+/** What the continuous audit may do about a running pod in breach of the policy. */
+export const REMEDIATIONS = ['None', 'Evict'] as const;
+export type Remediation = (typeof REMEDIATIONS)[number];
 
 export interface SpreadAcross {
   readonly topologyKey: string;

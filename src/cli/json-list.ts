@@ -93,6 +93,20 @@ export function readJsonList(
     if (j === i) expect(i, 'a value');
     return j;
   };
+  /**
+   * Past what follows a value that ends at `at`: the closing `close` of its array or object
+   * (`done`), or the comma before the next value and the spaces after it.
+   */
+  const afterValue = (
+    at: number,
+    close: number,
+    what: string,
+  ): { readonly next: number; readonly done: boolean } => {
+    const j = skipSpace(at);
+    if (bytes[j] === close) return { next: j + 1, done: true };
+    if (bytes[j] !== COMMA) expect(j, `"," or "${String.fromCharCode(close)}" after ${what}`);
+    return { next: skipSpace(j + 1), done: false };
+  };
   const parse = (start: number, end: number): unknown => {
     try {
       return JSON.parse(text.toString('utf8', start, end));
@@ -157,13 +171,9 @@ export function readJsonList(
               throw new JsonSyntaxError(err.message, err.offset, index);
             }
             onItem(item, index++);
-            i = skipSpace(end);
-            if (bytes[i] === CLOSE_BRACKET) {
-              i++;
-              break;
-            }
-            if (bytes[i] !== COMMA) expect(i, '"," or "]" after an item');
-            i = skipSpace(i + 1);
+            const after = afterValue(end, CLOSE_BRACKET, 'an item');
+            i = after.next;
+            if (after.done) break;
           }
         }
       } else {
@@ -171,13 +181,9 @@ export function readJsonList(
         members[key] = parse(i, end);
         i = end;
       }
-      i = skipSpace(i);
-      if (bytes[i] === CLOSE_BRACE) {
-        i++;
-        break;
-      }
-      if (bytes[i] !== COMMA) expect(i, '"," or "}" after a member');
-      i = skipSpace(i + 1);
+      const after = afterValue(i, CLOSE_BRACE, 'a member');
+      i = after.next;
+      if (after.done) break;
     }
   }
   i = skipSpace(i);

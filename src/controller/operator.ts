@@ -31,7 +31,8 @@ import { RolloutBudget } from './rollout-budget.ts';
 import { SettleWindow } from './settle-window.ts';
 import type { ClusterView } from './rollout-check.ts';
 import { reconcileWorkload, type WorkloadReconcilerDeps } from './workload-reconciler.ts';
-import { WorkQueue, type Clock } from './workqueue.ts';
+import { WorkQueue } from './workqueue.ts';
+import type { Clock } from '../util/clock.ts';
 import { sameLabels } from '../util/json.ts';
 import {
   APPLIED_ANNOTATION,

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { ReconcileResultLabel } from '../metrics/metrics.ts';
 import type { ReconcileResult } from './result.ts';
 import type { Logger } from '../util/logger.ts';
-import { systemClock, type Clock, type TimerHandle, type WorkQueue } from './workqueue.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import type { WorkQueue } from './workqueue.ts';
 
 /**
  * N workers over a work queue, after controller-runtime's `pkg/internal/controller`: each

@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from './workqueue.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 
 /**
  * Holds back the workloads that a policy change reaches until the policy changes stop

@@ -8,24 +8,7 @@
  * while processed, its backoff, and done), so they are not split.
  */
 
-/** Milliseconds on a monotonic scale, and timers on that scale. */
-export interface Clock {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
-
-/** Node's timer object, or whatever number a test clock hands out. */
-export type TimerHandle = NodeJS.Timeout | number;
-
-/** The process clock: `performance.now()` (not wall time, so NTP steps do not bend durations). */
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
-  clearTimeout: (handle) => {
-    globalThis.clearTimeout(handle);
-  },
-};
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 
 /** Decides how long a failing key waits before its next try. */
 export interface RateLimiter {

@@ -1,14 +1,46 @@
 /**
- * Pieces of CEL text that the admission policy (admission.ts) is built from: the canonical
+ * Pieces of CEL text that the admission policy (admission.ts) is built from: its variables
+ * and the names they share (slots, groups, patch operations), the canonical
  * JSON of a term computed in CEL (merge.ts's record form, keys sorted as canonicalJson sorts
  * them), typed constructors for values a JSON Patch adds, and label selectors as predicates.
  */
 import type { JsonValue } from './canonical.ts';
 import type { Selector } from './selector.ts';
-import type { Slot } from './record.ts';
+import { SLOTS, type Slot } from './record.ts';
 
 /** A CEL string literal. */
 export const lit = (s: string): string => JSON.stringify(s);
+
+/** A variable of the admission policy's CEL program. */
+export const v = (name: string, expression: string) => ({ name, expression });
+
+/** An empty list of strings, typed as such (CEL types a bare [] apart from list(string)). */
+export const NO_STRINGS = "[''].filter(x, x != '')";
+
+/** The slots in the order merge.ts's `inject` walks them (it notes created containers in that order). */
+export const SLOT_ORDER = Object.keys(SLOTS) as Slot[];
+
+/** A slot's part of a variable name (`podAffinity_required`). */
+export const slotVar = (slot: Slot): string => slot.replace('.', '_');
+
+export const GROUPS = ['podAffinity', 'podAntiAffinity', 'nodeAffinity'] as const;
+export type Group = (typeof GROUPS)[number];
+export const slotsOf = (g: Group): Slot[] => SLOT_ORDER.filter((s) => SLOTS[s][0] === g);
+
+/** `parts` joined by `&&`; `true` when there are none. */
+export const all = (parts: readonly string[]): string =>
+  parts.length === 0 ? 'true' : parts.join(' && ');
+
+/** The JSON Patch path of the template's affinity. */
+export const AFFINITY_PATH = '/spec/template/spec/affinity';
+
+/** A JSON Patch operation in CEL; `value` is CEL. */
+export const op = (kind: 'add' | 'remove', path: string, value?: string): string =>
+  `JSONPatch{op: '${kind}', path: ${lit(path)}${value === undefined ? '' : `, value: ${value}`}}`;
+
+/** Whether the record's `created` list names the container at `path`. */
+export const inCreated = (path: string): string =>
+  `variables.createdText.contains(${lit(`"${path}"`)})`;
 
 /** The object's affinity, and the type name of its typed constructor. */
 export const OBJ = 'object.spec.template.spec.affinity';
@@ -155,3 +187,13 @@ export function ownSelectorTyped(type: string): string {
     `?matchExpressions: size(${exprs}) > 0 ? optional.of(${exprs}.map(r, ${type}.matchExpressions{key: r.key, operator: r.operator, ?values: r.?values})) : optional.none()}`
   );
 }
+
+/**
+ * Whether the policies ask anything of group `g`: a slot of it with entries in its `list`
+ * variables (`inj`: injected, `add`: appended), or, for node affinity, required node terms.
+ */
+export const groupAsks = (g: Group, list: 'inj' | 'add'): string =>
+  [
+    ...slotsOf(g).map((s) => `size(variables.${list}_${slotVar(s)}) > 0`),
+    ...(g === 'nodeAffinity' ? ['variables.needNode'] : []),
+  ].join(' || ');

@@ -7,7 +7,16 @@
  * an earlier injection added.
  */
 import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
-import { inListText, lit, OBJ, requirementText, TYPE, typedValue } from './admission-cel.ts';
+import {
+  inCreated,
+  inListText,
+  lit,
+  OBJ,
+  requirementText,
+  TYPE,
+  typedValue,
+  v,
+} from './admission-cel.ts';
 import { requirementsContradict } from './contradiction.ts';
 import type { CompiledPolicy } from './policy.ts';
 import type { NodeSelectorRequirement } from '../api/core.ts';
@@ -74,9 +83,6 @@ export function nodeTables(admitted: readonly CompiledPolicy[]): NodeTables {
   });
   return { texts, values, perPolicy, clashes };
 }
-
-const v = (name: string, expression: string) => ({ name, expression });
-const inCreated = (path: string): string => `variables.createdText.contains(${lit(`"${path}"`)})`;
 
 /**
  * The variables that read the object's required node terms and the record's `node` part,

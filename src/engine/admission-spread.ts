@@ -9,6 +9,7 @@
  */
 import { asServerStores, canonicalJson, type JsonValue } from './canonical.ts';
 import {
+  inCreated,
   inListText,
   labelSelectorText,
   lit,
@@ -16,6 +17,7 @@ import {
   present,
   strList,
   typedValue,
+  v,
 } from './admission-cel.ts';
 import { policySpreadConstraintsFor, type CompiledPolicy, type WorkloadRef } from './policy.ts';
 import { SPREAD_PATH } from './record.ts';
@@ -85,7 +87,6 @@ function constraintText(c: string): string {
   ].join(' + ')}).join(',') + '}'`;
 }
 
-const v = (name: string, expression: string) => ({ name, expression });
 const NO_INTS = '[0].filter(x, false)';
 
 /**
@@ -121,7 +122,7 @@ export function spreadVariables(t: SpreadTables): { name: string; expression: st
     // Absent once reverted: there was none, or the injection created it and nothing is left.
     v(
       'tsc_gone',
-      `!variables.tsc_has || (variables.createdText.contains(${lit(`"${SPREAD_PATH}"`)}) && size(variables.tsc_keptIx) == 0)`,
+      `!variables.tsc_has || (${inCreated(SPREAD_PATH)} && size(variables.tsc_keptIx) == 0)`,
     ),
     // injectionFor: the policies' constraints in priority order, the first of each pair.
     v('tsc_pick', picks.length === 0 ? NO_INTS : picks.join(' + ')),

@@ -34,5 +34,7 @@ export * from './rollout-prediction.ts';
 export * from './exception.ts';
 export * from './exemption.ts';
 export * from './admission.ts';
+export * from './admission-object.ts';
+export { ADMISSION_KINDS } from './admission-target.ts';
 export * from './relocation.ts';
 export * from './judge-node-spread.ts';

@@ -12,7 +12,7 @@
  */
 import { ApiException, type KubeConfig } from '@kubernetes/client-node';
 
-import { realSleep, type Sleep } from './backoff.ts';
+import { realSleep, type Sleep } from '../util/clock.ts';
 import { getJson, StartupError } from './client.ts';
 import { isRecord, record, text } from './json.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';

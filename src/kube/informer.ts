@@ -7,7 +7,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 
 import { apiProblem, type ApiHealthReporter } from './api-health.ts';
-import { Backoff, realSleep, type Sleep } from './backoff.ts';
+import { Backoff } from './backoff.ts';
+import { realSleep, type Sleep } from '../util/clock.ts';
 import { StoppableLoop } from './stoppable-loop.ts';
 import { record, text } from './json.ts';
 import {

@@ -12,19 +12,12 @@
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 
 import type { ApiHealthReporter } from './api-health.ts';
-import { realSleep, type Sleep } from './backoff.ts';
 import { requestOptions } from './client.ts';
 import { StoppableLoop } from './stoppable-loop.ts';
 import { apiFailure } from './failure.ts';
 import type { Plain } from './json.ts';
+import { realWallClock, type WallClock } from '../util/clock.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
-
-export interface Clock {
-  now(): number;
-  readonly sleep: Sleep;
-}
-
-export const realClock: Clock = { now: () => Date.now(), sleep: realSleep };
 
 /** The Lease calls the elector makes (CoordinationV1Api has them; tests may fake them). */
 export type LeaseClient = Pick<
@@ -44,7 +37,7 @@ export interface LeaderElectorOptions {
   readonly renewDeadlineMs?: number;
   /** Interval between attempts to acquire or renew. Default 2 s. */
   readonly retryPeriodMs?: number;
-  readonly clock?: Clock;
+  readonly clock?: WallClock;
   readonly onStartedLeading?: () => void;
   /** Called when leadership is lost or given up; the elector then competes again unless stopped. */
   readonly onStoppedLeading?: () => void;
@@ -95,7 +88,7 @@ export class LeaderElector {
   readonly #leaseDurationMs: number;
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #options: LeaderElectorOptions;
   readonly #logger: Logger;
   readonly #loop = new StoppableLoop();
@@ -119,7 +112,7 @@ export class LeaderElector {
     )) {
       throw new Error('leader election needs leaseDuration > renewDeadline > retryPeriod');
     }
-    this.#clock = options.clock ?? realClock;
+    this.#clock = options.clock ?? realWallClock;
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
   }

@@ -24,11 +24,11 @@ import {
   withExemptions,
 } from '../../../src/engine/index.ts';
 import {
-  admissionObjects,
   admissionPlan,
   MAX_ADMITTED_POLICIES,
   type AdmissionContext,
 } from '../../../src/engine/admission.ts';
+import { admissionObjects } from '../../../src/engine/admission-object.ts';
 import { asServerStores, canonicalJson } from '../../../src/engine/canonical.ts';
 import { parseRecord, serializeRecord } from '../../../src/engine/record.ts';
 import type { CompiledPolicy } from '../../../src/engine/policy.ts';

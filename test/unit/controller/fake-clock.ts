@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../../../src/controller/workqueue.ts';
+import type { Clock, TimerHandle } from '../../../src/util/clock.ts';
 
 /** A clock that moves only when told to; timers due at the same time fire in the order set. */
 export class FakeClock implements Clock {

@@ -8,10 +8,10 @@ import type { Plain } from '../../../src/kube/json.ts';
 import {
   LeaderElector,
   leaseDecision,
-  type Clock,
   type LeaseClient,
   type LeaseDecision,
 } from '../../../src/kube/leader.ts';
+import type { WallClock } from '../../../src/util/clock.ts';
 
 const CASES: readonly {
   name: string;
@@ -122,7 +122,7 @@ class FakeLeases implements LeaseClient {
 const leaseOf = (lease: Plain<V1Lease>): V1Lease => lease;
 
 /** Time moves only when the elector sleeps; each sleep also lets the test run (setImmediate). */
-function fakeClock(): Clock & { ms: number } {
+function fakeClock(): WallClock & { ms: number } {
   const clock = {
     ms: 1_000_000,
     now: () => clock.ms,
@@ -142,7 +142,7 @@ async function until(what: string, check: () => boolean): Promise<void> {
   assert.fail(`never: ${what}`);
 }
 
-function elector(leases: FakeLeases, clock: Clock, identity: string, log: string[]) {
+function elector(leases: FakeLeases, clock: WallClock, identity: string, log: string[]) {
   return new LeaderElector({
     coordination: leases,
     namespace: 'ns',
