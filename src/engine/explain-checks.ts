@@ -3,6 +3,10 @@
  * that rules out one node (inter-pod affinity, node rules, taints, topology spread), with the
  * pods that close a domain named; for a bound pod, its violations with the other pods
  * involved. The judges are the audit's own; explain.ts puts the answers together.
+ *
+ * Long because every rule kind has its own per-node check and its own way of naming the
+ * pods and the policy involved, all read from one pod's context; split by rule they would
+ * each carry that context again.
  */
 import type { Pod } from '../api/core.ts';
 import { taintText } from './explain-changes.ts';
