@@ -36,6 +36,7 @@ import {
   type Obj,
   type Pod,
   type Scope,
+  waitReconciledAgain,
 } from './support.ts';
 
 const RESYNC_MS = 3_000;
@@ -103,7 +104,13 @@ clusterTest(
   'PlacementExceptions: granted, refused, withdrawn',
   { timeout: 300_000, namespace: 'pex' },
   async ({ t, c, s, ns }) => {
-    const op = await runOperator(c, s, ['--resync-interval', `${RESYNC_MS}ms`]);
+    // Debug logging: the test waits for web to be reconciled again ("Reconciled").
+    const op = await runOperator(c, s, [
+      '--resync-interval',
+      `${RESYNC_MS}ms`,
+      '--log-level',
+      'debug',
+    ]);
     const pool = await makePool(c, s, ['zone-a', 'zone-b', 'zone-a']);
     const spread = uniqueName('spread-all');
     const zones = uniqueName('zones');
@@ -187,8 +194,9 @@ clusterTest(
           return found.items.some((e) => e.reason === 'ExceptionRefused') ? found.items : undefined;
         });
         assert.ok(events.length > 0);
-        // No effect: web keeps both policies' terms, and nothing was written.
-        await new Promise((r) => setTimeout(r, RESYNC_MS + 1_500));
+        // No effect: web keeps both policies' terms, and nothing was written, also after a
+        // resync has looked at web again.
+        await waitReconciledAgain(op, [`Deployment/${ns}/web`]);
         const after = await get(c, 'deployment', ns, 'web');
         // The Deployment controller still writes its status: the generation counts spec writes.
         assert.equal(after.metadata.generation, before.metadata.generation, 'spec not written');
