@@ -16,7 +16,10 @@ import {
   type SimCluster,
   type SimPod,
 } from './scheduling-sim.ts';
+import { AnchorIndex } from './anchor-index.ts';
+import { selectorAnchor } from './selector.ts';
 import { termMatches } from './term.ts';
+import type { Parked } from './unschedulable-queue.ts';
 import { runAll, type Steps } from '../util/steps.ts';
 
 /** A workload whose pods are placed anew under `rules`. */
@@ -76,6 +79,9 @@ export function* placingTogether(
   const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
   const fewest = targets.map((): number => Infinity);
   const ours = targets.map((): string[] => []);
+  // A workload whose next pod found no node is tried again only after a change that may let
+  // one in: until then it would find the same nodes refusing it for the same reasons.
+  const parked = targets.map((): Parked | null => null);
   // Numbered per workload and only as they are placed, so that a pod's key does not depend on
   // what other workloads tried before it.
   const serials = targets.map(() => 0);
@@ -86,6 +92,11 @@ export function* placingTogether(
       progress = false;
       for (const [i, t] of targets.entries()) {
         if ((placed[i] ?? 0) >= t.replicas) continue;
+        const waiting = parked[i] ?? null;
+        if (waiting !== null) {
+          if (!waiting.moved) continue;
+          waiting.moved = false;
+        }
         const done = placed[i] ?? 0;
         const serial = serials[i] ?? 0;
         const key = `${t.key}#${String(serial)}`;
@@ -105,12 +116,18 @@ export function* placingTogether(
           ours[i]?.push(key);
           stuck[i] = null;
           progress = true;
-        } else stuck[i] = result.misfits;
+          if (waiting !== null) cluster.unpark(waiting);
+          parked[i] = null;
+        } else {
+          stuck[i] = result.misfits;
+          parked[i] ??= cluster.park(t.rules, t.key);
+        }
         yield;
       }
     }
     if (!settle(cluster, targets, placed, ours, ghosts)) break;
   }
+  for (const p of parked) if (p !== null) cluster.unpark(p);
   return targets.map((t, i) => ({
     key: t.key,
     replicas: t.replicas,
@@ -206,18 +223,26 @@ function settle(
     for (const key of ghosts.get(t.key) ?? []) take(key);
     ghosts.delete(t.key);
   }
-  // Only a workload whose affinity selected a pod now gone can lose a provider.
-  const lost = (t: CapacityTarget, pods: readonly SimPod[]): boolean =>
-    t.rules.affinity.some((a) =>
-      pods.some((p) =>
-        termMatches(a.term, p.namespace, p.labels, cluster.namespaceLabels(p.namespace)),
-      ),
-    );
+  // Only a workload whose affinity selected a pod now gone can lose a provider; each gone
+  // pod asks only the workloads whose terms may select it (by the label they need).
+  const followers = new AnchorIndex<number>();
+  targets.forEach((t, i) => {
+    for (const a of t.rules.affinity) followers.add(i, selectorAnchor(a.term.selector));
+  });
   while (gone.length > 0) {
-    const before = gone;
+    const lost = new Set<number>();
+    for (const p of gone) {
+      const nsLabels = cluster.namespaceLabels(p.namespace);
+      followers.forEachCandidate(p.labels, (i) => {
+        if (lost.has(i)) return;
+        const t = targets[i];
+        if (t?.rules.affinity.some((a) => termMatches(a.term, p.namespace, p.labels, nsLabels)))
+          lost.add(i);
+      });
+    }
     gone = [];
     targets.forEach((t, i) => {
-      if (!lost(t, before)) return;
+      if (!lost.has(i)) return;
       // The workload's own pods stay as providers: a group that follows itself keeps its
       // first pod's exception, as the scheduler gives it.
       const prepared = cluster.prepare(t.rules);

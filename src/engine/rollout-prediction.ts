@@ -34,21 +34,35 @@ import {
 } from './scheduling-sim.ts';
 import { compileSpreadRules } from './spread-index.ts';
 import { FieldError } from './errors.ts';
-import { compileSelector, selectorMatches, type Selector } from './selector.ts';
+import { compileSelector, selectorAnchor, selectorMatches } from './selector.ts';
+import { AnchorIndex } from './anchor-index.ts';
 import { REQUIRED_TERMS, resolveTerm } from './term.ts';
 
-/** Which workload a pod belongs to, by the workloads' pod selectors in its namespace. */
+/**
+ * Which workload a pod belongs to, by the workloads' pod selectors in its namespace: the
+ * first of `owners` whose selector matches. Only the workloads whose selectors may match the
+ * pod's labels (by the label each needs) are asked.
+ */
 export function ownerFinder(
   owners: readonly WorkloadRef[],
 ): (namespace: string, labels: Labels) => string | undefined {
-  const byNamespace = new Map<string, { key: string; selector: Selector }[]>();
-  for (const w of owners) {
-    const list = byNamespace.get(w.namespace) ?? [];
-    list.push({ key: workloadKey(w), selector: compileSelector(w.podSelector, 'podSelector') });
-    byNamespace.set(w.namespace, list);
-  }
-  return (namespace, labels) =>
-    byNamespace.get(namespace)?.find((o) => selectorMatches(o.selector, labels))?.key;
+  const byNamespace = new Map<string, AnchorIndex<number>>();
+  const compiled = owners.map((w, i) => {
+    const selector = compileSelector(w.podSelector, 'podSelector');
+    const index = byNamespace.get(w.namespace) ?? new AnchorIndex<number>();
+    index.add(i, selectorAnchor(selector));
+    byNamespace.set(w.namespace, index);
+    return { key: workloadKey(w), selector };
+  });
+  return (namespace, labels) => {
+    let first: number | undefined;
+    byNamespace.get(namespace)?.forEachCandidate(labels, (i) => {
+      if (first !== undefined && first <= i) return;
+      const o = compiled[i];
+      if (o !== undefined && selectorMatches(o.selector, labels)) first = i;
+    });
+    return first === undefined ? undefined : compiled[first]?.key;
+  };
 }
 
 /** Files each pod under its workload among `owners` (see ownerFinder), as the scheduler model holds it. */

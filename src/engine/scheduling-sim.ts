@@ -17,6 +17,7 @@ import { selectorAnchor, type Selector } from './selector.ts';
 import { NO_SPREAD, SpreadIndex, type SpreadRules } from './spread-index.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
 import { spreadFilter, type SpreadMiss } from './topology-spread.ts';
+import { UnschedulableQueue, type Parked } from './unschedulable-queue.ts';
 
 /** A required term and where it is written, as messages name it. */
 export interface NamedTerm {
@@ -99,6 +100,8 @@ export class SimCluster {
   /** Owner → node → how many of its pods run there (the spreading score reads it). */
   private readonly byOwner = new Map<string, Map<string, number>>();
   readonly namespaceLabels: (ns: string) => Labels;
+  /** Workloads whose next pod found no node, until a pod change may let one in. */
+  private readonly unschedulable = new UnschedulableQueue();
   /** Changes made inside `trying`, to be undone. */
   private journal: (readonly ['added' | 'removed', SimPod])[] | null = null;
 
@@ -150,6 +153,7 @@ export class SimCluster {
     this.remove(pod.key);
     this.journal?.push(['added', pod]);
     this.pods.set(pod.key, pod);
+    this.unschedulable.podChanged(pod);
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
     const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
     for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, 1);
@@ -162,6 +166,7 @@ export class SimCluster {
     if (pod === undefined) return;
     this.journal?.push(['removed', pod]);
     this.pods.delete(key);
+    this.unschedulable.podChanged(pod);
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
     const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
     for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, -1);
@@ -347,6 +352,28 @@ export class SimCluster {
       ...(owner === undefined ? {} : { owner }),
     });
     return { kind: 'placed', node: best.name };
+  }
+
+  /**
+   * Parks a pod with `rules` that found no node: `moved` turns true on the first later pod
+   * change that may let it in. Until then `place` would refuse it the same way.
+   */
+  park(rules: PodRules, owner: string | undefined): Parked {
+    const first = rules.affinity[0];
+    return this.unschedulable.park({
+      // The affinity filter counts only the pods its first term finds (they must meet all).
+      selectors: [...rules.antiAffinity, ...(first === undefined ? [] : [first])].map(
+        (n) => n.term.selector,
+      ),
+      labels: rules.labels,
+      ...(owner === undefined ? {} : { owner }),
+      readsEveryPod: (rules.spread?.rules.hard.length ?? 0) > 0,
+    });
+  }
+
+  /** Takes a parked pod out of the queue. */
+  unpark(parked: Parked): void {
+    this.unschedulable.unpark(parked);
   }
 
   /** Pods of `owner` per node. */
