@@ -19,7 +19,8 @@ import {
 import { AnchorIndex } from './anchor-index.ts';
 import { selectorAnchor } from './selector.ts';
 import { termMatches } from './term.ts';
-import type { Parked } from './unschedulable-queue.ts';
+import type { PreparedPod } from './prepared-pod.ts';
+import type { Tracked } from './tracked-rules.ts';
 import { runAll, type Steps } from '../util/steps.ts';
 
 /** A workload whose pods are placed anew under `rules`. */
@@ -79,9 +80,8 @@ export function* placingTogether(
   const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
   const fewest = targets.map((): number => Infinity);
   const ours = targets.map((): string[] => []);
-  // A workload whose next pod found no node is tried again only after a change that may let
-  // one in: until then it would find the same nodes refusing it for the same reasons.
-  const parked = targets.map((): Parked | null => null);
+  // Each workload's filters are kept current as pods come and go, until it has all its pods.
+  const tracked = targets.map((): Tracked | null => null);
   // Numbered per workload and only as they are placed, so that a pod's key does not depend on
   // what other workloads tried before it.
   const serials = targets.map(() => 0);
@@ -92,11 +92,16 @@ export function* placingTogether(
       progress = false;
       for (const [i, t] of targets.entries()) {
         if ((placed[i] ?? 0) >= t.replicas) continue;
-        const waiting = parked[i] ?? null;
-        if (waiting !== null) {
-          if (!waiting.moved) continue;
-          waiting.moved = false;
+        let watch = tracked[i] ?? null;
+        if (watch === null) {
+          watch = cluster.track(t.rules);
+          tracked[i] = watch;
+        } else if (stuck[i] !== null && !watch.moved) {
+          // Its next pod found no node and no pod change since may let one in: it would meet
+          // the same refusals from the same nodes (the scheduler's unschedulable queue).
+          continue;
         }
+        watch.moved = false;
         const done = placed[i] ?? 0;
         const serial = serials[i] ?? 0;
         const key = `${t.key}#${String(serial)}`;
@@ -105,6 +110,7 @@ export function* placingTogether(
         const { result, worst } = placeNext(
           cluster,
           t,
+          cluster.prepared(watch),
           done,
           key,
           () => `${t.key}#${String(trial++)}`,
@@ -116,18 +122,17 @@ export function* placingTogether(
           ours[i]?.push(key);
           stuck[i] = null;
           progress = true;
-          if (waiting !== null) cluster.unpark(waiting);
-          parked[i] = null;
-        } else {
-          stuck[i] = result.misfits;
-          parked[i] ??= cluster.park(t.rules, t.key);
-        }
+          if ((placed[i] ?? 0) >= t.replicas) {
+            cluster.untrack(watch);
+            tracked[i] = null;
+          }
+        } else stuck[i] = result.misfits;
         yield;
       }
     }
     if (!settle(cluster, targets, placed, ours, ghosts)) break;
   }
-  for (const p of parked) if (p !== null) cluster.unpark(p);
+  for (const w of tracked) if (w !== null) cluster.untrack(w);
   return targets.map((t, i) => ({
     key: t.key,
     replicas: t.replicas,
@@ -147,11 +152,11 @@ export function* placingTogether(
 function placeNext(
   cluster: SimCluster,
   t: CapacityTarget,
+  prepared: PreparedPod,
   done: number,
   key: string,
   trialKey: () => string,
 ): { result: Placement; worst?: number } {
-  const prepared = cluster.prepare(t.rules);
   // Without affinity terms no pod follows another: any node that passes leaves the same room.
   if (!prepared.firstOfGroup || t.rules.affinity.length === 0 || t.replicas - done < 2) {
     return { result: cluster.place(t.rules, t.key, key, prepared) };

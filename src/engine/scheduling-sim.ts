@@ -11,13 +11,14 @@
  */
 import type { Labels } from '../api/core.ts';
 import { labelOf } from './labels.ts';
-import { nodeAdmits, type NodeFacts, type PodConstraints } from './node-eligibility.ts';
+import type { NodeFacts, PodConstraints } from './node-eligibility.ts';
 import type { TermSource } from './placement.ts';
 import { selectorAnchor, type Selector } from './selector.ts';
 import { NO_SPREAD, SpreadIndex, type SpreadRules } from './spread-index.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
-import { spreadFilter, type SpreadMiss } from './topology-spread.ts';
-import { UnschedulableQueue, type Parked } from './unschedulable-queue.ts';
+import type { SpreadMiss } from './topology-spread.ts';
+import { PreparedPod } from './prepared-pod.ts';
+import { Tracked, TrackedRules } from './tracked-rules.ts';
 
 /** A required term and where it is written, as messages name it. */
 export interface NamedTerm {
@@ -100,8 +101,10 @@ export class SimCluster {
   /** Owner → node → how many of its pods run there (the spreading score reads it). */
   private readonly byOwner = new Map<string, Map<string, number>>();
   readonly namespaceLabels: (ns: string) => Labels;
-  /** Workloads whose next pod found no node, until a pod change may let one in. */
-  private readonly unschedulable = new UnschedulableQueue();
+  /** Node positions by topology key and value (see `nodesByDomain`). */
+  private readonly domainNodes = new Map<string, ReadonlyMap<string, readonly number[]>>();
+  /** Rules kept prepared as pods come and go (see `track`). */
+  private readonly tracked = new TrackedRules();
   /** Changes made inside `trying`, to be undone. */
   private journal: (readonly ['added' | 'removed', SimPod])[] | null = null;
 
@@ -153,7 +156,7 @@ export class SimCluster {
     this.remove(pod.key);
     this.journal?.push(['added', pod]);
     this.pods.set(pod.key, pod);
-    this.unschedulable.podChanged(pod);
+    this.tracked.podChanged(pod, 'added');
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
     const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
     for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, 1);
@@ -166,7 +169,7 @@ export class SimCluster {
     if (pod === undefined) return;
     this.journal?.push(['removed', pod]);
     this.pods.delete(key);
-    this.unschedulable.podChanged(pod);
+    this.tracked.podChanged(pod, 'removed');
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
     const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
     for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, -1);
@@ -176,6 +179,12 @@ export class SimCluster {
 
   /** The pods `term` selects (any node); ghosts too only when `ghosts`. */
   *selectedBy(term: ResolvedTerm, ghosts: boolean): Generator<SimPod> {
+    for (const p of this.filedFor(term, ghosts))
+      if (termMatches(term, p.namespace, p.labels, this.namespaceLabels(p.namespace))) yield p;
+  }
+
+  /** The pods filed under a label `term` needs (each once): all it may select, and more. */
+  private *filedFor(term: ResolvedTerm, ghosts: boolean): Generator<SimPod> {
     const anchors = anchorKeys(term.selector);
     const indexes = ghosts ? [this.byLabel, this.ghostsByLabel] : [this.byLabel];
     const pools = anchors.includes('')
@@ -190,7 +199,7 @@ export class SimCluster {
           if (seen.has(p)) continue;
           seen.add(p);
         }
-        if (termMatches(term, p.namespace, p.labels, this.namespaceLabels(p.namespace))) yield p;
+        yield p;
       }
   }
 
@@ -218,59 +227,87 @@ export class SimCluster {
    * meets all its affinity terms (the scheduler counts only such pods).
    */
   prepare(rules: PodRules): PreparedPod {
-    const closed = new Map<string, Map<string, Misfit>>();
-    const close = (key: string, value: string | undefined, misfit: Misfit): void => {
-      if (value === undefined) return;
-      const byValue = closed.get(key) ?? new Map<string, Misfit>();
-      if (!byValue.has(value)) byValue.set(value, misfit);
-      closed.set(key, byValue);
-    };
-    for (const a of rules.antiAffinity)
-      for (const p of this.selectedBy(a.term, false))
-        close(a.term.topologyKey, this.domainOf(p, a.term.topologyKey), {
-          kind: 'podAntiAffinity',
-          term: a,
-        });
     const nsLabels = this.namespaceLabels(rules.namespace);
-    // In key order, so that the pod a message names does not depend on the order pods came in.
-    const candidates = [...this.antiCandidates(rules.labels)].sort((x, y) =>
-      x.key < y.key ? -1 : x.key > y.key ? 1 : 0,
-    );
-    for (const p of candidates)
-      for (const a of p.antiAffinity)
-        if (termMatches(a.term, rules.namespace, rules.labels, nsLabels))
-          close(a.term.topologyKey, this.domainOf(p, a.term.topologyKey), {
-            kind: 'symmetricAntiAffinity',
-            term: a,
-            pod: p.key,
-          });
-    const [first, ...rest] = rules.affinity;
-    const provided = rules.affinity.map(() => new Set<string>());
-    let anyProvider = false;
-    if (first !== undefined)
-      for (const p of this.selectedBy(first.term, true)) {
-        if (
-          !rest.every((r) =>
-            termMatches(r.term, p.namespace, p.labels, this.namespaceLabels(p.namespace)),
-          )
-        )
-          continue;
-        const values = rules.affinity.map((r) => this.domainOf(p, r.term.topologyKey));
-        // The scheduler counts a pod only where its node has every term's topology key.
-        if (values.some((v) => v === undefined)) continue;
-        anyProvider = true;
-        values.forEach((v, i) => provided[i]?.add(v ?? ''));
-      }
-    const selfMatch = rules.affinity.every((r) =>
-      termMatches(r.term, rules.namespace, rules.labels, nsLabels),
-    );
-    return new PreparedPod(
+    const prepared = new PreparedPod(
       rules,
-      closed,
-      provided,
-      !anyProvider && selfMatch,
+      rules.affinity.every((r) => termMatches(r.term, rules.namespace, rules.labels, nsLabels)),
       this.spreadIndexFor(rules),
     );
+    const first = rules.affinity[0];
+    const read = new Set<SimPod>();
+    for (const a of rules.antiAffinity) for (const p of this.filedFor(a.term, false)) read.add(p);
+    if (first !== undefined) for (const p of this.filedFor(first.term, true)) read.add(p);
+    for (const p of this.antiCandidates(rules.labels)) read.add(p);
+    for (const p of read) this.offer(prepared, p);
+    return prepared;
+  }
+
+  /**
+   * Keeps `prepare(rules)` current as pods come and go: `prepared(tracked)` gives what it
+   * would, from the last result and the pods added since, while no pod it may read is
+   * removed. `moved` turns true on each change that reaches the rules. `untrack` when done.
+   */
+  track(rules: PodRules): Tracked {
+    const t = new Tracked(rules);
+    this.tracked.add(t);
+    return t;
+  }
+
+  untrack(t: Tracked): void {
+    this.tracked.delete(t);
+  }
+
+  /** `prepare(t.rules)`; the result is updated in place by the next call. */
+  prepared(t: Tracked): PreparedPod {
+    if (t.prepared === null) t.prepared = this.prepare(t.rules);
+    else for (const p of t.added) this.offer(t.prepared, p);
+    t.added = [];
+    return t.prepared;
+  }
+
+  /**
+   * What `pod` closes to or provides for the pod `prepared` is for, as the scheduler's
+   * filter counts it: the pod's own anti-affinity against it (ghosts close nothing), its
+   * anti-affinity against the pod (symmetry), and whether it meets all the pod's affinity
+   * terms, on a node with every term's key.
+   */
+  private offer(prepared: PreparedPod, pod: SimPod): void {
+    const node = this.nodeByName.get(pod.nodeName);
+    if (node === undefined) return;
+    const { rules } = prepared;
+    const nsLabels = this.namespaceLabels(pod.namespace);
+    if (pod.ghost !== true)
+      rules.antiAffinity.forEach((a, term) => {
+        const value = labelOf(node.labels, a.term.topologyKey);
+        if (value !== undefined && termMatches(a.term, pod.namespace, pod.labels, nsLabels))
+          prepared.close(
+            a.term.topologyKey,
+            value,
+            { kind: 'podAntiAffinity', term: a },
+            { own: true, term },
+          );
+      });
+    if (pod.antiAffinity.length > 0) {
+      const own = this.namespaceLabels(rules.namespace);
+      pod.antiAffinity.forEach((a, term) => {
+        const value = labelOf(node.labels, a.term.topologyKey);
+        if (value !== undefined && termMatches(a.term, rules.namespace, rules.labels, own))
+          prepared.close(
+            a.term.topologyKey,
+            value,
+            { kind: 'symmetricAntiAffinity', term: a, pod: pod.key },
+            { own: false, pod: pod.key, term },
+          );
+      });
+    }
+    if (
+      rules.affinity.length > 0 &&
+      rules.affinity.every((r) => termMatches(r.term, pod.namespace, pod.labels, nsLabels))
+    ) {
+      const values = rules.affinity.flatMap((r) => labelOf(node.labels, r.term.topologyKey) ?? []);
+      // The scheduler counts a pod only where its node has every term's topology key.
+      if (values.length === rules.affinity.length) prepared.provide(values);
+    }
   }
 
   /**
@@ -313,20 +350,22 @@ export class SimCluster {
       return misfit === null;
     };
     let best: NodeFacts | undefined;
+    const only = onto === undefined ? undefined : this.nodeByName.get(onto);
     if (onto !== undefined) {
-      const node = this.nodeByName.get(onto);
-      if (node !== undefined && fits(node)) best = node;
+      if (only !== undefined && fits(only)) best = only;
     } else {
       // The first node by name without a pod of the owner wins outright; nodes with some are
-      // asked only when none of those passes (the owner runs on few nodes).
-      for (const node of this.nodes)
+      // asked only when none of those passes (the owner runs on few nodes). Only nodes where
+      // its affinity finds a pod can pass.
+      const asked = this.nodesToAsk(prepared);
+      for (const node of asked)
         if (!counts.has(node.name) && fits(node)) {
           best = node;
           break;
         }
       if (best === undefined) {
         let bestCount = Infinity;
-        for (const node of this.nodes) {
+        for (const node of asked) {
           const n = counts.get(node.name);
           if (n !== undefined && n < bestCount && fits(node)) {
             best = node;
@@ -335,12 +374,12 @@ export class SimCluster {
         }
       }
     }
-    // Every node was asked when none passes: name them in node order.
+    // When none passes, every node says why, in node order (`onto` alone when given).
     const misfits = new Map<string, Misfit>();
     if (best === undefined)
-      for (const node of this.nodes) {
-        const m = refused.get(node.name);
-        if (m !== undefined) misfits.set(node.name, m);
+      for (const node of onto === undefined ? this.nodes : only === undefined ? [] : [only]) {
+        const m = refused.get(node.name) ?? prepared.misfit(node);
+        if (m !== null) misfits.set(node.name, m);
       }
     if (best === undefined) return { kind: 'unschedulable', misfits };
     this.add({
@@ -355,25 +394,39 @@ export class SimCluster {
   }
 
   /**
-   * Parks a pod with `rules` that found no node: `moved` turns true on the first later pod
-   * change that may let it in. Until then `place` would refuse it the same way.
+   * The nodes, in name order, that may pass `prepared`: those in a domain where its first
+   * affinity term finds a pod, when that narrows them much; otherwise all.
    */
-  park(rules: PodRules, owner: string | undefined): Parked {
-    const first = rules.affinity[0];
-    return this.unschedulable.park({
-      // The affinity filter counts only the pods its first term finds (they must meet all).
-      selectors: [...rules.antiAffinity, ...(first === undefined ? [] : [first])].map(
-        (n) => n.term.selector,
-      ),
-      labels: rules.labels,
-      ...(owner === undefined ? {} : { owner }),
-      readsEveryPod: (rules.spread?.rules.hard.length ?? 0) > 0,
-    });
+  private nodesToAsk(prepared: PreparedPod): readonly NodeFacts[] {
+    const domains = prepared.affinityDomains();
+    if (domains === null) return this.nodes;
+    const byValue = this.nodesByDomain(domains.key);
+    const at: number[] = [];
+    for (const v of domains.values) {
+      const list = byValue.get(v) ?? [];
+      // Sorting more than a few nodes costs more than asking every node.
+      if (at.length + list.length > this.nodes.length / 8) return this.nodes;
+      at.push(...list);
+    }
+    return at.sort((a, b) => a - b).flatMap((i) => this.nodes[i] ?? []);
   }
 
-  /** Takes a parked pod out of the queue. */
-  unpark(parked: Parked): void {
-    this.unschedulable.unpark(parked);
+  /** Positions of the nodes (in name order) by their value of `key`. */
+  private nodesByDomain(key: string): ReadonlyMap<string, readonly number[]> {
+    let byValue = this.domainNodes.get(key);
+    if (byValue === undefined) {
+      const built = new Map<string, number[]>();
+      this.nodes.forEach((n, i) => {
+        const v = labelOf(n.labels, key);
+        if (v === undefined) return;
+        const list = built.get(v) ?? [];
+        list.push(i);
+        built.set(v, list);
+      });
+      byValue = built;
+      this.domainNodes.set(key, byValue);
+    }
+    return byValue;
   }
 
   /** Pods of `owner` per node. */
@@ -388,73 +441,6 @@ export class SimCluster {
     else counts.delete(node);
     if (counts.size > 0) this.byOwner.set(owner, counts);
     else this.byOwner.delete(owner);
-  }
-}
-
-/** The filters for one more pod, ready to ask node by node. */
-export class PreparedPod {
-  private readonly rules: PodRules;
-  private readonly closed: ReadonlyMap<string, ReadonlyMap<string, Misfit>>;
-  private readonly provided: readonly ReadonlySet<string>[];
-  /** No pod anywhere meets its affinity and it meets its own: the first pod may go anywhere. */
-  readonly firstOfGroup: boolean;
-  private readonly spreadIndex: SpreadIndex | null;
-
-  constructor(
-    rules: PodRules,
-    closed: ReadonlyMap<string, ReadonlyMap<string, Misfit>>,
-    provided: readonly ReadonlySet<string>[],
-    firstOfGroup: boolean,
-    spreadIndex: SpreadIndex | null = null,
-  ) {
-    this.rules = rules;
-    this.closed = closed;
-    this.provided = provided;
-    this.firstOfGroup = firstOfGroup;
-    this.spreadIndex = spreadIndex;
-  }
-
-  /**
-   * Why `node` cannot take the pod, or null when it can. The filters in kube-scheduler's
-   * order: node rules, PodTopologySpread, then InterPodAffinity.
-   */
-  misfit(node: NodeFacts): Misfit | null {
-    if (!nodeAdmits(node, this.rules.constraints)) return { kind: 'node' };
-    const spread = this.rules.spread;
-    if (this.spreadIndex !== null && spread !== undefined) {
-      const verdict = spreadFilter(
-        this.spreadIndex,
-        { labels: this.rules.labels, rules: spread.rules },
-        node,
-      );
-      if (verdict.kind === 'refused') {
-        const at = spread.sources[verdict.miss.constraint];
-        return {
-          kind: 'topologySpread',
-          miss: verdict.miss,
-          source: at?.source ?? 'pod',
-          field: at?.field ?? `topologySpreadConstraints[${String(verdict.miss.constraint)}]`,
-        };
-      }
-    }
-    for (const [key, byValue] of this.closed) {
-      const value = labelOf(node.labels, key);
-      const m = value === undefined ? undefined : byValue.get(value);
-      if (m !== undefined) return m;
-    }
-    return this.affinityMisfit(node);
-  }
-
-  /** Why `node` fails the pod's required affinity alone, or null when it meets it. */
-  affinityMisfit(node: NodeFacts): Misfit | null {
-    for (const [i, a] of this.rules.affinity.entries()) {
-      const value = labelOf(node.labels, a.term.topologyKey);
-      // A node without the key is in no domain: the scheduler rejects it outright.
-      if (value === undefined) return { kind: 'podAffinity', term: a };
-      if (this.provided[i]?.has(value) !== true && !this.firstOfGroup)
-        return { kind: 'podAffinity', term: a };
-    }
-    return null;
   }
 }
 
