@@ -13,7 +13,8 @@ import type { Labels } from '../api/core.ts';
 import { labelOf } from './labels.ts';
 import type { NodeFacts, PodConstraints } from './node-eligibility.ts';
 import type { TermSource } from './placement.ts';
-import { selectorAnchor, type Selector } from './selector.ts';
+import { selectorAnchor } from './selector.ts';
+import { AnchorIndex } from './anchor-index.ts';
 import { NO_SPREAD, SpreadIndex, type SpreadRules } from './spread-index.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
 import type { SpreadMiss } from './topology-spread.ts';
@@ -83,21 +84,16 @@ export type Placement =
   | { readonly kind: 'placed'; readonly node: string }
   | { readonly kind: 'unschedulable'; readonly misfits: ReadonlyMap<string, Misfit> };
 
-const anchorKeys = (selector: Selector): string[] => {
-  const a = selectorAnchor(selector);
-  return a.kind === 'values' ? a.values.map((v) => `${a.key}=${v}`) : [''];
-};
-
 /** Pods on nodes, indexed by label and by their anti-affinity terms' anchors. */
 export class SimCluster {
   readonly nodes: readonly NodeFacts[];
   private readonly nodeByName: ReadonlyMap<string, NodeFacts>;
   private readonly pods = new Map<string, SimPod>();
   /** Pods by each `key=value` label they carry: ghosts apart, as only affinity finds them. */
-  private readonly byLabel = new Map<string, Set<SimPod>>();
-  private readonly ghostsByLabel = new Map<string, Set<SimPod>>();
-  /** Pods with anti-affinity, filed under each `key=value` their terms need ('' when none). */
-  private readonly antiByAnchor = new Map<string, Set<SimPod>>();
+  private readonly byLabel = new LabelIndex(() => this.pods.values(), false);
+  private readonly ghostsByLabel = new LabelIndex(() => this.pods.values(), true);
+  /** Pods with anti-affinity, filed under the label their terms need. */
+  private readonly antiByAnchor = new AnchorIndex<SimPod>();
   /** Owner → node → how many of its pods run there (the spreading score reads it). */
   private readonly byOwner = new Map<string, Map<string, number>>();
   readonly namespaceLabels: (ns: string) => Labels;
@@ -158,10 +154,8 @@ export class SimCluster {
     this.pods.set(pod.key, pod);
     this.tracked.podChanged(pod, 'added');
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
-    const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
-    for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, 1);
-    for (const a of pod.antiAffinity)
-      for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, 1);
+    (pod.ghost === true ? this.ghostsByLabel : this.byLabel).edit(pod, 1);
+    for (const a of pod.antiAffinity) this.antiByAnchor.add(pod, selectorAnchor(a.term.selector));
   }
 
   remove(key: string): void {
@@ -171,27 +165,23 @@ export class SimCluster {
     this.pods.delete(key);
     this.tracked.podChanged(pod, 'removed');
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
-    const byLabel = pod.ghost === true ? this.ghostsByLabel : this.byLabel;
-    for (const [k, v] of Object.entries(pod.labels)) file(byLabel, `${k}=${v}`, pod, -1);
+    (pod.ghost === true ? this.ghostsByLabel : this.byLabel).edit(pod, -1);
     for (const a of pod.antiAffinity)
-      for (const anchor of anchorKeys(a.term.selector)) file(this.antiByAnchor, anchor, pod, -1);
-  }
-
-  /** The pods `term` selects (any node); ghosts too only when `ghosts`. */
-  *selectedBy(term: ResolvedTerm, ghosts: boolean): Generator<SimPod> {
-    for (const p of this.filedFor(term, ghosts))
-      if (termMatches(term, p.namespace, p.labels, this.namespaceLabels(p.namespace))) yield p;
+      this.antiByAnchor.remove(pod, selectorAnchor(a.term.selector));
   }
 
   /** The pods filed under a label `term` needs (each once): all it may select, and more. */
   private *filedFor(term: ResolvedTerm, ghosts: boolean): Generator<SimPod> {
-    const anchors = anchorKeys(term.selector);
+    const anchor = selectorAnchor(term.selector);
     const indexes = ghosts ? [this.byLabel, this.ghostsByLabel] : [this.byLabel];
-    const pools = anchors.includes('')
-      ? [this.pods.values()]
-      : indexes.flatMap((index) => anchors.map((a) => index.get(a)?.values() ?? [].values()));
-    // A pod is in one index, under each of its labels: one anchor finds it once.
-    const seen = anchors.length > 1 ? new Set<SimPod>() : null;
+    const pools =
+      anchor.kind !== 'values'
+        ? [this.pods.values()]
+        : indexes.flatMap((index) =>
+            anchor.values.map((v) => index.get(anchor.key, v)?.values() ?? [].values()),
+          );
+    // A pod is in one index, under each of its labels: one value finds it once.
+    const seen = anchor.kind === 'values' && anchor.values.length > 1 ? new Set<SimPod>() : null;
     for (const pool of pools)
       for (const p of pool) {
         if (!ghosts && p.ghost === true) continue;
@@ -199,18 +189,6 @@ export class SimCluster {
           if (seen.has(p)) continue;
           seen.add(p);
         }
-        yield p;
-      }
-  }
-
-  /** Pods whose anti-affinity terms may select a pod with these labels. */
-  private *antiCandidates(labels: Labels): Generator<SimPod> {
-    const seen = new Set<SimPod>();
-    const anchors = ['', ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
-    for (const a of anchors)
-      for (const p of this.antiByAnchor.get(a) ?? []) {
-        if (seen.has(p)) continue;
-        seen.add(p);
         yield p;
       }
   }
@@ -237,7 +215,8 @@ export class SimCluster {
     const read = new Set<SimPod>();
     for (const a of rules.antiAffinity) for (const p of this.filedFor(a.term, false)) read.add(p);
     if (first !== undefined) for (const p of this.filedFor(first.term, true)) read.add(p);
-    for (const p of this.antiCandidates(rules.labels)) read.add(p);
+    // Pods whose anti-affinity may select it (symmetry).
+    this.antiByAnchor.forEachCandidate(rules.labels, (p) => read.add(p));
     for (const p of read) this.offer(prepared, p);
     return prepared;
   }
@@ -444,6 +423,41 @@ export class SimCluster {
   }
 }
 
+/**
+ * Pods (ghosts or the others) by the labels they carry, key then value; a key is indexed from
+ * the first time it is asked for: few keys are ever asked, and pods come and go by thousands.
+ */
+class LabelIndex {
+  private readonly byKey = new Map<string, Map<string, Set<SimPod>>>();
+  private readonly all: () => Iterable<SimPod>;
+  private readonly ghosts: boolean;
+
+  constructor(all: () => Iterable<SimPod>, ghosts: boolean) {
+    this.all = all;
+    this.ghosts = ghosts;
+  }
+
+  get(key: string, value: string): ReadonlySet<SimPod> | undefined {
+    let byValue = this.byKey.get(key);
+    if (byValue === undefined) {
+      byValue = new Map();
+      this.byKey.set(key, byValue);
+      for (const p of this.all()) {
+        const v = p.labels[key];
+        if (v !== undefined && (p.ghost === true) === this.ghosts) file(byValue, v, p, 1);
+      }
+    }
+    return byValue.get(value);
+  }
+
+  edit(pod: SimPod, op: 1 | -1): void {
+    for (const [key, byValue] of this.byKey) {
+      const value = pod.labels[key];
+      if (value !== undefined) file(byValue, value, pod, op);
+    }
+  }
+}
+
 function file<K>(map: Map<K, Set<SimPod>>, key: K, pod: SimPod, op: 1 | -1): void {
   const set = map.get(key);
   if (op === 1) {
@@ -462,8 +476,25 @@ export const termName = (t: Pick<NamedTerm, 'source' | 'field'>): string =>
 /** One line per distinct reason, with how many nodes gave it, most first. */
 export function describeMisfits(misfits: ReadonlyMap<string, Misfit>): string {
   const counts = new Map<string, number>();
+  // Thousands of nodes give a few reasons: a node rule's or a term's text is written once.
+  const written = new Map<Misfit['kind'], Map<NamedTerm | null, string>>();
+  const textOf = (m: Misfit, by: NamedTerm | null): string => {
+    const memo = written.get(m.kind) ?? new Map<NamedTerm | null, string>();
+    written.set(m.kind, memo);
+    let text = memo.get(by);
+    if (text === undefined) {
+      text = misfitText(m);
+      memo.set(by, text);
+    }
+    return text;
+  };
   for (const m of misfits.values()) {
-    const text = misfitText(m);
+    const text =
+      m.kind === 'node'
+        ? textOf(m, null)
+        : m.kind === 'podAffinity' || m.kind === 'podAntiAffinity'
+          ? textOf(m, m.term)
+          : misfitText(m);
     counts.set(text, (counts.get(text) ?? 0) + 1);
   }
   if (counts.size === 0) return 'no node is eligible';
