@@ -73,7 +73,9 @@ export function* placingTogether(
       cluster.remove(p.key);
       const { owner: _owner, ...rest } = p;
       cluster.add({ ...rest, key: `${p.key}#running`, antiAffinity: [], ghost: true });
-      ghosts.set(p.owner, [...(ghosts.get(p.owner) ?? []), `${p.key}#running`]);
+      const list = ghosts.get(p.owner) ?? [];
+      list.push(`${p.key}#running`);
+      ghosts.set(p.owner, list);
     } else kept.set(p.owner, (kept.get(p.owner) ?? 0) + 1);
   }
   const placed = targets.map((t) => (t.keepRunning === true ? (kept.get(t.key) ?? 0) : 0));
@@ -87,11 +89,16 @@ export function* placingTogether(
   const serials = targets.map(() => 0);
   for (let pass = 0; pass <= targets.length + 1; pass++) {
     // Round after round, each workload that still wants pods tries one more, until a round
-    // places nothing: the scheduler retries unschedulable pods when the cluster changes.
+    // places nothing: the scheduler retries unschedulable pods when the cluster changes. Only
+    // the workloads that still want pods are asked, in order (only settling takes pods away).
+    let wanting = targets.flatMap((t, i) => ((placed[i] ?? 0) < t.replicas ? [i] : []));
     for (let progress = true; progress;) {
       progress = false;
-      for (const [i, t] of targets.entries()) {
-        if ((placed[i] ?? 0) >= t.replicas) continue;
+      const still: number[] = [];
+      for (const i of wanting) {
+        const t = targets[i];
+        if (t === undefined || (placed[i] ?? 0) >= t.replicas) continue;
+        still.push(i);
         let watch = tracked[i] ?? null;
         if (watch === null) {
           watch = cluster.track(t.rules);
@@ -129,6 +136,7 @@ export function* placingTogether(
         } else stuck[i] = result.misfits;
         yield;
       }
+      wanting = still;
     }
     if (!settle(cluster, targets, placed, ours, ghosts)) break;
   }
