@@ -15,7 +15,7 @@ import type { NodeFacts, PodConstraints } from './node-eligibility.ts';
 import type { TermSource } from './placement.ts';
 import { selectorAnchor } from './selector.ts';
 import { AnchorIndex } from './anchor-index.ts';
-import { NO_SPREAD, SpreadIndex, type SpreadRules } from './spread-index.ts';
+import { NO_SPREAD, SpreadIndex, type SpreadPod, type SpreadRules } from './spread-index.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
 import type { SpreadMiss } from './topology-spread.ts';
 import { PreparedPod } from './prepared-pod.ts';
@@ -99,6 +99,9 @@ export class SimCluster {
   readonly namespaceLabels: (ns: string) => Labels;
   /** Node positions by topology key and value (see `nodesByDomain`). */
   private readonly domainNodes = new Map<string, ReadonlyMap<string, readonly number[]>>();
+  /** The pods spread constraints count, once one asks (see `spreadIndexFor`). */
+  private spread: SpreadIndex | null = null;
+  private readonly spreadPods = new Map<SimPod, SpreadPod>();
   /** Rules kept prepared as pods come and go (see `track`). */
   private readonly tracked = new TrackedRules();
   /** Changes made inside `trying`, to be undone. */
@@ -153,6 +156,7 @@ export class SimCluster {
     this.journal?.push(['added', pod]);
     this.pods.set(pod.key, pod);
     this.tracked.podChanged(pod, 'added');
+    this.countSpread(pod, 1);
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
     (pod.ghost === true ? this.ghostsByLabel : this.byLabel).edit(pod, 1);
     for (const a of pod.antiAffinity) this.antiByAnchor.add(pod, selectorAnchor(a.term.selector));
@@ -164,6 +168,7 @@ export class SimCluster {
     this.journal?.push(['removed', pod]);
     this.pods.delete(key);
     this.tracked.podChanged(pod, 'removed');
+    this.countSpread(pod, -1);
     if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
     (pod.ghost === true ? this.ghostsByLabel : this.byLabel).edit(pod, -1);
     for (const a of pod.antiAffinity)
@@ -292,20 +297,36 @@ export class SimCluster {
   /**
    * The pods as the PodTopologySpread filter counts them, when the pod has a DoNotSchedule
    * constraint: every pod but the ghosts (a workload placed anew no longer counts its old
-   * pods). Built per pod placed, as the counts change with each.
+   * pods). Built when a constraint first asks, then kept as pods come and go: a prepared pod
+   * reads the counts as they are when it is asked.
    */
   private spreadIndexFor(rules: PodRules): SpreadIndex | null {
     if ((rules.spread?.rules.hard.length ?? 0) === 0) return null;
-    const pods = [...this.pods.values()]
-      .filter((p) => p.ghost !== true)
-      .map((p) => ({
-        key: p.key,
-        namespace: p.namespace,
-        labels: p.labels,
-        nodeName: p.nodeName,
+    if (this.spread === null) {
+      this.spread = new SpreadIndex(this.nodes, []);
+      for (const p of this.pods.values()) this.countSpread(p, 1);
+    }
+    return this.spread;
+  }
+
+  private countSpread(pod: SimPod, delta: 1 | -1): void {
+    if (this.spread === null || pod.ghost === true) return;
+    if (delta > 0) {
+      const counted: SpreadPod = {
+        key: pod.key,
+        namespace: pod.namespace,
+        labels: pod.labels,
+        nodeName: pod.nodeName,
         rules: NO_SPREAD,
-      }));
-    return new SpreadIndex(this.nodes, pods);
+      };
+      this.spreadPods.set(pod, counted);
+      this.spread.addPod(counted);
+    } else {
+      const counted = this.spreadPods.get(pod);
+      if (counted === undefined) return;
+      this.spreadPods.delete(pod);
+      this.spread.removePod(counted);
+    }
   }
 
   /**

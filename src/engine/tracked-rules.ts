@@ -2,8 +2,8 @@
  * Rules whose filters the scheduler model keeps current as pods come and go, so that placing
  * a workload's replicas one after another does not recompute, per pod, what every pod that
  * runs closes or provides. A change to a pod reaches only the rules that may read it: those
- * whose anti-affinity or first affinity term may select it, those its anti-affinity may
- * select (symmetry), and those that spread (their counts read every pod). It is also how the
+ * whose anti-affinity, first affinity term or DoNotSchedule spread constraint may select it,
+ * and those its anti-affinity may select (symmetry). It is also how the
  * model parks a workload whose next pod found no node: as kube-scheduler moves a pod back
  * from its unschedulable queue only on an event that may make it schedulable, the model
  * tries such a workload again only after a change has reached its rules.
@@ -35,7 +35,6 @@ export class TrackedRules {
   private readonly selecting = new AnchorIndex<Tracked>();
   /** By their own labels, key then value: what another pod's anti-affinity may select. */
   private readonly byLabel = new Map<string, Map<string, Set<Tracked>>>();
-  private readonly spreading = new Set<Tracked>();
   private readonly all = new Set<Tracked>();
   private changes = 0;
 
@@ -58,12 +57,10 @@ export class TrackedRules {
       if (t.seen === change) return;
       t.seen = change;
       t.moved = true;
-      if (op === 'added' && t.prepared !== null && !t.rules.spread?.rules.hard.length)
-        t.added.push(pod);
+      if (op === 'added' && t.prepared !== null) t.added.push(pod);
       else t.prepared = null;
     };
     this.selecting.forEachCandidate(pod.labels, reach);
-    for (const t of this.spreading) reach(t);
     for (const a of pod.antiAffinity) {
       const anchor = selectorAnchor(a.term.selector);
       if (anchor.kind === 'none') {
@@ -80,10 +77,17 @@ export class TrackedRules {
   private file(t: Tracked, op: 1 | -1): void {
     const { rules } = t;
     const first = rules.affinity[0];
-    // The affinity filter counts only the pods its first term finds (they must meet all).
+    // The affinity filter counts only the pods its first term finds (they must meet all); a
+    // spread constraint's counts, only the pods its selector finds.
     // A selector filed twice under one anchor is one entry: taking it out once takes out both.
-    for (const n of [...rules.antiAffinity, ...(first === undefined ? [] : [first])]) {
-      const anchor = selectorAnchor(n.term.selector);
+    const selectors = [
+      ...[...rules.antiAffinity, ...(first === undefined ? [] : [first])].map(
+        (n) => n.term.selector,
+      ),
+      ...(rules.spread?.rules.hard ?? []).map((c) => c.selector),
+    ];
+    for (const s of selectors) {
+      const anchor = selectorAnchor(s);
       if (op > 0) this.selecting.add(t, anchor);
       else this.selecting.remove(t, anchor);
     }
@@ -92,10 +96,6 @@ export class TrackedRules {
       editSet(byValue, v, t, op);
       if (byValue.size > 0) this.byLabel.set(k, byValue);
       else this.byLabel.delete(k);
-    }
-    if ((rules.spread?.rules.hard.length ?? 0) > 0) {
-      if (op > 0) this.spreading.add(t);
-      else this.spreading.delete(t);
     }
   }
 }
