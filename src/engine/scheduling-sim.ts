@@ -89,7 +89,7 @@ export class SimCluster {
   readonly nodes: readonly NodeFacts[];
   private readonly nodeByName: ReadonlyMap<string, NodeFacts>;
   private readonly pods = new Map<string, SimPod>();
-  /** Pods by each `key=value` label they carry: ghosts apart, as only affinity finds them. */
+  /** Pods by the labels they carry: ghosts apart, as only affinity finds them. */
   private readonly byLabel = new LabelIndex(() => this.pods.values(), false);
   private readonly ghostsByLabel = new LabelIndex(() => this.pods.values(), true);
   /** Pods with anti-affinity, filed under the label their terms need. */
@@ -196,12 +196,6 @@ export class SimCluster {
         }
         yield p;
       }
-  }
-
-  /** The domain value of `pod`'s node for `key`, or undefined (no node, or no label). */
-  domainOf(pod: SimPod, key: string): string | undefined {
-    const node = this.nodeByName.get(pod.nodeName);
-    return node === undefined ? undefined : labelOf(node.labels, key);
   }
 
   /**
