@@ -227,10 +227,8 @@ function settle(
   if (rolled.length === 0) return false;
   let gone: SimPod[] = [];
   const take = (key: string): void => {
-    const pod = cluster.get(key);
-    if (pod === undefined) return;
-    gone.push(pod);
-    cluster.remove(key);
+    const pod = cluster.remove(key);
+    if (pod !== undefined) gone.push(pod);
   };
   for (const t of rolled) {
     for (const key of ghosts.get(t.key) ?? []) take(key);

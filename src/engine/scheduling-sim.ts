@@ -162,9 +162,10 @@ export class SimCluster {
     for (const a of pod.antiAffinity) this.antiByAnchor.add(pod, selectorAnchor(a.term.selector));
   }
 
-  remove(key: string): void {
+  /** Takes the pod out; returns it, or undefined when there was none. */
+  remove(key: string): SimPod | undefined {
     const pod = this.pods.get(key);
-    if (pod === undefined) return;
+    if (pod === undefined) return undefined;
     this.journal?.push(['removed', pod]);
     this.pods.delete(key);
     this.tracked.podChanged(pod, 'removed');
@@ -173,6 +174,7 @@ export class SimCluster {
     (pod.ghost === true ? this.ghostsByLabel : this.byLabel).edit(pod, -1);
     for (const a of pod.antiAffinity)
       this.antiByAnchor.remove(pod, selectorAnchor(a.term.selector));
+    return pod;
   }
 
   /** The pods filed under a label `term` needs (each once): all it may select, and more. */
