@@ -3,10 +3,10 @@
  * a workload's replicas one after another does not recompute, per pod, what every pod that
  * runs closes or provides. A change to a pod reaches only the rules that may read it: those
  * whose anti-affinity, first affinity term or DoNotSchedule spread constraint may select it,
- * and those its anti-affinity may select (symmetry). It is also how the
- * model parks a workload whose next pod found no node: as kube-scheduler moves a pod back
- * from its unschedulable queue only on an event that may make it schedulable, the model
- * tries such a workload again only after a change has reached its rules.
+ * and those its anti-affinity may select (symmetry). It is also how the model parks a
+ * workload whose next pod found no node: as kube-scheduler moves a pod back from its
+ * unschedulable queue only on an event that may make it schedulable, the model tries such a
+ * workload again only after a change has reached its rules.
  */
 import { AnchorIndex, editSet } from './anchor-index.ts';
 import type { PreparedPod } from './prepared-pod.ts';
