@@ -259,6 +259,15 @@ export function domainOfNode(c: SpreadConstraint, node: NodeFacts): string | und
   return labelOf(node.labels, c.topologyKey) ?? '';
 }
 
+/** Adds `pod` to a list (`delta` 1) or takes it out (-1). */
+function fileIn(list: SpreadPod[], pod: SpreadPod, delta: 1 | -1): void {
+  if (delta > 0) list.push(pod);
+  else {
+    const i = list.indexOf(pod);
+    if (i >= 0) list.splice(i, 1);
+  }
+}
+
 /** Candidate pods few enough that no other label's index is built to narrow them. */
 const SHORT_ENOUGH = 64;
 
@@ -347,25 +356,26 @@ export class SpreadIndex {
 
   private filePod(pod: SpreadPod, delta: 1 | -1): void {
     if (pod.terminating === true) return;
-    const file = (list: SpreadPod[] | undefined): SpreadPod[] => {
-      const out = list ?? [];
-      if (delta > 0) out.push(pod);
-      else {
-        const i = out.indexOf(pod);
-        if (i >= 0) out.splice(i, 1);
+    // No closure or iterator per call: a pass files every pod through here.
+    let list = this.byNamespace.get(pod.namespace);
+    if (list === undefined) this.byNamespace.set(pod.namespace, (list = []));
+    fileIn(list, pod, delta);
+    const indexes = this.byLabel.get(pod.namespace);
+    if (indexes !== undefined) {
+      for (const [key, index] of indexes) {
+        const v = labelOf(pod.labels, key);
+        if (v === undefined) continue;
+        let withValue = index.get(v);
+        if (withValue === undefined) index.set(v, (withValue = []));
+        fileIn(withValue, pod, delta);
       }
-      return out;
-    };
-    this.byNamespace.set(pod.namespace, file(this.byNamespace.get(pod.namespace)));
-    for (const [key, index] of this.byLabel.get(pod.namespace) ?? []) {
-      const v = labelOf(pod.labels, key);
-      if (v !== undefined) index.set(v, file(index.get(v)));
     }
     const counted = this.countedIn.get(pod.namespace);
-    for (const [groupKey, c] of counted ?? []) {
+    if (counted === undefined) return;
+    for (const [groupKey, c] of counted) {
       if (!selectorMatches(c.selector, pod.labels)) continue;
       this.counted.delete(groupKey);
-      counted?.delete(groupKey);
+      counted.delete(groupKey);
     }
   }
 
