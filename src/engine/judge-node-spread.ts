@@ -243,19 +243,19 @@ function preferredNodeScore(
   node: NodeIdentity,
 ): PreferredScore | undefined {
   if (own === undefined && policies.length === 0) return undefined;
-  let totalWeight = 0;
-  let satisfiedWeight = 0;
-  const add = (t: PreferredNodeTerm): void => {
-    if (t.weight === 0) return;
-    totalWeight += t.weight;
-    if (nodeTermMatches(t.preference, node)) satisfiedWeight += t.weight;
-  };
   // The pod's own list of one term and no policy (the usual case) has nothing to repeat: no
   // canonical text, nothing allocated.
-  if (policies.length === 0 && (own === undefined || own.length <= 1)) {
-    if (own !== undefined && own.length === 1) add(own[0] as PreferredNodeTerm);
-  } else {
-    for (const s of scoredNodeTerms(own ?? [], policies)) if (!s.repeat) add(s.term);
+  const terms =
+    policies.length === 0 && (own === undefined || own.length <= 1)
+      ? (own ?? [])
+      : scoredNodeTerms(own ?? [], policies).flatMap((s) => (s.repeat ? [] : [s.term]));
+  let totalWeight = 0;
+  let satisfiedWeight = 0;
+  for (let i = 0; i < terms.length; i++) {
+    const t = terms[i] as PreferredNodeTerm;
+    if (t.weight === 0) continue;
+    totalWeight += t.weight;
+    if (nodeTermMatches(t.preference, node)) satisfiedWeight += t.weight;
   }
   // As the NodeAffinity score: the sum of the weights of the terms the node matches.
   return totalWeight === 0 ? undefined : { score: satisfiedWeight, satisfiedWeight, totalWeight };

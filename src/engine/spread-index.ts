@@ -405,9 +405,13 @@ export class SpreadIndex {
     // Only domains that hold a matching pod are listed: a pass costs the matching pods, not
     // the nodes, for each distinct constraint.
     const byDomain = new Map<string, number>();
-    this.eachCounted(c, domains, (_, domain) => {
-      byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
-    });
+    const pods = this.countable(c);
+    for (let i = 0; i < pods.length; i++) {
+      const p = pods[i] as SpreadPod;
+      const domain = domains.byNode.get(p.nodeName);
+      if (domain !== undefined && selectorMatches(c.selector, p.labels))
+        byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
+    }
     let min: number | undefined = domains.count > byDomain.size ? 0 : undefined;
     for (const n of byDomain.values()) if (min === undefined || n < min) min = n;
     return { byDomain, domains: domains.count, min };
@@ -416,27 +420,25 @@ export class SpreadIndex {
   /** The pods a constraint counts in each of the given domains, in index order. */
   membersIn(c: SpreadConstraint, domains: ReadonlySet<string>): Map<string, SpreadPod[]> {
     const out = new Map<string, SpreadPod[]>();
-    this.eachCounted(c, this.domainsOf(c), (p, d) => {
-      if (!domains.has(d)) return;
+    const byNode = this.domainsOf(c).byNode;
+    for (const p of this.countable(c)) {
+      const d = byNode.get(p.nodeName);
+      if (d === undefined || !domains.has(d) || !selectorMatches(c.selector, p.labels)) continue;
       let list = out.get(d);
       if (list === undefined) out.set(d, (list = []));
       list.push(p);
-    });
+    }
     return out;
   }
 
-  /** Calls `f` with every pod the constraint counts, and its domain. */
-  private eachCounted(
-    c: SpreadConstraint,
-    domains: EligibleDomains,
-    f: (pod: SpreadPod, domain: string) => void,
-  ): void {
+  /**
+   * The pods a constraint may count (each then counted when its node is an eligible domain
+   * and the selector matches it), in index order.
+   */
+  private countable(c: SpreadConstraint): readonly SpreadPod[] {
     // The scheduler counts nothing for a selector that restricts nothing (`{}`) or selects nothing.
-    if (c.selector.kind !== 'requirements' || c.selector.requirements.length === 0) return;
-    for (const p of this.candidates(c.namespace, c.selector)) {
-      const domain = domains.byNode.get(p.nodeName);
-      if (domain !== undefined && selectorMatches(c.selector, p.labels)) f(p, domain);
-    }
+    if (c.selector.kind !== 'requirements' || c.selector.requirements.length === 0) return [];
+    return this.candidates(c.namespace, c.selector);
   }
 
   /**

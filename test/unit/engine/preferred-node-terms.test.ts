@@ -20,10 +20,7 @@ const prefer = (pool: string, weight: number): PreferredNodeTerm => ({
 });
 
 function compiled(name: string, terms: readonly PreferredNodeTerm[]): CompiledPolicy {
-  const spec: PlacementPolicySpec = {
-    selector: { matchLabels: { app: 'web' } },
-    affinity: { nodeAffinity: { [PREFERRED]: [...terms] } },
-  };
+  const spec: PlacementPolicySpec = { affinity: { nodeAffinity: { [PREFERRED]: [...terms] } } };
   const c = compilePolicy(namespacedPolicy('shop', name, spec));
   if (c.kind !== 'ok') assert.fail(c.errors.map((e) => e.message).join('; '));
   return c.policy;
