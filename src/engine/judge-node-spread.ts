@@ -72,6 +72,15 @@ export interface NodeSpreadInput {
 export class SpreadPodCache {
   readonly records = new WeakMap<Pod, PodRecord>();
   readonly rules = new SpreadRulesCache();
+  /**
+   * The last pass's pod list and each one's kept record, by position: a pass over the same
+   * list compares each Pod with the one at its place before asking `records` (a hash look-up
+   * that reads the Pod object). Undefined at a place whose record is not kept.
+   */
+  last: { readonly pods: readonly Pod[]; readonly records: readonly (PodRecord | undefined)[] } = {
+    pods: [],
+    records: [],
+  };
 }
 
 /**
@@ -517,7 +526,8 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const index = new SpreadIndex(nodes.values(), NO_SPREAD_PODS);
   const pass = new NodeRulesWalk(nodes, index, input);
   // Indexed loops, the per-pod work in methods: they stay optimized from pass to pass.
-  for (let i = 0; i < input.pods.length; i++) pass.place(input.pods[i] as Pod);
+  for (let i = 0; i < input.pods.length; i++) pass.place(input.pods[i] as Pod, i);
+  pass.keep();
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
   const excessKeys = excessNamer();
@@ -586,6 +596,10 @@ class NodeRulesWalk {
   readonly problems: InvalidObjectError[] = [];
   /** The placed pods whose constraints cannot be read: their form without them. */
   private readonly unreadable = new Map<Pod, SpreadPod>();
+  /** The pod list and the kept records by position, for the next pass (SpreadPodCache.last). */
+  private readonly pods: Pod[];
+  private readonly records: (PodRecord | undefined)[];
+  private readonly last: SpreadPodCache['last'];
   private readonly nodes: ReadonlyMap<string, NodeFacts>;
   private readonly index: SpreadIndex;
   private readonly compiled: SpreadPodCache;
@@ -596,10 +610,26 @@ class NodeRulesWalk {
     this.index = index;
     this.compiled = input.compiled ?? new SpreadPodCache();
     this.policiesOf = input.policiesOf;
+    this.last = this.compiled.last;
+    // Sized once: no growing copies of two lists as long as the pods.
+    this.pods = new Array<Pod>(input.pods.length);
+    this.records = new Array<PodRecord | undefined>(input.pods.length);
   }
 
-  place(pod: Pod): void {
-    const record = this.compiled.records.get(pod) ?? this.record(pod);
+  /** Keeps this pass's list and records for the next pass. */
+  keep(): void {
+    this.compiled.last = { pods: this.pods, records: this.records };
+  }
+
+  /** `pod`, at position `at` of the pod list. */
+  place(pod: Pod, at: number): void {
+    let record = this.last.pods[at] === pod ? this.last.records[at] : undefined;
+    if (record === undefined) record = this.compiled.records.get(pod);
+    if (record === undefined) {
+      record = this.record(pod);
+      if (!this.unreadable.has(pod)) this.records[at] = record;
+    } else this.records[at] = record;
+    this.pods[at] = pod;
     const spread = record.spread;
     if (spread === undefined) return;
     this.index.addPod(spread);
@@ -631,6 +661,7 @@ class NodeRulesWalk {
     }
     const found = placedSpreadPod(pod, this.compiled);
     if (found.problem === undefined) return this.compiled.records.get(pod) ?? NOT_PLACED;
+    // Not kept: the pod's problem is reported on every pass.
     this.problems.push(found.problem);
     this.unreadable.set(pod, found.spread);
     return {

@@ -289,8 +289,8 @@ export class SpreadIndex {
   private readonly byNamespace = new Map<string, SpreadPod[]>();
   /** namespace → label key → value → pods, built for a key on first use. */
   private readonly byLabel = new Map<string, Map<string, Map<string, SpreadPod[]>>>();
-  /** eligibility key + topology key → eligible node → its domain, and how many domains. */
-  private readonly domains = new Map<string, EligibleDomains>();
+  /** eligibility key → topology key → eligible node → its domain, and how many domains. */
+  private readonly domains = new Map<string, Map<string, EligibleDomains>>();
   private domainsByObject = new WeakMap<SpreadConstraint, EligibleDomains>();
   private readonly counted = new Map<string, SpreadCounts>();
   /** namespace → group key → the constraint counted: which counts a pod change makes stale. */
@@ -385,8 +385,11 @@ export class SpreadIndex {
     // is long to build and hash.
     const known = this.domainsByObject.get(c);
     if (known !== undefined) return known;
-    const key = `${c.eligibility.key}\0${c.topologyKey}`;
-    let found = this.domains.get(key);
+    // Two levels of existing text, not one key joined (a copy of the long eligibility key).
+    let byTopologyKey = this.domains.get(c.eligibility.key);
+    if (byTopologyKey === undefined)
+      this.domains.set(c.eligibility.key, (byTopologyKey = new Map<string, EligibleDomains>()));
+    let found = byTopologyKey.get(c.topologyKey);
     if (found === undefined) {
       const map = new Map<string, string>();
       for (const node of this.nodes.values()) {
@@ -394,7 +397,7 @@ export class SpreadIndex {
         if (domain !== undefined) map.set(node.name, domain);
       }
       found = { byNode: map, count: new Set(map.values()).size };
-      this.domains.set(key, found);
+      byTopologyKey.set(c.topologyKey, found);
     }
     this.domainsByObject.set(c, found);
     return found;

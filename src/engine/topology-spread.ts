@@ -204,7 +204,7 @@ export class SpreadJudge {
   /** By constraint object: the pods of one template share theirs (SpreadRulesCache). */
   private readonly overByObject = new Map<SpreadConstraint, ReadonlyMap<string, OverDomain>>();
   /** By what decides the result, for constraints that are equal but not shared. */
-  private readonly over = new Map<string, ReadonlyMap<string, OverDomain>>();
+  private readonly over = new Map<string, Map<string, ReadonlyMap<string, OverDomain>>>();
 
   readonly index: SpreadIndex;
 
@@ -216,12 +216,16 @@ export class SpreadJudge {
   overByDomain(c: SpreadConstraint): ReadonlyMap<string, OverDomain> {
     const known = this.overByObject.get(c);
     if (known !== undefined) return known;
-    const key = `${c.groupKey}\0${c.maxSkew}\0${c.minDomains}`;
-    let map = this.over.get(key);
+    // By group, then by the short rest: no copy of the long group key joined to it.
+    let inGroup = this.over.get(c.groupKey);
+    if (inGroup === undefined)
+      this.over.set(c.groupKey, (inGroup = new Map<string, ReadonlyMap<string, OverDomain>>()));
+    const skew = `${c.maxSkew}/${c.minDomains}`;
+    let map = inGroup.get(skew);
     if (map === undefined) {
       const found = overDomains(this.index, c);
       map = found.length === 0 ? NONE_OVER : new Map(found.map((o) => [o.domain, o]));
-      this.over.set(key, map);
+      inGroup.set(skew, map);
     }
     this.overByObject.set(c, map);
     return map;
