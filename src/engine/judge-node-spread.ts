@@ -472,6 +472,14 @@ const NO_PREFERRED: PreferredScore = Object.freeze({
  */
 export function withSpreadScore(
   node: PreferredScore | undefined,
+  spread: SpreadScore,
+): PreferredScore;
+export function withSpreadScore(
+  node: PreferredScore | undefined,
+  spread: SpreadScore | undefined,
+): PreferredScore | undefined;
+export function withSpreadScore(
+  node: PreferredScore | undefined,
   spread: SpreadScore | undefined,
 ): PreferredScore | undefined {
   return spread === undefined ? node : { ...(node ?? NO_PREFERRED), spread };
@@ -531,16 +539,24 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
   const excessKeys = excessNamer();
-  const { later, laterMore, preferred } = pass;
+  const { later, laterMore, laterScored, scored } = pass;
+  // The preferred scores in the order a map filled as found would hold them: the pods with a
+  // node score in pod order, then those with a spread score alone; one entry each.
+  const spreadOnly: [string, PreferredScore][] = [];
   for (let i = 0; i < later.length; i++) {
     const spread = later[i] as SpreadPod;
     judgeLater(spread, laterMore[i], spreadJudge, excessKeys, violations);
     const score = spreadJudge.score(spread);
-    if (score !== undefined)
-      preferred.set(
-        spread.key,
-        withSpreadScore(preferred.get(spread.key), score) as PreferredScore,
-      );
+    if (score === undefined) continue;
+    const at = laterScored[i] as number;
+    const both = at < 0 ? undefined : (scored[at] as [string, PreferredScore]);
+    if (both === undefined) spreadOnly.push([spread.key, withSpreadScore(undefined, score)]);
+    else both[1] = withSpreadScore(both[1], score);
+  }
+  const preferred = new Map<string, PreferredScore>(scored);
+  for (let i = 0; i < spreadOnly.length; i++) {
+    const [key, score] = spreadOnly[i] as [string, PreferredScore];
+    preferred.set(key, score);
   }
   // Remediation asks where a few pods could go: found by key when first asked.
   let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
@@ -592,7 +608,9 @@ class NodeRulesWalk {
   readonly later: SpreadPod[] = [];
   /** Undefined (nothing allocated) for a pod that no policy reaches and meets its node rules. */
   readonly laterMore: (LaterMore | undefined)[] = [];
-  readonly preferred = new Map<string, PreferredScore>();
+  /** Each pod's node score as found, in pod order; `laterScored`: its place here, or -1. */
+  readonly scored: [string, PreferredScore][] = [];
+  readonly laterScored: number[] = [];
   readonly problems: InvalidObjectError[] = [];
   /** The placed pods whose constraints cannot be read: their form without them. */
   private readonly unreadable = new Map<Pod, SpreadPod>();
@@ -638,13 +656,15 @@ class NodeRulesWalk {
     if (node === undefined) return;
     const reached = this.policiesOf(pod);
     const rules = nodeFindings(pod, record.nodeSelector, record.nodeAffinity, node, reached);
-    if (rules.preferred !== undefined) this.preferred.set(spread.key, rules.preferred);
+    const scoredAt = rules.preferred === undefined ? -1 : this.scored.length;
+    if (rules.preferred !== undefined) this.scored.push([spread.key, rules.preferred]);
     if (
       rules.violations.length > 0 ||
       spread.rules.hard.length > 0 ||
       spread.rules.soft.length > 0
     ) {
       this.later.push(spread);
+      this.laterScored.push(scoredAt);
       this.laterMore.push(
         rules.violations.length > 0 || reached.targeting.length > 0
           ? { pod, reached, nodeRules: rules.violations }
