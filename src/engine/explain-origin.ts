@@ -10,11 +10,12 @@
 import { APPLIED_ANNOTATION } from '../api/cluster.ts';
 import type { Pod } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
-import { asServerStores, canonicalJson } from './canonical.ts';
+import { asServerStores } from './canonical.ts';
 import { jsonEqual } from '../util/json.ts';
 import type { RuleOrigin } from './explain-types.ts';
 import { attributed, spreadOrigins, type PodPolicies } from './judge-node-spread.ts';
 import type { PodPlacement, SourcedTerm, WeightedTerm } from './placement.ts';
+import { scoredNodeTerms } from './preferred-node-terms.ts';
 import { parseRecord, type AppliedRecord, type Slot } from './record.ts';
 import { selectorText } from './rollout-sim.ts';
 import { PREFERRED_TERMS, REQUIRED_TERMS } from './term.ts';
@@ -134,27 +135,22 @@ export function ruleOrigins(
   const spreadFrom = spreadOrigins(pod, reached);
   (pod.spec.topologySpreadConstraints ?? []).forEach((c, i) => {
     const origin = spreadFrom.get(i);
-    const text = `maxSkew ${c.maxSkew} per ${c.topologyKey}, ${c.whenUnsatisfiable}`;
-    const required = c.whenUnsatisfiable === 'DoNotSchedule';
-    out.push(
-      origin === undefined
+    out.push({
+      rule: 'topologySpread',
+      required: c.whenUnsatisfiable === 'DoNotSchedule',
+      ...(origin === undefined
         ? {
-            rule: 'topologySpread',
-            required,
             field: `spec.topologySpreadConstraints[${i}]`,
             source: 'pod',
             putBy: inRecord(record?.topologySpreadConstraints, c) ?? owner,
-            text,
           }
         : {
-            rule: 'topologySpread',
-            required,
             field: `spec.spreadAcross[${origin.index}]`,
             source: origin.source,
             putBy: byPolicy(origin.source, `as spreadAcross[${origin.index}] writes it`),
-            text,
-          },
-    );
+          }),
+      text: `maxSkew ${c.maxSkew} per ${c.topologyKey}, ${c.whenUnsatisfiable}`,
+    });
   });
   out.push(
     ...podTerms('podAffinity', target.affinity, target.preferredAffinity),
@@ -164,8 +160,9 @@ export function ruleOrigins(
 }
 
 /**
- * The preferred node-affinity terms a pod is scored by (preferredNodeScore): its own, those
- * equal to a reaching policy's being the policy's, then the policies' it does not carry.
+ * The preferred node-affinity terms a pod is scored by (scoredNodeTerms, as the audit's
+ * score reads them): its own, those equal to a reaching policy's being the policy's, then the
+ * policies' it does not carry.
  */
 function preferredNodeOrigins(
   pod: Pod,
@@ -174,43 +171,22 @@ function preferredNodeOrigins(
   byPolicy: (ref: PolicyRef, otherwise: string) => string,
   recorded: (slot: Slot, raw: unknown) => string | undefined,
 ): RuleOrigin[] {
-  const field = (i: number): string => `spec.affinity.nodeAffinity.${PREFERRED_TERMS}[${i}]`;
-  const fromPolicy = new Map<string, { ref: PolicyRef; index: number; weight: number }>();
-  for (const p of reached.targeting) {
-    if (reached.exempt.includes(p.ref)) continue;
-    (p.affinity.nodeAffinity?.[PREFERRED_TERMS] ?? []).forEach((t, index) => {
-      const key = canonicalJson(t);
-      if (!fromPolicy.has(key)) fromPolicy.set(key, { ref: p.ref, index, weight: t.weight });
-    });
-  }
-  const out: RuleOrigin[] = [];
-  const carried = new Set<string>();
-  (pod.spec.affinity?.nodeAffinity?.[PREFERRED_TERMS] ?? []).forEach((t, i) => {
-    const key = canonicalJson(t);
-    const from = fromPolicy.get(key);
-    if (from !== undefined) carried.add(key);
-    out.push({
-      rule: 'nodeAffinity',
-      required: false,
-      field: field(from?.index ?? i),
-      source: from?.ref ?? 'pod',
-      putBy:
-        from === undefined
-          ? (recorded('nodeAffinity.preferred', t) ?? owner)
-          : byPolicy(from.ref, 'the pod carries its term'),
-      text: `weight ${t.weight}`,
-    });
-  });
-  for (const [key, from] of fromPolicy) {
-    if (carried.has(key)) continue;
-    out.push({
-      rule: 'nodeAffinity',
-      required: false,
-      field: field(from.index),
-      source: from.ref,
-      putBy: byPolicy(from.ref, 'not in the template: scored by the policy'),
-      text: `weight ${from.weight}`,
-    });
-  }
-  return out;
+  const policies = reached.targeting.filter((p) => !reached.exempt.includes(p.ref));
+  const own = pod.spec.affinity?.nodeAffinity?.[PREFERRED_TERMS] ?? [];
+  return scoredNodeTerms(own, policies).map(({ term, own: at, from }) => ({
+    rule: 'nodeAffinity',
+    required: false,
+    field: `spec.affinity.nodeAffinity.${PREFERRED_TERMS}[${from?.index ?? at ?? 0}]`,
+    source: from?.ref ?? 'pod',
+    putBy:
+      from === undefined
+        ? (recorded('nodeAffinity.preferred', term) ?? owner)
+        : byPolicy(
+            from.ref,
+            at === undefined
+              ? 'not in the template: scored by the policy'
+              : 'the pod carries its term',
+          ),
+    text: `weight ${term.weight}`,
+  }));
 }

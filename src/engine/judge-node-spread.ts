@@ -12,7 +12,7 @@
  * told apart from the pod's own in the same place; the rules themselves are node-affinity.ts
  * and topology-spread.ts.
  */
-import type { Node, NodeAffinity, NodeSelectorTerm, Pod } from '../api/core.ts';
+import type { Labels, Node, NodeAffinity, NodeSelectorTerm, Pod } from '../api/core.ts';
 import type { PolicyRef } from '../api/policy.ts';
 import { asServerStores, canonicalJson } from './canonical.ts';
 import { FieldError, type InvalidObjectError } from './errors.ts';
@@ -40,6 +40,11 @@ import {
   type OverDomain,
   type SpreadViolation,
 } from './topology-spread.ts';
+import {
+  policyPreferredNodeTerms,
+  scoredNodeTerms,
+  type PreferredNodeTerm,
+} from './preferred-node-terms.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
 
 /** The policies that target a pod's workload (priority order), and those it is exempt from. */
@@ -65,9 +70,36 @@ export interface NodeSpreadInput {
 
 /** Compiled spread rules by Pod object (see NodeSpreadInput.compiled). */
 export class SpreadPodCache {
-  readonly pods = new WeakMap<Pod, SpreadPod>();
+  readonly records = new WeakMap<Pod, PodRecord>();
   readonly rules = new SpreadRulesCache();
+  /**
+   * The last pass's pod list and each one's kept record, by position: a pass over the same
+   * list compares each Pod with the one at its place before asking `records` (a hash look-up
+   * that reads the Pod object). Undefined at a place whose record is not kept.
+   */
+  last: { readonly pods: readonly Pod[]; readonly records: readonly (PodRecord | undefined)[] } = {
+    pods: [],
+    records: [],
+  };
 }
+
+/**
+ * What a pass reads of a Pod object, kept with it: the walk over every pod reads this one
+ * record instead of the Pod's metadata, spec and affinity objects (a cache miss each).
+ */
+interface PodRecord {
+  /** Undefined for a pod that is not placed (isPlaced): nothing counted or judged. */
+  readonly spread: SpreadPod | undefined;
+  /** The pod's own node rules: `spec.nodeSelector`, `spec.affinity.nodeAffinity`. */
+  readonly nodeSelector: Labels | undefined;
+  readonly nodeAffinity: NodeAffinity | undefined;
+}
+
+const NOT_PLACED: PodRecord = Object.freeze({
+  spread: undefined,
+  nodeSelector: undefined,
+  nodeAffinity: undefined,
+});
 
 /** What judging the node and spread rules of every pod found. */
 export interface NodeSpreadAudit {
@@ -210,29 +242,27 @@ function nodeRuleViolations(pod: Pod, node: NodeIdentity, rules: Attributed): Vi
   return out;
 }
 
-/** Preferred node-affinity terms (the pod's own and its policies', each once) met on `node`. */
+/**
+ * Preferred node-affinity terms (the pod's own `own` and its policies', each once:
+ * scoredNodeTerms) met on `node`.
+ */
 function preferredNodeScore(
-  pod: Pod,
+  own: readonly PreferredNodeTerm[] | undefined,
   policies: readonly CompiledPolicy[],
   node: NodeIdentity,
 ): PreferredScore | undefined {
-  const own = pod.spec.affinity?.nodeAffinity?.[PREFERRED];
   if (own === undefined && policies.length === 0) return undefined;
-  const all =
-    policies.length === 0
+  // The pod's own list of one term and no policy (the usual case) has nothing to repeat: no
+  // canonical text, nothing allocated.
+  const terms =
+    policies.length === 0 && (own === undefined || own.length <= 1)
       ? (own ?? [])
-      : [...(own ?? []), ...policies.flatMap((p) => p.affinity.nodeAffinity?.[PREFERRED] ?? [])];
-  // Only a list of two or more terms can repeat one: a single term needs no canonical text.
-  const seen = all.length > 1 ? new Set<string>() : undefined;
+      : scoredNodeTerms(own ?? [], policies).flatMap((s) => (s.repeat ? [] : [s.term]));
   let totalWeight = 0;
   let satisfiedWeight = 0;
-  for (const t of all) {
+  for (let i = 0; i < terms.length; i++) {
+    const t = terms[i] as PreferredNodeTerm;
     if (t.weight === 0) continue;
-    if (seen !== undefined) {
-      const key = canonicalJson(t);
-      if (seen.has(key)) continue;
-      seen.add(key);
-    }
     totalWeight += t.weight;
     if (nodeTermMatches(t.preference, node)) satisfiedWeight += t.weight;
   }
@@ -327,7 +357,7 @@ function spreadViolations(
 /** Whether a policy has node affinity or spread constraints, the parts of it these rules judge. */
 export const hasNodeOrSpreadRules = (p: CompiledPolicy): boolean =>
   policyNodeTerms(p).length > 0 ||
-  (p.affinity.nodeAffinity?.[PREFERRED] ?? []).length > 0 ||
+  policyPreferredNodeTerms(p).length > 0 ||
   p.spread.some((s) => s.constraint === 'TopologySpread');
 
 /** The pod's own node rules and the policies whose node requirements it is judged by. */
@@ -346,11 +376,15 @@ export function placedSpreadPod(
   pod: Pod,
   compiled: SpreadPodCache,
 ): { spread: SpreadPod; problem?: InvalidObjectError } {
-  const known = compiled.pods.get(pod);
+  const known = compiled.records.get(pod)?.spread;
   if (known !== undefined) return { spread: known };
   try {
     const spread = spreadPodOf(pod, compiled.rules);
-    compiled.pods.set(pod, spread);
+    compiled.records.set(pod, {
+      spread,
+      nodeSelector: pod.spec.nodeSelector,
+      nodeAffinity: pod.spec.affinity?.nodeAffinity,
+    });
     return { spread };
   } catch (err) {
     if (!(err instanceof FieldError)) throw err;
@@ -363,19 +397,29 @@ export function placedSpreadPod(
 }
 
 /** A judged pod's node-rule violations where it runs, and its preferred node-affinity score. */
-export function judgePodNodeRules(
+export function judgePodNodeRules(pod: Pod, node: NodeFacts, reached: PodPolicies): NodeFindings {
+  return nodeFindings(pod, pod.spec.nodeSelector, pod.spec.affinity?.nodeAffinity, node, reached);
+}
+
+interface NodeFindings {
+  readonly violations: readonly Violation[];
+  readonly preferred: PreferredScore | undefined;
+}
+
+/** judgePodNodeRules, the pod's own rules (its spec's two fields) given apart. */
+function nodeFindings(
   pod: Pod,
+  nodeSelector: Labels | undefined,
+  nodeAffinity: NodeAffinity | undefined,
   node: NodeFacts,
   reached: PodPolicies,
-): { violations: readonly Violation[]; preferred: PreferredScore | undefined } {
-  const { spec } = pod;
+): NodeFindings {
   if (reached.targeting.length === 0) {
     // No policy reaches the pod (most pods): its own rules alone, and nothing allocated for a
     // pod without any or whose node meets them.
-    const nodeAffinity = spec.affinity?.nodeAffinity;
-    if (spec.nodeSelector === undefined && nodeAffinity === undefined) return NO_NODE_FINDINGS;
-    const holds = nodeSelectorAndAffinityHold(spec.nodeSelector, nodeAffinity, node);
-    const preferred = preferredNodeScore(pod, NO_POLICIES, node);
+    if (nodeSelector === undefined && nodeAffinity === undefined) return NO_NODE_FINDINGS;
+    const holds = nodeSelectorAndAffinityHold(nodeSelector, nodeAffinity, node);
+    const preferred = preferredNodeScore(nodeAffinity?.[PREFERRED], NO_POLICIES, node);
     if (holds && preferred === undefined) return NO_NODE_FINDINGS;
     const violations = holds
       ? NO_VIOLATIONS
@@ -384,7 +428,7 @@ export function judgePodNodeRules(
   }
   const violations = nodeRuleViolations(pod, node, attributed(pod, reached));
   const preferred = preferredNodeScore(
-    pod,
+    nodeAffinity?.[PREFERRED],
     reached.targeting.filter((p) => !reached.exempt.includes(p.ref)),
     node,
   );
@@ -393,7 +437,10 @@ export function judgePodNodeRules(
 
 const NO_POLICIES: readonly CompiledPolicy[] = Object.freeze([]);
 const NO_VIOLATIONS: readonly Violation[] = Object.freeze([]);
-const NO_NODE_FINDINGS = Object.freeze({ violations: NO_VIOLATIONS, preferred: undefined });
+const NO_NODE_FINDINGS: NodeFindings = Object.freeze({
+  violations: NO_VIOLATIONS,
+  preferred: undefined,
+});
 
 /**
  * A pod's DoNotSchedule spread violations, each under who wrote the constraint (`reached`:
@@ -423,6 +470,14 @@ const NO_PREFERRED: PreferredScore = Object.freeze({
  * A pod's preferred score from these rules: its preferred node-affinity terms' and its
  * ScheduleAnyway spread constraints' (SpreadJudge.score); undefined when it has neither.
  */
+export function withSpreadScore(
+  node: PreferredScore | undefined,
+  spread: SpreadScore,
+): PreferredScore;
+export function withSpreadScore(
+  node: PreferredScore | undefined,
+  spread: SpreadScore | undefined,
+): PreferredScore | undefined;
 export function withSpreadScore(
   node: PreferredScore | undefined,
   spread: SpreadScore | undefined,
@@ -467,110 +522,182 @@ export function acceptsOf(
  * Judges every judged pod against its node rules and DoNotSchedule spread constraints, and
  * scores its preferred node affinity and ScheduleAnyway spread constraints.
  *
- * One walk over the Pod objects judges the node rules and keeps, in pod order, only the
- * pods that have more to report: those with a spread constraint (judged or scored once the
- * index holds every placed pod) or a node-rule violation. The pods are the bulk of the
- * heap, so each walk over them costs cache misses on every one.
+ * One walk over the Pod objects files each placed pod in the spread index, judges the node
+ * rules and keeps, in pod order, only the pods that have more to report: those with a spread
+ * constraint (judged or scored once the index holds every placed pod) or a node-rule
+ * violation. The pods are the bulk of the heap, so each walk over them costs cache misses on
+ * every one.
  */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
-  const pass = new NodeRulesWalk(nodes, input);
+  const index = new SpreadIndex(nodes.values(), NO_SPREAD_PODS);
+  const pass = new NodeRulesWalk(nodes, index, input);
   // Indexed loops, the per-pod work in methods: they stay optimized from pass to pass.
-  for (let i = 0; i < input.pods.length; i++) pass.place(input.pods[i] as Pod);
-  const { placedPods, placedSpread, later } = pass;
-  const index = new SpreadIndex(nodes.values(), placedSpread);
+  for (let i = 0; i < input.pods.length; i++) pass.place(input.pods[i] as Pod, i);
+  pass.keep();
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
   const excessKeys = excessNamer();
+  const { later, laterMore, laterScored, scored } = pass;
+  // The preferred scores in the order a map filled as found would hold them: the pods with a
+  // node score in pod order, then those with a spread score alone; one entry each.
+  const spreadOnly: [string, PreferredScore][] = [];
   for (let i = 0; i < later.length; i++) {
-    const l = later[i] as Later;
-    judgeLater(l, spreadJudge, excessKeys, violations);
-    const scored = withSpreadScore(pass.preferred.get(l.spread.key), spreadJudge.score(l.spread));
-    if (scored !== undefined) pass.preferred.set(l.spread.key, scored);
+    const spread = later[i] as SpreadPod;
+    judgeLater(spread, laterMore[i], spreadJudge, excessKeys, violations);
+    const score = spreadJudge.score(spread);
+    if (score === undefined) continue;
+    const at = laterScored[i] as number;
+    const both = at < 0 ? undefined : (scored[at] as [string, PreferredScore]);
+    if (both === undefined) spreadOnly.push([spread.key, withSpreadScore(undefined, score)]);
+    else both[1] = withSpreadScore(both[1], score);
+  }
+  const preferred = new Map<string, PreferredScore>(scored);
+  for (let i = 0; i < spreadOnly.length; i++) {
+    const [key, score] = spreadOnly[i] as [string, PreferredScore];
+    preferred.set(key, score);
   }
   // Remediation asks where a few pods could go: found by key when first asked.
   let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
   const find = (key: string): { pod: Pod; spread: SpreadPod } | undefined => {
-    if (byKey === undefined) {
-      byKey = new Map();
-      placedSpread.forEach((spread, i) => {
-        byKey?.set(spread.key, { pod: placedPods[i] as Pod, spread });
-      });
-    }
+    byKey ??= pass.placedByKey(input.pods);
     return byKey.get(key);
   };
   const accepts = acceptsOf(find, () => index, input.policiesOf);
-  return { violations, preferred: pass.preferred, problems: pass.problems, accepts };
+  return { violations, preferred, problems: pass.problems, accepts };
 }
 
-/** A judged pod whose findings wait for the spread index: a carrier, or a node-rule breach. */
-interface Later {
+const NO_SPREAD_PODS: readonly SpreadPod[] = Object.freeze([]);
+
+/** What a pod kept for later has to report besides its spread: see NodeRulesWalk.later. */
+interface LaterMore {
   readonly pod: Pod;
-  readonly spread: SpreadPod;
-  readonly node: string;
   readonly reached: PodPolicies;
   readonly nodeRules: readonly Violation[];
 }
 
 /** A pod's findings in pod order: its node-rule violations, then its spread violations. */
 function judgeLater(
-  { pod, spread, node, reached, nodeRules }: Later,
+  spread: SpreadPod,
+  more: LaterMore | undefined,
   spreadJudge: SpreadJudge,
   excessKeys: (over: OverDomain) => readonly string[],
   out: Violation[],
 ): void {
-  for (let i = 0; i < nodeRules.length; i++) out.push(nodeRules[i] as Violation);
+  if (more !== undefined) {
+    for (let i = 0; i < more.nodeRules.length; i++) out.push(more.nodeRules[i] as Violation);
+  }
   if (spread.rules.hard.length === 0) return;
-  const found = judgePodSpread(spreadJudge, spread, pod, node, reached, excessKeys);
+  const verdict = spreadJudge.judge(spread);
+  if (verdict.kind !== 'violated') return;
+  // Only a pod that policies reach can carry a constraint one of them wrote.
+  const origins = more === undefined ? NO_ORIGINS : spreadOrigins(more.pod, more.reached);
+  const found = spreadViolations(spread, spread.nodeName, verdict.violations, origins, excessKeys);
   for (let i = 0; i < found.length; i++) out.push(found[i] as Violation);
 }
 
 /**
- * The one walk over the Pod objects: each placed pod's spread form found (compiled once per
- * Pod object), a judged pod's node rules judged, and the pods with more to report kept in pod
- * order: a DoNotSchedule carrier (judged once the index holds every placed pod) or a pod
- * that breaks a node rule. The pods are the bulk of the heap: each walk over them costs
- * cache misses on every one.
+ * The one walk over the Pod objects: each placed pod's record found (compiled once per Pod
+ * object) and its spread form filed in the index, a judged pod's node rules judged, and the
+ * pods with more to report kept in pod order: a carrier of a spread constraint (judged and
+ * scored once the index holds every placed pod) or a pod that breaks a node rule.
  */
 class NodeRulesWalk {
-  readonly placedPods: Pod[] = [];
-  readonly placedSpread: SpreadPod[] = [];
-  readonly later: Later[] = [];
-  readonly preferred = new Map<string, PreferredScore>();
+  /** The pods kept for later, in pod order; `laterMore` beside each, for a pod with more. */
+  readonly later: SpreadPod[] = [];
+  /** Undefined (nothing allocated) for a pod that no policy reaches and meets its node rules. */
+  readonly laterMore: (LaterMore | undefined)[] = [];
+  /** Each pod's node score as found, in pod order; `laterScored`: its place here, or -1. */
+  readonly scored: [string, PreferredScore][] = [];
+  readonly laterScored: number[] = [];
   readonly problems: InvalidObjectError[] = [];
+  /** The placed pods whose constraints cannot be read: their form without them. */
+  private readonly unreadable = new Map<Pod, SpreadPod>();
+  /** The pod list and the kept records by position, for the next pass (SpreadPodCache.last). */
+  private readonly pods: Pod[];
+  private readonly records: (PodRecord | undefined)[];
+  private readonly last: SpreadPodCache['last'];
   private readonly nodes: ReadonlyMap<string, NodeFacts>;
+  private readonly index: SpreadIndex;
   private readonly compiled: SpreadPodCache;
   private readonly policiesOf: (pod: Pod) => PodPolicies;
 
-  constructor(nodes: ReadonlyMap<string, NodeFacts>, input: NodeSpreadInput) {
+  constructor(nodes: ReadonlyMap<string, NodeFacts>, index: SpreadIndex, input: NodeSpreadInput) {
     this.nodes = nodes;
+    this.index = index;
     this.compiled = input.compiled ?? new SpreadPodCache();
     this.policiesOf = input.policiesOf;
+    this.last = this.compiled.last;
+    // Sized once: no growing copies of two lists as long as the pods.
+    this.pods = new Array<Pod>(input.pods.length);
+    this.records = new Array<PodRecord | undefined>(input.pods.length);
   }
 
-  place(pod: Pod): void {
-    if (!isPlaced(pod)) return;
-    let spread = this.compiled.pods.get(pod);
-    if (spread === undefined) {
-      const found = placedSpreadPod(pod, this.compiled);
-      if (found.problem !== undefined) this.problems.push(found.problem);
-      spread = found.spread;
-    }
-    this.placedPods.push(pod);
-    this.placedSpread.push(spread);
-    if (pod.metadata.deletionTimestamp !== undefined) return;
+  /** Keeps this pass's list and records for the next pass. */
+  keep(): void {
+    this.compiled.last = { pods: this.pods, records: this.records };
+  }
+
+  /** `pod`, at position `at` of the pod list. */
+  place(pod: Pod, at: number): void {
+    let record = this.last.pods[at] === pod ? this.last.records[at] : undefined;
+    if (record === undefined) record = this.compiled.records.get(pod);
+    if (record === undefined) {
+      record = this.record(pod);
+      if (!this.unreadable.has(pod)) this.records[at] = record;
+    } else this.records[at] = record;
+    this.pods[at] = pod;
+    const spread = record.spread;
+    if (spread === undefined) return;
+    this.index.addPod(spread);
+    if (spread.terminating === true) return;
     const node = this.nodes.get(spread.nodeName);
     if (node === undefined) return;
     const reached = this.policiesOf(pod);
-    const rules = judgePodNodeRules(pod, node, reached);
-    if (rules.preferred !== undefined) this.preferred.set(spread.key, rules.preferred);
+    const rules = nodeFindings(pod, record.nodeSelector, record.nodeAffinity, node, reached);
+    const scoredAt = rules.preferred === undefined ? -1 : this.scored.length;
+    if (rules.preferred !== undefined) this.scored.push([spread.key, rules.preferred]);
     if (
       rules.violations.length > 0 ||
       spread.rules.hard.length > 0 ||
       spread.rules.soft.length > 0
     ) {
-      this.later.push({ pod, spread, node: node.name, reached, nodeRules: rules.violations });
+      this.later.push(spread);
+      this.laterScored.push(scoredAt);
+      this.laterMore.push(
+        rules.violations.length > 0 || reached.targeting.length > 0
+          ? { pod, reached, nodeRules: rules.violations }
+          : undefined,
+      );
     }
+  }
+
+  /** The record of a Pod object seen for the first time; not kept when its constraints cannot be read. */
+  private record(pod: Pod): PodRecord {
+    if (!isPlaced(pod)) {
+      this.compiled.records.set(pod, NOT_PLACED);
+      return NOT_PLACED;
+    }
+    const found = placedSpreadPod(pod, this.compiled);
+    if (found.problem === undefined) return this.compiled.records.get(pod) ?? NOT_PLACED;
+    // Not kept: the pod's problem is reported on every pass.
+    this.problems.push(found.problem);
+    this.unreadable.set(pod, found.spread);
+    return {
+      spread: found.spread,
+      nodeSelector: pod.spec.nodeSelector,
+      nodeAffinity: pod.spec.affinity?.nodeAffinity,
+    };
+  }
+
+  /** Every placed pod of `pods` by key (a later pod of one key wins), with its spread form. */
+  placedByKey(pods: readonly Pod[]): Map<string, { pod: Pod; spread: SpreadPod }> {
+    const out = new Map<string, { pod: Pod; spread: SpreadPod }>();
+    for (const pod of pods) {
+      const spread = this.compiled.records.get(pod)?.spread ?? this.unreadable.get(pod);
+      if (spread !== undefined) out.set(spread.key, { pod, spread });
+    }
+    return out;
   }
 }

@@ -259,6 +259,15 @@ export function domainOfNode(c: SpreadConstraint, node: NodeFacts): string | und
   return labelOf(node.labels, c.topologyKey) ?? '';
 }
 
+/** Adds `pod` to a list (`delta` 1) or takes it out (-1). */
+function fileIn(list: SpreadPod[], pod: SpreadPod, delta: 1 | -1): void {
+  if (delta > 0) list.push(pod);
+  else {
+    const i = list.indexOf(pod);
+    if (i >= 0) list.splice(i, 1);
+  }
+}
+
 /** Candidate pods few enough that no other label's index is built to narrow them. */
 const SHORT_ENOUGH = 64;
 
@@ -280,8 +289,8 @@ export class SpreadIndex {
   private readonly byNamespace = new Map<string, SpreadPod[]>();
   /** namespace → label key → value → pods, built for a key on first use. */
   private readonly byLabel = new Map<string, Map<string, Map<string, SpreadPod[]>>>();
-  /** eligibility key + topology key → eligible node → its domain, and how many domains. */
-  private readonly domains = new Map<string, EligibleDomains>();
+  /** eligibility key → topology key → eligible node → its domain, and how many domains. */
+  private readonly domains = new Map<string, Map<string, EligibleDomains>>();
   private domainsByObject = new WeakMap<SpreadConstraint, EligibleDomains>();
   private readonly counted = new Map<string, SpreadCounts>();
   /** namespace → group key → the constraint counted: which counts a pod change makes stale. */
@@ -347,25 +356,26 @@ export class SpreadIndex {
 
   private filePod(pod: SpreadPod, delta: 1 | -1): void {
     if (pod.terminating === true) return;
-    const file = (list: SpreadPod[] | undefined): SpreadPod[] => {
-      const out = list ?? [];
-      if (delta > 0) out.push(pod);
-      else {
-        const i = out.indexOf(pod);
-        if (i >= 0) out.splice(i, 1);
+    // No closure or iterator per call: a pass files every pod through here.
+    let list = this.byNamespace.get(pod.namespace);
+    if (list === undefined) this.byNamespace.set(pod.namespace, (list = []));
+    fileIn(list, pod, delta);
+    const indexes = this.byLabel.get(pod.namespace);
+    if (indexes !== undefined) {
+      for (const [key, index] of indexes) {
+        const v = labelOf(pod.labels, key);
+        if (v === undefined) continue;
+        let withValue = index.get(v);
+        if (withValue === undefined) index.set(v, (withValue = []));
+        fileIn(withValue, pod, delta);
       }
-      return out;
-    };
-    this.byNamespace.set(pod.namespace, file(this.byNamespace.get(pod.namespace)));
-    for (const [key, index] of this.byLabel.get(pod.namespace) ?? []) {
-      const v = labelOf(pod.labels, key);
-      if (v !== undefined) index.set(v, file(index.get(v)));
     }
     const counted = this.countedIn.get(pod.namespace);
-    for (const [groupKey, c] of counted ?? []) {
+    if (counted === undefined) return;
+    for (const [groupKey, c] of counted) {
       if (!selectorMatches(c.selector, pod.labels)) continue;
       this.counted.delete(groupKey);
-      counted?.delete(groupKey);
+      counted.delete(groupKey);
     }
   }
 
@@ -375,8 +385,11 @@ export class SpreadIndex {
     // is long to build and hash.
     const known = this.domainsByObject.get(c);
     if (known !== undefined) return known;
-    const key = `${c.eligibility.key}\0${c.topologyKey}`;
-    let found = this.domains.get(key);
+    // Two levels of existing text, not one key joined (a copy of the long eligibility key).
+    let byTopologyKey = this.domains.get(c.eligibility.key);
+    if (byTopologyKey === undefined)
+      this.domains.set(c.eligibility.key, (byTopologyKey = new Map<string, EligibleDomains>()));
+    let found = byTopologyKey.get(c.topologyKey);
     if (found === undefined) {
       const map = new Map<string, string>();
       for (const node of this.nodes.values()) {
@@ -384,7 +397,7 @@ export class SpreadIndex {
         if (domain !== undefined) map.set(node.name, domain);
       }
       found = { byNode: map, count: new Set(map.values()).size };
-      this.domains.set(key, found);
+      byTopologyKey.set(c.topologyKey, found);
     }
     this.domainsByObject.set(c, found);
     return found;
@@ -395,9 +408,13 @@ export class SpreadIndex {
     // Only domains that hold a matching pod are listed: a pass costs the matching pods, not
     // the nodes, for each distinct constraint.
     const byDomain = new Map<string, number>();
-    this.eachCounted(c, domains, (_, domain) => {
-      byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
-    });
+    const pods = this.countable(c);
+    for (let i = 0; i < pods.length; i++) {
+      const p = pods[i] as SpreadPod;
+      const domain = domains.byNode.get(p.nodeName);
+      if (domain !== undefined && selectorMatches(c.selector, p.labels))
+        byDomain.set(domain, (byDomain.get(domain) ?? 0) + 1);
+    }
     let min: number | undefined = domains.count > byDomain.size ? 0 : undefined;
     for (const n of byDomain.values()) if (min === undefined || n < min) min = n;
     return { byDomain, domains: domains.count, min };
@@ -406,27 +423,25 @@ export class SpreadIndex {
   /** The pods a constraint counts in each of the given domains, in index order. */
   membersIn(c: SpreadConstraint, domains: ReadonlySet<string>): Map<string, SpreadPod[]> {
     const out = new Map<string, SpreadPod[]>();
-    this.eachCounted(c, this.domainsOf(c), (p, d) => {
-      if (!domains.has(d)) return;
+    const byNode = this.domainsOf(c).byNode;
+    for (const p of this.countable(c)) {
+      const d = byNode.get(p.nodeName);
+      if (d === undefined || !domains.has(d) || !selectorMatches(c.selector, p.labels)) continue;
       let list = out.get(d);
       if (list === undefined) out.set(d, (list = []));
       list.push(p);
-    });
+    }
     return out;
   }
 
-  /** Calls `f` with every pod the constraint counts, and its domain. */
-  private eachCounted(
-    c: SpreadConstraint,
-    domains: EligibleDomains,
-    f: (pod: SpreadPod, domain: string) => void,
-  ): void {
+  /**
+   * The pods a constraint may count (each then counted when its node is an eligible domain
+   * and the selector matches it), in index order.
+   */
+  private countable(c: SpreadConstraint): readonly SpreadPod[] {
     // The scheduler counts nothing for a selector that restricts nothing (`{}`) or selects nothing.
-    if (c.selector.kind !== 'requirements' || c.selector.requirements.length === 0) return;
-    for (const p of this.candidates(c.namespace, c.selector)) {
-      const domain = domains.byNode.get(p.nodeName);
-      if (domain !== undefined && selectorMatches(c.selector, p.labels)) f(p, domain);
-    }
+    if (c.selector.kind !== 'requirements' || c.selector.requirements.length === 0) return [];
+    return this.candidates(c.namespace, c.selector);
   }
 
   /**

@@ -130,22 +130,34 @@ export const NAMED_EXCESS = 10;
  * the same on every pass, whatever order the pods were listed in.
  */
 export function excessOrder(pods: readonly SpreadPod[], c: SpreadConstraint): SpreadPod[] {
-  const carries = (p: SpreadPod): number =>
-    p.rules.hard.some((h) => h === c || h.groupKey === c.groupKey) ? 0 : 1;
-  return pods
-    .map((pod) => ({ pod, rank: carries(pod) }))
-    .sort((a, b) => a.rank - b.rank || (a.pod.key < b.pod.key ? 1 : a.pod.key > b.pod.key ? -1 : 0))
-    .map((x) => x.pod);
+  // Two runs, each sorted (stable) by key from the last: no wrapper object per pod.
+  const carriers: SpreadPod[] = [];
+  const others: SpreadPod[] = [];
+  for (const p of pods) {
+    if (p.rules.hard.some((h) => h === c || h.groupKey === c.groupKey)) carriers.push(p);
+    else others.push(p);
+  }
+  const byKeyFromLast = (a: SpreadPod, b: SpreadPod): number =>
+    a.key < b.key ? 1 : a.key > b.key ? -1 : 0;
+  carriers.sort(byKeyFromLast);
+  if (others.length === 0) return carriers;
+  others.sort(byKeyFromLast);
+  return carriers.concat(others);
 }
+
+const NO_OVER: readonly OverDomain[] = Object.freeze([]);
 
 /** Every over domain of one DoNotSchedule constraint. */
 export function overDomains(index: SpreadIndex, c: SpreadConstraint): readonly OverDomain[] {
   const counts = index.counts(c);
   const min = globalMinimum(counts, c.minDomains);
+  let overIn: Set<string> | undefined;
+  for (const [domain, count] of counts.byDomain) {
+    if (count - min > c.maxSkew) (overIn ??= new Set()).add(domain);
+  }
+  // Most constraints have no over domain: nothing allocated for them.
+  if (overIn === undefined) return NO_OVER;
   const out: OverDomain[] = [];
-  const overIn = new Set<string>();
-  for (const [domain, count] of counts.byDomain) if (count - min > c.maxSkew) overIn.add(domain);
-  if (overIn.size === 0) return out;
   // One pass over the counted pods collects the members of every over domain.
   const membersByDomain = index.membersIn(c, overIn);
   for (const domain of overIn) {
@@ -182,6 +194,7 @@ export type SpreadVerdict =
   | { readonly kind: 'violated'; readonly violations: readonly SpreadViolation[] };
 
 const NO_VIOLATION: SpreadVerdict = Object.freeze({ kind: 'ok' });
+const NONE_OVER: ReadonlyMap<string, OverDomain> = new Map();
 
 /**
  * Remembers the over domains of each distinct constraint across the pods of one pass, so
@@ -191,7 +204,7 @@ export class SpreadJudge {
   /** By constraint object: the pods of one template share theirs (SpreadRulesCache). */
   private readonly overByObject = new Map<SpreadConstraint, ReadonlyMap<string, OverDomain>>();
   /** By what decides the result, for constraints that are equal but not shared. */
-  private readonly over = new Map<string, ReadonlyMap<string, OverDomain>>();
+  private readonly over = new Map<string, Map<string, ReadonlyMap<string, OverDomain>>>();
 
   readonly index: SpreadIndex;
 
@@ -203,11 +216,16 @@ export class SpreadJudge {
   overByDomain(c: SpreadConstraint): ReadonlyMap<string, OverDomain> {
     const known = this.overByObject.get(c);
     if (known !== undefined) return known;
-    const key = `${c.groupKey}\0${c.maxSkew}\0${c.minDomains}`;
-    let map = this.over.get(key);
+    // By group, then by the short rest: no copy of the long group key joined to it.
+    let inGroup = this.over.get(c.groupKey);
+    if (inGroup === undefined)
+      this.over.set(c.groupKey, (inGroup = new Map<string, ReadonlyMap<string, OverDomain>>()));
+    const skew = `${c.maxSkew}/${c.minDomains}`;
+    let map = inGroup.get(skew);
     if (map === undefined) {
-      map = new Map(overDomains(this.index, c).map((o) => [o.domain, o]));
-      this.over.set(key, map);
+      const found = overDomains(this.index, c);
+      map = found.length === 0 ? NONE_OVER : new Map(found.map((o) => [o.domain, o]));
+      inGroup.set(skew, map);
     }
     this.overByObject.set(c, map);
     return map;
@@ -217,11 +235,12 @@ export class SpreadJudge {
   judge(pod: SpreadPod): SpreadVerdict {
     if (pod.rules.hard.length === 0) return NO_VIOLATION;
     const nodeLabels = this.index.node(pod.nodeName)?.labels ?? {};
-    const violations: SpreadViolation[] = [];
+    // Most carriers break nothing: the list is made at the first violation.
+    let violations: SpreadViolation[] | undefined;
     for (const c of pod.rules.hard) {
       const domain = labelOf(nodeLabels, c.topologyKey);
       if (domain === undefined) {
-        violations.push({
+        (violations ??= []).push({
           rule: 'topologySpread',
           constraint: c.index,
           topologyKey: c.topologyKey,
@@ -236,7 +255,7 @@ export class SpreadJudge {
       }
       const over = this.overByDomain(c).get(domain);
       if (over === undefined || !over.excessKeys.has(pod.key)) continue;
-      violations.push({
+      (violations ??= []).push({
         rule: 'topologySpread',
         constraint: c.index,
         topologyKey: c.topologyKey,
@@ -245,7 +264,7 @@ export class SpreadJudge {
         message: over.message,
       });
     }
-    return violations.length === 0 ? NO_VIOLATION : { kind: 'violated', violations };
+    return violations === undefined ? NO_VIOLATION : { kind: 'violated', violations };
   }
 
   /**

@@ -6,7 +6,11 @@ import { test } from 'node:test';
 
 import type { Node, NodeAffinity, Pod, TopologySpreadConstraint } from '../../../src/api/core.ts';
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
-import { judgeNodeAndSpread } from '../../../src/engine/judge-node-spread.ts';
+import {
+  judgeNodeAndSpread,
+  SpreadPodCache,
+  type PodPolicies,
+} from '../../../src/engine/judge-node-spread.ts';
 import { nodeFacts } from '../../../src/engine/node-eligibility.ts';
 import { auditSnapshot, type AuditReport } from '../../../src/engine/judge-cluster.ts';
 import {
@@ -357,4 +361,33 @@ void test("a pod's own requirement is named by its place in the pod's term, the 
       ],
     ],
   );
+});
+
+void test('passes sharing compiled rules: a list changed in place judges the new pods, an unreadable pod every time', () => {
+  const compiled = new SpreadPodCache();
+  const policiesOf = (): PodPolicies => ({ targeting: [], exempt: [] });
+  const pass = (pods: readonly Pod[], cache = compiled) =>
+    judgeNodeAndSpread({ nodes: NODES, pods, policiesOf, compiled: cache });
+  const bad = web('w9', 'c0', { spread: [{ ...zoneSpread(), maxSkew: 0 }] });
+  const before = ['a0', 'b0', 'c0'].map((nd, i) => web(`w${i}`, nd, { spread: [zoneSpread()] }));
+  // The same list again, then one whose places hold other Pod objects: w1 moved to zone a
+  // (now the excess), w2 gone, the unreadable pod in its place.
+  const after = [before[0] as Pod, web('w1', 'a1', { spread: [zoneSpread()] }), bad];
+  for (const pods of [before, before, after, after]) {
+    const kept = pass(pods);
+    const fresh = pass(pods, new SpreadPodCache());
+    assert.deepEqual(kept.violations, fresh.violations);
+    assert.deepEqual([...kept.preferred], [...fresh.preferred]);
+    assert.deepEqual(
+      kept.problems.map((e) => e.message),
+      fresh.problems.map((e) => e.message),
+    );
+  }
+  const last = pass(after);
+  assert.deepEqual(
+    last.violations.map((v) => v.pod),
+    ['default/w1'],
+  );
+  assert.equal(last.problems.length, 1);
+  assert.match(last.problems[0]?.message ?? '', /default\/w9.*maxSkew/);
 });
