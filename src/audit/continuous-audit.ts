@@ -18,8 +18,9 @@ import {
   withNodeAndSpread,
   type AuditReport,
   type CompiledPolicy,
+  type NodeSpreadInput,
 } from '../engine/index.ts';
-import type { Labels } from '../api/core.ts';
+import type { Labels, Node, Pod } from '../api/core.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import {
   audited,
@@ -33,6 +34,7 @@ import {
   type Finding,
   type PolicyAudit,
 } from './findings.ts';
+import { ChangedObjects } from './changed-objects.ts';
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
@@ -102,6 +104,8 @@ export class ContinuousAudit {
   private readonly verdicts = new IncrementalAudit();
   /** Node-rule and spread findings kept between passes, likewise. */
   private readonly nodeSpreadKept = new IncrementalNodeSpread(this.spreadPods);
+  /** What changed since the last pass: the kept node and spread findings look at that only. */
+  private readonly changed = new ChangedObjects();
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -149,6 +153,7 @@ export class ContinuousAudit {
       ),
       // Status writes tell too; only a new policy array (evaluate() rebuilds for it) counts.
       // Whoever keeps that array may hear of the change after this handler: look once done.
+      ...this.changed.listen(deps),
       ...(deps.policyChanges ?? []).map((s) =>
         s.addHandler(() => {
           setImmediate(() => {
@@ -222,16 +227,25 @@ export class ContinuousAudit {
     const index = live.index;
     if (index === null) return;
     const judged = audited(policies);
-    const nodeSpreadInput = {
-      nodes: this.deps.nodes.list(),
-      pods: this.deps.pods.list(),
+    const { deps } = this;
+    let nodes: readonly Node[] | undefined;
+    let pods: readonly Pod[] | undefined;
+    // Listed only when read: a pass told what changed reads neither list.
+    const nodeSpreadInput: NodeSpreadInput = {
+      get nodes() {
+        return (nodes ??= deps.nodes.list());
+      },
+      get pods() {
+        return (pods ??= deps.pods.list());
+      },
       policiesOf: nodePolicyReach(judged, (pod) => live.workloadOf(pod), index),
       compiled: this.spreadPods,
     };
+    const changes = this.changed.take(policies, deps);
     let nodeSpread =
       this.options.fromScratch === true
         ? judgeNodeAndSpread(nodeSpreadInput)
-        : this.nodeSpreadKept.pass(nodeSpreadInput);
+        : this.nodeSpreadKept.pass(nodeSpreadInput, changes);
     if (this.checkNodeSpread) {
       this.checkNodeSpread = false;
       const rebuilt = judgeNodeAndSpread(nodeSpreadInput);

@@ -80,6 +80,37 @@ interface Group {
 const NONE: readonly Violation[] = Object.freeze([]);
 
 /**
+ * What may have changed since the last pass, for a pass that looks at nothing else: every
+ * pod and node added, replaced or deleted (by key and name, with their objects now), and
+ * the namespaces whose pods may be reached by other policies (a namespace relabelled, a
+ * workload added, removed or given other template labels or owners; 'all': the policies
+ * changed).
+ */
+export interface NodeSpreadChanges {
+  readonly pods: Iterable<string>;
+  /** The pod of that key now; undefined when it is gone. */
+  readonly pod: (key: string) => Pod | undefined;
+  readonly nodes: Iterable<string>;
+  readonly node: (name: string) => Node | undefined;
+  readonly namespaces: Iterable<string> | 'all';
+}
+
+/** A node as it was kept (undefined: new) and as it is (undefined: gone). */
+interface NodeChange {
+  readonly name: string;
+  readonly before: NodeFacts | undefined;
+  readonly node: Node | undefined;
+}
+
+/** What a pass judges again: pods by key for each kind of rule, and the groups whose counts moved. */
+interface Dirty {
+  readonly nodeRules: Set<string>;
+  readonly spread: Set<string>;
+  readonly moved: Set<Group>;
+  problemsMoved: boolean;
+}
+
+/**
  * The constraints whose groups a pod is filed under: DoNotSchedule ones (its findings read
  * their counts) and ScheduleAnyway ones (so does its score).
  */
@@ -99,8 +130,12 @@ export class IncrementalNodeSpread {
   private readonly groups = new Map<string, Group>();
   /** Namespace → the groups counting its pods. */
   private readonly groupsIn = new Map<string, Set<Group>>();
+  /** Namespace → keys of its placed pods. */
+  private readonly inNamespace = new Map<string, Set<string>>();
   private readonly preferred = new Map<string, PreferredScore>();
   private stamp = 0;
+  /** The next pass compares every pod and node of its input, whatever changes it is told of. */
+  private walkAll = true;
   /** The pass judges every pod: which groups a pod moves need not be found. */
   private fresh = true;
   private output: { violations: readonly Violation[]; problems: readonly InvalidObjectError[] } = {
@@ -123,74 +158,75 @@ export class IncrementalNodeSpread {
     this.onNode.clear();
     this.groups.clear();
     this.groupsIn.clear();
+    this.inNamespace.clear();
     this.preferred.clear();
+    this.walkAll = true;
     this.output = { violations: NONE, problems: [] };
   }
 
   /**
    * What judgeNodeAndSpread(input) would find now (violations in compareViolations order).
    * Its `preferred` is this object's own map, as of the latest pass.
+   *
+   * With `changes` (every pod and node that may differ from the last pass), only those are
+   * looked at, and `input.pods` and `input.nodes` are not read: a pass then costs what
+   * changed. Without, or on the first pass after a reset, every pod and node of the input is
+   * compared with what was kept.
    */
-  pass(input: NodeSpreadInput): NodeSpreadAudit {
+  pass(input: NodeSpreadInput, changes?: NodeSpreadChanges): NodeSpreadAudit {
     const stamp = ++this.stamp;
+    const walk = changes === undefined || this.walkAll;
+    // Until this pass is done: one that fails midway leaves kept state the next must redo.
+    this.walkAll = true;
     this.fresh = this.pods.size === 0;
-    const nodeRules = new Set<string>();
-    const spread = new Set<string>();
-    const moved = new Set<Group>();
-    this.nodesChanged(input.nodes, [nodeRules, spread], moved);
-    let problemsMoved = false;
-    let present = 0;
-    for (const pod of input.pods) {
-      if (!isPlaced(pod)) continue;
-      present++;
-      let kept = this.byObject.get(pod);
-      if (kept === undefined) {
-        const key = podKey(pod);
-        kept = this.pods.get(key);
-        if (kept !== undefined) this.unfile(kept, moved);
-        const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
-        problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
-        kept = {
-          pod,
-          spread: sp,
-          problem,
-          seen: 0,
-          reached: undefined,
-          nodeRules: kept?.nodeRules ?? NONE,
-          spreadFound: kept?.spreadFound ?? NONE,
-          nodeScore: kept?.nodeScore,
-          spreadScore: kept?.spreadScore,
-        };
-        this.pods.set(key, kept);
-        this.byObject.set(pod, kept);
-        this.file(kept, moved);
-        nodeRules.add(key);
-        spread.add(key);
+    const dirty: Dirty = {
+      nodeRules: new Set(),
+      spread: new Set(),
+      moved: new Set(),
+      problemsMoved: false,
+    };
+    if (walk) {
+      this.nodesChanged(this.nodeListChanges(input.nodes), dirty);
+      let present = 0;
+      for (const pod of input.pods) {
+        if (!isPlaced(pod)) continue;
+        present++;
+        this.see(pod, input.policiesOf, dirty).seen = stamp;
       }
-      kept.seen = stamp;
-      if (!isJudged(pod)) continue;
-      const reached = input.policiesOf(pod);
-      if (!samePolicies(reached, kept.reached)) {
-        // Node rules are the policies'; so is a spread constraint one of them wrote.
-        nodeRules.add(kept.spread.key);
-        if (kept.spread.rules.hard.length > 0) spread.add(kept.spread.key);
+      // Pod keys are unique in the list: as many present as kept, none was taken out.
+      for (const [key, kept] of present === this.pods.size ? [] : this.pods)
+        if (kept.seen !== stamp) this.forget(key, kept, dirty);
+    } else {
+      const nodes: NodeChange[] = [];
+      for (const name of changes.nodes) {
+        const node = changes.node(name);
+        const had = this.nodes.get(name);
+        if (had?.node !== node) nodes.push({ name, before: had?.facts, node });
       }
-      kept.reached = reached;
+      this.nodesChanged(nodes, dirty);
+      for (const key of changes.pods) {
+        const pod = changes.pod(key);
+        const kept = this.pods.get(key);
+        if (pod !== undefined && isPlaced(pod)) this.see(pod, input.policiesOf, dirty);
+        else if (kept !== undefined) this.forget(key, kept, dirty);
+      }
+      // Pods whose policies may be others: every pod of a namespace (or of all) asked again.
+      const asked: Iterable<string>[] = changes.namespaces === 'all' ? [this.pods.keys()] : [];
+      if (changes.namespaces !== 'all')
+        for (const ns of changes.namespaces) asked.push(this.inNamespace.get(ns)?.keys() ?? []);
+      for (const keys of asked)
+        for (const key of keys) {
+          const kept = this.pods.get(key);
+          if (kept !== undefined) this.reach(kept, input.policiesOf, dirty);
+        }
     }
-    // Pod keys are unique in the list: as many present as kept, none was taken out.
-    for (const [key, kept] of present === this.pods.size ? [] : this.pods) {
-      if (kept.seen === stamp) continue;
-      this.unfile(kept, moved);
-      this.pods.delete(key);
-      problemsMoved ||= kept.problem !== undefined;
-      nodeRules.add(key);
-      spread.add(key);
-    }
-    for (const g of moved) for (const key of g.carriers) spread.add(key);
+    const { nodeRules, spread } = dirty;
+    for (const g of dirty.moved) for (const key of g.carriers) spread.add(key);
     const findingsMoved = this.judge(nodeRules, spread);
     if (findingsMoved) this.output = { ...this.output, violations: this.allViolations() };
-    if (problemsMoved) this.output = { ...this.output, problems: this.allProblems() };
+    if (dirty.problemsMoved) this.output = { ...this.output, problems: this.allProblems() };
     this.lastJudged = new Set([...nodeRules, ...spread]).size;
+    this.walkAll = false;
     const index = this.index;
     const accepts = acceptsOf(
       (key) => this.pods.get(key),
@@ -200,34 +236,96 @@ export class IncrementalNodeSpread {
     return { ...this.output, preferred: this.preferred, accepts };
   }
 
-  /** Takes the new node list; names the pods of changed nodes (in each of `dirty`) and the groups they move. */
-  private nodesChanged(
-    list: readonly Node[],
-    dirty: readonly Set<string>[],
-    moved: Set<Group>,
-  ): void {
-    const next = new Map<string, KeptNode>();
-    const changed: { name: string; before?: NodeFacts | undefined; after?: NodeFacts }[] = [];
+  /** Takes a placed pod as it is now: filed anew when it is another object than kept. */
+  private see(pod: Pod, policiesOf: (pod: Pod) => PodPolicies, dirty: Dirty): KeptPod {
+    let kept = this.byObject.get(pod);
+    if (kept === undefined) {
+      const key = podKey(pod);
+      kept = this.pods.get(key);
+      if (kept !== undefined) this.unfile(kept, dirty.moved);
+      const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
+      dirty.problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
+      kept = {
+        pod,
+        spread: sp,
+        problem,
+        seen: 0,
+        reached: undefined,
+        nodeRules: kept?.nodeRules ?? NONE,
+        spreadFound: kept?.spreadFound ?? NONE,
+        nodeScore: kept?.nodeScore,
+        spreadScore: kept?.spreadScore,
+      };
+      this.pods.set(key, kept);
+      this.byObject.set(pod, kept);
+      this.file(kept, dirty.moved);
+      dirty.nodeRules.add(key);
+      dirty.spread.add(key);
+    }
+    this.reach(kept, policiesOf, dirty);
+    return kept;
+  }
+
+  /** Asks which policies reach a judged pod; judged again when they are other objects. */
+  private reach(kept: KeptPod, policiesOf: (pod: Pod) => PodPolicies, dirty: Dirty): void {
+    if (!isJudged(kept.pod)) return;
+    const reached = policiesOf(kept.pod);
+    if (!samePolicies(reached, kept.reached)) {
+      // Node rules are the policies'; so is a spread constraint one of them wrote.
+      dirty.nodeRules.add(kept.spread.key);
+      if (kept.spread.rules.hard.length > 0) dirty.spread.add(kept.spread.key);
+    }
+    kept.reached = reached;
+  }
+
+  /** Takes out a pod that is gone (or no longer placed). */
+  private forget(key: string, kept: KeptPod, dirty: Dirty): void {
+    this.unfile(kept, dirty.moved);
+    this.pods.delete(key);
+    dirty.problemsMoved ||= kept.problem !== undefined;
+    dirty.nodeRules.add(key);
+    dirty.spread.add(key);
+  }
+
+  /** The nodes of a full list that differ from those kept (other objects, new, or gone). */
+  private nodeListChanges(list: readonly Node[]): NodeChange[] {
+    const changed: NodeChange[] = [];
+    const listed = new Set<string>();
     for (const node of list) {
       const name = node.metadata.name;
+      listed.add(name);
       const had = this.nodes.get(name);
-      if (had?.node === node) {
-        next.set(name, had);
+      if (had?.node !== node) changed.push({ name, before: had?.facts, node });
+    }
+    for (const [name, had] of this.nodes)
+      if (!listed.has(name)) changed.push({ name, before: had.facts, node: undefined });
+    return changed;
+  }
+
+  /** Takes the changed nodes; names the pods on them and the groups they move in `dirty`. */
+  private nodesChanged(nodes: readonly NodeChange[], dirty: Dirty): void {
+    const changed: { name: string; before: NodeFacts | undefined; after: NodeFacts | undefined }[] =
+      [];
+    for (const { name, before, node } of nodes) {
+      if (node === undefined) {
+        this.nodes.delete(name);
+        changed.push({ name, before, after: undefined });
         continue;
       }
       const facts = nodeFacts(node);
-      next.set(name, { node, facts });
-      changed.push({ name, before: had?.facts, after: facts });
+      this.nodes.set(name, { node, facts });
+      changed.push({ name, before, after: facts });
     }
-    for (const [name, had] of this.nodes)
-      if (!next.has(name)) changed.push({ name, before: had.facts });
-    this.nodes = next;
+    const moved = dirty.moved;
     for (const { name, after } of changed) this.index.setNode(name, after);
     const perDomain = new Map<string, Map<string, number>>();
     for (const { name, before, after } of changed) {
       // Their node rules, and their spread where the node lost or gained a topology key.
       const here = [...(this.onNode.get(name) ?? [])];
-      for (const key of here) for (const d of dirty) d.add(key);
+      for (const key of here) {
+        dirty.nodeRules.add(key);
+        dirty.spread.add(key);
+      }
       for (const g of this.groups.values()) {
         const c = g.constraint;
         const was = before === undefined ? undefined : domainOfNode(c, before);
@@ -353,6 +451,9 @@ export class IncrementalNodeSpread {
     let keys = this.onNode.get(spread.nodeName);
     if (keys === undefined) this.onNode.set(spread.nodeName, (keys = new Set()));
     keys.add(spread.key);
+    let inNs = this.inNamespace.get(spread.namespace);
+    if (inNs === undefined) this.inNamespace.set(spread.namespace, (inNs = new Set()));
+    inNs.add(spread.key);
     this.index.addPod(spread);
     for (const c of carried(spread)) {
       let g = this.groups.get(c.groupKey);
@@ -375,6 +476,9 @@ export class IncrementalNodeSpread {
     const keys = this.onNode.get(spread.nodeName);
     keys?.delete(spread.key);
     if (keys?.size === 0) this.onNode.delete(spread.nodeName);
+    const inNs = this.inNamespace.get(spread.namespace);
+    inNs?.delete(spread.key);
+    if (inNs?.size === 0) this.inNamespace.delete(spread.namespace);
     this.index.removePod(spread);
     this.byObject.delete(kept.pod);
     this.selecting(spread, moved);
