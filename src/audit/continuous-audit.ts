@@ -12,6 +12,7 @@ import {
   IncrementalAudit,
   IncrementalNodeSpread,
   judgeNodeAndSpread,
+  KeptReport,
   nodePolicyReach,
   sameNodeSpread,
   SpreadPodCache,
@@ -104,6 +105,8 @@ export class ContinuousAudit {
   private readonly verdicts = new IncrementalAudit();
   /** Node-rule and spread findings kept between passes, likewise. */
   private readonly nodeSpreadKept = new IncrementalNodeSpread(this.spreadPods);
+  /** The two kept, merged pod by pod. */
+  private readonly merged = new KeptReport();
   /** What changed since the last pass: the kept node and spread findings look at that only. */
   private readonly changed = new ChangedObjects();
   private timer: NodeJS.Timeout | undefined;
@@ -261,9 +264,15 @@ export class ContinuousAudit {
       }
     }
     this.tellProblems(nodeSpread.problems.map((e) => e.message));
-    const interPod =
-      this.options.fromScratch === true ? auditIndex(index) : this.verdicts.pass(index);
-    const report = withNodeAndSpread(interPod, nodeSpread);
+    const report =
+      this.options.fromScratch === true
+        ? withNodeAndSpread(auditIndex(index), nodeSpread)
+        : this.merged.pass(
+            this.verdicts.pass(index),
+            this.verdicts.takeChanged(),
+            nodeSpread,
+            this.nodeSpreadKept.takeChanged(),
+          ).report;
     this.lastReport = report;
     this.stats.evaluations++;
     const nsLabels = (ns: string) => index.namespaceLabels(ns);

@@ -36,7 +36,6 @@ import {
   type NodeSpreadInput,
   type PodPolicies,
 } from './judge-node-spread.ts';
-import { compareViolations } from './judge-cluster.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
 import type { PreferredScore, SpreadScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
@@ -47,7 +46,9 @@ import {
   type SpreadConstraint,
   type SpreadPod,
 } from './spread-index.ts';
+import { compareViolations } from './judge-cluster.ts';
 import { SpreadJudge } from './topology-spread.ts';
+import { ViolationsByPod, type ChangedPods } from './violations-by-pod.ts';
 import { sameLabels } from '../util/json.ts';
 
 interface KeptNode {
@@ -138,10 +139,11 @@ export class IncrementalNodeSpread {
   private walkAll = true;
   /** The pass judges every pod: which groups a pod moves need not be found. */
   private fresh = true;
-  private output: { violations: readonly Violation[]; problems: readonly InvalidObjectError[] } = {
-    violations: NONE,
-    problems: [],
-  };
+  /** Each pod's node-rule and spread findings together. */
+  private readonly found = new ViolationsByPod();
+  /** Pods judged since the last takeChanged; null: any pod (a reset). */
+  private judgedSince: Set<string> | null = null;
+  private problems: readonly InvalidObjectError[] = [];
   /** Pods the last pass judged again. */
   lastJudged = 0;
 
@@ -161,7 +163,9 @@ export class IncrementalNodeSpread {
     this.inNamespace.clear();
     this.preferred.clear();
     this.walkAll = true;
-    this.output = { violations: NONE, problems: [] };
+    this.found.clear();
+    this.judgedSince = null;
+    this.problems = [];
   }
 
   /**
@@ -179,6 +183,8 @@ export class IncrementalNodeSpread {
     // Until this pass is done: one that fails midway leaves kept state the next must redo.
     this.walkAll = true;
     this.fresh = this.pods.size === 0;
+    // Nothing kept: what the pass finds may differ anywhere from what was taken before.
+    if (this.fresh) this.judgedSince = null;
     const dirty: Dirty = {
       nodeRules: new Set(),
       spread: new Set(),
@@ -222,10 +228,15 @@ export class IncrementalNodeSpread {
     }
     const { nodeRules, spread } = dirty;
     for (const g of dirty.moved) for (const key of g.carriers) spread.add(key);
-    const findingsMoved = this.judge(nodeRules, spread);
-    if (findingsMoved) this.output = { ...this.output, violations: this.allViolations() };
-    if (dirty.problemsMoved) this.output = { ...this.output, problems: this.allProblems() };
-    this.lastJudged = new Set([...nodeRules, ...spread]).size;
+    this.judge(nodeRules, spread);
+    if (dirty.problemsMoved) this.problems = this.allProblems();
+    const judged = new Set([...nodeRules, ...spread]);
+    for (const key of judged) {
+      const kept = this.pods.get(key);
+      this.found.set(key, kept === undefined ? NONE : [...kept.nodeRules, ...kept.spreadFound]);
+      this.judgedSince?.add(key);
+    }
+    this.lastJudged = judged.size;
     this.walkAll = false;
     const index = this.index;
     const accepts = acceptsOf(
@@ -233,7 +244,23 @@ export class IncrementalNodeSpread {
       () => index,
       input.policiesOf,
     );
-    return { ...this.output, preferred: this.preferred, accepts };
+    const found = this.found;
+    return {
+      // Listed when read (see ViolationsByPod.report).
+      get violations() {
+        return found.all();
+      },
+      problems: this.problems,
+      preferred: this.preferred,
+      accepts,
+    };
+  }
+
+  /** The pods judged since the last call, with their violations now; null: any may differ. */
+  takeChanged(): ChangedPods | null {
+    const pods = this.judgedSince;
+    this.judgedSince = new Set();
+    return pods === null ? null : { pods, violationsOf: (pod) => this.found.get(pod) };
   }
 
   /** Takes a placed pod as it is now: filed anew when it is another object than kept. */
@@ -500,15 +527,6 @@ export class IncrementalNodeSpread {
     if (this.fresh) return;
     for (const g of this.groupsIn.get(spread.namespace) ?? [])
       if (selectorMatches(g.constraint.selector, spread.labels)) moved.add(g);
-  }
-
-  private allViolations(): Violation[] {
-    const all: Violation[] = [];
-    for (const kept of this.pods.values()) {
-      for (const v of kept.nodeRules) all.push(v);
-      for (const v of kept.spreadFound) all.push(v);
-    }
-    return all.sort(compareViolations);
   }
 
   private allProblems(): InvalidObjectError[] {

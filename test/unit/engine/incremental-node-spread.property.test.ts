@@ -22,6 +22,7 @@ import {
   compareViolations,
   IncrementalNodeSpread,
   judgeNodeAndSpread,
+  ViolationsByPod,
   type CompiledPolicy,
   type NodeSpreadAudit,
   type NodeSpreadChanges,
@@ -165,7 +166,9 @@ type Change =
   | { readonly kind: 'deleteNode'; readonly name: string }
   | { readonly kind: 'namespace'; readonly name: string; readonly teamX: boolean }
   | { readonly kind: 'policies'; readonly chosen: readonly boolean[] }
-  | { readonly kind: 'pass' };
+  | { readonly kind: 'pass' }
+  /** The kept findings forgotten, as after a full check that disagreed. */
+  | { readonly kind: 'reset' };
 
 const podName = fc.constantFrom(...POD_NAMES);
 const nodeName = fc.constantFrom(...NODE_NAMES);
@@ -220,6 +223,7 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.constant({ kind: 'pass' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
 );
 
 // ---------------------------------------------------------------- the world
@@ -313,6 +317,7 @@ class World {
         this.chosen = c.chosen;
         return;
       case 'pass':
+      case 'reset':
         return;
     }
   }
@@ -378,16 +383,28 @@ void test('node and spread findings kept between passes equal a judge from scrat
         });
         for (const ns of initial.teamX) world.teamX.add(ns);
         const kept = new IncrementalNodeSpread();
+        // What a reader of takeChanged keeps: the violations of the pods it is told of.
+        const mirror = new ViolationsByPod();
         const check = (): void => {
           const input = world.input();
           const changed = world.changes();
           const got = normal(kept.pass(input, told ? changed : undefined), input.nodes, input.pods);
           const want = normal(judgeNodeAndSpread(input), input.nodes, input.pods);
           assert.deepEqual(got, want);
+          const judged = kept.takeChanged();
+          if (judged === null) mirror.setAll(want.violations);
+          else for (const pod of judged.pods) mirror.set(pod, judged.violationsOf(pod));
+          assert.deepEqual([...mirror.all()], want.violations, 'the pods judged again, told');
         };
         check();
         for (const c of changes) {
           world.apply(c);
+          if (c.kind === 'reset') {
+            // As a full check that disagreed: the reader takes a rebuild instead, now.
+            kept.reset();
+            assert.equal(kept.takeChanged(), null, 'after a reset, any pod may differ');
+            mirror.setAll(judgeNodeAndSpread(world.input()).violations);
+          }
           if (everyChange || c.kind === 'pass') check();
         }
         check();
