@@ -13,6 +13,7 @@ import {
   IncrementalNodeSpread,
   judgeNodeAndSpread,
   KeptReport,
+  ViolationsByPod,
   nodePolicyReach,
   sameNodeSpread,
   SpreadPodCache,
@@ -26,15 +27,16 @@ import type { PlacementMetrics } from '../metrics/index.ts';
 import {
   audited,
   auditOnlyCounts,
-  classify,
-  newFindings,
+  classifier,
   publish,
   SAMPLE_SIZE,
   violationEvent,
   CROSS_NAMESPACE_FINDING,
   type Finding,
+  type FindingTally,
   type PolicyAudit,
 } from './findings.ts';
+import { KeptFindings, type PodViolations } from './kept-findings.ts';
 import { ChangedObjects } from './changed-objects.ts';
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { ChangeSource, PodEvictor } from './ports.ts';
@@ -94,7 +96,6 @@ export class ContinuousAudit {
   private readonly live: LiveIndex;
   private readonly remediation: Remediation;
   private summaries = new Map<PolicyRef, PolicyAudit>();
-  private violating = new Set<string>();
   private problems = new Set<string>();
   /** The last feasibility result published: status shows it until a new one is computed. */
   private unsatisfiable: ReadonlyMap<PolicyRef, string[]> = new Map();
@@ -107,6 +108,8 @@ export class ContinuousAudit {
   private readonly nodeSpreadKept = new IncrementalNodeSpread(this.spreadPods);
   /** The two kept, merged pod by pod. */
   private readonly merged = new KeptReport();
+  /** Its findings, classified and counted, likewise. */
+  private readonly findingsKept = new KeptFindings();
   /** What changed since the last pass: the kept node and spread findings look at that only. */
   private readonly changed = new ChangedObjects();
   private timer: NodeJS.Timeout | undefined;
@@ -264,32 +267,43 @@ export class ContinuousAudit {
       }
     }
     this.tellProblems(nodeSpread.problems.map((e) => e.message));
-    const report =
-      this.options.fromScratch === true
-        ? withNodeAndSpread(auditIndex(index), nodeSpread)
-        : this.merged.pass(
-            this.verdicts.pass(index),
-            this.verdicts.takeChanged(),
-            nodeSpread,
-            this.nodeSpreadKept.takeChanged(),
-          ).report;
+    let report: AuditReport;
+    let byPod: PodViolations;
+    let changed: ReadonlySet<string> | null = null;
+    if (this.options.fromScratch === true) {
+      report = withNodeAndSpread(auditIndex(index), nodeSpread);
+      const book = new ViolationsByPod();
+      book.setAll(report.violations);
+      byPod = { pods: book.pods(), violationsOf: (pod) => book.get(pod) };
+    } else {
+      ({ report, changed } = this.merged.pass(
+        this.verdicts.pass(index),
+        this.verdicts.takeChanged(),
+        nodeSpread,
+        this.nodeSpreadKept.takeChanged(),
+      ));
+      byPod = this.merged;
+    }
     this.lastReport = report;
     this.stats.evaluations++;
     const nsLabels = (ns: string) => index.namespaceLabels(ns);
-    const findings = classify(
-      policies,
-      report.violations,
-      (key) => live.workloadOfKey(key),
-      nsLabels,
+    const fresh = this.findingsKept.update(
+      byPod,
+      changes === undefined
+        ? { changed: null, pods: [], namespaces: 'all' }
+        : { changed, pods: changes.pods, namespaces: changes.namespaces },
+      classifier(policies, (key) => live.workloadOfKey(key), nsLabels),
     );
-    this.tell(findings);
-    const show = this.shower(policies, findings, nsLabels);
+    this.tell(fresh);
+    let listed: readonly Finding[] | undefined;
+    const findings = (): readonly Finding[] => (listed ??= this.findingsKept.all());
+    const show = this.shower(policies, this.findingsKept, nsLabels);
     // Violations first: status and metrics do not wait for the feasibility computation.
     show(this.unsatisfiable);
     // After status and metrics, so that slow report writes delay neither.
     for (const r of this.deps.reports ?? [])
       await r.publish({
-        findings,
+        findings: findings(),
         policies,
         podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
       });
@@ -316,7 +330,7 @@ export class ContinuousAudit {
   /** Publishes a pass's findings, with the feasibility problems given, to status and metrics. */
   private shower(
     policies: readonly CompiledPolicy[],
-    findings: readonly Finding[],
+    findings: FindingTally,
     nsLabels: (ns: string) => Labels,
   ): (unsatisfiable: ReadonlyMap<PolicyRef, string[]>) => void {
     const { live } = this;
@@ -357,8 +371,7 @@ export class ContinuousAudit {
   }
 
   /** One Event (and a log line) per new violation; the platform's log for those of reach 'platform'. */
-  private tell(findings: Parameters<typeof newFindings>[0]): void {
-    const { keys, fresh } = newFindings(findings, this.violating);
+  private tell(fresh: readonly Finding[]): void {
     for (const { violation: v, reach } of fresh) {
       if (reach === 'platform') {
         this.deps.log.info(CROSS_NAMESPACE_FINDING, { policy: v.source, pod: v.pod, rule: v.rule });
@@ -376,7 +389,6 @@ export class ContinuousAudit {
         source: v.source,
       });
     }
-    this.violating = keys;
   }
 
   /**

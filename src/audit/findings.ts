@@ -49,8 +49,17 @@ export function classify(
   workloadOf: (pod: string) => WorkloadRef,
   namespaceLabels: (namespace: string) => Labels,
 ): Finding[] {
+  return violations.map(classifier(policies, workloadOf, namespaceLabels));
+}
+
+/** classify, one violation at a time. */
+export function classifier(
+  policies: readonly CompiledPolicy[],
+  workloadOf: (pod: string) => WorkloadRef,
+  namespaceLabels: (namespace: string) => Labels,
+): (v: Violation) => Finding {
   const byRef = new Map<string, CompiledPolicy>(policies.map((p) => [p.ref, p]));
-  return violations.map((v): Finding => {
+  return (v) => {
     const policy = v.source === 'pod' ? undefined : byRef.get(v.source);
     if (policy === undefined) return { violation: v, reach: 'show' };
     const [namespace = ''] = v.pod.split('/');
@@ -58,7 +67,7 @@ export function classify(
       violation: v,
       reach: findingReach(policy, workloadOf(v.pod), namespaceLabels(namespace)),
     };
-  });
+  };
 }
 
 /** What a pass found that the pass before did not, in the order found. */
@@ -107,7 +116,40 @@ export function violationEvent(
   };
 }
 
-type RuleCounts = Partial<Record<Violation['rule'], number>>;
+export type RuleCounts = Partial<Record<Violation['rule'], number>>;
+
+/** What publish reads of a pass's findings, by source (a policy's ref, or 'pod'). */
+export interface FindingTally {
+  /**
+   * The findings of `source` its status may show (reach other than 'platform'): how many,
+   * the first `n` violations in report order, and how many per rule.
+   */
+  own(
+    source: string,
+    n: number,
+  ): { readonly count: number; readonly sample: readonly Violation[]; readonly rules: RuleCounts };
+  /** How many of its findings of reach 'platform' per rule. */
+  elsewhere(source: string): RuleCounts;
+}
+
+/** The tally of a pass's findings (in report order), counted from scratch. */
+export function tallyOf(findings: readonly Finding[]): FindingTally {
+  const bySource = new Map<string, Violation[]>();
+  const elsewhere = new Map<string, Violation[]>();
+  for (const { violation: v, reach } of findings) {
+    const into = reach === 'platform' ? elsewhere : bySource;
+    const list = into.get(v.source) ?? [];
+    list.push(v);
+    into.set(v.source, list);
+  }
+  return {
+    own: (source, n) => {
+      const own = bySource.get(source) ?? [];
+      return { count: own.length, sample: own.slice(0, n), rules: countRules(own) };
+    },
+    elsewhere: (source) => countRules(elsewhere.get(source) ?? []),
+  };
+}
 type NamespacedRef = `PlacementPolicy/${string}/${string}`;
 
 /** A pass's summaries and counts, ready to be shown. */
@@ -128,31 +170,23 @@ export interface Published {
  */
 export function publish(input: {
   readonly policies: readonly CompiledPolicy[];
-  readonly findings: readonly Finding[];
+  readonly findings: FindingTally;
   readonly unsatisfiable: ReadonlyMap<PolicyRef, string[]>;
   readonly auditOnly: ReadonlyMap<PolicyRef, number>;
   readonly before: ReadonlyMap<PolicyRef, PolicyAudit>;
   readonly time: string;
   readonly sampleSize: number;
 }): Published {
-  const bySource = new Map<string, Violation[]>();
-  const elsewhere = new Map<string, Violation[]>();
-  for (const { violation: v, reach } of input.findings) {
-    const into = reach === 'platform' ? elsewhere : bySource;
-    const list = into.get(v.source) ?? [];
-    list.push(v);
-    into.set(v.source, list);
-  }
   const summaries = new Map<PolicyRef, PolicyAudit>();
   const changed: PolicyRef[] = [];
   const violations: (readonly [PolicyRef | 'pod', RuleCounts])[] = [];
   const crossNamespace: (readonly [NamespacedRef, RuleCounts])[] = [];
   for (const p of input.policies) {
-    const own = bySource.get(p.ref) ?? [];
+    const own = input.findings.own(p.ref, input.sampleSize);
     const problems = input.unsatisfiable.get(p.ref);
     const summary: PolicyAudit = {
-      violations: own.length,
-      violationSample: own.slice(0, input.sampleSize).map((v) => ({
+      violations: own.count,
+      violationSample: own.sample.map((v) => ({
         pod: v.pod,
         node: v.node,
         rule: v.rule,
@@ -166,10 +200,10 @@ export function publish(input: {
     const before = input.before.get(p.ref);
     if (before === undefined || !sameSummary(before, summary)) changed.push(p.ref);
     summaries.set(p.ref, summary);
-    violations.push([p.ref, countRules(own)]);
-    if (isNamespaced(p.ref)) crossNamespace.push([p.ref, countRules(elsewhere.get(p.ref) ?? [])]);
+    violations.push([p.ref, own.rules]);
+    if (isNamespaced(p.ref)) crossNamespace.push([p.ref, input.findings.elsewhere(p.ref)]);
   }
-  violations.push(['pod', countRules(bySource.get('pod') ?? [])]);
+  violations.push(['pod', input.findings.own('pod', 0).rules]);
   return { summaries, changed, violations, crossNamespace };
 }
 

@@ -1,6 +1,6 @@
 import { withScore, type AuditReport } from './judge-cluster.ts';
 import type { NodeSpreadAudit } from './judge-node-spread.ts';
-import type { PreferredScore } from './placement.ts';
+import type { PreferredScore, Violation } from './placement.ts';
 import { ViolationsByPod, type ChangedPods } from './violations-by-pod.ts';
 
 /**
@@ -49,7 +49,10 @@ export class KeptReport {
   }
 
   /** A pod's violations as of the last pass, sorted. */
-  violationsOf(pod: string): ReturnType<ViolationsByPod['get']> {
-    return this.violations.get(pod);
+  readonly violationsOf = (pod: string): readonly Violation[] => this.violations.get(pod);
+
+  /** The pods with violations as of the last pass, in report order. */
+  get pods(): readonly string[] {
+    return this.violations.pods();
   }
 }
