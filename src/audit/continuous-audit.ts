@@ -20,7 +20,9 @@ import {
   withNodeAndSpread,
   type AuditReport,
   type CompiledPolicy,
+  type NodeSpreadAudit,
   type NodeSpreadInput,
+  type Violation,
 } from '../engine/index.ts';
 import type { Labels, Node, Pod } from '../api/core.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
@@ -30,6 +32,7 @@ import {
   classifier,
   publish,
   SAMPLE_SIZE,
+  tallyOf,
   violationEvent,
   CROSS_NAMESPACE_FINDING,
   type Finding,
@@ -252,6 +255,7 @@ export class ContinuousAudit {
       this.options.fromScratch === true
         ? judgeNodeAndSpread(nodeSpreadInput)
         : this.nodeSpreadKept.pass(nodeSpreadInput, changes);
+    const checking = this.checkNodeSpread;
     if (this.checkNodeSpread) {
       this.checkNodeSpread = false;
       const rebuilt = judgeNodeAndSpread(nodeSpreadInput);
@@ -270,30 +274,35 @@ export class ContinuousAudit {
     let report: AuditReport;
     let byPod: PodViolations;
     let changed: ReadonlySet<string> | null = null;
+    let interPod: AuditReport | undefined;
     if (this.options.fromScratch === true) {
       report = withNodeAndSpread(auditIndex(index), nodeSpread);
       const book = new ViolationsByPod();
       book.setAll(report.violations);
       byPod = { pods: book.pods(), violationsOf: (pod) => book.get(pod) };
     } else {
+      interPod = this.verdicts.pass(index);
       ({ report, changed } = this.merged.pass(
-        this.verdicts.pass(index),
+        interPod,
         this.verdicts.takeChanged(),
         nodeSpread,
         this.nodeSpreadKept.takeChanged(),
       ));
       byPod = this.merged;
     }
-    this.lastReport = report;
-    this.stats.evaluations++;
     const nsLabels = (ns: string) => index.namespaceLabels(ns);
+    const classify = classifier(policies, (key) => live.workloadOfKey(key), nsLabels);
     const fresh = this.findingsKept.update(
       byPod,
       changes === undefined
         ? { changed: null, pods: [], namespaces: 'all' }
         : { changed, pods: changes.pods, namespaces: changes.namespaces },
-      classifier(policies, (key) => live.workloadOfKey(key), nsLabels),
+      classify,
     );
+    if (checking && interPod !== undefined)
+      report = this.checkMerged(policies, interPod, nodeSpread, report, classify);
+    this.lastReport = report;
+    this.stats.evaluations++;
     this.tell(fresh);
     let listed: readonly Finding[] | undefined;
     const findings = (): readonly Finding[] => (listed ??= this.findingsKept.all());
@@ -325,6 +334,43 @@ export class ContinuousAudit {
       show(this.unsatisfiable);
     }
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
+  }
+
+  /**
+   * After a full check: the merged report and the findings kept between passes against ones
+   * made from scratch of the same two parts; the report to use (the rebuilt one if they differ).
+   */
+  private checkMerged(
+    policies: readonly CompiledPolicy[],
+    interPod: AuditReport,
+    nodeSpread: NodeSpreadAudit,
+    report: AuditReport,
+    classify: (v: Violation) => Finding,
+  ): AuditReport {
+    const rebuilt = withNodeAndSpread(interPod, nodeSpread);
+    const findings = rebuilt.violations.map(classify);
+    const tally = tallyOf(findings);
+    const kept = this.findingsKept;
+    const sources = [...policies.map((p) => p.ref), 'pod'];
+    const differs =
+      sameVerdicts(report, rebuilt) ??
+      (JSON.stringify(kept.all()) !== JSON.stringify(findings) ||
+      sources.some(
+        (s) =>
+          JSON.stringify([kept.own(s, SAMPLE_SIZE), kept.elsewhere(s)]) !==
+          JSON.stringify([tally.own(s, SAMPLE_SIZE), tally.elsewhere(s)]),
+      )
+        ? '(findings)'
+        : null);
+    if (differs === null) return report;
+    this.stats.mismatches++;
+    this.deps.log.error(
+      'report or findings kept between passes disagreed with a rebuild; using the rebuild',
+      { pod: differs },
+    );
+    const repaired = this.merged.pass(interPod, null, nodeSpread, null).report;
+    kept.update(this.merged, { changed: null, pods: [], namespaces: 'all' }, classify);
+    return repaired;
   }
 
   /** Publishes a pass's findings, with the feasibility problems given, to status and metrics. */
@@ -409,8 +455,10 @@ export class ContinuousAudit {
         rebuilt: fresh.size,
       });
     }
+    let agreed = false;
     if (comparable && this.options.fromScratch !== true) {
       const kept = sameVerdicts(this.verdicts.pass(current), rebuilt);
+      agreed = kept === null;
       if (kept !== null) {
         this.stats.mismatches++;
         this.deps.log.error(
@@ -421,7 +469,9 @@ export class ContinuousAudit {
         );
       }
     }
-    if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt);
+    // Agreed: what was told of the verdicts stays true, and the next pass's merged report
+    // and findings are still kept ones, which it compares with ones made from scratch.
+    if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt, agreed);
     this.checkNodeSpread = comparable && this.options.fromScratch !== true;
     const kept = live.kept;
     // Installed first: changes heard while feasibility is computed go to the new index.

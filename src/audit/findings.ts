@@ -15,6 +15,7 @@ import {
   type WorkloadRef,
 } from '../engine/index.ts';
 import type { EventTarget } from '../api/cluster.ts';
+import { RULES } from '../api/rules.ts';
 
 /** What a policy's status shows of the audit. */
 export type PolicyAudit = PolicyAuditSummary;
@@ -241,7 +242,17 @@ function sameSummary(a: PolicyAudit, b: PolicyAudit): boolean {
 }
 
 function countRules(violations: readonly Violation[]): RuleCounts {
+  const counts = new Map<Violation['rule'], number>();
+  for (const v of violations) counts.set(v.rule, (counts.get(v.rule) ?? 0) + 1);
+  return ruleCounts(counts);
+}
+
+/** Counts per rule as an object, its rules in RULES order (as the report orders them). */
+export function ruleCounts(counts: ReadonlyMap<Violation['rule'], number> | undefined): RuleCounts {
   const out: RuleCounts = {};
-  for (const v of violations) out[v.rule] = (out[v.rule] ?? 0) + 1;
+  for (const rule of RULES) {
+    const n = counts?.get(rule);
+    if (n !== undefined) out[rule] = n;
+  }
   return out;
 }

@@ -8,7 +8,13 @@
 import type { Violation } from '../engine/index.ts';
 import { compareText } from '../util/compare.ts';
 import { SortedKeys } from '../util/sorted-keys.ts';
-import { violationKey, type Finding, type FindingTally, type RuleCounts } from './findings.ts';
+import {
+  ruleCounts,
+  violationKey,
+  type Finding,
+  type FindingTally,
+  type RuleCounts,
+} from './findings.ts';
 
 /** The findings of one source its status may show. */
 interface SourceTally {
@@ -143,6 +149,3 @@ function bump(rules: Counts, rule: Violation['rule'], sign: 1 | -1): void {
   if (n === 0) rules.delete(rule);
   else rules.set(rule, n);
 }
-
-const ruleCounts = (counts: Counts | undefined): RuleCounts =>
-  counts === undefined ? {} : Object.fromEntries(counts);

@@ -79,15 +79,21 @@ export class IncrementalAudit {
 
   /**
    * Takes `index` as it is, with `report` as what auditIndex(index) reports (computed here
-   * when not given), and follows its changes from now on.
+   * when not given), and follows its changes from now on. `agreed`: the report gives every
+   * pod the verdict this audit had (a full check found no difference), so the pods judged
+   * since the last takeChanged are still all that changed.
    */
-  restart(index: TopologyIndex, report: AuditReport = auditIndex(index)): AuditReport {
+  restart(
+    index: TopologyIndex,
+    report: AuditReport = auditIndex(index),
+    agreed = false,
+  ): AuditReport {
     this.index?.observe(null);
     this.index = index;
     this.dirty.clear();
     this.violations.clear();
     this.preferred.clear();
-    this.judgedSince = null;
+    if (!agreed) this.judgedSince = null;
     this.violations.setAll(report.violations);
     for (const [key, score] of report.preferred) this.preferred.set(key, score);
     this.judged = report.summary.pods;
