@@ -21,6 +21,7 @@ import {
   type AuditReport,
   type CompiledPolicy,
   type NodeSpreadAudit,
+  type NodeSpreadChanges,
   type NodeSpreadInput,
   type Violation,
 } from '../engine/index.ts';
@@ -39,7 +40,7 @@ import {
   type FindingTally,
   type PolicyAudit,
 } from './findings.ts';
-import { KeptFindings, type PodViolations } from './kept-findings.ts';
+import { KeptAuditOnly, KeptFindings, type PodViolations } from './kept-findings.ts';
 import { ChangedObjects } from './changed-objects.ts';
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { ChangeSource, PodEvictor } from './ports.ts';
@@ -113,6 +114,8 @@ export class ContinuousAudit {
   private readonly merged = new KeptReport();
   /** Its findings, classified and counted, likewise. */
   private readonly findingsKept = new KeptFindings();
+  /** The audit-only pods each policy targets, likewise. */
+  private readonly auditOnlyKept = new KeptAuditOnly();
   /** What changed since the last pass: the kept node and spread findings look at that only. */
   private readonly changed = new ChangedObjects();
   private timer: NodeJS.Timeout | undefined;
@@ -306,7 +309,13 @@ export class ContinuousAudit {
     this.tell(fresh);
     let listed: readonly Finding[] | undefined;
     const findings = (): readonly Finding[] => (listed ??= this.findingsKept.all());
-    const show = this.shower(policies, this.findingsKept, nsLabels);
+    const show = this.shower(
+      policies,
+      this.findingsKept,
+      nsLabels,
+      this.options.fromScratch === true ? undefined : changes,
+      checking,
+    );
     // Violations first: status and metrics do not wait for the feasibility computation.
     show(this.unsatisfiable);
     // After status and metrics, so that slow report writes delay neither.
@@ -378,14 +387,31 @@ export class ContinuousAudit {
     policies: readonly CompiledPolicy[],
     findings: FindingTally,
     nsLabels: (ns: string) => Labels,
+    changes: NodeSpreadChanges | undefined,
+    /** The pass after a full check: the kept counts are compared with a recount. */
+    checking: boolean,
   ): (unsatisfiable: ReadonlyMap<PolicyRef, string[]>) => void {
     const { live } = this;
-    const auditOnly = auditOnlyCounts(
-      policies,
-      () => this.deps.pods.list(),
-      (p) => live.workloadOf(p),
-      nsLabels,
-    );
+    const podsNow = {
+      list: () => this.deps.pods.list(),
+      get: (key: string) => this.deps.pods.get(key),
+    };
+    const workloadOf = (p: Pod) => live.workloadOf(p);
+    let auditOnly = this.auditOnlyKept.update(policies, changes, podsNow, workloadOf, nsLabels);
+    if (checking) {
+      const counted = auditOnlyCounts(policies, podsNow.list, workloadOf, nsLabels);
+      const same =
+        counted.size === auditOnly.size &&
+        [...counted].every(([ref, n]) => auditOnly.get(ref) === n);
+      if (!same) {
+        this.stats.mismatches++;
+        this.deps.log.error(
+          'audit-only counts kept between passes disagreed with a recount; using the recount',
+          { kept: Object.fromEntries(auditOnly), counted: Object.fromEntries(counted) },
+        );
+        auditOnly = this.auditOnlyKept.update(policies, undefined, podsNow, workloadOf, nsLabels);
+      }
+    }
     const time = new Date(this.now()).toISOString();
     return (unsatisfiable) => {
       const published = publish({

@@ -216,18 +216,31 @@ export function auditOnlyCounts(
   namespaceLabels: (namespace: string) => Labels,
 ): Map<PolicyRef, number> {
   const counts = new Map<PolicyRef, number>();
-  const relevant = policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
+  const relevant = auditOnlyPolicies(policies);
   if (relevant.length === 0) return counts; // without listing every pod
-  for (const pod of pods()) {
-    if (!isJudged(pod)) continue;
-    const w = workloadOf(pod);
-    if (w.kind !== 'Job' && w.kind !== 'Pod') continue;
-    for (const p of relevant) {
-      if (policyTargets(p, w, namespaceLabels(w.namespace)))
-        counts.set(p.ref, (counts.get(p.ref) ?? 0) + 1);
-    }
-  }
+  for (const pod of pods())
+    for (const ref of auditOnlyTargets(relevant, pod, workloadOf, namespaceLabels))
+      counts.set(ref, (counts.get(ref) ?? 0) + 1);
   return counts;
+}
+
+/** The policies that may target pods of Jobs or bare Pods. */
+export const auditOnlyPolicies = (policies: readonly CompiledPolicy[]): CompiledPolicy[] =>
+  policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
+
+/** Which of `relevant` count a pod as audit-only (a judged pod of a Job or a bare Pod). */
+export function auditOnlyTargets(
+  relevant: readonly CompiledPolicy[],
+  pod: Pod,
+  workloadOf: (pod: Pod) => WorkloadRef,
+  namespaceLabels: (namespace: string) => Labels,
+): PolicyRef[] {
+  if (!isJudged(pod)) return [];
+  const w = workloadOf(pod);
+  if (w.kind !== 'Job' && w.kind !== 'Pod') return [];
+  return relevant
+    .filter((p) => policyTargets(p, w, namespaceLabels(w.namespace)))
+    .map((p) => p.ref);
 }
 
 const isNamespaced = (ref: PolicyRef): ref is NamespacedRef => ref.startsWith('PlacementPolicy/');

@@ -5,10 +5,14 @@
  * changed and those whose reach may have (their namespace relabelled, a workload of it
  * changed), so telling and publishing cost what changed, not what is found.
  */
-import type { Violation } from '../engine/index.ts';
+import type { Labels, Pod } from '../api/core.ts';
+import type { PolicyRef } from '../api/policy.ts';
+import { podKey, type CompiledPolicy, type Violation, type WorkloadRef } from '../engine/index.ts';
 import { compareText } from '../util/compare.ts';
 import { SortedKeys } from '../util/sorted-keys.ts';
 import {
+  auditOnlyPolicies,
+  auditOnlyTargets,
   ruleCounts,
   violationKey,
   type Finding,
@@ -148,4 +152,56 @@ function bump(rules: Counts, rule: Violation['rule'], sign: 1 | -1): void {
   const n = (rules.get(rule) ?? 0) + sign;
   if (n === 0) rules.delete(rule);
   else rules.set(rule, n);
+}
+
+/**
+ * auditOnlyCounts kept between passes: each pod's part in the counts, so that a pass after
+ * pod changes counts those pods again, not every pod. Policies, namespaces or workloads
+ * changed: every pod is counted anew (a namespace relabelled may bring in pods that counted
+ * for nothing).
+ */
+export class KeptAuditOnly {
+  private readonly perPod = new Map<string, readonly PolicyRef[]>();
+  private readonly counts = new Map<PolicyRef, number>();
+
+  /**
+   * What auditOnlyCounts gives now. `redo`: the pods changed since the last call, and the
+   * namespaces whose pods' workloads or labels may have ('all': the policies changed);
+   * undefined: not known, every pod is counted.
+   */
+  update(
+    policies: readonly CompiledPolicy[],
+    redo:
+      | { readonly pods: Iterable<string>; readonly namespaces: Iterable<string> | 'all' }
+      | undefined,
+    pods: { readonly list: () => readonly Pod[]; readonly get: (key: string) => Pod | undefined },
+    workloadOf: (pod: Pod) => WorkloadRef,
+    namespaceLabels: (namespace: string) => Labels,
+  ): ReadonlyMap<PolicyRef, number> {
+    const relevant = auditOnlyPolicies(policies);
+    const recount =
+      redo === undefined || redo.namespaces === 'all' || new Set(redo.namespaces).size > 0;
+    if (relevant.length === 0 || recount) {
+      this.perPod.clear();
+      this.counts.clear();
+    }
+    if (relevant.length === 0) return this.counts; // without listing every pod
+    const count = (key: string, pod: Pod | undefined): void => {
+      for (const ref of this.perPod.get(key) ?? []) this.add(ref, -1);
+      const refs =
+        pod === undefined ? [] : auditOnlyTargets(relevant, pod, workloadOf, namespaceLabels);
+      for (const ref of refs) this.add(ref, 1);
+      if (refs.length === 0) this.perPod.delete(key);
+      else this.perPod.set(key, refs);
+    };
+    if (redo === undefined || recount) for (const pod of pods.list()) count(podKey(pod), pod);
+    else for (const key of redo.pods) count(key, pods.get(key));
+    return this.counts;
+  }
+
+  private add(ref: PolicyRef, n: 1 | -1): void {
+    const now = (this.counts.get(ref) ?? 0) + n;
+    if (now === 0) this.counts.delete(ref);
+    else this.counts.set(ref, now);
+  }
 }

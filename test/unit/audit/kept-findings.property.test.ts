@@ -1,4 +1,4 @@
-// Property of the findings kept between passes (KeptFindings): after any sequence of
+// Properties of the findings kept between passes (KeptFindings, and KeptAuditOnly below): after any sequence of
 // changes (a pod's violations set anew, a namespace whose findings now travel elsewhere,
 // the policies changed, a pass told nothing of what changed), each pass tells the same new
 // findings in the same order as newFindings over classify from scratch, lists the same
@@ -7,10 +7,24 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 
+import type { Labels, Pod } from '../../../src/api/core.ts';
 import type { Rule } from '../../../src/api/rules.ts';
-import { newFindings, tallyOf, type Finding } from '../../../src/audit/findings.ts';
-import { KeptFindings } from '../../../src/audit/kept-findings.ts';
-import { ViolationsByPod, type FindingReach, type Violation } from '../../../src/engine/index.ts';
+import {
+  auditOnlyCounts,
+  newFindings,
+  tallyOf,
+  type Finding,
+} from '../../../src/audit/findings.ts';
+import { KeptAuditOnly, KeptFindings } from '../../../src/audit/kept-findings.ts';
+import {
+  ViolationsByPod,
+  type CompiledPolicy,
+  type FindingReach,
+  type Violation,
+  type WorkloadRef,
+} from '../../../src/engine/index.ts';
+import { HOSTNAME, clusterPolicy, labelsIn } from '../builders.ts';
+import { compiled } from './world.ts';
 
 const PODS = ['a/p0', 'a/p1', 'a/p10', 'b/p0', 'b/p2', 'c/x'] as const;
 const NAMESPACES = ['a', 'b', 'c'] as const;
@@ -124,5 +138,130 @@ void test('findings kept between passes equal classify, newFindings and a tally 
       check();
     }),
     { numRuns: 500 },
+  );
+});
+
+// ---------------------------------------------------------------- audit-only counts
+
+const AUDIT_ONLY_POLICIES: readonly CompiledPolicy[] = [
+  clusterPolicy('x-pods', {
+    mode: 'Audit',
+    targets: { kinds: ['Pod'], selector: labelsIn({ app: 'x' }) },
+    spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+  }),
+  clusterPolicy('team-jobs-and-pods', {
+    mode: 'Audit',
+    targets: { kinds: ['Job', 'Pod'], namespaceSelector: labelsIn({ team: 't' }) },
+    spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+  }),
+].map(compiled);
+
+type CountChange =
+  | { kind: 'pod'; name: string; ns: string; app: string; terminating: boolean }
+  | { kind: 'deletePod'; name: string; ns: string }
+  | { kind: 'namespace'; ns: string; team: boolean }
+  | { kind: 'policies'; chosen: boolean[] }
+  | { kind: 'pass' };
+
+const countChangeArb: fc.Arbitrary<CountChange> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('pod' as const),
+      name: fc.constantFrom('p0', 'p1', 'p2'),
+      ns: fc.constantFrom(...NAMESPACES),
+      app: fc.constantFrom('x', 'y'),
+      terminating: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('deletePod' as const),
+      name: fc.constantFrom('p0', 'p1', 'p2'),
+      ns: fc.constantFrom(...NAMESPACES),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('namespace' as const),
+      ns: fc.constantFrom(...NAMESPACES),
+      team: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('policies' as const),
+      chosen: fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }),
+    }),
+  },
+  { weight: 3, arbitrary: fc.constant({ kind: 'pass' as const }) },
+);
+
+void test('audit-only counts kept between passes equal auditOnlyCounts from scratch', () => {
+  fc.assert(
+    fc.property(fc.array(countChangeArb, { maxLength: 30 }), (changes) => {
+      const pods = new Map<string, Pod>();
+      const teams = new Set<string>();
+      let policies = AUDIT_ONLY_POLICIES;
+      let told = { pods: new Set<string>(), namespaces: new Set<string>(), all: true };
+      const kept = new KeptAuditOnly();
+      const workloadOf = (pod: Pod): WorkloadRef => ({
+        kind: 'Pod',
+        namespace: pod.metadata.namespace,
+        name: pod.metadata.name,
+        templateLabels: pod.metadata.labels ?? {},
+        podSelector: { matchLabels: pod.metadata.labels ?? {} },
+      });
+      const nsLabels = (ns: string): Labels => (teams.has(ns) ? { team: 't' } : {});
+      const check = (): void => {
+        const got = kept.update(
+          policies,
+          { pods: told.pods, namespaces: told.all ? 'all' : told.namespaces },
+          { list: () => [...pods.values()], get: (key) => pods.get(key) },
+          workloadOf,
+          nsLabels,
+        );
+        told = { pods: new Set(), namespaces: new Set(), all: false };
+        const want = auditOnlyCounts(policies, () => [...pods.values()], workloadOf, nsLabels);
+        assert.deepEqual(new Map(got), want);
+      };
+      check();
+      for (const c of changes) {
+        switch (c.kind) {
+          case 'pod':
+            pods.set(`${c.ns}/${c.name}`, {
+              metadata: {
+                name: c.name,
+                namespace: c.ns,
+                labels: { app: c.app },
+                ...(c.terminating ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
+              },
+              spec: { nodeName: 'n0' },
+            });
+            told.pods.add(`${c.ns}/${c.name}`);
+            break;
+          case 'deletePod':
+            pods.delete(`${c.ns}/${c.name}`);
+            told.pods.add(`${c.ns}/${c.name}`);
+            break;
+          case 'namespace':
+            if (c.team) teams.add(c.ns);
+            else teams.delete(c.ns);
+            told.namespaces.add(c.ns);
+            break;
+          case 'policies':
+            policies = AUDIT_ONLY_POLICIES.filter((_, i) => c.chosen[i] === true);
+            told.all = true;
+            break;
+          case 'pass':
+            check();
+        }
+      }
+      check();
+    }),
+    { numRuns: 300 },
   );
 });
