@@ -14,9 +14,11 @@
  *   it enters, leaves or changes domain in. Every pod carrying a moved group, of either kind,
  *   is judged and scored again.
  *
- * A pass still walks the pod and node lists once to find the changed objects (an informer
- * cache replaces an object when it changes, so identity says what changed), and asks each
- * judged pod's policies; judging, the costly part, is limited to the affected pods.
+ * A pass told what changed (NodeSpreadChanges) looks at those pods and nodes only, and asks
+ * the policies of the pods of the namespaces named; one not told walks the pod and node lists
+ * to find the changed objects (an informer cache replaces an object when it changes, so
+ * identity says what changed) and asks every judged pod's policies. Either way judging is
+ * limited to the affected pods, and each pod's findings are kept by pod (ViolationsByPod).
  *
  * Long because it is one class: which findings a change invalidates follows from what the
  * findings read, so the per-pod findings, the per-node and per-group bookkeeping and the
@@ -230,13 +232,6 @@ export class IncrementalNodeSpread {
     for (const g of dirty.moved) for (const key of g.carriers) spread.add(key);
     this.judge(nodeRules, spread);
     if (dirty.problemsMoved) this.problems = this.allProblems();
-    const judged = new Set([...nodeRules, ...spread]);
-    for (const key of judged) {
-      const kept = this.pods.get(key);
-      this.found.set(key, kept === undefined ? NONE : [...kept.nodeRules, ...kept.spreadFound]);
-      this.judgedSince?.add(key);
-    }
-    this.lastJudged = judged.size;
     this.walkAll = false;
     const index = this.index;
     const accepts = acceptsOf(
@@ -403,9 +398,8 @@ export class IncrementalNodeSpread {
     );
   }
 
-  /** Judges again the pods named; whether any finding or score changed. */
-  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): boolean {
-    let movedAny = false;
+  /** Judges again the pods named, and keeps what each of them now finds and scores. */
+  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): void {
     for (const key of nodeRules) {
       const kept = this.pods.get(key);
       const node = kept === undefined ? undefined : this.judgedOn(kept);
@@ -414,11 +408,9 @@ export class IncrementalNodeSpread {
           kept.nodeRules = NONE;
           kept.nodeScore = undefined;
         }
-        movedAny = true;
         continue;
       }
       const found = judgePodNodeRules(kept.pod, node, kept.reached);
-      movedAny ||= kept.nodeRules.length > 0 || found.violations.length > 0;
       kept.nodeRules = found.violations.length === 0 ? NONE : found.violations;
       kept.nodeScore = found.preferred;
     }
@@ -426,12 +418,8 @@ export class IncrementalNodeSpread {
     const excessKeys = excessNamer();
     for (const key of spread) {
       const kept = this.pods.get(key);
-      if (kept === undefined) {
-        movedAny = true;
-        continue;
-      }
+      if (kept === undefined) continue;
       const node = this.judgedOn(kept);
-      const had = kept.spreadFound;
       kept.spreadFound =
         node === undefined || kept.spread.rules.hard.length === 0
           ? NONE
@@ -444,26 +432,22 @@ export class IncrementalNodeSpread {
               excessKeys,
             );
       if (kept.spreadFound.length === 0) kept.spreadFound = NONE;
-      movedAny ||= had.length > 0 || kept.spreadFound.length > 0;
       kept.spreadScore =
         node === undefined || kept.spread.rules.soft.length === 0
           ? undefined
           : (judge ??= new SpreadJudge(this.index)).score(kept.spread);
     }
-    for (const keys of [nodeRules, spread])
-      for (const key of keys) if (this.rescore(key)) movedAny = true;
-    return movedAny;
-  }
-
-  /** Puts a pod's two scores (as last judged) together in `preferred`; whether it changed. */
-  private rescore(key: string): boolean {
-    const kept = this.pods.get(key);
-    const had = this.preferred.get(key);
-    const score =
-      kept === undefined ? undefined : withSpreadScore(kept.nodeScore, kept.spreadScore);
-    if (score === undefined) this.preferred.delete(key);
-    else this.preferred.set(key, score);
-    return JSON.stringify(had) !== JSON.stringify(score);
+    this.lastJudged = 0;
+    for (const key of new Set([...nodeRules, ...spread])) {
+      this.lastJudged++;
+      const kept = this.pods.get(key);
+      const score =
+        kept === undefined ? undefined : withSpreadScore(kept.nodeScore, kept.spreadScore);
+      if (score === undefined) this.preferred.delete(key);
+      else this.preferred.set(key, score);
+      this.found.set(key, kept === undefined ? NONE : [...kept.nodeRules, ...kept.spreadFound]);
+      this.judgedSince?.add(key);
+    }
   }
 
   /** The node a judged pod runs on, undefined when the pod is not judged. */
