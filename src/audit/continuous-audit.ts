@@ -163,9 +163,9 @@ export class ContinuousAudit {
           judgeIf(live.onWorkload(e));
         }),
       ),
+      ...this.changed.listen(deps),
       // Status writes tell too; only a new policy array (evaluate() rebuilds for it) counts.
       // Whoever keeps that array may hear of the change after this handler: look once done.
-      ...this.changed.listen(deps),
       ...(deps.policyChanges ?? []).map((s) =>
         s.addHandler(() => {
           setImmediate(() => {

@@ -90,12 +90,12 @@ const NONE: readonly Violation[] = Object.freeze([]);
  * changed).
  */
 export interface NodeSpreadChanges {
-  readonly pods: Iterable<string>;
+  readonly pods: ReadonlySet<string>;
   /** The pod of that key now; undefined when it is gone. */
   readonly pod: (key: string) => Pod | undefined;
-  readonly nodes: Iterable<string>;
+  readonly nodes: ReadonlySet<string>;
   readonly node: (name: string) => Node | undefined;
-  readonly namespaces: Iterable<string> | 'all';
+  readonly namespaces: ReadonlySet<string> | 'all';
 }
 
 /** A node as it was kept (undefined: new) and as it is (undefined: gone). */
