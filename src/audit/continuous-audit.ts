@@ -12,27 +12,36 @@ import {
   IncrementalAudit,
   IncrementalNodeSpread,
   judgeNodeAndSpread,
+  KeptReport,
+  ViolationsByPod,
   nodePolicyReach,
   sameNodeSpread,
   SpreadPodCache,
   withNodeAndSpread,
   type AuditReport,
   type CompiledPolicy,
+  type NodeSpreadAudit,
+  type NodeSpreadChanges,
+  type NodeSpreadInput,
+  type Violation,
 } from '../engine/index.ts';
-import type { Labels } from '../api/core.ts';
+import type { Labels, Node, Pod } from '../api/core.ts';
 import type { PlacementMetrics } from '../metrics/index.ts';
 import {
   audited,
   auditOnlyCounts,
-  classify,
-  newFindings,
+  classifier,
   publish,
   SAMPLE_SIZE,
+  tallyOf,
   violationEvent,
   CROSS_NAMESPACE_FINDING,
   type Finding,
+  type FindingTally,
   type PolicyAudit,
 } from './findings.ts';
+import { KeptAuditOnly, KeptFindings, type PodViolations } from './kept-findings.ts';
+import { ChangedObjects } from './changed-objects.ts';
 import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
@@ -91,7 +100,6 @@ export class ContinuousAudit {
   private readonly live: LiveIndex;
   private readonly remediation: Remediation;
   private summaries = new Map<PolicyRef, PolicyAudit>();
-  private violating = new Set<string>();
   private problems = new Set<string>();
   /** The last feasibility result published: status shows it until a new one is computed. */
   private unsatisfiable: ReadonlyMap<PolicyRef, string[]> = new Map();
@@ -102,6 +110,14 @@ export class ContinuousAudit {
   private readonly verdicts = new IncrementalAudit();
   /** Node-rule and spread findings kept between passes, likewise. */
   private readonly nodeSpreadKept = new IncrementalNodeSpread(this.spreadPods);
+  /** The two kept, merged pod by pod. */
+  private readonly merged = new KeptReport();
+  /** Its findings, classified and counted, likewise. */
+  private readonly findingsKept = new KeptFindings();
+  /** The audit-only pods each policy targets, likewise. */
+  private readonly auditOnlyKept = new KeptAuditOnly();
+  /** What changed since the last pass: the kept node and spread findings look at that only. */
+  private readonly changed = new ChangedObjects();
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -147,6 +163,7 @@ export class ContinuousAudit {
           judgeIf(live.onWorkload(e));
         }),
       ),
+      ...this.changed.listen(deps),
       // Status writes tell too; only a new policy array (evaluate() rebuilds for it) counts.
       // Whoever keeps that array may hear of the change after this handler: look once done.
       ...(deps.policyChanges ?? []).map((s) =>
@@ -222,16 +239,26 @@ export class ContinuousAudit {
     const index = live.index;
     if (index === null) return;
     const judged = audited(policies);
-    const nodeSpreadInput = {
-      nodes: this.deps.nodes.list(),
-      pods: this.deps.pods.list(),
+    const { deps } = this;
+    let nodes: readonly Node[] | undefined;
+    let pods: readonly Pod[] | undefined;
+    // Listed only when read: a pass told what changed reads neither list.
+    const nodeSpreadInput: NodeSpreadInput = {
+      get nodes() {
+        return (nodes ??= deps.nodes.list());
+      },
+      get pods() {
+        return (pods ??= deps.pods.list());
+      },
       policiesOf: nodePolicyReach(judged, (pod) => live.workloadOf(pod), index),
       compiled: this.spreadPods,
     };
+    const changes = this.changed.take(policies, deps);
     let nodeSpread =
       this.options.fromScratch === true
         ? judgeNodeAndSpread(nodeSpreadInput)
-        : this.nodeSpreadKept.pass(nodeSpreadInput);
+        : this.nodeSpreadKept.pass(nodeSpreadInput, changes);
+    const checking = this.checkNodeSpread;
     if (this.checkNodeSpread) {
       this.checkNodeSpread = false;
       const rebuilt = judgeNodeAndSpread(nodeSpreadInput);
@@ -247,26 +274,54 @@ export class ContinuousAudit {
       }
     }
     this.tellProblems(nodeSpread.problems.map((e) => e.message));
-    const interPod =
-      this.options.fromScratch === true ? auditIndex(index) : this.verdicts.pass(index);
-    const report = withNodeAndSpread(interPod, nodeSpread);
+    let report: AuditReport;
+    let byPod: PodViolations;
+    let changed: ReadonlySet<string> | null = null;
+    let interPod: AuditReport | undefined;
+    if (this.options.fromScratch === true) {
+      report = withNodeAndSpread(auditIndex(index), nodeSpread);
+      const book = new ViolationsByPod();
+      book.setAll(report.violations);
+      byPod = { pods: book.pods(), violationsOf: (pod) => book.get(pod) };
+    } else {
+      interPod = this.verdicts.pass(index);
+      ({ report, changed } = this.merged.pass(
+        interPod,
+        this.verdicts.takeChanged(),
+        nodeSpread,
+        this.nodeSpreadKept.takeChanged(),
+      ));
+      byPod = this.merged;
+    }
+    const nsLabels = (ns: string) => index.namespaceLabels(ns);
+    const classify = classifier(policies, (key) => live.workloadOfKey(key), nsLabels);
+    const fresh = this.findingsKept.update(
+      byPod,
+      changes === undefined
+        ? { changed: null, pods: [], namespaces: 'all' }
+        : { changed, pods: changes.pods, namespaces: changes.namespaces },
+      classify,
+    );
+    if (checking && interPod !== undefined)
+      report = this.checkMerged(policies, interPod, nodeSpread, report, classify);
     this.lastReport = report;
     this.stats.evaluations++;
-    const nsLabels = (ns: string) => index.namespaceLabels(ns);
-    const findings = classify(
+    this.tell(fresh);
+    let listed: readonly Finding[] | undefined;
+    const findings = (): readonly Finding[] => (listed ??= this.findingsKept.all());
+    const show = this.shower(
       policies,
-      report.violations,
-      (key) => live.workloadOfKey(key),
+      this.findingsKept,
       nsLabels,
+      this.options.fromScratch === true ? undefined : changes,
+      checking,
     );
-    this.tell(findings);
-    const show = this.shower(policies, findings, nsLabels);
     // Violations first: status and metrics do not wait for the feasibility computation.
     show(this.unsatisfiable);
     // After status and metrics, so that slow report writes delay neither.
     for (const r of this.deps.reports ?? [])
       await r.publish({
-        findings,
+        findings: findings(),
         policies,
         podUid: (key) => this.deps.pods.get(key)?.metadata.uid,
       });
@@ -290,19 +345,73 @@ export class ContinuousAudit {
     this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
   }
 
+  /**
+   * After a full check: the merged report and the findings kept between passes against ones
+   * made from scratch of the same two parts; the report to use (the rebuilt one if they differ).
+   */
+  private checkMerged(
+    policies: readonly CompiledPolicy[],
+    interPod: AuditReport,
+    nodeSpread: NodeSpreadAudit,
+    report: AuditReport,
+    classify: (v: Violation) => Finding,
+  ): AuditReport {
+    const rebuilt = withNodeAndSpread(interPod, nodeSpread);
+    const findings = rebuilt.violations.map(classify);
+    const tally = tallyOf(findings);
+    const kept = this.findingsKept;
+    const sources = [...policies.map((p) => p.ref), 'pod'];
+    const differs =
+      sameVerdicts(report, rebuilt) ??
+      (JSON.stringify(kept.all()) !== JSON.stringify(findings) ||
+      sources.some(
+        (s) =>
+          JSON.stringify([kept.own(s, SAMPLE_SIZE), kept.elsewhere(s)]) !==
+          JSON.stringify([tally.own(s, SAMPLE_SIZE), tally.elsewhere(s)]),
+      )
+        ? '(findings)'
+        : null);
+    if (differs === null) return report;
+    this.stats.mismatches++;
+    this.deps.log.error(
+      'report or findings kept between passes disagreed with a rebuild; using the rebuild',
+      { pod: differs },
+    );
+    const repaired = this.merged.pass(interPod, null, nodeSpread, null).report;
+    kept.update(this.merged, { changed: null, pods: [], namespaces: 'all' }, classify);
+    return repaired;
+  }
+
   /** Publishes a pass's findings, with the feasibility problems given, to status and metrics. */
   private shower(
     policies: readonly CompiledPolicy[],
-    findings: readonly Finding[],
+    findings: FindingTally,
     nsLabels: (ns: string) => Labels,
+    changes: NodeSpreadChanges | undefined,
+    /** The pass after a full check: the kept counts are compared with a recount. */
+    checking: boolean,
   ): (unsatisfiable: ReadonlyMap<PolicyRef, string[]>) => void {
     const { live } = this;
-    const auditOnly = auditOnlyCounts(
-      policies,
-      () => this.deps.pods.list(),
-      (p) => live.workloadOf(p),
-      nsLabels,
-    );
+    const podsNow = {
+      list: () => this.deps.pods.list(),
+      get: (key: string) => this.deps.pods.get(key),
+    };
+    const workloadOf = (p: Pod) => live.workloadOf(p);
+    let auditOnly = this.auditOnlyKept.update(policies, changes, podsNow, workloadOf, nsLabels);
+    if (checking) {
+      const counted = auditOnlyCounts(policies, podsNow.list, workloadOf, nsLabels);
+      const same =
+        counted.size === auditOnly.size &&
+        [...counted].every(([ref, n]) => auditOnly.get(ref) === n);
+      if (!same) {
+        this.stats.mismatches++;
+        this.deps.log.error(
+          'audit-only counts kept between passes disagreed with a recount; using the recount',
+          { kept: Object.fromEntries(auditOnly), counted: Object.fromEntries(counted) },
+        );
+        auditOnly = this.auditOnlyKept.update(policies, undefined, podsNow, workloadOf, nsLabels);
+      }
+    }
     const time = new Date(this.now()).toISOString();
     return (unsatisfiable) => {
       const published = publish({
@@ -334,8 +443,7 @@ export class ContinuousAudit {
   }
 
   /** One Event (and a log line) per new violation; the platform's log for those of reach 'platform'. */
-  private tell(findings: Parameters<typeof newFindings>[0]): void {
-    const { keys, fresh } = newFindings(findings, this.violating);
+  private tell(fresh: readonly Finding[]): void {
     for (const { violation: v, reach } of fresh) {
       if (reach === 'platform') {
         this.deps.log.info(CROSS_NAMESPACE_FINDING, { policy: v.source, pod: v.pod, rule: v.rule });
@@ -353,7 +461,6 @@ export class ContinuousAudit {
         source: v.source,
       });
     }
-    this.violating = keys;
   }
 
   /**
@@ -374,8 +481,10 @@ export class ContinuousAudit {
         rebuilt: fresh.size,
       });
     }
+    let agreed = false;
     if (comparable && this.options.fromScratch !== true) {
       const kept = sameVerdicts(this.verdicts.pass(current), rebuilt);
+      agreed = kept === null;
       if (kept !== null) {
         this.stats.mismatches++;
         this.deps.log.error(
@@ -386,7 +495,9 @@ export class ContinuousAudit {
         );
       }
     }
-    if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt);
+    // Agreed: what was told of the verdicts stays true, and the next pass's merged report
+    // and findings are still kept ones, which it compares with ones made from scratch.
+    if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt, agreed);
     this.checkNodeSpread = comparable && this.options.fromScratch !== true;
     const kept = live.kept;
     // Installed first: changes heard while feasibility is computed go to the new index.

@@ -15,6 +15,7 @@ import {
   type WorkloadRef,
 } from '../engine/index.ts';
 import type { EventTarget } from '../api/cluster.ts';
+import { RULES } from '../api/rules.ts';
 
 /** What a policy's status shows of the audit. */
 export type PolicyAudit = PolicyAuditSummary;
@@ -49,8 +50,17 @@ export function classify(
   workloadOf: (pod: string) => WorkloadRef,
   namespaceLabels: (namespace: string) => Labels,
 ): Finding[] {
+  return violations.map(classifier(policies, workloadOf, namespaceLabels));
+}
+
+/** classify, one violation at a time. */
+export function classifier(
+  policies: readonly CompiledPolicy[],
+  workloadOf: (pod: string) => WorkloadRef,
+  namespaceLabels: (namespace: string) => Labels,
+): (v: Violation) => Finding {
   const byRef = new Map<string, CompiledPolicy>(policies.map((p) => [p.ref, p]));
-  return violations.map((v): Finding => {
+  return (v) => {
     const policy = v.source === 'pod' ? undefined : byRef.get(v.source);
     if (policy === undefined) return { violation: v, reach: 'show' };
     const [namespace = ''] = v.pod.split('/');
@@ -58,7 +68,7 @@ export function classify(
       violation: v,
       reach: findingReach(policy, workloadOf(v.pod), namespaceLabels(namespace)),
     };
-  });
+  };
 }
 
 /** What a pass found that the pass before did not, in the order found. */
@@ -107,7 +117,40 @@ export function violationEvent(
   };
 }
 
-type RuleCounts = Partial<Record<Violation['rule'], number>>;
+export type RuleCounts = Partial<Record<Violation['rule'], number>>;
+
+/** What publish reads of a pass's findings, by source (a policy's ref, or 'pod'). */
+export interface FindingTally {
+  /**
+   * The findings of `source` its status may show (reach other than 'platform'): how many,
+   * the first `n` violations in report order, and how many per rule.
+   */
+  own(
+    source: string,
+    n: number,
+  ): { readonly count: number; readonly sample: readonly Violation[]; readonly rules: RuleCounts };
+  /** How many of its findings of reach 'platform' per rule. */
+  elsewhere(source: string): RuleCounts;
+}
+
+/** The tally of a pass's findings (in report order), counted from scratch. */
+export function tallyOf(findings: readonly Finding[]): FindingTally {
+  const bySource = new Map<string, Violation[]>();
+  const elsewhere = new Map<string, Violation[]>();
+  for (const { violation: v, reach } of findings) {
+    const into = reach === 'platform' ? elsewhere : bySource;
+    const list = into.get(v.source) ?? [];
+    list.push(v);
+    into.set(v.source, list);
+  }
+  return {
+    own: (source, n) => {
+      const own = bySource.get(source) ?? [];
+      return { count: own.length, sample: own.slice(0, n), rules: countRules(own) };
+    },
+    elsewhere: (source) => countRules(elsewhere.get(source) ?? []),
+  };
+}
 type NamespacedRef = `PlacementPolicy/${string}/${string}`;
 
 /** A pass's summaries and counts, ready to be shown. */
@@ -128,31 +171,23 @@ export interface Published {
  */
 export function publish(input: {
   readonly policies: readonly CompiledPolicy[];
-  readonly findings: readonly Finding[];
+  readonly findings: FindingTally;
   readonly unsatisfiable: ReadonlyMap<PolicyRef, string[]>;
   readonly auditOnly: ReadonlyMap<PolicyRef, number>;
   readonly before: ReadonlyMap<PolicyRef, PolicyAudit>;
   readonly time: string;
   readonly sampleSize: number;
 }): Published {
-  const bySource = new Map<string, Violation[]>();
-  const elsewhere = new Map<string, Violation[]>();
-  for (const { violation: v, reach } of input.findings) {
-    const into = reach === 'platform' ? elsewhere : bySource;
-    const list = into.get(v.source) ?? [];
-    list.push(v);
-    into.set(v.source, list);
-  }
   const summaries = new Map<PolicyRef, PolicyAudit>();
   const changed: PolicyRef[] = [];
   const violations: (readonly [PolicyRef | 'pod', RuleCounts])[] = [];
   const crossNamespace: (readonly [NamespacedRef, RuleCounts])[] = [];
   for (const p of input.policies) {
-    const own = bySource.get(p.ref) ?? [];
+    const own = input.findings.own(p.ref, input.sampleSize);
     const problems = input.unsatisfiable.get(p.ref);
     const summary: PolicyAudit = {
-      violations: own.length,
-      violationSample: own.slice(0, input.sampleSize).map((v) => ({
+      violations: own.count,
+      violationSample: own.sample.map((v) => ({
         pod: v.pod,
         node: v.node,
         rule: v.rule,
@@ -166,10 +201,10 @@ export function publish(input: {
     const before = input.before.get(p.ref);
     if (before === undefined || !sameSummary(before, summary)) changed.push(p.ref);
     summaries.set(p.ref, summary);
-    violations.push([p.ref, countRules(own)]);
-    if (isNamespaced(p.ref)) crossNamespace.push([p.ref, countRules(elsewhere.get(p.ref) ?? [])]);
+    violations.push([p.ref, own.rules]);
+    if (isNamespaced(p.ref)) crossNamespace.push([p.ref, input.findings.elsewhere(p.ref)]);
   }
-  violations.push(['pod', countRules(bySource.get('pod') ?? [])]);
+  violations.push(['pod', input.findings.own('pod', 0).rules]);
   return { summaries, changed, violations, crossNamespace };
 }
 
@@ -181,18 +216,31 @@ export function auditOnlyCounts(
   namespaceLabels: (namespace: string) => Labels,
 ): Map<PolicyRef, number> {
   const counts = new Map<PolicyRef, number>();
-  const relevant = policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
+  const relevant = auditOnlyPolicies(policies);
   if (relevant.length === 0) return counts; // without listing every pod
-  for (const pod of pods()) {
-    if (!isJudged(pod)) continue;
-    const w = workloadOf(pod);
-    if (w.kind !== 'Job' && w.kind !== 'Pod') continue;
-    for (const p of relevant) {
-      if (policyTargets(p, w, namespaceLabels(w.namespace)))
-        counts.set(p.ref, (counts.get(p.ref) ?? 0) + 1);
-    }
-  }
+  for (const pod of pods())
+    for (const ref of auditOnlyTargets(relevant, pod, workloadOf, namespaceLabels))
+      counts.set(ref, (counts.get(ref) ?? 0) + 1);
   return counts;
+}
+
+/** The policies that may target pods of Jobs or bare Pods. */
+export const auditOnlyPolicies = (policies: readonly CompiledPolicy[]): CompiledPolicy[] =>
+  policies.filter((p) => p.kinds.has('Job') || p.kinds.has('Pod'));
+
+/** Which of `relevant` count a pod as audit-only (a judged pod of a Job or a bare Pod). */
+export function auditOnlyTargets(
+  relevant: readonly CompiledPolicy[],
+  pod: Pod,
+  workloadOf: (pod: Pod) => WorkloadRef,
+  namespaceLabels: (namespace: string) => Labels,
+): PolicyRef[] {
+  if (!isJudged(pod)) return [];
+  const w = workloadOf(pod);
+  if (w.kind !== 'Job' && w.kind !== 'Pod') return [];
+  return relevant
+    .filter((p) => policyTargets(p, w, namespaceLabels(w.namespace)))
+    .map((p) => p.ref);
 }
 
 const isNamespaced = (ref: PolicyRef): ref is NamespacedRef => ref.startsWith('PlacementPolicy/');
@@ -207,7 +255,17 @@ function sameSummary(a: PolicyAudit, b: PolicyAudit): boolean {
 }
 
 function countRules(violations: readonly Violation[]): RuleCounts {
+  const counts = new Map<Violation['rule'], number>();
+  for (const v of violations) counts.set(v.rule, (counts.get(v.rule) ?? 0) + 1);
+  return ruleCounts(counts);
+}
+
+/** Counts per rule as an object, its rules in RULES order (as the report orders them). */
+export function ruleCounts(counts: ReadonlyMap<Violation['rule'], number> | undefined): RuleCounts {
   const out: RuleCounts = {};
-  for (const v of violations) out[v.rule] = (out[v.rule] ?? 0) + 1;
+  for (const rule of RULES) {
+    const n = counts?.get(rule);
+    if (n !== undefined) out[rule] = n;
+  }
   return out;
 }

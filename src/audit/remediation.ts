@@ -139,7 +139,8 @@ export class Remediation {
 
   async remediate(
     policies: readonly CompiledPolicy[],
-    findings: readonly Finding[],
+    /** A pass's findings, listed when an Evict policy needs them. */
+    findings: () => readonly Finding[],
     index: TopologyIndex,
     workloadOf: (pod: Pod) => WorkloadRef,
     /** Whether the pod could run on the node under its node and spread rules. */
@@ -154,7 +155,7 @@ export class Remediation {
       // Only pods the policy may act on (findingReach): those of workloads it targets.
       const pods = [
         ...new Set(
-          findings
+          findings()
             .filter((f) => f.violation.source === p.ref && f.reach === 'act')
             .map((f) => f.violation.pod),
         ),

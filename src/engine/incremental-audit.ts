@@ -1,8 +1,9 @@
 import { InterPodAffected, type AffectedPods } from './affected-pods.ts';
-import { auditIndex, compareViolations, type AuditReport } from './judge-cluster.ts';
-import type { PodVerdict, PreferredScore, Violation } from './placement.ts';
+import { auditIndex, type AuditReport } from './judge-cluster.ts';
+import type { PodVerdict, PreferredScore } from './placement.ts';
 import type { IndexChange, IndexedPod, TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
+import { ViolationsByPod, type ChangedPods } from './violations-by-pod.ts';
 
 /**
  * auditIndex kept current: the verdict of every pod from the last pass, and after a change
@@ -17,7 +18,9 @@ export class IncrementalAudit {
   private index: TopologyIndex | null = null;
   /** Keys of the pods to judge again at the next pass. */
   private readonly dirty = new Set<string>();
-  private readonly violations = new Map<string, readonly Violation[]>();
+  private readonly violations = new ViolationsByPod();
+  /** Pods judged since the last takeChanged; null: any pod (a restart). */
+  private judgedSince: Set<string> | null = null;
   private readonly preferred = new Map<string, PreferredScore>();
   /** Indexed pods that are not terminating: the pods a pass judges. */
   private judged = 0;
@@ -46,6 +49,7 @@ export class IncrementalAudit {
     let preferredMoved = false;
     for (const key of this.dirty) {
       const had = this.violations.get(key);
+      this.judgedSince?.add(key);
       const hadScore = this.preferred.get(key);
       const entry = index.get(key);
       const verdict =
@@ -55,11 +59,10 @@ export class IncrementalAudit {
       const now = verdict?.kind === 'violated' ? verdict.violations : undefined;
       const score =
         verdict !== undefined && verdict.preferred.totalWeight > 0 ? verdict.preferred : undefined;
-      if (now === undefined) this.violations.delete(key);
-      else this.violations.set(key, now);
+      this.violations.set(key, now ?? []);
       if (score === undefined) this.preferred.delete(key);
       else this.preferred.set(key, score);
-      violationsMoved ||= had !== undefined || now !== undefined;
+      violationsMoved ||= had.length > 0 || now !== undefined;
       preferredMoved ||= !sameScore(hadScore, score);
     }
     this.lastJudged = this.dirty.size;
@@ -67,30 +70,31 @@ export class IncrementalAudit {
     const before = this.report;
     const same = before.summary.nodes === index.size.nodes && before.summary.pods === this.judged;
     if (same && !violationsMoved && !preferredMoved) return before;
-    const violations = violationsMoved ? this.sortedViolations() : before.violations;
-    this.report = {
-      violations,
-      preferred: this.preferred,
-      summary: { pods: this.judged, nodes: index.size.nodes, violations: violations.length },
-    };
+    this.report = this.violations.report(this.preferred, {
+      pods: this.judged,
+      nodes: index.size.nodes,
+    });
     return this.report;
   }
 
   /**
    * Takes `index` as it is, with `report` as what auditIndex(index) reports (computed here
-   * when not given), and follows its changes from now on.
+   * when not given), and follows its changes from now on. `agreed`: the report gives every
+   * pod the verdict this audit had (a full check found no difference), so the pods judged
+   * since the last takeChanged are still all that changed.
    */
-  restart(index: TopologyIndex, report: AuditReport = auditIndex(index)): AuditReport {
+  restart(
+    index: TopologyIndex,
+    report: AuditReport = auditIndex(index),
+    agreed = false,
+  ): AuditReport {
     this.index?.observe(null);
     this.index = index;
     this.dirty.clear();
     this.violations.clear();
     this.preferred.clear();
-    for (const v of report.violations) {
-      const list = this.violations.get(v.pod);
-      if (list === undefined) this.violations.set(v.pod, [v]);
-      else (list as Violation[]).push(v);
-    }
+    if (!agreed) this.judgedSince = null;
+    this.violations.setAll(report.violations);
     for (const [key, score] of report.preferred) this.preferred.set(key, score);
     this.judged = report.summary.pods;
     for (const kind of this.kinds) kind.reset(index);
@@ -110,10 +114,11 @@ export class IncrementalAudit {
     for (const kind of this.kinds) kind.changed(change, index, this.affect);
   }
 
-  private sortedViolations(): Violation[] {
-    const all: Violation[] = [];
-    for (const list of this.violations.values()) for (const v of list) all.push(v);
-    return all.sort(compareViolations);
+  /** The pods judged since the last call, with their violations now; null: any may differ. */
+  takeChanged(): ChangedPods | null {
+    const pods = this.judgedSince;
+    this.judgedSince = new Set();
+    return pods === null ? null : { pods, violationsOf: (pod) => this.violations.get(pod) };
   }
 }
 

@@ -14,9 +14,11 @@
  *   it enters, leaves or changes domain in. Every pod carrying a moved group, of either kind,
  *   is judged and scored again.
  *
- * A pass still walks the pod and node lists once to find the changed objects (an informer
- * cache replaces an object when it changes, so identity says what changed), and asks each
- * judged pod's policies; judging, the costly part, is limited to the affected pods.
+ * A pass told what changed (NodeSpreadChanges) looks at those pods and nodes only, and asks
+ * the policies of the pods of the namespaces named; one not told walks the pod and node lists
+ * to find the changed objects (an informer cache replaces an object when it changes, so
+ * identity says what changed) and asks every judged pod's policies. Either way judging is
+ * limited to the affected pods, and each pod's findings are kept by pod (ViolationsByPod).
  *
  * Long because it is one class: which findings a change invalidates follows from what the
  * findings read, so the per-pod findings, the per-node and per-group bookkeeping and the
@@ -36,7 +38,6 @@ import {
   type NodeSpreadInput,
   type PodPolicies,
 } from './judge-node-spread.ts';
-import { compareViolations } from './judge-cluster.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
 import type { PreferredScore, SpreadScore, Violation } from './placement.ts';
 import { isJudged, isPlaced, podKey } from './pod-placement.ts';
@@ -47,7 +48,9 @@ import {
   type SpreadConstraint,
   type SpreadPod,
 } from './spread-index.ts';
+import { compareViolations } from './judge-cluster.ts';
 import { SpreadJudge } from './topology-spread.ts';
+import { ViolationsByPod, type ChangedPods } from './violations-by-pod.ts';
 import { sameLabels } from '../util/json.ts';
 
 interface KeptNode {
@@ -80,6 +83,37 @@ interface Group {
 const NONE: readonly Violation[] = Object.freeze([]);
 
 /**
+ * What may have changed since the last pass, for a pass that looks at nothing else: every
+ * pod and node added, replaced or deleted (by key and name, with their objects now), and
+ * the namespaces whose pods may be reached by other policies (a namespace relabelled, a
+ * workload added, removed or given other template labels or owners; 'all': the policies
+ * changed).
+ */
+export interface NodeSpreadChanges {
+  readonly pods: ReadonlySet<string>;
+  /** The pod of that key now; undefined when it is gone. */
+  readonly pod: (key: string) => Pod | undefined;
+  readonly nodes: ReadonlySet<string>;
+  readonly node: (name: string) => Node | undefined;
+  readonly namespaces: ReadonlySet<string> | 'all';
+}
+
+/** A node as it was kept (undefined: new) and as it is (undefined: gone). */
+interface NodeChange {
+  readonly name: string;
+  readonly before: NodeFacts | undefined;
+  readonly node: Node | undefined;
+}
+
+/** What a pass judges again: pods by key for each kind of rule, and the groups whose counts moved. */
+interface Dirty {
+  readonly nodeRules: Set<string>;
+  readonly spread: Set<string>;
+  readonly moved: Set<Group>;
+  problemsMoved: boolean;
+}
+
+/**
  * The constraints whose groups a pod is filed under: DoNotSchedule ones (its findings read
  * their counts) and ScheduleAnyway ones (so does its score).
  */
@@ -99,14 +133,19 @@ export class IncrementalNodeSpread {
   private readonly groups = new Map<string, Group>();
   /** Namespace → the groups counting its pods. */
   private readonly groupsIn = new Map<string, Set<Group>>();
+  /** Namespace → keys of its placed pods. */
+  private readonly inNamespace = new Map<string, Set<string>>();
   private readonly preferred = new Map<string, PreferredScore>();
   private stamp = 0;
+  /** The next pass compares every pod and node of its input, whatever changes it is told of. */
+  private walkAll = true;
   /** The pass judges every pod: which groups a pod moves need not be found. */
   private fresh = true;
-  private output: { violations: readonly Violation[]; problems: readonly InvalidObjectError[] } = {
-    violations: NONE,
-    problems: [],
-  };
+  /** Each pod's node-rule and spread findings together. */
+  private readonly found = new ViolationsByPod();
+  /** Pods judged since the last takeChanged; null: any pod (a reset). */
+  private judgedSince: Set<string> | null = null;
+  private problems: readonly InvalidObjectError[] = [];
   /** Pods the last pass judged again. */
   lastJudged = 0;
 
@@ -123,111 +162,192 @@ export class IncrementalNodeSpread {
     this.onNode.clear();
     this.groups.clear();
     this.groupsIn.clear();
+    this.inNamespace.clear();
     this.preferred.clear();
-    this.output = { violations: NONE, problems: [] };
+    this.walkAll = true;
+    this.found.clear();
+    this.judgedSince = null;
+    this.problems = [];
   }
 
   /**
    * What judgeNodeAndSpread(input) would find now (violations in compareViolations order).
    * Its `preferred` is this object's own map, as of the latest pass.
+   *
+   * With `changes` (every pod and node that may differ from the last pass), only those are
+   * looked at, and `input.pods` and `input.nodes` are not read: a pass then costs what
+   * changed. Without, or on the first pass after a reset, every pod and node of the input is
+   * compared with what was kept.
    */
-  pass(input: NodeSpreadInput): NodeSpreadAudit {
+  pass(input: NodeSpreadInput, changes?: NodeSpreadChanges): NodeSpreadAudit {
     const stamp = ++this.stamp;
+    const walk = changes === undefined || this.walkAll;
+    // Until this pass is done: one that fails midway leaves kept state the next must redo.
+    this.walkAll = true;
     this.fresh = this.pods.size === 0;
-    const nodeRules = new Set<string>();
-    const spread = new Set<string>();
-    const moved = new Set<Group>();
-    this.nodesChanged(input.nodes, [nodeRules, spread], moved);
-    let problemsMoved = false;
-    let present = 0;
-    for (const pod of input.pods) {
-      if (!isPlaced(pod)) continue;
-      present++;
-      let kept = this.byObject.get(pod);
-      if (kept === undefined) {
-        const key = podKey(pod);
-        kept = this.pods.get(key);
-        if (kept !== undefined) this.unfile(kept, moved);
-        const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
-        problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
-        kept = {
-          pod,
-          spread: sp,
-          problem,
-          seen: 0,
-          reached: undefined,
-          nodeRules: kept?.nodeRules ?? NONE,
-          spreadFound: kept?.spreadFound ?? NONE,
-          nodeScore: kept?.nodeScore,
-          spreadScore: kept?.spreadScore,
-        };
-        this.pods.set(key, kept);
-        this.byObject.set(pod, kept);
-        this.file(kept, moved);
-        nodeRules.add(key);
-        spread.add(key);
+    // Nothing kept: what the pass finds may differ anywhere from what was taken before.
+    if (this.fresh) this.judgedSince = null;
+    const dirty: Dirty = {
+      nodeRules: new Set(),
+      spread: new Set(),
+      moved: new Set(),
+      problemsMoved: false,
+    };
+    if (walk) {
+      this.nodesChanged(this.nodeListChanges(input.nodes), dirty);
+      let present = 0;
+      for (const pod of input.pods) {
+        if (!isPlaced(pod)) continue;
+        present++;
+        this.see(pod, input.policiesOf, dirty).seen = stamp;
       }
-      kept.seen = stamp;
-      if (!isJudged(pod)) continue;
-      const reached = input.policiesOf(pod);
-      if (!samePolicies(reached, kept.reached)) {
-        // Node rules are the policies'; so is a spread constraint one of them wrote.
-        nodeRules.add(kept.spread.key);
-        if (kept.spread.rules.hard.length > 0) spread.add(kept.spread.key);
+      // Pod keys are unique in the list: as many present as kept, none was taken out.
+      for (const [key, kept] of present === this.pods.size ? [] : this.pods)
+        if (kept.seen !== stamp) this.forget(key, kept, dirty);
+    } else {
+      const nodes: NodeChange[] = [];
+      for (const name of changes.nodes) {
+        const node = changes.node(name);
+        const had = this.nodes.get(name);
+        if (had?.node !== node) nodes.push({ name, before: had?.facts, node });
       }
-      kept.reached = reached;
+      this.nodesChanged(nodes, dirty);
+      for (const key of changes.pods) {
+        const pod = changes.pod(key);
+        const kept = this.pods.get(key);
+        if (pod !== undefined && isPlaced(pod)) this.see(pod, input.policiesOf, dirty);
+        else if (kept !== undefined) this.forget(key, kept, dirty);
+      }
+      // Pods whose policies may be others: every pod of a namespace (or of all) asked again.
+      const asked: Iterable<string>[] = changes.namespaces === 'all' ? [this.pods.keys()] : [];
+      if (changes.namespaces !== 'all')
+        for (const ns of changes.namespaces) asked.push(this.inNamespace.get(ns)?.keys() ?? []);
+      for (const keys of asked)
+        for (const key of keys) {
+          const kept = this.pods.get(key);
+          if (kept !== undefined) this.reach(kept, input.policiesOf, dirty);
+        }
     }
-    // Pod keys are unique in the list: as many present as kept, none was taken out.
-    for (const [key, kept] of present === this.pods.size ? [] : this.pods) {
-      if (kept.seen === stamp) continue;
-      this.unfile(kept, moved);
-      this.pods.delete(key);
-      problemsMoved ||= kept.problem !== undefined;
-      nodeRules.add(key);
-      spread.add(key);
-    }
-    for (const g of moved) for (const key of g.carriers) spread.add(key);
-    const findingsMoved = this.judge(nodeRules, spread);
-    if (findingsMoved) this.output = { ...this.output, violations: this.allViolations() };
-    if (problemsMoved) this.output = { ...this.output, problems: this.allProblems() };
-    this.lastJudged = new Set([...nodeRules, ...spread]).size;
+    const { nodeRules, spread } = dirty;
+    for (const g of dirty.moved) for (const key of g.carriers) spread.add(key);
+    this.judge(nodeRules, spread);
+    if (dirty.problemsMoved) this.problems = this.allProblems();
+    this.walkAll = false;
     const index = this.index;
     const accepts = acceptsOf(
       (key) => this.pods.get(key),
       () => index,
       input.policiesOf,
     );
-    return { ...this.output, preferred: this.preferred, accepts };
+    const found = this.found;
+    return {
+      // Listed when read (see ViolationsByPod.report).
+      get violations() {
+        return found.all();
+      },
+      problems: this.problems,
+      preferred: this.preferred,
+      accepts,
+    };
   }
 
-  /** Takes the new node list; names the pods of changed nodes (in each of `dirty`) and the groups they move. */
-  private nodesChanged(
-    list: readonly Node[],
-    dirty: readonly Set<string>[],
-    moved: Set<Group>,
-  ): void {
-    const next = new Map<string, KeptNode>();
-    const changed: { name: string; before?: NodeFacts | undefined; after?: NodeFacts }[] = [];
+  /** The pods judged since the last call, with their violations now; null: any may differ. */
+  takeChanged(): ChangedPods | null {
+    const pods = this.judgedSince;
+    this.judgedSince = new Set();
+    return pods === null ? null : { pods, violationsOf: (pod) => this.found.get(pod) };
+  }
+
+  /** Takes a placed pod as it is now: filed anew when it is another object than kept. */
+  private see(pod: Pod, policiesOf: (pod: Pod) => PodPolicies, dirty: Dirty): KeptPod {
+    let kept = this.byObject.get(pod);
+    if (kept === undefined) {
+      const key = podKey(pod);
+      kept = this.pods.get(key);
+      if (kept !== undefined) this.unfile(kept, dirty.moved);
+      const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
+      dirty.problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
+      kept = {
+        pod,
+        spread: sp,
+        problem,
+        seen: 0,
+        reached: undefined,
+        nodeRules: kept?.nodeRules ?? NONE,
+        spreadFound: kept?.spreadFound ?? NONE,
+        nodeScore: kept?.nodeScore,
+        spreadScore: kept?.spreadScore,
+      };
+      this.pods.set(key, kept);
+      this.byObject.set(pod, kept);
+      this.file(kept, dirty.moved);
+      dirty.nodeRules.add(key);
+      dirty.spread.add(key);
+    }
+    this.reach(kept, policiesOf, dirty);
+    return kept;
+  }
+
+  /** Asks which policies reach a judged pod; judged again when they are other objects. */
+  private reach(kept: KeptPod, policiesOf: (pod: Pod) => PodPolicies, dirty: Dirty): void {
+    if (!isJudged(kept.pod)) return;
+    const reached = policiesOf(kept.pod);
+    if (!samePolicies(reached, kept.reached)) {
+      // Node rules are the policies'; so is a spread constraint one of them wrote.
+      dirty.nodeRules.add(kept.spread.key);
+      if (kept.spread.rules.hard.length > 0) dirty.spread.add(kept.spread.key);
+    }
+    kept.reached = reached;
+  }
+
+  /** Takes out a pod that is gone (or no longer placed). */
+  private forget(key: string, kept: KeptPod, dirty: Dirty): void {
+    this.unfile(kept, dirty.moved);
+    this.pods.delete(key);
+    dirty.problemsMoved ||= kept.problem !== undefined;
+    dirty.nodeRules.add(key);
+    dirty.spread.add(key);
+  }
+
+  /** The nodes of a full list that differ from those kept (other objects, new, or gone). */
+  private nodeListChanges(list: readonly Node[]): NodeChange[] {
+    const changed: NodeChange[] = [];
+    const listed = new Set<string>();
     for (const node of list) {
       const name = node.metadata.name;
+      listed.add(name);
       const had = this.nodes.get(name);
-      if (had?.node === node) {
-        next.set(name, had);
+      if (had?.node !== node) changed.push({ name, before: had?.facts, node });
+    }
+    for (const [name, had] of this.nodes)
+      if (!listed.has(name)) changed.push({ name, before: had.facts, node: undefined });
+    return changed;
+  }
+
+  /** Takes the changed nodes; names the pods on them and the groups they move in `dirty`. */
+  private nodesChanged(nodes: readonly NodeChange[], dirty: Dirty): void {
+    const changed: { name: string; before: NodeFacts | undefined; after: NodeFacts | undefined }[] =
+      [];
+    for (const { name, before, node } of nodes) {
+      if (node === undefined) {
+        this.nodes.delete(name);
+        changed.push({ name, before, after: undefined });
         continue;
       }
       const facts = nodeFacts(node);
-      next.set(name, { node, facts });
-      changed.push({ name, before: had?.facts, after: facts });
+      this.nodes.set(name, { node, facts });
+      changed.push({ name, before, after: facts });
     }
-    for (const [name, had] of this.nodes)
-      if (!next.has(name)) changed.push({ name, before: had.facts });
-    this.nodes = next;
+    const moved = dirty.moved;
     for (const { name, after } of changed) this.index.setNode(name, after);
     const perDomain = new Map<string, Map<string, number>>();
     for (const { name, before, after } of changed) {
       // Their node rules, and their spread where the node lost or gained a topology key.
       const here = [...(this.onNode.get(name) ?? [])];
-      for (const key of here) for (const d of dirty) d.add(key);
+      for (const key of here) {
+        dirty.nodeRules.add(key);
+        dirty.spread.add(key);
+      }
       for (const g of this.groups.values()) {
         const c = g.constraint;
         const was = before === undefined ? undefined : domainOfNode(c, before);
@@ -278,9 +398,8 @@ export class IncrementalNodeSpread {
     );
   }
 
-  /** Judges again the pods named; whether any finding or score changed. */
-  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): boolean {
-    let movedAny = false;
+  /** Judges again the pods named, and keeps what each of them now finds and scores. */
+  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): void {
     for (const key of nodeRules) {
       const kept = this.pods.get(key);
       const node = kept === undefined ? undefined : this.judgedOn(kept);
@@ -289,11 +408,9 @@ export class IncrementalNodeSpread {
           kept.nodeRules = NONE;
           kept.nodeScore = undefined;
         }
-        movedAny = true;
         continue;
       }
       const found = judgePodNodeRules(kept.pod, node, kept.reached);
-      movedAny ||= kept.nodeRules.length > 0 || found.violations.length > 0;
       kept.nodeRules = found.violations.length === 0 ? NONE : found.violations;
       kept.nodeScore = found.preferred;
     }
@@ -301,12 +418,8 @@ export class IncrementalNodeSpread {
     const excessKeys = excessNamer();
     for (const key of spread) {
       const kept = this.pods.get(key);
-      if (kept === undefined) {
-        movedAny = true;
-        continue;
-      }
+      if (kept === undefined) continue;
       const node = this.judgedOn(kept);
-      const had = kept.spreadFound;
       kept.spreadFound =
         node === undefined || kept.spread.rules.hard.length === 0
           ? NONE
@@ -319,26 +432,22 @@ export class IncrementalNodeSpread {
               excessKeys,
             );
       if (kept.spreadFound.length === 0) kept.spreadFound = NONE;
-      movedAny ||= had.length > 0 || kept.spreadFound.length > 0;
       kept.spreadScore =
         node === undefined || kept.spread.rules.soft.length === 0
           ? undefined
           : (judge ??= new SpreadJudge(this.index)).score(kept.spread);
     }
-    for (const keys of [nodeRules, spread])
-      for (const key of keys) if (this.rescore(key)) movedAny = true;
-    return movedAny;
-  }
-
-  /** Puts a pod's two scores (as last judged) together in `preferred`; whether it changed. */
-  private rescore(key: string): boolean {
-    const kept = this.pods.get(key);
-    const had = this.preferred.get(key);
-    const score =
-      kept === undefined ? undefined : withSpreadScore(kept.nodeScore, kept.spreadScore);
-    if (score === undefined) this.preferred.delete(key);
-    else this.preferred.set(key, score);
-    return JSON.stringify(had) !== JSON.stringify(score);
+    this.lastJudged = 0;
+    for (const key of new Set([...nodeRules, ...spread])) {
+      this.lastJudged++;
+      const kept = this.pods.get(key);
+      const score =
+        kept === undefined ? undefined : withSpreadScore(kept.nodeScore, kept.spreadScore);
+      if (score === undefined) this.preferred.delete(key);
+      else this.preferred.set(key, score);
+      this.found.set(key, kept === undefined ? NONE : [...kept.nodeRules, ...kept.spreadFound]);
+      this.judgedSince?.add(key);
+    }
   }
 
   /** The node a judged pod runs on, undefined when the pod is not judged. */
@@ -353,6 +462,9 @@ export class IncrementalNodeSpread {
     let keys = this.onNode.get(spread.nodeName);
     if (keys === undefined) this.onNode.set(spread.nodeName, (keys = new Set()));
     keys.add(spread.key);
+    let inNs = this.inNamespace.get(spread.namespace);
+    if (inNs === undefined) this.inNamespace.set(spread.namespace, (inNs = new Set()));
+    inNs.add(spread.key);
     this.index.addPod(spread);
     for (const c of carried(spread)) {
       let g = this.groups.get(c.groupKey);
@@ -375,6 +487,9 @@ export class IncrementalNodeSpread {
     const keys = this.onNode.get(spread.nodeName);
     keys?.delete(spread.key);
     if (keys?.size === 0) this.onNode.delete(spread.nodeName);
+    const inNs = this.inNamespace.get(spread.namespace);
+    inNs?.delete(spread.key);
+    if (inNs?.size === 0) this.inNamespace.delete(spread.namespace);
     this.index.removePod(spread);
     this.byObject.delete(kept.pod);
     this.selecting(spread, moved);
@@ -396,15 +511,6 @@ export class IncrementalNodeSpread {
     if (this.fresh) return;
     for (const g of this.groupsIn.get(spread.namespace) ?? [])
       if (selectorMatches(g.constraint.selector, spread.labels)) moved.add(g);
-  }
-
-  private allViolations(): Violation[] {
-    const all: Violation[] = [];
-    for (const kept of this.pods.values()) {
-      for (const v of kept.nodeRules) all.push(v);
-      for (const v of kept.spreadFound) all.push(v);
-    }
-    return all.sort(compareViolations);
   }
 
   private allProblems(): InvalidObjectError[] {

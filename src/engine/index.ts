@@ -38,3 +38,5 @@ export * from './admission-object.ts';
 export { ADMISSION_KINDS } from './admission-target.ts';
 export * from './relocation.ts';
 export * from './judge-node-spread.ts';
+export * from './violations-by-pod.ts';
+export * from './kept-report.ts';

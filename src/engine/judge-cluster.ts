@@ -370,21 +370,20 @@ export function withNodeAndSpread(report: AuditReport, found: NodeSpreadAudit): 
   if (found.violations.length === 0 && found.preferred.size === 0) return report;
   const violations = [...report.violations, ...found.violations].sort(compareViolations);
   const preferred = new Map(report.preferred);
-  for (const [key, s] of found.preferred) {
-    const had = preferred.get(key);
-    preferred.set(
-      key,
-      had === undefined
-        ? s
-        : {
-            score: had.score + s.score,
-            satisfiedWeight: had.satisfiedWeight + s.satisfiedWeight,
-            totalWeight: had.totalWeight + s.totalWeight,
-            ...(s.spread === undefined ? {} : { spread: s.spread }),
-          },
-    );
-  }
+  for (const [key, s] of found.preferred) preferred.set(key, withScore(preferred.get(key), s));
   return { violations, preferred, summary: { ...report.summary, violations: violations.length } };
+}
+
+/** A pod's inter-pod score (if any) with its node and spread score added. */
+export function withScore(had: PreferredScore | undefined, s: PreferredScore): PreferredScore {
+  return had === undefined
+    ? s
+    : {
+        score: had.score + s.score,
+        satisfiedWeight: had.satisfiedWeight + s.satisfiedWeight,
+        totalWeight: had.totalWeight + s.totalWeight,
+        ...(s.spread === undefined ? {} : { spread: s.spread }),
+      };
 }
 
 const RULE_ORDER = Object.fromEntries(RULES.map((r, i) => [r, i])) as Record<Rule, number>;

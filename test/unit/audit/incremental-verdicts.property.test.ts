@@ -14,6 +14,7 @@ import {
   auditIndex,
   comparePolicies,
   IncrementalAudit,
+  ViolationsByPod,
   type AuditReport,
   type CompiledPolicy,
 } from '../../../src/engine/index.ts';
@@ -189,12 +190,22 @@ void test('verdicts kept between passes equal an audit from scratch after any ch
       (nodes, namespaces, pods, changes) => {
         const cluster = new Cluster(nodes, namespaces, pods);
         const kept = new IncrementalAudit();
+        // What a reader of takeChanged keeps: the violations of the pods it is told of.
+        const mirror = new ViolationsByPod();
+        const told = (report: AuditReport): void => {
+          const judged = kept.takeChanged();
+          if (judged === null) mirror.setAll(report.violations);
+          else for (const pod of judged.pods) mirror.set(pod, judged.violationsOf(pod));
+          assert.deepEqual([...mirror.all()], report.violations, 'the pods judged again, told');
+        };
         const index = (): NonNullable<LiveIndex['index']> => {
           const i = cluster.live.index;
           assert.ok(i !== null);
           return i;
         };
-        sameReport(kept.pass(index()), cluster.fromScratch(), 'at the start');
+        const first = kept.pass(index());
+        sameReport(first, cluster.fromScratch(), 'at the start');
+        told(first);
         changes.forEach((c, i) => {
           cluster.apply(c);
           if (c.kind !== 'pass' && i !== changes.length - 1) return;
@@ -205,6 +216,7 @@ void test('verdicts kept between passes equal an audit from scratch after any ch
             cluster.fromScratch(),
             `after ${JSON.stringify(changes.slice(0, i + 1))}`,
           );
+          told(report);
         });
       },
     ),

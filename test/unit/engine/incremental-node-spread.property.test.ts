@@ -22,8 +22,10 @@ import {
   compareViolations,
   IncrementalNodeSpread,
   judgeNodeAndSpread,
+  ViolationsByPod,
   type CompiledPolicy,
   type NodeSpreadAudit,
+  type NodeSpreadChanges,
   type NodeSpreadInput,
   type PodPolicies,
 } from '../../../src/engine/index.ts';
@@ -164,7 +166,9 @@ type Change =
   | { readonly kind: 'deleteNode'; readonly name: string }
   | { readonly kind: 'namespace'; readonly name: string; readonly teamX: boolean }
   | { readonly kind: 'policies'; readonly chosen: readonly boolean[] }
-  | { readonly kind: 'pass' };
+  | { readonly kind: 'pass' }
+  /** The kept findings forgotten, as after a full check that disagreed. */
+  | { readonly kind: 'reset' };
 
 const podName = fc.constantFrom(...POD_NAMES);
 const nodeName = fc.constantFrom(...NODE_NAMES);
@@ -219,9 +223,12 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.constant({ kind: 'pass' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
 );
 
 // ---------------------------------------------------------------- the world
+
+const podKeyOf = (p: Pod): string => `${p.metadata.namespace}/${p.metadata.name}`;
 
 /** Objects are replaced, never changed, as in an informer cache. */
 class World {
@@ -229,8 +236,45 @@ class World {
   readonly pods = new Map<string, Pod>();
   readonly teamX = new Set<string>();
   chosen: readonly boolean[] = POLICIES.map(() => true);
+  /** What changed since the last `changes()`, as an informer would have told it. */
+  private told = {
+    pods: new Set<string>(),
+    nodes: new Set<string>(),
+    namespaces: new Set<string>(),
+  };
+  private policiesChanged = false;
 
   apply(c: Change): void {
+    const podChange = ['pod', 'deletePod', 'relabelPod', 'movePod'].includes(c.kind);
+    // Both keys: a pod of that name may move to another namespace.
+    const pod = podChange && 'name' in c ? this.pods.get(c.name) : undefined;
+    if (pod !== undefined) this.told.pods.add(podKeyOf(pod));
+    this.change(c);
+    const now = podChange && 'name' in c ? this.pods.get(c.name) : undefined;
+    if (now !== undefined) this.told.pods.add(podKeyOf(now));
+    if (c.kind === 'node' || c.kind === 'taint' || c.kind === 'deleteNode')
+      this.told.nodes.add(c.name);
+    if (c.kind === 'namespace') this.told.namespaces.add(c.name);
+    if (c.kind === 'policies') this.policiesChanged = true;
+  }
+
+  /** What changed since the last call (see NodeSpreadChanges). */
+  changes(): NodeSpreadChanges {
+    const { pods, nodes, namespaces } = this.told;
+    const all = this.policiesChanged;
+    this.told = { pods: new Set(), nodes: new Set(), namespaces: new Set() };
+    this.policiesChanged = false;
+    const byKey = new Map([...this.pods.values()].map((p) => [podKeyOf(p), p]));
+    return {
+      pods,
+      pod: (key) => byKey.get(key),
+      nodes,
+      node: (name) => this.nodes.get(name),
+      namespaces: all ? 'all' : namespaces,
+    };
+  }
+
+  private change(c: Change): void {
     switch (c.kind) {
       case 'pod':
         this.pods.set(c.name, podOf(c.name, c.spec));
@@ -273,6 +317,7 @@ class World {
         this.chosen = c.chosen;
         return;
       case 'pass':
+      case 'reset':
         return;
     }
   }
@@ -324,7 +369,9 @@ void test('node and spread findings kept between passes equal a judge from scrat
       fc.array(changeArb, { maxLength: 25 }),
       // A pass after every change too: a single change is judged on its own.
       fc.boolean(),
-      (initial, changes, everyChange) => {
+      // Passes told what changed (they look at nothing else), or comparing every object.
+      fc.boolean(),
+      (initial, changes, everyChange, told) => {
         const world = new World();
         initial.nodes.forEach(([l, t], i) => {
           const name = NODE_NAMES[i] ?? 'n0';
@@ -336,15 +383,28 @@ void test('node and spread findings kept between passes equal a judge from scrat
         });
         for (const ns of initial.teamX) world.teamX.add(ns);
         const kept = new IncrementalNodeSpread();
+        // What a reader of takeChanged keeps: the violations of the pods it is told of.
+        const mirror = new ViolationsByPod();
         const check = (): void => {
           const input = world.input();
-          const got = normal(kept.pass(input), input.nodes, input.pods);
+          const changed = world.changes();
+          const got = normal(kept.pass(input, told ? changed : undefined), input.nodes, input.pods);
           const want = normal(judgeNodeAndSpread(input), input.nodes, input.pods);
           assert.deepEqual(got, want);
+          const judged = kept.takeChanged();
+          if (judged === null) mirror.setAll(want.violations);
+          else for (const pod of judged.pods) mirror.set(pod, judged.violationsOf(pod));
+          assert.deepEqual([...mirror.all()], want.violations, 'the pods judged again, told');
         };
         check();
         for (const c of changes) {
           world.apply(c);
+          if (c.kind === 'reset') {
+            // As a full check that disagreed: the reader takes a rebuild instead, now.
+            kept.reset();
+            assert.equal(kept.takeChanged(), null, 'after a reset, any pod may differ');
+            mirror.setAll(judgeNodeAndSpread(world.input()).violations);
+          }
           if (everyChange || c.kind === 'pass') check();
         }
         check();
