@@ -38,6 +38,7 @@ import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
 import type { ReportSync } from './report-sync.ts';
 import { errorMessage } from '../util/errors.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import type { EventRecorder } from '../api/cluster.ts';
 
 export { CROSS_NAMESPACE_FINDING, type PolicyAudit } from './findings.ts';
@@ -55,6 +56,8 @@ export interface ContinuousAuditDeps extends LiveIndexDeps {
   /** Where the findings also go as report objects (OpenReports, PolicyReports), where served. */
   readonly reports?: readonly ReportSync[];
   readonly now?: () => number;
+  /** Times the quiet time after changes (tests move it by hand). */
+  readonly clock?: Clock;
 }
 
 export interface ContinuousAuditOptions extends RemediationOptions {
@@ -102,7 +105,7 @@ export class ContinuousAudit {
   private readonly verdicts = new IncrementalAudit();
   /** Node-rule and spread findings kept between passes, likewise. */
   private readonly nodeSpreadKept = new IncrementalNodeSpread(this.spreadPods);
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private running: Promise<void> = Promise.resolve();
@@ -123,6 +126,10 @@ export class ContinuousAudit {
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
+  }
+
+  private get clock(): Clock {
+    return this.deps.clock ?? systemClock;
   }
 
   /** Builds the index from the (synced) caches, subscribes to changes and judges once. */
@@ -166,7 +173,7 @@ export class ContinuousAudit {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     clearInterval(this.fullTimer);
     this.remediation.stop();
     for (const u of this.unsubscribe) u();
@@ -193,11 +200,11 @@ export class ContinuousAudit {
 
   private schedule(): void {
     if (this.stopped || this.timer !== undefined) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.enqueue(() => this.evaluate());
     }, this.options.debounceMs ?? 500);
-    this.timer.unref();
+    if (typeof this.timer === 'object') this.timer.unref();
   }
 
   /** Runs one audit step at a time. */
