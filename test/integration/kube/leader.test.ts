@@ -10,7 +10,11 @@ import { test } from 'node:test';
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 
 import type { Plain } from '../../../src/kube/json.ts';
-import { LeaderElector, type LeaderElectorOptions } from '../../../src/kube/leader.ts';
+import {
+  LeaderElector,
+  type LeaseClient,
+  type LeaderElectorOptions,
+} from '../../../src/kube/leader.ts';
 import { eventually, kubeTestEnv } from './support.ts';
 
 const leaseBody = (body: Plain<V1Lease>): V1Lease => body;
@@ -25,9 +29,14 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
   const { namespace } = env;
   const { coordination } = env.clients;
 
-  const candidate = (identity: string, lease: string, log: string[]) =>
+  const candidate = (
+    identity: string,
+    lease: string,
+    log: string[],
+    client: LeaseClient = coordination,
+  ) =>
     new LeaderElector({
-      coordination,
+      coordination: client,
       namespace,
       name: lease,
       identity,
@@ -105,11 +114,24 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
       }),
     });
     const log: string[] = [];
-    const c = candidate('c', 'crashed', log);
+    // Its reads of the lease, counted: each attempt begins with one.
+    let reads = 0;
+    const counted: LeaseClient = {
+      readNamespacedLease: async (...args: Parameters<LeaseClient['readNamespacedLease']>) => {
+        const lease = await coordination.readNamespacedLease(...args);
+        reads++;
+        return lease;
+      },
+      createNamespacedLease: (...args) => coordination.createNamespacedLease(...args),
+      replaceNamespacedLease: (...args) => coordination.replaceNamespacedLease(...args),
+    };
+    const c = candidate('c', 'crashed', log, counted);
     const started = performance.now();
     c.start();
     t.after(() => c.stop());
-    await new Promise((resolve) => setTimeout(resolve, TIMING.leaseDurationMs / 2));
+    // Two attempts decided, a retry period apart (well within the lease duration), and a
+    // third begun: a candidate that took a valid lease would lead by now.
+    await eventually('c to read the lease three times', () => reads >= 3, 10_000);
     assert.equal(c.isLeader, false, 'waits while the lease may still be valid');
     assert.equal(c.leader, 'ghost');
     await eventually('c to take the expired lease', () => c.isLeader, 10_000);
