@@ -416,6 +416,7 @@ export class ContinuousAudit {
       });
     }
     await this.evaluate();
+    this.deps.log.debug('audit full check done', { mismatches: this.stats.mismatches });
   }
 }
 
