@@ -140,7 +140,9 @@ clusterTest(
     await waitEnforced(c, ns, 'zones', 6);
     await rolledOut(c, ns);
     // Settled: the last rollout's status updates are in (each controller says it is done).
+    const rolled = Date.now();
     await waitControllersDone(c, ns, KINDS);
+    t.diagnostic(`controllers done ${(Date.now() - rolled) / 1000} s after the rollouts`);
 
     const writes0 = await op.writes();
     const reconciles = () =>
