@@ -29,6 +29,25 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
   const { namespace } = env;
   const { coordination } = env.clients;
 
+  /** A candidate's Lease client whose reads and writes are counted as they return. */
+  const counting = () => {
+    const calls = { reads: 0, writes: 0, client: coordination as LeaseClient };
+    const counted = <T>(call: Promise<T>, kind: 'reads' | 'writes'): Promise<T> =>
+      call.then((value) => {
+        calls[kind]++;
+        return value;
+      });
+    calls.client = {
+      readNamespacedLease: (...args: Parameters<LeaseClient['readNamespacedLease']>) =>
+        counted(coordination.readNamespacedLease(...args), 'reads'),
+      createNamespacedLease: (...args: Parameters<LeaseClient['createNamespacedLease']>) =>
+        counted(coordination.createNamespacedLease(...args), 'writes'),
+      replaceNamespacedLease: (...args: Parameters<LeaseClient['replaceNamespacedLease']>) =>
+        counted(coordination.replaceNamespacedLease(...args), 'writes'),
+    };
+    return calls;
+  };
+
   const candidate = (
     identity: string,
     lease: string,
@@ -49,22 +68,28 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
     'one of two candidates leads; stopping it hands over within a retry period',
     async () => {
       const log: string[] = [];
-      const a = candidate('a', 'handover', log);
-      const b = candidate('b', 'handover', log);
+      const calls = counting();
+      const a = candidate('a', 'handover', log, calls.client);
+      const b = candidate('b', 'handover', log, calls.client);
       a.start();
       b.start();
       t.after(() => Promise.all([a.stop(), b.stop()]));
       await eventually('a leader', () => a.isLeader || b.isLeader, 10_000);
 
-      // Over several renewals, never both and never neither.
-      for (let i = 0; i < 20; i++) {
-        assert.equal(
-          Number(a.isLeader) + Number(b.isLeader),
-          1,
-          `exactly one leader (${log.join(', ')})`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      // Over two renewals (counted), never both and never neither: sampled, every 100 ms.
+      const renewed = calls.writes + 2;
+      await eventually(
+        'two more renewals',
+        () => {
+          assert.equal(
+            Number(a.isLeader) + Number(b.isLeader),
+            1,
+            `exactly one leader (${log.join(', ')})`,
+          );
+          return calls.writes >= renewed;
+        },
+        10_000,
+      );
       const [leader, standby] = a.isLeader ? [a, b] : [b, a];
       assert.equal(standby.leader, leader === a ? 'a' : 'b', 'the standby sees who leads');
 
@@ -115,23 +140,14 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
     });
     const log: string[] = [];
     // Its reads of the lease, counted: each attempt begins with one.
-    let reads = 0;
-    const counted: LeaseClient = {
-      readNamespacedLease: async (...args: Parameters<LeaseClient['readNamespacedLease']>) => {
-        const lease = await coordination.readNamespacedLease(...args);
-        reads++;
-        return lease;
-      },
-      createNamespacedLease: (...args) => coordination.createNamespacedLease(...args),
-      replaceNamespacedLease: (...args) => coordination.replaceNamespacedLease(...args),
-    };
-    const c = candidate('c', 'crashed', log, counted);
+    const calls = counting();
+    const c = candidate('c', 'crashed', log, calls.client);
     const started = performance.now();
     c.start();
     t.after(() => c.stop());
     // Two attempts decided, a retry period apart (well within the lease duration), and a
     // third begun: a candidate that took a valid lease would lead by now.
-    await eventually('c to read the lease three times', () => reads >= 3, 10_000);
+    await eventually('c to read the lease three times', () => calls.reads >= 3, 10_000);
     assert.equal(c.isLeader, false, 'waits while the lease may still be valid');
     assert.equal(c.leader, 'ghost');
     await eventually('c to take the expired lease', () => c.isLeader, 10_000);
