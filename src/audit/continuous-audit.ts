@@ -56,7 +56,7 @@ export interface ContinuousAuditDeps extends LiveIndexDeps {
   /** Where the findings also go as report objects (OpenReports, PolicyReports), where served. */
   readonly reports?: readonly ReportSync[];
   readonly now?: () => number;
-  /** Times the quiet time after changes (tests move it by hand). */
+  /** Times the quiet time between passes. Default: the process clock. */
   readonly clock?: Clock;
 }
 
