@@ -47,6 +47,7 @@ import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
 import type { ReportSync } from './report-sync.ts';
 import { errorMessage } from '../util/errors.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import type { EventRecorder } from '../api/cluster.ts';
 
 export { CROSS_NAMESPACE_FINDING, type PolicyAudit } from './findings.ts';
@@ -64,6 +65,8 @@ export interface ContinuousAuditDeps extends LiveIndexDeps {
   /** Where the findings also go as report objects (OpenReports, PolicyReports), where served. */
   readonly reports?: readonly ReportSync[];
   readonly now?: () => number;
+  /** Times the quiet time between passes. Default: the process clock. */
+  readonly clock?: Clock;
 }
 
 export interface ContinuousAuditOptions extends RemediationOptions {
@@ -118,7 +121,7 @@ export class ContinuousAudit {
   private readonly auditOnlyKept = new KeptAuditOnly();
   /** What changed since the last pass: the kept node and spread findings look at that only. */
   private readonly changed = new ChangedObjects();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private running: Promise<void> = Promise.resolve();
@@ -139,6 +142,10 @@ export class ContinuousAudit {
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
+  }
+
+  private get clock(): Clock {
+    return this.deps.clock ?? systemClock;
   }
 
   /** Builds the index from the (synced) caches, subscribes to changes and judges once. */
@@ -183,7 +190,7 @@ export class ContinuousAudit {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     clearInterval(this.fullTimer);
     this.remediation.stop();
     for (const u of this.unsubscribe) u();
@@ -210,11 +217,11 @@ export class ContinuousAudit {
 
   private schedule(): void {
     if (this.stopped || this.timer !== undefined) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.enqueue(() => this.evaluate());
     }, this.options.debounceMs ?? 500);
-    this.timer.unref();
+    if (typeof this.timer === 'object') this.timer.unref();
   }
 
   /** Runs one audit step at a time. */
@@ -520,6 +527,7 @@ export class ContinuousAudit {
       });
     }
     await this.evaluate();
+    this.deps.log.debug('audit full check done', { mismatches: this.stats.mismatches });
   }
 }
 

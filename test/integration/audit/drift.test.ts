@@ -14,8 +14,8 @@ import {
   makeNamespace,
   makePool,
   runOperator,
-  sleep,
   uniqueName,
+  waitAdvanced,
   waitFor,
   ZONE,
   type Cluster,
@@ -169,11 +169,19 @@ clusterTest(
           );
         }
 
-        // While it stays: judged again on other changes, told once.
+        // While it stays: judged again on other changes (a pass after each), told once.
         for (let i = 0; i < 3; i++) {
+          const before = await passes(op);
           await label(c, 'pod', d.web, { 'placement.dev/poke': String(i) }, ns);
-          await sleep(1_500);
+          await waitAdvanced(
+            `an audit pass after poke ${i}`,
+            () => passes(op),
+            before,
+            1,
+            REPORT_MS,
+          );
         }
+        assert.equal(toldOf(op, `${ns}/${d.web}`), 1, 'told once while it stays');
         assert.equal((await violationEvents(c, ns, d.web)).length, 1, 'one Event while it stays');
         assert.equal((await waitStatus(c, ns, d.policy, 'still', () => true)).violations, 1);
 
@@ -192,6 +200,13 @@ clusterTest(
     t.diagnostic(`seconds from change to report: ${JSON.stringify(timings)}`);
   },
 );
+
+const passes = (op: Operator): Promise<number> =>
+  op.metric('placement_audit_duration_seconds_count');
+
+/** How often the audit told of a new violation of the pod (an Event goes with each). */
+const toldOf = (op: Operator, pod: string): number =>
+  op.logged('pod breaks a placement rule').filter((l) => l['pod'] === pod).length;
 
 async function waitMetric(op: Operator, labels: Record<string, string>, want: number) {
   await waitFor(

@@ -10,7 +10,11 @@ import { test } from 'node:test';
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 
 import type { Plain } from '../../../src/kube/json.ts';
-import { LeaderElector, type LeaderElectorOptions } from '../../../src/kube/leader.ts';
+import {
+  LeaderElector,
+  type LeaseClient,
+  type LeaderElectorOptions,
+} from '../../../src/kube/leader.ts';
 import { eventually, kubeTestEnv } from './support.ts';
 
 const leaseBody = (body: Plain<V1Lease>): V1Lease => body;
@@ -25,9 +29,33 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
   const { namespace } = env;
   const { coordination } = env.clients;
 
-  const candidate = (identity: string, lease: string, log: string[]) =>
+  /** A candidate's Lease client whose reads and writes are counted as they return. */
+  const counting = () => {
+    const calls = { reads: 0, writes: 0, client: coordination as LeaseClient };
+    const counted = <T>(call: Promise<T>, kind: 'reads' | 'writes'): Promise<T> =>
+      call.then((value) => {
+        calls[kind]++;
+        return value;
+      });
+    calls.client = {
+      readNamespacedLease: (...args: Parameters<LeaseClient['readNamespacedLease']>) =>
+        counted(coordination.readNamespacedLease(...args), 'reads'),
+      createNamespacedLease: (...args: Parameters<LeaseClient['createNamespacedLease']>) =>
+        counted(coordination.createNamespacedLease(...args), 'writes'),
+      replaceNamespacedLease: (...args: Parameters<LeaseClient['replaceNamespacedLease']>) =>
+        counted(coordination.replaceNamespacedLease(...args), 'writes'),
+    };
+    return calls;
+  };
+
+  const candidate = (
+    identity: string,
+    lease: string,
+    log: string[],
+    client: LeaseClient = coordination,
+  ) =>
     new LeaderElector({
-      coordination,
+      coordination: client,
       namespace,
       name: lease,
       identity,
@@ -40,22 +68,28 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
     'one of two candidates leads; stopping it hands over within a retry period',
     async () => {
       const log: string[] = [];
-      const a = candidate('a', 'handover', log);
-      const b = candidate('b', 'handover', log);
+      const calls = counting();
+      const a = candidate('a', 'handover', log, calls.client);
+      const b = candidate('b', 'handover', log, calls.client);
       a.start();
       b.start();
       t.after(() => Promise.all([a.stop(), b.stop()]));
       await eventually('a leader', () => a.isLeader || b.isLeader, 10_000);
 
-      // Over several renewals, never both and never neither.
-      for (let i = 0; i < 20; i++) {
-        assert.equal(
-          Number(a.isLeader) + Number(b.isLeader),
-          1,
-          `exactly one leader (${log.join(', ')})`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      // Over two renewals (counted), never both and never neither: sampled, every 100 ms.
+      const renewed = calls.writes + 2;
+      await eventually(
+        'two more renewals',
+        () => {
+          assert.equal(
+            Number(a.isLeader) + Number(b.isLeader),
+            1,
+            `exactly one leader (${log.join(', ')})`,
+          );
+          return calls.writes >= renewed;
+        },
+        10_000,
+      );
       const [leader, standby] = a.isLeader ? [a, b] : [b, a];
       assert.equal(standby.leader, leader === a ? 'a' : 'b', 'the standby sees who leads');
 
@@ -105,11 +139,15 @@ void test('leader election on a real Lease', { timeout: 120_000 }, async (t) => 
       }),
     });
     const log: string[] = [];
-    const c = candidate('c', 'crashed', log);
+    // Its reads of the lease, counted: each attempt begins with one.
+    const calls = counting();
+    const c = candidate('c', 'crashed', log, calls.client);
     const started = performance.now();
     c.start();
     t.after(() => c.stop());
-    await new Promise((resolve) => setTimeout(resolve, TIMING.leaseDurationMs / 2));
+    // Two attempts decided, a retry period apart (well within the lease duration), and a
+    // third begun: a candidate that took a valid lease would lead by now.
+    await eventually('c to read the lease three times', () => calls.reads >= 3, 10_000);
     assert.equal(c.isLeader, false, 'waits while the lease may still be valid');
     assert.equal(c.leader, 'ghost');
     await eventually('c to take the expired lease', () => c.isLeader, 10_000);

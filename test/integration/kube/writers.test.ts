@@ -220,13 +220,18 @@ void test('writers on a real API server', { timeout: 300_000 }, async (t) => {
       let result: WriteResult = { kind: 'conflict' };
       // On a conflict the cache catches up with the controller's status write; try again.
       for (let attempt = 0; attempt < 5 && result.kind === 'conflict'; attempt++) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 200));
         const cached = informer.get(key) ?? assert.fail('not cached');
         result = await writer.writeAffinity({
           workload: cached,
           affinity: INJECTED,
           appliedAnnotation: 'a',
         });
+        if (result.kind === 'conflict')
+          await eventually(
+            `the cache past resourceVersion ${cached.resourceVersion}`,
+            () => informer.get(key)?.resourceVersion !== cached.resourceVersion,
+            10_000,
+          );
       }
       assert.equal(result.kind, 'written', JSON.stringify(result));
       await eventually(

@@ -14,9 +14,10 @@ import {
   list,
   policy,
   runOperator,
-  sleep,
+  waitControllersDone,
   waitEnforced,
   waitFor,
+  waitReconciledAgain,
   waitRolledOut,
 } from './support.ts';
 
@@ -48,12 +49,27 @@ clusterTest(
     await waitRolledOut(c, ns);
     const reconciles = () =>
       op.metric('controller_runtime_reconcile_total', { controller: 'placement-workload' });
-    // Settled: the rollouts' status updates are in.
-    await waitFor('workload reconciles to stop for 3 s', async () => {
-      const a = await reconciles();
-      await sleep(3_000);
-      return (await reconciles()) === a ? true : undefined;
-    });
+    // Settled: the rollouts' status updates are in (each controller says it is done), and the
+    // operator has heard them all. Watch events of a kind come in order: once the operator has
+    // reconciled a Deployment and a ReplicaSet marked after that, it has had every earlier one.
+    const done = await waitControllersDone(c, ns, 'deployments,replicasets');
+    // The ReplicaSets first: the Deployment's annotations, copied to its new one, change nothing.
+    const markers = done
+      .filter((w) => w.metadata.name.startsWith('svc-0'))
+      .sort((a, b) => (a.kind === 'ReplicaSet' ? 0 : 1) - (b.kind === 'ReplicaSet' ? 0 : 1));
+    const keys = markers.map((w) => `${w.kind}/${ns}/${w.metadata.name}`);
+    const marked = waitReconciledAgain(op, keys);
+    for (const w of markers)
+      await c.kubectl('annotate', w.kind, w.metadata.name, '-n', ns, 'placement.dev/test-marker=1');
+    await marked;
+    await waitFor('the workload queue idle', async () =>
+      (await op.metric('workqueue_depth', { name: 'placement-workload' })) === 0 &&
+      (await op.metric('controller_runtime_active_workers', {
+        controller: 'placement-workload',
+      })) === 0
+        ? true
+        : undefined,
+    );
 
     const before = await reconciles();
     // A workload that a policy event reaches is queued, or held for the settle window, in the

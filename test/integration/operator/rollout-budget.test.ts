@@ -31,6 +31,7 @@ import {
 
 const BUDGET = 2;
 const WORKLOADS = 6;
+/** How often the invariants (at most BUDGET rolling at once) are sampled until convergence. */
 const SAMPLE_MS = 200;
 const CONVERGE_MS = 150_000;
 

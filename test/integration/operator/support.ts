@@ -765,6 +765,84 @@ export function rolledOut(d: Obj): boolean {
   );
 }
 
+/**
+ * Whether the workload's own controller is done with it: it has seen its current generation,
+ * and every replica it wants is updated and available, none terminating. Its status changes
+ * no more until something else changes. CronJobs (suspended here) have nothing to finish.
+ */
+export function controllerDone(w: Obj): boolean {
+  const st = (w.status ?? {}) as Record<string, unknown>;
+  const n = (field: string): number => {
+    const value = st[field];
+    return typeof value === 'number' ? value : 0;
+  };
+  const all = (fields: readonly string[], want: number): boolean =>
+    fields.every((f) => n(f) === want) && n('terminatingReplicas') === 0;
+  const seen = n('observedGeneration') >= (w.metadata.generation ?? 0);
+  const want = w.spec.replicas ?? 1;
+  switch (w.kind) {
+    case 'Deployment': {
+      const conditions = (st['conditions'] ?? []) as { type: string; reason?: string }[];
+      const progressing = conditions.find((x) => x.type === 'Progressing');
+      return (
+        rolledOut(w) &&
+        all(['unavailableReplicas'], 0) &&
+        progressing?.reason === 'NewReplicaSetAvailable'
+      );
+    }
+    case 'ReplicaSet':
+      return (
+        seen &&
+        all(['replicas', 'fullyLabeledReplicas', 'readyReplicas', 'availableReplicas'], want)
+      );
+    case 'StatefulSet':
+      return (
+        seen &&
+        all(
+          ['replicas', 'readyReplicas', 'availableReplicas', 'currentReplicas', 'updatedReplicas'],
+          want,
+        ) &&
+        st['currentRevision'] === st['updateRevision']
+      );
+    case 'DaemonSet':
+      return (
+        seen &&
+        n('numberMisscheduled') === 0 &&
+        all(
+          ['currentNumberScheduled', 'numberReady', 'numberAvailable', 'updatedNumberScheduled'],
+          n('desiredNumberScheduled'),
+        )
+      );
+    default:
+      return true;
+  }
+}
+
+/** Waits until the controllers of every workload of `kinds` in `ns` are done with them. */
+export async function waitControllersDone(
+  c: Cluster,
+  ns: string,
+  kinds: string,
+  timeoutMs = 90_000,
+): Promise<Obj[]> {
+  let pending: string[] = [];
+  try {
+    return await waitFor(
+      `the controllers of the ${kinds} in ${ns} done with them`,
+      async () => {
+        const items = await listOf(c, kinds, ns);
+        pending = items
+          .filter((w) => !controllerDone(w))
+          .map((w) => `${w.kind}/${w.metadata.name}`);
+        return pending.length === 0 ? items : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; not done: ${pending.join(', ')}`);
+  }
+}
+
 /** The object as its owner sees it: without what the API server keeps changing on its own. */
 export function ownerView(o: Obj): JsonObject {
   const {

@@ -231,21 +231,20 @@ void describe('ContinuousAudit reports drift', () => {
   void test('changes are judged together after the quiet time', async (t) => {
     const w = shop();
     const audit = w.audit(t, {}, { debounceMs: 20 });
-    const settled = async (): Promise<void> => {
-      await new Promise((r) => setTimeout(r, 60));
-    };
-    await settled();
+    await w.quietFor(20);
     const first = audit.stats.evaluations;
-    assert.ok(first >= 1, 'start() judges once');
+    assert.equal(first, 1, 'start() judges once');
     relabelNode(w, 'a2', 'b');
     relabelNode(w, 'b1', 'a');
+    w.clock.advance(19);
     relabelNode(w, 'b2', 'a');
-    await settled();
+    assert.equal(audit.stats.evaluations, first, 'nothing judged before the quiet time is over');
+    await w.quietFor(1);
     assert.equal(audit.stats.evaluations, first + 1, 'one evaluation for the burst');
     assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 1);
     // A node update that changes no label (a heartbeat) judges nothing again.
     w.nodes.set(nodeInZone('a1', 'a'));
-    await settled();
+    assert.equal(await w.passScheduled(), false, 'no pass after a heartbeat');
     assert.equal(audit.stats.evaluations, first + 1);
   });
 
@@ -254,16 +253,16 @@ void describe('ContinuousAudit reports drift', () => {
     w.setPolicies();
     relabelNode(w, 'a2', 'b');
     const audit = w.audit(t, {}, { debounceMs: 20 });
-    await new Promise((r) => setTimeout(r, 60));
+    await w.quietFor(20);
     assert.equal(audit.summary(WEB_NEAR_DB), undefined);
     w.setPolicies(webNearDb()); // nothing else changes: no pod, node or namespace event
-    await new Promise((r) => setTimeout(r, 60));
+    await w.quietFor(20);
     assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 1);
     assert.deepEqual(w.changes.at(-1), [WEB_NEAR_DB]);
     // A policy event that leaves the policies as they were (a status write) judges nothing.
     const evaluations = audit.stats.evaluations;
     w.policySignal.fire();
-    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(await w.passScheduled(), false, 'no pass after a status write');
     assert.equal(audit.stats.evaluations, evaluations);
   });
 });

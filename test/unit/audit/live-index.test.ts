@@ -114,12 +114,11 @@ void describe('ContinuousAudit feasibility', () => {
     w.deployments.set(deployment('shop', 'db', { app: 'db' }, { replicas: 0 }));
     w.setPolicies(webNearDb());
     const audit = w.audit(t, {}, { debounceMs: 5 });
-    const settled = () => new Promise((r) => setTimeout(r, 50));
-    await settled();
+    await w.quietFor(5);
     assert.match(summaryOf(audit, WEB_NEAR_DB).unsatisfiable ?? '', /Deployment shop\/web/);
     // db is scaled up: it can start first now. Only the Deployment changes, no pod yet.
     w.deployments.set(deployment('shop', 'db', { app: 'db' }, { replicas: 1 }));
-    await settled();
+    await w.quietFor(5);
     assert.equal(summaryOf(audit, WEB_NEAR_DB).unsatisfiable, undefined, 'scaled up');
     // db's own template now waits for a pod that never comes: it cannot start first.
     w.deployments.set(
@@ -133,14 +132,14 @@ void describe('ContinuousAudit feasibility', () => {
         },
       ),
     );
-    await settled();
+    await w.quietFor(5);
     assert.match(summaryOf(audit, WEB_NEAR_DB).unsatisfiable ?? '', /Deployment shop\/web/);
     // A status-only update (rollout progress) judges nothing again.
     const evaluations = audit.stats.evaluations;
     const db = w.deployments.get('Deployment/shop/db');
     assert.ok(db);
     w.deployments.set({ ...db, rolledOut: !db.rolledOut, resourceVersion: '2' });
-    await settled();
+    assert.equal(await w.passScheduled(), false, 'no pass after a status-only update');
     assert.equal(audit.stats.evaluations, evaluations);
   });
 
@@ -692,15 +691,14 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
       }),
     );
     const audit = w.audit(t, {}, { debounceMs: 5 });
-    const settled = () => new Promise((r) => setTimeout(r, 50));
-    await settled();
+    await w.quietFor(5);
     // The Deployment's ReplicaSet is the Deployment's business: not a target of its own.
     assert.equal(summaryOf(audit, REF).unsatisfiable, undefined);
     w.replicaSets.set({ ...rs, ownerReferences: [] }); // orphaned: judged without any pod event
-    await settled();
+    await w.quietFor(5);
     assert.match(summaryOf(audit, REF).unsatisfiable ?? '', /ReplicaSet shop\/web-h wants 2/);
     w.replicaSets.set({ ...rs, ownerReferences: [], selector: labelsIn({ app: 'nothing' }) });
-    await settled();
+    await w.quietFor(5);
     // The spread selects the ReplicaSet's own selector now, which its pods do not match.
     assert.equal(summaryOf(audit, REF).unsatisfiable, undefined);
   });

@@ -8,6 +8,7 @@ import { EvictionLimiter, evictionOptedOut } from '../../../src/audit/remediatio
 import { workloadKey, type Workload } from '../../../src/api/cluster.ts';
 import type { Pod } from '../../../src/api/core.ts';
 import type { WorkloadRef } from '../../../src/engine/index.ts';
+import { systemClock } from '../../../src/util/clock.ts';
 import { MemorySource } from '../../support/memory-source.ts';
 import { ZONE, nodeInZone } from '../builders.ts';
 import {
@@ -301,7 +302,7 @@ void describe('ContinuousAudit remediation', () => {
     w.evictor.outcome = () => ({ kind: 'blocked', message: 'Cannot evict pod: disruption budget' });
     w.audit(
       t,
-      { evictor: w.evictor, now: Date.now },
+      { evictor: w.evictor, now: Date.now, clock: systemClock },
       { debounceMs: 5, evictionRetryMs: 50, evictionCooldownMs: 150 },
     );
     const waitUntil = async (what: string, ok: () => boolean): Promise<void> => {

@@ -1,7 +1,8 @@
 // The continuous audit's world for its tests: in-memory sources, as informers would tell of
-// changes, and fakes for what the audit tells (Events, metrics, evictions, logs). Timers are
-// kept out of the way (a debounce of an hour) and each test calls evaluate() itself, except
-// where the debounce is what is tested.
+// changes, and fakes for what the audit tells (Events, metrics, evictions, logs). The quiet
+// time after changes runs on a fake clock that moves only when a test moves it (and lasts an
+// hour unless a test says otherwise): each test calls evaluate() itself, except where the
+// quiet time is what is tested.
 import assert from 'node:assert/strict';
 import type { Affinity, Labels, Namespace, Node, Pod } from '../../../src/api/core.ts';
 import type { PlacementPolicy, PlacementPolicySpec, PolicyRef } from '../../../src/api/policy.ts';
@@ -20,6 +21,7 @@ import type {
 } from '../../../src/metrics/index.ts';
 import type { Rule } from '../../../src/api/rules.ts';
 import { MemorySource } from '../../support/memory-source.ts';
+import { FakeClock, flush } from '../controller/fake-clock.ts';
 import {
   ZONE,
   cachedDeployment,
@@ -66,6 +68,7 @@ export class FakeMetrics implements PlacementMetrics {
   readonly crossNamespace = new Map<PolicyLabel, Partial<Record<Rule, number>>>();
   readonly evictions: EvictionMetric[] = [];
   audits = 0;
+  readonly #onAudit: (() => void)[] = [];
 
   setPolicyWorkloads(): void {
     // not the audit's
@@ -85,6 +88,13 @@ export class FakeMetrics implements PlacementMetrics {
   }
   auditFinished(): void {
     this.audits++;
+    for (const resolve of this.#onAudit.splice(0)) resolve();
+  }
+  /** Resolves when the next audit pass has finished. */
+  nextAudit(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#onAudit.push(resolve);
+    });
   }
   workloadWritten(): void {
     // not the audit's
@@ -156,6 +166,8 @@ export class World {
   readonly logs: LogLine[] = [];
   readonly changes: (readonly PolicyRef[])[] = [];
   time = Date.parse('2026-01-01T00:00:00Z');
+  /** The audit's quiet-time timer runs on this. */
+  readonly clock = new FakeClock();
 
   /** Replaces the policies, and tells the audit as the policy informers would. */
   setPolicies(...policies: readonly PlacementPolicy[]): void {
@@ -188,6 +200,7 @@ export class World {
         this.changes.push([...refs].sort());
       },
       now: () => this.time,
+      clock: this.clock,
       ...extra,
     };
   }
@@ -206,6 +219,24 @@ export class World {
     audit.start();
     t.after(() => audit.stop());
     return audit;
+  }
+
+  /**
+   * Whether a pass waits for the quiet time after the changes so far (a policy change is heard
+   * a macrotask late: looked at after it).
+   */
+  async passScheduled(): Promise<boolean> {
+    await flush();
+    return this.clock.pending() > 0;
+  }
+
+  /** Lets `ms` of quiet time pass and returns once the pass that started then has finished. */
+  async quietFor(ms: number): Promise<void> {
+    assert.ok(await this.passScheduled(), 'a pass waits for the quiet time');
+    const finished = this.metrics.nextAudit();
+    this.clock.advance(ms);
+    assert.equal(this.clock.pending(), 0, `the quiet time is over after ${ms} ms`);
+    await finished;
   }
 
   logged(message: string): LogLine[] {
