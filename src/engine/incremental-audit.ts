@@ -1,8 +1,14 @@
 import { InterPodAffected, type AffectedPods } from './affected-pods.ts';
-import { auditIndex, compareViolations, type AuditReport } from './judge-cluster.ts';
+import {
+  auditIndex,
+  auditIndexSteps,
+  compareViolations,
+  type AuditReport,
+} from './judge-cluster.ts';
 import type { PodVerdict, PreferredScore, Violation } from './placement.ts';
 import type { IndexChange, IndexedPod, TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
+import type { Steps } from '../util/steps.ts';
 
 /**
  * auditIndex kept current: the verdict of every pod from the last pass, and after a change
@@ -74,6 +80,15 @@ export class IncrementalAudit {
       summary: { pods: this.judged, nodes: index.size.nodes, violations: violations.length },
     };
     return this.report;
+  }
+
+  /**
+   * pass(index), yielding between the pods it judges when it judges every pod (a new
+   * index). The index must not change until it is done.
+   */
+  *passSteps(index: TopologyIndex): Steps<AuditReport> {
+    if (index === this.index && this.report !== null) return this.pass(index);
+    return this.restart(index, yield* auditIndexSteps(index));
   }
 
   /**

@@ -49,6 +49,7 @@ import {
 } from './spread-index.ts';
 import { SpreadJudge } from './topology-spread.ts';
 import { sameLabels } from '../util/json.ts';
+import { runAll, type Steps } from '../util/steps.ts';
 
 interface KeptNode {
   readonly node: Node;
@@ -132,6 +133,11 @@ export class IncrementalNodeSpread {
    * Its `preferred` is this object's own map, as of the latest pass.
    */
   pass(input: NodeSpreadInput): NodeSpreadAudit {
+    return runAll(this.passSteps(input));
+  }
+
+  /** pass(input), yielding between the pods it walks and judges. */
+  *passSteps(input: NodeSpreadInput): Steps<NodeSpreadAudit> {
     const stamp = ++this.stamp;
     this.fresh = this.pods.size === 0;
     const nodeRules = new Set<string>();
@@ -141,6 +147,7 @@ export class IncrementalNodeSpread {
     let problemsMoved = false;
     let present = 0;
     for (const pod of input.pods) {
+      yield;
       if (!isPlaced(pod)) continue;
       present++;
       let kept = this.byObject.get(pod);
@@ -187,7 +194,7 @@ export class IncrementalNodeSpread {
       spread.add(key);
     }
     for (const g of moved) for (const key of g.carriers) spread.add(key);
-    const findingsMoved = this.judge(nodeRules, spread);
+    const findingsMoved = yield* this.judge(nodeRules, spread);
     if (findingsMoved) this.output = { ...this.output, violations: this.allViolations() };
     if (problemsMoved) this.output = { ...this.output, problems: this.allProblems() };
     this.lastJudged = new Set([...nodeRules, ...spread]).size;
@@ -279,9 +286,10 @@ export class IncrementalNodeSpread {
   }
 
   /** Judges again the pods named; whether any finding or score changed. */
-  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): boolean {
+  private *judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): Steps<boolean> {
     let movedAny = false;
     for (const key of nodeRules) {
+      yield;
       const kept = this.pods.get(key);
       const node = kept === undefined ? undefined : this.judgedOn(kept);
       if (kept === undefined || node === undefined || kept.reached === undefined) {
@@ -300,6 +308,7 @@ export class IncrementalNodeSpread {
     let judge: SpreadJudge | undefined;
     const excessKeys = excessNamer();
     for (const key of spread) {
+      yield;
       const kept = this.pods.get(key);
       if (kept === undefined) {
         movedAny = true;
@@ -326,7 +335,10 @@ export class IncrementalNodeSpread {
           : (judge ??= new SpreadJudge(this.index)).score(kept.spread);
     }
     for (const keys of [nodeRules, spread])
-      for (const key of keys) if (this.rescore(key)) movedAny = true;
+      for (const key of keys) {
+        if (this.rescore(key)) movedAny = true;
+        yield;
+      }
     return movedAny;
   }
 

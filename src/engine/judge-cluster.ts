@@ -35,6 +35,7 @@ import {
 } from './judge-node-spread.ts';
 import { TopologyIndex, type IndexedPod } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
+import { runAll, type Steps } from '../util/steps.ts';
 import {
   resolveWorkload,
   WorkloadLookup,
@@ -209,15 +210,24 @@ export function buildIndex(
   policies: readonly CompiledPolicy[],
   lookup: WorkloadFinder = new WorkloadLookup(snapshot.workloads),
 ): TopologyIndex {
-  return build(snapshot, policies, lookup, 'guess').index;
+  return runAll(buildIndexSteps(snapshot, policies, lookup));
 }
 
-function build(
+/** buildIndex, yielding between the pods it places. */
+export function* buildIndexSteps(
+  snapshot: ClusterSnapshot,
+  policies: readonly CompiledPolicy[],
+  lookup: WorkloadFinder = new WorkloadLookup(snapshot.workloads),
+): Steps<TopologyIndex> {
+  return (yield* build(snapshot, policies, lookup, 'guess')).index;
+}
+
+function* build(
   snapshot: ClusterSnapshot,
   policies: readonly CompiledPolicy[],
   lookup: WorkloadFinder,
   workloads: 'guess' | 'exact',
-): { index: TopologyIndex; unresolved: UnresolvedPod[]; judgedByPolicies: number } {
+): Steps<{ index: TopologyIndex; unresolved: UnresolvedPod[]; judgedByPolicies: number }> {
   const index = new TopologyIndex();
   for (const n of snapshot.nodes) index.setNode(n.metadata.name, n.metadata.labels ?? {});
   for (const ns of snapshot.namespaces)
@@ -228,6 +238,7 @@ function build(
   // Nothing a resolution reads changes during the build: one cache serves every pod.
   const cache = new PlacementCache();
   for (const pod of snapshot.pods) {
+    yield;
     if (!isPlaced(pod)) continue;
     const resolution = resolveWorkload(pod, lookup);
     const ns = pod.metadata.namespace;
@@ -256,12 +267,20 @@ function build(
 
 /** Judges every placed pod of the index. */
 export function auditIndex(index: TopologyIndex): AuditReport {
+  return runAll(auditIndexSteps(index));
+}
+
+/** auditIndex, yielding between the pods it judges. */
+export function* auditIndexSteps(index: TopologyIndex): Steps<AuditReport> {
   const violations: Violation[] = [];
   const preferred = new Map<string, PreferredScore>();
   let pods = 0;
   // The per-pod work in a function of its own: it stays optimized from call to call, where a
   // loop body inlined here would be compiled again (on-stack replacement) on every call.
-  for (const entry of index.allPods()) pods += auditEntry(index, entry, violations, preferred);
+  for (const entry of index.allPods()) {
+    pods += auditEntry(index, entry, violations, preferred);
+    yield;
+  }
   violations.sort(compareViolations);
   return {
     violations,
@@ -296,7 +315,7 @@ export function auditSnapshot(
   if (policies.errors.length > 0) return { kind: 'invalid', errors: policies.errors };
   try {
     const lookup = new WorkloadLookup(snapshot.workloads);
-    const built = build(snapshot, policies.ok, lookup, options.workloads ?? 'guess');
+    const built = runAll(build(snapshot, policies.ok, lookup, options.workloads ?? 'guess'));
     const index = built.index;
     const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
     const exemptions = exemptionsOf(

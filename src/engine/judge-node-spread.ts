@@ -41,6 +41,7 @@ import {
   type SpreadViolation,
 } from './topology-spread.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
+import { runAll, type Steps } from '../util/steps.ts';
 
 /** The policies that target a pod's workload (priority order), and those it is exempt from. */
 export interface PodPolicies {
@@ -473,11 +474,19 @@ export function acceptsOf(
  * heap, so each walk over them costs cache misses on every one.
  */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
+  return runAll(judgeNodeAndSpreadSteps(input));
+}
+
+/** judgeNodeAndSpread, yielding between the pods it walks and judges. */
+export function* judgeNodeAndSpreadSteps(input: NodeSpreadInput): Steps<NodeSpreadAudit> {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
   const pass = new NodeRulesWalk(nodes, input);
   // Indexed loops, the per-pod work in methods: they stay optimized from pass to pass.
-  for (let i = 0; i < input.pods.length; i++) pass.place(input.pods[i] as Pod);
+  for (let i = 0; i < input.pods.length; i++) {
+    pass.place(input.pods[i] as Pod);
+    yield;
+  }
   const { placedPods, placedSpread, later } = pass;
   const index = new SpreadIndex(nodes.values(), placedSpread);
   const spreadJudge = new SpreadJudge(index);
@@ -488,6 +497,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
     judgeLater(l, spreadJudge, excessKeys, violations);
     const scored = withSpreadScore(pass.preferred.get(l.spread.key), spreadJudge.score(l.spread));
     if (scored !== undefined) pass.preferred.set(l.spread.key, scored);
+    yield;
   }
   // Remediation asks where a few pods could go: found by key when first asked.
   let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;

@@ -56,7 +56,7 @@ void describe('ContinuousAudit reports drift', () => {
     const w = shop();
     w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 3 }));
     // Slices of no time: the feasibility computation lets the event loop run after each pod.
-    const audit = w.audit(t, {}, { feasibilitySliceMs: 0 });
+    const audit = w.audit(t, {}, { sliceMs: 0 });
     await audit.evaluate();
     assert.deepEqual(w.metrics.violations.get(WEB_NEAR_DB), {});
 

@@ -557,7 +557,7 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     // The nodes have no zone: api's pods are placed by the scheduling model whatever happens.
     w.setPolicies(onePer('web', HOSTNAME), onePer('api', ZONE));
     // Slices of no time: the computation lets the event loop run after every pod it places.
-    const audit = w.audit(t, {}, { feasibilitySliceMs: 0 });
+    const audit = w.audit(t, {}, { sliceMs: 0 });
     assert.equal(await unsatisfiable(audit, WEB), undefined);
 
     // n1 goes; it is back while the next computation (which counts one node) is under way.
@@ -994,11 +994,11 @@ void describe('ContinuousAudit feasibility shares the event loop', () => {
       assert.equal(audit.stats.feasibilityRuns, 1, 'one feasibility pass');
       return ticks;
     };
-    const sliced = w.audit(t, {}, { feasibilitySliceMs: 1 });
+    const sliced = w.audit(t, {}, { sliceMs: 1 });
     const slicedTicks = await ticksDuringPass(sliced);
     // The same pass in one slice: no timer can run during it, which shows that the count
     // above sees only what slicing lets through.
-    const whole = w.audit(t, {}, { feasibilitySliceMs: Infinity });
+    const whole = w.audit(t, {}, { sliceMs: Infinity });
     assert.equal(await ticksDuringPass(whole), 0, 'a timer ran during a pass run in one go');
     assert.ok(
       slicedTicks >= 3,
