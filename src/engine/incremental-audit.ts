@@ -83,8 +83,8 @@ export class IncrementalAudit {
   }
 
   /**
-   * pass(index), yielding between the pods it judges when it judges every pod (a new
-   * index). The index must not change until it is done.
+   * pass(index), yielding every so many pods when it judges every pod (a new index). The
+   * index must not change until it is done.
    */
   *passSteps(index: TopologyIndex): Steps<AuditReport> {
     if (index === this.index && this.report !== null) return this.pass(index);

@@ -49,7 +49,7 @@ import {
 } from './spread-index.ts';
 import { SpreadJudge } from './topology-spread.ts';
 import { sameLabels } from '../util/json.ts';
-import { runAll, type Steps } from '../util/steps.ts';
+import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 
 interface KeptNode {
   readonly node: Node;
@@ -136,7 +136,7 @@ export class IncrementalNodeSpread {
     return runAll(this.passSteps(input));
   }
 
-  /** pass(input), yielding between the pods it walks and judges. */
+  /** pass(input), yielding every UNITS_PER_STEP pods it walks or judges. */
   *passSteps(input: NodeSpreadInput): Steps<NodeSpreadAudit> {
     const stamp = ++this.stamp;
     this.fresh = this.pods.size === 0;
@@ -146,8 +146,9 @@ export class IncrementalNodeSpread {
     this.nodesChanged(input.nodes, [nodeRules, spread], moved);
     let problemsMoved = false;
     let present = 0;
+    let walked = 0;
     for (const pod of input.pods) {
-      yield;
+      if (++walked % UNITS_PER_STEP === 0) yield;
       if (!isPlaced(pod)) continue;
       present++;
       let kept = this.byObject.get(pod);
@@ -288,8 +289,9 @@ export class IncrementalNodeSpread {
   /** Judges again the pods named; whether any finding or score changed. */
   private *judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): Steps<boolean> {
     let movedAny = false;
+    let judged = 0;
     for (const key of nodeRules) {
-      yield;
+      if (++judged % UNITS_PER_STEP === 0) yield;
       const kept = this.pods.get(key);
       const node = kept === undefined ? undefined : this.judgedOn(kept);
       if (kept === undefined || node === undefined || kept.reached === undefined) {
@@ -308,7 +310,7 @@ export class IncrementalNodeSpread {
     let judge: SpreadJudge | undefined;
     const excessKeys = excessNamer();
     for (const key of spread) {
-      yield;
+      if (++judged % UNITS_PER_STEP === 0) yield;
       const kept = this.pods.get(key);
       if (kept === undefined) {
         movedAny = true;
@@ -337,7 +339,7 @@ export class IncrementalNodeSpread {
     for (const keys of [nodeRules, spread])
       for (const key of keys) {
         if (this.rescore(key)) movedAny = true;
-        yield;
+        if (++judged % UNITS_PER_STEP === 0) yield;
       }
     return movedAny;
   }

@@ -35,7 +35,7 @@ import {
 } from './judge-node-spread.ts';
 import { TopologyIndex, type IndexedPod } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
-import { runAll, type Steps } from '../util/steps.ts';
+import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 import {
   resolveWorkload,
   WorkloadLookup,
@@ -213,7 +213,7 @@ export function buildIndex(
   return runAll(buildIndexSteps(snapshot, policies, lookup));
 }
 
-/** buildIndex, yielding between the pods it places. */
+/** buildIndex, yielding every UNITS_PER_STEP pods. */
 export function* buildIndexSteps(
   snapshot: ClusterSnapshot,
   policies: readonly CompiledPolicy[],
@@ -237,8 +237,9 @@ function* build(
   let judgedByPolicies = 0;
   // Nothing a resolution reads changes during the build: one cache serves every pod.
   const cache = new PlacementCache();
+  let placed = 0;
   for (const pod of snapshot.pods) {
-    yield;
+    if (++placed % UNITS_PER_STEP === 0) yield;
     if (!isPlaced(pod)) continue;
     const resolution = resolveWorkload(pod, lookup);
     const ns = pod.metadata.namespace;
@@ -270,16 +271,17 @@ export function auditIndex(index: TopologyIndex): AuditReport {
   return runAll(auditIndexSteps(index));
 }
 
-/** auditIndex, yielding between the pods it judges. */
+/** auditIndex, yielding every UNITS_PER_STEP pods. */
 export function* auditIndexSteps(index: TopologyIndex): Steps<AuditReport> {
   const violations: Violation[] = [];
   const preferred = new Map<string, PreferredScore>();
   let pods = 0;
   // The per-pod work in a function of its own: it stays optimized from call to call, where a
   // loop body inlined here would be compiled again (on-stack replacement) on every call.
+  let seen = 0;
   for (const entry of index.allPods()) {
     pods += auditEntry(index, entry, violations, preferred);
-    yield;
+    if (++seen % UNITS_PER_STEP === 0) yield;
   }
   violations.sort(compareViolations);
   return {

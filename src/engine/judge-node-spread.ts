@@ -41,7 +41,7 @@ import {
   type SpreadViolation,
 } from './topology-spread.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
-import { runAll, type Steps } from '../util/steps.ts';
+import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 
 /** The policies that target a pod's workload (priority order), and those it is exempt from. */
 export interface PodPolicies {
@@ -477,7 +477,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   return runAll(judgeNodeAndSpreadSteps(input));
 }
 
-/** judgeNodeAndSpread, yielding between the pods it walks and judges. */
+/** judgeNodeAndSpread, yielding every UNITS_PER_STEP pods it walks or judges. */
 export function* judgeNodeAndSpreadSteps(input: NodeSpreadInput): Steps<NodeSpreadAudit> {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
@@ -485,7 +485,7 @@ export function* judgeNodeAndSpreadSteps(input: NodeSpreadInput): Steps<NodeSpre
   // Indexed loops, the per-pod work in methods: they stay optimized from pass to pass.
   for (let i = 0; i < input.pods.length; i++) {
     pass.place(input.pods[i] as Pod);
-    yield;
+    if (i % UNITS_PER_STEP === 0) yield;
   }
   const { placedPods, placedSpread, later } = pass;
   const index = new SpreadIndex(nodes.values(), placedSpread);
@@ -497,7 +497,7 @@ export function* judgeNodeAndSpreadSteps(input: NodeSpreadInput): Steps<NodeSpre
     judgeLater(l, spreadJudge, excessKeys, violations);
     const scored = withSpreadScore(pass.preferred.get(l.spread.key), spreadJudge.score(l.spread));
     if (scored !== undefined) pass.preferred.set(l.spread.key, scored);
-    yield;
+    if (i % UNITS_PER_STEP === 0) yield;
   }
   // Remediation asks where a few pods could go: found by key when first asked.
   let byKey: Map<string, { pod: Pod; spread: SpreadPod }> | undefined;
