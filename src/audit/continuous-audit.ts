@@ -8,10 +8,10 @@
  */
 import type { PolicyRef } from '../api/policy.ts';
 import {
-  auditIndex,
+  auditIndexSteps,
   IncrementalAudit,
   IncrementalNodeSpread,
-  judgeNodeAndSpread,
+  judgeNodeAndSpreadSteps,
   KeptReport,
   ViolationsByPod,
   nodePolicyReach,
@@ -20,9 +20,11 @@ import {
   withNodeAndSpread,
   type AuditReport,
   type CompiledPolicy,
+  type Feasibility,
   type NodeSpreadAudit,
   type NodeSpreadChanges,
   type NodeSpreadInput,
+  type TopologyIndex,
   type Violation,
 } from '../engine/index.ts';
 import type { Labels, Node, Pod } from '../api/core.ts';
@@ -48,6 +50,7 @@ import { Remediation, type RemediationOptions } from './remediation.ts';
 import type { ReportSync } from './report-sync.ts';
 import { errorMessage } from '../util/errors.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import { runSliced } from '../util/steps.ts';
 import type { EventRecorder } from '../api/cluster.ts';
 
 export { CROSS_NAMESPACE_FINDING, type PolicyAudit } from './findings.ts';
@@ -70,7 +73,10 @@ export interface ContinuousAuditDeps extends LiveIndexDeps {
 }
 
 export interface ContinuousAuditOptions extends RemediationOptions {
-  /** Changes are judged together after this quiet time. Default 500 ms. */
+  /**
+   * A pass starts at most once per this time: a change heard longer than this after the last
+   * pass started is judged at once, later ones together when the time is up. Default 500 ms.
+   */
   readonly debounceMs?: number;
   /** A rebuild from scratch checks the incremental index this often. */
   readonly fullCheckMs: number;
@@ -83,11 +89,11 @@ export interface ContinuousAuditOptions extends RemediationOptions {
    */
   readonly fromScratch?: boolean;
   /**
-   * Feasibility (a scheduling model run over every workload) is computed in slices of about
-   * this long, between which timers and I/O run: the leader Lease is renewed on the same
-   * event loop. Default 50 ms.
+   * The long steps of a pass (building the index, judging every pod, feasibility: a
+   * scheduling model run over every workload) run in slices of about this long, between which
+   * timers and I/O run: the leader Lease is renewed on the same event loop. Default 50 ms.
    */
-  readonly feasibilitySliceMs?: number;
+  readonly sliceMs?: number;
 }
 
 /**
@@ -122,6 +128,13 @@ export class ContinuousAudit {
   /** What changed since the last pass: the kept node and spread findings look at that only. */
   private readonly changed = new ChangedObjects();
   private timer: TimerHandle | undefined;
+  /** When the last pass was started by the timer (clock ms). */
+  private lastStarted = -Infinity;
+  /**
+   * Changes heard while a pass judges the index in slices, applied once it has judged (null:
+   * none held), and whether one was a workload's (placements read workloads as they are).
+   */
+  private held: { apply: (() => boolean)[]; workloads: boolean } | null = null;
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private running: Promise<void> = Promise.resolve();
@@ -148,28 +161,32 @@ export class ContinuousAudit {
     return this.deps.clock ?? systemClock;
   }
 
-  /** Builds the index from the (synced) caches, subscribes to changes and judges once. */
+  private get sliceMs(): number {
+    return this.options.sliceMs ?? SLICE_MS;
+  }
+
+  /**
+   * Subscribes to changes and judges once after the quiet time; the first pass builds the
+   * index from the (synced) caches.
+   */
   start(): void {
-    this.live.rebuild();
     const { deps, live } = this;
-    const judgeIf = (changed: boolean): void => {
-      if (changed) this.schedule();
-    };
+    const heard =
+      <E>(apply: (e: E) => boolean, workload = false) =>
+      (e: E): void => {
+        const held = this.held;
+        if (held === null) {
+          if (apply(e)) this.schedule();
+          return;
+        }
+        held.apply.push(() => apply(e));
+        held.workloads ||= workload;
+      };
     this.unsubscribe.push(
-      deps.pods.addHandler((e) => {
-        judgeIf(live.onPod(e));
-      }),
-      deps.nodes.addHandler((e) => {
-        judgeIf(live.onNode(e));
-      }),
-      deps.namespaces.addHandler((e) => {
-        judgeIf(live.onNamespace(e));
-      }),
-      ...deps.workloads.map((s) =>
-        s.addHandler((e) => {
-          judgeIf(live.onWorkload(e));
-        }),
-      ),
+      deps.pods.addHandler(heard((e) => live.onPod(e))),
+      deps.nodes.addHandler(heard((e) => live.onNode(e))),
+      deps.namespaces.addHandler(heard((e) => live.onNamespace(e))),
+      ...deps.workloads.map((s) => s.addHandler(heard((e) => live.onWorkload(e), true))),
       ...this.changed.listen(deps),
       // Status writes tell too; only a new policy array (evaluate() rebuilds for it) counts.
       // Whoever keeps that array may hear of the change after this handler: look once done.
@@ -185,6 +202,7 @@ export class ContinuousAudit {
       this.enqueue(() => this.fullCheck());
     }, this.options.fullCheckMs);
     this.fullTimer.unref();
+    this.lastStarted = this.clock.now();
     this.schedule();
   }
 
@@ -217,11 +235,30 @@ export class ContinuousAudit {
 
   private schedule(): void {
     if (this.stopped || this.timer !== undefined) return;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = undefined;
-      this.enqueue(() => this.evaluate());
-    }, this.options.debounceMs ?? 500);
+    const quiet = this.options.debounceMs ?? 500;
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.lastStarted = this.clock.now();
+        this.enqueue(() => this.evaluate());
+      },
+      Math.max(0, this.lastStarted + quiet - this.clock.now()),
+    );
     if (typeof this.timer === 'object') this.timer.unref();
+  }
+
+  /** Holds back the changes heard from now on (the index stays as it is) until release(). */
+  private hold(): void {
+    this.held ??= { apply: [], workloads: false };
+  }
+
+  /** Applies the changes held back, and schedules a pass if one calls for it. */
+  private release(): void {
+    const held = this.held;
+    this.held = null;
+    let changed = false;
+    for (const apply of held?.apply ?? []) changed = apply() || changed;
+    if (changed) this.schedule();
   }
 
   /** Runs one audit step at a time. */
@@ -236,13 +273,23 @@ export class ContinuousAudit {
   /** Judges the whole index now (tests and the periodic check call this too). */
   async evaluate(): Promise<void> {
     if (this.stopped) return;
-    const started = performance.now();
-    const { live } = this;
-    const policies = this.deps.policies();
-    if (policies !== live.policies) {
-      if (this.options.fromScratch === true) live.rebuild();
-      else live.adopt(policies);
+    // Changes heard while the index is built and judged in slices wait until the verdicts
+    // are published: every step reads one state, and the next pass judges what they changed.
+    this.hold();
+    try {
+      await this.judgeAndPublish();
+    } finally {
+      this.release();
     }
+  }
+
+  private async judgeAndPublish(): Promise<void> {
+    const started = performance.now();
+    const { live, sliceMs } = this;
+    const policies = this.deps.policies();
+    if (live.index === null || (policies !== live.policies && this.options.fromScratch === true))
+      await live.rebuild(policies, sliceMs);
+    else if (policies !== live.policies) live.adopt(policies);
     const index = live.index;
     if (index === null) return;
     const judged = audited(policies);
@@ -261,14 +308,16 @@ export class ContinuousAudit {
       compiled: this.spreadPods,
     };
     const changes = this.changed.take(policies, deps);
-    let nodeSpread =
+    let nodeSpread = await runSliced(
       this.options.fromScratch === true
-        ? judgeNodeAndSpread(nodeSpreadInput)
-        : this.nodeSpreadKept.pass(nodeSpreadInput, changes);
+        ? judgeNodeAndSpreadSteps(nodeSpreadInput)
+        : this.nodeSpreadKept.passSteps(nodeSpreadInput, changes),
+      sliceMs,
+    );
     const checking = this.checkNodeSpread;
     if (this.checkNodeSpread) {
       this.checkNodeSpread = false;
-      const rebuilt = judgeNodeAndSpread(nodeSpreadInput);
+      const rebuilt = await runSliced(judgeNodeAndSpreadSteps(nodeSpreadInput), sliceMs);
       const kept = sameNodeSpread(nodeSpread, rebuilt);
       if (kept !== null) {
         this.stats.mismatches++;
@@ -286,12 +335,12 @@ export class ContinuousAudit {
     let changed: ReadonlySet<string> | null = null;
     let interPod: AuditReport | undefined;
     if (this.options.fromScratch === true) {
-      report = withNodeAndSpread(auditIndex(index), nodeSpread);
+      report = withNodeAndSpread(await runSliced(auditIndexSteps(index), sliceMs), nodeSpread);
       const book = new ViolationsByPod();
       book.setAll(report.violations);
       byPod = { pods: book.pods(), violationsOf: (pod) => book.get(pod) };
     } else {
-      interPod = this.verdicts.pass(index);
+      interPod = await runSliced(this.verdicts.passSteps(index), sliceMs);
       ({ report, changed } = this.merged.pass(
         interPod,
         this.verdicts.takeChanged(),
@@ -325,6 +374,7 @@ export class ContinuousAudit {
     );
     // Violations first: status and metrics do not wait for the feasibility computation.
     show(this.unsatisfiable);
+    this.release();
     // After status and metrics, so that slow report writes delay neither.
     for (const r of this.deps.reports ?? [])
       await r.publish({
@@ -339,10 +389,7 @@ export class ContinuousAudit {
       (p) => live.workloadOf(p),
       nodeSpread.accepts,
     );
-    const feasible = await live.feasibility(
-      this.options.fromScratch === true,
-      this.options.feasibilitySliceMs ?? FEASIBILITY_SLICE_MS,
-    );
+    const feasible = await live.feasibility(this.options.fromScratch === true, sliceMs);
     // Null: something it read changed while it was computed; the next pass computes again.
     if (feasible === null) this.schedule();
     else if (!sameProblems(feasible.unsatisfiable, this.unsatisfiable)) {
@@ -475,13 +522,55 @@ export class ContinuousAudit {
    * incremental index, the verdicts kept between passes and the kept feasibility result agree.
    */
   async fullCheck(): Promise<void> {
-    const { live } = this;
+    const { live, sliceMs } = this;
     const current = live.index;
     const policies = this.deps.policies();
-    const fresh = live.build(policies);
-    const rebuilt = auditIndex(fresh);
-    const comparable = current !== null && policies === live.policies;
-    if (comparable && current.describe() !== fresh.describe()) {
+    // Built and judged in slices, the index held still; changes heard meanwhile go to the
+    // new index once it is installed.
+    this.hold();
+    let comparable: boolean;
+    let kept: Feasibility | null;
+    try {
+      const fresh = await runSliced(live.buildSteps(policies), sliceMs);
+      const rebuilt = await runSliced(auditIndexSteps(fresh), sliceMs);
+      // A workload changed meanwhile placed the pods built after it by its new form.
+      comparable = current !== null && policies === live.policies && this.held?.workloads !== true;
+      kept = this.installRebuilt(current, fresh, rebuilt, policies, comparable);
+    } finally {
+      this.release();
+    }
+    for (const r of this.deps.reports ?? []) r.resync();
+    const feasible = await live.computeFeasibility(policies, sliceMs);
+    if (
+      comparable &&
+      kept !== null &&
+      feasible !== null &&
+      !sameProblems(kept.unsatisfiable, feasible.unsatisfiable)
+    ) {
+      this.stats.mismatches++;
+      this.deps.log.error('kept feasibility result disagreed with a new one; using the new one', {
+        kept: Object.fromEntries(kept.unsatisfiable),
+        computed: Object.fromEntries(feasible.unsatisfiable),
+      });
+    }
+    await this.evaluate();
+    this.deps.log.debug('audit full check done', { mismatches: this.stats.mismatches });
+  }
+
+  /**
+   * Compares the incremental index and the verdicts kept between passes with a rebuild
+   * (`fresh`, judged as `rebuilt`) when `comparable`, installs the rebuild, and returns the
+   * feasibility result kept until then.
+   */
+  private installRebuilt(
+    current: TopologyIndex | null,
+    fresh: TopologyIndex,
+    rebuilt: AuditReport,
+    policies: readonly CompiledPolicy[],
+    comparable: boolean,
+  ): Feasibility | null {
+    const { live } = this;
+    if (comparable && current !== null && current.describe() !== fresh.describe()) {
       this.stats.mismatches++;
       this.deps.log.error('incremental audit index disagreed with a rebuild; using the rebuild', {
         incremental: current.size,
@@ -489,7 +578,7 @@ export class ContinuousAudit {
       });
     }
     let agreed = false;
-    if (comparable && this.options.fromScratch !== true) {
+    if (comparable && current !== null && this.options.fromScratch !== true) {
       const kept = sameVerdicts(this.verdicts.pass(current), rebuilt);
       agreed = kept === null;
       if (kept !== null) {
@@ -507,31 +596,13 @@ export class ContinuousAudit {
     if (this.options.fromScratch !== true) this.verdicts.restart(fresh, rebuilt, agreed);
     this.checkNodeSpread = comparable && this.options.fromScratch !== true;
     const kept = live.kept;
-    // Installed first: changes heard while feasibility is computed go to the new index.
+    // Installed first: changes heard from now on (and those held) go to the new index.
     live.install(fresh, policies, null);
-    for (const r of this.deps.reports ?? []) r.resync();
-    const feasible = await live.computeFeasibility(
-      policies,
-      this.options.feasibilitySliceMs ?? FEASIBILITY_SLICE_MS,
-    );
-    if (
-      comparable &&
-      kept !== null &&
-      feasible !== null &&
-      !sameProblems(kept.unsatisfiable, feasible.unsatisfiable)
-    ) {
-      this.stats.mismatches++;
-      this.deps.log.error('kept feasibility result disagreed with a new one; using the new one', {
-        kept: Object.fromEntries(kept.unsatisfiable),
-        computed: Object.fromEntries(feasible.unsatisfiable),
-      });
-    }
-    await this.evaluate();
-    this.deps.log.debug('audit full check done', { mismatches: this.stats.mismatches });
+    return kept;
   }
 }
 
-const FEASIBILITY_SLICE_MS = 50;
+const SLICE_MS = 50;
 
 /** Null when two reports give every pod the same verdict, else the first pod they differ on. */
 function sameVerdicts(a: AuditReport, b: AuditReport): string | null {

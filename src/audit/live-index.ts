@@ -13,7 +13,7 @@
  */
 import type { Labels, Namespace, Node, Pod } from '../api/core.ts';
 import {
-  buildIndex,
+  buildIndexSteps,
   feasibilitySteps,
   feasibilityTargetOf,
   managedByDeployment,
@@ -44,7 +44,7 @@ import {
 } from '../api/cluster.ts';
 import { jsonEqual, sameLabels } from '../util/json.ts';
 import { audited } from './findings.ts';
-import { runSliced } from '../util/steps.ts';
+import { runAll, runSliced, type Steps } from '../util/steps.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** How often the audit did its work; tests and benchmarks read these. */
@@ -149,7 +149,15 @@ export class LiveIndex {
 
   /** An index built from scratch from the caches, for `policies`. */
   build(policies: readonly CompiledPolicy[]): TopologyIndex {
-    return buildIndex(this.snapshot(), audited(policies), this.finder);
+    return runAll(this.buildSteps(policies));
+  }
+
+  /**
+   * build(policies), yielding between pods. The
+   * caches are listed at the start; the workloads are read as they are when each pod is placed.
+   */
+  buildSteps(policies: readonly CompiledPolicy[]): Steps<TopologyIndex> {
+    return buildIndexSteps(this.snapshot(), audited(policies), this.finder);
   }
 
   /** Takes `index`, built by build(policies), and the feasibility computed on it. */
@@ -166,10 +174,9 @@ export class LiveIndex {
     if (feasible === null) this.since.other = true;
   }
 
-  /** Builds the index anew from the caches with the current policies. */
-  rebuild(): void {
-    const policies = this.deps.policies();
-    this.install(this.build(policies), policies, null);
+  /** Builds the index anew from the caches for `policies`, in slices of about `sliceMs`. */
+  async rebuild(policies: readonly CompiledPolicy[], sliceMs: number): Promise<void> {
+    this.install(await runSliced(this.buildSteps(policies), sliceMs), policies, null);
   }
 
   /**
@@ -180,7 +187,7 @@ export class LiveIndex {
   adopt(policies: readonly CompiledPolicy[]): void {
     const index = this.current;
     if (index === null) {
-      this.rebuild();
+      this.install(this.build(policies), policies, null);
       return;
     }
     const judgedBy = audited(policies);
@@ -326,7 +333,7 @@ export class LiveIndex {
     return true;
   }
 
-  private snapshot(): Parameters<typeof buildIndex>[0] {
+  private snapshot(): Parameters<typeof buildIndexSteps>[0] {
     return {
       nodes: this.deps.nodes.list(),
       namespaces: this.deps.namespaces.list(),

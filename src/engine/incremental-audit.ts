@@ -1,9 +1,10 @@
 import { InterPodAffected, type AffectedPods } from './affected-pods.ts';
-import { auditIndex, type AuditReport } from './judge-cluster.ts';
+import { auditIndex, auditIndexSteps, type AuditReport } from './judge-cluster.ts';
 import type { PodVerdict, PreferredScore } from './placement.ts';
 import type { IndexChange, IndexedPod, TopologyIndex } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
 import { ViolationsByPod, type ChangedPods } from './violations-by-pod.ts';
+import type { Steps } from '../util/steps.ts';
 
 /**
  * auditIndex kept current: the verdict of every pod from the last pass, and after a change
@@ -75,6 +76,15 @@ export class IncrementalAudit {
       nodes: index.size.nodes,
     });
     return this.report;
+  }
+
+  /**
+   * pass(index), yielding every so many pods when it judges every pod (a new index). The
+   * index must not change until it is done.
+   */
+  *passSteps(index: TopologyIndex): Steps<AuditReport> {
+    if (index === this.index && this.report !== null) return this.pass(index);
+    return this.restart(index, yield* auditIndexSteps(index));
   }
 
   /**

@@ -52,6 +52,7 @@ import { compareViolations } from './judge-cluster.ts';
 import { SpreadJudge } from './topology-spread.ts';
 import { ViolationsByPod, type ChangedPods } from './violations-by-pod.ts';
 import { sameLabels } from '../util/json.ts';
+import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 
 interface KeptNode {
   readonly node: Node;
@@ -180,6 +181,11 @@ export class IncrementalNodeSpread {
    * compared with what was kept.
    */
   pass(input: NodeSpreadInput, changes?: NodeSpreadChanges): NodeSpreadAudit {
+    return runAll(this.passSteps(input, changes));
+  }
+
+  /** pass(input, changes), yielding every UNITS_PER_STEP pods it walks or judges. */
+  *passSteps(input: NodeSpreadInput, changes?: NodeSpreadChanges): Steps<NodeSpreadAudit> {
     const stamp = ++this.stamp;
     const walk = changes === undefined || this.walkAll;
     // Until this pass is done: one that fails midway leaves kept state the next must redo.
@@ -196,7 +202,9 @@ export class IncrementalNodeSpread {
     if (walk) {
       this.nodesChanged(this.nodeListChanges(input.nodes), dirty);
       let present = 0;
+      let walked = 0;
       for (const pod of input.pods) {
+        if (++walked % UNITS_PER_STEP === 0) yield;
         if (!isPlaced(pod)) continue;
         present++;
         this.see(pod, input.policiesOf, dirty).seen = stamp;
@@ -230,7 +238,7 @@ export class IncrementalNodeSpread {
     }
     const { nodeRules, spread } = dirty;
     for (const g of dirty.moved) for (const key of g.carriers) spread.add(key);
-    this.judge(nodeRules, spread);
+    yield* this.judge(nodeRules, spread);
     if (dirty.problemsMoved) this.problems = this.allProblems();
     this.walkAll = false;
     const index = this.index;
@@ -399,8 +407,10 @@ export class IncrementalNodeSpread {
   }
 
   /** Judges again the pods named, and keeps what each of them now finds and scores. */
-  private judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): void {
+  private *judge(nodeRules: ReadonlySet<string>, spread: ReadonlySet<string>): Steps<void> {
+    let judged = 0;
     for (const key of nodeRules) {
+      if (++judged % UNITS_PER_STEP === 0) yield;
       const kept = this.pods.get(key);
       const node = kept === undefined ? undefined : this.judgedOn(kept);
       if (kept === undefined || node === undefined || kept.reached === undefined) {
@@ -417,6 +427,7 @@ export class IncrementalNodeSpread {
     let judge: SpreadJudge | undefined;
     const excessKeys = excessNamer();
     for (const key of spread) {
+      if (++judged % UNITS_PER_STEP === 0) yield;
       const kept = this.pods.get(key);
       if (kept === undefined) continue;
       const node = this.judgedOn(kept);
@@ -439,6 +450,7 @@ export class IncrementalNodeSpread {
     }
     this.lastJudged = 0;
     for (const key of new Set([...nodeRules, ...spread])) {
+      if (++judged % UNITS_PER_STEP === 0) yield;
       this.lastJudged++;
       const kept = this.pods.get(key);
       const score =

@@ -35,6 +35,7 @@ import {
 } from './judge-node-spread.ts';
 import { TopologyIndex, type IndexedPod } from './topology-index.ts';
 import { judgePod } from './verdict.ts';
+import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 import {
   resolveWorkload,
   WorkloadLookup,
@@ -209,15 +210,24 @@ export function buildIndex(
   policies: readonly CompiledPolicy[],
   lookup: WorkloadFinder = new WorkloadLookup(snapshot.workloads),
 ): TopologyIndex {
-  return build(snapshot, policies, lookup, 'guess').index;
+  return runAll(buildIndexSteps(snapshot, policies, lookup));
 }
 
-function build(
+/** buildIndex, yielding every UNITS_PER_STEP pods. */
+export function* buildIndexSteps(
+  snapshot: ClusterSnapshot,
+  policies: readonly CompiledPolicy[],
+  lookup: WorkloadFinder = new WorkloadLookup(snapshot.workloads),
+): Steps<TopologyIndex> {
+  return (yield* build(snapshot, policies, lookup, 'guess')).index;
+}
+
+function* build(
   snapshot: ClusterSnapshot,
   policies: readonly CompiledPolicy[],
   lookup: WorkloadFinder,
   workloads: 'guess' | 'exact',
-): { index: TopologyIndex; unresolved: UnresolvedPod[]; judgedByPolicies: number } {
+): Steps<{ index: TopologyIndex; unresolved: UnresolvedPod[]; judgedByPolicies: number }> {
   const index = new TopologyIndex();
   for (const n of snapshot.nodes) index.setNode(n.metadata.name, n.metadata.labels ?? {});
   for (const ns of snapshot.namespaces)
@@ -227,7 +237,9 @@ function build(
   let judgedByPolicies = 0;
   // Nothing a resolution reads changes during the build: one cache serves every pod.
   const cache = new PlacementCache();
+  let placed = 0;
   for (const pod of snapshot.pods) {
+    if (++placed % UNITS_PER_STEP === 0) yield;
     if (!isPlaced(pod)) continue;
     const resolution = resolveWorkload(pod, lookup);
     const ns = pod.metadata.namespace;
@@ -256,12 +268,21 @@ function build(
 
 /** Judges every placed pod of the index. */
 export function auditIndex(index: TopologyIndex): AuditReport {
+  return runAll(auditIndexSteps(index));
+}
+
+/** auditIndex, yielding every UNITS_PER_STEP pods. */
+export function* auditIndexSteps(index: TopologyIndex): Steps<AuditReport> {
   const violations: Violation[] = [];
   const preferred = new Map<string, PreferredScore>();
   let pods = 0;
   // The per-pod work in a function of its own: it stays optimized from call to call, where a
   // loop body inlined here would be compiled again (on-stack replacement) on every call.
-  for (const entry of index.allPods()) pods += auditEntry(index, entry, violations, preferred);
+  let seen = 0;
+  for (const entry of index.allPods()) {
+    pods += auditEntry(index, entry, violations, preferred);
+    if (++seen % UNITS_PER_STEP === 0) yield;
+  }
   violations.sort(compareViolations);
   return {
     violations,
@@ -296,7 +317,7 @@ export function auditSnapshot(
   if (policies.errors.length > 0) return { kind: 'invalid', errors: policies.errors };
   try {
     const lookup = new WorkloadLookup(snapshot.workloads);
-    const built = build(snapshot, policies.ok, lookup, options.workloads ?? 'guess');
+    const built = runAll(build(snapshot, policies.ok, lookup, options.workloads ?? 'guess'));
     const index = built.index;
     const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
     const exemptions = exemptionsOf(

@@ -46,6 +46,7 @@ import {
   type PreferredNodeTerm,
 } from './preferred-node-terms.ts';
 import { PREFERRED_TERMS as PREFERRED, REQUIRED_TERMS as REQUIRED } from './term.ts';
+import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 
 /** The policies that target a pod's workload (priority order), and those it is exempt from. */
 export interface PodPolicies {
@@ -529,12 +530,20 @@ export function acceptsOf(
  * every one.
  */
 export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
+  return runAll(judgeNodeAndSpreadSteps(input));
+}
+
+/** judgeNodeAndSpread, yielding every UNITS_PER_STEP pods it walks or judges. */
+export function* judgeNodeAndSpreadSteps(input: NodeSpreadInput): Steps<NodeSpreadAudit> {
   const nodes = new Map<string, NodeFacts>();
   for (const n of input.nodes) nodes.set(n.metadata.name, nodeFacts(n));
   const index = new SpreadIndex(nodes.values(), NO_SPREAD_PODS);
   const pass = new NodeRulesWalk(nodes, index, input);
   // Indexed loops, the per-pod work in methods: they stay optimized from pass to pass.
-  for (let i = 0; i < input.pods.length; i++) pass.place(input.pods[i] as Pod, i);
+  for (let i = 0; i < input.pods.length; i++) {
+    pass.place(input.pods[i] as Pod, i);
+    if (i % UNITS_PER_STEP === 0) yield;
+  }
   pass.keep();
   const spreadJudge = new SpreadJudge(index);
   const violations: Violation[] = [];
@@ -544,6 +553,7 @@ export function judgeNodeAndSpread(input: NodeSpreadInput): NodeSpreadAudit {
   // node score in pod order, then those with a spread score alone; one entry each.
   const spreadOnly: [string, PreferredScore][] = [];
   for (let i = 0; i < later.length; i++) {
+    if (i % UNITS_PER_STEP === 0) yield;
     const spread = later[i] as SpreadPod;
     judgeLater(spread, laterMore[i], spreadJudge, excessKeys, violations);
     const score = spreadJudge.score(spread);

@@ -24,7 +24,9 @@ import {
   shop,
   relabelNode,
   summaryOf,
+  type World,
 } from './world.ts';
+import { FakeClock } from '../controller/fake-clock.ts';
 
 // ------------------------------------------------------------------ judging
 
@@ -56,7 +58,7 @@ void describe('ContinuousAudit reports drift', () => {
     const w = shop();
     w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 3 }));
     // Slices of no time: the feasibility computation lets the event loop run after each pod.
-    const audit = w.audit(t, {}, { feasibilitySliceMs: 0 });
+    const audit = w.audit(t, {}, { sliceMs: 0 });
     await audit.evaluate();
     assert.deepEqual(w.metrics.violations.get(WEB_NEAR_DB), {});
 
@@ -264,5 +266,97 @@ void describe('ContinuousAudit reports drift', () => {
     w.policySignal.fire();
     assert.equal(await w.passScheduled(), false, 'no pass after a status write');
     assert.equal(audit.stats.evaluations, evaluations);
+  });
+});
+
+// ------------------------------------------------------------------ when a pass starts
+
+void describe('ContinuousAudit starts a pass', () => {
+  const QUIET = 500;
+  /**
+   * An audit on `shop()` whose quiet time runs on a clock the test moves; its passes run in
+   * one slice, so a pass the clock starts has finished once the event loop has turned.
+   */
+  const clocked = (t: { after: (fn: () => Promise<void>) => void }) => {
+    const w = shop();
+    const clock = new FakeClock();
+    const audit = w.audit(t, { clock }, { debounceMs: QUIET, sliceMs: Infinity });
+    return { w, clock, audit };
+  };
+  /** Waits (on the event loop, at most 10 s) until `n` passes have finished. */
+  const finished = async (w: World, n: number): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (w.metrics.audits < n) {
+      assert.ok(Date.now() < deadline, `waited 10 s for pass ${String(n)} to finish`);
+      await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.equal(w.metrics.audits, n, `pass ${String(n)} finished, and no other`);
+  };
+  /** Lets the event loop run once: a pass the clock started has begun by then. */
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  void test('after the quiet time from the start, then at once for a change after a quiet time', async (t) => {
+    const { w, clock, audit } = clocked(t);
+    clock.advance(QUIET - 1);
+    await turn();
+    assert.equal(audit.stats.evaluations, 0, 'no pass before the quiet time is up');
+    clock.advance(1);
+    await finished(w, 1);
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 0);
+
+    clock.advance(2 * QUIET);
+    relabelNode(w, 'a2', 'b');
+    clock.advance(0);
+    await finished(w, 2);
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 1, 'judged at once');
+    assert.deepEqual(w.metrics.violations.get(WEB_NEAR_DB), { podAffinity: 1 });
+  });
+
+  void test('the rest of a burst is judged together once the quiet time after the last pass is up', async (t) => {
+    const { w, clock, audit } = clocked(t);
+    clock.advance(QUIET);
+    await finished(w, 1);
+    clock.advance(2 * QUIET);
+    relabelNode(w, 'a2', 'b'); // first of the burst: at once
+    clock.advance(0);
+    await finished(w, 2);
+    clock.advance(100);
+    relabelNode(w, 'a2', 'a');
+    clock.advance(100);
+    relabelNode(w, 'b1', 'a');
+    relabelNode(w, 'a2', 'b');
+    clock.advance(QUIET - 201);
+    await turn();
+    assert.equal(audit.stats.evaluations, 2, 'the rest waits for the quiet time');
+    clock.advance(1);
+    await finished(w, 3);
+    assert.equal(audit.stats.evaluations, 3, 'one pass for the rest of the burst');
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).violations, 1, 'the last state judged');
+    // A node update that changes no label (a heartbeat) starts nothing.
+    clock.advance(2 * QUIET);
+    w.nodes.set(nodeInZone('a1', 'a'));
+    clock.advance(2 * QUIET);
+    await turn();
+    assert.equal(audit.stats.evaluations, 3);
+  });
+
+  void test('steady changes start a pass at most once per quiet time', async (t) => {
+    const { w, clock, audit } = clocked(t);
+    clock.advance(QUIET);
+    await finished(w, 1);
+    clock.advance(2 * QUIET);
+    // 10 changes a second for 10 s: a pod relabelled with a label no rule reads.
+    const web = w.pods.get('shop/web-0');
+    assert.ok(web !== undefined);
+    for (let i = 0; i < 100; i++) {
+      w.pods.set({ ...web, metadata: { ...web.metadata, labels: { app: 'web', n: String(i) } } });
+      clock.advance(100);
+      await turn();
+    }
+    await finished(w, audit.stats.evaluations);
+    const passes = audit.stats.evaluations - 1;
+    assert.ok(passes <= 10_000 / QUIET + 1, `${String(passes)} passes in 10 s`);
+    assert.ok(passes >= 10_000 / QUIET - 1, `${String(passes)} passes in 10 s`);
   });
 });

@@ -117,7 +117,7 @@ class Cluster {
       },
       stats,
     );
-    this.live.rebuild();
+    this.live.install(this.live.build(this.policies), this.policies, null);
     this.pods.addHandler((e) => this.live.onPod(e));
     this.nodes.addHandler((e) => this.live.onNode(e));
     this.namespaces.addHandler((e) => this.live.onNamespace(e));

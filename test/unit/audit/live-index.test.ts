@@ -7,7 +7,22 @@ import type { Labels } from '../../../src/api/core.ts';
 import type { PlacementPolicy, PolicyRef } from '../../../src/api/policy.ts';
 import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 import { ContinuousAudit } from '../../../src/audit/continuous-audit.ts';
-import { inject, injectionFor, serializeRecord, workloadRef } from '../../../src/engine/index.ts';
+import { LiveIndex } from '../../../src/audit/live-index.ts';
+import {
+  auditIndex,
+  auditIndexSteps,
+  IncrementalAudit,
+  IncrementalNodeSpread,
+  inject,
+  injectionFor,
+  judgeNodeAndSpread,
+  judgeNodeAndSpreadSteps,
+  nodePolicyReach,
+  serializeRecord,
+  workloadRef,
+  type NodeSpreadAudit,
+} from '../../../src/engine/index.ts';
+import { UNITS_PER_STEP, type Steps } from '../../../src/util/steps.ts';
 import {
   HOSTNAME,
   ZONE,
@@ -556,7 +571,7 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     // The nodes have no zone: api's pods are placed by the scheduling model whatever happens.
     w.setPolicies(onePer('web', HOSTNAME), onePer('api', ZONE));
     // Slices of no time: the computation lets the event loop run after every pod it places.
-    const audit = w.audit(t, {}, { feasibilitySliceMs: 0 });
+    const audit = w.audit(t, {}, { sliceMs: 0 });
     assert.equal(await unsatisfiable(audit, WEB), undefined);
 
     // n1 goes; it is back while the next computation (which counts one node) is under way.
@@ -978,30 +993,11 @@ void describe('ContinuousAudit feasibility shares the event loop', () => {
     // How often a timer due every millisecond runs while the audit's feasibility pass is
     // under way (it has started, and the evaluation has not finished).
     const ticksDuringPass = async (audit: ContinuousAudit): Promise<number> => {
-      let passing = true;
-      let ticks = 0;
-      const timer = setInterval(() => {
-        if (passing && audit.stats.feasibilityRuns === 1) ticks++;
-      }, 1);
-      try {
-        await audit.evaluate();
-      } finally {
-        passing = false;
-        clearInterval(timer);
-      }
+      const ticks = await passTicks(audit, 1);
       assert.equal(audit.stats.feasibilityRuns, 1, 'one feasibility pass');
       return ticks;
     };
-    const sliced = w.audit(t, {}, { feasibilitySliceMs: 1 });
-    const slicedTicks = await ticksDuringPass(sliced);
-    // The same pass in one slice: no timer can run during it, which shows that the count
-    // above sees only what slicing lets through.
-    const whole = w.audit(t, {}, { feasibilitySliceMs: Infinity });
-    assert.equal(await ticksDuringPass(whole), 0, 'a timer ran during a pass run in one go');
-    assert.ok(
-      slicedTicks >= 3,
-      `a timer due every millisecond ran ${String(slicedTicks)} times during a pass in 1 ms slices`,
-    );
+    const { sliced, whole } = await slicedAndWhole(w, t, ticksDuringPass, 'a pass');
     assert.match(
       summaryOf(sliced, ref).unsatisfiable ?? '',
       /Deployment shop\/big wants 301 replicas/,
@@ -1009,3 +1005,235 @@ void describe('ContinuousAudit feasibility shares the event loop', () => {
     assert.deepEqual(sliced.summary(ref), whole.summary(ref), 'slicing changes the result');
   });
 });
+
+// -------------------------------------------------------------- slices
+
+void describe('ContinuousAudit builds and judges a large index in slices', () => {
+  const APPS = 150;
+  const REPLICAS = 20;
+  const ONE_PER_NODE_REF = 'PlacementPolicy/shop/one-per-node';
+  /**
+   * 3,000 pods of 150 Deployments on 100 nodes in two zones, one per node under a policy,
+   * each app's pods kept out of each other's zone by their own anti-affinity (the inter-pod
+   * rules judge them) and spread over the zones by their own constraint (the node and spread
+   * rules judge them); app 0 has two pods per node.
+   */
+  const large = (): World => {
+    const w = new World();
+    for (let i = 0; i < 100; i++) w.nodes.set(nodeInZone(`n${String(i)}`, i % 2 === 0 ? 'a' : 'b'));
+    w.namespaces.set(namespace('shop'));
+    for (let a = 0; a < APPS; a++) {
+      const app = `app${String(a)}`;
+      const d = deployment('shop', app, { app }, { replicas: REPLICAS });
+      w.deployments.set(d);
+      w.replicaSets.set(replicaSet(d, 'h'));
+      for (let r = 0; r < REPLICAS; r++) {
+        const on = a === 0 ? Math.floor(r / 2) : (a + r * 5) % 100;
+        const p = placed(`${app}-h-${String(r)}`, {
+          ns: 'shop',
+          labels: { app },
+          node: `n${String(on)}`,
+          owner: rsOwner(`${app}-h`),
+          anti: [term(labelsIn({ app }), ZONE)],
+        });
+        const spread = {
+          maxSkew: 1,
+          topologyKey: ZONE,
+          whenUnsatisfiable: 'DoNotSchedule',
+          labelSelector: labelsIn({ app }),
+        };
+        w.pods.set({ ...p, spec: { ...p.spec, topologySpreadConstraints: [spread] } });
+      }
+    }
+    w.setPolicies(
+      namespacedPolicy('shop', 'one-per-node', {
+        spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
+      }),
+    );
+    return w;
+  };
+
+  const reported = (audit: ContinuousAudit) => ({
+    violations: audit.report?.violations,
+    summary: { ...audit.summary(ONE_PER_NODE_REF), lastAuditTime: undefined },
+  });
+
+  void test('the first pass and the full check let timers run before feasibility, with the same result', async (t) => {
+    const w = large();
+    // Ticks until feasibility starts: while the index is built and every pod judged.
+    const firstPass = async (audit: ContinuousAudit): Promise<number> => {
+      const ticks = await passTicks(audit, 0);
+      assert.equal(audit.stats.evaluations, 1, 'one pass');
+      return ticks;
+    };
+    const fullCheck = async (audit: ContinuousAudit): Promise<number> => {
+      const runs = audit.stats.feasibilityRuns;
+      return ticksWhile(
+        () => audit.fullCheck(),
+        () => audit.stats.feasibilityRuns === runs,
+      );
+    };
+    const { sliced, whole } = await slicedAndWhole(w, t, firstPass, 'the first pass');
+    const found = reported(sliced);
+    assert.ok((found.violations?.length ?? 0) > 0, 'the pass finds violations');
+    assert.deepEqual(found, reported(whole), 'slicing changes the result');
+
+    const checkTicks = await fullCheck(sliced);
+    assert.equal(await fullCheck(whole), 0, 'a timer ran during a full check run in one go');
+    assert.ok(
+      checkTicks >= 3,
+      `a timer due every millisecond ran ${String(checkTicks)} times during the full check's rebuild`,
+    );
+    assert.equal(sliced.stats.mismatches, 0);
+    assert.deepEqual(reported(sliced), found);
+  });
+
+  void test('changes heard while the index is built and judged are judged by the next pass', async (t) => {
+    const w = large();
+    const audit = w.audit(t, {}, { sliceMs: 1 });
+    let changed = 0;
+    // Once during the first pass, before feasibility: app1's pods join app0's two on node n0,
+    // and app2's go (their node n2 goes too); each a change the pass must not lose.
+    const change = (): void => {
+      if (audit.stats.feasibilityRuns > 0 || changed > 0) return;
+      changed++;
+      for (let r = 0; r < REPLICAS; r++) {
+        const key = `shop/app1-h-${String(r)}`;
+        const p = w.pods.get(key);
+        assert.ok(p !== undefined);
+        w.pods.set({ ...p, spec: { ...p.spec, nodeName: 'n0' } });
+        w.pods.delete(`shop/app2-h-${String(r)}`);
+      }
+      w.nodes.delete('n2');
+    };
+    await ticksWhile(
+      () => audit.evaluate(),
+      () => {
+        change();
+        return false;
+      },
+    );
+    assert.equal(changed, 1, 'the changes were made while the first pass ran');
+    await audit.evaluate();
+    const fresh = w.audit(t);
+    await fresh.evaluate();
+    assert.deepEqual(reported(audit), reported(fresh), 'the next pass judges the changes');
+    assert.ok(
+      audit.report?.violations.some((v) => v.pod === 'shop/app1-h-0'),
+      'app1 on one node breaks the rule',
+    );
+    assert.ok(!audit.report?.violations.some((v) => v.pod.startsWith('shop/app2-')));
+    await audit.fullCheck();
+    assert.equal(audit.stats.mismatches, 0, 'the incremental state equals a rebuild');
+  });
+
+  void test('each step over every pod yields every so many pods and returns what it returns run at once', () => {
+    const w = large();
+    const live = new LiveIndex(w.deps(), { mismatches: 0, evaluations: 0, feasibilityRuns: 0 });
+    const pods = w.pods.list().length;
+    const policies = w.policies;
+    const built = stepped(live.buildSteps(policies));
+    const index = live.build(policies);
+    const input = () => ({
+      nodes: w.nodes.list(),
+      pods: w.pods.list(),
+      policiesOf: nodePolicyReach(policies, (p) => live.workloadOf(p), index),
+    });
+    // Each with how many loops over every pod it runs: every pod carries a spread constraint,
+    // so the node and spread rules judge every pod again after the walk.
+    const steps = [
+      ['buildIndexSteps', 1, built, index, (v: unknown) => (v as typeof index).describe()],
+      ['auditIndexSteps', 1, stepped(auditIndexSteps(index)), auditIndex(index), same],
+      [
+        'IncrementalAudit.passSteps',
+        1,
+        stepped(new IncrementalAudit().passSteps(index)),
+        auditIndex(index),
+        same,
+      ],
+      [
+        'judgeNodeAndSpreadSteps',
+        2,
+        stepped(judgeNodeAndSpreadSteps(input())),
+        judgeNodeAndSpread(input()),
+        findings,
+      ],
+      [
+        // the walk, node rules, spread, and the two scores put together
+        'IncrementalNodeSpread.passSteps',
+        5,
+        stepped(new IncrementalNodeSpread().passSteps(input())),
+        judgeNodeAndSpread(input()),
+        findings,
+      ],
+    ] as const;
+    for (const [name, loops, { value, yields }, expected, seen] of steps) {
+      assert.ok(
+        yields >= loops * Math.floor(pods / UNITS_PER_STEP),
+        `${name} yielded ${String(yields)} times in ${String(loops)} loop(s) over ${String(pods)} pods`,
+      );
+      assert.deepEqual(seen(value), seen(expected), `${name} returns another result`);
+    }
+  });
+});
+
+/** How often a timer due every millisecond runs while `run` runs and `counting()` holds. */
+const ticksWhile = async (run: () => Promise<void>, counting: () => boolean): Promise<number> => {
+  let running = true;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    if (running && counting()) ticks++;
+  }, 1);
+  try {
+    await run();
+  } finally {
+    running = false;
+    clearInterval(timer);
+  }
+  return ticks;
+};
+
+/** The ticks (ticksWhile) during a pass while `runs` feasibility computations have started. */
+const passTicks = (audit: ContinuousAudit, runs: number): Promise<number> =>
+  ticksWhile(
+    () => audit.evaluate(),
+    () => audit.stats.feasibilityRuns === runs,
+  );
+
+/**
+ * Two audits of `w`, one in slices of 1 ms (many slices on any machine, however fast or
+ * loaded), one in one slice, each measured by `ticks`: some ticks in slices, none in one go,
+ * which shows that the count sees only what slicing lets through.
+ */
+async function slicedAndWhole(
+  w: World,
+  t: Parameters<World['audit']>[0],
+  ticks: (audit: ContinuousAudit) => Promise<number>,
+  what: string,
+): Promise<{ sliced: ContinuousAudit; whole: ContinuousAudit }> {
+  const sliced = w.audit(t, {}, { sliceMs: 1 });
+  const slicedTicks = await ticks(sliced);
+  const whole = w.audit(t, {}, { sliceMs: Infinity });
+  assert.equal(await ticks(whole), 0, `a timer ran during ${what} run in one go`);
+  assert.ok(
+    slicedTicks >= 3,
+    `a timer due every millisecond ran ${String(slicedTicks)} times during ${what} in 1 ms slices`,
+  );
+  return { sliced, whole };
+}
+
+/** Runs `steps` to the end, counting its yields. */
+function stepped<T>(steps: Steps<T>): { value: T; yields: number } {
+  let yields = 0;
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return { value: r.value, yields };
+    yields++;
+  }
+}
+
+const same = (x: unknown): unknown => x;
+const findings = (x: unknown): unknown => {
+  const f = x as NodeSpreadAudit;
+  return { violations: f.violations, preferred: f.preferred, problems: f.problems };
+};
