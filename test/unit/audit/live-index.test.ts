@@ -1159,9 +1159,9 @@ void describe('ContinuousAudit builds and judges a large index in slices', () =>
         findings,
       ],
       [
-        // the walk, node rules, spread, and the two scores put together
+        // the walk, node rules, spread, and each pod's scores and findings put together
         'IncrementalNodeSpread.passSteps',
-        5,
+        4,
         stepped(new IncrementalNodeSpread().passSteps(input())),
         judgeNodeAndSpread(input()),
         findings,
