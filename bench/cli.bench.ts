@@ -311,9 +311,12 @@ async function main(): Promise<void> {
       );
       if (!wallOk) {
         missed = true;
+        // Worker threads parse beside the main thread: the main thread's CPU is the time the
+        // phases take one after the other, the least wall time a free machine could give.
+        const main = Object.values(detail.phases).reduce((sum, f) => sum + f.mainCpuSeconds, 0);
         console.log(
-          `  where the time goes: ${slowest.map(([p, f]) => `${p} ${s(f.cpuSeconds)} CPU`).join(', ')}; ` +
-            `CPU ${s(cpu)} over wall ${s(cli.wallSeconds)}: ${cpu < GOAL.wallSeconds ? 'the CPU fits the goal, the wait for a core (load above) does not' : 'the CPU alone exceeds the goal'}`,
+          `  where the time goes: ${slowest.map(([p, f]) => `${p} ${s(f.cpuSeconds)} CPU (main thread ${s(f.mainCpuSeconds)})`).join(', ')}; ` +
+            `CPU ${s(cpu)} over wall ${s(cli.wallSeconds)}, the main thread's ${s(main)} (phases, without Node's start): ${main < GOAL.wallSeconds ? "the main thread's CPU fits the goal, the wait for a core (load above) does not" : "the main thread's CPU alone exceeds the goal"}`,
         );
       }
       if (!rssOk) missed = true;
