@@ -39,6 +39,9 @@ try {
   // Loaded here, not imported above, so that a failure to load is answered too.
   const { readListPart } = await import('./input.ts');
   answer = readListPart(input.bytes, input.separator, input.stop);
+  // The part's bytes (half the input) are given back now, not when the thread ends: the
+  // main thread may still be reading its own part, with the whole input in memory.
+  (input.bytes.buffer as ArrayBuffer).transfer(0);
 } catch {
   answer = undefined;
 }
