@@ -27,13 +27,6 @@ export interface PartRead {
 }
 
 const input = workerData as PartInput;
-const finished = (): void => {
-  Atomics.store(input.done, 0, 1);
-  Atomics.notify(input.done, 0);
-};
-// Ended without an answer (an exception escaped, the thread was stopped): the main thread
-// stops waiting, finds no answer, and reads the part itself.
-process.once('exit', finished);
 let answer: PartRead | undefined;
 try {
   // Loaded here, not imported above, so that a failure to load is answered too.
@@ -50,4 +43,7 @@ input.port.postMessage(
   answer === undefined ? [] : [answer.pods.rows.buffer, answer.pods.ends.buffer],
 );
 input.port.close();
-finished();
+// The main thread may read the answer now (the thread's end would tell it too, a little later:
+// see parallel-list.ts's BOOT).
+Atomics.store(input.done, 0, 1);
+Atomics.notify(input.done, 0);

@@ -24,8 +24,24 @@ const BYTES_PER_THREAD = 16 * 2 ** 20;
 export const defaultThreads = (length: number): number =>
   Math.max(1, Math.min(availableParallelism(), Math.floor(length / BYTES_PER_THREAD)));
 
+/**
+ * The code a worker starts from: a few lines that cannot fail to load, which then load
+ * list-worker.ts. Whatever happens after (a module that does not load, an exception), the
+ * thread's end sets `done`, so the main thread never waits for an answer that cannot come.
+ */
+const BOOT = `
+const { workerData } = require('node:worker_threads');
+process.once('exit', () => {
+  Atomics.store(workerData.done, 0, 1);
+  Atomics.notify(workerData.done, 0);
+});
+import(workerData.module).catch(() => undefined);
+`;
+
 /** What the worker at a part is given (see list-worker.ts). */
 export interface PartInput {
+  /** The URL of list-worker.ts (or .js, compiled). */
+  readonly module: string;
   /** The part's bytes, from its first item to the end of its last (or of the input). */
   readonly bytes: Uint8Array;
   readonly separator: Uint8Array;
@@ -43,20 +59,24 @@ interface Part {
   readonly done: Int32Array;
 }
 
+/** The workers' module: the source or, compiled, the JavaScript beside this file. */
+const LIST_WORKER = new URL(
+  import.meta.url.endsWith('.ts') ? './list-worker.ts' : './list-worker.js',
+  import.meta.url,
+);
+
 /**
  * Splits the items of `bytes` over `threads` threads (see readJsonList's `split`); `take`
  * receives each worker's items, in order. `close` ends the workers, whatever happened.
+ * `workerModule` is what the workers run (list-worker.ts; tests give others).
  */
 export function splitItems(
   bytes: Uint8Array,
   threads: number,
   take: (part: PartRead) => void,
+  workerModule: URL = LIST_WORKER,
 ): ItemsSplit & { readonly close: () => void } {
   const parts: Part[] = [];
-  const workerUrl = new URL(
-    import.meta.url.endsWith('.ts') ? './list-worker.ts' : './list-worker.js',
-    import.meta.url,
-  );
   const claim = (first: number, separator: Uint8Array): number | undefined => {
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const share = (bytes.length - first) / threads;
@@ -73,6 +93,7 @@ export function splitItems(
       const end = next === undefined ? bytes.length : next + 1;
       const { port1, port2 } = new MessageChannel();
       const input: PartInput = {
+        module: workerModule.href,
         // A copy (a Buffer's slice would share the input, which the transfer would detach).
         bytes: new Uint8Array(bytes.subarray(start, end)),
         separator,
@@ -82,7 +103,8 @@ export function splitItems(
       };
       let worker: Worker;
       try {
-        worker = new Worker(workerUrl, {
+        worker = new Worker(BOOT, {
+          eval: true,
           workerData: input,
           transferList: [input.bytes.buffer as ArrayBuffer, port2],
         });

@@ -6,6 +6,8 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 
 import { parseList } from '../../src/cli/input.ts';
+import { readJsonList } from '../../src/cli/json-list.ts';
+import { splitItems } from '../../src/cli/parallel-list.ts';
 import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
 import { podRows, podsOfRows } from '../../src/cli/pod-rows.ts';
 
@@ -241,5 +243,27 @@ void describe('bad input in the part a worker reads', () => {
     const [one, ...others] = refusals(text.slice(0, text.length - 200));
     assert.match(one ?? '', /unexpected end of input/);
     for (const line of others) assert.equal(line, one);
+  });
+});
+
+void describe('a worker that does not run', () => {
+  void test('a worker module that cannot load: the main thread reads every item, in order', () => {
+    const items = fc.sample(listsOf(30), { numRuns: 1, seed: 3 })[0] ?? [];
+    const bytes = Buffer.from(kubectlJson(items));
+    const read: unknown[] = [];
+    let taken = 0;
+    const split = splitItems(
+      bytes,
+      3,
+      () => taken++,
+      new URL('./no-such-list-worker.ts', import.meta.url),
+    );
+    try {
+      readJsonList(bytes, (item) => read.push(item), split);
+    } finally {
+      split.close();
+    }
+    assert.equal(taken, 0, 'no worker answered');
+    assert.deepStrictEqual(read, items);
   });
 });
