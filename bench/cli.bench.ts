@@ -95,22 +95,32 @@ function measure(command: readonly string[], file: string | undefined): Promise<
 }
 
 interface Phases {
-  readonly [phase: string]: { readonly wallSeconds: number; readonly cpuSeconds: number };
+  readonly [phase: string]: {
+    readonly wallSeconds: number;
+    /** The whole process's CPU: worker threads (parse) and V8's own threads included. */
+    readonly cpuSeconds: number;
+    /** The main thread's alone: what the phases in turn wait for. */
+    readonly mainCpuSeconds: number;
+  };
 }
 
 /** The phase-timing child: read, parse (item by item), audit, report, each timed. */
 function phases(file: string): void {
-  const result: Record<string, { wallSeconds: number; cpuSeconds: number }> = {};
+  const result: Record<string, Phases[string]> = {};
   let wall = performance.now();
   let cpu = process.cpuUsage();
+  let main = process.threadCpuUsage();
   const lap = (name: string): void => {
     const used = process.cpuUsage(cpu);
+    const mainUsed = process.threadCpuUsage(main);
     result[name] = {
       wallSeconds: (performance.now() - wall) / 1000,
       cpuSeconds: (used.user + used.system) / 1e6,
+      mainCpuSeconds: (mainUsed.user + mainUsed.system) / 1e6,
     };
     wall = performance.now();
     cpu = process.cpuUsage();
+    main = process.threadCpuUsage();
   };
   const bytes = readFileSync(file);
   lap('read');
@@ -269,7 +279,10 @@ async function main(): Promise<void> {
     };
     console.log(
       `phases: ${Object.entries(detail.phases)
-        .map(([p, f]) => `${p} ${s(f.wallSeconds)} wall / ${s(f.cpuSeconds)} CPU`)
+        .map(
+          ([p, f]) =>
+            `${p} ${s(f.wallSeconds)} wall / ${s(f.cpuSeconds)} CPU (main thread ${s(f.mainCpuSeconds)})`,
+        )
         .join(
           ', ',
         )}; heap after parse ${mib(detail.heapAfterParseBytes)}, after audit ${mib(detail.heapAfterAuditBytes)}`,
@@ -298,9 +311,12 @@ async function main(): Promise<void> {
       );
       if (!wallOk) {
         missed = true;
+        // Worker threads parse beside the main thread: the main thread's CPU is the time the
+        // phases take one after the other, the least wall time a free machine could give.
+        const main = Object.values(detail.phases).reduce((sum, f) => sum + f.mainCpuSeconds, 0);
         console.log(
-          `  where the time goes: ${slowest.map(([p, f]) => `${p} ${s(f.cpuSeconds)} CPU`).join(', ')}; ` +
-            `CPU ${s(cpu)} over wall ${s(cli.wallSeconds)}: ${cpu < GOAL.wallSeconds ? 'the CPU fits the goal, the wait for a core (load above) does not' : 'the CPU alone exceeds the goal'}`,
+          `  where the time goes: ${slowest.map(([p, f]) => `${p} ${s(f.cpuSeconds)} CPU (main thread ${s(f.mainCpuSeconds)})`).join(', ')}; ` +
+            `CPU ${s(cpu)} over wall ${s(cli.wallSeconds)}, the main thread's ${s(main)} (phases, without Node's start): ${main < GOAL.wallSeconds ? "the main thread's CPU fits the goal, the wait for a core (load above) does not" : "the main thread's CPU alone exceeds the goal"}`,
         );
       }
       if (!rssOk) missed = true;

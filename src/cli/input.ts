@@ -8,7 +8,10 @@ import type { PlacementException } from '../api/exception.ts';
 import { API_VERSION, type PlacementPolicy } from '../api/policy.ts';
 import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
 import { trimNamespace, trimNode, trimPod } from '../kube/transforms.ts';
-import { JsonSyntaxError, lineAndColumn, readJsonList } from './json-list.ts';
+import { JsonSyntaxError, lineAndColumn, readJsonItems, readJsonList } from './json-list.ts';
+import type { PartRead } from './list-worker.ts';
+import { defaultThreads, splitItems } from './parallel-list.ts';
+import { podRows, podsOfRows } from './pod-rows.ts';
 
 /** Input that cannot be read: the message names the file, the object and the field. */
 export class InputError extends Error {
@@ -43,12 +46,25 @@ interface Collected {
   exceptions: PlacementException[];
 }
 
+/** How parseList reads. */
+export interface ParseOptions {
+  /**
+   * How many threads read the items of pretty-printed JSON (see parallel-list.ts); by
+   * default one per core, fewer for small input, so that each has enough to do.
+   */
+  readonly threads?: number;
+}
+
 /**
  * Reads a Kubernetes `List` into a snapshot, or throws InputError. JSON (what `kubectl get -o
  * json` prints) is read item by item, each item kept in the trimmed form the operator's caches
  * hold; YAML may hold several documents, each a List, whose items are read together.
  */
-export function parseList(input: string | Uint8Array, file: string): ClusterSnapshot {
+export function parseList(
+  input: string | Uint8Array,
+  file: string,
+  options: ParseOptions = {},
+): ClusterSnapshot {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const text = (): string => (typeof input === 'string' ? input : Buffer.from(bytes).toString());
   const snapshot = emptySnapshot();
@@ -56,7 +72,8 @@ export function parseList(input: string | Uint8Array, file: string): ClusterSnap
     readYaml(text(), file, snapshot);
     return snapshot;
   }
-  const jsonProblem = readJson(bytes, file, snapshot);
+  const threads = options.threads ?? defaultThreads(bytes.length);
+  const jsonProblem = readJson(bytes, file, snapshot, threads);
   if (jsonProblem === undefined) return snapshot;
   // YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a
   // List all the same. When YAML cannot read it either, the JSON error (with its line and
@@ -90,23 +107,74 @@ function startsAsJson(bytes: Uint8Array): boolean {
   return bytes[i] === 0x7b;
 }
 
-/** Reads JSON into `snapshot`; a syntax error is returned (not thrown) so YAML can try. */
-function readJson(bytes: Uint8Array, file: string, snapshot: Collected): InputError | undefined {
+/**
+ * Reads JSON into `snapshot`, on `threads` threads; a syntax error is returned (not thrown) so
+ * YAML can try.
+ */
+function readJson(
+  bytes: Uint8Array,
+  file: string,
+  snapshot: Collected,
+  threads: number,
+): InputError | undefined {
   const body = bytes.subarray(bomLength(bytes));
+  const split =
+    threads > 1
+      ? splitItems(body, threads, (part) => {
+          addPart(snapshot, part);
+        })
+      : undefined;
   let read;
   try {
-    read = readJsonList(body, (item, i) => {
-      addItem(snapshot, item, `${file}: items[${i}]`);
-    });
+    read = readJsonList(
+      body,
+      (item, i) => {
+        addItem(snapshot, item, `${file}: items[${i}]`);
+      },
+      split,
+    );
   } catch (err) {
     if (!(err instanceof JsonSyntaxError)) throw err;
     const { line, column } = lineAndColumn(body, err.offset);
     return new InputError(
       `${file}: not valid JSON or YAML: ${err.message} at line ${line} column ${column}${err.item === undefined ? '' : ` (in items[${err.item}])`}`,
     );
+  } finally {
+    split?.close();
   }
   checkList(read.members, read.hasItems, file);
   return undefined;
+}
+
+/**
+ * What a worker thread does with its part of a List's items (see parallel-list.ts): reads
+ * them from `bytes` (the part, from its first item) up to `stop`, checks and trims each as
+ * addItem does, and gives the pods as rows. Throws as addItem does (the main thread then
+ * reads the part again, for the message).
+ */
+export function readListPart(
+  bytes: Uint8Array,
+  separator: Uint8Array,
+  stop: number | undefined,
+): PartRead {
+  const part = emptySnapshot();
+  const read = readJsonItems(bytes, 0, separator, stop, (item, i) => {
+    addItem(part, item, `items[${i}]`);
+  });
+  return { ...part, pods: podRows(part.pods), count: read.index, next: read.next, done: read.done };
+}
+
+/** Adds what a worker read, after what is already there. */
+function addPart(snapshot: Collected, part: PartRead): void {
+  const append = <T>(to: T[], from: readonly T[]): void => {
+    for (const x of from) to.push(x);
+  };
+  append(snapshot.nodes, part.nodes);
+  append(snapshot.namespaces, part.namespaces);
+  append(snapshot.pods, podsOfRows(part.pods));
+  append(snapshot.policies, part.policies);
+  append(snapshot.workloads, part.workloads);
+  append(snapshot.exceptions, part.exceptions);
 }
 
 /**

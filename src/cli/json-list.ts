@@ -37,6 +37,27 @@ const RUN_BYTES = 1 << 20;
 const isSpace = (c: number | undefined): boolean =>
   c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
+/** How far the items were read: `next` is after the array's `]` when `done`, else an item. */
+export interface ItemsRead {
+  readonly next: number;
+  readonly done: boolean;
+  /** The index of the item at `next`. */
+  readonly index: number;
+}
+
+/**
+ * Where the items of a pretty-printed List are read by others (worker threads, see
+ * parallel-list.ts): `claim` is given the offset of the first item and the separator between
+ * items, and says where this reader stops (the offset of a separator), or undefined to read
+ * them all itself. From there `rest` takes the items the others read, in order, into the
+ * caller's snapshot, and says how far that went: where the others could not read, this
+ * reader reads on itself, so whatever is wrong there is reported as it would have been.
+ */
+export interface ItemsSplit {
+  readonly claim: (first: number, separator: Uint8Array) => number | undefined;
+  readonly rest: (next: number, index: number) => ItemsRead;
+}
+
 /**
  * Reads the top-level object of `bytes`: each element of an `items` array goes to `onItem`
  * as it is parsed; the other members are returned. Throws JsonSyntaxError; whatever `onItem`
@@ -45,12 +66,139 @@ const isSpace = (c: number | undefined): boolean =>
 export function readJsonList(
   bytes: Uint8Array,
   onItem: (item: unknown, index: number) => void,
+  split?: ItemsSplit,
 ): { readonly members: Record<string, unknown>; readonly hasItems: boolean } {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const scan = scanner(bytes);
+  const { skipSpace, expect, endOfString, endOfValue, afterValue, parse } = scan;
   const n = bytes.length;
   const members: Record<string, unknown> = {};
   let hasItems = false;
 
+  let i = skipSpace(0);
+  if (bytes[i] !== OPEN_BRACE) expect(i, 'a JSON object');
+  i = skipSpace(i + 1);
+  if (bytes[i] === CLOSE_BRACE) i++;
+  else {
+    for (;;) {
+      if (bytes[i] !== QUOTE) expect(i, 'a member name');
+      const keyEnd = endOfString(i);
+      const key = String(parse(i, keyEnd));
+      i = skipSpace(keyEnd);
+      if (bytes[i] !== COLON) expect(i, '":"');
+      i = skipSpace(i + 1);
+      if (key === 'items' && bytes[i] === OPEN_BRACKET) {
+        hasItems = true;
+        const first = skipSpace(i + 1);
+        if (bytes[first] === CLOSE_BRACKET) i = first + 1;
+        else {
+          const separator = itemSeparator(bytes, i, first);
+          const stop = separator === undefined ? undefined : split?.claim(first, separator);
+          let read = readItems(scan, first, 0, onItem, separator, stop);
+          // Stopped at `stop`: the others read the rest, and this reader what they could not.
+          if (!read.done && split !== undefined) read = split.rest(read.next, read.index);
+          if (!read.done) read = readItems(scan, read.next, read.index, onItem, separator);
+          i = read.next;
+        }
+      } else {
+        const end = endOfValue(i);
+        members[key] = parse(i, end);
+        i = end;
+      }
+      const after = afterValue(i, CLOSE_BRACE, 'a member');
+      i = after.next;
+      if (after.done) break;
+    }
+  }
+  i = skipSpace(i);
+  if (i < n) expect(i, 'nothing after the List');
+  return { members, hasItems };
+}
+
+/**
+ * Pretty-printed JSON (kubectl's) separates items by `},` and the indentation that precedes
+ * the first item (`open` is the array's `[`, `first` the first item): nested objects are
+ * indented deeper, and strings hold no newline. Undefined for compact JSON.
+ */
+function itemSeparator(bytes: Uint8Array, open: number, first: number): Uint8Array | undefined {
+  const indent = bytes.subarray(open + 1, first);
+  if (!indent.includes(0x0a)) return undefined;
+  return Buffer.concat([Buffer.from('},'), indent, Buffer.from('{')]);
+}
+
+/**
+ * Reads the items of a List's `items` array from `i`, the start of an item, each to `onItem`
+ * with its index (from `index`): to the array's `]` (`done`, `next` after it), or, given
+ * `stop` (the offset of a `separator`), to the item that ends there (`next` the start of the
+ * item after it). A List's items read from any item on, on other threads, as by
+ * readJsonList (see parallel-list.ts); `bytes` may be the tail of a List from `i` on.
+ */
+export function readJsonItems(
+  bytes: Uint8Array,
+  i: number,
+  separator: Uint8Array | undefined,
+  stop: number | undefined,
+  onItem: (item: unknown, index: number) => void,
+): ItemsRead {
+  return readItems(scanner(bytes), i, 0, onItem, separator, stop);
+}
+
+function readItems(
+  scan: Scanner,
+  from: number,
+  firstIndex: number,
+  onItem: (item: unknown, index: number) => void,
+  separator: Uint8Array | undefined,
+  stop?: number,
+): ItemsRead {
+  const { text, endOfValue, afterValue, parse } = scan;
+  let i = from;
+  let index = firstIndex;
+  if (separator !== undefined) {
+    // Runs of whole items cut at the separator are parsed in one JSON.parse, with no
+    // byte-by-byte scan. A cut that is not an item boundary cannot parse (its brackets do
+    // not balance), and then the exact scan below takes over.
+    for (;;) {
+      let cut = text.indexOf(separator, i + RUN_BYTES);
+      if (stop !== undefined && (cut < 0 || cut > stop)) cut = stop;
+      if (cut < 0 || cut < i) break;
+      let run: unknown;
+      try {
+        run = JSON.parse(`[${text.toString('utf8', i, cut + 1)}]`);
+      } catch {
+        break;
+      }
+      for (const item of run as unknown[]) onItem(item, index++);
+      i = cut + separator.length - 1;
+      if (cut === stop) return { next: i, done: false, index };
+    }
+  }
+  for (;;) {
+    let item: unknown;
+    let end: number;
+    try {
+      end = endOfValue(i);
+      item = parse(i, end);
+    } catch (err) {
+      if (!(err instanceof JsonSyntaxError)) throw err;
+      throw new JsonSyntaxError(err.message, err.offset, index);
+    }
+    onItem(item, index++);
+    if (stop !== undefined && end === stop + 1) {
+      // The exact scan reached the stop: the item after the separator is the others'.
+      return { next: stop + (separator?.length ?? 1) - 1, done: false, index };
+    }
+    const after = afterValue(end, CLOSE_BRACKET, 'an item');
+    i = after.next;
+    if (after.done) return { next: i, done: true, index };
+  }
+}
+
+type Scanner = ReturnType<typeof scanner>;
+
+/** The byte-level readers over `bytes`. */
+function scanner(bytes: Uint8Array) {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = bytes.length;
   const skipSpace = (i: number): number => {
     while (isSpace(bytes[i])) i++;
     return i;
@@ -118,77 +266,7 @@ export function readJsonList(
       throw new JsonSyntaxError(reason, start + Number(at?.[2] ?? 0));
     }
   };
-
-  let i = skipSpace(0);
-  if (bytes[i] !== OPEN_BRACE) expect(i, 'a JSON object');
-  i = skipSpace(i + 1);
-  if (bytes[i] === CLOSE_BRACE) i++;
-  else {
-    for (;;) {
-      if (bytes[i] !== QUOTE) expect(i, 'a member name');
-      const keyEnd = endOfString(i);
-      const key = String(parse(i, keyEnd));
-      i = skipSpace(keyEnd);
-      if (bytes[i] !== COLON) expect(i, '":"');
-      i = skipSpace(i + 1);
-      if (key === 'items' && bytes[i] === OPEN_BRACKET) {
-        hasItems = true;
-        const open = i;
-        const first = skipSpace(open + 1);
-        let index = 0;
-        i = first;
-        if (bytes[i] === CLOSE_BRACKET) i++;
-        else {
-          // Pretty-printed JSON (kubectl's) separates items by `},` and the indentation that
-          // precedes the first item; nested objects are indented deeper, and strings hold no
-          // newline. Runs of whole items cut at that separator are parsed in one JSON.parse,
-          // with no byte-by-byte scan. A cut that is not an item boundary cannot parse (its
-          // brackets do not balance), and then the exact scan below takes over.
-          const indent = text.subarray(open + 1, first);
-          if (indent.includes(0x0a)) {
-            const separator = Buffer.concat([Buffer.from('},'), indent, Buffer.from('{')]);
-            for (;;) {
-              const cut = text.indexOf(separator, i + RUN_BYTES);
-              if (cut < 0) break;
-              let run: unknown;
-              try {
-                run = JSON.parse(`[${text.toString('utf8', i, cut + 1)}]`);
-              } catch {
-                break;
-              }
-              for (const item of run as unknown[]) onItem(item, index++);
-              i = cut + separator.length - 1;
-            }
-          }
-          for (;;) {
-            let item: unknown;
-            let end: number;
-            try {
-              end = endOfValue(i);
-              item = parse(i, end);
-            } catch (err) {
-              if (!(err instanceof JsonSyntaxError)) throw err;
-              throw new JsonSyntaxError(err.message, err.offset, index);
-            }
-            onItem(item, index++);
-            const after = afterValue(end, CLOSE_BRACKET, 'an item');
-            i = after.next;
-            if (after.done) break;
-          }
-        }
-      } else {
-        const end = endOfValue(i);
-        members[key] = parse(i, end);
-        i = end;
-      }
-      const after = afterValue(i, CLOSE_BRACE, 'a member');
-      i = after.next;
-      if (after.done) break;
-    }
-  }
-  i = skipSpace(i);
-  if (i < n) expect(i, 'nothing after the List');
-  return { members, hasItems };
+  return { text, skipSpace, expect, endOfString, endOfValue, afterValue, parse };
 }
 
 /** Line and column (1-based) of a byte offset, for error messages. */

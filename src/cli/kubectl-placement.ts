@@ -62,6 +62,8 @@ interface Io {
   readonly stderr: (text: string) => void;
   /** The file's bytes (or text); `/dev/stdin` is standard input. */
   readonly readFile: (path: string) => string | Uint8Array;
+  /** How many threads read JSON input (see parallel-list.ts); by default one per core. */
+  readonly threads?: number;
 }
 
 /** Runs the CLI with `args` (argv without node and script); returns the exit status. */
@@ -100,7 +102,7 @@ export function run(args: readonly string[], io: Io): number {
   }
   let result;
   try {
-    const list = parseList(input, label);
+    const list = parseList(input, label, io.threads === undefined ? {} : { threads: io.threads });
     releaseInput(input);
     const { snapshot, absent } = withoutAbsentNodes(list);
     if (absent.length > 0) {

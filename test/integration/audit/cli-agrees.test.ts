@@ -321,7 +321,8 @@ async function readCluster(c: Cluster, mine: ReadonlySet<string>): Promise<strin
     const ns = i.metadata.namespace;
     return ns === undefined || mine.has(ns);
   });
-  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+  // Indented as kubectl prints it, so the CLI splits its items between threads (see cli()).
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 4);
 }
 
 /** What a verdict reads of the input: no resourceVersions, timestamps or statuses. */
@@ -364,6 +365,9 @@ function cli(
     stdout: (text) => (stdout += text),
     stderr: (text) => (stderr += text),
     readFile: () => input,
+    // Two threads, as the CLI reads a large List (src/cli/parallel-list.ts): kubectl's
+    // pretty-printed output is split between this thread and a worker.
+    threads: 2,
   });
   const counts: Counts = {};
   for (const ref of refs) counts[ref] = Object.fromEntries(RULES.map((r) => [r, 0]));
