@@ -24,14 +24,25 @@ export class AnchorIndex<G> {
    * missing one), in the order of the labels, then the unanchored groups.
    */
   forEachCandidate(labels: Labels, f: (group: G) => void): void {
-    for (const key of Object.keys(labels)) {
-      const value = labelOf(labels, key);
-      const byValue = value === undefined ? undefined : this.byValue.get(key)?.get(value);
-      if (byValue) for (const g of byValue) f(g);
-      const byKey = this.byKey.get(key);
-      if (byKey) for (const g of byKey) f(g);
+    if (this.byValue.size + this.byKey.size <= 1) {
+      // At most one label key anchors groups (often all policies anchor on `app`): look that
+      // one up rather than walk every label of every pod. The order is the same.
+      for (const key of this.byValue.keys()) this.forEachAnchoredOn(labels, key, f);
+      for (const key of this.byKey.keys()) this.forEachAnchoredOn(labels, key, f);
+    } else {
+      for (const key of Object.keys(labels)) this.forEachAnchoredOn(labels, key, f);
     }
     for (const g of this.unanchored) f(g);
+  }
+
+  /** The groups anchored on label `key` that a pod with these labels could match. */
+  private forEachAnchoredOn(labels: Labels, key: string, f: (group: G) => void): void {
+    const value = labelOf(labels, key);
+    if (value === undefined) return;
+    const byValue = this.byValue.get(key)?.get(value);
+    if (byValue) for (const g of byValue) f(g);
+    const byKey = this.byKey.get(key);
+    if (byKey) for (const g of byKey) f(g);
   }
 
   private edit(group: G, a: SelectorAnchor, op: 1 | -1): void {

@@ -30,23 +30,40 @@ export const Reason = {
  * judge it if it were being scheduled onto its node now, with every other pod in place.
  */
 export function judgePod(index: TopologyIndex, entry: IndexedPod): PodVerdict {
-  const nodeLabels = entry.nodeLabels;
-  const exempt = entry.pod.exemptFrom;
-  const all = [
-    ...podAffinityViolations(index, entry, nodeLabels),
-    ...podAntiAffinityViolations(index, entry, nodeLabels),
-    ...symmetricAntiAffinityViolations(index, entry, nodeLabels),
-  ];
-  // An exempted pod carries none of the policy's terms, but other pods' terms of that
-  // policy may still select it (symmetric anti-affinity): it is not judged by them either.
-  const violations =
-    exempt === undefined
-      ? all
-      : all.filter((v) => !(exempt as readonly string[]).includes(v.source));
-  const preferred = preferredScore(index, entry, nodeLabels);
+  const violations: Violation[] = [];
+  const preferred = judgePodInto(index, entry, violations);
   return violations.length === 0
     ? { kind: 'ok', preferred }
     : { kind: 'violated', violations, preferred };
+}
+
+/**
+ * judgePod for a whole-cluster pass: the pod's violations are appended to `out` (in
+ * judgePod's order) and its preferred score returned, with nothing built for a pod that has
+ * neither (most pods).
+ */
+export function judgePodInto(
+  index: TopologyIndex,
+  entry: IndexedPod,
+  out: Violation[],
+): PreferredScore {
+  const nodeLabels = entry.nodeLabels;
+  const from = out.length;
+  podAffinityViolations(index, entry, nodeLabels, out);
+  podAntiAffinityViolations(index, entry, nodeLabels, out);
+  symmetricAntiAffinityViolations(index, entry, nodeLabels, out);
+  // An exempted pod carries none of the policy's terms, but other pods' terms of that
+  // policy may still select it (symmetric anti-affinity): it is not judged by them either.
+  const exempt = entry.pod.exemptFrom as readonly string[] | undefined;
+  if (exempt !== undefined && out.length > from) {
+    let kept = from;
+    for (let i = from; i < out.length; i++) {
+      const v = out[i] as Violation;
+      if (!exempt.includes(v.source)) out[kept++] = v;
+    }
+    out.length = kept;
+  }
+  return preferredScore(index, entry, nodeLabels);
 }
 
 function violation(
@@ -82,44 +99,47 @@ function podAffinityViolations(
   index: TopologyIndex,
   entry: IndexedPod,
   nodeLabels: Labels,
-): Violation[] {
+  out: Violation[],
+): void {
   const group = entry.affinityGroup;
-  if (group === null) return [];
+  if (group === null) return;
   const self = index.groupSelects(group, entry.pod);
-  const missing: SourcedTerm[] = [];
-  const unmet: SourcedTerm[] = [];
+  let missing = 0;
+  let unmet: SourcedTerm[] | null = null;
   for (const s of entry.pod.affinity) {
     const value = labelOf(nodeLabels, s.term.topologyKey);
-    if (value === undefined) missing.push(s);
-    else if (othersInDomain(group, s.term.topologyKey, value, self) <= 0) unmet.push(s);
+    if (value === undefined) {
+      missing++;
+      out.push(
+        violation(
+          entry,
+          'podAffinity',
+          s,
+          Reason.missingTopologyKey(entry.pod.nodeName, s.term.topologyKey),
+        ),
+      );
+    } else if (othersInDomain(group, s.term.topologyKey, value, self) <= 0) (unmet ??= []).push(s);
   }
+  if (unmet === null) return;
   // The first pod of a group whose terms select itself may start anywhere that has the
   // topology keys, as long as no other pod in the cluster matches all its terms.
-  const firstPod = missing.length === 0 && self && !group.countedElsewhere(nodeLabels);
-  return [
-    ...missing.map((s) =>
-      violation(
-        entry,
-        'podAffinity',
-        s,
-        Reason.missingTopologyKey(entry.pod.nodeName, s.term.topologyKey),
-      ),
-    ),
-    ...(firstPod ? [] : unmet).map((s) => {
-      const value = labelOf(nodeLabels, s.term.topologyKey) ?? '';
-      return violation(entry, 'podAffinity', s, Reason.noMatchingPod(s.term.topologyKey, value), {
+  if (missing === 0 && self && !group.countedElsewhere(nodeLabels)) return;
+  for (const s of unmet) {
+    const value = labelOf(nodeLabels, s.term.topologyKey) ?? '';
+    out.push(
+      violation(entry, 'podAffinity', s, Reason.noMatchingPod(s.term.topologyKey, value), {
         domain: `${s.term.topologyKey}=${value}`,
-      });
-    }),
-  ];
+      }),
+    );
+  }
 }
 
 function podAntiAffinityViolations(
   index: TopologyIndex,
   entry: IndexedPod,
   nodeLabels: Labels,
-): Violation[] {
-  const out: Violation[] = [];
+  out: Violation[],
+): void {
   for (const s of entry.pod.antiAffinity) {
     const key = s.term.topologyKey;
     const value = labelOf(nodeLabels, key);
@@ -133,7 +153,6 @@ function podAntiAffinityViolations(
         }),
       );
   }
-  return out;
 }
 
 /** Symmetry: another pod's required anti-affinity term that selects this pod, in the same domain. */
@@ -141,8 +160,8 @@ function symmetricAntiAffinityViolations(
   index: TopologyIndex,
   entry: IndexedPod,
   nodeLabels: Labels,
-): Violation[] {
-  const out: Violation[] = [];
+  out: Violation[],
+): void {
   index.eachCandidateAntiGroup(entry.pod.labels, (group) => {
     if (group.carriers.size === 0) return;
     const term = group.terms[0];
@@ -180,30 +199,51 @@ function symmetricAntiAffinityViolations(
       );
     }
   });
-  return out;
 }
+
+/** The score of a pod without preferred terms (most pods): one object for all of them. */
+const NO_PREFERRED: PreferredScore = Object.freeze({
+  score: 0,
+  satisfiedWeight: 0,
+  totalWeight: 0,
+});
 
 function preferredScore(
   index: TopologyIndex,
   entry: IndexedPod,
   nodeLabels: Labels,
 ): PreferredScore {
+  const { preferredAffinity, preferredAntiAffinity } = entry.pod;
+  if (preferredAffinity.length === 0 && preferredAntiAffinity.length === 0) return NO_PREFERRED;
   let score = 0;
   let satisfiedWeight = 0;
   let totalWeight = 0;
-  const tally = (s: WeightedTerm, sign: 1 | -1): void => {
+  for (const s of preferredAffinity) {
+    const others = preferredOthers(index, entry, nodeLabels, s);
     totalWeight += s.weight;
-    const key = s.term.topologyKey;
-    const value = labelOf(nodeLabels, key);
-    const group = entry.termGroups.get(s.term.id);
-    const others =
-      value === undefined || group === undefined
-        ? 0
-        : othersInDomain(group, key, value, index.selects(s.term, entry.pod));
-    score += sign * s.weight * others;
-    if (sign > 0 ? others > 0 : others === 0) satisfiedWeight += s.weight;
-  };
-  for (const s of entry.pod.preferredAffinity) tally(s, 1);
-  for (const s of entry.pod.preferredAntiAffinity) tally(s, -1);
+    score += s.weight * others;
+    if (others > 0) satisfiedWeight += s.weight;
+  }
+  for (const s of preferredAntiAffinity) {
+    const others = preferredOthers(index, entry, nodeLabels, s);
+    totalWeight += s.weight;
+    score -= s.weight * others;
+    if (others === 0) satisfiedWeight += s.weight;
+  }
   return { score, satisfiedWeight, totalWeight };
+}
+
+/** Matching pods other than this one in the pod's domain of a preferred term (0 outside any). */
+function preferredOthers(
+  index: TopologyIndex,
+  entry: IndexedPod,
+  nodeLabels: Labels,
+  s: WeightedTerm,
+): number {
+  const key = s.term.topologyKey;
+  const value = labelOf(nodeLabels, key);
+  const group = entry.termGroups.get(s.term.id);
+  return value === undefined || group === undefined
+    ? 0
+    : othersInDomain(group, key, value, index.selects(s.term, entry.pod));
 }
