@@ -9,6 +9,7 @@
  *
  *   npm run bench:audit                                   # full size
  *   npm run bench:audit -- --nodes 500 --pods 15000       # quick
+ *   hack/node --expose-gc bench/audit-pass.bench.ts --heap yes   # the heap each kept structure holds
  *
  * Prints one line per figure, then one JSON line with every figure. Exits 1 when the two
  * audits report differently, 2 on bad flags.
@@ -482,6 +483,9 @@ async function main(): Promise<void> {
   if (!agree) process.exitCode = 1;
   figures['sameReports'] = agree;
   figures['loadAverageAtEnd'] = loadAverage();
+  // Peak resident set of the whole run (both audits when --scratch yes), in MiB.
+  figures['maxRssMiB'] = Math.round(process.resourceUsage().maxRSS / 1024);
+  print('peak RSS', `${String(figures['maxRssMiB'])} MiB`);
   console.log(JSON.stringify(figures));
 }
 
