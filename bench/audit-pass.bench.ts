@@ -9,6 +9,7 @@
  *
  *   npm run bench:audit                                   # full size
  *   npm run bench:audit -- --nodes 500 --pods 15000       # quick
+ *   hack/node --expose-gc bench/audit-pass.bench.ts --heap yes   # the heap each kept structure holds
  *
  * Prints one line per figure, then one JSON line with every figure. Exits 1 when the two
  * audits report differently, 2 on bad flags.
@@ -36,7 +37,7 @@ const STEP_IDS = [
 type StepId = (typeof STEP_IDS)[number];
 const USAGE =
   `usage: npm run bench:audit -- [--nodes N] [--pods N] [--runs N] [--seed N] ` +
-  `[--steps ${STEP_IDS.join(',')}] [--scratch yes|no]`;
+  `[--steps ${STEP_IDS.join(',')}] [--scratch yes|no] [--heap yes|no]`;
 const HOUR = 3_600_000;
 const BURST = 100;
 
@@ -48,13 +49,25 @@ interface Options {
   readonly steps: readonly StepId[];
   /** Whether the from-scratch audit runs beside the reusing one (and their reports are compared). */
   readonly scratch: boolean;
+  /** Whether to report, after the first pass, the heap each kept structure holds (needs --expose-gc). */
+  readonly heap: boolean;
 }
 
 function options(argv: readonly string[]): Options {
-  const values = stringFlags(argv, ['nodes', 'pods', 'runs', 'seed', 'steps', 'scratch'], USAGE);
-  const scratch = values.scratch ?? 'yes';
-  if (scratch !== 'yes' && scratch !== 'no')
-    throw new Error(`--scratch: "${scratch}" is not yes or no`);
+  const values = stringFlags(
+    argv,
+    ['nodes', 'pods', 'runs', 'seed', 'steps', 'scratch', 'heap'],
+    USAGE,
+  );
+  const yesNo = (flag: string, value: string | undefined, fallback: string): boolean => {
+    const v = value ?? fallback;
+    if (v !== 'yes' && v !== 'no') throw new Error(`--${flag}: "${v}" is not yes or no`);
+    return v === 'yes';
+  };
+  const scratch = yesNo('scratch', values.scratch, 'yes');
+  const heap = yesNo('heap', values.heap, 'no');
+  if (heap && typeof globalThis.gc !== 'function')
+    throw new Error('--heap: run node with --expose-gc');
   return {
     nodes: intFlag('nodes', values.nodes, 5000, 10),
     pods: intFlag('pods', values.pods, 150_000, 100),
@@ -63,7 +76,8 @@ function options(argv: readonly string[]): Options {
     steps: listFlag('steps', values.steps, STEP_IDS, (id) =>
       STEP_IDS.find((known) => known === id),
     ),
-    scratch: scratch === 'yes',
+    scratch: scratch && !heap,
+    heap,
   };
 }
 
@@ -214,6 +228,72 @@ function reported(audit: ContinuousAudit, policies: readonly CompiledPolicy[]): 
   };
 }
 
+const MIB = 1024 * 1024;
+
+/** Heap used after two full collections, in MiB. */
+function heapMiB(): number {
+  globalThis.gc?.();
+  globalThis.gc?.();
+  return process.memoryUsage().heapUsed / MIB;
+}
+
+/**
+ * What the audit keeps after its first pass, structure by structure: each is let go in turn
+ * (in this order, so what two share counts with the later one) and the heap measured after a
+ * full collection. The informers' objects stay; they were measured before the audit started.
+ */
+async function heapBreakdown(
+  audit: ContinuousAudit,
+  cachesMiB: number,
+  afterPassMiB: number,
+  pods: number,
+): Promise<void> {
+  const live = Reflect.get(audit, 'live') as object;
+  const held: [label: string, fields: [owner: object, field: string][]][] = [
+    [
+      'last report and policy summaries',
+      [
+        [audit, 'lastReport'],
+        [audit, 'summaries'],
+      ],
+    ],
+    ['KeptFindings (classified findings)', [[audit, 'findingsKept']]],
+    ['KeptAuditOnly', [[audit, 'auditOnlyKept']]],
+    ['KeptReport (violations merged by pod)', [[audit, 'merged']]],
+    ['IncrementalAudit (inter-pod verdicts)', [[audit, 'verdicts']]],
+    ['IncrementalNodeSpread (node, spread findings)', [[audit, 'nodeSpreadKept']]],
+    ['SpreadPodCache (compiled spread rules)', [[audit, 'spreadPods']]],
+    ['feasibility result', [[live, 'feasible']]],
+    ['TopologyIndex', [[live, 'current']]],
+  ];
+  const rows: Record<string, number> = {};
+  let before = heapMiB();
+  const kept = before - cachesMiB;
+  const garbage = afterPassMiB - before;
+  print('heap: informer caches (before the audit)', `${round(cachesMiB, 1)} MiB`);
+  print('heap: garbage the first pass left', `${round(garbage, 1)} MiB (used before a GC)`);
+  print(
+    'heap: audit kept after the first pass',
+    `${round(kept, 1)} MiB (${Math.round((kept * MIB) / pods)} B per pod)`,
+  );
+  for (const [label, fields] of held) {
+    for (const [owner, field] of fields) Reflect.set(owner, field, null);
+    const now = heapMiB();
+    rows[label] = round(before - now, 1);
+    before = now;
+  }
+  await audit.stop();
+  rows['the rest (handlers, remediation, changes)'] = round(before - cachesMiB, 1);
+  for (const [name, mib] of Object.entries(rows))
+    print(`  ${name}`, `${mib} MiB (${Math.round((mib * MIB) / pods)} B per pod)`);
+  figures['heapMiB'] = {
+    caches: round(cachesMiB, 1),
+    garbageAfterFirstPass: round(garbage, 1),
+    kept: round(kept, 1),
+    ...rows,
+  };
+}
+
 interface Step {
   readonly id: StepId;
   readonly name: string;
@@ -238,6 +318,7 @@ async function main(): Promise<void> {
   const scratch = opts.scratch
     ? new ContinuousAudit(world.deps(), { ...timers, fromScratch: true })
     : null;
+  const cachesMiB = opts.heap ? heapMiB() : 0;
   const reusing = new ContinuousAudit(world.deps(), timers);
   scratch?.start();
   reusing.start();
@@ -250,6 +331,12 @@ async function main(): Promise<void> {
     `${first.scratch ?? '-'} ms CPU from scratch, ${first.reusing} ms reusing (judges every pod)`,
   );
   figures['firstPassCpuMs'] = { fromScratch: first.scratch, reusing: first.reusing };
+  if (opts.heap) {
+    const afterPass = process.memoryUsage().heapUsed / MIB;
+    await heapBreakdown(reusing, cachesMiB, afterPass, world.pods.list().length);
+    console.log(JSON.stringify(figures));
+    return;
+  }
 
   const rng = new Rng(opts.seed + 7);
   const running = world.pods.list().filter((p) => p.status?.phase === 'Running');
@@ -396,6 +483,9 @@ async function main(): Promise<void> {
   if (!agree) process.exitCode = 1;
   figures['sameReports'] = agree;
   figures['loadAverageAtEnd'] = loadAverage();
+  // Peak resident set of the whole run (both audits when --scratch yes), in MiB.
+  figures['maxRssMiB'] = Math.round(process.resourceUsage().maxRSS / 1024);
+  print('peak RSS', `${String(figures['maxRssMiB'])} MiB`);
   console.log(JSON.stringify(figures));
 }
 
