@@ -138,6 +138,15 @@ export class ContinuousAudit {
   private fullTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
   private running: Promise<void> = Promise.resolve();
+  /**
+   * Feasibility, computed after the passes one at a time beside the queue of passes: a pass
+   * publishes its verdicts without waiting for the previous pass's feasibility.
+   */
+  private settling: Promise<void> = Promise.resolve();
+  /** A feasibility step is queued and not started: it serves every pass until it starts. */
+  private settlePending = false;
+  /** Publishes feasibility problems with the findings of the last pass. */
+  private showLatest: ((unsatisfiable: ReadonlyMap<PolicyRef, string[]>) => void) | null = null;
   private stopped = false;
   /** The next pass also judges the node and spread rules from scratch and compares. */
   private checkNodeSpread = false;
@@ -213,6 +222,7 @@ export class ContinuousAudit {
     this.remediation.stop();
     for (const u of this.unsubscribe) u();
     await this.running;
+    await this.settling;
   }
 
   /** Pods the last pass judged (every pod, `fromScratch`). */
@@ -240,7 +250,7 @@ export class ContinuousAudit {
       () => {
         this.timer = undefined;
         this.lastStarted = this.clock.now();
-        this.enqueue(() => this.evaluate());
+        this.enqueue(() => this.pass());
       },
       Math.max(0, this.lastStarted + quiet - this.clock.now()),
     );
@@ -270,8 +280,14 @@ export class ContinuousAudit {
     });
   }
 
-  /** Judges the whole index now (tests and the periodic check call this too). */
+  /** Judges the whole index now and computes feasibility (tests and the full check call this). */
   async evaluate(): Promise<void> {
+    await this.pass();
+    await this.settling;
+  }
+
+  /** A pass: judges and publishes, and queues feasibility after it. */
+  private async pass(): Promise<void> {
     if (this.stopped) return;
     // Changes heard while the index is built and judged in slices wait until the verdicts
     // are published: every step reads one state, and the next pass judges what they changed.
@@ -389,14 +405,25 @@ export class ContinuousAudit {
       (p) => live.workloadOf(p),
       nodeSpread.accepts,
     );
-    const feasible = await live.feasibility(this.options.fromScratch === true, sliceMs);
-    // Null: something it read changed while it was computed; the next pass computes again.
-    if (feasible === null) this.schedule();
-    else if (!sameProblems(feasible.unsatisfiable, this.unsatisfiable)) {
-      this.unsatisfiable = feasible.unsatisfiable;
-      show(this.unsatisfiable);
-    }
-    this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
+    this.showLatest = show;
+    if (this.settlePending) return;
+    this.settlePending = true;
+    this.settling = this.settling
+      .then(async () => {
+        this.settlePending = false;
+        if (this.stopped) return;
+        const feasible = await live.feasibility(this.options.fromScratch === true, sliceMs);
+        // Null: something it read changed while it was computed; the next pass computes again.
+        if (feasible === null) this.schedule();
+        else if (!sameProblems(feasible.unsatisfiable, this.unsatisfiable)) {
+          this.unsatisfiable = feasible.unsatisfiable;
+          this.showLatest?.(this.unsatisfiable);
+        }
+        this.deps.metrics.auditFinished((performance.now() - started) / 1000, new Date(this.now()));
+      })
+      .catch((err: unknown) => {
+        this.deps.log.error('audit failed', { error: errorMessage(err) });
+      });
   }
 
   /**
@@ -523,6 +550,7 @@ export class ContinuousAudit {
    */
   async fullCheck(): Promise<void> {
     const { live, sliceMs } = this;
+    await this.settling; // one feasibility computation at a time
     const current = live.index;
     const policies = this.deps.policies();
     // Built and judged in slices, the index held still; changes heard meanwhile go to the

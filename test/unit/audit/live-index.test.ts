@@ -23,6 +23,7 @@ import {
   type NodeSpreadAudit,
 } from '../../../src/engine/index.ts';
 import { UNITS_PER_STEP, type Steps } from '../../../src/util/steps.ts';
+import { FakeClock } from '../controller/fake-clock.ts';
 import {
   HOSTNAME,
   ZONE,
@@ -972,10 +973,12 @@ void test('kept feasibility and policies adopted in place end where an audit fro
 // ------------------------------------------------- feasibility shares the event loop
 
 void describe('ContinuousAudit feasibility shares the event loop', () => {
-  void test('a long feasibility computation lets timers run between its slices, with the same result', async (t) => {
-    // 1,000 Deployments of 8 replicas, one pod per node on 300 nodes, and one that wants more
-    // replicas than there are nodes: the scheduling model places 8,000 pods and finds one
-    // problem. Slices of 1 ms make that many slices on any machine, however fast or loaded.
+  /**
+   * 1,000 Deployments of 8 replicas, one pod per node on 300 nodes, and one that wants more
+   * replicas than there are nodes: the scheduling model places 8,000 pods and finds one
+   * problem. Slices of 1 ms make that many slices on any machine, however fast or loaded.
+   */
+  const longFeasibility = (): World => {
     const w = new World();
     for (let i = 0; i < 300; i++) w.nodes.set(node(`n${String(i)}`));
     w.namespaces.set(namespace('shop'));
@@ -989,7 +992,52 @@ void describe('ContinuousAudit feasibility shares the event loop', () => {
         spreadAcross: [{ topologyKey: HOSTNAME, mode: 'Required' }],
       }),
     );
-    const ref = 'PlacementPolicy/shop/one-per-node';
+    return w;
+  };
+  const ref = 'PlacementPolicy/shop/one-per-node';
+
+  void test('a pass publishes its verdicts while the pass before it still computes feasibility', async (t) => {
+    const w = longFeasibility();
+    w.pods.set(placed('solo', { ns: 'shop', labels: { app: 'solo' }, node: 'n0' }));
+    const clock = new FakeClock();
+    const QUIET = 500;
+    const audit = w.audit(t, { clock }, { debounceMs: QUIET, sliceMs: 1 });
+    /** Waits on the event loop (at most 20 s) for `done`. */
+    const until = async (done: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      while (!done()) {
+        assert.ok(Date.now() < deadline, `waited 20 s for ${what}`);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    clock.advance(QUIET);
+    await until(() => audit.stats.feasibilityRuns === 1, 'the first pass to compute feasibility');
+    // A pod that breaks its own anti-affinity: the next pass starts at once and reports it.
+    const solo = { app: 'solo' };
+    w.pods.set(
+      placed('twin', {
+        ns: 'shop',
+        labels: solo,
+        node: 'n0',
+        anti: [term(labelsIn(solo), HOSTNAME)],
+      }),
+    );
+    clock.advance(QUIET);
+    await until(() => audit.stats.evaluations === 2, 'the second pass to publish');
+    assert.equal(w.metrics.audits, 0, 'the first pass is still computing feasibility');
+    // twin's own term, and solo's symmetric side of it.
+    assert.deepEqual(
+      audit.report?.violations.map((v) => v.pod),
+      ['shop/solo', 'shop/twin'],
+    );
+    await until(() => w.metrics.audits >= 1, 'feasibility to finish');
+    await audit.evaluate();
+    assert.match(summaryOf(audit, ref).unsatisfiable ?? '', /Deployment shop\/big wants 301/);
+    assert.equal(audit.stats.mismatches, 0);
+  });
+
+  void test('a long feasibility computation lets timers run between its slices, with the same result', async (t) => {
+    const w = longFeasibility();
     // How often a timer due every millisecond runs while the audit's feasibility pass is
     // under way (it has started, and the evaluation has not finished).
     const ticksDuringPass = async (audit: ContinuousAudit): Promise<number> => {
