@@ -7,7 +7,7 @@ import type { Labels } from '../../../src/api/core.ts';
 import type { PlacementPolicy, PolicyRef } from '../../../src/api/policy.ts';
 import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 import { ContinuousAudit } from '../../../src/audit/continuous-audit.ts';
-import { LiveIndex } from '../../../src/audit/live-index.ts';
+import { LiveIndex, newAuditStats } from '../../../src/audit/live-index.ts';
 import {
   auditIndex,
   auditIndexSteps,
@@ -1129,7 +1129,7 @@ void describe('ContinuousAudit builds and judges a large index in slices', () =>
 
   void test('each step over every pod yields every so many pods and returns what it returns run at once', () => {
     const w = large();
-    const live = new LiveIndex(w.deps(), { mismatches: 0, evaluations: 0, feasibilityRuns: 0 });
+    const live = new LiveIndex(w.deps(), newAuditStats());
     const pods = w.pods.list().length;
     const policies = w.policies;
     const built = stepped(live.buildSteps(policies));
