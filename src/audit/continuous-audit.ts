@@ -44,7 +44,7 @@ import {
 } from './findings.ts';
 import { KeptAuditOnly, KeptFindings, type PodViolations } from './kept-findings.ts';
 import { ChangedObjects } from './changed-objects.ts';
-import { LiveIndex, type AuditStats, type LiveIndexDeps } from './live-index.ts';
+import { LiveIndex, newAuditStats, type AuditStats, type LiveIndexDeps } from './live-index.ts';
 import type { ChangeSource, PodEvictor } from './ports.ts';
 import { Remediation, type RemediationOptions } from './remediation.ts';
 import type { ReportSync } from './report-sync.ts';
@@ -151,7 +151,7 @@ export class ContinuousAudit {
   /** The next pass also judges the node and spread rules from scratch and compares. */
   private checkNodeSpread = false;
   /** How often the audit did its work. */
-  readonly stats: AuditStats = { mismatches: 0, evaluations: 0, feasibilityRuns: 0 };
+  readonly stats: AuditStats = newAuditStats();
 
   constructor(deps: ContinuousAuditDeps, options: ContinuousAuditOptions) {
     this.deps = deps;

@@ -16,6 +16,7 @@ import {
   buildIndexSteps,
   feasibilitySteps,
   feasibilityTargetOf,
+  FeasibilityReads,
   managedByDeployment,
   workloadRef,
   isPlaced,
@@ -44,7 +45,7 @@ import {
 } from '../api/cluster.ts';
 import { jsonEqual, sameLabels } from '../util/json.ts';
 import { audited } from './findings.ts';
-import { runAll, runSliced, type Steps } from '../util/steps.ts';
+import { runAll, runSliced, runSlicedUnless, type Steps } from '../util/steps.ts';
 import type { Logger } from '../util/logger.ts';
 
 /** How often the audit did its work; tests and benchmarks read these. */
@@ -54,6 +55,13 @@ export interface AuditStats {
   evaluations: number;
   /** Feasibility computations; passes after changes it did not read keep the last result. */
   feasibilityRuns: number;
+  /** Of those, the ones stopped before the end: something they read changed meanwhile. */
+  feasibilityStopped: number;
+}
+
+/** Stats with nothing counted yet. */
+export function newAuditStats(): AuditStats {
+  return { mismatches: 0, evaluations: 0, feasibilityRuns: 0, feasibilityStopped: 0 };
 }
 
 export interface LiveIndexDeps {
@@ -111,6 +119,8 @@ export class LiveIndex {
    * (a workload, a namespace's labels, the index itself) changed.
    */
   private since = new Changes();
+  /** Changes heard so far: a running computation looks at `since` again only after one. */
+  private heard = 0;
 
   constructor(deps: LiveIndexDeps, stats: AuditStats) {
     this.deps = deps;
@@ -130,7 +140,7 @@ export class LiveIndex {
   /** The kept feasibility result, if nothing it read has changed since. */
   get kept(): Feasibility | null {
     const kept = this.feasible;
-    if (kept !== null && !this.unchangedFor(kept)) this.feasible = null;
+    if (kept !== null && !this.unchangedFor(kept.reads)) this.feasible = null;
     return this.feasible;
   }
 
@@ -214,7 +224,8 @@ export class LiveIndex {
    * The feasibility result for the index: the kept one, or a new one (always, `fromScratch`),
    * computed in slices of about `sliceMs` between which the event loop runs. Null when there
    * is no index, or when something the new result read changed while it was computed: that
-   * result is stale and is not kept (the next pass computes again).
+   * result is stale and is not kept (the next pass computes again), and the computation stops
+   * at the first slice boundary after the change.
    */
   async feasibility(fromScratch: boolean, sliceMs: number): Promise<Feasibility | null> {
     if (!fromScratch && this.kept !== null) {
@@ -252,24 +263,35 @@ export class LiveIndex {
       }
     }
     const nodes = this.deps.nodes.list().map(nodeFacts);
-    const result = await runSliced(feasibilitySteps(targets, index, nodes, nsLabels), sliceMs);
-    if (this.current !== index || this.placedWith !== policies || !this.unchangedFor(result))
-      return null;
+    // Every read is noted before the first slice ends: stale from then on, it stops.
+    const reads = new FeasibilityReads();
+    const stale = (): boolean =>
+      this.current !== index || this.placedWith !== policies || !this.unchangedFor(reads);
+    let heard = -1;
+    const done = await runSlicedUnless(
+      feasibilitySteps(targets, index, nodes, nsLabels, reads),
+      sliceMs,
+      // Looked at again only after a change, so that long computations cost no more.
+      () => heard !== (heard = this.heard) && stale(),
+    );
+    if (done === null) this.stats.feasibilityStopped++;
+    if (done === null || stale()) return null;
+    const result = done.value;
     this.feasible = result;
     this.since = new Changes();
     return result;
   }
 
-  /** Whether nothing `result` read changed since it was computed (or last found unchanged). */
-  private unchangedFor(result: Feasibility): boolean {
+  /** Whether nothing `reads` names changed since it was noted (or last found unchanged). */
+  private unchangedFor(reads: FeasibilityReads): boolean {
     const { since, current: index } = this;
     if (since.other) return false;
     if (index === null) return since.pods.size === 0;
     const pods = [...since.pods].map(([key, before]) => [before, index.get(key)?.pod] as const);
-    if (result.reads.podsChanged(pods, index)) return false;
+    if (reads.podsChanged(pods, index)) return false;
     for (const [name, before] of since.nodes) {
       const node = this.deps.nodes.get(name);
-      if (result.reads.domainsMoved(before, node && nodeFacts(node))) return false;
+      if (reads.domainsMoved(before, node && nodeFacts(node))) return false;
     }
     return true;
   }
@@ -277,6 +299,7 @@ export class LiveIndex {
   // ---- what each change does to the index and the kept result; true: judge again ----
 
   onPod(e: WatchEvent<Pod>): boolean {
+    this.heard++;
     const index = this.current;
     if (e.type !== 'deleted') this.place(e.object);
     else if (index !== null)
@@ -287,6 +310,7 @@ export class LiveIndex {
   }
 
   onNode(e: WatchEvent<Node>): boolean {
+    this.heard++;
     const name = e.object.metadata.name;
     const labels = e.object.metadata.labels ?? {};
     const relabelled = e.type !== 'updated' || !sameLabels(e.old?.metadata.labels, labels);
@@ -308,6 +332,7 @@ export class LiveIndex {
   }
 
   onNamespace(e: WatchEvent<Namespace>): boolean {
+    this.heard++;
     const name = e.object.metadata.name;
     if (e.type === 'updated' && sameLabels(e.old?.metadata.labels, e.object.metadata.labels))
       return false;
@@ -320,6 +345,7 @@ export class LiveIndex {
   }
 
   onWorkload(e: WatchEvent<Workload>): boolean {
+    this.heard++;
     const old = e.type === 'updated' ? e.old : undefined;
     if (old !== undefined && sameLabels(old.templateLabels, e.object.templateLabels)) {
       // Replicas, selector, owners and the template's own affinity change no pod's terms,

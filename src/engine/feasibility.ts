@@ -269,13 +269,16 @@ export function feasibility(
 
 /**
  * `feasibility`, yielding between the pods its scheduling model places. The index and the
- * nodes are read before the first yield; the namespace labels are read throughout.
+ * nodes are read before the first yield; the namespace labels are read throughout. What it
+ * reads is noted in `reads` before the first yield: a caller can tell from then on whether a
+ * change makes the result stale before it is done.
  */
 export function* feasibilitySteps(
   targets: readonly FeasibilityTarget[],
   index: TopologyIndex,
   nodes: Iterable<NodeFacts>,
   namespaceLabels: (ns: string) => Labels,
+  reads = new FeasibilityReads(),
 ): Steps<Feasibility> {
   const out = new Map<PolicyRef, string[]>();
   const report = (ref: PolicyRef, message: string): void => {
@@ -283,7 +286,6 @@ export function* feasibilitySteps(
     list.push(message);
     out.set(ref, list);
   };
-  const reads = new FeasibilityReads();
   const nodeList = [...nodes];
   const domains = domainCounter(nodeList, reads);
   for (const t of targets) spreadProblems(t, domains, namespaceLabels, report);

@@ -26,15 +26,30 @@ export function runAll<T>(steps: Steps<T>): T {
  * unit of work past `sliceMs`.
  */
 export async function runSliced<T>(steps: Steps<T>, sliceMs: number): Promise<T> {
+  const done = await runSlicedUnless(steps, sliceMs, () => false);
+  if (done === null) throw new Error('a computation that cannot be stopped stopped');
+  return done.value;
+}
+
+/**
+ * runSliced, stopped when `stop()` is true after the event loop ran between two slices:
+ * then null, and the rest of `steps` is not run.
+ */
+export async function runSlicedUnless<T>(
+  steps: Steps<T>,
+  sliceMs: number,
+  stop: () => boolean,
+): Promise<{ value: T } | null> {
   for (;;) {
     const until = performance.now() + sliceMs;
     for (;;) {
       const r = steps.next();
-      if (r.done === true) return r.value;
+      if (r.done === true) return { value: r.value };
       if (performance.now() >= until) break;
     }
     await new Promise<void>((resolve) => {
       setImmediate(resolve);
     });
+    if (stop()) return null;
   }
 }

@@ -13,6 +13,7 @@ import {
   type PodOptions,
 } from '../builders.ts';
 import {
+  HOUR,
   REQUIRED,
   placed,
   deployment,
@@ -26,7 +27,7 @@ import {
   summaryOf,
   type World,
 } from './world.ts';
-import { FakeClock } from '../controller/fake-clock.ts';
+import { FakeClock, flush, peek } from '../controller/fake-clock.ts';
 
 // ------------------------------------------------------------------ judging
 
@@ -83,6 +84,47 @@ void describe('ContinuousAudit reports drift', () => {
       'while feasibility was computed',
     );
     assert.equal(audit.stats.feasibilityRuns, runs + 1);
+  });
+
+  void test('a node relabelled while feasibility is computed stops it: the next pass does not wait for it', async (t) => {
+    const w = shop();
+    // The scheduling model places each of web's pods in a slice of its own (slices of no time).
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 300 }));
+    const audit = w.audit(t, {}, { sliceMs: 0 });
+    await w.quietFor(HOUR);
+    assert.deepEqual(w.metrics.violations.get(WEB_NEAR_DB), {});
+
+    relabelNode(w, 'a2', 'b');
+    const runs = audit.stats.feasibilityRuns;
+    const stopped = audit.stats.feasibilityStopped;
+    const finished = w.metrics.nextAudit();
+    w.clock.advance(HOUR);
+    for (let ticks = 0; audit.stats.feasibilityRuns === runs; ticks++) {
+      assert.ok(ticks < 1000, 'the pass after the relabel computes feasibility');
+      await flush();
+    }
+    assert.deepEqual(w.metrics.violations.get(WEB_NEAR_DB), { podAffinity: 1 });
+
+    // Back in its zone while the computation (which counted zones) is under way.
+    relabelNode(w, 'a2', 'a');
+    let ticks = 0;
+    for (; (await peek(finished)) === 'pending'; ticks++)
+      assert.ok(ticks < 10_000, 'the pass that computes feasibility ends');
+    assert.ok(ticks <= 3, `the pass ended ${ticks} ticks after the relabel, not at once`);
+    assert.equal(audit.stats.feasibilityStopped, stopped + 1, 'the computation stopped');
+    assert.equal(summaryOf(audit, WEB_NEAR_DB).unsatisfiable, undefined, 'nothing stale published');
+
+    // The next pass publishes the relabel before it computes feasibility anew.
+    let seen: unknown = 'not computed';
+    const look = (): void => {
+      if (audit.stats.feasibilityRuns === runs + 1) setImmediate(look);
+      else seen = w.metrics.violations.get(WEB_NEAR_DB);
+    };
+    setImmediate(look);
+    await w.quietFor(HOUR);
+    assert.deepEqual(seen, {}, 'the metric while feasibility was computed');
+    assert.equal(audit.stats.feasibilityRuns, runs + 2);
+    assert.equal(audit.stats.feasibilityStopped, stopped + 1, 'computed to the end');
   });
 
   void test("a pod's label, a namespace's label and a workload's template each move pods in and out", async (t) => {

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type { Namespace, Node, Pod } from '../../../src/api/core.ts';
 import type { PlacementPolicy } from '../../../src/api/policy.ts';
 import type { Workload } from '../../../src/api/cluster.ts';
-import { LiveIndex, type AuditStats } from '../../../src/audit/live-index.ts';
+import { LiveIndex, newAuditStats, type AuditStats } from '../../../src/audit/live-index.ts';
 import {
   auditIndex,
   comparePolicies,
@@ -105,7 +105,7 @@ class Cluster {
     this.namespaces = new MemorySource((n) => n.metadata.name, namespaces);
     this.policies = POLICIES;
     const quiet = (): undefined => undefined;
-    const stats: AuditStats = { mismatches: 0, evaluations: 0, feasibilityRuns: 0 };
+    const stats: AuditStats = newAuditStats();
     this.live = new LiveIndex(
       {
         pods: this.pods,

@@ -7,7 +7,7 @@ import type { Labels } from '../../../src/api/core.ts';
 import type { PlacementPolicy, PolicyRef } from '../../../src/api/policy.ts';
 import { APPLIED_ANNOTATION } from '../../../src/api/cluster.ts';
 import { ContinuousAudit } from '../../../src/audit/continuous-audit.ts';
-import { LiveIndex } from '../../../src/audit/live-index.ts';
+import { LiveIndex, newAuditStats } from '../../../src/audit/live-index.ts';
 import {
   auditIndex,
   auditIndexSteps,
@@ -598,6 +598,32 @@ void describe('ContinuousAudit keeps feasibility until what it read changes', ()
     assert.equal(audit.stats.feasibilityRuns, runs + 2, 'the next pass computes again');
   });
 
+  void test('pods relabelled while feasibility is computed, by labels it did not read, let it finish', async (t) => {
+    const w = shop();
+    // The scheduling model places each of web's pods in a slice of its own (slices of no time).
+    w.deployments.set(deployment('shop', 'web', { app: 'web' }, { replicas: 300 }));
+    const other = (v: number) =>
+      placed('other-0', { ns: 'shop', labels: { app: 'other', v: String(v) }, node: 'b1' });
+    w.pods.set(other(0));
+    const audit = w.audit(t, {}, { sliceMs: 0 });
+    await audit.evaluate();
+    relabelNode(w, 'a2', 'b'); // a zone it counted: computed again
+    const runs = audit.stats.feasibilityRuns;
+    let churned = 0;
+    const churn = (): void => {
+      if (audit.stats.feasibilityRuns !== runs) w.pods.set(other(++churned));
+      if (churned < 100) setImmediate(churn);
+    };
+    setImmediate(churn);
+    await audit.evaluate();
+    const during = churned;
+    assert.ok(during >= 50, `relabelled ${during} times while feasibility was computed`);
+    assert.equal(audit.stats.feasibilityStopped, 0, 'not stopped');
+    assert.equal(audit.stats.feasibilityRuns, runs + 1);
+    await audit.evaluate();
+    assert.equal(audit.stats.feasibilityRuns, runs + 1, 'kept: computed to the end');
+  });
+
   void test("a workload that already carries a policy's terms: the shortfall still names the policy", async (t) => {
     // checkout-redis's seed: next to a checkout pod, one per node; checkout runs on 2 of 3.
     const w = new World();
@@ -1177,7 +1203,7 @@ void describe('ContinuousAudit builds and judges a large index in slices', () =>
 
   void test('each step over every pod yields every so many pods and returns what it returns run at once', () => {
     const w = large();
-    const live = new LiveIndex(w.deps(), { mismatches: 0, evaluations: 0, feasibilityRuns: 0 });
+    const live = new LiveIndex(w.deps(), newAuditStats());
     const pods = w.pods.list().length;
     const policies = w.policies;
     const built = stepped(live.buildSteps(policies));

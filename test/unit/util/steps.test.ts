@@ -1,7 +1,7 @@
 // Long computations as generators: run at once, or in slices that let the event loop run.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runAll, runSliced, type Steps } from '../../../src/util/steps.ts';
+import { runAll, runSliced, runSlicedUnless, type Steps } from '../../../src/util/steps.ts';
 
 /** Sums 1..n, yielding after each term, and notes how many terms it had added at each yield. */
 function* sum(n: number, seen: number[]): Steps<number> {
@@ -37,4 +37,15 @@ void test('runSliced lets other callbacks run between slices and returns the sam
     between.some((n) => n > 0 && n < 5),
     `a callback ran while the steps were under way (it saw ${JSON.stringify(between)})`,
   );
+});
+
+void test('runSlicedUnless stops between slices once told to, and runs no further step', async () => {
+  const seen: number[] = [];
+  let told = false;
+  setImmediate(() => {
+    told = seen.length < 5;
+  });
+  assert.equal(await runSlicedUnless(sum(5, seen), 0, () => told), null);
+  assert.deepEqual(seen, [1], 'stopped after the first slice (one step: slices of no time)');
+  assert.deepEqual(await runSlicedUnless(sum(5, []), 0, () => false), { value: 15 });
 });
