@@ -507,7 +507,15 @@ clusterTest(
     });
 
     await t.test('a policy that goes takes its reports with it', async () => {
+      // The PolicyReport's owner reference lets the garbage collector remove it too; the
+      // operator deletes both itself (a report already gone counts as deleted).
+      const deleted = (): number =>
+        op.logged('report deleted').filter((l) => l['api'] === 'wgpolicyk8s.io/v1alpha2').length;
+      const deletedBefore = deleted();
       await c.kubectl('delete', 'placementpolicy', '-n', ns, 'keep-away', '--wait=true');
+      await waitFor('the operator to delete both reports of keep-away', () =>
+        Promise.resolve(deleted() >= deletedBefore + 2 ? true : undefined),
+      );
       await waitReport(
         c,
         'PolicyReport gone',
