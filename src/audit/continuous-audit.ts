@@ -51,6 +51,7 @@ import type { ReportSync } from './report-sync.ts';
 import { errorMessage } from '../util/errors.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { runSliced } from '../util/steps.ts';
+import { sameJson } from '../util/json.ts';
 import type { EventRecorder } from '../api/cluster.ts';
 
 export { CROSS_NAMESPACE_FINDING, type PolicyAudit } from './findings.ts';
@@ -444,11 +445,13 @@ export class ContinuousAudit {
     const sources = [...policies.map((p) => p.ref), 'pod'];
     const differs =
       sameVerdicts(report, rebuilt) ??
-      (JSON.stringify(kept.all()) !== JSON.stringify(findings) ||
+      (!sameJson(kept.all(), findings) ||
       sources.some(
         (s) =>
-          JSON.stringify([kept.own(s, SAMPLE_SIZE), kept.elsewhere(s)]) !==
-          JSON.stringify([tally.own(s, SAMPLE_SIZE), tally.elsewhere(s)]),
+          !sameJson(
+            [kept.own(s, SAMPLE_SIZE), kept.elsewhere(s)],
+            [tally.own(s, SAMPLE_SIZE), tally.elsewhere(s)],
+          ),
       )
         ? '(findings)'
         : null);
@@ -638,15 +641,14 @@ function sameVerdicts(a: AuditReport, b: AuditReport): string | null {
   for (let i = 0; i < n; i++) {
     const x = a.violations[i];
     const y = b.violations[i];
-    if (JSON.stringify(x) !== JSON.stringify(y)) return x?.pod ?? y?.pod ?? '';
+    if (!sameJson(x, y)) return x?.pod ?? y?.pod ?? '';
   }
-  for (const [key, score] of b.preferred)
-    if (JSON.stringify(a.preferred.get(key)) !== JSON.stringify(score)) return key;
+  for (const [key, score] of b.preferred) if (!sameJson(a.preferred.get(key), score)) return key;
   if (a.preferred.size !== b.preferred.size)
     return [...a.preferred.keys()].find((k) => !b.preferred.has(k)) ?? '';
   return a.summary.pods === b.summary.pods ? null : '(judged pods)';
 }
 
 function sameProblems(a: ReadonlyMap<string, string[]>, b: ReadonlyMap<string, string[]>): boolean {
-  return JSON.stringify([...a]) === JSON.stringify([...b]);
+  return sameJson([...a], [...b]);
 }

@@ -16,6 +16,7 @@ import {
 } from '../engine/index.ts';
 import type { EventTarget } from '../api/cluster.ts';
 import { RULES } from '../api/rules.ts';
+import { sameJson } from '../util/json.ts';
 
 /** What a policy's status shows of the audit. */
 export type PolicyAudit = PolicyAuditSummary;
@@ -250,7 +251,7 @@ function sameSummary(a: PolicyAudit, b: PolicyAudit): boolean {
     a.violations === b.violations &&
     a.auditOnly === b.auditOnly &&
     a.unsatisfiable === b.unsatisfiable &&
-    JSON.stringify(a.violationSample) === JSON.stringify(b.violationSample)
+    sameJson(a.violationSample, b.violationSample)
   );
 }
 

@@ -51,7 +51,7 @@ import {
 import { compareViolations } from './judge-cluster.ts';
 import { SpreadJudge } from './topology-spread.ts';
 import { ViolationsByPod, type ChangedPods } from './violations-by-pod.ts';
-import { sameLabels } from '../util/json.ts';
+import { sameJson, sameLabels } from '../util/json.ts';
 import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 
 interface KeptNode {
@@ -558,10 +558,10 @@ export function sameNodeSpread(a: NodeSpreadAudit, b: NodeSpreadAudit): string |
   const x = [...a.violations].sort(compareViolations);
   const y = [...b.violations].sort(compareViolations);
   for (let i = 0; i < Math.max(x.length, y.length); i++)
-    if (JSON.stringify(x[i]) !== JSON.stringify(y[i])) return x[i]?.pod ?? y[i]?.pod ?? '';
+    if (!sameJson(x[i], y[i])) return x[i]?.pod ?? y[i]?.pod ?? '';
   for (const key of new Set([...a.preferred.keys(), ...b.preferred.keys()]))
-    if (JSON.stringify(a.preferred.get(key)) !== JSON.stringify(b.preferred.get(key))) return key;
+    if (!sameJson(a.preferred.get(key), b.preferred.get(key))) return key;
   const p = a.problems.map((e) => e.message).sort();
   const q = b.problems.map((e) => e.message).sort();
-  return JSON.stringify(p) === JSON.stringify(q) ? null : '(unreadable pods)';
+  return sameJson(p, q) ? null : '(unreadable pods)';
 }

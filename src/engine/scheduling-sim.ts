@@ -18,7 +18,7 @@ import { AnchorIndex } from './anchor-index.ts';
 import { NO_SPREAD, SpreadIndex, type SpreadPod, type SpreadRules } from './spread-index.ts';
 import { termMatches, type ResolvedTerm } from './term.ts';
 import type { SpreadMiss } from './topology-spread.ts';
-import { PreparedPod } from './prepared-pod.ts';
+import { PreparedPod, type ClosureRank } from './prepared-pod.ts';
 import { Tracked, TrackedRules } from './tracked-rules.ts';
 
 /** A required term and where it is written, as messages name it. */
@@ -256,30 +256,30 @@ export class SimCluster {
     if (node === undefined) return;
     const { rules } = prepared;
     const nsLabels = this.namespaceLabels(pod.namespace);
+    // The pod's own anti-affinity against the placed pod (ghosts close nothing)...
     if (pod.ghost !== true)
-      rules.antiAffinity.forEach((a, term) => {
-        const value = labelOf(node.labels, a.term.topologyKey);
-        if (value !== undefined && termMatches(a.term, pod.namespace, pod.labels, nsLabels))
-          prepared.close(
-            a.term.topologyKey,
-            value,
-            { kind: 'podAntiAffinity', term: a },
-            { own: true, term },
-          );
-      });
-    if (pod.antiAffinity.length > 0) {
-      const own = this.namespaceLabels(rules.namespace);
-      pod.antiAffinity.forEach((a, term) => {
-        const value = labelOf(node.labels, a.term.topologyKey);
-        if (value !== undefined && termMatches(a.term, rules.namespace, rules.labels, own))
-          prepared.close(
-            a.term.topologyKey,
-            value,
-            { kind: 'symmetricAntiAffinity', term: a, pod: pod.key },
-            { own: false, pod: pod.key, term },
-          );
-      });
-    }
+      closeWhereSelected(
+        prepared,
+        node,
+        rules.antiAffinity,
+        [pod.namespace, pod.labels, nsLabels],
+        (a, term) => [
+          { kind: 'podAntiAffinity', term: a },
+          { own: true, term },
+        ],
+      );
+    // ...and the placed pod's against it (symmetry).
+    if (pod.antiAffinity.length > 0)
+      closeWhereSelected(
+        prepared,
+        node,
+        pod.antiAffinity,
+        [rules.namespace, rules.labels, this.namespaceLabels(rules.namespace)],
+        (a, term) => [
+          { kind: 'symmetricAntiAffinity', term: a, pod: pod.key },
+          { own: false, pod: pod.key, term },
+        ],
+      );
     if (
       rules.affinity.length > 0 &&
       rules.affinity.every((r) => termMatches(r.term, pod.namespace, pod.labels, nsLabels))
@@ -536,4 +536,23 @@ function misfitText(m: Misfit): string {
         ? `have no label ${m.miss.topologyKey}, which topologySpreadConstraint ${termName(m)} requires`
         : `would break topologySpreadConstraint ${termName(m)}: its ${m.miss.topologyKey} domain would hold ${m.miss.count + m.miss.self} of the pods it counts, the least-loaded ${m.miss.min}: skew ${m.miss.count + m.miss.self - m.miss.min} > maxSkew ${m.miss.maxSkew}`;
   }
+}
+
+/**
+ * Closes, on `node`, the domain of each anti-affinity term that selects a pod of
+ * `namespace` with `labels` (`nsLabels` its namespace's labels), with the misfit and rank
+ * `why` gives for the term and its position.
+ */
+function closeWhereSelected(
+  prepared: PreparedPod,
+  node: { readonly labels: Labels },
+  terms: readonly NamedTerm[],
+  [namespace, labels, nsLabels]: readonly [string, Labels, Labels],
+  why: (term: NamedTerm, position: number) => readonly [Misfit, ClosureRank],
+): void {
+  terms.forEach((a, position) => {
+    const value = labelOf(node.labels, a.term.topologyKey);
+    if (value !== undefined && termMatches(a.term, namespace, labels, nsLabels))
+      prepared.close(a.term.topologyKey, value, ...why(a, position));
+  });
 }

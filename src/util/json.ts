@@ -24,6 +24,13 @@ export function jsonEqual(a: unknown, b: unknown, ignoreKeys?: ReadonlySet<strin
 }
 
 /**
+ * Whether two values serialise to the same JSON text, key order included: for comparing
+ * output (reports, findings) whose order is part of what is published.
+ */
+export const sameJson = (a: unknown, b: unknown): boolean =>
+  JSON.stringify(a) === JSON.stringify(b);
+
+/**
  * The merge patch that turns `from` into `to`: changed keys carry their new value, removed
  * keys carry null, arrays and scalars are replaced whole. `undefined` when nothing changes.
  */

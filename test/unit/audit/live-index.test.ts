@@ -1206,6 +1206,59 @@ void describe('ContinuousAudit builds and judges a large index in slices', () =>
     assert.equal(audit.stats.mismatches, 0, 'the incremental state equals a rebuild');
   });
 
+  void test('a workload change heard while the first index is built changes the reach the next pass judges', async (t) => {
+    const w = large();
+    // The pods of a workload labelled pinned=yes must run in zone a: app3's in zone b break it
+    // once its template is labelled so.
+    const zoneA = namespacedPolicy('shop', 'app3-in-zone-a', {
+      targets: { selector: { matchLabels: { app: 'app3', pinned: 'yes' } } },
+      affinity: {
+        nodeAffinity: {
+          [REQUIRED]: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: ZONE, operator: 'In', values: ['a'] }] },
+            ],
+          },
+        },
+      },
+    });
+    w.setPolicies(zoneA);
+    const ref = 'PlacementPolicy/shop/app3-in-zone-a';
+    const audit = w.audit(t, {}, { sliceMs: 1 });
+    const app3 = w.deployments.get('Deployment/shop/app3');
+    assert.ok(app3 !== undefined);
+    let changed = 0;
+    // Once, while the first pass builds its index: app3's template comes to match.
+    await ticksWhile(
+      () => audit.evaluate(),
+      () => {
+        if (changed === 0 && audit.report === null) {
+          changed++;
+          w.deployments.set({
+            ...app3,
+            templateLabels: { app: 'app3', pinned: 'yes' },
+            resourceVersion: '2',
+          });
+        }
+        return false;
+      },
+    );
+    assert.equal(changed, 1, 'the change was made while the first pass ran');
+    await audit.evaluate();
+    const fresh = w.audit(t);
+    await fresh.evaluate();
+    assert.deepEqual(reported(audit), reported(fresh), 'the next pass judges the new reach');
+    assert.ok(
+      fresh.report?.violations.some((v) => v.pod.startsWith('shop/app3-')) === true,
+      'app3 pods break the rule somewhere',
+    );
+    const counted = fresh.summary(ref)?.violations ?? 0;
+    assert.ok(counted > 0, 'the policy counts the app3 pods in zone b');
+    assert.equal(audit.summary(ref)?.violations, counted);
+    await audit.fullCheck();
+    assert.equal(audit.stats.mismatches, 0, 'the incremental state equals a rebuild');
+  });
+
   void test('each step over every pod yields every so many pods and returns what it returns run at once', () => {
     const w = large();
     const live = new LiveIndex(w.deps(), newAuditStats());
