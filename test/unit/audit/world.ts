@@ -128,6 +128,8 @@ export interface Eviction {
 /** The Eviction API: an eviction that goes through deletes the pod (its replacement is not made). */
 export class FakeEvictor {
   readonly calls: Eviction[] = [];
+  /** When each call came (Date.now()), by position in `calls`. */
+  readonly times: number[] = [];
   /** What evictions return. */
   outcome: (pod: string) => EvictionOutcome = () => ({ kind: 'evicted' });
   private readonly pods: MemorySource<Pod>;
@@ -139,6 +141,7 @@ export class FakeEvictor {
   evict(namespace: string, name: string, dryRun: boolean, uid?: string) {
     const pod = `${namespace}/${name}`;
     this.calls.push({ pod, dryRun, uid });
+    this.times.push(Date.now());
     const outcome = this.outcome(pod);
     if (outcome.kind === 'evicted' && !dryRun) this.pods.delete(pod);
     return Promise.resolve(outcome);
