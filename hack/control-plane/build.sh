@@ -2,9 +2,10 @@
 # Builds the local test control plane (see /DESIGN.md, "Test environment: a
 # real control plane") into
 #   ${PLACEMENT_CACHE:-~/.cache/placement-operator}/k8s-<version>/bin/
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok
-# and kwokctl, from the pins in versions.sh and the wrapper modules k8s/ and
-# etcd/. Needs only Go and the Go module proxy; never downloads release
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and
+# kwok, from the pins in versions.sh and the wrapper modules k8s/ and etcd/.
+# (test/cluster/local-cluster.ts starts the processes itself: kwokctl is not
+# needed.) Needs only Go and the Go module proxy; never downloads release
 # binaries.
 #
 # Idempotent: each binary has a stamp recording what it was built from (tool
@@ -105,7 +106,7 @@ build_etcd() {
   finish etcd "$bin_dir/.etcd.tmp" "$stamp"
 }
 
-build_kwok() { # <name: kwok|kwokctl>
+build_kwok() { # <name>
   local name="$1" stamp tmp
   stamp="$(stamp_of "$name" "$KWOK_VERSION")"
   if is_current "$name" "$stamp"; then say "$name $KWOK_VERSION: cached"; return; fi
@@ -131,7 +132,6 @@ main() {
   say "control plane binaries -> $bin_dir ($go_version)"
   build_etcd
   build_kwok kwok
-  build_kwok kwokctl
   for name in kubectl kube-scheduler kube-controller-manager kube-apiserver; do
     build_k8s "$name"
   done
