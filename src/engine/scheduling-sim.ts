@@ -339,10 +339,16 @@ export class SimCluster {
   ): Placement {
     const counts: ReadonlyMap<string, number> =
       owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
-    const refused = new Map<string, Misfit>();
+    // The nodes that refused and why, in the order asked: looked up only when none passes
+    // (most pods find a node after a few refusals, and a map of them would be garbage).
+    const refusedNodes: string[] = [];
+    const refusals: Misfit[] = [];
     const fits = (node: NodeFacts): boolean => {
       const misfit = prepared.misfit(node);
-      if (misfit !== null) refused.set(node.name, misfit);
+      if (misfit !== null) {
+        refusedNodes.push(node.name);
+        refusals.push(misfit);
+      }
       return misfit === null;
     };
     let best: NodeFacts | undefined;
@@ -370,14 +376,20 @@ export class SimCluster {
         }
       }
     }
-    // When none passes, every node says why, in node order (`onto` alone when given).
-    const misfits = new Map<string, Misfit>();
-    if (best === undefined)
+    if (best === undefined) {
+      // When none passes, every node says why, in node order (`onto` alone when given).
+      const refused = new Map<string, Misfit>();
+      refusedNodes.forEach((name, i) => {
+        const m = refusals[i];
+        if (m !== undefined) refused.set(name, m);
+      });
+      const misfits = new Map<string, Misfit>();
       for (const node of onto === undefined ? this.nodes : only === undefined ? [] : [only]) {
         const m = refused.get(node.name) ?? prepared.misfit(node);
         if (m !== null) misfits.set(node.name, m);
       }
-    if (best === undefined) return { kind: 'unschedulable', misfits };
+      return { kind: 'unschedulable', misfits };
+    }
     this.add({
       key,
       namespace: rules.namespace,
