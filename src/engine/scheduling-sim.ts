@@ -339,8 +339,8 @@ export class SimCluster {
   ): Placement {
     const counts: ReadonlyMap<string, number> =
       owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
-    // The nodes that refused and why, in the order asked: looked up only when none passes
-    // (most pods find a node after a few refusals, and a map of them would be garbage).
+    // The nodes that refused and why, in the order asked: read only when none passes (most
+    // pods find a node after a few refusals, and a map of them would be garbage).
     const refusedNodes: string[] = [];
     const refusals: Misfit[] = [];
     const fits = (node: NodeFacts): boolean => {
@@ -352,6 +352,8 @@ export class SimCluster {
       return misfit === null;
     };
     let best: NodeFacts | undefined;
+    /** Where the refusals of the second walk over the nodes start. */
+    let firstRun = 0;
     const only = onto === undefined ? undefined : this.nodeByName.get(onto);
     if (onto !== undefined) {
       if (only !== undefined && fits(only)) best = only;
@@ -365,6 +367,7 @@ export class SimCluster {
           best = node;
           break;
         }
+      firstRun = refusedNodes.length;
       if (best === undefined) {
         let bestCount = Infinity;
         for (const node of asked) {
@@ -377,15 +380,17 @@ export class SimCluster {
       }
     }
     if (best === undefined) {
-      // When none passes, every node says why, in node order (`onto` alone when given).
-      const refused = new Map<string, Misfit>();
-      refusedNodes.forEach((name, i) => {
-        const m = refusals[i];
-        if (m !== undefined) refused.set(name, m);
-      });
+      // When none passes, every node says why, in node order (`onto` alone when given). Each
+      // walk above asked its nodes in that order, so its refusals are a run of it: the two
+      // runs are merged as the nodes are listed, and a node neither asked is asked now.
       const misfits = new Map<string, Misfit>();
+      let first = 0;
+      let second = firstRun;
       for (const node of onto === undefined ? this.nodes : only === undefined ? [] : [only]) {
-        const m = refused.get(node.name) ?? prepared.misfit(node);
+        let m: Misfit | null | undefined;
+        if (first < firstRun && refusedNodes[first] === node.name) m = refusals[first++];
+        else if (refusedNodes[second] === node.name) m = refusals[second++];
+        m ??= prepared.misfit(node);
         if (m !== null) misfits.set(node.name, m);
       }
       return { kind: 'unschedulable', misfits };
