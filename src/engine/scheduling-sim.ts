@@ -82,7 +82,8 @@ export type Misfit =
 
 export type Placement =
   | { readonly kind: 'placed'; readonly node: string }
-  | { readonly kind: 'unschedulable'; readonly misfits: ReadonlyMap<string, Misfit> };
+  /** Why each node refused, in node order (thousands of nodes: a list, not a map by name). */
+  | { readonly kind: 'unschedulable'; readonly misfits: readonly Misfit[] };
 
 /** Pods on nodes, indexed by label and by their anti-affinity terms' anchors. */
 export class SimCluster {
@@ -383,7 +384,7 @@ export class SimCluster {
       // When none passes, every node says why, in node order (`onto` alone when given). Each
       // walk above asked its nodes in that order, so its refusals are a run of it: the two
       // runs are merged as the nodes are listed, and a node neither asked is asked now.
-      const misfits = new Map<string, Misfit>();
+      const misfits: Misfit[] = [];
       let first = 0;
       let second = firstRun;
       for (const node of onto === undefined ? this.nodes : only === undefined ? [] : [only]) {
@@ -391,7 +392,7 @@ export class SimCluster {
         if (first < firstRun && refusedNodes[first] === node.name) m = refusals[first++];
         else if (refusedNodes[second] === node.name) m = refusals[second++];
         m ??= prepared.misfit(node);
-        if (m !== null) misfits.set(node.name, m);
+        if (m !== null) misfits.push(m);
       }
       return { kind: 'unschedulable', misfits };
     }
@@ -508,7 +509,7 @@ export const termName = (t: Pick<NamedTerm, 'source' | 'field'>): string =>
   t.source === 'pod' ? `its own ${t.field}` : `${t.source} ${t.field}`;
 
 /** One line per distinct reason, with how many nodes gave it, most first. */
-export function describeMisfits(misfits: ReadonlyMap<string, Misfit>): string {
+export function describeMisfits(misfits: readonly Misfit[]): string {
   const counts = new Map<string, number>();
   // Thousands of nodes give a few reasons: a node rule's or a term's text is written once.
   const written = new Map<Misfit['kind'], Map<NamedTerm | null, string>>();
