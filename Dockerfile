@@ -46,7 +46,7 @@ ENV NODE_ENV=production
 # limit, the collector runs before the kernel's OOM killer would.
 # The young generation is capped at 8 MiB semi-spaces: V8 sizes them from the old
 # generation's limit (far larger here), and at 150,000 pods the larger young generation
-# alone kept about 125 MiB more resident after the first audit, for no CPU saved
+# kept about 120 MiB more resident after the audit's first pass, for no CPU saved
 # (docs/benchmarks.md, "The operator's RSS: what V8 keeps beyond the live heap").
 ENV NODE_OPTIONS="--max-old-space-size-percentage=75 --max-semi-space-size=8"
 # Owned by root and not writable by the runtime user (the chart also mounts / read-only).
