@@ -237,6 +237,14 @@ function heapMiB(): number {
   return process.memoryUsage().heapUsed / MIB;
 }
 
+const mibs = (m: NodeJS.MemoryUsage): Record<string, number> =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, round(v / MIB, 1)]));
+
+/** RSS, heap total and used, and external memory (ArrayBuffers included), in MiB. */
+const showMemory = (m: NodeJS.MemoryUsage): string =>
+  `RSS ${Math.round(m.rss / MIB)} MiB, heap ${Math.round(m.heapUsed / MIB)}/${Math.round(m.heapTotal / MIB)} MiB ` +
+  `used/total, external ${Math.round(m.external / MIB)} MiB`;
+
 /**
  * What the audit keeps after its first pass, structure by structure: each is let go in turn
  * (in this order, so what two share counts with the later one) and the heap measured after a
@@ -332,8 +340,14 @@ async function main(): Promise<void> {
   );
   figures['firstPassCpuMs'] = { fromScratch: first.scratch, reusing: first.reusing };
   if (opts.heap) {
-    const afterPass = process.memoryUsage().heapUsed / MIB;
-    await heapBreakdown(reusing, cachesMiB, afterPass, world.pods.list().length);
+    const afterPass = process.memoryUsage();
+    const afterGc = (heapMiB(), process.memoryUsage());
+    print('memory after the first pass', showMemory(afterPass));
+    print('  after a full GC', showMemory(afterGc));
+    print('peak RSS so far', `${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
+    figures['memoryAfterFirstPass'] = { before: mibs(afterPass), afterGc: mibs(afterGc) };
+    figures['maxRssMiB'] = Math.round(process.resourceUsage().maxRSS / 1024);
+    await heapBreakdown(reusing, cachesMiB, afterPass.heapUsed / MIB, world.pods.list().length);
     console.log(JSON.stringify(figures));
     return;
   }

@@ -924,6 +924,14 @@ export function generateAndShow(
   return plan;
 }
 
+/** The image's `ENV NODE_OPTIONS` (Dockerfile): the V8 options the operator runs with. */
+const IMAGE_NODE_OPTIONS = ((): string => {
+  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const value = /^ENV NODE_OPTIONS=(.*)$/m.exec(dockerfile)?.[1];
+  if (value === undefined) throw new Error('Dockerfile: no ENV NODE_OPTIONS line');
+  return value.replace(/^"(.*)"$/, '$1');
+})();
+
 /**
  * Starts the operator against the built cluster and measures what every size reports the
  * same way: (1) start → first complete audit, (3) its memory right after, (2) the drift
@@ -937,9 +945,14 @@ export async function launchAndProbe(
 ): Promise<{ op: OperatorProcess; afterFirst: Memory }> {
   print('load average before the operator starts', loadAverage());
   figures['loadAverageAtOperatorStart'] = loadAverage();
-  if (o.cpuProfDir !== undefined) {
-    process.env['NODE_OPTIONS'] = `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`;
-  }
+  // The operator runs with the V8 options it ships with: they decide how far its heap grows.
+  const nodeOptions = [
+    IMAGE_NODE_OPTIONS,
+    ...(o.cpuProfDir === undefined ? [] : [`--cpu-prof --cpu-prof-dir=${o.cpuProfDir}`]),
+  ].join(' ');
+  process.env['NODE_OPTIONS'] = nodeOptions;
+  print("operator NODE_OPTIONS (the image's)", nodeOptions);
+  figures['operatorNodeOptions'] = nodeOptions;
   const startedAt = Date.now();
   const op = launch(c, '--log-level', 'info');
   await firstAudit(op, startedAt, o);

@@ -45,8 +45,11 @@ export interface Capacity {
    * Equal to `placed` when that choice does not matter.
    */
   readonly fewest: number;
-  /** Why each node refused the first pod that found none (empty when all were placed). */
-  readonly misfits: ReadonlyMap<string, Misfit>;
+  /**
+   * Why each node refused the first pod that found none, in node order (empty when all were
+   * placed).
+   */
+  readonly misfits: readonly Misfit[];
 }
 
 /**
@@ -79,7 +82,7 @@ export function* placingTogether(
     } else kept.set(p.owner, (kept.get(p.owner) ?? 0) + 1);
   }
   const placed = targets.map((t) => (t.keepRunning === true ? (kept.get(t.key) ?? 0) : 0));
-  const stuck = targets.map((): ReadonlyMap<string, Misfit> | null => null);
+  const stuck = targets.map((): readonly Misfit[] | null => null);
   const fewest = targets.map((): number => Infinity);
   const ours = targets.map((): string[] => []);
   // Each workload's filters are kept current as pods come and go, until it has all its pods.
@@ -146,7 +149,7 @@ export function* placingTogether(
     replicas: t.replicas,
     placed: placed[i] ?? 0,
     fewest: Math.min(placed[i] ?? 0, fewest[i] ?? Infinity),
-    misfits: (placed[i] ?? 0) < t.replicas ? (stuck[i] ?? new Map()) : new Map(),
+    misfits: (placed[i] ?? 0) < t.replicas ? (stuck[i] ?? []) : [],
   }));
 }
 

@@ -25,6 +25,12 @@ const earlier = (a: ClosureRank, b: ClosureRank): boolean => {
   return a.term < b.term;
 };
 
+/**
+ * A node rule refuses: one value for every pod and node (a refusal holds no more than its kind,
+ * and a pod that fits no node is refused by every node, thousands of times in a pass).
+ */
+const NODE_MISFIT: Misfit = Object.freeze({ kind: 'node' });
+
 interface Closed {
   readonly key: string;
   /** The earliest closure on this key: keys are asked in this order. */
@@ -37,6 +43,8 @@ export class PreparedPod {
   /** By topology key, in the order `misfit` asks them. */
   private readonly closed: Closed[] = [];
   private readonly provided: Set<string>[];
+  /** By affinity term: the refusal of a node where the term finds no pod (one value per term). */
+  private readonly affinityMisfits: readonly Misfit[];
   private anyProvider = false;
   /** The pod meets all its own affinity terms. */
   private readonly selfMatch: boolean;
@@ -45,6 +53,9 @@ export class PreparedPod {
   constructor(rules: PodRules, selfMatch: boolean, spreadIndex: SpreadIndex | null = null) {
     this.rules = rules;
     this.provided = rules.affinity.map(() => new Set<string>());
+    this.affinityMisfits = rules.affinity.map((term) =>
+      Object.freeze({ kind: 'podAffinity', term }),
+    );
     this.selfMatch = selfMatch;
     this.spreadIndex = spreadIndex;
   }
@@ -83,7 +94,7 @@ export class PreparedPod {
    * order: node rules, PodTopologySpread, then InterPodAffinity.
    */
   misfit(node: NodeFacts): Misfit | null {
-    if (!nodeAdmits(node, this.rules.constraints)) return { kind: 'node' };
+    if (!nodeAdmits(node, this.rules.constraints)) return NODE_MISFIT;
     const spread = this.rules.spread;
     if (this.spreadIndex !== null && spread !== undefined) {
       const verdict = spreadFilter(
@@ -114,9 +125,8 @@ export class PreparedPod {
     for (const [i, a] of this.rules.affinity.entries()) {
       const value = labelOf(node.labels, a.term.topologyKey);
       // A node without the key is in no domain: the scheduler rejects it outright.
-      if (value === undefined) return { kind: 'podAffinity', term: a };
-      if (this.provided[i]?.has(value) !== true && !this.firstOfGroup)
-        return { kind: 'podAffinity', term: a };
+      if (value === undefined || (this.provided[i]?.has(value) !== true && !this.firstOfGroup))
+        return this.affinityMisfits[i] ?? { kind: 'podAffinity', term: a };
     }
     return null;
   }

@@ -123,11 +123,7 @@ function play(cluster: SimCluster, s: RolloutSubject): Played {
 const oldPodsOf = (cluster: SimCluster, key: string): SimPod[] =>
   [...cluster.all()].filter((p) => p.owner === key).sort((a, b) => (a.key < b.key ? -1 : 1));
 
-const stuckAt = (
-  updated: number,
-  replicas: number,
-  misfits: ReadonlyMap<string, Misfit>,
-): Played => ({
+const stuckAt = (updated: number, replicas: number, misfits: readonly Misfit[]): Played => ({
   kind: 'stuck',
   updated,
   reason: `it would stop with ${updated} of ${replicas} new pods running: the next new pod fits no node (${describeMisfits(misfits)})`,
@@ -155,7 +151,7 @@ function rollingDeployment(cluster: SimCluster, s: RolloutSubject): Played {
   const old = oldPodsOf(cluster, s.key);
   let created = 0;
   let running = 0;
-  let lastMisfits: ReadonlyMap<string, Misfit> = new Map();
+  let lastMisfits: readonly Misfit[] = [];
   for (;;) {
     let progress = false;
     const add = Math.min(R - created, R + surge - (old.length + created));
@@ -263,7 +259,7 @@ function daemonSetUpdate(cluster: SimCluster, s: RolloutSubject): Played {
       return {
         kind: 'stuck',
         updated,
-        reason: `it would stop with ${updated} of ${old.length} new pods running: its pods are pinned per node, and on ${node.name} the new pod cannot run (${describeMisfits(new Map([[node.name, misfit]]))})`,
+        reason: `it would stop with ${updated} of ${old.length} new pods running: its pods are pinned per node, and on ${node.name} the new pod cannot run (${describeMisfits([misfit])})`,
       };
     cluster.remove(p.key);
     cluster.add({

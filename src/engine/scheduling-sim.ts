@@ -82,7 +82,8 @@ export type Misfit =
 
 export type Placement =
   | { readonly kind: 'placed'; readonly node: string }
-  | { readonly kind: 'unschedulable'; readonly misfits: ReadonlyMap<string, Misfit> };
+  /** Why each node refused, in node order (thousands of nodes: a list, not a map by name). */
+  | { readonly kind: 'unschedulable'; readonly misfits: readonly Misfit[] };
 
 /** Pods on nodes, indexed by label and by their anti-affinity terms' anchors. */
 export class SimCluster {
@@ -339,13 +340,21 @@ export class SimCluster {
   ): Placement {
     const counts: ReadonlyMap<string, number> =
       owner === undefined ? new Map<string, number>() : this.ownerCounts(owner);
-    const refused = new Map<string, Misfit>();
+    // The nodes that refused and why, in the order asked: read only when none passes (most
+    // pods find a node after a few refusals, and a map of them would be garbage).
+    const refusedNodes: string[] = [];
+    const refusals: Misfit[] = [];
     const fits = (node: NodeFacts): boolean => {
       const misfit = prepared.misfit(node);
-      if (misfit !== null) refused.set(node.name, misfit);
+      if (misfit !== null) {
+        refusedNodes.push(node.name);
+        refusals.push(misfit);
+      }
       return misfit === null;
     };
     let best: NodeFacts | undefined;
+    /** Where the refusals of the second walk over the nodes start. */
+    let firstRun = 0;
     const only = onto === undefined ? undefined : this.nodeByName.get(onto);
     if (onto !== undefined) {
       if (only !== undefined && fits(only)) best = only;
@@ -359,6 +368,7 @@ export class SimCluster {
           best = node;
           break;
         }
+      firstRun = refusedNodes.length;
       if (best === undefined) {
         let bestCount = Infinity;
         for (const node of asked) {
@@ -370,14 +380,22 @@ export class SimCluster {
         }
       }
     }
-    // When none passes, every node says why, in node order (`onto` alone when given).
-    const misfits = new Map<string, Misfit>();
-    if (best === undefined)
+    if (best === undefined) {
+      // When none passes, every node says why, in node order (`onto` alone when given). Each
+      // walk above asked its nodes in that order, so its refusals are a run of it: the two
+      // runs are merged as the nodes are listed, and a node neither asked is asked now.
+      const misfits: Misfit[] = [];
+      let first = 0;
+      let second = firstRun;
       for (const node of onto === undefined ? this.nodes : only === undefined ? [] : [only]) {
-        const m = refused.get(node.name) ?? prepared.misfit(node);
-        if (m !== null) misfits.set(node.name, m);
+        let m: Misfit | null | undefined;
+        if (first < firstRun && refusedNodes[first] === node.name) m = refusals[first++];
+        else if (refusedNodes[second] === node.name) m = refusals[second++];
+        m ??= prepared.misfit(node);
+        if (m !== null) misfits.push(m);
       }
-    if (best === undefined) return { kind: 'unschedulable', misfits };
+      return { kind: 'unschedulable', misfits };
+    }
     this.add({
       key,
       namespace: rules.namespace,
@@ -491,7 +509,7 @@ export const termName = (t: Pick<NamedTerm, 'source' | 'field'>): string =>
   t.source === 'pod' ? `its own ${t.field}` : `${t.source} ${t.field}`;
 
 /** One line per distinct reason, with how many nodes gave it, most first. */
-export function describeMisfits(misfits: ReadonlyMap<string, Misfit>): string {
+export function describeMisfits(misfits: readonly Misfit[]): string {
   const counts = new Map<string, number>();
   // Thousands of nodes give a few reasons: a node rule's or a term's text is written once.
   const written = new Map<Misfit['kind'], Map<NamedTerm | null, string>>();

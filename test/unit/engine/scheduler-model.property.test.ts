@@ -287,7 +287,7 @@ function naivePlace(pods: readonly SimPod[], rules: PodRules, owner: string): Pl
   if (fitting.length === 0)
     return {
       kind: 'unschedulable',
-      misfits: new Map(NODES.map((n, i) => [n.name, misfits[i] ?? { kind: 'node' }])),
+      misfits: NODES.map((_, i) => misfits[i] ?? { kind: 'node' }),
     };
   const best = fitting.reduce((a, b) => (count(b) < count(a) ? b : a));
   return { kind: 'placed', node: best.name };
