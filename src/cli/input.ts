@@ -10,7 +10,7 @@ import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
 import { trimNamespace, trimNode, trimPod } from '../kube/transforms.ts';
 import { JsonSyntaxError, lineAndColumn, readJsonItems, readJsonList } from './json-list.ts';
 import type { PartRead } from './list-worker.ts';
-import { defaultThreads, splitItems } from './parallel-list.ts';
+import { defaultThreads, endWarmWorkers, splitItems } from './parallel-list.ts';
 import { podRows, podsOfRows } from './pod-rows.ts';
 
 /** Input that cannot be read: the message names the file, the object and the field. */
@@ -101,7 +101,7 @@ const bomLength = (bytes: Uint8Array): number =>
   bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
 
 /** JSON starts with `{` (after white space and a byte order mark); YAML Lists start otherwise. */
-function startsAsJson(bytes: Uint8Array): boolean {
+export function startsAsJson(bytes: Uint8Array): boolean {
   let i = bomLength(bytes);
   while (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09) i++;
   return bytes[i] === 0x7b;
@@ -141,6 +141,7 @@ function readJson(
     );
   } finally {
     split?.close();
+    endWarmWorkers();
   }
   checkList(read.members, read.hasItems, file);
   return undefined;

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 
 import { parseList } from '../../src/cli/input.ts';
 import { readJsonList } from '../../src/cli/json-list.ts';
-import { splitItems } from '../../src/cli/parallel-list.ts';
+import { splitItems, warmWorkers } from '../../src/cli/parallel-list.ts';
 import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
 import { podRows, podsOfRows } from '../../src/cli/pod-rows.ts';
 
@@ -172,6 +172,23 @@ void describe('reading on several threads', () => {
     );
   });
 
+  void test('workers started while the input arrives take their parts: the same snapshot', () => {
+    fc.assert(
+      fc.property(lists, (items) => {
+        const text = kubectlJson(items);
+        const one = parseList(text, 'cluster.json', { threads: 1 });
+        assert.equal(warmWorkers(2), 2, 'two workers waiting for a part');
+        assert.deepStrictEqual(parseList(text, 'cluster.json', { threads: 3 }), one);
+        assert.equal(warmWorkers(0), 0, 'the parse took both');
+        // More than the parse needs, or a parse on one thread: the others are ended.
+        warmWorkers(2);
+        assert.deepStrictEqual(parseList(text, 'cluster.json', { threads: 2 }), one);
+        assert.equal(warmWorkers(0), 0, 'the one the parse did not take was ended');
+      }),
+      { numRuns: 4 },
+    );
+  });
+
   void test('compact JSON is read on one thread, with the same result', () => {
     fc.assert(
       fc.property(lists, (items) => {
@@ -192,9 +209,12 @@ void describe('bad input in the part a worker reads', () => {
   const last = items.length - 8;
   assert.equal(items[last]?.kind, 'Pod');
 
+  // 1, 2 and 3 threads, then 3 whose workers started before the input was whole.
   const refusals = (text: string): string[] =>
-    [1, 2, 3].map((threads) => {
-      const r = runWith(text, threads);
+    [1, 2, 3, 0].map((threads) => {
+      if (threads === 0) assert.equal(warmWorkers(2), 2);
+      const r = runWith(text, threads === 0 ? 3 : threads);
+      if (threads === 0) assert.equal(warmWorkers(0), 0);
       assert.equal(r.code, EXIT.badInput, r.stderr);
       assert.equal(r.stdout, '');
       const lines = r.stderr.trimEnd().split('\n');
