@@ -2,12 +2,13 @@
 // snapshot and the same report as on one thread, whatever the List; and a bad item or broken
 // JSON in a part a worker thread reads still gives the one line a single thread gives.
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 
 import { parseList } from '../../src/cli/input.ts';
 import { readJsonList } from '../../src/cli/json-list.ts';
-import { splitItems, warmWorkers } from '../../src/cli/parallel-list.ts';
+import { defaultThreads, splitItems, warmWorkers } from '../../src/cli/parallel-list.ts';
 import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
 import { podRows, podsOfRows } from '../../src/cli/pod-rows.ts';
 
@@ -143,6 +144,17 @@ function runWith(text: string, threads: number) {
 }
 
 void describe('reading on several threads', () => {
+  void test('one thread per idle core, each with 16 MiB at least', () => {
+    const cores = availableParallelism();
+    const big = 1024 * 2 ** 20;
+    assert.equal(defaultThreads(big, 0), cores);
+    assert.equal(defaultThreads(big, cores), 1, 'every core busy: this thread alone');
+    assert.equal(defaultThreads(big, cores + 5), 1);
+    assert.equal(defaultThreads(big, cores - 1), 1, 'one core idle: this thread takes it');
+    assert.equal(defaultThreads(32 * 2 ** 20, 0), Math.min(cores, 2));
+    assert.equal(defaultThreads(20 * 2 ** 20, 0), 1, 'too little for a second thread');
+  });
+
   void test('pods as rows come back field for field, absent fields absent', () => {
     fc.assert(
       fc.property(lists, (items) => {
