@@ -8,10 +8,17 @@ import type { PlacementException } from '../api/exception.ts';
 import { API_VERSION, type PlacementPolicy } from '../api/policy.ts';
 import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
 import { trimNamespace, trimNode, trimPod } from '../kube/transforms.ts';
-import { JsonSyntaxError, lineAndColumn, readJsonItems, readJsonList } from './json-list.ts';
+import {
+  JsonSyntaxError,
+  lineAndColumn,
+  readJsonItems,
+  readJsonList,
+  type MoreBytes,
+} from './json-list.ts';
 import type { PartRead } from './list-worker.ts';
 import { defaultThreads, endWarmWorkers, splitItems } from './parallel-list.ts';
 import { podRows, podsOfRows } from './pod-rows.ts';
+import type { ArrivingInput } from './read-bytes.ts';
 
 /** Input that cannot be read: the message names the file, the object and the field. */
 export class InputError extends Error {
@@ -61,10 +68,12 @@ export interface ParseOptions {
  * hold; YAML may hold several documents, each a List, whose items are read together.
  */
 export function parseList(
-  input: string | Uint8Array,
+  input: string | Uint8Array | ArrivingInput,
   file: string,
   options: ParseOptions = {},
 ): ClusterSnapshot {
+  if (typeof input !== 'string' && !(input instanceof Uint8Array))
+    return parseArriving(input, file, options);
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const text = (): string => (typeof input === 'string' ? input : Buffer.from(bytes).toString());
   const snapshot = emptySnapshot();
@@ -75,16 +84,43 @@ export function parseList(
   const threads = options.threads ?? defaultThreads(bytes.length);
   const jsonProblem = readJson(bytes, file, snapshot, threads);
   if (jsonProblem === undefined) return snapshot;
-  // YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a
-  // List all the same. When YAML cannot read it either, the JSON error (with its line and
-  // column) is the one that helps.
+  return readFlowYaml(text(), file, jsonProblem);
+}
+
+/**
+ * YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a List
+ * all the same. When YAML cannot read it either, the JSON error (with its line and column) is
+ * the one that helps.
+ */
+function readFlowYaml(text: string, file: string, jsonProblem: InputError): ClusterSnapshot {
   const asYaml = emptySnapshot();
   try {
-    readYaml(text(), file, asYaml);
+    readYaml(text, file, asYaml);
   } catch {
     throw jsonProblem;
   }
   return asYaml;
+}
+
+/**
+ * Reads a List that is still arriving (from a pipe): on one thread, its items are parsed as
+ * they come, while the writer (kubectl) writes the rest. When other threads are to read it,
+ * or it is not JSON, it is read whole first.
+ */
+function parseArriving(input: ArrivingInput, file: string, options: ParseOptions): ClusterSnapshot {
+  const whole = (): Uint8Array => {
+    while (input.more(Infinity));
+    return input.bytes();
+  };
+  input.more(2 ** 20);
+  const threads = options.threads ?? defaultThreads(Number.MAX_SAFE_INTEGER);
+  if (threads > 1 || !startsAsJson(input.bytes())) return parseList(whole(), file, options);
+  const snapshot = emptySnapshot();
+  const more = (atLeast: number): Uint8Array | undefined =>
+    input.more(atLeast) ? input.bytes() : undefined;
+  const jsonProblem = readJson(input.bytes(), file, snapshot, 1, more);
+  if (jsonProblem === undefined) return snapshot;
+  return readFlowYaml(Buffer.from(whole()).toString(), file, jsonProblem);
 }
 
 const emptySnapshot = (): Collected => ({
@@ -116,8 +152,17 @@ function readJson(
   file: string,
   snapshot: Collected,
   threads: number,
+  more?: MoreBytes,
 ): InputError | undefined {
-  const body = bytes.subarray(bomLength(bytes));
+  const bom = bomLength(bytes);
+  let body = bytes.subarray(bom);
+  const moreBody: MoreBytes | undefined =
+    more &&
+    ((atLeast) => {
+      const next = more(atLeast);
+      if (next !== undefined) body = next.subarray(bom);
+      return next && body;
+    });
   const split =
     threads > 1
       ? splitItems(body, threads, (part) => {
@@ -132,6 +177,7 @@ function readJson(
         addItem(snapshot, item, `${file}: items[${i}]`);
       },
       split,
+      moreBody,
     );
   } catch (err) {
     if (!(err instanceof JsonSyntaxError)) throw err;

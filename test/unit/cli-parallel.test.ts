@@ -11,11 +11,10 @@ import { readJsonList } from '../../src/cli/json-list.ts';
 import { defaultThreads, splitItems, warmWorkers } from '../../src/cli/parallel-list.ts';
 import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
 import { podRows, podsOfRows } from '../../src/cli/pod-rows.ts';
+import { kubectlJson, kubectlNode, type Item } from './kubectl-lists.ts';
 
 const ZONES = ['zone-a', 'zone-b', 'zone-c'];
 const APPS = ['web', 'db', 'cache', 'batch'];
-
-type Item = Record<string, unknown>;
 
 /**
  * Lists as kubectl prints them: Nodes, Pods (some with affinity or spread constraints, some
@@ -40,21 +39,7 @@ const listsOf = (minPods: number) =>
     })
     .map(({ nodes, pods }) => {
       const items: Item[] = [];
-      for (let n = 0; n < nodes; n++) {
-        items.push({
-          apiVersion: 'v1',
-          kind: 'Node',
-          metadata: {
-            name: `node-${n}`,
-            labels: {
-              'topology.kubernetes.io/zone': ZONES[n % 3],
-              'kubernetes.io/hostname': `node-${n}`,
-            },
-            managedFields: [{ manager: 'kubelet', fieldsV1: { 'f:status': {} } }],
-          },
-          status: { capacity: { cpu: '4' } },
-        });
-      }
+      for (let n = 0; n < nodes; n++) items.push(kubectlNode(n, ZONES[n % 3] ?? ''));
       pods.forEach((p, i) => {
         const selector = { matchLabels: { app: p.app } };
         const affinity =
@@ -122,14 +107,6 @@ const listsOf = (minPods: number) =>
 const lists = listsOf(1);
 
 const ZONE_KEY = 'topology.kubernetes.io/zone';
-
-/** kubectl's output: 4-space indentation. */
-const kubectlJson = (items: readonly Item[]): string =>
-  JSON.stringify(
-    { apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } },
-    null,
-    4,
-  );
 
 function runWith(text: string, threads: number) {
   let stdout = '';
