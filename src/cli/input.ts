@@ -84,20 +84,22 @@ export function parseList(
   const threads = options.threads ?? defaultThreads(bytes.length);
   const jsonProblem = readJson(bytes, file, snapshot, threads);
   if (jsonProblem === undefined) return snapshot;
-  return readFlowYaml(text(), file, jsonProblem);
+  return readFlowYaml(text, file, jsonProblem);
 }
 
 /**
  * YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a List
  * all the same. When YAML cannot read it either, the JSON error (with its line and column) is
- * the one that helps.
+ * the one that helps. A List whose first item was read as JSON is JSON, broken further on:
+ * YAML is not tried (the `yaml` library's tree of a 200 MB List fills Node's default heap).
  */
-function readFlowYaml(text: string, file: string, jsonProblem: InputError): ClusterSnapshot {
+function readFlowYaml(text: () => string, file: string, jsonProblem: JsonProblem): ClusterSnapshot {
+  if (jsonProblem.item !== undefined && jsonProblem.item > 0) throw jsonProblem.error;
   const asYaml = emptySnapshot();
   try {
-    readYaml(text, file, asYaml);
+    readYaml(text(), file, asYaml);
   } catch {
-    throw jsonProblem;
+    throw jsonProblem.error;
   }
   return asYaml;
 }
@@ -120,7 +122,7 @@ function parseArriving(input: ArrivingInput, file: string, options: ParseOptions
     input.more(atLeast) ? input.bytes() : undefined;
   const jsonProblem = readJson(input.bytes(), file, snapshot, 1, more);
   if (jsonProblem === undefined) return snapshot;
-  return readFlowYaml(Buffer.from(whole()).toString(), file, jsonProblem);
+  return readFlowYaml(() => Buffer.from(whole()).toString(), file, jsonProblem);
 }
 
 const emptySnapshot = (): Collected => ({
@@ -143,6 +145,12 @@ export function startsAsJson(bytes: Uint8Array): boolean {
   return bytes[i] === 0x7b;
 }
 
+/** JSON that does not parse: the error to report, and the item it lies in, if any. */
+interface JsonProblem {
+  readonly error: InputError;
+  readonly item: number | undefined;
+}
+
 /**
  * Reads JSON into `snapshot`, on `threads` threads; a syntax error is returned (not thrown) so
  * YAML can try.
@@ -153,7 +161,7 @@ function readJson(
   snapshot: Collected,
   threads: number,
   more?: MoreBytes,
-): InputError | undefined {
+): JsonProblem | undefined {
   const bom = bomLength(bytes);
   let body = bytes.subarray(bom);
   const moreBody: MoreBytes | undefined =
@@ -182,9 +190,12 @@ function readJson(
   } catch (err) {
     if (!(err instanceof JsonSyntaxError)) throw err;
     const { line, column } = lineAndColumn(body, err.offset);
-    return new InputError(
-      `${file}: not valid JSON or YAML: ${err.message} at line ${line} column ${column}${err.item === undefined ? '' : ` (in items[${err.item}])`}`,
-    );
+    return {
+      item: err.item,
+      error: new InputError(
+        `${file}: not valid JSON or YAML: ${err.message} at line ${line} column ${column}${err.item === undefined ? '' : ` (in items[${err.item}])`}`,
+      ),
+    };
   } finally {
     split?.close();
     endWarmWorkers();
