@@ -8,10 +8,17 @@ import type { PlacementException } from '../api/exception.ts';
 import { API_VERSION, type PlacementPolicy } from '../api/policy.ts';
 import type { ClusterSnapshot, WorkloadObject } from '../engine/index.ts';
 import { trimNamespace, trimNode, trimPod } from '../kube/transforms.ts';
-import { JsonSyntaxError, lineAndColumn, readJsonItems, readJsonList } from './json-list.ts';
+import {
+  JsonSyntaxError,
+  lineAndColumn,
+  readJsonItems,
+  readJsonList,
+  type MoreBytes,
+} from './json-list.ts';
 import type { PartRead } from './list-worker.ts';
-import { defaultThreads, splitItems } from './parallel-list.ts';
+import { defaultThreads, endWarmWorkers, splitItems } from './parallel-list.ts';
 import { podRows, podsOfRows } from './pod-rows.ts';
+import type { ArrivingInput } from './read-bytes.ts';
 
 /** Input that cannot be read: the message names the file, the object and the field. */
 export class InputError extends Error {
@@ -61,10 +68,12 @@ export interface ParseOptions {
  * hold; YAML may hold several documents, each a List, whose items are read together.
  */
 export function parseList(
-  input: string | Uint8Array,
+  input: string | Uint8Array | ArrivingInput,
   file: string,
   options: ParseOptions = {},
 ): ClusterSnapshot {
+  if (typeof input !== 'string' && !(input instanceof Uint8Array))
+    return parseArriving(input, file, options);
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const text = (): string => (typeof input === 'string' ? input : Buffer.from(bytes).toString());
   const snapshot = emptySnapshot();
@@ -75,16 +84,45 @@ export function parseList(
   const threads = options.threads ?? defaultThreads(bytes.length);
   const jsonProblem = readJson(bytes, file, snapshot, threads);
   if (jsonProblem === undefined) return snapshot;
-  // YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a
-  // List all the same. When YAML cannot read it either, the JSON error (with its line and
-  // column) is the one that helps.
+  return readFlowYaml(text, file, jsonProblem);
+}
+
+/**
+ * YAML's flow style starts with `{` too (`{kind: List, items: [...]}`): not JSON, but a List
+ * all the same. When YAML cannot read it either, the JSON error (with its line and column) is
+ * the one that helps. A List whose first item was read as JSON is JSON, broken further on:
+ * YAML is not tried (the `yaml` library's tree of a 200 MB List fills Node's default heap).
+ */
+function readFlowYaml(text: () => string, file: string, jsonProblem: JsonProblem): ClusterSnapshot {
+  if (jsonProblem.item !== undefined && jsonProblem.item > 0) throw jsonProblem.error;
   const asYaml = emptySnapshot();
   try {
     readYaml(text(), file, asYaml);
   } catch {
-    throw jsonProblem;
+    throw jsonProblem.error;
   }
   return asYaml;
+}
+
+/**
+ * Reads a List that is still arriving (from a pipe): on one thread, its items are parsed as
+ * they come, while the writer (kubectl) writes the rest. When other threads are to read it,
+ * or it is not JSON, it is read whole first.
+ */
+function parseArriving(input: ArrivingInput, file: string, options: ParseOptions): ClusterSnapshot {
+  const whole = (): Uint8Array => {
+    while (input.more(Infinity));
+    return input.bytes();
+  };
+  input.more(2 ** 20);
+  const threads = options.threads ?? defaultThreads(Number.MAX_SAFE_INTEGER);
+  if (threads > 1 || !startsAsJson(input.bytes())) return parseList(whole(), file, options);
+  const snapshot = emptySnapshot();
+  const more = (atLeast: number): Uint8Array | undefined =>
+    input.more(atLeast) ? input.bytes() : undefined;
+  const jsonProblem = readJson(input.bytes(), file, snapshot, 1, more);
+  if (jsonProblem === undefined) return snapshot;
+  return readFlowYaml(() => Buffer.from(whole()).toString(), file, jsonProblem);
 }
 
 const emptySnapshot = (): Collected => ({
@@ -101,10 +139,16 @@ const bomLength = (bytes: Uint8Array): number =>
   bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
 
 /** JSON starts with `{` (after white space and a byte order mark); YAML Lists start otherwise. */
-function startsAsJson(bytes: Uint8Array): boolean {
+export function startsAsJson(bytes: Uint8Array): boolean {
   let i = bomLength(bytes);
   while (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09) i++;
   return bytes[i] === 0x7b;
+}
+
+/** JSON that does not parse: the error to report, and the item it lies in, if any. */
+interface JsonProblem {
+  readonly error: InputError;
+  readonly item: number | undefined;
 }
 
 /**
@@ -116,8 +160,17 @@ function readJson(
   file: string,
   snapshot: Collected,
   threads: number,
-): InputError | undefined {
-  const body = bytes.subarray(bomLength(bytes));
+  more?: MoreBytes,
+): JsonProblem | undefined {
+  const bom = bomLength(bytes);
+  let body = bytes.subarray(bom);
+  const moreBody: MoreBytes | undefined =
+    more &&
+    ((atLeast) => {
+      const next = more(atLeast);
+      if (next !== undefined) body = next.subarray(bom);
+      return next && body;
+    });
   const split =
     threads > 1
       ? splitItems(body, threads, (part) => {
@@ -132,15 +185,20 @@ function readJson(
         addItem(snapshot, item, `${file}: items[${i}]`);
       },
       split,
+      moreBody,
     );
   } catch (err) {
     if (!(err instanceof JsonSyntaxError)) throw err;
     const { line, column } = lineAndColumn(body, err.offset);
-    return new InputError(
-      `${file}: not valid JSON or YAML: ${err.message} at line ${line} column ${column}${err.item === undefined ? '' : ` (in items[${err.item}])`}`,
-    );
+    return {
+      item: err.item,
+      error: new InputError(
+        `${file}: not valid JSON or YAML: ${err.message} at line ${line} column ${column}${err.item === undefined ? '' : ` (in items[${err.item}])`}`,
+      ),
+    };
   } finally {
     split?.close();
+    endWarmWorkers();
   }
   checkList(read.members, read.hasItems, file);
   return undefined;

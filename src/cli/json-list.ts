@@ -59,58 +59,130 @@ export interface ItemsSplit {
 }
 
 /**
+ * More of the input, for a List that is still arriving: all the bytes read so far after
+ * reading on at least `atLeast` more, or undefined when there was nothing more to read.
+ */
+export type MoreBytes = (atLeast: number) => Uint8Array | undefined;
+
+/** The scanner over the bytes read so far, and how to read on (none once all is read). */
+interface Source {
+  scan: Scanner;
+  more: MoreBytes | undefined;
+}
+
+/** Reads on at least `atLeast` bytes; false when there were none. */
+function grow(source: Source, atLeast: number): boolean {
+  const next = source.more?.(atLeast);
+  if (next === undefined) {
+    source.more = undefined;
+    return false;
+  }
+  source.scan = scanner(next);
+  return true;
+}
+
+/** Reads the rest of the input. */
+function readWhole(source: Source): void {
+  while (grow(source, Infinity));
+}
+
+/**
  * Reads the top-level object of `bytes`: each element of an `items` array goes to `onItem`
  * as it is parsed; the other members are returned. Throws JsonSyntaxError; whatever `onItem`
- * throws goes through.
+ * throws goes through. Given `more`, `bytes` is what has arrived so far: kubectl's runs of
+ * items are parsed as they arrive, and anything else once the input is whole (so a syntax
+ * error is found, and placed, in the whole input).
  */
 export function readJsonList(
   bytes: Uint8Array,
   onItem: (item: unknown, index: number) => void,
   split?: ItemsSplit,
+  more?: MoreBytes,
 ): { readonly members: Record<string, unknown>; readonly hasItems: boolean } {
-  const scan = scanner(bytes);
-  const { skipSpace, expect, endOfString, endOfValue, afterValue, parse } = scan;
-  const n = bytes.length;
+  const source: Source = { scan: scanner(bytes), more };
+  if (more !== undefined) {
+    grow(source, 2 * RUN_BYTES);
+    try {
+      return readList(source, onItem, split);
+    } catch (err) {
+      // Cut short before the first item (a member longer than what had arrived), or broken:
+      // read again from the whole input, nothing was given to onItem yet.
+      if (!(err instanceof NotYet)) throw err;
+      readWhole(source);
+    }
+  }
+  return readList(source, onItem, split);
+}
+
+/** The input ended, so far, before the first item: read it whole and begin again. */
+class NotYet extends Error {}
+
+function readList(
+  source: Source,
+  onItem: (item: unknown, index: number) => void,
+  split?: ItemsSplit,
+): { readonly members: Record<string, unknown>; readonly hasItems: boolean } {
   const members: Record<string, unknown> = {};
   let hasItems = false;
+  /**
+   * Runs one step of the scan. While the input still arrives, a step before the first item
+   * that finds the input broken may only have found its end so far: begin again, whole.
+   */
+  const step = <T>(run: (scan: Scanner) => T): T => {
+    if (hasItems || source.more === undefined) return run(source.scan);
+    try {
+      return run(source.scan);
+    } catch (err) {
+      if (err instanceof JsonSyntaxError) throw new NotYet();
+      throw err;
+    }
+  };
+  const byte = (at: number): number | undefined => source.scan.bytes[at];
 
-  let i = skipSpace(0);
-  if (bytes[i] !== OPEN_BRACE) expect(i, 'a JSON object');
-  i = skipSpace(i + 1);
-  if (bytes[i] === CLOSE_BRACE) i++;
+  let i = step((scan) => scan.skipSpace(0));
+  if (byte(i) !== OPEN_BRACE) step((scan) => scan.expect(i, 'a JSON object'));
+  i = step((scan) => scan.skipSpace(i + 1));
+  if (byte(i) === CLOSE_BRACE) i++;
   else {
     for (;;) {
-      if (bytes[i] !== QUOTE) expect(i, 'a member name');
-      const keyEnd = endOfString(i);
-      const key = String(parse(i, keyEnd));
-      i = skipSpace(keyEnd);
-      if (bytes[i] !== COLON) expect(i, '":"');
-      i = skipSpace(i + 1);
-      if (key === 'items' && bytes[i] === OPEN_BRACKET) {
+      if (byte(i) !== QUOTE) step((scan) => scan.expect(i, 'a member name'));
+      const keyEnd = step((scan) => scan.endOfString(i));
+      const key = String(step((scan) => scan.parse(i, keyEnd)));
+      i = step((scan) => scan.skipSpace(keyEnd));
+      if (byte(i) !== COLON) step((scan) => scan.expect(i, '":"'));
+      i = step((scan) => scan.skipSpace(i + 1));
+      if (key === 'items' && byte(i) === OPEN_BRACKET) {
+        const first = source.scan.skipSpace(i + 1);
+        // The first item, and kubectl's indentation before it, must have arrived.
+        if (source.more !== undefined && first + RUN_BYTES >= source.scan.bytes.length)
+          throw new NotYet();
         hasItems = true;
-        const first = skipSpace(i + 1);
-        if (bytes[first] === CLOSE_BRACKET) i = first + 1;
-        else {
-          const separator = itemSeparator(bytes, i, first);
+        if (byte(first) === CLOSE_BRACKET) {
+          readWhole(source);
+          i = first + 1;
+        } else {
+          const separator = itemSeparator(source.scan.bytes, i, first);
           const stop = separator === undefined ? undefined : split?.claim(first, separator);
-          let read = readItems(scan, first, 0, onItem, separator, stop);
+          let read = readItems(source, first, 0, onItem, separator, stop);
           // Stopped at `stop`: the others read the rest, and this reader what they could not.
           if (!read.done && split !== undefined) read = split.rest(read.next, read.index);
-          if (!read.done) read = readItems(scan, read.next, read.index, onItem, separator);
+          if (!read.done) read = readItems(source, read.next, read.index, onItem, separator);
           i = read.next;
         }
       } else {
-        const end = endOfValue(i);
-        members[key] = parse(i, end);
+        const end = step((scan) => scan.endOfValue(i));
+        members[key] = step((scan) => scan.parse(i, end));
         i = end;
       }
-      const after = afterValue(i, CLOSE_BRACE, 'a member');
+      const after = step((scan) => scan.afterValue(i, CLOSE_BRACE, 'a member'));
       i = after.next;
       if (after.done) break;
     }
   }
-  i = skipSpace(i);
-  if (i < n) expect(i, 'nothing after the List');
+  // A List without items: what follows it must be read too.
+  if (source.more !== undefined) throw new NotYet();
+  i = source.scan.skipSpace(i);
+  if (i < source.scan.bytes.length) source.scan.expect(i, 'nothing after the List');
   return { members, hasItems };
 }
 
@@ -139,18 +211,18 @@ export function readJsonItems(
   stop: number | undefined,
   onItem: (item: unknown, index: number) => void,
 ): ItemsRead {
-  return readItems(scanner(bytes), i, 0, onItem, separator, stop);
+  return readItems({ scan: scanner(bytes), more: undefined }, i, 0, onItem, separator, stop);
 }
 
+/** Reads items from `from` (see readJsonItems); while the input arrives, runs as they come. */
 function readItems(
-  scan: Scanner,
+  source: Source,
   from: number,
   firstIndex: number,
   onItem: (item: unknown, index: number) => void,
   separator: Uint8Array | undefined,
   stop?: number,
 ): ItemsRead {
-  const { text, endOfValue, afterValue, parse } = scan;
   let i = from;
   let index = firstIndex;
   if (separator !== undefined) {
@@ -158,7 +230,9 @@ function readItems(
     // byte-by-byte scan. A cut that is not an item boundary cannot parse (its brackets do
     // not balance), and then the exact scan below takes over.
     for (;;) {
+      const { text } = source.scan;
       let cut = text.indexOf(separator, i + RUN_BYTES);
+      if (cut < 0 && grow(source, RUN_BYTES)) continue;
       if (stop !== undefined && (cut < 0 || cut > stop)) cut = stop;
       if (cut < 0 || cut < i) break;
       let run: unknown;
@@ -172,6 +246,9 @@ function readItems(
       if (cut === stop) return { next: i, done: false, index };
     }
   }
+  // The exact scan, and any error it finds, over the whole input.
+  readWhole(source);
+  const { endOfValue, afterValue, parse } = source.scan;
   for (;;) {
     let item: unknown;
     let end: number;
@@ -266,7 +343,7 @@ function scanner(bytes: Uint8Array) {
       throw new JsonSyntaxError(reason, start + Number(at?.[2] ?? 0));
     }
   };
-  return { text, skipSpace, expect, endOfString, endOfValue, afterValue, parse };
+  return { bytes, text, skipSpace, expect, endOfString, endOfValue, afterValue, parse };
 }
 
 /** Line and column (1-based) of a byte offset, for error messages. */

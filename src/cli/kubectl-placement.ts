@@ -32,7 +32,7 @@ import { auditSnapshot } from '../engine/index.ts';
 import { InputError, parseList } from './input.ts';
 import { EXACT_GET, missingNodes, missingWorkloads, withoutAbsentNodes } from './missing.ts';
 import type { PlanIo } from './plan.ts';
-import { readInputBytes, releaseInput } from './read-bytes.ts';
+import { openInput, readInputBytes, releaseInput, type ArrivingInput } from './read-bytes.ts';
 import { reportJson, reportTable } from './report.ts';
 import { PLAN_USAGE, WHY_USAGE } from './usage.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -62,8 +62,13 @@ interface Io {
   readonly stderr: (text: string) => void;
   /** The file's bytes (or text); `/dev/stdin` is standard input. */
   readonly readFile: (path: string) => string | Uint8Array;
-  /** How many threads read JSON input (see parallel-list.ts); by default one per core. */
+  /** How many threads read JSON input (see parallel-list.ts); by default one per idle core. */
   readonly threads?: number;
+  /**
+   * The file (`/dev/stdin` for standard input) to read as it arrives, instead of `readFile`:
+   * a List from a pipe is then parsed while its writer still writes (see read-bytes.ts).
+   */
+  readonly openFile?: (path: string) => ArrivingInput;
 }
 
 /** Runs the CLI with `args` (argv without node and script); returns the exit status. */
@@ -93,9 +98,10 @@ export function run(args: readonly string[], io: Io): number {
     return fail(`-o ${values.output}: output must be table or json`);
   }
   const label = file === '-' ? '<stdin>' : file;
-  let input: string | Uint8Array;
+  let input: string | Uint8Array | ArrivingInput;
   try {
-    input = io.readFile(file === '-' ? '/dev/stdin' : file);
+    const path = file === '-' ? '/dev/stdin' : file;
+    input = io.openFile === undefined ? io.readFile(path) : io.openFile(path);
   } catch (err) {
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
     return fail(`${label}: ${code === 'ENOENT' ? 'no such file' : errorMessage(err)}`);
@@ -103,7 +109,7 @@ export function run(args: readonly string[], io: Io): number {
   let result;
   try {
     const list = parseList(input, label, io.threads === undefined ? {} : { threads: io.threads });
-    releaseInput(input);
+    releaseInput(typeof input === 'string' || input instanceof Uint8Array ? input : input.bytes());
     const { snapshot, absent } = withoutAbsentNodes(list);
     if (absent.length > 0) {
       const noNode = snapshot.nodes.length === 0;
@@ -133,14 +139,17 @@ export function run(args: readonly string[], io: Io): number {
   return result.report.violations.length > 0 ? EXIT.violations : EXIT.ok;
 }
 
-export { readInputBytes };
+export { openInput, readInputBytes };
 
 /**
  * Runs any command: `plan` or `why` (which may read the cluster), or `audit`; returns the exit
  * status. `plan` and `why` are loaded only when asked for: they bring the Kubernetes client,
  * whose loading cost `audit` half a second of CPU at every start.
  */
-export async function main(args: readonly string[], io: PlanIo): Promise<number> {
+export async function main(
+  args: readonly string[],
+  io: PlanIo & Pick<Io, 'openFile'>,
+): Promise<number> {
   if (args[0] === 'plan') return (await import('./plan.ts')).runPlan(args.slice(1), io);
   if (args[0] === 'why') return (await import('./why.ts')).runWhy(args.slice(1), io);
   return run(args, io);
@@ -151,6 +160,7 @@ if (import.meta.main) {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     readFile: readInputBytes,
+    openFile: openInput,
     env: process.env,
   });
 }

@@ -9,7 +9,7 @@ import type { Namespace, Node } from '../api/core.ts';
 import type { PlacementException } from '../api/exception.ts';
 import type { PlacementPolicy } from '../api/policy.ts';
 import type { WorkloadObject } from '../engine/index.ts';
-import type { PartInput } from './parallel-list.ts';
+import type { PartInput, WorkerInput } from './parallel-list.ts';
 import type { PodRows } from './pod-rows.ts';
 
 /** What a worker read: its items, how many, and how far (`next`, relative to its part). */
@@ -26,11 +26,18 @@ export interface PartRead {
   readonly exceptions: PlacementException[];
 }
 
-const input = workerData as PartInput;
+const { port, done } = workerData as WorkerInput;
+// The modules load while the main thread still reads the input (see warmWorkers); the part
+// comes when the input is whole.
+const loaded = import('./input.ts');
+loaded.catch(() => undefined); // a failure to load is answered below, once the part is here
+const input = await new Promise<PartInput>((resolve) => {
+  port.once('message', resolve);
+});
 let answer: PartRead | undefined;
 try {
-  // Loaded here, not imported above, so that a failure to load is answered too.
-  const { readListPart } = await import('./input.ts');
+  // Loaded above, not imported, so that a failure to load is answered too.
+  const { readListPart } = await loaded;
   answer = readListPart(input.bytes, input.separator, input.stop);
   // The part's bytes (half the input) are given back now, not when the thread ends: the
   // main thread may still be reading its own part, with the whole input in memory.
@@ -38,12 +45,12 @@ try {
 } catch {
   answer = undefined;
 }
-input.port.postMessage(
+port.postMessage(
   answer,
   answer === undefined ? [] : [answer.pods.rows.buffer, answer.pods.ends.buffer],
 );
-input.port.close();
+port.close();
 // The main thread may read the answer now (the thread's end would tell it too, a little later:
 // see parallel-list.ts's BOOT).
-Atomics.store(input.done, 0, 1);
-Atomics.notify(input.done, 0);
+Atomics.store(done, 0, 1);
+Atomics.notify(done, 0);

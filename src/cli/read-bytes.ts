@@ -1,4 +1,6 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { startsAsJson } from './input.ts';
+import { defaultThreads, warmWorkers } from './parallel-list.ts';
 
 /** How much the buffer grows at a time: each step commits only what it adds. */
 const STEP = 32 * 2 ** 20;
@@ -13,12 +15,73 @@ const MAX_INPUT = 2 ** 36;
  * the input is held once.
  */
 export function readInputBytes(path: string): Uint8Array {
+  const input = openInput(path);
+  while (input.more(Infinity));
+  return input.bytes();
+}
+
+/** Input read as it is needed, into one buffer (see readInputBytes). */
+export interface ArrivingInput {
+  /** The bytes read so far (a new view after each `more`). */
+  readonly bytes: () => Uint8Array;
+  /** Reads on, `atLeast` bytes or to the end; false once the end was reached before. */
+  readonly more: (atLeast: number) => boolean;
+}
+
+/**
+ * A file or standard input (`/dev/stdin`) to read a part at a time: the CLI parses a List as
+ * it arrives from a pipe, while the writer (kubectl) still writes. Throws as openSync does.
+ */
+export function openInput(path: string): ArrivingInput {
   const fd = path === '/dev/stdin' ? 0 : openSync(path, 'r');
+  let buffer: ArrayBuffer;
   try {
-    return readAll(fd);
-  } finally {
-    if (fd !== 0) closeSync(fd);
+    buffer = new ArrayBuffer(0, { maxByteLength: MAX_INPUT });
+  } catch {
+    // No address space to reserve: read as Node does, at once.
+    try {
+      const all = readFileSync(fd);
+      return { bytes: () => all, more: () => false };
+    } finally {
+      if (fd !== 0) closeSync(fd);
+    }
   }
+  owned.add(buffer);
+  let length = 0;
+  let ended = false;
+  const more = (atLeast: number): boolean => {
+    if (ended) return false;
+    const from = length;
+    try {
+      while (length - from < atLeast) {
+        if (buffer.byteLength - length < STEP / 2)
+          buffer.resize(Math.min(buffer.maxByteLength, buffer.byteLength + STEP));
+        if (buffer.byteLength === length) throw new Error('input larger than 64 GiB');
+        const read = readSync(fd, new Uint8Array(buffer, length, buffer.byteLength - length));
+        if (read === 0) {
+          ended = true;
+          buffer.resize(length);
+          break;
+        }
+        length += read;
+        // A JSON List large enough to be read on several threads: their workers start now,
+        // and load their code while the rest arrives (see parallel-list.ts).
+        const threads = defaultThreads(length);
+        if (threads > 1 && startsAsJson(new Uint8Array(buffer, 0, length)))
+          warmWorkers(threads - 1);
+      }
+    } catch (err) {
+      ended = true;
+      throw err;
+    } finally {
+      if (ended && fd !== 0) closeSync(fd);
+    }
+    return length > from;
+  };
+  return {
+    bytes: () => (ended ? new Uint8Array(buffer) : new Uint8Array(buffer, 0, length)),
+    more,
+  };
 }
 
 /** The buffers readInputBytes made, which releaseInput may empty. */
@@ -34,25 +97,4 @@ export function releaseInput(bytes: string | Uint8Array): void {
   if (typeof bytes === 'string') return;
   const buffer = bytes.buffer;
   if (buffer instanceof ArrayBuffer && owned.has(buffer)) buffer.resize(0);
-}
-
-function readAll(fd: number): Uint8Array {
-  let buffer: ArrayBuffer;
-  try {
-    buffer = new ArrayBuffer(0, { maxByteLength: MAX_INPUT });
-  } catch {
-    return readFileSync(fd); // no address space to reserve: read as Node does
-  }
-  let length = 0;
-  for (;;) {
-    if (buffer.byteLength - length < STEP / 2)
-      buffer.resize(Math.min(buffer.maxByteLength, buffer.byteLength + STEP));
-    if (buffer.byteLength === length) throw new Error('input larger than 64 GiB');
-    const read = readSync(fd, new Uint8Array(buffer, length, buffer.byteLength - length));
-    if (read === 0) break;
-    length += read;
-  }
-  buffer.resize(length);
-  owned.add(buffer);
-  return new Uint8Array(buffer);
 }

@@ -204,6 +204,13 @@ const requiredOf = (rules: NodeRules): unknown =>
  */
 export class SpreadRulesCache {
   private readonly cache = new Map<string, SpreadRules>();
+  /**
+   * What the last call read, and its rules. The replicas of a template come one after another
+   * and, read from the API or a file, share their constraints, node rules and tolerations as
+   * one object each (kube/transforms.ts): the same objects and label values are the same key,
+   * without its JSON text.
+   */
+  private last: { readonly parts: readonly unknown[]; readonly rules: SpreadRules } | undefined;
 
   rulesOf(pod: SpreadSubject, field = 'spec'): SpreadRules {
     const list = pod.topologySpreadConstraints;
@@ -211,19 +218,24 @@ export class SpreadRulesCache {
     const keyValues = list.flatMap((c) =>
       (c.matchLabelKeys ?? []).map((k) => labelOf(pod.labels, k) ?? null),
     );
-    const key = JSON.stringify([
+    const parts = [
       pod.namespace,
       list,
       pod.nodeSelector ?? null,
       requiredOf(pod),
       pod.tolerations ?? null,
-      keyValues,
-    ]);
+      ...keyValues,
+    ];
+    const last = this.last;
+    if (last?.parts.length === parts.length && parts.every((p, i) => p === last.parts[i]))
+      return last.rules;
+    const key = JSON.stringify([...parts.slice(0, 5), keyValues]);
     let rules = this.cache.get(key);
     if (rules === undefined) {
       rules = compileSpreadRules(pod, field);
       this.cache.set(key, rules);
     }
+    this.last = { parts, rules };
     return rules;
   }
 }

@@ -17,10 +17,22 @@ export class SharedValues<T> {
     this.#max = max;
   }
 
+  /** The key shared last, and its value: the replicas of one workload come one after another. */
+  #lastKey: string | undefined;
+  #lastValue: T | undefined;
+
   /** The value held under `key`, or `value`, now held under it. */
   share(key: string, value: T): T {
+    // Comparing with the last key is a memcmp; a lookup first hashes the whole new key (an
+    // affinity's JSON text is hundreds of characters, and each pod makes a new one).
+    if (key === this.#lastKey) return this.#lastValue as T;
     const held = this.#table.get(key);
-    if (held !== undefined) return held;
+    this.#lastKey = key;
+    if (held !== undefined) {
+      this.#lastValue = held;
+      return held;
+    }
+    this.#lastValue = value;
     if (this.#table.size >= this.#max) {
       const oldest = this.#table.keys().next();
       if (oldest.done !== true) this.#table.delete(oldest.value);

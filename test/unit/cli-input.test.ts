@@ -153,6 +153,22 @@ void describe('YAML', () => {
     assert.deepEqual(parseList(flow, 'flow.yaml'), parseList(yamlOf(items), 'block.yaml'));
   });
 
+  void test('JSON broken after its first item is a JSON error, not tried as YAML', () => {
+    const items = webStore().items;
+    const json = JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 4);
+    // The last item in flow style: YAML reads the whole, JSON stops there.
+    const at = json.lastIndexOf('\n        {');
+    const mixed = `${json.slice(0, at)}\n        {kind: Namespace, metadata: {name: x}},${json.slice(at)}`;
+    assert.throws(
+      () => parseList(mixed, 'mixed.json'),
+      (err: unknown) =>
+        err instanceof InputError &&
+        new RegExp(
+          `^mixed\\.json: not valid JSON or YAML: .* at line \\d+ column 10 \\(in items\\[${items.length - 1}\\]\\)$`,
+        ).test(err.message),
+    );
+  });
+
   void test('a document that is not a List is named', () => {
     assert.throws(
       () => parseList(`${yamlOf(webStore().items)}---\napiVersion: v1\nkind: Pod\n`, 'two.yaml'),

@@ -2,19 +2,19 @@
 // snapshot and the same report as on one thread, whatever the List; and a bad item or broken
 // JSON in a part a worker thread reads still gives the one line a single thread gives.
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 
 import { parseList } from '../../src/cli/input.ts';
 import { readJsonList } from '../../src/cli/json-list.ts';
-import { splitItems } from '../../src/cli/parallel-list.ts';
+import { defaultThreads, splitItems, warmWorkers } from '../../src/cli/parallel-list.ts';
 import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
 import { podRows, podsOfRows } from '../../src/cli/pod-rows.ts';
+import { kubectlJson, kubectlNode, type Item } from './kubectl-lists.ts';
 
 const ZONES = ['zone-a', 'zone-b', 'zone-c'];
 const APPS = ['web', 'db', 'cache', 'batch'];
-
-type Item = Record<string, unknown>;
 
 /**
  * Lists as kubectl prints them: Nodes, Pods (some with affinity or spread constraints, some
@@ -39,21 +39,7 @@ const listsOf = (minPods: number) =>
     })
     .map(({ nodes, pods }) => {
       const items: Item[] = [];
-      for (let n = 0; n < nodes; n++) {
-        items.push({
-          apiVersion: 'v1',
-          kind: 'Node',
-          metadata: {
-            name: `node-${n}`,
-            labels: {
-              'topology.kubernetes.io/zone': ZONES[n % 3],
-              'kubernetes.io/hostname': `node-${n}`,
-            },
-            managedFields: [{ manager: 'kubelet', fieldsV1: { 'f:status': {} } }],
-          },
-          status: { capacity: { cpu: '4' } },
-        });
-      }
+      for (let n = 0; n < nodes; n++) items.push(kubectlNode(n, ZONES[n % 3] ?? ''));
       pods.forEach((p, i) => {
         const selector = { matchLabels: { app: p.app } };
         const affinity =
@@ -122,14 +108,6 @@ const lists = listsOf(1);
 
 const ZONE_KEY = 'topology.kubernetes.io/zone';
 
-/** kubectl's output: 4-space indentation. */
-const kubectlJson = (items: readonly Item[]): string =>
-  JSON.stringify(
-    { apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } },
-    null,
-    4,
-  );
-
 function runWith(text: string, threads: number) {
   let stdout = '';
   let stderr = '';
@@ -143,6 +121,17 @@ function runWith(text: string, threads: number) {
 }
 
 void describe('reading on several threads', () => {
+  void test('one thread per idle core, each with 16 MiB at least', () => {
+    const cores = availableParallelism();
+    const big = 1024 * 2 ** 20;
+    assert.equal(defaultThreads(big, 0), cores);
+    assert.equal(defaultThreads(big, cores), 1, 'every core busy: this thread alone');
+    assert.equal(defaultThreads(big, cores + 5), 1);
+    assert.equal(defaultThreads(big, cores - 1), 1, 'one core idle: this thread takes it');
+    assert.equal(defaultThreads(32 * 2 ** 20, 0), Math.min(cores, 2));
+    assert.equal(defaultThreads(20 * 2 ** 20, 0), 1, 'too little for a second thread');
+  });
+
   void test('pods as rows come back field for field, absent fields absent', () => {
     fc.assert(
       fc.property(lists, (items) => {
@@ -172,6 +161,23 @@ void describe('reading on several threads', () => {
     );
   });
 
+  void test('workers started while the input arrives take their parts: the same snapshot', () => {
+    fc.assert(
+      fc.property(lists, (items) => {
+        const text = kubectlJson(items);
+        const one = parseList(text, 'cluster.json', { threads: 1 });
+        assert.equal(warmWorkers(2), 2, 'two workers waiting for a part');
+        assert.deepStrictEqual(parseList(text, 'cluster.json', { threads: 3 }), one);
+        assert.equal(warmWorkers(0), 0, 'the parse took both');
+        // More than the parse needs, or a parse on one thread: the others are ended.
+        warmWorkers(2);
+        assert.deepStrictEqual(parseList(text, 'cluster.json', { threads: 2 }), one);
+        assert.equal(warmWorkers(0), 0, 'the one the parse did not take was ended');
+      }),
+      { numRuns: 4 },
+    );
+  });
+
   void test('compact JSON is read on one thread, with the same result', () => {
     fc.assert(
       fc.property(lists, (items) => {
@@ -192,9 +198,12 @@ void describe('bad input in the part a worker reads', () => {
   const last = items.length - 8;
   assert.equal(items[last]?.kind, 'Pod');
 
+  // 1, 2 and 3 threads, then 3 whose workers started before the input was whole.
   const refusals = (text: string): string[] =>
-    [1, 2, 3].map((threads) => {
-      const r = runWith(text, threads);
+    [1, 2, 3, 0].map((threads) => {
+      if (threads === 0) assert.equal(warmWorkers(2), 2);
+      const r = runWith(text, threads === 0 ? 3 : threads);
+      if (threads === 0) assert.equal(warmWorkers(0), 0);
       assert.equal(r.code, EXIT.badInput, r.stderr);
       assert.equal(r.stdout, '');
       const lines = r.stderr.trimEnd().split('\n');

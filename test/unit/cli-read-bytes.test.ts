@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 
+import { parseList } from '../../src/cli/input.ts';
 import { readInputBytes, releaseInput } from '../../src/cli/read-bytes.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,5 +59,40 @@ process.stdout.write(String(b.length) + ' ' + (await import('node:crypto')).crea
 
   void test('names a file that is not there', () => {
     assert.throws(() => readInputBytes(join(dir, 'absent.json')), { code: 'ENOENT' });
+  });
+
+  void test('a large JSON List from a pipe: workers start during the read, the same snapshot', () => {
+    // kubectl's indentation, about 40 MB: enough for one thread per core.
+    const pods = Array.from({ length: 60_000 }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `web-${i}`, namespace: `team-${i % 5}`, labels: { app: `a${i % 7}` } },
+      spec: { nodeName: `node-${i % 40}`, containers: [{ name: 'c', image: 'x'.repeat(400) }] },
+      status: { phase: 'Running' },
+    }));
+    const text = JSON.stringify({ apiVersion: 'v1', items: pods, kind: 'List' }, null, 4);
+    const path = join(dir, 'big.json');
+    writeFileSync(path, text);
+    const hash = (snapshot: unknown): string =>
+      createHash('sha256').update(JSON.stringify(snapshot)).digest('hex');
+    const reader = `import { readInputBytes } from ${JSON.stringify(join(ROOT, 'src/cli/read-bytes.ts'))};
+import { parseList } from ${JSON.stringify(join(ROOT, 'src/cli/input.ts'))};
+import { defaultThreads, warmWorkers } from ${JSON.stringify(join(ROOT, 'src/cli/parallel-list.ts'))};
+const b = readInputBytes('/dev/stdin');
+const warm = warmWorkers(0);
+const threads = defaultThreads(b.length);
+const snapshot = parseList(b, 'stdin');
+process.stdout.write(String(warm >= threads - 1) + ' ' + warmWorkers(0) + ' ' + (await import('node:crypto')).createHash('sha256').update(JSON.stringify(snapshot)).digest('hex'));`;
+    const r = spawnSync(
+      'bash',
+      ['-c', `cat "$1" | bash hack/node --input-type=module -e "$2"`, 'read', path, reader],
+      { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const one = parseList(text, 'stdin', { threads: 1 });
+    assert.equal(one.pods.length, pods.length);
+    // Waiting for a part after the read: a worker for each thread but this one (as many threads
+    // as the load leaves cores idle); none after the parse.
+    assert.equal(r.stdout, `true 0 ${hash(one)}`);
   });
 });

@@ -22,3 +22,16 @@ void test('a string is its own key; undefined stays undefined', () => {
   assert.equal(strings.share(['zone', 'a'].join('-')), 'zone-a');
   assert.equal(strings.size, 1);
 });
+
+void test('repeats in a row get the held copy; a key back after it was dropped, a new one', () => {
+  const values = new SharedValues<{ readonly n: number }>(1);
+  const a = values.share(['a', 'key'].join('-'), { n: 1 });
+  assert.equal(values.share(['a', 'key'].join('-'), { n: 1 }), a, 'a new string, an equal key');
+  const b = values.share('b', { n: 2 }); // full: "a-key" goes
+  assert.equal(values.share('b', { n: 2 }), b);
+  assert.equal(values.size, 1);
+  const again = values.share('a-key', { n: 1 });
+  assert.notEqual(again, a, '"a-key" was dropped and not the last key: a new copy is held');
+  assert.equal(values.share('a-key', { n: 1 }), again);
+  assert.notEqual(values.share('b', { n: 2 }), b, '"b" was dropped when "a-key" came back');
+});
