@@ -225,10 +225,19 @@ export async function runTenantScenario(
         : true,
     90_000,
   );
-  const evictions = op.logs.filter((l) => l['message'] === EVICTED);
-  assert.ok(
-    evictions.some((l) => l['pod'] === `${w.a}/${aWeb.metadata.name}` && l['result'] === 'evicted'),
-    JSON.stringify(evictions),
+  // The API server shows the pod going as soon as the eviction is granted; the operator's log
+  // line about it comes after the answer reaches it.
+  const evictedLogged = (): boolean =>
+    op.logs.some(
+      (l) =>
+        l['message'] === EVICTED &&
+        l['pod'] === `${w.a}/${aWeb.metadata.name}` &&
+        l['result'] === 'evicted',
+    );
+  await waitFor(
+    `the operator's log line "${EVICTED}" about ${w.a}/${aWeb.metadata.name}`,
+    () => Promise.resolve(evictedLogged() ? true : undefined),
+    30_000,
   );
   assert.ok((await metric(op, 'placement_evictions_total', { result: 'evicted' })) >= 1);
 
