@@ -66,17 +66,18 @@ export interface Exemption {
 
 /**
  * The workloads each policy exempts, sorted by workload then policy; `workloads` may hold
- * one workload several times (once per pod, say): each is reported once.
+ * one workload several times (once per pod, say): each is reported once. They are asked for
+ * only when a policy has exceptions attached.
  */
 export function exemptionsOf(
   policies: readonly CompiledPolicy[],
-  workloads: Iterable<WorkloadRef>,
+  workloads: () => Iterable<WorkloadRef>,
   namespaceLabels: (namespace: string) => Labels,
 ): Exemption[] {
   const withExceptions = policies.filter((p) => p.exemptions.length > 0);
   const found = new Map<string, Exemption>();
   if (withExceptions.length === 0) return [];
-  for (const w of workloads) {
+  for (const w of workloads()) {
     const workload = workloadKey(w);
     for (const p of withExceptions) {
       const key = `${workload}|${p.ref}`;

@@ -336,7 +336,7 @@ export function auditSnapshot(
     const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
     const exemptions = exemptionsOf(
       policies.ok,
-      snapshot.pods.filter(isPlaced).map((pod) => workloadOfPod(pod, lookup)),
+      () => snapshot.pods.filter(isPlaced).map((pod) => workloadOfPod(pod, lookup)),
       nsLabels,
     );
     const exceptions = policies.exceptions

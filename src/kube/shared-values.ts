@@ -41,9 +41,55 @@ export class SharedValues<T> {
     return value;
   }
 
+  /** The raw value `shareParsed` read last, and what it gave. */
+  #lastRaw: unknown;
+  #lastParsed: T | undefined;
+
+  /**
+   * The value held for `raw`, a value as JSON.parse made it, which `make` turns into the
+   * value to hold (or undefined): shared by the JSON text of what `make` gives. When `raw`
+   * equals the raw value of the previous call, as the next replica of a workload's does,
+   * that call's answer, without making, serialising or hashing anything. Every call on one
+   * table passes the same `make`.
+   */
+  shareParsed(raw: unknown, make: (raw: unknown) => T | undefined): T | undefined {
+    if (raw === undefined) return undefined;
+    if (this.#lastRaw !== undefined && sameParsed(raw, this.#lastRaw)) return this.#lastParsed;
+    const value = make(raw);
+    const held = value === undefined ? undefined : this.share(JSON.stringify(value), value);
+    this.#lastRaw = raw;
+    this.#lastParsed = held;
+    return held;
+  }
+
   get size(): number {
     return this.#table.size;
   }
+}
+
+/**
+ * Whether two values as JSON.parse makes them would serialise alike: the same keys in the same
+ * order, equal scalars, arrays item by item.
+ */
+function sameParsed(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameParsed(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  const otherKeys = Object.keys(b);
+  if (keys.length !== otherKeys.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (key !== otherKeys[i]) return false;
+    if (!sameParsed((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+      return false;
+  }
+  return true;
 }
 
 /** A string held once: the key is the value. */

@@ -41,7 +41,10 @@ function compact<T extends object>(value: Loose<T>): T {
   return out as T;
 }
 
-function ownerReferences(value: unknown): readonly OwnerReference[] | undefined {
+const ownerReferences = (value: unknown): readonly OwnerReference[] | undefined =>
+  shared.ownerReferences.shareParsed(value, readOwnerReferences);
+
+function readOwnerReferences(value: unknown): readonly OwnerReference[] | undefined {
   if (!Array.isArray(value)) return undefined;
   const refs: OwnerReference[] = [];
   for (const item of value) {
@@ -53,7 +56,7 @@ function ownerReferences(value: unknown): readonly OwnerReference[] | undefined 
       compact<OwnerReference>({ kind, name, controller: ref['controller'] === true || undefined }),
     );
   }
-  return refs.length > 0 ? shared.ownerReferences.share(JSON.stringify(refs), refs) : undefined;
+  return refs.length > 0 ? refs : undefined;
 }
 
 /**
@@ -74,19 +77,18 @@ const shared = {
   phases: new SharedValues<{ readonly phase: string }>(64),
 };
 
-/** A JSON value held once: equal values (by their JSON text) share one copy. */
-const sharedByJson = <T>(values: SharedValues<T>, value: T | undefined): T | undefined =>
-  value === undefined ? undefined : values.share(JSON.stringify(value), value);
-
 /**
  * The API server validated it as a core Affinity; it is kept as parsed, one copy for the
  * replicas that carry the same one.
  */
 const affinityOf = (value: unknown): Affinity | undefined =>
-  isRecord(value) ? sharedByJson(shared.affinities, value) : undefined;
+  shared.affinities.shareParsed(value, (raw) => (isRecord(raw) ? raw : undefined));
 
 /** A pod's labels: one copy of each value, and one map for the replicas that carry the same. */
-function podLabels(value: unknown): Readonly<Record<string, string>> | undefined {
+const podLabels = (value: unknown): Readonly<Record<string, string>> | undefined =>
+  shared.labels.shareParsed(value, readLabels);
+
+function readLabels(value: unknown): Readonly<Record<string, string>> | undefined {
   if (!isRecord(value)) return undefined;
   let out: Record<string, string> | undefined;
   for (const key in value) {
@@ -95,7 +97,7 @@ function podLabels(value: unknown): Readonly<Record<string, string>> | undefined
     out ??= {};
     out[key] = shared.labelValues.share(v);
   }
-  return sharedByJson(shared.labels, out);
+  return out;
 }
 
 const nonEmpty = <T extends object>(value: T): T | undefined =>
@@ -142,11 +144,11 @@ export function trimPod(raw: unknown): Pod | undefined {
     spec: compact<Pod['spec']>({
       nodeName: shared.names.share(text(spec['nodeName'])),
       affinity: affinityOf(spec['affinity']),
-      nodeSelector: sharedByJson(shared.nodeSelectors, stringMap(spec['nodeSelector'])),
+      nodeSelector: shared.nodeSelectors.shareParsed(spec['nodeSelector'], stringMap),
       tolerations: tolerationsOf(spec['tolerations']),
-      topologySpreadConstraints: sharedByJson(
-        shared.spreadConstraints,
-        spreadConstraintsOf(spec['topologySpreadConstraints']),
+      topologySpreadConstraints: shared.spreadConstraints.shareParsed(
+        spec['topologySpreadConstraints'],
+        spreadConstraintsOf,
       ),
     }),
     status: phase === undefined ? undefined : shared.phases.share(phase, { phase }),
@@ -201,7 +203,11 @@ function spreadConstraintsOf(raw: unknown): TopologySpreadConstraint[] | undefin
 }
 
 /** A template's or pod's tolerations, as the scheduler's filters read them (read-only). */
-function tolerationsOf(raw: unknown): Toleration[] | undefined {
+// The API server gives nearly every pod the same two (not-ready and unreachable).
+const tolerationsOf = (raw: unknown): Toleration[] | undefined =>
+  shared.tolerations.shareParsed(raw, readTolerations);
+
+function readTolerations(raw: unknown): Toleration[] | undefined {
   if (!Array.isArray(raw) || raw.length === 0) return undefined;
   const read = raw.map((item) => {
     const t = record(item);
@@ -212,8 +218,7 @@ function tolerationsOf(raw: unknown): Toleration[] | undefined {
       effect: text(t['effect']),
     });
   });
-  // The API server gives nearly every pod the same two (not-ready and unreachable).
-  return sharedByJson(shared.tolerations, read);
+  return read;
 }
 export const trimNamespace: (raw: unknown) => Namespace | undefined = trimLabelled;
 

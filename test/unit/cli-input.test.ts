@@ -38,7 +38,7 @@ function refusal(text: string): string {
   return lines[0] ?? '';
 }
 
-/** Many pods, so a pretty-printed List spans several of the reader's runs (1 MiB each). */
+/** Many pods, so a pretty-printed List spans several of the reader's runs (96 KiB each). */
 function bigList(pods: number): Record<string, unknown> {
   const items: Record<string, unknown>[] = [
     { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', labels: { zone: 'a' } } },
