@@ -16,7 +16,14 @@ import {
   type MoreBytes,
 } from './json-list.ts';
 import type { PartRead } from './list-worker.ts';
-import { defaultThreads, endWarmWorkers, splitItems } from './parallel-list.ts';
+import {
+  defaultThreads,
+  endWarmWorkers,
+  idleCores,
+  PARALLEL_BYTES,
+  splitItems,
+  warmWorkers,
+} from './parallel-list.ts';
 import { podRows, podsOfRows } from './pod-rows.ts';
 import type { ArrivingInput } from './read-bytes.ts';
 
@@ -81,7 +88,7 @@ export function parseList(
     readYaml(text(), file, snapshot);
     return snapshot;
   }
-  const threads = options.threads ?? defaultThreads(bytes.length);
+  const threads = options.threads ?? defaultThreads(bytes.length, idleCores());
   const jsonProblem = readJson(bytes, file, snapshot, threads);
   if (jsonProblem === undefined) return snapshot;
   return readFlowYaml(text, file, jsonProblem);
@@ -107,7 +114,7 @@ function readFlowYaml(text: () => string, file: string, jsonProblem: JsonProblem
 /**
  * Reads a List that is still arriving (from a pipe): on one thread, its items are parsed as
  * they come, while the writer (kubectl) writes the rest. When other threads are to read it,
- * or it is not JSON, it is read whole first.
+ * or it is not JSON, it is read whole first. How many threads may read is decided once, here.
  */
 function parseArriving(input: ArrivingInput, file: string, options: ParseOptions): ClusterSnapshot {
   const whole = (): Uint8Array => {
@@ -115,8 +122,18 @@ function parseArriving(input: ArrivingInput, file: string, options: ParseOptions
     return input.bytes();
   };
   input.more(2 ** 20);
-  const threads = options.threads ?? defaultThreads(Number.MAX_SAFE_INTEGER);
-  if (threads > 1 || !startsAsJson(input.bytes())) return parseList(whole(), file, options);
+  if (!startsAsJson(input.bytes())) return parseList(whole(), file, options);
+  const idle = options.threads ?? idleCores();
+  if (idle > 1) {
+    // Once the input is large enough for a second thread, the workers start, and load their
+    // code while the rest arrives (see parallel-list.ts).
+    input.more(PARALLEL_BYTES);
+    if (input.bytes().length >= PARALLEL_BYTES) warmWorkers(idle - 1);
+    const bytes = whole();
+    return parseList(bytes, file, {
+      threads: options.threads ?? defaultThreads(bytes.length, idle),
+    });
+  }
   const snapshot = emptySnapshot();
   const more = (atLeast: number): Uint8Array | undefined =>
     input.more(atLeast) ? input.bytes() : undefined;

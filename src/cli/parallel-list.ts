@@ -20,17 +20,21 @@ import type { PartRead } from './list-worker.ts';
 /** Below this many bytes per thread, starting a worker costs more than it saves. */
 const BYTES_PER_THREAD = 16 * 2 ** 20;
 
+/** The least input that more than one thread reads. */
+export const PARALLEL_BYTES = 2 * BYTES_PER_THREAD;
+
 /**
- * The threads to read `length` bytes with: one per idle core, each with enough to do. A core
- * that other processes keep busy (by the 1-minute load average) gives a worker no time of its
- * own: it then costs CPU and memory and saves nothing (at 150,000 pods and a load of 7 to 9 on
- * two cores, one thread ran in 7.6-10.6 s and 650-680 MiB, two in 9.8-11.9 s and 930-960 MiB).
+ * The cores that other processes leave idle, by the 1-minute load average (at least one: this
+ * thread's). A core that others keep busy gives a worker no time of its own: it then costs CPU
+ * and memory and saves nothing (at 150,000 pods and a load of 7 to 9 on two cores, one thread
+ * ran in 7.6-10.6 s and 650-680 MiB, two in 9.8-11.9 s and 930-960 MiB).
  */
-export const defaultThreads = (length: number, load = loadavg()[0] ?? 0): number => {
-  const cores = availableParallelism();
-  const idle = Math.max(1, Math.round(cores - load));
-  return Math.max(1, Math.min(idle, Math.floor(length / BYTES_PER_THREAD)));
-};
+export const idleCores = (load = loadavg()[0] ?? 0): number =>
+  Math.max(1, Math.round(availableParallelism() - load));
+
+/** The threads to read `length` bytes with: at most `idle`, each with enough to do. */
+export const defaultThreads = (length: number, idle: number): number =>
+  Math.max(1, Math.min(idle, Math.floor(length / BYTES_PER_THREAD)));
 
 /**
  * The code a worker starts from: a few lines that cannot fail to load, which then load

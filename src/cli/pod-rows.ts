@@ -10,20 +10,30 @@
  */
 import type { Pod } from '../api/core.ts';
 
-/** The string fields of a row, in order. */
-const STRINGS = ['name', 'namespace', 'uid', 'resourceVersion', 'deletionTimestamp', 'nodeName'];
-/** The shared values of a row, in order, after the strings. */
-const VALUES = [
-  'labels',
-  'annotations',
-  'ownerReferences',
-  'affinity',
-  'nodeSelector',
-  'tolerations',
-  'topologySpreadConstraints',
-  'status',
-];
-const WIDTH = STRINGS.length + VALUES.length;
+/**
+ * A row's columns, in trimPod's key order (metadata's, then spec's, then status): what each
+ * holds, and how.
+ * - `unique`: a string of its own (by index into the strings);
+ * - `common`: a string that recurs (namespaces, node names), held once;
+ * - `value`: a value the replicas of a template share (by identity), sent once.
+ */
+const COLUMNS = [
+  { of: 'metadata', key: 'name', kind: 'unique' },
+  { of: 'metadata', key: 'namespace', kind: 'common' },
+  { of: 'metadata', key: 'uid', kind: 'unique' },
+  { of: 'metadata', key: 'labels', kind: 'value' },
+  { of: 'metadata', key: 'annotations', kind: 'value' },
+  { of: 'metadata', key: 'ownerReferences', kind: 'value' },
+  { of: 'metadata', key: 'deletionTimestamp', kind: 'unique' },
+  { of: 'metadata', key: 'resourceVersion', kind: 'unique' },
+  { of: 'spec', key: 'nodeName', kind: 'common' },
+  { of: 'spec', key: 'affinity', kind: 'value' },
+  { of: 'spec', key: 'nodeSelector', kind: 'value' },
+  { of: 'spec', key: 'tolerations', kind: 'value' },
+  { of: 'spec', key: 'topologySpreadConstraints', kind: 'value' },
+  { of: 'pod', key: 'status', kind: 'value' },
+] as const;
+const WIDTH = COLUMNS.length;
 const ABSENT = -1;
 
 /** Pods as rows: what a worker thread posts. */
@@ -35,6 +45,9 @@ export interface PodRows {
   readonly values: readonly unknown[];
 }
 
+type Fields = Readonly<Record<string, unknown>>;
+const fields = (o: object): Fields => o as Fields;
+
 /** The rows of trimmed pods (see trimPod). */
 export function podRows(pods: readonly Pod[]): PodRows {
   const rows = new Int32Array(pods.length * WIDTH);
@@ -42,37 +55,27 @@ export function podRows(pods: readonly Pod[]): PodRows {
   const values: unknown[] = [];
   const recurring = new Map<string, number>();
   const valueIds = new Map<unknown, number>();
-  const unique = (s: string | undefined): number =>
-    s === undefined ? ABSENT : strings.push(s) - 1;
-  const common = (s: string | undefined): number => {
-    if (s === undefined) return ABSENT;
-    let id = recurring.get(s);
-    if (id === undefined) recurring.set(s, (id = strings.push(s) - 1));
-    return id;
-  };
-  // Shared values are one object for many pods (transforms.ts): known by identity.
-  const value = (v: unknown): number => {
-    if (v === undefined) return ABSENT;
-    let id = valueIds.get(v);
-    if (id === undefined) valueIds.set(v, (id = values.push(v) - 1));
-    return id;
+  const encode = {
+    unique: (s: unknown): number => strings.push(s as string) - 1,
+    common: (s: unknown): number => {
+      let id = recurring.get(s as string);
+      if (id === undefined) recurring.set(s as string, (id = strings.push(s as string) - 1));
+      return id;
+    },
+    // Shared values are one object for many pods (transforms.ts): known by identity.
+    value: (v: unknown): number => {
+      let id = valueIds.get(v);
+      if (id === undefined) valueIds.set(v, (id = values.push(v) - 1));
+      return id;
+    },
   };
   let r = 0;
-  for (const { metadata: m, spec: s, status } of pods) {
-    rows[r++] = unique(m.name);
-    rows[r++] = common(m.namespace);
-    rows[r++] = unique(m.uid);
-    rows[r++] = unique(m.resourceVersion);
-    rows[r++] = unique(m.deletionTimestamp);
-    rows[r++] = common(s.nodeName);
-    rows[r++] = value(m.labels);
-    rows[r++] = value(m.annotations);
-    rows[r++] = value(m.ownerReferences);
-    rows[r++] = value(s.affinity);
-    rows[r++] = value(s.nodeSelector);
-    rows[r++] = value(s.tolerations);
-    rows[r++] = value(s.topologySpreadConstraints);
-    rows[r++] = value(status);
+  for (const pod of pods) {
+    const of = { metadata: fields(pod.metadata), spec: fields(pod.spec), pod: fields(pod) };
+    for (const { of: part, key, kind } of COLUMNS) {
+      const v = of[part][key];
+      rows[r++] = v === undefined ? ABSENT : encode[kind](v);
+    }
   }
   const ends = new Int32Array(strings.length);
   let end = 0;
@@ -89,35 +92,21 @@ export function podsOfRows({ rows, text, ends, values }: PodRows): Pod[] {
     strings.push(text.slice(start, end));
     start = end;
   }
-  const str = (id: number | undefined): string | undefined =>
-    id === undefined || id === ABSENT ? undefined : strings[id];
-  const val = (id: number | undefined): unknown =>
-    id === undefined || id === ABSENT ? undefined : values[id];
   for (let r = 0; r < rows.length; r += WIDTH) {
-    const metadata: Record<string, unknown> = {};
-    const spec: Record<string, unknown> = {};
-    // The key order of trimPod: metadata's, then spec's.
-    put(metadata, 'name', str(rows[r]));
-    put(metadata, 'namespace', str(rows[r + 1]));
-    put(metadata, 'uid', str(rows[r + 2]));
-    put(metadata, 'labels', val(rows[r + 6]));
-    put(metadata, 'annotations', val(rows[r + 7]));
-    put(metadata, 'ownerReferences', val(rows[r + 8]));
-    put(metadata, 'deletionTimestamp', str(rows[r + 4]));
-    put(metadata, 'resourceVersion', str(rows[r + 3]));
-    put(spec, 'nodeName', str(rows[r + 5]));
-    put(spec, 'affinity', val(rows[r + 9]));
-    put(spec, 'nodeSelector', val(rows[r + 10]));
-    put(spec, 'tolerations', val(rows[r + 11]));
-    put(spec, 'topologySpreadConstraints', val(rows[r + 12]));
-    const status = val(rows[r + 13]);
+    const of: Record<(typeof COLUMNS)[number]['of'], Record<string, unknown>> = {
+      metadata: {},
+      spec: {},
+      pod: {},
+    };
+    COLUMNS.forEach(({ of: part, key, kind }, c) => {
+      const id = rows[r + c] ?? ABSENT;
+      if (id !== ABSENT) of[part][key] = kind === 'value' ? values[id] : strings[id];
+    });
+    const { status } = of.pod;
+    const { metadata, spec } = of;
     pods.push(
       (status === undefined ? { metadata, spec } : { metadata, spec, status }) as unknown as Pod,
     );
   }
   return pods;
-}
-
-function put(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (value !== undefined) target[key] = value;
 }

@@ -1,6 +1,4 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { startsAsJson } from './input.ts';
-import { defaultThreads, warmWorkers } from './parallel-list.ts';
 
 /** How much the buffer grows at a time: each step commits only what it adds. */
 const STEP = 32 * 2 ** 20;
@@ -64,11 +62,6 @@ export function openInput(path: string): ArrivingInput {
           break;
         }
         length += read;
-        // A JSON List large enough to be read on several threads: their workers start now,
-        // and load their code while the rest arrives (see parallel-list.ts).
-        const threads = defaultThreads(length);
-        if (threads > 1 && startsAsJson(new Uint8Array(buffer, 0, length)))
-          warmWorkers(threads - 1);
       }
     } catch (err) {
       ended = true;

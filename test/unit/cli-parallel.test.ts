@@ -8,7 +8,7 @@ import fc from 'fast-check';
 
 import { parseList } from '../../src/cli/input.ts';
 import { readJsonList } from '../../src/cli/json-list.ts';
-import { defaultThreads, splitItems, warmWorkers } from '../../src/cli/parallel-list.ts';
+import { defaultThreads, idleCores, splitItems, warmWorkers } from '../../src/cli/parallel-list.ts';
 import { EXIT, run } from '../../src/cli/kubectl-placement.ts';
 import { podRows, podsOfRows } from '../../src/cli/pod-rows.ts';
 import { kubectlJson, kubectlNode, type Item } from './kubectl-lists.ts';
@@ -124,12 +124,15 @@ void describe('reading on several threads', () => {
   void test('one thread per idle core, each with 16 MiB at least', () => {
     const cores = availableParallelism();
     const big = 1024 * 2 ** 20;
-    assert.equal(defaultThreads(big, 0), cores);
-    assert.equal(defaultThreads(big, cores), 1, 'every core busy: this thread alone');
-    assert.equal(defaultThreads(big, cores + 5), 1);
-    assert.equal(defaultThreads(big, cores - 1), 1, 'one core idle: this thread takes it');
-    assert.equal(defaultThreads(32 * 2 ** 20, 0), Math.min(cores, 2));
-    assert.equal(defaultThreads(20 * 2 ** 20, 0), 1, 'too little for a second thread');
+    assert.equal(idleCores(0), cores);
+    assert.equal(idleCores(cores), 1, 'every core busy: this thread alone');
+    assert.equal(idleCores(cores + 5), 1);
+    assert.equal(idleCores(cores - 1), 1, 'one core idle: this thread takes it');
+    assert.equal(defaultThreads(big, idleCores(0)), cores);
+    assert.equal(defaultThreads(big, 1), 1);
+    assert.equal(defaultThreads(big, 3), 3);
+    assert.equal(defaultThreads(32 * 2 ** 20, idleCores(0)), Math.min(cores, 2));
+    assert.equal(defaultThreads(20 * 2 ** 20, 8), 1, 'too little for a second thread');
   });
 
   void test('pods as rows come back field for field, absent fields absent', () => {
