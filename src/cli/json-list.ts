@@ -220,6 +220,27 @@ export function readJsonItems(
   return readItems({ scan: scanner(bytes), more: undefined }, i, 0, onItem, separator, stop);
 }
 
+/**
+ * The items from `first` (an item's `{`) to `last` (the `}` that ends the run) as one array,
+ * or undefined when they do not parse. The bytes on either side (white space before the
+ * item, the `,` after the run) are made `[` and `]` for the parse and then put back: the run
+ * is decoded into one string, not copied again into a wrapped one.
+ */
+function parseRun(text: Buffer, first: number, last: number): unknown[] | undefined {
+  const before = text[first - 1] as number;
+  const after = text[last + 1] as number;
+  text[first - 1] = OPEN_BRACKET;
+  text[last + 1] = CLOSE_BRACKET;
+  try {
+    return JSON.parse(text.toString('utf8', first - 1, last + 2)) as unknown[];
+  } catch {
+    return undefined;
+  } finally {
+    text[first - 1] = before;
+    text[last + 1] = after;
+  }
+}
+
 /** Reads items from `from` (see readJsonItems); while the input arrives, runs as they come. */
 function readItems(
   source: Source,
@@ -241,13 +262,9 @@ function readItems(
       if (cut < 0 && grow(source, RUN_BYTES)) continue;
       if (stop !== undefined && (cut < 0 || cut > stop)) cut = stop;
       if (cut < 0 || cut < i) break;
-      let run: unknown;
-      try {
-        run = JSON.parse(`[${text.toString('utf8', i, cut + 1)}]`);
-      } catch {
-        break;
-      }
-      for (const item of run as unknown[]) onItem(item, index++);
+      const run = parseRun(text, i, cut);
+      if (run === undefined) break;
+      for (const item of run) onItem(item, index++);
       i = cut + separator.length - 1;
       if (cut === stop) return { next: i, done: false, index };
     }

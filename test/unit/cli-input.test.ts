@@ -105,6 +105,16 @@ void describe('JSON is read item by item', () => {
     assert.ok(line.includes('(in items[4001])'), line);
   });
 
+  void test("the caller's bytes are as they were after a read, and after a break", () => {
+    const bytes = Buffer.from(pretty);
+    parseList(bytes, 'pretty.json');
+    assert.ok(bytes.equals(Buffer.from(pretty)), 'unchanged after a read');
+    const broken = Buffer.from(pretty.replace('"name": "web-4000",', '"name": "web-4000" "x": 1,'));
+    const copy = Buffer.from(broken);
+    assert.throws(() => parseList(broken, 'broken.json'), InputError);
+    assert.ok(broken.equals(copy), 'unchanged after a break');
+  });
+
   void test('a List cut short names the end of the input', () => {
     const text = compact.slice(0, 5000);
     const line = refusal(text);
