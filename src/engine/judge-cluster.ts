@@ -37,11 +37,12 @@ import { TopologyIndex, type IndexedPod } from './topology-index.ts';
 import { judgePodInto } from './verdict.ts';
 import { runAll, UNITS_PER_STEP, type Steps } from '../util/steps.ts';
 import {
-  resolveWorkload,
   WorkloadLookup,
   workloadOfPod,
+  workloadResolver,
   type WorkloadFinder,
   type WorkloadObject,
+  type WorkloadResolution,
 } from './workload.ts';
 
 /** Everything an audit reads: one consistent picture of the cluster. */
@@ -219,13 +220,13 @@ export function* buildIndexSteps(
   policies: readonly CompiledPolicy[],
   lookup: WorkloadFinder = new WorkloadLookup(snapshot.workloads),
 ): Steps<TopologyIndex> {
-  return (yield* build(snapshot, policies, lookup, 'guess')).index;
+  return (yield* build(snapshot, policies, workloadResolver(lookup), 'guess')).index;
 }
 
 function* build(
   snapshot: ClusterSnapshot,
   policies: readonly CompiledPolicy[],
-  lookup: WorkloadFinder,
+  resolveWorkload: (pod: Pod) => WorkloadResolution,
   workloads: 'guess' | 'exact',
 ): Steps<{ index: TopologyIndex; unresolved: UnresolvedPod[]; judgedByPolicies: number }> {
   const index = new TopologyIndex();
@@ -241,7 +242,7 @@ function* build(
   for (const pod of snapshot.pods) {
     if (++placed % UNITS_PER_STEP === 0) yield;
     if (!isPlaced(pod)) continue;
-    const resolution = resolveWorkload(pod, lookup);
+    const resolution = resolveWorkload(pod);
     const ns = pod.metadata.namespace;
     if (
       workloads === 'exact' &&
@@ -330,13 +331,14 @@ export function auditSnapshot(
   const policies = compileAuditPolicies(snapshot.policies, snapshot.exceptions);
   if (policies.errors.length > 0) return { kind: 'invalid', errors: policies.errors };
   try {
-    const lookup = new WorkloadLookup(snapshot.workloads);
-    const built = runAll(build(snapshot, policies.ok, lookup, options.workloads ?? 'guess'));
+    const resolve = workloadResolver(new WorkloadLookup(snapshot.workloads));
+    const workloadOf = (pod: Pod): WorkloadRef => resolve(pod).workload;
+    const built = runAll(build(snapshot, policies.ok, resolve, options.workloads ?? 'guess'));
     const index = built.index;
     const nsLabels = (ns: string): Labels => index.namespaceLabels(ns);
     const exemptions = exemptionsOf(
       policies.ok,
-      () => snapshot.pods.filter(isPlaced).map((pod) => workloadOfPod(pod, lookup)),
+      () => snapshot.pods.filter(isPlaced).map(workloadOf),
       nsLabels,
     );
     const exceptions = policies.exceptions
@@ -355,11 +357,7 @@ export function auditSnapshot(
       })
       .sort((a, b) => (a.exception < b.exception ? -1 : a.exception > b.exception ? 1 : 0));
     const unresolved = new Set(built.unresolved.map((u) => u.pod));
-    const reachNodePolicies = nodePolicyReach(
-      policies.ok,
-      (pod) => workloadOfPod(pod, lookup),
-      index,
-    );
+    const reachNodePolicies = nodePolicyReach(policies.ok, workloadOf, index);
     const nodeSpread = judgeNodeAndSpread({
       nodes: snapshot.nodes,
       pods: snapshot.pods,

@@ -173,6 +173,31 @@ export function resolveWorkload(pod: Pod, lookup: WorkloadFinder): WorkloadResol
   return guess(owner.kind, owner.name, [owner.kind, top], owner, [owner.kind, top]);
 }
 
+/**
+ * resolveWorkload for the pods of one snapshot, while nothing it reads changes. A pod whose
+ * namespace, owners and labels are those of the pod before it (the replicas of a workload come
+ * one after another, and transforms.ts gives them the same owners and labels objects) resolves
+ * as that pod did, and gets its resolution: nothing else of a pod with owners is read.
+ */
+export function workloadResolver(lookup: WorkloadFinder): (pod: Pod) => WorkloadResolution {
+  let lastMeta: Pod['metadata'] | undefined;
+  let last: WorkloadResolution | undefined;
+  return (pod) => {
+    const meta = pod.metadata;
+    if (
+      last !== undefined &&
+      meta.ownerReferences !== undefined &&
+      meta.ownerReferences === lastMeta?.ownerReferences &&
+      meta.labels === lastMeta.labels &&
+      meta.namespace === lastMeta.namespace
+    )
+      return last;
+    lastMeta = meta;
+    last = resolveWorkload(pod, lookup);
+    return last;
+  };
+}
+
 /** The workload of a pod, exact or guessed (see resolveWorkload). */
 export function workloadOfPod(pod: Pod, lookup: WorkloadFinder): WorkloadRef {
   return resolveWorkload(pod, lookup).workload;

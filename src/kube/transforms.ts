@@ -202,8 +202,10 @@ function spreadConstraintsOf(raw: unknown): TopologySpreadConstraint[] | undefin
   return raw.filter(isRecord) as unknown as TopologySpreadConstraint[];
 }
 
-/** A template's or pod's tolerations, as the scheduler's filters read them (read-only). */
-// The API server gives nearly every pod the same two (not-ready and unreachable).
+/**
+ * A template's or pod's tolerations, as the scheduler's filters read them (read-only); the
+ * API server gives nearly every pod the same two (not-ready and unreachable).
+ */
 const tolerationsOf = (raw: unknown): Toleration[] | undefined =>
   shared.tolerations.shareParsed(raw, readTolerations);
 

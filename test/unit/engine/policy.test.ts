@@ -14,6 +14,7 @@ import {
   SERVER_ADDED_POD_LABELS,
   WorkloadLookup,
   workloadOfPod,
+  workloadResolver,
   type CompiledPolicy,
   type WorkloadObject,
   type WorkloadRef,
@@ -1080,6 +1081,43 @@ void describe('workloadOfPod', () => {
     };
     assert.equal(workloadOfPod(p, new WorkloadLookup([])).kind, 'Deployment');
   });
+});
+
+void test('workloadResolver: a replica after its like gets its resolution; any other pod its own', () => {
+  const labels = { app: 'web', 'pod-template-hash': '5d8f7c6b9' };
+  const owner = replicaSetOwner('web-5d8f7c6b9');
+  const owners = [owner];
+  const replica = (name: string, ns = 'shop'): Pod => {
+    const p = pod(name, { ns, labels });
+    return { ...p, metadata: { ...p.metadata, labels, ownerReferences: owners } };
+  };
+  const deployment: WorkloadObject = {
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: {
+      selector: { matchLabels: { app: 'web' } },
+      template: { metadata: { labels: { app: 'web', team: 'shop' } } },
+    },
+  };
+  const lookup = new WorkloadLookup([deployment]);
+  const resolve = workloadResolver(lookup);
+  const first = resolve(replica('web-5d8f7c6b9-aaaaa'));
+  assert.deepEqual(first, resolveWorkload(replica('web-5d8f7c6b9-aaaaa'), lookup));
+  assert.equal(first.exact, true);
+  assert.equal(resolve(replica('web-5d8f7c6b9-bbbbb')), first, 'same owners and labels objects');
+  // Another namespace, equal but other objects, no owner: each resolved on its own.
+  const elsewhere = resolve(replica('web-5d8f7c6b9-ccccc', 'other'));
+  assert.notEqual(elsewhere, first);
+  assert.deepEqual(elsewhere, resolveWorkload(replica('web-5d8f7c6b9-ccccc', 'other'), lookup));
+  assert.equal(elsewhere.exact, false, 'no Deployment web in namespace other');
+  const copied = pod('web-5d8f7c6b9-ddddd', { ns: 'shop', labels: { ...labels }, owner });
+  assert.deepEqual(resolve(copied), first);
+  const loose = [pod('solo-a', { ns: 'shop', labels }), pod('solo-b', { ns: 'shop', labels })];
+  assert.deepEqual(
+    loose.map((p) => resolve(p).workload.name),
+    ['solo-a', 'solo-b'],
+    'a pod without owners is its own workload',
+  );
 });
 
 void describe('resolveWorkload: exact, or which objects are missing', () => {
