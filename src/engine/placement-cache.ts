@@ -73,6 +73,21 @@ export class PlacementCache {
     return shape.byValues.get(values) ?? remember(shape, labels, resolve());
   }
 
+  /**
+   * What the last shape key was made of, by identity: the replicas of a workload come one
+   * after another with the same affinity and pod selector objects (transforms.ts shares them,
+   * and none is ever changed), so their key is not serialised again.
+   */
+  private last:
+    | {
+        readonly namespace: string;
+        readonly affinity: Pod['spec']['affinity'];
+        readonly policies: readonly CompiledPolicy[];
+        readonly podSelector: WorkloadRef['podSelector'] | undefined;
+        readonly key: string | undefined;
+      }
+    | undefined;
+
   private shapeKey(
     pod: Pod,
     workload: WorkloadRef,
@@ -80,12 +95,34 @@ export class PlacementCache {
   ): string | undefined {
     const own = pod.spec.affinity;
     const spreads = policies.some((p) => p.spread.length > 0);
+    const podSelector = spreads ? workload.podSelector : undefined;
+    const last = this.last;
+    if (
+      last !== undefined &&
+      last.affinity === own &&
+      last.podSelector === podSelector &&
+      last.namespace === pod.metadata.namespace &&
+      last.policies.length === policies.length &&
+      last.policies.every((p, i) => p === policies[i])
+    )
+      return last.key;
+    const key = this.keyOf(pod, podSelector, policies);
+    this.last = { namespace: pod.metadata.namespace, affinity: own, policies, podSelector, key };
+    return key;
+  }
+
+  private keyOf(
+    pod: Pod,
+    podSelector: WorkloadRef['podSelector'] | undefined,
+    policies: readonly CompiledPolicy[],
+  ): string | undefined {
+    const own = pod.spec.affinity;
     let key: string;
     try {
       key = JSON.stringify([
         pod.metadata.namespace,
         policies.map((p) => this.policyId(p)),
-        spreads ? workload.podSelector : 0,
+        podSelector ?? 0,
         own?.podAffinity ?? 0,
         own?.podAntiAffinity ?? 0,
       ]);

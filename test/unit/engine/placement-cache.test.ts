@@ -303,6 +303,22 @@ void describe('PlacementCache shares what is the same', () => {
     assert.notEqual(a.key, b.key);
   });
 
+  void test('one affinity object in a row, another namespace or other policies: each its own terms', () => {
+    const cache = new PlacementCache();
+    const first = webPod('a', { labels: WEB, anti: [term(labelsIn({ app: 'web' }), ZONE)] });
+    // The same affinity object (as transforms.ts shares it between replicas) on each pod.
+    const sharing = (name: string, ns: string): Pod => ({
+      ...first,
+      metadata: { ...first.metadata, name, namespace: ns },
+    });
+    const inShop = placeBoth(cache, first, PLAIN);
+    const inDev = placeBoth(cache, sharing('b', 'dev'), PLAIN);
+    assert.notDeepEqual(termsOf(inDev), termsOf(inShop), 'its own namespace in its terms');
+    const spread = placeBoth(cache, sharing('c', 'dev'), SPREADING);
+    assert.notDeepEqual(termsOf(spread), termsOf(inDev), 'the policy adds its terms');
+    assert.deepEqual(termsOf(placeBoth(cache, sharing('d', 'dev'), PLAIN)), termsOf(inDev));
+  });
+
   void test('a term that cannot be read fails for every pod, cached or not', () => {
     const cache = new PlacementCache();
     const bad = (name: string) =>
