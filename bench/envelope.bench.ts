@@ -1,6 +1,7 @@
 /**
  * The operator at the Kubernetes envelope: 5,000 KWOK nodes and 150,000 pods on the local
- * control plane, with the operator (src/main.ts) started against it as a child process.
+ * control plane, with the operator started against it as a child process: compiled as the
+ * image runs it (`dist/main.js`), or from src/ with `--operator source`.
  * Measures, against these goals (reported, not asserted):
  *
  *   - operator RSS after the first audit ≤ 600 MiB (stretch 400 MiB); bytes per cached pod
@@ -57,6 +58,7 @@ import { PODS } from '../src/kube/resources.ts';
 import type { Pod } from '../src/api/core.ts';
 import { intFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
 import { H2Api } from './h2-api.ts';
+import type { OperatorForm } from './operator-entry.ts';
 import {
   BENCH_LABEL,
   DRIFT_NS,
@@ -70,6 +72,7 @@ import {
   launchAndProbe,
   machine,
   memory,
+  operatorFormFlag,
   mib,
   operatorCluster,
   podSpec,
@@ -78,6 +81,7 @@ import {
   round,
   seconds,
   showMemory,
+  showOperatorForm,
   sleep,
   stopOperator,
   type JsonObject,
@@ -87,7 +91,8 @@ import {
 
 const USAGE = `usage: hack/node --expose-gc bench/envelope.bench.ts [--nodes N] [--pods N]
   [--workload-size N] [--namespaces N] [--concurrency N] [--seed N] [--drift-runs N]
-  [--window SECONDS] [--churn PER_SECOND] [--timeout-min N] [--operator-cpu-prof DIR]`;
+  [--window SECONDS] [--churn PER_SECOND] [--timeout-min N] [--operator-cpu-prof DIR]
+  [--operator built|source]`;
 
 interface Options {
   readonly nodes: number;
@@ -101,6 +106,8 @@ interface Options {
   readonly churn: number;
   readonly timeoutMin: number;
   readonly cpuProfDir: string | undefined;
+  /** Compiled, as the image runs it (the default), or from src/. */
+  readonly operator: OperatorForm;
 }
 
 function options(argv: readonly string[]): Options {
@@ -118,6 +125,7 @@ function options(argv: readonly string[]): Options {
       'churn',
       'timeout-min',
       'operator-cpu-prof',
+      'operator',
     ],
     USAGE,
   );
@@ -133,6 +141,7 @@ function options(argv: readonly string[]): Options {
     churn: intFlag('churn', v.churn, 10, 1),
     timeoutMin: intFlag('timeout-min', v['timeout-min'], 120, 1),
     cpuProfDir: v['operator-cpu-prof'],
+    operator: operatorFormFlag(v.operator),
   };
   if (o.workloadSize > o.nodes - 1) {
     throw new Error(`--workload-size ${o.workloadSize} needs more than ${o.workloadSize} nodes`);
@@ -672,6 +681,7 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   figures['machine'] = machine();
   figures['options'] = o;
+  showOperatorForm(o.operator);
   const watchdog = giveUpAfter('envelope bench', o.timeoutMin);
   let cluster: LocalCluster | undefined;
   let api: H2Api | undefined;

@@ -1,7 +1,8 @@
 /**
  * Operator benchmark (issue #5, "Scale"): the local control plane (etcd, kube-apiserver,
  * kube-controller-manager, kube-scheduler, kwok) with N fake nodes and M pods, and the
- * operator (src/main.ts) started against it as a child process. Measures
+ * operator (compiled as the image runs it; `--operator source`: src/main.ts) started against
+ * it as a child process. Measures
  *
  *   1. time from operator start to the first complete audit (the value of
  *      placement_audit_last_success_timestamp_seconds), with the phases before it from the
@@ -47,6 +48,12 @@ import { intFlag, listFlag, loadAverage, optionsOrExit, stringFlags } from './fl
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { H2Api as Api } from './h2-api.ts';
+import {
+  describeOperatorForm,
+  OPERATOR_FORMS,
+  operatorEntry,
+  type OperatorForm,
+} from './operator-entry.ts';
 
 import { startLocalCluster, type LocalCluster } from '../test/cluster/local-cluster.ts';
 import { ensureBinaries } from '../test/cluster/select.ts';
@@ -55,7 +62,7 @@ import {
   metricValue,
   operatorAccount,
   scrape,
-  startOperator,
+  startOperatorFrom,
   withOperatorAccount,
   type Cluster,
   type OperatorProcess,
@@ -75,7 +82,8 @@ const DRIFT_POLICY = 'drift-guard';
 const USAGE = `usage: hack/node bench/operator.bench.ts [--phases audit,rollout] [--nodes N] [--pods N]
   [--workload-size N] [--namespaces N] [--drift-runs N] [--concurrency N] [--seed N]
   [--timeout-min N] [--settle-timeout-s N] [--window SECONDS] [--operator-cpu-prof DIR]
-  [--rollout-workloads N] [--rollout-replicas N] [--rollout-budgets N,N...]`;
+  [--rollout-workloads N] [--rollout-replicas N] [--rollout-budgets N,N...]
+  [--operator built|source]`;
 
 const PHASES = ['audit', 'rollout'] as const;
 type Phase = (typeof PHASES)[number];
@@ -97,6 +105,8 @@ interface Options {
   readonly rolloutReplicas: number;
   /** One apply-and-revert run per value of the operator's --rollout-budget. */
   readonly rolloutBudgets: readonly number[];
+  /** Compiled, as the image runs it (the default), or from src/. */
+  readonly operator: OperatorForm;
 }
 
 function options(argv: readonly string[]): Options {
@@ -118,6 +128,7 @@ function options(argv: readonly string[]): Options {
       'rollout-workloads',
       'rollout-replicas',
       'rollout-budgets',
+      'operator',
     ],
     USAGE,
   );
@@ -148,6 +159,7 @@ function options(argv: readonly string[]): Options {
     rolloutBudgets: listFlag('rollout-budgets', values['rollout-budgets'], [5, 50], (b) =>
       intFlag('rollout-budgets', b, 0, 1),
     ),
+    operator: operatorFormFlag(values.operator),
   };
   // The drift node holds only the probe; the one-per-node workloads need that many others.
   if (o.workloadSize > o.nodes - 1) {
@@ -799,11 +811,36 @@ export async function firstAudit(
 /** The operator process running now, if any: its logs are shown on failure, and it is stopped. */
 let live: OperatorProcess | undefined;
 
-/** As the chart's ServiceAccount, on the chart's Lease (the only one its RBAC grants). */
-export function launch(c: Cluster, ...flags: string[]): OperatorProcess {
+/**
+ * As the chart's ServiceAccount, on the chart's Lease (the only one its RBAC grants), in
+ * the form asked (see operator-entry.ts).
+ */
+export function launch(c: Cluster, form: OperatorForm, ...flags: string[]): OperatorProcess {
   const { lease, namespace } = operatorAccount(c);
-  live = startOperator(c, '--lease-name', lease, '--lease-namespace', namespace, ...flags);
+  const main = operatorEntry(form);
+  live = startOperatorFrom(
+    main,
+    c,
+    '--lease-name',
+    lease,
+    '--lease-namespace',
+    namespace,
+    ...flags,
+  );
   return live;
+}
+
+/** The `--operator` flag: compiled as the image runs it unless `source` is asked. */
+export function operatorFormFlag(value: string | undefined): OperatorForm {
+  const form = OPERATOR_FORMS.find((f) => f === (value ?? 'built'));
+  if (form === undefined) throw new Error(`--operator: "${value ?? ''}" is not built or source`);
+  return form;
+}
+
+/** Compiles the operator when asked (before any cluster is built), and prints which form runs. */
+export function showOperatorForm(form: OperatorForm): void {
+  print('operator runs', describeOperatorForm(form));
+  figures['operatorForm'] = form;
 }
 
 /** SIGTERM, and a failure unless it exits 0 (a graceful shutdown). */
@@ -941,7 +978,7 @@ export async function launchAndProbe(
   api: Pick<Api, 'get' | 'mergePatch'>,
   c: Cluster,
   plan: Plan,
-  o: Pick<Options, 'pods' | 'cpuProfDir' | 'driftRuns'>,
+  o: Pick<Options, 'pods' | 'cpuProfDir' | 'driftRuns' | 'operator'>,
 ): Promise<{ op: OperatorProcess; afterFirst: Memory }> {
   print('load average before the operator starts', loadAverage());
   figures['loadAverageAtOperatorStart'] = loadAverage();
@@ -954,7 +991,7 @@ export async function launchAndProbe(
   print("operator NODE_OPTIONS (the image's)", nodeOptions);
   figures['operatorNodeOptions'] = nodeOptions;
   const startedAt = Date.now();
-  const op = launch(c, '--log-level', 'info');
+  const op = launch(c, o.operator, '--log-level', 'info');
   await firstAudit(op, startedAt, o);
 
   const afterFirst = await memory(op);
@@ -1542,7 +1579,7 @@ async function rolloutPhase(api: Api, c: Cluster, o: Options): Promise<void> {
 
   for (const budget of o.rolloutBudgets) {
     print(`load average before the budget-${budget} run`, loadAverage());
-    const op = launch(c, '--rollout-budget', String(budget), '--log-level', 'info');
+    const op = launch(c, o.operator, '--rollout-budget', String(budget), '--log-level', 'info');
     await until(
       'the operator leading, its first audit done',
       async () => {
@@ -1651,6 +1688,7 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   figures['machine'] = machine();
   figures['options'] = { ...o, phases: [...o.phases] };
+  showOperatorForm(o.operator);
   const watchdog = giveUpAfter('operator bench', o.timeoutMin);
 
   let cluster: LocalCluster | undefined;

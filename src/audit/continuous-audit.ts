@@ -15,6 +15,7 @@ import {
   KeptReport,
   ViolationsByPod,
   nodePolicyReach,
+  podKey,
   sameNodeSpread,
   SpreadPodCache,
   withNodeAndSpread,
@@ -113,8 +114,11 @@ export class ContinuousAudit {
   private problems = new Set<string>();
   /** The last feasibility result published: status shows it until a new one is computed. */
   private unsatisfiable: ReadonlyMap<PolicyRef, string[]> = new Map();
-  /** Pods' compiled spread rules, kept between passes (a changed pod is a new object). */
-  private readonly spreadPods = new SpreadPodCache();
+  /**
+   * Pods' compiled spread rules, kept between passes (a changed pod is a new object), with
+   * the key strings the index keeps.
+   */
+  private readonly spreadPods = new SpreadPodCache((pod) => this.indexedKey(pod));
   private lastReport: AuditReport | null = null;
   /** Verdicts kept between passes: a pass judges only the pods a change can affect. */
   private readonly verdicts = new IncrementalAudit();
@@ -153,6 +157,12 @@ export class ContinuousAudit {
   private checkNodeSpread = false;
   /** How often the audit did its work. */
   readonly stats: AuditStats = newAuditStats();
+
+  /** The pod's key as the index keeps it (a new string when the index does not hold the pod). */
+  private indexedKey(pod: Pod): string {
+    const key = podKey(pod);
+    return this.live.index?.get(key)?.pod.key ?? key;
+  }
 
   constructor(deps: ContinuousAuditDeps, options: ContinuousAuditOptions) {
     this.deps = deps;

@@ -10,6 +10,7 @@ import { labelOf } from './labels.ts';
 import type { NodeFacts } from './node-eligibility.ts';
 import {
   describeMisfits,
+  NO_TERMS,
   type Misfit,
   type Placement,
   type PodRules,
@@ -73,13 +74,12 @@ export function* placingTogether(
   for (const p of [...cluster.all()]) {
     if (p.owner === undefined) continue;
     if (moved.has(p.owner)) {
-      cluster.remove(p.key);
-      const { owner: _owner, ...rest } = p;
-      cluster.add({ ...rest, key: `${p.key}#running`, antiAffinity: [], ghost: true });
+      // Made a ghost here unless the cluster holds it as one already (`simulatedCluster`).
+      if (p.ghost !== true) cluster.add({ ...p, antiAffinity: NO_TERMS, ghost: true });
       const list = ghosts.get(p.owner) ?? [];
-      list.push(`${p.key}#running`);
+      list.push(p.key);
       ghosts.set(p.owner, list);
-    } else kept.set(p.owner, (kept.get(p.owner) ?? 0) + 1);
+    } else if (p.ghost !== true) kept.set(p.owner, (kept.get(p.owner) ?? 0) + 1);
   }
   const placed = targets.map((t) => (t.keepRunning === true ? (kept.get(t.key) ?? 0) : 0));
   const stuck = targets.map((): readonly Misfit[] | null => null);

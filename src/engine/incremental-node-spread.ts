@@ -40,7 +40,7 @@ import {
 } from './judge-node-spread.ts';
 import { nodeFacts, type NodeFacts } from './node-eligibility.ts';
 import type { PreferredScore, SpreadScore, Violation } from './placement.ts';
-import { isJudged, isPlaced, podKey } from './pod-placement.ts';
+import { isJudged, isPlaced } from './pod-placement.ts';
 import { selectorMatches } from './selector.ts';
 import {
   domainOfNode,
@@ -270,10 +270,11 @@ export class IncrementalNodeSpread {
   private see(pod: Pod, policiesOf: (pod: Pod) => PodPolicies, dirty: Dirty): KeptPod {
     let kept = this.byObject.get(pod);
     if (kept === undefined) {
-      const key = podKey(pod);
+      const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
+      // The spread record's key string, kept once for every map and set keyed by pod.
+      const key = sp.key;
       kept = this.pods.get(key);
       if (kept !== undefined) this.unfile(kept, dirty.moved);
-      const { spread: sp, problem } = placedSpreadPod(pod, this.compiled);
       dirty.problemsMoved ||= problem !== undefined || kept?.problem !== undefined;
       kept = {
         pod,

@@ -71,6 +71,11 @@ export interface NodeSpreadInput {
 
 /** Compiled spread rules by Pod object (see NodeSpreadInput.compiled). */
 export class SpreadPodCache {
+  /**
+   * The `namespace/name` string a record keeps for a Pod: a new one, unless the owner hands
+   * out one another structure keeps already (one string per pod, not one per structure).
+   */
+  readonly keyOf: (pod: Pod) => string;
   readonly records = new WeakMap<Pod, PodRecord>();
   readonly rules = new SpreadRulesCache();
   /**
@@ -82,6 +87,10 @@ export class SpreadPodCache {
     pods: [],
     records: [],
   };
+
+  constructor(keyOf: (pod: Pod) => string = podKey) {
+    this.keyOf = keyOf;
+  }
 }
 
 /**
@@ -380,7 +389,7 @@ export function placedSpreadPod(
   const known = compiled.records.get(pod)?.spread;
   if (known !== undefined) return { spread: known };
   try {
-    const spread = spreadPodOf(pod, compiled.rules);
+    const spread = spreadPodOf(pod, compiled.rules, compiled.keyOf(pod));
     compiled.records.set(pod, {
       spread,
       nodeSelector: pod.spec.nodeSelector,

@@ -41,10 +41,14 @@ export interface SimPod {
   readonly owner?: string;
   /**
    * A running pod whose workload is being placed anew: it still meets other pods' affinity
-   * (it runs until its replacement does), but closes no domain and counts for no spreading.
+   * (it runs until its replacement does), but closes no domain and counts for no spreading,
+   * its owner's included. Its anti-affinity is gone with it (`NO_TERMS`).
    */
   readonly ghost?: boolean;
 }
+
+/** No terms: what a ghost carries, one frozen value for the thousands of them. */
+export const NO_TERMS: readonly NamedTerm[] = Object.freeze([]);
 
 /** What a new pod of a workload carries: where it may go and its required pod terms. */
 export interface PodRules {
@@ -158,7 +162,7 @@ export class SimCluster {
     this.pods.set(pod.key, pod);
     this.tracked.podChanged(pod, 'added');
     this.countSpread(pod, 1);
-    if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, 1);
+    if (pod.owner !== undefined && pod.ghost !== true) this.countOwner(pod.owner, pod.nodeName, 1);
     (pod.ghost === true ? this.ghostsByLabel : this.byLabel).edit(pod, 1);
     for (const a of pod.antiAffinity) this.antiByAnchor.add(pod, selectorAnchor(a.term.selector));
   }
@@ -171,7 +175,7 @@ export class SimCluster {
     this.pods.delete(key);
     this.tracked.podChanged(pod, 'removed');
     this.countSpread(pod, -1);
-    if (pod.owner !== undefined) this.countOwner(pod.owner, pod.nodeName, -1);
+    if (pod.owner !== undefined && pod.ghost !== true) this.countOwner(pod.owner, pod.nodeName, -1);
     (pod.ghost === true ? this.ghostsByLabel : this.byLabel).edit(pod, -1);
     for (const a of pod.antiAffinity)
       this.antiByAnchor.remove(pod, selectorAnchor(a.term.selector));

@@ -523,12 +523,16 @@ export const spreadSubjectOf = (pod: Pod): SpreadSubject => ({
 });
 
 /**
- * A bound Pod as the spread index holds it; its rules compiled through `cache`. Throws
- * FieldError for constraints the API server would have refused.
+ * A bound Pod as the spread index holds it; its rules compiled through `cache`; `key` its
+ * `namespace/name`. Throws FieldError for constraints the API server would have refused.
  */
-export function spreadPodOf(pod: Pod, cache: SpreadRulesCache): SpreadPod {
+export function spreadPodOf(
+  pod: Pod,
+  cache: SpreadRulesCache,
+  key = `${pod.metadata.namespace}/${pod.metadata.name}`,
+): SpreadPod {
   return {
-    key: `${pod.metadata.namespace}/${pod.metadata.name}`,
+    key,
     namespace: pod.metadata.namespace,
     labels: pod.metadata.labels ?? {},
     nodeName: pod.spec.nodeName ?? '',

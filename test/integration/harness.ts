@@ -197,15 +197,23 @@ export interface OperatorProcess {
   kill(): Promise<void>;
 }
 
+/** The operator's entry point as a checkout runs it: TypeScript, its types stripped at start. */
+export const OPERATOR_SOURCE = join(REPO, 'src', 'main.ts');
+
 /**
  * Starts `src/main.ts` against the cluster with extra flags, as the cluster's operator
  * account (the chart's ServiceAccount): its token is the only credential it gets.
  */
 export function startOperator(c: Cluster, ...flags: string[]): OperatorProcess {
+  return startOperatorFrom(OPERATOR_SOURCE, c, ...flags);
+}
+
+/** `startOperator` with another entry point, e.g. the compiled `dist/main.js` the image runs. */
+export function startOperatorFrom(main: string, c: Cluster, ...flags: string[]): OperatorProcess {
   const { kubeconfigPath } = operatorAccount(c);
   const child = spawn(
     join(REPO, 'hack', 'node'),
-    [join(REPO, 'src', 'main.ts'), '--metrics-port', '0', '--metrics-host', '127.0.0.1', ...flags],
+    [main, '--metrics-port', '0', '--metrics-host', '127.0.0.1', ...flags],
     {
       env: { ...process.env, KUBECONFIG: kubeconfigPath },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,11 +3,14 @@ import { describe, test } from 'node:test';
 
 import type { Labels, Node, Pod, PodAffinityTerm } from '../../../src/api/core.ts';
 import type { PlacementPolicySpec, PolicyRef } from '../../../src/api/policy.ts';
+import { workloadKey } from '../../../src/api/cluster.ts';
 import {
   buildIndex,
   compilePolicy,
   feasibility,
   nodeFacts,
+  resolveTerm,
+  simulatedCluster,
   unsatisfiablePolicies,
   type CompiledPolicy,
   type FeasibilityTarget,
@@ -662,5 +665,55 @@ void describe('feasibility: domains among the nodes a workload may use', () => {
       run({ ...target(web, [pinning], 3), constraints: {} })?.[0] ?? '',
       /only 2 node domain/,
     );
+  });
+});
+
+void describe("simulatedCluster: the scheduler model's view of the running pods", () => {
+  const web = deployment('web', { app: 'web' });
+  const db = deployment('db', { app: 'db' });
+  const cache = deployment('cache', { app: 'cache' });
+  const nodes = zoned();
+  const index = buildIndex(
+    snapshotOf({
+      nodes,
+      namespaces: [namespace(NS)],
+      pods: [
+        pod('web-0', { ns: NS, labels: { app: 'web' }, node: 'n0' }),
+        pod('db-0', { ns: NS, labels: { app: 'db' }, node: 'n1' }),
+        pod('cache-0', { ns: NS, labels: { app: 'cache' }, node: 'n2' }),
+        pod('bare', { ns: NS, labels: { app: 'bare' }, node: 'n3' }),
+      ],
+    }),
+    [],
+  );
+  const webNearDb = resolveTerm(
+    term(labelsIn({ app: 'db' }), ZONE),
+    { namespace: NS, labels: {} },
+    'f',
+  );
+  const model = simulatedCluster(
+    index,
+    nodes.map(nodeFacts),
+    [web, db, cache],
+    (ns) => index.namespaceLabels(ns),
+    new Set([workloadKey(web), workloadKey(db)]),
+    [webNearDb],
+  );
+  const held = (key: string) => {
+    const p = model.get(key);
+    return p && { owner: p.owner, ghost: p.ghost === true, anti: p.antiAffinity.length };
+  };
+
+  void test('a pod of a workload placed anew that an affinity term selects is held once, as a ghost', () => {
+    assert.deepEqual(held(`${NS}/db-0`), { owner: workloadKey(db), ghost: true, anti: 0 });
+  });
+
+  void test('one no affinity term selects is left out: a ghost provides for affinity only', () => {
+    assert.equal(held(`${NS}/web-0`), undefined);
+  });
+
+  void test('pods of workloads that stay, and pods of no workload, are held as they run', () => {
+    assert.deepEqual(held(`${NS}/cache-0`), { owner: workloadKey(cache), ghost: false, anti: 0 });
+    assert.deepEqual(held(`${NS}/bare`), { owner: undefined, ghost: false, anti: 0 });
   });
 });

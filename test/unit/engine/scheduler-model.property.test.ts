@@ -278,11 +278,14 @@ function naiveMisfits(pods: readonly SimPod[], rules: PodRules): (Misfit | null)
   });
 }
 
-/** Where the scheduler puts one more pod: the fewest pods of its owner, then by name. */
+/**
+ * Where the scheduler puts one more pod: the fewest pods of its owner (its ghosts, being
+ * replaced, not counted), then by name.
+ */
 function naivePlace(pods: readonly SimPod[], rules: PodRules, owner: string): Placement {
   const misfits = naiveMisfits(pods, rules);
   const count = (node: NodeFacts): number =>
-    pods.filter((p) => p.owner === owner && p.nodeName === node.name).length;
+    pods.filter((p) => p.owner === owner && p.ghost !== true && p.nodeName === node.name).length;
   const fitting = NODES.filter((_, i) => misfits[i] === null);
   if (fitting.length === 0)
     return {
