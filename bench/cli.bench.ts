@@ -26,6 +26,7 @@ import { withoutAbsentNodes } from '../src/cli/missing.ts';
 import { reportJson } from '../src/cli/report.ts';
 import { auditSnapshot } from '../src/engine/index.ts';
 import { listFlag, loadAverage, optionsOrExit, stringFlags } from './flags.ts';
+import { compileSrc } from './compile-src.ts';
 import { writeSnapshotList } from './snapshot-file.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -149,21 +150,7 @@ function phases(file: string): void {
 function cliCommand(kind: 'built' | 'source'): string[] {
   if (kind === 'source') return [process.execPath, 'bin/kubectl-placement'];
   const dir = join(ROOT, 'node_modules/.cache/placement-cli');
-  rmSync(dir, { recursive: true, force: true });
-  const tsc = spawnSync(
-    process.execPath,
-    [
-      'node_modules/typescript/bin/tsc',
-      '-p',
-      'tsconfig.build.json',
-      '--outDir',
-      join(dir, 'dist'),
-      '--sourceMap',
-      'false',
-    ],
-    { cwd: ROOT, stdio: 'inherit' },
-  );
-  if (tsc.status !== 0) throw new Error('compiling src/ (tsconfig.build.json) failed');
+  compileSrc(dir);
   mkdirSync(join(dir, 'bin'));
   copyFileSync(join(ROOT, 'bin/kubectl-placement'), join(dir, 'bin/kubectl-placement'));
   return [process.execPath, join(dir, 'bin/kubectl-placement')];

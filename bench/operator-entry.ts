@@ -4,11 +4,11 @@
  * copy of package.json, as the image lays them out), or the TypeScript source a checkout
  * runs, its types stripped at start (about 20 MiB more RSS at the envelope).
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OPERATOR_SOURCE } from '../test/integration/harness.ts';
+import { compileSrc } from './compile-src.ts';
 
 export const OPERATOR_FORMS = ['built', 'source'] as const;
 export type OperatorForm = (typeof OPERATOR_FORMS)[number];
@@ -22,17 +22,7 @@ let compiled: string | undefined;
 export function operatorEntry(form: OperatorForm): string {
   if (form === 'source') return OPERATOR_SOURCE;
   if (compiled !== undefined) return compiled;
-  rmSync(BUILT, { recursive: true, force: true });
-  const tsc = spawnSync(
-    process.execPath,
-    [
-      'node_modules/typescript/bin/tsc',
-      ...['-p', 'tsconfig.build.json', '--outDir', join(BUILT, 'dist'), '--sourceMap', 'false'],
-    ],
-    { cwd: ROOT, stdio: 'inherit' },
-  );
-  if (tsc.status !== 0)
-    throw new Error('compiling src/ for the operator (tsconfig.build.json) failed');
+  compileSrc(BUILT);
   // The package's "type": "module" makes dist/*.js modules, as in the image.
   copyFileSync(join(ROOT, 'package.json'), join(BUILT, 'package.json'));
   compiled = join(BUILT, 'dist/main.js');
